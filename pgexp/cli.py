@@ -1,0 +1,131 @@
+"""The ``pgexp`` command line: thin wrappers that parse options and call the library.
+
+Contracts (called by tools outside the project -- keep names, options and fields exactly):
+
+    pgexp exact  --env SPEC [--features SPEC] [--policy SPEC] [--theta zeros|random:seed=S,scale=X|PATH.npy]
+                 [--gamma G] [--horizon H|inf] [--output PATH.json]
+    pgexp bench exact --states N
+
+A user's mistake (bad spec, malformed MDP file) prints one line ``pgexp: error: ...`` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+from pgexp import __version__
+from pgexp.errors import UserError
+
+ENV_HELP = (
+    "problem spec NAME or NAME:key=value,...: "
+    "garnet:states=100,actions=4,branching=5,seed=0 | chain:length=6 | short_corridor | "
+    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | file:PATH(.npz|.yaml|.json)"
+)
+
+
+def add_problem_options(p: argparse.ArgumentParser) -> None:
+    """The options that name a problem and a policy point; shared by every command that takes one."""
+    g = p.add_argument_group("problem")
+    g.add_argument("--env", required=True, metavar="SPEC", help=ENV_HELP)
+    g.add_argument("--features", metavar="SPEC", default=None,
+                   help="tabular | random:d=D,seed=S | native (the problem's own phi); "
+                        "default: native when the problem brings features, else tabular")
+    g.add_argument("--policy", metavar="SPEC", default=None, help="linear (softmax-linear; default)")
+    g.add_argument("--theta", metavar="SPEC", default=None,
+                   help="zeros (default) | random:seed=S,scale=X | PATH.npy (length = policy dim)")
+    g.add_argument("--gamma", type=float, default=None, metavar="G", help="discount in [0, 1]; overrides the problem's")
+    g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's")
+
+
+def problem_from_args(args: argparse.Namespace):
+    from pgexp.problem import build_problem
+
+    return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
+                         gamma=args.gamma, horizon=args.horizon)
+
+
+# ----------------------------------------------------------------------------------- commands
+
+def cmd_exact(args: argparse.Namespace) -> int:
+    from pgexp.exact_summary import exact_summary
+    from pgexp.jsonio import dump
+
+    problem = problem_from_args(args)
+    dump(exact_summary(problem, full=args.full), args.output, indent=args.indent)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pgexp import bench
+    from pgexp.jsonio import dump
+
+    result = bench.run(args.what, states=args.states, repeats=args.repeats)
+    dump(result, None)
+    return 0
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    from pgexp.envs import REGISTRY
+
+    for name, entry in sorted(REGISTRY.items()):
+        keys = ", ".join(f"{k}={v}" for k, v in entry.defaults.items()) or "-"
+        print(f"{name:16s} {entry.doc}\n{'':16s} keys: {keys}; gamma, horizon")
+    return 0
+
+
+# ----------------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgexp",
+        description="Measure how noisy policy-gradient estimators are, against the exact gradient.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'pgexp COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"pgexp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("exact", help="exact J, grad J, J*, V, Q, A, pi and occupancy of a problem (JSON)",
+                       description="Print (or write) one JSON object with the exact quantities of a problem at theta: "
+                                   "J, grad, J_star, V, Q, A, pi, d (normalised occupancy), num_states, num_actions, dim. "
+                                   "For a finite horizon V/Q/A are the h = 0 values (--full adds the time-indexed ones).")
+    add_problem_options(p)
+    p.add_argument("--output", metavar="PATH.json", default=None, help="write the JSON here (atomically) instead of stdout")
+    p.add_argument("--full", action="store_true", help="add time-indexed V_steps, Q_steps and state_dist (finite horizon)")
+    p.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
+    p.set_defaults(func=cmd_exact)
+
+    p = sub.add_parser("bench", help="benchmarks; print one JSON line",
+                       description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "
+                                   "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf).")
+    p.add_argument("what", choices=["exact"], help="what to benchmark")
+    p.add_argument("--states", type=int, default=100_000, help="number of states of the garnet (exact)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("envs", help="list the problems and their spec keys")
+    p.set_defaults(func=cmd_envs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UserError as exc:
+        print(f"pgexp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pgexp: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `pgexp exact ... | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The finite MDP every tabular computation works on.
+
+``P`` is stored as a CSR matrix of shape ``(S*A, S)``: row ``s*A + a`` is the next-state distribution
+of ``(s, a)``.  That one layout serves tiny problems and garnets with 10^5 states alike, and
+``P @ V`` gives the expected next value of every state-action pair in one sparse product.
+Episode end is an absorbing zero-reward state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from pgexp.errors import UserError
+
+ROW_SUM_TOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class FiniteMDP:
+    """A finite MDP ``(P, r, mu, gamma, H)`` in float64.
+
+    Attributes:
+        P: transition matrix, CSR of shape ``(S*A, S)``; row ``s*A+a`` sums to one.
+        r: expected reward ``r[s, a]``, shape ``(S, A)``.
+        mu: initial-state distribution, shape ``(S,)``.
+        gamma: discount factor in ``[0, 1]``.
+        horizon: number of steps ``H``, or ``None`` for the infinite-horizon objective.
+        phi: features the problem brings (``(S, A, d)``), or ``None`` (tabular by default).
+        name: the canonical spec string the MDP was built from.
+        state_labels: optional human-readable names of the states.
+    """
+
+    P: sp.csr_array
+    r: np.ndarray
+    mu: np.ndarray
+    gamma: float = 1.0
+    horizon: int | None = None
+    phi: np.ndarray | None = None
+    name: str = ""
+    state_labels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        validate(self.P, self.r, self.mu, self.gamma, self.horizon, self.phi)
+
+    @property
+    def num_states(self) -> int:
+        return self.r.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        return self.r.shape[1]
+
+    @property
+    def dense_P(self) -> np.ndarray:
+        """``P`` as a dense ``(S, A, S)`` array (small problems only)."""
+        S, A = self.r.shape
+        return self.P.toarray().reshape(S, A, S)
+
+    def replace(self, **changes) -> "FiniteMDP":
+        """A copy with some fields changed (e.g. ``gamma``, ``horizon``)."""
+        return dataclasses.replace(self, **changes)
+
+    def absorbing_states(self) -> np.ndarray:
+        """Boolean mask ``(S,)`` of zero-reward states that every action maps to themselves."""
+        S, A = self.r.shape
+        rows = np.arange(S * A)
+        self_prob = np.asarray(self.P[rows, np.repeat(np.arange(S), A)]).reshape(S, A)
+        return np.all(self_prob >= 1.0 - ROW_SUM_TOL, axis=1) & np.all(self.r == 0.0, axis=1)
+
+    def expected_next(self, values: np.ndarray) -> np.ndarray:
+        """``sum_s' P[s,a,s'] values[s']`` as ``(S, A)`` (or ``(S, A, k)`` for ``values`` of shape ``(S, k)``)."""
+        S, A = self.r.shape
+        out = self.P @ values
+        return out.reshape((S, A) + values.shape[1:])
+
+
+def as_csr(P: np.ndarray | sp.sparray | sp.spmatrix, num_states: int, num_actions: int) -> sp.csr_array:
+    """Accept ``(S, A, S)`` dense or ``(S*A, S)`` dense/sparse transitions; return CSR ``(S*A, S)``."""
+    if sp.issparse(P):
+        csr = sp.csr_array(P, dtype=np.float64)
+    else:
+        arr = np.asarray(P, dtype=np.float64)
+        csr = sp.csr_array(arr.reshape(num_states * num_actions, num_states))
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    return csr
+
+
+def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def validate(
+    P: sp.csr_array,
+    r: np.ndarray,
+    mu: np.ndarray,
+    gamma: float,
+    horizon: int | None,
+    phi: np.ndarray | None = None,
+) -> None:
+    """Check shapes, finiteness and probabilities; raise :class:`UserError` naming field and index."""
+    if r.ndim != 2:
+        raise UserError(f"field 'r': expected shape (S, A), got {r.shape}")
+    S, A = r.shape
+    if S < 1 or A < 1:
+        raise UserError(f"field 'r': need at least one state and one action, got shape {r.shape}")
+    if P.shape != (S * A, S):
+        raise UserError(f"field 'P': expected shape (S, A, S) = ({S}, {A}, {S}) to match 'r', got {P.shape}")
+    if not np.all(np.isfinite(r)):
+        raise UserError(f"field 'r': non-finite value at index {_first_bad(~np.isfinite(r))}; all must be finite")
+    data = P.data
+    if not np.all(np.isfinite(data)):
+        raise UserError("field 'P': non-finite value; probabilities must be finite numbers in [0, 1]")
+    if np.any((data < 0) | (data > 1)):
+        coo = P.tocoo()
+        k = int(np.argmax((coo.data < 0) | (coo.data > 1)))
+        s, a = divmod(int(coo.row[k]), A)
+        raise UserError(
+            f"field 'P': value {coo.data[k]:.6g} at index ({s}, {a}, {int(coo.col[k])}); probabilities must lie in [0, 1]"
+        )
+    sums = np.asarray(P.sum(axis=1)).ravel()
+    bad = np.abs(sums - 1.0) > ROW_SUM_TOL
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        s, a = divmod(row, A)
+        raise UserError(
+            f"field 'P': row ({s}, {a}, :) sums to {sums[row]:.12g}; each P[s, a, :] must sum to 1 "
+            f"(tolerance {ROW_SUM_TOL:g})"
+        )
+    if mu.shape != (S,):
+        raise UserError(f"field 'mu': expected shape ({S},), got {mu.shape}")
+    if not np.all(np.isfinite(mu)) or np.any((mu < 0) | (mu > 1)):
+        i = _first_bad(~np.isfinite(mu) | (mu < 0) | (mu > 1))
+        raise UserError(f"field 'mu': value {mu[i]} at index {i}; probabilities must lie in [0, 1]")
+    if abs(mu.sum() - 1.0) > ROW_SUM_TOL:
+        raise UserError(f"field 'mu': sums to {mu.sum():.12g}; must sum to 1 (tolerance {ROW_SUM_TOL:g})")
+    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.0 <= gamma <= 1.0):
+        raise UserError(f"field 'gamma': {gamma!r}; allowed: a number in [0, 1]")
+    if horizon is not None and (not isinstance(horizon, (int, np.integer)) or horizon < 1):
+        raise UserError(f"field 'horizon': {horizon!r}; allowed: a positive integer or inf")
+    if phi is not None:
+        if phi.ndim != 3 or phi.shape[:2] != (S, A):
+            raise UserError(f"field 'phi': expected shape (S, A, d) = ({S}, {A}, d), got {phi.shape}")
+        if not np.all(np.isfinite(phi)):
+            raise UserError(f"field 'phi': non-finite value at index {_first_bad(~np.isfinite(phi))}")
+
+
+def make_mdp(
+    P: np.ndarray | sp.sparray,
+    r: np.ndarray,
+    mu: np.ndarray,
+    *,
+    gamma: float = 1.0,
+    horizon: int | None = None,
+    phi: np.ndarray | None = None,
+    name: str = "",
+    state_labels: tuple[str, ...] | None = None,
+) -> FiniteMDP:
+    """Build a validated :class:`FiniteMDP` from dense ``(S, A, S)`` or sparse ``(S*A, S)`` transitions."""
+    r = np.asarray(r, dtype=np.float64)
+    if r.ndim != 2:
+        raise UserError(f"field 'r': expected shape (S, A), got {r.shape}")
+    S, A = r.shape
+    if not sp.issparse(P):
+        Pd = np.asarray(P, dtype=np.float64)
+        if Pd.shape != (S, A, S):
+            raise UserError(f"field 'P': expected shape (S, A, S) = ({S}, {A}, {S}) to match 'r', got {Pd.shape}")
+    return FiniteMDP(
+        P=as_csr(P, S, A),
+        r=r,
+        mu=np.asarray(mu, dtype=np.float64).reshape(-1),
+        gamma=float(gamma),
+        horizon=None if horizon is None else int(horizon),
+        phi=None if phi is None else np.asarray(phi, dtype=np.float64),
+        name=name,
+        state_labels=state_labels,
+    )
