@@ -38,10 +38,50 @@ def bench_exact(states: int, repeats: int = 3) -> dict[str, Any]:
     }
 
 
-BENCHMARKS = {"exact": bench_exact}
+def bench_sampler(batch_size: int = 1000, repeats: int = 3) -> dict[str, Any]:
+    """Environment steps per second of sampling + a reward-to-go batch estimate, on one thread.
+
+    ``garnet:states=100,actions=4,branching=5,seed=0`` with H = 100 at a random theta; each timed
+    call is one fresh batch (its own replicate stream); the median over ``max(repeats, 20)`` calls.
+    """
+    import numba
+
+    from pgexp.estimate import estimate_batch
+    from pgexp.estimators import get_estimator
+    from pgexp.estimators.base import Context
+    from pgexp.problem import build_problem
+
+    numba.set_num_threads(1)
+    spec = "garnet:states=100,actions=4,branching=5,seed=0"
+    prob = build_problem(spec, horizon=100, theta="random:seed=0,scale=1")
+    ctx = Context(prob)
+    est = get_estimator("reward_to_go")
+    estimate_batch(ctx, est, "none", 1.0, batch_size, 0, 0)  # compile / warm caches
+    rates = []
+    for rep in range(1, max(repeats, 20) + 1):
+        t0 = time.perf_counter()
+        out = estimate_batch(ctx, est, "none", 1.0, batch_size, 0, rep)
+        rates.append(out.env_steps / (time.perf_counter() - t0))
+    return {
+        "benchmark": "sampler",
+        "problem": spec,
+        "horizon": 100,
+        "estimator": "reward_to_go",
+        "batch_size": batch_size,
+        "threads": 1,
+        "steps_per_second": statistics.median(rates),
+        "steps_per_second_min": min(rates),
+        "steps_per_second_max": max(rates),
+        "calls": len(rates),
+    }
 
 
-def run(what: str, *, states: int = 100_000, repeats: int = 3) -> dict[str, Any]:
+BENCHMARKS = {"exact": bench_exact, "sampler": bench_sampler}
+
+
+def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int = 1000) -> dict[str, Any]:
     if what == "exact":
         return bench_exact(states, repeats)
+    if what == "sampler":
+        return bench_sampler(batch_size, repeats)
     raise ValueError(f"unknown benchmark {what!r}; allowed: {', '.join(BENCHMARKS)}")

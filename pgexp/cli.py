@@ -4,7 +4,10 @@ Contracts (called by tools outside the project -- keep names, options and fields
 
     pgexp exact  --env SPEC [--features SPEC] [--policy SPEC] [--theta zeros|random:seed=S,scale=X|PATH.npy]
                  [--gamma G] [--horizon H|inf] [--output PATH.json]
-    pgexp bench exact --states N
+    pgexp estimate (problem options) --estimator NAME [--baseline NAME] [--lam L]
+                   --batch-size N --replicates M --seed S --output OUT.parquet
+    pgexp metrics IN.parquet... --output OUT.parquet
+    pgexp bench exact --states N | bench sampler
 
 A user's mistake (bad spec, malformed MDP file) prints one line ``pgexp: error: ...`` and exits 2.
 """
@@ -57,11 +60,34 @@ def cmd_exact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from pgexp.estimate import run_estimate
+    from pgexp.io import write_table
+    from pgexp.provenance import provenance
+
+    problem = problem_from_args(args)
+    table = run_estimate(problem, args.estimator, args.baseline, lam=args.lam, batch_size=args.batch_size,
+                         replicates=args.replicates, seed=args.seed)
+    write_table(table, args.output, provenance(seed=args.seed, kind="estimate"))
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from pgexp.io import read_frame, write_frame
+    from pgexp.metrics import metrics_frame
+    from pgexp.provenance import provenance
+
+    frames = [read_frame(p) for p in args.inputs]
+    out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples)
+    write_frame(out, args.output, provenance(kind="metrics", inputs=[str(p) for p in args.inputs]))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pgexp import bench
     from pgexp.jsonio import dump
 
-    result = bench.run(args.what, states=args.states, repeats=args.repeats)
+    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size)
     dump(result, None)
     return 0
 
@@ -97,10 +123,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
     p.set_defaults(func=cmd_exact)
 
+    from pgexp.estimators import BASELINES, ESTIMATORS
+
+    p = sub.add_parser("estimate", help="M independent batch estimates of grad J with one estimator (parquet)",
+                       description="Draw --replicates independent batch estimates (each the mean of --batch-size "
+                                   "trajectories) and write one parquet row per replicate: the job's parameters, "
+                                   "replicate, grad (list, length dim), env_steps, batch_return_mean, and the exact "
+                                   "J_exact, J_star, grad_exact. Trajectories depend on the problem, theta, horizon, "
+                                   "batch size and seed -- not on the estimator -- so estimators are compared on the "
+                                   "same trajectories.")
+    add_problem_options(p)
+    g = p.add_argument_group("estimator")
+    g.add_argument("--estimator", required=True, choices=list(ESTIMATORS), help="; ".join(f"{k}: {v.doc}" for k, v in ESTIMATORS.items()))
+    g.add_argument("--baseline", default="none", choices=list(BASELINES), help="baseline (default none)")
+    g.add_argument("--lam", type=float, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only; default 0.95)")
+    g.add_argument("--batch-size", type=int, required=True, metavar="N", help="trajectories per batch estimate")
+    g.add_argument("--replicates", type=int, required=True, metavar="M", help="independent batch estimates")
+    g.add_argument("--seed", type=int, required=True, metavar="S", help="seed of the job's random stream")
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="written atomically")
+    p.set_defaults(func=cmd_estimate)
+
+    p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with BCa CIs; one row per estimate file",
+                       description="Read estimate files and write one row per file (job) with bias_sq, trace_cov, "
+                                   "var_per_traj, mse, rel_mse, cosine, snr, each with _lo/_hi BCa bootstrap bounds.")
+    p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
+    p.add_argument("--output", required=True, metavar="OUT.parquet")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.set_defaults(func=cmd_metrics)
+
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
                        description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "
-                                   "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf).")
-    p.add_argument("what", choices=["exact"], help="what to benchmark")
+                                   "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf). "
+                                   "sampler: sampling + a reward-to-go estimate on garnet:states=100,actions=4,branching=5 "
+                                   "with H=100, single thread; steps_per_second is the median over repeats.")
+    p.add_argument("what", choices=["exact", "sampler"], help="what to benchmark")
+    p.add_argument("--batch-size", type=int, default=1000, help="trajectories per batch (sampler)")
     p.add_argument("--states", type=int, default=100_000, help="number of states of the garnet (exact)")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")
     p.set_defaults(func=cmd_bench)
