@@ -114,7 +114,7 @@ def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, la
         **{k: [v] * n for k, v in ident.items()},
         "estimator": [estimator] * n,
         "baseline": [baseline] * n,
-        "lam": [float(lam) if is_gae else float("nan")] * n,
+        "lam": pa.array([float(lam) if is_gae else None] * n, type=pa.float64()),  # null: not applicable
         "batch_size": [int(batch_size)] * n,
         "replicates": [int(replicates)] * n,
         "seed": [int(seed)] * n,

@@ -12,6 +12,7 @@ import numpy as np
 
 from pgexp.estimators.base import Context, WeightedScores
 from pgexp.estimators.baselines import fit_state_values, leave_one_out_mean
+from pgexp.estimators.kernels import returns_from
 from pgexp.policies.features import TabularFeatures
 from pgexp.sampling import Trajectories, rollin_rollout as sample_rollin_rollout
 
@@ -67,5 +68,5 @@ def actor_critic(ctx: Context, traj: Trajectories, baseline: str, aux_seeds: np.
     L = traj.states.shape[1]
     disc = ctx.mdp.gamma ** np.arange(L, dtype=np.float64)
     w = np.where(traj.mask, disc[None, :] * adv[traj.states, traj.actions], 0.0)
-    G0 = (traj.rewards * disc[None, :]).sum(axis=1)
+    G0 = returns_from(traj.rewards, traj.lengths, ctx.mdp.gamma)[:, 0] if L else np.zeros(traj.num)
     return WeightedScores(traj.states, traj.actions, w, traj.lengths, traj.env_steps + critic_steps, G0)
