@@ -256,9 +256,11 @@ def optimal(mdp: FiniteMDP, *, max_iter: int = 10_000) -> Optimum:
             actions = new
         raise RuntimeError("policy iteration did not converge")  # pragma: no cover - finite for finite MDPs
     # episodic: value iteration to a fixed point, then the greedy policy's exact value if it terminates
+    if not mdp.absorbing_states().any():
+        _episodic_check(mdp, np.ones(mdp.num_states, bool), mdp.absorbing_states())
     V = np.zeros(mdp.num_states)
     scale = 1.0 + np.abs(mdp.r).max()
-    for it in range(1, 1_000_001):
+    for it in range(1, 200_001):
         V_new = (mdp.r + mdp.expected_next(V)).max(axis=1)
         delta = np.abs(V_new - V).max()
         V = V_new
