@@ -39,7 +39,8 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--theta", metavar="SPEC", default=None,
                    help="zeros (default) | random:seed=S,scale=X | PATH.npy (length = policy dim)")
     g.add_argument("--gamma", type=float, default=None, metavar="G", help="discount in [0, 1]; overrides the problem's")
-    g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's")
+    g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's "
+                   "(pgexp estimate: a comma-separated list sweeps horizons)")
 
 
 def problem_from_args(args: argparse.Namespace):
@@ -60,14 +61,40 @@ def cmd_exact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list(text: str | None, convert, what: str) -> list:
+    if text is None:
+        return [None]
+    try:
+        return [convert(x.strip()) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise UserError(f"{what}: {text!r}; allowed: a value or a comma-separated list") from None
+
+
+def _tags(items: list[str] | None) -> dict[str, str]:
+    tags = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"--tag: {item!r}; allowed: NAME=VALUE with NAME an identifier")
+        tags[key] = value
+    return tags
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from pgexp.estimate import run_estimate
+    from pgexp.estimate import run_estimate_grid
     from pgexp.io import write_table
+    from pgexp.problem import build_problem
     from pgexp.provenance import provenance
 
-    problem = problem_from_args(args)
-    table = run_estimate(problem, args.estimator, args.baseline, lam=args.lam, batch_size=args.batch_size,
-                         replicates=args.replicates, seed=args.seed)
+    horizons = _list(args.horizon, str, "--horizon")
+    batch_sizes = _list(args.batch_size, int, "--batch-size")
+
+    def build(h):
+        return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
+                             gamma=args.gamma, horizon=h)
+
+    table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline, lam=args.lam,
+                              replicates=args.replicates, seed=args.seed, tags=_tags(args.tag))
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate"))
     return 0
 
@@ -137,14 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--estimator", required=True, choices=list(ESTIMATORS), help="; ".join(f"{k}: {v.doc}" for k, v in ESTIMATORS.items()))
     g.add_argument("--baseline", default="none", choices=list(BASELINES), help="baseline (default none)")
     g.add_argument("--lam", type=float, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only; default 0.95)")
-    g.add_argument("--batch-size", type=int, required=True, metavar="N", help="trajectories per batch estimate")
-    g.add_argument("--replicates", type=int, required=True, metavar="M", help="independent batch estimates")
+    g.add_argument("--batch-size", required=True, metavar="N", help="trajectories per batch estimate "
+                   "(a comma-separated list with --horizon list runs the grid of cells in one process)")
+    g.add_argument("--replicates", type=int, required=True, metavar="M", help="independent batch estimates per cell")
     g.add_argument("--seed", type=int, required=True, metavar="S", help="seed of the job's random stream")
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="written atomically")
     p.set_defaults(func=cmd_estimate)
 
-    p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with BCa CIs; one row per estimate file",
-                       description="Read estimate files and write one row per file (job) with bias_sq, trace_cov, "
+    p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with BCa CIs; one row per job cell",
+                       description="Read estimate files and write one row per job cell (file x horizon x batch size) with bias_sq, trace_cov, "
                                    "var_per_traj, mse, rel_mse, cosine, snr, each with _lo/_hi BCa bootstrap bounds.")
     p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
     p.add_argument("--output", required=True, metavar="OUT.parquet")

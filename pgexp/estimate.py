@@ -9,6 +9,7 @@ seed -- not the estimator -- so all estimators of a job see the same trajectorie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -89,8 +90,11 @@ def check_combination(problem: Problem, estimator: str, baseline: str, batch_siz
 
 
 def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
-                 replicates: int, seed: int, progress: bool | None = None) -> pa.Table:
-    """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``)."""
+                 replicates: int, seed: int, progress: bool | None = None, tags: dict[str, str] | None = None) -> pa.Table:
+    """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``).
+
+    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).
+    """
     est = check_combination(problem, estimator, baseline, batch_size)
     if replicates < 1:
         raise UserError(f"--replicates: {replicates}; allowed: a positive integer")
@@ -110,27 +114,60 @@ def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, la
     ident = problem.identity()
     n = replicates
     is_gae = est.name == "gae"
+
+    def const(value, dtype=None) -> pa.Array:  # numpy in, so pyarrow never needs to import pandas
+        return pa.array(np.full(n, value, dtype=dtype))
+
+    def lists(rows: np.ndarray) -> pa.Array:
+        return pa.ListArray.from_arrays(pa.array(np.arange(0, rows.size + 1, rows.shape[1], dtype=np.int32)),
+                                        pa.array(rows.ravel()))
+
+    d = problem.policy.dim
     cols = {
-        **{k: [v] * n for k, v in ident.items()},
-        "estimator": [estimator] * n,
-        "baseline": [baseline] * n,
-        "lam": pa.array([float(lam) if is_gae else None] * n, type=pa.float64()),  # null: not applicable
-        "batch_size": [int(batch_size)] * n,
-        "replicates": [int(replicates)] * n,
-        "seed": [int(seed)] * n,
-        "unbiased": [bool(est.unbiased(baseline, lam))] * n,
-        "replicate": list(range(n)),
-        "grad": pa.array([g.astype(np.float64) for g in grads], type=pa.list_(pa.float64())),
-        "env_steps": steps,
-        "batch_return_mean": rets,
-        "truncated": trunc,
-        "J_exact": [J] * n,
-        "J_star": [J_star] * n,
-        "grad_exact": pa.array([grad_exact] * n, type=pa.list_(pa.float64())),
+        **{k: const(v, object if isinstance(v, str) else None) for k, v in ident.items()},
+        "estimator": const(estimator, object),
+        "baseline": const(baseline, object),
+        "lam": pa.array(np.full(n, float(lam) if is_gae else np.nan), mask=np.full(n, not is_gae)),  # null: n/a
+        "batch_size": const(int(batch_size), np.int64),
+        "replicates": const(int(replicates), np.int64),
+        "seed": const(int(seed), np.int64),
+        "unbiased": const(bool(est.unbiased(baseline, lam)), np.bool_),
+        **{k: const(v, object) for k, v in (tags or {}).items()},
+        "replicate": pa.array(np.arange(n, dtype=np.int64)),
+        "grad": lists(np.asarray(grads, dtype=np.float64).reshape(n, d)),
+        "env_steps": pa.array(np.asarray(steps, dtype=np.int64)),
+        "batch_return_mean": pa.array(np.asarray(rets, dtype=np.float64)),
+        "truncated": pa.array(np.asarray(trunc, dtype=np.int64)),
+        "J_exact": const(float(J), np.float64),
+        "J_star": const(float(J_star), np.float64),
+        "grad_exact": lists(np.tile(np.asarray(grad_exact, dtype=np.float64), (n, 1))),
     }
     return pa.table(cols)
 
 
 
-# Per-replicate columns of an estimate file; every other column is a job parameter, constant in the file.
+# Per-replicate columns of an estimate file; every other column is a parameter of the cell (one
+# (horizon, batch size) point of the job), constant within the cell.
 REPLICATE_COLUMNS = ("replicate", "grad", "env_steps", "batch_return_mean", "truncated", "grad_exact")
+CELL_COLUMNS = ("horizon", "batch_size")
+
+
+def run_estimate_grid(build: Callable[[int | str | None], Problem], horizons: Sequence[int | str | None],
+                      batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *, lam: float = 0.95,
+                      replicates: int, seed: int, tags: dict[str, str] | None = None,
+                      progress: bool | None = None) -> pa.Table:
+    """One job over a grid of cells (every horizon x every batch size), concatenated.
+
+    Each cell is an independent :func:`run_estimate` with its own random stream (problem, theta,
+    horizon, batch size, seed); grouping cells in one process only saves start-up time.  Every
+    combination is checked before any cell runs.
+    """
+    problems = [build(h) for h in horizons]
+    for prob in problems:
+        for n in batch_sizes:
+            check_combination(prob, estimator, baseline, n)
+    cells = [(prob, n) for prob in problems for n in batch_sizes]
+    bar = tqdm(cells, desc=f"{estimator}~{baseline}", unit="cell", disable=None if progress is None else not progress)
+    tables = [run_estimate(prob, estimator, baseline, lam=lam, batch_size=n, replicates=replicates, seed=seed,
+                           progress=False, tags=tags) for prob, n in bar]
+    return pa.concat_tables(tables)

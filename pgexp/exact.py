@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import scipy.sparse.csgraph as csgraph
-import scipy.sparse.linalg as spla
 
 from pgexp.errors import UserError
 from pgexp.mdp import FiniteMDP
@@ -95,6 +93,8 @@ def solve(M: sp.csr_array, b: np.ndarray, *, transpose: bool = False) -> np.ndar
     Mt = M.T if transpose else M
     if M.shape[0] <= DENSE_MAX:
         return np.linalg.solve(Mt.toarray(), b)
+    import scipy.sparse.linalg as spla  # imported here: small problems (most jobs) never need it
+
     Mt = sp.csr_array(Mt)
     x, info = spla.gmres(Mt, b, rtol=KRYLOV_RTOL, atol=0.0, restart=60, maxiter=2000)
     resid = np.linalg.norm(Mt @ x - b) / max(np.linalg.norm(b), np.finfo(float).tiny)
@@ -105,6 +105,8 @@ def solve(M: sp.csr_array, b: np.ndarray, *, transpose: bool = False) -> np.ndar
 
 def _reach(graph_T: sp.csr_array, seeds: np.ndarray) -> np.ndarray:
     """States from which some state in ``seeds`` is reachable, given the *transposed* graph."""
+    import scipy.sparse.csgraph as csgraph
+
     n = graph_T.shape[0]
     if not seeds.any():
         return np.zeros(n, bool)

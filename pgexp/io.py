@@ -6,11 +6,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 META_KEY = b"pgexp"
 
@@ -31,7 +33,7 @@ def write_table(table: pa.Table, path: str | Path, meta: dict[str, Any]) -> None
         raise
 
 
-def write_frame(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
+def write_frame(df: "pd.DataFrame", path: str | Path, meta: dict[str, Any]) -> None:
     """A DataFrame to parquet (no index) with provenance."""
     write_table(pa.Table.from_pandas(df, preserve_index=False), path, meta)
 
@@ -42,5 +44,5 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return json.loads(md[META_KEY]) if META_KEY in md else {}
 
 
-def read_frame(path: str | Path) -> pd.DataFrame:
+def read_frame(path: str | Path) -> "pd.DataFrame":
     return pq.read_table(path).to_pandas()

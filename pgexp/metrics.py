@@ -139,7 +139,13 @@ def job_metrics(df: "pd.DataFrame", *, confidence: float = 0.95, n_resamples: in
 
 
 def metrics_frame(frames: "list[pd.DataFrame]", **kw: Any) -> "pd.DataFrame":
-    """One row per job (per estimate file)."""
+    """One row per cell: per estimate file, per (horizon, batch size) point of its grid."""
     import pandas as pd
 
-    return pd.DataFrame([job_metrics(df, **kw) for df in frames])
+    from pgexp.estimate import CELL_COLUMNS
+
+    rows = []
+    for df in frames:
+        for _, cell in df.groupby(list(CELL_COLUMNS), sort=True):
+            rows.append(job_metrics(cell.reset_index(drop=True), **kw))
+    return pd.DataFrame(rows)

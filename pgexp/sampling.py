@@ -247,36 +247,56 @@ def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int 
 
 @njit(cache=True)
 def _rollin_rollout_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing,
-                           gamma, uniform_action, start_states, start_actions, y, steps):
+                           gamma, horizon, uniform_action, start_states, start_actions, start_times, y, steps):
     n = seeds.shape[0]
     A = r.shape[1]
     for i in range(n):
         st = seeds[i].copy()
         s = draw_start(mu_cdf, next_uniform(st))
         used = 0
-        # roll in: h ~ Geometric(1 - gamma) on {0, 1, ...}: continue with probability gamma
-        while next_uniform(st) < gamma and not absorbing[s]:
+        # roll in to h ~ q(h) ∝ gamma^h: geometric (H = inf), or truncated to {0..H-1} by inverse CDF
+        if horizon < 0:
+            h = 0
+            while next_uniform(st) < gamma:
+                h += 1
+        elif gamma < 1.0:
+            u = next_uniform(st)
+            h = int(np.floor(np.log(1.0 - u * (1.0 - gamma ** horizon)) / np.log(gamma)))
+            h = min(max(h, 0), horizon - 1)
+        else:
+            h = min(int(next_uniform(st) * horizon), horizon - 1)
+        t = 0
+        while t < h and not absorbing[s]:
             a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
             row = s * A + a
             s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
             used += 1
+            t += 1
         if uniform_action:
             a = min(int(next_uniform(st) * A), A - 1)
         else:
             a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
         start_states[i] = s
         start_actions[i] = a
-        # roll out: y = sum of rewards, terminating with probability 1 - gamma after each step
+        start_times[i] = h
+        # roll out: H = inf -> terminate with probability 1 - gamma after each step (undiscounted sum);
+        # finite H -> run to the horizon with discounted rewards gamma^(t-h) r_t.  Either way E[y] = Q_h(s, a).
         total = 0.0
+        disc = 1.0
         cur_s = s
         cur_a = a
-        while True:
-            if absorbing[cur_s]:
-                break
-            total += r[cur_s, cur_a]
+        t = h
+        while not absorbing[cur_s] and (horizon < 0 or t < horizon):
+            total += disc * r[cur_s, cur_a]
             used += 1
-            if next_uniform(st) >= gamma:
-                break
+            t += 1
+            if horizon < 0:
+                if next_uniform(st) >= gamma:
+                    break
+            else:
+                disc *= gamma
+                if t >= horizon:
+                    break
             row = cur_s * A + cur_a
             cur_s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
             if absorbing[cur_s]:
@@ -286,16 +306,29 @@ def _rollin_rollout_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, ind
         steps[i] = used
 
 
-def rollin_rollout(tables: Tables, seeds: np.ndarray, gamma: float, *, uniform_action: bool = False):
-    """The lecture's sampler: ``(s, a) ~ d^pi`` by geometric roll-in, ``y`` with ``E[y] = Q(s, a)``.
+def occupancy_mass(gamma: float, horizon: int | None) -> float:
+    """``Z = sum_{h<H} gamma^h``, the total mass of the (unnormalised) discounted occupancy."""
+    if horizon is None:
+        return 1.0 / (1.0 - gamma)
+    return float(horizon) if gamma == 1.0 else (1.0 - gamma**horizon) / (1.0 - gamma)
 
-    Returns ``(states, actions, y, env_steps)``, each ``(N,)``.  ``uniform_action`` draws ``a`` uniformly
-    instead of from ``pi`` (the actor-critic's critic data).  Discounted objective only.
+
+def rollin_rollout(tables: Tables, seeds: np.ndarray, gamma: float, horizon: int | None = None, *,
+                   uniform_action: bool = False):
+    """The lecture's sampler: ``(s, a) ~ d^pi`` by roll-in, and ``y`` with ``E[y] = Q_h(s, a)`` by roll-out.
+
+    Roll in to ``h ~ q(h) ∝ gamma^h`` (geometric for ``H = inf``; truncated to ``{0..H-1}`` otherwise),
+    take ``a ~ pi`` (or uniform, for a critic's data); roll out with termination probability
+    ``1 - gamma`` per step (``H = inf``) or to the horizon with discounting (finite ``H``).  Then
+    ``grad J = Z E[score(s, a) Q_h(s, a)]`` with ``Z = occupancy_mass(gamma, H)``.
+    Returns ``(states, actions, times, y, env_steps)``, each ``(N,)``.  Not for ``gamma = 1, H = inf``.
     """
     n = seeds.shape[0]
     s = np.zeros(n, np.int64)
     a = np.zeros(n, np.int64)
+    h = np.zeros(n, np.int64)
     y = np.zeros(n)
     steps = np.zeros(n, np.int64)
-    _rollin_rollout_kernel(seeds, *_args(tables), tables.r, tables.absorbing, float(gamma), uniform_action, s, a, y, steps)
-    return s, a, y, steps
+    _rollin_rollout_kernel(seeds, *_args(tables), tables.r, tables.absorbing, float(gamma),
+                           -1 if horizon is None else int(horizon), uniform_action, s, a, h, y, steps)
+    return s, a, h, y, steps

@@ -139,7 +139,7 @@ def test_metrics_one_row_per_file(tmp_path):
 
 @pytest.mark.parametrize("extra,match", [
     (["--estimator", "advantage_exact", "--baseline", "constant"], "not meaningful"),
-    (["--estimator", "rollin_rollout"], "discounted objective"),
+    (["--estimator", "rollin_rollout", "--gamma", "1", "--horizon", "inf", "--env", "short_corridor"], "finite and discounted"),
     (["--estimator", "reinforce", "--baseline", "constant", "--batch-size", "1"], "batch-size >= 2"),
 ])
 def test_estimate_refuses_meaningless_jobs(tmp_path, extra, match):

@@ -98,7 +98,7 @@ def test_rollin_reaches_the_discounted_occupancy_and_rollout_estimates_Q():
     pi = prob.policy.probs(prob.theta)
     ev = exact.evaluate(mdp, pi)
     N = 100_000
-    s, a, y, steps = rollin_rollout(make_tables(mdp, pi), trajectory_seeds(np.random.SeedSequence(5), N), mdp.gamma)
+    s, a, _, y, steps = rollin_rollout(make_tables(mdp, pi), trajectory_seeds(np.random.SeedSequence(5), N), mdp.gamma)
     counts = np.bincount(s, minlength=mdp.num_states)
     p = ev.occupancy
     z = np.abs(counts - N * p) / np.sqrt(N * p * (1 - p))

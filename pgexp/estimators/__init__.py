@@ -54,8 +54,8 @@ class Estimator:
             raise UserError(f"--estimator {self.name} with --baseline {baseline}: not meaningful; "
                             f"allowed baselines for {self.name}: {', '.join(self.baselines)}")
         if objective not in self.objectives:
-            raise UserError(f"--estimator {self.name} is defined for the {' / '.join(self.objectives)} objective "
-                            f"(gamma < 1, H = inf), not {objective}; use --horizon inf --gamma G<1")
+            raise UserError(f"--estimator {self.name} is defined for the {' and '.join(self.objectives)} objectives, "
+                            f"not {objective} (gamma = 1 with H = inf); give --horizon H or --gamma < 1")
 
 
 ESTIMATORS: dict[str, Estimator] = {}
@@ -80,9 +80,9 @@ register_estimator(Estimator("reward_to_go", reward_to_go, "trajectories", BASEL
                              "sum_h score_h (G_h - gamma^h b(s_h))  (Q-based PG)"))
 register_estimator(Estimator("advantage_exact", advantage_exact, "trajectories", ("none",), ALL_OBJECTIVES, _always,
                              "sum_h gamma^h score_h A_h(s_h, a_h), oracle A"))
-register_estimator(Estimator("rollin_rollout", rollin_rollout, "seeds", BASELINES, ("discounted",), _always,
-                             "the lecture's roll-in/roll-out: score(s,a) (y - b(s)) / (1 - gamma)"))
-register_estimator(Estimator("actor_critic", actor_critic, "trajectories", ("none",), ("discounted",),
+register_estimator(Estimator("rollin_rollout", rollin_rollout, "seeds", BASELINES, ("finite", "discounted"), _always,
+                             "the lecture's roll-in/roll-out: Z score(s,a) (y - b(s)), Z = 1/(1-gamma) for H=inf"))
+register_estimator(Estimator("actor_critic", actor_critic, "trajectories", ("none",), ("finite", "discounted"),
                              lambda baseline, lam: False,
                              "the lecture's: least-squares critic f, sum_h gamma^h score_h (f - E_pi f)", own_aux=True))
 register_estimator(Estimator("gae", gae, "trajectories", ("value_exact", "value_learned", "none"), ALL_OBJECTIVES,

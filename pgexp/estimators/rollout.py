@@ -1,9 +1,10 @@
-"""The lecture's sampling-based estimators for the discounted objective: roll-in/roll-out and actor-critic.
+"""The lecture's sampling-based estimators: roll-in/roll-out and actor-critic.
 
-Roll-in: ``s_0 ~ mu``, follow ``pi`` and stop after each step with probability ``1 - gamma``, so the
-stopping state is ``s ~ d^pi`` (the normalised discounted occupancy); take ``a ~ pi(.|s)``.
-Roll-out: from ``(s, a)`` sum the rewards, terminating with probability ``1 - gamma`` after each step,
-so ``E[y] = Q(s, a)``.  Then ``grad J = E[score(s, a) Q(s, a)] / (1 - gamma)``.
+Roll-in: ``s_0 ~ mu``, follow ``pi`` for ``h ~ q(h) ∝ gamma^h`` steps, so ``s_h ~ d^pi`` (the normalised
+discounted occupancy); take ``a ~ pi(.|s)``.  Roll-out: ``y`` with ``E[y] = Q_h(s, a)`` (geometric
+termination for ``H = inf``, as in the lecture; to the horizon for finite ``H``).  Then
+``grad J = Z E[score(s, a) Q_h(s, a)]`` with ``Z = sum_{h<H} gamma^h`` (``1 / (1 - gamma)`` for ``H = inf``).
+Defined for the finite and discounted objectives (not ``gamma = 1, H = inf``, where ``Z`` is infinite).
 """
 
 from __future__ import annotations
@@ -14,38 +15,41 @@ from pgexp.estimators.base import Context, WeightedScores
 from pgexp.estimators.baselines import fit_state_values, leave_one_out_mean
 from pgexp.estimators.kernels import returns_from
 from pgexp.policies.features import TabularFeatures
-from pgexp.sampling import Trajectories, rollin_rollout as sample_rollin_rollout
+from pgexp.sampling import Trajectories, occupancy_mass, rollin_rollout as sample_rollin_rollout
 
 
 def rollin_rollout(ctx: Context, seeds: np.ndarray, baseline: str, aux_seeds: np.ndarray | None, lam: float) -> WeightedScores:
-    """``score(s, a) (y - b(s)) / (1 - gamma)`` per roll-in/roll-out sample."""
-    gamma = ctx.mdp.gamma
-    s, a, y, steps = sample_rollin_rollout(ctx.tables, seeds, gamma)
+    """``Z score(s, a) (y - b_h(s))`` per roll-in/roll-out sample (``Z = 1 / (1 - gamma)`` for ``H = inf``)."""
+    mdp = ctx.mdp
+    s, a, h, y, steps = sample_rollin_rollout(ctx.tables, seeds, mdp.gamma, mdp.horizon)
     env_steps = int(steps.sum())
     if baseline in ("none", "optimal"):
         b = np.zeros_like(y)
     elif baseline == "constant":
         b = leave_one_out_mean(y)
-    elif baseline == "value_exact":
-        b = np.nan_to_num(ctx.evaluation.V, nan=0.0)[s]
+    elif baseline == "value_exact":  # V_h(s_h): time-indexed for a finite horizon
+        table = ctx.value_table
+        b = table[np.minimum(h, table.shape[0] - 1), s]
     else:  # value_learned: per-state mean of independent roll-out values (E[y | s] = V(s))
-        s2, _, y2, steps2 = sample_rollin_rollout(ctx.tables, aux_seeds, gamma)
+        s2, _, _, y2, steps2 = sample_rollin_rollout(ctx.tables, aux_seeds, mdp.gamma, mdp.horizon)
         env_steps += int(steps2.sum())
-        b = fit_state_values(s2[:, None], y2[:, None], np.ones((y2.size, 1), bool), ctx.mdp.num_states)[s]
-    scale = 1.0 / (1.0 - gamma)
+        b = fit_state_values(s2[:, None], y2[:, None], np.ones((y2.size, 1), bool), mdp.num_states)[s]
+    scale = occupancy_mass(mdp.gamma, mdp.horizon)
+    # a roll-in that was absorbed before step h scores nothing: the episode had ended
+    live = (~ctx.tables.absorbing[s]).astype(np.int64)
     ones = np.ones((y.size, 1))
-    return WeightedScores(s[:, None], a[:, None], ((y - b) * scale)[:, None], np.ones(y.size, np.int64), env_steps, y,
+    return WeightedScores(s[:, None], a[:, None], ((y - b) * scale)[:, None], live, env_steps, y,
                           c=ones * scale if baseline == "optimal" else None)
 
 
 def fit_critic(ctx: Context, aux_seeds: np.ndarray) -> tuple[np.ndarray, int]:
     """Least-squares critic ``f(s, a) = w . phi(s, a)`` on the policy's features, ``(S, A)``.
 
-    Data: ``s ~ d^pi`` by roll-in, ``a ~ Uniform(A)``, target ``y`` with ``E[y] = Q(s, a)`` by roll-out,
+    Data: ``s ~ d^pi`` by roll-in, ``a ~ Uniform(A)``, target ``y`` with ``E[y] = Q_h(s, a)`` by roll-out,
     from an independent batch.  Minimum-norm least squares (``lstsq``): with tabular features that is
     the per-(s, a) mean, and pairs never sampled get 0.
     """
-    s, a, y, steps = sample_rollin_rollout(ctx.tables, aux_seeds, ctx.mdp.gamma, uniform_action=True)
+    s, a, _, y, steps = sample_rollin_rollout(ctx.tables, aux_seeds, ctx.mdp.gamma, ctx.mdp.horizon, uniform_action=True)
     feats = ctx.problem.policy.features
     S, A = ctx.mdp.num_states, ctx.mdp.num_actions
     if isinstance(feats, TabularFeatures):  # one-hot rows: min-norm least squares = per-cell mean, 0 if unseen
