@@ -104,9 +104,48 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from pgexp.metrics import metrics_frame
     from pgexp.provenance import provenance
 
+    from pgexp.envs import parse_horizon
+
     frames = [read_frame(p) for p in args.inputs]
-    out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples)
+    ref_h = parse_horizon(args.reference_horizon, what="--reference-horizon") if args.reference_horizon else None
+    out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples,
+                        reference_horizon=-1 if args.reference_horizon and ref_h is None else ref_h,
+                        reference_batch_size=args.reference_batch_size)
     write_frame(out, args.output, provenance(kind="metrics", inputs=[str(p) for p in args.inputs]))
+    return 0
+
+
+def cmd_slopes(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pgexp.io import read_frame, write_frame
+    from pgexp.provenance import provenance
+    from pgexp.slopes import fit_slopes
+
+    df = pd.concat([read_frame(p) for p in args.inputs], ignore_index=True)
+    out = fit_slopes(df, n_resamples=args.resamples, confidence=args.confidence)
+    write_frame(out, args.output, provenance(kind="slopes", inputs=[str(p) for p in args.inputs]))
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    """Concatenate per-environment tables into one parquet + CSV each (sorted: bit-for-bit reruns)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from pgexp.io import read_frame, write_frame
+    from pgexp.jsonio import atomic_write_text
+    from pgexp.provenance import provenance
+
+    outdir = Path(args.outdir)
+    for name, paths in (("metrics", args.metrics), ("slopes", args.slopes)):
+        df = pd.concat([read_frame(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+        keys = [c for c in ("env_name", "theta_name", "estimator", "baseline", "horizon", "batch_size", "seed") if c in df.columns]
+        if keys:
+            df = df.sort_values(keys, kind="stable").reset_index(drop=True)
+        write_frame(df, outdir / f"{name}.parquet", provenance(kind=name))
+        atomic_write_text(outdir / f"{name}.csv", df.to_csv(index=False))
     return 0
 
 
@@ -179,7 +218,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="OUT.parquet")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--reference-horizon", default=None, metavar="H|inf",
+                   help="label cells at this horizon as the batch-size sweep (column 'sweep')")
+    p.add_argument("--reference-batch-size", type=int, default=None, metavar="N",
+                   help="label cells at this batch size as the horizon sweep (column 'sweep')")
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("slopes", help="log-log slopes of per-trajectory variance vs horizon, with bootstrap CIs",
+                       description="Fit log var_per_traj = a + slope log H per (env_name, theta_name, estimator, "
+                                   "baseline, batch_size, seed) over the finite horizons of the estimate files; "
+                                   "percentile-bootstrap CI from resampling each horizon's replicates.")
+    p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
+    p.add_argument("--output", required=True, metavar="OUT.parquet")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--resamples", type=int, default=2000)
+    p.set_defaults(func=cmd_slopes)
+
+    p = sub.add_parser("aggregate", help="concatenate per-environment tables into results/tables (parquet + CSV)")
+    p.add_argument("--metrics", nargs="*", default=[], metavar="M.parquet")
+    p.add_argument("--slopes", nargs="*", default=[], metavar="S.parquet")
+    p.add_argument("--outdir", required=True, metavar="DIR")
+    p.set_defaults(func=cmd_aggregate)
 
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
                        description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "

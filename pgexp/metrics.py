@@ -138,8 +138,20 @@ def job_metrics(df: "pd.DataFrame", *, confidence: float = 0.95, n_resamples: in
     return row
 
 
-def metrics_frame(frames: "list[pd.DataFrame]", **kw: Any) -> "pd.DataFrame":
-    """One row per cell: per estimate file, per (horizon, batch size) point of its grid."""
+def sweep_label(horizon: int, batch_size: int, reference_horizon: int | None, reference_batch_size: int | None) -> str:
+    """Which figure sweep a cell belongs to: ``horizon`` (at the reference batch size), ``batch`` (at the
+    reference horizon), ``both`` (the reference cell) or ``grid`` (neither)."""
+    in_h = reference_batch_size is not None and batch_size == reference_batch_size
+    in_n = reference_horizon is not None and horizon == reference_horizon
+    return "both" if in_h and in_n else "horizon" if in_h else "batch" if in_n else "grid"
+
+
+def metrics_frame(frames: "list[pd.DataFrame]", *, reference_horizon: int | None = None,
+                  reference_batch_size: int | None = None, **kw: Any) -> "pd.DataFrame":
+    """One row per cell: per estimate file, per (horizon, batch size) point of its grid.
+
+    ``horizon`` is ``-1`` for an infinite horizon (as in the estimate files).
+    """
     import pandas as pd
 
     from pgexp.estimate import CELL_COLUMNS
@@ -147,5 +159,7 @@ def metrics_frame(frames: "list[pd.DataFrame]", **kw: Any) -> "pd.DataFrame":
     rows = []
     for df in frames:
         for _, cell in df.groupby(list(CELL_COLUMNS), sort=True):
-            rows.append(job_metrics(cell.reset_index(drop=True), **kw))
+            row = job_metrics(cell.reset_index(drop=True), **kw)
+            row["sweep"] = sweep_label(int(row["horizon"]), int(row["batch_size"]), reference_horizon, reference_batch_size)
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -8,13 +8,12 @@ parametrised over :data:`ESTIMATORS`, so a new entry is tested without new test 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from pgexp.errors import UserError
 from pgexp.estimators.baselines import BASELINES
-from pgexp.estimators.rollout import actor_critic, rollin_rollout
-from pgexp.estimators.trajectory import advantage_exact, gae, reinforce, reward_to_go
 
 ALL_OBJECTIVES = ("finite", "discounted", "episodic")
 
@@ -25,8 +24,10 @@ class Estimator:
 
     Attributes:
         name: registry key (``--estimator``).
-        fn: ``fn(ctx, data, baseline, aux, lam) -> WeightedScores``; ``data``/``aux`` are
-            :class:`~pgexp.sampling.Trajectories` when ``consumes == "trajectories"``, else seed arrays.
+        impl: ``"module:function"`` of ``fn(ctx, data, baseline, aux, lam) -> WeightedScores``; ``data``/``aux``
+            are :class:`~pgexp.sampling.Trajectories` when ``consumes == "trajectories"``, else seed arrays.
+            Resolved on first use, so the registry's metadata imports without the compiled kernels
+            (the workflow validates configs against it at every ``snakemake`` call).
         consumes: ``"trajectories"`` (the job's common trajectories) or ``"seeds"`` (own sampler).
         baselines: the baselines that make sense with it.
         objectives: the objective kinds it is defined for.
@@ -37,7 +38,7 @@ class Estimator:
     """
 
     name: str
-    fn: Callable
+    impl: str
     consumes: str
     baselines: tuple[str, ...]
     objectives: tuple[str, ...]
@@ -45,6 +46,11 @@ class Estimator:
     doc: str
     aux_for: tuple[str, ...] = ("value_learned", "optimal")
     own_aux: bool = False
+
+    @property
+    def fn(self) -> Callable:
+        module, _, func = self.impl.partition(":")
+        return getattr(importlib.import_module(module), func)
 
     def check(self, baseline: str, objective: str) -> None:
         """Refuse an estimator x baseline x objective combination that makes no sense, by name."""
@@ -74,18 +80,18 @@ def get_estimator(name: str) -> Estimator:
 
 _always = lambda baseline, lam: True  # noqa: E731
 
-register_estimator(Estimator("reinforce", reinforce, "trajectories", BASELINES, ALL_OBJECTIVES, _always,
+register_estimator(Estimator("reinforce", "pgexp.estimators.trajectory:reinforce", "trajectories", BASELINES, ALL_OBJECTIVES, _always,
                              "(sum_h score_h) (G_0 - b)"))
-register_estimator(Estimator("reward_to_go", reward_to_go, "trajectories", BASELINES, ALL_OBJECTIVES, _always,
+register_estimator(Estimator("reward_to_go", "pgexp.estimators.trajectory:reward_to_go", "trajectories", BASELINES, ALL_OBJECTIVES, _always,
                              "sum_h score_h (G_h - gamma^h b(s_h))  (Q-based PG)"))
-register_estimator(Estimator("advantage_exact", advantage_exact, "trajectories", ("none",), ALL_OBJECTIVES, _always,
+register_estimator(Estimator("advantage_exact", "pgexp.estimators.trajectory:advantage_exact", "trajectories", ("none",), ALL_OBJECTIVES, _always,
                              "sum_h gamma^h score_h A_h(s_h, a_h), oracle A"))
-register_estimator(Estimator("rollin_rollout", rollin_rollout, "seeds", BASELINES, ("finite", "discounted"), _always,
+register_estimator(Estimator("rollin_rollout", "pgexp.estimators.rollout:rollin_rollout", "seeds", BASELINES, ("finite", "discounted"), _always,
                              "the lecture's roll-in/roll-out: Z score(s,a) (y - b(s)), Z = 1/(1-gamma) for H=inf"))
-register_estimator(Estimator("actor_critic", actor_critic, "trajectories", ("none",), ("finite", "discounted"),
+register_estimator(Estimator("actor_critic", "pgexp.estimators.rollout:actor_critic", "trajectories", ("none",), ("finite", "discounted"),
                              lambda baseline, lam: False,
                              "the lecture's: least-squares critic f, sum_h gamma^h score_h (f - E_pi f)", own_aux=True))
-register_estimator(Estimator("gae", gae, "trajectories", ("value_exact", "value_learned", "none"), ALL_OBJECTIVES,
+register_estimator(Estimator("gae", "pgexp.estimators.trajectory:gae", "trajectories", ("value_exact", "value_learned", "none"), ALL_OBJECTIVES,
                              lambda baseline, lam: baseline == "value_exact" or lam == 1.0,
                              "sum_h gamma^h score_h GAE(lambda) advantage; the baseline names V"))
 

@@ -1,0 +1,445 @@
+"""A self-contained HTML report of a study: setup, findings generated from the tables, figures, tables, provenance.
+
+The report is one HTML file that opens offline: figures are embedded as base64 PNGs (the ``.png``
+written beside each figure's ``.pdf``), the stylesheet is inline, nothing is fetched.  Every number in
+the "Findings" section is computed here from the metrics and slopes tables (:func:`findings`); none is
+typed by hand, so the text cannot drift from the data.  All text is escaped with :func:`html.escape`;
+the HTML of ``extra_sections`` is inserted as given.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.stats import norm
+
+__all__ = ["DEFAULT_CAPTIONS", "Finding", "bias_bound", "build_report", "findings", "structured_findings"]
+
+LECTURE_SLOPE = 3.0
+BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, Bonferroni over coordinates)
+
+DEFAULT_CAPTIONS: dict[str, str] = {
+    "variance_vs_horizon": (
+        "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate (squared gradient-norm units, "
+        "log scale) against the horizon H (environment steps, log scale), one panel per environment. "
+        "Points: Monte-Carlo estimates with 95% BCa bootstrap intervals; dashed lines: least-squares fits in "
+        "log-log coordinates, whose slopes (with 95% CIs) are given in the legend; thin solid lines, where "
+        "present: the exact variance; dotted grey: a reference line of slope 3, the lecture's H³ claim for "
+        "REINFORCE."),
+    "quality_vs_batch_size": (
+        "Quality of the batch-mean gradient estimate against the batch size N (trajectories, log scale), one "
+        "column per environment. Top: mean cosine similarity to the exact gradient ∇J (dimensionless, 1 = "
+        "perfectly aligned). Bottom: relative mean squared error ‖g − ∇J‖²/‖∇J‖² (dimensionless, log scale); "
+        "the dotted line shows the 1/N rate of an unbiased estimator. Bands: 95% BCa bootstrap intervals."),
+    "bias_variance": (
+        "Mean squared error of the batch estimate at the reference horizon and batch size, decomposed as "
+        "MSE = bias² + variance (squared gradient-norm units): solid bars are the variance tr Cov of the batch "
+        "estimate, hatched bars the squared bias (negative values of the unbiased estimate clipped to 0); "
+        "error bars are 95% BCa bootstrap intervals of the MSE."),
+}
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px;
+       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #ccc; padding-bottom: .2em; }
+h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .15em; }
+h3 { font-size: 1.05em; margin-bottom: .3em; }
+pre { background: #f6f6f6; border: 1px solid #ddd; padding: .7em; overflow-x: auto; font-size: .85em; }
+code, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: .9em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .82em; }
+th, td { border: 1px solid #bbb; padding: .25em .5em; text-align: left; vertical-align: top; }
+th { background: #e9e9e9; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tbody tr:nth-child(even) { background: #f5f5f5; }
+.scroll { overflow-x: auto; }
+.wrap { word-break: break-all; }
+figure { margin: 1.2em 0 2em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #444; margin-top: .4em; }
+li.warning, p.warning { color: #8a1c1c; background: #fdecec; border-left: 4px solid #c0392b; padding: .2em .5em;
+                        list-style: none; margin-left: -1.2em; }
+.muted { color: #777; }
+"""
+
+
+# ------------------------------------------------------------------------------------- numbers
+
+
+def _fmt(x: Any) -> str:
+    """3 significant digits; integers as they are; missing as an en dash."""
+    if x is None:
+        return "–"
+    if isinstance(x, (bool, np.bool_)):
+        return str(bool(x))
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(v):
+        return "–" if math.isnan(v) else ("∞" if v > 0 else "−∞")
+    return f"{v:.3g}"
+
+
+def _ci(v: Any, lo: Any, hi: Any, fmt=_fmt) -> str:
+    return f"{fmt(v)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+def _slope_fmt(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{v:.2f}" if math.isfinite(v) else "–"
+
+
+def _horizon(h: Any) -> str:
+    try:
+        return "∞" if int(h) < 0 else str(int(h))
+    except (TypeError, ValueError):
+        return "–"
+
+
+def _pair(est: Any, base: Any) -> str:
+    return f"{est}~{base}"
+
+
+def bias_bound(dim: int, alpha: float = BIAS_ALPHA) -> float:
+    """Bonferroni bound on the largest per-coordinate ``|z|``: ``norm.isf(alpha / (2 * dim))``."""
+    return float(norm.isf(alpha / (2 * max(int(dim), 1))))
+
+
+# ------------------------------------------------------------------------------------ findings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One sentence of the findings: ``env_name`` it is about, plain ``text``, ``level`` ``"info"``/``"warning"``."""
+
+    env_name: str
+    text: str
+    level: str = "info"
+
+
+def _has(df: pd.DataFrame | None, cols: list[str]) -> bool:
+    return df is not None and not df.empty and set(cols) <= set(df.columns)
+
+
+def _num(df: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(df[col], errors="coerce") if col in df else pd.Series(np.nan, index=df.index)
+
+
+def _slope_findings(env: str, sl: pd.DataFrame) -> list[Finding]:
+    out: list[Finding] = []
+    keys = [c for c in ("theta_name", "batch_size", "seed") if c in sl]
+    sl = sl.sort_values(keys, kind="stable")
+    multi_theta = "theta_name" in sl and sl["theta_name"].nunique() > 1
+    for _, r in sl.iterrows():
+        where = f" (θ: {r['theta_name']})" if multi_theta else ""
+        hr = ""
+        if "h_min" in r and "h_max" in r and pd.notna(r["h_min"]) and pd.notna(r["h_max"]):
+            n_h = f", {int(r['n_horizons'])} horizons" if "n_horizons" in r and pd.notna(r["n_horizons"]) else ""
+            hr = f" over H = {_horizon(r['h_min'])}–{_horizon(r['h_max'])}{n_h}"
+        out.append(Finding(env, f"{env}{where}: per-trajectory variance of {_pair(r['estimator'], r['baseline'])} "
+                                f"grows as H^slope with slope {_ci(r['slope'], r['slope_lo'], r['slope_hi'], _slope_fmt)}"
+                                f"{hr}."))
+    reinforce = sl[sl["estimator"] == "reinforce"]
+    for _, r in reinforce.iterrows():
+        where = f" (θ: {r['theta_name']})" if multi_theta else ""
+        s, lo, hi = (float(r[c]) for c in ("slope", "slope_lo", "slope_hi"))
+        measured = _ci(s, lo, hi, _slope_fmt)
+        pair = _pair("reinforce", r["baseline"])
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            text = f"{env}{where}: REINFORCE ({pair}) slope {measured} has no confidence interval; no comparison with the lecture's H³ claim."
+        elif lo <= LECTURE_SLOPE <= hi:
+            text = (f"{env}{where}: REINFORCE ({pair}) variance slope {measured} is consistent with H³ "
+                    f"(the lecture's claim of ≈3 lies in the 95% CI).")
+        else:
+            text = (f"{env}{where}: REINFORCE ({pair}) disagrees with the lecture's H³ claim: measured {measured}"
+                    f" ({'shallower' if hi < LECTURE_SLOPE else 'steeper'} than 3).")
+        out.append(Finding(env, text))
+    return out
+
+
+def _reference_findings(env: str, ref: pd.DataFrame) -> list[Finding]:
+    ref = ref[np.isfinite(_num(ref, "var_per_traj"))]
+    if ref.empty:
+        return []
+    best = ref.loc[_num(ref, "var_per_traj").idxmin()]
+    cell = f"H = {_horizon(best['horizon'])}, N = {_fmt(best['batch_size'])}" if {"horizon", "batch_size"} <= set(ref.columns) else ""
+    bp = _pair(best["estimator"], best["baseline"])
+    bv = _ci(best["var_per_traj"], best.get("var_per_traj_lo"), best.get("var_per_traj_hi"))
+    base = ref[(ref["estimator"] == "reinforce") & (ref["baseline"] == "none")]
+    head = f"{env}: at the reference cell ({cell}) the lowest per-trajectory variance is {bp}: {bv}"
+    if base.empty:
+        return [Finding(env, head + " (reinforce~none was not run, so no factor is given).")]
+    b = base.iloc[0]
+    if b["estimator"] == best["estimator"] and b["baseline"] == best["baseline"]:
+        return [Finding(env, head + " -- reinforce~none itself.")]
+    rv = _ci(b["var_per_traj"], b.get("var_per_traj_lo"), b.get("var_per_traj_hi"))
+    factor = float(b["var_per_traj"]) / float(best["var_per_traj"]) if float(best["var_per_traj"]) > 0 else math.inf
+    text = f"{head}, {_fmt(factor)}× lower than reinforce~none: {rv}"
+    lo_f = float(b.get("var_per_traj_lo", np.nan)) / float(best.get("var_per_traj_hi", np.nan))
+    hi_f = float(b.get("var_per_traj_hi", np.nan)) / float(best.get("var_per_traj_lo", np.nan))
+    if math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f > 0:
+        text += f" (factor between {_fmt(lo_f)}× and {_fmt(hi_f)}× given both CIs)"
+    return [Finding(env, text + ".")]
+
+
+def _cosine_findings(env: str, sub: pd.DataFrame) -> list[Finding]:
+    if not _has(sub, ["batch_size", "cosine"]):
+        return []
+    sub = sub[np.isfinite(_num(sub, "cosine"))]
+    if sub.empty:
+        return []
+    n_max = _num(sub, "batch_size").max()
+    at = sub[_num(sub, "batch_size") == n_max]
+    best = at.loc[_num(at, "cosine").idxmax()]
+    h = f", H = {_horizon(best['horizon'])}" if "horizon" in best else ""
+    return [Finding(env, f"{env}: at the largest batch size (N = {_fmt(n_max)}{h}) the best cosine similarity to the "
+                         f"exact gradient is {_ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
+                         f"by {_pair(best['estimator'], best['baseline'])}.")]
+
+
+def _bias_findings(env: str, sub: pd.DataFrame) -> list[Finding]:
+    if not _has(sub, ["bias_max_z", "dim"]):
+        return []
+    z = _num(sub, "bias_max_z")
+    bound = np.array([bias_bound(d) if pd.notna(d) else np.nan for d in _num(sub, "dim")])
+    flagged = sub[(z.to_numpy() > bound) & np.isfinite(bound)]
+    if flagged.empty:
+        tested = int(np.isfinite(z).sum())
+        return [Finding(env, f"{env}: no estimator flagged biased (max |z| of the mean error below the Bonferroni "
+                             f"bound norm.isf(1e-4/(2·dim)) in all {tested} cells).")]
+    out: list[Finding] = []
+    expected: list[str] = []
+    for (est, base), g in flagged.groupby(["estimator", "baseline"], sort=True):
+        worst = g.loc[_num(g, "bias_max_z").idxmax()]
+        claimed = bool(g["unbiased"].astype(bool).any()) if "unbiased" in g else False
+        detail = (f"max |z| = {_fmt(worst['bias_max_z'])} > bound {_fmt(bias_bound(worst['dim']))} (dim = "
+                  f"{_fmt(worst['dim'])}) in {len(g)} of {int(((sub['estimator'] == est) & (sub['baseline'] == base)).sum())} cells")
+        if claimed:
+            out.append(Finding(env, f"WARNING {env}: {_pair(est, base)} is claimed unbiased by the estimator registry "
+                                    f"but is flagged biased: {detail}, worst at H = {_horizon(worst.get('horizon'))}, "
+                                    f"N = {_fmt(worst.get('batch_size'))}. Check the estimator or the exact reference.",
+                               "warning"))
+        else:
+            expected.append(f"{_pair(est, base)} ({detail}; registry: biased, as expected)")
+    if expected:
+        out.insert(0, Finding(env, f"{env}: flagged biased: " + "; ".join(expected) + "."))
+    return out
+
+
+def structured_findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[Finding]:
+    """The findings as :class:`Finding` objects, grouped by ``env_name`` (sorted), warnings marked."""
+    metrics = metrics if metrics is not None else pd.DataFrame()
+    slopes = slopes if slopes is not None else pd.DataFrame()
+    envs = set()
+    for df in (metrics, slopes):
+        if "env_name" in df:
+            envs |= set(df["env_name"].dropna().astype(str))
+    out: list[Finding] = []
+    for env in sorted(envs):
+        if _has(slopes, ["env_name", "estimator", "baseline", "slope", "slope_lo", "slope_hi"]):
+            out += _slope_findings(env, slopes[slopes["env_name"].astype(str) == env])
+        if _has(metrics, ["env_name", "estimator", "baseline"]):
+            sub = metrics[metrics["env_name"].astype(str) == env]
+            if "sweep" in sub and "var_per_traj" in sub:
+                out += _reference_findings(env, sub[sub["sweep"] == "both"])
+            batch = sub[sub["sweep"].isin(["batch", "both"])] if "sweep" in sub else sub
+            out += _cosine_findings(env, batch if not batch.empty else sub)
+            out += _bias_findings(env, sub)
+    return out
+
+
+def findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[str]:
+    """The findings sentences (plain text), every number generated from the tables.
+
+    Per ``env_name``: the variance-vs-horizon slope with 95% CI of each ``estimator~baseline``; whether
+    REINFORCE's slope is consistent with the lecture's ``H^3`` (3 inside the CI); the pair with the
+    lowest ``var_per_traj`` at the reference cell (``sweep == "both"``) and the factor versus
+    ``reinforce~none`` (with both CIs); the best cosine similarity at the largest batch size; and the
+    pairs whose ``bias_max_z`` exceeds the Bonferroni bound ``norm.isf(1e-4 / (2 * dim))``, with a
+    sentence starting ``WARNING`` for each one the registry claims unbiased.
+    """
+    return [f.text for f in structured_findings(metrics, slopes)]
+
+
+# ------------------------------------------------------------------------------------ HTML parts
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _table(header: list[str], rows: list[list[Any]], numeric: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
+                        for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+            f"</table></div>")
+
+
+def _sorted(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    keys = [k for k in keys if k in df.columns]
+    return df.sort_values(keys, kind="stable") if keys else df
+
+
+def _slopes_table(slopes: pd.DataFrame) -> str:
+    if slopes is None or slopes.empty:
+        return '<p class="muted">No slopes in this study.</p>'
+    cols = [c for c in ("env_name", "theta_name", "estimator", "baseline", "batch_size", "seed") if c in slopes]
+    extra = [c for c in ("intercept", "n_horizons", "h_min", "h_max") if c in slopes]
+    header = cols + ["slope [95% CI]"] + extra
+    rows = []
+    for _, r in _sorted(slopes, ["env_name", "theta_name", "estimator", "baseline", "batch_size", "seed"]).iterrows():
+        rows.append([_fmt(r[c]) if c in ("batch_size", "seed") else r[c] for c in cols]
+                    + [_ci(r.get("slope"), r.get("slope_lo"), r.get("slope_hi"))]
+                    + [_horizon(r[c]) if c in ("h_min", "h_max") else _fmt(r[c]) for c in extra])
+    return _table(header, rows, numeric=set(range(len(cols) - 2 if "seed" in cols else len(cols), len(header))))
+
+
+def _metrics_table(metrics: pd.DataFrame) -> str:
+    if metrics is None or metrics.empty:
+        return '<p class="muted">No metrics in this study.</p>'
+    multi_theta = "theta_name" in metrics and metrics["theta_name"].nunique() > 1
+    keys = ["env_name"] + (["theta_name"] if multi_theta else []) + ["estimator", "baseline"]
+    keys = [k for k in keys if k in metrics]
+    header = keys + ["horizon", "batch_size", "var_per_traj [95% CI]", "bias_sq", "mse", "cosine", "snr"]
+    rows = []
+    for _, r in _sorted(metrics, keys + ["horizon", "batch_size", "seed"]).iterrows():
+        rows.append([r[k] for k in keys] + [_horizon(r.get("horizon")), _fmt(r.get("batch_size")),
+                                            _ci(r.get("var_per_traj"), r.get("var_per_traj_lo"), r.get("var_per_traj_hi")),
+                                            _fmt(r.get("bias_sq")), _fmt(r.get("mse")), _fmt(r.get("cosine")),
+                                            _fmt(r.get("snr"))])
+    return _table(header, rows, numeric=set(range(len(keys), len(header))))
+
+
+def _env_table(metrics: pd.DataFrame, slopes: pd.DataFrame) -> str:
+    pairs: dict[str, set[str]] = {}
+    for df in (metrics, slopes):
+        if df is not None and {"env_name", "env"} <= set(df.columns):
+            for name, spec in zip(df["env_name"], df["env"]):
+                pairs.setdefault(str(name), set()).add(str(spec))
+    if not pairs:
+        return ""
+    rows = [[name, "; ".join(sorted(specs))] for name, specs in sorted(pairs.items())]
+    head = "<thead><tr><th>env_name</th><th>problem spec</th></tr></thead>"
+    body = "".join(f'<tr><td>{_e(a)}</td><td class="wrap mono">{_e(b)}</td></tr>' for a, b in rows)
+    return f"<h3>Environments</h3><table>{head}<tbody>{body}</tbody></table>"
+
+
+def _figure_html(name: str, path: str | Path, caption: str) -> str:
+    png = Path(path).with_suffix(".png")
+    if not png.is_file():
+        raise FileNotFoundError(f"report: figure {name!r}: no PNG beside {path} (expected {png})")
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    pdf = Path(path).with_suffix(".pdf")
+    vec = f' Vector version: <span class="mono">{_e(pdf.name)}</span>.' if pdf.is_file() else ""
+    return (f'<figure id="fig-{_e(name)}"><img alt="{_e(name)}" src="data:image/png;base64,{data}">'
+            f"<figcaption><strong>{_e(name)}.</strong> {_e(caption)}{vec}</figcaption></figure>")
+
+
+def _findings_html(items: list[Finding]) -> str:
+    if not items:
+        return '<p class="muted">No findings: the tables are empty.</p>'
+    out = []
+    warnings = [f for f in items if f.level == "warning"]
+    if warnings:
+        out.append(f'<p class="warning"><strong>{len(warnings)} warning(s):</strong> an estimator that the registry '
+                   f"claims unbiased is flagged biased; see below.</p>")
+    for env in dict.fromkeys(f.env_name for f in items):
+        lis = "".join(f'<li class="{_e(f.level)}">{_e(f.text)}</li>' for f in items if f.env_name == env)
+        out.append(f"<h3>{_e(env)}</h3><ul>{lis}</ul>")
+    return "".join(out)
+
+
+def _provenance_html(provenance: dict[str, Any]) -> str:
+    rows = [["pgexp version", provenance.get("pgexp_version", "–")],
+            ["config hash", provenance.get("config_hash") or "–"],
+            ["created", provenance.get("created", "–")]]
+    for k, v in provenance.items():
+        if k not in ("pgexp_version", "config_hash", "created", "libraries"):
+            rows.append([k, v if isinstance(v, str) else yaml.safe_dump(v, default_flow_style=True).strip()])
+    libs = provenance.get("libraries") or {}
+    lib_rows = [[k, v] for k, v in sorted(libs.items())]
+    return (_table(["item", "value"], rows) + "<h3>Library versions</h3>"
+            + (_table(["library", "version"], lib_rows) if lib_rows else '<p class="muted">not recorded</p>'))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, figures: dict[str, str | Path],
+                 provenance: dict, output: str | Path, extra_sections: list[tuple[str, str]] | None = None,
+                 captions: dict[str, str] | None = None, title: str = "pgexp: how noisy are policy-gradient estimators?"
+                 ) -> None:
+    """Write a single self-contained HTML report to ``output`` (atomically).
+
+    Args:
+        config: the study config (shown as YAML).
+        metrics: the metrics table (one row per gradient-estimation job).
+        slopes: the slopes table (log-log slope of ``var_per_traj`` vs horizon, with CIs).
+        figures: figure name -> path of its ``.pdf``; the ``.png`` beside it is embedded (base64).
+        provenance: ``pgexp_version``, ``libraries`` (name -> version), ``config_hash``, ``created``
+            (ISO date); other keys are listed too.
+        output: the ``.html`` file.
+        extra_sections: ``(title, html)`` sections inserted before the provenance; ``html`` is used as given.
+        captions: figure name -> caption, overriding :data:`DEFAULT_CAPTIONS`.
+        title: the page title.
+    """
+    captions = {**DEFAULT_CAPTIONS, **(captions or {})}
+    metrics = metrics if metrics is not None else pd.DataFrame()
+    slopes = slopes if slopes is not None else pd.DataFrame()
+    config_yaml = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    sections: list[tuple[str, str, str]] = []
+    sections.append(("setup", "1. Setup",
+                     f"<p>Config hash: <span class=\"mono\">{_e(provenance.get('config_hash') or '–')}</span></p>"
+                     f"<pre>{_e(config_yaml)}</pre>{_env_table(metrics, slopes)}"))
+    sections.append(("findings", "2. Findings in numbers",
+                     "<p class=\"muted\">Generated from the metrics and slopes tables; intervals are 95% BCa "
+                     "bootstrap CIs; the bias test flags max |z| &gt; norm.isf(1e-4/(2·dim)).</p>"
+                     + _findings_html(structured_findings(metrics, slopes))))
+    figs = "".join(_figure_html(name, path, captions.get(name, f"Figure {name}."))
+                   for name, path in figures.items())
+    sections.append(("figures", "3. Figures", figs or '<p class="muted">No figures.</p>'))
+    sections.append(("tables", "4. Tables",
+                     "<h3>Variance-vs-horizon slopes</h3>" + _slopes_table(slopes)
+                     + "<h3>Metrics</h3>" + _metrics_table(metrics)))
+    for k, (sec_title, sec_html) in enumerate(extra_sections or []):
+        sections.append((f"extra-{k + 1}", f"{5 + k}. {sec_title}", sec_html))
+    sections.append(("provenance", f"{5 + len(extra_sections or [])}. Provenance", _provenance_html(provenance)))
+
+    toc = "".join(f'<li><a href="#{_e(sid)}">{_e(t)}</a></li>' for sid, t, _ in sections)
+    body = "".join(f'<section id="{_e(sid)}"><h2>{_e(t)}</h2>{content}</section>' for sid, t, content in sections)
+    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><h1>{_e(title)}</h1>"
+            f"<nav><ul>{toc}</ul></nav>{body}</body></html>\n")
+    _atomic_write_text(Path(output), page)
