@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 from pgexp import __version__
@@ -59,6 +61,13 @@ def cmd_exact(args: argparse.Namespace) -> int:
     problem = problem_from_args(args)
     dump(exact_summary(problem, full=args.full), args.output, indent=args.indent)
     return 0
+
+
+def _int_or_text(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _list(text: str | None, convert, what: str) -> list:
@@ -107,7 +116,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from pgexp.envs import parse_horizon
 
     frames = [read_frame(p) for p in args.inputs]
-    ref_h = parse_horizon(args.reference_horizon, what="--reference-horizon") if args.reference_horizon else None
+    ref_h = parse_horizon(_int_or_text(args.reference_horizon), what="--reference-horizon") if args.reference_horizon else None
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples,
                         reference_horizon=-1 if args.reference_horizon and ref_h is None else ref_h,
                         reference_batch_size=args.reference_batch_size)
@@ -146,6 +155,41 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
         write_frame(df, outdir / f"{name}.parquet", provenance(kind=name))
         atomic_write_text(outdir / f"{name}.csv", df.to_csv(index=False))
+    return 0
+
+
+def _tables(args: argparse.Namespace) -> dict:
+    from pgexp.io import read_frame
+
+    tables = {"metrics": read_frame(args.metrics), "slopes": read_frame(args.slopes)}
+    if getattr(args, "exact", None):
+        tables["exact"] = read_frame(args.exact)
+    return tables
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pgexp.plots import FIGURES
+
+    FIGURES[args.figure](_tables(args), args.output)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import datetime
+    import json
+
+    from pgexp.provenance import provenance
+    from pgexp.report import build_report
+    from pgexp.study import config_hash
+
+    config = json.loads(args.config_json) if args.config_json else {}
+    tables = _tables(args)
+    figures = {Path(f).stem: f for f in args.figures}
+    prov = provenance(kind="report")
+    prov["config_hash"] = prov.get("config_hash") or config_hash(config)
+    prov["created"] = datetime.date.today().isoformat()
+    build_report(config=config, metrics=tables["metrics"], slopes=tables["slopes"], figures=figures,
+                 provenance=prov, output=args.output)
     return 0
 
 
@@ -240,6 +284,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", required=True, metavar="DIR")
     p.set_defaults(func=cmd_aggregate)
 
+    from pgexp.study import FIGURES as FIGURE_NAMES
+
+    p = sub.add_parser("plot", help="one figure (PDF + PNG beside it) from the aggregated tables")
+    p.add_argument("figure", choices=FIGURE_NAMES)
+    p.add_argument("--metrics", required=True, metavar="metrics.parquet")
+    p.add_argument("--slopes", required=True, metavar="slopes.parquet")
+    p.add_argument("--exact", default=None, metavar="exact.parquet", help="exact variance curves (optional)")
+    p.add_argument("--output", required=True, metavar="FIGURE.pdf", help="the PNG is written beside it")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="the self-contained HTML report")
+    p.add_argument("--config-json", default=None, help="the study config as JSON (shown in the report)")
+    p.add_argument("--metrics", required=True, metavar="metrics.parquet")
+    p.add_argument("--slopes", required=True, metavar="slopes.parquet")
+    p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
+    p.add_argument("--output", required=True, metavar="report.html")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
                        description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "
                                    "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf). "
@@ -260,8 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    start = time.perf_counter()
     try:
-        return func(args)
+        status = func(args)
+        if args.command in {"estimate", "metrics", "slopes", "aggregate", "plot", "report"}:
+            # in-process time, for measuring what start-up and Snakemake cost around it (see README)
+            print(f"pgexp {args.command}: computed in {time.perf_counter() - start:.3f} s", file=sys.stderr)
+        return status
     except UserError as exc:
         print(f"pgexp: error: {exc}", file=sys.stderr)
         return 2

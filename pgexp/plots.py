@@ -5,7 +5,7 @@ functions also write ``X.png``.  Both are written atomically (temporary file in 
 then ``os.replace``), so a reader never sees a half-written figure.
 
 Style: seaborn ``whitegrid`` / ``paper``; one fixed colour per ``estimator~baseline`` pair, the same in
-every figure (hue from the colourblind-safe seaborn palette by estimator, shade and marker by
+every figure (hue by estimator from the colourblind-safe seaborn palette, shade and marker by
 baseline).  Figures are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas, so
 importing this module neither needs a display nor changes the global pyplot backend.
 
@@ -51,21 +51,31 @@ FIG_WIDTH = 7.0  # inches: full text width; multi-panel figures never go narrowe
 NO_DATA = "no data for this figure in the config"
 LECTURE_SLOPE = 3.0
 
-# Colour hue by estimator (seaborn "colorblind" palette indices), shade and marker by baseline.
+# Colour hue by estimator, shade and marker by baseline.
 ESTIMATOR_ORDER = ("reinforce", "reward_to_go", "advantage_exact", "gae", "rollin_rollout", "actor_critic")
 BASELINE_ORDER = ("none", "constant", "value_exact", "value_learned", "optimal")
+# blue, orange, green, purple, vermilion from the colourblind palette; charcoal for actor-critic (a sixth
+# palette hue -- brown, grey or sky blue -- would be confused with the shaded variants of the others).
+_ESTIMATOR_COLOR = {
+    "reinforce": "#0173b2",
+    "reward_to_go": "#de8f05",
+    "advantage_exact": "#029e73",
+    "gae": "#cc78bc",
+    "rollin_rollout": "#d55e00",
+    "actor_critic": "#4d4d4d",
+}
 _ESTIMATOR_HUE = {name: i for i, name in enumerate(ESTIMATOR_ORDER)}
-_SPARE_HUES = (6, 8, 9)  # pink, yellow, light blue: for estimators not (yet) listed above
+_SPARE_COLORS = ("#ca9161", "#56b4e9", "#b59f00")  # for estimators not (yet) listed above
 # baseline -> (shade: <0 mixes with black, >0 with white; marker)
 _BASELINE_LOOK = {
     "none": (0.0, "o"),
     "constant": (0.35, "s"),
-    "value_exact": (-0.35, "^"),
+    "value_exact": (-0.3, "^"),
     "value_learned": (0.55, "v"),
     "optimal": (-0.55, "D"),
 }
 _SPARE_MARKERS = ("P", "X", "*", "h")
-_REF_COLOR = "0.35"
+_REF_COLOR = "0.55"
 
 
 # ------------------------------------------------------------------------------------------ style
@@ -82,13 +92,10 @@ def _stable_index(name: str, n: int) -> int:
 
 def pair_style(estimator: str, baseline: str) -> dict[str, Any]:
     """Fixed ``color`` (RGB tuple) and ``marker`` of a pair: identical in every figure and every run."""
-    palette = sns.color_palette("colorblind", 10)
-    hue = _ESTIMATOR_HUE.get(estimator)
-    if hue is None:
-        hue = _SPARE_HUES[_stable_index(estimator, len(_SPARE_HUES))]
+    color = _ESTIMATOR_COLOR.get(estimator) or _SPARE_COLORS[_stable_index(estimator, len(_SPARE_COLORS))]
     shade, marker = _BASELINE_LOOK.get(
         baseline, (0.2, _SPARE_MARKERS[_stable_index(baseline, len(_SPARE_MARKERS))]))
-    rgb = np.asarray(to_rgb(palette[hue]))
+    rgb = np.asarray(to_rgb(color))
     rgb = rgb * (1 + shade) if shade < 0 else rgb + (1 - rgb) * shade
     return {"color": tuple(float(c) for c in np.clip(rgb, 0, 1)), "marker": marker}
 
@@ -157,10 +164,17 @@ def _save(fig: Figure, output: str | Path) -> None:
         os.close(fd)
         try:
             fig.savefig(tmp, format=fmt, facecolor="white", **kw)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _empty_figure(output: str | Path, title: str, note: str = NO_DATA) -> None:
@@ -246,13 +260,51 @@ def _hide_unused(axes: np.ndarray, used: int, nrows_per: int = 1) -> None:
             axes[r * nrows_per + j, c].set_visible(False)
 
 
-def _legend_below(fig: Figure, handles: list, labels: list[str], *, max_chars_two_cols: int = 48) -> None:
+def _legend_ncols(labels: list[str], max_chars_two_cols: int = 48) -> int:
+    longest = max((len(line) for lab in labels for line in lab.splitlines()), default=0)
+    ncols = 1 if longest > max_chars_two_cols else (3 if longest < 30 else 2)
+    return max(1, min(ncols, len(labels)))
+
+
+def _legend_height(labels: list[str], max_chars_two_cols: int = 48) -> float:
+    """Inches needed below the panels for :func:`_legend_below`."""
+    if not labels:
+        return 0.0
+    ncols = _legend_ncols(labels, max_chars_two_cols)
+    per_col = math.ceil(len(labels) / ncols)
+    lines = max(sum(lab.count("\n") + 1 for lab in labels[c * per_col:(c + 1) * per_col]) for c in range(ncols))
+    return 0.2 + 0.165 * lines
+
+
+def _legend_below(fig: Figure, handles: list, labels: list[str], *, panels_height: float,
+                  max_chars_two_cols: int = 48, title: str | None = None) -> None:
+    """A figure legend under the panels; the figure height becomes ``panels_height`` plus the legend's."""
+    extra = 0.17 * len(textwrap.wrap(title, 110)) if title else 0.0
+    fig.set_size_inches(fig.get_figwidth(), panels_height + _legend_height(labels, max_chars_two_cols) + extra)
     if not handles:
         return
-    longest = max(len(line) for lab in labels for line in lab.splitlines())
-    ncols = 1 if longest > max_chars_two_cols else (3 if longest < 30 else 2)
+    ncols = _legend_ncols(labels, max_chars_two_cols)
     fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(handles)),
-               handlelength=2.4, columnspacing=1.5, borderaxespad=0.2)
+               handlelength=2.4, columnspacing=1.5, borderaxespad=0.2,
+               title="\n".join(textwrap.wrap(title, 110)) if title else None, title_fontsize=7.5)
+
+
+def _join_wrapped(head: str, parts: list[str], width: int, sep: str = " | ") -> str:
+    """``head + sep.join(parts)``, broken into indented lines of at most ``width`` characters between parts."""
+    lines, line = [], head
+    for i, part in enumerate(parts):
+        piece = part if i == 0 else sep + part
+        if i > 0 and len(line) + len(piece) > width:
+            lines.append(line + sep.rstrip())
+            line, piece = "    ", part
+        line += piece
+    return "\n".join([*lines, line])
+
+
+def _title(ax: Any, text: str, ncols: int) -> None:
+    """A panel title, wrapped to the panel width (long env names must not run into the next panel)."""
+    width = max(16, int(ax.get_figure().get_figwidth() / max(ncols, 1) / 0.078))
+    ax.set_title("\n".join("\n".join(textwrap.wrap(line, width)) for line in text.split("\n")))
 
 
 def _fmt_slope(s: float, lo: float, hi: float) -> str:
@@ -293,12 +345,14 @@ def variance_vs_horizon(metrics: pd.DataFrame, slopes: pd.DataFrame, output: str
     panels = _panels(df)
     all_pairs = sorted({p for _, sub in panels for p in _pairs(sub)}, key=_pair_sort_key)
     multi = len(panels) > 1
-    slope_text: dict[tuple[str, str], list[str]] = {p: [] for p in all_pairs}
+    # slope text per pair and panel ("–" where a pair has no fit in a panel)
+    slope_text: dict[tuple[str, str], list[str]] = {p: ["–"] * len(panels) for p in all_pairs}
 
     with _style():
         ncols = min(len(panels), 3)
         nrows = math.ceil(len(panels) / ncols)
-        fig = _new_figure(FIG_WIDTH, 2.7 * nrows + 0.45 + 0.16 * len(all_pairs) * (1 + multi * (len(panels) > 2)) / 2)
+        panels_height = 2.6 * nrows
+        fig = _new_figure(FIG_WIDTH, panels_height)
         axes = _grid(fig, len(panels), max_cols=3)
         _hide_unused(axes, len(panels))
         has_exact = False
@@ -332,7 +386,7 @@ def variance_vs_horizon(metrics: pd.DataFrame, slopes: pd.DataFrame, output: str
                     ax.plot(hh, np.exp(float(r["intercept"])) * hh ** float(r["slope"]), linestyle="--",
                             color=style["color"], linewidth=1.0, zorder=2)
                     txt = _fmt_slope(float(r["slope"]), float(r["slope_lo"]), float(r["slope_hi"]))
-                    slope_text[(est, base)].append(f"{txt} ({panel_title})" if multi else txt)
+                    slope_text[(est, base)][k] = txt
                 # exact curve
                 ex = _select(exact[exact["env_name"] == env_name], est, base)
                 if "theta_name" in ex and theta is not None:
@@ -357,10 +411,10 @@ def variance_vs_horizon(metrics: pd.DataFrame, slopes: pd.DataFrame, output: str
                         linewidth=1.1, alpha=0.8, zorder=0)
                 ax.set_xlim(hmin / 1.25, hmax * 1.25)
             ax.set_ylim(lo_y / 3.0, hi_y * 3.0)
-            ax.set_title(panel_title)
+            _title(ax, panel_title, ncols)
             ax.set_xlabel("horizon H (steps)")
             if k % ncols == 0:
-                ax.set_ylabel("per-trajectory variance tr Cov[g]")
+                ax.set_ylabel("per-trajectory variance tr Cov[g]\n(squared gradient norm)")
             _horizon_ticks(ax, h_all)
 
         handles: list = []
@@ -370,8 +424,8 @@ def variance_vs_horizon(metrics: pd.DataFrame, slopes: pd.DataFrame, output: str
             handles.append(Line2D([], [], color=style["color"], marker=style["marker"], linestyle="--",
                                   markeredgecolor="white", markeredgewidth=0.4))
             txt = slope_text[(est, base)]
-            lab = pair_label(est, base) + (": slope " + ", ".join(txt) if txt else "")
-            labels.append("\n    ".join(textwrap.wrap(lab, 100)) if len(lab) > 100 else lab)
+            labels.append(_join_wrapped(pair_label(est, base) + (": slope " if any(t != "–" for t in txt) else ""),
+                                        txt if any(t != "–" for t in txt) else [], 100))
         handles.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.1))
         labels.append("∝ H³ (lecture)")
         if has_exact:
@@ -379,7 +433,10 @@ def variance_vs_horizon(metrics: pd.DataFrame, slopes: pd.DataFrame, output: str
             labels.append("exact tr Cov[g]")
         handles.append(Line2D([], [], color="0.3", marker="o", linestyle="--"))
         labels.append("Monte-Carlo (95% CI) + log-log fit")
-        _legend_below(fig, handles, labels)
+        legend_title = None
+        if multi and any(t != "–" for txt in slope_text.values() for t in txt):
+            legend_title = "log-log slope [95% CI] per panel: " + " | ".join(t for t, _ in panels)
+        _legend_below(fig, handles, labels, panels_height=panels_height, title=legend_title)
         _save(fig, output)
 
 
@@ -422,7 +479,8 @@ def quality_vs_batch_size(metrics: pd.DataFrame, output: str | Path) -> None:
     all_pairs = sorted({p for _, sub in panels for p in _pairs(sub)}, key=_pair_sort_key)
     n = len(panels)
     with _style():
-        fig = _new_figure(max(FIG_WIDTH, 2.4 * n), 4.9 + 0.16 * math.ceil(len(all_pairs) / 3))
+        panels_height = 4.6
+        fig = _new_figure(max(FIG_WIDTH, 2.4 * n), panels_height)
         axes = fig.subplots(2, n, squeeze=False, sharex="col")
         for k, (panel_title, sub) in enumerate(panels):
             ax_c, ax_m = axes[0, k], axes[1, k]
@@ -468,7 +526,7 @@ def quality_vs_batch_size(metrics: pd.DataFrame, output: str | Path) -> None:
             if mse_pos:
                 ax_m.set_ylim(min(mse_pos) / 4.0, max(mse_pos) * 4.0)
             ax_c.axhline(1.0, color="0.5", linewidth=0.6, zorder=0)
-            ax_c.set_title(panel_title)
+            _title(ax_c, panel_title, n)
             ax_m.set_xlabel("batch size N (trajectories)")
             ax_c.tick_params(labelbottom=False)
             if k == 0:
@@ -486,7 +544,7 @@ def quality_vs_batch_size(metrics: pd.DataFrame, output: str | Path) -> None:
         labels.append("95% CI")
         handles.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.1))
         labels.append("∝ 1/N")
-        _legend_below(fig, handles, labels)
+        _legend_below(fig, handles, labels, panels_height=panels_height)
         _save(fig, output)
 
 
@@ -515,8 +573,12 @@ def bias_variance(metrics: pd.DataFrame, output: str | Path) -> None:
     ncols = min(n, 2)
     nrows = math.ceil(n / ncols)
     max_bars = max(len(_pairs(sub)) for _, sub in panels)
+    same_pairs = len({tuple(_pairs(sub)) for _, sub in panels}) == 1  # then only the left column names them
+    cells = {_reference_cell(sub) for _, sub in panels}
+    same_cell = len(cells) == 1 and "" not in cells  # then one line above all panels names the cell
     with _style():
-        fig = _new_figure(FIG_WIDTH, nrows * (0.9 + 0.24 * max_bars) + 0.55)
+        panels_height = nrows * (1.0 + 0.26 * max_bars)
+        fig = _new_figure(FIG_WIDTH, panels_height)
         axes = _grid(fig, n, max_cols=ncols)
         _hide_unused(axes, n)
         for k, (panel_title, sub) in enumerate(panels):
@@ -547,25 +609,36 @@ def bias_variance(metrics: pd.DataFrame, output: str | Path) -> None:
             ok = np.isfinite(mse) & (mse > floor)
             ax.errorbar(mse[ok], y[ok], xerr=err[:, ok], fmt="|", color="0.15", markersize=7, elinewidth=0.9,
                         capsize=2.5, zorder=4)
-            ax.set_yticks(y, [pair_label(e, b) for e, b in pairs])
+            # the bias share, where it matters: hard to read off stacked bars on a log axis
+            right = np.nanmax(np.vstack([total, np.where(np.isfinite(hi), hi, 0.0)]), axis=0)
+            xmax = positive.max() if positive.size else 1.0
+            for j in range(len(pairs)):
+                share = bias[j] / total[j] if total[j] > 0 else 0.0
+                if share >= 0.05:
+                    x_txt = right[j] * 1.3 if log else right[j] + 0.02 * xmax
+                    ax.text(x_txt, y[j], f"bias² {share:.0%}", va="center", ha="left", fontsize=7, color="0.25")
+                    xmax = max(xmax, x_txt * 6 if log else x_txt + 0.25 * xmax)
+            labels_y = [pair_label(e, b) for e, b in pairs]
+            ax.set_yticks(y, labels_y if (k % ncols == 0 or not same_pairs) else [""] * len(pairs))
             ax.tick_params(axis="y", length=0)
             ax.grid(axis="y", visible=False)
             ax.set_ylim(-0.6, len(pairs) - 0.4)
             if log:
                 ax.set_xscale("log")
-                ax.set_xlim(floor, positive.max() * 2.5)
-                ax.set_xlabel("MSE = bias² + variance (squared gradient norm, log scale)")
+                ax.set_xlim(floor, xmax * 2.5)
             else:
-                ax.set_xlim(0, (positive.max() if positive.size else 1.0) * 1.12)
-                ax.set_xlabel("MSE = bias² + variance (squared gradient norm)")
+                ax.set_xlim(0, xmax * 1.12)
+            ax.set_xlabel("MSE = bias² + variance\n(squared gradient norm" + (", log scale)" if log else ")"))
             where = _reference_cell(sub)
-            ax.set_title(f"{panel_title}{where}")
+            _title(ax, panel_title if same_cell else f"{panel_title}\n{where}", ncols)
+        if same_cell:
+            fig.suptitle(f"reference cell: {cells.pop()}", fontsize=9, fontweight="normal")
         handles = [Patch(facecolor="0.45", edgecolor="0.45"),
                    Patch(facecolor="white", edgecolor="0.45", hatch="/////"),
                    Line2D([], [], color="0.15", marker="|", linestyle="-", markersize=7)]
-        labels = ["variance of the batch estimate tr Cov[ĝ_N]", "squared bias ‖E ĝ − ∇J‖² (clipped at 0)",
+        labels = ["variance of the batch estimate tr Cov[ĝ]", "squared bias ‖E ĝ − ∇J‖² (clipped at 0)",
                   "MSE with 95% CI"]
-        _legend_below(fig, handles, labels, max_chars_two_cols=60)
+        _legend_below(fig, handles, labels, panels_height=panels_height, max_chars_two_cols=60)
         _save(fig, output)
 
 
@@ -575,7 +648,7 @@ def _reference_cell(sub: pd.DataFrame) -> str:
         if col in sub and sub[col].nunique() == 1:
             val = int(sub[col].iloc[0])
             parts.append(f"{name} = {'∞' if val < 0 else val}")
-    return f" ({', '.join(parts)})" if parts else ""
+    return ", ".join(parts)
 
 
 # ------------------------------------------------------------------------------------ registry

@@ -14,7 +14,7 @@ import html
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,9 @@ def _fmt(x: Any) -> str:
         return str(x)
     if not math.isfinite(v):
         return "–" if math.isnan(v) else ("∞" if v > 0 else "−∞")
+    r = float(f"{v:.3g}")
+    if 100 <= abs(r) < 1e6:
+        return str(int(r))  # 4210, not 4.21e+03
     return f"{v:.3g}"
 
 
@@ -151,17 +154,21 @@ def _slope_findings(env: str, sl: pd.DataFrame) -> list[Finding]:
         if "h_min" in r and "h_max" in r and pd.notna(r["h_min"]) and pd.notna(r["h_max"]):
             n_h = f", {int(r['n_horizons'])} horizons" if "n_horizons" in r and pd.notna(r["n_horizons"]) else ""
             hr = f" over H = {_horizon(r['h_min'])}–{_horizon(r['h_max'])}{n_h}"
-        out.append(Finding(env, f"{env}{where}: per-trajectory variance of {_pair(r['estimator'], r['baseline'])} "
-                                f"grows as H^slope with slope {_ci(r['slope'], r['slope_lo'], r['slope_hi'], _slope_fmt)}"
-                                f"{hr}."))
+        out.append(Finding(env, f"{env}{where}: variance-vs-horizon slope of {_pair(r['estimator'], r['baseline'])}: "
+                                f"{_ci(r['slope'], r['slope_lo'], r['slope_hi'], _slope_fmt)} (log-log fit of "
+                                f"per-trajectory variance{hr})."))
+    # the lecture's H^3 claim is about vanilla REINFORCE; other baselines only where it was not run
     reinforce = sl[sl["estimator"] == "reinforce"]
+    if (reinforce["baseline"] == "none").any():
+        reinforce = reinforce[reinforce["baseline"] == "none"]
     for _, r in reinforce.iterrows():
         where = f" (θ: {r['theta_name']})" if multi_theta else ""
         s, lo, hi = (float(r[c]) for c in ("slope", "slope_lo", "slope_hi"))
         measured = _ci(s, lo, hi, _slope_fmt)
         pair = _pair("reinforce", r["baseline"])
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            text = f"{env}{where}: REINFORCE ({pair}) slope {measured} has no confidence interval; no comparison with the lecture's H³ claim."
+            text = (f"{env}{where}: REINFORCE ({pair}) slope {measured} has no confidence interval; "
+                    f"no comparison with the lecture's H³ claim.")
         elif lo <= LECTURE_SLOPE <= hi:
             text = (f"{env}{where}: REINFORCE ({pair}) variance slope {measured} is consistent with H³ "
                     f"(the lecture's claim of ≈3 lies in the 95% CI).")
@@ -177,24 +184,39 @@ def _reference_findings(env: str, ref: pd.DataFrame) -> list[Finding]:
     if ref.empty:
         return []
     best = ref.loc[_num(ref, "var_per_traj").idxmin()]
-    cell = f"H = {_horizon(best['horizon'])}, N = {_fmt(best['batch_size'])}" if {"horizon", "batch_size"} <= set(ref.columns) else ""
+    cell = ""
+    if {"horizon", "batch_size"} <= set(ref.columns):
+        cell = f" (H = {_horizon(best['horizon'])}, N = {_fmt(best['batch_size'])})"
+    out = [_lowest_variance(env, ref, best, f"{env}: at the reference cell{cell} the lowest per-trajectory variance is")]
+    if "unbiased" in ref and not bool(best["unbiased"]):
+        unb = ref[ref["unbiased"].astype(bool)]
+        if not unb.empty:
+            best_u = unb.loc[_num(unb, "var_per_traj").idxmin()]
+            out.append(_lowest_variance(env, ref, best_u, f"{env}: among the estimators claimed unbiased, the lowest "
+                                                          f"per-trajectory variance at the reference cell is"))
+    return out
+
+
+def _lowest_variance(env: str, ref: pd.DataFrame, best: pd.Series, head: str) -> Finding:
     bp = _pair(best["estimator"], best["baseline"])
     bv = _ci(best["var_per_traj"], best.get("var_per_traj_lo"), best.get("var_per_traj_hi"))
+    biased = " (biased by construction)" if "unbiased" in best and not bool(best["unbiased"]) else ""
+    head = f"{head} {bp}{biased}: {bv}"
     base = ref[(ref["estimator"] == "reinforce") & (ref["baseline"] == "none")]
-    head = f"{env}: at the reference cell ({cell}) the lowest per-trajectory variance is {bp}: {bv}"
     if base.empty:
-        return [Finding(env, head + " (reinforce~none was not run, so no factor is given).")]
+        return Finding(env, head + " (reinforce~none was not run, so no factor is given).")
     b = base.iloc[0]
     if b["estimator"] == best["estimator"] and b["baseline"] == best["baseline"]:
-        return [Finding(env, head + " -- reinforce~none itself.")]
+        return Finding(env, head + " -- reinforce~none itself.")
     rv = _ci(b["var_per_traj"], b.get("var_per_traj_lo"), b.get("var_per_traj_hi"))
     factor = float(b["var_per_traj"]) / float(best["var_per_traj"]) if float(best["var_per_traj"]) > 0 else math.inf
     text = f"{head}, {_fmt(factor)}× lower than reinforce~none: {rv}"
-    lo_f = float(b.get("var_per_traj_lo", np.nan)) / float(best.get("var_per_traj_hi", np.nan))
-    hi_f = float(b.get("var_per_traj_hi", np.nan)) / float(best.get("var_per_traj_lo", np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo_f = float(b.get("var_per_traj_lo", np.nan)) / float(best.get("var_per_traj_hi", np.nan))
+        hi_f = float(b.get("var_per_traj_hi", np.nan)) / float(best.get("var_per_traj_lo", np.nan))
     if math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f > 0:
         text += f" (factor between {_fmt(lo_f)}× and {_fmt(hi_f)}× given both CIs)"
-    return [Finding(env, text + ".")]
+    return Finding(env, text + ".")
 
 
 def _cosine_findings(env: str, sub: pd.DataFrame) -> list[Finding]:
@@ -227,8 +249,9 @@ def _bias_findings(env: str, sub: pd.DataFrame) -> list[Finding]:
     for (est, base), g in flagged.groupby(["estimator", "baseline"], sort=True):
         worst = g.loc[_num(g, "bias_max_z").idxmax()]
         claimed = bool(g["unbiased"].astype(bool).any()) if "unbiased" in g else False
-        detail = (f"max |z| = {_fmt(worst['bias_max_z'])} > bound {_fmt(bias_bound(worst['dim']))} (dim = "
-                  f"{_fmt(worst['dim'])}) in {len(g)} of {int(((sub['estimator'] == est) & (sub['baseline'] == base)).sum())} cells")
+        n_cells = int(((sub["estimator"] == est) & (sub["baseline"] == base)).sum())
+        detail = (f"max |z| = {_fmt(worst['bias_max_z'])} > bound {_fmt(bias_bound(worst['dim']))} for dim = "
+                  f"{_fmt(worst['dim'])}, in {len(g)} of {n_cells} cells")
         if claimed:
             out.append(Finding(env, f"WARNING {env}: {_pair(est, base)} is claimed unbiased by the estimator registry "
                                     f"but is flagged biased: {detail}, worst at H = {_horizon(worst.get('horizon'))}, "
@@ -254,12 +277,18 @@ def structured_findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[Fin
         if _has(slopes, ["env_name", "estimator", "baseline", "slope", "slope_lo", "slope_hi"]):
             out += _slope_findings(env, slopes[slopes["env_name"].astype(str) == env])
         if _has(metrics, ["env_name", "estimator", "baseline"]):
-            sub = metrics[metrics["env_name"].astype(str) == env]
-            if "sweep" in sub and "var_per_traj" in sub:
-                out += _reference_findings(env, sub[sub["sweep"] == "both"])
-            batch = sub[sub["sweep"].isin(["batch", "both"])] if "sweep" in sub else sub
-            out += _cosine_findings(env, batch if not batch.empty else sub)
-            out += _bias_findings(env, sub)
+            env_rows = metrics[metrics["env_name"].astype(str) == env]
+            thetas = sorted(env_rows["theta_name"].dropna().unique()) if "theta_name" in env_rows else []
+            groups = ([(f"{env} (θ: {t})", env_rows[env_rows["theta_name"] == t]) for t in thetas]
+                      if len(thetas) > 1 else [(env, env_rows)])
+            for label, sub in groups:  # label: how the sentences name the env (and θ, where several)
+                found: list[Finding] = []
+                if "sweep" in sub and "var_per_traj" in sub:
+                    found += _reference_findings(label, sub[sub["sweep"] == "both"])
+                batch = sub[sub["sweep"].isin(["batch", "both"])] if "sweep" in sub else sub
+                found += _cosine_findings(label, batch if not batch.empty else sub)
+                found += _bias_findings(label, sub)
+                out += [replace(f, env_name=env) for f in found]
     return out
 
 
@@ -310,7 +339,8 @@ def _slopes_table(slopes: pd.DataFrame) -> str:
         rows.append([_fmt(r[c]) if c in ("batch_size", "seed") else r[c] for c in cols]
                     + [_ci(r.get("slope"), r.get("slope_lo"), r.get("slope_hi"))]
                     + [_horizon(r[c]) if c in ("h_min", "h_max") else _fmt(r[c]) for c in extra])
-    return _table(header, rows, numeric=set(range(len(cols) - 2 if "seed" in cols else len(cols), len(header))))
+    numeric = {i for i, c in enumerate(header) if c not in ("env_name", "theta_name", "estimator", "baseline")}
+    return _table(header, rows, numeric=numeric)
 
 
 def _metrics_table(metrics: pd.DataFrame) -> str:
@@ -387,6 +417,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

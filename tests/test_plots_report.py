@@ -220,7 +220,10 @@ def test_findings_content(tables):
     base = ref[(ref["estimator"] == "reinforce") & (ref["baseline"] == "none")].iloc[0]
     line = next(s for s in text if s.startswith("corridor: at the reference cell"))
     assert f"{best['estimator']}~{best['baseline']}" in line
-    assert f"{base['var_per_traj'] / best['var_per_traj']:.3g}×" in line
+    assert f"{report._fmt(base['var_per_traj'] / best['var_per_traj'])}×" in line
+    assert "(biased by construction)" in line  # actor-critic is the lowest-variance pair in the fixture
+    assert any(s.startswith("corridor: among the estimators claimed unbiased, the lowest per-trajectory variance at the "
+                            "reference cell is advantage_exact~none") for s in text)
 
 
 def test_findings_disagreement_and_warning(tables):

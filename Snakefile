@@ -1,0 +1,31 @@
+# pgexp: how noisy are policy-gradient estimators, and why.
+# `snakemake --cores all` runs the study in config/config.yaml and ends with results/report.html.
+# Rules are thin `pgexp ...` calls; the science lives in the package.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/estimation.smk"
+include: "workflow/rules/aggregation.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report.html",
+        TABLES,
+        expand("results/figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=("pdf", "png")),
+    default_target: True

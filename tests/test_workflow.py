@@ -1,0 +1,168 @@
+"""The Snakemake study end to end, through the CLI in a temporary copy (the stable surface).
+
+One module-scoped run of the `.test` study; then reruns are asserted with `snakemake -n`:
+nothing to do when nothing changed, exactly the affected jobs when one setting changes, a clear
+error for a bad config before any job, and a kill -9 mid-run that the next plain run finishes with
+the same tables, bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_CONFIG = ".test/config/config.yaml"
+
+
+def copy_workflow(dest: Path) -> Path:
+    for item in ("Snakefile", "workflow", "config", ".test", "profiles"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", TEST_CONFIG]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def planned_jobs(cwd: Path, *targets: str) -> dict[str, int]:
+    """Rule -> job count of a dry run (empty when nothing is to be done)."""
+    proc = snakemake(cwd, *targets, "-n", "--quiet", "rules")
+    out = proc.stdout + proc.stderr
+    counts = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*([a-z_]+)\s+(\d+)\s*$", line)
+        if m and m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def tables(cwd: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_parquet(cwd / "results" / "tables" / f"{name}.parquet") for name in ("metrics", "slopes")}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    cwd = copy_workflow(tmp_path_factory.mktemp("study"))
+    snakemake(cwd)
+    return cwd
+
+
+def test_outputs_exist_and_are_valid(study):
+    t = tables(study)
+    cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
+    # corridor: 4 estimators x their baselines in [none, value_exact]; garnet: 2 estimators
+    jobs = {"corridor": 2 + 2 + 2 + 2, "garnet": 2 + 2}
+    cells = len(cfg["horizons"]) * len(cfg["batch_sizes"])
+    assert len(t["metrics"]) == sum(jobs.values()) * cells
+    assert t["metrics"][["trace_cov", "mse", "cosine"]].notna().all().all()
+    assert set(t["metrics"]["sweep"]) == {"horizon", "batch", "both", "grid"}
+    assert len(t["slopes"]) > 0 and t["slopes"]["slope"].between(-1, 8).all()
+    for ext in ("csv", "parquet"):
+        assert (study / "results" / "tables" / f"metrics.{ext}").stat().st_size > 0
+    for fig in cfg.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]):
+        pdf = study / "results" / "figures" / f"{fig}.pdf"
+        png = study / "results" / "figures" / f"{fig}.png"
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (study / "results" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert "Findings" in html and "slope" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html)  # opens offline
+
+
+def test_nothing_changed_means_nothing_to_do_quickly(study):
+    start = time.perf_counter()
+    proc = snakemake(study, "-n")
+    elapsed = time.perf_counter() - start
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert elapsed < 10  # the README quotes the measured figure for the default study
+
+
+def _edit_config(cwd: Path, edit) -> None:
+    path = cwd / TEST_CONFIG
+    cfg = yaml.safe_load(path.read_text())
+    edit(cfg)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+DOWNSTREAM = {"aggregate": 1, "figure_variance_vs_horizon": 1, "figure_quality_vs_batch_size": 1,
+              "figure_bias_variance": 1, "report_html": 1, "all": 1}
+
+
+def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
+    cwd = tmp_path / "copy"
+    shutil.copytree(study, cwd)
+    _edit_config(cwd, lambda c: c["environments"]["garnet"].__setitem__("replicates", 13))
+    assert planned_jobs(cwd) == {"estimate": 4, "metrics": 1, "slopes": 1, **DOWNSTREAM}
+
+
+def test_changing_lambda_reruns_only_gae_jobs(study, tmp_path):
+    cwd = tmp_path / "copy"
+    shutil.copytree(study, cwd)
+    _edit_config(cwd, lambda c: c.__setitem__("lam", 0.5))
+    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, **DOWNSTREAM}  # corridor's two GAE jobs
+
+
+def test_an_added_estimator_runs_only_its_new_jobs(study, tmp_path):
+    cwd = tmp_path / "copy"
+    shutil.copytree(study, cwd)
+    _edit_config(cwd, lambda c: c["environments"]["garnet"]["estimators"].append("advantage_exact"))
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "slopes": 1, **DOWNSTREAM}
+
+
+def test_each_figure_is_its_own_target(tmp_path):
+    cwd = copy_workflow(tmp_path)
+    jobs = planned_jobs(cwd, "results/figures/variance_vs_horizon.pdf")
+    assert jobs.get("figure_variance_vs_horizon") == 1
+    assert "report_html" not in jobs and "figure_bias_variance" not in jobs and "all" not in jobs
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda c: c.__setitem__("estimators", ["reinforc"]), "reinforc"),
+    (lambda c: c.__setitem__("horizons", [0, 5]), "horizons"),
+    (lambda c: c["environments"]["garnet"].__setitem__("colour", "red"), "colour"),
+    (lambda c: c["environments"]["garnet"].__setitem__("env", "garnett:states=5"), "unknown problem 'garnett'"),
+    (lambda c: c.__setitem__("reference", {"horizon": 7, "batch_size": 2}), "reference.horizon"),
+])
+def test_bad_config_fails_before_any_job(tmp_path, edit, match):
+    cwd = copy_workflow(tmp_path)
+    _edit_config(cwd, edit)
+    proc = snakemake(cwd, check=False)
+    assert proc.returncode != 0
+    assert match in proc.stdout + proc.stderr
+    assert not (cwd / "results").exists()
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(study, tmp_path):
+    cwd = copy_workflow(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", TEST_CONFIG]
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    estimates = cwd / "results" / "estimates"
+    while time.monotonic() < deadline and len(list(estimates.rglob("*.parquet"))) < 3:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9 snakemake and its running jobs
+    proc.wait(timeout=30)
+    assert not (cwd / "results" / "report.html").exists()
+    snakemake(cwd)  # a plain rerun finishes the rest
+    a, b = tables(study), tables(cwd)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)

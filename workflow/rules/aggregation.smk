@@ -1,0 +1,56 @@
+# Metrics per environment (one row per job cell, with BCa CIs), variance-vs-horizon slopes, and the
+# study-wide tables in results/tables/ (parquet + CSV).
+
+
+rule metrics:
+    input:
+        lambda wildcards: estimate_files(wildcards.env),
+    output:
+        "results/tables/metrics/{env}.parquet",
+    log:
+        "logs/metrics/{env}.log",
+    params:
+        reference=reference,
+        resamples=RESAMPLES,
+        confidence=CONFIDENCE,
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    shell:
+        "pgexp metrics {input} --reference-horizon {params.reference[horizon]}"
+        " --reference-batch-size {params.reference[batch_size]} --resamples {params.resamples}"
+        " --confidence {params.confidence} --output {output} > {log} 2>&1"
+
+
+rule slopes:
+    input:
+        lambda wildcards: estimate_files(wildcards.env),
+    output:
+        "results/tables/slopes/{env}.parquet",
+    log:
+        "logs/slopes/{env}.log",
+    params:
+        resamples=RESAMPLES,
+        confidence=CONFIDENCE,
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    shell:
+        "pgexp slopes {input} --resamples {params.resamples} --confidence {params.confidence}"
+        " --output {output} > {log} 2>&1"
+
+
+rule aggregate:
+    input:
+        metrics=expand("results/tables/metrics/{env}.parquet", env=sorted(STUDY)),
+        slopes=expand("results/tables/slopes/{env}.parquet", env=sorted(STUDY)),
+    output:
+        TABLES,
+    log:
+        "logs/aggregate.log",
+    params:
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp aggregate --metrics {input.metrics} --slopes {input.slopes} --outdir results/tables > {log} 2>&1"

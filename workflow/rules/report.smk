@@ -1,0 +1,20 @@
+# results/report.html: self-contained (figures embedded), with the setup, the findings generated from
+# the tables, the figures, the tables and the provenance.
+
+
+rule report_html:
+    input:
+        metrics="results/tables/metrics.parquet",
+        slopes="results/tables/slopes.parquet",
+        figures=expand("results/figures/{figure}.pdf", figure=FIGURE_NAMES),
+        pngs=expand("results/figures/{figure}.png", figure=FIGURE_NAMES),
+    output:
+        "results/report.html",
+    log:
+        "logs/report.log",
+    params:
+        config=json.dumps(config, sort_keys=True),
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
+        " --figures {input.figures} --output {output} > {log} 2>&1"
