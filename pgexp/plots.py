@@ -33,11 +33,13 @@ import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 __all__ = [
     "FIGURES",
+    "baseline_style",
     "bias_variance",
     "figure_paths",
     "pair_label",
@@ -48,6 +50,8 @@ __all__ = [
 
 PNG_DPI = 200
 FIG_WIDTH = 7.0  # inches: full text width; multi-panel figures never go narrower
+PRINT_WIDTH = 7.0  # inches: a wider figure is shrunk to this in print; its fonts are scaled up to match
+PANEL_W, PANEL_H = 2.0, 1.8  # inches per facet-grid column / row (before shrinking to PRINT_WIDTH)
 NO_DATA = "no data for this figure in the config"
 LECTURE_SLOPE = 3.0
 
@@ -75,6 +79,15 @@ _BASELINE_LOOK = {
     "optimal": (-0.55, "D"),
 }
 _SPARE_MARKERS = ("P", "X", "*", "h")
+# Facet grids colour by baseline: Okabe-Ito colour-blind-safe hues, one per baseline, markers as above.
+_BASELINE_COLOR = {
+    "none": "#000000",
+    "constant": "#e69f00",
+    "value_exact": "#0072b2",
+    "value_learned": "#cc79a7",
+    "optimal": "#009e73",
+}
+_SPARE_BASELINE_COLORS = ("#d55e00", "#56b4e9", "#8c6d31")
 _REF_COLOR = "0.55"
 
 
@@ -100,13 +113,27 @@ def pair_style(estimator: str, baseline: str) -> dict[str, Any]:
     return {"color": tuple(float(c) for c in np.clip(rgb, 0, 1)), "marker": marker}
 
 
+def baseline_style(baseline: str) -> dict[str, Any]:
+    """Fixed ``color`` (RGB tuple) and ``marker`` of a baseline in the facet-grid figures."""
+    color = _BASELINE_COLOR.get(baseline) or _SPARE_BASELINE_COLORS[
+        _stable_index(baseline, len(_SPARE_BASELINE_COLORS))]
+    marker = _BASELINE_LOOK[baseline][1] if baseline in _BASELINE_LOOK else _SPARE_MARKERS[
+        _stable_index(baseline, len(_SPARE_MARKERS))]
+    return {"color": tuple(float(c) for c in to_rgb(color)), "marker": marker}
+
+
 def _pair_sort_key(pair: tuple[str, str]) -> tuple:
     est, base = pair
     return (_ESTIMATOR_HUE.get(est, len(ESTIMATOR_ORDER)), est,
             BASELINE_ORDER.index(base) if base in BASELINE_ORDER else len(BASELINE_ORDER), base)
 
 
-def _rc() -> dict[str, Any]:
+def _print_scale(width: float) -> float:
+    """Font and line scale of a figure ``width`` inches wide that is shrunk to :data:`PRINT_WIDTH` in print."""
+    return max(1.0, width / PRINT_WIDTH)
+
+
+def _rc(scale: float = 1.0) -> dict[str, Any]:
     rc: dict[str, Any] = {}
     rc.update(sns.axes_style("whitegrid"))
     rc.update(sns.plotting_context("paper", font_scale=1.0))
@@ -119,6 +146,7 @@ def _rc() -> dict[str, Any]:
         "xtick.labelsize": 8.0,
         "ytick.labelsize": 8.0,
         "legend.fontsize": 7.5,
+        "legend.title_fontsize": 7.5,
         "legend.frameon": False,
         "grid.linewidth": 0.5,
         "grid.color": "0.9",
@@ -130,12 +158,26 @@ def _rc() -> dict[str, Any]:
         "pdf.fonttype": 42,  # embed TrueType: text stays text in the PDF
         "savefig.dpi": PNG_DPI,
     })
+    if scale != 1.0:
+        for key in ("axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize", "legend.fontsize",
+                    "legend.title_fontsize", "font.size", "figure.titlesize", "figure.labelsize", "grid.linewidth",
+                    "lines.linewidth", "lines.markersize", "errorbar.capsize", "hatch.linewidth",
+                    "axes.linewidth", "xtick.major.size", "ytick.major.size", "xtick.major.width",
+                    "ytick.major.width", "xtick.minor.size", "ytick.minor.size", "xtick.minor.width",
+                    "ytick.minor.width", "xtick.major.pad", "ytick.major.pad", "axes.titlepad", "axes.labelpad",
+                    "patch.linewidth", "lines.markeredgewidth"):
+            val = rc.get(key, matplotlib.rcParams[key])
+            if val is None:
+                continue
+            if isinstance(val, str):
+                val = FontProperties(size=val).get_size_in_points()
+            rc[key] = float(val) * scale
     return rc
 
 
 @contextmanager
-def _style() -> Iterator[None]:
-    with matplotlib.rc_context(_rc()):
+def _style(scale: float = 1.0) -> Iterator[None]:
+    with matplotlib.rc_context(_rc(scale)):
         yield
 
 
@@ -313,131 +355,288 @@ def _fmt_slope(s: float, lo: float, hi: float) -> str:
     return f"{f(s)} [{f(lo)}, {f(hi)}]"
 
 
+# ------------------------------------------------------------------------------- facet helpers
+
+
+def _estimators(df: pd.DataFrame) -> list[str]:
+    """The estimators present in ``df``: registry order first, unknown ones after, sorted."""
+    present = {str(e) for e in df["estimator"].dropna().unique()}
+    return [e for e in ESTIMATOR_ORDER if e in present] + sorted(present - set(ESTIMATOR_ORDER))
+
+
+def _baselines(df: pd.DataFrame) -> list[str]:
+    present = {str(b) for b in df["baseline"].dropna().unique()}
+    return [b for b in BASELINE_ORDER if b in present] + sorted(present - set(BASELINE_ORDER))
+
+
+def _row_label(label: str) -> str:
+    """``"env (θ: name)"`` -> two lines, so the rotated row label stays short."""
+    return label.replace(" (θ: ", "\nθ: ").rstrip(")") if " (θ: " in label else label
+
+
+def _panel_theta(sub: pd.DataFrame) -> Any:
+    return sub["theta_name"].iloc[0] if "theta_name" in sub and sub["theta_name"].nunique() == 1 else None
+
+
+def _reference_batch(sub: pd.DataFrame) -> float | None:
+    """The reference batch size of a panel: that of its ``sweep == "both"`` rows (else of its horizon sweep)."""
+    for sweeps in (("both",), ("horizon",)):
+        rows = sub[sub["sweep"].isin(sweeps)] if "batch_size" in sub else sub.iloc[:0]
+        n = pd.to_numeric(rows["batch_size"], errors="coerce").dropna() if not rows.empty else rows
+        if len(n):
+            return float(n.mode().iloc[0])
+    return None
+
+
+def _reference_horizon(sub: pd.DataFrame) -> float | None:
+    rows = sub[sub["sweep"] == "both"] if "horizon" in sub else sub.iloc[:0]
+    h = pd.to_numeric(rows["horizon"], errors="coerce").dropna() if not rows.empty else rows
+    return float(h.mode().iloc[0]) if len(h) else None
+
+
+def _fmt_num(x: float | None) -> str:
+    if x is None or not np.isfinite(x):
+        return "?"
+    return "∞" if x < 0 else f"{x:g}"
+
+
+def _slope_row(slopes: pd.DataFrame, env_name: str, theta: Any, est: str, base: str,
+               batch_size: float | None) -> pd.Series | None:
+    """The slopes-table row of one panel and baseline at ``batch_size`` (None when there is no usable fit)."""
+    s = _select(slopes[slopes["env_name"] == env_name], est, base)
+    if theta is not None and "theta_name" in s and (s["theta_name"] == theta).any():
+        s = s[s["theta_name"] == theta]
+    if batch_size is not None and "batch_size" in s:
+        s = s[pd.to_numeric(s["batch_size"], errors="coerce") == batch_size]
+    s = s[np.isfinite(_col(s, "slope")) & np.isfinite(_col(s, "intercept"))]
+    if s.empty:
+        return None
+    return s.sort_values([c for c in ("seed",) if c in s]).iloc[0]
+
+
+def _shared_labels(axes: np.ndarray, visible: np.ndarray) -> None:
+    """Tick labels on the outer visible panels only (lowest per column, leftmost per row)."""
+    nrows, ncols = axes.shape
+    for r in range(nrows):
+        for c in range(ncols):
+            if not visible[r, c]:
+                axes[r, c].set_visible(False)
+                continue
+            bottom = not visible[r + 1:, c].any()
+            left = not visible[r, :c].any()
+            axes[r, c].tick_params(labelbottom=bottom, labelleft=left)
+
+
+def _row_titles(axes: np.ndarray, visible: np.ndarray, labels: list[str]) -> None:
+    """Row labels in the right margin, rotated, beside the rightmost visible panel of each row."""
+    for r, label in enumerate(labels):
+        cols = np.flatnonzero(visible[r])
+        if cols.size:
+            axes[r, cols[-1]].annotate(_row_label(label), xy=(1.0, 0.5), xycoords="axes fraction",
+                                       xytext=(5, 0), textcoords="offset points", rotation=270, ha="left",
+                                       va="center", fontsize=matplotlib.rcParams["axes.titlesize"],
+                                       fontweight="bold", annotation_clip=False)
+
+
+_LEGEND_ROW_IN = 0.2  # inches (at print size) per legend row under a facet grid
+_BLANK = Line2D([], [], linestyle="none")
+
+
+def _figure_with_legend(width: float, panels_height: float, legend_height: float) -> tuple[Figure, Any, Any]:
+    """A figure split into a panel subfigure on top and a legend strip of ``legend_height`` inches below."""
+    fig = _new_figure(width, panels_height + legend_height)
+    grid, leg = fig.subfigures(2, 1, height_ratios=[panels_height, legend_height], hspace=0.0)
+    return fig, grid, leg
+
+
+def _legend_rows(leg: Any, rows: list[tuple[list[str], list]]) -> None:
+    """One single-row legend per ``(labels, handles)``, stacked top to bottom in the legend strip ``leg``.
+
+    A label without a handle (``_BLANK``) reads as a row heading (e.g. ``"baseline:"``).
+    """
+    n = len(rows)
+    for i, (labels, handles) in enumerate(rows):
+        lg = leg.legend(handles, labels, loc="center", bbox_to_anchor=(0.5, 1 - (i + 0.5) / n),
+                        ncols=len(handles), handlelength=1.8, handletextpad=0.5, columnspacing=1.3,
+                        borderaxespad=0.0, borderpad=0.1)
+        for h, t in zip(lg.legend_handles, lg.get_texts()):
+            if h is not None and h.get_label() == _BLANK.get_label() and t.get_text().endswith(":"):
+                t.set_fontweight("bold")
+
+
+def _log_ticks(ax: Any) -> None:
+    from matplotlib.ticker import LogLocator
+
+    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=5))
+
+
 # ------------------------------------------------------------------------- variance vs horizon
+
+
+def _variance_figure(metrics: pd.DataFrame | None, slopes: pd.DataFrame | None,
+                     exact: pd.DataFrame | None = None) -> Figure | None:
+    """The facet grid of :func:`variance_vs_horizon` (None when there is nothing to draw)."""
+    df = _sweep(metrics, ("horizon", "both"), ["horizon", "var_per_traj"])
+    if not df.empty:
+        df = df[pd.to_numeric(df["horizon"], errors="coerce") > 0]
+    if df.empty or not (_col(df, "var_per_traj") > 0).any():
+        return None
+    slopes = _frame(slopes, ["env_name", "estimator", "baseline", "slope", "intercept"])
+    exact = _frame(exact, ["env_name", "estimator", "baseline", "horizon", "var_per_traj_exact"])
+    rows = _panels(df)
+    cols = _estimators(df)
+    baselines = _baselines(df)
+    nb = len(baselines)
+    h_all = np.sort(pd.to_numeric(df["horizon"]).unique().astype(float))
+    ref_ns = {label: _reference_batch(sub) for label, sub in rows}
+    has_exact = has_fit = False
+    nrows, ncols = len(rows), len(cols)
+    width = PANEL_W * ncols + 0.75
+    scale = _print_scale(width)
+    legend_h = 2 * _LEGEND_ROW_IN * scale + 0.05 * scale
+    with _style(scale):
+        fig, grid, leg = _figure_with_legend(width, PANEL_H * nrows + 0.45, legend_h)
+        axes = grid.subplots(nrows, ncols, squeeze=False, sharex=True, sharey="row")
+        visible = np.zeros((nrows, ncols), dtype=bool)
+        for r, (label, sub) in enumerate(rows):
+            env_name = str(sub["env_name"].iloc[0])
+            theta = _panel_theta(sub)
+            ref_n = ref_ns[label]
+            if ref_n is not None and "batch_size" in sub:  # the horizon sweep at the reference batch size
+                at_ref = sub[pd.to_numeric(sub["batch_size"], errors="coerce") == ref_n]
+                sub = at_ref if not at_ref.empty else sub
+            row_vals: list[np.ndarray] = []
+            for c, est in enumerate(cols):
+                ax = axes[r, c]
+                cell = sub[sub["estimator"] == est]
+                if cell.empty:
+                    continue
+                visible[r, c] = True
+                top_at_hmin: tuple[float, float] | None = None  # (horizon, largest variance there)
+                for i, base in enumerate(baselines):
+                    pts = _one_per(_select(cell, est, base), "horizon", ["batch_size", "seed"])
+                    if pts.empty:
+                        continue
+                    style = baseline_style(base)
+                    h = pts["horizon"].to_numpy(dtype=float)
+                    v = _col(pts, "var_per_traj")
+                    ok = np.isfinite(v) & (v > 0)  # a zero variance (e.g. no reward reachable yet) has no log
+                    if ok.any():
+                        lo, hi = _col(pts, "var_per_traj_lo")[ok], _col(pts, "var_per_traj_hi")[ok]
+                        lo = np.where(lo > 0, lo, np.nan)  # a CI reaching 0 draws a one-sided bar
+                        err = _ci_err(v[ok], lo, hi)
+                        dodge = np.exp(0.07 * (i - (nb - 1) / 2))  # keep the baselines' error bars apart
+                        ax.errorbar(h[ok] * dodge, v[ok], yerr=err, color=style["color"], marker=style["marker"],
+                                    linestyle="none", markeredgecolor="white", markeredgewidth=0.3, zorder=3)
+                        row_vals.extend([v[ok], lo[np.isfinite(lo)], hi[np.isfinite(hi) & (hi > 0)]])
+                        h0 = h[ok].min()
+                        v0 = float(v[ok][h[ok] == h0].max())
+                        if top_at_hmin is None or h0 < top_at_hmin[0] or (h0 == top_at_hmin[0] and v0 > top_at_hmin[1]):
+                            top_at_hmin = (h0, v0)
+                    fit = _slope_row(slopes, env_name, theta, est, base, ref_n)
+                    if fit is not None:
+                        f0 = float(fit["h_min"]) if np.isfinite(_num(fit.get("h_min"))) else h.min()
+                        f1 = float(fit["h_max"]) if np.isfinite(_num(fit.get("h_max"))) else h.max()
+                        if f1 > f0 > 0:
+                            hh = np.geomspace(f0, f1, 40)
+                            ax.plot(hh, np.exp(float(fit["intercept"])) * hh ** float(fit["slope"]),
+                                    linestyle=(0, (4, 2)), color=style["color"], linewidth=0.9, alpha=0.9, zorder=2)
+                            has_fit = True
+                    ex = _select(exact[exact["env_name"] == env_name], est, base)
+                    if theta is not None and "theta_name" in ex:
+                        ex = ex[ex["theta_name"] == theta]
+                    ex = ex[pd.to_numeric(ex["horizon"], errors="coerce") > 0].sort_values("horizon")
+                    ev = _col(ex, "var_per_traj_exact")
+                    if (ev > 0).any():
+                        ax.plot(ex["horizon"].to_numpy(float)[ev > 0], ev[ev > 0], linestyle="-",
+                                color=style["color"], linewidth=0.8, alpha=0.9, zorder=1)
+                        row_vals.append(ev[ev > 0])
+                        has_exact = True
+                # the lecture's H^3, parallel to the data and above it at the smallest horizon
+                if top_at_hmin is not None:
+                    h0, v0 = top_at_hmin
+                    hh = np.geomspace(h0, h_all.max() * 1.25, 40)
+                    ax.plot(hh, 2.0 * v0 * (hh / h0) ** LECTURE_SLOPE, linestyle=":", color=_REF_COLOR,
+                            linewidth=1.0, zorder=0)
+                if r == 0 or not visible[:r, c].any():
+                    ax.set_title(est, fontweight="normal")
+            vals = np.concatenate(row_vals) if row_vals else np.array([])
+            vals = vals[np.isfinite(vals) & (vals > 0)]
+            first = axes[r, np.flatnonzero(visible[r])[0]] if visible[r].any() else axes[r, 0]
+            first.set_yscale("log")
+            if vals.size:
+                first.set_ylim(vals.min() / 2.5, vals.max() * 2.5)
+            _log_ticks(first)
+        for ax in axes.flat:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(True, which="major")
+            ax.set_xlim(h_all.min() / 1.35, h_all.max() * 1.35)
+        _horizon_ticks(axes[0, 0], h_all)
+        for ax in axes.flat:
+            ax.tick_params(axis="x", labelrotation=0)
+        _shared_labels(axes, visible)
+        _row_titles(axes, visible, [label for label, _ in rows])
+        grid.supxlabel("horizon H (steps)", fontsize=matplotlib.rcParams["axes.labelsize"])
+        grid.supylabel("per-trajectory variance tr Cov[g]", fontsize=matplotlib.rcParams["axes.labelsize"])
+
+        # legend: the baselines (colour + marker), then what the line styles mean
+        handles: list = [Line2D([], [], color=baseline_style(b)["color"], marker=baseline_style(b)["marker"],
+                                linestyle="none", markeredgecolor="white", markeredgewidth=0.3) for b in baselines]
+        labels = list(baselines)
+        n_vals = {n for n in ref_ns.values() if n is not None}
+        key_h = [Line2D([], [], color="0.3", marker="o", linestyle="none", markersize=3)]
+        key_l = ["Monte-Carlo, 95% CI"]
+        if has_fit:
+            key_h.append(Line2D([], [], color="0.3", linestyle=(0, (4, 2)), linewidth=0.9))
+            key_l.append("log-log fit" + (f" (N = {_fmt_num(n_vals.pop())})" if len(n_vals) == 1 else ""))
+        if has_exact:
+            key_h.append(Line2D([], [], color="0.3", linestyle="-", linewidth=0.8))
+            key_l.append("exact")
+        key_h.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.0))
+        key_l.append("∝ H³ (lecture)")
+        _legend_rows(leg, [(["baseline:", *labels], [_BLANK, *handles]), (key_l, key_h)])
+    return fig
 
 
 def variance_vs_horizon(metrics: pd.DataFrame, slopes: pd.DataFrame, output: str | Path,
                         exact: pd.DataFrame | None = None) -> None:
-    """Per-trajectory variance against the horizon, log-log, one panel per ``env_name``.
+    """Per-trajectory variance against the horizon, log-log, as a facet grid.
+
+    One row per ``env_name`` (and ``theta_name`` where an environment has several), one column per
+    estimator (registry order: reinforce, reward_to_go, advantage_exact, gae, rollin_rollout,
+    actor_critic; only those present), one colour and marker per baseline (the same in every panel; see
+    :func:`baseline_style`).  The y axis is shared within a row, the x axis everywhere.
 
     Args:
-        metrics: the metrics table; rows with ``sweep`` in ``{"horizon", "both"}`` and a finite horizon
-            (``horizon > 0``; ``-1`` = infinite is skipped) are drawn: ``var_per_traj`` (squared
+        metrics: the metrics table; rows with ``sweep`` in ``{"horizon", "both"}``, a finite horizon
+            (``horizon > 0``; ``-1`` = infinite is skipped) and the reference batch size (the
+            ``batch_size`` of the ``sweep == "both"`` rows) are drawn: ``var_per_traj`` (squared
             gradient-norm units) with its 95% CI ``[var_per_traj_lo, var_per_traj_hi]`` as error bars
-            against ``horizon`` (steps).
-        slopes: the slopes table; each ``env_name x estimator x baseline`` row adds the dashed fit
-            ``exp(intercept) * H**slope`` over ``[h_min, h_max]`` and its slope with CI to the legend.
+            against ``horizon`` (steps).  Zero variances (no log) are left out.
+        slopes: the slopes table; the row of each panel and baseline at the reference batch size adds
+            the dashed fit ``exp(intercept) * H**slope`` over ``[h_min, h_max]``.  Groups without a fit
+            (e.g. too few positive variances) simply have no dashed line; the slope values with their
+            CIs are in the report's slope table (too long to print legibly in every panel).
         output: ``X.pdf``; ``X.png`` (200 dpi) is written beside it.
         exact: optional ``env_name, estimator, baseline, horizon, var_per_traj_exact``: exact
-            per-trajectory variance, drawn as a thin solid line per pair.
+            per-trajectory variance, drawn as a thin solid line per baseline.
 
-    A faint dotted line of slope 3 (the lecture's ``H^3`` claim for REINFORCE) is drawn for reference.
+    A faint dotted line of slope 3 (the lecture's ``H^3`` claim for REINFORCE) is drawn in every panel.
     """
-    title = "Per-trajectory variance vs horizon"
-    df = _sweep(metrics, ("horizon", "both"), ["horizon", "var_per_traj"])
-    if not df.empty:
-        df = df[(pd.to_numeric(df["horizon"], errors="coerce") > 0) & (_col(df, "var_per_traj") > 0)]
-    if df.empty:
-        _empty_figure(output, title)
+    fig = _variance_figure(metrics, slopes, exact)
+    if fig is None:
+        _empty_figure(output, "Per-trajectory variance vs horizon")
         return
-    slopes = _frame(slopes, ["env_name", "estimator", "baseline", "slope", "slope_lo", "slope_hi", "intercept"])
-    exact = _frame(exact, ["env_name", "estimator", "baseline", "horizon", "var_per_traj_exact"])
-    panels = _panels(df)
-    all_pairs = sorted({p for _, sub in panels for p in _pairs(sub)}, key=_pair_sort_key)
-    multi = len(panels) > 1
-    # slope text per pair and panel ("–" where a pair has no fit in a panel)
-    slope_text: dict[tuple[str, str], list[str]] = {p: ["–"] * len(panels) for p in all_pairs}
-
-    with _style():
-        ncols = min(len(panels), 3)
-        nrows = math.ceil(len(panels) / ncols)
-        panels_height = 2.6 * nrows
-        fig = _new_figure(FIG_WIDTH, panels_height)
-        axes = _grid(fig, len(panels), max_cols=3)
-        _hide_unused(axes, len(panels))
-        has_exact = False
-        for k, (panel_title, sub) in enumerate(panels):
-            ax = axes.flat[k]
-            env_name = str(sub["env_name"].iloc[0])
-            theta = sub["theta_name"].iloc[0] if "theta_name" in sub and sub["theta_name"].nunique() == 1 else None
-            pairs = _pairs(sub)
-            ys: list[float] = []
-            h_all = np.sort(pd.to_numeric(sub["horizon"]).unique().astype(float))
-            for i, (est, base) in enumerate(pairs):
-                style = pair_style(est, base)
-                pts = _one_per(_select(sub, est, base), "horizon", ["batch_size", "seed"])
-                h = pts["horizon"].to_numpy(dtype=float)
-                v = _col(pts, "var_per_traj")
-                err = _ci_err(v, _col(pts, "var_per_traj_lo"), _col(pts, "var_per_traj_hi"))
-                dodge = np.exp(0.035 * (i - (len(pairs) - 1) / 2))  # keep error bars apart
-                ax.errorbar(h * dodge, v, yerr=err, color=style["color"], marker=style["marker"], linestyle="none",
-                            markeredgecolor="white", markeredgewidth=0.4, elinewidth=0.9, zorder=3)
-                ys.extend(v[np.isfinite(v)])
-                # fitted power law
-                srow = _select(slopes[slopes["env_name"] == env_name], est, base)
-                if theta is not None and "theta_name" in srow:
-                    srow = srow[srow["theta_name"] == theta] if (srow["theta_name"] == theta).any() else srow
-                srow = srow.sort_values([c for c in ("batch_size", "seed") if c in srow]) if not srow.empty else srow
-                if not srow.empty and np.isfinite(float(srow["slope"].iloc[0])):
-                    r = srow.iloc[0]
-                    h0 = float(r["h_min"]) if "h_min" in r and np.isfinite(r["h_min"]) else h.min()
-                    h1 = float(r["h_max"]) if "h_max" in r and np.isfinite(r["h_max"]) else h.max()
-                    hh = np.geomspace(h0, h1, 50)
-                    ax.plot(hh, np.exp(float(r["intercept"])) * hh ** float(r["slope"]), linestyle="--",
-                            color=style["color"], linewidth=1.0, zorder=2)
-                    txt = _fmt_slope(float(r["slope"]), float(r["slope_lo"]), float(r["slope_hi"]))
-                    slope_text[(est, base)][k] = txt
-                # exact curve
-                ex = _select(exact[exact["env_name"] == env_name], est, base)
-                if "theta_name" in ex and theta is not None:
-                    ex = ex[ex["theta_name"] == theta]
-                if not ex.empty:
-                    ex = ex[pd.to_numeric(ex["horizon"], errors="coerce") > 0].sort_values("horizon")
-                    ax.plot(ex["horizon"].to_numpy(float), _col(ex, "var_per_traj_exact"), linestyle="-",
-                            color=style["color"], linewidth=0.8, alpha=0.9, zorder=1)
-                    has_exact = True
-            # reference slope 3, parallel to and above the data at the smallest horizon
-            ys_arr = np.asarray(ys)
-            lo_y, hi_y = ys_arr.min(), ys_arr.max()
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            if len(h_all) >= 1:
-                hmin, hmax = h_all.min(), h_all.max()
-                if hmax <= hmin:
-                    hmin, hmax = hmin / 1.5, hmax * 1.5
-                top_at_hmin = max(_col(sub[pd.to_numeric(sub["horizon"]) == h_all.min()], "var_per_traj"))
-                hh = np.geomspace(hmin, hmax, 50)
-                ax.plot(hh, 2.0 * top_at_hmin * (hh / hmin) ** LECTURE_SLOPE, linestyle=":", color=_REF_COLOR,
-                        linewidth=1.1, alpha=0.8, zorder=0)
-                ax.set_xlim(hmin / 1.25, hmax * 1.25)
-            ax.set_ylim(lo_y / 3.0, hi_y * 3.0)
-            _title(ax, panel_title, ncols)
-            ax.set_xlabel("horizon H (steps)")
-            if k % ncols == 0:
-                ax.set_ylabel("per-trajectory variance tr Cov[g]\n(squared gradient norm)")
-            _horizon_ticks(ax, h_all)
-
-        handles: list = []
-        labels: list[str] = []
-        for est, base in all_pairs:
-            style = pair_style(est, base)
-            handles.append(Line2D([], [], color=style["color"], marker=style["marker"], linestyle="--",
-                                  markeredgecolor="white", markeredgewidth=0.4))
-            txt = slope_text[(est, base)]
-            labels.append(_join_wrapped(pair_label(est, base) + (": slope " if any(t != "–" for t in txt) else ""),
-                                        txt if any(t != "–" for t in txt) else [], 100))
-        handles.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.1))
-        labels.append("∝ H³ (lecture)")
-        if has_exact:
-            handles.append(Line2D([], [], color="0.3", linestyle="-", linewidth=0.8))
-            labels.append("exact tr Cov[g]")
-        handles.append(Line2D([], [], color="0.3", marker="o", linestyle="--"))
-        labels.append("Monte-Carlo (95% CI) + log-log fit")
-        legend_title = None
-        if multi and any(t != "–" for txt in slope_text.values() for t in txt):
-            legend_title = "log-log slope [95% CI] per panel: " + " | ".join(t for t, _ in panels)
-        _legend_below(fig, handles, labels, panels_height=panels_height, title=legend_title)
+    with _style(_print_scale(fig.get_figwidth())):
         _save(fig, output)
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _horizon_ticks(ax: Any, horizons: np.ndarray) -> None:
@@ -456,8 +655,155 @@ def _horizon_ticks(ax: Any, horizons: np.ndarray) -> None:
 # ---------------------------------------------------------------------- quality vs batch size
 
 
+def _best_baselines(sub: pd.DataFrame) -> dict[str, str]:
+    """Per estimator, the baseline with the lowest ``mse`` at the reference cell (``sweep == "both"``).
+
+    Without reference rows, the lowest mean ``rel_mse`` over the batch sweep decides.
+    """
+    ref = sub[sub["sweep"] == "both"]
+    key = "mse"
+    if ref.empty or not np.isfinite(_col(ref, key)).any():
+        ref, key = sub, "rel_mse"
+    out: dict[str, str] = {}
+    for est in _estimators(sub):
+        cand = ref[ref["estimator"] == est].assign(_k=lambda d: _col(d, key))
+        cand = cand[np.isfinite(cand["_k"])]
+        if cand.empty:
+            out[est] = _baselines(sub[sub["estimator"] == est])[0]
+            continue
+        means = cand.groupby("baseline", sort=False)["_k"].mean()
+        order = sorted(means.index, key=lambda b: (means[b], BASELINE_ORDER.index(b) if b in BASELINE_ORDER
+                                                   else len(BASELINE_ORDER), b))
+        out[est] = str(order[0])
+    return out
+
+
+def _quality_figure(metrics: pd.DataFrame | None) -> Figure | None:
+    df = _sweep(metrics, ("batch", "both"), ["batch_size", "cosine", "rel_mse"])
+    if not df.empty:
+        df = df[pd.to_numeric(df["batch_size"], errors="coerce") > 0]
+    if df.empty:
+        return None
+    panels = _panels(df)
+    n = len(panels)
+    ns_all = np.sort(pd.to_numeric(df["batch_size"]).unique().astype(float))
+    width, height = max(PANEL_W * n + 0.75, 4.0), 2 * PANEL_H + 0.45
+    used_est: list[str] = []
+    used_base: set[str] = set()
+    has_ref = has_guide = False
+    cells = set()
+    with _style(_print_scale(width)):
+        fig = _new_figure(width, height)
+        axes = fig.subplots(2, n, squeeze=False, sharex=True, sharey="row")
+        mse_all: list[np.ndarray] = []
+        cos_all: list[np.ndarray] = []
+        for k, (panel_title, sub) in enumerate(panels):
+            ax_c, ax_m = axes[0, k], axes[1, k]
+            best = _best_baselines(sub)
+            cells.add((_fmt_num(_reference_horizon(sub)), _fmt_num(_reference_batch(sub))))
+            lines = [(est, base, False) for est, base in best.items()]
+            if "reinforce" in best and ((sub["estimator"] == "reinforce") & (sub["baseline"] == "none")).any():
+                lines = [(e, b, False) for e, b, _ in lines if (e, b) != ("reinforce", "none")]
+                lines.insert(0, ("reinforce", "none", True))
+            for est, base, is_ref in lines:
+                color = pair_style(est, "none")["color"]
+                marker = baseline_style(base)["marker"]
+                pts = _one_per(_select(sub, est, base), "batch_size", ["horizon", "seed"])
+                x = pts["batch_size"].to_numpy(dtype=float)
+                drawn = False
+                for ax, m in ((ax_c, "cosine"), (ax_m, "rel_mse")):
+                    y, lo, hi = _col(pts, m), _col(pts, f"{m}_lo"), _col(pts, f"{m}_hi")
+                    ok = np.isfinite(y) & ((y > 0) if m == "rel_mse" else True)
+                    if not ok.any():
+                        continue
+                    drawn = True
+                    ax.plot(x[ok], y[ok], color=color, marker=marker, linestyle=(0, (4, 2)) if is_ref else "-",
+                            markerfacecolor="white" if is_ref else color, markeredgecolor=color if is_ref else "white",
+                            markeredgewidth=0.8 if is_ref else 0.3, zorder=4 if is_ref else 3)
+                    band = ok & np.isfinite(lo) & np.isfinite(hi)
+                    if m == "rel_mse":
+                        band &= lo > 0
+                        mse_all.append(y[ok])
+                    else:
+                        cos_all.append(y[ok])
+                    if band.any():
+                        ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.15, linewidth=0, zorder=2)
+                if drawn:
+                    has_ref |= is_ref
+                    if not is_ref:
+                        used_base.add(base)
+                        if est not in used_est:
+                            used_est.append(est)
+            # 1/N guide above the largest relative MSE at the smallest batch size
+            ns = np.sort(pd.to_numeric(sub["batch_size"]).unique().astype(float))
+            panel_mse = _col(sub[pd.to_numeric(sub["batch_size"]) == ns[0]], "rel_mse")
+            panel_mse = panel_mse[np.isfinite(panel_mse) & (panel_mse > 0)]
+            if len(ns) > 1 and panel_mse.size:
+                ax_m.plot(ns, 2.0 * panel_mse.max() * ns[0] / ns, linestyle=":", color=_REF_COLOR, linewidth=1.0,
+                          zorder=1)
+                has_guide = True
+            ax_c.axhline(1.0, color="0.55", linewidth=0.6, zorder=0)
+            ax_c.set_title(panel_title)
+        for ax in axes.flat:
+            ax.set_xscale("log")
+            if len(ns_all) > 1:
+                ax.set_xlim(ns_all.min() / 1.3, ns_all.max() * 1.3)
+        _horizon_ticks(axes[0, 0], ns_all)
+        axes[1, 0].set_yscale("log")
+        mse = np.concatenate(mse_all) if mse_all else np.array([])
+        if mse.size:
+            axes[1, 0].set_ylim(mse.min() / 3.0, mse.max() * 3.0)
+        _log_ticks(axes[1, 0])
+        cos = np.concatenate(cos_all) if cos_all else np.array([])
+        if cos.size:
+            lo_c, hi_c = max(-1.0, cos.min()), 1.0
+            pad = max(0.03, 0.08 * (hi_c - lo_c))
+            axes[0, 0].set_ylim(max(-1.05, lo_c - pad), 1.0 + pad)
+        _shared_labels(axes, np.ones(axes.shape, dtype=bool))
+        axes[0, 0].set_ylabel("cosine to ∇J")
+        axes[1, 0].set_ylabel("relative MSE")
+        fig.align_ylabels(axes[:, 0])
+        fig.supxlabel("batch size N (trajectories)", fontsize=matplotlib.rcParams["axes.labelsize"])
+
+        handles: list = []
+        labels: list[str] = []
+        for est in used_est:
+            handles.append(Line2D([], [], color=pair_style(est, "none")["color"], linewidth=1.6))
+            labels.append(est)
+        if has_ref:
+            color = pair_style("reinforce", "none")["color"]
+            handles.append(Line2D([], [], color=color, linestyle=(0, (4, 2)), marker=baseline_style("none")["marker"],
+                                  markerfacecolor="white", markeredgecolor=color, markeredgewidth=0.8))
+            labels.append("reinforce~none (reference)")
+        handles.append(Line2D([], [], linestyle="none"))
+        labels.append("")
+        for base in [b for b in BASELINE_ORDER if b in used_base] + sorted(used_base - set(BASELINE_ORDER)):
+            handles.append(Line2D([], [], color="0.35", marker=baseline_style(base)["marker"], linestyle="none",
+                                  markeredgecolor="white", markeredgewidth=0.3))
+            labels.append(base)
+        handles.append(Patch(facecolor="0.5", alpha=0.25, linewidth=0))
+        labels.append("95% CI")
+        if has_guide:
+            handles.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.0))
+            labels.append("∝ 1/N")
+        where = ""
+        if len(cells) == 1:
+            h, nb = cells.pop()
+            where = f" (H = {h}, N = {nb})" if h != "?" else ""
+        per_row = math.ceil(len(handles) / 2)
+        fig.legend(handles, labels, loc="outside lower center", ncols=per_row, handlelength=2.0, handletextpad=0.5,
+                   columnspacing=1.2, borderaxespad=0.1,
+                   title=f"colour: estimator, each with its lowest-MSE baseline at the reference cell{where}; "
+                         "marker: that baseline")
+    return fig
+
+
 def quality_vs_batch_size(metrics: pd.DataFrame, output: str | Path) -> None:
-    """Cosine similarity and relative MSE against the batch size, one column per ``env_name``.
+    """Cosine similarity and relative MSE against the batch size: rows = metric, columns = ``env_name``.
+
+    To keep the panels readable, each estimator is drawn once: with its lowest-MSE baseline at the
+    reference cell (``sweep == "both"``; colour = estimator as in :func:`pair_style`, marker = the chosen
+    baseline as in :func:`baseline_style`), plus ``reinforce~none`` (dashed, open markers) as the reference.
 
     Args:
         metrics: the metrics table; rows with ``sweep`` in ``{"batch", "both"}``.  Top row: ``cosine``
@@ -468,83 +814,11 @@ def quality_vs_batch_size(metrics: pd.DataFrame, output: str | Path) -> None:
 
     A dotted ``∝ 1/N`` guide in the bottom row shows the rate of an unbiased estimator.
     """
-    title = "Estimate quality vs batch size"
-    df = _sweep(metrics, ("batch", "both"), ["batch_size", "cosine", "rel_mse"])
-    if not df.empty:
-        df = df[pd.to_numeric(df["batch_size"], errors="coerce") > 0]
-    if df.empty:
-        _empty_figure(output, title)
+    fig = _quality_figure(metrics)
+    if fig is None:
+        _empty_figure(output, "Estimate quality vs batch size")
         return
-    panels = _panels(df)
-    all_pairs = sorted({p for _, sub in panels for p in _pairs(sub)}, key=_pair_sort_key)
-    n = len(panels)
-    with _style():
-        panels_height = 4.6
-        fig = _new_figure(max(FIG_WIDTH, 2.4 * n), panels_height)
-        axes = fig.subplots(2, n, squeeze=False, sharex="col")
-        for k, (panel_title, sub) in enumerate(panels):
-            ax_c, ax_m = axes[0, k], axes[1, k]
-            ns = np.sort(pd.to_numeric(sub["batch_size"]).unique().astype(float))
-            mse_pos: list[float] = []
-            for est, base in _pairs(sub):
-                style = pair_style(est, base)
-                pts = _one_per(_select(sub, est, base), "batch_size", ["horizon", "seed"])
-                x = pts["batch_size"].to_numpy(dtype=float)
-                for ax, m in ((ax_c, "cosine"), (ax_m, "rel_mse")):
-                    y, lo, hi = _col(pts, m), _col(pts, f"{m}_lo"), _col(pts, f"{m}_hi")
-                    ok = np.isfinite(y) & ((y > 0) if m == "rel_mse" else True)
-                    if not ok.any():
-                        continue
-                    ax.plot(x[ok], y[ok], color=style["color"], marker=style["marker"], markeredgecolor="white",
-                            markeredgewidth=0.4, zorder=3)
-                    band = ok & np.isfinite(lo) & np.isfinite(hi)
-                    if m == "rel_mse":
-                        band &= lo > 0
-                        mse_pos.extend(y[ok])
-                    if band.any():
-                        ax.fill_between(x[band], lo[band], hi[band], color=style["color"], alpha=0.18, linewidth=0,
-                                        zorder=2)
-            # 1/N guide through the median relative MSE at the smallest batch size
-            if mse_pos and len(ns) > 1:
-                first = _col(sub[pd.to_numeric(sub["batch_size"]) == ns[0]], "rel_mse")
-                first = first[np.isfinite(first) & (first > 0)]
-                if first.size:
-                    y0 = float(np.max(first)) * 2.0
-                    ax_m.plot(ns, y0 * ns[0] / ns, linestyle=":", color=_REF_COLOR, linewidth=1.1, alpha=0.8, zorder=1)
-            for ax in (ax_c, ax_m):
-                ax.set_xscale("log")
-                if len(ns) > 1:
-                    ax.set_xlim(ns.min() / 1.3, ns.max() * 1.3)
-                _horizon_ticks(ax, ns)
-            ax_m.set_yscale("log")
-            cos_all = np.concatenate([_col(sub, c) for c in ("cosine", "cosine_lo", "cosine_hi")])
-            cos_all = cos_all[np.isfinite(cos_all)]
-            if cos_all.size:
-                lo_c, hi_c = max(-1.0, cos_all.min()), min(1.0, cos_all.max())
-                pad = max(0.03, 0.08 * (hi_c - lo_c))
-                ax_c.set_ylim(max(-1.05, lo_c - pad), min(1.05, hi_c + pad))
-            if mse_pos:
-                ax_m.set_ylim(min(mse_pos) / 4.0, max(mse_pos) * 4.0)
-            ax_c.axhline(1.0, color="0.5", linewidth=0.6, zorder=0)
-            _title(ax_c, panel_title, n)
-            ax_m.set_xlabel("batch size N (trajectories)")
-            ax_c.tick_params(labelbottom=False)
-            if k == 0:
-                ax_c.set_ylabel("cosine similarity to ∇J")
-                ax_m.set_ylabel("relative MSE ‖g − ∇J‖² / ‖∇J‖²")
-        fig.align_ylabels(axes[:, 0])
-        handles: list = []
-        labels: list[str] = []
-        for est, base in all_pairs:
-            style = pair_style(est, base)
-            handles.append(Line2D([], [], color=style["color"], marker=style["marker"], markeredgecolor="white",
-                                  markeredgewidth=0.4))
-            labels.append(pair_label(est, base))
-        handles.append(Patch(facecolor="0.5", alpha=0.25, linewidth=0))
-        labels.append("95% CI")
-        handles.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.1))
-        labels.append("∝ 1/N")
-        _legend_below(fig, handles, labels, panels_height=panels_height)
+    with _style(_print_scale(fig.get_figwidth())):
         _save(fig, output)
 
 

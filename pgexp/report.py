@@ -197,6 +197,12 @@ def _reference_findings(env: str, ref: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def _ratio(a, b) -> float:
+    """``a / b`` as a float: ``inf`` for a positive ``a`` over zero, ``nan`` when undefined (never raises)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.divide(np.float64(a), np.float64(b)))
+
+
 def _lowest_variance(env: str, ref: pd.DataFrame, best: pd.Series, head: str) -> Finding:
     bp = _pair(best["estimator"], best["baseline"])
     bv = _ci(best["var_per_traj"], best.get("var_per_traj_lo"), best.get("var_per_traj_hi"))
@@ -211,9 +217,8 @@ def _lowest_variance(env: str, ref: pd.DataFrame, best: pd.Series, head: str) ->
     rv = _ci(b["var_per_traj"], b.get("var_per_traj_lo"), b.get("var_per_traj_hi"))
     factor = float(b["var_per_traj"]) / float(best["var_per_traj"]) if float(best["var_per_traj"]) > 0 else math.inf
     text = f"{head}, {_fmt(factor)}× lower than reinforce~none: {rv}"
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lo_f = float(b.get("var_per_traj_lo", np.nan)) / float(best.get("var_per_traj_hi", np.nan))
-        hi_f = float(b.get("var_per_traj_hi", np.nan)) / float(best.get("var_per_traj_lo", np.nan))
+    lo_f = _ratio(b.get("var_per_traj_lo", np.nan), best.get("var_per_traj_hi", np.nan))
+    hi_f = _ratio(b.get("var_per_traj_hi", np.nan), best.get("var_per_traj_lo", np.nan))
     if math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f > 0:
         text += f" (factor between {_fmt(lo_f)}× and {_fmt(hi_f)}× given both CIs)"
     return Finding(env, text + ".")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgexp.metrics import bootstrap_seed
+from pgexp.metrics import _counts, bootstrap_seed
 
 GROUP = ("env_name", "theta_name", "estimator", "baseline", "batch_size", "seed")
 
@@ -24,7 +24,7 @@ def _trace_cov_resamples(G: np.ndarray, rng: np.random.Generator, n_resamples: i
     M = G.shape[0]
     Gc = G - G.mean(axis=0)
     q = np.einsum("md,md->m", Gc, Gc)
-    counts = rng.multinomial(M, np.full(M, 1.0 / M), size=n_resamples).astype(np.float64)
+    counts = _counts(rng.integers(0, M, size=(n_resamples, M)), M)  # multinomial counts, ~50x faster
     mean = counts @ Gc / M
     return (counts @ q / M - np.einsum("bd,bd->b", mean, mean)) * M / (M - 1)
 
@@ -40,27 +40,28 @@ def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float =
     """One row per group with ``slope``, ``slope_lo``, ``slope_hi``, ``intercept``, ``n_horizons``, ``h_min``, ``h_max``.
 
     ``df`` holds estimate rows (one per replicate) of any number of jobs; groups with fewer than two
-    finite horizons, or a zero variance at some horizon (no logarithm), are left out.
+    finite horizons of positive variance are left out.
     """
     keys = [k for k in GROUP if k in df.columns]
     rows: list[dict[str, Any]] = []
     finite = df[df["horizon"] > 0]
     for key, g in finite.groupby(keys, sort=True):
-        cells = sorted(g.groupby("horizon"), key=lambda kv: kv[0])
-        if len(cells) < 2:
-            continue
         rng = np.random.default_rng(bootstrap_seed(key))
-        H = np.array([h for h, _ in cells], dtype=np.float64)
-        var, boot = [], []
-        for _, cell in cells:
+        hs, var, boot = [], [], []
+        for h, cell in sorted(g.groupby("horizon"), key=lambda kv: kv[0]):
             G = np.stack(cell.sort_values("replicate")["grad"].to_numpy())
             n = int(cell["batch_size"].iloc[0])
-            var.append(n * G.var(axis=0, ddof=1).sum())
+            v = n * G.var(axis=0, ddof=1).sum()
+            if not v > 0:
+                continue
+            hs.append(h)
+            var.append(v)
             boot.append(n * _trace_cov_resamples(G, rng, n_resamples))
+        if len(hs) < 2:
+            continue
+        H = np.array(hs, dtype=np.float64)
         var_arr = np.array(var)
         boot_arr = np.stack(boot, axis=-1)  # (B, horizons)
-        if np.any(var_arr <= 0):
-            continue
         slope, intercept = _fit(np.log(H), np.log(var_arr))
         ok = np.all(boot_arr > 0, axis=1)
         bs, _ = _fit(np.log(H), np.log(boot_arr[ok]))

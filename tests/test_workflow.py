@@ -72,7 +72,10 @@ def test_outputs_exist_and_are_valid(study):
     jobs = {"corridor": 2 + 2 + 2 + 2, "garnet": 2 + 2}
     cells = len(cfg["horizons"]) * len(cfg["batch_sizes"])
     assert len(t["metrics"]) == sum(jobs.values()) * cells
-    assert t["metrics"][["trace_cov", "mse", "cosine"]].notna().all().all()
+    m = t["metrics"]
+    assert m[["trace_cov", "mse", "bias_sq"]].notna().all().all()
+    # cosine is undefined exactly where the exact gradient vanishes (the corridor at H = 3)
+    assert (m["cosine"].isna() == (m["grad_norm_exact"] == 0)).all()
     assert set(t["metrics"]["sweep"]) == {"horizon", "batch", "both", "grid"}
     assert len(t["slopes"]) > 0 and t["slopes"]["slope"].between(-1, 8).all()
     for ext in ("csv", "parquet"):
