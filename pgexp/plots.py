@@ -4,10 +4,15 @@ Every figure is written twice, side by side: a vector PDF and a PNG (200 dpi) --
 functions also write ``X.png``.  Both are written atomically (temporary file in the same directory,
 then ``os.replace``), so a reader never sees a half-written figure.
 
-Style: seaborn ``whitegrid`` / ``paper``; one fixed colour per ``estimator~baseline`` pair, the same in
-every figure (hue by estimator from the colourblind-safe seaborn palette, shade and marker by
-baseline).  Figures are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas, so
-importing this module neither needs a display nor changes the global pyplot backend.
+Style: seaborn ``whitegrid`` / ``paper``.  ``variance_vs_horizon`` is a facet grid (row = environment,
+column = estimator) coloured by baseline (:func:`baseline_style`: one Okabe-Ito colour-blind-safe colour
+and marker per baseline, the same in every panel); ``quality_vs_batch_size`` colours by estimator (the
+hue of :func:`pair_style`) and shows each estimator once, with its lowest-MSE baseline, marker = that
+baseline; ``bias_variance`` uses one fixed colour per ``estimator~baseline`` pair (:func:`pair_style`:
+hue by estimator, shade and marker by baseline).  Figures wider than :data:`PRINT_WIDTH` (7 in) get
+fonts and lines scaled up by ``width / PRINT_WIDTH``, so that shrunk to the page width every text is
+still at least 7 pt.  Figures are drawn on :class:`matplotlib.figure.Figure` objects with the Agg
+canvas, so importing this module neither needs a display nor changes the global pyplot backend.
 
 Units: horizons ``H`` in environment steps, batch sizes ``N`` in trajectories; variances and squared
 errors are in squared gradient-norm units (``||.||^2`` of ``grad J`` in policy-parameter coordinates);
@@ -122,6 +127,11 @@ def baseline_style(baseline: str) -> dict[str, Any]:
     return {"color": tuple(float(c) for c in to_rgb(color)), "marker": marker}
 
 
+def _estimator_color(estimator: str) -> tuple[float, ...]:
+    """The estimator's hue (that of ``estimator~none`` in :func:`pair_style`)."""
+    return pair_style(estimator, "none")["color"]
+
+
 def _pair_sort_key(pair: tuple[str, str]) -> tuple:
     est, base = pair
     return (_ESTIMATOR_HUE.get(est, len(ESTIMATOR_ORDER)), est,
@@ -151,6 +161,7 @@ def _rc(scale: float = 1.0) -> dict[str, Any]:
         "grid.linewidth": 0.5,
         "grid.color": "0.9",
         "axes.edgecolor": "0.6",
+        "axes.linewidth": 0.6,
         "lines.linewidth": 1.2,
         "lines.markersize": 4.5,
         "errorbar.capsize": 2.0,
@@ -331,28 +342,10 @@ def _legend_below(fig: Figure, handles: list, labels: list[str], *, panels_heigh
                title="\n".join(textwrap.wrap(title, 110)) if title else None, title_fontsize=7.5)
 
 
-def _join_wrapped(head: str, parts: list[str], width: int, sep: str = " | ") -> str:
-    """``head + sep.join(parts)``, broken into indented lines of at most ``width`` characters between parts."""
-    lines, line = [], head
-    for i, part in enumerate(parts):
-        piece = part if i == 0 else sep + part
-        if i > 0 and len(line) + len(piece) > width:
-            lines.append(line + sep.rstrip())
-            line, piece = "    ", part
-        line += piece
-    return "\n".join([*lines, line])
-
-
 def _title(ax: Any, text: str, ncols: int) -> None:
     """A panel title, wrapped to the panel width (long env names must not run into the next panel)."""
     width = max(16, int(ax.get_figure().get_figwidth() / max(ncols, 1) / 0.078))
     ax.set_title("\n".join("\n".join(textwrap.wrap(line, width)) for line in text.split("\n")))
-
-
-def _fmt_slope(s: float, lo: float, hi: float) -> str:
-    def f(x: float) -> str:
-        return f"{x:.2f}" if np.isfinite(x) else "?"
-    return f"{f(s)} [{f(lo)}, {f(hi)}]"
 
 
 # ------------------------------------------------------------------------------- facet helpers
@@ -404,7 +397,7 @@ def _slope_row(slopes: pd.DataFrame, env_name: str, theta: Any, est: str, base: 
                batch_size: float | None) -> pd.Series | None:
     """The slopes-table row of one panel and baseline at ``batch_size`` (None when there is no usable fit)."""
     s = _select(slopes[slopes["env_name"] == env_name], est, base)
-    if theta is not None and "theta_name" in s and (s["theta_name"] == theta).any():
+    if theta is not None and "theta_name" in s:
         s = s[s["theta_name"] == theta]
     if batch_size is not None and "batch_size" in s:
         s = s[pd.to_numeric(s["batch_size"], errors="coerce") == batch_size]
@@ -438,36 +431,88 @@ def _row_titles(axes: np.ndarray, visible: np.ndarray, labels: list[str]) -> Non
                                        fontweight="bold", annotation_clip=False)
 
 
+_MARKER_PT = 3.4  # marker size (points at print size) in the facet grids
+_FACET_TITLE_PT = 7.5  # column titles of the facet grids (points at print size)
 _LEGEND_ROW_IN = 0.2  # inches (at print size) per legend row under a facet grid
 _BLANK = Line2D([], [], linestyle="none")
 
 
-def _figure_with_legend(width: float, panels_height: float, legend_height: float) -> tuple[Figure, Any, Any]:
-    """A figure split into a panel subfigure on top and a legend strip of ``legend_height`` inches below."""
-    fig = _new_figure(width, panels_height + legend_height)
-    grid, leg = fig.subfigures(2, 1, height_ratios=[panels_height, legend_height], hspace=0.0)
-    return fig, grid, leg
+def _figure_with_legend(width: float, panels_height: float, legend: list[tuple[list[str], list]], scale: float,
+                        title: str | None = None) -> tuple[Figure, Any]:
+    """A figure with a panel subfigure (returned) on top of a strip holding the ``legend`` rows.
 
-
-def _legend_rows(leg: Any, rows: list[tuple[list[str], list]]) -> None:
-    """One single-row legend per ``(labels, handles)``, stacked top to bottom in the legend strip ``leg``.
-
-    A label without a handle (``_BLANK``) reads as a row heading (e.g. ``"baseline:"``).
+    ``legend`` is a list of ``(labels, handles)`` rows; long rows are broken to fit the print width.
     """
-    n = len(rows)
-    for i, (labels, handles) in enumerate(rows):
+    lines = _legend_lines(legend, width / scale)
+    legend_height = _legend_strip_height(lines, title, scale)
+    fig = _new_figure(width, panels_height + legend_height)
+    fig.get_layout_engine().set(wspace=0.07, hspace=0.07)
+    grid, leg = fig.subfigures(2, 1, height_ratios=[panels_height, legend_height], hspace=0.0)
+    _draw_legend(leg, lines, title)
+    return fig, grid
+
+
+def _legend_lines(rows: list[tuple[list[str], list]], print_width: float) -> list[tuple[list[str], list]]:
+    """The legend ``rows`` (``(labels, handles)``), each broken into lines that fit ``print_width`` inches.
+
+    Widths are estimated from the label lengths at the print size of ``legend.fontsize`` (7.5 pt).
+    """
+    fs, avail = 7.5, print_width * 72.0 * 0.96
+    out: list[tuple[list[str], list]] = []
+    for labels, handles in rows:
+        line_l: list[str] = []
+        line_h: list = []
+        used = 0.0
+        for label, handle in zip(labels, handles):
+            need = fs * (1.8 + 0.5 + 1.3) + 0.6 * fs * len(label)
+            if line_l and used + need > avail:
+                out.append((line_l, line_h))
+                line_l, line_h, used = [], [], 0.0
+            line_l.append(label)
+            line_h.append(handle)
+            used += need
+        if line_l:
+            out.append((line_l, line_h))
+    return out
+
+
+def _legend_strip_height(lines: list, title: str | None, scale: float) -> float:
+    """Inches of the legend strip for :func:`_draw_legend` (``lines`` from :func:`_legend_lines`)."""
+    return (len(lines) + (1 if title else 0)) * _LEGEND_ROW_IN * scale + 0.05 * scale
+
+
+def _draw_legend(leg: Any, lines: list[tuple[list[str], list]], title: str | None = None) -> None:
+    """One single-line legend per entry of ``lines``, stacked top to bottom in the legend strip ``leg``.
+
+    A label with the ``_BLANK`` handle that ends in ``":"`` reads as a (bold) row heading.
+    """
+    n = len(lines) + (1 if title else 0)
+    if title:
+        leg.text(0.5, 1 - 0.5 / n, title, ha="center", va="center",
+                 fontsize=matplotlib.rcParams["legend.title_fontsize"])
+    for i, (labels, handles) in enumerate(lines, start=1 if title else 0):
         lg = leg.legend(handles, labels, loc="center", bbox_to_anchor=(0.5, 1 - (i + 0.5) / n),
                         ncols=len(handles), handlelength=1.8, handletextpad=0.5, columnspacing=1.3,
                         borderaxespad=0.0, borderpad=0.1)
-        for h, t in zip(lg.legend_handles, lg.get_texts()):
-            if h is not None and h.get_label() == _BLANK.get_label() and t.get_text().endswith(":"):
-                t.set_fontweight("bold")
+        for handle, text in zip(handles, lg.get_texts()):
+            if handle is _BLANK and text.get_text().endswith(":"):
+                text.set_fontweight("bold")
 
 
-def _log_ticks(ax: Any) -> None:
-    from matplotlib.ticker import LogLocator
+def _log_ticks(ax: Any, lo: float, hi: float, max_ticks: int = 5) -> None:
+    """Decade ticks on a log y axis spanning ``[lo, hi]``: every 1st, 2nd, 3rd, ... decade, at most ``max_ticks``."""
+    from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, NullLocator
 
-    ax.yaxis.set_major_locator(LogLocator(base=10.0, numticks=5))
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
+        return
+    d0, d1 = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    if d1 < d0:  # less than a decade: keep matplotlib's ticks
+        return
+    stride = next((k for k in (1, 2, 3, 4, 5, 10, 20) if (d1 - d0) // k + 1 <= max_ticks), 50)
+    first = math.ceil(d0 / stride) * stride
+    ax.yaxis.set_major_locator(FixedLocator(10.0 ** np.arange(first, d1 + 1, stride)))
+    ax.yaxis.set_major_formatter(LogFormatterSciNotation(base=10.0))
+    ax.yaxis.set_minor_locator(NullLocator())
 
 
 # ------------------------------------------------------------------------- variance vs horizon
@@ -483,119 +528,121 @@ def _variance_figure(metrics: pd.DataFrame | None, slopes: pd.DataFrame | None,
         return None
     slopes = _frame(slopes, ["env_name", "estimator", "baseline", "slope", "intercept"])
     exact = _frame(exact, ["env_name", "estimator", "baseline", "horizon", "var_per_traj_exact"])
-    rows = _panels(df)
     cols = _estimators(df)
     baselines = _baselines(df)
-    nb = len(baselines)
     h_all = np.sort(pd.to_numeric(df["horizon"]).unique().astype(float))
-    ref_ns = {label: _reference_batch(sub) for label, sub in rows}
-    has_exact = has_fit = False
+
+    # what each panel draws: points (var > 0 only: no log of 0), the fit at the reference N, the exact curve
+    rows = []  # (row label, {estimator: [(baseline, points, fit row or None, exact frame)]})
+    ref_ns: set[float] = set()
+    for label, sub in _panels(df):
+        env_name, theta, ref_n = str(sub["env_name"].iloc[0]), _panel_theta(sub), _reference_batch(sub)
+        if ref_n is not None:
+            ref_ns.add(ref_n)
+            at_ref = sub[pd.to_numeric(sub["batch_size"], errors="coerce") == ref_n]
+            sub = at_ref if not at_ref.empty else sub  # the horizon sweep at the reference batch size
+        ex_env = exact[exact["env_name"] == env_name]
+        if theta is not None and "theta_name" in ex_env:
+            ex_env = ex_env[ex_env["theta_name"] == theta]
+        ex_env = ex_env[(pd.to_numeric(ex_env["horizon"], errors="coerce") > 0)
+                        & (_col(ex_env, "var_per_traj_exact") > 0)]
+        panels: dict[str, list] = {}
+        for est in cols:
+            cell = sub[sub["estimator"] == est]
+            for base in baselines:
+                pts = _one_per(_select(cell, est, base), "horizon", ["batch_size", "seed"])
+                if not pts.empty:
+                    fit = _slope_row(slopes, env_name, theta, est, base, ref_n)
+                    ex = _select(ex_env, est, base).sort_values("horizon")
+                    panels.setdefault(est, []).append((base, pts, fit, ex))
+        rows.append((label, panels))
+    has_fit = any(fit is not None for _, p in rows for lines in p.values() for _, _, fit, _ in lines)
+    has_exact = any(not ex.empty for _, p in rows for lines in p.values() for _, _, _, ex in lines)
+
     nrows, ncols = len(rows), len(cols)
-    width = PANEL_W * ncols + 0.75
+    width, panels_height = max(PANEL_W * ncols + 0.75, 4.0), PANEL_H * nrows + 0.45
     scale = _print_scale(width)
-    legend_h = 2 * _LEGEND_ROW_IN * scale + 0.05 * scale
+    ms, lw = _MARKER_PT * scale, scale  # marker size, line width unit (points at print size x scale)
     with _style(scale):
-        fig, grid, leg = _figure_with_legend(width, PANEL_H * nrows + 0.45, legend_h)
+        # legend: the baselines (colour + marker), then what the marks and line styles mean
+        base_h = [Line2D([], [], color=baseline_style(b)["color"], marker=baseline_style(b)["marker"],
+                         linestyle="none", markersize=1.2 * ms, markeredgecolor="white", markeredgewidth=0.25 * lw)
+                  for b in baselines]
+        key_h: list = [(Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=3 * ms,
+                               markeredgewidth=0.6 * lw),
+                        Line2D([], [], color="0.3", marker="o", linestyle="none", markersize=ms,
+                               markeredgecolor="white", markeredgewidth=0.25 * lw))]
+        key_l = ["Monte-Carlo, 95% CI"]
+        if has_fit:
+            key_h.append(Line2D([], [], color="0.3", linestyle=(0, (4, 2)), linewidth=0.8 * lw))
+            key_l.append("log-log fit" + (f" (N = {_fmt_num(next(iter(ref_ns)))})" if len(ref_ns) == 1 else ""))
+        if has_exact:
+            key_h.append(Line2D([], [], color="0.3", linestyle="-", linewidth=0.7 * lw))
+            key_l.append("exact")
+        key_h.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=0.9 * lw))
+        key_l.append("∝ H³ (lecture)")
+        legend = [(["baseline:", *baselines], [_BLANK, *base_h]), (key_l, key_h)]
+        fig, grid = _figure_with_legend(width, panels_height, legend, scale)
         axes = grid.subplots(nrows, ncols, squeeze=False, sharex=True, sharey="row")
-        visible = np.zeros((nrows, ncols), dtype=bool)
-        for r, (label, sub) in enumerate(rows):
-            env_name = str(sub["env_name"].iloc[0])
-            theta = _panel_theta(sub)
-            ref_n = ref_ns[label]
-            if ref_n is not None and "batch_size" in sub:  # the horizon sweep at the reference batch size
-                at_ref = sub[pd.to_numeric(sub["batch_size"], errors="coerce") == ref_n]
-                sub = at_ref if not at_ref.empty else sub
+        visible = np.array([[est in panels for est in cols] for _, panels in rows], dtype=bool).reshape(nrows, ncols)
+        for r, (_, panels) in enumerate(rows):
             row_vals: list[np.ndarray] = []
             for c, est in enumerate(cols):
                 ax = axes[r, c]
-                cell = sub[sub["estimator"] == est]
-                if cell.empty:
-                    continue
-                visible[r, c] = True
-                top_at_hmin: tuple[float, float] | None = None  # (horizon, largest variance there)
-                for i, base in enumerate(baselines):
-                    pts = _one_per(_select(cell, est, base), "horizon", ["batch_size", "seed"])
-                    if pts.empty:
-                        continue
+                lines = panels.get(est, [])
+                first_h: tuple[float, float] | None = None  # (smallest horizon drawn, largest variance there)
+                for i, (base, pts, fit, ex) in enumerate(lines):
                     style = baseline_style(base)
-                    h = pts["horizon"].to_numpy(dtype=float)
-                    v = _col(pts, "var_per_traj")
-                    ok = np.isfinite(v) & (v > 0)  # a zero variance (e.g. no reward reachable yet) has no log
+                    h, v = pts["horizon"].to_numpy(dtype=float), _col(pts, "var_per_traj")
+                    ok = np.isfinite(v) & (v > 0)
                     if ok.any():
-                        lo, hi = _col(pts, "var_per_traj_lo")[ok], _col(pts, "var_per_traj_hi")[ok]
+                        h, v = h[ok], v[ok]
+                        lo = _col(pts, "var_per_traj_lo")[ok]
                         lo = np.where(lo > 0, lo, np.nan)  # a CI reaching 0 draws a one-sided bar
-                        err = _ci_err(v[ok], lo, hi)
-                        dodge = np.exp(0.07 * (i - (nb - 1) / 2))  # keep the baselines' error bars apart
-                        ax.errorbar(h[ok] * dodge, v[ok], yerr=err, color=style["color"], marker=style["marker"],
-                                    linestyle="none", markeredgecolor="white", markeredgewidth=0.3, zorder=3)
-                        row_vals.extend([v[ok], lo[np.isfinite(lo)], hi[np.isfinite(hi) & (hi > 0)]])
-                        h0 = h[ok].min()
-                        v0 = float(v[ok][h[ok] == h0].max())
-                        if top_at_hmin is None or h0 < top_at_hmin[0] or (h0 == top_at_hmin[0] and v0 > top_at_hmin[1]):
-                            top_at_hmin = (h0, v0)
-                    fit = _slope_row(slopes, env_name, theta, est, base, ref_n)
+                        hi = _col(pts, "var_per_traj_hi")[ok]
+                        dodge = np.exp(0.1 * (i - (len(lines) - 1) / 2))  # keep the baselines' error bars apart
+                        ax.errorbar(h * dodge, v, yerr=_ci_err(v, lo, hi), color=style["color"],
+                                    marker=style["marker"], markersize=ms, linestyle="none", markeredgecolor="white",
+                                    markeredgewidth=0.25 * lw, elinewidth=0.6 * lw, capsize=1.2 * lw, zorder=3)
+                        row_vals.extend([v, lo[np.isfinite(lo)], hi[np.isfinite(hi) & (hi > 0)]])
+                        v0 = float(v[h == h.min()].max())
+                        if first_h is None or h.min() < first_h[0] or (h.min() == first_h[0] and v0 > first_h[1]):
+                            first_h = (float(h.min()), v0)
                     if fit is not None:
-                        f0 = float(fit["h_min"]) if np.isfinite(_num(fit.get("h_min"))) else h.min()
-                        f1 = float(fit["h_max"]) if np.isfinite(_num(fit.get("h_max"))) else h.max()
-                        if f1 > f0 > 0:
-                            hh = np.geomspace(f0, f1, 40)
-                            ax.plot(hh, np.exp(float(fit["intercept"])) * hh ** float(fit["slope"]),
-                                    linestyle=(0, (4, 2)), color=style["color"], linewidth=0.9, alpha=0.9, zorder=2)
-                            has_fit = True
-                    ex = _select(exact[exact["env_name"] == env_name], est, base)
-                    if theta is not None and "theta_name" in ex:
-                        ex = ex[ex["theta_name"] == theta]
-                    ex = ex[pd.to_numeric(ex["horizon"], errors="coerce") > 0].sort_values("horizon")
-                    ev = _col(ex, "var_per_traj_exact")
-                    if (ev > 0).any():
-                        ax.plot(ex["horizon"].to_numpy(float)[ev > 0], ev[ev > 0], linestyle="-",
-                                color=style["color"], linewidth=0.8, alpha=0.9, zorder=1)
-                        row_vals.append(ev[ev > 0])
-                        has_exact = True
+                        f0, f1 = _num(fit.get("h_min")), _num(fit.get("h_max"))
+                        f0 = f0 if np.isfinite(f0) and f0 > 0 else h_all.min()
+                        f1 = f1 if np.isfinite(f1) and f1 > 0 else h_all.max()
+                        hh = np.geomspace(f0, max(f1, f0), 40)
+                        ax.plot(hh, np.exp(float(fit["intercept"])) * hh ** float(fit["slope"]), linestyle=(0, (4, 2)),
+                                color=style["color"], linewidth=0.8 * lw, alpha=0.9, zorder=2)
+                    if not ex.empty:
+                        ev = _col(ex, "var_per_traj_exact")
+                        ax.plot(ex["horizon"].to_numpy(float), ev, linestyle="-", color=style["color"],
+                                linewidth=0.7 * lw, alpha=0.9, zorder=1)
+                        row_vals.append(ev)
                 # the lecture's H^3, parallel to the data and above it at the smallest horizon
-                if top_at_hmin is not None:
-                    h0, v0 = top_at_hmin
-                    hh = np.geomspace(h0, h_all.max() * 1.25, 40)
+                if first_h is not None:
+                    h0, v0 = first_h
+                    hh = np.geomspace(h0, h_all.max() * 1.4, 40)
                     ax.plot(hh, 2.0 * v0 * (hh / h0) ** LECTURE_SLOPE, linestyle=":", color=_REF_COLOR,
-                            linewidth=1.0, zorder=0)
-                if r == 0 or not visible[:r, c].any():
-                    ax.set_title(est, fontweight="normal")
+                            linewidth=0.9 * lw, zorder=0)
+                if visible[r, c] and not visible[:r, c].any():
+                    ax.set_title(est, fontweight="normal", fontsize=_FACET_TITLE_PT * scale)
             vals = np.concatenate(row_vals) if row_vals else np.array([])
             vals = vals[np.isfinite(vals) & (vals > 0)]
-            first = axes[r, np.flatnonzero(visible[r])[0]] if visible[r].any() else axes[r, 0]
-            first.set_yscale("log")
+            ax = axes[r, 0]
+            ax.set_yscale("log")
             if vals.size:
-                first.set_ylim(vals.min() / 2.5, vals.max() * 2.5)
-            _log_ticks(first)
+                ax.set_ylim(vals.min() / 2.5, vals.max() * 2.5)
+                _log_ticks(ax, *ax.get_ylim())
         for ax in axes.flat:
             ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.grid(True, which="major")
-            ax.set_xlim(h_all.min() / 1.35, h_all.max() * 1.35)
+        axes[0, 0].set_xlim(h_all.min() / 1.35, h_all.max() * 1.35)
         _horizon_ticks(axes[0, 0], h_all)
-        for ax in axes.flat:
-            ax.tick_params(axis="x", labelrotation=0)
         _shared_labels(axes, visible)
         _row_titles(axes, visible, [label for label, _ in rows])
         grid.supxlabel("horizon H (steps)", fontsize=matplotlib.rcParams["axes.labelsize"])
         grid.supylabel("per-trajectory variance tr Cov[g]", fontsize=matplotlib.rcParams["axes.labelsize"])
-
-        # legend: the baselines (colour + marker), then what the line styles mean
-        handles: list = [Line2D([], [], color=baseline_style(b)["color"], marker=baseline_style(b)["marker"],
-                                linestyle="none", markeredgecolor="white", markeredgewidth=0.3) for b in baselines]
-        labels = list(baselines)
-        n_vals = {n for n in ref_ns.values() if n is not None}
-        key_h = [Line2D([], [], color="0.3", marker="o", linestyle="none", markersize=3)]
-        key_l = ["Monte-Carlo, 95% CI"]
-        if has_fit:
-            key_h.append(Line2D([], [], color="0.3", linestyle=(0, (4, 2)), linewidth=0.9))
-            key_l.append("log-log fit" + (f" (N = {_fmt_num(n_vals.pop())})" if len(n_vals) == 1 else ""))
-        if has_exact:
-            key_h.append(Line2D([], [], color="0.3", linestyle="-", linewidth=0.8))
-            key_l.append("exact")
-        key_h.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.0))
-        key_l.append("∝ H³ (lecture)")
-        _legend_rows(leg, [(["baseline:", *labels], [_BLANK, *handles]), (key_l, key_h)])
     return fig
 
 
@@ -679,122 +726,109 @@ def _best_baselines(sub: pd.DataFrame) -> dict[str, str]:
 
 
 def _quality_figure(metrics: pd.DataFrame | None) -> Figure | None:
+    """The grid of :func:`quality_vs_batch_size` (None when there is nothing to draw)."""
     df = _sweep(metrics, ("batch", "both"), ["batch_size", "cosine", "rel_mse"])
     if not df.empty:
         df = df[pd.to_numeric(df["batch_size"], errors="coerce") > 0]
     if df.empty:
         return None
-    panels = _panels(df)
-    n = len(panels)
     ns_all = np.sort(pd.to_numeric(df["batch_size"]).unique().astype(float))
-    width, height = max(PANEL_W * n + 0.75, 4.0), 2 * PANEL_H + 0.45
-    used_est: list[str] = []
-    used_base: set[str] = set()
-    has_ref = has_guide = False
+    # per panel: each estimator with its lowest-MSE baseline, plus reinforce~none as the reference (dashed)
+    panels = []  # (title, sub, [(estimator, baseline, is_reference)])
     cells = set()
-    with _style(_print_scale(width)):
-        fig = _new_figure(width, height)
-        axes = fig.subplots(2, n, squeeze=False, sharex=True, sharey="row")
+    for title, sub in _panels(df):
+        best = _best_baselines(sub)
+        has_ref = ((sub["estimator"] == "reinforce") & (sub["baseline"] == "none")).any()
+        lines = [("reinforce", "none", True)] if has_ref else []
+        lines += [(est, base, False) for est, base in best.items()
+                  if not (has_ref and (est, base) == ("reinforce", "none"))]
+        panels.append((title, sub, lines))
+        cells.add((_fmt_num(_reference_horizon(sub)), _fmt_num(_reference_batch(sub))))
+    used_est = [e for e in _estimators(df) if any(e == est and not ref for _, _, ls in panels for est, _, ref in ls)]
+    used_base = {base for _, _, ls in panels for _, base, ref in ls if not ref}
+    has_ref = any(ref for _, _, ls in panels for _, _, ref in ls)
+    has_guide = len(ns_all) > 1
+
+    n = len(panels)
+    width, panels_height = max(PANEL_W * n + 0.75, 4.0), 2 * PANEL_H + 0.45
+    scale = _print_scale(width)
+    ms, lw = _MARKER_PT * scale, scale
+    where = ""
+    if len(cells) == 1:
+        h, nb = next(iter(cells))
+        where = f" (H = {h}, N = {nb})" if "?" not in (h, nb) else ""
+    with _style(scale):
+        est_h: list = [Line2D([], [], color=_estimator_color(e), linewidth=1.4 * lw) for e in used_est]
+        est_l = list(used_est)
+        if has_ref:
+            c = _estimator_color("reinforce")
+            est_h.append(Line2D([], [], color=c, linestyle=(0, (4, 2)), linewidth=1.2 * lw, marker="o",
+                                markersize=ms, markerfacecolor="white", markeredgecolor=c, markeredgewidth=0.7 * lw))
+            est_l.append("reinforce~none (reference)")
+        bases = [b for b in BASELINE_ORDER if b in used_base] + sorted(used_base - set(BASELINE_ORDER))
+        key_h: list = [Line2D([], [], color="0.35", marker=baseline_style(b)["marker"], linestyle="none",
+                              markersize=1.2 * ms, markeredgecolor="white", markeredgewidth=0.25 * lw) for b in bases]
+        key_l = list(bases)
+        key_h += [_BLANK, Patch(facecolor="0.5", alpha=0.25, linewidth=0)]
+        key_l += ["", "95% CI"]
+        if has_guide:
+            key_h.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=0.9 * lw))
+            key_l.append("∝ 1/N")
+        legend = [(["estimator:", *est_l], [_BLANK, *est_h]), (["baseline:", *key_l], [_BLANK, *key_h])]
+        legend_title = f"each estimator with its lowest-MSE baseline at the reference cell{where}"
+        fig, grid = _figure_with_legend(width, panels_height, legend, scale, title=legend_title)
+        axes = grid.subplots(2, n, squeeze=False, sharex=True, sharey="row")
         mse_all: list[np.ndarray] = []
         cos_all: list[np.ndarray] = []
-        for k, (panel_title, sub) in enumerate(panels):
+        for k, (title, sub, lines) in enumerate(panels):
             ax_c, ax_m = axes[0, k], axes[1, k]
-            best = _best_baselines(sub)
-            cells.add((_fmt_num(_reference_horizon(sub)), _fmt_num(_reference_batch(sub))))
-            lines = [(est, base, False) for est, base in best.items()]
-            if "reinforce" in best and ((sub["estimator"] == "reinforce") & (sub["baseline"] == "none")).any():
-                lines = [(e, b, False) for e, b, _ in lines if (e, b) != ("reinforce", "none")]
-                lines.insert(0, ("reinforce", "none", True))
             for est, base, is_ref in lines:
-                color = pair_style(est, "none")["color"]
-                marker = baseline_style(base)["marker"]
+                color, marker = _estimator_color(est), baseline_style(base)["marker"]
                 pts = _one_per(_select(sub, est, base), "batch_size", ["horizon", "seed"])
                 x = pts["batch_size"].to_numpy(dtype=float)
-                drawn = False
                 for ax, m in ((ax_c, "cosine"), (ax_m, "rel_mse")):
                     y, lo, hi = _col(pts, m), _col(pts, f"{m}_lo"), _col(pts, f"{m}_hi")
                     ok = np.isfinite(y) & ((y > 0) if m == "rel_mse" else True)
                     if not ok.any():
                         continue
-                    drawn = True
-                    ax.plot(x[ok], y[ok], color=color, marker=marker, linestyle=(0, (4, 2)) if is_ref else "-",
-                            markerfacecolor="white" if is_ref else color, markeredgecolor=color if is_ref else "white",
-                            markeredgewidth=0.8 if is_ref else 0.3, zorder=4 if is_ref else 3)
-                    band = ok & np.isfinite(lo) & np.isfinite(hi)
-                    if m == "rel_mse":
-                        band &= lo > 0
-                        mse_all.append(y[ok])
-                    else:
-                        cos_all.append(y[ok])
+                    style = dict(linestyle=(0, (4, 2)), linewidth=1.2 * lw, markerfacecolor="white",
+                                 markeredgecolor=color, markeredgewidth=0.7 * lw, zorder=4) if is_ref else \
+                        dict(linestyle="-", linewidth=1.2 * lw, markeredgecolor="white", markeredgewidth=0.25 * lw,
+                             zorder=3)
+                    ax.plot(x[ok], y[ok], color=color, marker=marker, markersize=ms, **style)
+                    (mse_all if m == "rel_mse" else cos_all).append(y[ok])
+                    band = ok & np.isfinite(lo) & np.isfinite(hi) & ((lo > 0) if m == "rel_mse" else True)
                     if band.any():
                         ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.15, linewidth=0, zorder=2)
-                if drawn:
-                    has_ref |= is_ref
-                    if not is_ref:
-                        used_base.add(base)
-                        if est not in used_est:
-                            used_est.append(est)
             # 1/N guide above the largest relative MSE at the smallest batch size
             ns = np.sort(pd.to_numeric(sub["batch_size"]).unique().astype(float))
-            panel_mse = _col(sub[pd.to_numeric(sub["batch_size"]) == ns[0]], "rel_mse")
-            panel_mse = panel_mse[np.isfinite(panel_mse) & (panel_mse > 0)]
-            if len(ns) > 1 and panel_mse.size:
-                ax_m.plot(ns, 2.0 * panel_mse.max() * ns[0] / ns, linestyle=":", color=_REF_COLOR, linewidth=1.0,
+            first = _col(sub[pd.to_numeric(sub["batch_size"]) == ns[0]], "rel_mse")
+            first = first[np.isfinite(first) & (first > 0)]
+            if has_guide and len(ns) > 1 and first.size:
+                ax_m.plot(ns, 2.0 * first.max() * ns[0] / ns, linestyle=":", color=_REF_COLOR, linewidth=0.9 * lw,
                           zorder=1)
-                has_guide = True
-            ax_c.axhline(1.0, color="0.55", linewidth=0.6, zorder=0)
-            ax_c.set_title(panel_title)
+            ax_c.axhline(1.0, color="0.55", linewidth=0.6 * lw, zorder=0)
+            ax_c.set_title(title)
         for ax in axes.flat:
             ax.set_xscale("log")
-            if len(ns_all) > 1:
-                ax.set_xlim(ns_all.min() / 1.3, ns_all.max() * 1.3)
+        if len(ns_all) > 1:
+            axes[0, 0].set_xlim(ns_all.min() / 1.3, ns_all.max() * 1.3)
         _horizon_ticks(axes[0, 0], ns_all)
         axes[1, 0].set_yscale("log")
         mse = np.concatenate(mse_all) if mse_all else np.array([])
         if mse.size:
             axes[1, 0].set_ylim(mse.min() / 3.0, mse.max() * 3.0)
-        _log_ticks(axes[1, 0])
+            _log_ticks(axes[1, 0], *axes[1, 0].get_ylim())
         cos = np.concatenate(cos_all) if cos_all else np.array([])
         if cos.size:
-            lo_c, hi_c = max(-1.0, cos.min()), 1.0
-            pad = max(0.03, 0.08 * (hi_c - lo_c))
+            lo_c = max(-1.0, float(cos.min()))
+            pad = max(0.03, 0.06 * (1.0 - lo_c))
             axes[0, 0].set_ylim(max(-1.05, lo_c - pad), 1.0 + pad)
         _shared_labels(axes, np.ones(axes.shape, dtype=bool))
         axes[0, 0].set_ylabel("cosine to ∇J")
         axes[1, 0].set_ylabel("relative MSE")
-        fig.align_ylabels(axes[:, 0])
-        fig.supxlabel("batch size N (trajectories)", fontsize=matplotlib.rcParams["axes.labelsize"])
-
-        handles: list = []
-        labels: list[str] = []
-        for est in used_est:
-            handles.append(Line2D([], [], color=pair_style(est, "none")["color"], linewidth=1.6))
-            labels.append(est)
-        if has_ref:
-            color = pair_style("reinforce", "none")["color"]
-            handles.append(Line2D([], [], color=color, linestyle=(0, (4, 2)), marker=baseline_style("none")["marker"],
-                                  markerfacecolor="white", markeredgecolor=color, markeredgewidth=0.8))
-            labels.append("reinforce~none (reference)")
-        handles.append(Line2D([], [], linestyle="none"))
-        labels.append("")
-        for base in [b for b in BASELINE_ORDER if b in used_base] + sorted(used_base - set(BASELINE_ORDER)):
-            handles.append(Line2D([], [], color="0.35", marker=baseline_style(base)["marker"], linestyle="none",
-                                  markeredgecolor="white", markeredgewidth=0.3))
-            labels.append(base)
-        handles.append(Patch(facecolor="0.5", alpha=0.25, linewidth=0))
-        labels.append("95% CI")
-        if has_guide:
-            handles.append(Line2D([], [], color=_REF_COLOR, linestyle=":", linewidth=1.0))
-            labels.append("∝ 1/N")
-        where = ""
-        if len(cells) == 1:
-            h, nb = cells.pop()
-            where = f" (H = {h}, N = {nb})" if h != "?" else ""
-        per_row = math.ceil(len(handles) / 2)
-        fig.legend(handles, labels, loc="outside lower center", ncols=per_row, handlelength=2.0, handletextpad=0.5,
-                   columnspacing=1.2, borderaxespad=0.1,
-                   title=f"colour: estimator, each with its lowest-MSE baseline at the reference cell{where}; "
-                         "marker: that baseline")
+        grid.align_ylabels(axes[:, 0])
+        grid.supxlabel("batch size N (trajectories)", fontsize=matplotlib.rcParams["axes.labelsize"])
     return fig
 
 

@@ -31,14 +31,16 @@ BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, B
 DEFAULT_CAPTIONS: dict[str, str] = {
     "variance_vs_horizon": (
         "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate (squared gradient-norm units, "
-        "log scale) against the horizon H (environment steps, log scale), one panel per environment. "
-        "Points: Monte-Carlo estimates with 95% BCa bootstrap intervals; dashed lines: least-squares fits in "
-        "log-log coordinates, whose slopes (with 95% CIs) are given in the legend; thin solid lines, where "
-        "present: the exact variance; dotted grey: a reference line of slope 3, the lecture's H³ claim for "
-        "REINFORCE."),
+        "log scale) against the horizon H (environment steps, log scale): rows are environments, columns "
+        "estimators, colours baselines. Points: Monte-Carlo estimates at the reference batch size with 95% BCa "
+        "bootstrap intervals; dashed lines: least-squares fits in log-log coordinates, whose slopes (with 95% CIs) "
+        "are in the slope table below; thin solid lines, where present: the exact variance; dotted grey: a "
+        "reference line of slope 3, the lecture's H³ claim for REINFORCE. A variance of exactly zero (e.g. "
+        "FrozenLake before the goal is reachable) has no place on a log axis and is not drawn."),
     "quality_vs_batch_size": (
         "Quality of the batch-mean gradient estimate against the batch size N (trajectories, log scale), one "
-        "column per environment. Top: mean cosine similarity to the exact gradient ∇J (dimensionless, 1 = "
+        "column per environment; each estimator is drawn once, with its lowest-MSE baseline at the reference "
+        "cell (marker = baseline), and reinforce~none dashed as the reference. Top: mean cosine similarity to the exact gradient ∇J (dimensionless, 1 = "
         "perfectly aligned). Bottom: relative mean squared error ‖g − ∇J‖²/‖∇J‖² (dimensionless, log scale); "
         "the dotted line shows the 1/N rate of an unbiased estimator. Bands: 95% BCa bootstrap intervals."),
     "bias_variance": (

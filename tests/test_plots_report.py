@@ -179,6 +179,89 @@ def test_single_env_and_no_slopes(tables, tmp_path):
         _check_figure(tmp_path / f"{name}.pdf")
 
 
+def _grid_axes(fig) -> list:
+    return [ax for ax in fig.subfigs[0].axes if ax.get_visible()]
+
+
+def _marker_colors(ax) -> dict[str, tuple]:
+    """marker -> colour of the error-bar points in a panel."""
+    from matplotlib.colors import to_rgb
+
+    return {c.lines[0].get_marker(): tuple(to_rgb(c.lines[0].get_color())) for c in ax.containers}
+
+
+def test_variance_facet_grid(tables):
+    fig = plots._variance_figure(tables["metrics"], tables["slopes"], tables["exact"])
+    axes = _grid_axes(fig)
+    estimators = [e for e in plots.ESTIMATOR_ORDER if e in {e for e, _ in PAIRS}]
+    assert len(axes) == len(ENVS) * len(estimators)  # rows = environments, columns = estimators
+    assert [ax.get_title() for ax in axes[:len(estimators)]] == estimators  # registry order
+    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in axes)
+    # one fixed colour per baseline, the same in every panel
+    seen: dict[str, tuple] = {}
+    for ax in axes:
+        for marker, color in _marker_colors(ax).items():
+            assert seen.setdefault(marker, color) == color
+    from matplotlib.colors import to_rgb
+    assert seen[plots.baseline_style("none")["marker"]] == tuple(to_rgb(plots.baseline_style("none")["color"]))
+    # y shared within a row, x everywhere; only the outer panels carry tick labels
+    ncols = len(estimators)
+    assert axes[0].get_shared_y_axes().joined(axes[0], axes[ncols - 1])
+    assert not axes[0].get_shared_y_axes().joined(axes[0], axes[ncols])
+    assert axes[0].get_shared_x_axes().joined(axes[0], axes[-1])
+    # fitted lines (dashed) in every panel, the lecture's H^3 (dotted) in every panel, exact curves for reinforce
+    for ax in axes:
+        styles = [line.get_linestyle() for line in ax.lines]
+        assert "--" in styles and ":" in styles
+    assert any(line.get_linestyle() == "-" for line in axes[0].lines)
+    legend = [t.get_text() for lg in fig.subfigs[1].legends for t in lg.get_texts()]
+    assert {"none", "value_exact", "∝ H³ (lecture)", "exact", "log-log fit (N = 32)"} <= set(legend)
+    assert not [t for t in legend if "~" in t]  # no estimator~baseline wall of text
+
+
+def test_variance_zero_variance_and_missing_slopes(tables, tmp_path):
+    """FrozenLake-like: zero variance at the smallest horizon and no slope fit for that environment."""
+    metrics = tables["metrics"].copy()
+    metrics.loc[(metrics["env_name"] == "corridor") & (metrics["horizon"] == HORIZONS[0]),
+                ["var_per_traj", "var_per_traj_lo", "var_per_traj_hi"]] = 0.0
+    slopes = tables["slopes"][tables["slopes"]["env_name"] != "corridor"]
+    fig = plots._variance_figure(metrics, slopes)
+    axes = _grid_axes(fig)
+    corridor, garnet = axes[:len(axes) // 2], axes[len(axes) // 2:]
+    assert all("--" not in [line.get_linestyle() for line in ax.lines] for ax in corridor)
+    assert all("--" in [line.get_linestyle() for line in ax.lines] for ax in garnet)
+    for ax in corridor:  # the zero variances are left out (no log of 0), the rest is drawn
+        xs = np.concatenate([c.lines[0].get_xdata() for c in ax.containers])
+        assert xs.size and xs.min() > HORIZONS[0] * 1.3
+    plots.variance_vs_horizon(metrics, slopes, tmp_path / "v.pdf")
+    _check_figure(tmp_path / "v.pdf")
+
+
+def test_quality_one_line_per_estimator(tables):
+    metrics = tables["metrics"]
+    fig = plots._quality_figure(metrics)
+    axes = fig.subfigs[0].axes
+    assert len(axes) == 2 * len(ENVS)
+    n_est = len({e for e, _ in PAIRS})
+    for ax in axes:
+        data_lines = [line for line in ax.lines if line.get_marker() not in (None, "None", "")]
+        assert len(data_lines) <= n_est + 1  # each estimator once, plus reinforce~none as the reference
+    title = " ".join(t.get_text() for t in fig.subfigs[1].texts)
+    assert "each estimator with its lowest-MSE baseline" in title and "H = 20, N = 32" in title
+    # the chosen baseline is the one with the lowest MSE at the reference cell
+    ref = metrics[(metrics["sweep"] == "both") & (metrics["env_name"] == "corridor")]
+    best = plots._best_baselines(ref)
+    r = ref[ref["estimator"] == "reinforce"]
+    assert best["reinforce"] == r.loc[r["mse"].idxmin(), "baseline"]
+
+
+def test_baseline_style_fixed_and_distinct():
+    styles = {b: plots.baseline_style(b) for b in plots.BASELINE_ORDER}
+    assert len({s["color"] for s in styles.values()}) == len(styles)
+    assert len({s["marker"] for s in styles.values()}) == len(styles)
+    assert plots.baseline_style("mystery") == plots.baseline_style("mystery")
+
+
 def test_pair_style_fixed_and_distinct():
     styles = {p: plots.pair_style(*p) for p in PAIRS}
     assert styles == {p: plots.pair_style(*p) for p in PAIRS}  # deterministic
