@@ -7,6 +7,7 @@ Contracts (called by tools outside the project -- keep names, options and fields
     pgexp estimate (problem options) --estimator NAME [--baseline NAME] [--lam L]
                    --batch-size N --replicates M --seed S --output OUT.parquet
     pgexp metrics IN.parquet... --output OUT.parquet
+    pgexp train (problem options) --estimator --baseline --batch-size --step-size --iterations --seed --output
     pgexp bench exact --states N | bench sampler
 
 A user's mistake (bad spec, malformed MDP file) prints one line ``pgexp: error: ...`` and exits 2.
@@ -120,7 +121,11 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples,
                         reference_horizon=-1 if args.reference_horizon and ref_h is None else ref_h,
                         reference_batch_size=args.reference_batch_size)
-    write_frame(out, args.output, provenance(kind="metrics", inputs=[str(p) for p in args.inputs]))
+    meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])
+    if args.csv:
+        _write_table_csv(out, args.output, meta)
+    else:
+        write_frame(out, args.output, meta)
     return 0
 
 
@@ -158,13 +163,85 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Gradient ascent runs over the grid step sizes x seeds; one parquet, checkpoints beside it."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pgexp.io import write_table
+    from pgexp.provenance import provenance
+    from pgexp.training import run_table, train_run
+
+    problem = problem_from_args(args)
+    step_sizes = _list(args.step_size, float, "--step-size")
+    seeds = _list(args.seed, int, "--seed")
+    checkpoints = tuple(_list(args.checkpoints, int, "--checkpoints")) if args.checkpoints else ()
+    if len(step_sizes) * len(seeds) > 1 and checkpoints:
+        raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
+    tables = []
+    out = Path(args.output)
+    for eta in step_sizes:
+        for seed in seeds:
+            run = train_run(problem, args.estimator, args.baseline, lam=args.lam, batch_size=args.batch_size,
+                            step_size=eta, iterations=args.iterations, seed=seed, optimizer=args.optimizer,
+                            checkpoints=checkpoints)
+            params = {"estimator": args.estimator, "baseline": args.baseline, "batch_size": int(args.batch_size),
+                      "step_size": float(eta), "optimizer": args.optimizer, "seed": int(seed),
+                      "iterations": int(args.iterations), **_tags(args.tag)}
+            tables.append(run_table(problem, run, params))
+            last = problem.theta
+            for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints
+                last = run.checkpoints.get(t, last)
+                _save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), last)
+    write_table(pa.concat_tables(tables), out, provenance(kind="train", seed=seeds))
+    return 0
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    """Learning curves and the per-configuration summary (with the selected step sizes)."""
+    import pandas as pd
+
+    from pgexp.curves import learning_curves, training_summary
+    from pgexp.io import read_frame
+    from pgexp.provenance import provenance
+
+    runs = pd.concat([read_frame(p) for p in args.inputs], ignore_index=True)
+    kw = dict(confidence=args.confidence, n_resamples=args.resamples)
+    _write_table_csv(learning_curves(runs, **kw), args.curves, provenance(kind="learning_curves"))
+    _write_table_csv(training_summary(runs, threshold=args.threshold, **kw), args.summary,
+                     provenance(kind="training_summary", threshold=args.threshold))
+    return 0
+
+
+def _write_table_csv(df, path: str, meta: dict) -> None:
+    """Parquet (with provenance) and CSV beside it, both atomic."""
+    from pgexp.io import write_frame
+    from pgexp.jsonio import atomic_write_text
+
+    write_frame(df, path, meta)
+    atomic_write_text(Path(path).with_suffix(".csv"), df.to_csv(index=False))
+
+
+def _save_npy(path: Path, array) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    os.close(fd)
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance")
+
+
 def _tables(args: argparse.Namespace) -> dict:
+    """The tables named on the command line, by key (those not given are absent)."""
     from pgexp.io import read_frame
 
-    tables = {"metrics": read_frame(args.metrics), "slopes": read_frame(args.slopes)}
-    if getattr(args, "exact", None):
-        tables["exact"] = read_frame(args.exact)
-    return tables
+    return {k: read_frame(getattr(args, k)) for k in TABLE_OPTIONS if getattr(args, k, None)}
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -188,8 +265,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     prov = provenance(kind="report")
     prov["config_hash"] = prov.get("config_hash") or config_hash(config)
     prov["created"] = datetime.date.today().isoformat()
+    training = {k: tables[k] for k in ("curves", "summary", "training_variance") if k in tables}
     build_report(config=config, metrics=tables["metrics"], slopes=tables["slopes"], figures=figures,
-                 provenance=prov, output=args.output)
+                 provenance=prov, output=args.output, training=training or None)
     return 0
 
 
@@ -266,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label cells at this horizon as the batch-size sweep (column 'sweep')")
     p.add_argument("--reference-batch-size", type=int, default=None, metavar="N",
                    help="label cells at this batch size as the horizon sweep (column 'sweep')")
+    p.add_argument("--csv", action="store_true", help="also write OUT.csv beside the parquet")
     p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser("slopes", help="log-log slopes of per-trajectory variance vs horizon, with bootstrap CIs",
@@ -284,13 +363,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outdir", required=True, metavar="DIR")
     p.set_defaults(func=cmd_aggregate)
 
-    from pgexp.study import FIGURES as FIGURE_NAMES
+    p = sub.add_parser("train", help="stochastic gradient ascent with an estimator; exact J per iteration (parquet)",
+                       description="theta <- theta + eta g for --iterations steps. One row per iteration: iteration, J "
+                                   "(exact), J_star, env_steps (cumulative), grad_norm, step_norm, diverged. A NaN or "
+                                   "overflow stops the run, recorded as diverged (exit 0). --estimator exact ascends "
+                                   "the exact gradient. Comma-separated --step-size / --seed lists run the grid in one "
+                                   "process. --checkpoints T1,T2 writes theta at those iterations beside the output "
+                                   "as OUT.theta<T>.npy.")
+    add_problem_options(p)
+    g = p.add_argument_group("training")
+    g.add_argument("--estimator", required=True, choices=["exact", *ESTIMATORS], help="estimator, or exact")
+    g.add_argument("--baseline", default="none", choices=list(BASELINES))
+    g.add_argument("--lam", type=float, default=0.95, metavar="L", help="GAE lambda (gae only)")
+    g.add_argument("--batch-size", type=int, required=True, metavar="N")
+    g.add_argument("--step-size", required=True, metavar="ETA", help="step size (or a comma-separated list)")
+    g.add_argument("--optimizer", default="sga", choices=["sga", "adam"])
+    g.add_argument("--iterations", type=int, required=True, metavar="T")
+    g.add_argument("--checkpoints", default=None, metavar="0,50,100", help="iterations whose theta is saved")
+    g.add_argument("--seed", required=True, metavar="S", help="seed (or a comma-separated list)")
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
+    p.add_argument("--output", required=True, metavar="OUT.parquet")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("curves", help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
+                       description="From pgexp train outputs: per (env_name, estimator, baseline, step_size, iteration) "
+                                   "the mean progress (J - J_0)/(J* - J_0) and J with percentile-bootstrap bands over "
+                                   "seeds; per configuration the final progress, final J/J*, env steps to reach "
+                                   "--threshold progress, diverged seeds, and the selected step size (highest final "
+                                   "progress among step sizes with no diverged seed; ties: the smaller).")
+    p.add_argument("inputs", nargs="+", metavar="TRAIN.parquet")
+    p.add_argument("--curves", required=True, metavar="CURVES.parquet", help="also writes CURVES.csv")
+    p.add_argument("--summary", required=True, metavar="SUMMARY.parquet", help="also writes SUMMARY.csv")
+    p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--resamples", type=int, default=2000)
+    p.set_defaults(func=cmd_curves)
+
+    from pgexp.study import FIGURES as FIGURE_NAMES, TRAINING_FIGURES
 
     p = sub.add_parser("plot", help="one figure (PDF + PNG beside it) from the aggregated tables")
-    p.add_argument("figure", choices=FIGURE_NAMES)
-    p.add_argument("--metrics", required=True, metavar="metrics.parquet")
-    p.add_argument("--slopes", required=True, metavar="slopes.parquet")
+    p.add_argument("figure", choices=list(FIGURE_NAMES + TRAINING_FIGURES))
+    p.add_argument("--metrics", default=None, metavar="metrics.parquet")
+    p.add_argument("--slopes", default=None, metavar="slopes.parquet")
     p.add_argument("--exact", default=None, metavar="exact.parquet", help="exact variance curves (optional)")
+    p.add_argument("--curves", default=None, metavar="learning_curves.parquet", help="(learning_curves)")
+    p.add_argument("--summary", default=None, metavar="training_summary.parquet", help="(learning_curves)")
     p.add_argument("--output", required=True, metavar="FIGURE.pdf", help="the PNG is written beside it")
     p.set_defaults(func=cmd_plot)
 
@@ -298,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", default=None, help="the study config as JSON (shown in the report)")
     p.add_argument("--metrics", required=True, metavar="metrics.parquet")
     p.add_argument("--slopes", required=True, metavar="slopes.parquet")
+    p.add_argument("--curves", default=None, metavar="learning_curves.parquet", help="training: learning curves")
+    p.add_argument("--summary", default=None, metavar="training_summary.parquet", help="training: per-configuration summary")
+    p.add_argument("--training-variance", default=None, metavar="variance_along_training.parquet",
+                   help="training: estimator quality at the checkpoints")
     p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
     p.add_argument("--output", required=True, metavar="report.html")
     p.set_defaults(func=cmd_report)
@@ -325,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         status = func(args)
-        if args.command in {"estimate", "metrics", "slopes", "aggregate", "plot", "report"}:
+        if args.command in {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves"}:
             # in-process time, for measuring what start-up and Snakemake cost around it (see README)
             print(f"pgexp {args.command}: computed in {time.perf_counter() - start:.3f} s", file=sys.stderr)
         return status

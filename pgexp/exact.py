@@ -143,6 +143,25 @@ def _episodic_check(mdp: FiniteMDP, good: np.ndarray, absorbing: np.ndarray) -> 
         )
 
 
+MAX_EPISODE_LENGTH = 1e9  # expected steps; beyond, (I - P_pi) is too ill-conditioned for float64
+
+
+def _check_conditioning(visits: np.ndarray, values: np.ndarray) -> None:
+    """Refuse an episodic solve whose policy (nearly) never terminates.
+
+    A policy with ``pi(a|s) = 1 - 1e-17`` terminates in theory, but the expected episode length (the
+    sum of expected visits, also the condition scale of ``I - P_pi``) is astronomical and float64
+    returns garbage -- e.g. a positive J from negative rewards.  Such a policy is refused by name.
+    """
+    length = visits.sum()
+    if not np.isfinite(length) or length > MAX_EPISODE_LENGTH or visits.min() < -1e-9 * max(length, 1.0) \
+            or not np.all(np.isfinite(values)):
+        raise UserError(
+            f"gamma = 1 with an infinite horizon: the policy (nearly) never terminates (expected episode length "
+            f"{length:.3g} steps > {MAX_EPISODE_LENGTH:.0e}); give --horizon H or --gamma < 1"
+        )
+
+
 def evaluate(mdp: FiniteMDP, pi: np.ndarray) -> Evaluation:
     """Exact values, distributions and the gradient cotangent of the policy table ``pi`` ``(S, A)``."""
     kind = objective_kind(mdp)
@@ -190,6 +209,7 @@ def evaluate(mdp: FiniteMDP, pi: np.ndarray) -> Evaluation:
         V[idx] = solve(sp.csr_array(M), r_pi[idx])
         visits = np.zeros(S)
         visits[idx] = solve(sp.csr_array(M), mdp.mu[idx], transpose=True)
+        _check_conditioning(visits, V[idx])
         occ = visits / visits.sum()
     Q = mdp.r + gamma * mdp.expected_next(np.nan_to_num(V, nan=0.0))
     Q[~np.isfinite(V)] = np.nan

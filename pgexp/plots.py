@@ -974,9 +974,26 @@ def _fig_bias_variance(tables: dict[str, pd.DataFrame], output: str | Path) -> N
     bias_variance(tables.get("metrics"), output)
 
 
-#: Figure name -> ``fn(tables, output)``; ``tables`` has ``"metrics"``, ``"slopes"`` and optionally ``"exact"``.
+def _fig_learning_curves(tables: dict[str, pd.DataFrame], output: str | Path) -> None:
+    from pgexp.plots_training import learning_curves  # lazy: plots_training imports this module
+
+    learning_curves(tables.get("curves"), tables.get("summary"), output)
+
+
+def _fig_variance_along_training(tables: dict[str, pd.DataFrame], output: str | Path) -> None:
+    from pgexp.plots_training import variance_along_training
+
+    table = tables.get("training_variance")
+    variance_along_training(table if table is not None else tables.get("metrics"), output)
+
+
+#: Figure name -> ``fn(tables, output)``; ``tables`` has ``"metrics"``, ``"slopes"`` and optionally ``"exact"``;
+#: the training figures use ``"curves"`` + ``"summary"`` and the variance-along-training table (passed as
+#: ``"metrics"`` or ``"training_variance"``).
 FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], str | Path], None]] = {
     "variance_vs_horizon": _fig_variance_vs_horizon,
     "quality_vs_batch_size": _fig_quality_vs_batch_size,
     "bias_variance": _fig_bias_variance,
+    "learning_curves": _fig_learning_curves,
+    "variance_along_training": _fig_variance_along_training,
 }

@@ -29,6 +29,7 @@ SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "lam", "reference")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FIGURES = ("variance_vs_horizon", "quality_vs_batch_size", "bias_variance")
+TRAINING_FIGURES = ("learning_curves", "variance_along_training")
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -212,6 +213,159 @@ def _check_objectives(study: EnvStudy, where: str) -> None:
                                          f"drop it for this environment or use finite horizons")
 
 
+@dataclass(frozen=True)
+class TrainEnv:
+    """Training settings of one environment (the problem comes from ``environments.<name>``)."""
+
+    name: str
+    env: str
+    features: str | None
+    policy: str | None
+    gamma: float | None
+    theta: str
+    horizon: int | None
+
+
+@dataclass(frozen=True)
+class TrainingStudy:
+    """The ``training`` section: gradient ascent with each estimator, and variance along the exact path."""
+
+    envs: tuple[TrainEnv, ...]
+    estimators: tuple[str, ...]
+    baselines: tuple[str, ...]
+    step_sizes: tuple[float, ...]
+    batch_size: int
+    iterations: int
+    seeds: tuple[int, ...]
+    optimizer: str
+    threshold: float
+    checkpoints: tuple[int, ...]
+    path_step_size: float
+    replicates: int
+    lam: float
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(e, b) for e in self.estimators for b in self.baselines if b in ESTIMATORS[e].baselines]
+
+    def env(self, name: str) -> TrainEnv:
+        return {e.name: e for e in self.envs}[name]
+
+    def problem_args(self, te: TrainEnv) -> list[tuple[str, str | None]]:
+        return [("--env", te.env), ("--features", te.features), ("--policy", te.policy), ("--theta", te.theta),
+                ("--gamma", None if te.gamma is None else repr(te.gamma)), ("--horizon", horizon_token(te.horizon))]
+
+    def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
+        opts = self.problem_args(self.env(env_name)) + [
+            ("--estimator", estimator), ("--baseline", baseline),
+            ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
+            ("--step-size", ",".join(repr(x) for x in self.step_sizes)), ("--optimizer", self.optimizer),
+            ("--iterations", str(self.iterations)), ("--seed", ",".join(str(x) for x in self.seeds)),
+            ("--tag", f"env_name={env_name}")]
+        return _join(opts)
+
+    def path_args(self, env_name: str) -> str:
+        opts = self.problem_args(self.env(env_name)) + [
+            ("--estimator", "exact"), ("--batch-size", "1"), ("--step-size", repr(self.path_step_size)),
+            ("--optimizer", self.optimizer), ("--iterations", str(max(self.checkpoints))), ("--seed", "0"),
+            ("--checkpoints", ",".join(str(c) for c in self.checkpoints)), ("--tag", f"env_name={env_name}")]
+        return _join(opts)
+
+    def checkpoint_args(self, env_name: str, checkpoint: int, theta_path: str, estimator: str, baseline: str) -> str:
+        """Estimate at a checkpoint of the exact path: the training horizon and batch size, one cell."""
+        te = self.env(env_name)
+        opts = [(k, v) for k, v in self.problem_args(te) if k != "--theta"] + [
+            ("--theta", theta_path), ("--estimator", estimator), ("--baseline", baseline),
+            ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
+            ("--replicates", str(self.replicates)), ("--seed", "0"),
+            ("--tag", f"env_name={env_name}"), ("--tag", f"theta_name=ckpt{checkpoint}"),
+            ("--tag", f"checkpoint={checkpoint}")]
+        return _join(opts)
+
+
+def _join(opts: list[tuple[str, str | None]]) -> str:
+    return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+
+
+TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_size", "iterations", "seeds",
+              "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "lam")
+
+
+def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
+    """The validated ``training`` section, or ``None`` when the config has none."""
+    raw = config.get("training")
+    if not raw:
+        return None
+    unknown = sorted(set(raw) - set(TRAIN_KEYS))
+    if unknown:
+        _fail(f"training.{unknown[0]}", f"unknown key; allowed: {', '.join(TRAIN_KEYS)}")
+    envs_raw = raw.get("environments") or {}
+    if not isinstance(envs_raw, dict) or not envs_raw:
+        _fail("training.environments", "expected a mapping env name -> {horizon: H, theta: SPEC}")
+    envs = []
+    for name, opts in envs_raw.items():
+        if name not in studies:
+            _fail(f"training.environments.{name}", f"not one of the environments: {', '.join(studies)}")
+        opts = opts or {}
+        bad = sorted(set(opts) - {"horizon", "theta"})
+        if bad:
+            _fail(f"training.environments.{name}.{bad[0]}", "unknown key; allowed: horizon, theta")
+        es = studies[name]
+        try:
+            horizon = parse_horizon(opts.get("horizon", es.reference_horizon), what=f"training.environments.{name}.horizon")
+        except UserError as exc:
+            _fail(f"training.environments.{name}.horizon", str(exc))
+        envs.append(TrainEnv(name, es.env, es.features, es.policy, es.gamma, str(opts.get("theta", "zeros")), horizon))
+    step_sizes = raw.get("step_sizes")
+    if not isinstance(step_sizes, list) or not step_sizes or any(
+            isinstance(x, bool) or not isinstance(x, (int, float)) or x <= 0 for x in step_sizes):
+        _fail("training.step_sizes", f"expected a non-empty list of positive numbers, got {step_sizes!r}")
+    iterations = raw.get("iterations", 200)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        _fail("training.iterations", f"expected a positive integer, got {iterations!r}")
+    checkpoints = _ints(raw.get("checkpoints", [0, iterations]), "training.checkpoints", minimum=0)
+    if max(checkpoints) > iterations:
+        _fail("training.checkpoints", f"{max(checkpoints)} is beyond training.iterations = {iterations}")
+    optimizer = raw.get("optimizer", "sga")
+    if optimizer not in ("sga", "adam"):
+        _fail("training.optimizer", f"{optimizer!r}; allowed: sga, adam")
+    threshold = raw.get("threshold", 0.9)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        _fail("training.threshold", f"expected a number in (0, 1], got {threshold!r}")
+    batch = raw.get("batch_size", 16)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        _fail("training.batch_size", f"expected a positive integer, got {batch!r}")
+    study = TrainingStudy(
+        envs=tuple(envs), estimators=_names(raw.get("estimators"), "training.estimators", list(ESTIMATORS)),
+        baselines=_names(raw.get("baselines", ["none"]), "training.baselines", list(BASELINES)),
+        step_sizes=tuple(sorted(float(x) for x in step_sizes)), batch_size=batch, iterations=iterations,
+        seeds=_ints(raw.get("seeds", [0]), "training.seeds", minimum=0), optimizer=optimizer,
+        threshold=float(threshold), checkpoints=checkpoints,
+        path_step_size=float(raw.get("path_step_size", min(step_sizes))),
+        replicates=int(raw.get("replicates", config.get("replicates", 200))), lam=float(raw.get("lam", config.get("lam", 0.95))),
+    )
+    if "constant" in study.baselines and batch < 2:
+        _fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
+    for te in study.envs:
+        if te.horizon is None and (te.gamma is None or te.gamma >= 1):
+            gamma = te.gamma if te.gamma is not None else _problem_gamma(te.env, f"training.environments.{te.name}")
+            kind = "discounted" if gamma < 1 else "episodic"
+            for est in study.estimators:
+                if kind not in ESTIMATORS[est].objectives:
+                    _fail(f"training.environments.{te.name}.horizon",
+                          f"{est} is not defined for horizon inf with gamma = {gamma:g}; give a finite horizon")
+    return study
+
+
+def _problem_gamma(env: str, where: str) -> float:
+    from pgexp.envs import make_env
+
+    try:
+        return make_env(env).gamma
+    except UserError as exc:
+        _fail(f"{where}.env", str(exc))
+    raise AssertionError  # unreachable
+
+
 def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
     """All environments of a (schema-validated) config, resolved and checked."""
     envs = config.get("environments")
@@ -219,5 +373,5 @@ def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
         _fail("environments", "expected a non-empty mapping name -> {env: SPEC, ...}")
     glob = {k: v for k, v in config.items() if k in ENV_KEYS}
     figures = config.get("figures", list(FIGURES))
-    _names(figures, "figures", FIGURES)
+    _names(figures, "figures", FIGURES + TRAINING_FIGURES)
     return {name: _env_study(name, raw, glob) for name, raw in envs.items()}

@@ -161,3 +161,11 @@ def test_episodic_without_termination_is_refused():
 
 def _parts(prob):
     return prob.mdp, prob.policy, prob.theta
+
+
+def test_nearly_non_terminating_policy_is_refused_not_garbage():
+    # pi(right) = 1 - 1e-14 everywhere: in state 1 "right" leads back to 0, so episodes take ~1e14 steps
+    prob = build_problem("short_corridor")
+    theta = np.array([32.0, 0.0])
+    with pytest.raises(UserError, match="nearly\\) never terminates"):
+        exact.gradient(prob.mdp, prob.policy, theta)

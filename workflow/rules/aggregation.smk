@@ -47,7 +47,7 @@ rule aggregate:
         metrics=expand("results/tables/metrics/{env}.parquet", env=sorted(STUDY)),
         slopes=expand("results/tables/slopes/{env}.parquet", env=sorted(STUDY)),
     output:
-        TABLES,
+        ESTIMATION_TABLES,
     log:
         "logs/aggregate.log",
     params:

@@ -8,10 +8,11 @@ from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
-from pgexp.study import Job, config_hash, load_study
+from pgexp.study import TRAINING_FIGURES, Job, config_hash, load_study, load_training
 
 try:
     STUDY = load_study(config)
+    TRAINING = load_training(config, STUDY)
 except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -23,7 +24,14 @@ BOOTSTRAP = config.get("bootstrap", {})
 RESAMPLES = int(BOOTSTRAP.get("resamples", 2000))
 CONFIDENCE = float(BOOTSTRAP.get("confidence", 0.95))
 FIGURE_NAMES = list(config.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]))
-TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes"), ext=("parquet", "csv"))
+ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes"), ext=("parquet", "csv"))
+TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
+TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
+if TRAINING:  # the training figures join the study when it has a training section
+    FIGURE_NAMES += [f for f in TRAINING_FIGURES if f not in FIGURE_NAMES]
+else:
+    FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in TRAINING_FIGURES]
+CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
 
@@ -54,3 +62,40 @@ def reference(wildcards):
     study = STUDY[wildcards.env]
     return {"horizon": "inf" if study.reference_horizon is None else study.reference_horizon,
             "batch_size": study.reference_batch_size}
+
+
+def train_args(wildcards):
+    if TRAINING is None or (wildcards.estimator, wildcards.baseline) not in TRAINING.pairs():
+        raise WorkflowError(f"training run {wildcards.env}/{wildcards.estimator}~{wildcards.baseline} is not in the config")
+    return TRAINING.train_args(wildcards.env, wildcards.estimator, wildcards.baseline)
+
+
+def training_files(wildcards):
+    return [f"results/training/{te.name}/{e}~{b}.parquet" for te in TRAINING.envs for e, b in TRAINING.pairs()]
+
+
+def checkpoint_estimate_files(wildcards):
+    return [f"results/estimates_training/{te.name}/ckpt{t}/{e}~{b}.parquet"
+            for te in TRAINING.envs for t in TRAINING.checkpoints for e, b in TRAINING.pairs()]
+
+
+def checkpoint_args(wildcards):
+    return TRAINING.checkpoint_args(wildcards.env, int(wildcards.t), f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy",
+                                    wildcards.estimator, wildcards.baseline)
+
+
+TRAINING_TABLES = {
+    "curves": "results/tables/learning_curves.parquet",
+    "summary": "results/tables/training_summary.parquet",
+    "training_variance": "results/tables/variance_along_training.parquet",
+}
+
+
+def training_report_inputs(wildcards):
+    return TRAINING_TABLES if TRAINING else {}
+
+
+def training_report_options():
+    if not TRAINING:
+        return ""
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in TRAINING_TABLES.items())

@@ -60,3 +60,41 @@ rule figure_bias_variance:
     shell:
         "pgexp plot bias_variance --metrics {input.metrics} --slopes {input.slopes}"
         " --output {output.pdf} > {log} 2>&1"
+
+
+rule figure_learning_curves:
+    input:
+        curves="results/tables/learning_curves.parquet",
+        summary="results/tables/training_summary.parquet",
+    output:
+        pdf="results/figures/learning_curves.pdf",
+        png=report(
+            "results/figures/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/figures/learning_curves.log",
+    params:
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp plot learning_curves --curves {input.curves} --summary {input.summary}"
+        " --output {output.pdf} > {log} 2>&1"
+
+
+rule figure_variance_along_training:
+    input:
+        metrics="results/tables/variance_along_training.parquet",
+    output:
+        pdf="results/figures/variance_along_training.pdf",
+        png=report(
+            "results/figures/variance_along_training.png",
+            caption="../report/variance_along_training.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/figures/variance_along_training.log",
+    params:
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp plot variance_along_training --metrics {input.metrics} --output {output.pdf} > {log} 2>&1"

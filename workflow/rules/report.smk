@@ -4,6 +4,7 @@
 
 rule report_html:
     input:
+        unpack(training_report_inputs),
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
         figures=expand("results/figures/{figure}.pdf", figure=FIGURE_NAMES),
@@ -15,6 +16,7 @@ rule report_html:
     params:
         config=json.dumps(config, sort_keys=True),
         version=PGEXP_VERSION,
+        training=lambda wildcards: training_report_options(),
     shell:
         "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
-        " --figures {input.figures} --output {output} > {log} 2>&1"
+        " {params.training} --figures {input.figures} --output {output} > {log} 2>&1"

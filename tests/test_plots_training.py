@@ -1,0 +1,304 @@
+"""Training figures (pgexp.plots_training) and the report's training section on synthetic tables.
+
+The fixture mimics the training track: two environments, nine estimator~baseline pairs, four step
+sizes, five seeds.  Lower-variance estimators learn faster; large step sizes diverge for the noisy
+ones; rollin_rollout~none diverges at every step size on "garnet".  The variance-along-training table
+has four checkpoints of the exact path.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import warnings
+import zlib
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from pgexp import plots, report
+from pgexp.plots_training import learning_curves, select_step_sizes, variance_along_training
+
+ENVS = {"corridor": (1.0, 12.0), "garnet": (0.6, 20.0)}  # env_name -> (learning-speed factor, steps per episode)
+# (estimator, baseline) -> (learning rate factor, per-trajectory variance at the start, largest stable step size)
+PAIRS = {
+    ("reinforce", "none"): (1.0, 40.0, 0.03),
+    ("reinforce", "constant"): (1.3, 25.0, 0.03),
+    ("reinforce", "value_exact"): (1.8, 12.0, 0.1),
+    ("reward_to_go", "none"): (1.6, 15.0, 0.1),
+    ("reward_to_go", "value_exact"): (2.4, 6.0, 0.1),
+    ("advantage_exact", "none"): (3.2, 3.0, 0.3),
+    ("gae", "value_exact"): (3.0, 2.5, 0.3),
+    ("rollin_rollout", "none"): (2.8, 4.0, 0.3),
+    ("actor_critic", "none"): (2.6, 2.0, 0.3),
+}
+STEP_SIZES = (0.01, 0.03, 0.1, 0.3)
+SEEDS = 5
+ITERATIONS = 120
+BATCH = 16
+THRESHOLD = 0.9
+CHECKPOINTS = (0, 40, 80, 120)
+
+
+def _config(env: str, est: str, base: str, eta: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Per-seed progress ``(seeds, iterations + 1)`` (NaN after a divergence), env steps per iteration,
+    diverged seeds, and the iteration at which they stop."""
+    speed, ep_len = ENVS[env]
+    rate_f, _, stable = PAIRS[(est, base)]
+    rng = np.random.default_rng(zlib.crc32(f"{env}/{est}/{base}/{eta}".encode()))
+    t = np.arange(ITERATIONS + 1)
+    rate = 0.004 * speed * rate_f * (eta / 0.01) ** 0.7
+    seed_rates = rate * np.exp(rng.normal(0, 0.15, SEEDS))
+    prog = 1 - np.exp(-np.outer(seed_rates, t)) + rng.normal(0, 0.02 / rate_f, (SEEDS, t.size)).cumsum(1) * 0.05
+    diverged, stop = 0, ITERATIONS + 1
+    all_bad = env == "garnet" and (est, base) == ("rollin_rollout", "none")
+    if eta > stable or all_bad:
+        diverged = SEEDS if (eta > 3 * stable or all_bad) else 2
+        stop = int(ITERATIONS * (0.3 if all_bad else 0.5))
+        prog[:diverged, stop:] = np.nan
+    steps = (t + 1) * BATCH * ep_len
+    return prog, steps.astype(float), diverged, stop
+
+
+def make_training_tables(envs=tuple(ENVS)) -> dict[str, pd.DataFrame]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # means over seeds that all diverged
+        return _make_training_tables(envs)
+
+
+def _make_training_tables(envs) -> dict[str, pd.DataFrame]:
+    curves, summary = [], []
+    for env in envs:
+        J_0, J_star = -10.0, -1.0
+        for est, base in PAIRS:
+            for eta in STEP_SIZES:
+                prog, steps, div, _ = _config(env, est, base, eta)
+                live = np.isfinite(prog)
+                n_live = live.sum(0)
+                mean = np.where(n_live > 0, np.nansum(np.where(live, prog, 0), 0) / np.maximum(n_live, 1), np.nan)
+                with np.errstate(all="ignore"):
+                    sd = np.sqrt(np.nanmean((prog - mean) ** 2, 0))
+                half = 1.96 * sd / np.sqrt(np.maximum(n_live, 1))
+                for t in range(ITERATIONS + 1):
+                    if n_live[t] == 0:
+                        p = lo = hi = np.nan
+                    else:
+                        p, lo, hi = mean[t], mean[t] - half[t], mean[t] + half[t]
+                    J = J_0 + p * (J_star - J_0)
+                    curves.append(dict(env_name=env, estimator=est, baseline=base, step_size=eta, iteration=t,
+                                       progress=p, progress_lo=lo, progress_hi=hi, J=J,
+                                       J_lo=J_0 + lo * (J_star - J_0), J_hi=J_0 + hi * (J_star - J_0),
+                                       env_steps=steps[t] if n_live[t] else np.nan, seeds=int(n_live[t]),
+                                       diverged_seeds=int(SEEDS - n_live[t])))
+                tail = prog[:, -ITERATIONS // 10:]
+                final = np.nanmean(tail, 1)
+                fp = float(np.nanmean(final))
+                fp_half = 1.96 * float(np.nanstd(final)) / np.sqrt(SEEDS)
+                reached = [steps[np.flatnonzero(row >= THRESHOLD)[0]] if (row >= THRESHOLD).any() else np.nan
+                           for row in np.nan_to_num(prog, nan=-1.0)]
+                reached = np.asarray(reached)
+                k = int(np.isfinite(reached).sum())
+                st = float(reached.mean()) if k == SEEDS else np.nan
+                st_half = 1.96 * float(reached.std()) / np.sqrt(SEEDS) if k == SEEDS else np.nan
+                summary.append(dict(env_name=env, estimator=est, baseline=base, step_size=eta, seeds=SEEDS,
+                                    diverged_seeds=div, final_progress=fp, final_progress_lo=fp - fp_half,
+                                    final_progress_hi=fp + fp_half, final_J_ratio=(J_0 + fp * (J_star - J_0)) / J_star,
+                                    final_J_ratio_lo=np.nan, final_J_ratio_hi=np.nan, reached_threshold=k,
+                                    threshold=THRESHOLD, steps_to_threshold=st, steps_to_threshold_lo=st - st_half,
+                                    steps_to_threshold_hi=st + st_half, J_star=J_star, J_0=J_0))
+        # the exact gradient path: no environment steps
+        t = np.arange(ITERATIONS + 1)
+        p = 1 - np.exp(-0.05 * t)
+        for ti in t:
+            curves.append(dict(env_name=env, estimator="exact", baseline="none", step_size=0.1, iteration=int(ti),
+                               progress=p[ti], progress_lo=p[ti], progress_hi=p[ti], J=J_0 + p[ti] * (J_star - J_0),
+                               J_lo=np.nan, J_hi=np.nan, env_steps=0.0, seeds=1, diverged_seeds=0))
+        summary.append(dict(env_name=env, estimator="exact", baseline="none", step_size=0.1, seeds=1, diverged_seeds=0,
+                            final_progress=float(p[-12:].mean()), final_progress_lo=float(p[-12:].mean()),
+                            final_progress_hi=float(p[-12:].mean()), final_J_ratio=np.nan, final_J_ratio_lo=np.nan,
+                            final_J_ratio_hi=np.nan, reached_threshold=1, threshold=THRESHOLD,
+                            steps_to_threshold=0.0, steps_to_threshold_lo=0.0, steps_to_threshold_hi=0.0,
+                            J_star=J_star, J_0=J_0))
+    summary = pd.DataFrame(summary)
+    summary["selected"] = False
+    summary["all_diverged"] = False
+    for _, g in summary.groupby(["env_name", "estimator", "baseline"]):
+        ok = g[g["diverged_seeds"] == 0]
+        if len(ok):
+            best = ok.sort_values(["final_progress", "step_size"], ascending=[False, True]).index[0]
+        else:
+            best = g.sort_values("step_size").index[0]
+            summary.loc[g.index, "all_diverged"] = True
+        summary.loc[best, "selected"] = True
+
+    tv = []
+    for env in envs:
+        for (est, base), (_, v0, _) in PAIRS.items():
+            for j, ck in enumerate(CHECKPOINTS):
+                grow = 1.0 + (2.5 if est == "reinforce" else 0.8) * j / (len(CHECKPOINTS) - 1)
+                v = v0 * grow * (1.5 if env == "garnet" else 1.0)
+                cos = 0.9 - 0.02 * v ** 0.5 - 0.03 * j
+                tv.append(dict(env_name=env, theta_name=f"ckpt{ck}", checkpoint=str(ck), estimator=est, baseline=base,
+                               horizon=20, batch_size=32, sweep="both", var_per_traj=v, var_per_traj_lo=v * 0.8,
+                               var_per_traj_hi=v * 1.25, cosine=cos, cosine_lo=cos - 0.03, cosine_hi=min(1.0, cos + 0.03),
+                               rel_mse=v / 100, bias_sq=0.0, snr=10 / v))
+    return {"curves": pd.DataFrame(curves), "summary": summary, "training_variance": pd.DataFrame(tv)}
+
+
+@pytest.fixture(scope="module")
+def training() -> dict[str, pd.DataFrame]:
+    return make_training_tables()
+
+
+def _check_figure(pdf_path) -> None:
+    pdf, png = plots.figure_paths(pdf_path)
+    assert pdf.read_bytes()[:4] == b"%PDF" and pdf.stat().st_size > 1000
+    img = mpimg.imread(png)
+    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+    assert img.std() > 0.01
+    assert not [p for p in pdf.parent.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
+
+
+# ----------------------------------------------------------------------------------------- plots
+
+
+def test_registered():
+    assert {"learning_curves", "variance_along_training"} <= set(plots.FIGURES)
+
+
+def test_learning_curves_written(training, tmp_path):
+    plots.FIGURES["learning_curves"]({"curves": training["curves"], "summary": training["summary"]},
+                                     tmp_path / "lc.pdf")
+    _check_figure(tmp_path / "lc.pdf")
+    learning_curves(training["curves"], None, tmp_path / "lc_nosummary.pdf")  # selection from the curves
+    _check_figure(tmp_path / "lc_nosummary.pdf")
+
+
+@pytest.mark.parametrize("key", ["metrics", "training_variance"])
+def test_variance_along_training_written(training, tmp_path, key):
+    plots.FIGURES["variance_along_training"]({key: training["training_variance"]}, tmp_path / "vt.pdf")
+    _check_figure(tmp_path / "vt.pdf")
+
+
+def test_variance_along_training_from_theta_name(training, tmp_path):
+    tv = training["training_variance"].drop(columns="checkpoint")
+    tv = tv[tv["env_name"] == "corridor"]
+    variance_along_training(tv, tmp_path / "vt1.pdf")
+    _check_figure(tmp_path / "vt1.pdf")
+
+
+@pytest.mark.parametrize("empty", ["none", "no_rows", "no_columns"])
+def test_training_figures_empty(training, tmp_path, empty):
+    if empty == "none":
+        t: dict = {}
+    elif empty == "no_rows":
+        t = {k: v.iloc[:0] for k, v in training.items()} | {"metrics": training["training_variance"].iloc[:0]}
+    else:
+        t = {"curves": pd.DataFrame(), "summary": pd.DataFrame(), "metrics": pd.DataFrame()}
+    for name in ("learning_curves", "variance_along_training"):
+        plots.FIGURES[name](t, tmp_path / f"{name}.pdf")
+        _check_figure(tmp_path / f"{name}.pdf")
+
+
+def test_estimation_metrics_are_not_a_training_table(tmp_path):
+    """The estimation metrics (no checkpoint column) give the placeholder, not a wrong plot."""
+    metrics = pd.DataFrame(dict(env_name=["a"], theta_name=["init"], estimator=["reinforce"], baseline=["none"],
+                                var_per_traj=[1.0], cosine=[0.5]))
+    variance_along_training(metrics, tmp_path / "x.pdf")
+    _check_figure(tmp_path / "x.pdf")
+
+
+def test_select_step_sizes_rule(training):
+    from_curves = select_step_sizes(training["curves"][training["curves"]["estimator"] != "exact"], None)
+    chosen = from_curves[from_curves["selected"]].set_index(["env_name", "estimator", "baseline"])["step_size"]
+    s = training["summary"]
+    s = s[s["selected"] & (s["estimator"] != "exact")].set_index(["env_name", "estimator", "baseline"])["step_size"]
+    assert chosen.sort_index().equals(s.sort_index())
+    sel = from_curves[from_curves["selected"]]
+    dead = sel[(sel["env_name"] == "garnet") & (sel["estimator"] == "rollin_rollout")]
+    assert bool(dead["all_diverged"].iloc[0]) and float(dead["step_size"].iloc[0]) == min(STEP_SIZES)
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+def _figures(training, d) -> dict[str, str]:
+    out = {}
+    for name in ("learning_curves", "variance_along_training"):
+        plots.FIGURES[name](training, d / f"{name}.pdf")
+        out[name] = str(d / f"{name}.pdf")
+    return out
+
+
+def _build(tmp_path, training, figures, name="report.html") -> str:
+    out = tmp_path / name
+    report.build_report(config={"study": "t"}, metrics=pd.DataFrame(), slopes=pd.DataFrame(), figures=figures,
+                        provenance={"pgexp_version": "0.1.0", "config_hash": "abc"}, output=out, training=training)
+    return out.read_text(encoding="utf-8")
+
+
+def test_training_findings_content(training):
+    text = report.training_findings(training["summary"], training["curves"], training["training_variance"])
+    joined = "\n".join(text)
+    s = training["summary"]
+    r = s[(s["env_name"] == "corridor") & (s["estimator"] == "reinforce") & (s["baseline"] == "none")
+          & s["selected"]].iloc[0]
+    assert f"η = {r['step_size']:g}" in joined
+    assert report._ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in joined
+    assert "fewest environment steps" in joined
+    assert "× fewer than reinforce~none" in joined
+    assert "rollin_rollout~none" in joined and "every step size tried had diverging seeds" in joined
+    assert re.search(r"per-trajectory variance of reinforce~none .* from iteration 0 to 120", joined)
+    # the exact path is a reference, never the winner
+    assert not any("fewest environment steps" in t and "exact~" in t for t in text)
+
+
+def test_report_training_section(training, tmp_path):
+    figs = _figures(training, tmp_path)
+    page = _build(tmp_path, training, figs)
+    assert "Training: what lower variance buys" in page
+    for name in figs:
+        assert f'id="fig-{name}"' in page
+    assert report.DEFAULT_CAPTIONS["learning_curves"][:40] in page
+    assert report.DEFAULT_CAPTIONS["variance_along_training"][:40] in page
+    for sentence in report.training_findings(training["summary"], training["curves"], training["training_variance"]):
+        assert html.escape(sentence) in page
+    s = training["summary"]
+    r = s[(s["env_name"] == "garnet") & (s["estimator"] == "gae") & s["selected"]].iloc[0]
+    assert report._ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in page
+    imgs = re.findall(r'<img[^>]*src="data:image/png;base64,', page)
+    assert len(imgs) == 2
+
+
+def test_report_training_follows_the_summary(training, tmp_path):
+    figs = _figures(training, tmp_path)
+    before = _build(tmp_path, training, figs)
+    s = training["summary"].copy()
+    i = s.index[(s["env_name"] == "corridor") & (s["estimator"] == "reinforce") & (s["baseline"] == "none")
+                & s["selected"]][0]
+    s.loc[i, ["final_progress", "final_progress_lo", "final_progress_hi"]] = [0.123, 0.111, 0.135]
+    after = _build(tmp_path, {**training, "summary": s}, figs)
+    assert before != after
+    assert "0.123 [0.111, 0.135]" in after and "0.123 [0.111, 0.135]" not in before
+
+
+def test_report_without_training_unchanged(training, tmp_path):
+    figs = {}
+    out_a, out_b = tmp_path / "a.html", tmp_path / "b.html"
+    kw = dict(config={"x": 1}, metrics=pd.DataFrame(), slopes=pd.DataFrame(), figures=figs,
+              provenance={"pgexp_version": "0.1.0", "config_hash": "abc", "created": "2024-01-01"})
+    report.build_report(output=out_a, **kw)
+    report.build_report(output=out_b, training=None, **kw)
+    a = out_a.read_text(encoding="utf-8")
+    assert a == out_b.read_text(encoding="utf-8")
+    assert "Training" not in a and "5. Provenance" in a
+
+
+def test_report_partial_training(training, tmp_path):
+    """Only the summary given: findings and table, no crash."""
+    page = _build(tmp_path, {"summary": training["summary"]}, {})
+    assert "Training: what lower variance buys" in page
+    page = _build(tmp_path, {"training_variance": training["training_variance"]}, {}, name="r2.html")
+    assert "per-trajectory variance of reinforce~none" in page

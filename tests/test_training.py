@@ -1,0 +1,125 @@
+"""Training: exact ascent reaches the policy class's optimum, stochastic ascent approaches it,
+reruns are identical, divergence is recorded not raised, and the curve aggregation's rules hold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pgexp.curves import learning_curves, run_summary, training_summary
+from pgexp.envs.corridor import corridor_value
+from pgexp.problem import build_problem
+from pgexp.training import train_run
+
+P_STAR = 2 - np.sqrt(2)
+
+
+def p_right(theta: np.ndarray) -> float:
+    return float(np.exp(theta[0]) / (np.exp(theta[0]) + np.exp(theta[1])))
+
+
+def test_exact_ascent_reaches_the_best_value_of_the_policy_class():
+    prob = build_problem("short_corridor")  # episodic: gamma 1, H = inf
+    run = train_run(prob, "exact", step_size=0.1, iterations=500, batch_size=1, seed=0, checkpoints=(500,))
+    assert not run.diverged
+    assert p_right(run.checkpoints[500]) == pytest.approx(P_STAR, abs=1e-9)
+    assert run.rows["J"][-1] == pytest.approx(corridor_value(P_STAR), abs=1e-12)  # -(6 + 4 sqrt 2) > J* = -3
+    assert np.all(np.diff(run.rows["J"]) >= -1e-12)  # exact ascent with a small step never goes down
+
+
+@pytest.mark.parametrize("estimator,baseline", [("advantage_exact", "none"), ("reward_to_go", "value_exact"),
+                                                ("gae", "value_exact")])
+def test_stochastic_ascent_approaches_it(estimator, baseline):
+    """Mean regret J(p*) - J over 5 seeds after 300 steps (eta 0.01, batch 16) is below half the start's."""
+    prob = build_problem("short_corridor")
+    regret0 = corridor_value(P_STAR) - corridor_value(0.5)
+    regrets = []
+    for seed in range(5):
+        run = train_run(prob, estimator, baseline, step_size=0.01, iterations=300, batch_size=16, seed=seed)
+        assert not run.diverged
+        regrets.append(corridor_value(P_STAR) - run.rows["J"][-1])
+    assert min(regrets) >= -1e-12  # nobody beats the class optimum
+    assert np.mean(regrets) < 0.5 * regret0
+
+
+def test_same_seed_same_curve_bit_for_bit():
+    prob = build_problem("garnet:states=6,actions=3,branching=2,seed=1", gamma=0.9, horizon=15)
+    a = train_run(prob, "reinforce", "constant", step_size=0.2, iterations=30, batch_size=8, seed=4)
+    b = train_run(prob, "reinforce", "constant", step_size=0.2, iterations=30, batch_size=8, seed=4)
+    c = train_run(prob, "reinforce", "constant", step_size=0.2, iterations=30, batch_size=8, seed=5)
+    for key in a.rows:  # NaN-aware equality (the last row has no gradient)
+        np.testing.assert_array_equal(a.rows[key], b.rows[key])
+    assert a.rows["J"] != c.rows["J"]
+
+
+def test_adam_ascends():
+    prob = build_problem("garnet:states=6,actions=3,branching=2,seed=1", gamma=0.9, horizon=15)
+    run = train_run(prob, "reward_to_go", "value_exact", step_size=0.05, iterations=60, batch_size=8, seed=0,
+                    optimizer="adam")
+    assert run.rows["J"][-1] > run.rows["J"][0]
+
+
+def test_divergence_is_recorded_not_raised():
+    prob = build_problem("short_corridor")
+    run = train_run(prob, "reinforce", step_size=1e6, iterations=50, batch_size=4, seed=0)
+    assert run.diverged and run.rows["diverged"][-1] and not any(run.rows["diverged"][:-1])
+    assert len(run.rows["J"]) < 51 and np.isfinite(run.rows["J"][0])
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "pgexp", *args], capture_output=True, text=True)
+
+
+def test_cli_rows_checkpoints_and_exit_status(tmp_path):
+    out = tmp_path / "run.parquet"
+    proc = run_cli("train", "--env", "short_corridor", "--estimator", "reinforce", "--batch-size", "4",
+                   "--step-size", "1000000", "--iterations", "20", "--seed", "0", "--checkpoints", "0,10,20",
+                   "--output", str(out))
+    assert proc.returncode == 0, proc.stderr  # a diverged run is a result, not a failure
+    t = pq.read_table(out).to_pandas()
+    for col in ("iteration", "J", "J_star", "env_steps", "grad_norm", "step_norm", "diverged"):
+        assert col in t.columns
+    assert t["diverged"].iloc[-1] and t["run_diverged"].all()
+    for c in (0, 10, 20):  # every declared checkpoint exists; after divergence: the last finite theta
+        theta = np.load(tmp_path / f"run.theta{c}.npy")
+        assert theta.shape == (2,) and np.all(np.isfinite(theta))
+    twice = tmp_path / "again.parquet"
+    run_cli("train", "--env", "short_corridor", "--estimator", "reinforce", "--batch-size", "4",
+            "--step-size", "1000000", "--iterations", "20", "--seed", "0", "--output", str(twice))
+    pd.testing.assert_frame_equal(pq.read_table(twice).to_pandas(), t, check_exact=True)
+
+
+def _synthetic_runs() -> pd.DataFrame:
+    """Two step sizes x 3 seeds with known progress; the larger step diverges in one seed."""
+    rows = []
+    for eta, speed in ((0.1, 0.05), (0.3, 0.2)):
+        for seed in range(3):
+            for t in range(21):
+                diverged = eta == 0.3 and seed == 2 and t == 20
+                J = -10 + 10 * min(1.0, speed * t) if not diverged else np.nan
+                rows.append(dict(env_name="e", estimator="reinforce", baseline="none", step_size=eta, seed=seed,
+                                 iteration=t, J=J, J_star=0.0, J_0=-10.0, env_steps=100 * t, diverged=diverged,
+                                 run_diverged=eta == 0.3 and seed == 2))
+    return pd.DataFrame(rows)
+
+
+def test_step_size_rule_skips_configurations_with_diverged_seeds():
+    s = training_summary(_synthetic_runs(), threshold=0.9, n_resamples=200)
+    sel = s[s["selected"]]
+    assert len(sel) == 1 and sel["step_size"].iloc[0] == 0.1  # 0.3 learns faster but a seed diverged
+    assert s.loc[s["step_size"] == 0.3, "diverged_seeds"].iloc[0] == 1
+
+
+def test_steps_to_threshold_and_final_progress():
+    per_run = run_summary(_synthetic_runs(), threshold=0.9)
+    slow = per_run[(per_run["step_size"] == 0.1) & (per_run["seed"] == 0)].iloc[0]
+    assert slow["steps_to_threshold"] == 100 * 18  # progress 0.05 t >= 0.9 first at t = 18
+    assert slow["final_progress"] == pytest.approx(np.mean([min(1, 0.05 * t) for t in (18, 19, 20)]))
+    curves = learning_curves(_synthetic_runs(), n_resamples=200)
+    last = curves[(curves["step_size"] == 0.3) & (curves["iteration"] == 20)].iloc[0]
+    assert last["seeds"] == 2 and last["diverged_seeds"] == 1

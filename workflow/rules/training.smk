@@ -1,0 +1,82 @@
+# Training track: gradient ascent with each estimator (step sizes x seeds in one job), the exact
+# gradient path whose checkpoints are declared outputs, and gradient estimation at those checkpoints.
+
+
+rule train:
+    output:
+        "results/training/{env}/{estimator}~{baseline}.parquet",
+    log:
+        "logs/training/{env}/{estimator}~{baseline}.log",
+    params:
+        args=train_args,
+        version=PGEXP_VERSION,
+    resources:
+        runtime=60,
+        mem_mb=2000,
+    shell:
+        "pgexp train {params.args} --output {output} > {log} 2>&1"
+
+
+rule train_path:
+    output:
+        table="results/training/{env}/path.parquet",
+        thetas=expand("results/training/{{env}}/path.theta{t}.npy", t=CHECKPOINTS),
+    log:
+        "logs/training/{env}/path.log",
+    params:
+        args=lambda wildcards: TRAINING.path_args(wildcards.env),
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp train {params.args} --output {output.table} > {log} 2>&1"
+
+
+rule estimate_checkpoint:
+    input:
+        theta="results/training/{env}/path.theta{t}.npy",
+    output:
+        "results/estimates_training/{env}/ckpt{t}/{estimator}~{baseline}.parquet",
+    log:
+        "logs/estimates_training/{env}/ckpt{t}/{estimator}~{baseline}.log",
+    params:
+        args=checkpoint_args,
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=2000,
+    shell:
+        "pgexp estimate {params.args} --output {output} > {log} 2>&1"
+
+
+rule learning_curves:
+    input:
+        training_files,
+    output:
+        multiext("results/tables/learning_curves", ".parquet", ".csv"),
+        multiext("results/tables/training_summary", ".parquet", ".csv"),
+    log:
+        "logs/learning_curves.log",
+    params:
+        threshold=lambda wildcards: TRAINING.threshold,
+        resamples=RESAMPLES,
+        confidence=CONFIDENCE,
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp curves {input} --curves results/tables/learning_curves.parquet"
+        " --summary results/tables/training_summary.parquet --threshold {params.threshold}"
+        " --resamples {params.resamples} --confidence {params.confidence} > {log} 2>&1"
+
+
+rule variance_along_training:
+    input:
+        checkpoint_estimate_files,
+    output:
+        multiext("results/tables/variance_along_training", ".parquet", ".csv"),
+    log:
+        "logs/variance_along_training.log",
+    params:
+        resamples=RESAMPLES,
+        confidence=CONFIDENCE,
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp metrics {input} --resamples {params.resamples} --confidence {params.confidence}"
+        " --csv --output results/tables/variance_along_training.parquet > {log} 2>&1"
