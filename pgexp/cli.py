@@ -8,6 +8,7 @@ Contracts (called by tools outside the project -- keep names, options and fields
                    --batch-size N --replicates M --seed S --output OUT.parquet
     pgexp metrics IN.parquet... --output OUT.parquet
     pgexp train (problem options) --estimator --baseline --batch-size --step-size --iterations --seed --output
+    pgexp exact-variance (problem options) --estimator --baseline --horizon      -> JSON: mean, trace_cov, cov
     pgexp bench exact --states N | bench sampler
 
 A user's mistake (bad spec, malformed MDP file) prints one line ``pgexp: error: ...`` and exits 2.
@@ -153,14 +154,38 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
 
     outdir = Path(args.outdir)
-    for name, paths in (("metrics", args.metrics), ("slopes", args.slopes)):
+    tables = {}
+    for name, paths in (("metrics", args.metrics), ("slopes", args.slopes), ("exact_variance", args.exact)):
+        if name == "exact_variance" and not paths:
+            continue
         df = pd.concat([read_frame(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
         keys = [c for c in ("env_name", "theta_name", "estimator", "baseline", "horizon", "batch_size", "seed") if c in df.columns]
         if keys:
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
+        tables[name] = df
+    if "exact_variance" in tables and len(tables["metrics"]):
+        tables["metrics"] = _join_exact(tables["metrics"], tables["exact_variance"])
+    for name, df in tables.items():
         write_frame(df, outdir / f"{name}.parquet", provenance(kind=name))
         atomic_write_text(outdir / f"{name}.csv", df.to_csv(index=False))
     return 0
+
+
+def _join_exact(metrics, exact):
+    """Add ``var_per_traj_exact`` and ``exact_in_ci`` (the exact value inside the Monte-Carlo CI) to metrics."""
+    keys = ["env_name", "theta_name", "estimator", "baseline", "horizon"]
+    ex = exact[keys + ["var_per_traj_exact"]].drop_duplicates(keys)
+    out = metrics.merge(ex, on=keys, how="left")
+    has = out["var_per_traj_exact"].notna()
+    out["exact_in_ci"] = pd_nullable_bool(has, (out["var_per_traj_lo"] <= out["var_per_traj_exact"])
+                                          & (out["var_per_traj_exact"] <= out["var_per_traj_hi"]))
+    return out
+
+
+def pd_nullable_bool(mask, values):
+    import pandas as pd
+
+    return pd.Series(values.where(mask), dtype="boolean")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -194,6 +219,42 @@ def cmd_train(args: argparse.Namespace) -> int:
                 last = run.checkpoints.get(t, last)
                 _save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), last)
     write_table(pa.concat_tables(tables), out, provenance(kind="train", seed=seeds))
+    return 0
+
+
+def cmd_exact_variance(args: argparse.Namespace) -> int:
+    """Exact mean / covariance of a single-trajectory estimator (enumeration or DP)."""
+    from pgexp.exact_variance import exact_variance
+    from pgexp.jsonio import dump
+
+    problem = problem_from_args(args)
+    out = exact_variance(problem, args.estimator, args.baseline, constant=args.constant, method=args.method)
+    out["env"] = problem.mdp.name or problem.env_spec
+    dump(out, args.output, indent=args.indent)
+    return 0
+
+
+def cmd_exact_curves(args: argparse.Namespace) -> int:
+    """Exact per-trajectory variance over horizons for the pairs with an exact counterpart (a table)."""
+    import pandas as pd
+
+    from pgexp.exact_variance import EXACT_PAIRS, exact_curves
+    from pgexp.problem import build_problem
+    from pgexp.provenance import provenance
+
+    horizons = [int(h) for h in _list(args.horizon, str, "--horizon") if h not in (None, "inf")]
+    wanted = [tuple(p.split("~", 1)) for p in _list(args.pairs, str, "--pairs")] if args.pairs else list(EXACT_PAIRS)
+    pairs = [p for p in wanted if p in EXACT_PAIRS]
+
+    def build(h):
+        return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
+                             gamma=args.gamma, horizon=h)
+
+    df = pd.DataFrame(exact_curves(build, horizons, pairs),
+                      columns=["estimator", "baseline", "horizon", "var_per_traj_exact", "method", "dim"])
+    for k, v in _tags(args.tag).items():
+        df.insert(0, k, v)
+    _write_table_csv(df, args.output, provenance(kind="exact_variance"))
     return 0
 
 
@@ -360,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="concatenate per-environment tables into results/tables (parquet + CSV)")
     p.add_argument("--metrics", nargs="*", default=[], metavar="M.parquet")
     p.add_argument("--slopes", nargs="*", default=[], metavar="S.parquet")
+    p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet", help="exact variance curves (pgexp exact-curves)")
     p.add_argument("--outdir", required=True, metavar="DIR")
     p.set_defaults(func=cmd_aggregate)
 
@@ -384,6 +446,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
     p.add_argument("--output", required=True, metavar="OUT.parquet")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("exact-variance", help="exact mean and covariance of a single-trajectory estimator (JSON)",
+                       description="Exact mean, trace of covariance and covariance (when dim <= 64) of one "
+                                   "trajectory's estimate, by enumerating trajectories (<= 1e6) or by a dynamic "
+                                   "programme over (time, state) second moments. Finite horizons; softmax-linear policies.")
+    add_problem_options(p)
+    p.add_argument("--estimator", required=True, choices=["reinforce", "reward_to_go", "advantage_exact"])
+    p.add_argument("--baseline", default="none", choices=["none", "value_exact", "constant", "optimal"],
+                   help="constant: a fixed constant (--constant, default J); optimal: the exact per-coordinate optimum")
+    p.add_argument("--constant", type=float, default=None, help="the constant of --baseline constant")
+    p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"])
+    p.add_argument("--output", default=None, metavar="PATH.json")
+    p.add_argument("--indent", type=int, default=None)
+    p.set_defaults(func=cmd_exact_variance)
+
+    p = sub.add_parser("exact-curves", help="exact per-trajectory variance over horizons (table for the figures)",
+                       description="For each finite --horizon (comma list) and each estimator~baseline of --pairs "
+                                   "that has an exact counterpart (reinforce / reward_to_go with none, value_exact, "
+                                   "optimal; advantage_exact), the exact per-trajectory tr Cov; others are skipped.")
+    add_problem_options(p)
+    p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every pair with an exact counterpart")
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE")
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
+    p.set_defaults(func=cmd_exact_curves)
 
     p = sub.add_parser("curves", help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
                        description="From pgexp train outputs: per (env_name, estimator, baseline, step_size, iteration) "
@@ -446,7 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         status = func(args)
-        if args.command in {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves"}:
+        if args.command in {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves",
+                            "exact-curves", "compare"}:
             # in-process time, for measuring what start-up and Snakemake cost around it (see README)
             print(f"pgexp {args.command}: computed in {time.perf_counter() - start:.3f} s", file=sys.stderr)
         return status

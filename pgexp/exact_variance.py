@@ -537,3 +537,28 @@ def variance_curve(problem_builder: Callable[[int], Problem], horizons: Sequence
                 row[k] = res[k]
         rows.append(row)
     return rows
+
+
+# Pairs with an exact counterpart of the Monte-Carlo estimator.  The Monte-Carlo ``constant`` baseline is a
+# leave-one-out mean (no fixed constant); ``optimal`` is exact here and fitted on an independent batch
+# there, so its Monte-Carlo variance is slightly larger by the fitting noise.
+EXACT_PAIRS = (("reinforce", "none"), ("reinforce", "value_exact"), ("reinforce", "optimal"),
+               ("reward_to_go", "none"), ("reward_to_go", "value_exact"), ("reward_to_go", "optimal"),
+               ("advantage_exact", "none"))
+
+
+def exact_curves(problem_builder: Callable[[int], Problem], horizons: Sequence[int],
+                 pairs: Sequence[tuple[str, str]], method: str = "dp") -> list[dict]:
+    """Exact per-trajectory ``tr Cov`` for every (pair, finite horizon), one dict per point.
+
+    The dynamic programme by default: it equals enumeration to round-off (tests) and its cost does not
+    grow with the number of trajectories.
+    """
+    rows = []
+    for h in horizons:
+        problem = problem_builder(h)
+        for est, base in pairs:
+            out = exact_variance(problem, est, base, method=method)
+            rows.append({"estimator": est, "baseline": base, "horizon": int(h), "var_per_traj_exact": out["trace_cov"],
+                         "method": out["method"], "dim": out["dim"]})
+    return rows

@@ -51,9 +51,9 @@ _CONFIG = ["env_name", "estimator", "baseline", "step_size"]
 _LEGEND_LINE_IN = 0.142  # inches per legend line (7.5 pt text, default spacing)
 
 
-def _panel_title(ax: Any, text: str, ncols: int) -> None:
+def _panel_title(ax: Any, text: str, ncols: int, scale: float = 1.0) -> None:
     """A panel title wrapped to the panel width, long names broken after an underscore (else mid-word)."""
-    width = max(16, int(ax.get_figure().get_figwidth() / max(ncols, 1) / 0.078))
+    width = max(16, int(ax.get_figure(root=True).get_figwidth() / scale / max(ncols, 1) / 0.078))
     out = []
     for line in text.split("\n"):
         while len(line) > width:
@@ -101,7 +101,9 @@ def select_step_sizes(curves: pd.DataFrame | None, summary: pd.DataFrame | None)
         tail = g[it >= T - max(1, T // 10)]
         div = int(pd.to_numeric(g.get("diverged_seeds", pd.Series(0, index=g.index)), errors="coerce").max() or 0)
         seeds = pd.to_numeric(g.get("seeds", pd.Series(np.nan, index=g.index)), errors="coerce").max()
-        rows.append(dict(zip(_CONFIG, key), final=float(np.nanmean(_col(tail, "progress"))) if len(tail) else np.nan,
+        tail_p = _col(tail, "progress")
+        tail_p = tail_p[np.isfinite(tail_p)]
+        rows.append(dict(zip(_CONFIG, key), final=float(tail_p.mean()) if tail_p.size else np.nan,
                          diverged_seeds=div, seeds=seeds + div if np.isfinite(seeds) else np.nan, threshold=np.nan))
     out = pd.DataFrame(rows)
     out["selected"] = False
@@ -290,17 +292,11 @@ def _cell(sub: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return sub[mask], ", ".join(parts)
 
 
-def _legend_under(fig: Any, handles: list, labels: list[str], panels_height: float, title: str,
-                  scale: float) -> None:
-    """A figure legend below the panels, as many columns as fit the print width; the figure grows to hold it."""
+def _legend_columns(labels: list[str], width: float, scale: float) -> int:
+    """How many legend columns of ``labels`` fit ``width`` inches (at print size 7.5 pt text), at most 3."""
     longest = max((len(lab) for lab in labels), default=0)
-    col_in = (2.4 + 0.8 + 0.55 * longest) * 7.5 / 72 + 0.15  # handle + pad + text, in inches at print size
-    ncols = max(1, min(len(labels), 3, int(fig.get_figwidth() / scale * 0.97 // col_in)))
-    rows = math.ceil(len(labels) / ncols) + 1
-    fig.set_size_inches(fig.get_figwidth(), panels_height + (0.12 + 0.165 * rows) * scale)
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=ncols, handlelength=2.4, columnspacing=1.5,
-                   borderaxespad=0.2, title=title, title_fontsize=matplotlib.rcParams["legend.title_fontsize"])
+    col_in = (2.4 + 0.8 + 0.55 * longest) * 7.5 / 72 + 0.15  # handle + pad + text, inches at print size
+    return max(1, min(len(labels), 3, int(width / scale * 0.97 // col_in)))
 
 
 def variance_along_training(training_variance: pd.DataFrame | None, output: str | Path) -> None:
@@ -340,10 +336,13 @@ def variance_along_training(training_variance: pd.DataFrame | None, output: str 
     width = max(width, 2.3 * n + 0.8)
     scale = _print_scale(width)
     panels_height = (2 * 1.9 + 0.35) * scale
+    ncols = _legend_columns([pair_label(e, b) for e, b in pairs], width, scale)
+    legend_height = (0.12 + 0.165 * (math.ceil(len(pairs) / ncols) + 1)) * scale
     with _style(scale):
         lw = matplotlib.rcParams["lines.linewidth"]
-        fig = _new_figure(width, panels_height)
-        axes = fig.subplots(2, n, squeeze=False, sharex="col")
+        fig = _new_figure(width, panels_height + legend_height)
+        grid, leg = fig.subfigures(2, 1, height_ratios=[panels_height, legend_height], hspace=0.0)
+        axes = grid.subplots(2, n, squeeze=False, sharex="col")
         for k, (env, sub, cell) in enumerate(panels):
             ax_v, ax_c = axes[0, k], axes[1, k]
             cks = np.sort(sub["_ck"].unique())
@@ -384,18 +383,21 @@ def variance_along_training(training_variance: pd.DataFrame | None, output: str 
             if len(cks) > 1:
                 ax_c.set_xlim(cks.min() - 0.06 * span, cks.max() + 0.06 * span)
             ax_v.tick_params(labelbottom=False)
-            _panel_title(ax_v, env if same_cell or not cell else f"{env}\n{cell}", n)
-        fig.supxlabel("checkpoint: iteration of the exact gradient-ascent path",
+            _panel_title(ax_v, env if same_cell or not cell else f"{env}\n{cell}", n, scale)
+        grid.supxlabel("checkpoint: iteration of the exact gradient-ascent path",
                       fontsize=matplotlib.rcParams["axes.labelsize"])
         axes[0, 0].set_ylabel("per-trajectory variance\ntr Cov[g] (log scale)")
         axes[1, 0].set_ylabel("cosine to ∇J")
-        fig.align_ylabels(axes[:, 0])
+        grid.align_ylabels(axes[:, 0])
         handles: list = [Line2D([], [], color=pair_style(e, b)["color"], marker=pair_style(e, b)["marker"],
                                 markersize=4 * scale, linewidth=lw, markeredgecolor="white",
                                 markeredgewidth=0.3 * scale) for e, b in pairs]
         labels = [pair_label(e, b) for e, b in pairs]
         legend_title = (f"estimates at {cells.pop()}; " if same_cell else "") + \
             "error bars: 95% CIs; points dodged sideways for legibility"
-        _legend_under(fig, handles, labels, panels_height, legend_title, scale)
+        if handles:
+            leg.legend(handles, labels, loc="center", ncols=ncols, handlelength=2.4, columnspacing=1.5,
+                       borderaxespad=0.0, borderpad=0.1, title=legend_title,
+                       title_fontsize=matplotlib.rcParams["legend.title_fontsize"])
         _save(fig, output)
 

@@ -23,7 +23,8 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
-__all__ = ["DEFAULT_CAPTIONS", "Finding", "bias_bound", "build_report", "findings", "structured_findings"]
+__all__ = ["DEFAULT_CAPTIONS", "Finding", "bias_bound", "build_report", "findings", "structured_findings",
+           "structured_training_findings", "training_findings"]
 
 LECTURE_SLOPE = 3.0
 BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, Bonferroni over coordinates)
@@ -48,7 +49,30 @@ DEFAULT_CAPTIONS: dict[str, str] = {
         "MSE = bias² + variance (squared gradient-norm units): solid bars are the variance tr Cov of the batch "
         "estimate, hatched bars the squared bias (negative values of the unbiased estimate clipped to 0); "
         "error bars are 95% BCa bootstrap intervals of the MSE."),
+    "learning_curves": (
+        "Learning curves of stochastic gradient ascent, one panel per environment: normalised progress "
+        "(J − J₀)/(J* − J₀) (dimensionless; 0 = the starting policy, 1 = the optimal policy, J* the optimum over all "
+        "policies) against the cumulative number of environment steps sampled (log scale where they span more "
+        "than two decades). Lines: mean over the seeds still running; bands: 95% percentile-bootstrap intervals "
+        "over seeds. Each estimator~baseline is shown at its selected step size η (in the legend): the step size "
+        "of each estimator is the one with the highest final progress (mean over the last 10% of iterations) "
+        "among those where no seed diverged; ties: the smaller. \"k/n η diverged\" counts the step sizes tried "
+        "with at least one diverged seed; a pair whose every step size diverged is drawn dashed at its smallest "
+        "step size, × marking where its last seed stopped. Dotted line: the progress threshold used for "
+        "\"steps to threshold\". The exact-gradient path uses no environment steps and is not drawn."),
+    "variance_along_training": (
+        "Gradient-estimate quality along training, one column per environment: the estimators are evaluated at "
+        "checkpoints of the deterministic exact gradient-ascent path (x: the checkpoint's iteration), so every "
+        "estimator is measured at the same policies. Top: per-trajectory variance tr Cov[g] (squared "
+        "gradient-norm units, log scale); bottom: mean cosine similarity of the batch estimate to the exact "
+        "gradient ∇J (dimensionless, 1 = aligned). Error bars: 95% bootstrap intervals; points are dodged "
+        "sideways for legibility."),
 }
+
+TRAINING_TITLE = "Training: what lower variance buys"
+STEP_SIZE_RULE = ("the step size of each estimator is the one with the highest final progress among those where no "
+                  "seed diverged; ties: the smaller")
+TRAINING_FIGURES = ("learning_curves", "variance_along_training")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px;
@@ -312,6 +336,269 @@ def findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[str]:
     return [f.text for f in structured_findings(metrics, slopes)]
 
 
+# ---------------------------------------------------------------------------- training findings
+
+
+def _pair_order(est: Any, base: Any) -> tuple:
+    from pgexp.plots import BASELINE_ORDER, ESTIMATOR_ORDER  # lazy: matplotlib only when training is reported
+
+    e, b = str(est), str(base)
+    return (e == "exact", ESTIMATOR_ORDER.index(e) if e in ESTIMATOR_ORDER else len(ESTIMATOR_ORDER), e,
+            BASELINE_ORDER.index(b) if b in BASELINE_ORDER else len(BASELINE_ORDER), b)
+
+
+def _bool(df: pd.DataFrame, col: str) -> pd.Series:
+    if col not in df:
+        return pd.Series(False, index=df.index)
+    return df[col].fillna(False).astype(bool)
+
+
+def _int(x: Any, default: int = 0) -> int:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return default
+    return int(v) if math.isfinite(v) else default
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _eta(x: Any) -> str:
+    return f"η = {_fmt(x)}"
+
+
+def _budget(curves: pd.DataFrame | None, env: str, r: pd.Series) -> float:
+    """The largest mean env-step count of a configuration's learning curve (NaN when unknown)."""
+    if not _has(curves, ["env_name", "estimator", "baseline", "step_size", "env_steps"]):
+        return math.nan
+    c = curves[(curves["env_name"].astype(str) == env) & (curves["estimator"] == r["estimator"])
+               & (curves["baseline"] == r["baseline"])]
+    c = c[np.isclose(_num(c, "step_size"), float(r["step_size"]))]
+    x = _num(c, "env_steps")
+    x = x[np.isfinite(x)]
+    return float(x.max()) if len(x) else math.nan
+
+
+def _selected_sentence(env: str, r: pd.Series, thr: str, curves: pd.DataFrame | None) -> str:
+    pair = _pair(r["estimator"], r["baseline"])
+    seeds, reached = _int(r.get("seeds")), _int(r.get("reached_threshold"))
+    if _finite(r.get("final_progress")):
+        final = f"final progress {_ci(r['final_progress'], r.get('final_progress_lo'), r.get('final_progress_hi'))}"
+    else:
+        final = "no final progress (no seed ran to the end)"
+    text = f"{env}: {pair} at {_eta(r['step_size'])}: {final}"
+    if seeds and reached >= seeds and _finite(r.get("steps_to_threshold")):
+        text += (f"; progress {thr} reached after "
+                 f"{_ci(r['steps_to_threshold'], r.get('steps_to_threshold_lo'), r.get('steps_to_threshold_hi'))} "
+                 f"environment steps (mean over seeds)")
+    else:
+        budget = _budget(curves, env, r)
+        within = f" within {_fmt(budget)} environment steps" if _finite(budget) and budget > 0 else ""
+        text += f"; progress {thr} not reached by {max(seeds - reached, 0)} of {seeds} seeds{within}"
+    if bool(r.get("all_diverged", False)):
+        text += (f" -- every step size tried had diverging seeds; shown is the smallest, where "
+                 f"{_int(r.get('diverged_seeds'))} of {seeds} seeds diverged")
+    return text + "."
+
+
+def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
+    done = sel[(_num(sel, "reached_threshold") >= _num(sel, "seeds")) & np.isfinite(_num(sel, "steps_to_threshold"))
+               & ~_bool(sel, "all_diverged")]
+    if done.empty:
+        return f"{env}: no estimator reached progress {thr} with all seeds at its selected step size."
+    best = done.loc[_num(done, "steps_to_threshold").idxmin()]
+    bp = _pair(best["estimator"], best["baseline"])
+    bs = _ci(best["steps_to_threshold"], best.get("steps_to_threshold_lo"), best.get("steps_to_threshold_hi"))
+    head = f"{env}: fewest environment steps to progress {thr}: {bp} ({_eta(best['step_size'])}) with {bs}"
+    ref = sel[(sel["estimator"] == "reinforce") & (sel["baseline"] == "none")]
+    if ref.empty:
+        return head + " (reinforce~none was not trained, so no factor is given)."
+    r = ref.iloc[0]
+    if (r["estimator"], r["baseline"]) == (best["estimator"], best["baseline"]):
+        return head + " -- reinforce~none itself."
+    if not (_int(r.get("reached_threshold")) >= _int(r.get("seeds"), 1) and _finite(r.get("steps_to_threshold"))):
+        return (head + f"; reinforce~none did not reach it with {max(_int(r.get('seeds')) - _int(r.get('reached_threshold')), 0)}"
+                f" of {_int(r.get('seeds'))} seeds, so no factor is given.")
+    rs = _ci(r["steps_to_threshold"], r.get("steps_to_threshold_lo"), r.get("steps_to_threshold_hi"))
+    text = f"{head}, {_fmt(_ratio(r['steps_to_threshold'], best['steps_to_threshold']))}× fewer than reinforce~none: {rs}"
+    lo_f = _ratio(r.get("steps_to_threshold_lo", np.nan), best.get("steps_to_threshold_hi", np.nan))
+    hi_f = _ratio(r.get("steps_to_threshold_hi", np.nan), best.get("steps_to_threshold_lo", np.nan))
+    if math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f > 0:
+        text += f" (factor between {_fmt(lo_f)}× and {_fmt(hi_f)}× given both CIs)"
+    return text + "."
+
+
+def _step_size_sentences(env: str, s_env: pd.DataFrame) -> list[str]:
+    keys = sorted({(str(e), str(b)) for e, b in zip(s_env["estimator"], s_env["baseline"]) if e != "exact"},
+                  key=lambda p: _pair_order(*p))
+    chosen, tried, diverged = [], set(), []
+    for est, base in keys:
+        g = s_env[(s_env["estimator"] == est) & (s_env["baseline"] == base)].sort_values("step_size", kind="stable")
+        tried.add(int(g["step_size"].nunique()))
+        sel = g[_bool(g, "selected")]
+        if not sel.empty:
+            chosen.append((est, base, sel.iloc[0], int(g["step_size"].nunique())))
+        div = g[_num(g, "diverged_seeds") > 0]
+        if not div.empty:
+            diverged.append(f"{_pair(est, base)} at η = " + ", ".join(
+                f"{_fmt(r['step_size'])} ({_int(r['diverged_seeds'])} of {_int(r.get('seeds'))} seeds)"
+                for _, r in div.iterrows()))
+    out = []
+    if chosen:
+        same = len(tried) == 1
+        items = [f"{_pair(e, b)} {_fmt(r['step_size'])}" + (" (all diverged)" if bool(r.get("all_diverged", False))
+                                                            else "") + ("" if same else f" (of {n} tried)")
+                 for e, b, r, n in chosen]
+        n_tried = f", of {tried.pop()} step sizes tried per pair" if same else ""
+        out.append(f"{env}: selected step sizes η{n_tried} ({STEP_SIZE_RULE}): " + "; ".join(items) + ".")
+    out.append(f"{env}: runs with diverged seeds: " + "; ".join(diverged) + "." if diverged
+               else f"{env}: no training run diverged.")
+    return out
+
+
+def _checkpoint_of(df: pd.DataFrame) -> pd.Series:
+    ck = _num(df, "checkpoint")
+    if "theta_name" in df:
+        parsed = pd.to_numeric(df["theta_name"].astype(str).str.extract(r"^ckpt(\d+)$")[0], errors="coerce")
+        ck = ck.fillna(parsed)
+    return ck
+
+
+def _variance_training_sentences(env: str, tv: pd.DataFrame) -> list[str]:
+    tv = tv.assign(_ck=_checkpoint_of(tv))
+    tv = tv[np.isfinite(tv["_ck"])]
+    keys = [c for c in ("horizon", "batch_size") if c in tv]
+    if keys and not tv.empty:  # the most common (horizon, batch size), as in the figure
+        top = tv[keys].astype(str).value_counts().index[0]
+        top = top if isinstance(top, tuple) else (top,)
+        tv = tv[np.logical_and.reduce([tv[k].astype(str) == v for k, v in zip(keys, top)])]
+    if tv.empty:
+        return []
+    ref = tv[(tv["estimator"] == "reinforce") & (tv["baseline"] == "none")]
+    ref = ref[np.isfinite(_num(ref, "var_per_traj"))].sort_values("_ck")
+    if ref.empty:
+        return [f"{env}: reinforce~none has no estimates at the checkpoints; no change along training is given."]
+    a, b = ref.iloc[0], ref.iloc[-1]
+    t0, t1 = _int(a["_ck"]), _int(b["_ck"])
+    va = _ci(a["var_per_traj"], a.get("var_per_traj_lo"), a.get("var_per_traj_hi"))
+    vb = _ci(b["var_per_traj"], b.get("var_per_traj_lo"), b.get("var_per_traj_hi"))
+    out = []
+    if t0 == t1:
+        out.append(f"{env}: per-trajectory variance of reinforce~none at the only checkpoint (iteration {t0}): {va}.")
+    else:
+        f = _ratio(b["var_per_traj"], a["var_per_traj"])
+        text = (f"{env}: per-trajectory variance of reinforce~none along the exact path: {va} at iteration {t0}, "
+                f"{vb} at iteration {t1}; a factor {_fmt(f)} (last/first) from iteration {t0} to {t1}")
+        lo_f = _ratio(b.get("var_per_traj_lo", np.nan), a.get("var_per_traj_hi", np.nan))
+        hi_f = _ratio(b.get("var_per_traj_hi", np.nan), a.get("var_per_traj_lo", np.nan))
+        if math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f > 0:
+            text += f" (between {_fmt(lo_f)} and {_fmt(hi_f)} given both CIs)"
+        out.append(text + ".")
+        if np.isfinite(_num(ref, "cosine")).all():
+            out.append(f"{env}: cosine to ∇J of reinforce~none: "
+                       f"{_ci(a['cosine'], a.get('cosine_lo'), a.get('cosine_hi'))} at iteration {t0}, "
+                       f"{_ci(b['cosine'], b.get('cosine_lo'), b.get('cosine_hi'))} at iteration {t1}.")
+    last = tv[(tv["_ck"] == b["_ck"]) & np.isfinite(_num(tv, "var_per_traj"))]
+    if len(last) > 1:
+        out.append(_lowest_variance(env, last, last.loc[_num(last, "var_per_traj").idxmin()],
+                                    f"{env}: at iteration {t1} the lowest per-trajectory variance is").text)
+    return out
+
+
+def structured_training_findings(summary: pd.DataFrame | None, curves: pd.DataFrame | None = None,
+                                 training_variance: pd.DataFrame | None = None) -> list[Finding]:
+    """:func:`training_findings` as :class:`Finding` objects, grouped by ``env_name`` (sorted)."""
+    envs: set[str] = set()
+    for df in (summary, training_variance):
+        if df is not None and "env_name" in df:
+            envs |= set(df["env_name"].dropna().astype(str))
+    have_summary = _has(summary, ["env_name", "estimator", "baseline", "step_size", "selected"])
+    have_tv = _has(training_variance, ["env_name", "estimator", "baseline", "var_per_traj"])
+    out: list[Finding] = []
+    for env in sorted(envs):
+        texts: list[str] = []
+        if have_summary:
+            s_env = summary[summary["env_name"].astype(str) == env]
+            if not s_env.empty:
+                thr_v = _num(s_env, "threshold").dropna().unique()
+                thr = _fmt(thr_v[0]) if len(thr_v) == 1 else "threshold"
+                sel = s_env[_bool(s_env, "selected") & (s_env["estimator"] != "exact")]
+                sel = sel.assign(_o=[_pair_order(e, b) for e, b in zip(sel["estimator"], sel["baseline"])]
+                                 ).sort_values("_o", kind="stable")
+                texts += [_selected_sentence(env, r, thr, curves) for _, r in sel.iterrows()]
+                if not sel.empty:
+                    texts.append(_fewest_steps_sentence(env, sel, thr))
+                texts += _step_size_sentences(env, s_env)
+                ex = s_env[(s_env["estimator"] == "exact") & _bool(s_env, "selected")]
+                if not ex.empty:
+                    r = ex.iloc[0]
+                    texts.append(f"{env}: for reference, the exact-gradient path ({_eta(r['step_size'])}, no sampling) "
+                                 f"reaches final progress {_fmt(r.get('final_progress'))}.")
+        if have_tv:
+            texts += _variance_training_sentences(env, training_variance[training_variance["env_name"].astype(str) == env])
+        out += [Finding(env, t) for t in texts]
+    return out
+
+
+def training_findings(summary: pd.DataFrame | None, curves: pd.DataFrame | None = None,
+                      training_variance: pd.DataFrame | None = None) -> list[str]:
+    """The training findings sentences (plain text), every number generated from the tables.
+
+    Per ``env_name``: for each ``estimator~baseline`` at its selected step size, the final progress
+    ``(J - J_0)/(J* - J_0)`` with 95% CI and the environment steps to reach the threshold (with CI, or
+    how many seeds never reached it within the curve's env-step budget); the pair that reached the
+    threshold with the fewest environment steps and the factor versus ``reinforce~none`` (with both
+    CIs); the selected step sizes and every configuration with diverged seeds; and, from the
+    variance-along-training table, how ``var_per_traj`` (and the cosine) of ``reinforce~none`` changes
+    from the first to the last checkpoint, and the lowest-variance pair at the last checkpoint.
+    The ``exact`` gradient path is a reference, never compared on environment steps.
+    """
+    return [f.text for f in structured_training_findings(summary, curves, training_variance)]
+
+
+def _training_table(summary: pd.DataFrame | None) -> str:
+    if not _has(summary, ["env_name", "estimator", "baseline", "step_size"]):
+        return '<p class="muted">No training summary.</p>'
+    s = summary.assign(_sel=_bool(summary, "selected"),
+                       _o=[_pair_order(e, b) for e, b in zip(summary["estimator"], summary["baseline"])])
+    s = s.assign(_env=s["env_name"].astype(str)).sort_values(["_sel", "_env", "_o", "step_size"],
+                                                              ascending=[False, True, True, True], kind="stable")
+    header = ["env_name", "estimator~baseline", "η", "selected", "seeds", "diverged seeds",
+              "final progress [95% CI]", "reached threshold", "env steps to threshold [95% CI]"]
+    rows = []
+    for _, r in s.iterrows():
+        seeds = _int(r.get("seeds"))
+        thr = f" (≥ {_fmt(r['threshold'])})" if _finite(r.get("threshold")) else ""
+        steps = (_ci(r.get("steps_to_threshold"), r.get("steps_to_threshold_lo"), r.get("steps_to_threshold_hi"))
+                 if _finite(r.get("steps_to_threshold")) else "–")
+        sel = ("✓" + (" (all diverged)" if bool(r.get("all_diverged", False)) else "")) if r["_sel"] else ""
+        rows.append([r["env_name"], _pair(r["estimator"], r["baseline"]), _fmt(r["step_size"]), sel, _fmt(seeds),
+                     _fmt(_int(r.get("diverged_seeds"))),
+                     _ci(r.get("final_progress"), r.get("final_progress_lo"), r.get("final_progress_hi")),
+                     f"{_int(r.get('reached_threshold'))}/{seeds}{thr}", steps])
+    return _table(header, rows, numeric={2, 4, 5, 6, 7, 8})
+
+
+def _training_html(training: dict[str, pd.DataFrame | None], figures: dict[str, str | Path],
+                   captions: dict[str, str]) -> str:
+    summary = training.get("summary")
+    items = structured_training_findings(summary, training.get("curves"), training.get("training_variance"))
+    intro = ("<p class=\"muted\">Generated from the training summary, learning-curve and variance-along-training "
+             "tables. Progress (J − J₀)/(J* − J₀) is 0 at the starting policy and 1 at the optimal one; final "
+             "progress is the mean over the last 10% of iterations; environment steps are cumulative over the "
+             "sampled trajectories; intervals are 95% percentile-bootstrap CIs over seeds; "
+             f"{_e(STEP_SIZE_RULE)}.</p>")
+    figs = "".join(_figure_html(name, figures[name], captions.get(name, f"Figure {name}."))
+                   for name in TRAINING_FIGURES if name in figures)
+    return (intro + "<h3>Findings</h3>" + _findings_html(items) + figs
+            + "<h3>Training summary (selected step sizes first)</h3>" + _training_table(summary))
+
+
 # ------------------------------------------------------------------------------------ HTML parts
 
 
@@ -438,8 +725,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, figures: dict[str, str | Path],
                  provenance: dict, output: str | Path, extra_sections: list[tuple[str, str]] | None = None,
-                 captions: dict[str, str] | None = None, title: str = "pgexp: how noisy are policy-gradient estimators?"
-                 ) -> None:
+                 captions: dict[str, str] | None = None, title: str = "pgexp: how noisy are policy-gradient estimators?",
+                 training: dict[str, pd.DataFrame] | None = None) -> None:
     """Write a single self-contained HTML report to ``output`` (atomically).
 
     Args:
@@ -453,6 +740,11 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
         extra_sections: ``(title, html)`` sections inserted before the provenance; ``html`` is used as given.
         captions: figure name -> caption, overriding :data:`DEFAULT_CAPTIONS`.
         title: the page title.
+        training: ``None`` (the report is exactly as without the training track) or a dict with any of
+            ``"curves"``, ``"summary"``, ``"training_variance"`` (DataFrames): adds the section
+            "Training: what lower variance buys" after the tables (findings from
+            :func:`training_findings`, the ``learning_curves`` and ``variance_along_training`` figures
+            where ``figures`` has them, and the summary table).
     """
     captions = {**DEFAULT_CAPTIONS, **(captions or {})}
     metrics = metrics if metrics is not None else pd.DataFrame()
@@ -466,15 +758,22 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
                      "<p class=\"muted\">Generated from the metrics and slopes tables; intervals are 95% BCa "
                      "bootstrap CIs; the bias test flags max |z| &gt; norm.isf(1e-4/(2·dim)).</p>"
                      + _findings_html(structured_findings(metrics, slopes))))
+    moved = [n for n in TRAINING_FIGURES if n in figures] if training is not None else []  # in the training section
     figs = "".join(_figure_html(name, path, captions.get(name, f"Figure {name}."))
-                   for name, path in figures.items())
+                   for name, path in figures.items() if name not in moved)
+    if not figs and moved:
+        figs = '<p class="muted">The training figures are in the training section.</p>'
     sections.append(("figures", "3. Figures", figs or '<p class="muted">No figures.</p>'))
     sections.append(("tables", "4. Tables",
                      "<h3>Variance-vs-horizon slopes</h3>" + _slopes_table(slopes)
                      + "<h3>Metrics</h3>" + _metrics_table(metrics)))
+    nxt = 5
+    if training is not None:
+        sections.append(("training", f"{nxt}. {TRAINING_TITLE}", _training_html(training, figures, captions)))
+        nxt += 1
     for k, (sec_title, sec_html) in enumerate(extra_sections or []):
-        sections.append((f"extra-{k + 1}", f"{5 + k}. {sec_title}", sec_html))
-    sections.append(("provenance", f"{5 + len(extra_sections or [])}. Provenance", _provenance_html(provenance)))
+        sections.append((f"extra-{k + 1}", f"{nxt + k}. {sec_title}", sec_html))
+    sections.append(("provenance", f"{nxt + len(extra_sections or [])}. Provenance", _provenance_html(provenance)))
 
     toc = "".join(f'<li><a href="#{_e(sid)}">{_e(t)}</a></li>' for sid, t, _ in sections)
     body = "".join(f'<section id="{_e(sid)}"><h2>{_e(t)}</h2>{content}</section>' for sid, t, content in sections)

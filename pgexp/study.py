@@ -86,6 +86,23 @@ class EnvStudy:
     def theta_spec(self, name: str) -> str:
         return dict(self.thetas)[name]
 
+    def exact_pairs(self) -> list[tuple[str, str]]:
+        """This environment's pairs that have an exact counterpart (see pgexp.exact_variance.EXACT_PAIRS)."""
+        from pgexp.exact_variance import EXACT_PAIRS  # numpy only; keeps this module light
+
+        return [p for p in self.pairs() if p in EXACT_PAIRS] if any(h is not None for h in self.horizons) else []
+
+    def exact_args(self, theta_name: str) -> str:
+        """``pgexp exact-curves`` options for one policy point."""
+        opts = [
+            ("--env", self.env), ("--features", self.features), ("--policy", self.policy),
+            ("--theta", self.theta_spec(theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
+            ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
+            ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())),
+            ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={theta_name}"),
+        ]
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+
     def estimate_args(self, job: Job) -> str:
         """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger)."""
         opts = [

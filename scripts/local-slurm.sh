@@ -359,18 +359,19 @@ wait_node_ready() {
 cmd_start() {
   local t0=$SECONDS
   mkdir -p "$LOG_DIR"
-  if all_up 2>/dev/null; then
-    log "already running"
-    cmd_status
-    return 0
-  fi
   install_packages
   DB_PASS=$(db_password)
   write_configs
   if [ "$CONF_CHANGED" = 1 ] && { running slurmctld || running slurmd; }; then
     log "slurm.conf changed: restarting the SLURM daemons"
+    cancel_jobs
     stop_daemon slurmd
     stop_daemon slurmctld
+  fi
+  if all_up; then
+    log "already running"
+    cmd_status
+    return 0
   fi
   start_munge
   start_mariadb

@@ -36,10 +36,10 @@ PAIRS = {
 }
 STEP_SIZES = (0.01, 0.03, 0.1, 0.3)
 SEEDS = 5
-ITERATIONS = 120
+ITERATIONS = 200
 BATCH = 16
 THRESHOLD = 0.9
-CHECKPOINTS = (0, 40, 80, 120)
+CHECKPOINTS = (0, 50, 100, 200)
 
 
 def _config(env: str, est: str, base: str, eta: float) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -49,7 +49,7 @@ def _config(env: str, est: str, base: str, eta: float) -> tuple[np.ndarray, np.n
     rate_f, _, stable = PAIRS[(est, base)]
     rng = np.random.default_rng(zlib.crc32(f"{env}/{est}/{base}/{eta}".encode()))
     t = np.arange(ITERATIONS + 1)
-    rate = 0.004 * speed * rate_f * (eta / 0.01) ** 0.7
+    rate = 0.01 * speed * rate_f * (eta / 0.01) ** 0.7
     seed_rates = rate * np.exp(rng.normal(0, 0.15, SEEDS))
     prog = 1 - np.exp(-np.outer(seed_rates, t)) + rng.normal(0, 0.02 / rate_f, (SEEDS, t.size)).cumsum(1) * 0.05
     diverged, stop = 0, ITERATIONS + 1
@@ -250,7 +250,7 @@ def test_training_findings_content(training):
     assert "fewest environment steps" in joined
     assert "× fewer than reinforce~none" in joined
     assert "rollin_rollout~none" in joined and "every step size tried had diverging seeds" in joined
-    assert re.search(r"per-trajectory variance of reinforce~none .* from iteration 0 to 120", joined)
+    assert re.search(r"per-trajectory variance of reinforce~none .* from iteration 0 to 200", joined)
     # the exact path is a reference, never the winner
     assert not any("fewest environment steps" in t and "exact~" in t for t in text)
 

@@ -80,13 +80,20 @@ def test_outputs_exist_and_are_valid(study):
     assert len(t["slopes"]) > 0 and t["slopes"]["slope"].between(-1, 8).all()
     for ext in ("csv", "parquet"):
         assert (study / "results" / "tables" / f"metrics.{ext}").stat().st_size > 0
-    for fig in cfg.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]):
+    figures = cfg.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"])
+    figures += ["learning_curves", "variance_along_training"]  # the .test study has a training section
+    for fig in figures:
         pdf = study / "results" / "figures" / f"{fig}.pdf"
         png = study / "results" / "figures" / f"{fig}.png"
         assert pdf.read_bytes()[:5] == b"%PDF-"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (study / "results" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 3
+    assert html.count("data:image/png;base64,") >= len(figures)
+    summary = pd.read_parquet(study / "results" / "tables" / "training_summary.parquet")
+    assert summary.groupby(["estimator", "baseline"])["selected"].sum().eq(1).all()  # one step size each
+    assert (study / "results" / "training" / "corridor" / "path.theta20.npy").exists()
+    exact = pd.read_parquet(study / "results" / "tables" / "exact_variance.parquet")
+    assert len(exact) > 0 and "var_per_traj_exact" in t["metrics"].columns
     assert "Findings" in html and "slope" in html
     assert not re.search(r"""(src|href)=["']https?://""", html)  # opens offline
 
@@ -128,7 +135,16 @@ def test_an_added_estimator_runs_only_its_new_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"]["estimators"].append("advantage_exact"))
-    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "slopes": 1, **DOWNSTREAM}
+    # its one job, and the garnet's exact curves (advantage_exact has an exact counterpart)
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "slopes": 1, "exact_curves": 1, **DOWNSTREAM}
+
+
+def test_a_changed_training_step_size_reruns_only_training(study, tmp_path):
+    cwd = tmp_path / "copy"
+    shutil.copytree(study, cwd)
+    _edit_config(cwd, lambda c: c["training"].__setitem__("step_sizes", [0.05, 0.1]))
+    assert planned_jobs(cwd) == {"train": 2, "learning_curves": 1, "figure_learning_curves": 1, "report_html": 1,
+                                 "all": 1}
 
 
 def test_each_figure_is_its_own_target(tmp_path):

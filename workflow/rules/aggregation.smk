@@ -42,10 +42,26 @@ rule slopes:
         " --output {output} > {log} 2>&1"
 
 
+rule exact_curves:
+    output:
+        "results/tables/exact_variance/{env}/{theta}.parquet",
+    log:
+        "logs/exact_variance/{env}/{theta}.log",
+    params:
+        args=lambda wildcards: STUDY[wildcards.env].exact_args(wildcards.theta),
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=2000,
+    shell:
+        "pgexp exact-curves {params.args} --output {output} > {log} 2>&1"
+
+
 rule aggregate:
     input:
         metrics=expand("results/tables/metrics/{env}.parquet", env=sorted(STUDY)),
         slopes=expand("results/tables/slopes/{env}.parquet", env=sorted(STUDY)),
+        exact=exact_files(),
     output:
         ESTIMATION_TABLES,
     log:
@@ -53,4 +69,5 @@ rule aggregate:
     params:
         version=PGEXP_VERSION,
     shell:
-        "pgexp aggregate --metrics {input.metrics} --slopes {input.slopes} --outdir results/tables > {log} 2>&1"
+        "pgexp aggregate --metrics {input.metrics} --slopes {input.slopes} --exact {input.exact}"
+        " --outdir results/tables > {log} 2>&1"

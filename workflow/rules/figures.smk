@@ -6,6 +6,7 @@ rule figure_variance_vs_horizon:
     input:
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
+        exact="results/tables/exact_variance.parquet",
     output:
         pdf="results/figures/variance_vs_horizon.pdf",
         png=report(
@@ -18,7 +19,7 @@ rule figure_variance_vs_horizon:
     params:
         version=PGEXP_VERSION,
     shell:
-        "pgexp plot variance_vs_horizon --metrics {input.metrics} --slopes {input.slopes}"
+        "pgexp plot variance_vs_horizon --metrics {input.metrics} --slopes {input.slopes} --exact {input.exact}"
         " --output {output.pdf} > {log} 2>&1"
 
 
