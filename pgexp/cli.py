@@ -155,8 +155,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
     outdir = Path(args.outdir)
     tables = {}
-    for name, paths in (("metrics", args.metrics), ("slopes", args.slopes), ("exact_variance", args.exact)):
-        if name == "exact_variance" and not paths:
+    optional = {"exact_variance": args.exact, "comparisons": args.comparisons, "decomposition": args.decomposition}
+    for name, paths in (("metrics", args.metrics), ("slopes", args.slopes), *optional.items()):
+        if name in optional and not paths:
             continue
         df = pd.concat([read_frame(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
         keys = [c for c in ("env_name", "theta_name", "estimator", "baseline", "horizon", "batch_size", "seed") if c in df.columns]
@@ -255,6 +256,47 @@ def cmd_exact_curves(args: argparse.Namespace) -> int:
     for k, v in _tags(args.tag).items():
         df.insert(0, k, v)
     _write_table_csv(df, args.output, provenance(kind="exact_variance"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Paired comparisons of every two estimator~baseline pairs of a cell (common random numbers)."""
+    from pgexp.compare import paired_comparisons
+    from pgexp.envs import parse_horizon
+    from pgexp.io import read_frame
+    from pgexp.provenance import provenance
+
+    cells = None
+    if args.cell:
+        cells = []
+        for item in args.cell:
+            h, _, n = item.partition(":")
+            ph = parse_horizon(_int_or_text(h), what="--cell")
+            cells.append((-1 if ph is None else ph, int(n)))
+    out = paired_comparisons([read_frame(p) for p in args.inputs], cells=cells, confidence=args.confidence,
+                             n_resamples=args.resamples)
+    _write_table_csv(out, args.output, provenance(kind="comparisons"))
+    return 0
+
+
+def cmd_decompose(args: argparse.Namespace) -> int:
+    """Exact variance decomposition (states visited vs actions given the states) by enumeration."""
+    from pgexp.decomposition import decomposition_table
+    from pgexp.exact_variance import EXACT_PAIRS
+    from pgexp.problem import build_problem
+    from pgexp.provenance import provenance
+
+    horizons = [int(h) for h in _list(args.horizon, str, "--horizon") if h not in (None, "inf")]
+    wanted = [tuple(p.split("~", 1)) for p in _list(args.pairs, str, "--pairs")] if args.pairs else list(EXACT_PAIRS)
+
+    def build(h):
+        return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
+                             gamma=args.gamma, horizon=h)
+
+    df = decomposition_table(build, horizons, [p for p in wanted if p in EXACT_PAIRS], max_trajectories=args.max_trajectories)
+    for k, v in _tags(args.tag).items():
+        df.insert(0, k, v)
+    _write_table_csv(df, args.output, provenance(kind="decomposition"))
     return 0
 
 
@@ -422,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="*", default=[], metavar="M.parquet")
     p.add_argument("--slopes", nargs="*", default=[], metavar="S.parquet")
     p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet", help="exact variance curves (pgexp exact-curves)")
+    p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet", help="paired comparisons (pgexp compare)")
+    p.add_argument("--decomposition", nargs="*", default=[], metavar="D.parquet", help="variance decomposition (pgexp decompose)")
     p.add_argument("--outdir", required=True, metavar="DIR")
     p.set_defaults(func=cmd_aggregate)
 
@@ -470,6 +514,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", action="append", metavar="NAME=VALUE")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
     p.set_defaults(func=cmd_exact_curves)
+
+    p = sub.add_parser("compare", help="paired bootstrap comparisons of estimator~baseline pairs (CRN)",
+                       description="Within each cell, every two estimator~baseline pairs: ratio of tr Cov and "
+                                   "difference of MSE with paired BCa bootstrap CIs (replicates matched: common "
+                                   "random numbers), significance flags and the correlation of their errors.")
+    p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
+    p.add_argument("--cell", action="append", metavar="H:N", help="only these (horizon, batch size) cells (repeatable)")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--resamples", type=int, default=2000)
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("decompose", help="exact variance decomposition: states visited vs actions given the states",
+                       description="Law of total variance over the trajectory's state sequence (Tucker et al. 2018): "
+                                   "tr Cov g = tr Cov E[g|S] + E tr Cov(g|S), by enumerating trajectories; horizons "
+                                   "with more than --max-trajectories are skipped with a reason.")
+    add_problem_options(p)
+    p.add_argument("--pairs", default=None, metavar="EST~BASE,...")
+    p.add_argument("--max-trajectories", type=int, default=500_000)
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE")
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
+    p.set_defaults(func=cmd_decompose)
 
     p = sub.add_parser("curves", help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
                        description="From pgexp train outputs: per (env_name, estimator, baseline, step_size, iteration) "
@@ -533,7 +599,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = func(args)
         if args.command in {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves",
-                            "exact-curves", "compare"}:
+                            "exact-curves", "compare", "decompose"}:
             # in-process time, for measuring what start-up and Snakemake cost around it (see README)
             print(f"pgexp {args.command}: computed in {time.perf_counter() - start:.3f} s", file=sys.stderr)
         return status

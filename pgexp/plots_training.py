@@ -88,8 +88,10 @@ def select_step_sizes(curves: pd.DataFrame | None, summary: pd.DataFrame | None)
         for c, default in (("all_diverged", False), ("diverged_seeds", 0), ("seeds", np.nan), ("threshold", np.nan)):
             if c not in out:
                 out[c] = default
-        out["selected"] = out["selected"].fillna(False).astype(bool)
-        out["all_diverged"] = out["all_diverged"].fillna(False).astype(bool)
+        for c in ("selected", "all_diverged"):
+            v = out[c]
+            out[c] = (v.map(lambda x: str(x).strip().lower() in ("true", "1", "yes")) if v.dtype == object
+                      else v.fillna(False)).astype(bool)
         return out[cols]
     cv = _frame(curves, _CURVE_KEYS)
     if cv.empty:
@@ -121,6 +123,14 @@ def select_step_sizes(curves: pd.DataFrame | None, summary: pd.DataFrame | None)
 
 
 # ------------------------------------------------------------------------------- learning curves
+
+
+def _wrap_label(label: str, max_chars: int) -> str:
+    """``label`` with its parenthesised note on an indented second line when it is longer than ``max_chars``."""
+    if len(label) <= max_chars or " (" not in label:
+        return label
+    head, note = label.split(" (", 1)
+    return f"{head}\n  ({note}"
 
 
 def _log_x(x: np.ndarray) -> bool:
@@ -189,13 +199,19 @@ def learning_curves(curves: pd.DataFrame | None, summary: pd.DataFrame | None, o
     n = len(panels)
     ncols = min(n, 2)
     nblocks = math.ceil(n / ncols)
+    width = FIG_WIDTH if n > 1 else 4.6
+    # legend labels longer than the panel is wide: the divergence note goes to a second line
+    max_chars = int((width / ncols - 0.6) * 72 / (0.6 * 7.5))
+    panels = [(env, [(e, b, c, _wrap_label(label, max_chars), dead) for e, b, c, label, dead in lines], thr, log_x)
+              for env, lines, thr, log_x in panels]
     any_dead = any(dead for _, lines, _, _ in panels for *_, dead in lines)
-    max_lines = max(len(lines) for _, lines, _, _ in panels) + (1 if any_dead else 0)
+    max_lines = max(sum(label.count("\n") + 1 for *_, label, _ in lines) + (1 if any_dead else 0)
+                    for _, lines, _, _ in panels)
     panel_h, legend_h = 2.5, 0.12 + _LEGEND_LINE_IN * max_lines
     with _style():
         lw = matplotlib.rcParams["lines.linewidth"]
         ms = 3.6
-        fig = _new_figure(FIG_WIDTH if n > 1 else 4.6, nblocks * (panel_h + legend_h))
+        fig = _new_figure(width, nblocks * (panel_h + legend_h))
         gs = fig.add_gridspec(2 * nblocks, ncols, height_ratios=[panel_h, legend_h] * nblocks)
         for k, (env, lines, thr, log_x) in enumerate(panels):
             r, c = divmod(k, ncols)
@@ -231,7 +247,7 @@ def learning_curves(curves: pd.DataFrame | None, summary: pd.DataFrame | None, o
             if any_dead and any(dead for *_, dead in lines):
                 handles.append(Line2D([], [], color="0.3", marker="x", linestyle="none", markersize=6,
                                       markeredgewidth=1.4))
-                labels.append("all η diverged: smallest η, × = last seed stopped")
+                labels.append("× last seed stopped (all η diverged)")
             if log_x:
                 ax.set_xscale("log")
             vals = np.concatenate(ys) if ys else np.array([0.0, 1.0])
@@ -244,7 +260,8 @@ def learning_curves(curves: pd.DataFrame | None, summary: pd.DataFrame | None, o
             ax.axhline(1.0, color="0.6", linewidth=0.6, zorder=1)
             if thr is not None and np.isfinite(thr):
                 ax.axhline(thr, color=_REF_COLOR, linestyle=":", linewidth=0.9, zorder=1)
-                ax.text(0.015, thr, f"threshold {thr:g}", transform=blended_transform_factory(ax.transAxes, ax.transData),
+                ax.text(0.015, thr, f"threshold {thr:g}",
+                        transform=blended_transform_factory(ax.transAxes, ax.transData),
                         ha="left", va="bottom", fontsize=7, color="0.35", zorder=6,
                         bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5))
             _panel_title(ax, env, ncols)

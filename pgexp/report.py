@@ -348,9 +348,13 @@ def _pair_order(est: Any, base: Any) -> tuple:
 
 
 def _bool(df: pd.DataFrame, col: str) -> pd.Series:
+    """A boolean column (``"True"``/``"False"`` strings, as from a CSV, read as booleans; missing = False)."""
     if col not in df:
         return pd.Series(False, index=df.index)
-    return df[col].fillna(False).astype(bool)
+    v = df[col]
+    if v.dtype == object:
+        return v.map(lambda x: str(x).strip().lower() in ("true", "1", "yes")).astype(bool)
+    return v.fillna(False).astype(bool)
 
 
 def _int(x: Any, default: int = 0) -> int:
@@ -422,10 +426,11 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
     if (r["estimator"], r["baseline"]) == (best["estimator"], best["baseline"]):
         return head + " -- reinforce~none itself."
     if not (_int(r.get("reached_threshold")) >= _int(r.get("seeds"), 1) and _finite(r.get("steps_to_threshold"))):
-        return (head + f"; reinforce~none did not reach it with {max(_int(r.get('seeds')) - _int(r.get('reached_threshold')), 0)}"
-                f" of {_int(r.get('seeds'))} seeds, so no factor is given.")
+        short = max(_int(r.get("seeds")) - _int(r.get("reached_threshold")), 0)
+        return head + f"; reinforce~none did not reach it with {short} of {_int(r.get('seeds'))} seeds, so no factor is given."
     rs = _ci(r["steps_to_threshold"], r.get("steps_to_threshold_lo"), r.get("steps_to_threshold_hi"))
-    text = f"{head}, {_fmt(_ratio(r['steps_to_threshold'], best['steps_to_threshold']))}× fewer than reinforce~none: {rs}"
+    factor = _ratio(r["steps_to_threshold"], best["steps_to_threshold"])
+    text = f"{head}, {_fmt(factor)}× fewer than reinforce~none: {rs}"
     lo_f = _ratio(r.get("steps_to_threshold_lo", np.nan), best.get("steps_to_threshold_hi", np.nan))
     hi_f = _ratio(r.get("steps_to_threshold_hi", np.nan), best.get("steps_to_threshold_lo", np.nan))
     if math.isfinite(lo_f) and math.isfinite(hi_f) and lo_f > 0:
@@ -518,6 +523,8 @@ def structured_training_findings(summary: pd.DataFrame | None, curves: pd.DataFr
         if df is not None and "env_name" in df:
             envs |= set(df["env_name"].dropna().astype(str))
     have_summary = _has(summary, ["env_name", "estimator", "baseline", "step_size", "selected"])
+    if have_summary:
+        summary = summary.assign(selected=_bool(summary, "selected"), all_diverged=_bool(summary, "all_diverged"))
     have_tv = _has(training_variance, ["env_name", "estimator", "baseline", "var_per_traj"])
     out: list[Finding] = []
     for env in sorted(envs):
@@ -540,7 +547,8 @@ def structured_training_findings(summary: pd.DataFrame | None, curves: pd.DataFr
                     texts.append(f"{env}: for reference, the exact-gradient path ({_eta(r['step_size'])}, no sampling) "
                                  f"reaches final progress {_fmt(r.get('final_progress'))}.")
         if have_tv:
-            texts += _variance_training_sentences(env, training_variance[training_variance["env_name"].astype(str) == env])
+            tv = training_variance
+            texts += _variance_training_sentences(env, tv[tv["env_name"].astype(str) == env])
         out += [Finding(env, t) for t in texts]
     return out
 
@@ -564,7 +572,7 @@ def training_findings(summary: pd.DataFrame | None, curves: pd.DataFrame | None 
 def _training_table(summary: pd.DataFrame | None) -> str:
     if not _has(summary, ["env_name", "estimator", "baseline", "step_size"]):
         return '<p class="muted">No training summary.</p>'
-    s = summary.assign(_sel=_bool(summary, "selected"),
+    s = summary.assign(_sel=_bool(summary, "selected"), _dead=_bool(summary, "all_diverged"),
                        _o=[_pair_order(e, b) for e, b in zip(summary["estimator"], summary["baseline"])])
     s = s.assign(_env=s["env_name"].astype(str)).sort_values(["_sel", "_env", "_o", "step_size"],
                                                               ascending=[False, True, True, True], kind="stable")
@@ -576,10 +584,11 @@ def _training_table(summary: pd.DataFrame | None) -> str:
         thr = f" (≥ {_fmt(r['threshold'])})" if _finite(r.get("threshold")) else ""
         steps = (_ci(r.get("steps_to_threshold"), r.get("steps_to_threshold_lo"), r.get("steps_to_threshold_hi"))
                  if _finite(r.get("steps_to_threshold")) else "–")
-        sel = ("✓" + (" (all diverged)" if bool(r.get("all_diverged", False)) else "")) if r["_sel"] else ""
+        sel = ("✓" + (" (all diverged)" if r["_dead"] else "")) if r["_sel"] else ""
         rows.append([r["env_name"], _pair(r["estimator"], r["baseline"]), _fmt(r["step_size"]), sel, _fmt(seeds),
                      _fmt(_int(r.get("diverged_seeds"))),
-                     _ci(r.get("final_progress"), r.get("final_progress_lo"), r.get("final_progress_hi")),
+                     _ci(r.get("final_progress"), r.get("final_progress_lo"), r.get("final_progress_hi"))
+                     if _finite(r.get("final_progress")) else "–",
                      f"{_int(r.get('reached_threshold'))}/{seeds}{thr}", steps])
     return _table(header, rows, numeric={2, 4, 5, 6, 7, 8})
 

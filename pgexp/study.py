@@ -103,6 +103,10 @@ class EnvStudy:
         ]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
+    def decompose_args(self, theta_name: str) -> str:
+        """``pgexp decompose`` options: the same problem and exact pairs as the exact curves."""
+        return self.exact_args(theta_name)
+
     def estimate_args(self, job: Job) -> str:
         """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger)."""
         opts = [

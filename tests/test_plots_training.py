@@ -142,7 +142,8 @@ def _make_training_tables(envs) -> dict[str, pd.DataFrame]:
                 cos = 0.9 - 0.02 * v ** 0.5 - 0.03 * j
                 tv.append(dict(env_name=env, theta_name=f"ckpt{ck}", checkpoint=str(ck), estimator=est, baseline=base,
                                horizon=20, batch_size=32, sweep="both", var_per_traj=v, var_per_traj_lo=v * 0.8,
-                               var_per_traj_hi=v * 1.25, cosine=cos, cosine_lo=cos - 0.03, cosine_hi=min(1.0, cos + 0.03),
+                               var_per_traj_hi=v * 1.25, cosine=cos, cosine_lo=cos - 0.03,
+                               cosine_hi=min(1.0, cos + 0.03),
                                rel_mse=v / 100, bias_sq=0.0, snr=10 / v))
     return {"curves": pd.DataFrame(curves), "summary": summary, "training_variance": pd.DataFrame(tv)}
 
@@ -224,6 +225,11 @@ def test_select_step_sizes_rule(training):
 # ---------------------------------------------------------------------------------------- report
 
 
+@pytest.fixture(scope="module")
+def figs(training, tmp_path_factory) -> dict[str, str]:
+    return _figures(training, tmp_path_factory.mktemp("training_figures"))
+
+
 def _figures(training, d) -> dict[str, str]:
     out = {}
     for name in ("learning_curves", "variance_along_training"):
@@ -250,13 +256,16 @@ def test_training_findings_content(training):
     assert "fewest environment steps" in joined
     assert "× fewer than reinforce~none" in joined
     assert "rollin_rollout~none" in joined and "every step size tried had diverging seeds" in joined
+    assert "garnet: rollin_rollout~none at η = 0.01: no final progress" in joined
+    assert "selected step sizes η, of 4 step sizes tried per pair" in joined
+    assert "runs with diverged seeds: reinforce~none at η = 0.1 (5 of 5 seeds), 0.3 (5 of 5 seeds)" in joined
     assert re.search(r"per-trajectory variance of reinforce~none .* from iteration 0 to 200", joined)
     # the exact path is a reference, never the winner
-    assert not any("fewest environment steps" in t and "exact~" in t for t in text)
+    assert not any(re.search(r"fewest environment steps to progress [^:]+: exact~", t) for t in text)
+    assert any("the exact-gradient path" in t for t in text)
 
 
-def test_report_training_section(training, tmp_path):
-    figs = _figures(training, tmp_path)
+def test_report_training_section(training, figs, tmp_path):
     page = _build(tmp_path, training, figs)
     assert "Training: what lower variance buys" in page
     for name in figs:
@@ -272,8 +281,7 @@ def test_report_training_section(training, tmp_path):
     assert len(imgs) == 2
 
 
-def test_report_training_follows_the_summary(training, tmp_path):
-    figs = _figures(training, tmp_path)
+def test_report_training_follows_the_summary(training, figs, tmp_path):
     before = _build(tmp_path, training, figs)
     s = training["summary"].copy()
     i = s.index[(s["env_name"] == "corridor") & (s["estimator"] == "reinforce") & (s["baseline"] == "none")

@@ -57,11 +57,48 @@ rule exact_curves:
         "pgexp exact-curves {params.args} --output {output} > {log} 2>&1"
 
 
+rule compare:
+    input:
+        lambda wildcards: estimate_files(wildcards.env),
+    output:
+        "results/tables/comparisons/{env}.parquet",
+    log:
+        "logs/comparisons/{env}.log",
+    params:
+        reference=reference,
+        resamples=RESAMPLES,
+        confidence=CONFIDENCE,
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    shell:
+        "pgexp compare {input} --cell {params.reference[horizon]}:{params.reference[batch_size]}"
+        " --resamples {params.resamples} --confidence {params.confidence} --output {output} > {log} 2>&1"
+
+
+rule decompose:
+    output:
+        "results/tables/decomposition/{env}/{theta}.parquet",
+    log:
+        "logs/decomposition/{env}/{theta}.log",
+    params:
+        args=lambda wildcards: STUDY[wildcards.env].decompose_args(wildcards.theta),
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    shell:
+        "pgexp decompose {params.args} --output {output} > {log} 2>&1"
+
+
 rule aggregate:
     input:
         metrics=expand("results/tables/metrics/{env}.parquet", env=sorted(STUDY)),
         slopes=expand("results/tables/slopes/{env}.parquet", env=sorted(STUDY)),
         exact=exact_files(),
+        comparisons=expand("results/tables/comparisons/{env}.parquet", env=sorted(STUDY)),
+        decomposition=decomposition_files(),
     output:
         ESTIMATION_TABLES,
     log:
@@ -70,4 +107,4 @@ rule aggregate:
         version=PGEXP_VERSION,
     shell:
         "pgexp aggregate --metrics {input.metrics} --slopes {input.slopes} --exact {input.exact}"
-        " --outdir results/tables > {log} 2>&1"
+        " --comparisons {input.comparisons} --decomposition {input.decomposition} --outdir results/tables > {log} 2>&1"

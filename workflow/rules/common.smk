@@ -24,7 +24,8 @@ BOOTSTRAP = config.get("bootstrap", {})
 RESAMPLES = int(BOOTSTRAP.get("resamples", 2000))
 CONFIDENCE = float(BOOTSTRAP.get("confidence", 0.95))
 FIGURE_NAMES = list(config.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]))
-ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes", "exact_variance"), ext=("parquet", "csv"))
+ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes", "exact_variance", "comparisons",
+                                                                 "decomposition"), ext=("parquet", "csv"))
 TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
 TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
 if TRAINING:  # the training figures join the study when it has a training section
@@ -104,4 +105,9 @@ def training_report_options():
 def exact_files(wildcards=None):
     """Exact variance curves of every (environment, policy point) that has exact pairs."""
     return [f"results/tables/exact_variance/{name}/{theta}.parquet"
+            for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
+
+
+def decomposition_files(wildcards=None):
+    return [f"results/tables/decomposition/{name}/{theta}.parquet"
             for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
