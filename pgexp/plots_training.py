@@ -247,7 +247,7 @@ def learning_curves(curves: pd.DataFrame | None, summary: pd.DataFrame | None, o
             if any_dead and any(dead for *_, dead in lines):
                 handles.append(Line2D([], [], color="0.3", marker="x", linestyle="none", markersize=6,
                                       markeredgewidth=1.4))
-                labels.append("× last seed stopped (all η diverged)")
+                labels.append("last seed stopped (all η diverged)")
             if log_x:
                 ax.set_xscale("log")
             vals = np.concatenate(ys) if ys else np.array([0.0, 1.0])
