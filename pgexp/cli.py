@@ -337,7 +337,7 @@ def _save_npy(path: Path, array) -> None:
     os.replace(tmp, path)
 
 
-TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance")
+TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance", "comparisons", "decomposition")
 
 
 def _tables(args: argparse.Namespace) -> dict:
@@ -369,8 +369,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     prov["config_hash"] = prov.get("config_hash") or config_hash(config)
     prov["created"] = datetime.date.today().isoformat()
     training = {k: tables[k] for k in ("curves", "summary", "training_variance") if k in tables}
+    extra = []
+    if any(k in tables for k in ("exact", "comparisons", "decomposition")):
+        from pgexp.report_variance import variance_section
+
+        _, html_block = variance_section(tables["metrics"], tables["slopes"], tables.get("exact"),
+                                         tables.get("comparisons"), tables.get("decomposition"))
+        if html_block:
+            extra.append(("How to reduce variance: exact references, paired comparisons, sources", html_block))
     build_report(config=config, metrics=tables["metrics"], slopes=tables["slopes"], figures=figures,
-                 provenance=prov, output=args.output, training=training or None)
+                 provenance=prov, output=args.output, training=training or None, extra_sections=extra or None)
     return 0
 
 
@@ -571,6 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", default=None, metavar="training_summary.parquet", help="training: per-configuration summary")
     p.add_argument("--training-variance", default=None, metavar="variance_along_training.parquet",
                    help="training: estimator quality at the checkpoints")
+    p.add_argument("--exact", default=None, metavar="exact_variance.parquet", help="exact variance curves")
+    p.add_argument("--comparisons", default=None, metavar="comparisons.parquet", help="paired comparisons")
+    p.add_argument("--decomposition", default=None, metavar="decomposition.parquet", help="variance by source")
     p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
     p.add_argument("--output", required=True, metavar="report.html")
     p.set_defaults(func=cmd_report)

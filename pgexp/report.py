@@ -295,6 +295,14 @@ def _bias_findings(env: str, sub: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def _reference_batch_size(metrics: pd.DataFrame, env: str) -> int | None:
+    """The batch size of an environment's horizon sweep (its cells labelled ``horizon``/``both``)."""
+    if not _has(metrics, ["env_name", "sweep", "batch_size"]):
+        return None
+    ref = metrics[(metrics["env_name"].astype(str) == env) & metrics["sweep"].isin(["horizon", "both"])]
+    return int(ref["batch_size"].iloc[0]) if len(ref) else None
+
+
 def structured_findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[Finding]:
     """The findings as :class:`Finding` objects, grouped by ``env_name`` (sorted), warnings marked."""
     metrics = metrics if metrics is not None else pd.DataFrame()
@@ -306,7 +314,11 @@ def structured_findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[Fin
     out: list[Finding] = []
     for env in sorted(envs):
         if _has(slopes, ["env_name", "estimator", "baseline", "slope", "slope_lo", "slope_hi"]):
-            out += _slope_findings(env, slopes[slopes["env_name"].astype(str) == env])
+            env_slopes = slopes[slopes["env_name"].astype(str) == env]
+            ref_n = _reference_batch_size(metrics, env)
+            if ref_n is not None and "batch_size" in env_slopes:  # the slopes the figure draws: one per pair
+                env_slopes = env_slopes[env_slopes["batch_size"] == ref_n]
+            out += _slope_findings(env, env_slopes)
         if _has(metrics, ["env_name", "estimator", "baseline"]):
             env_rows = metrics[metrics["env_name"].astype(str) == env]
             thetas = sorted(env_rows["theta_name"].dropna().unique()) if "theta_name" in env_rows else []

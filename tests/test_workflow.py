@@ -121,22 +121,24 @@ def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"].__setitem__("replicates", 13))
-    assert planned_jobs(cwd) == {"estimate": 4, "metrics": 1, "slopes": 1, **DOWNSTREAM}
+    assert planned_jobs(cwd) == {"estimate": 4, "metrics": 1, "slopes": 1, "compare": 1, **DOWNSTREAM}
 
 
 def test_changing_lambda_reruns_only_gae_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c.__setitem__("lam", 0.5))
-    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, **DOWNSTREAM}  # corridor's two GAE jobs
+    # corridor's two GAE jobs, then that environment's tables
+    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, "compare": 1, **DOWNSTREAM}
 
 
 def test_an_added_estimator_runs_only_its_new_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"]["estimators"].append("advantage_exact"))
-    # its one job, and the garnet's exact curves (advantage_exact has an exact counterpart)
-    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "slopes": 1, "exact_curves": 1, **DOWNSTREAM}
+    # its one job; the garnet's tables, and its exact curves and decomposition (advantage_exact has an exact form)
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "slopes": 1, "compare": 1, "exact_curves": 1,
+                                 "decompose": 1, **DOWNSTREAM}
 
 
 def test_a_changed_training_step_size_reruns_only_training(study, tmp_path):

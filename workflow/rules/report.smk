@@ -7,6 +7,9 @@ rule report_html:
         unpack(training_report_inputs),
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
+        exact="results/tables/exact_variance.parquet",
+        comparisons="results/tables/comparisons.parquet",
+        decomposition="results/tables/decomposition.parquet",
         figures=expand("results/figures/{figure}.pdf", figure=FIGURE_NAMES),
         pngs=expand("results/figures/{figure}.png", figure=FIGURE_NAMES),
     output:
@@ -19,4 +22,5 @@ rule report_html:
         training=lambda wildcards: training_report_options(),
     shell:
         "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
+        " --exact {input.exact} --comparisons {input.comparisons} --decomposition {input.decomposition}"
         " {params.training} --figures {input.figures} --output {output} > {log} 2>&1"
