@@ -191,7 +191,6 @@ def pd_nullable_bool(mask, values):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Gradient ascent runs over the grid step sizes x seeds; one parquet, checkpoints beside it."""
-    import numpy as np
     import pyarrow as pa
 
     from pgexp.io import write_table

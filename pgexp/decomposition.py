@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from pgexp.errors import UserError
-from pgexp.exact_variance import (_CHUNK, MAX_TRAJECTORIES, _branches, _check, _count, _gradients, _resolve_constant,
+from pgexp.exact_variance import (_CHUNK, MAX_TRAJECTORIES, _check, _enumerate_paths, _gradients, _resolve_constant,
                                   _setup, _Setup, _weights_literal)
 from pgexp.problem import Problem
 
@@ -44,38 +44,11 @@ VALUES = ("total", "state", "action", "state_share", "n_trajectories", "n_state_
 
 
 def _enumerate_with_final(st: _Setup, max_trajectories: int):
-    """Every trajectory as :func:`pgexp.exact_variance._enumerate_paths` lists it (same order), plus the
-    state it stops in: ``states, actions (N, H)``, ``lengths (N,)``, ``prob (N,)``, ``final (N,)``."""
-    n_est = _count(st, max_trajectories)
-    if n_est > max_trajectories:
-        raise UserError(f"variance decomposition: more than {max_trajectories:.0e} trajectories to enumerate "
-                        f"(at least {n_est:.3g})")
-    H = st.H
-    ptr, br_a, br_s2, br_p = _branches(st)
-    start = np.flatnonzero(st.mdp.mu > 0)
-    cur = start.astype(np.int64)
-    prob = st.mdp.mu[start].copy()
-    S_hist = np.zeros((cur.size, H), np.int64)
-    A_hist = np.zeros((cur.size, H), np.int64)
-    out = []
-    for h in range(H):
-        ended = st.absorbing[cur]
-        if ended.any():
-            out.append((S_hist[ended], A_hist[ended], np.full(int(ended.sum()), h), prob[ended], cur[ended]))
-        live = ~ended
-        cur, prob, S_hist, A_hist = cur[live], prob[live], S_hist[live], A_hist[live]
-        counts = ptr[cur + 1] - ptr[cur]
-        parent = np.repeat(np.arange(cur.size), counts)
-        local = np.arange(parent.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        br = ptr[cur][parent] + local
-        S_hist = S_hist[parent]
-        A_hist = A_hist[parent]
-        S_hist[:, h] = cur[parent]
-        A_hist[:, h] = br_a[br]
-        prob = prob[parent] * br_p[br]
-        cur = br_s2[br]
-    out.append((S_hist, A_hist, np.full(cur.size, H), prob, cur))
-    return tuple(np.concatenate([o[i] for o in out]) for i in range(5))
+    """Every trajectory with the state it stops in (see :func:`pgexp.exact_variance._enumerate_paths`)."""
+    try:
+        return _enumerate_paths(st, max_trajectories, with_final=True)
+    except UserError as exc:
+        raise UserError(str(exc).replace("exact variance", "variance decomposition").replace("; use method='dp'", "")) from None
 
 
 def _gradient_blocks(st: _Setup, states, actions, lengths, probs, estimator: str, baseline: str,

@@ -167,8 +167,9 @@ def _count(st: _Setup, limit: float = np.inf) -> float:
     return float(done + n.sum())
 
 
-def _enumerate_paths(st: _Setup, max_trajectories: int):
-    """All trajectories: ``states, actions (N, H)`` (padded), ``lengths (N,)``, ``prob (N,)``."""
+def _enumerate_paths(st: _Setup, max_trajectories: int, *, with_final: bool = False):
+    """All trajectories: ``states, actions (N, H)`` (padded), ``lengths (N,)``, ``prob (N,)`` and, with
+    ``with_final``, the state each stops in ``(N,)`` (absorbing, or ``s_H``)."""
     n_est = _count(st, max_trajectories)
     if n_est > max_trajectories:
         raise UserError(f"exact variance: more than {max_trajectories:.0e} trajectories to enumerate "
@@ -180,11 +181,11 @@ def _enumerate_paths(st: _Setup, max_trajectories: int):
     prob = st.mdp.mu[start].copy()
     S_hist = np.zeros((cur.size, H), np.int64)
     A_hist = np.zeros((cur.size, H), np.int64)
-    out = []  # (states, actions, length, prob) blocks of finished paths
+    out = []  # (states, actions, length, prob, final state) blocks of finished paths
     for h in range(H):
         ended = st.absorbing[cur]
         if ended.any():
-            out.append((S_hist[ended], A_hist[ended], np.full(int(ended.sum()), h), prob[ended]))
+            out.append((S_hist[ended], A_hist[ended], np.full(int(ended.sum()), h), prob[ended], cur[ended]))
         live = ~ended
         cur, prob, S_hist, A_hist = cur[live], prob[live], S_hist[live], A_hist[live]
         counts = ptr[cur + 1] - ptr[cur]
@@ -197,12 +198,9 @@ def _enumerate_paths(st: _Setup, max_trajectories: int):
         A_hist[:, h] = br_a[br]
         prob = prob[parent] * br_p[br]
         cur = br_s2[br]
-    out.append((S_hist, A_hist, np.full(cur.size, H), prob))
-    states = np.concatenate([o[0] for o in out])
-    actions = np.concatenate([o[1] for o in out])
-    lengths = np.concatenate([o[2] for o in out])
-    probs = np.concatenate([o[3] for o in out])
-    return states, actions, lengths, probs
+    out.append((S_hist, A_hist, np.full(cur.size, H), prob, cur))
+    columns = tuple(np.concatenate([o[i] for o in out]) for i in range(5))
+    return columns if with_final else columns[:4]
 
 
 def _weights_literal(st: _Setup, states, actions, lengths, estimator: str, baseline: str, c: float | None):
