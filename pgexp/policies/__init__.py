@@ -1,7 +1,9 @@
 """Policies: the parameterisations whose gradients we estimate.
 
-``make_policy(spec, features)`` is the seam: ``linear`` (softmax-linear, the default) today; the
-neural ``mlp:...`` policy plugs in here with the same :class:`~pgexp.policies.base.TabularPolicy` maps.
+``make_policy(spec, features)`` is the seam: ``linear`` (softmax-linear, the default) and the neural
+``mlp:hidden=64x64,activation=tanh,seed=0`` (torch, :mod:`pgexp.policies.mlp`; imported only when asked
+for, so linear-only commands never import torch), both with the same
+:class:`~pgexp.policies.base.TabularPolicy` maps.
 """
 
 from __future__ import annotations
@@ -12,14 +14,20 @@ from pgexp.policies.features import DenseFeatures, Features, TabularFeatures, ma
 from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
 from pgexp.specs import parse_spec
 
-POLICY_KINDS = ("linear",)
+POLICY_KINDS = ("linear", "mlp:hidden=64x64,activation=tanh|relu,seed=0")
 
 
 def make_policy(spec: str | None, features: Features) -> TabularPolicy:
-    """The policy a ``--policy`` spec names over ``features`` (``None`` or ``linear``: softmax-linear)."""
-    name = "linear" if spec is None else parse_spec(spec, what="--policy").name
+    """The policy a ``--policy`` spec names over ``features`` (``None`` or ``linear``: softmax-linear;
+    ``mlp:...``: an MLP on the one-hot state with ``S`` inputs and ``A`` outputs)."""
+    parsed = None if spec is None else parse_spec(spec, what="--policy")
+    name = "linear" if parsed is None else parsed.name
     if name == "linear":
         return SoftmaxLinearPolicy(features)
+    if name == "mlp":
+        from pgexp.policies.mlp import make_mlp_policy
+
+        return make_mlp_policy(parsed, features)
     raise UserError(f"--policy: unknown kind {name!r}; allowed: {', '.join(POLICY_KINDS)}")
 
 
