@@ -76,12 +76,22 @@ def bench_sampler(batch_size: int = 1000, repeats: int = 3) -> dict[str, Any]:
     }
 
 
-BENCHMARKS = {"exact": bench_exact, "sampler": bench_sampler}
+def bench_pergrad(batch_size: int = 1000, repeats: int = 5, threads: int | None = 1) -> dict[str, Any]:
+    """Per-sample gradients: ``torch.func.vmap`` vs a loop of ``backward()`` (see :mod:`pgexp.deep.bench`)."""
+    from pgexp.deep.bench import bench_pergrad as run_pergrad
+
+    return {"benchmark": "pergrad", **run_pergrad(batch=batch_size, repeats=max(repeats, 5), threads=threads)}
 
 
-def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int = 1000) -> dict[str, Any]:
+BENCHMARKS = {"exact": bench_exact, "sampler": bench_sampler, "pergrad": bench_pergrad}
+
+
+def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int = 1000,
+        threads: int | None = 1) -> dict[str, Any]:
     if what == "exact":
         return bench_exact(states, repeats)
     if what == "sampler":
         return bench_sampler(batch_size, repeats)
+    if what == "pergrad":
+        return bench_pergrad(batch_size, repeats, threads)
     raise ValueError(f"unknown benchmark {what!r}; allowed: {', '.join(BENCHMARKS)}")

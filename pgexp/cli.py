@@ -39,9 +39,12 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--features", metavar="SPEC", default=None,
                    help="tabular | random:d=D,seed=S | native (the problem's own phi); "
                         "default: native when the problem brings features, else tabular")
-    g.add_argument("--policy", metavar="SPEC", default=None, help="linear (softmax-linear; default)")
+    g.add_argument("--policy", metavar="SPEC", default=None,
+                   help="linear (softmax-linear; default) | mlp:hidden=64x64,activation=tanh|relu,seed=0 (torch MLP)")
     g.add_argument("--theta", metavar="SPEC", default=None,
-                   help="zeros (default) | random:seed=S,scale=X | PATH.npy (length = policy dim)")
+                   help="init (the policy's own initialisation; default for mlp) | zeros (default for linear) | "
+                        "random:seed=S,scale=X | PATH.npy (length = policy dim)")
+    g.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (neural policies)")
     g.add_argument("--gamma", type=float, default=None, metavar="G", help="discount in [0, 1]; overrides the problem's")
     g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's "
                    "(pgexp estimate: a comma-separated list sweeps horizons)")
@@ -99,6 +102,18 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     horizons = _list(args.horizon, str, "--horizon")
     batch_sizes = _list(args.batch_size, int, "--batch-size")
+    from pgexp.deep import is_continuous_gym
+
+    if is_continuous_gym(args.env):  # the neural track: no exact gradient, a Monte-Carlo reference instead
+        import pyarrow as pa
+
+        from pgexp.deep import deep_estimate
+
+        tables = [deep_estimate(args.env, args.policy, args.theta, args.estimator, args.baseline, args.lam, batch_sizes,
+                                args.replicates, args.seed, args.reference_batch, args.gamma, h, args.threads,
+                                tags=_tags(args.tag)) for h in horizons]
+        write_table(pa.concat_tables(tables), args.output, provenance(seed=args.seed, kind="estimate", track="deep"))
+        return 0
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
@@ -202,9 +217,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
     from pgexp.training import run_table, train_run
 
-    problem = problem_from_args(args)
     step_sizes = _list(args.step_size, float, "--step-size")
     seeds = _list(args.seed, int, "--seed")
+    from pgexp.deep import is_continuous_gym
+
+    if is_continuous_gym(args.env):  # the neural track: evaluation return instead of the exact J
+        from pgexp.deep import deep_train
+
+        tables = [deep_train(args.env, args.policy, args.estimator, args.baseline, args.lam, args.batch_size, eta,
+                             args.iterations, seed, args.optimizer, args.eval_episodes, args.gamma, args.horizon,
+                             args.threads, theta=args.theta, tags=_tags(args.tag))
+                  for eta in step_sizes for seed in seeds]
+        write_table(pa.concat_tables(tables), Path(args.output), provenance(kind="train", track="deep", seed=seeds))
+        return 0
+    problem = problem_from_args(args)
     checkpoints = tuple(_list(args.checkpoints, int, "--checkpoints")) if args.checkpoints else ()
     if len(step_sizes) * len(seeds) > 1 and checkpoints:
         raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
@@ -341,7 +367,8 @@ def _save_npy(path: Path, array) -> None:
     os.replace(tmp, path)
 
 
-TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance", "comparisons", "decomposition")
+TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance", "comparisons", "decomposition",
+                 "deep_quality", "deep_summary")
 
 
 def _tables(args: argparse.Namespace) -> dict:
@@ -381,6 +408,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                                          tables.get("comparisons"), tables.get("decomposition"))
         if html_block:
             extra.append(("How to reduce variance: exact references, paired comparisons, sources", html_block))
+    if "deep_quality" in tables:
+        from pgexp.report_deep import deep_section
+
+        extra.append(("Neural policies on continuous-state tasks",
+                      deep_section(tables["deep_quality"], tables.get("deep_summary"), figures)))
     build_report(config=config, metrics=tables["metrics"], slopes=tables["slopes"], figures=figures,
                  provenance=prov, output=args.output, training=training or None, extra_sections=extra or None)
     return 0
@@ -390,7 +422,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pgexp import bench
     from pgexp.jsonio import dump
 
-    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size)
+    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size, threads=args.threads)
     dump(result, None)
     return 0
 
@@ -445,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--replicates", type=int, required=True, metavar="M", help="independent batch estimates per cell")
     g.add_argument("--seed", type=int, required=True, metavar="S", help="seed of the job's random stream")
     p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
+    p.add_argument("--reference-batch", type=int, default=2000, metavar="N",
+                   help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
+                        "reference gradient that stands in for the exact one (default 2000)")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="written atomically")
     p.set_defaults(func=cmd_estimate)
 
@@ -499,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--iterations", type=int, required=True, metavar="T")
     g.add_argument("--checkpoints", default=None, metavar="0,50,100", help="iterations whose theta is saved")
     g.add_argument("--seed", required=True, metavar="S", help="seed (or a comma-separated list)")
+    g.add_argument("--eval-episodes", type=int, default=20, help="continuous-state problems: episodes per evaluation")
     p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
     p.add_argument("--output", required=True, metavar="OUT.parquet")
     p.set_defaults(func=cmd_train)
@@ -563,10 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=2000)
     p.set_defaults(func=cmd_curves)
 
-    from pgexp.study import FIGURES as FIGURE_NAMES, TRAINING_FIGURES
+    from pgexp.study import DEEP_FIGURES, FIGURES as FIGURE_NAMES, TRAINING_FIGURES
 
     p = sub.add_parser("plot", help="one figure (PDF + PNG beside it) from the aggregated tables")
-    p.add_argument("figure", choices=list(FIGURE_NAMES + TRAINING_FIGURES))
+    p.add_argument("figure", choices=list(FIGURE_NAMES + TRAINING_FIGURES + DEEP_FIGURES))
     p.add_argument("--metrics", default=None, metavar="metrics.parquet")
     p.add_argument("--slopes", default=None, metavar="slopes.parquet")
     p.add_argument("--exact", default=None, metavar="exact.parquet", help="exact variance curves (optional)")
@@ -586,6 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exact", default=None, metavar="exact_variance.parquet", help="exact variance curves")
     p.add_argument("--comparisons", default=None, metavar="comparisons.parquet", help="paired comparisons")
     p.add_argument("--decomposition", default=None, metavar="decomposition.parquet", help="variance by source")
+    p.add_argument("--deep-quality", default=None, metavar="deep_quality.parquet", help="neural track: gradient quality")
+    p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet", help="neural track: training")
     p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
     p.add_argument("--output", required=True, metavar="report.html")
     p.set_defaults(func=cmd_report)
@@ -594,8 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "
                                    "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf). "
                                    "sampler: sampling + a reward-to-go estimate on garnet:states=100,actions=4,branching=5 "
-                                   "with H=100, single thread; steps_per_second is the median over repeats.")
-    p.add_argument("what", choices=["exact", "sampler"], help="what to benchmark")
+                                   "with H=100, single thread; steps_per_second is the median over repeats. "
+                                   "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
+                                   "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds.")
+    p.add_argument("what", choices=["exact", "sampler", "pergrad"], help="what to benchmark")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (pergrad)")
     p.add_argument("--batch-size", type=int, default=1000, help="trajectories per batch (sampler)")
     p.add_argument("--states", type=int, default=100_000, help="number of states of the garnet (exact)")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")

@@ -996,4 +996,7 @@ FIGURES: dict[str, Callable[[dict[str, pd.DataFrame], str | Path], None]] = {
     "bias_variance": _fig_bias_variance,
     "learning_curves": _fig_learning_curves,
     "variance_along_training": _fig_variance_along_training,
+    # the neural track's tables share the schemas: the same figures, against a reference gradient
+    "deep_gradient_quality": _fig_quality_vs_batch_size,
+    "deep_learning_curves": _fig_learning_curves,
 }

@@ -44,9 +44,21 @@ class Problem:
         }
 
 
-def make_theta(spec: str | None, dim: int) -> np.ndarray:
-    """``zeros`` | ``random:seed=S,scale=X`` (N(0, X^2) entries) | ``PATH.npy`` -> ``(dim,)`` float64."""
-    text = "zeros" if spec is None else spec.strip()
+def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.ndarray:
+    """``init`` | ``zeros`` | ``random:seed=S,scale=X`` (N(0, X^2) entries) | ``PATH.npy`` -> ``(dim,)`` float64.
+
+    ``init`` is the policy's own initialisation (an MLP's seeded layer init) and the default for
+    policies that have one; for softmax-linear the default is ``zeros``.
+    """
+    if spec is None:
+        text = "init" if hasattr(policy, "default_theta") else "zeros"
+    else:
+        text = spec.strip()
+    if text == "init":
+        if not hasattr(policy, "default_theta"):
+            raise UserError("--theta init: this policy has no initialisation of its own; "
+                            "use zeros, random:seed=S,scale=X or PATH.npy")
+        return np.asarray(policy.default_theta(), dtype=np.float64)
     if text.endswith(".npy"):
         path = Path(text)
         if not path.is_file():
@@ -65,7 +77,7 @@ def make_theta(spec: str | None, dim: int) -> np.ndarray:
         o = check_keys(parsed, {"seed": 0, "scale": 1.0}, what="--theta")
         rng = np.random.default_rng(np.random.SeedSequence([int(o["seed"]), dim]))
         return float(o["scale"]) * rng.standard_normal(dim)
-    raise UserError(f"--theta: {text!r}; allowed: zeros, random:seed=S,scale=X, or a PATH.npy of length dim")
+    raise UserError(f"--theta: {text!r}; allowed: init, zeros, random:seed=S,scale=X, or a PATH.npy of length dim")
 
 
 def build_problem(
@@ -88,8 +100,10 @@ def build_problem(
         mdp = mdp.replace(**changes)
     feats = make_features(features, mdp)
     pol = make_policy(policy, feats)
-    th = make_theta(theta, pol.dim)
-    return Problem(mdp, pol, th, env, feats.name, pol.name, "zeros" if theta is None else theta)
+    th = make_theta(theta, pol.dim, pol)
+    default = "init" if hasattr(pol, "default_theta") else "zeros"
+    return Problem(mdp, pol, th, env, feats.name if pol.name == "linear" else "onehot-state", pol.name,
+                   default if theta is None else theta)
 
 
 def _int_or_text(value: int | str) -> int | str:

@@ -30,6 +30,13 @@ LECTURE_SLOPE = 3.0
 BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, Bonferroni over coordinates)
 
 DEFAULT_CAPTIONS: dict[str, str] = {
+    "deep_gradient_quality": (
+        "Neural policies (torch MLP) on continuous-state Gymnasium tasks: cosine similarity (top) and relative MSE "
+        "(bottom) of the batch gradient estimate against the reference gradient, the mean of a large independent "
+        "batch, against the batch size N; 95% BCa bootstrap intervals over replicates."),
+    "deep_learning_curves": (
+        "Neural policies on continuous-state tasks: progress of the evaluation return (R − R₀)/(R_max − R₀) against "
+        "environment steps, each estimator at its selected step size; mean over seeds, 95% bootstrap bands."),
     "variance_vs_horizon": (
         "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate (squared gradient-norm units, "
         "log scale) against the horizon H (environment steps, log scale): rows are environments, columns "

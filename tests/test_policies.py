@@ -103,5 +103,5 @@ def test_theta_specs(tmp_path):
     assert np.array_equal(make_theta(str(tmp_path / "t.npy"), 5), a)
     with pytest.raises(UserError, match="has 5 entries; this policy has dim = 4"):
         make_theta(str(tmp_path / "t.npy"), 4)
-    with pytest.raises(UserError, match="allowed: zeros"):
-        make_theta("ones", 3)
+    with pytest.raises(UserError, match="allowed: init, zeros"):
+        make_theta("ones", 3)  # the message lists init, zeros, random, PATH.npy

@@ -8,11 +8,12 @@ from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
-from pgexp.study import TRAINING_FIGURES, Job, config_hash, load_study, load_training
+from pgexp.study import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
 
 try:
     STUDY = load_study(config)
     TRAINING = load_training(config, STUDY)
+    DEEP = load_deep(config)
 except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -33,6 +34,12 @@ if TRAINING:  # the training figures join the study when it has a training secti
 else:
     FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in TRAINING_FIGURES]
 CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
+DEEP_TABLE_NAMES = (["deep_quality"] + (["deep_learning_curves", "deep_training_summary"] if DEEP.train else [])) if DEEP else []
+TABLES += expand("results/tables/{table}.{ext}", table=DEEP_TABLE_NAMES, ext=("parquet", "csv"))
+if DEEP:  # the deep figures join the study when it has a deep section
+    FIGURE_NAMES += [f for f in DEEP_FIGURES if f not in FIGURE_NAMES and (DEEP.train or f == "deep_gradient_quality")]
+else:
+    FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in DEEP_FIGURES]
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
 
@@ -111,3 +118,26 @@ def exact_files(wildcards=None):
 def decomposition_files(wildcards=None):
     return [f"results/tables/decomposition/{name}/{theta}.parquet"
             for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
+
+
+def deep_estimate_files(wildcards=None):
+    return [f"results/deep/estimates/{name}/{e}~{b}/seed{s}.parquet"
+            for name, _, _ in DEEP.envs for e, b in DEEP.pairs() for s in DEEP.seeds]
+
+
+def deep_training_files(wildcards=None):
+    return [f"results/deep/training/{name}/{e}~{b}.parquet" for name, _, _ in DEEP.envs for e, b in DEEP.pairs("train")]
+
+
+DEEP_REPORT_TABLES = {"deep_quality": "results/tables/deep_quality.parquet",
+                      "deep_summary": "results/tables/deep_training_summary.parquet"}
+
+
+def deep_report_inputs(wildcards):
+    if not DEEP:
+        return {}
+    return {k: v for k, v in DEEP_REPORT_TABLES.items() if DEEP.train or k == "deep_quality"}
+
+
+def deep_report_options():
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in deep_report_inputs(None).items())

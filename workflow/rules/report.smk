@@ -5,6 +5,7 @@
 rule report_html:
     input:
         unpack(training_report_inputs),
+        unpack(deep_report_inputs),
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
         exact="results/tables/exact_variance.parquet",
@@ -20,7 +21,8 @@ rule report_html:
         config=json.dumps(config, sort_keys=True),
         version=PGEXP_VERSION,
         training=lambda wildcards: training_report_options(),
+        deep=lambda wildcards: deep_report_options(),
     shell:
         "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
         " --exact {input.exact} --comparisons {input.comparisons} --decomposition {input.decomposition}"
-        " {params.training} --figures {input.figures} --output {output} > {log} 2>&1"
+        " {params.training} {params.deep} --figures {input.figures} --output {output} > {log} 2>&1"
