@@ -82,6 +82,7 @@ def test_outputs_exist_and_are_valid(study):
         assert (study / "results" / "tables" / f"metrics.{ext}").stat().st_size > 0
     figures = cfg.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"])
     figures += ["learning_curves", "variance_along_training"]  # the .test study has a training section
+    figures += ["deep_gradient_quality"]  # ... and a tiny neural job (no deep training)
     for fig in figures:
         pdf = study / "results" / "figures" / f"{fig}.pdf"
         png = study / "results" / "figures" / f"{fig}.png"
@@ -92,6 +93,9 @@ def test_outputs_exist_and_are_valid(study):
     summary = pd.read_parquet(study / "results" / "tables" / "training_summary.parquet")
     assert summary.groupby(["estimator", "baseline"])["selected"].sum().eq(1).all()  # one step size each
     assert (study / "results" / "training" / "corridor" / "path.theta20.npy").exists()
+    deep = pd.read_parquet(study / "results" / "tables" / "deep_quality.parquet")
+    assert set(deep["batch_size"]) == {2, 8} and deep["cosine"].between(-1, 1).all()
+    assert "Neural policies" in html
     exact = pd.read_parquet(study / "results" / "tables" / "exact_variance.parquet")
     assert len(exact) > 0 and "var_per_traj_exact" in t["metrics"].columns
     assert "Findings" in html and "slope" in html
