@@ -36,7 +36,9 @@ import numpy as np
 from pgexp.deep.sampler import Episodes
 from pgexp.errors import UserError
 from pgexp.estimators.baselines import leave_one_out_mean
-from pgexp.estimators.kernels import gae_advantages, returns_from
+
+# The compiled kernels are imported where used: the registry below is read by the workflow on every
+# `snakemake` call, which must not pay numba's start-up.
 
 DEEP_BASELINES = ("none", "constant", "value_learned")
 
@@ -77,6 +79,8 @@ def get_deep_estimator(name: str) -> DeepEstimator:
 
 def returns(ep: Episodes, gamma: float) -> np.ndarray:
     """``R[i, h] = sum_{t>=h} gamma^(t-h) r[i, t]``, ``(N, L)`` (zero on padding)."""
+    from pgexp.estimators.kernels import returns_from
+
     return returns_from(np.ascontiguousarray(ep.rewards), np.ascontiguousarray(ep.lengths, dtype=np.int64), float(gamma))
 
 
@@ -180,6 +184,8 @@ def step_weights(estimator: str, baseline: str, ep: Episodes, gamma: float, lam:
     V_now = value.on(ep) if baseline == "value_learned" else np.zeros((ep.num, L))  # type: ignore[union-attr]
     V_next = np.zeros_like(V_now)
     V_next[:, :-1] = V_now[:, 1:]  # zero at each episode's last step (padding is zero)
+    from pgexp.estimators.kernels import gae_advantages
+
     adv = gae_advantages(np.ascontiguousarray(ep.rewards), V_now, V_next, np.ascontiguousarray(ep.lengths, dtype=np.int64),
                          float(gamma), float(lam))
     return np.where(mask, disc[None, :] * adv, 0.0), G0
