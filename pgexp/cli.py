@@ -133,9 +133,12 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from pgexp.envs import parse_horizon
 
     frames = [read_frame(p) for p in args.inputs]
-    ref_h = parse_horizon(_int_or_text(args.reference_horizon), what="--reference-horizon") if args.reference_horizon else None
-    out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples,
-                        reference_horizon=-1 if args.reference_horizon and ref_h is None else ref_h,
+    if args.reference_horizon == "any":
+        ref: int | str | None = "any"
+    else:
+        ref_h = parse_horizon(_int_or_text(args.reference_horizon), what="--reference-horizon") if args.reference_horizon else None
+        ref = -1 if args.reference_horizon and ref_h is None else ref_h
+    out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
                         reference_batch_size=args.reference_batch_size)
     meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])
     if args.csv:
@@ -490,8 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, metavar="OUT.parquet")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--reference-horizon", default=None, metavar="H|inf",
-                   help="label cells at this horizon as the batch-size sweep (column 'sweep')")
+    p.add_argument("--reference-horizon", default=None, metavar="H|inf|any",
+                   help="label cells at this horizon (any: every horizon) as the batch-size sweep (column 'sweep')")
     p.add_argument("--reference-batch-size", type=int, default=None, metavar="N",
                    help="label cells at this batch size as the horizon sweep (column 'sweep')")
     p.add_argument("--csv", action="store_true", help="also write OUT.csv beside the parquet")

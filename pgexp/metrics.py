@@ -168,11 +168,13 @@ def job_metrics(df: "pd.DataFrame", *, confidence: float = 0.95, n_resamples: in
     return row
 
 
-def sweep_label(horizon: int, batch_size: int, reference_horizon: int | None, reference_batch_size: int | None) -> str:
+def sweep_label(horizon: int, batch_size: int, reference_horizon: int | str | None,
+                reference_batch_size: int | None) -> str:
     """Which figure sweep a cell belongs to: ``horizon`` (at the reference batch size), ``batch`` (at the
-    reference horizon), ``both`` (the reference cell) or ``grid`` (neither)."""
+    reference horizon; ``"any"``: every horizon, e.g. a task's own time limit), ``both`` (the reference
+    cell) or ``grid`` (neither)."""
     in_h = reference_batch_size is not None and batch_size == reference_batch_size
-    in_n = reference_horizon is not None and horizon == reference_horizon
+    in_n = reference_horizon == "any" or (reference_horizon is not None and horizon == reference_horizon)
     return "both" if in_h and in_n else "horizon" if in_h else "batch" if in_n else "grid"
 
 

@@ -776,6 +776,8 @@ def _quality_figure(metrics: pd.DataFrame | None) -> Figure | None:
             key_l.append("∝ 1/N")
         legend = [(["estimator:", *est_l], [_BLANK, *est_h]), (["baseline:", *key_l], [_BLANK, *key_h])]
         legend_title = f"each estimator with its lowest-MSE baseline at the reference cell{where}"
+        if n == 1:  # a single panel is narrow: break the title rather than clip it
+            legend_title = f"each estimator with its lowest-MSE baseline\nat the reference cell{where}"
         fig, grid = _figure_with_legend(width, panels_height, legend, scale, title=legend_title)
         axes = grid.subplots(2, n, squeeze=False, sharex=True, sharey="row")
         mse_all: list[np.ndarray] = []

@@ -32,7 +32,8 @@ rule deep_quality:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input} --reference-batch-size {params.reference_n} --resamples {params.resamples}"
+        "pgexp metrics {input} --reference-horizon any --reference-batch-size {params.reference_n}"
+        " --resamples {params.resamples}"
         " --confidence {params.confidence} --csv --output results/tables/deep_quality.parquet > {log} 2>&1"
 
 
