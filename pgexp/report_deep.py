@@ -7,7 +7,6 @@ reader can tell how much of a small error is the reference's.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from pgexp.report import _ci, _e, _fmt, _pair, _table

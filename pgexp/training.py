@@ -60,16 +60,21 @@ class Run:
     diverged: bool = False
 
 
-def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
-              step_size: float, iterations: int, seed: int, optimizer: str = "sga",
-              checkpoints: tuple[int, ...] = ()) -> Run:
-    """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``."""
+def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
+    """Refuse an unknown optimizer, a non-positive step size or a negative iteration count, by name."""
     if optimizer not in OPTIMIZERS:
         raise UserError(f"--optimizer: {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
     if not (np.isfinite(step_size) and step_size > 0):
         raise UserError(f"--step-size: {step_size!r}; allowed: a positive number")
     if iterations < 0:
         raise UserError(f"--iterations: {iterations}; allowed: a non-negative integer")
+
+
+def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
+              step_size: float, iterations: int, seed: int, optimizer: str = "sga",
+              checkpoints: tuple[int, ...] = ()) -> Run:
+    """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``."""
+    check_ascent(optimizer, step_size, iterations)
     est = None if estimator == "exact" else check_combination(problem, estimator, baseline, batch_size)
     entropy = job_entropy(stream_identity(problem, batch_size, seed), problem.theta)
     adam = Adam() if optimizer == "adam" else None

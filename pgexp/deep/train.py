@@ -31,7 +31,7 @@ from pgexp.deep.estimate import (
 from pgexp.deep.estimators import get_deep_estimator
 from pgexp.errors import UserError
 from pgexp.rng import AUX, MAIN, job_entropy, stream
-from pgexp.training import OPTIMIZERS, Adam
+from pgexp.training import Adam, check_ascent
 
 ROWS = ("iteration", "eval_return", "eval_return_se", "J", "env_steps", "grad_norm", "step_norm", "batch_return_mean",
         "diverged")
@@ -69,12 +69,7 @@ def deep_train_run(prob: DeepProblem, estimator: str, baseline: str = "none", *,
                    step_size: float, iterations: int, seed: int, optimizer: str = "adam", eval_episodes: int = 20,
                    checkpoints: tuple[int, ...] = ()) -> DeepRun:
     """``iterations`` ascent steps from ``prob.theta``; rows for ``t = 0..iterations`` (fewer if diverged)."""
-    if optimizer not in OPTIMIZERS:
-        raise UserError(f"--optimizer: {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-    if not (np.isfinite(step_size) and step_size > 0):
-        raise UserError(f"--step-size: {step_size!r}; allowed: a positive number")
-    if iterations < 0:
-        raise UserError(f"--iterations: {iterations}; allowed: a non-negative integer")
+    check_ascent(optimizer, step_size, iterations)
     if eval_episodes < 1:
         raise UserError(f"--eval-episodes: {eval_episodes}; allowed: a positive integer")
     get_deep_estimator(estimator).check(baseline, batch_size)
