@@ -312,14 +312,22 @@ TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_si
               "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "lam")
 
 
-def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
-    """The validated ``training`` section, or ``None`` when the config has none."""
-    raw = config.get("training")
+def _section(config: dict[str, Any], name: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """An optional config section, its unknown keys refused by name; ``None`` when absent or empty."""
+    raw = config.get(name)
     if not raw:
         return None
-    unknown = sorted(set(raw) - set(TRAIN_KEYS))
+    unknown = sorted(set(raw) - set(keys))
     if unknown:
-        _fail(f"training.{unknown[0]}", f"unknown key; allowed: {', '.join(TRAIN_KEYS)}")
+        _fail(f"{name}.{unknown[0]}", f"unknown key; allowed: {', '.join(keys)}")
+    return raw
+
+
+def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
+    """The validated ``training`` section, or ``None`` when the config has none."""
+    raw = _section(config, "training", TRAIN_KEYS)
+    if raw is None:
+        return None
     envs_raw = raw.get("environments") or {}
     if not isinstance(envs_raw, dict) or not envs_raw:
         _fail("training.environments", "expected a mapping env name -> {horizon: H, theta: SPEC}")
@@ -444,12 +452,9 @@ class DeepStudy:
 
 def load_deep(config: dict[str, Any]) -> DeepStudy | None:
     """The validated ``deep`` section, or ``None``."""
-    raw = config.get("deep")
-    if not raw:
+    raw = _section(config, "deep", DEEP_KEYS)
+    if raw is None:
         return None
-    unknown = sorted(set(raw) - set(DEEP_KEYS))
-    if unknown:
-        _fail(f"deep.{unknown[0]}", f"unknown key; allowed: {', '.join(DEEP_KEYS)}")
     from pgexp.deep import is_continuous_gym
     from pgexp.deep.estimators import DEEP_BASELINES, DEEP_ESTIMATORS
 

@@ -35,3 +35,14 @@ def small_problem(request) -> Problem:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Torch on one thread for a module (tiny tensors: threads only add overhead and contention)."""
+    import torch  # here, not at the top: most test modules never need torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -32,12 +32,7 @@ ALPHA = 1e-4
 CARTPOLE = "gym:CartPole-v1"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contention on a shared box)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def assert_same(a, b):

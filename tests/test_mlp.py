@@ -46,12 +46,7 @@ PROBLEMS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contention on a shared box)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def mlp_problem(pid: str, policy: str = "mlp:hidden=5,seed=3") -> Problem:
