@@ -2,7 +2,7 @@
 
 Python API (the CLI calls the same functions)::
 
-    from pgexp.problem import build_problem
+    from pgexp.problems.problem import build_problem
     from pgexp import exact
     prob = build_problem("short_corridor", theta="random:seed=0,scale=0.5")
     J, grad, ev = exact.gradient(prob.mdp, prob.policy, prob.theta)

@@ -12,7 +12,7 @@ import numpy as np
 def bench_exact(states: int, repeats: int = 3) -> dict[str, Any]:
     """Median seconds of exact ``grad J`` on ``garnet:states=N,actions=4,branching=5,seed=0`` (gamma 0.9, H=inf)."""
     from pgexp import exact
-    from pgexp.problem import build_problem
+    from pgexp.problems.problem import build_problem
 
     spec = f"garnet:states={states},actions=4,branching=5,seed=0"
     t0 = time.perf_counter()
@@ -46,10 +46,10 @@ def bench_sampler(batch_size: int = 1000, repeats: int = 3) -> dict[str, Any]:
     """
     import numba
 
-    from pgexp.estimate import estimate_batch
     from pgexp.estimators import get_estimator
     from pgexp.estimators.base import Context
-    from pgexp.problem import build_problem
+    from pgexp.problems.problem import build_problem
+    from pgexp.runs.estimate import estimate_batch
 
     numba.set_num_threads(1)
     spec = "garnet:states=100,actions=4,branching=5,seed=0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pgexp.problem import Problem, build_problem
+from pgexp.problems.problem import Problem, build_problem
 
 # (id, env spec, features, gamma, horizon): every objective kind and every problem family.
 SMALL_PROBLEMS = [

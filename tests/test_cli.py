@@ -11,7 +11,7 @@ import pytest
 
 from pgexp import exact
 from pgexp.cli import main
-from pgexp.problem import build_problem
+from pgexp.problems.problem import build_problem
 
 REQUIRED = {"J", "grad", "J_star", "V", "Q", "pi", "d", "num_states", "num_actions", "dim"}
 

@@ -17,12 +17,17 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from pgexp.compare import COLUMNS, combo_order, pair_statistics, paired_comparisons
+from pgexp.analysis.compare import (
+    COLUMNS,
+    combo_order,
+    pair_statistics,
+    paired_comparisons,
+)
+from pgexp.analysis.metrics import bootstrap_seed
 from pgexp.errors import UserError
-from pgexp.estimate import run_estimate
-from pgexp.exact_variance import _enumerated_gradients, _setup, exact_variance
-from pgexp.metrics import bootstrap_seed
-from pgexp.problem import build_problem
+from pgexp.exact.moments import _enumerated_gradients, _setup, exact_variance
+from pgexp.problems.problem import build_problem
+from pgexp.runs.estimate import run_estimate
 
 CELL = dict(env_name="toy", theta_name="t0", horizon=5, batch_size=4, seed=0)
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pgexp.decomposition import VALUES, _enumerate_with_final, decomposition_table, variance_decomposition
 from pgexp.errors import UserError
-from pgexp.exact_variance import BASELINES, _enumerate_paths, _setup, exact_variance
-from pgexp.mdp import make_mdp
+from pgexp.exact.decomposition import (
+    VALUES,
+    _enumerate_with_final,
+    decomposition_table,
+    variance_decomposition,
+)
+from pgexp.exact.moments import BASELINES, _enumerate_paths, _setup, exact_variance
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
-from pgexp.problem import Problem, build_problem
+from pgexp.problems.mdp import make_mdp
+from pgexp.problems.problem import Problem, build_problem
 
 THETA = "random:seed=1,scale=0.7"
 COMBOS = [(e, b) for e, bs in BASELINES.items() for b in bs]
@@ -54,7 +59,7 @@ def test_grouping_matches_a_brute_force_dictionary():
     prob = build_problem(GARNET, theta=THETA, gamma=0.9, horizon=3)
     st = _setup(prob)
     states, actions, lengths, probs, final = _enumerate_with_final(st, 10**6)
-    from pgexp.exact_variance import _enumerated_gradients
+    from pgexp.exact.moments import _enumerated_gradients
 
     blocks, p2 = _enumerated_gradients(st, "reward_to_go", "value_exact", None, 10**6)
     g = np.concatenate([b[0] for b in blocks])

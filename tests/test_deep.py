@@ -17,6 +17,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
+from pgexp.analysis.metrics import job_metrics, metrics_frame
 from pgexp.deep import is_continuous_gym
 from pgexp.deep.bench import _loop_module, bench_pergrad, loop_scores
 from pgexp.deep.estimate import build_deep_problem, deep_estimate, deep_reference
@@ -25,7 +26,6 @@ from pgexp.deep.policy import ObsMLPPolicy, parse_obs_policy
 from pgexp.deep.sampler import child, gym_task
 from pgexp.deep.train import deep_train, deep_train_run
 from pgexp.errors import UserError
-from pgexp.metrics import job_metrics, metrics_frame
 from pgexp.policies.mlp import MLPSpec
 
 ALPHA = 1e-4

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pgexp.envs import REGISTRY, make_env
-from pgexp.envs.corridor import corridor_arrays
-from pgexp.envs.files import load_mdp, save_mdp
 from pgexp.errors import UserError
+from pgexp.problems import REGISTRY, make_env
+from pgexp.problems.corridor import corridor_arrays
+from pgexp.problems.files import load_mdp, save_mdp
 
 SPECS = [
     "garnet", "garnet:states=50,actions=4,branching=5,seed=3", "chain", "chain:length=8,seed=2", "short_corridor",

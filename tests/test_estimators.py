@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_problem
 from scipy.stats import norm
 
 from pgexp import exact
 from pgexp.errors import UserError
-from pgexp.estimate import check_combination, estimate_batch, run_estimate
 from pgexp.estimators import BASELINES, ESTIMATORS
 from pgexp.estimators.base import Context
 from pgexp.estimators.baselines import leave_one_out_mean, optimal_coefficients
-from pgexp.mdp import make_mdp
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
-from pgexp.problem import Problem
-from pgexp.rng import job_entropy
-
-from conftest import make_problem
+from pgexp.problems.mdp import make_mdp
+from pgexp.problems.problem import Problem
+from pgexp.runs.estimate import check_combination, estimate_batch, run_estimate
+from pgexp.sampling.rng import job_entropy
 
 ALPHA = 1e-4
 

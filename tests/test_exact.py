@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import make_problem
 
 from pgexp import exact
-from pgexp.envs.corridor import corridor_value
+import pgexp.exact.values
 from pgexp.errors import UserError
-from pgexp.exact_torch import objective, softmax_linear_probs
-from pgexp.problem import build_problem
-
-from conftest import make_problem
+from pgexp.exact.autograd import objective, softmax_linear_probs
+from pgexp.problems.corridor import corridor_value
+from pgexp.problems.problem import build_problem
 
 
 def test_bellman_identities(small_problem):
@@ -136,7 +136,7 @@ def test_long_finite_horizon_converges_to_discounted():
 def test_sparse_krylov_path_equals_dense(monkeypatch, horizon):
     prob = make_problem("garnet:states=300,actions=4,branching=5,seed=1", None, 0.95, horizon or "inf")
     J_dense, g_dense, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
-    monkeypatch.setattr(exact, "DENSE_MAX", 10)
+    monkeypatch.setattr(exact.values, "DENSE_MAX", 10)
     J_sparse, g_sparse, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
     assert J_sparse == pytest.approx(J_dense, rel=1e-11)
     np.testing.assert_allclose(g_sparse, g_dense, rtol=0, atol=1e-11 * np.abs(g_dense).max())

@@ -23,16 +23,26 @@ import pytest
 from scipy.stats import norm
 
 from pgexp import exact
-from pgexp.estimate import estimate_batch
 from pgexp.estimators import ESTIMATORS
 from pgexp.estimators.base import Context, to_gradients
-from pgexp.exact_variance import (BASELINES, MAX_TRAJECTORIES, _enumerated_gradients, _setup, count_trajectories,
-                                  dp_moments, enumerate_moments, exact_variance, optimal_constant, variance_curve)
-from pgexp.mdp import make_mdp
+from pgexp.exact.moments import (
+    BASELINES,
+    MAX_TRAJECTORIES,
+    _enumerated_gradients,
+    _setup,
+    count_trajectories,
+    dp_moments,
+    enumerate_moments,
+    exact_variance,
+    optimal_constant,
+    variance_curve,
+)
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
-from pgexp.problem import Problem, build_problem
-from pgexp.rng import MAIN, job_entropy, stream, trajectory_seeds
-from pgexp.sampling import sample
+from pgexp.problems.mdp import make_mdp
+from pgexp.problems.problem import Problem, build_problem
+from pgexp.runs.estimate import estimate_batch
+from pgexp.sampling.rng import MAIN, job_entropy, stream, trajectory_seeds
+from pgexp.sampling.tabular import sample
 
 ALPHA = 1e-4
 THETA = "random:seed=1,scale=0.7"

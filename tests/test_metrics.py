@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from pgexp.metrics import METRICS, estimator_metrics
+from pgexp.analysis.metrics import METRICS, estimator_metrics
 
 
 def test_point_values_match_their_definitions(rng):

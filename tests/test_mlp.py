@@ -17,11 +17,10 @@ import torch
 from scipy.stats import norm
 
 from pgexp import exact
+from pgexp.analysis.metrics import estimator_metrics
 from pgexp.errors import UserError
-from pgexp.estimate import run_estimate
 from pgexp.estimators import ESTIMATORS
-from pgexp.exact_torch import objective
-from pgexp.metrics import estimator_metrics
+from pgexp.exact.autograd import objective
 from pgexp.policies import (
     DenseFeatures,
     SoftmaxLinearPolicy,
@@ -37,7 +36,8 @@ from pgexp.policies.mlp import (
     parse_mlp_spec,
     theta_for,
 )
-from pgexp.problem import Problem, build_problem
+from pgexp.problems.problem import Problem, build_problem
+from pgexp.runs.estimate import run_estimate
 
 PROBLEMS = {
     "corridor-episodic": ("short_corridor", None, None),

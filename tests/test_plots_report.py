@@ -1,4 +1,4 @@
-"""Figures (pgexp.plots) and the HTML report (pgexp.report) on a synthetic study.
+"""Figures (pgexp.figures.plots) and the HTML report (pgexp.report.html) on a synthetic study.
 
 The fixture mimics a real study: two environments, seven estimator~baseline pairs, a horizon sweep
 at N = 32 and a batch sweep at H = 20 meeting at the reference cell (H = 20, N = 32, sweep "both").
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgexp import plots, report
+from pgexp.figures import plots
+from pgexp.report import html as report
 from pgexp.io import read_frame, write_frame
 
 HORIZONS = (5, 10, 20, 40, 80)

@@ -1,4 +1,4 @@
-"""Training figures (pgexp.plots_training) and the report's training section on synthetic tables.
+"""Training figures (pgexp.figures.training) and the report's training section on synthetic tables.
 
 The fixture mimics the training track: two environments, nine estimator~baseline pairs, four step
 sizes, five seeds.  Lower-variance estimators learn faster; large step sizes diverge for the noisy
@@ -18,8 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgexp import plots, report
-from pgexp.plots_training import learning_curves, select_step_sizes, variance_along_training
+from pgexp.figures import plots
+from pgexp.report import html as report
+from pgexp.figures.training import (
+    learning_curves,
+    select_step_sizes,
+    variance_along_training,
+)
 
 ENVS = {"corridor": (1.0, 12.0), "garnet": (0.6, 20.0)}  # env_name -> (learning-speed factor, steps per episode)
 # (estimator, baseline) -> (learning rate factor, per-trajectory variance at the start, largest stable step size)

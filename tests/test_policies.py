@@ -6,10 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from pgexp.envs import make_env
 from pgexp.errors import UserError
-from pgexp.policies import DenseFeatures, SoftmaxLinearPolicy, TabularFeatures, make_features, make_policy
-from pgexp.problem import make_theta
+from pgexp.policies import (
+    DenseFeatures,
+    SoftmaxLinearPolicy,
+    TabularFeatures,
+    make_features,
+    make_policy,
+)
+from pgexp.policies.theta import make_theta
+from pgexp.problems import make_env
 
 
 def _policies():

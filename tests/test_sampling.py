@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import make_problem
 from scipy.stats import norm
 
 from pgexp import exact
-from pgexp.rng import trajectory_seeds
-from pgexp.sampling import alias_rows, effective_horizon, make_tables, rollin_rollout, sample
-
-from conftest import make_problem
+from pgexp.sampling.rng import trajectory_seeds
+from pgexp.sampling.tabular import (
+    alias_rows,
+    effective_horizon,
+    make_tables,
+    rollin_rollout,
+    sample,
+)
 
 ALPHA = 1e-4  # family-wise false-alarm rate of each statistical test
 

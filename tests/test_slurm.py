@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from test_workflow import TEST_CONFIG, copy_workflow
 
 pytestmark = pytest.mark.slurm

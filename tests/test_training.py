@@ -11,10 +11,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pgexp.curves import learning_curves, run_summary, training_summary
-from pgexp.envs.corridor import corridor_value
-from pgexp.problem import build_problem
-from pgexp.training import train_run
+from pgexp.analysis.curves import learning_curves, run_summary, training_summary
+from pgexp.problems.corridor import corridor_value
+from pgexp.problems.problem import build_problem
+from pgexp.runs.train import train_run
 
 P_STAR = 2 - np.sqrt(2)
 

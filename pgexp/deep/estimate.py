@@ -38,7 +38,7 @@ from pgexp.deep.estimators import (
 from pgexp.deep.policy import ObsMLPPolicy, make_obs_policy
 from pgexp.deep.sampler import Episodes, GymTask, child, gym_task, sample_episodes
 from pgexp.errors import UserError
-from pgexp.rng import AUX, MAIN, job_entropy, stream
+from pgexp.sampling.rng import AUX, MAIN, job_entropy, stream
 
 REFERENCE_CHUNK = 1000
 REFERENCE_ESTIMATOR = ("reward_to_go", "value_learned")
@@ -84,7 +84,7 @@ def deep_theta(spec: str | np.ndarray | None, policy: ObsMLPPolicy) -> tuple[np.
     text = "init" if spec is None else str(spec).strip()
     if text == "init":
         return policy.default_theta(), "init"
-    from pgexp.problem import make_theta
+    from pgexp.policies.theta import make_theta
 
     return make_theta(text, policy.dim), text
 

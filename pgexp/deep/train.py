@@ -30,8 +30,8 @@ from pgexp.deep.estimate import (
 )
 from pgexp.deep.estimators import get_deep_estimator
 from pgexp.errors import UserError
-from pgexp.rng import AUX, MAIN, job_entropy, stream
-from pgexp.training import Adam, check_ascent
+from pgexp.runs.train import Adam, check_ascent
+from pgexp.sampling.rng import AUX, MAIN, job_entropy, stream
 
 ROWS = ("iteration", "eval_return", "eval_return_se", "J", "env_steps", "grad_norm", "step_norm", "batch_return_mean",
         "diverged")

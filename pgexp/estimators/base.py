@@ -17,9 +17,9 @@ import numpy as np
 
 from pgexp import exact
 from pgexp.estimators.kernels import accumulate
-from pgexp.exact import objective_kind
-from pgexp.problem import Problem
-from pgexp.sampling import Tables, effective_horizon, make_tables
+from pgexp.exact.values import objective_kind
+from pgexp.problems.problem import Problem
+from pgexp.sampling.tabular import Tables, effective_horizon, make_tables
 
 
 @dataclass(eq=False)

@@ -15,7 +15,8 @@ from pgexp.estimators.base import Context, WeightedScores
 from pgexp.estimators.baselines import fit_state_values, leave_one_out_mean
 from pgexp.estimators.kernels import returns_from
 from pgexp.policies.features import TabularFeatures
-from pgexp.sampling import Trajectories, occupancy_mass, rollin_rollout as sample_rollin_rollout
+from pgexp.sampling.tabular import Trajectories, occupancy_mass
+from pgexp.sampling.tabular import rollin_rollout as sample_rollin_rollout
 
 
 def rollin_rollout(ctx: Context, seeds: np.ndarray, baseline: str, aux_seeds: np.ndarray | None, lam: float) -> WeightedScores:

@@ -11,7 +11,7 @@ import numpy as np
 from pgexp.estimators.base import Context, WeightedScores, time_lookup
 from pgexp.estimators.baselines import fit_state_values, leave_one_out_mean
 from pgexp.estimators.kernels import gae_advantages, returns_from, reward_to_go_weights
-from pgexp.sampling import Trajectories
+from pgexp.sampling.tabular import Trajectories
 
 
 def _discount(ctx: Context, L: int) -> np.ndarray:

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from pgexp.errors import UserError
 from pgexp.policies.base import TabularPolicy
-from pgexp.policies.features import DenseFeatures, Features, TabularFeatures, make_features
+from pgexp.policies.features import (
+    DenseFeatures,
+    Features,
+    TabularFeatures,
+    make_features,
+)
 from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
 from pgexp.specs import parse_spec
 

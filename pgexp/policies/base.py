@@ -1,7 +1,7 @@
 """What the exact and Monte-Carlo code needs from a tabular policy.
 
 Any parameterisation (softmax-linear now, a torch MLP later) that provides these three maps plugs
-into :mod:`pgexp.exact` and the estimators unchanged:
+into :mod:`pgexp.exact.values` and the estimators unchanged:
 
 * ``probs(theta)`` -- ``pi(a|s)``, shape ``(S, A)``;
 * ``score_pullback(theta, W)`` -- ``sum_{s,a} W[..., s, a] grad log pi(a|s)``, ``(..., S, A) -> (..., d)``;

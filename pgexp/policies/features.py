@@ -9,12 +9,15 @@ A feature map never materialises more than it must: tabular (one-hot) features o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pgexp.errors import UserError
-from pgexp.mdp import FiniteMDP
 from pgexp.specs import check_keys, parse_spec
+
+if TYPE_CHECKING:  # features only read S, A and phi of an MDP: no import of the problems package
+    from pgexp.problems.mdp import FiniteMDP
 
 
 class Features:
@@ -97,7 +100,7 @@ class DenseFeatures(Features):
 FEATURE_KINDS = ("tabular", "random:d=D,seed=S", "native")
 
 
-def make_features(spec: str | None, mdp: FiniteMDP) -> Features:
+def make_features(spec: str | None, mdp: "FiniteMDP") -> Features:
     """Features named by ``spec``: ``tabular``, ``random:d=8,seed=0`` or ``native`` (the problem's own).
 
     ``None`` picks the problem's own features when it brings some (the corridor, a file with ``phi``),

@@ -325,6 +325,6 @@ def theta_for(policy: Any, spec: str | None) -> np.ndarray:
         if not hasattr(policy, "default_theta"):
             raise UserError(f"--theta init: policy {policy.name!r} has no initialisation of its own; use zeros")
         return np.asarray(policy.default_theta(), dtype=np.float64)
-    from pgexp.problem import make_theta
+    from pgexp.policies.theta import make_theta
 
     return make_theta(text, policy.dim)

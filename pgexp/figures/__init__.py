@@ -1,0 +1,1 @@
+"""Figures: functions that draw result tables into matplotlib figures."""

@@ -1,0 +1,78 @@
+"""Gymnasium toy-text problems read from their own transition tables.
+
+``env.unwrapped.P[s][a]`` is a list of ``(prob, next_state, reward, terminated)``; the initial
+distribution is ``env.unwrapped.initial_state_distrib``.  Nothing is re-typed.  A transition flagged
+*terminated* pays its reward and then enters one extra absorbing zero-reward state (the last index),
+so FrozenLake's holes and goal, or Taxi's drop-off, end the episode exactly as in Gymnasium.
+Rewards that depend on the next state are folded into their expectation ``r(s, a)`` (the objective
+and its gradient depend on rewards only through that expectation).
+Default ``gamma`` = 1 and horizon = the registered ``max_episode_steps`` (``inf`` when there is none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from pgexp.errors import UserError
+from pgexp.problems.mdp import FiniteMDP, make_mdp
+from pgexp.problems.registry import apply_common, register
+from pgexp.specs import Spec
+
+
+def table_arrays(unwrapped: Any) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
+    """``(P_csr, r, mu)`` from a toy-text env's table, with one absorbing state appended."""
+    table = unwrapped.P
+    S = len(table)
+    A = len(table[0])
+    absorbing = S
+    rows, cols, vals = [], [], []
+    r = np.zeros((S + 1, A))
+    for s in range(S):
+        for a in range(A):
+            for prob, s2, reward, terminated in table[s][a]:
+                rows.append(s * A + a)
+                cols.append(absorbing if terminated else int(s2))
+                vals.append(float(prob))
+                r[s, a] += float(prob) * float(reward)
+    for a in range(A):  # the absorbing state loops on itself
+        rows.append(absorbing * A + a)
+        cols.append(absorbing)
+        vals.append(1.0)
+    P = sp.csr_array((vals, (rows, cols)), shape=((S + 1) * A, S + 1))  # duplicates are summed
+    mu = np.append(np.asarray(unwrapped.initial_state_distrib, dtype=np.float64), 0.0)
+    return P, r, mu
+
+
+@register(
+    "gym",
+    {},
+    "a Gymnasium toy-text env from its own table: gym:FrozenLake-v1:map_name=4x4,is_slippery=true; gamma 1, H=max_episode_steps",
+    takes_target=True,
+)
+def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
+    try:
+        import gymnasium as gym
+    except ImportError as exc:  # pragma: no cover - gymnasium is a dependency
+        raise UserError("--env gym: gymnasium is not installed (pip install gymnasium)") from exc
+    kwargs = {k: v for k, v in o.items() if k not in {"gamma", "horizon"}}
+    env_id = spec.target or ""
+    try:
+        env = gym.make(env_id, **kwargs)
+    except Exception as exc:  # gymnasium raises many types for unknown ids / bad kwargs
+        raise UserError(f"--env gym:{env_id}: {exc}") from None
+    unwrapped = env.unwrapped
+    if not hasattr(unwrapped, "P") or not hasattr(unwrapped, "initial_state_distrib"):
+        raise UserError(
+            f"--env gym:{env_id}: not a toy-text environment with a transition table "
+            "(needs env.unwrapped.P and initial_state_distrib; e.g. FrozenLake-v1, CliffWalking-v1, Taxi-v4)"
+        )
+    P, r, mu = table_arrays(unwrapped)
+    S = r.shape[0] - 1
+    labels = tuple(str(s) for s in range(S)) + ("terminal",)
+    mdp = make_mdp(P, r, mu, name=spec.canonical(), state_labels=labels)
+    max_steps = env.spec.max_episode_steps if env.spec is not None else None
+    env.close()
+    return apply_common(mdp, o, gamma=1.0, horizon=max_steps)

@@ -1,0 +1,77 @@
+"""A *problem*: an MDP, a policy over its features and a parameter vector -- what every command takes.
+
+``build_problem`` turns the CLI/config options (``--env``, ``--features``, ``--policy``, ``--theta``,
+``--gamma``, ``--horizon``) into one object; the same keys are used in the YAML config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pgexp.policies import TabularPolicy, make_features, make_policy
+from pgexp.policies.theta import make_theta
+from pgexp.problems.mdp import FiniteMDP
+from pgexp.problems.registry import make_env, parse_gamma, parse_horizon
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """An MDP with a policy and the point ``theta`` at which gradients are taken."""
+
+    mdp: FiniteMDP
+    policy: TabularPolicy
+    theta: np.ndarray
+    env_spec: str
+    features_spec: str
+    policy_spec: str
+    theta_spec: str
+
+    def identity(self) -> dict[str, Any]:
+        """The problem's parameters as plain values (for parquet columns, seeds and provenance)."""
+        return {
+            "env": self.mdp.name or self.env_spec,
+            "features": self.features_spec,
+            "policy": self.policy_spec,
+            "theta": self.theta_spec,
+            "gamma": self.mdp.gamma,
+            "horizon": -1 if self.mdp.horizon is None else int(self.mdp.horizon),
+            "dim": int(self.policy.dim),
+        }
+
+
+def build_problem(
+    env: str,
+    *,
+    features: str | None = None,
+    policy: str | None = None,
+    theta: str | None = None,
+    gamma: float | str | None = None,
+    horizon: int | str | None = None,
+) -> Problem:
+    """Assemble a :class:`Problem`; ``gamma``/``horizon`` override the problem's own values."""
+    mdp = make_env(env)
+    changes: dict[str, Any] = {}
+    if gamma is not None:
+        changes["gamma"] = parse_gamma(float(gamma) if isinstance(gamma, str) else gamma, what="--gamma")
+    if horizon is not None:
+        changes["horizon"] = parse_horizon(_int_or_text(horizon), what="--horizon")
+    if changes:
+        mdp = mdp.replace(**changes)
+    feats = make_features(features, mdp)
+    pol = make_policy(policy, feats)
+    th = make_theta(theta, pol.dim, pol)
+    default = "init" if hasattr(pol, "default_theta") else "zeros"
+    return Problem(mdp, pol, th, env, feats.name if pol.name == "linear" else "onehot-state", pol.name,
+                   default if theta is None else theta)
+
+
+def _int_or_text(value: int | str) -> int | str:
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,1 @@
+"""The HTML report: findings generated from the tables, figures, tables and provenance."""

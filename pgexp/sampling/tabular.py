@@ -1,0 +1,334 @@
+"""Compiled batch sampler for tabular MDPs.
+
+``sample(mdp, pi, seeds, horizon)`` simulates one trajectory per row of ``seeds`` (see
+:mod:`pgexp.sampling.rng`) and returns padded arrays ``states``, ``actions`` (int32) and ``rewards`` (float64)
+of shape ``(N, L)`` with per-trajectory ``lengths``.  Actions and next states are drawn from Walker
+alias tables (Vose's construction) -- one uniform and no data-dependent loop per draw; the alias
+tables of ``P`` live in its CSR layout, so rows may have any number of entries.
+
+Episode lengths:
+
+* finite horizon ``H``: ``H`` steps, or fewer if an absorbing state is entered (no action is taken
+  in an absorbing state: the episode is over, and its rewards would be zero anyway);
+* discounted, ``H = inf``: truncated after ``T = ceil(log(1e-12) / log(gamma))`` steps, where
+  ``gamma^T`` falls below 1e-12 -- the neglected tail of any return is at most
+  ``1e-12 max|r| / (1 - gamma)`` (the lecture's roll-out estimators use geometric termination
+  instead, see :func:`rollin_rollout`);
+* episodic (``gamma = 1``, ``H = inf``): until absorption, capped at ``max_steps`` (reported).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from pgexp.exact.values import objective_kind
+from pgexp.problems.mdp import FiniteMDP
+from pgexp.sampling.rng import next_uniform
+
+TRUNCATION_TOL = 1e-12
+EPISODIC_MAX_STEPS = 100_000
+
+
+def effective_horizon(mdp: FiniteMDP, max_steps: int = EPISODIC_MAX_STEPS) -> int:
+    """Steps simulated per trajectory at most (see the module docstring)."""
+    kind = objective_kind(mdp)
+    if kind == "finite":
+        return int(mdp.horizon)  # type: ignore[arg-type]
+    if kind == "discounted":
+        if mdp.gamma == 0.0:
+            return 1
+        return max(1, math.ceil(math.log(TRUNCATION_TOL) / math.log(mdp.gamma)))
+    return max_steps
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    """The MDP and policy as flat alias tables for the compiled kernels.
+
+    Row ``j`` of a CSR-laid-out alias table with ``k`` entries starting at ``ptr[j]`` is sampled by
+    ``u -> i = floor(u k), f = u k - i``: take entry ``i`` if ``f < prob[ptr[j] + i]``, else entry
+    ``alias[ptr[j] + i]``.
+    """
+
+    mu_cdf: np.ndarray      # (S,) initial distribution (binary search, once per trajectory)
+    pi_ptr: np.ndarray      # (S + 1,) rows of the policy's alias table
+    pi_prob: np.ndarray     # (S*A,)
+    pi_alias: np.ndarray    # (S*A,) int32, an action
+    indptr: np.ndarray      # (S*A + 1,) CSR row pointers of P
+    indices: np.ndarray     # (nnz,) int32 next states
+    p_prob: np.ndarray      # (nnz,)
+    p_alias: np.ndarray     # (nnz,) int32, an offset within the row
+    r: np.ndarray           # (S, A)
+    absorbing: np.ndarray   # (S,) bool
+
+
+@njit(cache=True)
+def alias_rows(ptr, probs):
+    """Vose's alias tables for every CSR row of ``probs`` (each row sums to one)."""
+    prob = np.ones(probs.shape[0])
+    alias = np.zeros(probs.shape[0], np.int32)
+    small = np.empty(probs.shape[0], np.int64)
+    large = np.empty(probs.shape[0], np.int64)
+    scaled = np.empty(probs.shape[0])
+    for row in range(ptr.shape[0] - 1):
+        start, end = ptr[row], ptr[row + 1]
+        k = end - start
+        total = 0.0
+        for j in range(start, end):
+            total += probs[j]
+        ns = 0
+        nl = 0
+        for j in range(k):
+            scaled[j] = probs[start + j] * k / total
+            if scaled[j] < 1.0:
+                small[ns] = j
+                ns += 1
+            else:
+                large[nl] = j
+                nl += 1
+        while ns > 0 and nl > 0:
+            ns -= 1
+            sj = small[ns]
+            lj = large[nl - 1]
+            prob[start + sj] = scaled[sj]
+            alias[start + sj] = lj
+            scaled[lj] = (scaled[lj] + scaled[sj]) - 1.0
+            if scaled[lj] < 1.0:
+                nl -= 1
+                small[ns] = lj
+                ns += 1
+        # leftovers are 1 up to round-off: they always keep their own entry
+        for j in range(nl):
+            prob[start + large[j]] = 1.0
+            alias[start + large[j]] = large[j]
+        for j in range(ns):
+            prob[start + small[j]] = 1.0
+            alias[start + small[j]] = small[j]
+    return prob, alias
+
+
+def make_tables(mdp: FiniteMDP, pi: np.ndarray) -> Tables:
+    """Precompute the alias tables of ``pi`` ``(S, A)`` and of every row of ``P``."""
+    P = mdp.P
+    S, A = pi.shape
+    mu_cdf = np.cumsum(mdp.mu)
+    mu_cdf[np.flatnonzero(mdp.mu)[-1]:] = 1.0
+    pi_ptr = np.arange(0, S * A + 1, A, dtype=np.int64)
+    pi_prob, pi_alias = alias_rows(pi_ptr, np.ascontiguousarray(pi, dtype=np.float64).ravel())
+    indptr = P.indptr.astype(np.int64)
+    p_prob, p_alias = alias_rows(indptr, P.data.astype(np.float64))
+    return Tables(
+        mu_cdf=mu_cdf, pi_ptr=pi_ptr, pi_prob=pi_prob, pi_alias=pi_alias,
+        indptr=indptr, indices=P.indices.astype(np.int32), p_prob=p_prob, p_alias=p_alias,
+        r=np.ascontiguousarray(mdp.r), absorbing=mdp.absorbing_states(),
+    )
+
+
+@njit(inline="always")
+def draw_alias(ptr, prob, alias, row, u):
+    """Offset (within row ``row``) drawn from a CSR alias table with one uniform ``u``; branch-free select."""
+    start = ptr[row]
+    k = ptr[row + 1] - start
+    x = u * k
+    i = min(int(x), k - 1)
+    return i if x - i < prob[start + i] else alias[start + i]
+
+
+@njit(inline="always")
+def draw_start(mu_cdf, u):
+    return min(np.searchsorted(mu_cdf, u, side="right"), mu_cdf.shape[0] - 1)
+
+
+LANES = 8  # trajectories stepped in lockstep so their dependency chains overlap (32 -> 39 M steps/s, measured)
+
+
+@njit(cache=True)
+def _sample_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing, L, store, lanes,
+                   states, actions, rewards, lengths, final):
+    """Simulate every trajectory for at most ``L`` steps; with ``store`` False only lengths/final states."""
+    n = seeds.shape[0]
+    A = r.shape[1]
+    st = np.empty((lanes, 4), np.uint64)
+    cur = np.empty(lanes, np.int64)
+    alive = np.empty(lanes, np.bool_)
+    for i0 in range(0, n, lanes):
+        nb = min(lanes, n - i0)
+        for j in range(nb):
+            st[j] = seeds[i0 + j]
+            cur[j] = draw_start(mu_cdf, next_uniform(st[j]))
+            alive[j] = True
+            lengths[i0 + j] = 0
+        for h in range(L):
+            any_alive = False
+            for j in range(nb):
+                if alive[j]:
+                    s = cur[j]
+                    if absorbing[s]:
+                        alive[j] = False
+                        continue
+                    a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st[j]))
+                    if store:
+                        states[i0 + j, h] = s
+                        actions[i0 + j, h] = a
+                        rewards[i0 + j, h] = r[s, a]
+                    row = s * A + a
+                    cur[j] = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st[j]))]
+                    lengths[i0 + j] = h + 1
+                    any_alive = True
+            if not any_alive:
+                break
+        for j in range(nb):
+            final[i0 + j] = cur[j]
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectories:
+    """A batch of trajectories, padded to a common length ``L``.
+
+    Attributes:
+        states, actions: ``(N, L)`` int32; entries at ``h >= lengths[i]`` are padding (0).
+        rewards: ``(N, L)`` float64 ``r(s_h, a_h)``; padding is 0.
+        lengths: ``(N,)`` number of actions taken.
+        final_states: ``(N,)`` the state after the last action (absorbing, or where truncated).
+        truncated: ``(N,)`` True where an episodic trajectory hit ``max_steps`` before absorbing.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    lengths: np.ndarray
+    final_states: np.ndarray
+    truncated: np.ndarray
+
+    @property
+    def num(self) -> int:
+        return self.states.shape[0]
+
+    @property
+    def mask(self) -> np.ndarray:
+        """``(N, L)`` True on real steps."""
+        return np.arange(self.states.shape[1])[None, :] < self.lengths[:, None]
+
+    @property
+    def env_steps(self) -> int:
+        return int(self.lengths.sum())
+
+
+def _args(t: Tables) -> tuple:
+    return (t.mu_cdf, t.pi_ptr, t.pi_prob, t.pi_alias, t.indptr, t.indices, t.p_prob, t.p_alias)
+
+
+def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int = EPISODIC_MAX_STEPS) -> Trajectories:
+    """Simulate ``len(seeds)`` trajectories of ``mdp`` under the policy in ``tables``."""
+    n = seeds.shape[0]
+    limit = effective_horizon(mdp, max_steps)
+    lengths = np.zeros(n, np.int64)
+    final = np.zeros(n, np.int64)
+    if objective_kind(mdp) == "episodic":  # lengths first (a cheap pass), so arrays fit the longest episode
+        empty_i, empty_f = np.zeros((1, 1), np.int32), np.zeros((1, 1))
+        _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, limit, False, LANES, empty_i, empty_i, empty_f,
+                       lengths, final)
+        L = int(lengths.max(initial=0))
+    else:
+        L = limit
+    states = np.zeros((n, L), np.int32)
+    actions = np.zeros((n, L), np.int32)
+    rewards = np.zeros((n, L), np.float64)
+    _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, L, True, LANES, states, actions, rewards, lengths, final)
+    truncated = (lengths >= limit) & ~tables.absorbing[final] if objective_kind(mdp) == "episodic" else np.zeros(n, bool)
+    return Trajectories(states, actions, rewards, lengths, final, truncated)
+
+
+# ------------------------------------------------------------------ the lecture's roll-in / roll-out
+
+@njit(cache=True)
+def _rollin_rollout_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing,
+                           gamma, horizon, uniform_action, start_states, start_actions, start_times, y, steps):
+    n = seeds.shape[0]
+    A = r.shape[1]
+    for i in range(n):
+        st = seeds[i].copy()
+        s = draw_start(mu_cdf, next_uniform(st))
+        used = 0
+        # roll in to h ~ q(h) ∝ gamma^h: geometric (H = inf), or truncated to {0..H-1} by inverse CDF
+        if horizon < 0:
+            h = 0
+            while next_uniform(st) < gamma:
+                h += 1
+        elif gamma < 1.0:
+            u = next_uniform(st)
+            h = int(np.floor(np.log(1.0 - u * (1.0 - gamma ** horizon)) / np.log(gamma)))
+            h = min(max(h, 0), horizon - 1)
+        else:
+            h = min(int(next_uniform(st) * horizon), horizon - 1)
+        t = 0
+        while t < h and not absorbing[s]:
+            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+            row = s * A + a
+            s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
+            used += 1
+            t += 1
+        if uniform_action:
+            a = min(int(next_uniform(st) * A), A - 1)
+        else:
+            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+        start_states[i] = s
+        start_actions[i] = a
+        start_times[i] = h
+        # roll out: H = inf -> terminate with probability 1 - gamma after each step (undiscounted sum);
+        # finite H -> run to the horizon with discounted rewards gamma^(t-h) r_t.  Either way E[y] = Q_h(s, a).
+        total = 0.0
+        disc = 1.0
+        cur_s = s
+        cur_a = a
+        t = h
+        while not absorbing[cur_s] and (horizon < 0 or t < horizon):
+            total += disc * r[cur_s, cur_a]
+            used += 1
+            t += 1
+            if horizon < 0:
+                if next_uniform(st) >= gamma:
+                    break
+            else:
+                disc *= gamma
+                if t >= horizon:
+                    break
+            row = cur_s * A + cur_a
+            cur_s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
+            if absorbing[cur_s]:
+                break
+            cur_a = draw_alias(pi_ptr, pi_prob, pi_alias, cur_s, next_uniform(st))
+        y[i] = total
+        steps[i] = used
+
+
+def occupancy_mass(gamma: float, horizon: int | None) -> float:
+    """``Z = sum_{h<H} gamma^h``, the total mass of the (unnormalised) discounted occupancy."""
+    if horizon is None:
+        return 1.0 / (1.0 - gamma)
+    return float(horizon) if gamma == 1.0 else (1.0 - gamma**horizon) / (1.0 - gamma)
+
+
+def rollin_rollout(tables: Tables, seeds: np.ndarray, gamma: float, horizon: int | None = None, *,
+                   uniform_action: bool = False):
+    """The lecture's sampler: ``(s, a) ~ d^pi`` by roll-in, and ``y`` with ``E[y] = Q_h(s, a)`` by roll-out.
+
+    Roll in to ``h ~ q(h) ∝ gamma^h`` (geometric for ``H = inf``; truncated to ``{0..H-1}`` otherwise),
+    take ``a ~ pi`` (or uniform, for a critic's data); roll out with termination probability
+    ``1 - gamma`` per step (``H = inf``) or to the horizon with discounting (finite ``H``).  Then
+    ``grad J = Z E[score(s, a) Q_h(s, a)]`` with ``Z = occupancy_mass(gamma, H)``.
+    Returns ``(states, actions, times, y, env_steps)``, each ``(N,)``.  Not for ``gamma = 1, H = inf``.
+    """
+    n = seeds.shape[0]
+    s = np.zeros(n, np.int64)
+    a = np.zeros(n, np.int64)
+    h = np.zeros(n, np.int64)
+    y = np.zeros(n)
+    steps = np.zeros(n, np.int64)
+    _rollin_rollout_kernel(seeds, *_args(tables), tables.r, tables.absorbing, float(gamma),
+                           -1 if horizon is None else int(horizon), uniform_action, s, a, h, y, steps)
+    return s, a, h, y, steps

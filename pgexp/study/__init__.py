@@ -1,0 +1,13 @@
+"""Study: a validated config -> the jobs the workflow runs and their command-line arguments."""
+
+from pgexp.study.config import (
+    DEEP_FIGURES,
+    TRAINING_FIGURES,
+    Job,
+    config_hash,
+    load_deep,
+    load_study,
+    load_training,
+)
+
+__all__ = ["DEEP_FIGURES", "TRAINING_FIGURES", "Job", "config_hash", "load_deep", "load_study", "load_training"]
