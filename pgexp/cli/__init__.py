@@ -9,7 +9,11 @@ Contracts (called by tools outside the project -- keep names, options and fields
     pgexp metrics IN.parquet... --output OUT.parquet
     pgexp train (problem options) --estimator --baseline --batch-size --step-size --iterations --seed --output
     pgexp exact-variance (problem options) --estimator --baseline --horizon      -> JSON: mean, trace_cov, cov
-    pgexp bench exact --states N | bench sampler
+    pgexp check-estimator NAME                                                  -> one line per check, exit 0/1
+    pgexp bench exact --states N | bench sampler | bench pergrad
+
+Every command takes ``--plugin MODULE`` (repeatable; also ``PGEXP_PLUGINS=MODULE,...``): the module is
+imported before the parser is built, so the estimators it registers are valid choices everywhere.
 
 Each command module ``pgexp.cli.<name>`` defines ``add_parser(subparsers) -> parser`` (which sets
 ``func=run``) and ``run(args) -> int``; modules import their heavy dependencies inside ``run`` so that
@@ -37,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "pgexp.cli.aggregate",
     "train": "pgexp.cli.train",
     "exact-variance": "pgexp.cli.exact_variance",
+    "check-estimator": "pgexp.cli.check_estimator",
     "exact-curves": "pgexp.cli.exact_curves",
     "compare": "pgexp.cli.compare",
     "decompose": "pgexp.cli.decompose",
@@ -59,13 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'pgexp COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"pgexp {__version__}")
+    add_plugin_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS.values():
-        importlib.import_module(module).add_parser(sub)
+        add_plugin_option(importlib.import_module(module).add_parser(sub))
     return parser
 
 
+def add_plugin_option(p: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` (read before parsing, by :func:`main`; declared so that help shows it)."""
+    p.add_argument("--plugin", action="append", metavar="MODULE", default=None,
+                   help="import MODULE (a module name or a .py file) first: the estimators it registers with "
+                        "pgexp.register_estimator become valid choices (repeatable)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from pgexp.plugins import load_plugins, plugins_from_env, plugins_in
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:  # plug-ins first: their names must be choices of the parser built next
+        load_plugins(plugins_from_env() + plugins_in(argv))
+    except UserError as exc:
+        print(f"pgexp: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

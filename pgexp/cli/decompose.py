@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h)
+                             gamma=args.gamma, horizon=h, track="tabular")
 
     df = decomposition_table(build, horizons, [p for p in wanted if p in EXACT_PAIRS], max_trajectories=args.max_trajectories)
     for k, v in parse_tags(args.tag).items():

@@ -3,7 +3,7 @@
 The same MLP (same parameters, float64) and the same batch of ``(observation, action)``
 samples; the loop is the textbook way -- for each sample, zero the module's gradients, ``loss =
 log_softmax(module(o))[a]``, ``loss.backward()``, copy the flattened gradient -- and the vmap path is
-:meth:`pgexp.deep.policy.ObsMLPPolicy.step_scores`.  Each is timed ``repeats`` times after one warm-up;
+:meth:`pgexp.policies.obs_mlp.ObsMLPPolicy.step_scores`.  Each is timed ``repeats`` times after one warm-up;
 medians are reported, with the largest difference between the two results as a check.  Both write
 into a preallocated result array, so the timing measures the gradients rather than page faults.
 """
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pgexp.deep.estimate import set_threads
-from pgexp.deep.policy import ObsMLPPolicy
+from pgexp.policies.obs_mlp import ObsMLPPolicy
+from pgexp.runs.context import set_threads
 from pgexp.policies.mlp import ACTIVATIONS, MLPSpec
 
 
