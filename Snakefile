@@ -4,6 +4,9 @@
 
 from snakemake.utils import min_version, validate
 
+from pgexp.plugins import load_plugins
+from pgexp.study.schema import write_derived_schema
+
 min_version("9.0")
 
 
@@ -14,7 +17,9 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# A study's plug-ins register their estimators first: the schema's name lists come from the registry.
+load_plugins(config.get("plugins") or [])
+validate(config, write_derived_schema(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
 
 
 report: "workflow/report/workflow.rst"

@@ -24,7 +24,6 @@ from scipy.stats import norm
 
 from pgexp import exact
 from pgexp.estimators import ESTIMATORS
-from pgexp.estimators.base import Context, to_gradients
 from pgexp.exact.moments import (
     BASELINES,
     MAX_TRAJECTORIES,
@@ -40,9 +39,9 @@ from pgexp.exact.moments import (
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
 from pgexp.problems.mdp import make_mdp
 from pgexp.problems.problem import Problem, build_problem
-from pgexp.runs.estimate import estimate_batch
-from pgexp.sampling.rng import MAIN, job_entropy, stream, trajectory_seeds
-from pgexp.sampling.tabular import sample
+from pgexp.runs.context import TabularContext
+from pgexp.runs.estimate import estimate_batch, linear_parts
+from pgexp.sampling.rng import MAIN, job_entropy, stream
 
 ALPHA = 1e-4
 THETA = "random:seed=1,scale=0.7"
@@ -148,19 +147,19 @@ def test_absorption_ends_the_episode():
 # --------------------------------------------------------------------------- Monte Carlo
 
 def _mc_gradients(prob: Problem, est: str, baseline: str, n: int, seed: int, blocks: int = 1) -> np.ndarray:
-    ctx = Context(prob)
+    ctx = TabularContext(prob)
     entropy = job_entropy({"test_exact_variance": seed}, prob.theta)
-    return np.concatenate([estimate_batch(ctx, ESTIMATORS[est], baseline, 0.95, n // blocks, entropy, m,
+    return np.concatenate([estimate_batch(ctx, ESTIMATORS[est], baseline, None, n // blocks, entropy, m,
                                           per_trajectory=True).grad for m in range(blocks)])
 
 
 def _mc_fixed(prob: Problem, est: str, b: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``u - b (.) v`` per trajectory with a *fixed* (not fitted) baseline, through the production code."""
-    ctx = Context(prob)
-    seeds = trajectory_seeds(stream(job_entropy({"fixed": seed}, prob.theta), 0, MAIN), n)
-    ws = ESTIMATORS[est].fn(ctx, sample(ctx.mdp, ctx.tables, seeds), "optimal", None, 0.95)
-    ws.b = np.broadcast_to(np.asarray(b, float), (prob.policy.dim,)).copy()
-    return to_gradients(ctx, ws, per_trajectory=True)
+    ctx = TabularContext(prob)
+    batch = ctx.sample("trajectories", stream(job_entropy({"fixed": seed}, prob.theta), 0, MAIN), n)
+    u, c = linear_parts(ESTIMATORS[est], batch)
+    b = np.broadcast_to(np.asarray(b, float), (prob.policy.dim,))
+    return ctx.gradients(batch, u, per_trajectory=True) - b * ctx.gradients(batch, c, per_trajectory=True)
 
 
 def _z_trace(g: np.ndarray, mean: np.ndarray, trace: float) -> float:

@@ -42,7 +42,7 @@ register_baseline("optimal", None, per_coordinate=True, label="optimal (fitted p
 register_baseline("fixed", f"{_B}:fixed_constant", options=("c",), label="fixed constant", color="#d55e00",
                   doc="a fixed constant c (fixed:c=VALUE)")
 
-# ------------------------------------------------------------------ estimators (order = figure order)
+# ------------------------------------------------------------------ estimators (`order`: figure order)
 _T, _R = "pgexp.estimators.trajectory", "pgexp.estimators.rollout"
 _SCALAR = ("none", "constant", "value_exact", "value_learned", "optimal", "fixed")
 LAM = Hyperparameter("lam", 0.95, "GAE's lambda: the weight of longer advantage sums", 0.0, 1.0, check_values=(1.0,))
@@ -54,23 +54,24 @@ def gae_unbiased(baseline: str, params: dict[str, float]) -> bool:
     return baseline == "value_exact" or params["lam"] == 1.0
 
 
-register_estimator("reinforce", f"{_T}:reinforce", baselines=_SCALAR, label="REINFORCE", color="#0173b2",
+register_estimator("reinforce", f"{_T}:reinforce", baselines=_SCALAR, label="REINFORCE", color="#0173b2", order=0,
                    doc="(sum_h score_h) (G_0 - b(s_0))")
 register_estimator("reward_to_go", f"{_T}:reward_to_go", baselines=_SCALAR, label="reward-to-go", color="#de8f05",
-                   doc="sum_h score_h gamma^h (R_h - b_h(s_h))  (Q-based PG)")
+                   order=1, doc="sum_h score_h gamma^h (R_h - b_h(s_h))  (Q-based PG)")
 register_estimator("advantage_exact", f"{_T}:advantage_exact", baselines=("none",), tracks=("tabular",),
-                   label="exact advantage", color="#029e73", doc="sum_h gamma^h score_h A_h(s_h, a_h), oracle A")
-register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_learned", "fixed"),
-                   unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE", color="#cc78bc",
-                   doc="sum_h gamma^h score_h GAE(lambda) advantage, V = the baseline (0 after an episode's end)")
+                   label="exact advantage", color="#029e73", order=2,
+                   doc="sum_h gamma^h score_h A_h(s_h, a_h), oracle A")
 register_estimator("rollin_rollout", f"{_R}:rollin_rollout", baselines=_SCALAR, objectives=("finite", "discounted"),
-                   tracks=("tabular",), sampling="rollin_rollout", label="roll-in/roll-out", color="#d55e00",
+                   tracks=("tabular",), sampling="rollin_rollout", label="roll-in/roll-out", color="#d55e00", order=4,
                    doc="the lecture's roll-in/roll-out: Z score(s,a) (y - b(s)), Z = 1/(1-gamma) for H=inf")
 register_estimator("actor_critic", f"{_R}:actor_critic", baselines=("none",), unbiased=False,
                    objectives=("finite", "discounted"), tracks=("tabular",), fit=f"{_R}:fit_critic",
-                   label="actor-critic", color="#4d4d4d",
+                   label="actor-critic", color="#4d4d4d", order=5,
                    doc="the lecture's: least-squares critic f on the policy's features, sum_h gamma^h score_h "
                        "(f - E_pi f)")
+register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_learned", "fixed"),
+                   unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE", color="#cc78bc", order=3,
+                   doc="sum_h gamma^h score_h GAE(lambda) advantage, V = the baseline (0 after an episode's end)")
 
 __all__ = ["BASELINES", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice", "Estimator",
            "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",

@@ -187,6 +187,9 @@ class ContinuousContext:
 
     track: ClassVar[str] = "continuous"
     problem: Any  # pgexp.problems.continuous.ContinuousProblem
+    # the last few batches by stream: estimators compared in one process on common random numbers share
+    # their episodes instead of re-simulating them (simulation dominates here)
+    recent: dict[tuple, Batch] = field(default_factory=dict, repr=False)
 
     @property
     def kind(self) -> str:
@@ -201,13 +204,20 @@ class ContinuousContext:
 
         if scheme != "trajectories":
             raise UserError(f"sampling scheme {scheme!r}: continuous-state tasks sample whole episodes only")
+        key = (seq.entropy, tuple(seq.spawn_key), int(n))
+        if key in self.recent:
+            return self.recent[key]
         p = self.problem
         ep = sample_episodes(p.task, p.policy.probs_fn(p.theta), n, seq, p.horizon)
         nxt = np.empty_like(ep.obs)
         nxt[:, :-1] = ep.obs[:, 1:]
         nxt[:, -1] = ep.obs[:, -1]  # never used: the value after the last step is zero
-        return Batch(ep.obs, ep.actions, ep.rewards, ep.lengths, p.gamma, p.horizon, nxt, np.ones(n, bool),
-                     ep.truncated, self.track, context=self)
+        batch = Batch(ep.obs, ep.actions, ep.rewards, ep.lengths, p.gamma, p.horizon, nxt, np.ones(n, bool),
+                      ep.truncated, self.track, context=self)
+        if len(self.recent) >= 4:
+            self.recent.pop(next(iter(self.recent)))
+        self.recent[key] = batch
+        return batch
 
     def exact_state_values(self, states: np.ndarray, times: np.ndarray) -> np.ndarray:
         raise UserError("value_exact: continuous-state tasks have no exact value; use value_learned")

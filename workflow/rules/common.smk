@@ -8,18 +8,24 @@ from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
+from pgexp.plugins import ENV_VAR as PLUGINS_VAR
 from pgexp.study import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
 
 try:
     STUDY = load_study(config)
     TRAINING = load_training(config, STUDY)
-    DEEP = load_deep(config)
+    DEEP = load_deep(config, tuple(STUDY))
 except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
+# Every estimation job, tabular or continuous-state: one `estimate` rule serves both.
+ESTIMATE_ENVS = {**STUDY, **(DEEP.envs if DEEP else {})}
 
 # Provenance for every job's parquet metadata; an environment variable, so it never enters a command
 # line (a config edit elsewhere must not make unrelated jobs look changed).
 os.environ["PGEXP_CONFIG_HASH"] = config_hash(config)
+# The study's plug-ins reach every `pgexp` call the same way (jobs inherit the environment).
+if config.get("plugins"):
+    os.environ[PLUGINS_VAR] = ",".join(config["plugins"])
 
 BOOTSTRAP = config.get("bootstrap", {})
 RESAMPLES = int(BOOTSTRAP.get("resamples", 2000))
@@ -47,8 +53,8 @@ PGEXP_VERSION = pgexp.__version__
 wildcard_constraints:
     env=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     theta=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    estimator=r"[a-z_]+",
-    baseline=r"[a-z_]+",
+    estimator=r"[a-z][a-z0-9_]*",
+    baseline=r"[a-z][a-z0-9_]*(:[A-Za-z0-9_=.,+-]+)?",
     seed=r"\d+",
 
 
@@ -59,7 +65,7 @@ def estimate_files(env):
 
 def estimate_args(wildcards):
     """The `pgexp estimate` options of the job a path names (refuses jobs the config does not declare)."""
-    study = STUDY.get(wildcards.env)
+    study = ESTIMATE_ENVS.get(wildcards.env)
     job = Job(wildcards.env, wildcards.theta, wildcards.estimator, wildcards.baseline, int(wildcards.seed))
     if study is None or job not in study.jobs():
         raise WorkflowError(f"{job.path} is not a job of the config (see config/README.md)")
@@ -73,9 +79,12 @@ def reference(wildcards):
 
 
 def train_args(wildcards):
-    if TRAINING is None or (wildcards.estimator, wildcards.baseline) not in TRAINING.pairs():
+    pair = (wildcards.estimator, wildcards.baseline)
+    if DEEP and DEEP.train and wildcards.env in DEEP.envs and pair in DEEP.pairs("train"):
+        return DEEP.train_args(wildcards.env, *pair)
+    if TRAINING is None or wildcards.env not in {te.name for te in TRAINING.envs} or pair not in TRAINING.pairs():
         raise WorkflowError(f"training run {wildcards.env}/{wildcards.estimator}~{wildcards.baseline} is not in the config")
-    return TRAINING.train_args(wildcards.env, wildcards.estimator, wildcards.baseline)
+    return TRAINING.train_args(wildcards.env, *pair)
 
 
 def training_files(wildcards):
@@ -121,12 +130,11 @@ def decomposition_files(wildcards=None):
 
 
 def deep_estimate_files(wildcards=None):
-    return [f"results/deep/estimates/{name}/{e}~{b}/seed{s}.parquet"
-            for name, _, _ in DEEP.envs for e, b in DEEP.pairs() for s in DEEP.seeds]
+    return [f"results/{job.path}" for study in DEEP.envs.values() for job in study.jobs()]
 
 
 def deep_training_files(wildcards=None):
-    return [f"results/deep/training/{name}/{e}~{b}.parquet" for name, _, _ in DEEP.envs for e, b in DEEP.pairs("train")]
+    return [f"results/training/{name}/{e}~{b}.parquet" for name in DEEP.envs for e, b in DEEP.pairs("train")]
 
 
 DEEP_REPORT_TABLES = {"deep_quality": "results/tables/deep_quality.parquet",
