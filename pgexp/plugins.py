@@ -53,7 +53,7 @@ def import_plugin(spec: str) -> ModuleType:
             module = importlib.import_module(text)
     except UserError:
         raise
-    except Exception as exc:  # noqa: BLE001 - whatever the user's module raises, say so in one line
+    except Exception as exc:
         raise UserError(f"--plugin {text}: import failed ({type(exc).__name__}: {exc})") from None
     if text not in LOADED:
         LOADED.append(text)

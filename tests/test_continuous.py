@@ -144,7 +144,8 @@ def test_trajectory_and_batch_gradients_are_weighted_step_scores():
     expect = np.zeros_like(per)
     np.add.at(expect, np.nonzero(m)[0], w[m][:, None] * scores)
     np.testing.assert_allclose(per, expect, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(pol.batch_gradient(prob.theta, ep.states, ep.actions, w), per.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pol.batch_gradient(prob.theta, ep.states, ep.actions, w), per.mean(axis=0),
+                               rtol=0, atol=1e-12)
 
 
 def test_score_has_zero_mean_under_the_policy():
@@ -159,7 +160,7 @@ def test_score_has_zero_mean_under_the_policy():
 # --------------------------------------------------------------------------- estimators (the registered ones)
 
 def _paired_batches(prob, combos, M, N, seed=0):
-    """Batch means of each (estimator, baseline, lam) on the same episodes (common random numbers): ``{combo: (M, d)}``."""
+    """Batch means of each (estimator, baseline, lam) on the same episodes (common random numbers), ``(M, d)`` each."""
     ctx = make_context(prob)
     out = {c: [] for c in combos}
     for m in range(M):

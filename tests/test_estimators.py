@@ -20,7 +20,7 @@ from pgexp import exact
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS, parse_baseline
 from pgexp.estimators.baselines import leave_one_out_mean, optimal_coefficients
-from pgexp.estimators.check import ALPHA, CheckProblem, estimator_checks, max_z
+from pgexp.estimators.check import ALPHA, CHECK_PROBLEMS, CheckProblem, estimator_checks, max_z
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
 from pgexp.problems.mdp import make_mdp
 from pgexp.problems.problem import Problem
@@ -74,8 +74,8 @@ def test_gae_with_a_learned_value_at_a_finite_horizon_does_not_bootstrap_past_it
     assert batch.ended.all() and (batch.lengths == 5).all()
     from pgexp.runs.estimate import apply_baseline
 
-    b = apply_baseline(ctx, parse_baseline("value_learned"), batch, ctx.sample("trajectories", np.random.SeedSequence(2),
-                                                                              20), np.random.SeedSequence(3))
+    aux = ctx.sample("trajectories", np.random.SeedSequence(2), 20)
+    b = apply_baseline(ctx, parse_baseline("value_learned"), batch, aux, np.random.SeedSequence(3))
     assert np.all(b.baseline_next[:, -1] == 0) and np.all(b.baseline_next[:, :-1] != 0)
 
 
@@ -185,7 +185,8 @@ def test_optimal_coefficients_minimise_each_coordinates_variance(rng):
     ("nonsense", "none", 5, "unknown 'nonsense'"),
 ])
 def test_meaningless_combinations_are_refused(estimator, baseline, horizon, match):
-    prob = make_problem("short_corridor", None, None, None) if horizon == "episodic" else make_problem("garnet", None, 0.9, horizon)
+    episodic = horizon == "episodic"
+    prob = make_problem("short_corridor", None, None, None) if episodic else make_problem("garnet", None, 0.9, horizon)
     with pytest.raises(UserError, match=match):
         check_combination(prob, estimator, baseline, 4)
 
@@ -202,7 +203,7 @@ def test_every_registered_baseline_is_known():
 
 
 def test_check_problems_cover_every_objective():
-    kinds = {make_context(cp.build()).kind for cp in __import__("pgexp.estimators.check", fromlist=["x"]).CHECK_PROBLEMS}
+    kinds = {make_context(cp.build()).kind for cp in CHECK_PROBLEMS}
     assert kinds == {"finite", "discounted", "episodic"}
     assert CheckProblem("x", "short_corridor", None, None, None, 1, 1).build().track == "tabular"
 

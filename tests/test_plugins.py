@@ -67,8 +67,8 @@ def test_a_plugin_runs_through_estimate_like_the_builtin(tmp_path):
                      "--output", "mine.parquet", "--plugin", "rtg_plugin", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     # ... and the built-in on the same job stream: the same trajectories, the same numbers
-    proc = pgexp_cli(*ESTIMATE, "--estimator", "reward_to_go", "--baseline", "value_exact", "--output", "builtin.parquet",
-                     cwd=tmp_path)
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "reward_to_go", "--baseline", "value_exact",
+                     "--output", "builtin.parquet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     mine, builtin = (pd.read_parquet(tmp_path / f) for f in ("mine.parquet", "builtin.parquet"))
     assert (mine["estimator"] == "my_reward_to_go").all() and bool(mine["unbiased"].iloc[0])

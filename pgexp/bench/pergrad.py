@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from pgexp.policies.mlp import ACTIVATIONS, MLPSpec
 from pgexp.policies.obs_mlp import ObsMLPPolicy
 from pgexp.runs.context import set_threads
-from pgexp.policies.mlp import ACTIVATIONS, MLPSpec
 
 
 def _loop_module(policy: ObsMLPPolicy, theta: np.ndarray, dtype: torch.dtype) -> torch.nn.Module:

@@ -49,7 +49,7 @@ def add_estimator_options(g: argparse._ArgumentGroup, *, extra_estimators: tuple
     from pgexp.estimators.spec import baseline_usage, users_of
 
     g.add_argument("--estimator", required=True, choices=[*extra_estimators, *ESTIMATORS], metavar="NAME",
-                   help="; ".join([*(f"{e}" for e in extra_estimators), *(f"{k}: {v.doc}" for k, v in ESTIMATORS.items())]))
+                   help="; ".join([*extra_estimators, *(f"{k}: {v.doc}" for k, v in ESTIMATORS.items())]))
     g.add_argument("--baseline", default="none", metavar="NAME",
                    help=f"baseline (default none): {' | '.join(baseline_usage())}")
     for h in hyperparameters().values():

@@ -47,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h)
 
-    table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline, params=params_from_args(args),
-                              replicates=args.replicates, seed=args.seed, fit_batch_size=args.fit_batch_size,
-                              reference_batch=args.reference_batch, tags=parse_tags(args.tag))
+    table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline,
+                              params=params_from_args(args), replicates=args.replicates, seed=args.seed,
+                              fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch,
+                              tags=parse_tags(args.tag))
     track = "continuous" if is_continuous_gym(args.env) else "tabular"
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pgexp.cli.common import add_estimator_options, add_problem_options, params_from_args, parse_list, parse_tags, problem_from_args
+from pgexp.cli.common import (
+    add_estimator_options,
+    add_problem_options,
+    params_from_args,
+    parse_list,
+    parse_tags,
+    problem_from_args,
+)
 from pgexp.errors import UserError
 from pgexp.io import save_npy
 
@@ -14,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="stochastic gradient ascent with an estimator; exact J per iteration (parquet)",
                        description="theta <- theta + eta g for --iterations steps. One row per iteration: iteration, J "
                                    "(exact; continuous-state tasks: the evaluation return of --eval-episodes fresh "
-                                   "episodes), J_star, env_steps (cumulative), grad_norm, step_norm, diverged. A NaN or "
+                                   "episodes), J_star, env_steps (cumulative), grad_norm, step_norm, diverged. "
+                                   "A NaN or "
                                    "overflow stops the run, recorded as diverged (exit 0). --estimator exact ascends "
                                    "the exact gradient. Comma-separated --step-size / --seed lists run the grid in one "
                                    "process. --checkpoints T1,T2 writes theta at those iterations beside the output "

@@ -33,7 +33,8 @@ def leave_one_out_mean(x: np.ndarray) -> np.ndarray:
     """``(sum(x) - x_i) / (N - 1)`` for each ``i``; needs ``N >= 2``."""
     n = x.shape[0]
     if n < 2:
-        raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: needs --batch-size >= 2")
+        raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: "
+                        "needs --batch-size >= 2")
     return (x.sum() - x) / (n - 1)
 
 

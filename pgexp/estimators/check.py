@@ -164,7 +164,7 @@ def check_registration(est: Estimator) -> CheckResult:
         for params in param_sets(est):
             try:
                 ok = est.is_unbiased(b, params)
-            except Exception as exc:  # noqa: BLE001 - a user's rule: report whatever it raises
+            except Exception as exc:
                 problems.append(f"unbiased({b!r}, {params}) raised {exc!r}")
                 continue
             if not isinstance(ok, bool):
@@ -206,7 +206,8 @@ def check_shapes_and_finite(est: Estimator) -> list[CheckResult]:
             bad.append(f"{b}: {exc}")
             continue
         grads = t.column("grad").to_pylist()
-        if t.num_rows != 3 or any(len(g) != prob.policy.dim for g in grads) or min(t.column("env_steps").to_pylist()) <= 0:
+        steps = t.column("env_steps").to_pylist()
+        if t.num_rows != 3 or any(len(g) != prob.policy.dim for g in grads) or min(steps) <= 0:
             bad.append(f"{b}: {t.num_rows} rows, gradient lengths {sorted({len(g) for g in grads})}, expected 3 rows "
                        f"of {prob.policy.dim} with env_steps > 0")
         if not np.all(np.isfinite(np.asarray(grads, dtype=np.float64))):

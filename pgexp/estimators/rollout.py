@@ -58,5 +58,5 @@ def fit_critic(ctx: Any, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarra
 
 
 def actor_critic(batch: Batch) -> np.ndarray:
-    """``sum_h gamma^h score_h (f(s_h, a_h) - E_{a'~pi} f(s_h, a'))`` with the fitted critic ``f`` (``batch.fitted``)."""
+    """``sum_h gamma^h score_h (f(s_h, a_h) - E_{a'~pi} f(s_h, a'))``: the critic's advantage is ``batch.fitted``."""
     return batch.discount * batch.fitted[batch.states, batch.actions]

@@ -41,7 +41,7 @@ class ValueFunction:
 
     def features(self, obs: np.ndarray, steps: np.ndarray) -> np.ndarray:
         z = np.concatenate([(obs - self.mean) / self.std, (steps / self.horizon)[..., None]], axis=-1)
-        return np.concatenate([np.ones(z.shape[:-1] + (1,)), z, np.cos(z @ self.omega + self.phase)], axis=-1)
+        return np.concatenate([np.ones((*z.shape[:-1], 1)), z, np.cos(z @ self.omega + self.phase)], axis=-1)
 
     def __call__(self, obs: np.ndarray, steps: np.ndarray) -> np.ndarray:
         """``V`` at observations ``(..., obs_dim)`` and time steps ``(...)``."""

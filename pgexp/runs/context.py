@@ -18,9 +18,10 @@ and reaches a track only through the methods below: ``sample``, ``gradients``, `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -254,4 +255,6 @@ class ContinuousContext:
 
 def make_context(problem: Any) -> TabularContext | ContinuousContext:
     """The track context of a problem (tabular :class:`~pgexp.problems.problem.Problem` or continuous)."""
-    return ContinuousContext(problem) if getattr(problem, "track", "tabular") == "continuous" else TabularContext(problem)
+    if getattr(problem, "track", "tabular") == "continuous":
+        return ContinuousContext(problem)
+    return TabularContext(problem)

@@ -35,7 +35,7 @@ def stream(entropy: int, replicate: int, child: int) -> np.random.SeedSequence:
 
 def child(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
     """The ``k``-th child of ``seq`` without mutating it (``seq.spawn`` would count the children it made)."""
-    return np.random.SeedSequence(seq.entropy, spawn_key=tuple(seq.spawn_key) + (k,))
+    return np.random.SeedSequence(seq.entropy, spawn_key=(*tuple(seq.spawn_key), k))
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

@@ -80,7 +80,8 @@ def check_baselines(value: Any, key: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def hyperparameter_values(raw: dict[str, Any], where: str, inherited: dict[str, float] | None = None) -> dict[str, float]:
+def hyperparameter_values(raw: dict[str, Any], where: str,
+                          inherited: dict[str, float] | None = None) -> dict[str, float]:
     """The registry's hyperparameters (``lam``, a plug-in's own) that a config section sets, validated."""
     from pgexp.estimators import hyperparameters
 

@@ -50,7 +50,7 @@ class DeepStudy:
         return next(iter(self.envs.values())).pairs()
 
     def train_args(self, name: str, estimator: str, baseline: str) -> str:
-        """``pgexp train`` options of one (environment, estimator, baseline): learning curves of the evaluation return."""
+        """``pgexp train`` options of one (environment, estimator, baseline): curves of the evaluation return."""
         es, t = self.envs[name], self.train or {}
         return join_options([
             ("--env", es.env), ("--policy", es.policy), ("--gamma", repr(es.gamma)),

@@ -31,7 +31,7 @@ from pgexp.study.common import (
 
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 # besides these, every hyperparameter of the registry (`lam`, a plug-in's own) is a key
-ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size")
+ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size")
 FIGURES = ("variance_vs_horizon", "quality_vs_batch_size", "bias_variance")
 TRAINING_FIGURES = ("learning_curves", "variance_along_training")
 DEEP_FIGURES = ("deep_gradient_quality", "deep_learning_curves")
