@@ -132,3 +132,34 @@ def test_registering_in_process_and_the_weights_shape_is_checked():
             run_estimate(prob, "wrong_shape", batch_size=3, replicates=1, seed=0, progress=False)
     finally:
         ESTIMATORS.pop("wrong_shape", None)
+
+
+def test_the_registry_and_the_study_import_without_compiled_kernels_or_torch():
+    """The workflow reads them at every `snakemake` call: no numba, no torch at import."""
+    code = ("import sys, pgexp.estimators, pgexp.study, pgexp.study.schema, pgexp.plugins; "
+            "print(sorted(m for m in ('numba', 'torch') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_the_config_schema_lists_come_from_the_registry():
+    import yaml
+
+    from pgexp.study.schema import derived_schema
+
+    template = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert "enum" not in template["definitions"]["estimator"]  # nothing typed twice
+    try:
+        pgexp.register_estimator("schema_probe", lambda batch: batch.rewards,
+                                 hyperparameters=[pgexp.Hyperparameter("alpha", 0.5, "a probe", 0.0, 1.0)])
+        s = derived_schema(template)
+        assert s["definitions"]["estimator"]["enum"] == list(ESTIMATORS) and "schema_probe" in ESTIMATORS
+        assert s["properties"]["alpha"] == {"type": "number", "description": "a probe (estimators: schema_probe)",
+                                            "minimum": 0.0, "maximum": 1.0, "default": 0.5}
+        assert s["properties"]["lam"]["default"] == 0.95
+        import re
+
+        pattern = re.compile(s["definitions"]["baseline"]["pattern"])
+        assert pattern.match("fixed:c=0.5") and pattern.match("value_learned") and not pattern.match("fixed")
+    finally:
+        ESTIMATORS.pop("schema_probe", None)

@@ -10,6 +10,7 @@ into a preallocated result array, so the timing measures the gradients rather th
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from typing import Any
@@ -25,7 +26,7 @@ from pgexp.runs.context import set_threads
 def _loop_module(policy: ObsMLPPolicy, theta: np.ndarray, dtype: torch.dtype) -> torch.nn.Module:
     sizes = [policy.obs_dim, *policy.spec.hidden, policy.num_actions]
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[policy.spec.activation]())
@@ -45,7 +46,7 @@ def loop_scores(module: torch.nn.Module, obs: torch.Tensor, actions: torch.Tenso
         module.zero_grad(set_to_none=False)
         loss = torch.log_softmax(module(obs[k]), dim=-1)[actions[k]]
         loss.backward()
-        torch.cat([p.grad.reshape(-1) for p in params], out=out[k])
+        torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None], out=out[k])
     return out
 
 

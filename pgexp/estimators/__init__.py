@@ -10,6 +10,8 @@ validates configs against it at every ``snakemake`` call).  ``pgexp check-estima
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pgexp.estimators.spec import (
     BASELINES,
     ESTIMATORS,
@@ -48,7 +50,7 @@ _SCALAR = ("none", "constant", "value_exact", "value_learned", "optimal", "fixed
 LAM = Hyperparameter("lam", 0.95, "GAE's lambda: the weight of longer advantage sums", 0.0, 1.0, check_values=(1.0,))
 
 
-def gae_unbiased(baseline: str, params: dict[str, float]) -> bool:
+def gae_unbiased(baseline: str, params: Mapping[str, float]) -> bool:
     """GAE is unbiased with the exact V for any lambda, and at lambda = 1 (reward-to-go with V as a baseline)
     with any baseline that does not depend on the trajectory's own actions."""
     return baseline == "value_exact" or params["lam"] == 1.0

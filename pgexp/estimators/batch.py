@@ -34,6 +34,9 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+_UNSET = np.zeros((0, 0))  # the default of the optional arrays below (filled in by __post_init__)
 
 
 @dataclass(eq=False)
@@ -74,25 +77,25 @@ class Batch:
     ended: np.ndarray
     truncated: np.ndarray
     track: str
-    times: np.ndarray = field(default=None)  # type: ignore[assignment]
+    times: np.ndarray = field(default_factory=lambda: _UNSET)
     context: Any = None
     env_steps: int = -1
     given_returns: np.ndarray | None = None
     exact: Callable[[Batch], Mapping[str, np.ndarray]] | None = None
-    baseline: np.ndarray = field(default=None)  # type: ignore[assignment]
-    baseline_next: np.ndarray = field(default=None)  # type: ignore[assignment]
+    baseline: np.ndarray = field(default_factory=lambda: _UNSET)
+    baseline_next: np.ndarray = field(default_factory=lambda: _UNSET)
     params: Mapping[str, float] = field(default_factory=dict)
     fitted: Any = None
 
     def __post_init__(self) -> None:
-        self.aligned = self.times is None  # times[i, h] = h: the discount is one row, broadcast
-        if self.times is None:
+        self.aligned = self.times is _UNSET  # times[i, h] = h: the discount is one row, broadcast
+        if self.aligned:
             self.times = np.broadcast_to(np.arange(self.shape[1]), self.shape)
         if self.env_steps < 0:
             self.env_steps = int(self.lengths.sum())
-        if self.baseline is None:
+        if self.baseline is _UNSET:
             self.baseline = np.zeros(self.shape)
-        if self.baseline_next is None:
+        if self.baseline_next is _UNSET:
             self.baseline_next = np.zeros(self.shape)
 
     @property
@@ -165,12 +168,12 @@ class Batch:
         return new
 
 
-def masked(batch: Batch, values: np.ndarray) -> np.ndarray:
+def masked(batch: Batch, values: ArrayLike) -> np.ndarray:
     """``values`` broadcast to ``(N, L)``, float64, zero on padding."""
     return np.where(batch.mask, np.broadcast_to(np.asarray(values, dtype=np.float64), batch.shape), 0.0)
 
 
-def with_baseline(batch: Batch, now: np.ndarray, nxt: np.ndarray) -> Batch:
+def with_baseline(batch: Batch, now: ArrayLike, nxt: ArrayLike) -> Batch:
     """The batch with baseline values ``now`` (``b_h(s_h)``) and ``nxt`` (``b_{h+1}(s_{h+1})``), both
     broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end."""
     return batch.replace(baseline=masked(batch, now),

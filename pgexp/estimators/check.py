@@ -227,7 +227,7 @@ def check_determinism(est: Estimator) -> CheckResult:
         return CheckResult("determinism", False, "no supported check problem")
     cp, prob = probs[-1]
     b = baseline_names(est, prob.track)[-1]
-    kw = dict(batch_size=5, replicates=4, progress=False, reference_batch=50)
+    kw: dict[str, Any] = {"batch_size": 5, "replicates": 4, "progress": False, "reference_batch": 50}
     a, a2, c = (run_estimate(prob, est.name, b, seed=s, **kw) for s in (3, 3, 4))
     if not a.equals(a2):
         return CheckResult("determinism", False, f"{est.name}~{b} on {cp.id}: the same seed gave different tables")
@@ -245,7 +245,7 @@ def check_common_random_numbers(est: Estimator) -> CheckResult:
                                                           f"({est.sampling}); comparisons with it are unpaired")
     probs = _check_problems(est)
     cp, prob = probs[0]
-    kw = dict(batch_size=6, replicates=3, seed=1, progress=False, reference_batch=50)
+    kw: dict[str, Any] = {"batch_size": 6, "replicates": 3, "seed": 1, "progress": False, "reference_batch": 50}
     mine = {b: run_estimate(prob, est.name, b, **kw).column("batch_return_mean").to_pylist()
             for b in baseline_names(est, prob.track)}
     ref = run_estimate(prob, "reinforce", "none", **kw).column("batch_return_mean").to_pylist()
@@ -265,8 +265,9 @@ def check_affine(est: Estimator) -> CheckResult:
     cp, prob = _check_problems(est)[0]
     ctx = make_context(prob)
     batch = ctx.sample(est.sampling, stream(7, 0, 0), 6).replace(params=est.defaults())
-    if est.fit is not None:
-        batch = batch.replace(fitted=est.fit_fn(ctx, stream(7, 0, 2), 6)[0])
+    fit_fn = est.fit_fn
+    if fit_fn is not None:
+        batch = batch.replace(fitted=fit_fn(ctx, stream(7, 0, 2), 6)[0])
     rng = np.random.default_rng(0)
     b1, b2, n1, n2 = (rng.standard_normal(batch.shape) for _ in range(4))
 

@@ -81,8 +81,9 @@ def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, par
     batch = ctx.sample(est.sampling, stream(entropy, replicate, MAIN), batch_size)
     steps = batch.env_steps
     fitted = None
-    if est.fit is not None:
-        fitted, fit_steps = est.fit_fn(ctx, stream(entropy, replicate, FIT), k)
+    fit_fn = est.fit_fn
+    if fit_fn is not None:
+        fitted, fit_steps = fit_fn(ctx, stream(entropy, replicate, FIT), k)
         steps += int(fit_steps)
     batch = batch.replace(params=params, fitted=fitted)
     aux = None

@@ -117,7 +117,7 @@ def train_run(problem: Any, estimator: str, baseline: str = "none", *, params: M
         if t < iterations and np.isfinite(J):
             with np.errstate(all="ignore"):
                 if est is None:
-                    g = ctx.exact_gradient[1]
+                    g = ctx.exact_gradient[1]  # type: ignore[union-attr]  # tabular: checked above
                 else:
                     b = estimate_batch(ctx, est, choice, params, batch_size, entropy, t,  # type: ignore[arg-type]
                                        fit_batch_size=fit_batch_size)
