@@ -40,7 +40,7 @@ def leave_one_out_mean(x: np.ndarray) -> np.ndarray:
 
 def leave_one_out(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
     """``constant``: ``b_i`` = the mean ``G_0`` of the batch's other trajectories, at every step of ``i``."""
-    b = leave_one_out_mean(batch.returns[:, 0])[:, None]
+    b = leave_one_out_mean(batch.first_returns)[:, None]
     return b, b
 
 

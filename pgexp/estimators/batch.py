@@ -141,6 +141,13 @@ class Batch:
                             np.ascontiguousarray(self.lengths, dtype=np.int64), float(self.gamma))
 
     @cached_property
+    def first_returns(self) -> np.ndarray:
+        """``(N,)`` ``G_0 = sum_h gamma^h r_h`` (a roll-out's ``y``), without the full ``returns`` table."""
+        if self.given_returns is not None:
+            return self.given_returns[:, 0]
+        return self.rewards @ (self.gamma ** np.arange(self.shape[1], dtype=np.float64))
+
+    @cached_property
     def _exact(self) -> Mapping[str, np.ndarray]:
         if self.exact is None:
             raise AttributeError("the exact V, Q, A exist only on tabular problems")
@@ -169,22 +176,27 @@ class Batch:
 
 
 def masked(batch: Batch, values: ArrayLike) -> np.ndarray:
-    """``values`` broadcast to ``(N, L)``, float64, zero on padding."""
+    """``values`` broadcast to ``(N, L)``, float64, zero on padding (a scalar costs one multiplication)."""
+    if np.ndim(values) == 0:
+        return np.zeros(batch.shape) if float(values) == 0.0 else batch.mask * float(values)  # type: ignore[arg-type]
     return np.where(batch.mask, np.broadcast_to(np.asarray(values, dtype=np.float64), batch.shape), 0.0)
 
 
 def with_baseline(batch: Batch, now: ArrayLike, nxt: ArrayLike) -> Batch:
     """The batch with baseline values ``now`` (``b_h(s_h)``) and ``nxt`` (``b_{h+1}(s_{h+1})``), both
     broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end."""
-    return batch.replace(baseline=masked(batch, now),
-                         baseline_next=np.where(batch.end_mask, 0.0, masked(batch, nxt)))
+    after = masked(batch, nxt)
+    if np.ndim(nxt) or float(nxt) != 0.0:  # type: ignore[arg-type]
+        after[batch.end_mask] = 0.0
+    return batch.replace(baseline=masked(batch, now), baseline_next=after)
 
 
 def step_weights(fn: Callable[[Batch], Any], batch: Batch, name: str = "estimator") -> np.ndarray:
-    """``fn(batch)`` as float64 ``(N, L)`` weights, zero on padding; a wrong shape is refused by name."""
+    """``fn(batch)`` as float64 ``(N, L)`` weights; a wrong shape is refused by name.  Weights on padding
+    are never read (the tracks' gradients only sum real steps)."""
     w = np.asarray(fn(batch), dtype=np.float64)
     if w.shape != batch.shape:
         from pgexp.errors import UserError
 
         raise UserError(f"estimator {name}: returned weights of shape {w.shape}; expected (N, L) = {batch.shape}")
-    return np.where(batch.mask, w, 0.0)
+    return w

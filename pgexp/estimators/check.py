@@ -274,8 +274,9 @@ def check_affine(est: Estimator) -> CheckResult:
     def w(b: Any, n: Any) -> np.ndarray:
         return step_weights(est.function, with_baseline(batch, b, n), est.name)
 
-    resid = w(b1 + b2, n1 + n2) - w(b1, n1) - w(b2, n2) + w(0.0, 0.0)
-    scale = max(1.0, float(np.abs(w(b1, n1)).max()))
+    m = batch.mask  # weights on padding are never read
+    resid = (w(b1 + b2, n1 + n2) - w(b1, n1) - w(b2, n2) + w(0.0, 0.0))[m]
+    scale = max(1.0, float(np.abs(w(b1, n1)[m]).max()))
     err = float(np.abs(resid).max()) / scale
     ok = err < 1e-9
     return CheckResult("affine_in_baseline", ok, f"relative residual {err:.1e} {'<' if ok else '>='} 1e-9 on {cp.id} "

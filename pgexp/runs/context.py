@@ -231,9 +231,10 @@ class ContinuousContext:
 
     def gradients(self, batch: Batch, weights: np.ndarray, *, per_trajectory: bool) -> np.ndarray:
         p = self.problem
+        w = np.where(batch.mask, weights, 0.0)  # the surrogate sums every column: padding must weigh nothing
         if per_trajectory:
-            return p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, weights)
-        return p.policy.batch_gradient(p.theta, batch.states, batch.actions, weights)
+            return p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, w)
+        return p.policy.batch_gradient(p.theta, batch.states, batch.actions, w)
 
     def truth(self, seed: int = 0, *, reference_batch: int = 2000, **_: Any) -> Truth:
         """The Monte-Carlo reference gradient (:func:`pgexp.runs.reference.reference_gradient`)."""

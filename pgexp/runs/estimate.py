@@ -101,7 +101,7 @@ def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, par
     else:
         batch = apply_baseline(ctx, choice, batch, aux, child(aux_seq, 2))
         grad = ctx.gradients(batch, step_weights(est.function, batch, est.name), per_trajectory=per_trajectory)
-    return BatchEstimate(grad, steps, float(batch.returns[:, 0].mean()), int(batch.truncated.sum()))
+    return BatchEstimate(grad, steps, float(batch.first_returns.mean()), int(batch.truncated.sum()))
 
 
 def check_combination(problem: Any, estimator: str, baseline: str, batch_size: int,
