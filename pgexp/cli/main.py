@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from pgexp import __version__
+from pgexp.cli import plot as plot_command
 from pgexp.errors import UserError
 
 ENV_HELP = (
@@ -378,13 +379,6 @@ def _tables(args: argparse.Namespace) -> dict:
     return {k: read_frame(getattr(args, k)) for k in TABLE_OPTIONS if getattr(args, k, None)}
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
-    from pgexp.figures.plots import FIGURES
-
-    FIGURES[args.figure](_tables(args), args.output)
-    return 0
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     import datetime
     import json
@@ -599,18 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=2000)
     p.set_defaults(func=cmd_curves)
 
-    from pgexp.study.config import DEEP_FIGURES, TRAINING_FIGURES
-    from pgexp.study.config import FIGURES as FIGURE_NAMES
-
-    p = sub.add_parser("plot", help="one figure (PDF + PNG beside it) from the aggregated tables")
-    p.add_argument("figure", choices=list(FIGURE_NAMES + TRAINING_FIGURES + DEEP_FIGURES))
-    p.add_argument("--metrics", default=None, metavar="metrics.parquet")
-    p.add_argument("--slopes", default=None, metavar="slopes.parquet")
-    p.add_argument("--exact", default=None, metavar="exact.parquet", help="exact variance curves (optional)")
-    p.add_argument("--curves", default=None, metavar="learning_curves.parquet", help="(learning_curves)")
-    p.add_argument("--summary", default=None, metavar="training_summary.parquet", help="(learning_curves)")
-    p.add_argument("--output", required=True, metavar="FIGURE.pdf", help="the PNG is written beside it")
-    p.set_defaults(func=cmd_plot)
+    plot_command.add_parser(sub)
 
     p = sub.add_parser("report", help="the self-contained HTML report")
     p.add_argument("--config-json", default=None, help="the study config as JSON (shown in the report)")

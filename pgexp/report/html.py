@@ -23,58 +23,13 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
-__all__ = ["DEFAULT_CAPTIONS", "Finding", "bias_bound", "build_report", "findings", "structured_findings",
+from pgexp.figures import FIGURES
+
+__all__ = ["Finding", "bias_bound", "build_report", "findings", "structured_findings",
            "structured_training_findings", "training_findings"]
 
 LECTURE_SLOPE = 3.0
 BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, Bonferroni over coordinates)
-
-DEFAULT_CAPTIONS: dict[str, str] = {
-    "deep_gradient_quality": (
-        "Neural policies (torch MLP) on continuous-state Gymnasium tasks: cosine similarity (top) and relative MSE "
-        "(bottom) of the batch gradient estimate against the reference gradient, the mean of a large independent "
-        "batch, against the batch size N; 95% BCa bootstrap intervals over replicates."),
-    "deep_learning_curves": (
-        "Neural policies on continuous-state tasks: progress of the evaluation return (R − R₀)/(R_max − R₀) against "
-        "environment steps, each estimator at its selected step size; mean over seeds, 95% bootstrap bands."),
-    "variance_vs_horizon": (
-        "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate (squared gradient-norm units, "
-        "log scale) against the horizon H (environment steps, log scale): rows are environments, columns "
-        "estimators, colours baselines. Points: Monte-Carlo estimates at the reference batch size with 95% BCa "
-        "bootstrap intervals; dashed lines: least-squares fits in log-log coordinates, whose slopes (with 95% CIs) "
-        "are in the slope table below; thin solid lines, where present: the exact variance; dotted grey: a "
-        "reference line of slope 3, the lecture's H³ claim for REINFORCE. A variance of exactly zero (e.g. "
-        "FrozenLake before the goal is reachable) has no place on a log axis and is not drawn."),
-    "quality_vs_batch_size": (
-        "Quality of the batch-mean gradient estimate against the batch size N (trajectories, log scale), one "
-        "column per environment; each estimator is drawn once, with its lowest-MSE baseline at the reference "
-        "cell (marker = baseline), and reinforce~none dashed as the reference. Top: mean cosine similarity to the exact gradient ∇J (dimensionless, 1 = "
-        "perfectly aligned). Bottom: relative mean squared error ‖g − ∇J‖²/‖∇J‖² (dimensionless, log scale); "
-        "the dotted line shows the 1/N rate of an unbiased estimator. Bands: 95% BCa bootstrap intervals."),
-    "bias_variance": (
-        "Mean squared error of the batch estimate at the reference horizon and batch size, decomposed as "
-        "MSE = bias² + variance (squared gradient-norm units): solid bars are the variance tr Cov of the batch "
-        "estimate, hatched bars the squared bias (negative values of the unbiased estimate clipped to 0); "
-        "error bars are 95% BCa bootstrap intervals of the MSE."),
-    "learning_curves": (
-        "Learning curves of stochastic gradient ascent, one panel per environment: normalised progress "
-        "(J − J₀)/(J* − J₀) (dimensionless; 0 = the starting policy, 1 = the optimal policy, J* the optimum over all "
-        "policies) against the cumulative number of environment steps sampled (log scale where they span more "
-        "than two decades). Lines: mean over the seeds still running; bands: 95% percentile-bootstrap intervals "
-        "over seeds. Each estimator~baseline is shown at its selected step size η (in the legend): the step size "
-        "of each estimator is the one with the highest final progress (mean over the last 10% of iterations) "
-        "among those where no seed diverged; ties: the smaller. \"k/n η diverged\" counts the step sizes tried "
-        "with at least one diverged seed; a pair whose every step size diverged is drawn dashed at its smallest "
-        "step size, × marking where its last seed stopped. Dotted line: the progress threshold used for "
-        "\"steps to threshold\". The exact-gradient path uses no environment steps and is not drawn."),
-    "variance_along_training": (
-        "Gradient-estimate quality along training, one column per environment: the estimators are evaluated at "
-        "checkpoints of the deterministic exact gradient-ascent path (x: the checkpoint's iteration), so every "
-        "estimator is measured at the same policies. Top: per-trajectory variance tr Cov[g] (squared "
-        "gradient-norm units, log scale); bottom: mean cosine similarity of the batch estimate to the exact "
-        "gradient ∇J (dimensionless, 1 = aligned). Error bars: 95% bootstrap intervals; points are dodged "
-        "sideways for legibility."),
-}
 
 TRAINING_TITLE = "Training: what lower variance buys"
 STEP_SIZE_RULE = ("the step size of each estimator is the one with the highest final progress among those where no "
@@ -363,14 +318,9 @@ def findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[str]:
 
 
 def _pair_order(est: Any, base: Any) -> tuple:
-    from pgexp.figures.plots import (  # lazy: matplotlib only when training is reported
-        BASELINE_ORDER,
-        ESTIMATOR_ORDER,
-    )
+    from pgexp.figures.style import pair_sort_key  # lazy: matplotlib only when training is reported
 
-    e, b = str(est), str(base)
-    return (e == "exact", ESTIMATOR_ORDER.index(e) if e in ESTIMATOR_ORDER else len(ESTIMATOR_ORDER), e,
-            BASELINE_ORDER.index(b) if b in BASELINE_ORDER else len(BASELINE_ORDER), b)
+    return (str(est) == "exact", *pair_sort_key(str(est), str(base)))
 
 
 def _bool(df: pd.DataFrame, col: str) -> pd.Series:
@@ -773,7 +723,7 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
             (ISO date); other keys are listed too.
         output: the ``.html`` file.
         extra_sections: ``(title, html)`` sections inserted before the provenance; ``html`` is used as given.
-        captions: figure name -> caption, overriding :data:`DEFAULT_CAPTIONS`.
+        captions: figure name -> caption, overriding the figure registry's (:attr:`pgexp.figures.Figure.caption`).
         title: the page title.
         training: ``None`` (the report is exactly as without the training track) or a dict with any of
             ``"curves"``, ``"summary"``, ``"training_variance"`` (DataFrames): adds the section
@@ -781,7 +731,7 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
             :func:`training_findings`, the ``learning_curves`` and ``variance_along_training`` figures
             where ``figures`` has them, and the summary table).
     """
-    captions = {**DEFAULT_CAPTIONS, **(captions or {})}
+    captions = {**{name: spec.caption for name, spec in FIGURES.items()}, **(captions or {})}
     metrics = metrics if metrics is not None else pd.DataFrame()
     slopes = slopes if slopes is not None else pd.DataFrame()
     config_yaml = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
