@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 
 from pgexp.figures import data
 from pgexp.figures.layout import figure_with_legend, log_ticks, padded_limits
-from pgexp.figures.style import FIG_WIDTH, finish, no_data, pair_label, pair_style, print_scale, style
+from pgexp.figures.style import FIG_WIDTH, no_data, pair_label, pair_style, print_scale, style
 
 TITLE = "Bias–variance decomposition at the reference cell"
 _ROW_IN = 0.19  # inches per pair
@@ -114,4 +114,4 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
             ax_m.set_title(f"{panel_title}{where}", loc="left")
         for sf in list(subfigs.flat)[len(panels):]:
             sf.set_visible(False)
-        return finish(fig)
+        return fig

@@ -29,7 +29,6 @@ from pgexp.figures.style import (
     FIG_WIDTH,
     PROGRESS_LABEL,
     REF_COLOR,
-    finish,
     new_figure,
     no_data,
     pair_label,
@@ -164,7 +163,7 @@ def learning_curves_figure(curves: pd.DataFrame | None, summary: pd.DataFrame | 
             leg.set_axis_off()
             leg.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncols=1, handlelength=2.6,
                        borderaxespad=0.0, borderpad=0.2, labelspacing=0.35)
-        return finish(fig)
+        return fig
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:

@@ -47,7 +47,6 @@ from pgexp.figures.style import (
     baseline_style,
     estimator_color,
     estimator_label,
-    finish,
     no_data,
     print_scale,
     style,
@@ -194,7 +193,7 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
             ax.tick_params(labelleft=False)
         grid.align_ylabels(axes[:, 0])
         grid.supxlabel(BATCH_LABEL, fontsize=matplotlib.rcParams["axes.labelsize"])
-        return finish(fig)
+        return fig
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:

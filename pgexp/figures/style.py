@@ -159,7 +159,8 @@ def rc(scale: float = 1.0) -> dict[str, Any]:
 
 @contextmanager
 def style(scale: float = 1.0) -> Iterator[None]:
-    """Draw inside this context; end with :func:`finish` so the figure saves the same outside it."""
+    """Draw inside this context.  Axes read the rc when they are created (their first tick too, which
+    later ticks copy), so a figure drawn here saves with the same look outside it."""
     with matplotlib.rc_context(rc(scale)):
         yield
 
@@ -172,26 +173,6 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def finish(fig: Figure) -> Figure:
-    """Pin the current rc's tick and grid look on every axes of ``fig`` and return it.
-
-    Matplotlib creates tick labels lazily, at save time, from the rc then in force; pinning them here
-    (inside :func:`style`) makes :func:`pgexp.io.save_figure` give the drawn look in any context.
-    """
-    p = matplotlib.rcParams
-    for ax in fig.get_axes():
-        for axis in ("x", "y"):
-            for which in ("major", "minor"):
-                ax.tick_params(axis=axis, which=which, labelsize=p[f"{axis}tick.labelsize"],
-                               length=p[f"{axis}tick.{which}.size"], width=p[f"{axis}tick.{which}.width"],
-                               pad=p[f"{axis}tick.{which}.pad"], color=p[f"{axis}tick.color"],
-                               labelcolor=p[f"{axis}tick.labelcolor"] if p[f"{axis}tick.labelcolor"] != "inherit"
-                               else p[f"{axis}tick.color"],
-                               grid_color=p["grid.color"], grid_linewidth=p["grid.linewidth"],
-                               grid_alpha=p["grid.alpha"], grid_linestyle=p["grid.linestyle"])
-    return fig
-
-
 def no_data(title: str, note: str) -> Figure:
     """The figure drawn when the tables hold nothing for it: its ``title`` and why (``note``)."""
     with style():
@@ -201,4 +182,4 @@ def no_data(title: str, note: str) -> Figure:
         ax.set_title(title)
         ax.text(0.5, 0.45, f"no data: {note}", ha="center", va="center", fontsize=9, color="0.35", wrap=True,
                 transform=ax.transAxes)
-        return finish(fig)
+        return fig

@@ -24,7 +24,6 @@ from pgexp.figures.style import (
     COSINE_LABEL,
     FIG_WIDTH,
     VAR_LABEL,
-    finish,
     new_figure,
     no_data,
     pair_label,
@@ -50,7 +49,7 @@ def common_cell(sub: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     if not keys:
         return sub, ""
     top = sub[keys].astype(str).value_counts().index[0]
-    rows = sub[(sub[keys].astype(str) == pd.Series(top if isinstance(top, tuple) else (top,), index=keys)).all(1)]
+    rows = sub[(sub[keys].astype(str) == pd.Series(top if isinstance(top, tuple) else (top,), index=keys)).all(axis=1)]
     return rows, data.reference_cell(rows)
 
 
@@ -121,4 +120,4 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
         cell = f"estimates at {cells.pop()}; " if len(cells) == 1 and "" not in cells else ""
         strip.legend(handles, labels, loc="center", ncols=ncols, handlelength=2.4, columnspacing=1.5, borderaxespad=0.0,
                      borderpad=0.1, title=f"{cell}error bars: 95% CIs; points dodged sideways for legibility")
-        return finish(fig)
+        return fig

@@ -31,7 +31,6 @@ from pgexp.figures.style import (
     baseline_label,
     baseline_style,
     estimator_label,
-    finish,
     no_data,
     print_scale,
     style,
@@ -83,7 +82,7 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
         env, theta = str(sub["env_name"].iloc[0]), data.panel_theta(sub)
         n = data.mode_of(sub[sub["sweep"] == "both"], "batch_size") or data.mode_of(sub, "batch_size")
         sub = sub[data.col(sub, "batch_size") == n] if n is not None else sub  # the sweep at the reference N
-        ex = exact[exact["env_name"] == env] if len(exact) else pd.DataFrame(columns=["estimator", "baseline"])
+        ex = exact[exact["env_name"] == env] if len(exact) else pd.DataFrame(columns=["estimator", "baseline", "horizon"])
         if theta is not None and "theta_name" in ex:
             ex = ex[ex["theta_name"] == theta]
         panel: dict[str, list[Series]] = {}
@@ -189,4 +188,4 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
         size = matplotlib.rcParams["axes.labelsize"]
         grid.supxlabel("horizon H (steps)", fontsize=size)
         grid.supylabel(VAR_LABEL.replace("\n", " "), fontsize=size)
-        return finish(fig)
+        return fig
