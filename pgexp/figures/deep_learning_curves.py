@@ -14,4 +14,4 @@ TITLE = "Neural policies: learning curves at the selected step sizes"
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     return learning_curves_figure(tables.get("curves"), tables.get("summary"),
-                                  progress_label="progress (R − R₀)/(R_max − R₀)", title=TITLE)
+                                  progress_label="progress (R − R₀)/(R$_{max}$ − R₀)", title=TITLE)

@@ -86,10 +86,12 @@ def row_titles(axes: np.ndarray, visible: np.ndarray, labels: Sequence[str]) -> 
         cols = np.flatnonzero(visible[r])
         if cols.size:
             text = label.replace(" (θ: ", "\nθ: ").rstrip(")") if " (θ: " in label else label
-            axes[r, cols[-1]].annotate(text, xy=(1.0, 0.5), xycoords="axes fraction", xytext=(5, 0),
-                                       textcoords="offset points", rotation=270, ha="left", va="center",
-                                       fontsize=matplotlib.rcParams["axes.titlesize"], fontweight="bold",
-                                       annotation_clip=False)
+            label = axes[r, cols[-1]].annotate(text, xy=(1.0, 0.5), xycoords="axes fraction", xytext=(5, 0),
+                                               textcoords="offset points", rotation=270, ha="left", va="center",
+                                               fontsize=matplotlib.rcParams["axes.titlesize"], fontweight="bold",
+                                               annotation_clip=False)
+            # a label inside the grid (hidden panels to its right) must not widen the gap between columns
+            label.set_in_layout(cols[-1] == axes.shape[1] - 1)
 
 
 def log_ticks(ax: Any, lo: float, hi: float, max_ticks: int = 5, axis: str = "y") -> None:

@@ -104,6 +104,18 @@ def plot_metric(ax, pts: pd.DataFrame, exact: pd.DataFrame, metric: str, est: st
     return drawn
 
 
+def guide(ax, sub: pd.DataFrame, lines: list[tuple[str, str, bool]], ns: np.ndarray, lw: float) -> list[np.ndarray]:
+    """The dotted 1/N rate of an unbiased estimator, from twice the largest relative MSE drawn at the smallest N."""
+    drawn = pd.concat([data.select(sub, e, b) for e, b, _ in lines]) if lines else sub.iloc[:0]
+    first = data.col(drawn[data.col(drawn, "batch_size") == ns[0]], "rel_mse")
+    first = first[np.isfinite(first) & (first > 0)]
+    if len(ns) < 2 or not first.size:
+        return []
+    y = 2.0 * first.max() * ns[0] / ns
+    ax.plot(ns, y, linestyle=":", color=REF_COLOR, linewidth=0.9 * lw)
+    return [y]
+
+
 def exact_for(exact: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``exact`` for a panel: its environment, θ and horizon (where ``exact`` has those columns)."""
     if exact.empty:
@@ -168,10 +180,7 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
                 pts = data.one_per(data.select(sub, est, base), "batch_size", ["horizon", "seed"])
                 for r, (m, _) in enumerate(rows):
                     drawn[m] += plot_metric(axes[r, k], pts, ex, m, est, base, is_ref, lw, ms)
-            first = data.col(sub[data.col(sub, "batch_size") == ns[0]], "rel_mse")
-            first = first[np.isfinite(first) & (first > 0)]
-            if len(ns) > 1 and first.size:  # the 1/N rate, above the largest relative MSE at the smallest N
-                axes[1, k].plot(ns, 2.0 * first.max() * ns[0] / ns, linestyle=":", color=REF_COLOR, linewidth=0.9 * lw)
+            drawn["rel_mse"] += guide(axes[1, k], sub, lines, ns, lw)
             axes[0, k].axhline(1.0, color="0.55", linewidth=0.6 * lw, zorder=0)
             axes[0, k].set_title(title)
         for r, (m, label) in enumerate(rows):

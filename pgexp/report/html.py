@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
-from pgexp.figures import FIGURES
+from pgexp.figures import FIGURES, ordered
 
 __all__ = ["Finding", "bias_bound", "build_report", "findings", "structured_findings",
            "structured_training_findings", "training_findings"]
@@ -34,7 +34,6 @@ BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, B
 TRAINING_TITLE = "Training: what lower variance buys"
 STEP_SIZE_RULE = ("the step size of each estimator is the one with the highest final progress among those where no "
                   "seed diverged; ties: the smaller")
-TRAINING_FIGURES = ("learning_curves", "variance_along_training")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px;
@@ -579,7 +578,7 @@ def _training_html(training: dict[str, pd.DataFrame | None], figures: dict[str, 
              "sampled trajectories; intervals are 95% percentile-bootstrap CIs over seeds; "
              f"{_e(STEP_SIZE_RULE)}.</p>")
     figs = "".join(_figure_html(name, figures[name], captions.get(name, f"Figure {name}."))
-                   for name in TRAINING_FIGURES if name in figures)
+                   for name in _training_figures() if name in figures)
     return (intro + "<h3>Findings</h3>" + _findings_html(items) + figs
             + "<h3>Training summary (selected step sizes first)</h3>" + _training_table(summary))
 
@@ -650,6 +649,11 @@ def _env_table(metrics: pd.DataFrame, slopes: pd.DataFrame) -> str:
     head = "<thead><tr><th>env_name</th><th>problem spec</th></tr></thead>"
     body = "".join(f'<tr><td>{_e(a)}</td><td class="wrap mono">{_e(b)}</td></tr>' for a, b in rows)
     return f"<h3>Environments</h3><table>{head}<tbody>{body}</tbody></table>"
+
+
+def _training_figures() -> list[str]:
+    """The registered figures of the training section (shown in the training section of the report)."""
+    return [name for name in ordered() if FIGURES[name].section == "training"]
 
 
 def _figure_html(name: str, path: str | Path, caption: str) -> str:
@@ -743,7 +747,7 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
                      "<p class=\"muted\">Generated from the metrics and slopes tables; intervals are 95% BCa "
                      "bootstrap CIs; the bias test flags max |z| &gt; norm.isf(1e-4/(2·dim)).</p>"
                      + _findings_html(structured_findings(metrics, slopes))))
-    moved = [n for n in TRAINING_FIGURES if n in figures] if training is not None else []  # in the training section
+    moved = [n for n in _training_figures() if n in figures] if training is not None else []  # in the training section
     figs = "".join(_figure_html(name, path, captions.get(name, f"Figure {name}."))
                    for name, path in figures.items() if name not in moved)
     if not figs and moved:

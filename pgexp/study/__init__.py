@@ -1,8 +1,6 @@
 """Study: a validated config -> the jobs the workflow runs and their command-line arguments."""
 
 from pgexp.study.config import (
-    DEEP_FIGURES,
-    TRAINING_FIGURES,
     Job,
     config_hash,
     load_deep,
@@ -10,4 +8,4 @@ from pgexp.study.config import (
     load_training,
 )
 
-__all__ = ["DEEP_FIGURES", "TRAINING_FIGURES", "Job", "config_hash", "load_deep", "load_study", "load_training"]
+__all__ = ["Job", "config_hash", "load_deep", "load_study", "load_training"]

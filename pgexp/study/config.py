@@ -28,9 +28,6 @@ from pgexp.specs import parse_spec
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "lam", "reference")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FIGURES = ("variance_vs_horizon", "quality_vs_batch_size", "bias_variance")
-TRAINING_FIGURES = ("learning_curves", "variance_along_training")
-DEEP_FIGURES = ("deep_gradient_quality", "deep_learning_curves")
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -498,6 +495,4 @@ def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
     if not isinstance(envs, dict) or not envs:
         _fail("environments", "expected a non-empty mapping name -> {env: SPEC, ...}")
     glob = {k: v for k, v in config.items() if k in ENV_KEYS}
-    figures = config.get("figures", list(FIGURES))
-    _names(figures, "figures", FIGURES + TRAINING_FIGURES + DEEP_FIGURES)
     return {name: _env_study(name, raw, glob) for name, raw in envs.items()}
