@@ -236,7 +236,7 @@ def test_quality_one_line_per_estimator_and_work_normalised_rows(synthetic):
     for ax in axes:
         assert len([ln for ln in ax.lines if ln.get_marker() not in (None, "None", "")]) <= n_est + 1
     labels = texts(fig)
-    for text in ("mean over batches", "‖ĝ − ∇J‖² / ‖∇J‖²", "per-trajectory variance", "work-normalised variance",
+    for text in ("mean over batches", "‖ĝ − ∇J‖² / ‖∇J‖²", "per-trajectory\nvariance", "work-normalised var.",
                  "lowest-MSE baseline at the reference cell (H = 20, N = 32)", "(for comparison)"):
         assert text in labels
     two = quality_figure(metrics.drop(columns=[c for c in metrics if c.startswith("work_normalized")]))

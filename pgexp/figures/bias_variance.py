@@ -95,23 +95,21 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
                     Patch(facecolor="white", edgecolor="0.45", hatch="/////")])]
         title = f"reference cell: {cells.pop()}" if len(cells) == 1 and "" not in cells else None
         fig, grid = figure_with_legend(width, nrows * panel_h + 0.1, legend, scale, title=title)
-        first_w = (label_in * scale + 2.9 * scale) / (2.9 * scale)
-        subfigs = grid.subfigures(nrows, ncols, squeeze=False, width_ratios=[first_w] + [1] * (ncols - 1),
-                                  wspace=0.02, hspace=0.02)
+        axes = grid.subplots(nrows, 2 * ncols, squeeze=False, gridspec_kw={"width_ratios": [1.5, 1] * ncols})
         y = np.arange(len(pairs))[::-1].astype(float)  # the first pair on top
         for k, (panel_title, sub) in enumerate(panels):
-            sf = subfigs.flat[k]
-            ax_m, ax_s = sf.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.5, 1], "wspace": 0.05})
+            r, c = divmod(k, ncols)
+            ax_m, ax_s = axes[r, 2 * c], axes[r, 2 * c + 1]
             rows = reference_rows(sub, pairs)
             plot_mse(ax_m, rows, y, scale)
             plot_shares(ax_s, rows, y, scale)
-            ax_m.set_ylim(-0.6, len(pairs) - 0.4)
-            ax_m.set_yticks(y, labels if k % ncols == 0 else [""] * len(pairs))
             for ax in (ax_m, ax_s):
+                ax.set_ylim(-0.6, len(pairs) - 0.4)
+                ax.set_yticks(y, labels if ax is ax_m and c == 0 else [""] * len(pairs))
                 ax.tick_params(axis="y", length=0)
                 ax.grid(axis="y", visible=False)
             where = "" if title else f"  ({data.reference_cell(sub)})"
             ax_m.set_title(f"{panel_title}{where}", loc="left")
-        for sf in list(subfigs.flat)[len(panels):]:
-            sf.set_visible(False)
+        for ax in axes.flat[2 * len(panels):]:
+            ax.set_visible(False)
         return fig

@@ -112,7 +112,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
             wrapped_title(axes[0, k], env if len(cells) == 1 or not cell else f"{env}\n{cell}", n, scale)
         grid.supxlabel("checkpoint: iteration of the exact gradient-ascent path",
                        fontsize=matplotlib.rcParams["axes.labelsize"])
-        axes[0, 0].set_ylabel(VAR_LABEL + " (log)")
+        axes[0, 0].set_ylabel(VAR_LABEL)
         axes[1, 0].set_ylabel(COSINE_LABEL)
         grid.align_ylabels(axes[:, 0])
         handles = [Line2D([], [], linewidth=scale, markersize=4 * scale, markeredgecolor="white", **pair_style(e, b))
