@@ -112,6 +112,18 @@ def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None =
         atomic_write_text(output, text + "\n")
 
 
+def write_frame_csv(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
+    """Parquet (with provenance) and CSV beside it (same stem), both atomic."""
+    write_frame(df, path, meta)
+    atomic_write_text(Path(path).with_suffix(".csv"), df.to_csv(index=False))
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` atomically."""
+    with atomic_path(path, suffix=".tmp.npy") as tmp:  # np.save appends .npy to a name without it
+        np.save(tmp, array)
+
+
 def figure_paths(output: str | Path) -> tuple[Path, Path]:
     """``(X.pdf, X.png)`` for an output path ``X.pdf`` (any suffix is replaced)."""
     output = Path(output)

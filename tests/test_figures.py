@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 from test_plots_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
 from test_plots_training import make_training_tables
 
-from pgexp.cli.main import main
+from pgexp.cli import main
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINE_SPECS, BASELINES, ESTIMATORS
 from pgexp.figures import FIGURES, Figure, figures_for, ordered, register_figure, section_enabled
@@ -36,7 +36,7 @@ BUILTIN = list(ordered())
 
 
 def _with_wnv(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Add ``work_normalized_variance`` = ``trace_cov × env_steps_mean`` with its interval, as the report stream does."""
+    """Add ``work_normalized_variance`` = ``trace_cov × env_steps_mean`` with its interval (the report stream's)."""
     w = metrics["trace_cov"] * metrics["env_steps_mean"] * metrics["batch_size"]
     return metrics.assign(work_normalized_variance=w, work_normalized_variance_lo=0.8 * w,
                           work_normalized_variance_hi=1.25 * w)

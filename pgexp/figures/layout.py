@@ -15,7 +15,7 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, NullFormatter, NullLocator, ScalarFormatter
 
-from pgexp.figures.style import new_figure
+from pgexp.figures.style import new_figure, set_spacing
 
 BLANK = Line2D([], [], linestyle="none")  # a legend handle that draws nothing: row headings, spacers
 LEGEND_ROW_IN = 0.2  # inches (at print size) per legend line under a grid
@@ -35,8 +35,8 @@ def figure_with_legend(width: float, panels_height: float, rows: Sequence[Legend
     n = len(lines) + (1 if title else 0)
     legend_height = (n * LEGEND_ROW_IN + 0.05) * scale
     fig = new_figure(width, panels_height + legend_height)
-    fig.get_layout_engine().set(wspace=0.07, hspace=0.07)
-    grid, strip = fig.subfigures(2, 1, height_ratios=[panels_height, legend_height], hspace=0.0)
+    set_spacing(fig, wspace=0.07, hspace=0.07)
+    grid, strip = fig.subfigures(2, 1, squeeze=False, height_ratios=[panels_height, legend_height], hspace=0.0)[:, 0]
     if title:
         strip.text(0.5, 1 - 0.5 / n, title, ha="center", va="center", fontsize=matplotlib.rcParams["legend.fontsize"])
     for i, (labels, handles) in enumerate(lines, start=1 if title else 0):
@@ -104,7 +104,7 @@ def log_ticks(ax: Any, lo: float, hi: float, max_ticks: int = 5, axis: str = "y"
     stride = next((k for k in (1, 2, 3, 4, 5, 10, 20) if (d1 - d0) // k + 1 <= max_ticks), 50)
     first = math.ceil(d0 / stride) * stride
     target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_locator(FixedLocator(10.0 ** np.arange(first, d1 + 1, stride)))
+    target.set_major_locator(FixedLocator((10.0 ** np.arange(first, d1 + 1, stride)).tolist()))
     target.set_major_formatter(LogFormatterSciNotation(base=10.0))
     target.set_minor_locator(NullLocator())
 
@@ -112,7 +112,7 @@ def log_ticks(ax: Any, lo: float, hi: float, max_ticks: int = 5, axis: str = "y"
 def value_ticks(ax: Any, values: np.ndarray) -> None:
     """Plain-number x ticks at the measured values (a log axis otherwise labels only powers of ten)."""
     if 1 <= len(values) <= 8:
-        ax.xaxis.set_major_locator(FixedLocator(values))
+        ax.xaxis.set_major_locator(FixedLocator(np.asarray(values, dtype=float).tolist()))
         fmt = ScalarFormatter()
         fmt.set_scientific(False)
         ax.xaxis.set_major_formatter(fmt)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 import numpy as np
@@ -27,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from pgexp.estimators import BASELINE_SPECS, ESTIMATORS
 
@@ -148,7 +149,7 @@ def rc(scale: float = 1.0) -> dict[str, Any]:
     })
     if scale != 1.0:
         for key in _SCALED:
-            val = params.get(key, matplotlib.rcParams[key])
+            val = params.get(key, cast(dict[str, Any], matplotlib.rcParams)[key])
             if val is None:
                 continue
             if isinstance(val, str):  # "medium" etc.
@@ -161,7 +162,7 @@ def rc(scale: float = 1.0) -> dict[str, Any]:
 def style(scale: float = 1.0) -> Iterator[None]:
     """Draw inside this context.  Axes read the rc when they are created (their first tick too, which
     later ticks copy), so a figure drawn here saves with the same look outside it."""
-    with matplotlib.rc_context(rc(scale)):
+    with matplotlib.rc_context(cast(Any, rc(scale))):
         yield
 
 
@@ -169,8 +170,16 @@ def new_figure(width: float, height: float) -> Figure:
     """A constrained-layout figure on the Agg canvas (no pyplot)."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
-    fig.get_layout_engine().set(w_pad=0.04, h_pad=0.04, wspace=0.04, hspace=0.06)
+    set_spacing(fig, w_pad=0.04, h_pad=0.04, wspace=0.04, hspace=0.06)
     return fig
+
+
+def set_spacing(fig: Figure, *, w_pad: float | None = None, h_pad: float | None = None,
+                wspace: float | None = None, hspace: float | None = None) -> None:
+    """Set the constrained-layout pads and spaces of ``fig`` (inches / fractions, as matplotlib's)."""
+    engine = fig.get_layout_engine()
+    assert isinstance(engine, ConstrainedLayoutEngine)
+    engine.set(w_pad=w_pad, h_pad=h_pad, wspace=wspace, hspace=hspace)
 
 
 def no_data(title: str, note: str) -> Figure:

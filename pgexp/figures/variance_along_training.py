@@ -99,7 +99,8 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     legend_height = (0.12 + 0.165 * (math.ceil(len(pairs) / ncols) + 1)) * scale
     with style(scale):
         fig = new_figure(width, panels_height + legend_height)
-        grid, strip = fig.subfigures(2, 1, height_ratios=[panels_height, legend_height], hspace=0.0)
+        grid, strip = fig.subfigures(2, 1, squeeze=False, height_ratios=[panels_height, legend_height],
+                                     hspace=0.0)[:, 0]
         axes = grid.subplots(2, n, squeeze=False, sharex="col")
         for k, (env, sub, cell) in enumerate(panels):
             drawn = plot_panel(axes[0, k], axes[1, k], sub, pairs, scale)

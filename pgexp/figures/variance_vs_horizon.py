@@ -13,6 +13,7 @@ variance has no place on a log axis and is left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -82,7 +83,8 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
         env, theta = str(sub["env_name"].iloc[0]), data.panel_theta(sub)
         n = data.mode_of(sub[sub["sweep"] == "both"], "batch_size") or data.mode_of(sub, "batch_size")
         sub = sub[data.col(sub, "batch_size") == n] if n is not None else sub  # the sweep at the reference N
-        ex = exact[exact["env_name"] == env] if len(exact) else pd.DataFrame(columns=["estimator", "baseline", "horizon"])
+        ex = exact[exact["env_name"] == env] if len(exact) else pd.DataFrame(columns=["estimator", "baseline",
+                                                                                       "horizon"])
         if theta is not None and "theta_name" in ex:
             ex = ex[ex["theta_name"] == theta]
         panel: dict[str, list[Series]] = {}
@@ -133,9 +135,9 @@ def plot_panel(ax, lines: list[Series], h_max: float, *, ms: float, lw: float) -
 def _legend(baselines: list[str], has_fit: bool, has_exact: bool, ref_n: str, ms: float, lw: float) -> list:
     base_h = [Line2D([], [], linestyle="none", markersize=1.2 * ms, markeredgecolor="white", markeredgewidth=0.25 * lw,
                      **baseline_style(b)) for b in baselines]
-    key = [((Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=3 * ms, markeredgewidth=0.6 * lw),
-             Line2D([], [], color="0.3", marker="o", linestyle="none", markersize=ms, markeredgecolor="white")),
-            "Monte-Carlo, 95% CI")]
+    point = (Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=3 * ms, markeredgewidth=0.6 * lw),
+             Line2D([], [], color="0.3", marker="o", linestyle="none", markersize=ms, markeredgecolor="white"))
+    key: list[tuple[Any, str]] = [(point, "Monte-Carlo, 95% CI")]
     if has_fit:
         key.append((Line2D([], [], color="0.3", linestyle=(0, (4, 2)), linewidth=0.8 * lw), f"log-log fit{ref_n}"))
     if has_exact:
