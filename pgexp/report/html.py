@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import yaml
 from scipy.stats import norm
 
 from pgexp.figures import FIGURES, ordered
+from pgexp.io import atomic_write_text
 
 __all__ = ["Finding", "bias_bound", "build_report", "findings", "structured_findings",
            "structured_training_findings", "training_findings"]
@@ -694,21 +693,6 @@ def _provenance_html(provenance: dict[str, Any]) -> str:
             + (_table(["library", "version"], lib_rows) if lib_rows else '<p class="muted">not recorded</p>'))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ------------------------------------------------------------------------------------- report
 
 
@@ -770,4 +754,4 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><h1>{_e(title)}</h1>"
             f"<nav><ul>{toc}</ul></nav>{body}</body></html>\n")
-    _atomic_write_text(Path(output), page)
+    atomic_write_text(output, page)

@@ -15,7 +15,8 @@ try:
     STUDY = load_study(config)
     TRAINING = load_training(config, STUDY)
     DEEP = load_deep(config)
-    FIGURE_NAMES = figures_for(config)  # the registered figures of the config's sections (narrowed by `figures`)
+    # the registered figures of the config's sections (narrowed by its `figures` key)
+    FIGURE_NAMES = figures_for(config)
 except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -141,8 +142,10 @@ def figure_tables(wildcards):
     """Table role -> `results/tables/<table>.parquet` of the figure a path names: its required tables, and
     the optional ones this study makes (refuses figures the config does not build)."""
     if wildcards.figure not in FIGURE_NAMES:
-        raise WorkflowError(f"results/figures/{wildcards.figure}: not a figure of the config; "
-                            f"its figures: {', '.join(FIGURE_NAMES)} (see config/README.md)")
+        raise WorkflowError(
+            f"results/figures/{wildcards.figure}: not a figure of the config; "
+            f"its figures: {', '.join(FIGURE_NAMES)} (see config/README.md)"
+        )
     spec = FIGURES[wildcards.figure]
     paths = {role: f"results/tables/{table}.parquet" for role, table in spec.tables.items()}
     return {role: path for role, path in paths.items() if role in spec.required or path in TABLES}
