@@ -28,21 +28,28 @@ from pgexp.estimators.spec import (
     register_estimator,
 )
 
-# ------------------------------------------------------------------ baselines (order = figure order)
+# ------------------------------------------------------------------ baselines
+# Okabe-Ito colour-blind-safe hues, one per baseline; `shade` mixes an estimator's hue with black (< 0) or
+# white (> 0) where figures colour by estimator.
 _B = "pgexp.estimators.baselines"
-register_baseline("none", None, doc="b = 0", label="none", color="#000000")
-register_baseline("constant", f"{_B}:leave_one_out", min_batch_size=2, label="constant (leave-one-out)",
-                  color="#e69f00", doc="leave-one-out mean of the other trajectories' returns G_0 (unbiased; N >= 2)")
-register_baseline("value_exact", f"{_B}:exact_value", tracks=("tabular",), label="V (exact)", color="#0072b2",
-                  doc="the oracle V_h(s) (time-indexed for a finite horizon)")
-register_baseline("value_learned", f"{_B}:learned_value", fitted=True, label="V (learned)", color="#cc79a7",
+register_baseline("none", None, doc="b = 0", label="no baseline", color="#000000", marker="o", shade=0.0, order=0)
+register_baseline("constant", f"{_B}:leave_one_out", min_batch_size=2, label="leave-one-out mean", color="#e69f00",
+                  marker="s", shade=0.35, order=1,
+                  doc="leave-one-out mean of the other trajectories' returns G_0 (unbiased; N >= 2)")
+register_baseline("value_exact", f"{_B}:exact_value", tracks=("tabular",), label="exact V", color="#0072b2",
+                  marker="^", shade=-0.3, order=2, doc="the oracle V_h(s) (time-indexed for a finite horizon)")
+register_baseline("value_learned", f"{_B}:learned_value", fitted=True, label="learned V̂", color="#cc79a7",
+                  marker="v", shade=0.55, order=3,
                   doc="a regression of the return on the state (per-state mean; ridge on random Fourier features of "
                       "the observation for continuous states), fitted on an independent batch")
-register_baseline("optimal", None, per_coordinate=True, label="optimal (fitted per coordinate)", color="#009e73",
+# not the optimal baseline itself: Greensmith et al.'s per-coordinate constant, *fitted* on an independent batch
+register_baseline("optimal", None, per_coordinate=True, label="fitted per-coord. b̂", color="#009e73", marker="D",
+                  shade=-0.55, order=4,
                   doc="Greensmith-Bartlett-Baxter per-coordinate constant b_k = E[u_k v_k]/E[v_k^2], fitted on an "
                       "independent batch")
 register_baseline("fixed", f"{_B}:fixed_constant", options=("c",), label="fixed constant", color="#d55e00",
-                  doc="a fixed constant c (fixed:c=VALUE)")
+                  marker="P", shade=0.2, order=5, doc="a fixed constant c (fixed:c=VALUE)")
+BASELINE_SPECS = BASELINES  # the name the figures use: one registry, one spec per baseline
 
 # ------------------------------------------------------------------ estimators (`order`: figure order)
 _T, _R = "pgexp.estimators.trajectory", "pgexp.estimators.rollout"
@@ -72,9 +79,9 @@ register_estimator("actor_critic", f"{_R}:actor_critic", baselines=("none",), un
                    doc="the lecture's: least-squares critic f on the policy's features, sum_h gamma^h score_h "
                        "(f - E_pi f)")
 register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_learned", "fixed"),
-                   unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE", color="#cc78bc", order=3,
+                   unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE(λ)", color="#cc78bc", order=3,
                    doc="sum_h gamma^h score_h GAE(lambda) advantage, V = the baseline (0 after an episode's end)")
 
-__all__ = ["BASELINES", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice", "Estimator",
+__all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice", "Estimator",
            "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",
            "register_estimator"]

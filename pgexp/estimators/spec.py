@@ -102,7 +102,10 @@ class Baseline:
         options: required ``key`` names of a parameterised baseline (``fixed:c=VALUE``).
         tracks: where it is defined (``value_exact`` needs the exact values: tabular only).
         min_batch_size: smallest batch it makes sense with (the leave-one-out ``constant`` needs 2).
-        label, color, order: how figures show it.
+        label, color, order: how figures show it (``color`` where figures colour by baseline).
+        marker: its matplotlib marker, in every figure.
+        shade: where figures colour by estimator, the estimator's hue mixed with black (< 0) or white (> 0)
+            by this fraction, so the pairs of one estimator stay apart.
     """
 
     name: str
@@ -116,6 +119,8 @@ class Baseline:
     label: str = ""
     color: str | None = None
     order: int = 0
+    marker: str = "P"
+    shade: float = 0.2
 
     @property
     def values_fn(self) -> Callable | None:
@@ -293,14 +298,16 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
 def register_baseline(name: str, values: str | Callable | None, *, doc: str, fitted: bool = False,
                       per_coordinate: bool = False, options: tuple[str, ...] = (),
                       tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
-                      color: str | None = None, order: int | None = None) -> Baseline:
+                      color: str | None = None, order: int | None = None, marker: str = "P",
+                      shade: float = 0.2) -> Baseline:
     """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
     tracks = tuple(tracks)
     _check_fields("baseline", name, tracks)
     previous = BASELINES.get(name)
     spec = Baseline(name=name, doc=doc, values=values, fitted=fitted or per_coordinate, per_coordinate=per_coordinate,
                     options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
-                    color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)))
+                    color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
+                    marker=marker, shade=float(shade))
     BASELINES[name] = spec
     return spec
 

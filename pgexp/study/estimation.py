@@ -32,9 +32,6 @@ from pgexp.study.common import (
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 # besides these, every hyperparameter of the registry (`lam`, a plug-in's own) is a key
 ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size")
-FIGURES = ("variance_vs_horizon", "quality_vs_batch_size", "bias_variance")
-TRAINING_FIGURES = ("learning_curves", "variance_along_training")
-DEEP_FIGURES = ("deep_gradient_quality", "deep_learning_curves")
 
 
 @dataclass(frozen=True)
@@ -235,6 +232,4 @@ def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
 
     load_plugins(config.get("plugins") or [])  # (the Snakefile has imported them already; idempotent)
     glob = {k: v for k, v in config.items() if k in ENV_KEYS or k in hyperparameters()}
-    figures = config.get("figures", list(FIGURES))
-    check_names(figures, "figures", FIGURES + TRAINING_FIGURES + DEEP_FIGURES)
     return {name: env_study(name, raw, glob) for name, raw in envs.items()}
