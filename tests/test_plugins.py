@@ -163,3 +163,9 @@ def test_the_config_schema_lists_come_from_the_registry():
         assert pattern.match("fixed:c=0.5") and pattern.match("value_learned") and not pattern.match("fixed")
     finally:
         ESTIMATORS.pop("schema_probe", None)
+
+
+def test_the_readme_example_is_the_tested_plugin():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Reward-to-go, as a plug-in:\n\n```python\n")[1].split("```")[0]
+    assert block.strip() == REWARD_TO_GO.strip()
