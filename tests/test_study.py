@@ -73,7 +73,7 @@ def test_deep_environments_are_continuous_track_environments():
     cfg = config(deep={"environments": {"cartpole": {"env": "gym:CartPole-v1", "policy": "mlp:hidden=8,seed=0"}},
                        "estimators": ["reward_to_go", "advantage_exact"], "baselines": ["none", "value_exact"],
                        "batch_sizes": [2], "horizon": 50, "reference_batch": 100})
-    with pytest.raises(UserError, match="deep.estimators"):  # advantage_exact needs the exact values
+    with pytest.raises(UserError, match=r"deep\.estimators"):  # advantage_exact needs the exact values
         load_deep(cfg, ("corridor",))
     cfg["deep"]["estimators"] = ["reward_to_go"]
     deep = load_deep(cfg, ("corridor",))

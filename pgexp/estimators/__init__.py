@@ -82,6 +82,6 @@ register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_
                    unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE(λ)", color="#cc78bc", order=3,
                    doc="sum_h gamma^h score_h GAE(lambda) advantage, V = the baseline (0 after an episode's end)")
 
-__all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice", "Estimator",
-           "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",
+__all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice",
+           "Estimator", "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",
            "register_estimator"]
