@@ -93,10 +93,10 @@ class Batch:
             self.times = np.broadcast_to(np.arange(self.shape[1]), self.shape)
         if self.env_steps < 0:
             self.env_steps = int(self.lengths.sum())
-        if self.baseline is _UNSET:
-            self.baseline = np.zeros(self.shape)
-        if self.baseline_next is _UNSET:
-            self.baseline_next = np.zeros(self.shape)
+        if self.baseline is _UNSET or self.baseline_next is _UNSET:
+            zeros = np.zeros(self.shape)  # shared: baseline arrays are replaced, never written in place
+            self.baseline = zeros if self.baseline is _UNSET else self.baseline
+            self.baseline_next = zeros if self.baseline_next is _UNSET else self.baseline_next
 
     @property
     def num(self) -> int:
