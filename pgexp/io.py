@@ -89,3 +89,23 @@ def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None =
         print(text)
     else:
         atomic_write_text(output, text + "\n")
+
+
+def write_frame_csv(df: "pd.DataFrame", path: str | Path, meta: dict[str, Any]) -> None:
+    """Parquet (with provenance) and CSV beside it (same stem), both atomic."""
+    write_frame(df, path, meta)
+    atomic_write_text(Path(path).with_suffix(".csv"), df.to_csv(index=False))
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
+    os.close(fd)
+    try:
+        np.save(tmp, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,4 +1,4 @@
-# Config -> job lists and path helpers.  The mapping lives in pgexp.study.config (tested there); this file
+# Config -> job lists and path helpers.  The mapping lives in pgexp.study (tested there); this file
 # only adapts it to Snakemake.
 
 import json
@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
-from pgexp.study.config import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
+from pgexp.study import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
 
 try:
     STUDY = load_study(config)
