@@ -406,3 +406,53 @@ def test_episodic_objective_is_refused():
 
 def test_fixed_baseline_label_round_trips():
     assert parse_baseline("fixed:c=-2.5").c == -2.5 and parse_baseline("fixed:c=-2.5").label == "fixed:c=-2.5"
+
+
+# --------------------------------------------------------------------------- commands
+
+def test_cli_exact_variance_with_a_value_table_and_batch_sizes(tmp_path, capsys):
+    import json
+
+    from pgexp.cli import main
+    from pgexp.io import save_npy
+
+    V = tmp_path / "V.npy"
+    save_npy(V, np.array([1.0, -2.0, 0.5, 3.0]))
+    out = tmp_path / "ev.json"
+    args = ["exact-variance", "--env", "short_corridor", "--horizon", "6", "--theta", THETA, "--estimator", "gae",
+            "--value", str(V), "--lam", "0.5", "--batch-size", "1,4", "--output", str(out)]
+    assert main(args) == 0
+    res = json.loads(out.read_text())
+    prob = build_problem("short_corridor", theta=THETA, horizon=6)
+    want = exact_variance(prob, "gae", "value_table", lam=0.5, value=np.load(V), batch_sizes=[1, 4])
+    assert res["baseline"] == "value_table" and res["value"] == str(V) and res["lam"] == 0.5
+    assert res["trace_cov"] == want["trace_cov"] and res["batch"] == want["batch"]
+    assert main(["exact-variance", "--env", "short_corridor", "--horizon", "6", "--estimator", "reinforce",
+                 "--baseline", "fixed:c"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fixed:c=VALUE" in err[0]
+
+
+def test_cli_lambda_tradeoff_marks_one_best_lambda_per_value_and_batch_size(tmp_path):
+    import pandas as pd
+
+    from pgexp.cli import main
+
+    out = tmp_path / "lt.parquet"
+    assert main(["lambda-tradeoff", "--env", "short_corridor", "--horizon", "8", "--lam", "0,0.5,1",
+                 "--batch-size", "1,16", "--tag", "env_name=corridor", "--output", str(out)]) == 0
+    df = pd.read_parquet(out)
+    assert set(df["value"]) == {"none", "perturbed", "exact"} and len(df) == 3 * 3 * 2
+    assert (df.groupby(["value", "batch_size"])["best"].sum() == 1).all()
+    assert (df[df["value"] == "exact"]["bias_sq"] < 1e-20).all()   # V^pi: unbiased at every lambda
+    assert np.allclose(df["mse"], df["bias_sq"] + df["trace_cov"], rtol=1e-14)
+    assert (tmp_path / "lt.csv").exists() and (df["env_name"] == "corridor").all()
+
+
+def test_bench_exact_variance_reports_its_growth():
+    from pgexp.bench import bench_exact_variance
+
+    res = bench_exact_variance(states=20, horizon=8, repeats=1)
+    assert res["dim"] == 80 and res["seconds"] > 0 and res["seconds_full_cov"] > 0
+    assert [r["states"] for r in res["growth_states"]] == [5, 10, 20, 40]
+    assert [r["horizon"] for r in res["growth_horizon"]] == [2, 4, 8, 16]

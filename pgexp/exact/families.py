@@ -41,10 +41,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pgexp.exact.catalogue import VALUE_ESTIMATORS
 from pgexp.exact.model import ExactSetup
 
 TRAJECTORY_ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common")
-VALUE_ESTIMATORS = ("gae", "gae_common")  # whose baseline names the value table V of delta
+__all__ = ["TRAJECTORY_ESTIMATORS", "VALUE_ESTIMATORS", "WeightFamily", "direction", "direction_weights", "family",
+           "return_family"]
 
 
 @dataclass(frozen=True, eq=False)

@@ -158,3 +158,16 @@ def make_setup(problem: Problem, *, truncation: int | None = None) -> ExactSetup
     gamma = float(mdp.gamma)
     return ExactSetup(problem, kind, L, gamma, pi, score_table(problem), mdp.absorbing_states(), ev, grad,
                       gamma ** np.arange(L, dtype=np.float64))
+
+
+def load_value_table(path: str) -> np.ndarray:
+    """A value table from ``PATH.npy`` (float64; shape checked against the problem by :meth:`ExactSetup.value_table`)."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix != ".npy" or not p.is_file():
+        raise UserError(f"--value: {path!r} is not an existing .npy file")
+    try:
+        return np.load(p, allow_pickle=False).astype(np.float64)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"--value {path}: cannot read a numeric array ({exc})") from None

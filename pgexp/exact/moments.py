@@ -39,6 +39,15 @@ from pgexp.exact import enumeration as en
 from pgexp.exact import families as fam
 from pgexp.exact import recursion as rec
 from pgexp.exact.batch import LooMoments, normal_cosine, quality
+from pgexp.exact.catalogue import (
+    ESTIMATORS,
+    LAMBDA_ESTIMATORS,
+    SUPPORTED,
+    Baseline,
+    check_combination,
+    exact_pairs,
+    parse_baseline,
+)
 from pgexp.exact.model import ExactSetup, make_setup
 from pgexp.exact.rollout_moments import enumerate_samples, rollout_moments
 from pgexp.problems.problem import Problem
@@ -47,65 +56,9 @@ from pgexp.sampling.rng import job_entropy
 MAX_TRAJECTORIES = en.MAX_TRAJECTORIES
 COV_MAX_DIM = 64      # the JSON carries the covariance matrix up to this dimension
 FULL_MAX_DIM = 512    # full covariance (and the cosine prediction) up to this dimension; its diagonal beyond
-
-_BASIC = ("none", "value_exact", "fixed", "optimal", "constant")
-SUPPORTED: dict[str, tuple[str, ...]] = {
-    "reinforce": _BASIC,
-    "reward_to_go": _BASIC,
-    "advantage_exact": ("none",),
-    "gae": ("none", "value_exact", "value_table"),
-    "reward_to_go_common": ("none", "value_exact"),
-    "gae_common": ("none", "value_exact", "value_table"),
-    "rollin_rollout": _BASIC,
-}
-ESTIMATORS = tuple(SUPPORTED)
-LAMBDA_ESTIMATORS = fam.VALUE_ESTIMATORS
-
-
-def _display(name: str) -> str:
-    return "fixed:c=VALUE" if name == "fixed" else ("value_table (--value PATH.npy)" if name == "value_table" else name)
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """A parsed baseline: ``kind`` (a key of :data:`SUPPORTED`'s lists), ``c`` for ``fixed``, and the label."""
-
-    kind: str
-    c: float | None = None
-
-    @property
-    def label(self) -> str:
-        return f"fixed:c={self.c:g}" if self.kind == "fixed" else self.kind
-
-
-def parse_baseline(spec: str) -> Baseline:
-    """``none | value_exact | constant | optimal | value_table | fixed:c=VALUE`` -> :class:`Baseline`."""
-    name, _, rest = str(spec).partition(":")
-    if name == "fixed":
-        key, _, val = rest.partition("=")
-        try:
-            c = float(val)
-        except ValueError:
-            c = float("nan")
-        if key != "c" or not np.isfinite(c):
-            raise UserError(f"--baseline {spec!r}: a fixed constant is written fixed:c=VALUE (a finite number)")
-        return Baseline("fixed", c)
-    if rest or name not in {b for bs in SUPPORTED.values() for b in bs}:
-        known = sorted({_display(b) for bs in SUPPORTED.values() for b in bs})
-        raise UserError(f"--baseline: unknown {spec!r} for the exact engine; allowed: {', '.join(known)}")
-    return Baseline(name)
-
-
-def check_combination(estimator: str, baseline: Baseline | str) -> Baseline:
-    """Refuse an estimator x baseline the exact engine does not cover, naming those it does."""
-    b = parse_baseline(baseline) if isinstance(baseline, str) else baseline
-    if estimator not in SUPPORTED:
-        raise UserError(f"exact variance: estimator {estimator!r} not supported; allowed: {', '.join(ESTIMATORS)}")
-    if b.kind not in SUPPORTED[estimator]:
-        raise UserError(f"exact variance: baseline {b.label!r} not supported with {estimator}; allowed: "
-                        f"{', '.join(_display(x) for x in SUPPORTED[estimator])}")
-    return b
-
+__all__ = ["ESTIMATORS", "LAMBDA_ESTIMATORS", "SUPPORTED", "Baseline", "ExactMoments", "check_combination",
+           "count_trajectories", "exact_curves", "exact_pairs", "exact_variance", "optimal_constant", "parse_baseline",
+           "trajectory_moments"]
 
 @dataclass(eq=False)
 class ExactMoments:
@@ -449,13 +402,6 @@ def optimal_constant(problem: Problem, estimator: str) -> dict:
     return {"estimator": estimator, "c_star": float(c_star), "trace_cov_c_star": tr(c_star),
             "b_star": opt.info["b_star"], "trace_cov_b_star": opt.trace_cov,
             "trace_cov_none": tr(0.0), "J": J, "trace_cov_J": tr(J)}
-
-
-def exact_pairs(estimators: Sequence[str], baselines: Sequence[str]) -> list[tuple[str, str]]:
-    """The ``(estimator, baseline)`` pairs of a study that have an exact counterpart of the Monte-Carlo
-    estimator (``optimal`` is the oracle there, fitted in Monte Carlo; ``value_learned`` has none)."""
-    return [(e, b) for e in estimators for b in baselines
-            if e in SUPPORTED and b in SUPPORTED[e] and b not in ("fixed", "value_table")]
 
 
 def exact_curves(problem_builder: Callable[[int], Problem], horizons: Sequence[int],

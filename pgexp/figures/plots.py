@@ -42,6 +42,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from pgexp.analysis.aggregate import exact_per_trajectory
+
 __all__ = [
     "FIGURES",
     "baseline_style",
@@ -544,6 +546,9 @@ def _variance_figure(metrics: pd.DataFrame | None, slopes: pd.DataFrame | None,
         ex_env = exact[exact["env_name"] == env_name]
         if theta is not None and "theta_name" in ex_env:
             ex_env = ex_env[ex_env["theta_name"] == theta]
+        if "batch_size" in ex_env:  # exact rows per N: the points' batch size (else one per horizon)
+            ex_env = (ex_env[pd.to_numeric(ex_env["batch_size"], errors="coerce") == ref_n] if ref_n is not None
+                      else exact_per_trajectory(ex_env))
         ex_env = ex_env[(pd.to_numeric(ex_env["horizon"], errors="coerce") > 0)
                         & (_col(ex_env, "var_per_traj_exact") > 0)]
         panels: dict[str, list] = {}

@@ -27,6 +27,8 @@ CONFIDENCE = float(BOOTSTRAP.get("confidence", 0.95))
 FIGURE_NAMES = list(config.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]))
 ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes", "exact_variance", "comparisons",
                                                                  "decomposition"), ext=("parquet", "csv"))
+if any(st.has_lambda_tradeoff() for st in STUDY.values()):  # GAE's exact lambda trade-off
+    ESTIMATION_TABLES += expand("results/tables/gae_lambda_tradeoff.{ext}", ext=("parquet", "csv"))
 TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
 TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
 if TRAINING:  # the training figures join the study when it has a training section
@@ -118,6 +120,12 @@ def exact_files(wildcards=None):
 def decomposition_files(wildcards=None):
     return [f"results/tables/decomposition/{name}/{theta}.parquet"
             for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
+
+
+def lambda_tradeoff_files(wildcards=None):
+    """GAE's exact lambda trade-off of every (environment, policy point) that studies GAE."""
+    return [f"results/tables/gae_lambda_tradeoff/{name}/{theta}.parquet"
+            for name, st in sorted(STUDY.items()) if st.has_lambda_tradeoff() for theta, _ in st.thetas]
 
 
 def deep_estimate_files(wildcards=None):
