@@ -135,7 +135,7 @@ def test_unbiased_combinations_have_the_exact_gradient_as_mean(cid):
 
 def test_gae_lambda_one_with_the_exact_value_is_reward_to_go_with_the_value_baseline():
     for cid in ("finite-undiscounted", "finite-discounted-dense"):
-        prob, st = _case(cid)
+        _prob, st = _case(cid)
         for method in ("enumeration", "dp"):
             a = trajectory_moments(st, "gae", "value_exact", lam=1.0, method=method)
             b = trajectory_moments(st, "reward_to_go", "value_exact", method=method)
@@ -169,7 +169,8 @@ def test_reward_to_go_common_mean_is_the_undiscounted_occupancy_gradient():
 def test_leave_one_out_batch_covariance_equals_enumerated_batches(cid, estimators):
     """The U-statistic formula (pgexp.exact.batch) against every ordered batch of N trajectories."""
     kw = dict(next(c[1] for c in CASES if c[0] == cid))
-    kw.update(S=3, branching=1 if kw["horizon"] is None else 2, horizon=2 if kw["horizon"] else None)  # n^4 batches: few n
+    # few outcomes n, for n^4 batches
+    kw.update(S=3, branching=1 if kw["horizon"] is None else 2, horizon=2 if kw["horizon"] else None)
     prob = random_problem(**kw)
     st = make_setup(prob)
     for est in estimators:
@@ -326,7 +327,8 @@ def test_optimal_constants_minimise_the_exact_variance(est):
     scale = max(1.0, at)
     assert abs(at - res["trace_cov_c_star"]) <= 1e-9 * scale
     for delta in (-0.01, 0.01):
-        assert at <= exact_variance(prob, est, f"fixed:c={c + delta!r}", method="enumeration")["trace_cov"] + 1e-12 * scale
+        nudged = exact_variance(prob, est, f"fixed:c={c + delta!r}", method="enumeration")["trace_cov"]
+        assert at <= nudged + 1e-12 * scale
     st = make_setup(prob)
     paths = en.enumerate_paths(st)
     u = en.gradients(st, paths, en.literal_weights(st, paths, est))
@@ -369,11 +371,12 @@ def test_exact_curves_rows():
     build = lambda H: build_problem("short_corridor", theta=THETA, horizon=H)  # noqa: E731
     rows = exact_curves(build, [3, 5], [("reinforce", "constant"), ("gae", "none")], [1, 4], lam=0.5)
     keys = [(r["estimator"], r["horizon"], r["batch_size"]) for r in rows]
-    assert keys == [("reinforce", 3, 4), ("gae", 3, 1), ("gae", 3, 4), ("reinforce", 5, 4), ("gae", 5, 1), ("gae", 5, 4)]
+    assert keys == [("reinforce", 3, 4), ("gae", 3, 1), ("gae", 3, 4),
+                    ("reinforce", 5, 4), ("gae", 5, 1), ("gae", 5, 4)]
     gae = [r for r in rows if r["estimator"] == "gae" and r["horizon"] == 5]
     assert gae[0]["var_per_traj_exact"] == pytest.approx(gae[1]["var_per_traj_exact"], rel=1e-12)  # i.i.d.: N-free
     assert gae[0]["bias_sq_exact"] > 0 and gae[0]["lam"] == 0.5
-    assert np.isnan([r for r in rows if r["estimator"] == "reinforce"][0]["lam"])
+    assert np.isnan(next(r for r in rows if r["estimator"] == "reinforce")["lam"])
 
 
 # --------------------------------------------------------------------------- refusals

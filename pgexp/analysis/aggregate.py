@@ -50,7 +50,7 @@ def join_exact(metrics: "pd.DataFrame", exact: "pd.DataFrame") -> "pd.DataFrame"
 
     keys = ["env_name", "theta_name", "estimator", "baseline", "horizon"]
     if "batch_size" in exact.columns:
-        keys.append("batch_size")
+        keys = [*keys, "batch_size"]
     values = [c for c in (*(f"{m}_exact" for m in EXACT_METRICS), "cosine_normal", "cosine_normal_se")
               if c in exact.columns]
     ex = exact[keys + values].drop_duplicates(keys)

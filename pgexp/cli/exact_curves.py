@@ -14,14 +14,16 @@ COLUMNS = ["estimator", "baseline", "horizon", "batch_size", "lam", "var_per_tra
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("exact-curves", help="exact variance, bias, MSE, SNR over horizons x batch sizes (table)",
-                       description="For each finite --horizon and --batch-size (comma lists) and each estimator~baseline "
-                                   "of --pairs with an exact counterpart (pgexp exact-variance; optimal is the exact "
-                                   "oracle, value_learned and actor_critic have none and are skipped): the exact "
-                                   "var_per_traj, bias_sq, trace_cov, mse, rel_mse, snr of the batch estimate (columns "
-                                   "*_exact) and the normal-approximation cosine prediction (cosine_normal, with its "
-                                   "Monte-Carlo standard error). The leave-one-out constant is skipped at N = 1.")
+                       description="For each finite --horizon and --batch-size (comma lists) and each "
+                                   "estimator~baseline of --pairs with an exact counterpart (pgexp exact-variance; "
+                                   "optimal is the exact oracle; value_learned and actor_critic have none and are "
+                                   "skipped): the exact var_per_traj, bias_sq, trace_cov, mse, rel_mse, snr of the "
+                                   "batch estimate (columns *_exact) and the normal-approximation cosine prediction "
+                                   "(cosine_normal, with its Monte-Carlo standard error). The leave-one-out constant "
+                                   "is skipped at N = 1.")
     add_problem_options(p)
-    p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every pair with an exact counterpart")
+    p.add_argument("--pairs", default=None, metavar="EST~BASE,...",
+                   help="default: every pair with an exact counterpart")
     p.add_argument("--batch-size", default="1", metavar="N[,N...]", help="batch sizes (default 1)")
     p.add_argument("--lam", type=float, default=0.95, help="GAE's lambda (default 0.95)")
     p.add_argument("--tag", action="append", metavar="NAME=VALUE")

@@ -6,17 +6,19 @@ import argparse
 
 from pgexp.cli.common import add_problem_options, parse_list, problem_from_args
 
-ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common", "rollin_rollout")
+ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
+              "rollin_rollout")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("exact-variance", help="exact mean and covariance of an estimator and of its batch estimate (JSON)",
-                       description="Exact mean, trace of covariance and covariance (when dim <= 64) of one trajectory's "
-                                   "estimate, by enumerating trajectories (<= 1e6) or by a (time, state) moment "
-                                   "recursion; with --batch-size, the exact bias_sq, trace_cov, mse, rel_mse, snr of "
-                                   "the mean of N trajectories and a normal-approximation prediction of the expected "
-                                   "cosine. Finite horizons, and H = inf with gamma < 1 (trajectories as sampled: "
-                                   "truncated at T = ceil(log 1e-12 / log gamma); rollin_rollout untruncated).")
+    p = sub.add_parser("exact-variance", help="exact mean and covariance of an estimator and its batch estimate (JSON)",
+                       description="Exact mean, trace of covariance and covariance (when dim <= 64) of one "
+                                   "trajectory's estimate, by enumerating trajectories (<= 1e6) or by a (time, state) "
+                                   "moment recursion; with --batch-size, the exact bias_sq, trace_cov, mse, rel_mse, "
+                                   "snr of the mean of N trajectories and a normal-approximation prediction of the "
+                                   "expected cosine. Finite horizons, and H = inf with gamma < 1 (trajectories as "
+                                   "sampled: truncated at T = ceil(log 1e-12 / log gamma); rollin_rollout "
+                                   "untruncated).")
     add_problem_options(p)
     p.add_argument("--estimator", required=True, choices=ESTIMATORS)
     p.add_argument("--baseline", default=None,
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     baseline = args.baseline or ("value_table" if args.value else "none")
     if args.value and baseline != "value_table":
-        raise UserError(f"--value: a value table is GAE's V (--baseline value_table), not used with --baseline {baseline}")
+        raise UserError(f"--value: a value table is GAE's V (--baseline value_table), not used with "
+                        f"--baseline {baseline}")
     value = load_value_table(args.value) if args.value else None
     sizes = parse_list(args.batch_size, int, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)

@@ -7,8 +7,8 @@ have exact curves.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from pgexp.errors import UserError
 
@@ -37,6 +37,13 @@ class Baseline:
 
     kind: str
     c: float | None = None
+
+    @property
+    def value(self) -> float:
+        """The constant of ``fixed``."""
+        if self.c is None:
+            raise ValueError(f"baseline {self.kind!r} has no constant")
+        return float(self.c)
 
     @property
     def label(self) -> str:

@@ -40,7 +40,8 @@ means over equal prefixes ``X_0..X_k``, and ``E ||M_k - M_{k-1}||^2`` summed.  T
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,7 +65,6 @@ DECOMPOSABLE = tuple(e for e in mo.SUPPORTED if e != "rollin_rollout")
 def _setup_family(st: ExactSetup, estimator: str, baseline: mo.Baseline, lam: float,
                   value: np.ndarray | None) -> tuple[fam.WeightFamily, np.ndarray | None, np.ndarray | None]:
     """``(family, f (L,) or None, b (d,) or None)``: ``w_{h,k} = w_h + f_h b_k`` (the optimal baseline)."""
-    lam_kw = {"lam": lam} if estimator in fam.VALUE_ESTIMATORS else {}
     if baseline.kind == "optimal":
         b = np.asarray(mo.trajectory_moments(st, estimator, baseline, method="dp").info["b_star"])
         return fam.family(st, estimator), -fam.direction_weights(st, estimator), b
@@ -72,7 +72,7 @@ def _setup_family(st: ExactSetup, estimator: str, baseline: mo.Baseline, lam: fl
         c = mo.trajectory_moments(st, estimator, baseline, method="dp").info["mean_return"]
         baseline = mo.Baseline("fixed", c)
     args = mo.family_args(st, estimator, baseline, value) if baseline.kind != "none" else {}
-    return fam.family(st, estimator, **args, **lam_kw), None, None
+    return fam.family(st, estimator, **args, lam=lam), None, None
 
 
 def _check(estimator: str, baseline: str | mo.Baseline) -> mo.Baseline:
@@ -107,7 +107,7 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
     for h in range(L - 1, -1, -1):
         N[h] = np.where(alive, np.einsum("sa,sa->s", pi, M1[h]), 0.0)
         Sy = sigma * (M1[h] + X.e[h])[:, :, None]
-        if f is not None:
+        if f is not None and bk is not None:
             Sy = Sy + f[h] * sigma * bk[None, None, :]
         nxt = mdp.expected_next(phi[h + 1])                     # (S, A, d)
         phi[h] = np.where(alive[:, None], np.einsum("sa,sad->sd", pi, Sy + nxt), 0.0)
@@ -126,7 +126,7 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
 
     def push(q: np.ndarray) -> np.ndarray:
         q = q * pi.reshape((S, A) + (1,) * (q.ndim - 2))
-        return (PT @ q.reshape(S * A, -1)).reshape((S,) + q.shape[2:])
+        return (PT @ q.reshape(S * A, -1)).reshape((S, *q.shape[2:]))
 
     for h in range(L):
         p, QP, QPP, QDD = p * alive_f, QP * alive_f, QPP * alive_f, QDD * alive_f
@@ -134,7 +134,7 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
         QPD *= alive_f[:, None]
         # action a_h
         Sy = sigma * (M1[h] + X.e[h])[:, :, None]
-        if f is not None:
+        if f is not None and bk is not None:
             Sy = Sy + f[h] * sigma * bk[None, None, :]
         Pphi = mdp.expected_next(phi[h + 1])
         chi = Sy + Pphi - phi[h][:, None, :]
@@ -175,7 +175,6 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
 def _gradients(st: ExactSetup, paths: en.Paths, estimator: str, b: mo.Baseline, lam: float,
                value: np.ndarray | None) -> np.ndarray:
     """Per-trajectory estimates by the literal formulas (``optimal``: ``u - b* (.) v`` with the exact ``b*``)."""
-    lam_kw = {"lam": lam} if estimator in fam.VALUE_ESTIMATORS else {}
     if b.kind == "optimal":
         bk = np.asarray(mo.trajectory_moments(st, estimator, b, method="enumeration").info["b_star"])
         u = en.gradients(st, paths, en.literal_weights(st, paths, estimator))
@@ -183,8 +182,8 @@ def _gradients(st: ExactSetup, paths: en.Paths, estimator: str, b: mo.Baseline, 
         return u - bk[None, :] * v
     if b.kind == "constant":
         b = mo.Baseline("fixed", mo.trajectory_moments(st, estimator, b, method="enumeration").info["mean_return"])
-    return en.gradients(st, paths, en.literal_weights(st, paths, estimator, **mo.literal_args(st, estimator, b, value),
-                                                      **lam_kw))
+    args = mo.literal_args(st, estimator, b, value)
+    return en.gradients(st, paths, en.literal_weights(st, paths, estimator, **args, lam=lam))
 
 
 def enumerated_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: str | mo.Baseline = "none", *,
@@ -235,12 +234,14 @@ def _rows(res: dict, per_step: bool) -> list[dict]:
         for h in range(res["actions"].size):
             init = res["initial_state"] if h == 0 else 0.0
             a, t = float(res["actions"][h]), float(res["transitions"][h])
-            out.append(shares({"step": h, "initial_state": init, "actions": a, "transitions": t, "total": init + a + t}))
+            out.append(shares({"step": h, "initial_state": init, "actions": a, "transitions": t,
+                               "total": init + a + t}))
     return out
 
 
 def decomposition_table(problem_builder: Callable[[int], Problem], horizons: Sequence[int],
-                        pairs: Sequence[str | tuple[str, str]], *, lam: float = 0.95, per_step: bool = False) -> "pd.DataFrame":
+                        pairs: Sequence[str | tuple[str, str]], *, lam: float = 0.95,
+                        per_step: bool = False) -> pd.DataFrame:
     """One row per horizon x ``(estimator, baseline)`` (``pairs``: tuples or ``"estimator~baseline"``), and with
     ``per_step`` one more per step ``h`` (the terms of ``a_h`` and ``s_{h+1}``; the initial state's on ``h = 0``).
 

@@ -44,7 +44,7 @@ class Paths:
     def mask(self) -> np.ndarray:
         return np.arange(self.states.shape[1])[None, :] < self.lengths[:, None]
 
-    def take(self, sl: slice) -> "Paths":
+    def take(self, sl: slice) -> Paths:
         return Paths(self.states[sl], self.actions[sl], self.lengths[sl], self.probs[sl], self.final[sl])
 
 

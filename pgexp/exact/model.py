@@ -96,8 +96,9 @@ class ExactSetup:
     @cached_property
     def advantage_steps(self) -> np.ndarray:
         """Exact ``A_h(s, a)`` for ``h < L``, ``(L, S, A)`` (stationary rows for ``H = inf``)."""
-        if self.kind == "finite":
-            return np.stack([self.ev.Q_step(self.mdp, h) - self.ev.V_steps[h][:, None] for h in range(self.L)])
+        V = self.ev.V_steps
+        if V is not None:  # finite horizon: time-indexed
+            return np.stack([self.ev.Q_step(self.mdp, h) - V[h][:, None] for h in range(self.L)])
         return np.repeat(np.nan_to_num(self.ev.A, nan=0.0)[None], self.L, axis=0)
 
     def value_table(self, table: np.ndarray, what: str = "--value") -> np.ndarray:
@@ -161,7 +162,7 @@ def make_setup(problem: Problem, *, truncation: int | None = None) -> ExactSetup
 
 
 def load_value_table(path: str) -> np.ndarray:
-    """A value table from ``PATH.npy`` (float64; shape checked against the problem by :meth:`ExactSetup.value_table`)."""
+    """A value table from ``PATH.npy`` (float64; its shape is checked by :meth:`ExactSetup.value_table`)."""
     from pathlib import Path
 
     p = Path(path)

@@ -29,8 +29,9 @@ Baselines (the same names as ``pgexp estimate`` wherever the meaning is the same
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ class ExactMoments:
 
 # --------------------------------------------------------------------------- the two routes
 
-def family_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray | None) -> dict:
+def family_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray | None) -> dict[str, Any]:
     """Keyword arguments of :func:`~pgexp.exact.families.family` for a non-optimal, non-LOO baseline."""
     if b.kind == "none":
         return {}
@@ -115,15 +116,15 @@ def family_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray |
             raise UserError("--value: baseline value_table needs a value table (--value PATH.npy)")
         return {"values": st.value_table(value)}
     if estimator == "reinforce":
-        return {"b0": st.value_steps[0] if b.kind == "value_exact" else np.full(st.num_states, float(b.c))}
+        return {"b0": st.value_steps[0] if b.kind == "value_exact" else np.full(st.num_states, b.value)}
     if b.kind == "value_exact":
         return {"b_steps": st.value_steps[:st.L]}
-    return {"b_steps": np.full((st.L, st.num_states), float(b.c))}
+    return {"b_steps": np.full((st.L, st.num_states), b.value)}
 
 
-def literal_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray | None) -> dict:
+def literal_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray | None) -> dict[str, Any]:
     if b.kind == "fixed":
-        return {"fixed": float(b.c)}
+        return {"fixed": b.value}
     return family_args(st, estimator, b, value)
 
 
@@ -219,10 +220,10 @@ def _from_uvr(st: ExactSetup, m: _UVR, b: Baseline, full: bool, method: str) -> 
 
 def _plain(st: ExactSetup, estimator: str, b: Baseline, lam: float, value: np.ndarray | None, method: str,
            full: bool, max_trajectories: int) -> ExactMoments:
-    info = {"constant": float(b.c)} if b.kind == "fixed" else {}
+    info = {"constant": b.value} if b.kind == "fixed" else {}
     if estimator == "rollin_rollout":
         bs = _rollout_state_baseline(st, b)
-        fixed = float(b.c) if b.kind == "fixed" else None
+        fixed = b.value if b.kind == "fixed" else None
         if method == "dp":
             r = rollout_moments(st, bs, fixed, full=full)
             return ExactMoments(r.mean, _cov_from_second(r.mean, r.second, full), st.grad, "dp", full, info=info)
@@ -237,13 +238,12 @@ def _plain(st: ExactSetup, estimator: str, b: Baseline, lam: float, value: np.nd
         mean, cov = en.centred_cov(smp.probs, g)
         return ExactMoments(mean, cov if full else np.diag(cov).copy(), st.grad, "enumeration", full,
                             n_trajectories=int(smp.probs.size), info=info)
-    lam_kw = {"lam": lam} if estimator in fam.VALUE_ESTIMATORS else {}
     if method == "dp":
-        X = fam.family(st, estimator, **family_args(st, estimator, b, value), **lam_kw)
+        X = fam.family(st, estimator, **family_args(st, estimator, b, value), lam=lam)
         mean, _, second = rec.moments(st, X, full=full)
         return ExactMoments(mean, _cov_from_second(mean, second, full), st.grad, "dp", full, info=info)
     paths = en.enumerate_paths(st, max_trajectories)
-    w = en.literal_weights(st, paths, estimator, **literal_args(st, estimator, b, value), **lam_kw)
+    w = en.literal_weights(st, paths, estimator, **literal_args(st, estimator, b, value), lam=lam)
     mean, cov = en.centred_cov(paths.probs, en.gradients(st, paths, w))
     return ExactMoments(mean, cov if full else np.diag(cov).copy(), st.grad, "enumeration", full,
                         n_trajectories=paths.num, info=info)
@@ -309,8 +309,8 @@ def count_trajectories(problem: Problem, limit: float = np.inf) -> float:
 def refers_to(st: ExactSetup, estimator: str) -> str:
     """One sentence: what the exact numbers are the moments of."""
     if estimator == "rollin_rollout":
-        return ("one roll-in/roll-out sample, geometric roll-in time and "
-                + ("roll-out to the horizon" if st.kind == "finite" else "geometric roll-out termination (untruncated)"))
+        end = "roll-out to the horizon" if st.kind == "finite" else "geometric roll-out termination (untruncated)"
+        return "one roll-in/roll-out sample, geometric roll-in time and " + end
     if st.kind == "finite":
         return f"one trajectory of at most H = {st.L} steps (V_H = 0)"
     return (f"one trajectory truncated after T = {st.L} steps (gamma^T < 1e-12), as sampled; stationary V, "

@@ -119,7 +119,7 @@ def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: 
 
     def push(q: np.ndarray) -> np.ndarray:                # pi-weighted (S, A, ...) -> next state (S, ...)
         q = q * pi.reshape((S, A) + (1,) * (q.ndim - 2))
-        return (PT @ q.reshape(S * A, -1)).reshape((S,) + q.shape[2:])
+        return (PT @ q.reshape(S * A, -1)).reshape((S, *q.shape[2:]))
 
     def acc(F: np.ndarray, u: np.ndarray) -> np.ndarray:
         return F.T @ u if full else np.einsum("sd,sd->d", F, u)

@@ -12,7 +12,8 @@ take ``a ~ pi(.|s_h)``, roll out to get ``y``, and return ``g = Z sigma(s_h, a) 
 Both have ``E[y | h, s, a] = Q_h(s, a)``.  Second moments, with ``n_k(s) = sum_a pi(a|s) Y_k(s, a)``
 (0 in absorbing states):
 
-* finite: backward over ``h``: ``Y1_h = r + gamma P n1_{h+1}``, ``Y2_h = r^2 + 2 gamma r P n1_{h+1} + gamma^2 P n2_{h+1}``;
+* finite: backward over ``h``: ``Y1_h = r + gamma P n1_{h+1}``,
+  ``Y2_h = r^2 + 2 gamma r P n1_{h+1} + gamma^2 P n2_{h+1}``;
 * ``H = inf``: ``xi^2 = xi`` gives ``Y2 = r^2 + 2 gamma r P V + gamma P n2`` with
   ``(I - gamma P_pi) n2 = sum_a pi (r^2 + 2 gamma r P V)`` (one linear solve), ``Y1 = Q``.
 
@@ -22,8 +23,9 @@ state distribution at step ``h`` restricted to non-absorbing states (for ``H = i
 (what a constant multiplies) and ``R = y`` (what the leave-one-out constant averages; 0 for an absorbed
 roll-in)::
 
-    E[u] = Z sum omega sigma Y1,   E[u u^T] = Z^2 sum omega sigma sigma^T Y2,   E[u v^T] = Z^2 sum omega sigma sigma^T Y1,
-    E[v v^T] = Z^2 sum omega sigma sigma^T,   E[R] = sum omega Y1,   E[R^2] = sum omega Y2,   E[v R] = E[u],
+    E[u] = Z sum omega sigma Y1,     E[u u^T] = Z^2 sum omega sigma sigma^T Y2,
+    E[u v^T] = Z^2 sum omega sigma sigma^T Y1,     E[v v^T] = Z^2 sum omega sigma sigma^T,
+    E[R] = sum omega Y1,     E[R^2] = sum omega Y2,     E[v R] = E[u],
 
 and a state baseline ``b_h(s)`` replaces ``Y2`` by ``Y2 - 2 b Y1 + b^2``.  No truncation is involved: these
 are the moments of the sampler's estimator for ``H = inf`` too.
@@ -75,7 +77,8 @@ def rollout_weights(st: ExactSetup, b_steps: np.ndarray | None = None) -> Rollou
     W0, W1, W2, Wb, Wb1, Wbb = (zero.copy() for _ in range(6))
     if horizon is None:
         if g >= 1.0:
-            raise UserError("rollin_rollout: defined for the finite and discounted objectives, not gamma = 1 with H = inf")
+            raise UserError("rollin_rollout: defined for the finite and discounted objectives, "
+                            "not gamma = 1 with H = inf")
         V = np.nan_to_num(st.ev.V, nan=0.0)
         Y1 = r + g * mdp.expected_next(V)
         M = sp.eye_array(S, format="csr") - g * policy_transition(mdp, pi)
@@ -225,7 +228,7 @@ def _rollout(st: ExactSetup, s: np.ndarray, a: np.ndarray, prob: np.ndarray, t0:
 def enumerate_samples(st: ExactSetup, max_samples: int = MAX_SAMPLES) -> RolloutSamples:
     """Every outcome of one roll-in/roll-out sample, with its probability (module docstring)."""
     mdp = st.mdp
-    S, A = st.num_states, st.num_actions
+    _S, A = st.num_states, st.num_actions
     g, H = st.gamma, mdp.horizon
     Z = occupancy_mass(g, H)
     last = (H - 1) if H is not None else MAX_DEPTH
@@ -239,7 +242,8 @@ def enumerate_samples(st: ExactSetup, max_samples: int = MAX_SAMPLES) -> Rollout
         live = ~st.absorbing[cur]
         if (~live).any():
             n = int((~live).sum())
-            recs.append((qh * prob[~live], np.full(n, h), cur[~live], np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n)))
+            recs.append((qh * prob[~live], np.full(n, h), cur[~live], np.zeros(n, np.int64), np.zeros(n, bool),
+                         np.zeros(n)))
         if live.any():
             s = np.repeat(cur[live], A)
             a = np.tile(np.arange(A), int(live.sum()))
@@ -268,9 +272,11 @@ def enumerate_samples(st: ExactSetup, max_samples: int = MAX_SAMPLES) -> Rollout
             raise UserError(f"rollin_rollout enumeration: more than {max_samples:.0e} outcomes; use method='dp'")
     else:
         if H is None:
-            raise UserError(f"rollin_rollout enumeration: roll-ins not absorbed within {MAX_DEPTH} steps; use method='dp'")
+            raise UserError(f"rollin_rollout enumeration: roll-ins not absorbed within {MAX_DEPTH} steps; "
+                            "use method='dp'")
     if H is None and tail > 0:  # every roll-in longer than the deepest path is absorbed: g = 0, y = 0
-        recs.append((np.array([tail]), np.array([last + 1]), np.array([0]), np.array([0]), np.zeros(1, bool), np.zeros(1)))
+        recs.append((np.array([tail]), np.array([last + 1]), np.array([0]), np.array([0]), np.zeros(1, bool),
+                     np.zeros(1)))
     cols = [np.concatenate([r[i] for r in recs]) for i in range(6)]
     return RolloutSamples(cols[0], cols[1].astype(np.int64), cols[2].astype(np.int64), cols[3].astype(np.int64),
                           cols[4], cols[5])

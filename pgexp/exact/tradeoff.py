@@ -16,7 +16,7 @@ value table here).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -69,7 +69,8 @@ def lambda_tradeoff(problem: Problem, lams: Sequence[float] = DEFAULT_LAMS, batc
         for lam in lams:
             mom = trajectory_moments(st, estimator, baseline, lam=lam, value=table, method="dp", full=False)
             for N in batch_sizes:
-                block.append({"estimator": estimator, "value": kind, "lam": lam, "batch_size": int(N), **mom.batch(int(N)),
+                block.append({"estimator": estimator, "value": kind, "lam": lam, "batch_size": int(N),
+                              **mom.batch(int(N)),
                               "perturbation": float(perturbation) if kind == "perturbed" else float("nan")})
         for N in batch_sizes:
             cell = [r for r in block if r["batch_size"] == int(N)]

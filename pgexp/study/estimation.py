@@ -89,34 +89,36 @@ class EnvStudy:
 
     def exact_args(self, theta_name: str) -> str:
         """``pgexp exact-curves`` options for one policy point: every finite horizon x batch size."""
-        lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None  # only GAE's curves depend on it
-        opts = self._problem_options(theta_name) + [
+        lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None  # only GAE depends on it
+        opts = [
+            *self._problem_options(theta_name),
             ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
             ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
             ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())), ("--lam", lam),
-        ] + self._tags(theta_name)
+            *self._tags(theta_name)]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
     def decompose_args(self, theta_name: str) -> str:
         """``pgexp decompose`` options: the same problem, horizons and exact pairs as the exact curves."""
         lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None
-        opts = self._problem_options(theta_name) + [
+        opts = [
+            *self._problem_options(theta_name),
             ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
             ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())), ("--lam", lam),
-        ] + self._tags(theta_name)
+            *self._tags(theta_name)]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
     def has_lambda_tradeoff(self) -> bool:
         """GAE is studied here at a reference horizon the exact engine covers (finite, or discounted)."""
         return "gae" in self.estimators and (self.reference_horizon is not None or (self.gamma or 1.0) < 1.0)
 
-
     def lambda_tradeoff_args(self, theta_name: str) -> str:
         """``pgexp lambda-tradeoff`` options: the reference horizon, batch sizes 1 and the study's."""
         sizes = sorted({1, *self.batch_sizes})
-        opts = self._problem_options(theta_name) + [
+        opts = [
+            *self._problem_options(theta_name),
             ("--horizon", horizon_token(self.reference_horizon)), ("--batch-size", ",".join(map(str, sizes))),
-        ] + self._tags(theta_name)
+            *self._tags(theta_name)]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
     def estimate_args(self, job: Job) -> str:
