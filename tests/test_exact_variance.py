@@ -459,3 +459,9 @@ def test_bench_exact_variance_reports_its_growth():
     assert res["dim"] == 80 and res["seconds"] > 0 and res["seconds_full_cov"] > 0
     assert [r["states"] for r in res["growth_states"]] == [5, 10, 20, 40]
     assert [r["horizon"] for r in res["growth_horizon"]] == [2, 4, 8, 16]
+
+
+def test_too_long_a_discounted_truncation_is_refused_before_allocating():
+    prob = build_problem("garnet:states=50,actions=4,branching=3", theta="zeros", gamma=0.9999, horizon="inf")
+    with pytest.raises(UserError, match="too large"):
+        exact_variance(prob, "reward_to_go", "none")

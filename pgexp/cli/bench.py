@@ -14,8 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
                                    "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds. "
                                    "exact-variance: GAE's exact moments by the (time, state) recursion on "
-                                   "garnet:states=100,actions=4,branching=5 at H=100 (trace only, and full covariance), "
-                                   "and the trace's growth with S and H.")
+                                   "garnet:states=100,actions=4,branching=5 at H=100 (trace only, and full "
+                                   "covariance), and the trace's growth with S and H.")
     p.add_argument("what", choices=["exact", "sampler", "pergrad", "exact-variance"], help="what to benchmark")
     p.add_argument("--threads", type=int, default=1, help="torch threads (pergrad)")
     p.add_argument("--batch-size", type=int, default=1000, help="trajectories per batch (sampler)")

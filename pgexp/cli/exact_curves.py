@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_problem_options, parse_list, parse_tags
+from pgexp.cli.common import add_problem_options, int_or_text, parse_list, parse_tags
 from pgexp.io import write_frame_csv
 
 COLUMNS = ["estimator", "baseline", "horizon", "batch_size", "lam", "var_per_traj_exact", "bias_sq_exact",
@@ -14,7 +14,7 @@ COLUMNS = ["estimator", "baseline", "horizon", "batch_size", "lam", "var_per_tra
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("exact-curves", help="exact variance, bias, MSE, SNR over horizons x batch sizes (table)",
-                       description="For each finite --horizon and --batch-size (comma lists) and each "
+                       description="For each --horizon (inf: gamma < 1) and --batch-size (comma lists) and each "
                                    "estimator~baseline of --pairs with an exact counterpart (pgexp exact-variance; "
                                    "optimal is the exact oracle; value_learned and actor_critic have none and are "
                                    "skipped): the exact var_per_traj, bias_sq, trace_cov, mse, rel_mse, snr of the "
@@ -37,10 +37,12 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pgexp.exact.moments import SUPPORTED, exact_curves, exact_pairs
+    from pgexp.problems import parse_horizon
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
-    horizons = [int(h) for h in parse_list(args.horizon, str, "--horizon") if h not in (None, "inf")]
+    # finite horizons, and inf for a discounted problem (episodic ones are refused by the exact engine)
+    horizons = [parse_horizon(int_or_text(h), what="--horizon") for h in parse_list(args.horizon, str, "--horizon")]
     sizes = parse_list(args.batch_size, int, "--batch-size")
     known = exact_pairs(list(SUPPORTED), sorted({b for bs in SUPPORTED.values() for b in bs}))
     wanted = [tuple(p.split("~", 1)) for p in parse_list(args.pairs, str, "--pairs")] if args.pairs else known

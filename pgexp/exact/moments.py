@@ -57,6 +57,7 @@ from pgexp.sampling.rng import job_entropy
 MAX_TRAJECTORIES = en.MAX_TRAJECTORIES
 COV_MAX_DIM = 64      # the JSON carries the covariance matrix up to this dimension
 FULL_MAX_DIM = 512    # full covariance (and the cosine prediction) up to this dimension; its diagonal beyond
+MAX_CELLS = 20_000_000  # steps x states x actions of the recursion's tables (8 bytes each, a few tables)
 __all__ = ["ESTIMATORS", "LAMBDA_ESTIMATORS", "SUPPORTED", "Baseline", "ExactMoments", "check_combination",
            "count_trajectories", "exact_curves", "exact_pairs", "exact_variance", "optimal_constant", "parse_baseline",
            "trajectory_moments"]
@@ -285,6 +286,10 @@ def trajectory_moments(problem: Problem | ExactSetup, estimator: str, baseline: 
     if estimator == "rollin_rollout" and st.gamma >= 1.0 and st.mdp.horizon is None:
         raise UserError("rollin_rollout: defined for the finite and discounted objectives")
     full = st.dim <= FULL_MAX_DIM if full is None else bool(full)
+    if estimator != "rollin_rollout" and st.L * st.num_states * st.num_actions > MAX_CELLS:
+        raise UserError(f"exact variance: {st.L} steps x {st.num_states} states x {st.num_actions} actions is too "
+                        f"large for the recursion's tables (> {MAX_CELLS:.0e}); give a smaller --horizon"
+                        + (" (H = inf is simulated for T steps, gamma^T < 1e-12)" if st.kind == "discounted" else ""))
     method = choose_method(st, estimator, method)
     if b.kind in ("optimal", "constant"):
         if estimator == "rollin_rollout":
@@ -404,10 +409,10 @@ def optimal_constant(problem: Problem, estimator: str) -> dict:
             "trace_cov_none": tr(0.0), "J": J, "trace_cov_J": tr(J)}
 
 
-def exact_curves(problem_builder: Callable[[int], Problem], horizons: Sequence[int],
+def exact_curves(problem_builder: Callable[[int | None], Problem], horizons: Sequence[int | None],
                  pairs: Sequence[tuple[str, str]], batch_sizes: Sequence[int], *, lam: float = 0.95,
                  method: str = "dp") -> list[dict]:
-    """Exact per-trajectory and batch quantities for every (pair, finite horizon, batch size): one dict per
+    """Exact per-trajectory and batch quantities for every (pair, horizon, batch size): one dict per
     point with ``estimator, baseline, horizon, batch_size, var_per_traj_exact`` and ``bias_sq_exact,
     trace_cov_exact, mse_exact, rel_mse_exact, snr_exact, cosine_normal, cosine_normal_se, method, dim``.
 
@@ -422,7 +427,8 @@ def exact_curves(problem_builder: Callable[[int], Problem], horizons: Sequence[i
             mom = trajectory_moments(st, est, base, lam=lam, method=method)
             sizes = [n for n in batch_sizes if not (base == "constant" and n < 2)]
             for r in batch_rows(problem, st, mom, est, base, lam, sizes):
-                rows.append({"estimator": est, "baseline": base, "horizon": int(h), "batch_size": r["batch_size"],
+                rows.append({"estimator": est, "baseline": base, "horizon": -1 if h is None else int(h),
+                             "batch_size": r["batch_size"],
                              "lam": float(lam) if est in LAMBDA_ESTIMATORS else float("nan"),
                              "var_per_traj_exact": r["var_per_traj"],
                              **{f"{k}_exact": r[k] for k in ("bias_sq", "trace_cov", "mse", "rel_mse", "snr")},
