@@ -54,7 +54,7 @@ def test_perturbed_values_keep_the_semantics():
 
 
 def test_figure_and_findings_come_from_the_table(table):
-    fig = draw({"gae_lambda_tradeoff": table})
+    fig = draw({"tradeoff": table})
     assert isinstance(fig, Figure) and len([a for a in fig.axes if a.get_visible()]) == 2 * 3
     assert isinstance(draw({}), Figure)
     sentences = lambda_tradeoff_findings(table)

@@ -11,25 +11,31 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-TABLE = "gae_lambda_tradeoff"
-VALUE_TITLES = {"none": "V = 0", "perturbed": "perturbed V^π", "exact": "V^π", "table": "user's V"}
+from pgexp.figures.style import new_figure, no_data, style
+
+ROLE = "tradeoff"  # the registry's table role (table gae_lambda_tradeoff)
+VALUE_TITLES = {"none": "V = 0", "perturbed": r"perturbed $V^{\pi}$", "exact": r"$V^{\pi}$", "table": "user's V"}
 DECADES = 3  # the y axis shows this many decades below the least MSE: smaller bias² is clipped to the floor
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:
-    """The figure from ``tables["gae_lambda_tradeoff"]`` (columns of :mod:`pgexp.cli.lambda_tradeoff`)."""
-    df = tables.get(TABLE)
+    """The figure from ``tables["tradeoff"]`` (columns of :mod:`pgexp.cli.lambda_tradeoff`)."""
+    df = tables.get(ROLE)
     if df is None or df.empty:
-        fig = Figure(figsize=(4.0, 1.5), layout="constrained")
-        fig.text(0.5, 0.5, "no GAE lambda trade-off in this study", ha="center", va="center")
-        return fig
+        return no_data("GAE's λ trade-off", "no environment of this study estimates with GAE")
+    with style():
+        return _draw(df)
+
+
+def _draw(df: pd.DataFrame) -> Figure:
     keys = [k for k in ("env_name", "theta_name") if k in df.columns]
     panels = list(df.groupby(keys, sort=True)) if keys else [((), df)]
     values = [v for v in VALUE_TITLES if v in set(df["value"])]
     sizes = sorted(df["batch_size"].unique())
     colours = {n: c for n, c in zip(sizes, ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00"] * 4)}
-    fig = Figure(figsize=(2.4 * len(values) + 1.2, 2.1 * len(panels) + 0.6), layout="constrained")
+    fig = new_figure(2.4 * len(values) + 1.2, 2.1 * len(panels) + 0.6)
     axes = fig.subplots(len(panels), len(values), squeeze=False, sharex=True)
     for i, (key, g) in enumerate(panels):
         label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
@@ -67,8 +73,6 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    from matplotlib.lines import Line2D
-
     handles.append(Line2D([], [], color="grey", ls=":", lw=1.2))
     labels.append("variance tr Cov / N")
     handles.append(Line2D([], [], color="grey", ls="", marker="o", ms=4))

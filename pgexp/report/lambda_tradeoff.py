@@ -62,3 +62,15 @@ def lambda_tradeoff_findings(table: pd.DataFrame | None) -> list[str]:
             out.append(f"{head}, GAE with {VALUE_NAMES[value]}: the best λ (exact, least MSE of the batch mean) is "
                        + "; ".join(parts) + f" — {_movement(best)}." + note)
     return out
+
+
+def lambda_tradeoff_section(table: pd.DataFrame | None) -> str:
+    """The findings as an HTML block (empty without a table), for the report's extra sections."""
+    import html
+
+    sentences = lambda_tradeoff_findings(table)
+    if not sentences:
+        return ""
+    intro = ("GAE's bias², variance and MSE of the batch mean, computed exactly against λ (figure "
+             "gae_lambda_tradeoff); the best λ minimises the MSE at each batch size N.")
+    return f"<p>{html.escape(intro)}</p><ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>"
