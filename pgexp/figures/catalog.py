@@ -146,11 +146,11 @@ register_figure(
     columns={"tradeoff": ("value", "lam", "batch_size", "bias_sq", "trace_cov", "mse", "best")},
     order=35,
     caption=(
-        "GAE's λ trade-off, exactly (no sampling): for the batch estimate ĝ, the mean of N trajectories, the "
-        "squared bias ‖E ĝ − ∇J‖² (black dashed; the same for every N), the variance tr Cov[ĝ] = tr Cov[g]/N "
-        "(dotted) and the MSE = bias² + variance (solid), in squared gradient-norm units on a log scale, against "
-        "GAE's λ, one colour per batch size N; a dot marks the best λ (least MSE) for each N. Columns: the value "
-        "function GAE uses — V = 0, V^π plus a fixed random error (a perturbed critic) and the exact V^π (unbiased "
-        "at every λ); rows: environments (and policy points θ), at the reference horizon. Values below three "
-        "decades under the least MSE are clipped to the axis."),
+        "Exact (not sampled) squared bias, variance and MSE of the GAE estimator against its parameter λ. For "
+        "the batch estimate ĝ, the mean of N trajectories: the squared bias ‖E ĝ − ∇J‖² (black dashed; the same "
+        "for every N), the variance tr Cov[ĝ] = tr Cov[g]/N (dotted) and the MSE = bias² + variance (solid), in "
+        "squared gradient-norm units on a log scale, one colour per batch size N; a dot marks the best λ (least "
+        "MSE) for each N. Columns: the value function GAE uses — V = 0, V^π plus a fixed random error (a "
+        "perturbed critic) and the exact V^π (unbiased at every λ); rows: environments (and policy points θ), at "
+        "the reference horizon. Values below three decades under the least MSE are clipped to the axis."),
 )
