@@ -18,15 +18,10 @@ import numpy as np
 from pgexp.estimators.batch import Batch
 
 
-def occupancy_mass(gamma: float, horizon: int | None) -> float:
-    """``Z = sum_{h<H} gamma^h``, the total mass of the (unnormalised) discounted occupancy."""
-    if horizon is None:
-        return 1.0 / (1.0 - gamma)
-    return float(horizon) if gamma == 1.0 else (1.0 - gamma**horizon) / (1.0 - gamma)
-
-
 def rollin_rollout(batch: Batch) -> np.ndarray:
     """``Z score(s, a) (y - b_h(s))`` per roll-in/roll-out sample (a roll-in absorbed before ``h`` scores nothing)."""
+    from pgexp.sampling.tabular import occupancy_mass
+
     return occupancy_mass(batch.gamma, batch.horizon) * (batch.returns - batch.baseline)
 
 

@@ -306,6 +306,13 @@ def _rollin_rollout_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, ind
         steps[i] = used
 
 
+def occupancy_mass(gamma: float, horizon: int | None) -> float:
+    """``Z = sum_{h<H} gamma^h``, the total mass of the (unnormalised) discounted occupancy."""
+    if horizon is None:
+        return 1.0 / (1.0 - gamma)
+    return float(horizon) if gamma == 1.0 else (1.0 - gamma**horizon) / (1.0 - gamma)
+
+
 def rollin_rollout(tables: Tables, seeds: np.ndarray, gamma: float, horizon: int | None = None, *,
                    uniform_action: bool = False):
     """The lecture's sampler: ``(s, a) ~ d^pi`` by roll-in, and ``y`` with ``E[y] = Q_h(s, a)`` by roll-out.
@@ -313,7 +320,7 @@ def rollin_rollout(tables: Tables, seeds: np.ndarray, gamma: float, horizon: int
     Roll in to ``h ~ q(h) ∝ gamma^h`` (geometric for ``H = inf``; truncated to ``{0..H-1}`` otherwise),
     take ``a ~ pi`` (or uniform, for a critic's data); roll out with termination probability
     ``1 - gamma`` per step (``H = inf``) or to the horizon with discounting (finite ``H``).  Then
-    ``grad J = Z E[score(s, a) Q_h(s, a)]`` with ``Z = sum_{h<H} gamma^h``.
+    ``grad J = Z E[score(s, a) Q_h(s, a)]`` with ``Z = occupancy_mass(gamma, H)``.
     Returns ``(states, actions, times, y, env_steps)``, each ``(N,)``.  Not for ``gamma = 1, H = inf``.
     """
     n = seeds.shape[0]
