@@ -12,7 +12,8 @@ on padding are ignored.
 
 **Baseline values and episode ends.**  ``batch.baseline[i, h] = b_h(s_ih)`` and ``batch.baseline_next[i, h]
 = b_{h+1}(s_{i,h+1})`` (the state after the last action for the last step).  After an episode's *end*
-the value is zero, and this is the one place that says when an episode ends (:attr:`Batch.end_mask`):
+the value is zero.  Each track's sampler says which episodes ended (``Batch.ended``, one flag per
+trajectory) and :func:`with_baseline` is the one place that zeroes the value after them:
 
 * an absorbing state was entered (nothing more can be earned);
 * the finite horizon ``H`` was reached (``V_H = 0``: the objective stops there -- a stationary learned
@@ -51,8 +52,8 @@ class Batch:
         lengths: ``(N,)`` int64 number of scored steps.
         gamma: the discount.
         horizon: the finite horizon ``H``, or ``None`` (infinite-horizon objective).
-        times: ``(N, L)`` int time index ``h`` of each step (a roll-in sample: its roll-in time); ``None``
-            (the default) means ``h`` itself.
+        times: ``(N, L)`` int time index ``h`` of each step (a roll-in sample: its roll-in time); by default
+            ``h`` itself, and then ``aligned`` is True.
         next_states: like ``states``: ``s_{h+1}``; at the last step the state after the last action.
         ended: ``(N,)`` bool: the episode *ended* after its last step (see the module docstring).
         truncated: ``(N,)`` bool: cut by a cap rather than ended by the task (tabular: an infinite-horizon
