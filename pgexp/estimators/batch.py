@@ -54,7 +54,8 @@ class Batch:
         horizon: the finite horizon ``H``, or ``None`` (infinite-horizon objective).
         times: ``(N, L)`` int time index ``h`` of each step (a roll-in sample: its roll-in time); by default
             ``h`` itself, and then ``aligned`` is True.
-        next_states: like ``states``: ``s_{h+1}``; at the last step the state after the last action.
+        successors: ``next_states``, or a function that computes it when first asked for (a tabular
+            batch's shifted copy of ``states`` costs as much as an estimator, and most never need it).
         ended: ``(N,)`` bool: the episode *ended* after its last step (see the module docstring).
         truncated: ``(N,)`` bool: cut by a cap rather than ended by the task (tabular: an infinite-horizon
             episode cut by the simulation cap; continuous: the time limit or cap).
@@ -74,7 +75,7 @@ class Batch:
     lengths: np.ndarray
     gamma: float
     horizon: int | None
-    next_states: np.ndarray
+    successors: np.ndarray | Callable[[], np.ndarray]
     ended: np.ndarray
     truncated: np.ndarray
     track: str
@@ -94,10 +95,11 @@ class Batch:
             self.times = np.broadcast_to(np.arange(self.shape[1]), self.shape)
         if self.env_steps < 0:
             self.env_steps = int(self.lengths.sum())
-        if self.baseline is _UNSET or self.baseline_next is _UNSET:
-            zeros = np.zeros(self.shape)  # shared: baseline arrays are replaced, never written in place
-            self.baseline = zeros if self.baseline is _UNSET else self.baseline
-            self.baseline_next = zeros if self.baseline_next is _UNSET else self.baseline_next
+        zeros = np.broadcast_to(np.float64(0.0), self.shape)  # read-only: baselines are replaced, never written
+        if self.baseline is _UNSET:
+            self.baseline = zeros
+        if self.baseline_next is _UNSET:
+            self.baseline_next = zeros
 
     @property
     def num(self) -> int:
@@ -112,6 +114,11 @@ class Batch:
     def mask(self) -> np.ndarray:
         """``(N, L)`` True on real steps."""
         return np.arange(self.shape[1])[None, :] < self.lengths[:, None]
+
+    @cached_property
+    def next_states(self) -> np.ndarray:
+        """Like ``states``: ``s_{h+1}``; at the last step the state after the last action."""
+        return self.successors() if callable(self.successors) else self.successors
 
     @cached_property
     def end_mask(self) -> np.ndarray:
@@ -177,9 +184,12 @@ class Batch:
 
 
 def masked(batch: Batch, values: ArrayLike) -> np.ndarray:
-    """``values`` broadcast to ``(N, L)``, float64, zero on padding (a scalar costs one multiplication)."""
+    """``values`` broadcast to ``(N, L)``, float64, zero on padding (zero itself is a read-only broadcast
+    view, no memory; another scalar costs one multiplication)."""
     if np.ndim(values) == 0:
-        return np.zeros(batch.shape) if float(values) == 0.0 else batch.mask * float(values)  # type: ignore[arg-type]
+        if float(values) == 0.0:  # type: ignore[arg-type]
+            return np.broadcast_to(np.float64(0.0), batch.shape)
+        return batch.mask * float(values)  # type: ignore[arg-type]
     return np.where(batch.mask, np.broadcast_to(np.asarray(values, dtype=np.float64), batch.shape), 0.0)
 
 
@@ -188,7 +198,7 @@ def with_baseline(batch: Batch, now: ArrayLike, nxt: ArrayLike) -> Batch:
     broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end."""
     after = masked(batch, nxt)
     if np.ndim(nxt) or float(nxt) != 0.0:  # type: ignore[arg-type]
-        after[batch.end_mask] = 0.0
+        after = np.where(batch.end_mask, 0.0, after)
     return batch.replace(baseline=masked(batch, now), baseline_next=after)
 
 

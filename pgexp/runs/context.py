@@ -123,14 +123,18 @@ class TabularContext:
                          np.ones(n, bool), np.zeros(n, bool), self.track, times=h[:, None], context=self,
                          env_steps=int(steps.sum()), given_returns=y[:, None], exact=self.exact_on)
         t = sample(mdp, tables, seeds)
-        nxt = np.zeros_like(t.states)  # padding stays a valid state index
-        nxt[:, :-1] = t.states[:, 1:]
-        rows = np.flatnonzero(t.lengths > 0)
-        nxt[rows, t.lengths[rows] - 1] = t.final_states[rows]
+
+        def successors() -> np.ndarray:
+            nxt = np.zeros_like(t.states)  # padding stays a valid state index
+            nxt[:, :-1] = t.states[:, 1:]
+            rows = np.flatnonzero(t.lengths > 0)
+            nxt[rows, t.lengths[rows] - 1] = t.final_states[rows]
+            return nxt
+
         ended = tables.absorbing[t.final_states]
         if mdp.horizon is not None:  # the finite horizon ends the objective: V_H = 0
             ended = ended | (t.lengths == mdp.horizon)
-        return Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, nxt, ended, t.truncated,
+        return Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended, t.truncated,
                      self.track, context=self, exact=self.exact_on)
 
     # ------------------------------------------------------------------ values
