@@ -1,5 +1,12 @@
-"""The one place files are written: parquet with provenance in the schema metadata, JSON and text,
-all atomically (temp file + ``os.replace``), so a reader never sees a half-written file."""
+"""The one place files are written: parquet with provenance in the schema metadata, JSON, text, ``.npy``,
+all atomically (temp file + ``os.replace``), so a reader never sees a half-written file.
+
+Every writer goes through :func:`atomic_output`, which also gives the file the permissions the user's
+umask asks for (``mkstemp`` creates 0600: colleagues on a shared cluster could not read the results).
+Commands check their output paths up front (:func:`check_output`) and read tables through
+:func:`read_frame` with the kind they expect (:mod:`pgexp.tables`), so a mistake is one line naming
+the file, before any work and with nothing written.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,8 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,29 +23,81 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pgexp.errors import UserError
+
 if TYPE_CHECKING:
     import pandas as pd
 
 META_KEY = b"pgexp"
 
 
-def write_table(table: pa.Table, path: str | Path, meta: dict[str, Any]) -> None:
-    """Write ``table`` to ``path`` with ``meta`` (JSON) under the ``pgexp`` schema-metadata key."""
+def file_mode() -> int:
+    """The mode a new file gets from the process's umask (``0o666 & ~umask``, e.g. 0644 under umask 022)."""
+    mask = os.umask(0)  # the only portable way to read the umask: set it and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_output(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success give it the umask's permissions and move it onto
+    ``path`` (``os.replace``: atomic), on failure remove it.  ``suffix`` keeps a format's extension for
+    writers that infer the format from the name (matplotlib, ``np.save``).
+
+    The directory must exist: an ``OSError`` creating the file is a :class:`UserError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existing = table.schema.metadata or {}
-    table = table.replace_schema_metadata({**existing, META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def write_frame(df: "pd.DataFrame", path: str | Path, meta: dict[str, Any]) -> None:
+def check_output(path: str | Path | None, option: str = "--output") -> None:
+    """Refuse an output path that cannot be written (before any work): a missing or unwritable directory,
+    or a path that is a directory.  ``None`` and ``-`` (stdout) pass."""
+    if path is None or str(path) == "-":
+        return
+    p = Path(path)
+    if str(path).endswith(os.sep) or p.is_dir():
+        raise UserError(f"{option} {path}: is a directory; give a file path")
+    parent = p.parent
+    if not parent.exists():
+        raise UserError(f"{option} {path}: directory {str(parent)!r} does not exist; create it first")
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):  # the temp file is created there, then renamed
+        raise UserError(f"{option} {path}: directory {str(parent)!r} is not writable")
+
+
+def check_output_dir(path: str | Path, option: str = "--outdir") -> None:
+    """Refuse an output directory that does not exist or cannot be written."""
+    p = Path(path)
+    if not p.is_dir():
+        raise UserError(f"{option} {path}: {'not a directory' if p.exists() else 'no such directory'}; create it first")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: directory is not writable")
+
+
+def write_table(table: pa.Table, path: str | Path, meta: dict[str, Any]) -> None:
+    """Write ``table`` to ``path`` with ``meta`` (JSON) under the ``pgexp`` schema-metadata key."""
+    existing = table.schema.metadata or {}
+    provenance = json.dumps(meta, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata({**existing, META_KEY: provenance})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_frame(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
     """A DataFrame to parquet (no index) with provenance."""
     write_table(pa.Table.from_pandas(df, preserve_index=False), path, meta)
 
@@ -47,8 +108,27 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return json.loads(md[META_KEY]) if META_KEY in md else {}
 
 
-def read_frame(path: str | Path) -> "pd.DataFrame":
-    return pq.read_table(path).to_pandas()
+def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
+    """A parquet table as a DataFrame; with ``kind`` (a :data:`pgexp.tables.KINDS` name) checked to be
+    one (:func:`pgexp.tables.check_frame`).  A missing, unreadable or non-parquet file is a
+    :class:`UserError` naming it and what was expected."""
+    from pgexp.tables import KINDS, check_frame
+
+    what = KINDS[kind].what if kind else "a parquet table"
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{path}: no such file; expected {what}")
+    if p.is_dir():
+        raise UserError(f"{path}: is a directory; expected {what}")
+    try:
+        df = pq.read_table(p).to_pandas()
+    except pa.ArrowInvalid:
+        raise UserError(f"{path}: not a parquet file; expected {what}") from None
+    except (pa.ArrowException, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: cannot be read ({reason}); expected {what}") from None
+    return check_frame(df, kind, str(path)) if kind else df
+
 
 def to_jsonable(value: Any) -> Any:
     """Recursively convert numpy arrays/scalars to lists/floats; non-finite floats become ``None``."""
@@ -70,16 +150,8 @@ def to_jsonable(value: Any) -> Any:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file and ``os.replace``: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None = None) -> None:
@@ -91,7 +163,7 @@ def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None =
         atomic_write_text(output, text + "\n")
 
 
-def write_frame_csv(df: "pd.DataFrame", path: str | Path, meta: dict[str, Any]) -> None:
+def write_frame_csv(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
     """Parquet (with provenance) and CSV beside it (same stem), both atomic."""
     write_frame(df, path, meta)
     atomic_write_text(Path(path).with_suffix(".csv"), df.to_csv(index=False))
@@ -99,13 +171,5 @@ def write_frame_csv(df: "pd.DataFrame", path: str | Path, meta: dict[str, Any]) 
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npy")
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".npy") as tmp:
         np.save(tmp, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

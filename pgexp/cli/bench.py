@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from pgexp.cli.common import POSITIVE_INT
+
+EXAMPLE = "pgexp bench exact --states 10000 --repeats 3"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
@@ -14,10 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
                                    "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds.")
     p.add_argument("what", choices=["exact", "sampler", "pergrad"], help="what to benchmark")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (pergrad)")
-    p.add_argument("--batch-size", type=int, default=1000, help="trajectories per batch (sampler)")
-    p.add_argument("--states", type=int, default=100_000, help="number of states of the garnet (exact)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")
+    p.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch threads (pergrad)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=1000, help="trajectories per batch (sampler, pergrad)")
+    p.add_argument("--states", type=POSITIVE_INT, default=100_000, help="number of states of the garnet (exact)")
+    p.add_argument("--repeats", type=POSITIVE_INT, default=3, help="timed repetitions; the median is reported")
     p.set_defaults(func=run)
     return p
 

@@ -22,6 +22,11 @@ from pgexp.problems.registry import apply_common, register
 from pgexp.specs import Spec
 
 
+def has_table(unwrapped: Any) -> bool:
+    """Whether a Gymnasium env exposes its transition table (``P`` and ``initial_state_distrib``)."""
+    return hasattr(unwrapped, "P") and hasattr(unwrapped, "initial_state_distrib")
+
+
 def table_arrays(unwrapped: Any) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
     """``(P_csr, r, mu)`` from a toy-text env's table, with one absorbing state appended."""
     table = unwrapped.P
@@ -64,7 +69,7 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     except Exception as exc:  # gymnasium raises many types for unknown ids / bad kwargs
         raise UserError(f"--env gym:{env_id}: {exc}") from None
     unwrapped = env.unwrapped
-    if not hasattr(unwrapped, "P") or not hasattr(unwrapped, "initial_state_distrib"):
+    if not has_table(unwrapped):
         raise UserError(
             f"--env gym:{env_id}: not a toy-text environment with a transition table "
             "(needs env.unwrapped.P and initial_state_distrib; e.g. FrozenLake-v1, CliffWalking-v1, Taxi-v4)"
