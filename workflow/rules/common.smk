@@ -3,19 +3,20 @@
 
 import json
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
-from pgexp.study import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
+from pgexp.study import DEEP_FIGURES, SCHEMA, TRAINING_FIGURES, Job, config_hash, load_config
 
+# The schema (with its defaults), every section and every spec string built, before any job.  A mistake
+# is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
 try:
-    STUDY = load_study(config)
-    TRAINING = load_training(config, STUDY)
-    DEEP = load_deep(config)
+    STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA))
 except UserError as exc:
-    raise WorkflowError(f"invalid config: {exc}") from None
+    sys.exit(f"invalid config: {exc}")
 
 # Provenance for every job's parquet metadata; an environment variable, so it never enters a command
 # line (a config edit elsewhere must not make unrelated jobs look changed).
