@@ -2,8 +2,9 @@
 
 One helper so every long loop behaves alike: :func:`bar` is a :class:`tqdm.tqdm` with ``disable=None``
 (tqdm's own rule: draw only when stderr is a terminal -- Snakemake's ``> log 2>&1`` stays clean), unless
-the command ran with ``--quiet`` (:func:`set_quiet`, set once by the dispatcher).  Library code that
-runs a long loop takes a bar or a ``tick`` callback and never decides itself whether to draw.
+the command ran with ``--quiet`` (:func:`set_quiet`, set once by the dispatcher).  A long loop either
+wraps its iterable in :func:`track`, or -- when one bar should cover several loops (every replicate of
+every cell of an estimate job) -- takes a ``tick`` callback from the caller that owns the bar.
 
     with bar(total=cells * replicates, desc="reinforce~none", unit="replicate") as b:
         for ...:
