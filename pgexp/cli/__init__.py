@@ -74,9 +74,19 @@ class HelpFormatter(argparse.HelpFormatter):
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, ``pgexp COMMAND: error: ...``, exit status 2."""
 
+    commands: dict[str, argparse.ArgumentParser] = {}
+
     def error(self, message: str) -> NoReturn:
         message = re.sub(r"\s+", " ", message).strip()
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown option is reported by the command it was given to."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            parser = self.commands.get(getattr(parsed, "command", None) or "", self)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars (they are drawn only on a "
                         "terminal anyway)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    for module_name in COMMANDS.values():
+    parser.commands = {}
+    for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = module.add_parser(sub)
+        p = parser.commands[name] = module.add_parser(sub)
         p.formatter_class = HelpFormatter
         p.epilog = "example:\n  " + module.EXAMPLE.strip().replace("\n", "\n  ")
         # SUPPRESS: a subcommand that is not given --quiet must not reset the top-level one

@@ -57,7 +57,7 @@ import numpy as np
 from pgexp.errors import UserError
 from pgexp.exact import values as exact
 from pgexp.problems.problem import Problem
-from pgexp.progress import track
+from pgexp.progress import track as with_progress
 
 MAX_TRAJECTORIES = 1_000_000
 COV_MAX_DIM = 64
@@ -183,7 +183,7 @@ def _enumerate_paths(st: _Setup, max_trajectories: int, *, with_final: bool = Fa
     S_hist = np.zeros((cur.size, H), np.int64)
     A_hist = np.zeros((cur.size, H), np.int64)
     out = []  # (states, actions, length, prob, final state) blocks of finished paths
-    for h in track(range(H), desc="enumerating trajectories", unit="step"):
+    for h in with_progress(range(H), desc="enumerating trajectories", unit="step"):
         ended = st.absorbing[cur]
         if ended.any():
             out.append((S_hist[ended], A_hist[ended], np.full(int(ended.sum()), h), prob[ended], cur[ended]))
@@ -252,7 +252,7 @@ def _enumerated_gradients(st: _Setup, estimator: str, baseline: str, c: float | 
     """Per-trajectory gradients (and their probabilities) of every trajectory, blockwise."""
     states, actions, lengths, probs = _enumerate_paths(st, max_trajectories)
     blocks = []
-    for i in track(range(0, probs.size, _CHUNK), desc="trajectory gradients", unit="block"):
+    for i in with_progress(range(0, probs.size, _CHUNK), desc="trajectory gradients", unit="block"):
         sl = slice(i, i + _CHUNK)
         w = _weights_literal(st, states[sl], actions[sl], lengths[sl], estimator, baseline, c)
         if isinstance(w, tuple):
@@ -337,7 +337,7 @@ def _return_moments(st: _Setup) -> tuple[np.ndarray, np.ndarray]:
     N1 = np.zeros(S)
     N2 = np.zeros(S)
     alive = ~st.absorbing
-    for h in track(range(st.H - 1, -1, -1), desc="return moments", unit="step"):
+    for h in with_progress(range(st.H - 1, -1, -1), desc="return moments", unit="step"):
         rho = st.disc[h] * mdp.r
         EN = mdp.expected_next(np.stack([N1, N2], axis=1))  # (S, A, 2)
         M1[h] = rho + EN[..., 0]
@@ -370,7 +370,7 @@ def _pass(st: _Setup, X: _Weights, Y: _Weights, M1: np.ndarray, M2: np.ndarray):
     def push(q: np.ndarray) -> np.ndarray:           # (S, A, ...) -> (S, ...): sum_{s,a} q P(s'|s,a)
         return (PT @ q.reshape(S * A, -1)).reshape((S,) + q.shape[2:])
 
-    for h in track(range(st.H), desc="second moments (DP)", unit="step"):
+    for h in with_progress(range(st.H), desc="second moments (DP)", unit="step"):
         p, PmX, PmY, PP = p * alive, PmX * alive, PmY * alive, PP * alive   # absorbed: episode over
         Fa *= alive[:, None]
         rho = st.disc[h] * mdp.r

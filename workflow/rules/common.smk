@@ -63,7 +63,7 @@ def estimate_args(wildcards):
     study = STUDY.get(wildcards.env)
     job = Job(wildcards.env, wildcards.theta, wildcards.estimator, wildcards.baseline, int(wildcards.seed))
     if study is None or job not in study.jobs():
-        raise WorkflowError(f"{job.path} is not a job of the config (see config/README.md)")
+        raise WorkflowError(f"{job.path} is not a job of the config (see docs/config.md)")
     return study.estimate_args(job)
 
 
