@@ -1,8 +1,9 @@
-"""The one place files are written: parquet with provenance in the schema metadata, JSON, text, ``.npy``,
-all atomically (temp file + ``os.replace``), so a reader never sees a half-written file.
+"""The one place files are written: parquet with provenance in the schema metadata, JSON, text, ``.npy``
+and figures (PDF + PNG), all atomically (temp file + ``os.replace``), so a reader never sees a
+half-written file.  Every file gets the permissions the umask gives a newly created file
+(``0o666 & ~umask``; ``mkstemp`` alone makes 0600), tables and figures alike: :func:`atomic_path` is the
+one place that decides them.
 
-Every writer goes through :func:`atomic_output`, which also gives the file the permissions the user's
-umask asks for (``mkstemp`` creates 0600: colleagues on a shared cluster could not read the results).
 Commands check their output paths up front (:func:`check_output`) and read tables through
 :func:`read_frame` with the kind they expect (:mod:`pgexp.tables`), so a mistake is one line naming
 the file, before any work and with nothing written.
@@ -27,27 +28,30 @@ from pgexp.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 META_KEY = b"pgexp"
+FIGURE_DPI = 200  # the PNG beside every PDF figure
 
 
 def file_mode() -> int:
-    """The mode a new file gets from the process's umask (``0o666 & ~umask``, e.g. 0644 under umask 022)."""
-    mask = os.umask(0)  # the only portable way to read the umask: set it and put it back
+    """The mode a newly created file gets under the current umask: ``0o666 & ~umask``."""
+    mask = os.umask(0)  # the only portable way to read the umask is to set it (and put it back at once)
     os.umask(mask)
     return 0o666 & ~mask
 
 
 @contextmanager
-def atomic_output(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success give it the umask's permissions and move it onto
-    ``path`` (``os.replace``: atomic), on failure remove it.  ``suffix`` keeps a format's extension for
-    writers that infer the format from the name (matplotlib, ``np.save``).
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; on success it gets :func:`file_mode` and replaces
+    ``path`` (``os.replace``: atomic on POSIX), on error it is removed and ``path`` is untouched.
 
-    The directory must exist: an ``OSError`` creating the file is a :class:`UserError` naming ``path``.
+    The temp file is in the same directory (same file system, so the rename is atomic) and hidden
+    (``.NAME.*``); ``mkstemp`` creates it ``0600``, hence the explicit ``chmod``.
     """
     path = Path(path)
-    try:
+    try:  # an OSError here (no space, no permission) is the user's to fix: one line naming the file
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
@@ -64,7 +68,8 @@ def atomic_output(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
 
 def check_output(path: str | Path | None, option: str = "--output") -> None:
     """Refuse an output path that cannot be written (before any work): a missing or unwritable directory,
-    or a path that is a directory.  ``None`` and ``-`` (stdout) pass."""
+    or a path that is a directory.  ``None`` and ``-`` (stdout) pass.  The commands call it for every
+    output; library writers (:func:`atomic_path`) create missing directories."""
     if path is None or str(path) == "-":
         return
     p = Path(path)
@@ -91,9 +96,9 @@ def check_output_dir(path: str | Path, option: str = "--outdir") -> None:
 def write_table(table: pa.Table, path: str | Path, meta: dict[str, Any]) -> None:
     """Write ``table`` to ``path`` with ``meta`` (JSON) under the ``pgexp`` schema-metadata key."""
     existing = table.schema.metadata or {}
-    provenance = json.dumps(meta, sort_keys=True, default=str).encode()
-    table = table.replace_schema_metadata({**existing, META_KEY: provenance})
-    with atomic_output(path) as tmp:
+    meta_json = json.dumps(meta, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata({**existing, META_KEY: meta_json})
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
 
@@ -150,8 +155,8 @@ def to_jsonable(value: Any) -> Any:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file and ``os.replace``: never a half-written file."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None = None) -> None:
@@ -171,5 +176,27 @@ def write_frame_csv(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) ->
 
 def save_npy(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` atomically."""
-    with atomic_output(path, suffix=".npy") as tmp:
+    with atomic_path(path, suffix=".tmp.npy") as tmp:  # np.save appends .npy to a name without it
         np.save(tmp, array)
+
+
+def figure_paths(output: str | Path) -> tuple[Path, Path]:
+    """``(X.pdf, X.png)`` for an output path ``X.pdf`` (any suffix is replaced)."""
+    output = Path(output)
+    return output.with_suffix(".pdf"), output.with_suffix(".png")
+
+
+def save_figure(fig: Figure, output: str | Path) -> tuple[Path, Path]:
+    """Write ``fig`` as ``X.pdf`` (vector, fonts embedded as TrueType so text stays text) and ``X.png``
+    (:data:`FIGURE_DPI`), each atomically; returns the two paths.  No timestamps are embedded, so the
+    same figure gives the same bytes.
+    """
+    import matplotlib
+
+    pdf, png = figure_paths(output)
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        for path, fmt, kw in ((pdf, "pdf", {"metadata": {"CreationDate": None}}),
+                              (png, "png", {"dpi": FIGURE_DPI, "metadata": {"Software": None}})):
+            with atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
+                fig.savefig(tmp, format=fmt, facecolor="white", **kw)
+    return pdf, png

@@ -88,7 +88,7 @@ def test_every_file_gets_the_umasks_permissions(umask, mode, tmp_path, monkeypat
 
 
 def test_a_failed_write_leaves_nothing(tmp_path):
-    with pytest.raises(RuntimeError), io.atomic_output(tmp_path / "x.parquet") as tmp:
+    with pytest.raises(RuntimeError), io.atomic_path(tmp_path / "x.parquet") as tmp:
         tmp.write_text("half")
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []

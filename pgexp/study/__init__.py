@@ -12,8 +12,8 @@ this package on every call, including the no-op ``snakemake -n``.
 from pgexp.study.common import config_hash, horizon_token
 from pgexp.study.config import SCHEMA, load_config
 from pgexp.study.deep import DeepStudy, load_deep
-from pgexp.study.estimation import DEEP_FIGURES, FIGURES, TRAINING_FIGURES, EnvStudy, Job, load_study
+from pgexp.study.estimation import EnvStudy, Job, load_study
 from pgexp.study.training import TrainingStudy, load_training
 
-__all__ = ["DEEP_FIGURES", "FIGURES", "SCHEMA", "TRAINING_FIGURES", "DeepStudy", "EnvStudy", "Job", "TrainingStudy",
-           "config_hash", "horizon_token", "load_config", "load_deep", "load_study", "load_training"]
+__all__ = ["SCHEMA", "DeepStudy", "EnvStudy", "Job", "TrainingStudy", "config_hash", "horizon_token", "load_config",
+           "load_deep", "load_study", "load_training"]

@@ -7,7 +7,7 @@ invocation, ``-n`` included:
    which also fills in its defaults; a violation is one line naming the key path
    (:func:`schema_message`), not jsonschema's dump of the schema;
 2. each section (:func:`~pgexp.study.estimation.load_study`, :func:`~pgexp.study.training.load_training`,
-   :func:`~pgexp.study.deep.load_deep`);
+   :func:`~pgexp.study.deep.load_deep`) and the ``figures`` the config names (:func:`pgexp.figures.figures_for`);
 3. every spec string *built* (:func:`check_problems`): each environment's problem, features, policy and
    every θ point, the training start points, the deep section's policies -- so ``garnet:states=-1``,
    ``thetas: {init: ones}`` or ``gym:CartPole-v1`` in the tabular section fail ``snakemake -n`` naming the
@@ -142,10 +142,16 @@ def check_deep_policy(key: str, spec: str) -> None:
 def load_config(config: dict[str, Any], schema: str | Path) -> tuple[dict[str, EnvStudy], TrainingStudy | None,
                                                                          DeepStudy | None]:
     """The schema, every section and every spec of a study config, checked; ``(studies, training, deep)``."""
+    from pgexp.figures import figures_for  # the registry only, no matplotlib
+
     check_schema(config, schema)
     studies = load_study(config)
     training = load_training(config, studies)
     deep = load_deep(config)
+    try:
+        figures_for(config)
+    except UserError as exc:
+        fail("figures", re.sub(r"^figures:\s*", "", str(exc)))
     check_problems(studies, training, deep)
     return studies, training, deep
 

@@ -20,9 +20,6 @@ from pgexp.study.common import NAME_RE, check_ints, check_names, fail, horizon_t
 
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "lam", "reference")
-FIGURES = ("variance_vs_horizon", "quality_vs_batch_size", "bias_variance")
-TRAINING_FIGURES = ("learning_curves", "variance_along_training")
-DEEP_FIGURES = ("deep_gradient_quality", "deep_learning_curves")
 
 
 @dataclass(frozen=True)
@@ -204,6 +201,4 @@ def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
     if not isinstance(envs, dict) or not envs:
         fail("environments", "expected a non-empty mapping name -> {env: SPEC, ...}")
     glob = {k: v for k, v in config.items() if k in ENV_KEYS}
-    figures = config.get("figures", list(FIGURES))
-    check_names(figures, "figures", FIGURES + TRAINING_FIGURES + DEEP_FIGURES)
     return {name: env_study(name, raw, glob) for name, raw in envs.items()}
