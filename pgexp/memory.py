@@ -41,8 +41,10 @@ def require_memory(nbytes: float, what: str) -> None:
     """Raise a :class:`UserError` naming ``what`` when ``nbytes`` exceed the memory available."""
     avail = available_bytes()
     if nbytes > avail:
-        raise UserError(f"{what}: needs about {format_bytes(nbytes)} of memory, {format_bytes(avail)} available; "
-                        "choose a smaller size")
+        raise UserError(
+            f"{what}: needs about {format_bytes(nbytes)} of memory, {format_bytes(avail)} available; "
+            "choose a smaller size"
+        )
 
 
 __all__ = ["available_bytes", "format_bytes", "require_memory"]

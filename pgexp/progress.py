@@ -33,8 +33,15 @@ def is_quiet() -> bool:
     return _QUIET
 
 
-def bar(*, total: int | None = None, desc: str = "", unit: str = "it", enabled: bool | None = None,
-        leave: bool = False, **kw: Any) -> tqdm:
+def bar(
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    enabled: bool | None = None,
+    leave: bool = False,
+    **kw: Any,
+) -> tqdm:
     """A progress bar over ``total`` units (use as a context manager; ``.update(n)`` per unit done).
 
     ``enabled=None``: drawn on a terminal only (tqdm's ``disable=None``); ``False``: never.  ``--quiet``

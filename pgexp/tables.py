@@ -46,46 +46,165 @@ class TableKind:
 
 
 ESTIMATE_COLUMNS = (
-    *IDENTITY, "estimator", "baseline", "lam", "batch_size", "replicates", "seed", "unbiased",
-    "replicate", "grad", "env_steps", "batch_return_mean", "truncated", "J_exact", "J_star", "grad_exact",
+    *IDENTITY,
+    "estimator",
+    "baseline",
+    "lam",
+    "batch_size",
+    "replicates",
+    "seed",
+    "unbiased",
+    "replicate",
+    "grad",
+    "env_steps",
+    "batch_return_mean",
+    "truncated",
+    "J_exact",
+    "J_star",
+    "grad_exact",
     # continuous-state tasks: a Monte-Carlo reference stands in for the exact gradient
-    "J_exact_se", "J_undiscounted", "reference_batch", "reference_rel_se", "reference_env_steps", "reference",
+    "J_exact_se",
+    "J_undiscounted",
+    "reference_batch",
+    "reference_rel_se",
+    "reference_env_steps",
+    "reference",
 )
 TRAIN_COLUMNS = (
-    *IDENTITY, "estimator", "baseline", "lam", "batch_size", "step_size", "optimizer", "seed", "iterations",
-    "iteration", "J", "env_steps", "grad_norm", "step_norm", "diverged", "J_star", "J_0", "run_diverged",
+    *IDENTITY,
+    "estimator",
+    "baseline",
+    "lam",
+    "batch_size",
+    "step_size",
+    "optimizer",
+    "seed",
+    "iterations",
+    "iteration",
+    "J",
+    "env_steps",
+    "grad_norm",
+    "step_norm",
+    "diverged",
+    "J_star",
+    "J_0",
+    "run_diverged",
     # continuous-state tasks: J is the evaluation return
-    "eval_episodes", "eval_return", "eval_return_se", "batch_return_mean",
+    "eval_episodes",
+    "eval_return",
+    "eval_return_se",
+    "batch_return_mean",
 )
 
-KINDS: dict[str, TableKind] = {k.name: k for k in (
-    TableKind("estimate", "an estimate table (written by pgexp estimate)",
-              ("env", "estimator", "baseline", "horizon", "batch_size", "seed", "replicate", "grad", "grad_exact",
-               "env_steps", "batch_return_mean", "J_exact"),
-              columns=ESTIMATE_COLUMNS, min_replicates=2),
-    TableKind("train", "a training table (written by pgexp train)",
-              ("env", "estimator", "baseline", "step_size", "seed", "iteration", "J", "J_0", "J_star", "env_steps",
-               "diverged", "run_diverged"),
-              columns=TRAIN_COLUMNS),
-    TableKind("metrics", "a metrics table (written by pgexp metrics)",
-              ("env", "estimator", "baseline", "horizon", "batch_size", "sweep", "bias_sq", "trace_cov",
-               "var_per_traj", "mse", "cosine", "snr")),
-    TableKind("slopes", "a slopes table (written by pgexp slopes)",
-              ("estimator", "baseline", "batch_size", "slope", "slope_lo", "slope_hi"), may_be_empty=True),
-    TableKind("exact_variance", "an exact-variance table (written by pgexp exact-curves)",
-              ("estimator", "baseline", "horizon", "var_per_traj_exact"),
-              columns=("estimator", "baseline", "horizon", "var_per_traj_exact", "method", "dim"), may_be_empty=True),
-    TableKind("comparisons", "a comparisons table (written by pgexp compare)",
-              ("estimator_a", "baseline_a", "estimator_b", "baseline_b", "var_ratio", "mse_diff"), may_be_empty=True),
-    TableKind("decomposition", "a decomposition table (written by pgexp decompose)",
-              ("horizon", "estimator", "baseline", "skipped_reason"),
-              columns=("horizon", "estimator", "baseline", "total", "state", "action", "state_share", "n_trajectories",
-                       "n_state_sequences", "skipped_reason"), may_be_empty=True),
-    TableKind("learning_curves", "a learning-curves table (written by pgexp curves --curves)",
-              ("estimator", "baseline", "step_size", "iteration", "progress", "progress_lo", "progress_hi")),
-    TableKind("training_summary", "a training-summary table (written by pgexp curves --summary)",
-              ("estimator", "baseline", "step_size", "final_progress", "selected")),
-)}
+KINDS: dict[str, TableKind] = {
+    k.name: k
+    for k in (
+        TableKind(
+            "estimate",
+            "an estimate table (written by pgexp estimate)",
+            (
+                "env",
+                "estimator",
+                "baseline",
+                "horizon",
+                "batch_size",
+                "seed",
+                "replicate",
+                "grad",
+                "grad_exact",
+                "env_steps",
+                "batch_return_mean",
+                "J_exact",
+            ),
+            columns=ESTIMATE_COLUMNS,
+            min_replicates=2,
+        ),
+        TableKind(
+            "train",
+            "a training table (written by pgexp train)",
+            (
+                "env",
+                "estimator",
+                "baseline",
+                "step_size",
+                "seed",
+                "iteration",
+                "J",
+                "J_0",
+                "J_star",
+                "env_steps",
+                "diverged",
+                "run_diverged",
+            ),
+            columns=TRAIN_COLUMNS,
+        ),
+        TableKind(
+            "metrics",
+            "a metrics table (written by pgexp metrics)",
+            (
+                "env",
+                "estimator",
+                "baseline",
+                "horizon",
+                "batch_size",
+                "sweep",
+                "bias_sq",
+                "trace_cov",
+                "var_per_traj",
+                "mse",
+                "cosine",
+                "snr",
+            ),
+        ),
+        TableKind(
+            "slopes",
+            "a slopes table (written by pgexp slopes)",
+            ("estimator", "baseline", "batch_size", "slope", "slope_lo", "slope_hi"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "exact_variance",
+            "an exact-variance table (written by pgexp exact-curves)",
+            ("estimator", "baseline", "horizon", "var_per_traj_exact"),
+            columns=("estimator", "baseline", "horizon", "var_per_traj_exact", "method", "dim"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "comparisons",
+            "a comparisons table (written by pgexp compare)",
+            ("estimator_a", "baseline_a", "estimator_b", "baseline_b", "var_ratio", "mse_diff"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "decomposition",
+            "a decomposition table (written by pgexp decompose)",
+            ("horizon", "estimator", "baseline", "skipped_reason"),
+            columns=(
+                "horizon",
+                "estimator",
+                "baseline",
+                "total",
+                "state",
+                "action",
+                "state_share",
+                "n_trajectories",
+                "n_state_sequences",
+                "skipped_reason",
+            ),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "learning_curves",
+            "a learning-curves table (written by pgexp curves --curves)",
+            ("estimator", "baseline", "step_size", "iteration", "progress", "progress_lo", "progress_hi"),
+        ),
+        TableKind(
+            "training_summary",
+            "a training-summary table (written by pgexp curves --summary)",
+            ("estimator", "baseline", "step_size", "final_progress", "selected"),
+        ),
+    )
+}
 
 
 def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
@@ -106,8 +225,10 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
         few = counts[counts < spec.min_replicates]
         if len(few):
             (h, n), k = next(iter(few.items()))
-            raise UserError(f"{source}: cell (horizon {h}, batch size {n}) has {k} replicate(s); a variance needs "
-                            f"--replicates >= {spec.min_replicates}")
+            raise UserError(
+                f"{source}: cell (horizon {h}, batch size {n}) has {k} replicate(s); a variance needs "
+                f"--replicates >= {spec.min_replicates}"
+            )
     return df
 
 

@@ -30,6 +30,7 @@ ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("P
 
 # ------------------------------------------------------------------------------------------- help
 
+
 def subparsers() -> dict[str, argparse.ArgumentParser]:
     return build_parser().commands
 
@@ -59,6 +60,7 @@ def test_top_level_help_lists_every_command():
 
 # ------------------------------------------------------------------------------------ permissions
 
+
 def modes(d: Path) -> dict[str, int]:
     return {p.name: stat.S_IMODE(p.stat().st_mode) for p in d.iterdir() if p.is_file()}
 
@@ -68,13 +70,51 @@ def test_every_file_gets_the_umasks_permissions(umask, mode, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     old = os.umask(umask)
     try:
-        est = ["-q", "estimate", "--env", "short_corridor", "--estimator", "reinforce", "--batch-size", "2",
-               "--replicates", "3", "--seed", "0", "--horizon", "3,5"]
+        est = [
+            "-q",
+            "estimate",
+            "--env",
+            "short_corridor",
+            "--estimator",
+            "reinforce",
+            "--batch-size",
+            "2",
+            "--replicates",
+            "3",
+            "--seed",
+            "0",
+            "--horizon",
+            "3,5",
+        ]
         assert main([*est, "--output", "est.parquet"]) == 0
         assert main(["metrics", "est.parquet", "--resamples", "20", "--csv", "--output", "m.parquet"]) == 0
-        assert main(["-q", "train", "--env", "short_corridor", "--horizon", "5", "--estimator", "exact",
-                     "--batch-size", "1", "--step-size", "0.1", "--iterations", "2", "--seed", "0",
-                     "--checkpoints", "0,2", "--output", "path.parquet"]) == 0
+        assert (
+            main(
+                [
+                    "-q",
+                    "train",
+                    "--env",
+                    "short_corridor",
+                    "--horizon",
+                    "5",
+                    "--estimator",
+                    "exact",
+                    "--batch-size",
+                    "1",
+                    "--step-size",
+                    "0.1",
+                    "--iterations",
+                    "2",
+                    "--seed",
+                    "0",
+                    "--checkpoints",
+                    "0,2",
+                    "--output",
+                    "path.parquet",
+                ]
+            )
+            == 0
+        )
         assert main(["exact", "--env", "short_corridor", "--output", "exact.json"]) == 0
         assert main(["exact-curves", "--env", "short_corridor", "--horizon", "3", "--output", "x.parquet"]) == 0
         io.save_npy(tmp_path / "a.npy", np.zeros(2))
@@ -82,8 +122,19 @@ def test_every_file_gets_the_umasks_permissions(umask, mode, tmp_path, monkeypat
     finally:
         os.umask(old)
     got = modes(tmp_path)
-    assert {"est.parquet", "m.parquet", "m.csv", "path.parquet", "path.theta0.npy", "path.theta2.npy", "exact.json",
-            "x.parquet", "x.csv", "a.npy", "a.txt"} == set(got)
+    assert {
+        "est.parquet",
+        "m.parquet",
+        "m.csv",
+        "path.parquet",
+        "path.theta0.npy",
+        "path.theta2.npy",
+        "exact.json",
+        "x.parquet",
+        "x.csv",
+        "a.npy",
+        "a.txt",
+    } == set(got)
     assert all(m == mode for m in got.values()), {k: oct(v) for k, v in got.items()}
 
 
@@ -96,16 +147,37 @@ def test_a_failed_write_leaves_nothing(tmp_path):
 
 # --------------------------------------------------------------------------------------- progress
 
-ESTIMATE = ["estimate", "--env", "short_corridor", "--estimator", "reinforce", "--batch-size", "2", "--replicates",
-            "400", "--seed", "0", "--horizon", "5,10", "--output", "o.parquet"]
+ESTIMATE = [
+    "estimate",
+    "--env",
+    "short_corridor",
+    "--estimator",
+    "reinforce",
+    "--batch-size",
+    "2",
+    "--replicates",
+    "400",
+    "--seed",
+    "0",
+    "--horizon",
+    "5,10",
+    "--output",
+    "o.parquet",
+]
 
 
 def run_in_terminal(argv: list[str], cwd: Path) -> tuple[int, str]:
     """Run ``python -m pgexp argv`` with stderr on a pseudo-terminal; returns (status, what the terminal showed)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a real terminal has a width
-    proc = subprocess.Popen([sys.executable, "-m", "pgexp", *argv], cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pgexp", *argv],
+        cwd=cwd,
+        env=ENV,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=slave,
+    )
     os.close(slave)
     chunks = []
     while True:
@@ -141,35 +213,91 @@ def test_quiet_turns_progress_off(tmp_path):
 
 
 def test_logs_stay_quiet(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pgexp", *ESTIMATE], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgexp", *ESTIMATE], cwd=tmp_path, env=ENV, capture_output=True, text=True
+    )
     assert proc.returncode == 0
-    assert proc.stderr.strip().splitlines() == [l for l in proc.stderr.strip().splitlines() if "computed in" in l]
+    assert proc.stderr.strip().splitlines() == [x for x in proc.stderr.strip().splitlines() if "computed in" in x]
 
 
 def test_train_shows_progress_per_iteration(tmp_path):
-    rc, shown = run_in_terminal(["train", "--env", "short_corridor", "--horizon", "10", "--estimator", "reinforce",
-                                 "--batch-size", "8", "--step-size", "0.1,0.2", "--iterations", "300", "--seed", "0",
-                                 "--output", "t.parquet"], tmp_path)
+    rc, shown = run_in_terminal(
+        [
+            "train",
+            "--env",
+            "short_corridor",
+            "--horizon",
+            "10",
+            "--estimator",
+            "reinforce",
+            "--batch-size",
+            "8",
+            "--step-size",
+            "0.1,0.2",
+            "--iterations",
+            "300",
+            "--seed",
+            "0",
+            "--output",
+            "t.parquet",
+        ],
+        tmp_path,
+    )
     assert rc == 0 and "/602" in shown and "iteration" in shown
 
 
 @pytest.mark.parametrize("method,label", [("dp", "second moments (DP)"), ("enumeration", "enumerating trajectories")])
 def test_exact_variance_shows_progress(method, label, tmp_path):
-    rc, shown = run_in_terminal(["exact-variance", "--env", "short_corridor", "--horizon", "12", "--estimator",
-                                 "reinforce", "--method", method], tmp_path)
+    rc, shown = run_in_terminal(
+        [
+            "exact-variance",
+            "--env",
+            "short_corridor",
+            "--horizon",
+            "12",
+            "--estimator",
+            "reinforce",
+            "--method",
+            method,
+        ],
+        tmp_path,
+    )
     assert rc == 0 and label in shown and "/12" in shown
 
 
 def test_continuous_state_estimate_shows_progress(tmp_path):
     """The reference and the replicates of a CartPole job, per episode (it used to be silent for minutes)."""
-    rc, shown = run_in_terminal(["estimate", "--env", "gym:CartPole-v1", "--policy", "mlp:hidden=4,seed=0",
-                                 "--estimator", "reinforce", "--batch-size", "2", "--replicates", "3",
-                                 "--reference-batch", "20", "--horizon", "10", "--threads", "1", "--seed", "0",
-                                 "--output", "cp.parquet"], tmp_path)
+    rc, shown = run_in_terminal(
+        [
+            "estimate",
+            "--env",
+            "gym:CartPole-v1",
+            "--policy",
+            "mlp:hidden=4,seed=0",
+            "--estimator",
+            "reinforce",
+            "--batch-size",
+            "2",
+            "--replicates",
+            "3",
+            "--reference-batch",
+            "20",
+            "--horizon",
+            "10",
+            "--threads",
+            "1",
+            "--seed",
+            "0",
+            "--output",
+            "cp.parquet",
+        ],
+        tmp_path,
+    )
     assert rc == 0 and "/26" in shown and "episode" in shown  # 20 reference + 3 x 2 episodes
 
 
 # ---------------------------------------------------------------------------------- envs, estimators
+
 
 def test_envs_lists_the_gymnasium_tasks_each_family_accepts(capsys):
     assert main(["envs"]) == 0

@@ -50,27 +50,109 @@ def tables(tmp_path_factory) -> dict[str, list[str]]:
     d = tmp_path_factory.mktemp("tables")
     (d / "agg").mkdir()
     tag = ["--tag", "env_name=c", "--tag", "theta_name=t"]
-    est = ["-q", "estimate", "--env", "short_corridor", "--batch-size", "2,4", "--replicates", "4", "--seed", "0",
-           "--horizon", "3,5", *tag]
+    est = [
+        "-q",
+        "estimate",
+        "--env",
+        "short_corridor",
+        "--batch-size",
+        "2,4",
+        "--replicates",
+        "4",
+        "--seed",
+        "0",
+        "--horizon",
+        "3,5",
+        *tag,
+    ]
     runs = [
         [*est, "--estimator", "reinforce", "--output", f"{d}/e1.parquet"],
-        [*est, "--estimator", "gae", "--baseline", "value_exact", "--tag", "checkpoint=0", "--output", f"{d}/e2.parquet"],
-        ["metrics", f"{d}/e1.parquet", f"{d}/e2.parquet", "--resamples", "20", "--reference-horizon", "3",
-         "--reference-batch-size", "2", "--output", f"{d}/m.parquet"],
+        [
+            *est,
+            "--estimator",
+            "gae",
+            "--baseline",
+            "value_exact",
+            "--tag",
+            "checkpoint=0",
+            "--output",
+            f"{d}/e2.parquet",
+        ],
+        [
+            "metrics",
+            f"{d}/e1.parquet",
+            f"{d}/e2.parquet",
+            "--resamples",
+            "20",
+            "--reference-horizon",
+            "3",
+            "--reference-batch-size",
+            "2",
+            "--output",
+            f"{d}/m.parquet",
+        ],
         ["slopes", f"{d}/e1.parquet", "--resamples", "20", "--output", f"{d}/s.parquet"],
         ["compare", f"{d}/e1.parquet", f"{d}/e2.parquet", "--resamples", "20", "--output", f"{d}/c.parquet"],
-        ["-q", "train", "--env", "short_corridor", "--horizon", "5", "--estimator", "reinforce", "--batch-size", "2",
-         "--step-size", "0.1", "--iterations", "3", "--seed", "0,1", "--tag", "env_name=c", "--output", f"{d}/t.parquet"],
-        ["curves", f"{d}/t.parquet", "--resamples", "20", "--curves", f"{d}/lc.parquet", "--summary", f"{d}/ts.parquet"],
+        [
+            "-q",
+            "train",
+            "--env",
+            "short_corridor",
+            "--horizon",
+            "5",
+            "--estimator",
+            "reinforce",
+            "--batch-size",
+            "2",
+            "--step-size",
+            "0.1",
+            "--iterations",
+            "3",
+            "--seed",
+            "0,1",
+            "--tag",
+            "env_name=c",
+            "--output",
+            f"{d}/t.parquet",
+        ],
+        [
+            "curves",
+            f"{d}/t.parquet",
+            "--resamples",
+            "20",
+            "--curves",
+            f"{d}/lc.parquet",
+            "--summary",
+            f"{d}/ts.parquet",
+        ],
         ["exact-curves", "--env", "short_corridor", "--horizon", "3,5", *tag, "--output", f"{d}/x.parquet"],
         ["decompose", "--env", "short_corridor", "--horizon", "3,5", *tag, "--output", f"{d}/d.parquet"],
-        ["aggregate", "--metrics", f"{d}/m.parquet", "--slopes", f"{d}/s.parquet", "--exact", f"{d}/x.parquet",
-         "--outdir", f"{d}/agg"],
+        [
+            "aggregate",
+            "--metrics",
+            f"{d}/m.parquet",
+            "--slopes",
+            f"{d}/s.parquet",
+            "--exact",
+            f"{d}/x.parquet",
+            "--outdir",
+            f"{d}/agg",
+        ],
     ]
     for argv in runs:
         assert main(argv) == 0, argv
-    names = {"estimate": "e1", "estimate_gae": "e2", "metrics": "agg/metrics", "slopes": "s", "comparisons": "c",
-             "train": "t", "learning_curves": "lc", "training_summary": "ts", "exact_variance": "x", "decomposition": "d"}
+    names = {
+        "estimate": "e1",
+        "estimate_gae": "e2",
+        "metrics": "agg/metrics",
+        "slopes": "s",
+        "comparisons": "c",
+        "train": "t",
+        "learning_curves": "lc",
+        "training_summary": "ts",
+        "exact_variance": "x",
+        "decomposition": "d",
+    }
     return {k: pq.read_table(d / f"{v}.parquet").column_names for k, v in names.items()}
 
 
@@ -87,8 +169,16 @@ def test_every_output_column_is_documented(tables):
         assert not undocumented(kind.columns + kind.required, known), f"{kind.name}: undocumented in docs/columns.md"
 
 
-@pytest.mark.parametrize("kind,table", [("estimate", "estimate"), ("estimate", "estimate_gae"), ("train", "train"),
-                                        ("exact_variance", "exact_variance"), ("decomposition", "decomposition")])
+@pytest.mark.parametrize(
+    "kind,table",
+    [
+        ("estimate", "estimate"),
+        ("estimate", "estimate_gae"),
+        ("train", "train"),
+        ("exact_variance", "exact_variance"),
+        ("decomposition", "decomposition"),
+    ],
+)
 def test_tagged_tables_list_all_their_columns(kind, table, tables):
     """A ``--tag`` may not reuse a column: pgexp.tables must know every column these producers write."""
     extra = set(tables[table]) - set(KINDS[kind].columns) - TAGS
@@ -123,18 +213,26 @@ def test_every_command_is_documented():
 
 def tracked_text_files() -> list[Path]:
     out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    return [ROOT / f for f in out if f.endswith((".md", ".py", ".smk", ".yaml", ".yml", ".rst", ".toml", ".txt", ".cfg"))
-            or f == "Snakefile"]
+    return [
+        ROOT / f
+        for f in out
+        if f.endswith((".md", ".py", ".smk", ".yaml", ".yml", ".rst", ".toml", ".txt", ".cfg")) or f == "Snakefile"
+    ]
 
 
 def test_nothing_refers_outside_the_repository():
     pattern = re.compile(r"\.\./shared|DESIGN\.md|/work/(main|wt|shared)")
-    offenders = [str(p.relative_to(ROOT)) for p in tracked_text_files()
-                 if p.name != "test_docs.py" and p.is_file() and pattern.search(p.read_text(errors="ignore"))]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in tracked_text_files()
+        if p.name != "test_docs.py" and p.is_file() and pattern.search(p.read_text(errors="ignore"))
+    ]
     assert not offenders, f"references to files outside the repository in {offenders}"
 
 
-@pytest.mark.parametrize("page", ["README.md", *(f"docs/{p.name}" for p in sorted(DOCS.glob("*.md"))), "config/README.md"])
+@pytest.mark.parametrize(
+    "page", ["README.md", *(f"docs/{p.name}" for p in sorted(DOCS.glob("*.md"))), "config/README.md"]
+)
 def test_relative_links_resolve(page):
     path = ROOT / page
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):

@@ -44,13 +44,15 @@ def test_tabular_parameters_are_gymnasiums_states(env, S, A, gamma, horizon):
     J_new, g_new, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
     J_old, g_old, _ = exact.gradient(old.mdp, old.policy, old.theta)
     # the absorbing state's parameters never act: their gradient is exactly zero, the rest is unchanged
-    assert np.all(g_old[S * A:] == 0.0)
+    assert np.all(g_old[S * A :] == 0.0)
     np.testing.assert_allclose(J_new, J_old, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(g_new, g_old[: S * A], rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("estimator,baseline", [("reinforce", "none"), ("reward_to_go", "value_exact"),
-                                                ("gae", "value_exact"), ("actor_critic", "none")])
+@pytest.mark.parametrize(
+    "estimator,baseline",
+    [("reinforce", "none"), ("reward_to_go", "value_exact"), ("gae", "value_exact"), ("actor_critic", "none")],
+)
 def test_monte_carlo_estimates_are_unchanged(estimator, baseline):
     prob = build_problem(GYM[0][0], theta="random:seed=1,scale=0.5", horizon=20)
     old = with_absorbing_row(prob, np.array([2.0, -1.0, 0.5, 0.0]))  # a non-uniform policy in the absorbing state
@@ -73,8 +75,11 @@ def test_exact_json_reports_gymnasiums_states(tmp_path, capsys):
     assert len(out["d"]) == 16 and abs(sum(out["d"]) - 1) < 1e-12 and len(out["state_labels"]) == 16
     assert np.shape(out["V_steps"]) == (11, 16) and np.shape(out["Q_steps"]) == (10, 16, 4)
     assert np.shape(out["state_dist"]) == (10, 16)
-    np.testing.assert_allclose(np.asarray(out["pi"]), np.exp(theta.reshape(16, 4)) /
-                               np.exp(theta.reshape(16, 4)).sum(axis=1, keepdims=True), rtol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(out["pi"]),
+        np.exp(theta.reshape(16, 4)) / np.exp(theta.reshape(16, 4)).sum(axis=1, keepdims=True),
+        rtol=1e-14,
+    )
 
 
 def test_a_theta_file_of_the_old_length_is_refused(tmp_path, capsys):

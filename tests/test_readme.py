@@ -29,8 +29,9 @@ NOT_RUN = {
     'pip install torch==2.13.0 -e ".[test]"': "installs pgexp itself: the test environment is that installation",
     "python -m pytest": "the test suite itself",
     'python -m pip install "snakemake-executor-plugin-slurm>=2.8,<2.9"': "installs the SLURM plugin (.ci/run does)",
-    "PGEXP_SLURM_PARTITION=<partition> PGEXP_SLURM_ACCOUNT=<account> snakemake --workflow-profile profiles/slurm":
-        "needs a SLURM cluster: tests/test_slurm.py runs the .test study through one",
+    "PGEXP_SLURM_PARTITION=<partition> PGEXP_SLURM_ACCOUNT=<account> snakemake --workflow-profile profiles/slurm": (
+        "needs a SLURM cluster: tests/test_slurm.py runs the .test study through one"
+    ),
 }
 
 
@@ -58,8 +59,14 @@ def test_readme_pgexp_commands_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     outputs = []
     for command in (c for c in readme_commands() if c.startswith("pgexp ")):
-        proc = subprocess.run(["bash", "-c", command.replace("pgexp ", f"{sys.executable} -m pgexp ", 1)],
-                              cwd=tmp_path, capture_output=True, text=True, env=env, timeout=900)
+        proc = subprocess.run(
+            ["bash", "-c", command.replace("pgexp ", f"{sys.executable} -m pgexp ", 1)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
         assert proc.returncode == 0, f"{command}\n{proc.stderr[-2000:]}"
         assert "Traceback" not in proc.stderr
         outputs += re.findall(r"--(?:output|curves|summary) (\S+)", command)
@@ -71,9 +78,13 @@ def test_readme_exact_example_prints_what_the_readme_shows(tmp_path):
     """The JSON the README shows for the corridor (Sutton & Barto Example 13.1 at p = 1/2)."""
     import json
 
-    proc = subprocess.run([sys.executable, "-m", "pgexp", "exact", "--env", "short_corridor", "--theta", "zeros"],
-                          capture_output=True, text=True, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgexp", "exact", "--env", "short_corridor", "--theta", "zeros"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     out = json.loads(proc.stdout)
     shown = json.loads(re.search(r"```json\n(\{.*?\"grad_norm\": [0-9.]+),", README.read_text(), re.S).group(1) + "}")
     assert {k: out[k] for k in shown} == shown
@@ -86,7 +97,13 @@ def test_readme_snakemake_commands_plan(command, tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp_path / item)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     args = command.split()[1:]
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *args, "-n"], cwd=tmp_path, capture_output=True,
-                          text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args, "-n"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "report_html" in proc.stdout and not (tmp_path / "results").exists()

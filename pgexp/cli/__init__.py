@@ -74,7 +74,7 @@ class HelpFormatter(argparse.HelpFormatter):
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, ``pgexp COMMAND: error: ...``, exit status 2."""
 
-    commands: dict[str, argparse.ArgumentParser] = {}
+    commands: dict[str, argparse.ArgumentParser]  # set by build_parser on the top-level parser
 
     def error(self, message: str) -> NoReturn:
         message = re.sub(r"\s+", " ", message).strip()
@@ -84,7 +84,7 @@ class Parser(argparse.ArgumentParser):
         """As argparse's, but an unknown option is reported by the command it was given to."""
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
-            parser = self.commands.get(getattr(parsed, "command", None) or "", self)
+            parser = getattr(self, "commands", {}).get(getattr(parsed, "command", None) or "", self)
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return parsed
 

@@ -8,8 +8,9 @@ EXAMPLE = ("pgexp aggregate --metrics results/tables/metrics/*.parquet --slopes 
            "--outdir results/tables")
 
 # option -> (output table name, table kind)
-INPUTS = {"metrics": ("metrics", "metrics"), "slopes": ("slopes", "slopes"), "exact": ("exact_variance", "exact_variance"),
-          "comparisons": ("comparisons", "comparisons"), "decomposition": ("decomposition", "decomposition")}
+INPUTS = {"metrics": ("metrics", "metrics"), "slopes": ("slopes", "slopes"),
+          "exact": ("exact_variance", "exact_variance"), "comparisons": ("comparisons", "comparisons"),
+          "decomposition": ("decomposition", "decomposition")}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,9 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "the exact variance curves (var_per_traj_exact, exact_in_ci) when --exact is given.")
     p.add_argument("--metrics", nargs="+", required=True, metavar="M.parquet", help="metrics tables (pgexp metrics)")
     p.add_argument("--slopes", nargs="+", required=True, metavar="S.parquet", help="slopes tables (pgexp slopes)")
-    p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet", help="exact variance curves (pgexp exact-curves)")
-    p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet", help="paired comparisons (pgexp compare)")
-    p.add_argument("--decomposition", nargs="*", default=[], metavar="D.parquet", help="variance decomposition (pgexp decompose)")
+    p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet",
+                   help="exact variance curves (pgexp exact-curves)")
+    p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet",
+                   help="paired comparisons (pgexp compare)")
+    p.add_argument("--decomposition", nargs="*", default=[], metavar="D.parquet",
+                   help="variance decomposition (pgexp decompose)")
     p.add_argument("--outdir", required=True, metavar="DIR", help="existing directory for NAME.parquet and NAME.csv")
     p.set_defaults(func=run)
     return p

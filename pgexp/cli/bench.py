@@ -11,9 +11,10 @@ EXAMPLE = "pgexp bench exact --states 10000 --repeats 3"
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
-                       description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "
-                                   "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf). "
-                                   "sampler: sampling + a reward-to-go estimate on garnet:states=100,actions=4,branching=5 "
+                       description="Benchmarks (not tests): print one JSON line with the timing and the problem it "
+                                   "ran. exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, "
+                                   "gamma 0.9, H=inf). sampler: sampling + a reward-to-go estimate on "
+                                   "garnet:states=100,actions=4,branching=5 "
                                    "with H=100, single thread; steps_per_second is the median over repeats. "
                                    "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
                                    "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds.")
@@ -30,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp import bench
     from pgexp.io import dump
 
-    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size, threads=args.threads)
+    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size,
+                       threads=args.threads)
     dump(result, None)
     return 0

@@ -10,15 +10,18 @@ EXAMPLE = "pgexp curves run.parquet --curves curves.parquet --summary summary.pa
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("curves", help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
-                       description="From pgexp train outputs: per (env_name, estimator, baseline, step_size, iteration) "
+    p = sub.add_parser("curves",
+                       help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
+                       description="From pgexp train outputs: per (env_name, estimator, baseline, step_size, "
+                                   "iteration) "
                                    "the mean progress (J - J_0)/(J* - J_0) and J with percentile-bootstrap bands over "
                                    "seeds; per configuration the final progress, final J/J*, env steps to reach "
                                    "--threshold progress, diverged seeds, and the selected step size (highest final "
                                    "progress among step sizes with no diverged seed; ties: the smaller). A run without "
                                    "--tag env_name is labelled by its --env.")
     p.add_argument("inputs", nargs="+", metavar="TRAIN.parquet", help="files written by pgexp train")
-    p.add_argument("--curves", required=True, metavar="CURVES.parquet", help="the learning curves; also writes CURVES.csv")
+    p.add_argument("--curves", required=True, metavar="CURVES.parquet",
+                   help="the learning curves; also writes CURVES.csv")
     p.add_argument("--summary", required=True, metavar="SUMMARY.parquet",
                    help="one row per configuration with the selected step size; also writes SUMMARY.csv")
     p.add_argument("--threshold", type=number(0, 1, lo_open=True), default=0.9,

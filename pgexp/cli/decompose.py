@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "tr Cov g = tr Cov E[g|S] + E tr Cov(g|S), by enumerating trajectories; horizons "
                                    "with more than --max-trajectories are skipped with a reason.")
     add_problem_options(p)
-    p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every pair with an exact counterpart")
+    p.add_argument("--pairs", default=None, metavar="EST~BASE,...",
+                   help="default: every pair with an exact counterpart")
     p.add_argument("--max-trajectories", type=POSITIVE_INT, default=500_000,
                    help="skip horizons with more trajectories than this (default 500000)")
     add_tag_option(p)
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h)
 
-    df = decomposition_table(build, horizons, [p for p in wanted if p in EXACT_PAIRS], max_trajectories=args.max_trajectories)
+    df = decomposition_table(build, horizons, [p for p in wanted if p in EXACT_PAIRS],
+                             max_trajectories=args.max_trajectories)
     for k, v in tags.items():
         df.insert(0, k, v)
     write_frame_csv(df, args.output, provenance(kind="decomposition"))

@@ -32,13 +32,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "same trajectories.")
     add_problem_options(p)
     g = p.add_argument_group("estimator")
-    g.add_argument("--estimator", required=True, choices=list(ESTIMATORS), help="; ".join(f"{k}: {v.doc}" for k, v in ESTIMATORS.items()))
+    g.add_argument("--estimator", required=True, choices=list(ESTIMATORS),
+                   help="; ".join(f"{k}: {v.doc}" for k, v in ESTIMATORS.items()))
     g.add_argument("--baseline", default="none", choices=list(BASELINES),
                    help="baseline (default none; pgexp estimators lists the meaningful pairs)")
-    g.add_argument("--lam", type=PROBABILITY, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only; default 0.95)")
+    g.add_argument("--lam", type=PROBABILITY, default=0.95, metavar="L",
+                   help="GAE lambda in [0, 1] (gae only; default 0.95)")
     g.add_argument("--batch-size", required=True, metavar="N", help="trajectories per batch estimate "
                    "(a comma-separated list with --horizon list runs the grid of cells in one process)")
-    g.add_argument("--replicates", type=number(2, integer=True, note="a variance needs two"), required=True, metavar="M",
+    g.add_argument("--replicates", type=number(2, integer=True, note="a variance needs two"), required=True,
+                   metavar="M",
                    help="independent batch estimates per cell (>= 2)")
     g.add_argument("--seed", type=SEED, required=True, metavar="S", help="seed of the job's random stream (>= 0)")
     add_tag_option(p)

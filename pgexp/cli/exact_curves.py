@@ -7,7 +7,8 @@ import argparse
 from pgexp.cli.common import add_problem_options, add_tag_option, check_outputs, parse_list, parse_tags
 from pgexp.io import write_frame_csv
 
-EXAMPLE = "pgexp exact-curves --env short_corridor --horizon 4,8,16 --pairs reinforce~none,reward_to_go~none --output exact.parquet"
+EXAMPLE = ("pgexp exact-curves --env short_corridor --horizon 4,8,16 --pairs reinforce~none,reward_to_go~none "
+           "--output exact.parquet")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -16,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "that has an exact counterpart (reinforce / reward_to_go with none, value_exact, "
                                    "optimal; advantage_exact), the exact per-trajectory tr Cov; others are skipped.")
     add_problem_options(p)
-    p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every pair with an exact counterpart")
+    p.add_argument("--pairs", default=None, metavar="EST~BASE,...",
+                   help="default: every pair with an exact counterpart")
     add_tag_option(p)
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
     p.set_defaults(func=run)

@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("exact-variance", help="exact mean and covariance of a single-trajectory estimator (JSON)",
                        description="Exact mean, trace of covariance and covariance (when dim <= 64) of one "
                                    "trajectory's estimate, by enumerating trajectories (<= 1e6) or by a dynamic "
-                                   "programme over (time, state) second moments. Finite horizons; softmax-linear policies.")
+                                   "programme over (time, state) second moments. Finite horizons; softmax-linear "
+                                   "policies.")
     add_problem_options(p)
     p.add_argument("--estimator", required=True, choices=["reinforce", "reward_to_go", "advantage_exact"],
                    help="the estimators with an exact counterpart")
@@ -22,8 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--constant", type=number(), default=None, help="the constant of --baseline constant (finite)")
     p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"],
                    help="enumeration of trajectories, the dynamic programme, or auto (enumeration when small)")
-    p.add_argument("--output", default=None, metavar="PATH.json", help="write the JSON here (atomically) instead of stdout")
-    p.add_argument("--indent", type=number(0, integer=True), default=None, help="pretty-print the JSON with this indent")
+    p.add_argument("--output", default=None, metavar="PATH.json",
+                   help="write the JSON here (atomically) instead of stdout")
+    p.add_argument("--indent", type=number(0, integer=True), default=None,
+                   help="pretty-print the JSON with this indent")
     p.set_defaults(func=run)
     return p
 

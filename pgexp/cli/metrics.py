@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reference_horizon == "any":
         ref: int | str | None = "any"
     else:
-        ref_h = parse_horizon(int_or_text(args.reference_horizon), what="--reference-horizon") if args.reference_horizon else None
+        ref_h = parse_horizon(int_or_text(args.reference_horizon), what="--reference-horizon") \
+            if args.reference_horizon else None
         ref = -1 if args.reference_horizon and ref_h is None else ref_h
     frames = read_inputs(args.inputs, "estimate")
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,

@@ -16,17 +16,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Write one self-contained HTML page (figures embedded, opens offline) with the "
                                    "study's setup, findings generated from the tables, figures, tables and provenance.")
     p.add_argument("--config-json", default=None, metavar="JSON", help="the study config as JSON (shown in the report)")
-    p.add_argument("--metrics", required=True, metavar="metrics.parquet", help="metrics table (pgexp metrics / aggregate)")
+    p.add_argument("--metrics", required=True, metavar="metrics.parquet",
+                   help="metrics table (pgexp metrics / aggregate)")
     p.add_argument("--slopes", required=True, metavar="slopes.parquet", help="slopes table (pgexp slopes / aggregate)")
     p.add_argument("--curves", default=None, metavar="learning_curves.parquet", help="training: learning curves")
-    p.add_argument("--summary", default=None, metavar="training_summary.parquet", help="training: per-configuration summary")
+    p.add_argument("--summary", default=None, metavar="training_summary.parquet",
+                   help="training: per-configuration summary")
     p.add_argument("--training-variance", default=None, metavar="variance_along_training.parquet",
                    help="training: estimator quality at the checkpoints")
     p.add_argument("--exact", default=None, metavar="exact_variance.parquet", help="exact variance curves")
     p.add_argument("--comparisons", default=None, metavar="comparisons.parquet", help="paired comparisons")
     p.add_argument("--decomposition", default=None, metavar="decomposition.parquet", help="variance by source")
-    p.add_argument("--deep-quality", default=None, metavar="deep_quality.parquet", help="neural track: gradient quality")
-    p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet", help="neural track: training")
+    p.add_argument("--deep-quality", default=None, metavar="deep_quality.parquet",
+                   help="neural track: gradient quality")
+    p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet",
+                   help="neural track: training")
     p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
     p.add_argument("--output", required=True, metavar="report.html", help="the HTML page (written atomically)")
     p.set_defaults(func=run)

@@ -40,11 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--estimator", required=True, choices=["exact", *ESTIMATORS], help="estimator, or exact")
     g.add_argument("--baseline", default="none", choices=list(BASELINES), help="baseline (default none)")
     g.add_argument("--lam", type=PROBABILITY, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only)")
-    g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N", help="trajectories per gradient estimate")
+    g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
+                   help="trajectories per gradient estimate")
     g.add_argument("--step-size", required=True, metavar="ETA",
                    help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
     g.add_argument("--optimizer", default="sga", choices=["sga", "adam"], help="plain ascent (sga, default) or adam")
-    g.add_argument("--iterations", type=number(0, integer=True), required=True, metavar="T", help="gradient steps (>= 0)")
+    g.add_argument("--iterations", type=number(0, integer=True), required=True, metavar="T",
+                   help="gradient steps (>= 0)")
     g.add_argument("--checkpoints", default=None, metavar="0,50,100",
                    help="distinct iterations in [0, --iterations] whose theta is saved as OUT.theta<T>.npy")
     g.add_argument("--seed", required=True, metavar="S", help="seed >= 0 (or a comma-separated list of distinct seeds)")

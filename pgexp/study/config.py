@@ -89,8 +89,16 @@ def _policy(env: str, features: str | None, policy: str | None, where: str):
         fail(f"{where}.policy", plain(exc))
 
 
-def check_problem(where: str, env: str, features: str | None, policy: str | None, gamma: float | None,
-                  horizons: tuple[int | None, ...], thetas: dict[str, str], theta_key: str = "thetas") -> None:
+def check_problem(
+    where: str,
+    env: str,
+    features: str | None,
+    policy: str | None,
+    gamma: float | None,
+    horizons: tuple[int | None, ...],
+    thetas: dict[str, str],
+    theta_key: str = "thetas",
+) -> None:
     """Build one environment's problem, features, policy and θ points; a failure names the config key."""
     from pgexp.policies.theta import make_theta
     from pgexp.problems.problem import require_horizon_memory
@@ -118,8 +126,16 @@ def check_problems(studies: dict[str, EnvStudy], training: TrainingStudy | None,
     for name, st in studies.items():
         check_problem(f"environments.{name}", st.env, st.features, st.policy, st.gamma, st.horizons, dict(st.thetas))
     for te in training.envs if training else ():
-        check_problem(f"training.environments.{te.name}", te.env, te.features, te.policy, te.gamma, (te.horizon,),
-                      {"theta": te.theta}, theta_key="theta")
+        check_problem(
+            f"training.environments.{te.name}",
+            te.env,
+            te.features,
+            te.policy,
+            te.gamma,
+            (te.horizon,),
+            {"theta": te.theta},
+            theta_key="theta",
+        )
     for name, _, policy in deep.envs if deep else ():
         check_deep_policy(f"deep.environments.{name}.policy", policy)
 
@@ -139,8 +155,9 @@ def check_deep_policy(key: str, spec: str) -> None:
         fail(key, plain(exc))
 
 
-def load_config(config: dict[str, Any], schema: str | Path) -> tuple[dict[str, EnvStudy], TrainingStudy | None,
-                                                                         DeepStudy | None]:
+def load_config(
+    config: dict[str, Any], schema: str | Path
+) -> tuple[dict[str, EnvStudy], TrainingStudy | None, DeepStudy | None]:
     """The schema, every section and every spec of a study config, checked; ``(studies, training, deep)``."""
     from pgexp.figures import figures_for  # the registry only, no matplotlib
 
