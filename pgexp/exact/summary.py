@@ -23,7 +23,9 @@ def exact_summary(problem: Problem, *, full: bool = False) -> dict[str, Any]:
     J, grad, ev = exact.gradient(mdp, policy, theta)
     opt = exact.optimal(mdp)
     S = mdp.num_exposed
-    d = ev.occupancy[:S] / ev.occupancy[:S].sum() if mdp.num_internal and ev.occupancy[:S].sum() > 0 else ev.occupancy[:S]
+    d = ev.occupancy[:S]
+    if mdp.num_internal and d.sum() > 0:  # the occupancy of the states where actions are taken
+        d = d / d.sum()
     out: dict[str, Any] = {
         "env": mdp.name or problem.env_spec,
         "objective": ev.objective,

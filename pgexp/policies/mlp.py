@@ -209,7 +209,8 @@ class MLPPolicy(TorchSoftmaxPolicy):
     identical and the hidden layers' gradients vanish).
     """
 
-    def __init__(self, features: Any, spec: MLPSpec = MLPSpec()):
+    def __init__(self, features: Any, spec: MLPSpec | None = None):
+        spec = MLPSpec() if spec is None else spec
         self.features = features
         self.spec = spec
         self.num_states = int(features.num_states)
