@@ -2,10 +2,7 @@
 # `snakemake --cores all` runs the study in config/config.yaml and ends with results/report.html.
 # Rules are thin `pgexp ...` calls; the science lives in the package.
 
-from snakemake.utils import min_version, validate
-
-from pgexp.plugins import load_plugins
-from pgexp.study.schema import write_derived_schema
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -16,10 +13,6 @@ if not workflow.config_settings.configfiles:
 
     configfile: "config/config.yaml"
 
-
-# A study's plug-ins register their estimators first: the schema's name lists come from the registry.
-load_plugins(config.get("plugins") or [])
-validate(config, write_derived_schema(f"{workflow.basedir}/workflow/schemas/config.schema.yaml"))
 
 
 report: "workflow/report/workflow.rst"

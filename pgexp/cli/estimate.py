@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_estimator_options, add_problem_options, params_from_args, parse_list, parse_tags
+from pgexp.cli.common import (
+    POSITIVE_INT,
+    SEED,
+    add_estimator_options,
+    add_problem_options,
+    add_tag_option,
+    check_outputs,
+    number,
+    params_from_args,
+    parse_horizons,
+    parse_list,
+    parse_tags,
+)
+
+EXAMPLE = """pgexp estimate --env short_corridor --estimator reward_to_go --baseline value_exact \\
+    --batch-size 10 --replicates 200 --seed 0 --output est.parquet"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,10 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_estimator_options(g)
     g.add_argument("--batch-size", required=True, metavar="N", help="trajectories per batch estimate "
                    "(a comma-separated list with --horizon list runs the grid of cells in one process)")
-    g.add_argument("--replicates", type=int, required=True, metavar="M", help="independent batch estimates per cell")
-    g.add_argument("--seed", type=int, required=True, metavar="S", help="seed of the job's random stream")
-    p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
-    p.add_argument("--reference-batch", type=int, default=2000, metavar="N",
+    g.add_argument("--replicates", type=number(2, integer=True, note="a variance needs two"), required=True,
+                   metavar="M",
+                   help="independent batch estimates per cell (>= 2)")
+    g.add_argument("--seed", type=SEED, required=True, metavar="S", help="seed of the job's random stream (>= 0)")
+    add_tag_option(p)
+    p.add_argument("--reference-batch", type=number(2, integer=True), default=2000, metavar="N",
                    help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
                         "reference gradient that stands in for the exact one (default 2000)")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="written atomically")
@@ -39,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.runs.context import set_threads
     from pgexp.runs.estimate import run_estimate_grid
 
-    horizons = parse_list(args.horizon, str, "--horizon")
-    batch_sizes = parse_list(args.batch_size, int, "--batch-size")
+    check_outputs(args.output)
+    horizons = parse_horizons(args.horizon)
+    batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
+    tags = parse_tags(args.tag, "estimate")
     set_threads(args.threads)
 
     def build(h):
@@ -49,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline,
                               params=params_from_args(args), replicates=args.replicates, seed=args.seed,
-                              fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch,
-                              tags=parse_tags(args.tag))
+                              fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch, tags=tags)
     track = "continuous" if is_continuous_gym(args.env) else "tabular"
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

@@ -23,13 +23,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from pgexp.errors import UserError
 from pgexp.estimators import Estimator, get_estimator, hyperparameters
 from pgexp.estimators.baselines import optimal_coefficients
 from pgexp.estimators.batch import Batch, step_weights, with_baseline
 from pgexp.estimators.spec import BaselineChoice, parse_baseline
+from pgexp.progress import bar as progress_bar
+from pgexp.progress import ticker
 from pgexp.runs.context import Truth, make_context
 from pgexp.sampling.rng import AUX, FIT, MAIN, child, job_entropy, stream
 
@@ -131,11 +132,13 @@ def hyperparameter_columns(est: Estimator, params: Mapping[str, float], n: int) 
 def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
                  batch_size: int, replicates: int, seed: int, fit_batch_size: int | None = None,
                  truth: Truth | None = None, reference_batch: int = 2000, purpose: str = "estimate",
-                 progress: bool | None = None, tags: dict[str, str] | None = None) -> pa.Table:
+                 progress: bool | None = None, tags: dict[str, str] | None = None,
+                 tick: Callable[[int], None] | None = None) -> pa.Table:
     """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``).
 
     ``truth`` (the exact gradient, or a continuous task's reference) is computed when not given;
-    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).
+    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).  Progress:
+    ``tick(1)`` per replicate when given (the caller's bar), else a bar of its own unless ``progress=False``.
     """
     est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size)
     if isinstance(replicates, bool) or replicates < 1:
@@ -147,14 +150,18 @@ def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params
     fits = est.needs_fit(choice.spec.name)
     k = (batch_size if fit_batch_size is None else int(fit_batch_size)) if fits else None
     grads, steps, rets, trunc = [], [], [], []
-    bar = tqdm(range(replicates), desc=f"{estimator}~{choice.name}", unit="rep",
-               disable=None if progress is None else not progress, leave=False)
-    for m in bar:
+    own = progress_bar(total=replicates, desc=f"{estimator}~{choice.name}", unit="replicate") \
+        if tick is None and progress is not False else None
+    tick = tick or ticker(own)
+    for m in range(replicates):
         b = estimate_batch(ctx, est, choice, params, batch_size, entropy, m, fit_batch_size=k)
         grads.append(b.grad)
         steps.append(b.env_steps)
         rets.append(b.return_mean)
         trunc.append(b.truncated)
+        tick(1)
+    if own is not None:
+        own.close()
     n = replicates
 
     def const(value, dtype=None) -> pa.Array:  # numpy in, so pyarrow never needs to import pandas
@@ -210,13 +217,15 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
         for n in batch_sizes:
             check_combination(prob, estimator, baseline, n, fit_batch_size)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
-    bar = tqdm(cells, desc=f"{estimator}~{baseline}", unit="cell", disable=None if progress is None else not progress)
     truths: dict[int, Truth] = {}
     tables = []
-    for prob, n in bar:
-        if id(prob) not in truths:
-            truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch)
-        tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=replicates,
-                                   seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)], purpose=purpose,
-                                   progress=False, tags=tags))
+    # one bar over every replicate of every cell: it moves from the first replicate on
+    with progress_bar(total=len(cells) * replicates, desc=f"{estimator}~{baseline}", unit="replicate",
+                      enabled=None if progress is None else bool(progress)) as bar:
+        for prob, n in cells:
+            if id(prob) not in truths:
+                truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch)
+            tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=replicates,
+                                       seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
+                                       purpose=purpose, tags=tags, tick=bar.update))
     return pa.concat_tables(tables)

@@ -16,7 +16,7 @@ compared at the same points.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,8 +79,12 @@ def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
 
 def train_run(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
               batch_size: int, step_size: float, iterations: int, seed: int, optimizer: str = "sga",
-              checkpoints: tuple[int, ...] = (), fit_batch_size: int | None = None, eval_episodes: int = 20) -> Run:
-    """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``."""
+              checkpoints: tuple[int, ...] = (), fit_batch_size: int | None = None, eval_episodes: int = 20,
+              tick: Callable[[int], None] | None = None) -> Run:
+    """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``.
+
+    ``tick(1)`` is called after every iteration (a progress bar's ``update``; :mod:`pgexp.progress`).
+    """
     check_ascent(optimizer, step_size, iterations)
     ctx0 = make_context(problem)
     if estimator == "exact":
@@ -130,6 +134,8 @@ def train_run(problem: Any, estimator: str, baseline: str = "none", *, params: M
         bad = not np.isfinite(J) or (t < iterations and (g is None or not np.all(np.isfinite(g))
                                                          or not np.all(np.isfinite(new))))
         _append(run, t, J, steps, g, delta, bad, {**extra, "batch_return_mean": ret})
+        if tick is not None:
+            tick(1)
         if bad:
             run.diverged = True
             break

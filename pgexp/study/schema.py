@@ -70,15 +70,23 @@ def derived_schema(template: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-def write_derived_schema(template_path: str | Path, out_dir: str | Path = ".snakemake/pgexp") -> str:
-    """Write :func:`derived_schema` of the YAML template as JSON under ``out_dir`` (only when it changed);
-    return its absolute path."""
+def write_derived_schema(template_path: str | Path, out_dir: str | Path | None = None) -> str:
+    """Write :func:`derived_schema` of the YAML template as JSON and return its absolute path.
+
+    The file is named by its content's hash, in the temporary directory unless ``out_dir`` says
+    otherwise: written once, never in the study's directory, and concurrent ``snakemake`` calls (a
+    cluster's jobs) never race on it.
+    """
+    import hashlib
+    import tempfile
+
     from pgexp.io import atomic_write_text
 
     schema = derived_schema(yaml.safe_load(Path(template_path).read_text()))
     text = json.dumps(schema, indent=1, sort_keys=True)
-    path = (Path(out_dir) / "config.schema.json").resolve()
-    if not path.is_file() or path.read_text() != text:
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = (Path(out_dir or tempfile.gettempdir()) / f"pgexp-config-schema-{digest}.json").resolve()
+    if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, text)
     return str(path)
