@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+EXAMPLE = "pgexp check-estimator reward_to_go   # a plug-in's: pgexp check-estimator NAME --plugin MODULE"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from pgexp.estimators import ESTIMATORS

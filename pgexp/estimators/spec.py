@@ -156,9 +156,10 @@ def parse_baseline(text: str, what: str = "--baseline") -> BaselineChoice:
     return BaselineChoice(spec, options, name)
 
 
-def baseline_usage() -> list[str]:
-    """Every baseline as the user writes it (``fixed:c=VALUE`` for parameterised ones)."""
-    return [b.name + (":" + ",".join(f"{k}=VALUE" for k in b.options) if b.options else "") for b in BASELINES.values()]
+def baseline_usage(track: str | None = None) -> list[str]:
+    """Every baseline (on ``track``) as the user writes it (``fixed:c=VALUE`` for parameterised ones)."""
+    return [b.name + (":" + ",".join(f"{k}=VALUE" for k in b.options) if b.options else "") for b in BASELINES.values()
+            if track is None or track in b.tracks]
 
 
 Unbiased = bool | Callable[[str, Mapping[str, float]], bool]

@@ -67,7 +67,7 @@ def build_problem(
     if is_continuous_gym(env):
         if track == "tabular":
             raise UserError(f"--env {env}: a continuous-state task has no exact values; this command needs a tabular "
-                            "problem (e.g. gym:FrozenLake-v1, garnet, chain, short_corridor)")
+                            "problem (a Gymnasium toy-text task such as gym:FrozenLake-v1, garnet, chain, corridor)")
         return build_continuous_problem(env, features=features, policy=policy, theta=theta, gamma=gamma,
                                         horizon=horizon)
     mdp = make_env(env)

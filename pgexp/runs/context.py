@@ -240,11 +240,13 @@ class ContinuousContext:
             return p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, w)
         return p.policy.batch_gradient(p.theta, batch.states, batch.actions, w)
 
-    def truth(self, seed: int = 0, *, reference_batch: int = 2000, **_: Any) -> Truth:
-        """The Monte-Carlo reference gradient (:func:`pgexp.runs.reference.reference_gradient`)."""
+    def truth(self, seed: int = 0, *, reference_batch: int = 2000, tick: Callable[[int], Any] | None = None,
+              **_: Any) -> Truth:
+        """The Monte-Carlo reference gradient (:func:`pgexp.runs.reference.reference_gradient`); ``tick(n)``
+        after every chunk of ``n`` episodes (a progress bar's ``update``)."""
         from pgexp.runs.reference import reference_gradient
 
-        return reference_gradient(self, reference_batch, seed).truth()
+        return reference_gradient(self, reference_batch, seed, tick).truth()
 
     def objective(self, seq: np.random.SeedSequence, episodes: int) -> tuple[float, dict[str, float]]:
         """The evaluation return: the mean undiscounted return of ``episodes`` fresh episodes, and its SE."""

@@ -219,13 +219,19 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
     cells = [(prob, n) for prob in problems for n in batch_sizes]
     truths: dict[int, Truth] = {}
     tables = []
-    # one bar over every replicate of every cell: it moves from the first replicate on
-    with progress_bar(total=len(cells) * replicates, desc=f"{estimator}~{baseline}", unit="replicate",
+    # one bar over the whole job: replicates; on continuous-state tasks episodes, the reference's included
+    # (it alone can take minutes)
+    episodes = any(p.track == "continuous" for p in problems)
+    total = (len(problems) * reference_batch + replicates * len(problems) * sum(batch_sizes) if episodes
+             else len(cells) * replicates)
+    with progress_bar(total=total, desc=f"{estimator}~{baseline}", unit="episode" if episodes else "replicate",
                       enabled=None if progress is None else bool(progress)) as bar:
         for prob, n in cells:
             if id(prob) not in truths:
-                truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch)
+                truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch,
+                                                            tick=bar.update if episodes else None)
+            step = n if episodes else 1
             tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=replicates,
                                        seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
-                                       purpose=purpose, tags=tags, tick=bar.update))
+                                       purpose=purpose, tags=tags, tick=lambda k, s=step: bar.update(k * s)))
     return pa.concat_tables(tables)

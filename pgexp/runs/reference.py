@@ -18,6 +18,7 @@ memory stays bounded.  Estimate tables then carry the reference in the exact gra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,9 @@ def reference_identity(problem: Any, reference_batch: int, seed: int) -> dict:
         "role": "reference", "reference_batch": int(reference_batch), "seed": int(seed)}
 
 
-def reference_gradient(ctx: Any, reference_batch: int, seed: int) -> Reference:
-    """Mean of ``reference_batch`` per-episode reward-to-go + learned-value gradients, with standard errors."""
+def reference_gradient(ctx: Any, reference_batch: int, seed: int, tick: Callable[[int], Any] | None = None) -> Reference:
+    """Mean of ``reference_batch`` per-episode reward-to-go + learned-value gradients, with standard errors;
+    ``tick(n)`` after every chunk of ``n`` episodes."""
     if reference_batch < 2:
         raise UserError(f"--reference-batch: {reference_batch}; allowed: an integer >= 2")
     prob = ctx.problem
@@ -92,6 +94,8 @@ def reference_gradient(ctx: Any, reference_batch: int, seed: int) -> Reference:
         undisc += float(batch.rewards.sum())
         steps += batch.env_steps
         done += n
+        if tick is not None:
+            tick(n)
     R = done
     mean_c = s1 / R
     var = np.maximum(s2 - R * mean_c * mean_c, 0.0) / (R - 1)

@@ -1,7 +1,9 @@
 """The config schema with its name lists filled in from the registries (plug-ins included).
 
 ``workflow/schemas/config.schema.yaml`` is a template: it gives the structure and defaults but no list of
-estimator or baseline names and no hyperparameter keys -- those come from the registries here, after
+estimator or baseline names and no hyperparameter keys -- those come from the registries here (the
+estimator names as an enum; baselines, which may carry options, are described and then parsed by the
+registry in :mod:`pgexp.study.common`), after
 the config's ``plugins`` are imported, so a plug-in's estimator, baselines and hyperparameters are valid
 config values like the built-ins.  The Snakefile validates the config against :func:`derived_schema`
 (written by :func:`write_derived_schema`, because ``snakemake.utils.validate`` reads a file).
@@ -12,24 +14,13 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pgexp.estimators import BASELINES, ESTIMATORS, hyperparameters
-
-
-def baseline_pattern(track: str | None = None) -> str:
-    """A regex of every baseline as written in a config (``fixed:c=0.5`` for parameterised ones)."""
-    alts = []
-    for b in BASELINES.values():
-        if track is not None and track not in b.tracks:
-            continue
-        opts = ",".join(f"{re.escape(k)}=[^,]+" for k in b.options)
-        alts.append(re.escape(b.name) + (f":{opts}" if opts else ""))
-    return "^(" + "|".join(alts) + ")$"
+from pgexp.estimators import ESTIMATORS, hyperparameters
+from pgexp.estimators.spec import baseline_usage
 
 
 def hyperparameter_properties(*, defaults: bool) -> dict[str, dict[str, Any]]:
@@ -52,7 +43,9 @@ def derived_schema(template: dict[str, Any]) -> dict[str, Any]:
     s = copy.deepcopy(template)
     defs = s["definitions"]
     defs["estimator"]["enum"] = list(ESTIMATORS)
-    defs["baseline"]["pattern"] = baseline_pattern()
+    # baselines may carry options (fixed:c=VALUE): the list is described here and each one is parsed by
+    # the registry (pgexp.study.common.check_baselines), whose error names the key and the allowed forms
+    defs["baseline"]["description"] = f"a registered baseline: {', '.join(baseline_usage())}"
     s["properties"].update(hyperparameter_properties(defaults=True))
     defs["environment"]["properties"].update(hyperparameter_properties(defaults=False))
     for section in ("training", "deep"):
@@ -66,7 +59,8 @@ def derived_schema(template: dict[str, Any]) -> dict[str, Any]:
                     where[key]["items"] = {"type": "string", "enum": [e for e, est in ESTIMATORS.items()
                                                                       if "continuous" in est.tracks]}
                 else:
-                    where[key]["items"] = {"type": "string", "pattern": baseline_pattern("continuous")}
+                    where[key]["items"] = {"type": "string", "description": "a baseline available on continuous-state "
+                                           f"tasks: {', '.join(baseline_usage('continuous'))}"}
     return s
 
 
