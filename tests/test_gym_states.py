@@ -15,9 +15,9 @@ import pytest
 from pgexp import exact
 from pgexp.cli import main
 from pgexp.estimators import get_estimator
-from pgexp.runs.context import TabularContext as Context
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
 from pgexp.problems.problem import Problem, build_problem
+from pgexp.runs.context import TabularContext as Context
 from pgexp.runs.estimate import estimate_batch
 
 GYM = [

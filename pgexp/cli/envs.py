@@ -40,8 +40,8 @@ def gym_families() -> dict[str, list[str]]:
 
     import gymnasium as gym
 
-    from pgexp.problems.continuous import gym_task
     from pgexp.errors import UserError
+    from pgexp.problems.continuous import gym_task
     from pgexp.problems.gym_toytext import has_table
 
     tabular, continuous = [], []

@@ -62,7 +62,8 @@ def reference_identity(problem: Any, reference_batch: int, seed: int) -> dict:
         "role": "reference", "reference_batch": int(reference_batch), "seed": int(seed)}
 
 
-def reference_gradient(ctx: Any, reference_batch: int, seed: int, tick: Callable[[int], Any] | None = None) -> Reference:
+def reference_gradient(ctx: Any, reference_batch: int, seed: int,
+                       tick: Callable[[int], Any] | None = None) -> Reference:
     """Mean of ``reference_batch`` per-episode reward-to-go + learned-value gradients, with standard errors;
     ``tick(n)`` after every chunk of ``n`` episodes."""
     if reference_batch < 2:
