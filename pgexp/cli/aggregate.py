@@ -10,7 +10,8 @@ EXAMPLE = ("pgexp aggregate --metrics results/tables/metrics/*.parquet --slopes 
 # option -> (output table name, table kind)
 INPUTS = {"metrics": ("metrics", "metrics"), "slopes": ("slopes", "slopes"),
           "exact": ("exact_variance", "exact_variance"), "comparisons": ("comparisons", "comparisons"),
-          "decomposition": ("decomposition", "decomposition")}
+          "decomposition": ("decomposition", "decomposition"),
+          "lambda_tradeoff": ("gae_lambda_tradeoff", "gae_lambda_tradeoff")}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
