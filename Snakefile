@@ -23,6 +23,7 @@ include: "workflow/rules/estimation.smk"
 include: "workflow/rules/aggregation.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/deep.smk"
+include: "workflow/rules/practice_audit.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 

@@ -53,6 +53,9 @@ COMMANDS: dict[str, str] = {
     "compare": "pgexp.cli.compare",
     "decompose": "pgexp.cli.decompose",
     "lambda-tradeoff": "pgexp.cli.lambda_tradeoff",
+    "practice-audit": "pgexp.cli.practice_audit",
+    "normalization-bias": "pgexp.cli.normalization_bias",
+    "sign-flip": "pgexp.cli.sign_flip",
     "curves": "pgexp.cli.curves",
     "plot": "pgexp.cli.plot",
     "report": "pgexp.cli.report",
@@ -62,7 +65,7 @@ COMMANDS: dict[str, str] = {
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose", "lambda-tradeoff"}
+         "decompose", "lambda-tradeoff", "practice-audit", "normalization-bias", "sign-flip"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

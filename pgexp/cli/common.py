@@ -116,6 +116,32 @@ def add_estimator_options(g: argparse._ArgumentGroup, *, extra_estimators: tuple
                         "fit, what an on-policy learner has)")
 
 
+def add_practice_options(p: argparse.ArgumentParser) -> None:
+    """``--normalize-advantages``, ``--truncate T``, ``--bootstrap B``: what implementations do around an
+    estimator (:mod:`pgexp.estimators.practice`)."""
+    from pgexp.estimators.practice import BOOTSTRAPS
+
+    g = p.add_argument_group("implementation choices (docs/estimators.md, 'Practice options')")
+    g.add_argument("--normalize-advantages", action="store_true",
+                   help="standardise the step weights per batch, as PPO code does ((w - mean) / (std + 1e-8) over the "
+                        "batch's steps), rescaled by the exact std of the weights so the estimate keeps grad J's units "
+                        "(tabular; reward_to_go, gae, their *_common variants, advantage_exact)")
+    g.add_argument("--truncate", type=POSITIVE_INT, default=None, metavar="T",
+                   help="cut episodes after T steps (Gymnasium's TimeLimit) on a discounted or episodic problem; the "
+                        "target stays the untruncated objective's gradient")
+    g.add_argument("--bootstrap", choices=BOOTSTRAPS, default=None,
+                   help="with --truncate: complete a cut episode's last reward with gamma V(s_T): none (default: left "
+                        "as is), value_exact, value_learned (per-state mean of an independent cut batch's returns)")
+
+
+def practice_from_args(args: argparse.Namespace):
+    """The :class:`~pgexp.estimators.practice.Practice` the practice options name (checked)."""
+    from pgexp.estimators.practice import make_practice
+
+    return make_practice(bool(getattr(args, "normalize_advantages", False)), getattr(args, "truncate", None),
+                         getattr(args, "bootstrap", None))
+
+
 def params_from_args(args: argparse.Namespace) -> dict[str, float]:
     """The hyperparameters given on the command line (``--lam`` ...), by name."""
     from pgexp.estimators import hyperparameters
@@ -201,7 +227,9 @@ def add_tag_option(p: argparse.ArgumentParser) -> None:
 TABLE_OPTIONS = {"metrics": "metrics", "slopes": "slopes", "exact": "exact_variance", "curves": "learning_curves",
                  "summary": "training_summary", "training_variance": "metrics", "comparisons": "comparisons",
                  "decomposition": "decomposition", "deep_quality": "metrics", "deep_summary": "training_summary",
-                 "lambda_tradeoff": "gae_lambda_tradeoff"}
+                 "lambda_tradeoff": "gae_lambda_tradeoff", "practice_audit": "practice_audit",
+                 "practice_audit_normalization": "normalization_bias", "practice_audit_sign_flip": "sign_flip",
+                 "practice_audit_training": "training_summary", "practice_audit_curves": "learning_curves"}
 
 
 def read_tables(args: argparse.Namespace) -> dict:

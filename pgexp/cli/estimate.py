@@ -8,6 +8,7 @@ from pgexp.cli.common import (
     POSITIVE_INT,
     SEED,
     add_estimator_options,
+    add_practice_options,
     add_problem_options,
     add_tag_option,
     check_outputs,
@@ -16,6 +17,7 @@ from pgexp.cli.common import (
     parse_horizons,
     parse_list,
     parse_tags,
+    practice_from_args,
 )
 
 EXAMPLE = """pgexp estimate --env short_corridor --estimator reward_to_go --baseline value_exact \\
@@ -39,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    metavar="M",
                    help="independent batch estimates per cell (>= 2)")
     g.add_argument("--seed", type=SEED, required=True, metavar="S", help="seed of the job's random stream (>= 0)")
+    add_practice_options(p)
     add_tag_option(p)
     p.add_argument("--reference-batch", type=number(2, integer=True), default=2000, metavar="N",
                    help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     horizons = parse_horizons(args.horizon)
     batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     tags = parse_tags(args.tag, "estimate")
+    practice = practice_from_args(args)
     set_threads(args.threads)
 
     def build(h):
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline,
                               params=params_from_args(args), replicates=args.replicates, seed=args.seed,
-                              fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch, tags=tags)
+                              fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch, tags=tags,
+                              practice=practice)
     track = "continuous" if is_continuous_gym(args.env) else "tabular"
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

@@ -18,19 +18,23 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def unbiased_text(est, baseline: str) -> str:
-    """``yes`` / ``no`` / ``only with lam = 1`` from the registry's rule, at the default hyperparameters and
-    at each value ``pgexp check-estimator`` tests (the spec's ``check_values``)."""
+    """``yes`` / ``no`` / ``only with lam = 1`` / ``only with gamma = 1`` from the registry's rule, at the default
+    hyperparameters and at each value ``pgexp check-estimator`` tests (the spec's ``check_values``), and at
+    ``gamma = 1`` and below where the rule reads the discount."""
     from pgexp.estimators.check import param_sets
 
     sets = param_sets(est)
-    at = [bool(est.is_unbiased(baseline, p)) for p in sets]
-    if all(at):
-        return "yes"
+    reads = est.unbiased_reads_gamma
+    at = [bool(est.is_unbiased(baseline, p, 1.0 if reads else None)) for p in sets]
+    only_gamma_one = reads and any(ok and not est.is_unbiased(baseline, p, 0.9) for p, ok in zip(sets, at))
     if not any(at):
         return "no"
     default = est.defaults()
-    return "only with " + "; ".join(", ".join(f"{k} = {v:g}" for k, v in p.items() if v != default[k]) or "defaults"
-                                     for p, ok in zip(sets, at) if ok)
+    conditions = [] if all(at) else [
+        "; ".join(", ".join(f"{k} = {v:g}" for k, v in p.items() if v != default[k]) or "defaults"
+                  for p, ok in zip(sets, at) if ok)]
+    conditions += ["gamma = 1"] if only_gamma_one else []
+    return "only with " + ", ".join(conditions) if conditions else "yes"
 
 
 def rows(track: str = "tabular") -> list[tuple[str, str, str, str]]:

@@ -29,6 +29,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--decomposition", default=None, metavar="decomposition.parquet", help="variance by source")
     p.add_argument("--lambda-tradeoff", default=None, metavar="gae_lambda_tradeoff.parquet",
                    help="GAE's exact lambda trade-off")
+    p.add_argument("--practice-audit", default=None, metavar="practice_audit.parquet",
+                   help="the practice audit (pgexp practice-audit)")
+    p.add_argument("--practice-audit-normalization", default=None, metavar="practice_audit_normalization.parquet",
+                   help="the practice audit: exact normalisation bias (pgexp normalization-bias)")
+    p.add_argument("--practice-audit-sign-flip", default=None, metavar="practice_audit_sign_flip.parquet",
+                   help="the practice audit: sign-flip search (pgexp sign-flip)")
+    p.add_argument("--practice-audit-training", default=None, metavar="practice_audit_training.parquet",
+                   help="the practice audit: training summary (pgexp curves --summary)")
     p.add_argument("--deep-quality", default=None, metavar="deep_quality.parquet",
                    help="neural track: gradient quality")
     p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet",
@@ -98,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
         block = lambda_tradeoff_section(tables["lambda_tradeoff"])
         if block:
             extra.append(("GAE's λ: bias against variance, exactly", block))
+    if "practice_audit" in tables:
+        from pgexp.report.practice_audit import practice_audit_section
+
+        _, block = practice_audit_section(tables)
+        if block:
+            extra.append(("What common implementation choices do to the gradient", block))
     if "deep_quality" in tables:
         from pgexp.report.deep import deep_section
 

@@ -63,6 +63,17 @@ def gae_unbiased(baseline: str, params: Mapping[str, float]) -> bool:
     return baseline == "value_exact" or params["lam"] == 1.0
 
 
+def common_unbiased(baseline: str, params: Mapping[str, float], gamma: float) -> bool:
+    """The common variants (no ``gamma^h`` factor) are their textbook estimator when ``gamma = 1``, and biased
+    otherwise (their mean weights states by undiscounted visits)."""
+    return gamma == 1.0
+
+
+def gae_common_unbiased(baseline: str, params: Mapping[str, float], gamma: float) -> bool:
+    """gae_common: as gae when ``gamma = 1``, biased otherwise."""
+    return gamma == 1.0 and gae_unbiased(baseline, params)
+
+
 register_estimator("reinforce", f"{_T}:reinforce", baselines=_SCALAR, label="REINFORCE", color="#0173b2", order=0,
                    doc="(sum_h score_h) (G_0 - b(s_0))")
 register_estimator("reward_to_go", f"{_T}:reward_to_go", baselines=_SCALAR, label="reward-to-go", color="#de8f05",
@@ -81,6 +92,14 @@ register_estimator("actor_critic", f"{_R}:actor_critic", baselines=("none",), un
 register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_learned", "fixed"),
                    unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE(λ)", color="#cc78bc", order=3,
                    doc="sum_h gamma^h score_h GAE(lambda) advantage, V = the baseline (0 after an episode's end)")
+# What most code computes: the same weights without gamma^h (finite and episodic objectives; biased for gamma < 1)
+register_estimator("reward_to_go_common", f"{_T}:reward_to_go_common", baselines=_SCALAR, unbiased=common_unbiased,
+                   objectives=("finite", "episodic"), label="reward-to-go, common (no γʰ)", color="#ece133", order=6,
+                   doc="sum_h score_h (R_h - b_h(s_h)): reward-to-go without gamma^h, as most code (biased for gamma < 1)")
+register_estimator("gae_common", f"{_T}:gae_common", baselines=("none", "value_exact", "value_learned", "fixed"),
+                   unbiased=gae_common_unbiased, objectives=("finite", "episodic"), hyperparameters=(LAM,),
+                   label="GAE(λ), common (no γʰ)", color="#56b4e9", order=7,
+                   doc="sum_h score_h GAE(lambda) advantage without gamma^h, as PPO code (biased for gamma < 1)")
 
 __all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice",
            "Estimator", "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",

@@ -21,6 +21,7 @@ take the per-coordinate ``optimal`` baseline without any code of its own (see
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -37,7 +38,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # option names every estimation command already has: a hyperparameter may not take one
 RESERVED = frozenset({"env", "features", "policy", "theta", "gamma", "horizon", "estimator", "baseline", "batch_size",
                       "replicates", "seed", "output", "tag", "threads", "plugin", "fit_batch_size", "reference_batch",
-                      "step_size", "optimizer", "iterations", "checkpoints", "eval_episodes"})
+                      "step_size", "optimizer", "iterations", "checkpoints", "eval_episodes",
+                      "normalize_advantages", "truncate", "bootstrap", "truncate_bootstrap"})
 
 
 def resolve(target: str | Callable, what: str) -> Callable:
@@ -162,7 +164,31 @@ def baseline_usage(track: str | None = None) -> list[str]:
             if track is None or track in b.tracks]
 
 
-Unbiased = bool | Callable[[str, Mapping[str, float]], bool]
+Unbiased = bool | Callable[..., bool]  # (baseline, params) or (baseline, params, gamma) -> bool
+GAMMAS_UNKNOWN = (1.0, 0.5)  # where a rule that reads gamma is asked without one: unbiased only if at both
+
+
+def takes_gamma(rule: Callable[..., bool]) -> bool:
+    """Whether an unbiasedness rule reads the objective's discount: a third positional parameter, or ``gamma``."""
+    try:
+        params = inspect.signature(rule).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.name == "gamma" or p.kind == p.VAR_POSITIONAL for p in params)
+
+
+def apply_rule(rule: Callable[..., bool], baseline: str, params: Mapping[str, float], gamma: float | None) -> Any:
+    """``rule(baseline, params)``, or with the discount when it reads it (third positional, or ``gamma=``)."""
+    if gamma is None or not takes_gamma(rule):
+        return rule(baseline, params)
+    try:
+        positional = [p for p in inspect.signature(rule).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        positional = []
+    return rule(baseline, params, gamma) if len(positional) >= 3 or any(
+        p.kind == p.VAR_POSITIONAL for p in positional) else rule(baseline, params, gamma=gamma)
 
 
 @dataclass(frozen=True)
@@ -173,8 +199,10 @@ class Estimator:
         name: registry key (``--estimator``).
         fn: ``"module:function"`` or callable ``fn(batch) -> w (N, L)`` (see the module docstring).
         baselines: the baselines it accepts (names in :data:`BASELINES`).
-        unbiased: whether ``E[g] = grad J`` exactly: a bool, or ``unbiased(baseline_name, params)``.
-            ``pgexp check-estimator`` tests every claim.
+        unbiased: whether ``E[g] = grad J`` exactly: a bool, or a rule ``unbiased(baseline_name, params)`` or
+            ``unbiased(baseline_name, params, gamma)`` when the answer depends on the objective's discount
+            (the ``*_common`` estimators: unbiased only with ``gamma = 1``).  ``pgexp check-estimator`` tests
+            every claim.
         objectives: objective kinds it is defined for (``finite``, ``discounted``, ``episodic``).
         hyperparameters: its :class:`Hyperparameter` s; ``batch.params`` holds their values.
         tracks: ``tabular`` (exact gradient) and/or ``continuous`` (continuous-state tasks).
@@ -217,10 +245,24 @@ class Estimator:
         return {h.name: h.validate(given[h.name]) if given.get(h.name) is not None else float(h.default)
                 for h in self.hyperparameters}
 
-    def is_unbiased(self, baseline: str, params: Mapping[str, float] | None = None) -> bool:
+    def is_unbiased(self, baseline: str, params: Mapping[str, float] | None = None, gamma: float | None = None) -> bool:
+        """The registry's claim for this baseline, hyperparameters and discount ``gamma``.
+
+        A rule that reads ``gamma`` asked without one (``None``: the objective is not known) answers for every
+        discount: unbiased only if unbiased both at ``gamma = 1`` and below it.
+        """
         if isinstance(self.unbiased, bool):
             return self.unbiased
-        return bool(self.unbiased(baseline.partition(":")[0], {**self.defaults(), **(params or {})}))
+        name, p = baseline.partition(":")[0], {**self.defaults(), **(params or {})}
+        if not takes_gamma(self.unbiased):
+            return bool(self.unbiased(name, p))
+        gammas = GAMMAS_UNKNOWN if gamma is None else (float(gamma),)
+        return all(bool(apply_rule(self.unbiased, name, p, g)) for g in gammas)
+
+    @property
+    def unbiased_reads_gamma(self) -> bool:
+        """Whether the unbiasedness rule depends on the objective's discount."""
+        return not isinstance(self.unbiased, bool) and takes_gamma(self.unbiased)
 
     def needs_fit(self, baseline: str) -> bool:
         """Whether it draws an independent fitting batch with this baseline (``--fit-batch-size`` applies)."""
@@ -287,7 +329,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
             raise UserError(f"register_estimator {name}: hyperparameter {h.name} is already registered with bounds "
                             f"[{other.low:g}, {other.high:g}]")
     if not (isinstance(unbiased, bool) or callable(unbiased)):
-        raise UserError(f"register_estimator {name}: unbiased must be a bool or a function (baseline, params) -> bool")
+        raise UserError(f"register_estimator {name}: unbiased must be a bool or a function (baseline, params) -> bool "
+                        "or (baseline, params, gamma) -> bool")
     previous = ESTIMATORS.get(name)
     est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,

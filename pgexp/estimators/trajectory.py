@@ -1,10 +1,23 @@
-"""Estimators that score plain trajectories: reinforce, reward_to_go, advantage_exact, gae.
+"""Estimators that score plain trajectories: reinforce, reward_to_go, advantage_exact, gae, and the common
+variants reward_to_go_common and gae_common.
 
 Each is ``fn(batch) -> w`` (``(N, L)``, see :mod:`pgexp.estimators.batch`), written exactly as a user's
 plug-in would be.  Notation: ``R_h = sum_{t>=h} gamma^(t-h) r_t`` (``batch.returns``, the return from
 ``h``), ``G_h = gamma^h R_h``, ``b_h = batch.baseline`` and ``score_h = grad log pi(a_h | s_h)``.
 
-All four are affine in the baseline, so each takes the per-coordinate ``optimal`` baseline from the
+**The common variants** are what most code computes: the same step weights without the ``gamma^h``
+factor (Nota & Thomas 2020, "Is the policy gradient a gradient?").  With ``R_h`` the return discounted
+from step ``h``, ``E[R_h | s_h, a_h] = Q_h(s_h, a_h)``, so
+
+    E[g_common] = sum_h E[score_h Q_h(s_h, a_h)] = sum_h sum_s p_h(s) sum_a grad pi(a|s) Q_h(s, a),
+
+the policy-gradient theorem with *undiscounted* state weights ``p_h`` in place of ``gamma^h p_h``: the
+gradient of no objective in general (biased for ``gamma < 1``; at ``gamma = 1`` it is ``reward_to_go``
+itself).  The sum over ``h`` is finite for a finite horizon and for an episodic problem; for a discounted
+problem that never ends it grows with the simulated length, so they are defined for the finite and
+episodic objectives only.
+
+All of them are affine in the baseline, so each takes the per-coordinate ``optimal`` baseline from the
 generic route: its weights at ``b = 0`` and ``b = 1`` give the direction the baseline multiplies.
 """
 
@@ -56,3 +69,18 @@ def gae(batch: Batch) -> np.ndarray:
                          np.ascontiguousarray(batch.lengths, dtype=np.int64), float(batch.gamma),
                          float(batch.params["lam"]))
     return batch.discount * adv
+
+
+def reward_to_go_common(batch: Batch) -> np.ndarray:
+    """``g = sum_h score_h (R_h - b_h(s_h))``: reward-to-go without the ``gamma^h`` factor (module docstring)."""
+    return np.where(batch.mask, batch.returns - batch.baseline, 0.0)
+
+
+def gae_common(batch: Batch) -> np.ndarray:
+    """``g = sum_h score_h Â_h``: GAE(lambda) advantages (see :func:`gae`) without the ``gamma^h`` factor, as PPO
+    implementations use them."""
+    from pgexp.estimators.kernels import gae_advantages  # compiled: imported when first needed
+
+    return gae_advantages(np.ascontiguousarray(batch.rewards, dtype=np.float64), batch.baseline, batch.baseline_next,
+                          np.ascontiguousarray(batch.lengths, dtype=np.int64), float(batch.gamma),
+                          float(batch.params["lam"]))

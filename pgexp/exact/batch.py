@@ -33,6 +33,12 @@ As ``N -> inf``, ``N Cov ĝ -> Cov(u - m_R v)``: the fixed constant ``c = J``.  
 ``[E[v v^T] Var R + E[vR] E[vR]^T] / (N(N-1))`` is the price of estimating the constant from the batch.
 (:func:`enumerate_loo_batches` checks this by listing every batch of ``N`` trajectories.)
 
+Brute force over batches.  A batch statistic with no closed form (a ratio such as the normalised
+advantages of :mod:`pgexp.exact.normalization`) is computed exactly by listing batches: every ordered
+``N``-tuple of enumerated trajectories (:func:`ordered_batches`, as the leave-one-out check does), or --
+for a statistic symmetric in the batch's trajectories -- every multiset of ``N`` of them with its
+multinomial probability (:func:`batch_multisets`: ``C(n + N - 1, N)`` batches instead of ``n^N``).
+
 The expected cosine ``E cos(ĝ, grad J)`` has no closed form.  :func:`normal_cosine` gives a *prediction*:
 ``E cos`` under the normal approximation ``ĝ ~ N(E ĝ, Cov ĝ)`` with the exact mean and covariance,
 computed by Monte Carlo over that Gaussian (in the eigenbasis of ``Cov ĝ``: ``O(d)`` per draw) with its
@@ -134,15 +140,50 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
     return out
 
 
-def enumerate_loo_batches(probs: np.ndarray, u: np.ndarray, v: np.ndarray, R: np.ndarray,
-                          N: int, max_batches: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
-    """Brute force: exact ``(E ĝ, Cov ĝ)`` of the leave-one-out batch estimate by listing every ordered
-    ``N``-tuple of enumerated trajectories (``probs`` ``(n,)``, ``u, v`` ``(n, d)``, ``R`` ``(n,)``)."""
+def ordered_batches(probs: np.ndarray, N: int, max_batches: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Every ordered ``N``-tuple of ``n`` outcomes with probabilities ``probs`` ``(n,)``: member indices
+    ``(N, n^N)`` and the tuples' probabilities ``(n^N,)``."""
     n = probs.size
     if n ** N > max_batches:
         raise ValueError(f"{n}^{N} batches: too many to enumerate")
     idx = np.indices((n,) * N).reshape(N, -1)
-    p = np.prod(probs[idx], axis=0)
+    return idx, np.prod(probs[idx], axis=0)
+
+
+def count_multisets(n: int, N: int) -> int:
+    """``C(n + N - 1, N)``: the multisets of size ``N`` from ``n`` outcomes."""
+    from math import comb
+
+    return comb(n + N - 1, N)
+
+
+def batch_multisets(probs: np.ndarray, N: int, max_batches: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Every multiset of ``N`` outcomes drawn i.i.d. with probabilities ``probs`` ``(n,)``: its members ``(B, N)``
+    (int64 outcome indices, each row sorted) and its probability ``(B,)`` (multinomial:
+    ``N! / prod c_i! prod p_i^c_i`` with ``c_i`` the multiplicity of outcome ``i``)."""
+    from itertools import chain, combinations_with_replacement
+
+    from scipy.special import gammaln
+
+    n = probs.size
+    B = count_multisets(n, N)
+    if B > max_batches:
+        raise ValueError(f"C({n} + {N} - 1, {N}) = {B} batches: too many to enumerate")
+    members = np.fromiter(chain.from_iterable(combinations_with_replacement(range(n), N)), dtype=np.int64,
+                          count=B * N).reshape(B, N)
+    rank = np.ones((B, N))  # 1-based position of each member within its run of equal outcomes
+    for j in range(1, N):
+        rank[:, j] = np.where(members[:, j] == members[:, j - 1], rank[:, j - 1] + 1.0, 1.0)
+    with np.errstate(divide="ignore"):
+        logp = np.log(probs)[members].sum(axis=1) + gammaln(N + 1) - np.log(rank).sum(axis=1)
+    return members, np.exp(logp)
+
+
+def enumerate_loo_batches(probs: np.ndarray, u: np.ndarray, v: np.ndarray, R: np.ndarray,
+                          N: int, max_batches: int = 2_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force: exact ``(E ĝ, Cov ĝ)`` of the leave-one-out batch estimate by listing every ordered
+    ``N``-tuple of enumerated trajectories (``probs`` ``(n,)``, ``u, v`` ``(n, d)``, ``R`` ``(n,)``)."""
+    idx, p = ordered_batches(probs, N, max_batches)
     Rs = R[idx]                                            # (N, B)
     loo = (Rs.sum(axis=0)[None, :] - Rs) / (N - 1)         # leave-one-out mean for each member
     g = np.zeros((idx.shape[1], u.shape[1]))

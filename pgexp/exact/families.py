@@ -33,6 +33,13 @@ gamma^len V_len(s_len)``, and the last term is 0 at a finite horizon (``V_H = 0`
 GAE(1) with ``V`` is reward-to-go with the baseline ``V``.
 
 ``direction`` is what a constant baseline multiplies: ``g = u - b v`` (:mod:`pgexp.exact.batch`).
+
+**A cut episode completed by a bootstrap value** (``--truncate T --bootstrap``, :mod:`pgexp.estimators.practice`):
+the last reward of an episode still running at ``L = T`` becomes ``r_{L-1} + gamma V_boot(s_L)``.  In a
+family the extra reward term is an arrival charge at step ``L``: ``nu_L += gamma^L V_boot`` for the weights
+that discount from the episode start (reinforce, reward_to_go, gae: ``c_{L-1}`` carries ``gamma^{L-1} r``)
+and ``nu_L += gamma V_boot`` for the common variants (``c_{L-1}`` carries ``r``); ``beta`` then carries it
+back to every earlier step.  (``V_boot`` is 0 in absorbing states: an episode absorbed at ``L`` ended.)
 """
 
 from __future__ import annotations
@@ -82,7 +89,7 @@ def _zeros(st: ExactSetup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def family(st: ExactSetup, estimator: str, *, b0: np.ndarray | None = None, b_steps: np.ndarray | None = None,
-           values: np.ndarray | None = None, lam: float = 1.0) -> WeightFamily:
+           values: np.ndarray | None = None, lam: float = 1.0, bootstrap: np.ndarray | None = None) -> WeightFamily:
     """The weight family of ``estimator`` (one of :data:`TRAJECTORY_ESTIMATORS`).
 
     Args:
@@ -90,7 +97,20 @@ def family(st: ExactSetup, estimator: str, *, b0: np.ndarray | None = None, b_st
         b_steps: a state baseline ``b_h(s)`` for ``h < L``, ``(L, S)`` (reward_to_go / _common; ``None``: 0).
         values: the value table ``V_h(s)`` ``(L+1, S)`` of gae / gae_common (``None``: ``V = 0``).
         lam: GAE's lambda in ``[0, 1]``.
+        bootstrap: ``V_boot(s)`` ``(S,)`` completing the return of an episode still running after ``L`` steps
+            (module docstring; ``None``: nothing added).
     """
+    fam = _family(st, estimator, b0=b0, b_steps=b_steps, values=values, lam=lam)
+    if bootstrap is None or estimator == "advantage_exact":  # the oracle advantage reads no rewards
+        return fam
+    scale = 1.0 if estimator in ("reward_to_go_common", "gae_common") else st.gamma ** (st.L - 1)
+    nu = fam.nu.copy()
+    nu[st.L] += st.gamma * scale * np.where(st.absorbing, 0.0, np.asarray(bootstrap, dtype=np.float64))
+    return WeightFamily(fam.p0, fam.kappa, fam.rho, fam.c, nu, fam.beta, fam.e)
+
+
+def _family(st: ExactSetup, estimator: str, *, b0: np.ndarray | None, b_steps: np.ndarray | None,
+            values: np.ndarray | None, lam: float) -> WeightFamily:
     zS, zE, zN = _zeros(st)
     r = st.mdp.r[None, :, :]
     disc = st.disc[:, None, None]

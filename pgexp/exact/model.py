@@ -17,6 +17,9 @@ absorbing state ends the episode (no action, nothing scored); otherwise ``a_h ~ 
   its variance is that of the sampled estimator exactly (REINFORCE's score sum is not discounted, so
   the untruncated REINFORCE has no finite variance to compare with).
 * episodic (``gamma = 1, H = inf``): not covered -- trajectories are unbounded; give ``--horizon``.
+* cut at ``T`` (``truncation``: the practice option ``--truncate T``, discounted or episodic): ``L = T`` and
+  stationary values; what a cut episode's return is completed with is the weight family's business
+  (:mod:`pgexp.exact.families`, :mod:`pgexp.exact.practice`).  ``grad`` stays the untruncated objective's.
 
 The lecture's roll-in/roll-out estimator samples its own geometric times and is handled in
 :mod:`pgexp.exact.rollout_moments` (untruncated, as its sampler is).
@@ -140,16 +143,20 @@ def score_table(problem: Problem) -> np.ndarray:
 
 
 def make_setup(problem: Problem, *, truncation: int | None = None) -> ExactSetup:
-    """The shared set-up of ``problem`` (finite or discounted objective; episodic is refused).
+    """The shared set-up of ``problem`` (finite or discounted objective; episodic only with ``truncation``).
 
-    ``truncation`` overrides the discounted cut ``T`` (tests use a small one to enumerate).
+    ``truncation`` cuts an infinite-horizon problem's trajectories after ``T`` steps (the discounted
+    default is ``T = ceil(log 1e-12 / log gamma)``; tests use a small one to enumerate).
     """
     mdp = problem.mdp
     kind = exact.objective_kind(mdp)
-    if kind == "episodic":
+    if kind == "episodic" and truncation is None:
         raise UserError("exact variance: the episodic objective (gamma = 1, H = inf) has unbounded trajectories; "
-                        "give --horizon H or --gamma < 1")
+                        "give --horizon H, --gamma < 1 or --truncate T")
     if kind == "finite":
+        if truncation is not None:
+            raise UserError("--truncate: for the discounted and episodic objectives (H = inf); a finite horizon "
+                            "already ends every episode at H")
         L = int(mdp.horizon)  # type: ignore[arg-type]
     else:
         L = int(truncation) if truncation is not None else effective_horizon(mdp)

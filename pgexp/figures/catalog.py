@@ -154,3 +154,27 @@ register_figure(
         "perturbed critic) and the exact V^π (unbiased at every λ); rows: environments (and policy points θ), at "
         "the reference horizon. Values below three decades under the least MSE are clipped to the axis."),
 )
+
+register_figure(
+    name="practice_audit",
+    draw="pgexp.figures.practice_audit:draw",
+    tables={"audit": "practice_audit", "normalization": "practice_audit_normalization"},
+    optional=("normalization",),
+    columns={"audit": ("env_name", "choice", "variant", "reference", "estimator", "batch_size", "rel_bias_sq",
+                       "rel_mse", "cosine_mean"),
+             "normalization": ("estimator", "baseline", "batch_size", "enumerated", "rel_bias_sq_exact")},
+    section="practice_audit",
+    order=80,
+    caption=(
+        "What common implementation choices do to the policy gradient, against the batch size N (log scale). "
+        "Columns: a choice on one problem — dropping the γʰ factor (the *_common estimators), normalising "
+        "advantages per batch (rescaled by the exact standard deviation of the step weights, so the N → ∞ limit "
+        "is the unnormalised mean), or cutting episodes at T steps with no, exact or learned bootstrap value — "
+        "beside the textbook estimator it replaces (black; same baseline, same trajectories). Rows: squared bias "
+        "‖E ĝ − ∇J‖² and MSE E‖ĝ − ∇J‖², both relative to ‖∇J‖² (log scale), and the cosine of the mean "
+        f"cos(E ĝ, ∇J) (1: the estimator points the right way on average). Points: Monte Carlo with {_BCA} (a "
+        "squared bias estimated below zero is not drawn); thin lines: exact values where the exact engine has "
+        "them. Last column, where present: the exact squared bias of normalised advantages against its N → ∞ "
+        "limit on problems whose batches can be enumerated, with the fitted rate in the legend; points: Monte "
+        "Carlo."),
+)

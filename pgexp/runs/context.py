@@ -72,6 +72,10 @@ class TabularContext:
     def kind(self) -> str:
         return exact.objective_kind(self.mdp)
 
+    @property
+    def gamma(self) -> float:
+        return float(self.mdp.gamma)
+
     def at(self, theta: np.ndarray) -> TabularContext:
         p = self.problem
         return TabularContext(Problem(p.mdp, p.policy, np.asarray(theta, dtype=np.float64), p.env_spec,
@@ -109,20 +113,22 @@ class TabularContext:
         return np.nan_to_num(ev.A, nan=0.0)[None, :, :]
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, scheme: str, seq: np.random.SeedSequence, n: int, *, uniform_action: bool = False) -> Batch:
-        """``n`` trajectories (``scheme = "trajectories"``) or roll-in/roll-out samples from the stream ``seq``."""
+    def sample(self, scheme: str, seq: np.random.SeedSequence, n: int, *, uniform_action: bool = False,
+               steps: int | None = None) -> Batch:
+        """``n`` trajectories (``scheme = "trajectories"``) or roll-in/roll-out samples from the stream ``seq``;
+        ``steps`` cuts an infinite-horizon problem's episodes after that many steps (``--truncate``)."""
         from pgexp.sampling.rng import trajectory_seeds
         from pgexp.sampling.tabular import rollin_rollout, sample
 
         mdp, tables = self.mdp, self.tables
         seeds = trajectory_seeds(seq, n)
         if scheme == "rollin_rollout":
-            s, a, h, y, steps = rollin_rollout(tables, seeds, mdp.gamma, mdp.horizon, uniform_action=uniform_action)
+            s, a, h, y, cost = rollin_rollout(tables, seeds, mdp.gamma, mdp.horizon, uniform_action=uniform_action)
             live = (~tables.absorbing[s]).astype(np.int64)  # a roll-in absorbed before step h scores nothing
             return Batch(s[:, None], a[:, None], y[:, None], live, mdp.gamma, mdp.horizon, s[:, None],
                          np.ones(n, bool), np.zeros(n, bool), self.track, times=h[:, None], context=self,
-                         env_steps=int(steps.sum()), given_returns=y[:, None], exact=self.exact_on)
-        t = sample(mdp, tables, seeds)
+                         env_steps=int(cost.sum()), given_returns=y[:, None], exact=self.exact_on)
+        t = sample(mdp, tables, seeds, steps=steps)
 
         def successors() -> np.ndarray:
             nxt = np.zeros_like(t.states)  # padding stays a valid state index
@@ -200,13 +206,20 @@ class ContinuousContext:
     def kind(self) -> str:
         return "finite"  # termination, the time limit or the cap: a finite-horizon objective
 
+    @property
+    def gamma(self) -> float:
+        return float(self.problem.gamma)
+
     def at(self, theta: np.ndarray) -> ContinuousContext:
         return ContinuousContext(self.problem.at(theta))
 
-    def sample(self, scheme: str, seq: np.random.SeedSequence, n: int, *, uniform_action: bool = False) -> Batch:
+    def sample(self, scheme: str, seq: np.random.SeedSequence, n: int, *, uniform_action: bool = False,
+               steps: int | None = None) -> Batch:
         """``n`` episodes (every end -- termination, time limit, cap -- is an end of the objective)."""
         from pgexp.sampling.vector_env import sample_episodes
 
+        if steps is not None:
+            raise UserError("--truncate: continuous-state tasks end at their own time limit (a finite horizon)")
         if scheme != "trajectories":
             raise UserError(f"sampling scheme {scheme!r}: continuous-state tasks sample whole episodes only")
         key = (seq.entropy, tuple(seq.spawn_key), int(n))

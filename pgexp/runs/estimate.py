@@ -13,6 +13,13 @@ previous iteration's -- for each fit), and every estimate's ``env_steps`` counts
 gradients ``U_i`` and ``C_i`` with ``g_i(b) = U_i - b (.) C_i`` for a per-coordinate constant ``b``
 (Greensmith, Bartlett & Baxter 2004): ``b_k = sum_i U_ik C_ik / sum_i C_ik^2`` minimises each coordinate's
 variance.  It is fitted on the independent batch and applied to the estimate's own.
+
+**Practice options** (:mod:`pgexp.estimators.practice`): ``--truncate T`` samples ``T`` steps at most from the
+same streams (a cut trajectory is a prefix of the uncut one, so the comparison with the uncut estimator
+stays paired), completes the returns of cut episodes with the bootstrap value (fitted, for
+``value_learned``, on the independent batch before that batch is completed itself) and only then applies
+the baseline; ``--normalize-advantages`` standardises the estimator's weights per batch and rescales them
+by the exact ``s + ε`` (``normalize_scale``).
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ import numpy as np
 import pyarrow as pa
 
 from pgexp.errors import UserError
-from pgexp.estimators import Estimator, get_estimator, hyperparameters
+from pgexp.estimators import LAM, Estimator, get_estimator, hyperparameters
 from pgexp.estimators.baselines import optimal_coefficients
 from pgexp.estimators.batch import Batch, step_weights, with_baseline
+from pgexp.estimators.practice import PLAIN, Practice, bootstrap_values, check_practice, cut, normalize_weights
 from pgexp.estimators.spec import BaselineChoice, parse_baseline
 from pgexp.progress import bar as progress_bar
 from pgexp.progress import ticker
@@ -74,12 +82,18 @@ def apply_baseline(ctx: Any, choice: BaselineChoice, batch: Batch, aux: Batch | 
 
 def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, params: Mapping[str, float] | None,
                    batch_size: int, entropy: int, replicate: int, *, fit_batch_size: int | None = None,
-                   per_trajectory: bool = False) -> BatchEstimate:
-    """One batch estimate with the replicate's common random numbers (see the module docstring)."""
+                   per_trajectory: bool = False, practice: Practice = PLAIN,
+                   normalize_scale: float | None = None) -> BatchEstimate:
+    """One batch estimate with the replicate's common random numbers (see the module docstring).
+
+    ``practice``: the batch-level options; with ``normalize_advantages``, ``normalize_scale`` is the exact
+    ``s + ε`` (:func:`pgexp.exact.practice.normalization_scale`).
+    """
     choice = baseline if isinstance(baseline, BaselineChoice) else parse_baseline(baseline)
     params = est.params(params)
     k = batch_size if fit_batch_size is None else int(fit_batch_size)
-    batch = ctx.sample(est.sampling, stream(entropy, replicate, MAIN), batch_size)
+    T = practice.truncate
+    batch = ctx.sample(est.sampling, stream(entropy, replicate, MAIN), batch_size, **({"steps": T} if T else {}))
     steps = batch.env_steps
     fitted = None
     fit_fn = est.fit_fn
@@ -89,9 +103,13 @@ def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, par
     batch = batch.replace(params=params, fitted=fitted)
     aux = None
     aux_seq = stream(entropy, replicate, AUX)
-    if choice.spec.fitted:
-        aux = ctx.sample(est.sampling, aux_seq, k).replace(params=params, fitted=fitted)
+    if choice.spec.fitted or (T is not None and practice.bootstrap == "value_learned"):
+        aux = ctx.sample(est.sampling, aux_seq, k, **({"steps": T} if T else {})).replace(params=params, fitted=fitted)
         steps += aux.env_steps
+    if T is not None:
+        values = bootstrap_values(ctx, practice, aux, child(aux_seq, 3))
+        batch = cut(batch, T, values)
+        aux = None if aux is None else cut(aux, T, values)
     if choice.spec.per_coordinate:
         u_aux, c_aux = linear_parts(est, aux)  # type: ignore[arg-type]
         b = optimal_coefficients(ctx.gradients(aux, u_aux, per_trajectory=True),
@@ -101,15 +119,23 @@ def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, par
             batch, c, per_trajectory=per_trajectory)
     else:
         batch = apply_baseline(ctx, choice, batch, aux, child(aux_seq, 2))
-        grad = ctx.gradients(batch, step_weights(est.function, batch, est.name), per_trajectory=per_trajectory)
+        weights = step_weights(est.function, batch, est.name)
+        if practice.normalize_advantages:
+            if normalize_scale is None:
+                raise ValueError("normalize_advantages needs the exact normalize_scale")
+            weights = normalize_weights(weights, batch.mask, normalize_scale)
+        grad = ctx.gradients(batch, weights, per_trajectory=per_trajectory)
     return BatchEstimate(grad, steps, float(batch.first_returns.mean()), int(batch.truncated.sum()))
 
 
 def check_combination(problem: Any, estimator: str, baseline: str, batch_size: int,
-                      fit_batch_size: int | None = None) -> tuple[Estimator, BaselineChoice]:
-    """Refuse a meaningless estimator x baseline x objective x track x batch size, by name."""
+                      fit_batch_size: int | None = None,
+                      practice: Practice = PLAIN) -> tuple[Estimator, BaselineChoice]:
+    """Refuse a meaningless estimator x baseline x objective x track x batch size x practice option, by name."""
     est = get_estimator(estimator)
-    choice = est.check(baseline, make_context(problem).kind, problem.track)
+    kind = make_context(problem).kind
+    choice = est.check(baseline, kind, problem.track)
+    check_practice(practice, est, choice.name, kind, problem.track)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UserError(f"--batch-size: {batch_size}; allowed: a positive integer")
     if batch_size < choice.spec.min_batch_size:
@@ -129,32 +155,47 @@ def hyperparameter_columns(est: Estimator, params: Mapping[str, float], n: int) 
     return cols
 
 
+def practice_scale(problem: Any, est: Estimator, choice: BaselineChoice, params: Mapping[str, float],
+                   practice: Practice) -> float | None:
+    """The exact ``s + ε`` that rescales a normalised estimate (``None`` without normalisation)."""
+    if not practice.normalize_advantages:
+        return None
+    from pgexp.exact.practice import normalization_scale
+
+    lam = float(params.get(LAM.name, LAM.default))
+    return normalization_scale(problem, est.name, choice.name, practice, lam).factor
+
+
 def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
                  batch_size: int, replicates: int, seed: int, fit_batch_size: int | None = None,
                  truth: Truth | None = None, reference_batch: int = 2000, purpose: str = "estimate",
                  progress: bool | None = None, tags: dict[str, str] | None = None,
-                 tick: Callable[[int], None] | None = None) -> pa.Table:
+                 tick: Callable[[int], None] | None = None, practice: Practice = PLAIN) -> pa.Table:
     """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``).
 
     ``truth`` (the exact gradient, or a continuous task's reference) is computed when not given;
     ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).  Progress:
     ``tick(1)`` per replicate when given (the caller's bar), else a bar of its own unless ``progress=False``.
+    ``practice``: the batch-level options (:mod:`pgexp.estimators.practice`); the truth stays the
+    untruncated objective's gradient.
     """
-    est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size)
+    est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size, practice)
     if isinstance(replicates, bool) or replicates < 1:
         raise UserError(f"--replicates: {replicates}; allowed: a positive integer")
     params = est.params(params)
     ctx = make_context(problem)
     truth = truth if truth is not None else ctx.truth(seed, reference_batch=reference_batch)
     entropy = job_entropy(stream_identity(problem, batch_size, seed, purpose), problem.theta)
-    fits = est.needs_fit(choice.spec.name)
+    fits = est.needs_fit(choice.spec.name) or practice.bootstrap == "value_learned"
     k = (batch_size if fit_batch_size is None else int(fit_batch_size)) if fits else None
+    scale = practice_scale(problem, est, choice, params, practice)
     grads, steps, rets, trunc = [], [], [], []
     own = progress_bar(total=replicates, desc=f"{estimator}~{choice.name}", unit="replicate") \
         if tick is None and progress is not False else None
     tick = tick or ticker(own)
     for m in range(replicates):
-        b = estimate_batch(ctx, est, choice, params, batch_size, entropy, m, fit_batch_size=k)
+        b = estimate_batch(ctx, est, choice, params, batch_size, entropy, m, fit_batch_size=k, practice=practice,
+                           normalize_scale=scale)
         grads.append(b.grad)
         steps.append(b.env_steps)
         rets.append(b.return_mean)
@@ -181,7 +222,12 @@ def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params
         "fit_batch_size": pa.array(np.full(n, k or 0, dtype=np.int64), mask=np.full(n, k is None)),  # null: no fit
         "replicates": const(int(replicates), np.int64),
         "seed": const(int(seed), np.int64),
-        "unbiased": const(bool(est.is_unbiased(choice.name, params)), np.bool_),
+        "unbiased": const(bool(est.is_unbiased(choice.name, params, ctx.gamma) and practice.plain), np.bool_),
+        "normalize_advantages": const(bool(practice.normalize_advantages), np.bool_),
+        "normalize_scale": pa.array(np.full(n, scale if scale is not None else np.nan), mask=np.full(n, scale is None)),
+        "truncate": pa.array(np.full(n, practice.truncate or 0, dtype=np.int64),
+                             mask=np.full(n, practice.truncate is None)),
+        "truncate_bootstrap": pa.array([practice.columns()["truncate_bootstrap"]] * n, type=pa.string()),
         **{k: const(v, object) for k, v in (tags or {}).items()},
         "replicate": pa.array(np.arange(n, dtype=np.int64)),
         "grad": lists(np.asarray(grads, dtype=np.float64).reshape(n, d)),
@@ -205,7 +251,8 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
                       batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *,
                       params: Mapping[str, float] | None = None, replicates: int, seed: int,
                       fit_batch_size: int | None = None, reference_batch: int = 2000, purpose: str = "estimate",
-                      tags: dict[str, str] | None = None, progress: bool | None = None) -> pa.Table:
+                      tags: dict[str, str] | None = None, progress: bool | None = None,
+                      practice: Practice = PLAIN) -> pa.Table:
     """One job over a grid of cells (every horizon x every batch size), concatenated.
 
     Each cell is an independent :func:`run_estimate` with its own random stream (problem, theta,
@@ -215,7 +262,7 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
     problems = [build(h) for h in horizons]
     for prob in problems:
         for n in batch_sizes:
-            check_combination(prob, estimator, baseline, n, fit_batch_size)
+            check_combination(prob, estimator, baseline, n, fit_batch_size, practice)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
     truths: dict[int, Truth] = {}
     tables = []
@@ -233,5 +280,6 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
             step = n if episodes else 1
             tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=replicates,
                                        seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
-                                       purpose=purpose, tags=tags, tick=lambda k, s=step: bar.update(k * s)))
+                                       purpose=purpose, tags=tags, tick=lambda k, s=step: bar.update(k * s),
+                                       practice=practice))
     return pa.concat_tables(tables)

@@ -15,6 +15,10 @@ Episode lengths:
   ``1e-12 max|r| / (1 - gamma)`` (the lecture's roll-out estimators use geometric termination
   instead, see :func:`rollin_rollout`);
 * episodic (``gamma = 1``, ``H = inf``): until absorption, capped at ``max_steps`` (reported).
+
+``steps`` overrides the length for an infinite-horizon objective: the practice option ``--truncate T``
+(:mod:`pgexp.estimators.practice`) cuts every episode after ``T`` steps.  Each trajectory owns its random
+stream and draws the same numbers step by step, so a cut trajectory is the prefix of the uncut one.
 """
 
 from __future__ import annotations
@@ -222,13 +226,15 @@ def _args(t: Tables) -> tuple:
     return (t.mu_cdf, t.pi_ptr, t.pi_prob, t.pi_alias, t.indptr, t.indices, t.p_prob, t.p_alias)
 
 
-def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int = EPISODIC_MAX_STEPS) -> Trajectories:
-    """Simulate ``len(seeds)`` trajectories of ``mdp`` under the policy in ``tables``."""
+def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int = EPISODIC_MAX_STEPS,
+           steps: int | None = None) -> Trajectories:
+    """Simulate ``len(seeds)`` trajectories of ``mdp`` under the policy in ``tables`` (``steps``: cut an
+    infinite-horizon problem's episodes after that many steps; see the module docstring)."""
     n = seeds.shape[0]
-    limit = effective_horizon(mdp, max_steps)
+    limit = effective_horizon(mdp, max_steps) if steps is None else int(steps)
     lengths = np.zeros(n, np.int64)
     final = np.zeros(n, np.int64)
-    if objective_kind(mdp) == "episodic":  # lengths first (a cheap pass), so arrays fit the longest episode
+    if objective_kind(mdp) == "episodic" and steps is None:  # lengths first (a cheap pass): arrays fit the longest
         empty_i, empty_f = np.zeros((1, 1), np.int32), np.zeros((1, 1))
         _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, limit, False, LANES, empty_i, empty_i, empty_f,
                        lengths, final)

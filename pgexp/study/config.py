@@ -10,7 +10,7 @@ invocation, ``-n`` included:
    which also fills in its defaults; a violation is one line naming the key path
    (:func:`schema_message`), not jsonschema's dump of the schema;
 2. each section (:func:`~pgexp.study.estimation.load_study`, :func:`~pgexp.study.training.load_training`,
-   :func:`~pgexp.study.deep.load_deep`) and the ``figures`` the config names (:func:`pgexp.figures.figures_for`);
+   :func:`~pgexp.study.deep.load_deep`, :func:`~pgexp.study.audit.load_audit`) and the ``figures`` the config names (:func:`pgexp.figures.figures_for`);
 3. every spec string *built* (:func:`check_problems`): each environment's problem, features, policy and
    every θ point, the training start points, the deep section's policies -- so ``garnet:states=-1``,
    ``thetas: {init: ones}`` or ``gym:CartPole-v1`` in the tabular section fail ``snakemake -n`` naming the
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pgexp.errors import UserError
+from pgexp.study.audit import check_audit_problems, load_audit
 from pgexp.study.common import fail
 from pgexp.study.deep import DeepStudy, load_deep
 from pgexp.study.estimation import EnvStudy, load_study
@@ -179,6 +180,9 @@ def load_config(
     except UserError as exc:
         fail("figures", re.sub(r"^figures:\s*", "", str(exc)))
     check_problems(studies, training, deep)
+    audit = load_audit(config)  # the practice_audit section (the workflow reads it with load_audit)
+    if audit is not None:
+        check_audit_problems(audit)
     return studies, training, deep
 
 

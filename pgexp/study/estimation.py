@@ -13,6 +13,7 @@ from typing import Any
 
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS, hyperparameters
+from pgexp.estimators.practice import PLAIN, Practice, config_names, make_practice
 from pgexp.problems import REGISTRY as ENV_REGISTRY
 from pgexp.problems import parse_gamma, parse_horizon
 from pgexp.specs import parse_spec
@@ -31,7 +32,8 @@ from pgexp.study.common import (
 
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 # besides these, every hyperparameter of the registry (`lam`, a plug-in's own) is a key
-ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size")
+ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size",
+            "normalize_advantages", "truncate", "truncate_bootstrap")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class EnvStudy:
     fit_batch_size: int | None = None
     track: str = "tabular"
     reference_batch: int | None = None  # continuous-state tasks: episodes of the Monte-Carlo reference
+    practice: Practice = PLAIN  # normalize_advantages, truncate, truncate_bootstrap: every job of the environment
 
     def pairs(self) -> list[tuple[str, str]]:
         """Estimator x baseline pairs that make sense (the registry's list), in config order."""
@@ -94,7 +97,8 @@ class EnvStudy:
         has a finite horizon."""
         from pgexp.exact.catalogue import exact_pairs  # no numerical imports: keeps this module light
 
-        if self.track != "tabular" or all(h is None for h in self.horizons):
+        # the exact curves are of the plain estimators (the practice_audit section has the options' exact values)
+        if self.track != "tabular" or all(h is None for h in self.horizons) or not self.practice.plain:
             return []
         known = set(exact_pairs(self.estimators, self.baselines))
         return [p for p in self.pairs() if p in known]
@@ -106,9 +110,15 @@ class EnvStudy:
     def _tags(self, theta_name: str) -> list[tuple[str, str | None]]:
         return [("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={theta_name}")]
 
+    def exact_lam(self) -> str | None:
+        """``--lam`` of the exact commands, only when a pair depends on it (gae, gae_common)."""
+        from pgexp.exact.catalogue import LAMBDA_ESTIMATORS
+
+        return repr(self.lam) if any(e in LAMBDA_ESTIMATORS for e, _ in self.exact_pairs()) else None
+
     def exact_args(self, theta_name: str) -> str:
         """``pgexp exact-curves`` options for one policy point: every finite horizon x batch size."""
-        lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None  # only GAE depends on it
+        lam = self.exact_lam()
         opts = [
             *self._problem_options(theta_name),
             ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
@@ -119,7 +129,7 @@ class EnvStudy:
 
     def decompose_args(self, theta_name: str) -> str:
         """``pgexp decompose`` options: the same problem, horizons and exact pairs as the exact curves."""
-        lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None
+        lam = self.exact_lam()
         opts = [
             *self._problem_options(theta_name),
             ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
@@ -129,7 +139,8 @@ class EnvStudy:
 
     def has_lambda_tradeoff(self) -> bool:
         """GAE is studied here at a reference horizon the exact engine covers (finite, or discounted)."""
-        return "gae" in self.estimators and (self.reference_horizon is not None or (self.gamma or 1.0) < 1.0)
+        return "gae" in self.estimators and self.practice.plain and (self.reference_horizon is not None
+                                                                     or (self.gamma or 1.0) < 1.0)
 
     def lambda_tradeoff_args(self, theta_name: str) -> str:
         """``pgexp lambda-tradeoff`` options: the reference horizon, batch sizes 1 and the study's."""
@@ -151,11 +162,14 @@ class EnvStudy:
             # hyperparameters only reach the estimators that have them, so changing one reruns nothing else
             *estimator_options(job.estimator, job.baseline, dict(self.params), self.fit_batch_size),
             ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
+            ("--truncate", None if self.practice.truncate is None else str(self.practice.truncate)),
+            ("--bootstrap", None if self.practice.truncate is None else self.practice.bootstrap),
             ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={job.theta_name}"),
         ]
         if self.track == "continuous":
             opts += [("--reference-batch", str(self.reference_batch)), ("--threads", "1")]
-        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+        flag = " --normalize-advantages" if self.practice.normalize_advantages else ""
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + flag
 
 
 def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
@@ -218,12 +232,42 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         horizons=horizons, batch_sizes=batch_sizes, seeds=seeds, replicates=int(replicates),
         params=tuple(sorted(params.items())), reference_horizon=ref_h, reference_batch_size=int(ref_n),
         fit_batch_size=check_fit_batch_size(merged.get("fit_batch_size"), f"{where}.fit_batch_size"),
+        practice=env_practice(merged, where),
     )
     if not study.pairs():
         fail(f"{where}.baselines", "no estimator x baseline pair makes sense; e.g. every estimator accepts 'none'")
     check_batch_sizes(study, where)
     check_objectives(study, where)
+    check_practice_keys(study, where)
     return study
+
+
+def env_practice(merged: dict[str, Any], where: str) -> Practice:
+    """The practice options an environment's jobs run with (``normalize_advantages``, ``truncate``,
+    ``truncate_bootstrap``; global keys apply to every environment)."""
+    return make_practice(merged.get("normalize_advantages", False), merged.get("truncate"),
+                         merged.get("truncate_bootstrap"), names=config_names(where))
+
+
+def check_practice_keys(study: EnvStudy, where: str) -> None:
+    """Refuse a practice option where a pair or a horizon of the sweep cannot take it, naming the key."""
+    from pgexp.exact.catalogue import NORMALIZABLE
+
+    p = study.practice
+    if p.plain:
+        return
+    if study.track != "tabular":
+        fail(f"{where}.{'normalize_advantages' if p.normalize_advantages else 'truncate'}", "tabular problems only")
+    for e, b in study.pairs():
+        est = ESTIMATORS[e]
+        if est.sampling != "trajectories" or est.fit is not None:
+            fail(f"{where}.estimators", f"{e} cannot take normalize_advantages / truncate (it samples or fits on its "
+                                        "own); drop it for this environment")
+        if p.normalize_advantages and b.partition(":")[0] not in NORMALIZABLE.get(e, ()):
+            fail(f"{where}.normalize_advantages", f"not available for {e}~{b}; allowed: "
+                 + "; ".join(f"{k} with {', '.join(v)}" for k, v in NORMALIZABLE.items()))
+    if p.truncate is not None and any(h is not None for h in study.horizons):
+        fail(f"{where}.truncate", "cuts episodes of an infinite horizon; give horizons: [inf]")
 
 
 def check_batch_sizes(study: EnvStudy, where: str) -> None:

@@ -48,7 +48,7 @@ def derived_schema(template: dict[str, Any]) -> dict[str, Any]:
     defs["baseline"]["description"] = f"a registered baseline: {', '.join(baseline_usage())}"
     s["properties"].update(hyperparameter_properties(defaults=True))
     defs["environment"]["properties"].update(hyperparameter_properties(defaults=False))
-    for section in ("training", "deep"):
+    for section in ("training", "deep", "practice_audit"):
         if section in s["properties"]:
             s["properties"][section]["properties"].update(hyperparameter_properties(defaults=False))
     deep = s["properties"].get("deep", {}).get("properties", {})

@@ -11,12 +11,13 @@ import pgexp
 from pgexp.errors import UserError
 from pgexp.figures import FIGURES, figures_for, option
 from pgexp.plugins import ENV_VAR as PLUGINS_VAR
-from pgexp.study import SCHEMA, Job, config_hash, load_config
+from pgexp.study import SCHEMA, Job, config_hash, load_audit, load_config
 
 # The schema (with its defaults), every section and every spec string built, before any job.  A mistake
 # is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
 try:
     STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA))
+    AUDIT = load_audit(config)  # the practice_audit section (checked by load_config), or None
     # the registered figures of the config's sections (narrowed by its `figures` key)
     FIGURE_NAMES = figures_for(config)
 except UserError as exc:
@@ -47,6 +48,10 @@ TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINI
 CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
 DEEP_TABLE_NAMES = (["deep_quality"] + (["deep_learning_curves", "deep_training_summary"] if DEEP.train else [])) if DEEP else []
 TABLES += expand("results/tables/{table}.{ext}", table=DEEP_TABLE_NAMES, ext=("parquet", "csv"))
+AUDIT_TABLE_NAMES = (["practice_audit", "practice_audit_sign_flip"]
+                     + (["practice_audit_normalization"] if AUDIT.normalization else [])
+                     + (["practice_audit_curves", "practice_audit_training"] if AUDIT.training else [])) if AUDIT else []
+TABLES += expand("results/tables/{table}.{ext}", table=AUDIT_TABLE_NAMES, ext=("parquet", "csv"))
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
 
@@ -55,6 +60,8 @@ wildcard_constraints:
     env=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     theta=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     estimator=r"[a-z][a-z0-9_]*",
+    variant=r"[a-z][a-z0-9_]*~[a-z][a-z0-9_]*(:[A-Za-z0-9_=.,+-]+)?~[a-z0-9_+-]+",
+    problem=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     baseline=r"[a-z][a-z0-9_]*(:[A-Za-z0-9_=.,+-]+)?",
     seed=r"\d+",
     figure=r"[a-z][a-z0-9_]*",
@@ -189,3 +196,33 @@ def figure_options(wildcards, input):
 def figure_caption(wildcards):
     """The figure's one caption (the registry's), rendered by workflow/report/figure.rst."""
     return FIGURES[wildcards.figure].caption
+
+
+def audit_normalization_outputs():
+    """The practice audit's normalisation-bias table, when the section has normalisation problems."""
+    if AUDIT and AUDIT.normalization:
+        return multiext("results/tables/practice_audit_normalization", ".parquet", ".csv")
+    return []
+
+
+def audit_normalization_options(wildcards, input):
+    if not (AUDIT and AUDIT.normalization):
+        return ""
+    return (f"--normalization {' '.join(input.normalization)}"
+            " --normalization-output results/tables/practice_audit_normalization.parquet")
+
+
+AUDIT_REPORT_TABLES = {
+    "practice_audit": "results/tables/practice_audit.parquet",
+    "practice_audit_normalization": "results/tables/practice_audit_normalization.parquet",
+    "practice_audit_sign_flip": "results/tables/practice_audit_sign_flip.parquet",
+    "practice_audit_training": "results/tables/practice_audit_training.parquet",
+}
+
+
+def audit_report_inputs(wildcards):
+    return {k: v for k, v in AUDIT_REPORT_TABLES.items() if v in TABLES}
+
+
+def audit_report_options():
+    return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in audit_report_inputs(None).items())

@@ -7,6 +7,7 @@ rule report_html:
         unpack(training_report_inputs),
         unpack(deep_report_inputs),
         unpack(lambda_tradeoff_report_inputs),
+        unpack(audit_report_inputs),
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
         exact="results/tables/exact_variance.parquet",
@@ -24,7 +25,8 @@ rule report_html:
         training=lambda wildcards: training_report_options(),
         deep=lambda wildcards: deep_report_options(),
         tradeoff=lambda wildcards: lambda_tradeoff_report_options(),
+        audit=lambda wildcards: audit_report_options(),
     shell:
         "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
         " --exact {input.exact} --comparisons {input.comparisons} --decomposition {input.decomposition}"
-        " {params.training} {params.deep} {params.tradeoff} --figures {input.figures} --output {output} > {log} 2>&1"
+        " {params.training} {params.deep} {params.tradeoff} {params.audit} --figures {input.figures} --output {output} > {log} 2>&1"

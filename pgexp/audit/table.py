@@ -1,0 +1,290 @@
+r"""The practice-audit table: each variant against the exact gradient and against its textbook reference.
+
+One row per (environment, policy point, variant, batch size ``N``) from the variant's estimate files
+(``M`` replicates per cell, seeds pooled):
+
+* Monte Carlo, with BCa intervals over replicates (:func:`pgexp.analysis.metrics.estimator_metrics`):
+  ``bias_sq``, ``rel_bias_sq = bias_sq / ||grad J||²``, ``trace_cov``, ``mse``, ``rel_mse``, and
+  ``cosine_mean = cos(mean_m g_m, grad J)`` -- the angle between the estimator's *mean* and the gradient
+  (where the direction of a biased estimator points), not the mean of per-batch cosines;
+* paired against the reference (the textbook estimator, same baseline, no options, on the same
+  trajectories: common random numbers), with BCa intervals over replicate pairs: ``variance_ratio =
+  trace_cov / trace_cov_ref`` and ``mse_ratio = mse / mse_ref``;
+* exact, where the exact engine has them: ``bias_sq_exact``, ``rel_bias_sq_exact``, ``trace_cov_exact``,
+  ``mse_exact``, ``rel_mse_exact``, ``cosine_mean_exact``, ``mean_norm_ratio_exact`` (``||E g|| / ||grad J||``),
+  ``variance_ratio_exact`` -- by the moment
+  recursion for the common variants and the cut with ``none`` / ``value_exact`` bootstrapping
+  (:mod:`pgexp.exact.practice`), by enumerating batches for normalised advantages where the batches can
+  be listed (:mod:`pgexp.exact.normalization`), else missing (``exact_method`` says which);
+* ``bias_share = bias_sq / mse`` (and ``bias_share_exact``): when it is near 1 the bias matters, near 0
+  the variance dominates.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import bootstrap
+
+from pgexp.analysis.metrics import bootstrap_seed, estimator_metrics
+from pgexp.audit.variants import PLAIN_OPTION, TEXTBOOK
+from pgexp.estimators import LAM
+from pgexp.estimators.practice import Practice, make_practice
+
+KEYS = ("env_name", "theta_name", "variant")
+MC_RANGED = ("bias_sq", "rel_bias_sq", "trace_cov", "mse", "rel_mse", "cosine_mean", "variance_ratio", "mse_ratio")
+EXACT = ("bias_sq_exact", "rel_bias_sq_exact", "trace_cov_exact", "mse_exact", "rel_mse_exact", "cosine_mean_exact",
+         "mean_norm_ratio_exact", "variance_ratio_exact", "bias_share_exact")
+
+
+def practice_of(row: pd.Series | dict) -> Practice:
+    """The practice options an estimate row records."""
+    def get(k: str) -> Any:
+        v = row.get(k) if hasattr(row, "get") else None
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else v
+
+    trunc = get("truncate")
+    return make_practice(bool(get("normalize_advantages") or False), None if trunc is None else int(trunc),
+                         get("truncate_bootstrap"))
+
+
+def variant_key(row: pd.Series | dict) -> str:
+    """``estimator~baseline~option`` of an estimate row."""
+    return f"{row['estimator']}~{row['baseline']}~{practice_of(row).label or PLAIN_OPTION}"
+
+
+def _resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
+    """Resampled index arrays ``(..., M)`` -> multiplicities ``(..., M)`` (one bincount over offset rows)."""
+    flat = idx.reshape(-1, idx.shape[-1]).astype(np.int64)
+    rows = flat.shape[0]
+    counts = np.bincount((flat + (np.arange(rows) * M)[:, None]).ravel(), minlength=rows * M)
+    return counts.reshape((*idx.shape[:-1], M)).astype(np.float64)
+
+
+def _trace_and_mse(counts: np.ndarray, G: np.ndarray, g_true: np.ndarray, which: int) -> np.ndarray:
+    """``tr Cov`` (``which = 0``) or ``mean ||g - grad J||²`` (1) of ``G`` resampled by ``counts``."""
+    k = counts.sum(axis=-1)
+    if which == 1:
+        err = np.einsum("md,md->m", G - g_true, G - g_true)
+        return (counts @ err) / k
+    Gc = G - G.mean(axis=0)
+    mean_c = (counts @ Gc) / k[..., None]
+    q = np.einsum("md,md->m", Gc, Gc)
+    return ((counts @ q) / k - np.einsum("...d,...d->...", mean_c, mean_c)) * k / (k - 1)
+
+
+def _bca(stat: Any, M: int, seed: int, confidence: float, resamples: int, point: float) -> tuple[float, float]:
+    """BCa interval of ``stat(counts)`` over replicate indices (a degenerate statistic: the point)."""
+    if M < 3 or not np.isfinite(point):
+        return float("nan"), float("nan")
+
+    def fn(idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        return stat(_resample_counts(np.moveaxis(idx, axis, -1), M))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            res = bootstrap((np.arange(M),), fn, vectorized=True, method="BCa", n_resamples=resamples,
+                            confidence_level=confidence, rng=np.random.default_rng(seed))
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return point, point
+    return min(lo, point), max(hi, point)
+
+
+def cosine_of_mean(G: np.ndarray, g_true: np.ndarray, seed: int, confidence: float,
+                   resamples: int) -> tuple[float, float, float]:
+    """``cos(mean_m g_m, grad J)`` with a BCa interval over replicates."""
+    gn = float(np.linalg.norm(g_true))
+    M = G.shape[0]
+
+    def stat(counts: np.ndarray) -> np.ndarray:
+        mean = (counts @ G) / counts.sum(axis=-1)[..., None]
+        norm = np.linalg.norm(mean, axis=-1)
+        return np.where(norm > 0, (mean @ g_true) / np.where(norm > 0, norm, 1.0) / gn, np.nan)
+
+    point = float(stat(np.ones(M)))
+    return (point, *_bca(stat, M, seed, confidence, resamples, point))
+
+
+def paired_ratios(G: np.ndarray, R: np.ndarray, g_true: np.ndarray, seed: int, confidence: float,
+                  resamples: int) -> dict[str, float]:
+    """``variance_ratio`` and ``mse_ratio`` of ``G`` to its reference ``R`` (rows paired), with BCa intervals."""
+    M = G.shape[0]
+    out: dict[str, float] = {}
+    for i, name in enumerate(("variance_ratio", "mse_ratio")):
+        def stat(counts: np.ndarray, i: int = i) -> np.ndarray:
+            a, b = _trace_and_mse(counts, G, g_true, i), _trace_and_mse(counts, R, g_true, i)
+            return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+        point = float(stat(np.ones(M)))
+        out[name] = point
+        out[f"{name}_lo"], out[f"{name}_hi"] = _bca(stat, M, seed + i + 1, confidence, resamples, point)
+    return out
+
+
+def _problem_key(row: pd.Series) -> tuple:
+    return tuple(str(row.get(k)) for k in ("env", "features", "policy", "theta", "gamma", "horizon"))
+
+
+def _problem(row: pd.Series) -> Any:
+    from pgexp.problems.problem import build_problem
+
+    h = int(row["horizon"])
+    return build_problem(str(row["env"]), features=row.get("features"), policy=row.get("policy"),
+                         theta=str(row["theta"]), gamma=float(row["gamma"]), horizon=h if h >= 0 else "inf")
+
+
+def _lam(row: pd.Series) -> float | None:
+    lam = row.get("lam")
+    return None if lam is None or pd.isna(lam) else float(lam)
+
+
+class ExactCache:
+    """Exact means and covariances, computed once per (problem, variant)."""
+
+    def __init__(self) -> None:
+        self._mom: dict[tuple, Any] = {}
+
+    def per_trajectory(self, row: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(mean, cov, grad J)`` of one trajectory's estimate, or ``None`` (no exact counterpart)."""
+        from pgexp.errors import UserError
+        from pgexp.exact.practice import EXACT_BOOTSTRAPS, practice_moments
+
+        practice = practice_of(row)
+        if practice.normalize_advantages or (practice.truncate is not None
+                                             and practice.bootstrap not in EXACT_BOOTSTRAPS):
+            return None
+        lam = _lam(row)
+        key = ("traj", *_problem_key(row), row["estimator"], row["baseline"], practice, lam)
+        if key not in self._mom:
+            try:
+                self._mom[key] = practice_moments(_problem(row), str(row["estimator"]), str(row["baseline"]), practice,
+                                                  LAM.default if lam is None else lam)
+            except UserError:
+                self._mom[key] = None
+        return self._mom[key]
+
+    def normalized(self, row: pd.Series, N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(mean, cov, grad J)`` of the normalised batch of ``N`` by enumeration, or ``None`` (too many batches)."""
+        from pgexp.errors import UserError
+        from pgexp.exact.normalization import exact_normalized
+
+        practice = practice_of(row)
+        if not practice.normalize_advantages or practice.truncate is not None:
+            return None
+        lam = _lam(row)
+        key = ("norm", *_problem_key(row), row["estimator"], row["baseline"], lam, N)
+        if key not in self._mom:
+            try:
+                got = exact_normalized(_problem(row), str(row["estimator"]), str(row["baseline"]), [N],
+                                       lam=LAM.default if lam is None else lam)
+            except UserError:
+                got = []
+            self._mom[key] = (got[0]["mean"], got[0]["cov"], got[0]["grad"]) if got else None
+        return self._mom[key]
+
+
+def _exact_columns(cache: ExactCache, row: pd.Series, N: int) -> tuple[dict[str, float], float | None]:
+    """The exact columns of a cell and its exact ``trace_cov`` (``None`` when there is none)."""
+    batch = cache.normalized(row, N)
+    method = "enumeration" if batch is not None else ""
+    if batch is not None:
+        mean, cov_N, grad = batch
+    else:
+        traj = cache.per_trajectory(row)
+        if traj is None:
+            return {"exact_method": method}, None
+        mean, cov, grad = traj
+        cov_N, method = cov / N, "dp"
+    g2 = float(grad @ grad)
+    bias_sq = float((mean - grad) @ (mean - grad))
+    trace = float(np.trace(cov_N))
+    mn = float(np.linalg.norm(mean))
+    out = {"bias_sq_exact": bias_sq, "rel_bias_sq_exact": bias_sq / g2, "trace_cov_exact": trace,
+           "mse_exact": bias_sq + trace, "rel_mse_exact": (bias_sq + trace) / g2,
+           "cosine_mean_exact": float(mean @ grad) / (mn * np.sqrt(g2)) if mn > 0 else float("nan"),
+           "mean_norm_ratio_exact": mn / np.sqrt(g2),
+           "bias_share_exact": bias_sq / (bias_sq + trace) if bias_sq + trace > 0 else float("nan"),
+           "exact_method": method}
+    return out, trace
+
+
+def _pooled(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """Replicates of one cell, ordered by (seed, replicate): ``(G (M, d), grad J, first row)``."""
+    df = df.sort_values(["seed", "replicate"])
+    return np.stack(df["grad"].to_numpy()), np.asarray(df["grad_exact"].iloc[0], dtype=np.float64), df.iloc[0]
+
+
+def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, resamples: int = 2000) -> pd.DataFrame:
+    """The audit table (module docstring) from estimate tables of the variants and their references."""
+    df = pd.concat(list(frames), ignore_index=True)
+    df["variant"] = [variant_key(r) for r in df[["estimator", "baseline", "normalize_advantages", "truncate",
+                                                   "truncate_bootstrap"]].to_dict("records")]
+    cells = {k: g for k, g in df.groupby([*KEYS, "batch_size"], sort=True)}
+    cache = ExactCache()
+    rows = []
+    for (env_name, theta_name, variant, N), cell in cells.items():
+        G, g_true, first = _pooled(cell)
+        est, base, option = variant.split("~")
+        practice = practice_of(first)
+        ref_key = f"{_reference(est)}~{base}~{PLAIN_OPTION}"
+        seed = bootstrap_seed((env_name, theta_name, variant, int(N)))
+        m = estimator_metrics(G, g_true, int(N), confidence=confidence, n_resamples=resamples, seed=seed)
+        g2 = float(g_true @ g_true)
+        row: dict[str, Any] = {
+            "env_name": env_name, "theta_name": theta_name,
+            **{k: first[k] for k in ("env", "features", "policy", "theta", "gamma", "horizon", "dim") if k in first},
+            "choice": _choice(est, practice), "variant": variant, "estimator": est, "baseline": base, "option": option,
+            "normalize_advantages": practice.normalize_advantages, "normalize_scale": first.get("normalize_scale"),
+            "truncate": practice.truncate, "truncate_bootstrap": practice.columns()["truncate_bootstrap"],
+            "reference": ref_key, "batch_size": int(N), "replicates": int(G.shape[0]),
+            "grad_norm_exact": float(np.sqrt(g2)), "env_steps_mean": float(cell["env_steps"].mean()),
+            "truncated_mean": float(cell["truncated"].mean()) / int(N),
+        }
+        for k in ("bias_sq", "trace_cov", "mse", "rel_mse"):
+            row[k], row[f"{k}_lo"], row[f"{k}_hi"] = m[k], m[f"{k}_lo"], m[f"{k}_hi"]
+        row["rel_bias_sq"], row["rel_bias_sq_lo"], row["rel_bias_sq_hi"] = (m["bias_sq"] / g2, m["bias_sq_lo"] / g2,
+                                                                           m["bias_sq_hi"] / g2)
+        row["cosine_mean"], row["cosine_mean_lo"], row["cosine_mean_hi"] = cosine_of_mean(G, g_true, seed, confidence,
+                                                                                          resamples)
+        row["bias_share"] = m["bias_sq"] / m["mse"] if m["mse"] > 0 else float("nan")
+        ref = cells.get((env_name, theta_name, ref_key, N))
+        if ref is not None and variant != ref_key:
+            R, _, _ = _pooled(ref)
+            if R.shape == G.shape:
+                row.update(paired_ratios(G, R, g_true, seed, confidence, resamples))
+        exact, trace = _exact_columns(cache, first, int(N))
+        row.update(exact)
+        if trace is not None and ref is not None:
+            _, ref_trace = _exact_columns(cache, ref.iloc[0], int(N))
+            if ref_trace:
+                row["variance_ratio_exact"] = trace / ref_trace
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    for col in (*[f"{k}{s}" for k in ("variance_ratio", "mse_ratio") for s in ("", "_lo", "_hi")], *EXACT):
+        if col not in out:
+            out[col] = np.nan
+    out["confidence"] = confidence
+    return out
+
+
+def _reference(estimator: str) -> str:
+    """The textbook estimator a variant stands in for (a common variant's is its discounted form)."""
+    return estimator.removesuffix("_common")
+
+
+def _choice(estimator: str, practice: Practice) -> str:
+    """Which choice a variant illustrates (``textbook`` for a reference)."""
+    if practice.normalize_advantages:
+        return "normalize"
+    if practice.truncate is not None:
+        return "truncate"
+    return "common" if estimator.endswith("_common") else TEXTBOOK
+
+
+__all__ = ["EXACT", "MC_RANGED", "audit_table", "cosine_of_mean", "paired_ratios", "practice_of", "variant_key"]
