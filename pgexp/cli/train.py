@@ -8,9 +8,8 @@ from pathlib import Path
 from pgexp.cli.common import add_problem_options, parse_list, parse_tags, problem_from_args
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS
+from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
 from pgexp.io import save_npy
-
-TRAINING_ONLY_BASELINES = ("value_online", "optimal_exact")  # see pgexp.runs.train.TRAINING_BASELINES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pgexp.errors import UserError
-from pgexp.estimators.baselines import BASELINES
+from pgexp.estimators.baselines import BASELINES, TRAINING_ONLY_BASELINES
 
 ALL_OBJECTIVES = ("finite", "discounted", "episodic")
 
@@ -54,6 +54,9 @@ class Estimator:
 
     def check(self, baseline: str, objective: str) -> None:
         """Refuse an estimator x baseline x objective combination that makes no sense, by name."""
+        if baseline in TRAINING_ONLY_BASELINES:
+            raise UserError(f"--baseline {baseline}: training only ({TRAINING_ONLY_BASELINES[baseline]}); "
+                            "pgexp train accepts it")
         if baseline not in BASELINES:
             raise UserError(f"--baseline: unknown {baseline!r}; allowed: {', '.join(BASELINES)}")
         if baseline not in self.baselines:

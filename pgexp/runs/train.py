@@ -33,6 +33,7 @@ import pyarrow as pa
 from pgexp import exact
 from pgexp.errors import UserError
 from pgexp.estimators.base import Context
+from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
 from pgexp.problems.problem import Problem
 from pgexp.runs.estimate import check_combination, estimate_batch, stream_identity
 from pgexp.sampling.rng import job_entropy
@@ -40,12 +41,7 @@ from pgexp.sampling.rng import job_entropy
 OPTIMIZERS = ("sga", "adam", "npg")
 UPDATES = ("per_batch", "per_step")
 VALUE_FEATURES = ("onehot", "constant")
-TRAINING_BASELINES = {  # baselines only training has, with why an estimation job cannot use them
-    "value_online": "learned along training by w <- w + alpha_w (G_t - v(S_t, w)) x(S_t); there is no training "
-                    "in an estimation job",
-    "optimal_exact": "the exact minimum-variance constant b* of one-step problems, for training; pgexp "
-                     "exact-variance --baseline optimal gives the exact per-coordinate optimum",
-}
+TRAINING_BASELINES = TRAINING_ONLY_BASELINES
 FAST_ESTIMATORS = ("reinforce", "reward_to_go", "exact")
 FAST_BASELINES = ("none", "constant", "value_exact", "value_online", "optimal_exact")
 FAST_ONLY = "compiled engine: softmax-linear policy, a small tabular problem, --estimator reinforce|reward_to_go"
