@@ -37,9 +37,9 @@ from pgexp.analysis.metrics import bootstrap_seed
 
 VARIANT_DEFAULTS: dict[str, object] = {"optimizer": "sga", "update": "per_batch", "baseline_offset": 0.0,
                                        "baseline_step_size": 0.0, "value_features": "", "batch_size": 0}
-PAIR = ("env_name", "estimator", "baseline") + tuple(VARIANT_DEFAULTS)
-CONFIG = PAIR + ("step_size",)
-RUN = CONFIG + ("seed",)
+PAIR = ("env_name", "estimator", "baseline", *VARIANT_DEFAULTS)
+CONFIG = (*PAIR, "step_size")
+RUN = (*CONFIG, "seed")
 FINAL_POLICY = ("final_policy", "final_policy_prob", "final_policy_J", "final_policy_optimal")
 
 
@@ -182,7 +182,7 @@ def run_summary(runs: pd.DataFrame, *, threshold: float = 0.9) -> pd.DataFrame:
     """One row per run: final progress (mean over the last 10 % of iterations), final ``J`` and ``J/J*``,
     env steps and iterations to reach ``threshold`` progress (NaN if never; at kept rows), whether and
     why it diverged, and where it ended (the ``final_policy`` columns)."""
-    df = add_progress(prepare(runs)).sort_values(list(RUN) + ["iteration"], kind="stable")
+    df = add_progress(prepare(runs)).sort_values([*RUN, "iteration"], kind="stable")
     rows = []
     for key, g in df.groupby(list(RUN), sort=True, dropna=False):
         T = int(g["iteration"].max())
@@ -193,7 +193,8 @@ def run_summary(runs: pd.DataFrame, *, threshold: float = 0.9) -> pd.DataFrame:
                          final_J=float(last["J"]), final_J_ratio=float(last["J_ratio"]),
                          steps_to_threshold=float(reached["env_steps"].iloc[0]) if len(reached) else np.nan,
                          iterations_to_threshold=float(reached["iteration"].iloc[0]) if len(reached) else np.nan,
-                         diverged=bool(last["run_diverged"]), diverged_reason=str(last.get("diverged_reason", "") or ""),
+                         diverged=bool(last["run_diverged"]),
+                         diverged_reason=str(last.get("diverged_reason", "") or ""),
                          last_iteration=T, J_star=float(last["J_star"]), J_0=float(last["J_0"]),
                          **{k: last[k] for k in FINAL_POLICY}))
     return pd.DataFrame(rows)

@@ -9,14 +9,16 @@ from pgexp.io import write_frame_csv
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("curves", help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
-                       description="From pgexp train outputs, on the reported seeds: per configuration and iteration the "
-                                   "mean progress (J - J_0)/(J* - J_0), J and the sampled return with percentile-bootstrap "
-                                   "bands over the seeds alive, and the fraction alive; per configuration the final "
-                                   "progress, final J/J*, env steps to reach --threshold progress, diverged seeds, the "
-                                   "fraction of seeds that converged to a suboptimal policy (Wilson interval), and the "
-                                   "step size selected on the selection seeds (highest final progress among step sizes "
-                                   "with no diverged selection seed; ties: the smaller), flagged when at the grid's edge.")
+    p = sub.add_parser("curves",
+                       help="learning curves with bootstrap bands over seeds; steps-to-threshold; step-size choice",
+                       description="From pgexp train outputs, on the reported seeds: per configuration and iteration "
+                                   "the mean progress (J - J_0)/(J* - J_0), J and the sampled return with "
+                                   "percentile-bootstrap bands over the seeds alive, and the fraction alive; per "
+                                   "configuration the final progress, final J/J*, env steps to reach --threshold "
+                                   "progress, diverged seeds, the fraction of seeds that converged to a suboptimal "
+                                   "policy (Wilson interval), and the step size selected on the selection seeds "
+                                   "(highest final progress among step sizes with no diverged selection seed; ties: "
+                                   "the smaller), flagged when at the grid's edge.")
     p.add_argument("inputs", nargs="+", metavar="TRAIN.parquet")
     p.add_argument("--curves", required=True, metavar="CURVES.parquet", help="also writes CURVES.csv")
     p.add_argument("--summary", required=True, metavar="SUMMARY.parquet", help="also writes SUMMARY.csv")

@@ -42,7 +42,8 @@ def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.n
         except ValueError:
             theta = np.array([np.nan])
         if theta.shape != (dim,) or not np.all(np.isfinite(theta)):
-            raise UserError(f"--theta {text}: expected {dim} finite numbers separated by ';' (this policy has dim = {dim})")
+            raise UserError(f"--theta {text}: expected {dim} finite numbers separated by ';' "
+                            f"(this policy has dim = {dim})")
         return theta
     parsed = parse_spec(text, what="--theta")
     if parsed.name == "zeros":

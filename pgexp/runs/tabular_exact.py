@@ -88,51 +88,96 @@ def dense_mdp(mdp: FiniteMDP) -> DenseMDP:
 
 
 @njit(cache=True)
+def _pivot(M, B, col):
+    """Swap the row with the largest ``|M[i, col]|`` (``i >= col``) into place; returns that magnitude."""
+    n = M.shape[0]
+    piv = col
+    best = abs(M[col, col])
+    for i in range(col + 1, n):
+        if abs(M[i, col]) > best:
+            best = abs(M[i, col])
+            piv = i
+    if piv != col:
+        for j in range(n):
+            M[col, j], M[piv, j] = M[piv, j], M[col, j]
+        for j in range(B.shape[1]):
+            B[col, j], B[piv, j] = B[piv, j], B[col, j]
+    return best
+
+
+@njit(cache=True)
+def _eliminate(M, B, col):
+    """Subtract multiples of row ``col`` from the rows below it (explicit loops: no temporaries)."""
+    n = M.shape[0]
+    for i in range(col + 1, n):
+        f = M[i, col] / M[col, col]
+        if f != 0.0:
+            for j in range(col + 1, n):
+                M[i, j] -= f * M[col, j]
+            for j in range(B.shape[1]):
+                B[i, j] -= f * B[col, j]
+
+
+@njit(cache=True)
 def solve_inplace(M, B):
     """Solve ``M X = B`` by Gaussian elimination with partial pivoting; ``B`` ``(n, k)`` becomes ``X``.
 
     ``M`` is destroyed.  Returns ``False`` (and leaves garbage) when a pivot is zero or not finite.
     """
     n = M.shape[0]
-    k = B.shape[1]
     for col in range(n):
-        piv = col
-        best = abs(M[col, col])
-        for i in range(col + 1, n):
-            if abs(M[i, col]) > best:
-                best = abs(M[i, col])
-                piv = i
+        best = _pivot(M, B, col)
         if not (best > 0.0) or not np.isfinite(best):
             return False
-        if piv != col:
-            for j in range(n):
-                tmp = M[col, j]
-                M[col, j] = M[piv, j]
-                M[piv, j] = tmp
-            for j in range(k):
-                tmp = B[col, j]
-                B[col, j] = B[piv, j]
-                B[piv, j] = tmp
-        d = M[col, col]
-        for i in range(col + 1, n):
-            f = M[i, col] / d
-            if f != 0.0:
-                for j in range(col + 1, n):
-                    M[i, j] -= f * M[col, j]
-                for j in range(k):
-                    B[i, j] -= f * B[col, j]
+        _eliminate(M, B, col)
     for col in range(n - 1, -1, -1):
-        d = M[col, col]
-        for j in range(k):
+        for j in range(B.shape[1]):
             acc = B[col, j]
             for i in range(col + 1, n):
                 acc -= M[col, i] * B[i, j]
-            B[col, j] = acc / d
+            B[col, j] = acc / M[col, col]
+    return np.all(np.isfinite(B))
+
+
+@njit(cache=True)
+def q_value(P, r, gamma, V_next, s, a):
+    """``r(s, a) + gamma sum_s' P[s, a, s'] V_next[s']``."""
+    q = 0.0
+    for s2 in range(V_next.shape[0]):
+        q += P[s, a, s2] * V_next[s2]
+    return r[s, a] + gamma * q
+
+
+@njit(cache=True)
+def finite_values(P, r, mu, gamma, horizon, pi, V):
+    """``V_h = sum_a pi (r + gamma P V_{h+1})``, ``V_H = 0``, into ``V`` ``(H + 1, S)``; returns ``J``."""
+    S, A = r.shape
+    V[horizon, :] = 0.0
+    for h in range(horizon - 1, -1, -1):
+        for s in range(S):
+            v = 0.0
+            for a in range(A):
+                v += pi[s, a] * q_value(P, r, gamma, V[h + 1], s, a)
+            V[h, s] = v
+    return mu @ V[0]
+
+
+@njit(cache=True)
+def policy_system(P, r, pi, gamma, states, k):
+    """``M = I - gamma P_pi`` restricted to ``states`` and ``B = [r_pi, 1, ...]`` with ``k`` columns."""
+    A = r.shape[1]
+    n = states.shape[0]
+    M = np.eye(n)
+    B = np.zeros((n, k))
     for i in range(n):
-        for j in range(k):
-            if not np.isfinite(B[i, j]):
-                return False
-    return True
+        s = states[i]
+        for c in range(1, k):
+            B[i, c] = 1.0
+        for a in range(A):
+            B[i, 0] += pi[s, a] * r[s, a]
+            for j in range(n):
+                M[i, j] -= gamma * pi[s, a] * P[s, a, states[j]]
+    return M, B
 
 
 @njit(cache=True)
@@ -142,64 +187,42 @@ def values(P, r, mu, gamma, horizon, kind, transient, pi, V):
     ``V`` is ``(H + 1, S)`` for a finite horizon (``V[H] = 0``), else ``(1, S)`` (zero on absorbing and
     unreachable states).  ``ok`` is ``False`` when an episodic policy does not (numerically) terminate.
     """
-    S, A = r.shape
+    S = r.shape[0]
     if kind == FINITE:
-        for s in range(S):
-            V[horizon, s] = 0.0
-        for h in range(horizon - 1, -1, -1):
-            for s in range(S):
-                v = 0.0
-                for a in range(A):
-                    q = 0.0
-                    for s2 in range(S):
-                        q += P[s, a, s2] * V[h + 1, s2]
-                    v += pi[s, a] * (r[s, a] + gamma * q)
-                V[h, s] = v
-        J = 0.0
-        for s in range(S):
-            J += mu[s] * V[0, s]
+        J = finite_values(P, r, mu, gamma, horizon, pi, V)
         return J, np.isfinite(J)
-    if kind == DISCOUNTED:
-        M = np.zeros((S, S))
-        B = np.zeros((S, 1))
-        for s in range(S):
-            M[s, s] = 1.0
-            for a in range(A):
-                B[s, 0] += pi[s, a] * r[s, a]
-                for s2 in range(S):
-                    M[s, s2] -= gamma * pi[s, a] * P[s, a, s2]
-        ok = solve_inplace(M, B)
-        J = 0.0
-        for s in range(S):
-            V[0, s] = B[s, 0]
-            J += mu[s] * B[s, 0]
-        return J, ok and np.isfinite(J)
-    n = transient.shape[0]
-    M = np.zeros((n, n))
-    B = np.zeros((n, 2))
-    for i in range(n):
-        s = transient[i]
-        M[i, i] = 1.0
-        B[i, 1] = 1.0
-        for a in range(A):
-            B[i, 0] += pi[s, a] * r[s, a]
-            for j in range(n):
-                M[i, j] -= pi[s, a] * P[s, a, transient[j]]
+    states = np.arange(S) if kind == DISCOUNTED else transient
+    M, B = policy_system(P, r, pi, gamma if kind == DISCOUNTED else 1.0, states, 1 if kind == DISCOUNTED else 2)
     ok = solve_inplace(M, B)
-    for s in range(S):
-        V[0, s] = 0.0
+    V[0, :] = 0.0
     J = 0.0
     length = 0.0
-    for i in range(n):
-        s = transient[i]
+    for i in range(states.shape[0]):
+        s = states[i]
         V[0, s] = B[i, 0]
         J += mu[s] * B[i, 0]
-        length += mu[s] * B[i, 1]
-        if B[i, 1] < 0.0:
-            ok = False
-    if not (length <= MAX_EPISODE_LENGTH) or not np.isfinite(J):
-        ok = False
-    return J, ok
+        if kind == EPISODIC:  # B[:, 1] = expected steps to absorption
+            length += mu[s] * B[i, 1]
+            ok = ok and B[i, 1] >= 0.0
+    return J, ok and np.isfinite(J) and length <= MAX_EPISODE_LENGTH
+
+
+@njit(cache=True)
+def finite_cotangent(P, r, mu, gamma, horizon, pi, V, C):
+    """``C[s, a] = sum_h gamma^h p_h(s) (Q_h(s, a) - V_h(s))`` with ``p_h`` pushed forward from ``mu``."""
+    S, A = r.shape
+    p = mu.copy()
+    disc = 1.0
+    for h in range(horizon):
+        nxt = np.zeros(S)
+        for s in range(S):
+            if p[s] == 0.0:
+                continue
+            for a in range(A):
+                C[s, a] += disc * p[s] * (q_value(P, r, gamma, V[h + 1], s, a) - V[h, s])
+                nxt += (p[s] * pi[s, a]) * P[s, a]
+        p = nxt
+        disc *= gamma
 
 
 @njit(cache=True)
@@ -209,58 +232,20 @@ def cotangent(P, r, mu, gamma, horizon, kind, transient, pi, V, C):
     Needs :func:`values` first (same ``pi``).  Returns ``False`` if the occupancy solve fails.
     """
     S, A = r.shape
-    for s in range(S):
-        for a in range(A):
-            C[s, a] = 0.0
+    C[:, :] = 0.0
     if kind == FINITE:
-        p = mu.copy()
-        nxt = np.zeros(S)
-        disc = 1.0
-        for h in range(horizon):
-            for s in range(S):
-                if p[s] == 0.0:
-                    continue
-                for a in range(A):
-                    q = 0.0
-                    for s2 in range(S):
-                        q += P[s, a, s2] * V[h + 1, s2]
-                    C[s, a] += disc * p[s] * (r[s, a] + gamma * q - V[h, s])
-            for s2 in range(S):
-                nxt[s2] = 0.0
-            for s in range(S):
-                for a in range(A):
-                    w = p[s] * pi[s, a]
-                    if w != 0.0:
-                        for s2 in range(S):
-                            nxt[s2] += w * P[s, a, s2]
-            for s in range(S):
-                p[s] = nxt[s]
-            disc *= gamma
+        finite_cotangent(P, r, mu, gamma, horizon, pi, V, C)
         return True
     g = gamma if kind == DISCOUNTED else 1.0
-    if kind == DISCOUNTED:
-        states = np.arange(S)
-    else:
-        states = transient
-    n = states.shape[0]
-    M = np.zeros((n, n))
-    B = np.zeros((n, 1))
-    for i in range(n):
-        s = states[i]
-        B[i, 0] = mu[s]
-        M[i, i] = 1.0
-    for i in range(n):  # transpose: M[j, i] -= g P_pi[s_i, s_j]
-        s = states[i]
-        for a in range(A):
-            for j in range(n):
-                M[j, i] -= g * pi[s, a] * P[s, a, states[j]]
-    if not solve_inplace(M, B):
+    states = np.arange(S) if kind == DISCOUNTED else transient
+    M, _ = policy_system(P, r, pi, g, states, 1)
+    B = np.empty((states.shape[0], 1))
+    for i in range(states.shape[0]):
+        B[i, 0] = mu[states[i]]
+    if not solve_inplace(M.T.copy(), B):  # visits: (I - g P_pi)^T x = mu
         return False
-    for i in range(n):
+    for i in range(states.shape[0]):
         s = states[i]
         for a in range(A):
-            q = 0.0
-            for s2 in range(S):
-                q += P[s, a, s2] * V[0, s2]
-            C[s, a] = B[i, 0] * (r[s, a] + g * q - V[0, s])
+            C[s, a] = B[i, 0] * (q_value(P, r, g, V[0], s, a) - V[0, s])
     return True

@@ -143,8 +143,8 @@ def one_step(mdp) -> bool:
     return bool(np.all(nxt[:, ~absorbing] == 0.0))
 
 
-def choose_engine(problem: Problem, opts: TrainOptions) -> str:
-    """``"compiled"`` or ``"general"``; refuses a combination neither can run, naming the option."""
+def check_options(opts: TrainOptions) -> None:
+    """Refuse option values that are wrong whatever the problem, by name."""
     if opts.update not in UPDATES:
         raise UserError(f"--update: {opts.update!r}; allowed: per-batch, per-step")
     if opts.optimizer not in OPTIMIZERS:
@@ -165,23 +165,25 @@ def choose_engine(problem: Problem, opts: TrainOptions) -> str:
                             "positive alpha_w")
     elif opts.baseline_step_size:
         raise UserError(f"--baseline-step-size: only with --baseline value_online (got --baseline {opts.baseline})")
-    special = [name for name, on in (
+
+
+def compiled_only(opts: TrainOptions) -> list[str]:
+    """The options that only the compiled engine has (as the user wrote them)."""
+    return [name for name, on in (
         ("--update per-step", opts.update == "per_step"), ("--optimizer npg", opts.optimizer == "npg"),
         (f"--baseline {opts.baseline}", opts.baseline in TRAINING_BASELINES),
         ("--baseline-offset", opts.baseline_offset != 0.0)) if on]
-    fast = compiled_engine_fits(problem) and opts.estimator in FAST_ESTIMATORS and opts.baseline in FAST_BASELINES
-    if not fast:
-        if special:
-            raise UserError(f"{special[0]}: needs the {FAST_ONLY} and a baseline among {', '.join(FAST_BASELINES)} "
-                            f"(got --estimator {opts.estimator} --baseline {opts.baseline})")
-        return "general"
+
+
+def check_compiled(problem: Problem, opts: TrainOptions) -> None:
+    """Refuse, by name, the combinations the compiled engine cannot give a meaning to."""
     if opts.estimator == "exact":
         if opts.baseline != "none" or opts.update != "per_batch" or opts.baseline_offset:
             raise UserError("--estimator exact ascends the exact gradient: no baseline, offset or per-step update")
-    else:
+    elif opts.baseline in TRAINING_BASELINES:
         check_combination(problem, opts.estimator, "none", opts.batch_size)
-    if opts.baseline == "constant" and opts.batch_size < 2:
-        raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: needs --batch-size >= 2")
+    else:
+        check_combination(problem, opts.estimator, opts.baseline, opts.batch_size)
     if opts.update == "per_step":
         if opts.batch_size != 1:
             raise UserError(f"--update per-step: --batch-size {opts.batch_size}; allowed: 1 (the book's algorithm "
@@ -194,10 +196,19 @@ def choose_engine(problem: Problem, opts: TrainOptions) -> str:
     if opts.baseline == "optimal_exact" and not one_step(problem.mdp):
         raise UserError("--baseline optimal_exact: the exact minimum-variance constant is implemented for one-step "
                         "problems (bandits, H = 1); this problem's episodes are longer")
-    if opts.estimator != "exact" and opts.baseline not in ("value_online", "optimal_exact"):
-        from pgexp.estimators import get_estimator
 
-        get_estimator(opts.estimator).check(opts.baseline, exact.objective_kind(problem.mdp))
+
+def choose_engine(problem: Problem, opts: TrainOptions) -> str:
+    """``"compiled"`` or ``"general"``; refuses a combination neither can run, naming the option."""
+    check_options(opts)
+    fast = compiled_engine_fits(problem) and opts.estimator in FAST_ESTIMATORS and opts.baseline in FAST_BASELINES
+    if not fast:
+        special = compiled_only(opts)
+        if special:
+            raise UserError(f"{special[0]}: needs the {FAST_ONLY} and a baseline among {', '.join(FAST_BASELINES)} "
+                            f"(got --estimator {opts.estimator} --baseline {opts.baseline})")
+        return "general"
+    check_compiled(problem, opts)
     return "compiled"
 
 
@@ -317,17 +328,19 @@ def compiled_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float],
     trace_slot[traced] = np.arange(len(traced))
     ckpts = np.asarray(opts.checkpoints, dtype=np.int64)
     nw = (S if opts.value_features == "onehot" else 1) if opts.baseline == "value_online" else 1
-    out = {"J": np.full((R, T + 1), np.nan), "ret": np.full((R, T + 1), np.nan), "steps": np.zeros((R, T + 1), np.int64),
-               "gnorm": np.full((R, T + 1), np.nan), "snorm": np.full((R, T + 1), np.nan), "div_at": np.full(R, -1, np.int64),
-               "reason": np.zeros(R, np.int64), "theta": np.zeros((R, d)), "w": np.zeros((R, nw)),
-               "ckpt": np.full((R, max(len(ckpts), 1), d), np.nan),
-               "trace": np.full((max(len(traced), 1), T + 1 if traced else 1, S * A), np.nan)}
+    rows = (R, T + 1)
+    out = {"J": np.full(rows, np.nan), "ret": np.full(rows, np.nan), "steps": np.zeros(rows, np.int64),
+           "gnorm": np.full(rows, np.nan), "snorm": np.full(rows, np.nan), "div_at": np.full(R, -1, np.int64),
+           "reason": np.zeros(R, np.int64), "theta": np.zeros((R, d)), "w": np.zeros((R, nw)),
+           "ckpt": np.full((R, max(len(ckpts), 1), d), np.nan),
+           "trace": np.full((max(len(traced), 1), T + 1 if traced else 1, S * A), np.nan)}
     K.train_grid(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient,
                  tables.mu_cdf, tables.pi_ptr, tables.indptr, tables.indices, tables.p_prob, tables.p_alias,
                  tables.absorbing, effective_horizon(mdp), phi, tabular,
                  K.ESTIMATOR_CODES[opts.estimator], K.BASELINE_CODES[opts.baseline], K.OPTIMIZER_CODES[opts.optimizer],
                  K.UPDATE_CODES[opts.update], int(opts.batch_size), T, thetas0, etas, words,
-                 float(opts.baseline_offset), float(opts.baseline_step_size), K.VALUE_FEATURE_CODES[opts.value_features],
+                 float(opts.baseline_offset), float(opts.baseline_step_size),
+                 K.VALUE_FEATURE_CODES[opts.value_features],
                  np.array([Adam.beta1, Adam.beta2, Adam.eps]), ckpts, trace_slot,
                  out["J"], out["ret"], out["steps"], out["gnorm"], out["snorm"], out["div_at"], out["reason"],
                  out["theta"], out["w"], out["ckpt"], out["trace"])

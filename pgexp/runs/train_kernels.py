@@ -245,31 +245,194 @@ def direction(phi, tabular, pi, W, n, natural, out):
 
 
 @njit(cache=True)
+def record(phi, tabular, theta, pi, P, r, mu, gamma, horizon, kind, transient, V, run, t, steps,
+           checkpoints, trace_slot, J_out, ret_out, steps_out, gnorm_out, snorm_out, ckpt_out, trace_out):
+    """Row ``t`` of a run: ``pi`` and the exact values at ``theta`` (into ``pi``, ``V``), ``J``, checkpoints,
+    the policy trace; returns whether the policy's ``J`` is finite (and it terminates)."""
+    S, A = pi.shape
+    policy_table(phi, tabular, theta, pi)
+    J, ok = values(P, r, mu, gamma, horizon, kind, transient, pi, V)
+    J_out[run, t] = J if ok else np.nan
+    for k in range(checkpoints.shape[0]):
+        if checkpoints[k] == t:
+            ckpt_out[run, k] = theta
+    if trace_slot[run] >= 0:
+        for s in range(S):
+            for a in range(A):
+                trace_out[trace_slot[run], t, s * A + a] = pi[s, a]
+    steps_out[run, t] = steps
+    ret_out[run, t] = np.nan
+    gnorm_out[run, t] = np.nan
+    snorm_out[run, t] = np.nan
+    return ok
+
+
+@njit(cache=True)
+def discounts(disc, n, gamma):
+    """``gamma^h`` for ``h < n`` (by repeated multiplication, as the estimators' kernels), grown on demand."""
+    if disc.shape[0] >= n:
+        return disc
+    disc = np.empty(n)
+    acc = 1.0
+    for h in range(n):
+        disc[h] = acc
+        acc *= gamma
+    return disc
+
+
+@njit(cache=True)
+def trajectory_baselines(base, N, offs, lens, S_buf, Ret, V, w, vf, bstar, offset, G0, b0):
+    """``G0[i]`` (the return of trajectory ``i``) and ``b0[i]`` (its baseline at ``s_0``, or the
+    leave-one-out mean of the other ``G0`` for ``constant``), offset included; returns the mean ``G0``."""
+    tot = 0.0
+    for i in range(N):
+        G0[i] = Ret[offs[i]] if lens[i] > 0 else 0.0
+        tot += G0[i]
+    for i in range(N):
+        if base == CONSTANT:
+            b0[i] = (tot - G0[i]) / (N - 1) + offset
+        else:
+            b0[i] = baseline_at(base, V, S_buf[offs[i]] if lens[i] > 0 else 0, 0, w, vf, bstar, offset)
+    return tot / N
+
+
+@njit(cache=True)
+def step_weight(est, base, h, ret_h, s, disc, G0_i, b0_i, V, w, vf, bstar, offset):
+    """``w_h``: ``G_0 - b_0`` (reinforce) or ``gamma^h (R_h - b_h)`` (reward_to_go)."""
+    if est == REINFORCE:
+        return G0_i - b0_i
+    if base == CONSTANT:
+        return disc[h] * (ret_h - b0_i)
+    return disc[h] * (ret_h - baseline_at(base, V, s, h, w, vf, bstar, offset))
+
+
+@njit(cache=True)
+def batch_weights(est, base, N, offs, lens, S_buf, A_buf, Ret, disc, G0, b0, V, w, vf, bstar, offset, W):
+    """``W[s, a] = sum_{i,h: (s_ih, a_ih) = (s, a)} w_ih`` over the batch, in trajectory and time order."""
+    W[:, :] = 0.0
+    for i in range(N):
+        o = offs[i]
+        for h in range(lens[i]):
+            s = S_buf[o + h]
+            W[s, A_buf[o + h]] += step_weight(est, base, h, Ret[o + h], s, disc, G0[i], b0[i], V, w, vf, bstar, offset)
+
+
+@njit(cache=True)
+def online_value_batch(N, offs, lens, S_buf, Ret, w, vf, alpha_w, grad_w):
+    """``w <- w + alpha_w (1/N) sum_i sum_h (R_ih - v(s_ih, w)) x(s_ih)`` (every residual at the old ``w``)."""
+    grad_w[:] = 0.0
+    for i in range(N):
+        o = offs[i]
+        for h in range(lens[i]):
+            j = S_buf[o + h] if vf == 0 else 0
+            grad_w[j] += Ret[o + h] - w[j]
+    for k in range(w.shape[0]):
+        w[k] += alpha_w * grad_w[k] / N
+
+
+@njit(cache=True)
+def score_step(phi, tabular, natural, theta, delta, s, a, scale, cur):
+    """``theta += scale psi(s, a)`` at the current ``theta`` (``natural``: ``theta_{s,a} += scale / pi(a|s)``);
+    the change is added to ``delta``."""
+    A = cur.shape[0]
+    state_probs(phi, tabular, theta, s, cur)
+    if natural:
+        step = scale / cur[a]
+        theta[s * A + a] += step
+        delta[s * A + a] += step
+    elif tabular:
+        for b in range(A):
+            step = scale * ((1.0 if b == a else 0.0) - cur[b])
+            theta[s * A + b] += step
+            delta[s * A + b] += step
+    else:
+        for k in range(theta.shape[0]):
+            mk = 0.0
+            for b in range(A):
+                mk += cur[b] * phi[s, b, k]
+            step = scale * (phi[s, a, k] - mk)
+            theta[k] += step
+            delta[k] += step
+
+
+@njit(cache=True)
+def per_step_episode(est, base, natural, phi, tabular, theta, delta, eta, o, L, S_buf, A_buf, Ret, disc, G0_i, b0_i,
+                     V, w, vf, bstar, offset, alpha_w, cur):
+    """The book's REINFORCE over one episode: for ``h`` in order, the weight ``w_h`` (baseline from the
+    current online weights), the online value update, then ``theta += eta w_h psi_h(theta)``."""
+    for h in range(L):
+        s = S_buf[o + h]
+        wt = step_weight(est, base, h, Ret[o + h], s, disc, G0_i, b0_i, V, w, vf, bstar, offset)
+        if base == VALUE_ONLINE:
+            j = s if vf == 0 else 0
+            w[j] += alpha_w * (Ret[o + h] - w[j])
+        score_step(phi, tabular, natural, theta, delta, s, A_buf[o + h], eta * wt, cur)
+
+
+@njit(cache=True)
+def ascent_step(opt, g, delta, eta, m1, m2, adam_t, betas):
+    """``delta = eta g`` (SGA, NPG) or Adam's step from ``g``; returns Adam's step count."""
+    if opt != ADAM:
+        for k in range(g.shape[0]):
+            delta[k] = eta * g[k]
+        return adam_t
+    adam_t += 1
+    b1, b2, eps = betas[0], betas[1], betas[2]
+    c1 = 1.0 - b1 ** float(adam_t)
+    c2 = 1.0 - b2 ** float(adam_t)
+    for k in range(g.shape[0]):
+        m1[k] = b1 * m1[k] + (1.0 - b1) * g[k]
+        m2[k] = b2 * m2[k] + (1.0 - b2) * g[k] * g[k]
+        delta[k] = eta * (m1[k] / c1) / (np.sqrt(m2[k] / c2) + eps)
+    return adam_t
+
+
+@njit(cache=True)
+def norm(x):
+    tot = 0.0
+    for v in x:
+        tot += v * v
+    return np.sqrt(tot)
+
+
+@njit(cache=True)
+def all_finite(x):
+    for v in x:
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+@njit(cache=True)
 def train_grid(P, r, mu, gamma, horizon, kind, transient,
                mu_cdf, pi_ptr, indptr, indices, p_prob, p_alias, absorbing, max_len,
                phi, tabular, est, base, opt, upd, N, T,
                thetas0, etas, words, offset, alpha_w, vf, betas, checkpoints, trace_slot,
-               J_out, ret_out, steps_out, gnorm_out, snorm_out, div_at, div_reason, theta_out, w_out, ckpt_out, trace_out):
+               J_out, ret_out, steps_out, gnorm_out, snorm_out, div_at, div_reason, theta_out, w_out, ckpt_out,
+               trace_out):
     """Run every row of ``thetas0`` / ``etas`` / ``words`` for ``T`` iterations (see the module docstring).
 
     Outputs, per run ``r`` and iteration ``t`` (rows after a divergence are left untouched):
-    ``J_out[r, t]`` exact ``J(theta_t)``; ``ret_out`` the batch's mean sampled return ``G_0``; ``steps_out`` cumulative env steps; ``gnorm_out`` the norm of the
-    update direction before the step size; ``snorm_out`` ``||theta_{t+1} - theta_t||``; ``div_at[r]`` the
-    iteration of divergence or -1, ``div_reason[r]``; ``theta_out[r]`` the last finite ``theta``; ``w_out[r]``
-    the online value weights; ``ckpt_out[r, k]`` ``theta`` at ``checkpoints[k]``; ``trace_out[slot, t]``
-    ``pi`` flattened, for runs with ``trace_slot[r] >= 0``.
+    ``J_out[r, t]`` exact ``J(theta_t)``; ``ret_out`` the batch's mean sampled return ``G_0``;
+    ``steps_out`` cumulative env steps; ``gnorm_out`` the norm of the update direction before the step
+    size; ``snorm_out`` ``||theta_{t+1} - theta_t||``; ``div_at[r]`` the iteration of divergence or -1,
+    ``div_reason[r]``; ``theta_out[r]`` the last finite ``theta``; ``w_out[r]`` the online value weights;
+    ``ckpt_out[r, k]`` ``theta`` at ``checkpoints[k]``; ``trace_out[slot, t]`` ``pi`` flattened, for runs
+    with ``trace_slot[r] >= 0``.
     """
     S, A = r.shape
     d = thetas0.shape[1]
-    R = thetas0.shape[0]
     nw = w_out.shape[1]
-    Vrows = horizon + 1 if kind == 0 else 1
     pi = np.empty((S, A))
-    V = np.zeros((Vrows, S))
+    V = np.zeros((horizon + 1 if kind == 0 else 1, S))
     C = np.zeros((S, A))
     W = np.zeros((S, A))
     g = np.zeros(d)
     delta = np.zeros(d)
+    prev = np.empty(d)
+    m1 = np.zeros(d)
+    m2 = np.zeros(d)
+    grad_w = np.zeros(nw)
     cur = np.empty(A)
     seeds = np.empty((N, 4), np.uint64)
     offs = np.zeros(N, np.int64)
@@ -278,192 +441,74 @@ def train_grid(P, r, mu, gamma, horizon, kind, transient,
     A_buf = np.empty(1024, np.int32)
     R_buf = np.empty(1024)
     Ret = np.empty(1024)
+    disc = discounts(np.empty(0), 1024, gamma)
     G0 = np.empty(N)
     b0 = np.empty(N)
-    disc = np.empty(1)
-    prev = np.empty(d)
-    grad_w = np.zeros(nw)
-    for run in range(R):
+    natural = opt == NPG
+    for run in range(thetas0.shape[0]):
         theta = thetas0[run].copy()
         eta = etas[run]
         w = np.zeros(nw)
-        m1 = np.zeros(d)
-        m2 = np.zeros(d)
+        m1[:] = 0.0
+        m2[:] = 0.0
         adam_t = 0
         steps = 0
         div_at[run] = -1
         div_reason[run] = 0
         for t in range(T + 1):
-            policy_table(phi, tabular, theta, pi)
-            J, ok = values(P, r, mu, gamma, horizon, kind, transient, pi, V)
-            J_out[run, t] = J if ok else np.nan
-            for k in range(checkpoints.shape[0]):
-                if checkpoints[k] == t:
-                    ckpt_out[run, k] = theta
-            if trace_slot[run] >= 0:
-                for s in range(S):
-                    for a in range(A):
-                        trace_out[trace_slot[run], t, s * A + a] = pi[s, a]
-            steps_out[run, t] = steps
-            ret_out[run, t] = np.nan
-            gnorm_out[run, t] = np.nan
-            snorm_out[run, t] = np.nan
-            if not ok:
-                div_at[run] = t
-                div_reason[run] = NOT_FINITE
+            if not record(phi, tabular, theta, pi, P, r, mu, gamma, horizon, kind, transient, V, run, t, steps,
+                          checkpoints, trace_slot, J_out, ret_out, steps_out, gnorm_out, snorm_out, ckpt_out,
+                          trace_out):
+                div_at[run], div_reason[run] = t, NOT_FINITE
                 break
             if t == T:
                 break
-            for k in range(d):
-                delta[k] = 0.0
-            for k in range(d):
-                prev[k] = theta[k]
-            if est == EXACT:  # the expected weights: W = pi * C, so that pull(W) = grad J
+            prev[:] = theta
+            delta[:] = 0.0
+            if est == EXACT:  # the expected weights: W = pi * C, so that the pullback of W is grad J
                 if not cotangent(P, r, mu, gamma, horizon, kind, transient, pi, V, C):
-                    div_at[run] = t
-                    div_reason[run] = NOT_FINITE
+                    div_at[run], div_reason[run] = t, NOT_FINITE
                     break
                 for s in range(S):
                     for a in range(A):
                         W[s, a] = C[s, a] * pi[s, a]
-                direction(phi, tabular, pi, W, 1, opt == NPG, g)
+                direction(phi, tabular, pi, W, 1, natural, g)
             else:
-                key = stream_key(words[run], t, 0)
-                fill_trajectory_seeds(key, seeds)
+                fill_trajectory_seeds(stream_key(words[run], t, 0), seeds)
                 pi_prob, pi_alias = alias_rows(pi_ptr, pi.ravel())
                 S_buf, A_buf, R_buf, trunc = sample_batch(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices,
                                                           p_prob, p_alias, r, absorbing, max_len, kind == 2,
                                                           S_buf, A_buf, R_buf, offs, lens)
-                total = 0
-                for i in range(N):
-                    total += lens[i]
-                steps += total
+                steps += lens.sum()
                 steps_out[run, t] = steps
                 if trunc:
-                    div_at[run] = t
-                    div_reason[run] = TRUNCATED
+                    div_at[run], div_reason[run] = t, TRUNCATED
                     break
                 if Ret.shape[0] < S_buf.shape[0]:
                     Ret = np.empty(S_buf.shape[0])
+                disc = discounts(disc, S_buf.shape[0], gamma)
                 returns_into(R_buf, offs, lens, gamma, Ret)
-                if disc.shape[0] < S_buf.shape[0]:
-                    disc = np.empty(S_buf.shape[0])
-                    acc = 1.0
-                    for h in range(disc.shape[0]):
-                        disc[h] = acc
-                        acc *= gamma
                 bstar = optimal_constant(phi, tabular, mu, r, pi) if base == OPTIMAL_EXACT else 0.0
-                rsum = 0.0
-                for i in range(N):
-                    G0[i] = Ret[offs[i]] if lens[i] > 0 else 0.0
-                    rsum += G0[i]
-                ret_out[run, t] = rsum / N
-                if base == CONSTANT:
-                    tot = 0.0
-                    for i in range(N):
-                        tot += G0[i]
-                    for i in range(N):
-                        b0[i] = (tot - G0[i]) / (N - 1) + offset
+                ret_out[run, t] = trajectory_baselines(base, N, offs, lens, S_buf, Ret, V, w, vf, bstar, offset, G0, b0)
+                if upd == PER_STEP:  # the episode was sampled at theta_t; scores at the current theta
+                    per_step_episode(est, base, natural, phi, tabular, theta, delta, eta, offs[0], lens[0], S_buf,
+                                     A_buf, Ret, disc, G0[0], b0[0], V, w, vf, bstar, offset, alpha_w, cur)
                 else:
-                    for i in range(N):
-                        s0 = S_buf[offs[i]] if lens[i] > 0 else 0
-                        b0[i] = baseline_at(base, V, s0, 0, w, vf, bstar, offset)
-                if upd == PER_BATCH:
-                    for s in range(S):
-                        for a in range(A):
-                            W[s, a] = 0.0
-                    for i in range(N):
-                        o = offs[i]
-                        for h in range(lens[i]):
-                            s = S_buf[o + h]
-                            if est == REINFORCE:
-                                wt = G0[i] - b0[i]
-                            elif base == CONSTANT:
-                                wt = disc[h] * (Ret[o + h] - b0[i])
-                            else:
-                                wt = disc[h] * (Ret[o + h] - baseline_at(base, V, s, h, w, vf, bstar, offset))
-                            W[s, A_buf[o + h]] += wt
-                    direction(phi, tabular, pi, W, N, opt == NPG, g)
-                    if base == VALUE_ONLINE:  # after the policy step, from the same batch and the old weights
-                        for k in range(nw):
-                            grad_w[k] = 0.0
-                        for i in range(N):
-                            o = offs[i]
-                            for h in range(lens[i]):
-                                j = S_buf[o + h] if vf == 0 else 0
-                                grad_w[j] += Ret[o + h] - w[j]
-                        for k in range(nw):
-                            w[k] += alpha_w * grad_w[k] / N
-                else:  # per step: the episode was sampled at theta_t; scores at the current theta
-                    o = offs[0]
-                    for h in range(lens[0]):
-                        s = S_buf[o + h]
-                        a = A_buf[o + h]
-                        if est == REINFORCE:
-                            bh = b0[0]
-                            ret = G0[0]
-                        else:
-                            bh = baseline_at(base, V, s, h, w, vf, bstar, offset)
-                            ret = Ret[o + h]
-                        wt = disc[h] * (ret - bh) if est == REWARD_TO_GO else ret - bh
-                        if base == VALUE_ONLINE:
-                            j = s if vf == 0 else 0
-                            dv = Ret[o + h] - w[j]
-                            w[j] += alpha_w * dv
-                        state_probs(phi, tabular, theta, s, cur)
-                        if opt == NPG:
-                            step = eta * wt / cur[a]
-                            theta[s * A + a] += step
-                            delta[s * A + a] += step
-                        elif tabular:
-                            for b in range(A):
-                                psi = (1.0 if b == a else 0.0) - cur[b]
-                                step = eta * wt * psi
-                                theta[s * A + b] += step
-                                delta[s * A + b] += step
-                        else:
-                            for k in range(d):
-                                mk = 0.0
-                                for b in range(A):
-                                    mk += cur[b] * phi[s, b, k]
-                                step = eta * wt * (phi[s, a, k] - mk)
-                                theta[k] += step
-                                delta[k] += step
-            if est == EXACT or upd == PER_BATCH:
-                if opt == ADAM:
-                    adam_t += 1
-                    b1, b2, eps = betas[0], betas[1], betas[2]
-                    c1 = 1.0 - b1 ** float(adam_t)
-                    c2 = 1.0 - b2 ** float(adam_t)
-                    for k in range(d):
-                        m1[k] = b1 * m1[k] + (1.0 - b1) * g[k]
-                        m2[k] = b2 * m2[k] + (1.0 - b2) * g[k] * g[k]
-                        delta[k] = eta * (m1[k] / c1) / (np.sqrt(m2[k] / c2) + eps)
-                else:
-                    for k in range(d):
-                        delta[k] = eta * g[k]
-                gn = 0.0
-                for k in range(d):
-                    gn += g[k] * g[k]
-                gnorm_out[run, t] = np.sqrt(gn)
-                for k in range(d):
-                    theta[k] = theta[k] + delta[k]
-            sn = 0.0
-            for k in range(d):
-                sn += delta[k] * delta[k]
-            snorm_out[run, t] = np.sqrt(sn)
+                    batch_weights(est, base, N, offs, lens, S_buf, A_buf, Ret, disc, G0, b0, V, w, vf, bstar, offset, W)
+                    direction(phi, tabular, pi, W, N, natural, g)
+                    if base == VALUE_ONLINE:  # after the policy's direction: same batch, the old weights
+                        online_value_batch(N, offs, lens, S_buf, Ret, w, vf, alpha_w, grad_w)
             if upd == PER_STEP and est != EXACT:
-                gnorm_out[run, t] = np.sqrt(sn) / eta
-            finite = np.isfinite(sn)
-            for k in range(d):
-                if not np.isfinite(theta[k]):
-                    finite = False
-            if not finite:
-                div_at[run] = t
-                div_reason[run] = BAD_UPDATE
+                gnorm_out[run, t] = norm(delta) / eta
+            else:
+                adam_t = ascent_step(opt, g, delta, eta, m1, m2, adam_t, betas)
+                gnorm_out[run, t] = norm(g)
+                theta += delta
+            snorm_out[run, t] = norm(delta)
+            if not (np.isfinite(snorm_out[run, t]) and all_finite(theta)):
+                div_at[run], div_reason[run] = t, BAD_UPDATE
                 snorm_out[run, t] = np.nan
-                for k in range(d):
-                    theta[k] = prev[k]
+                theta[:] = prev
                 break
         theta_out[run] = theta
         w_out[run] = w
