@@ -36,7 +36,8 @@ from scipy.stats import binomtest
 from pgexp.analysis.metrics import bootstrap_seed
 
 VARIANT_DEFAULTS: dict[str, object] = {"optimizer": "sga", "update": "per_batch", "baseline_offset": 0.0,
-                                       "baseline_step_size": 0.0, "value_features": "", "batch_size": 0}
+                                       "baseline_step_size": 0.0, "value_features": "", "batch_size": 0, "arm": "",
+                                       "label": ""}
 PAIR = ("env_name", "estimator", "baseline", *VARIANT_DEFAULTS)
 CONFIG = (*PAIR, "step_size")
 RUN = (*CONFIG, "seed")
@@ -91,6 +92,15 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     return k / n, float(ci.low), float(ci.high)
 
 
+def newcombe_difference(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``(p1 - p2, lo, hi)``: Newcombe's hybrid score interval for a difference of two proportions, built from
+    the two Wilson intervals (Newcombe 1998, method 10); NaN if either sample is empty."""
+    p1, l1, u1 = wilson_interval(k1, n1, confidence)
+    p2, l2, u2 = wilson_interval(k2, n2, confidence)
+    d = p1 - p2
+    return d, d - float(np.hypot(p1 - l1, u2 - p2)), d + float(np.hypot(u1 - p1, p2 - l2))
+
+
 def _boot_mean_ci(x: np.ndarray, key, confidence: float, n_resamples: int) -> tuple[float, float, float]:
     """Mean and percentile-bootstrap interval of the mean of ``x`` (one value per seed, NaN ignored)."""
     x = np.asarray(x, dtype=np.float64)
@@ -133,6 +143,25 @@ def band(X: np.ndarray, key, confidence: float, n_resamples: int) -> tuple[np.nd
     single = cnt == 1
     lo[single], hi[single] = mean[single], mean[single]
     return mean, lo, hi
+
+
+def policy_traces(runs: pd.DataFrame) -> pd.DataFrame:
+    """The kept rows of traced seeds (``pgexp train --trace-seeds``): the configuration, ``seed``,
+    ``iteration``, ``J`` and ``pi`` as columns ``pi_<s>_<a>`` (empty when nothing was traced)."""
+    df = prepare(runs)
+    if "policy" not in df:
+        return pd.DataFrame()
+    df = df[df["policy"].notna()]
+    if df.empty:
+        return pd.DataFrame()
+    P = np.stack(df["policy"].to_numpy())
+    A = P.shape[1] // int(df["num_states"].iloc[0]) if "num_states" in df else None
+    keep = df[[*CONFIG, "seed", "iteration", "J", "diverged"]].reset_index(drop=True)
+    if A is None:
+        cols = {f"pi_{k}": P[:, k] for k in range(P.shape[1])}
+    else:
+        cols = {f"pi_{k // A}_{k % A}": P[:, k] for k in range(P.shape[1])}
+    return pd.concat([keep, pd.DataFrame(cols)], axis=1)
 
 
 def learning_curves(runs: pd.DataFrame, *, confidence: float = 0.95, n_resamples: int = 2000,
@@ -230,6 +259,8 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
         fj = _boot_mean_ci(r["final_J"].to_numpy(), (key, "fj"), confidence, n_resamples)
         steps = r["steps_to_threshold"].to_numpy()
         st = _boot_mean_ci(steps, (key, "st"), confidence, n_resamples) if np.all(np.isfinite(steps)) else (np.nan,) * 3
+        its = r["iterations_to_threshold"].to_numpy()
+        it = _boot_mean_ci(its, (key, "it"), confidence, n_resamples) if np.all(np.isfinite(its)) else (np.nan,) * 3
         conv = r["final_policy_prob"].to_numpy(dtype=np.float64) >= converged_prob
         opt = r["final_policy_optimal"].astype(bool).to_numpy()
         sub = wilson_interval(int((conv & ~opt).sum()), len(r), confidence)
@@ -240,7 +271,8 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
                          final_J=fj[0], final_J_lo=fj[1], final_J_hi=fj[2],
                          reached_threshold=int(np.isfinite(steps).sum()), threshold=threshold,
                          steps_to_threshold=st[0], steps_to_threshold_lo=st[1], steps_to_threshold_hi=st[2],
-                         converged_prob=converged_prob, converged_seeds=int(conv.sum()),
+                         iterations_to_threshold=it[0], iterations_to_threshold_lo=it[1],
+                         iterations_to_threshold_hi=it[2], converged_prob=converged_prob, converged_seeds=int(conv.sum()),
                          suboptimal_seeds=int((conv & ~opt).sum()), suboptimal_fraction=sub[0],
                          suboptimal_fraction_lo=sub[1], suboptimal_fraction_hi=sub[2],
                          optimal_fraction=good[0], optimal_fraction_lo=good[1], optimal_fraction_hi=good[2],

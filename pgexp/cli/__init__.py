@@ -43,12 +43,14 @@ COMMANDS: dict[str, str] = {
     "curves": "pgexp.cli.curves",
     "plot": "pgexp.cli.plot",
     "report": "pgexp.cli.report",
+    "baseline-variance": "pgexp.cli.baseline_variance",
+    "study-report": "pgexp.cli.study_report",
     "bench": "pgexp.cli.bench",
     "envs": "pgexp.cli.envs",
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose"}
+         "decompose", "study-report"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="TRAIN.parquet")
     p.add_argument("--curves", required=True, metavar="CURVES.parquet", help="also writes CURVES.csv")
     p.add_argument("--summary", required=True, metavar="SUMMARY.parquet", help="also writes SUMMARY.csv")
+    p.add_argument("--traces", default=None, metavar="TRACES.parquet",
+                   help="also write the policies of the traced seeds (pgexp train --trace-seeds), columns pi_<s>_<a>")
     p.add_argument("--threshold", type=float, default=0.9)
     p.add_argument("--selection-seeds", default=None, metavar="S1,S2",
                    help="seeds that choose the step size and are not reported (default: the first half of the sorted "
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """Learning curves (reported seeds) and the per-configuration summary (with the selected step sizes)."""
     import pandas as pd
 
-    from pgexp.analysis.curves import learning_curves, split_seeds, training_summary
+    from pgexp.analysis.curves import learning_curves, policy_traces, split_seeds, training_summary
     from pgexp.errors import UserError
     from pgexp.io import read_frame
     from pgexp.provenance import provenance
@@ -60,4 +62,6 @@ def run(args: argparse.Namespace) -> int:
                                      converged_prob=args.converged_prob, **kw), args.summary,
                     provenance(kind="training_summary", threshold=args.threshold,
                                selection_seeds=[int(s) for s in selection], reported_seeds=[int(s) for s in reported]))
+    if args.traces:
+        write_frame_csv(policy_traces(runs), args.traces, provenance(kind="policy_traces"))
     return 0

@@ -455,7 +455,8 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
             chunks.setdefault(k, []).append(v)
     total = int(sum(lengths))
     table: dict[str, pa.Array] = {}
-    for k, v in {**ident, **params, "engine": engine}.items():
+    shape = {"num_states": problem.mdp.num_states, "num_actions": problem.mdp.num_actions}
+    for k, v in {**ident, **shape, **params, "engine": engine}.items():
         table[k] = pa.array(np.full(total, v, dtype=object if isinstance(v, str) else None))
     for k, parts in chunks.items():
         table[k] = pa.array(np.concatenate(parts))
