@@ -149,12 +149,12 @@ def policy_traces(runs: pd.DataFrame) -> pd.DataFrame:
     """The kept rows of traced seeds (``pgexp train --trace-seeds``): the configuration, ``seed``,
     ``iteration``, ``J`` and ``pi`` as columns ``pi_<s>_<a>`` (empty when nothing was traced)."""
     df = prepare(runs)
-    if "policy" not in df:
+    if "trace_pi" not in df:
         return pd.DataFrame()
-    df = df[df["policy"].notna()]
+    df = df[df["trace_pi"].notna()]
     if df.empty:
         return pd.DataFrame()
-    P = np.stack(df["policy"].to_numpy())
+    P = np.stack(df["trace_pi"].to_numpy())
     A = P.shape[1] // int(df["num_states"].iloc[0]) if "num_states" in df else None
     keep = df[[*CONFIG, "seed", "iteration", "J", "diverged"]].reset_index(drop=True)
     if A is None:
@@ -211,22 +211,25 @@ def run_summary(runs: pd.DataFrame, *, threshold: float = 0.9) -> pd.DataFrame:
     """One row per run: final progress (mean over the last 10 % of iterations), final ``J`` and ``J/J*``,
     env steps and iterations to reach ``threshold`` progress (NaN if never; at kept rows), whether and
     why it diverged, and where it ended (the ``final_policy`` columns)."""
-    df = add_progress(prepare(runs)).sort_values([*RUN, "iteration"], kind="stable")
-    rows = []
-    for key, g in df.groupby(list(RUN), sort=True, dropna=False):
-        T = int(g["iteration"].max())
-        tail = g[g["iteration"] >= T - max(1, T // 10)]
-        reached = g[g["progress"] >= threshold]
-        last = g.iloc[-1]
-        rows.append(dict(zip(RUN, key), final_progress=float(tail["progress"].mean()),
-                         final_J=float(last["J"]), final_J_ratio=float(last["J_ratio"]),
-                         steps_to_threshold=float(reached["env_steps"].iloc[0]) if len(reached) else np.nan,
-                         iterations_to_threshold=float(reached["iteration"].iloc[0]) if len(reached) else np.nan,
-                         diverged=bool(last["run_diverged"]),
-                         diverged_reason=str(last.get("diverged_reason", "") or ""),
-                         last_iteration=T, J_star=float(last["J_star"]), J_0=float(last["J_0"]),
-                         **{k: last[k] for k in FINAL_POLICY}))
-    return pd.DataFrame(rows)
+    df = add_progress(prepare(runs))
+    if "diverged_reason" not in df:
+        df["diverged_reason"] = ""
+    df["_run"] = df.groupby(list(RUN), sort=True, dropna=False).ngroup()
+    df = df.sort_values(["_run", "iteration"], kind="stable")
+    by = df.groupby("_run", sort=True)
+    T = by["iteration"].transform("max")
+    tail = df[df["iteration"] >= T - np.maximum(1, T // 10)]
+    reached = df[df["progress"] >= threshold].groupby("_run").head(1).set_index("_run")
+    last = by.tail(1).set_index("_run")
+    out = last[[*RUN, "J", "J_ratio", "run_diverged", "diverged_reason", "iteration", "J_star", "J_0",
+                *FINAL_POLICY]].rename(columns={"J": "final_J", "J_ratio": "final_J_ratio", "run_diverged": "diverged",
+                                                "iteration": "last_iteration"})
+    out["final_progress"] = tail.groupby("_run")["progress"].mean()
+    out["steps_to_threshold"] = reached["env_steps"].astype(float).reindex(out.index)
+    out["iterations_to_threshold"] = reached["iteration"].astype(float).reindex(out.index)
+    out["diverged"] = out["diverged"].astype(bool)
+    out["diverged_reason"] = out["diverged_reason"].fillna("").astype(str)
+    return out.reset_index(drop=True)
 
 
 def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: float = 0.95, n_resamples: int = 2000,
@@ -234,8 +237,9 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
     """One row per configuration, on the reported seeds, with the step size selected on the selection
     seeds (see the module docstring).
 
-    Columns: the configuration; ``seeds``, ``diverged_seeds``; ``final_progress``, ``final_J_ratio``,
-    ``final_J`` and ``steps_to_threshold`` with ``_lo``/``_hi`` bootstrap bounds; ``reached_threshold``;
+    Columns: the configuration; ``seeds``, ``diverged_seeds``; ``final_progress``, ``final_J_ratio`` and
+    ``final_J`` (over the runs that did not diverge) and ``steps_to_threshold`` / ``iterations_to_threshold``
+    (when every run reached it) with ``_lo``/``_hi`` bootstrap bounds; ``reached_threshold``;
     ``converged_seeds``, ``suboptimal_seeds``, ``suboptimal_fraction`` and ``optimal_fraction`` with Wilson
     ``_lo``/``_hi``; ``selection_seeds``, ``selection_final_progress``, ``selection_diverged_seeds``,
     ``selection_independent`` (selection and reported seeds disjoint); ``selected``, ``all_diverged``,
@@ -254,9 +258,10 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
     rows = []
     for key, g in per_run.groupby(list(CONFIG), sort=True, dropna=False):
         r, s = g[g["seed"].isin(rep)], g[g["seed"].isin(sel)]
-        fp = _boot_mean_ci(r["final_progress"].to_numpy(), (key, "fp"), confidence, n_resamples)
-        fr = _boot_mean_ci(r["final_J_ratio"].to_numpy(), (key, "fr"), confidence, n_resamples)
-        fj = _boot_mean_ci(r["final_J"].to_numpy(), (key, "fj"), confidence, n_resamples)
+        alive = r[~r["diverged"]]  # a diverged run has no final value: its last row is where it stopped
+        fp = _boot_mean_ci(alive["final_progress"].to_numpy(), (key, "fp"), confidence, n_resamples)
+        fr = _boot_mean_ci(alive["final_J_ratio"].to_numpy(), (key, "fr"), confidence, n_resamples)
+        fj = _boot_mean_ci(alive["final_J"].to_numpy(), (key, "fj"), confidence, n_resamples)
         steps = r["steps_to_threshold"].to_numpy()
         st = _boot_mean_ci(steps, (key, "st"), confidence, n_resamples) if np.all(np.isfinite(steps)) else (np.nan,) * 3
         its = r["iterations_to_threshold"].to_numpy()

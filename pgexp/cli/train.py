@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--record-every", type=int, default=1, metavar="K",
                    help="keep the rows of iterations 0, K, 2K, ... and each run's last (default 1: every iteration)")
     g.add_argument("--trace-seeds", default=None, metavar="S1,S2",
-                   help="these seeds also keep the policy pi at every kept row (column policy; compiled engine)")
+                   help="these seeds also keep the policy pi at every kept row (column trace_pi; compiled engine)")
     g.add_argument("--engine", default="auto", choices=["auto", "compiled", "general"],
                    help="auto (default): the compiled engine where it applies, else the general one")
     g.add_argument("--eval-episodes", type=int, default=20, help="continuous-state problems: episodes per evaluation")

@@ -13,14 +13,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pgexp.figures.paper_style import PALETTE, WIDTH, eta_label, new_figure, no_data, style
+from pgexp.figures.paper_style import PALETTE, WIDTH, eta_label, new_figure, no_data, offset_label, style
 
 TITLE = "Committal baselines on a 3-armed bandit (Chung et al. 2021)"
 OPTIMIZER_NAMES = {"npg": "natural PG", "sga": "vanilla PG"}
-
-
-def offset_label(e: float) -> str:
-    return "b*" if e == 0 else f"b* {'+' if e > 0 else '−'} {abs(e):g}"
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pgexp.figures.chung2021_committal import OPTIMIZER_NAMES, offset_label
-from pgexp.figures.paper_style import PALETTE, WIDTH, eta_label, new_figure, no_data, style
+from pgexp.figures.chung2021_committal import OPTIMIZER_NAMES
+from pgexp.figures.paper_style import PALETTE, WIDTH, eta_label, new_figure, no_data, offset_label, style
 
 TITLE = "Policies on the simplex (Chung et al. 2021)"
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])

@@ -49,9 +49,16 @@ def no_data(title: str, note: str) -> Figure:
 
 
 def eta_label(x: float) -> str:
-    """``2^-13`` for powers of two, else ``%g``."""
+    """``2^-13`` for small or large powers of two (``|k| >= 4``), else ``%g`` (``0.5``, ``2``)."""
     k = math.log2(x) if x > 0 else float("nan")
-    return f"2^{int(round(k))}" if np.isfinite(k) and abs(k - round(k)) < 1e-12 else f"{x:g}"
+    if np.isfinite(k) and abs(k - round(k)) < 1e-12 and abs(round(k)) >= 4:
+        return f"2^{int(round(k))}"
+    return f"{x:g}"
+
+
+def offset_label(e: float) -> str:
+    """``b*``, ``b* + 1``, ``b* − 1``."""
+    return "b*" if e == 0 else f"b* {'+' if e > 0 else '−'} {abs(e):g}"
 
 
 def arm_rows(df: pd.DataFrame | None, arm: str) -> pd.DataFrame:

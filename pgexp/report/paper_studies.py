@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.curves import newcombe_difference, wilson_interval
-from pgexp.figures.paper_style import eta_label
+from pgexp.figures.paper_style import eta_label, offset_label
 from pgexp.study.paper import PaperStudy
 
 REPORT_EPISODES = (100, 500, 1000)
@@ -136,7 +136,7 @@ def setup_sentence(study: PaperStudy) -> str:
         + (f" (α_w = {eta_label(a.options['baseline_step_size'])})" if a.options.get("baseline_step_size") else "")
         + f", {a.options.get('optimizer', 'sga')}, {a.options.get('update', 'per-batch')} updates, step sizes "
         + ", ".join(eta_label(x) for x in a.step_sizes) + f", {a.options['iterations']} iterations, "
-        + f"{len([s for s in a.seeds if s in study.seeds])} reported seeds"
+        + (lambda n: f"{n} reported seed{'s' if n != 1 else ''}")(len([s for s in a.seeds if s in study.seeds]))
         for a in study.arms)
     return (f"Problem {prob.mdp.name} (γ = {prob.mdp.gamma:g}, horizon {'∞' if prob.mdp.horizon is None else prob.mdp.horizon}), "
             f"θ₀ = ({', '.join(fmt(x, 3) for x in prob.theta)}), so π₀ = ({', '.join(fmt(x, 3) for x in pi0)}) in the "
@@ -221,16 +221,21 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
         v = variance.sort_values("offset")
         out.append(f"At θ₀ the exact minimum-variance constant is b* = {fmt(v['b_star'].iloc[0], 4)}.  Exact trace "
                    "variance of the one-sample gradient estimate: "
-                   + ", ".join(f"{fmt(x, 4)} at b* {e:+g}" for e, x in zip(v["offset"], v["grad_trace_cov"]))
+                   + ", ".join(f"{fmt(x, 4)} at {offset_label(e)}" for e, x in zip(v["offset"], v["grad_trace_cov"]))
                    + "; of the natural-gradient update (the part that moves the policy): "
-                   + ", ".join(f"{fmt(x, 4)} at b* {e:+g}" for e, x in zip(v["offset"], v["npg_trace_cov_policy"]))
+                   + ", ".join(f"{fmt(x, 4)} at {offset_label(e)}" for e, x in zip(v["offset"],
+                                                                               v["npg_trace_cov_policy"]))
                    + ".")
     if summary is None or summary.empty:
         return out
+    converged = float(summary["converged_prob"].iloc[0]) if "converged_prob" in summary else float("nan")
+    out.append(f"A run ends on an arm when its final policy plays that arm with probability at least "
+               f"{fmt(converged, 3)}; otherwise it ends on no arm.")
     for (opt, eta), g in summary.groupby(["optimizer", "step_size"], sort=True):
         g = g.sort_values("baseline_offset")
-        parts = [f"b* {r['baseline_offset']:+g}: {fraction(r['suboptimal_seeds'], r['seeds'])} on a suboptimal arm, "
-                 f"{fraction(r['seeds'] - r['converged_seeds'], r['seeds'])} not converged" for _, r in g.iterrows()]
+        parts = [f"{offset_label(r['baseline_offset'])}: {fraction(r['suboptimal_seeds'], r['seeds'])} end on a "
+                 f"suboptimal arm, {fraction(r['seeds'] - r['converged_seeds'], r['seeds'])} on no arm"
+                 for _, r in g.iterrows()]
         s = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}, {alpha(eta)}: " + "; ".join(parts) + "."
         lo, hi = g.iloc[0], g.iloc[-1]
         if lo["baseline_offset"] < 0 < hi["baseline_offset"]:
@@ -238,25 +243,28 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
                                               int(hi["seeds"]))
             verdict = ("the lower baseline commits to a suboptimal arm more often" if dlo > 0 else
                        "the lower baseline commits less often" if dhi < 0 else "no difference is resolved")
-            s += (f"  Difference b* {lo['baseline_offset']:+g} minus b* {hi['baseline_offset']:+g}: {ci(d, dlo, dhi, 2)} "
-                  f"(Newcombe; the runs share seeds): {verdict}.")
+            s += (f"  Difference {offset_label(lo['baseline_offset'])} minus {offset_label(hi['baseline_offset'])}: "
+                  f"{ci(d, dlo, dhi, 2)} (Newcombe; the runs share seeds): {verdict}.")
         out.append(s)
-    npg = summary[summary["optimizer"] == "npg"]
-    if len(npg):
-        verdicts = []
-        for _, g in npg.groupby("step_size"):
-            g = g.sort_values("baseline_offset")
-            lo, hi = g.iloc[0], g.iloc[-1]
-            if lo["baseline_offset"] < 0 < hi["baseline_offset"]:
-                _, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
-                                                  int(hi["suboptimal_seeds"]), int(hi["seeds"]))
-                verdicts.append(dlo > 0)
-        if verdicts:
-            yes = sum(verdicts)
-            out.append(f"Verdict: with natural policy gradient the lower baseline (b* − 1) ends on a suboptimal arm "
-                       f"more often than the higher one (b* + 1) at {yes} of {len(verdicts)} step sizes (interval of "
-                       f"the difference above 0) — pgexp {'reproduces' if yes == len(verdicts) else 'does not fully reproduce'} "
-                       "the paper's claim that the lower baseline commits more often.")
+    for opt, g in summary.groupby("optimizer", sort=True):
+        more = less = open_ = 0
+        for _, h in g.groupby("step_size"):
+            h = h.sort_values("baseline_offset")
+            lo, hi = h.iloc[0], h.iloc[-1]
+            if not lo["baseline_offset"] < 0 < hi["baseline_offset"]:
+                continue
+            _, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
+                                              int(hi["suboptimal_seeds"]), int(hi["seeds"]))
+            more, less, open_ = more + (dlo > 0), less + (dhi < 0), open_ + (dlo <= 0 <= dhi)
+        n = more + less + open_
+        if not n:
+            continue
+        verdict = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}: the lower baseline ends on a suboptimal arm more " \
+                  f"often than the higher one at {more} of {n} step sizes, less often at {less}, unresolved at {open_}."
+        if opt == "npg":
+            verdict += (" pgexp " + ("reproduces" if more == n else "does not reproduce" if more == 0 else
+                                     "partly reproduces") + " the paper's claim that the lower baseline commits more often.")
+        out.append(verdict)
     return out
 
 

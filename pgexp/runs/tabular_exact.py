@@ -226,6 +226,37 @@ def finite_cotangent(P, r, mu, gamma, horizon, pi, V, C):
 
 
 @njit(cache=True)
+def visits(P, r, mu, gamma, horizon, kind, transient, pi, out):
+    """Discounted expected visits ``sum_h gamma^h P(s_h = s)`` into ``out`` ``(S,)``; ``False`` if the solve fails."""
+    S, A = r.shape
+    out[:] = 0.0
+    if kind == FINITE:
+        p = mu.copy()
+        disc = 1.0
+        for _ in range(horizon):
+            out += disc * p
+            nxt = np.zeros(S)
+            for s in range(S):
+                for a in range(A):
+                    if p[s] * pi[s, a] != 0.0:
+                        nxt += (p[s] * pi[s, a]) * P[s, a]
+            p = nxt
+            disc *= gamma
+        return True
+    g = gamma if kind == DISCOUNTED else 1.0
+    states = np.arange(S) if kind == DISCOUNTED else transient
+    M, _ = policy_system(P, r, pi, g, states, 1)
+    B = np.empty((states.shape[0], 1))
+    for i in range(states.shape[0]):
+        B[i, 0] = mu[states[i]]
+    if not solve_inplace(M.T.copy(), B):  # (I - g P_pi)^T x = mu
+        return False
+    for i in range(states.shape[0]):
+        out[states[i]] = B[i, 0]
+    return True
+
+
+@njit(cache=True)
 def cotangent(P, r, mu, gamma, horizon, kind, transient, pi, V, C):
     """``C[s, a] = sum_h gamma^h p_h(s) A_h(s, a)`` (``grad J = probs_vjp(C)``) from the values ``V``.
 
@@ -237,15 +268,12 @@ def cotangent(P, r, mu, gamma, horizon, kind, transient, pi, V, C):
         finite_cotangent(P, r, mu, gamma, horizon, pi, V, C)
         return True
     g = gamma if kind == DISCOUNTED else 1.0
-    states = np.arange(S) if kind == DISCOUNTED else transient
-    M, _ = policy_system(P, r, pi, g, states, 1)
-    B = np.empty((states.shape[0], 1))
-    for i in range(states.shape[0]):
-        B[i, 0] = mu[states[i]]
-    if not solve_inplace(M.T.copy(), B):  # visits: (I - g P_pi)^T x = mu
+    d = np.zeros(S)
+    if not visits(P, r, mu, gamma, horizon, kind, transient, pi, d):
         return False
-    for i in range(states.shape[0]):
-        s = states[i]
+    for s in range(S):
+        if d[s] == 0.0:
+            continue
         for a in range(A):
-            C[s, a] = B[i, 0] * (q_value(P, r, g, V[0], s, a) - V[0, s])
+            C[s, a] = d[s] * (q_value(P, r, g, V[0], s, a) - V[0, s])
     return True

@@ -65,7 +65,7 @@ class TrainOptions:
         lam: GAE's lambda (``gae`` only).
         checkpoints: iterations whose ``theta`` is kept.
         record_every: keep the rows ``t = 0, k, 2k, ...`` and each run's last row (1 = every iteration).
-        trace_seeds: seeds whose policy ``pi`` is kept at every kept row (column ``policy``).
+        trace_seeds: seeds whose policy ``pi`` is kept at every kept row (column ``trace_pi``).
     """
 
     estimator: str
@@ -397,31 +397,39 @@ def train_grid(problem: Problem, opts: TrainOptions, step_sizes: list[float], se
 
 # ------------------------------------------------------------------------------------ where runs end
 
-def final_policy(problem: Problem, theta: np.ndarray, J_star: float) -> dict:
+def final_policy(problem: Problem, theta: np.ndarray, J_star: float, dense=None, cache: dict | None = None) -> dict:
     """Which deterministic policy a run's last ``theta`` is closest to, and whether it is optimal.
 
     ``final_policy``: the greedy action of every non-absorbing state (comma-separated; for a bandit the
     arm); ``final_policy_prob``: the smallest ``max_a pi(a|s)`` over the states that hold at least
     :data:`CONVERGED_MIN_OCCUPANCY` of the final policy's visits (1 = deterministic where it matters);
     ``final_policy_J``: the greedy policy's exact value (``-inf`` if it never terminates);
-    ``final_policy_optimal``: whether that value is ``J*`` (to 1e-9 relative).
+    ``final_policy_optimal``: whether that value is ``J*`` (to 1e-9 relative).  ``dense`` (a
+    :class:`~pgexp.runs.tabular_exact.DenseMDP`) and ``cache`` (greedy policy -> value) make many runs cheap.
     """
+    from pgexp.runs.tabular_exact import dense_mdp, values, visits
+
     mdp = problem.mdp
+    dm = dense if dense is not None else dense_mdp(mdp)
+    cache = {} if cache is None else cache
     pi = problem.policy.probs(theta)
     greedy = pi.argmax(axis=1)
-    live = ~mdp.absorbing_states()
-    try:
-        occ = exact.evaluate(mdp, pi).occupancy
-        where = (occ >= CONVERGED_MIN_OCCUPANCY) & live
-    except UserError:
-        where = live & (mdp.mu > 0)
+    live = ~dm.absorbing
+    V = np.zeros((dm.horizon + 1 if dm.horizon > 0 else 1, mdp.num_states))
+    occ = np.zeros(mdp.num_states)
+    with np.errstate(all="ignore"):
+        _, ok = values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V)
+        ok = ok and visits(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, occ)
+    where = (occ >= CONVERGED_MIN_OCCUPANCY * occ.sum()) & live if ok else live & (mdp.mu > 0)
     prob = float(pi.max(axis=1)[where].min()) if where.any() else float("nan")
-    det = np.zeros_like(pi)
-    det[np.arange(pi.shape[0]), greedy] = 1.0
-    try:
-        J_greedy = float(exact.evaluate(mdp, det).J)
-    except UserError:
-        J_greedy = float("-inf")
+    key = tuple(int(a) for a in greedy)
+    if key not in cache:
+        det = np.zeros_like(pi)
+        det[np.arange(pi.shape[0]), greedy] = 1.0
+        with np.errstate(all="ignore"):
+            J, ok = values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, det, V)
+        cache[key] = float(J) if ok else float("-inf")
+    J_greedy = cache[key]
     optimal = bool(np.isfinite(J_greedy) and J_greedy >= J_star - 1e-9 * (1.0 + abs(J_star)))
     return {"final_policy": ",".join(str(int(a)) for a in greedy[live]), "final_policy_prob": prob,
             "final_policy_J": J_greedy, "final_policy_optimal": optimal}
@@ -437,9 +445,12 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
                opts: TrainOptions, engine: str) -> pa.Table:
     """One table for the grid: one row per kept iteration of each run, the job's parameters as columns,
     ``J_star``, ``J_0``, ``run_diverged``, ``diverged_reason``, the final-policy columns
-    (:func:`final_policy`) and, for traced seeds, ``policy`` (``pi`` flattened, ``S*A``)."""
+    (:func:`final_policy`) and, for traced seeds, ``trace_pi`` (``pi`` flattened, ``S*A``)."""
+    from pgexp.runs.tabular_exact import dense_mdp, fits_dense
+
     J_star = exact.optimal(problem.mdp).J_star
     ident = problem.identity()
+    dense, cache = (dense_mdp(problem.mdp), {}) if fits_dense(problem.mdp) else (None, None)
     chunks: dict[str, list] = {}
     lengths = []
     for (eta, seed), run in zip(grid, runs):
@@ -447,7 +458,8 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
         n = keep.size
         lengths.append(n)
         cols = {k: np.asarray(v)[keep] for k, v in run.rows.items()}
-        fin = final_policy(problem, run.theta if run.theta is not None else problem.theta, J_star)
+        theta = run.theta if run.theta is not None else problem.theta
+        fin = final_policy(problem, theta, J_star, dense, cache) if dense is not None else {}
         cols |= {"step_size": np.full(n, eta), "seed": np.full(n, seed, np.int64), "J_0": np.full(n, run.rows["J"][0]),
                  "run_diverged": np.full(n, run.diverged), "diverged_reason": np.full(n, run.reason, object),
                  **{k: np.full(n, v, object if isinstance(v, str) else None) for k, v in fin.items()}}
@@ -471,7 +483,7 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
                 offsets.append(offsets[-1] + row.size)
                 mask.append(run.trace is None)
         values = pa.array(np.concatenate(flat) if flat else np.zeros(0))
-        table["policy"] = pa.ListArray.from_arrays(pa.array(np.asarray(offsets, np.int32)), values,
+        table["trace_pi"] = pa.ListArray.from_arrays(pa.array(np.asarray(offsets, np.int32)), values,
                                                    mask=pa.array(np.asarray(mask)))
     return pa.table(table)
 

@@ -20,6 +20,7 @@ Checks raise :class:`~pgexp.errors.UserError` naming the key (``study.arms.NAME.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,8 +143,9 @@ class PaperStudy:
                              ("--resamples", str(self.resamples)), ("--confidence", repr(self.confidence))])
 
     def variance_args(self) -> str:
-        return join_options(self.problem_args() + [
-            ("--offsets", ",".join(repr(x) for x in self.variance_offsets))])
+        # --offsets=...: a leading minus must not read as an option
+        return join_options(self.problem_args()) + " " + shlex.quote(
+            "--offsets=" + ",".join(repr(x) for x in self.variance_offsets))
 
 
 def _arm(name: str, raw: Any, study_seeds: tuple[int, ...], selection: tuple[int, ...]) -> Arm:
