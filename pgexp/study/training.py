@@ -42,6 +42,7 @@ class TrainingStudy:
     path_step_size: float
     replicates: int
     lam: float
+    selection_seeds: tuple[int, ...] = ()
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(e, b) for e in self.estimators for b in self.baselines if b in ESTIMATORS[e].baselines]
@@ -58,9 +59,16 @@ class TrainingStudy:
             ("--estimator", estimator), ("--baseline", baseline),
             ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
             ("--step-size", ",".join(repr(x) for x in self.step_sizes)), ("--optimizer", self.optimizer),
-            ("--iterations", str(self.iterations)), ("--seed", ",".join(str(x) for x in self.seeds)),
+            ("--iterations", str(self.iterations)),
+            ("--seed", ",".join(str(x) for x in sorted(set(self.seeds) | set(self.selection_seeds)))),
             ("--tag", f"env_name={env_name}")]
         return join_options(opts)
+
+    def curves_args(self) -> str:
+        """``pgexp curves`` options: the threshold and the seeds that choose the step size (not reported)."""
+        sel = self.selection_seeds
+        return join_options([("--threshold", repr(self.threshold)),
+                             ("--selection-seeds", ",".join(str(x) for x in sel) if sel else None)])
 
     def path_args(self, env_name: str) -> str:
         opts = self.problem_args(self.env(env_name)) + [
@@ -82,7 +90,7 @@ class TrainingStudy:
 
 
 TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_size", "iterations", "seeds",
-              "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "lam")
+              "selection_seeds", "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "lam")
 
 
 
@@ -135,7 +143,12 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
         threshold=float(threshold), checkpoints=checkpoints,
         path_step_size=float(raw.get("path_step_size", min(step_sizes))),
         replicates=int(raw.get("replicates", config.get("replicates", 200))), lam=float(raw.get("lam", config.get("lam", 0.95))),
+        selection_seeds=check_ints(raw["selection_seeds"], "training.selection_seeds", minimum=0)
+        if raw.get("selection_seeds") else (),
     )
+    if set(study.seeds) & set(study.selection_seeds):
+        fail("training.selection_seeds", "must not share seeds with training.seeds (the step size is chosen on "
+                                         "seeds that are not reported)")
     if "constant" in study.baselines and batch < 2:
         fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
     for te in study.envs:
