@@ -47,9 +47,10 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
                         [f"{OPTIMIZER_NAMES.get(o, o)}\nα = {eta_label(a)}" for o, a in zip(groups["optimizer"],
                                                                                      groups["step_size"])],
                         fontsize=7)
-        left.set_ylim(0, 1)
+        left.set_ylim(0, 1.2)
+        left.set_yticks(np.linspace(0, 1, 6))
         left.set_ylabel("seeds ending on a suboptimal arm\n(fraction, 95% Wilson CI)")
-        left.legend(title="baseline", loc="upper right")
+        left.legend(title="baseline", loc="upper center", ncols=len(offsets), title_fontsize=7.5)
         left.set_title(TITLE, fontsize=9)
         if variance is not None and not variance.empty:
             v = variance.sort_values("offset")

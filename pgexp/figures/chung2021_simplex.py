@@ -1,5 +1,6 @@
 """Figure ``chung2021_simplex``: the policy of a few seeds on the probability simplex of the 3-armed bandit,
-from ``theta_0`` to the end of training, one panel per optimizer x baseline (Chung et al. 2021, Figure 1).
+from ``theta_0`` to the end of training, one panel per optimizer x baseline at the middle step size of each
+optimizer's grid (Chung et al. 2021, Figure 1).
 
 Corners are the deterministic policies (the report says which arm is optimal); a trajectory starts at the open circle and ends
 at the dot.  Table: ``traces`` (``pgexp curves --traces``: columns ``pi_0_0``, ``pi_0_1``, ``pi_0_2`` of the
@@ -29,6 +30,8 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     cols = ["pi_0_0", "pi_0_1", "pi_0_2"]
     if traces is None or traces.empty or any(c not in traces for c in cols):
         return no_data(TITLE, "no policy traces of a 3-armed bandit (pgexp train --trace-seeds)")
+    middle = {o: sorted(g.unique())[len(g.unique()) // 2] for o, g in traces.groupby("optimizer")["step_size"]}
+    traces = traces[traces["step_size"] == traces["optimizer"].map(middle)]
     panels = traces[["optimizer", "baseline_offset", "step_size"]].drop_duplicates().sort_values(
         ["optimizer", "step_size", "baseline_offset"])
     n = len(panels)
