@@ -22,19 +22,29 @@ import pandas as pd
 
 from pgexp import exact
 from pgexp.errors import UserError
+from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
 from pgexp.problems.problem import Problem
+
+
+def softmax_linear(problem: Problem) -> SoftmaxLinearPolicy:
+    """The problem's policy, which must be softmax-linear (its closed-form score table)."""
+    if not isinstance(problem.policy, SoftmaxLinearPolicy):
+        raise UserError("baseline-variance: softmax-linear policies only (--policy linear)")
+    return problem.policy
 
 
 def optimal_constant(problem: Problem) -> float:
     """``b* = E[r ||psi||^2] / E[||psi||^2]`` at ``problem.theta`` (one-step problems)."""
-    pi = problem.policy.probs(problem.theta)
-    sq = (problem.policy.score_table(problem.theta) ** 2).sum(axis=2)  # (S, A)
+    policy = softmax_linear(problem)
+    pi = policy.probs(problem.theta)
+    sq = (policy.score_table(problem.theta) ** 2).sum(axis=2)  # (S, A)
     w = problem.mdp.mu[:, None] * pi * sq
     return float((w * problem.mdp.r).sum() / w.sum())
 
 
 def _moments(prob: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, float]:
-    """Mean and trace covariance of a finite mixture: outcome ``k`` has probability ``prob[k]``, value ``vectors[k]``."""
+    """Mean and trace covariance of a finite mixture: outcome ``k`` has probability ``prob[k]``, value
+    ``vectors[k]``."""
     mean = prob @ vectors
     return mean, float(prob @ (vectors**2).sum(axis=1) - mean @ mean)
 
@@ -45,7 +55,7 @@ def one_step_moments(problem: Problem, baseline: float) -> dict[str, float]:
 
     if not one_step(problem.mdp):
         raise UserError("baseline-variance: one-step problems only (every episode one action: bandits, H = 1)")
-    mdp, pol = problem.mdp, problem.policy
+    mdp, pol = problem.mdp, softmax_linear(problem)
     S, A = mdp.num_states, mdp.num_actions
     pi = pol.probs(problem.theta)
     psi = pol.score_table(problem.theta)  # (S, A, d)
@@ -56,10 +66,10 @@ def one_step_moments(problem: Problem, baseline: float) -> dict[str, float]:
     x = np.zeros((S * A, S * A))
     live = p > 0
     x[np.flatnonzero(live), np.flatnonzero(live)] = adv[live] / pi.ravel()[live]
-    x_mean, x_var = _moments(p, x)
+    _, x_var = _moments(p, x)
     centre = np.kron(np.eye(S), np.eye(A) - np.ones((A, A)) / A)  # remove each state's all-ones component
     _, x_var_policy = _moments(p, x @ centre)
-    _, grad, _ = exact.gradient(mdp, pol, problem.theta)
+    _, grad, _ = exact.gradient(mdp, problem.policy, problem.theta)
     return {"grad_bias_sq": float(((g_mean - grad) ** 2).sum()), "grad_trace_cov": g_var,
             "npg_trace_cov": x_var, "npg_trace_cov_policy": x_var_policy, "grad_norm_sq": float(grad @ grad)}
 

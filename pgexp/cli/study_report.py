@@ -28,7 +28,8 @@ def save_figure(fig, output: Path) -> None:
 
     from pgexp.io import atomic_write_bytes
 
-    for fmt, kw in (("pdf", {"metadata": {"CreationDate": None}}), ("png", {"dpi": 200, "metadata": {"Software": None}})):
+    for fmt, kw in (("pdf", {"metadata": {"CreationDate": None}}),
+                    ("png", {"dpi": 200, "metadata": {"Software": None}})):
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, facecolor="white", **kw)
         atomic_write_bytes(output.with_suffix(f".{fmt}"), buf.getvalue())
@@ -58,5 +59,6 @@ def run(args: argparse.Namespace) -> int:
         save_figure(module.draw(tables), outdir / "figures" / name)
         pngs[name] = outdir / "figures" / f"{name}.png"
         captions[name] = " ".join((module.__doc__ or name).split())
-    atomic_write_text(outdir / "report.html", study_html(study, tables, pngs, captions, provenance(kind="study_report")))
+    page = study_html(study, tables, pngs, captions, provenance(kind="study_report"))
+    atomic_write_text(outdir / "report.html", page)
     return 0

@@ -22,7 +22,8 @@ TRAINING_ONLY_BASELINES = {
     "value_online": "a value v(s, w) learned along training (w <- w + alpha_w (G_t - v(S_t, w)) x(S_t)); "
                     "an estimation job has no training to learn it from",
     "optimal_exact": "the exact minimum-variance constant b*, recomputed at every training step (one-step "
-                     "problems); for estimation use --baseline optimal, or pgexp exact-variance --baseline optimal",
+                     "problems); for estimation use --baseline optimal, or pgexp exact-variance --baseline "
+                     "optimal",
 }
 
 

@@ -1,8 +1,9 @@
-"""Figure ``chung2021_simplex``: the policy of a few seeds on the probability simplex of the 3-armed bandit,
-from ``theta_0`` to the end of training, one panel per optimizer x baseline at the middle step size of each
-optimizer's grid (Chung et al. 2021, Figure 1).
+"""Figure ``chung2021_simplex``: the policy of a few seeds on the probability simplex of the 3-armed
+bandit, from ``theta_0`` to the end of training, one panel per optimizer x baseline at the middle step size
+of each optimizer's grid (Chung et al. 2021, Figure 1).
 
-Corners are the deterministic policies (the report says which arm is optimal); a trajectory starts at the open circle and ends
+Corners are the deterministic policies (the report says which arm is optimal); a trajectory starts at the
+open circle and ends
 at the dot.  Table: ``traces`` (``pgexp curves --traces``: columns ``pi_0_0``, ``pi_0_1``, ``pi_0_2`` of the
 decision state).
 """

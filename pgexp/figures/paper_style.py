@@ -27,7 +27,7 @@ RC: dict[str, Any] = {**sns.axes_style("whitegrid"), **sns.plotting_context("pap
 
 @contextmanager
 def style() -> Iterator[None]:
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
         yield
 
 
@@ -52,7 +52,7 @@ def eta_label(x: float) -> str:
     """``2^-13`` for small or large powers of two (``|k| >= 4``), else ``%g`` (``0.5``, ``2``)."""
     k = math.log2(x) if x > 0 else float("nan")
     if np.isfinite(k) and abs(k - round(k)) < 1e-12 and abs(round(k)) >= 4:
-        return f"2^{int(round(k))}"
+        return f"2^{round(k)}"
     return f"{x:g}"
 
 

@@ -38,16 +38,17 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
             top.plot(x, g["return_mean"], color=c, alpha=0.25, lw=0.6)
             top.fill_between(x, g["J_lo"], g["J_hi"], color=c, alpha=0.2, lw=0)
             top.plot(x, g["J"], color=c, label=f"α = {eta_label(eta)}")
-            mf = mean_field[mean_field["step_size"] == eta].sort_values("iteration") if not mean_field.empty else mean_field
+            mf = mean_field[mean_field["step_size"] == eta] if not mean_field.empty else mean_field
             if not mf.empty:
+                mf = mf.sort_values("iteration")
                 top.plot(mf["iteration"], mf["J"], color=c, ls="--", lw=1.0)
             bottom.plot(x, g["alive_fraction"], color=c)
         if np.isfinite(optimum):
             top.axhline(optimum, color="0.4", lw=0.8)
-            top.annotate(f"best of the policy class J = {optimum:.2f}", (x.max(), optimum), xytext=(0, 3),
-                         textcoords="offset points", ha="right", va="bottom", fontsize=7.5, color="0.3")
+            top.annotate(f"best of the policy class J = {optimum:.2f}", (x.max(), optimum), xytext=(0, -3),
+                         textcoords="offset points", ha="right", va="top", fontsize=7.5, color="0.3")
         lo = np.nanmin(learn["J"])
-        top.set_ylim(max(lo, -100.0) - 2, (optimum if np.isfinite(optimum) else np.nanmax(learn["J"])) + 3)
+        top.set_ylim(max(lo, -100.0) - 5, (optimum if np.isfinite(optimum) else np.nanmax(learn["J"])) + 3)
         top.set_ylabel("J(θ) after the episode\n(mean over runs alive)")
         top.set_title(TITLE)
         handles, labels = top.get_legend_handles_labels()

@@ -53,7 +53,8 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
                 r_top.errorbar(s["step_size"], s["final_J"], yerr=np.abs(err), color=c, marker="o", ms=3, label=name)
                 n = s["seeds"].to_numpy(dtype=float)
                 stalled = (n - s["diverged_seeds"] - s["reached_threshold"]).clip(lower=0) / n
-                r_bot.plot(s["step_size"], s["diverged_seeds"] / n, color=c, marker="x", ms=4, label=f"{name}: diverged")
+                r_bot.plot(s["step_size"], s["diverged_seeds"] / n, color=c, marker="x", ms=4,
+                           label=f"{name}: diverged")
                 r_bot.plot(s["step_size"], stalled, color=c, marker="s", ms=3, ls=":", label=f"{name}: stalled")
         if np.isfinite(optimum):
             for a in (ax, r_top):

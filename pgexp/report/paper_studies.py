@@ -40,7 +40,7 @@ def fmt(x: Any, digits: int = 3) -> str:
     x = float(x)
     if x == 0:
         return "0"
-    mag = int(math.floor(math.log10(abs(x))))
+    mag = math.floor(math.log10(abs(x)))
     return f"{x:.{max(digits - 1 - mag, 0)}f}" if -4 <= mag < 6 else f"{x:.{digits - 1}e}"
 
 
@@ -138,7 +138,8 @@ def setup_sentence(study: PaperStudy) -> str:
         + ", ".join(eta_label(x) for x in a.step_sizes) + f", {a.options['iterations']} iterations, "
         + (lambda n: f"{n} reported seed{'s' if n != 1 else ''}")(len([s for s in a.seeds if s in study.seeds]))
         for a in study.arms)
-    return (f"Problem {prob.mdp.name} (γ = {prob.mdp.gamma:g}, horizon {'∞' if prob.mdp.horizon is None else prob.mdp.horizon}), "
+    horizon = "∞" if prob.mdp.horizon is None else prob.mdp.horizon
+    return (f"Problem {prob.mdp.name} (γ = {prob.mdp.gamma:g}, horizon {horizon}), "
             f"θ₀ = ({', '.join(fmt(x, 3) for x in prob.theta)}), so π₀ = ({', '.join(fmt(x, 3) for x in pi0)}) in the "
             f"start state.  Arms — {arms}.  {len(study.seeds)} reported seeds; step sizes are chosen on "
             f"{len(study.selection_seeds)} other seeds.  An iteration is one episode (batch size 1).")
@@ -148,17 +149,22 @@ def fig13_1_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list
     curves, summary = tables.get("curves"), tables.get("summary")
     out = []
     opt = class_optimum(curves)
-    if math.isfinite(opt):
-        out.append(f"Exact gradient ascent to convergence reaches J = {fmt(opt, 6)}, the best value of the book's "
-                   "state-blind policy class (the optimum over all policies, J* = "
-                   f"{fmt(float(arm(summary, 'reinforce')['J_star'].iloc[0]), 3) if not arm(summary, 'reinforce').empty else '–'}, "
-                   "is out of its reach).")
     learn = arm(summary, "reinforce")
+    if math.isfinite(opt):
+        J_star = fmt(float(learn["J_star"].iloc[0]), 3) if not learn.empty else "–"
+        out.append(f"Exact gradient ascent to convergence reaches J = {fmt(opt, 6)}, the best value of the book's "
+                   f"state-blind policy class (the optimum over all policies, J* = {J_star}, is out of its reach).")
     for _, r in learn.sort_values("step_size").iterrows():
         n = int(r["seeds"])
-        s = (f"REINFORCE with per-step updates, {alpha(r['step_size'])}: J {J_path(curves, 'reinforce', r['step_size'], n)} "
-             f"(mean over the runs alive, 95% CI).  Diverged (the policy became numerically deterministic and "
-             f"an episode never ended, or J stopped being finite): {fraction(r['diverged_seeds'], n)}.")
+        path = J_path(curves, "reinforce", r["step_size"], n)
+        s = (f"REINFORCE with per-step updates, {alpha(r['step_size'])}: J {path} (mean over the runs alive, 95% "
+             "CI).  Diverged (the policy became numerically deterministic and an episode never ended, or J stopped "
+             f"being finite): {fraction(r['diverged_seeds'], n)}.")
+        final = max(episodes(curves, "reinforce") or [1])
+        ep = at(curves, "reinforce", r["step_size"], final - 1)  # row t holds the episode sampled at theta_t
+        if ep is not None and "return_mean" in ep:
+            s += (f"  The total reward of episode {final} itself (what the book plots), averaged over the runs: "
+                  f"{ci(ep['return_mean'], ep['return_mean_lo'], ep['return_mean_hi'])}.")
         mf = at(curves, "mean_field", r["step_size"], max(episodes(curves, "reinforce") or [0]))
         if mf is not None:
             s += (f"  The mean-field path (exact gradient, same α, one step per episode) is at J = {fmt(mf['J'], 4)} "
@@ -200,9 +206,8 @@ def fig13_2_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list
     curves, summary = tables.get("curves"), tables.get("summary")
     book = (("reinforce", "REINFORCE", 2.0**-13), ("with_baseline", "REINFORCE with baseline", 2.0**-9))
     out = [_book_check(curves, summary, *b) for b in book]
-    early = [at(curves, name, eta, 100) for name, _, eta in book]
-    if all(r is not None for r in early):
-        a, b = early
+    a, b = (at(curves, name, eta, 100) for name, _, eta in book)
+    if a is not None and b is not None:
         relation = ("higher, the intervals do not overlap" if b["J_lo"] > a["J_hi"] else
                     "lower, the intervals do not overlap" if b["J_hi"] < a["J_lo"] else "the intervals overlap")
         out.append(f"After 100 episodes the baseline's J ({ci(b['J'], b['J_lo'], b['J_hi'])}) against REINFORCE's "
@@ -239,8 +244,8 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
         s = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}, {alpha(eta)}: " + "; ".join(parts) + "."
         lo, hi = g.iloc[0], g.iloc[-1]
         if lo["baseline_offset"] < 0 < hi["baseline_offset"]:
-            d, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]), int(hi["suboptimal_seeds"]),
-                                              int(hi["seeds"]))
+            d, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
+                                              int(hi["suboptimal_seeds"]), int(hi["seeds"]))
             verdict = ("the lower baseline commits to a suboptimal arm more often" if dlo > 0 else
                        "the lower baseline commits less often" if dhi < 0 else "no difference is resolved")
             s += (f"  Difference {offset_label(lo['baseline_offset'])} minus {offset_label(hi['baseline_offset'])}: "
@@ -262,8 +267,8 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
         verdict = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}: the lower baseline ends on a suboptimal arm more " \
                   f"often than the higher one at {more} of {n} step sizes, less often at {less}, unresolved at {open_}."
         if opt == "npg":
-            verdict += (" pgexp " + ("reproduces" if more == n else "does not reproduce" if more == 0 else
-                                     "partly reproduces") + " the paper's claim that the lower baseline commits more often.")
+            word = "reproduces" if more == n else "does not reproduce" if more == 0 else "partly reproduces"
+            verdict += f" pgexp {word} the paper's claim that the lower baseline commits more often."
         out.append(verdict)
     return out
 
@@ -291,8 +296,10 @@ def _table_html(summary: pd.DataFrame | None) -> str:
         return "<p>No summary.</p>"
     cols = [c for c in SUMMARY_COLUMNS if c in summary]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v, 4) if isinstance(v, (float, np.floating)) else str(v))}</td>"
-                                    for v in row) + "</tr>" for row in summary[cols].itertuples(index=False))
+    def cell(v: Any) -> str:
+        return f"<td>{html.escape(fmt(v, 4) if isinstance(v, (float, np.floating)) else str(v))}</td>"
+
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in summary[cols].itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

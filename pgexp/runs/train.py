@@ -25,7 +25,8 @@ its last ``theta`` (``final_policy``), how deterministic that policy is on the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -99,7 +100,7 @@ class Run:
     ``(rows, S*A)`` (traced seeds), the online value weights ``w`` at the end (``value_online``) and why it
     diverged (empty if it did not)."""
 
-    rows: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
+    rows: dict[str, Any] = field(default_factory=lambda: {k: [] for k in (
         "iteration", "J", "batch_return_mean", "env_steps", "grad_norm", "step_norm", "diverged")})
     checkpoints: dict[int, np.ndarray] = field(default_factory=dict)
     diverged: bool = False
@@ -226,11 +227,11 @@ class Adam:
     t: int = 0
 
     def step(self, g: np.ndarray, eta: float) -> np.ndarray:
-        if self.m is None:
-            self.m, self.v = np.zeros_like(g), np.zeros_like(g)
+        m = np.zeros_like(g) if self.m is None else self.m
+        v = np.zeros_like(g) if self.v is None else self.v
         self.t += 1
-        self.m = self.beta1 * self.m + (1 - self.beta1) * g
-        self.v = self.beta2 * self.v + (1 - self.beta2) * g * g
+        self.m = self.beta1 * m + (1 - self.beta1) * g
+        self.v = self.beta2 * v + (1 - self.beta2) * g * g
         m_hat = self.m / (1 - self.beta1 ** float(self.t))
         v_hat = self.v / (1 - self.beta2 ** float(self.t))
         return eta * m_hat / (np.sqrt(v_hat) + self.eps)
@@ -316,7 +317,8 @@ def compiled_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float],
     dm = dense_mdp(mdp)
     tables = make_tables(mdp, np.full((S, A), 1.0 / A))
     tabular = problem.features_spec == "tabular"
-    phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(), dtype=np.float64)
+    phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(),  # type: ignore[attr-defined]
+                                                                   dtype=np.float64)
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     R, T = len(grid), int(opts.iterations)
     thetas0 = np.tile(np.asarray(problem.theta, dtype=np.float64), (R, 1))
@@ -450,7 +452,8 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
 
     J_star = exact.optimal(problem.mdp).J_star
     ident = problem.identity()
-    dense, cache = (dense_mdp(problem.mdp), {}) if fits_dense(problem.mdp) else (None, None)
+    dense = dense_mdp(problem.mdp) if fits_dense(problem.mdp) else None
+    cache: dict[tuple[int, ...], float] = {}
     chunks: dict[str, list] = {}
     lengths = []
     for (eta, seed), run in zip(grid, runs):
@@ -486,11 +489,3 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
         table["trace_pi"] = pa.ListArray.from_arrays(pa.array(np.asarray(offsets, np.int32)), values,
                                                    mask=pa.array(np.asarray(mask)))
     return pa.table(table)
-
-
-def run_table(problem: Problem, run: Run, params: dict) -> pa.Table:
-    """One general-engine run as a table (kept for callers of the one-run API)."""
-    opts = TrainOptions(estimator=params.get("estimator", "exact"), baseline=params.get("baseline", "none"))
-    eta, seed = float(params.get("step_size", np.nan)), int(params.get("seed", 0))
-    rest = {k: v for k, v in params.items() if k not in ("step_size", "seed")}
-    return grid_table(problem, [run], [(eta, seed)], rest, replace(opts, record_every=1), "general")

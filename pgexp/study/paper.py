@@ -58,7 +58,8 @@ def seed_list(value: Any, key: str) -> tuple[int, ...]:
         if bad:
             fail(f"{key}.{bad[0]}", "unknown key; allowed: start, count")
         start, count = value.get("start", 0), value.get("count")
-        if any(isinstance(v, bool) or not isinstance(v, int) for v in (start, count)) or start < 0 or count < 1:
+        if not (isinstance(start, int) and isinstance(count, int)) or isinstance(start, bool) or \
+                isinstance(count, bool) or start < 0 or count < 1:
             fail(key, f"{value!r}; allowed: {{start: S >= 0, count: N >= 1}}")
         return tuple(range(start, start + count))
     if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
@@ -164,7 +165,8 @@ def _arm(name: str, raw: Any, study_seeds: tuple[int, ...], selection: tuple[int
     if not isinstance(etas, list) or not etas:
         fail(f"{key}.step_sizes", "expected a non-empty list of positive numbers (or 2^k)")
     steps = tuple(step_size(x, f"{key}.step_sizes") for x in etas)
-    seeds = seed_list(raw["seeds"], f"{key}.seeds") if "seeds" in raw else tuple(sorted(set(study_seeds) | set(selection)))
+    seeds = (seed_list(raw["seeds"], f"{key}.seeds") if "seeds" in raw
+             else tuple(sorted(set(study_seeds) | set(selection))))
     options = {"batch_size": 1} | {k: raw[k] for k in ARM_KEYS if k in raw and k not in ("step_sizes", "seeds", "label",
                                                                                            "trace_seeds")}
     if "trace_seeds" in raw:
@@ -202,7 +204,8 @@ def load_paper_study(config: dict[str, Any]) -> PaperStudy | None:
     seeds = seed_list(raw.get("seeds"), "study.seeds")
     selection = seed_list(raw["selection_seeds"], "study.selection_seeds") if raw.get("selection_seeds") else ()
     if set(seeds) & set(selection):
-        fail("study.selection_seeds", "must not share seeds with study.seeds (the choice must not see the reported runs)")
+        fail("study.selection_seeds", "must not share seeds with study.seeds (the choice must not see the reported "
+                                      "runs)")
     arms_raw = raw.get("arms")
     if not isinstance(arms_raw, dict) or not arms_raw:
         fail("study.arms", "expected a mapping arm name -> pgexp train options")

@@ -143,12 +143,8 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
         threshold=float(threshold), checkpoints=checkpoints,
         path_step_size=float(raw.get("path_step_size", min(step_sizes))),
         replicates=int(raw.get("replicates", config.get("replicates", 200))), lam=float(raw.get("lam", config.get("lam", 0.95))),
-        selection_seeds=check_ints(raw["selection_seeds"], "training.selection_seeds", minimum=0)
-        if raw.get("selection_seeds") else (),
+        selection_seeds=selection_seeds(raw),
     )
-    if set(study.seeds) & set(study.selection_seeds):
-        fail("training.selection_seeds", "must not share seeds with training.seeds (the step size is chosen on "
-                                         "seeds that are not reported)")
     if "constant" in study.baselines and batch < 2:
         fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
     for te in study.envs:
@@ -160,6 +156,18 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
                     fail(f"training.environments.{te.name}.horizon",
                           f"{est} is not defined for horizon inf with gamma = {gamma:g}; give a finite horizon")
     return study
+
+
+def selection_seeds(raw: dict[str, Any]) -> tuple[int, ...]:
+    """``training.selection_seeds``: disjoint from ``training.seeds`` (the step size is chosen on seeds that are
+    not reported); empty when not given (``pgexp curves`` then splits the seeds)."""
+    if not raw.get("selection_seeds"):
+        return ()
+    chosen = check_ints(raw["selection_seeds"], "training.selection_seeds", minimum=0)
+    if set(chosen) & set(raw.get("seeds", [0])):
+        fail("training.selection_seeds", "must not share seeds with training.seeds (the step size is chosen on "
+                                         "seeds that are not reported)")
+    return chosen
 
 
 def problem_gamma(env: str, where: str) -> float:
