@@ -65,6 +65,48 @@ def test_step_sizes_as_powers_of_two():
     assert study.arms[0].step_sizes == (2.0**-13,) and study.arms[0].seeds == (0, 1)
 
 
+# ------------------------------------------------------------------------------------------ synthetic tables
+
+def make_study_tables() -> dict[str, pd.DataFrame]:
+    """Small synthetic tables of the paper studies' kinds (for the figure tests): table name -> DataFrame."""
+    its = np.arange(0, 201)
+    curves = []
+    for arm, etas in (("reinforce", (2.0**-12, 2.0**-13, 2.0**-14)), ("with_baseline", (2.0**-9, 2.0**-11)),
+                      ("mean_field", (2.0**-12, 2.0**-13, 2.0**-14)), ("class_optimum", (2.0**-6,))):
+        for k, eta in enumerate(etas):
+            J = -11.66 - 70 * np.exp(-its / (20.0 * (k + 1)))
+            curves.append(pd.DataFrame({"arm": arm, "step_size": eta, "iteration": its, "J": J, "J_lo": J - 1,
+                                        "J_hi": J + 1, "return_mean": J - 2, "alive_fraction": 1 - 0.001 * its * k,
+                                        "seeds": 10}))
+    summary = []
+    for arm, etas, book in (("reinforce", (2.0**-14, 2.0**-13, 2.0**-12), 2.0**-13),
+                            ("with_baseline", (2.0**-11, 2.0**-9), 2.0**-11)):
+        for k, eta in enumerate(etas):
+            summary.append(dict(arm=arm, step_size=eta, seeds=10, diverged_seeds=k, reached_threshold=10 - k,
+                                final_J=-12.0 - k, final_J_lo=-12.5 - k, final_J_hi=-11.7 - k, selected=eta == book,
+                                optimizer="sga", baseline_offset=0.0))
+    for opt, etas in (("npg", (0.03, 0.1)), ("sga", (0.5, 1.0))):
+        for eta in etas:
+            for e, f in ((-1.0, 0.8), (0.0, 0.3), (1.0, 0.05)):
+                summary.append(dict(arm=f"{opt}{e}", step_size=eta, seeds=100, diverged_seeds=0, optimizer=opt,
+                                    baseline_offset=e, suboptimal_fraction=f, suboptimal_fraction_lo=f - 0.05,
+                                    suboptimal_fraction_hi=min(f + 0.05, 1.0), selected=False))
+    variance = pd.DataFrame({"offset": [-1.0, 0.0, 1.0], "grad_trace_cov": [0.22, 0.0013, 0.22],
+                             "npg_trace_cov_policy": [217.6, 15.1, 51.5]})
+    rows = []
+    for opt, eta in (("npg", 0.1), ("sga", 1.0)):
+        for e in (-1.0, 1.0):
+            for seed in range(3):
+                for t in range(0, 101, 10):
+                    w = t / 100
+                    p0 = (1 - w) * np.array([0.006, 0.118, 0.876]) + w * np.eye(3)[(seed + int(e > 0)) % 3]
+                    rows.append(dict(optimizer=opt, baseline_offset=e, step_size=eta, seed=seed, iteration=t,
+                                     pi_0_0=p0[0], pi_0_1=p0[1], pi_0_2=p0[2]))
+    return {"study_learning_curves": pd.concat(curves, ignore_index=True),
+            "study_training_summary": pd.DataFrame(summary), "baseline_variance": variance,
+            "policy_traces": pd.DataFrame(rows)}
+
+
 # ------------------------------------------------------------------------------------------ findings
 
 def _summary_rows(opt, eta, counts):

@@ -20,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--exact", default=None, metavar="exact_variance.parquet", help="exact variance curves")
     p.add_argument("--comparisons", default=None, metavar="comparisons.parquet", help="paired comparisons")
     p.add_argument("--decomposition", default=None, metavar="decomposition.parquet", help="variance by source")
+    p.add_argument("--lambda-tradeoff", default=None, metavar="gae_lambda_tradeoff.parquet",
+                   help="GAE's exact lambda trade-off")
     p.add_argument("--deep-quality", default=None, metavar="deep_quality.parquet", help="neural track: gradient quality")
     p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet", help="neural track: training")
     p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
@@ -51,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
                                          tables.get("comparisons"), tables.get("decomposition"))
         if html_block:
             extra.append(("How to reduce variance: exact references, paired comparisons, sources", html_block))
+    if "lambda_tradeoff" in tables:
+        from pgexp.report.lambda_tradeoff import lambda_tradeoff_section
+
+        block = lambda_tradeoff_section(tables["lambda_tradeoff"])
+        if block:
+            extra.append(("GAE's λ: bias against variance, exactly", block))
     if "deep_quality" in tables:
         from pgexp.report.deep import deep_section
 

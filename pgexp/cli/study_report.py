@@ -22,24 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def save_figure(fig, output: Path) -> None:
-    """``fig`` as ``output.pdf`` and ``output.png`` (200 dpi), each written atomically, without timestamps."""
-    import io
-
-    from pgexp.io import atomic_write_bytes
-
-    for fmt, kw in (("pdf", {"metadata": {"CreationDate": None}}),
-                    ("png", {"dpi": 200, "metadata": {"Software": None}})):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, facecolor="white", **kw)
-        atomic_write_bytes(output.with_suffix(f".{fmt}"), buf.getvalue())
-
-
 def run(args: argparse.Namespace) -> int:
-    import importlib
-
     from pgexp.errors import UserError
-    from pgexp.io import atomic_write_text, read_frame
+    from pgexp.figures import get_figure
+    from pgexp.io import atomic_write_text, read_frame, save_figure
     from pgexp.provenance import provenance
     from pgexp.report.paper_studies import study_html
     from pgexp.study.paper import load_paper_study
@@ -55,10 +41,11 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir)
     pngs, captions = {}, {}
     for name in study.figures:
-        module = importlib.import_module(f"pgexp.figures.{name}")
-        save_figure(module.draw(tables), outdir / "figures" / name)
+        spec = get_figure(name)
+        save_figure(spec.make({role: df for role, df in tables.items() if role in spec.tables}),
+                    outdir / "figures" / f"{name}.pdf")
         pngs[name] = outdir / "figures" / f"{name}.png"
-        captions[name] = " ".join((module.__doc__ or name).split())
+        captions[name] = spec.caption
     page = study_html(study, tables, pngs, captions, provenance(kind="study_report"))
     atomic_write_text(outdir / "report.html", page)
     return 0

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pgexp.figures.paper_style import PALETTE, WIDTH, eta_label, new_figure, no_data, offset_label, style
+from pgexp.figures.paper_style import PALETTE, eta_label, offset_label
+from pgexp.figures.style import FIG_WIDTH, new_figure, no_data, style
 
 TITLE = "Committal baselines on a 3-armed bandit (Chung et al. 2021)"
 OPTIMIZER_NAMES = {"npg": "natural PG", "sga": "vanilla PG"}
@@ -26,7 +27,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     offsets = sorted(summary["baseline_offset"].unique())
     groups = summary[["optimizer", "step_size"]].drop_duplicates().sort_values(["optimizer", "step_size"])
     with style():
-        fig = new_figure(WIDTH, 3.4)
+        fig = new_figure(FIG_WIDTH, 3.4)
         left, right = fig.subplots(1, 2, width_ratios=[1.7, 1])
         width = 0.8 / max(len(offsets), 1)
         for j, e in enumerate(offsets):

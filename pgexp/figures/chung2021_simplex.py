@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pgexp.figures.chung2021_committal import OPTIMIZER_NAMES
-from pgexp.figures.paper_style import PALETTE, WIDTH, eta_label, new_figure, no_data, offset_label, style
+from pgexp.figures.paper_style import PALETTE, eta_label, offset_label
+from pgexp.figures.style import FIG_WIDTH, new_figure, no_data, style
 
 TITLE = "Policies on the simplex (Chung et al. 2021)"
 CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
@@ -39,7 +40,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     ncols = min(3, n)
     nrows = int(np.ceil(n / ncols))
     with style():
-        fig = new_figure(WIDTH, 2.3 * nrows + 0.3)
+        fig = new_figure(FIG_WIDTH, 2.3 * nrows + 0.3)
         axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
         for ax, (_, p) in zip(axes, panels.iterrows()):
             sub = traces[(traces["optimizer"] == p["optimizer"]) & (traces["baseline_offset"] == p["baseline_offset"])

@@ -1,51 +1,15 @@
-"""What the paper-study figures share: the look (seaborn ``whitegrid``), a fresh figure, step-size labels, a
-"no data" figure, and reading curves/summary tables by arm.  Draw functions only draw: ``draw(tables) ->
-Figure`` with ``tables`` a dict of DataFrames; nothing here writes files."""
+"""Helpers the paper-study figures share (their look is :mod:`pgexp.figures.style`'s): step-size and baseline
+labels, a palette by position, and reading the curves/summary tables by arm.  Nothing here draws or writes."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-WIDTH = 7.0  # inches, full text width
 PALETTE = sns.color_palette("colorblind", 8)
-RC: dict[str, Any] = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper"), "font.family": "sans-serif",
-                      "font.sans-serif": ["DejaVu Sans", "Arial", "Liberation Sans", "sans-serif"],
-                      "axes.titlesize": 9.5, "axes.labelsize": 9.0, "xtick.labelsize": 8.0, "ytick.labelsize": 8.0,
-                      "legend.fontsize": 7.5, "legend.frameon": False, "grid.color": "0.9", "axes.edgecolor": "0.6",
-                      "lines.linewidth": 1.2, "pdf.fonttype": 42}
-
-
-@contextmanager
-def style() -> Iterator[None]:
-    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
-        yield
-
-
-def new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def no_data(title: str, note: str) -> Figure:
-    """A small figure that says there was nothing to draw."""
-    with style():
-        fig = new_figure(WIDTH, 2.0)
-        ax = fig.add_subplot()
-        ax.set_axis_off()
-        ax.set_title(title)
-        ax.text(0.5, 0.5, note, ha="center", va="center", transform=ax.transAxes, color="0.4")
-    return fig
 
 
 def eta_label(x: float) -> str:

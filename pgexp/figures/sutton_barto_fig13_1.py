@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pgexp.figures.paper_style import PALETTE, WIDTH, arm_rows, eta_label, final_value, new_figure, no_data, style
+from pgexp.figures.paper_style import PALETTE, arm_rows, eta_label, final_value
+from pgexp.figures.style import FIG_WIDTH, new_figure, no_data, style
 
 TITLE = "REINFORCE on the short corridor (Sutton & Barto, Figure 13.1)"
 
@@ -29,7 +30,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     optimum = final_value(curves, "class_optimum")
     etas = sorted(learn["step_size"].unique())
     with style():
-        fig = new_figure(WIDTH, 5.0)
+        fig = new_figure(FIG_WIDTH, 5.0)
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
         for k, eta in enumerate(etas):
             c = PALETTE[k % len(PALETTE)]

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pgexp.figures.paper_style import PALETTE, WIDTH, arm_rows, eta_label, final_value, new_figure, no_data, style
+from pgexp.figures.paper_style import PALETTE, arm_rows, eta_label, final_value
+from pgexp.figures.style import FIG_WIDTH, new_figure, no_data, style
 
 TITLE = "REINFORCE with and without baseline (Sutton & Barto, Figure 13.2)"
 ARMS = (("reinforce", 2.0**-13, "REINFORCE"), ("with_baseline", 2.0**-9, "with baseline"))
@@ -27,7 +28,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
         return no_data(TITLE, "no runs of the arms 'reinforce' / 'with_baseline' in the learning-curves table")
     optimum = final_value(curves, "class_optimum")
     with style():
-        fig = new_figure(WIDTH, 4.2)
+        fig = new_figure(FIG_WIDTH, 4.2)
         left, right = fig.subfigures(1, 2, width_ratios=[1.4, 1])
         ax = left.subplots()
         r_top, r_bot = right.subplots(2, 1, sharex=False)

@@ -56,8 +56,10 @@ def exact_agreement(metrics: pd.DataFrame) -> tuple[list[str], str]:
 
 def local_exponents(exact: pd.DataFrame) -> pd.DataFrame:
     """Exact ``d log Var / d log H`` between consecutive horizons, per environment and pair."""
+    from pgexp.analysis.aggregate import exact_per_trajectory
+
     rows = []
-    for (env, theta, est, base), g in exact.groupby(["env_name", "theta_name", "estimator", "baseline"], sort=True):
+    for (env, theta, est, base), g in exact_per_trajectory(exact).groupby(["env_name", "theta_name", "estimator", "baseline"], sort=True):
         g = g[g["var_per_traj_exact"] > 0].sort_values("horizon")
         h, v = g["horizon"].to_numpy(float), g["var_per_traj_exact"].to_numpy(float)
         for i in range(1, len(h)):
@@ -131,29 +133,33 @@ def comparison_findings(comparisons: pd.DataFrame | None) -> tuple[list[str], st
 
 
 def decomposition_findings(decomposition: pd.DataFrame | None) -> tuple[list[str], str]:
-    """Variance by source: the states visited vs the actions given those states (exact, enumerated)."""
+    """Variance by source: initial state, actions, transitions (exact, time-ordered decomposition)."""
     if decomposition is None or decomposition.empty:
         return [], ""
     d = decomposition[decomposition["total"].notna()]
+    if "step" in d.columns:
+        d = d[d["step"].isna()]
     if d.empty:
         return [], ""
     out, rows = [], []
+    pct = lambda x: "–" if not np.isfinite(x) else f"{x:.0%}"  # noqa: E731
     for (env, theta), g in d.groupby(["env_name", "theta_name"], sort=True):
         h = int(g["horizon"].max())
         at = g[g["horizon"] == h]
         for r in at.itertuples():
-            rows.append([env, _horizon(h), _pair(r.estimator, r.baseline), _fmt(r.total), _fmt(r.state), _fmt(r.action),
-                         "–" if not np.isfinite(r.state_share) else f"{r.state_share:.0%}"])
+            rows.append([env, _horizon(h), _pair(r.estimator, r.baseline), _fmt(r.total), pct(r.initial_state_share),
+                         pct(r.actions_share), pct(r.transitions_share)])
         rn = at[(at["estimator"] == "reinforce") & (at["baseline"] == "none")]
-        if len(rn) and np.isfinite(rn.iloc[0].state_share):
-            out.append(f"{env} (H = {h}): {rn.iloc[0].state_share:.0%} of REINFORCE's variance comes from which states "
-                       f"are visited, {1 - rn.iloc[0].state_share:.0%} from the actions given those states.")
-    text = ("Decomposition by the law of total variance over the trajectory's state sequence S (Tucker et al. 2018): "
-            "tr Cov g = tr Cov E[g|S] (states) + E tr Cov(g|S) (actions given the states), exact by enumeration at the "
-            "largest horizon where that is feasible. With deterministic transitions the states determine the actions, "
-            "so all variance is attributed to the states.")
+        if len(rn) and np.isfinite(rn.iloc[0].actions_share):
+            r0 = rn.iloc[0]
+            out.append(f"{env} (H = {h}): {r0.actions_share:.0%} of REINFORCE's variance comes from the policy's "
+                       f"actions, {r0.transitions_share:.0%} from the transitions and {r0.initial_state_share:.0%} "
+                       "from the initial state.")
+    text = ("Time-ordered (Doob martingale) decomposition over the trajectory (s0, a0, s1, a1, ...): "
+            "tr Cov g = sum_k E[tr Cov(E[g | X0..Xk] | X0..X(k-1))], each term credited to the initial state, an action "
+            "or a transition; exact by a moment recursion, at the largest horizon of the study.")
     body = (f"<p>{_e(text)}</p><ul>" + "".join(f"<li>{_e(s)}</li>" for s in out) + "</ul>"
-            + _table(["env", "H", "estimator~baseline", "total", "states", "actions", "state share"], rows, {3, 4, 5}))
+            + _table(["env", "H", "estimator~baseline", "total", "initial state", "actions", "transitions"], rows, {3}))
     return out, body
 
 

@@ -11,8 +11,8 @@ One module per config section: :mod:`~pgexp.study.estimation` (``environments`` 
 
 from pgexp.study.common import config_hash, horizon_token
 from pgexp.study.deep import DeepStudy, load_deep
-from pgexp.study.estimation import DEEP_FIGURES, FIGURES, TRAINING_FIGURES, EnvStudy, Job, load_study
+from pgexp.study.estimation import EnvStudy, Job, load_study
 from pgexp.study.training import TrainingStudy, load_training
 
-__all__ = ["DEEP_FIGURES", "FIGURES", "TRAINING_FIGURES", "DeepStudy", "EnvStudy", "Job", "TrainingStudy",
-           "config_hash", "horizon_token", "load_deep", "load_study", "load_training"]
+__all__ = ["DeepStudy", "EnvStudy", "Job", "TrainingStudy", "config_hash", "horizon_token", "load_deep", "load_study",
+           "load_training"]

@@ -8,38 +8,38 @@ from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
-from pgexp.study import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
+from pgexp.figures import FIGURES, figures_for, option
+from pgexp.study import Job, config_hash, load_deep, load_study, load_training
 
 try:
     STUDY = load_study(config)
     TRAINING = load_training(config, STUDY)
     DEEP = load_deep(config)
+    # the registered figures of the config's sections (narrowed by its `figures` key)
+    FIGURE_NAMES = figures_for(config)
 except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
 # Provenance for every job's parquet metadata; an environment variable, so it never enters a command
 # line (a config edit elsewhere must not make unrelated jobs look changed).
 os.environ["PGEXP_CONFIG_HASH"] = config_hash(config)
+# Snakemake runs jobs side by side on every core: a multi-threaded BLAS inside each job only oversubscribes
+# them (measured: the exact curves of the default garnet take 24.6 s with OpenBLAS's own threads on a loaded
+# 2-core machine, 7.5 s with one).  numpy's BLAS only (torch's threads are set per job); a user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 BOOTSTRAP = config.get("bootstrap", {})
 RESAMPLES = int(BOOTSTRAP.get("resamples", 2000))
 CONFIDENCE = float(BOOTSTRAP.get("confidence", 0.95))
-FIGURE_NAMES = list(config.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]))
 ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes", "exact_variance", "comparisons",
                                                                  "decomposition"), ext=("parquet", "csv"))
+if any(st.has_lambda_tradeoff() for st in STUDY.values()):  # GAE's exact lambda trade-off
+    ESTIMATION_TABLES += expand("results/tables/gae_lambda_tradeoff.{ext}", ext=("parquet", "csv"))
 TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
 TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
-if TRAINING:  # the training figures join the study when it has a training section
-    FIGURE_NAMES += [f for f in TRAINING_FIGURES if f not in FIGURE_NAMES]
-else:
-    FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in TRAINING_FIGURES]
 CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
 DEEP_TABLE_NAMES = (["deep_quality"] + (["deep_learning_curves", "deep_training_summary"] if DEEP.train else [])) if DEEP else []
 TABLES += expand("results/tables/{table}.{ext}", table=DEEP_TABLE_NAMES, ext=("parquet", "csv"))
-if DEEP:  # the deep figures join the study when it has a deep section
-    FIGURE_NAMES += [f for f in DEEP_FIGURES if f not in FIGURE_NAMES and (DEEP.train or f == "deep_gradient_quality")]
-else:
-    FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in DEEP_FIGURES]
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
 
@@ -50,6 +50,7 @@ wildcard_constraints:
     estimator=r"[a-z_]+",
     baseline=r"[a-z_]+",
     seed=r"\d+",
+    figure=r"[a-z][a-z0-9_]*",
 
 
 def estimate_files(env):
@@ -120,6 +121,21 @@ def decomposition_files(wildcards=None):
             for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
 
 
+def lambda_tradeoff_files(wildcards=None):
+    """GAE's exact lambda trade-off of every (environment, policy point) that studies GAE."""
+    return [f"results/tables/gae_lambda_tradeoff/{name}/{theta}.parquet"
+            for name, st in sorted(STUDY.items()) if st.has_lambda_tradeoff() for theta, _ in st.thetas]
+
+
+def lambda_tradeoff_report_inputs(wildcards):
+    made = "results/tables/gae_lambda_tradeoff.parquet"
+    return {"lambda_tradeoff": made} if made in ESTIMATION_TABLES else {}
+
+
+def lambda_tradeoff_report_options():
+    return " ".join(f"--lambda-tradeoff {p}" for p in lambda_tradeoff_report_inputs(None).values())
+
+
 def deep_estimate_files(wildcards=None):
     return [f"results/deep/estimates/{name}/{e}~{b}/seed{s}.parquet"
             for name, _, _ in DEEP.envs for e, b in DEEP.pairs() for s in DEEP.seeds]
@@ -141,3 +157,26 @@ def deep_report_inputs(wildcards):
 
 def deep_report_options():
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in deep_report_inputs(None).items())
+
+
+def figure_tables(wildcards):
+    """Table role -> `results/tables/<table>.parquet` of the figure a path names: its required tables, and
+    the optional ones this study makes (refuses figures the config does not build)."""
+    if wildcards.figure not in FIGURE_NAMES:
+        raise WorkflowError(
+            f"results/figures/{wildcards.figure}: not a figure of the config; "
+            f"its figures: {', '.join(FIGURE_NAMES)} (see config/README.md)"
+        )
+    spec = FIGURES[wildcards.figure]
+    paths = {role: f"results/tables/{table}.parquet" for role, table in spec.tables.items()}
+    return {role: path for role, path in paths.items() if role in spec.required or path in TABLES}
+
+
+def figure_options(wildcards, input):
+    """The `pgexp plot` table options, `--ROLE PATH`, of a figure's inputs."""
+    return " ".join(f"{option(role)} {path}" for role, path in input.items())
+
+
+def figure_caption(wildcards):
+    """The figure's one caption (the registry's), rendered by workflow/report/figure.rst."""
+    return FIGURES[wildcards.figure].caption
