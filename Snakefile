@@ -2,7 +2,7 @@
 # `snakemake --cores all` runs the study in config/config.yaml and ends with results/report.html.
 # Rules are thin `pgexp ...` calls; the science lives in the package.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -16,15 +16,11 @@ if not workflow.config_settings.configfiles:
 
 if config.get("study"):  # a named paper study (config/studies/NAME.yaml): its own rules, results/studies/NAME/
 
-    validate(config, "workflow/schemas/study.schema.yaml")
-
     include: "workflow/rules/studies.smk"
 
     TARGETS = STUDY_TARGETS
 
 else:
-
-    validate(config, "workflow/schemas/config.schema.yaml")
 
     report: "workflow/report/workflow.rst"
 

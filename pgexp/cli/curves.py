@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import parse_list
-from pgexp.io import write_frame_csv
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, SEED, number, parse_list, read_inputs
+
+EXAMPLE = ("pgexp curves run.parquet --curves curves.parquet --summary summary.parquet --threshold 0.9 "
+           "--selection-seeds 100,101")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -18,50 +20,60 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "progress, diverged seeds, the fraction of seeds that converged to a suboptimal "
                                    "policy (Wilson interval), and the step size selected on the selection seeds "
                                    "(highest final progress among step sizes with no diverged selection seed; ties: "
-                                   "the smaller), flagged when at the grid's edge.")
-    p.add_argument("inputs", nargs="+", metavar="TRAIN.parquet")
-    p.add_argument("--curves", required=True, metavar="CURVES.parquet", help="also writes CURVES.csv")
-    p.add_argument("--summary", required=True, metavar="SUMMARY.parquet", help="also writes SUMMARY.csv")
+                                   "the smaller), flagged when at the grid's edge. A run without --tag env_name is "
+                                   "labelled by its --env.")
+    p.add_argument("inputs", nargs="+", metavar="TRAIN.parquet", help="files written by pgexp train")
+    p.add_argument("--curves", required=True, metavar="CURVES.parquet",
+                   help="the learning curves; also writes CURVES.csv")
+    p.add_argument("--summary", required=True, metavar="SUMMARY.parquet",
+                   help="one row per configuration with the selected step size; also writes SUMMARY.csv")
     p.add_argument("--traces", default=None, metavar="TRACES.parquet",
                    help="also write the policies of the traced seeds (pgexp train --trace-seeds), columns pi_<s>_<a>")
-    p.add_argument("--threshold", type=float, default=0.9)
+    p.add_argument("--threshold", type=number(0, 1, lo_open=True), default=0.9,
+                   help="progress in (0, 1] that counts as reached (default 0.9)")
     p.add_argument("--selection-seeds", default=None, metavar="S1,S2",
                    help="seeds that choose the step size and are not reported (default: the first half of the sorted "
                         "seeds select, the rest are reported)")
-    p.add_argument("--converged-prob", type=float, default=0.99, metavar="P",
-                   help="a run converged when its final policy picks one action with probability >= P in every state "
-                        "it visits (default 0.99)")
-    p.add_argument("--confidence", type=float, default=0.95)
-    p.add_argument("--resamples", type=int, default=2000)
+    p.add_argument("--converged-prob", type=number(0, 1, lo_open=True), default=0.99, metavar="P",
+                   help="a run ended on a policy when it picks one action with probability >= P in every state it "
+                        "visits (default 0.99)")
+    p.add_argument("--confidence", type=CONFIDENCE, default=0.95, help="confidence level in (0, 1) (default 0.95)")
+    p.add_argument("--resamples", type=POSITIVE_INT, default=2000, help="bootstrap resamples, >= 1 (default 2000)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Learning curves (reported seeds) and the per-configuration summary (with the selected step sizes)."""
+    from pathlib import Path
+
     import pandas as pd
 
     from pgexp.analysis.curves import learning_curves, policy_traces, split_seeds, training_summary
-    from pgexp.errors import UserError
-    from pgexp.io import read_frame
+    from pgexp.cli.common import check_outputs
+    from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    if not 0 < args.converged_prob <= 1:
-        raise UserError(f"--converged-prob: {args.converged_prob!r}; allowed: a number in (0, 1]")
-    runs = pd.concat([read_frame(p) for p in args.inputs], ignore_index=True)
-    seeds = sorted(runs["seed"].unique())
+    outputs = [(args.curves, "--curves"), (args.summary, "--summary")] + ([(args.traces, "--traces")]
+                                                                          if args.traces else [])
+    for path, option in outputs:
+        check_outputs(path, option=option)
+    check_outputs(*(str(Path(p).with_suffix(s)) for p, _ in outputs for s in (".parquet", ".csv")),
+                  option="--curves/--summary/--traces")
+    runs = pd.concat(read_inputs(args.inputs, "train"), ignore_index=True)
+    seeds = sorted(int(s) for s in runs["seed"].unique())
     if args.selection_seeds:
-        selection = [int(s) for s in parse_list(args.selection_seeds, int, "--selection-seeds")]
+        selection = sorted(parse_list(args.selection_seeds, SEED, "--selection-seeds"))
         reported = [s for s in seeds if s not in selection] or selection
     else:
         selection, reported = split_seeds(seeds)
     kw = {"confidence": args.confidence, "n_resamples": args.resamples}
     write_frame_csv(learning_curves(runs, seeds=reported, **kw), args.curves,
-                    provenance(kind="learning_curves", reported_seeds=[int(s) for s in reported]))
+                    provenance(kind="learning_curves", reported_seeds=reported))
     write_frame_csv(training_summary(runs, threshold=args.threshold, selection_seeds=selection,
                                      converged_prob=args.converged_prob, **kw), args.summary,
-                    provenance(kind="training_summary", threshold=args.threshold,
-                               selection_seeds=[int(s) for s in selection], reported_seeds=[int(s) for s in reported]))
+                    provenance(kind="training_summary", threshold=args.threshold, selection_seeds=selection,
+                               reported_seeds=reported))
     if args.traces:
         write_frame_csv(policy_traces(runs), args.traces, provenance(kind="policy_traces"))
     return 0

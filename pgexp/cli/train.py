@@ -5,11 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pgexp.cli.common import add_problem_options, parse_list, parse_tags, problem_from_args
+from pgexp.cli.common import (
+    POSITIVE_INT,
+    PROBABILITY,
+    SEED,
+    add_problem_options,
+    add_tag_option,
+    check_outputs,
+    number,
+    parse_list,
+    parse_tags,
+    problem_from_args,
+)
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS
 from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
 from pgexp.io import save_npy
+
+EXAMPLE = """pgexp train --env "chain:length=6" --gamma 1 --horizon 25 --estimator reward_to_go \\
+    --baseline value_exact --batch-size 16 --step-size 0.1,0.3,1.0 --iterations 200 --seed 0,1,2 --output run.parquet"""
+
+STEP_SIZE = number(0, lo_open=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,36 +43,50 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g = p.add_argument_group("training")
     g.add_argument("--estimator", required=True, choices=["exact", *ESTIMATORS], help="estimator, or exact")
     g.add_argument("--baseline", default="none", choices=[*BASELINES, *TRAINING_ONLY_BASELINES],
-                   help="baseline; training only: value_online (a linear v(s, w) learned along training, "
-                        "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
-    g.add_argument("--baseline-offset", type=float, default=0.0, metavar="EPS",
+                   help="baseline (default none); training only: value_online (a linear v(s, w) learned along "
+                        "training, --baseline-step-size), optimal_exact (the exact minimum-variance constant b*, "
+                        "bandits)")
+    g.add_argument("--baseline-offset", type=number(), default=0.0, metavar="EPS",
                    help="add EPS to the baseline (any baseline; e.g. b* - 1 with optimal_exact and -1)")
-    g.add_argument("--baseline-step-size", type=float, default=0.0, metavar="ALPHA_W",
+    g.add_argument("--baseline-step-size", type=number(0), default=0.0, metavar="ALPHA_W",
                    help="step size of the value_online weights: w <- w + ALPHA_W (G_t - v(S_t, w)) x(S_t)")
     g.add_argument("--value-features", default="onehot", choices=["onehot", "constant"],
                    help="features x(s) of value_online: one-hot states (default) or a single constant weight")
-    g.add_argument("--lam", type=float, default=0.95, metavar="L", help="GAE lambda (gae only)")
-    g.add_argument("--batch-size", type=int, required=True, metavar="N")
-    g.add_argument("--step-size", required=True, metavar="ETA", help="step size (or a comma-separated list)")
+    g.add_argument("--lam", type=PROBABILITY, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only)")
+    g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
+                   help="trajectories per gradient estimate")
+    g.add_argument("--step-size", required=True, metavar="ETA",
+                   help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
     g.add_argument("--optimizer", default="sga", choices=["sga", "adam", "npg"],
-                   help="sga: theta += eta g; adam; npg: the tabular natural gradient (--features tabular)")
+                   help="plain ascent (sga, default), adam, or npg: the tabular natural gradient (--features tabular)")
     g.add_argument("--update", default="per-batch", choices=["per-batch", "per-step", "per_batch", "per_step"],
                    help="per-batch (default): one step per iteration; per-step: after every time step of the episode, "
                         "scores at the current theta (Sutton & Barto's REINFORCE; --batch-size 1)")
-    g.add_argument("--iterations", type=int, required=True, metavar="T", help="iterations (episodes with per-step)")
-    g.add_argument("--checkpoints", default=None, metavar="0,50,100", help="iterations whose theta is saved")
-    g.add_argument("--seed", required=True, metavar="S", help="seed (or a comma-separated list)")
-    g.add_argument("--record-every", type=int, default=1, metavar="K",
+    g.add_argument("--iterations", type=number(0, integer=True), required=True, metavar="T",
+                   help="gradient steps (>= 0; episodes with --update per-step)")
+    g.add_argument("--checkpoints", default=None, metavar="0,50,100",
+                   help="distinct iterations in [0, --iterations] whose theta is saved as OUT.theta<T>.npy")
+    g.add_argument("--seed", required=True, metavar="S", help="seed >= 0 (or a comma-separated list of distinct seeds)")
+    g.add_argument("--record-every", type=POSITIVE_INT, default=1, metavar="K",
                    help="keep the rows of iterations 0, K, 2K, ... and each run's last (default 1: every iteration)")
     g.add_argument("--trace-seeds", default=None, metavar="S1,S2",
                    help="these seeds also keep the policy pi at every kept row (column trace_pi; compiled engine)")
     g.add_argument("--engine", default="auto", choices=["auto", "compiled", "general"],
                    help="auto (default): the compiled engine where it applies, else the general one")
-    g.add_argument("--eval-episodes", type=int, default=20, help="continuous-state problems: episodes per evaluation")
-    p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
-    p.add_argument("--output", required=True, metavar="OUT.parquet")
+    g.add_argument("--eval-episodes", type=POSITIVE_INT, default=20,
+                   help="continuous-state problems: episodes per evaluation")
+    add_tag_option(p)
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="the training table (written atomically)")
     p.set_defaults(func=run)
     return p
+
+
+def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
+    """``--checkpoints`` as distinct iterations in ``[0, iterations]``."""
+    if not text:
+        return ()
+    within = number(0, iterations, integer=True) if iterations > 0 else number(0, 0, integer=True)
+    return tuple(parse_list(text, within, f"--checkpoints (with --iterations {iterations})"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,36 +94,41 @@ def run(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     from pgexp.io import write_table
+    from pgexp.progress import bar
     from pgexp.provenance import provenance
     from pgexp.runs.train import TrainOptions, grid_table, train_grid
 
-    step_sizes = parse_list(args.step_size, float, "--step-size")
-    seeds = parse_list(args.seed, int, "--seed")
-    from pgexp.deep import is_continuous_gym
-
-    if is_continuous_gym(args.env):  # the neural track: evaluation return instead of the exact J
-        from pgexp.deep import deep_train
-
-        tables = [deep_train(args.env, args.policy, args.estimator, args.baseline, args.lam, args.batch_size, eta,
-                             args.iterations, seed, args.optimizer, args.eval_episodes, args.gamma, args.horizon,
-                             args.threads, theta=args.theta, tags=parse_tags(args.tag))
-                  for eta in step_sizes for seed in seeds]
-        write_table(pa.concat_tables(tables), Path(args.output), provenance(kind="train", track="deep", seed=seeds))
-        return 0
-    problem = problem_from_args(args)
-    checkpoints = tuple(parse_list(args.checkpoints, int, "--checkpoints")) if args.checkpoints else ()
+    step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
+    seeds = parse_list(args.seed, SEED, "--seed")
+    tags = parse_tags(args.tag, "train")
+    checkpoints = parse_checkpoints(args.checkpoints, args.iterations)
     if len(step_sizes) * len(seeds) > 1 and checkpoints:
         raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
-    trace = tuple(parse_list(args.trace_seeds, int, "--trace-seeds")) if args.trace_seeds else ()
-    opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
-                        iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
-                        baseline_offset=args.baseline_offset, baseline_step_size=args.baseline_step_size,
-                        value_features=args.value_features, lam=args.lam, checkpoints=checkpoints,
-                        record_every=args.record_every, trace_seeds=trace)
-    runs, engine = train_grid(problem, opts, step_sizes, seeds, engine=args.engine)
-    grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     out = Path(args.output)
-    table = grid_table(problem, runs, grid, {**opts.params(), **parse_tags(args.tag)}, opts, engine)
+    check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
+    grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
+    from pgexp.deep import is_continuous_gym
+
+    with bar(total=len(grid) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
+             unit="iteration") as progress:
+        if is_continuous_gym(args.env):  # the neural track: evaluation return instead of the exact J
+            from pgexp.deep import deep_train
+
+            tables = [deep_train(args.env, args.policy, args.estimator, args.baseline, args.lam, args.batch_size, eta,
+                                 args.iterations, seed, args.optimizer, args.eval_episodes, args.gamma, args.horizon,
+                                 args.threads, theta=args.theta, tags=tags, tick=progress.update)
+                      for eta, seed in grid]
+            write_table(pa.concat_tables(tables), out, provenance(kind="train", track="deep", seed=seeds))
+            return 0
+        problem = problem_from_args(args)
+        trace = tuple(parse_list(args.trace_seeds, SEED, "--trace-seeds")) if args.trace_seeds else ()
+        opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
+                            iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
+                            baseline_offset=args.baseline_offset, baseline_step_size=args.baseline_step_size,
+                            value_features=args.value_features, lam=args.lam, checkpoints=checkpoints,
+                            record_every=args.record_every, trace_seeds=trace)
+        runs, engine = train_grid(problem, opts, step_sizes, seeds, engine=args.engine, tick=progress.update)
+    table = grid_table(problem, runs, grid, {**opts.params(), **tags}, opts, engine)
     for run in runs[:1] if checkpoints else []:
         last = problem.theta
         for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints

@@ -25,6 +25,7 @@ its last ``theta`` (``final_policy``), how deterministic that policy is on the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,9 +240,12 @@ class Adam:
 
 def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
               step_size: float, iterations: int, seed: int, optimizer: str = "sga",
-              checkpoints: tuple[int, ...] = ()) -> Run:
+              checkpoints: tuple[int, ...] = (), tick: Callable[[int], None] | None = None) -> Run:
     """The general engine: ``iterations`` steps of ascent from ``problem.theta`` through the estimator
-    registry; rows for ``t = 0..iterations`` (see the module docstring)."""
+    registry; rows for ``t = 0..iterations`` (see the module docstring).
+
+    ``tick(1)`` is called after every iteration (a progress bar's ``update``; :mod:`pgexp.progress`).
+    """
     check_ascent(optimizer, step_size, iterations)
     if optimizer == "npg":
         raise UserError(f"--optimizer npg: needs the {FAST_ONLY}")
@@ -283,6 +287,8 @@ def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: 
         if not reason and t < iterations and (g is None or not np.all(np.isfinite(g)) or not np.all(np.isfinite(new))):
             reason = "update not finite"
         _append(run, t, J, ret, steps, g, delta if reason == "" else None, bool(reason))
+        if tick is not None:
+            tick(1)
         if reason:
             run.diverged, run.reason = True, reason
             break
@@ -365,19 +371,22 @@ def compiled_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float],
     return runs
 
 
-def general_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float], seeds: list[int]) -> list[Run]:
+def general_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float], seeds: list[int],
+                 tick: Callable[[int], None] | None = None) -> list[Run]:
     """Every (step size, seed) run through the general engine (it keeps no policy trace)."""
     return [train_run(problem, opts.estimator, opts.baseline, lam=opts.lam, batch_size=opts.batch_size, step_size=eta,
-                      iterations=opts.iterations, seed=seed, optimizer=opts.optimizer, checkpoints=opts.checkpoints)
+                      iterations=opts.iterations, seed=seed, optimizer=opts.optimizer, checkpoints=opts.checkpoints,
+                      tick=tick)
             for eta in step_sizes for seed in seeds]
 
 
 def train_grid(problem: Problem, opts: TrainOptions, step_sizes: list[float], seeds: list[int], *,
-               engine: str = "auto") -> tuple[list[Run], str]:
+               engine: str = "auto", tick: Callable[[int], None] | None = None) -> tuple[list[Run], str]:
     """All runs of the grid ``step_sizes x seeds`` (that order) and the engine that ran them.
 
     ``engine``: ``auto`` (compiled where it applies), ``compiled`` or ``general`` (refused by name where
-    it cannot run the options).
+    it cannot run the options).  ``tick(n)`` reports progress in iterations (the compiled engine reports
+    the grid at once, when it is done).
     """
     for eta in step_sizes:
         check_ascent(opts.optimizer, eta, opts.iterations)
@@ -393,8 +402,11 @@ def train_grid(problem: Problem, opts: TrainOptions, step_sizes: list[float], se
         raise UserError(f"--engine: {engine!r}; allowed: auto, compiled, general")
     if chosen == "compiled":
         exact.gradient(problem.mdp, problem.policy, problem.theta)  # an invalid start is the user's mistake
-        return compiled_runs(problem, opts, step_sizes, seeds), chosen
-    return general_runs(problem, opts, step_sizes, seeds), chosen
+        runs = compiled_runs(problem, opts, step_sizes, seeds)
+        if tick is not None:
+            tick(len(runs) * (opts.iterations + 1))
+        return runs, chosen
+    return general_runs(problem, opts, step_sizes, seeds, tick), chosen
 
 
 # ------------------------------------------------------------------------------------ where runs end

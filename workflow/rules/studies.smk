@@ -4,18 +4,20 @@
 
 import json
 import os
-
-from snakemake.exceptions import WorkflowError
+import sys
 
 import pgexp
 from pgexp.errors import UserError
 from pgexp.study import config_hash
+from pgexp.study.config import check_schema
 from pgexp.study.paper import load_paper_study
 
+# The schema, then every value and the problem built, before any job; a mistake is one line naming the key.
 try:
+    check_schema(config, os.path.join(workflow.basedir, "workflow", "schemas", "study.schema.yaml"))
     PAPER = load_paper_study(config)
 except UserError as exc:
-    raise WorkflowError(f"invalid config: {exc}") from None
+    sys.exit(f"invalid config: {exc}")
 
 os.environ["PGEXP_CONFIG_HASH"] = config_hash(config)
 PGEXP_VERSION = pgexp.__version__
