@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_problem_options, parse_list, problem_from_args
+from pgexp.cli.common import add_problem_options, check_outputs, number, parse_list, problem_from_args
+
+EXAMPLE = ('pgexp baseline-variance --env "bandit:rewards=1;0.7;0" --features tabular --theta "values:0;3;5;0;0;0" '
+           "--offsets=-1,0,1 --output variance.parquet")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -15,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "(grad_trace_cov; b* +- e are equal) and of the tabular natural-gradient update "
                                    "(npg_trace_cov, npg_trace_cov_policy).")
     add_problem_options(p)
-    p.add_argument("--offsets", default="0", metavar="E1,E2", help="offsets from b* (default 0)")
+    p.add_argument("--offsets", default="0", metavar="E1,E2",
+                   help="distinct offsets from b* (default 0); write --offsets=-1,0,1 when the first is negative")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
     p.set_defaults(func=run)
     return p
@@ -26,8 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
+    check_outputs(args.output, str(args.output).rsplit(".", 1)[0] + ".csv")
+    offsets = parse_list(args.offsets, number(), "--offsets")
     problem = problem_from_args(args)
-    df = baseline_variance_table(problem, parse_list(args.offsets, float, "--offsets"))
+    df = baseline_variance_table(problem, offsets)
     for k, v in problem.identity().items():
         df.insert(0, k, v)
     write_frame_csv(df, args.output, provenance(kind="baseline_variance"))

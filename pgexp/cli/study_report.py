@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+EXAMPLE = ("pgexp study-report --study-json \"$(python -c 'import json, yaml; print(json.dumps(yaml.safe_load("
+           "open(\"config/studies/sutton_barto_fig13_1.yaml\"))[\"study\"]))')\" --curves curves.parquet "
+           "--summary summary.parquet --outdir results/studies/sutton_barto_fig13_1")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("study-report", help="a paper study's figures and report (config/studies/NAME.yaml)",
