@@ -17,11 +17,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "OUTDIR/report.html: the paper's claim, the setup, what pgexp measured (every "
                                    "number from the tables), the figures and the summary table.")
     p.add_argument("--study-json", required=True, metavar="JSON", help="the config's study section as JSON")
-    p.add_argument("--curves", required=True, metavar="learning_curves.parquet")
-    p.add_argument("--summary", required=True, metavar="training_summary.parquet")
-    p.add_argument("--traces", default=None, metavar="policy_traces.parquet")
-    p.add_argument("--variance", default=None, metavar="baseline_variance.parquet")
-    p.add_argument("--outdir", required=True, metavar="DIR")
+    p.add_argument("--curves", required=True, metavar="learning_curves.parquet",
+                   help="the study's learning curves (pgexp curves --curves)")
+    p.add_argument("--summary", required=True, metavar="training_summary.parquet",
+                   help="the study's training summary (pgexp curves --summary)")
+    p.add_argument("--traces", default=None, metavar="policy_traces.parquet",
+                   help="the traced seeds' policies (pgexp curves --traces), for the simplex figure")
+    p.add_argument("--variance", default=None, metavar="baseline_variance.parquet",
+                   help="the exact variance table (pgexp baseline-variance), where the study has one")
+    p.add_argument("--outdir", required=True, metavar="DIR",
+                   help="writes DIR/figures/NAME.{pdf,png} and DIR/report.html")
     p.set_defaults(func=run)
     return p
 
