@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h)
+                             gamma=args.gamma, horizon=h, track="tabular")
 
     df = pd.DataFrame(exact_curves(build, horizons, pairs, sizes, lam=args.lam), columns=COLUMNS)
     for k, v in tags.items():

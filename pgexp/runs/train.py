@@ -14,8 +14,10 @@ Two engines, one table:
   a compiled solve (:mod:`pgexp.runs.tabular_exact`).  It alone has per-step updates, the online value
   baseline, the exact minimum-variance constant ``optimal_exact``, ``--baseline-offset`` and NPG; their
   maths is derived in :mod:`pgexp.runs.train_kernels`.
-* **general** (:func:`train_run`): any registered estimator and baseline, any policy; one run at a time
-  through :func:`pgexp.runs.estimate.estimate_batch` and :func:`pgexp.exact.gradient`.
+* **general** (:func:`train_run`): any registered estimator, baseline and hyperparameters, any policy, on
+  either track; one run at a time through :func:`pgexp.runs.estimate.estimate_batch`.  On continuous-state
+  tasks the objective is the *evaluation return*, the mean undiscounted return of ``eval_episodes`` fresh
+  episodes from a separate evaluation stream (columns ``eval_return``, ``eval_return_se``).
 
 Both draw the same trajectories for the same identity, and agree to rounding on what both can do
 (``tests/test_training_fast.py``).  Per run the table also says where it ended: the greedy policy of
@@ -25,20 +27,18 @@ its last ``theta`` (``final_policy``), how deterministic that policy is on the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from pgexp import exact
 from pgexp.errors import UserError
-from pgexp.estimators.base import Context
 from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
-from pgexp.problems.problem import Problem
+from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, stream_identity
-from pgexp.sampling.rng import job_entropy
+from pgexp.sampling.rng import MAIN, job_entropy, stream
 
 OPTIMIZERS = ("sga", "adam", "npg")
 UPDATES = ("per_batch", "per_step")
@@ -64,7 +64,9 @@ class TrainOptions:
         baseline_offset: ``epsilon`` added to the baseline (any baseline; 0 = none).
         baseline_step_size: ``alpha_w`` of ``value_online``.
         value_features: ``onehot`` (one weight per state) or ``constant`` (one weight) for ``value_online``.
-        lam: GAE's lambda (``gae`` only).
+        params: the estimator's hyperparameters (e.g. ``{"lam": 0.95}`` for ``gae``; the registry's).
+        fit_batch_size: trajectories of every auxiliary fit (general engine; default the batch size).
+        eval_episodes: continuous-state tasks: fresh episodes per evaluation of the objective.
         checkpoints: iterations whose ``theta`` is kept.
         record_every: keep the rows ``t = 0, k, 2k, ...`` and each run's last row (1 = every iteration).
         trace_seeds: seeds whose policy ``pi`` is kept at every kept row (column ``trace_pi``).
@@ -79,19 +81,26 @@ class TrainOptions:
     baseline_offset: float = 0.0
     baseline_step_size: float = 0.0
     value_features: str = "onehot"
-    lam: float = 0.95
+    params: Mapping[str, float] = field(default_factory=dict)
+    fit_batch_size: int | None = None
+    eval_episodes: int = 20
     checkpoints: tuple[int, ...] = ()
     record_every: int = 1
     trace_seeds: tuple[int, ...] = ()
 
-    def params(self) -> dict:
+    def columns(self) -> dict:
         """The options as table columns (constant per job)."""
         online = self.baseline == "value_online"
         return {"estimator": self.estimator, "baseline": self.baseline, "batch_size": int(self.batch_size),
                 "optimizer": self.optimizer, "update": self.update, "baseline_offset": float(self.baseline_offset),
                 "baseline_step_size": float(self.baseline_step_size) if online else 0.0,
                 "value_features": self.value_features if online else "", "iterations": int(self.iterations),
-                "record_every": int(self.record_every)}
+                "record_every": int(self.record_every), **{k: float(v) for k, v in self.params.items()},
+                **({"fit_batch_size": int(self.fit_batch_size)} if self.fit_batch_size is not None else {})}
+
+
+ROWS = ("iteration", "J", "batch_return_mean", "env_steps", "grad_norm", "step_norm", "diverged")
+EVAL_ROWS = ("eval_return", "eval_return_se")  # continuous-state tasks
 
 
 @dataclass
@@ -101,8 +110,7 @@ class Run:
     ``(rows, S*A)`` (traced seeds), the online value weights ``w`` at the end (``value_online``) and why it
     diverged (empty if it did not)."""
 
-    rows: dict[str, Any] = field(default_factory=lambda: {k: [] for k in (
-        "iteration", "J", "batch_return_mean", "env_steps", "grad_norm", "step_norm", "diverged")})
+    rows: dict[str, Any] = field(default_factory=lambda: {k: [] for k in ROWS})
     checkpoints: dict[int, np.ndarray] = field(default_factory=dict)
     diverged: bool = False
     reason: str = ""
@@ -123,11 +131,13 @@ def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
         raise UserError(f"--iterations: {iterations}; allowed: a non-negative integer")
 
 
-def compiled_engine_fits(problem: Problem) -> bool:
+def compiled_engine_fits(problem: Any) -> bool:
     """Whether the compiled engine can run this problem (softmax-linear policy, small dense MDP)."""
     from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
     from pgexp.runs.tabular_exact import fits_dense
 
+    if getattr(problem, "track", "tabular") != "tabular":
+        return False
     pol = problem.policy
     return isinstance(pol, SoftmaxLinearPolicy) and fits_dense(problem.mdp) and \
         pol.num_states * pol.num_actions * pol.dim <= 4_000_000
@@ -177,15 +187,14 @@ def compiled_only(opts: TrainOptions) -> list[str]:
         ("--baseline-offset", opts.baseline_offset != 0.0)) if on]
 
 
-def check_compiled(problem: Problem, opts: TrainOptions) -> None:
+def check_compiled(problem: Any, opts: TrainOptions) -> None:
     """Refuse, by name, the combinations the compiled engine cannot give a meaning to."""
     if opts.estimator == "exact":
         if opts.baseline != "none" or opts.update != "per_batch" or opts.baseline_offset:
             raise UserError("--estimator exact ascends the exact gradient: no baseline, offset or per-step update")
-    elif opts.baseline in TRAINING_BASELINES:
-        check_combination(problem, opts.estimator, "none", opts.batch_size)
     else:
-        check_combination(problem, opts.estimator, opts.baseline, opts.batch_size)
+        check_combination(problem, opts.estimator, "none" if opts.baseline in TRAINING_BASELINES else opts.baseline,
+                          opts.batch_size)
     if opts.update == "per_step":
         if opts.batch_size != 1:
             raise UserError(f"--update per-step: --batch-size {opts.batch_size}; allowed: 1 (the book's algorithm "
@@ -200,7 +209,7 @@ def check_compiled(problem: Problem, opts: TrainOptions) -> None:
                         "problems (bandits, H = 1); this problem's episodes are longer")
 
 
-def choose_engine(problem: Problem, opts: TrainOptions) -> str:
+def choose_engine(problem: Any, opts: TrainOptions) -> str:
     """``"compiled"`` or ``"general"``; refuses a combination neither can run, naming the option."""
     check_options(opts)
     fast = compiled_engine_fits(problem) and opts.estimator in FAST_ESTIMATORS and opts.baseline in FAST_BASELINES
@@ -238,47 +247,44 @@ class Adam:
         return eta * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
-def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
-              step_size: float, iterations: int, seed: int, optimizer: str = "sga",
-              checkpoints: tuple[int, ...] = (), tick: Callable[[int], None] | None = None) -> Run:
+def train_run(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
+              batch_size: int, step_size: float, iterations: int, seed: int, optimizer: str = "sga",
+              checkpoints: tuple[int, ...] = (), fit_batch_size: int | None = None, eval_episodes: int = 20,
+              tick: Callable[[int], None] | None = None) -> Run:
     """The general engine: ``iterations`` steps of ascent from ``problem.theta`` through the estimator
-    registry; rows for ``t = 0..iterations`` (see the module docstring).
+    registry, on either track; rows for ``t = 0..iterations`` (see the module docstring).
 
     ``tick(1)`` is called after every iteration (a progress bar's ``update``; :mod:`pgexp.progress`).
     """
-    check_ascent(optimizer, step_size, iterations)
-    if optimizer == "npg":
-        raise UserError(f"--optimizer npg: needs the {FAST_ONLY}")
-    est = None if estimator == "exact" else check_combination(problem, estimator, baseline, batch_size)
-    entropy = job_entropy(stream_identity(problem, batch_size, seed), problem.theta)
+    ctx0 = make_context(problem)
+    est, choice, params = _check_run(problem, estimator, baseline, params, batch_size, step_size, iterations,
+                                     optimizer, fit_batch_size, eval_episodes)
+    ident = stream_identity(problem, batch_size, seed)
+    entropy = job_entropy(ident, problem.theta)
+    eval_entropy = job_entropy(ident | {"role": "eval"}, problem.theta)
     adam = Adam() if optimizer == "adam" else None
     theta = problem.theta.copy()
     run = Run()
+    if ctx0.track == "continuous":
+        run.rows.update({k: [] for k in EVAL_ROWS})
     steps = 0
     for t in range(iterations + 1):
-        at = Problem(problem.mdp, problem.policy, theta, problem.env_spec, problem.features_spec,
-                     problem.policy_spec, problem.theta_spec)
+        ctx = ctx0.at(theta)
         try:
             with np.errstate(all="ignore"):
-                J, grad_exact, _ = exact.gradient(problem.mdp, problem.policy, theta)
+                J, extra = ctx.objective(stream(eval_entropy, t, MAIN), eval_episodes)
         except UserError:
             if t == 0:
                 raise  # the starting point itself is invalid: the user's mistake, not a divergence
-            J, grad_exact = float("nan"), None  # e.g. an episodic policy that no longer terminates
+            J, extra = float("nan"), {}  # e.g. an episodic policy that no longer terminates
         if t in checkpoints:
             run.checkpoints[t] = theta.copy()
         g, ret, reason = None, float("nan"), ""
         if not np.isfinite(J):
             reason = "J not finite or policy does not terminate"
         elif t < iterations:
-            if est is None:
-                g = grad_exact
-            else:
-                with np.errstate(all="ignore"):
-                    b = estimate_batch(Context(at), est, baseline, lam, batch_size, entropy, t)
-                g, steps, ret = b.grad, steps + b.env_steps, b.return_mean
-                if b.truncated:
-                    g, reason = None, "episode hit the step cap"
+            g, used, ret, reason = _direction(ctx, est, choice, params, batch_size, entropy, t, fit_batch_size)
+            steps += used
         if g is not None and np.all(np.isfinite(g)):
             delta = adam.step(g, step_size) if adam is not None else step_size * g
             new = theta + delta
@@ -286,7 +292,7 @@ def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: 
             delta, new = None, theta
         if not reason and t < iterations and (g is None or not np.all(np.isfinite(g)) or not np.all(np.isfinite(new))):
             reason = "update not finite"
-        _append(run, t, J, ret, steps, g, delta if reason == "" else None, bool(reason))
+        _append(run, t, J, ret, steps, g, delta if reason == "" else None, bool(reason), extra)
         if tick is not None:
             tick(1)
         if reason:
@@ -297,7 +303,37 @@ def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: 
     return run
 
 
-def _append(run: Run, t: int, J: float, ret: float, steps: int, g, delta, diverged: bool) -> None:
+def _check_run(problem: Any, estimator: str, baseline: str, params: Mapping[str, float] | None, batch_size: int,
+               step_size: float, iterations: int, optimizer: str, fit_batch_size: int | None,
+               eval_episodes: int) -> tuple[Any, Any, Any]:
+    """The general engine's checks; ``(estimator spec, baseline choice, hyperparameters)`` (``None`` for exact)."""
+    check_ascent(optimizer, step_size, iterations)
+    if optimizer == "npg":
+        raise UserError(f"--optimizer npg: needs the {FAST_ONLY}")
+    if isinstance(eval_episodes, bool) or eval_episodes < 1:
+        raise UserError(f"--eval-episodes: {eval_episodes}; allowed: a positive integer")
+    if estimator == "exact":
+        if problem.track != "tabular":
+            raise UserError("--estimator exact: the exact gradient exists only for tabular problems")
+        return None, None, params
+    est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size)
+    return est, choice, est.params(params)
+
+
+def _direction(ctx: Any, est: Any, choice: Any, params: Any, batch_size: int, entropy: int, t: int,
+               fit_batch_size: int | None) -> tuple[np.ndarray | None, int, float, str]:
+    """Iteration ``t``'s gradient (exact when ``est`` is ``None``), env steps, mean return, divergence reason."""
+    with np.errstate(all="ignore"):
+        if est is None:
+            return ctx.exact_gradient[1], 0, float("nan"), ""
+        b = estimate_batch(ctx, est, choice, params, batch_size, entropy, t, fit_batch_size=fit_batch_size)
+    if b.truncated and ctx.kind == "episodic":
+        return None, b.env_steps, b.return_mean, "episode hit the step cap"
+    return b.grad, b.env_steps, b.return_mean, ""
+
+
+def _append(run: Run, t: int, J: float, ret: float, steps: int, g, delta, diverged: bool,
+            extra: Mapping[str, float]) -> None:
     r = run.rows
     r["iteration"].append(t)
     r["J"].append(float(J) if np.isfinite(J) else float("nan"))
@@ -307,11 +343,14 @@ def _append(run: Run, t: int, J: float, ret: float, steps: int, g, delta, diverg
         r["grad_norm"].append(float(np.linalg.norm(g)) if g is not None else float("nan"))
         r["step_norm"].append(float(np.linalg.norm(delta)) if delta is not None else float("nan"))
     r["diverged"].append(bool(diverged))
+    for k in EVAL_ROWS:
+        if k in r:
+            r[k].append(float(extra.get(k, float("nan"))))
 
 
 # ------------------------------------------------------------------------------------ compiled engine
 
-def compiled_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float], seeds: list[int]) -> list[Run]:
+def compiled_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds: list[int]) -> list[Run]:
     """Every (step size, seed) run of the grid through the compiled engine, in that order."""
     from pgexp.runs import train_kernels as K
     from pgexp.runs.tabular_exact import dense_mdp
@@ -371,16 +410,17 @@ def compiled_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float],
     return runs
 
 
-def general_runs(problem: Problem, opts: TrainOptions, step_sizes: list[float], seeds: list[int],
+def general_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds: list[int],
                  tick: Callable[[int], None] | None = None) -> list[Run]:
     """Every (step size, seed) run through the general engine (it keeps no policy trace)."""
-    return [train_run(problem, opts.estimator, opts.baseline, lam=opts.lam, batch_size=opts.batch_size, step_size=eta,
-                      iterations=opts.iterations, seed=seed, optimizer=opts.optimizer, checkpoints=opts.checkpoints,
-                      tick=tick)
+    return [train_run(problem, opts.estimator, opts.baseline, params=opts.params, batch_size=opts.batch_size,
+                      step_size=eta, iterations=opts.iterations, seed=seed, optimizer=opts.optimizer,
+                      checkpoints=opts.checkpoints, fit_batch_size=opts.fit_batch_size,
+                      eval_episodes=opts.eval_episodes, tick=tick)
             for eta in step_sizes for seed in seeds]
 
 
-def train_grid(problem: Problem, opts: TrainOptions, step_sizes: list[float], seeds: list[int], *,
+def train_grid(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds: list[int], *,
                engine: str = "auto", tick: Callable[[int], None] | None = None) -> tuple[list[Run], str]:
     """All runs of the grid ``step_sizes x seeds`` (that order) and the engine that ran them.
 
@@ -401,6 +441,8 @@ def train_grid(problem: Problem, opts: TrainOptions, step_sizes: list[float], se
     elif engine not in ("auto", "compiled", "general"):
         raise UserError(f"--engine: {engine!r}; allowed: auto, compiled, general")
     if chosen == "compiled":
+        from pgexp import exact
+
         exact.gradient(problem.mdp, problem.policy, problem.theta)  # an invalid start is the user's mistake
         runs = compiled_runs(problem, opts, step_sizes, seeds)
         if tick is not None:
@@ -411,7 +453,7 @@ def train_grid(problem: Problem, opts: TrainOptions, step_sizes: list[float], se
 
 # ------------------------------------------------------------------------------------ where runs end
 
-def final_policy(problem: Problem, theta: np.ndarray, J_star: float, dense=None, cache: dict | None = None) -> dict:
+def final_policy(problem: Any, theta: np.ndarray, J_star: float, dense=None, cache: dict | None = None) -> dict:
     """Which deterministic policy a run's last ``theta`` is closest to, and whether it is optimal.
 
     ``final_policy``: the greedy action of every non-absorbing state (comma-separated; for a bandit the
@@ -455,16 +497,17 @@ def keep_rows(n: int, every: int) -> np.ndarray:
     return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
 
 
-def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]], params: dict,
+def grid_table(problem: Any, runs: list[Run], grid: list[tuple[float, int]], params: dict,
                opts: TrainOptions, engine: str) -> pa.Table:
     """One table for the grid: one row per kept iteration of each run, the job's parameters as columns,
     ``J_star``, ``J_0``, ``run_diverged``, ``diverged_reason``, the final-policy columns
     (:func:`final_policy`) and, for traced seeds, ``trace_pi`` (``pi`` flattened, ``S*A``)."""
     from pgexp.runs.tabular_exact import dense_mdp, fits_dense
 
-    J_star = exact.optimal(problem.mdp).J_star
+    J_star = make_context(problem).best_return()
     ident = problem.identity()
-    dense = dense_mdp(problem.mdp) if fits_dense(problem.mdp) else None
+    tabular = getattr(problem, "track", "tabular") == "tabular"
+    dense = dense_mdp(problem.mdp) if tabular and fits_dense(problem.mdp) else None
     cache: dict[tuple[int, ...], float] = {}
     chunks: dict[str, list] = {}
     lengths = []
@@ -482,7 +525,7 @@ def grid_table(problem: Problem, runs: list[Run], grid: list[tuple[float, int]],
             chunks.setdefault(k, []).append(v)
     total = int(sum(lengths))
     table: dict[str, pa.Array] = {}
-    shape = {"num_states": problem.mdp.num_states, "num_actions": problem.mdp.num_actions}
+    shape = {"num_states": problem.mdp.num_states, "num_actions": problem.mdp.num_actions} if tabular else {}
     for k, v in {**ident, **shape, **params, "engine": engine}.items():
         table[k] = pa.array(np.full(total, v, dtype=object if isinstance(v, str) else None))
     for k, parts in chunks.items():
