@@ -544,3 +544,11 @@ def grid_table(problem: Any, runs: list[Run], grid: list[tuple[float, int]], par
         table["trace_pi"] = pa.ListArray.from_arrays(pa.array(np.asarray(offsets, np.int32)), values,
                                                    mask=pa.array(np.asarray(mask)))
     return pa.table(table)
+
+
+def run_table(problem: Any, run: Run, params: dict) -> pa.Table:
+    """One run as a table (the one-run API): :func:`grid_table` of a grid of one, ``params`` as columns."""
+    eta, seed = float(params.get("step_size", np.nan)), int(params.get("seed", 0))
+    rest = {k: v for k, v in params.items() if k not in ("step_size", "seed")}
+    return grid_table(problem, [run], [(eta, seed)], rest, TrainOptions(estimator=str(params.get("estimator", ""))),
+                      "general")
