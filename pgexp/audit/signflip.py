@@ -40,8 +40,8 @@ class Draw:
     horizon: int
 
     def build(self) -> Problem:
-        return build_problem(self.env, features=self.features, theta=self.theta, gamma=self.gamma,
-                             horizon=self.horizon)
+        return build_problem(self.env, features=self.features, theta=self.theta, gamma=float(self.gamma),
+                             horizon=int(self.horizon))
 
 
 def draw(rng: np.random.Generator, features: str, gamma: float, horizon: int, theta_scale: float) -> Draw:

@@ -5,8 +5,9 @@ One row per (environment, policy point, variant, batch size ``N``) from the vari
 
 * Monte Carlo, with BCa intervals over replicates (:func:`pgexp.analysis.metrics.estimator_metrics`):
   ``bias_sq``, ``rel_bias_sq = bias_sq / ||grad J||²``, ``trace_cov``, ``mse``, ``rel_mse``, and
-  ``cosine_mean = cos(mean_m g_m, grad J)`` -- the angle between the estimator's *mean* and the gradient
-  (where the direction of a biased estimator points), not the mean of per-batch cosines;
+  ``cosine_mean``, the cosine of the estimator's *mean* with the gradient (where a biased estimator points on
+  average, not the mean of per-batch cosines; :func:`cosine_of_mean` removes the noise of the sample mean
+  from its norm), and ``mean_norm_ratio = ||E g|| / ||grad J||`` (the same debiased norm);
 * paired against the reference (the textbook estimator, same baseline, no options, on the same
   trajectories: common random numbers), with BCa intervals over replicate pairs: ``variance_ratio =
   trace_cov / trace_cov_ref`` and ``mse_ratio = mse / mse_ref``;
@@ -96,19 +97,35 @@ def _bca(stat: Any, M: int, seed: int, confidence: float, resamples: int, point:
     return min(lo, point), max(hi, point)
 
 
+def _mean_norm_sq(counts: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, ||mean||² - tr Cov / M)``: the resampled mean and an unbiased estimate of ``||E g||²``."""
+    k = counts.sum(axis=-1)
+    mean = (counts @ G) / k[..., None]
+    return mean, np.einsum("...d,...d->...", mean, mean) - _trace_and_mse(counts, G, G[0], 0) / k
+
+
 def cosine_of_mean(G: np.ndarray, g_true: np.ndarray, seed: int, confidence: float,
                    resamples: int) -> tuple[float, float, float]:
-    """``cos(mean_m g_m, grad J)`` with a BCa interval over replicates."""
+    """``cos(E g, grad J)`` estimated as ``<mean, grad J> / (||grad J|| sqrt(||mean||² - tr Cov / M))`` -- numerator
+    and squared norm unbiased, so the noise of the mean does not shrink the cosine (``cos(mean, grad J)`` itself
+    is biased towards 0 by ``O(tr Cov / (M ||E g||²))``), clipped to ``[-1, 1]``, with a BCa interval over
+    replicates."""
     gn = float(np.linalg.norm(g_true))
     M = G.shape[0]
 
     def stat(counts: np.ndarray) -> np.ndarray:
-        mean = (counts @ G) / counts.sum(axis=-1)[..., None]
-        norm = np.linalg.norm(mean, axis=-1)
-        return np.where(norm > 0, (mean @ g_true) / np.where(norm > 0, norm, 1.0) / gn, np.nan)
+        mean, norm_sq = _mean_norm_sq(counts, G)
+        ok = norm_sq > 0
+        return np.clip(np.where(ok, (mean @ g_true) / np.sqrt(np.where(ok, norm_sq, 1.0)) / gn, np.nan), -1.0, 1.0)
 
     point = float(stat(np.ones(M)))
     return (point, *_bca(stat, M, seed, confidence, resamples, point))
+
+
+def mean_norm_ratio(G: np.ndarray, g_true: np.ndarray) -> float:
+    """``||E g|| / ||grad J||`` from ``sqrt(||mean||² - tr Cov / M)`` (NaN when that is not positive)."""
+    _, norm_sq = _mean_norm_sq(np.ones(G.shape[0]), G)
+    return float(np.sqrt(norm_sq) / np.linalg.norm(g_true)) if norm_sq > 0 else float("nan")
 
 
 def paired_ratios(G: np.ndarray, R: np.ndarray, g_true: np.ndarray, seed: int, confidence: float,
@@ -252,6 +269,7 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
                                                                            m["bias_sq_hi"] / g2)
         row["cosine_mean"], row["cosine_mean_lo"], row["cosine_mean_hi"] = cosine_of_mean(G, g_true, seed, confidence,
                                                                                           resamples)
+        row["mean_norm_ratio"] = mean_norm_ratio(G, g_true)
         row["bias_share"] = m["bias_sq"] / m["mse"] if m["mse"] > 0 else float("nan")
         ref = cells.get((env_name, theta_name, ref_key, N))
         if ref is not None and variant != ref_key:

@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "--baseline value_table)")
     p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
+    p.add_argument("--truncate", type=POSITIVE_INT, default=None, metavar="T",
+                   help="cut episodes after T steps (discounted or episodic problems; the moment recursion): the mean "
+                        "against the untruncated grad J is what the cut costs")
+    p.add_argument("--bootstrap", choices=["none", "value_exact"], default=None,
+                   help="with --truncate: complete a cut episode's return with gamma V(s_T) (value_exact) or not "
+                        "(none, the default)")
     p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"],
                    help="enumeration of trajectories, the moment recursion, or auto (enumeration when small)")
     p.add_argument("--output", default=None, metavar="PATH.json",
@@ -65,8 +71,17 @@ def run(args: argparse.Namespace) -> int:
     value = load_value_table(args.value) if args.value else None
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)
-    out = exact_variance(problem, args.estimator, baseline, lam=args.lam, value=value, method=args.method,
-                         batch_sizes=sizes)
+    if args.truncate is not None or args.bootstrap is not None:
+        from pgexp.estimators.practice import make_practice
+        from pgexp.exact.practice import practice_variance
+
+        if value is not None:
+            raise UserError("--value: not with --truncate (the cut's value tables are the exact V)")
+        out = practice_variance(problem, args.estimator, baseline, make_practice(False, args.truncate, args.bootstrap),
+                                lam=args.lam, batch_sizes=sizes)
+    else:
+        out = exact_variance(problem, args.estimator, baseline, lam=args.lam, value=value, method=args.method,
+                             batch_sizes=sizes)
     out = {"env": problem.mdp.name or problem.env_spec, **out}
     if args.value:
         out["value"] = args.value

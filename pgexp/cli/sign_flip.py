@@ -25,10 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--samples", type=POSITIVE_INT, default=200, metavar="K", help="problems per cell (default 200)")
     p.add_argument("--theta-scale", type=number(0, lo_open=True), default=1.0, help="scale of random theta (default 1)")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the search (default 0)")
-    p.add_argument("--confirm-batch-size", type=POSITIVE_INT, default=16, metavar="N",
-                   help="Monte-Carlo confirmation on the worst problem: batch size (default 16)")
-    p.add_argument("--confirm-replicates", type=number(3, integer=True), default=400, metavar="M",
-                   help="... and replicates (default 400)")
+    p.add_argument("--confirm-batch-size", type=POSITIVE_INT, default=64, metavar="N",
+                   help="Monte-Carlo confirmation on the worst problem: batch size (default 64)")
+    p.add_argument("--confirm-replicates", type=number(3, integer=True), default=1000, metavar="M",
+                   help="... and replicates (default 1000)")
     p.add_argument("--confidence", type=CONFIDENCE, default=0.95, help="confidence level in (0, 1) (default 0.95)")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="the table (also OUT.csv), atomically")
     p.set_defaults(func=run)

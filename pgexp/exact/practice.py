@@ -23,6 +23,7 @@ enumerating batches (:mod:`pgexp.exact.normalization`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +127,32 @@ def practice_moments(problem: Problem | ExactSetup, estimator: str, baseline: st
     return mean, cov, st.grad
 
 
+def practice_variance(problem: Problem, estimator: str, baseline: str, practice: Practice, *, lam: float = 0.95,
+                      batch_sizes: Sequence[int] = ()) -> dict:
+    """``pgexp exact-variance --truncate T --bootstrap B``: the JSON of
+    :func:`pgexp.exact.moments.exact_variance` for the cut estimator (the moment recursion), against the
+    untruncated ``grad J``; ``truncation_bias`` is the derived ``- gamma^T sum_s p_T(s) grad V(s)`` for
+    reward-to-go with exact bootstrapping."""
+    from pgexp.exact.batch import quality
+    from pgexp.exact.catalogue import check_combination
+
+    check_combination(estimator, baseline)
+    st = practice_setup(problem, practice)
+    mean, cov, grad = practice_moments(st, estimator, baseline, practice, lam)
+    out: dict = {"estimator": estimator, "baseline": baseline, "truncate": practice.truncate,
+                 "bootstrap": practice.bootstrap, "objective": st.kind, "gamma": st.gamma, "steps": st.L,
+                 "method": "dp", "dim": int(mean.size), "mean": [float(x) for x in mean],
+                 "trace_cov": float(np.trace(cov)), "grad": [float(x) for x in grad],
+                 "grad_norm": float(np.linalg.norm(grad)), "bias_sq": float((mean - grad) @ (mean - grad))}
+    if estimator in VALUE_ESTIMATORS:
+        out["lam"] = float(lam)
+    if practice.bootstrap == "value_exact" and estimator in ("reward_to_go", "advantage_exact"):
+        out["truncation_bias"] = [float(x) for x in truncation_bias(problem, int(practice.truncate or 0))]
+    if batch_sizes:
+        out["batch"] = [{"batch_size": int(n), **quality(mean, cov / int(n), grad, int(n))} for n in batch_sizes]
+    return out
+
+
 def truncation_bias(problem: Problem, truncate: int) -> np.ndarray:
     """``- gamma^T sum_s p_T(s) grad V(s)``: the bias of reward-to-go cut at ``T`` with exact bootstrapping
     against the untruncated ``grad J`` (the derivation is in :mod:`pgexp.estimators.practice`), by linear
@@ -160,4 +187,4 @@ def truncation_bias(problem: Problem, truncate: int) -> np.ndarray:
 
 
 __all__ = ["EXACT_BOOTSTRAPS", "NORMALIZABLE", "Scale", "check_normalizable", "normalization_scale", "practice_family",
-           "practice_moments", "practice_setup", "step_weight_moments", "truncation_bias"]
+           "practice_moments", "practice_setup", "practice_variance", "step_weight_moments", "truncation_bias"]

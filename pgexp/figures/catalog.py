@@ -167,7 +167,7 @@ register_figure(
     order=80,
     caption=(
         "What common implementation choices do to the policy gradient, against the batch size N (log scale). "
-        "Columns: a choice on one problem — dropping the γʰ factor (the *_common estimators), normalising "
+        "Columns: a choice on one problem — dropping the γʰ factor (reward_to_go_common, gae_common), normalising "
         "advantages per batch (rescaled by the exact standard deviation of the step weights, so the N → ∞ limit "
         "is the unnormalised mean), or cutting episodes at T steps with no, exact or learned bootstrap value — "
         "beside the textbook estimator it replaces (black; same baseline, same trajectories). Rows: squared bias "

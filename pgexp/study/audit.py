@@ -280,8 +280,8 @@ def _flip(raw: Any) -> SignFlip:
             not (f == "tabular" or (isinstance(f, str) and f.startswith("random:d="))) for f in feats):
         fail(f"{where}.features", f"expected a list of 'tabular' and 'random:d=D', got {feats!r}")
     ints = {}
-    for key, default, low in (("horizon", 20, 1), ("samples", 200, 1), ("seed", 0, 0), ("confirm_batch_size", 16, 1),
-                              ("confirm_replicates", 400, 3)):
+    for key, default, low in (("horizon", 20, 1), ("samples", 200, 1), ("seed", 0, 0), ("confirm_batch_size", 64, 1),
+                              ("confirm_replicates", 1000, 3)):
         v = raw.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
             fail(f"{where}.{key}", f"expected an integer >= {low}, got {v!r}")
