@@ -3,6 +3,8 @@ report sentences and the synthetic tables the figure tests draw."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,7 +80,7 @@ def test_mistakes_in_the_section_are_named(change, match):
 def test_the_common_choice_at_gamma_one_is_refused_when_the_problems_are_built():
     cfg = {**AUDIT, "environments": {"g": {"env": "garnet:states=3,actions=2,branching=2,seed=0", "gamma": 1.0,
                                            "horizon": 4, "choices": ["common"]}}, "training": None}
-    with pytest.raises(UserError, match="practice_audit.environments.g.gamma"):
+    with pytest.raises(UserError, match=re.escape("practice_audit.environments.g.gamma")):
         check_audit_problems(load_audit({"practice_audit": cfg}))
 
 
@@ -92,15 +94,15 @@ def test_environment_keys_run_every_job_with_the_options():
     assert st.exact_pairs() == [] and not st.has_lambda_tradeoff()  # the exact curves are of plain estimators
     st = load_study({**base, "horizons": [4], "environments": {"g": {**env, "normalize_advantages": True}}})["g"]
     assert all(st.estimate_args(j).endswith("--normalize-advantages") for j in st.jobs())
-    with pytest.raises(UserError, match="config key 'environments.g.normalize_advantages': not available for "
-                                        "reinforce~none"):
+    with pytest.raises(UserError, match=re.escape("config key 'environments.g.normalize_advantages': not available "
+                                                  "for reinforce~none")):
         load_study({**base, "horizons": [4], "estimators": ["reinforce"],
                     "environments": {"g": {**env, "normalize_advantages": True}}})
-    with pytest.raises(UserError, match="config key 'environments.g.estimators': actor_critic cannot take"):
+    with pytest.raises(UserError, match=re.escape("config key 'environments.g.estimators': actor_critic cannot take")):
         load_study({**base, "estimators": ["actor_critic"], "truncate": 4, "environments": {"g": env}})
-    with pytest.raises(UserError, match="config key 'environments.g.truncate'"):
+    with pytest.raises(UserError, match=re.escape("config key 'environments.g.truncate'")):
         load_study({**base, "horizons": [4], "environments": {"g": {**env, "truncate": 3}}})
-    with pytest.raises(UserError, match="config key 'environments.g.truncate_bootstrap'"):
+    with pytest.raises(UserError, match=re.escape("config key 'environments.g.truncate_bootstrap'")):
         load_study({**base, "environments": {"g": {**env, "truncate_bootstrap": "none"}}})
 
 
@@ -212,7 +214,7 @@ def test_command_mistakes_are_one_line(argv, match, tmp_path, monkeypatch, capsy
     (tmp_path / "x.parquet").write_bytes(b"")
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and __import__("re").search(match, err), err
+    assert len(err.strip().splitlines()) == 1 and re.search(match, err), err
     assert not (tmp_path / "a.parquet").exists()
 
 
@@ -223,7 +225,7 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
     normalised variant whose bias falls like 1/N, a cut with three bootstraps; a bandit's exact rate)."""
     rows = []
     for n in (4, 16, 64):
-        def row(choice, variant, est, reference, bias, var, cos, **kw):
+        def row(choice, variant, est, reference, bias, var, cos, n=n, **kw):
             ranged = {}
             for k, v in (("rel_bias_sq", bias), ("trace_cov", var), ("mse", bias + var), ("rel_mse", bias + var),
                          ("cosine_mean", cos), ("variance_ratio", kw.pop("ratio", np.nan)),
