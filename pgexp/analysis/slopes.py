@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgexp.analysis.metrics import _counts, bootstrap_seed
+from pgexp.analysis.metrics import bootstrap_seed, resample_counts
 
 GROUP = ("env_name", "theta_name", "estimator", "baseline", "batch_size", "seed")
 
@@ -24,7 +24,7 @@ def _trace_cov_resamples(G: np.ndarray, rng: np.random.Generator, n_resamples: i
     M = G.shape[0]
     Gc = G - G.mean(axis=0)
     q = np.einsum("md,md->m", Gc, Gc)
-    counts = _counts(rng.integers(0, M, size=(n_resamples, M)), M)  # multinomial counts, ~50x faster
+    counts = resample_counts(rng.integers(0, M, size=(n_resamples, M)), M)  # multinomial counts, ~50x faster
     mean = counts @ Gc / M
     return (counts @ q / M - np.einsum("bd,bd->b", mean, mean)) * M / (M - 1)
 

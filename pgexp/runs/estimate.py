@@ -25,11 +25,17 @@ from pgexp.sampling.rng import AUX, MAIN, job_entropy, stream, trajectory_seeds
 from pgexp.sampling.tabular import sample
 
 
-def stream_identity(problem: Problem, batch_size: int, seed: int) -> dict:
-    """What defines a job's trajectories (never the estimator): the key of its random stream."""
+def stream_identity(problem: Problem, batch_size: int, seed: int, purpose: str = "estimate") -> dict:
+    """What defines a job's trajectories (never the estimator): the key of its random stream.
+
+    ``purpose`` names an independent stream of the same cell (e.g. ``"bias_check"``, the rerun that
+    confirms a bias flag); it enters the key only when it is not ``"estimate"``, so the study's own
+    streams are unchanged.
+    """
     ident = problem.identity()
-    return {k: ident[k] for k in ("env", "features", "policy", "gamma", "horizon")} | {
+    out = {k: ident[k] for k in ("env", "features", "policy", "gamma", "horizon")} | {
         "batch_size": int(batch_size), "seed": int(seed)}
+    return out if purpose == "estimate" else out | {"purpose": str(purpose)}
 
 
 @dataclass(frozen=True)
@@ -90,10 +96,12 @@ def check_combination(problem: Problem, estimator: str, baseline: str, batch_siz
 
 
 def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
-                 replicates: int, seed: int, progress: bool | None = None, tags: dict[str, str] | None = None) -> pa.Table:
+                 replicates: int, seed: int, progress: bool | None = None, tags: dict[str, str] | None = None,
+                 purpose: str = "estimate") -> pa.Table:
     """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``).
 
-    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).
+    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``);
+    ``purpose`` selects an independent random stream (see :func:`stream_identity`).
     """
     est = check_combination(problem, estimator, baseline, batch_size)
     if replicates < 1:
@@ -101,7 +109,7 @@ def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, la
     ctx = Context(problem)
     J, grad_exact, _ = exact.gradient(problem.mdp, problem.policy, problem.theta)
     J_star = exact.optimal(problem.mdp).J_star
-    entropy = job_entropy(stream_identity(problem, batch_size, seed), problem.theta)
+    entropy = job_entropy(stream_identity(problem, batch_size, seed, purpose), problem.theta)
     grads, steps, rets, trunc = [], [], [], []
     bar = tqdm(range(replicates), desc=f"{estimator}~{baseline}", unit="rep", disable=None if progress is None else not progress,
                leave=False)
@@ -152,15 +160,27 @@ REPLICATE_COLUMNS = ("replicate", "grad", "env_steps", "batch_return_mean", "tru
 CELL_COLUMNS = ("horizon", "batch_size")
 
 
+def cell_replicates(replicates: int, batch_size: int, min_trajectories: int = 0) -> int:
+    """Replicates of a cell: ``max(replicates, ceil(min_trajectories / batch_size))``.
+
+    A per-trajectory variance is estimated from ``replicates x batch_size`` trajectories; when the
+    variance comes from rare trajectories (a far reward), its interval holds its level only with
+    enough of them in the cell, so small batches get more replicates (see :mod:`pgexp.analysis.metrics`).
+    """
+    return max(int(replicates), -(-int(min_trajectories) // int(batch_size)))
+
+
 def run_estimate_grid(build: Callable[[int | str | None], Problem], horizons: Sequence[int | str | None],
                       batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *, lam: float = 0.95,
                       replicates: int, seed: int, tags: dict[str, str] | None = None,
-                      progress: bool | None = None) -> pa.Table:
+                      progress: bool | None = None, min_trajectories: int = 0) -> pa.Table:
     """One job over a grid of cells (every horizon x every batch size), concatenated.
 
     Each cell is an independent :func:`run_estimate` with its own random stream (problem, theta,
     horizon, batch size, seed); grouping cells in one process only saves start-up time.  Every
-    combination is checked before any cell runs.
+    combination is checked before any cell runs.  A cell of batch size ``N`` draws
+    :func:`cell_replicates` ``(replicates, N, min_trajectories)`` replicates: at least
+    ``min_trajectories`` trajectories in all (the first ``replicates`` are the same either way).
     """
     problems = [build(h) for h in horizons]
     for prob in problems:
@@ -168,6 +188,6 @@ def run_estimate_grid(build: Callable[[int | str | None], Problem], horizons: Se
             check_combination(prob, estimator, baseline, n)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
     bar = tqdm(cells, desc=f"{estimator}~{baseline}", unit="cell", disable=None if progress is None else not progress)
-    tables = [run_estimate(prob, estimator, baseline, lam=lam, batch_size=n, replicates=replicates, seed=seed,
-                           progress=False, tags=tags) for prob, n in bar]
+    tables = [run_estimate(prob, estimator, baseline, lam=lam, batch_size=n, seed=seed, progress=False, tags=tags,
+                           replicates=cell_replicates(replicates, n, min_trajectories)) for prob, n in bar]
     return pa.concat_tables(tables)
