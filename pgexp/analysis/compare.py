@@ -46,7 +46,8 @@ coincide; pairing never costs validity, only the gain varies.  ``correlation`` s
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import bootstrap, norm
@@ -217,19 +218,19 @@ def _horizon(h: Any) -> int:
     return int(h)
 
 
-def adjust_families(df: "pd.DataFrame", confidence: float) -> "pd.DataFrame":
+def adjust_families(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
     """Add ``family_size``, ``*_p_holm`` and ``*_significant_holm`` (Holm within each cell's family)."""
     df = df.copy()
     alpha = 1.0 - confidence
     df["family_size"] = df.groupby(list(CELL_KEY), sort=False)["estimator_a"].transform("size").astype(np.int64)
-    for name, test in TESTS.items():
+    for test in TESTS.values():
         adj = df.groupby(list(CELL_KEY), sort=False)[f"{test}_p"].transform(lambda p: holm(p.to_numpy()))
         df[f"{test}_p_holm"] = adj.astype(np.float64)
         df[f"{test}_significant_holm"] = (df[f"{test}_p_holm"] < alpha) & df[f"{test}_significant"].astype(bool)
     return df
 
 
-def _tidy(frames: Iterable["pd.DataFrame"]) -> "pd.DataFrame":
+def _tidy(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """The columns a comparison needs, from every estimate frame (``env_name``/``theta_name``
     default to ``env``/``theta`` when a file carries no study tags)."""
     import pandas as pd
@@ -255,9 +256,9 @@ def _tidy(frames: Iterable["pd.DataFrame"]) -> "pd.DataFrame":
     return pd.concat(parts, ignore_index=True)
 
 
-def paired_comparisons(frames: "list[pd.DataFrame]", *, cells: Sequence[tuple[int, int]] | None = None,
+def paired_comparisons(frames: list[pd.DataFrame], *, cells: Sequence[tuple[int, int]] | None = None,
                        confidence: float = 0.95, n_resamples: int = 2000,
-                       resampling: str = "paired") -> "pd.DataFrame":
+                       resampling: str = "paired") -> pd.DataFrame:
     """One row per cell and pair ``(A, B)`` of estimator~baselines, ``A`` before ``B``.
 
     ``frames``: estimate files as DataFrames (one row per replicate; a file may hold a grid of cells).

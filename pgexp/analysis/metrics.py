@@ -66,7 +66,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.stats import bootstrap, norm
@@ -289,7 +290,7 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
 Rerun = Callable[["pd.DataFrame", int], tuple[np.ndarray, np.ndarray]]
 
 
-def confirm_bias(row: dict[str, Any], cell: "pd.DataFrame", rerun: Rerun | None,
+def confirm_bias(row: dict[str, Any], cell: pd.DataFrame, rerun: Rerun | None,
                  factor: int = BIAS_RERUN_FACTOR) -> dict[str, Any]:
     """``bias_rerun_replicates``, ``bias_rerun_max_z``, ``bias_confirmed`` for one metrics row.
 
@@ -307,7 +308,7 @@ def confirm_bias(row: dict[str, Any], cell: "pd.DataFrame", rerun: Rerun | None,
     return out
 
 
-def tabular_rerun(cell: "pd.DataFrame", replicates: int) -> tuple[np.ndarray, np.ndarray]:
+def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.ndarray]:
     """Rerun one cell of a tabular estimate file on the independent :data:`BIAS_PURPOSE` stream.
 
     Every job parameter is a column of the file: the problem is rebuilt from ``env``, ``features``,
@@ -328,7 +329,7 @@ def tabular_rerun(cell: "pd.DataFrame", replicates: int) -> tuple[np.ndarray, np
     return G, np.asarray(table.column("grad_exact")[0].as_py(), dtype=np.float64)
 
 
-def job_metrics(df: "pd.DataFrame", *, confidence: float = 0.95, n_resamples: int = 2000,
+def job_metrics(df: pd.DataFrame, *, confidence: float = 0.95, n_resamples: int = 2000,
                 rerun: Rerun | None = None) -> dict[str, Any]:
     """One metrics row from one cell's replicate rows (the file alone suffices).
 
@@ -340,7 +341,7 @@ def job_metrics(df: "pd.DataFrame", *, confidence: float = 0.95, n_resamples: in
     G = np.stack(df["grad"].to_numpy())
     g_true = np.asarray(df["grad_exact"].iloc[0], dtype=np.float64)
     row: dict[str, Any] = {k: df[k].iloc[0] for k in df.columns if k not in REPLICATE_COLUMNS}
-    row["replicates"] = int(len(df))
+    row["replicates"] = len(df)
     row["env_steps_mean"] = float(df["env_steps"].mean())
     row["batch_return_mean"] = float(df["batch_return_mean"].mean())
     seed = bootstrap_seed(sorted((k, str(v)) for k, v in row.items()))
@@ -361,13 +362,13 @@ def sweep_label(horizon: int, batch_size: int, reference_horizon: int | str | No
     return "both" if in_h and in_n else "horizon" if in_h else "batch" if in_n else "grid"
 
 
-def has_exact_gradient(df: "pd.DataFrame") -> bool:
+def has_exact_gradient(df: pd.DataFrame) -> bool:
     """A tabular estimate file (exact ``grad J``), not one measured against a Monte-Carlo reference."""
     return not ({"reference", "reference_batch"} & set(df.columns))
 
 
-def metrics_frame(frames: "list[pd.DataFrame]", *, reference_horizon: int | str | None = None,
-                  reference_batch_size: int | None = None, confirm: bool = True, **kw: Any) -> "pd.DataFrame":
+def metrics_frame(frames: list[pd.DataFrame], *, reference_horizon: int | str | None = None,
+                  reference_batch_size: int | None = None, confirm: bool = True, **kw: Any) -> pd.DataFrame:
     """One row per cell: per estimate file, per (horizon, batch size) point of its grid.
 
     ``horizon`` is ``-1`` for an infinite horizon (as in the estimate files).  ``confirm``: rerun the
