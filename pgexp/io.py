@@ -1,5 +1,8 @@
-"""The one place files are written: parquet with provenance in the schema metadata, JSON and text,
-all atomically (temp file + ``os.replace``), so a reader never sees a half-written file."""
+"""The one place files are written: parquet with provenance in the schema metadata, JSON, text and
+figures (PDF + PNG), all atomically (temp file + ``os.replace``), so a reader never sees a half-written
+file.  Every file gets the permissions the umask gives a newly created file (``0o666 & ~umask``),
+tables and figures alike: :func:`atomic_path` is the one place that decides them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,27 +21,51 @@ import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 META_KEY = b"pgexp"
+FIGURE_DPI = 200  # the PNG beside every PDF figure
+
+
+def file_mode() -> int:
+    """The mode a newly created file gets under the current umask: ``0o666 & ~umask``."""
+    mask = os.umask(0)  # the only portable way to read the umask is to set it (and put it back at once)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; on success it gets :func:`file_mode` and replaces
+    ``path`` (``os.replace``: atomic on POSIX), on error it is removed and ``path`` is untouched.
+
+    The temp file is in the same directory (same file system, so the rename is atomic) and hidden
+    (``.NAME.*``); ``mkstemp`` creates it ``0600``, hence the explicit ``chmod``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_table(table: pa.Table, path: str | Path, meta: dict[str, Any]) -> None:
     """Write ``table`` to ``path`` with ``meta`` (JSON) under the ``pgexp`` schema-metadata key."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     existing = table.schema.metadata or {}
-    table = table.replace_schema_metadata({**existing, META_KEY: json.dumps(meta, sort_keys=True, default=str).encode()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    meta_json = json.dumps(meta, sort_keys=True, default=str).encode()
+    table = table.replace_schema_metadata({**existing, META_KEY: meta_json})
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
-def write_frame(df: "pd.DataFrame", path: str | Path, meta: dict[str, Any]) -> None:
+def write_frame(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
     """A DataFrame to parquet (no index) with provenance."""
     write_table(pa.Table.from_pandas(df, preserve_index=False), path, meta)
 
@@ -47,7 +76,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return json.loads(md[META_KEY]) if META_KEY in md else {}
 
 
-def read_frame(path: str | Path) -> "pd.DataFrame":
+def read_frame(path: str | Path) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 def to_jsonable(value: Any) -> Any:
@@ -70,16 +99,8 @@ def to_jsonable(value: Any) -> Any:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file and ``os.replace``: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None = None) -> None:
@@ -89,3 +110,37 @@ def dump(obj: dict[str, Any], output: str | Path | None, *, indent: int | None =
         print(text)
     else:
         atomic_write_text(output, text + "\n")
+
+
+def write_frame_csv(df: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
+    """Parquet (with provenance) and CSV beside it (same stem), both atomic."""
+    write_frame(df, path, meta)
+    atomic_write_text(Path(path).with_suffix(".csv"), df.to_csv(index=False))
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` atomically."""
+    with atomic_path(path, suffix=".tmp.npy") as tmp:  # np.save appends .npy to a name without it
+        np.save(tmp, array)
+
+
+def figure_paths(output: str | Path) -> tuple[Path, Path]:
+    """``(X.pdf, X.png)`` for an output path ``X.pdf`` (any suffix is replaced)."""
+    output = Path(output)
+    return output.with_suffix(".pdf"), output.with_suffix(".png")
+
+
+def save_figure(fig: Figure, output: str | Path) -> tuple[Path, Path]:
+    """Write ``fig`` as ``X.pdf`` (vector, fonts embedded as TrueType so text stays text) and ``X.png``
+    (:data:`FIGURE_DPI`), each atomically; returns the two paths.  No timestamps are embedded, so the
+    same figure gives the same bytes.
+    """
+    import matplotlib
+
+    pdf, png = figure_paths(output)
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        for path, fmt, kw in ((pdf, "pdf", {"metadata": {"CreationDate": None}}),
+                              (png, "png", {"dpi": FIGURE_DPI, "metadata": {"Software": None}})):
+            with atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
+                fig.savefig(tmp, format=fmt, facecolor="white", **kw)
+    return pdf, png

@@ -1,4 +1,4 @@
-"""Figures (pgexp.figures.plots) and the HTML report (pgexp.report.html) on a synthetic study.
+"""The HTML report (pgexp.report.html) on a synthetic study, with its figures drawn from the registry.
 
 The fixture mimics a real study: two environments, seven estimator~baseline pairs, a horizon sweep
 at N = 32 and a batch sweep at H = 20 meeting at the reference cell (H = 20, N = 32, sweep "both").
@@ -8,16 +8,16 @@ advantage-based estimators; GAE and actor-critic are biased (and claimed so).
 
 from __future__ import annotations
 
+import html
 import re
 
-import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 
-from pgexp.figures import plots
+from pgexp.figures import FIGURES
+from pgexp.io import read_frame, save_figure, write_frame
 from pgexp.report import html as report
-from pgexp.io import read_frame, write_frame
 
 HORIZONS = (5, 10, 20, 40, 80)
 BATCHES = (8, 32, 128, 512)
@@ -125,150 +125,14 @@ def tables(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def figures(tables, tmp_path_factory) -> dict[str, str]:
+    """The estimation figures, drawn from the registry and saved (PDF + PNG)."""
     d = tmp_path_factory.mktemp("figures")
     out = {}
-    for name, fn in plots.FIGURES.items():
-        fn(tables, d / f"{name}.pdf")
-        out[name] = str(d / f"{name}.pdf")
+    for name, spec in FIGURES.items():
+        if spec.section == "estimation":
+            save_figure(spec.make(tables), d / f"{name}.pdf")
+            out[name] = str(d / f"{name}.pdf")
     return out
-
-
-def _check_figure(pdf_path) -> None:
-    pdf, png = plots.figure_paths(pdf_path)
-    assert pdf.read_bytes()[:4] == b"%PDF" and pdf.stat().st_size > 1000
-    img = mpimg.imread(png)
-    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-    assert img.std() > 0.01  # not a blank canvas
-    assert not [p for p in pdf.parent.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
-
-
-# ----------------------------------------------------------------------------------------- plots
-
-
-@pytest.mark.parametrize("name", list(plots.FIGURES))
-def test_figure_written(figures, name):
-    _check_figure(figures[name])
-
-
-@pytest.mark.parametrize("empty", ["no_rows", "no_columns", "wrong_sweep"])
-@pytest.mark.parametrize("name", list(plots.FIGURES))
-def test_figure_empty_input(tables, tmp_path, name, empty):
-    metrics = tables["metrics"]
-    if empty == "no_rows":
-        t = {"metrics": metrics.iloc[:0], "slopes": tables["slopes"].iloc[:0]}
-    elif empty == "no_columns":
-        t = {"metrics": pd.DataFrame(), "slopes": pd.DataFrame()}
-    else:  # rows exist but none belongs to this figure's sweep
-        t = {"metrics": metrics.assign(sweep="other", horizon=-1), "slopes": tables["slopes"]}
-    plots.FIGURES[name](t, tmp_path / "sub" / f"{name}.pdf")
-    _check_figure(tmp_path / "sub" / f"{name}.pdf")
-
-
-def test_variance_vs_horizon_direct_call_and_infinite_horizon(tables, tmp_path):
-    metrics = pd.concat([tables["metrics"], tables["metrics"].iloc[:3].assign(horizon=-1, sweep="horizon")])
-    out = tmp_path / "v.pdf"
-    plots.variance_vs_horizon(metrics, tables["slopes"], out)  # no exact curve, one infinite horizon skipped
-    _check_figure(out)
-
-
-def test_single_env_and_no_slopes(tables, tmp_path):
-    metrics = tables["metrics"][tables["metrics"]["env_name"] == "corridor"]
-    plots.variance_vs_horizon(metrics, pd.DataFrame(), tmp_path / "v.pdf", exact=None)
-    plots.quality_vs_batch_size(metrics, tmp_path / "q.pdf")
-    plots.bias_variance(metrics, tmp_path / "b.pdf")
-    for name in "vqb":
-        _check_figure(tmp_path / f"{name}.pdf")
-
-
-def _grid_axes(fig) -> list:
-    return [ax for ax in fig.subfigs[0].axes if ax.get_visible()]
-
-
-def _marker_colors(ax) -> dict[str, tuple]:
-    """marker -> colour of the error-bar points in a panel."""
-    from matplotlib.colors import to_rgb
-
-    return {c.lines[0].get_marker(): tuple(to_rgb(c.lines[0].get_color())) for c in ax.containers}
-
-
-def test_variance_facet_grid(tables):
-    fig = plots._variance_figure(tables["metrics"], tables["slopes"], tables["exact"])
-    axes = _grid_axes(fig)
-    estimators = [e for e in plots.ESTIMATOR_ORDER if e in {e for e, _ in PAIRS}]
-    assert len(axes) == len(ENVS) * len(estimators)  # rows = environments, columns = estimators
-    assert [ax.get_title() for ax in axes[:len(estimators)]] == estimators  # registry order
-    assert all(ax.get_xscale() == "log" and ax.get_yscale() == "log" for ax in axes)
-    # one fixed colour per baseline, the same in every panel
-    seen: dict[str, tuple] = {}
-    for ax in axes:
-        for marker, color in _marker_colors(ax).items():
-            assert seen.setdefault(marker, color) == color
-    from matplotlib.colors import to_rgb
-    assert seen[plots.baseline_style("none")["marker"]] == tuple(to_rgb(plots.baseline_style("none")["color"]))
-    # y shared within a row, x everywhere; only the outer panels carry tick labels
-    ncols = len(estimators)
-    assert axes[0].get_shared_y_axes().joined(axes[0], axes[ncols - 1])
-    assert not axes[0].get_shared_y_axes().joined(axes[0], axes[ncols])
-    assert axes[0].get_shared_x_axes().joined(axes[0], axes[-1])
-    # fitted lines (dashed) in every panel, the lecture's H^3 (dotted) in every panel, exact curves for reinforce
-    for ax in axes:
-        styles = [line.get_linestyle() for line in ax.lines]
-        assert "--" in styles and ":" in styles
-    assert any(line.get_linestyle() == "-" for line in axes[0].lines)
-    legend = [t.get_text() for lg in fig.subfigs[1].legends for t in lg.get_texts()]
-    assert {"none", "value_exact", "∝ H³ (lecture)", "exact", "log-log fit (N = 32)"} <= set(legend)
-    assert not [t for t in legend if "~" in t]  # no estimator~baseline wall of text
-
-
-def test_variance_zero_variance_and_missing_slopes(tables, tmp_path):
-    """FrozenLake-like: zero variance at the smallest horizon and no slope fit for that environment."""
-    metrics = tables["metrics"].copy()
-    metrics.loc[(metrics["env_name"] == "corridor") & (metrics["horizon"] == HORIZONS[0]),
-                ["var_per_traj", "var_per_traj_lo", "var_per_traj_hi"]] = 0.0
-    slopes = tables["slopes"][tables["slopes"]["env_name"] != "corridor"]
-    fig = plots._variance_figure(metrics, slopes)
-    axes = _grid_axes(fig)
-    corridor, garnet = axes[:len(axes) // 2], axes[len(axes) // 2:]
-    assert all("--" not in [line.get_linestyle() for line in ax.lines] for ax in corridor)
-    assert all("--" in [line.get_linestyle() for line in ax.lines] for ax in garnet)
-    for ax in corridor:  # the zero variances are left out (no log of 0), the rest is drawn
-        xs = np.concatenate([c.lines[0].get_xdata() for c in ax.containers])
-        assert xs.size and xs.min() > HORIZONS[0] * 1.3
-    plots.variance_vs_horizon(metrics, slopes, tmp_path / "v.pdf")
-    _check_figure(tmp_path / "v.pdf")
-
-
-def test_quality_one_line_per_estimator(tables):
-    metrics = tables["metrics"]
-    fig = plots._quality_figure(metrics)
-    axes = fig.subfigs[0].axes
-    assert len(axes) == 2 * len(ENVS)
-    n_est = len({e for e, _ in PAIRS})
-    for ax in axes:
-        data_lines = [line for line in ax.lines if line.get_marker() not in (None, "None", "")]
-        assert len(data_lines) <= n_est + 1  # each estimator once, plus reinforce~none as the reference
-    title = " ".join(t.get_text() for t in fig.subfigs[1].texts)
-    assert "each estimator with its lowest-MSE baseline" in title and "H = 20, N = 32" in title
-    # the chosen baseline is the one with the lowest MSE at the reference cell
-    ref = metrics[(metrics["sweep"] == "both") & (metrics["env_name"] == "corridor")]
-    best = plots._best_baselines(ref)
-    r = ref[ref["estimator"] == "reinforce"]
-    assert best["reinforce"] == r.loc[r["mse"].idxmin(), "baseline"]
-
-
-def test_baseline_style_fixed_and_distinct():
-    styles = {b: plots.baseline_style(b) for b in plots.BASELINE_ORDER}
-    assert len({s["color"] for s in styles.values()}) == len(styles)
-    assert len({s["marker"] for s in styles.values()}) == len(styles)
-    assert plots.baseline_style("mystery") == plots.baseline_style("mystery")
-
-
-def test_pair_style_fixed_and_distinct():
-    styles = {p: plots.pair_style(*p) for p in PAIRS}
-    assert styles == {p: plots.pair_style(*p) for p in PAIRS}  # deterministic
-    assert len({(s["color"], s["marker"]) for s in styles.values()}) == len(PAIRS)
-    assert len({s["color"] for s in styles.values()}) == len(PAIRS)
-    assert plots.pair_style("brand_new", "mystery") == plots.pair_style("brand_new", "mystery")
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -339,11 +203,10 @@ def test_report(tables, figures, tmp_path):
     assert len(imgs) == len(figures)
     for name in figures:
         assert f'id="fig-{name}"' in page
-    assert report.DEFAULT_CAPTIONS["bias_variance"][:40] in page
+    assert html.escape(FIGURES["bias_variance"].caption[:40]) in page
     # findings sentences (escaped), slope numbers, tables, provenance, extra section before provenance
-    import html as _html
     for sentence in report.findings(tables["metrics"], tables["slopes"]):
-        assert _html.escape(sentence) in page
+        assert html.escape(sentence) in page
     s = tables["slopes"]
     r = s[(s["env_name"] == "corridor") & (s["estimator"] == "reinforce") & (s["baseline"] == "none")].iloc[0]
     assert f"{r['slope']:.2f} [{r['slope_lo']:.2f}, {r['slope_hi']:.2f}]" in page

@@ -1,4 +1,4 @@
-"""Training figures (pgexp.figures.training) and the report's training section on synthetic tables.
+"""The report's training section on synthetic training tables (the figures are tested in test_figures.py).
 
 The fixture mimics the training track: two environments, nine estimator~baseline pairs, four step
 sizes, five seeds.  Lower-variance estimators learn faster; large step sizes diverge for the noisy
@@ -13,18 +13,13 @@ import re
 import warnings
 import zlib
 
-import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 
-from pgexp.figures import plots
+from pgexp.figures import FIGURES
+from pgexp.io import save_figure
 from pgexp.report import html as report
-from pgexp.figures.training import (
-    learning_curves,
-    select_step_sizes,
-    variance_along_training,
-)
 
 ENVS = {"corridor": (1.0, 12.0), "garnet": (0.6, 20.0)}  # env_name -> (learning-speed factor, steps per episode)
 # (estimator, baseline) -> (learning rate factor, per-trajectory variance at the start, largest stable step size)
@@ -158,75 +153,6 @@ def training() -> dict[str, pd.DataFrame]:
     return make_training_tables()
 
 
-def _check_figure(pdf_path) -> None:
-    pdf, png = plots.figure_paths(pdf_path)
-    assert pdf.read_bytes()[:4] == b"%PDF" and pdf.stat().st_size > 1000
-    img = mpimg.imread(png)
-    assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-    assert img.std() > 0.01
-    assert not [p for p in pdf.parent.iterdir() if p.name.startswith(".") and ".tmp" in p.name]
-
-
-# ----------------------------------------------------------------------------------------- plots
-
-
-def test_registered():
-    assert {"learning_curves", "variance_along_training"} <= set(plots.FIGURES)
-
-
-def test_learning_curves_written(training, tmp_path):
-    plots.FIGURES["learning_curves"]({"curves": training["curves"], "summary": training["summary"]},
-                                     tmp_path / "lc.pdf")
-    _check_figure(tmp_path / "lc.pdf")
-    learning_curves(training["curves"], None, tmp_path / "lc_nosummary.pdf")  # selection from the curves
-    _check_figure(tmp_path / "lc_nosummary.pdf")
-
-
-@pytest.mark.parametrize("key", ["metrics", "training_variance"])
-def test_variance_along_training_written(training, tmp_path, key):
-    plots.FIGURES["variance_along_training"]({key: training["training_variance"]}, tmp_path / "vt.pdf")
-    _check_figure(tmp_path / "vt.pdf")
-
-
-def test_variance_along_training_from_theta_name(training, tmp_path):
-    tv = training["training_variance"].drop(columns="checkpoint")
-    tv = tv[tv["env_name"] == "corridor"]
-    variance_along_training(tv, tmp_path / "vt1.pdf")
-    _check_figure(tmp_path / "vt1.pdf")
-
-
-@pytest.mark.parametrize("empty", ["none", "no_rows", "no_columns"])
-def test_training_figures_empty(training, tmp_path, empty):
-    if empty == "none":
-        t: dict = {}
-    elif empty == "no_rows":
-        t = {k: v.iloc[:0] for k, v in training.items()} | {"metrics": training["training_variance"].iloc[:0]}
-    else:
-        t = {"curves": pd.DataFrame(), "summary": pd.DataFrame(), "metrics": pd.DataFrame()}
-    for name in ("learning_curves", "variance_along_training"):
-        plots.FIGURES[name](t, tmp_path / f"{name}.pdf")
-        _check_figure(tmp_path / f"{name}.pdf")
-
-
-def test_estimation_metrics_are_not_a_training_table(tmp_path):
-    """The estimation metrics (no checkpoint column) give the placeholder, not a wrong plot."""
-    metrics = pd.DataFrame(dict(env_name=["a"], theta_name=["init"], estimator=["reinforce"], baseline=["none"],
-                                var_per_traj=[1.0], cosine=[0.5]))
-    variance_along_training(metrics, tmp_path / "x.pdf")
-    _check_figure(tmp_path / "x.pdf")
-
-
-def test_select_step_sizes_rule(training):
-    from_curves = select_step_sizes(training["curves"][training["curves"]["estimator"] != "exact"], None)
-    chosen = from_curves[from_curves["selected"]].set_index(["env_name", "estimator", "baseline"])["step_size"]
-    s = training["summary"]
-    s = s[s["selected"] & (s["estimator"] != "exact")].set_index(["env_name", "estimator", "baseline"])["step_size"]
-    assert chosen.sort_index().equals(s.sort_index())
-    sel = from_curves[from_curves["selected"]]
-    dead = sel[(sel["env_name"] == "garnet") & (sel["estimator"] == "rollin_rollout")]
-    assert bool(dead["all_diverged"].iloc[0]) and float(dead["step_size"].iloc[0]) == min(STEP_SIZES)
-
-
 # ---------------------------------------------------------------------------------------- report
 
 
@@ -235,10 +161,16 @@ def figs(training, tmp_path_factory) -> dict[str, str]:
     return _figures(training, tmp_path_factory.mktemp("training_figures"))
 
 
+def training_figure_tables(training: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
+    """Figure name -> its tables by role, from the synthetic training tables."""
+    return {"learning_curves": {"curves": training["curves"], "summary": training["summary"]},
+            "variance_along_training": {"metrics": training["training_variance"]}}
+
+
 def _figures(training, d) -> dict[str, str]:
     out = {}
-    for name in ("learning_curves", "variance_along_training"):
-        plots.FIGURES[name](training, d / f"{name}.pdf")
+    for name, tables in training_figure_tables(training).items():
+        save_figure(FIGURES[name].make(tables), d / f"{name}.pdf")
         out[name] = str(d / f"{name}.pdf")
     return out
 
@@ -275,8 +207,8 @@ def test_report_training_section(training, figs, tmp_path):
     assert "Training: what lower variance buys" in page
     for name in figs:
         assert f'id="fig-{name}"' in page
-    assert report.DEFAULT_CAPTIONS["learning_curves"][:40] in page
-    assert report.DEFAULT_CAPTIONS["variance_along_training"][:40] in page
+    assert html.escape(FIGURES["learning_curves"].caption[:40]) in page
+    assert html.escape(FIGURES["variance_along_training"].caption[:40]) in page
     for sentence in report.training_findings(training["summary"], training["curves"], training["training_variance"]):
         assert html.escape(sentence) in page
     s = training["summary"]

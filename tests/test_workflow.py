@@ -21,6 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from pgexp.figures import FIGURES, figures_for
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,9 +82,8 @@ def test_outputs_exist_and_are_valid(study):
     assert len(t["slopes"]) > 0 and t["slopes"]["slope"].between(-1, 8).all()
     for ext in ("csv", "parquet"):
         assert (study / "results" / "tables" / f"metrics.{ext}").stat().st_size > 0
-    figures = cfg.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"])
-    figures += ["learning_curves", "variance_along_training"]  # the .test study has a training section
-    figures += ["deep_gradient_quality"]  # ... and a tiny neural job (no deep training)
+    figures = figures_for(cfg)
+    assert set(figures) == set(FIGURES)  # the .test study builds every registered figure (CI draws them all)
     for fig in figures:
         pdf = study / "results" / "figures" / f"{fig}.pdf"
         png = study / "results" / "figures" / f"{fig}.png"
@@ -117,8 +118,7 @@ def _edit_config(cwd: Path, edit) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-DOWNSTREAM = {"aggregate": 1, "figure_variance_vs_horizon": 1, "figure_quality_vs_batch_size": 1,
-              "figure_bias_variance": 1, "report_html": 1, "all": 1}
+DOWNSTREAM = {"aggregate": 1, "figure": 3, "report_html": 1, "all": 1}  # the three estimation figures
 
 
 def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
@@ -149,15 +149,31 @@ def test_a_changed_training_step_size_reruns_only_training(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["training"].__setitem__("step_sizes", [0.05, 0.1]))
-    assert planned_jobs(cwd) == {"train": 2, "learning_curves": 1, "figure_learning_curves": 1, "report_html": 1,
-                                 "all": 1}
+    assert planned_jobs(cwd) == {"train": 2, "learning_curves": 1, "figure": 1, "report_html": 1, "all": 1}
 
 
 def test_each_figure_is_its_own_target(tmp_path):
     cwd = copy_workflow(tmp_path)
     jobs = planned_jobs(cwd, "results/figures/variance_vs_horizon.pdf")
-    assert jobs.get("figure_variance_vs_horizon") == 1
-    assert "report_html" not in jobs and "figure_bias_variance" not in jobs and "all" not in jobs
+    assert jobs.get("figure") == 1 and jobs.get("aggregate") == 1
+    assert not {"report_html", "all", "train", "deep_estimate", "learning_curves"} & set(jobs)
+
+
+def test_a_figure_outside_the_config_is_refused_by_name(tmp_path):
+    cwd = copy_workflow(tmp_path)
+    _edit_config(cwd, lambda c: c.pop("training"))
+    proc = snakemake(cwd, "results/figures/learning_curves.pdf", "-n", check=False)
+    assert proc.returncode != 0
+    assert "results/figures/learning_curves: not a figure of the config" in proc.stdout + proc.stderr
+
+
+def test_the_snakemake_report_shows_the_registry_captions(study, tmp_path):
+    proc = snakemake(study, "--report", str(tmp_path / "report.html"), timeout=300)
+    page = (tmp_path / "report.html").read_text()
+    for name, spec in FIGURES.items():
+        ascii_start = re.match(r"[ -~]*", spec.caption).group()[:60]  # the page escapes non-ASCII characters
+        assert len(ascii_start) > 20 and ascii_start in page, name
+    assert "snakemake.params" not in page, proc.stderr
 
 
 @pytest.mark.parametrize("edit,match", [

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,63 +21,18 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
-__all__ = ["DEFAULT_CAPTIONS", "Finding", "bias_bound", "build_report", "findings", "structured_findings",
+from pgexp.figures import FIGURES, ordered
+from pgexp.io import atomic_write_text
+
+__all__ = ["Finding", "bias_bound", "build_report", "findings", "structured_findings",
            "structured_training_findings", "training_findings"]
 
 LECTURE_SLOPE = 3.0
 BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test (two-sided, Bonferroni over coordinates)
 
-DEFAULT_CAPTIONS: dict[str, str] = {
-    "deep_gradient_quality": (
-        "Neural policies (torch MLP) on continuous-state Gymnasium tasks: cosine similarity (top) and relative MSE "
-        "(bottom) of the batch gradient estimate against the reference gradient, the mean of a large independent "
-        "batch, against the batch size N; 95% BCa bootstrap intervals over replicates."),
-    "deep_learning_curves": (
-        "Neural policies on continuous-state tasks: progress of the evaluation return (R − R₀)/(R_max − R₀) against "
-        "environment steps, each estimator at its selected step size; mean over seeds, 95% bootstrap bands."),
-    "variance_vs_horizon": (
-        "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate (squared gradient-norm units, "
-        "log scale) against the horizon H (environment steps, log scale): rows are environments, columns "
-        "estimators, colours baselines. Points: Monte-Carlo estimates at the reference batch size with 95% BCa "
-        "bootstrap intervals; dashed lines: least-squares fits in log-log coordinates, whose slopes (with 95% CIs) "
-        "are in the slope table below; thin solid lines, where present: the exact variance; dotted grey: a "
-        "reference line of slope 3, the lecture's H³ claim for REINFORCE. A variance of exactly zero (e.g. "
-        "FrozenLake before the goal is reachable) has no place on a log axis and is not drawn."),
-    "quality_vs_batch_size": (
-        "Quality of the batch-mean gradient estimate against the batch size N (trajectories, log scale), one "
-        "column per environment; each estimator is drawn once, with its lowest-MSE baseline at the reference "
-        "cell (marker = baseline), and reinforce~none dashed as the reference. Top: mean cosine similarity to the exact gradient ∇J (dimensionless, 1 = "
-        "perfectly aligned). Bottom: relative mean squared error ‖g − ∇J‖²/‖∇J‖² (dimensionless, log scale); "
-        "the dotted line shows the 1/N rate of an unbiased estimator. Bands: 95% BCa bootstrap intervals."),
-    "bias_variance": (
-        "Mean squared error of the batch estimate at the reference horizon and batch size, decomposed as "
-        "MSE = bias² + variance (squared gradient-norm units): solid bars are the variance tr Cov of the batch "
-        "estimate, hatched bars the squared bias (negative values of the unbiased estimate clipped to 0); "
-        "error bars are 95% BCa bootstrap intervals of the MSE."),
-    "learning_curves": (
-        "Learning curves of stochastic gradient ascent, one panel per environment: normalised progress "
-        "(J − J₀)/(J* − J₀) (dimensionless; 0 = the starting policy, 1 = the optimal policy, J* the optimum over all "
-        "policies) against the cumulative number of environment steps sampled (log scale where they span more "
-        "than two decades). Lines: mean over the seeds still running; bands: 95% percentile-bootstrap intervals "
-        "over seeds. Each estimator~baseline is shown at its selected step size η (in the legend): the step size "
-        "of each estimator is the one with the highest final progress (mean over the last 10% of iterations) "
-        "among those where no seed diverged; ties: the smaller. \"k/n η diverged\" counts the step sizes tried "
-        "with at least one diverged seed; a pair whose every step size diverged is drawn dashed at its smallest "
-        "step size, × marking where its last seed stopped. Dotted line: the progress threshold used for "
-        "\"steps to threshold\". The exact-gradient path uses no environment steps and is not drawn."),
-    "variance_along_training": (
-        "Gradient-estimate quality along training, one column per environment: the estimators are evaluated at "
-        "checkpoints of the deterministic exact gradient-ascent path (x: the checkpoint's iteration), so every "
-        "estimator is measured at the same policies. Top: per-trajectory variance tr Cov[g] (squared "
-        "gradient-norm units, log scale); bottom: mean cosine similarity of the batch estimate to the exact "
-        "gradient ∇J (dimensionless, 1 = aligned). Error bars: 95% bootstrap intervals; points are dodged "
-        "sideways for legibility."),
-}
-
 TRAINING_TITLE = "Training: what lower variance buys"
 STEP_SIZE_RULE = ("the step size of each estimator is the one with the highest final progress among those where no "
                   "seed diverged; ties: the smaller")
-TRAINING_FIGURES = ("learning_curves", "variance_along_training")
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1000px;
@@ -363,14 +316,9 @@ def findings(metrics: pd.DataFrame, slopes: pd.DataFrame) -> list[str]:
 
 
 def _pair_order(est: Any, base: Any) -> tuple:
-    from pgexp.figures.plots import (  # lazy: matplotlib only when training is reported
-        BASELINE_ORDER,
-        ESTIMATOR_ORDER,
-    )
+    from pgexp.figures.style import pair_sort_key  # lazy: matplotlib only when training is reported
 
-    e, b = str(est), str(base)
-    return (e == "exact", ESTIMATOR_ORDER.index(e) if e in ESTIMATOR_ORDER else len(ESTIMATOR_ORDER), e,
-            BASELINE_ORDER.index(b) if b in BASELINE_ORDER else len(BASELINE_ORDER), b)
+    return (str(est) == "exact", *pair_sort_key(str(est), str(base)))
 
 
 def _bool(df: pd.DataFrame, col: str) -> pd.Series:
@@ -629,7 +577,7 @@ def _training_html(training: dict[str, pd.DataFrame | None], figures: dict[str, 
              "sampled trajectories; intervals are 95% percentile-bootstrap CIs over seeds; "
              f"{_e(STEP_SIZE_RULE)}.</p>")
     figs = "".join(_figure_html(name, figures[name], captions.get(name, f"Figure {name}."))
-                   for name in TRAINING_FIGURES if name in figures)
+                   for name in _training_figures() if name in figures)
     return (intro + "<h3>Findings</h3>" + _findings_html(items) + figs
             + "<h3>Training summary (selected step sizes first)</h3>" + _training_table(summary))
 
@@ -702,6 +650,11 @@ def _env_table(metrics: pd.DataFrame, slopes: pd.DataFrame) -> str:
     return f"<h3>Environments</h3><table>{head}<tbody>{body}</tbody></table>"
 
 
+def _training_figures() -> list[str]:
+    """The registered figures of the training section (shown in the training section of the report)."""
+    return [name for name in ordered() if FIGURES[name].section == "training"]
+
+
 def _figure_html(name: str, path: str | Path, caption: str) -> str:
     png = Path(path).with_suffix(".png")
     if not png.is_file():
@@ -740,21 +693,6 @@ def _provenance_html(provenance: dict[str, Any]) -> str:
             + (_table(["library", "version"], lib_rows) if lib_rows else '<p class="muted">not recorded</p>'))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ------------------------------------------------------------------------------------- report
 
 
@@ -773,7 +711,7 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
             (ISO date); other keys are listed too.
         output: the ``.html`` file.
         extra_sections: ``(title, html)`` sections inserted before the provenance; ``html`` is used as given.
-        captions: figure name -> caption, overriding :data:`DEFAULT_CAPTIONS`.
+        captions: figure name -> caption, overriding the figure registry's (:attr:`pgexp.figures.Figure.caption`).
         title: the page title.
         training: ``None`` (the report is exactly as without the training track) or a dict with any of
             ``"curves"``, ``"summary"``, ``"training_variance"`` (DataFrames): adds the section
@@ -781,7 +719,7 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
             :func:`training_findings`, the ``learning_curves`` and ``variance_along_training`` figures
             where ``figures`` has them, and the summary table).
     """
-    captions = {**DEFAULT_CAPTIONS, **(captions or {})}
+    captions = {**{name: spec.caption for name, spec in FIGURES.items()}, **(captions or {})}
     metrics = metrics if metrics is not None else pd.DataFrame()
     slopes = slopes if slopes is not None else pd.DataFrame()
     config_yaml = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, default_flow_style=False)
@@ -793,7 +731,7 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
                      "<p class=\"muted\">Generated from the metrics and slopes tables; intervals are 95% BCa "
                      "bootstrap CIs; the bias test flags max |z| &gt; norm.isf(1e-4/(2·dim)).</p>"
                      + _findings_html(structured_findings(metrics, slopes))))
-    moved = [n for n in TRAINING_FIGURES if n in figures] if training is not None else []  # in the training section
+    moved = [n for n in _training_figures() if n in figures] if training is not None else []  # in the training section
     figs = "".join(_figure_html(name, path, captions.get(name, f"Figure {name}."))
                    for name, path in figures.items() if name not in moved)
     if not figs and moved:
@@ -816,4 +754,4 @@ def build_report(*, config: dict, metrics: pd.DataFrame, slopes: pd.DataFrame, f
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body><h1>{_e(title)}</h1>"
             f"<nav><ul>{toc}</ul></nav>{body}</body></html>\n")
-    _atomic_write_text(Path(output), page)
+    atomic_write_text(output, page)

@@ -1,13 +1,18 @@
-"""Study: a validated config -> the jobs the workflow runs and their command-line arguments."""
+"""Study: a validated config -> the jobs the workflow runs and their command-line arguments.
 
-from pgexp.study.config import (
-    DEEP_FIGURES,
-    TRAINING_FIGURES,
-    Job,
-    config_hash,
-    load_deep,
-    load_study,
-    load_training,
-)
+The workflow (``workflow/rules/*.smk``) asks this package what to run; it holds no science, only the
+mapping from config keys to jobs.  Every check raises :class:`~pgexp.errors.UserError` naming the key
+and what is allowed, before any job runs.  Imports stay light (no compiled kernels): Snakemake loads
+this package on every call, including the no-op ``snakemake -n``.
 
-__all__ = ["DEEP_FIGURES", "TRAINING_FIGURES", "Job", "config_hash", "load_deep", "load_study", "load_training"]
+One module per config section: :mod:`~pgexp.study.estimation` (``environments`` and the sweeps),
+:mod:`~pgexp.study.training` (``training``), :mod:`~pgexp.study.deep` (``deep``).
+"""
+
+from pgexp.study.common import config_hash, horizon_token
+from pgexp.study.deep import DeepStudy, load_deep
+from pgexp.study.estimation import EnvStudy, Job, load_study
+from pgexp.study.training import TrainingStudy, load_training
+
+__all__ = ["DeepStudy", "EnvStudy", "Job", "TrainingStudy", "config_hash", "horizon_token", "load_deep", "load_study",
+           "load_training"]

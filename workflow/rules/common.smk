@@ -1,4 +1,4 @@
-# Config -> job lists and path helpers.  The mapping lives in pgexp.study.config (tested there); this file
+# Config -> job lists and path helpers.  The mapping lives in pgexp.study (tested there); this file
 # only adapts it to Snakemake.
 
 import json
@@ -8,12 +8,15 @@ from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
-from pgexp.study.config import DEEP_FIGURES, TRAINING_FIGURES, Job, config_hash, load_deep, load_study, load_training
+from pgexp.figures import FIGURES, figures_for, option
+from pgexp.study import Job, config_hash, load_deep, load_study, load_training
 
 try:
     STUDY = load_study(config)
     TRAINING = load_training(config, STUDY)
     DEEP = load_deep(config)
+    # the registered figures of the config's sections (narrowed by its `figures` key)
+    FIGURE_NAMES = figures_for(config)
 except UserError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -24,22 +27,13 @@ os.environ["PGEXP_CONFIG_HASH"] = config_hash(config)
 BOOTSTRAP = config.get("bootstrap", {})
 RESAMPLES = int(BOOTSTRAP.get("resamples", 2000))
 CONFIDENCE = float(BOOTSTRAP.get("confidence", 0.95))
-FIGURE_NAMES = list(config.get("figures", ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]))
 ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes", "exact_variance", "comparisons",
                                                                  "decomposition"), ext=("parquet", "csv"))
 TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
 TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
-if TRAINING:  # the training figures join the study when it has a training section
-    FIGURE_NAMES += [f for f in TRAINING_FIGURES if f not in FIGURE_NAMES]
-else:
-    FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in TRAINING_FIGURES]
 CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
 DEEP_TABLE_NAMES = (["deep_quality"] + (["deep_learning_curves", "deep_training_summary"] if DEEP.train else [])) if DEEP else []
 TABLES += expand("results/tables/{table}.{ext}", table=DEEP_TABLE_NAMES, ext=("parquet", "csv"))
-if DEEP:  # the deep figures join the study when it has a deep section
-    FIGURE_NAMES += [f for f in DEEP_FIGURES if f not in FIGURE_NAMES and (DEEP.train or f == "deep_gradient_quality")]
-else:
-    FIGURE_NAMES = [f for f in FIGURE_NAMES if f not in DEEP_FIGURES]
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
 
@@ -50,6 +44,7 @@ wildcard_constraints:
     estimator=r"[a-z_]+",
     baseline=r"[a-z_]+",
     seed=r"\d+",
+    figure=r"[a-z][a-z0-9_]*",
 
 
 def estimate_files(env):
@@ -141,3 +136,26 @@ def deep_report_inputs(wildcards):
 
 def deep_report_options():
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in deep_report_inputs(None).items())
+
+
+def figure_tables(wildcards):
+    """Table role -> `results/tables/<table>.parquet` of the figure a path names: its required tables, and
+    the optional ones this study makes (refuses figures the config does not build)."""
+    if wildcards.figure not in FIGURE_NAMES:
+        raise WorkflowError(
+            f"results/figures/{wildcards.figure}: not a figure of the config; "
+            f"its figures: {', '.join(FIGURE_NAMES)} (see config/README.md)"
+        )
+    spec = FIGURES[wildcards.figure]
+    paths = {role: f"results/tables/{table}.parquet" for role, table in spec.tables.items()}
+    return {role: path for role, path in paths.items() if role in spec.required or path in TABLES}
+
+
+def figure_options(wildcards, input):
+    """The `pgexp plot` table options, `--ROLE PATH`, of a figure's inputs."""
+    return " ".join(f"{option(role)} {path}" for role, path in input.items())
+
+
+def figure_caption(wildcards):
+    """The figure's one caption (the registry's), rendered by workflow/report/figure.rst."""
+    return FIGURES[wildcards.figure].caption

@@ -1,0 +1,47 @@
+"""``pgexp metrics``: bias, variance, MSE, cosine, SNR with BCa CIs; one row per job cell."""
+
+from __future__ import annotations
+
+import argparse
+
+from pgexp.cli.common import int_or_text
+from pgexp.io import write_frame_csv
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with BCa CIs; one row per job cell",
+                       description="Read estimate files and write one row per job cell (file x horizon x batch size) with bias_sq, trace_cov, "
+                                   "var_per_traj, mse, rel_mse, cosine, snr, each with _lo/_hi BCa bootstrap bounds.")
+    p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
+    p.add_argument("--output", required=True, metavar="OUT.parquet")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--reference-horizon", default=None, metavar="H|inf|any",
+                   help="label cells at this horizon (any: every horizon) as the batch-size sweep (column 'sweep')")
+    p.add_argument("--reference-batch-size", type=int, default=None, metavar="N",
+                   help="label cells at this batch size as the horizon sweep (column 'sweep')")
+    p.add_argument("--csv", action="store_true", help="also write OUT.csv beside the parquet")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pgexp.analysis.metrics import metrics_frame
+    from pgexp.io import read_frame, write_frame
+    from pgexp.problems import parse_horizon
+    from pgexp.provenance import provenance
+
+    frames = [read_frame(p) for p in args.inputs]
+    if args.reference_horizon == "any":
+        ref: int | str | None = "any"
+    else:
+        ref_h = parse_horizon(int_or_text(args.reference_horizon), what="--reference-horizon") if args.reference_horizon else None
+        ref = -1 if args.reference_horizon and ref_h is None else ref_h
+    out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
+                        reference_batch_size=args.reference_batch_size)
+    meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])
+    if args.csv:
+        write_frame_csv(out, args.output, meta)
+    else:
+        write_frame(out, args.output, meta)
+    return 0

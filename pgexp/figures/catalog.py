@@ -1,0 +1,139 @@
+"""The built-in figures: one registration each, with the figure's one caption.
+
+Draw functions are named ``"module:function"`` (imported when a figure is drawn), so this module
+loads without matplotlib.  Captions are plain text that is also valid reStructuredText (the
+Snakemake report renders them); they use the labels the figures print.
+"""
+
+from __future__ import annotations
+
+from pgexp.figures.registry import register_figure
+
+_METRICS = ("env_name", "estimator", "baseline", "sweep")
+_CURVES = ("env_name", "estimator", "baseline", "step_size", "iteration", "progress", "env_steps")
+_SUMMARY = ("env_name", "estimator", "baseline", "step_size", "selected")
+_BCA = "95% BCa bootstrap intervals over replicates"
+OPTIMAL_NOTE = ("The baseline “fitted per-coord. b̂” is Greensmith et al.'s per-coordinate constant "
+                "b̂ₖ = Σ uₖvₖ / Σ vₖ², fitted on an independent batch, not the exact optimum.")
+COSINE_DEF = ("cosine: the mean over batches of cos(ĝ, ∇J) between the batch estimate ĝ and the exact gradient "
+              "(dimensionless, 1 = aligned; it depends on N)")
+
+register_figure(
+    name="variance_vs_horizon",
+    draw="pgexp.figures.variance_vs_horizon:draw",
+    tables={"metrics": "metrics", "slopes": "slopes", "exact": "exact_variance"},
+    optional=("slopes", "exact"),
+    columns={"metrics": (*_METRICS, "horizon", "batch_size", "var_per_traj"),
+             "slopes": ("env_name", "estimator", "baseline", "slope", "intercept"),
+             "exact": ("env_name", "estimator", "baseline", "horizon", "var_per_traj_exact")},
+    order=10,
+    caption=(
+        "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate g (squared gradient-norm units, "
+        "log scale) against the horizon H (environment steps, log scale). Rows: environments (and policy points "
+        "θ); columns: estimators; colours and markers: baselines. Points: Monte-Carlo estimates at the reference "
+        f"batch size with {_BCA}; dashed lines: least-squares fits in log-log coordinates, whose slopes (with 95% "
+        "CIs) are in the report's slope table; thin solid lines, where present: the exact variance; dotted grey: "
+        "slope 3, the lecture's H³ claim for REINFORCE. A variance of exactly zero has no place on a log axis and "
+        f"is not drawn. {OPTIMAL_NOTE}"),
+)
+
+register_figure(
+    name="quality_vs_batch_size",
+    draw="pgexp.figures.quality_vs_batch_size:draw",
+    tables={"metrics": "metrics", "exact_batch": "exact_batch"},
+    optional=("exact_batch",),
+    columns={"metrics": (*_METRICS, "batch_size", "cosine", "rel_mse", "mse"),
+             "exact_batch": ("env_name", "estimator", "baseline", "batch_size")},
+    order=20,
+    caption=(
+        "Quality of the batch estimate ĝ (the mean of N trajectories' estimates) against the batch size N "
+        f"(log scale), one column per environment. Top: {COSINE_DEF}. Second row: relative MSE "
+        "‖ĝ − ∇J‖²/‖∇J‖² (log scale), which is 1/SNR for an unbiased estimator, SNR = ‖∇J‖²/tr Cov[ĝ] of the "
+        "batch mean; the dotted line is the 1/N rate of an unbiased estimator. Where the metrics have it, the "
+        "third and fourth rows show the per-trajectory variance tr Cov[g] beside the work-normalised variance "
+        "tr Cov[ĝ] × env steps: the variance of an estimate times the environment steps it cost, fitting batches "
+        "included, so that at an equal sample budget the lower one wins. Each estimator is drawn once, with its "
+        "lowest-MSE baseline at the reference cell (marker = baseline); REINFORCE with no baseline is drawn "
+        "dashed with open markers for comparison. Thin solid lines, where present: exact values. "
+        f"Bands: {_BCA}. {OPTIMAL_NOTE}"),
+)
+
+register_figure(
+    name="bias_variance",
+    draw="pgexp.figures.bias_variance:draw",
+    tables={"metrics": "metrics"},
+    columns={"metrics": (*_METRICS, "trace_cov", "bias_sq", "mse")},
+    order=30,
+    caption=(
+        "The mean squared error of each estimator's batch estimate ĝ at the reference horizon and batch size, "
+        "and what it is made of: MSE = E‖ĝ − ∇J‖² = tr Cov[ĝ] + ‖E ĝ − ∇J‖². Left (squared gradient-norm units, "
+        f"log scale): the MSE with {_BCA}, drawn as points because a bar's length on a log axis means nothing. "
+        "Right (linear): the variance share (solid) and squared-bias share (hatched) of the MSE, which add up to 1. "
+        "The squared bias is an unbiased estimate that can come out negative for an unbiased estimator; it is "
+        "clipped at 0. Unbiased estimators show a hatched share only as noise; the actor-critic and GAE(λ) with a "
+        f"learned or no value function show their bias. {OPTIMAL_NOTE}"),
+)
+
+register_figure(
+    name="learning_curves",
+    draw="pgexp.figures.learning_curves:draw",
+    tables={"curves": "learning_curves", "summary": "training_summary"},
+    columns={"curves": _CURVES, "summary": _SUMMARY},
+    section="training",
+    order=40,
+    caption=(
+        "Learning curves of stochastic gradient ascent, one panel per environment: normalised progress "
+        "(J − J₀)/(J* − J₀) (dimensionless; 0 = the starting policy, 1 = the optimal policy, J* the optimum over "
+        "all policies) against the cumulative number of environment steps sampled (log scale where they span more "
+        "than two decades). Lines: mean over the seeds still running; bands: 95% percentile-bootstrap intervals "
+        "over seeds. Each estimator and baseline is shown at its selected step size η (in the legend): the one "
+        "with the highest final progress (mean over the last 10% of iterations) among those where no seed "
+        "diverged; ties: the smaller. “k/n η diverged” counts the step sizes tried with at least one diverged "
+        "seed; a pair whose every step size diverged is drawn dashed at its smallest step size, × marking where "
+        "its last seed stopped. Dotted line: the progress threshold of “steps to threshold”. The exact-gradient "
+        "path uses no environment steps and is not drawn."),
+)
+
+register_figure(
+    name="variance_along_training",
+    draw="pgexp.figures.variance_along_training:draw",
+    tables={"metrics": "variance_along_training"},
+    columns={"metrics": ("env_name", "estimator", "baseline", "var_per_traj", "cosine")},
+    section="training",
+    order=50,
+    caption=(
+        "Gradient-estimate quality along training, one column per environment: the estimators are evaluated at "
+        "checkpoints of the deterministic exact gradient-ascent path (x: the checkpoint's iteration), so every "
+        "estimator is measured at the same policies. Top: per-trajectory variance tr Cov[g] (squared "
+        f"gradient-norm units, log scale); bottom: {COSINE_DEF}. Error bars: 95% bootstrap intervals; points "
+        "are dodged sideways for legibility."),
+)
+
+register_figure(
+    name="deep_gradient_quality",
+    draw="pgexp.figures.deep_gradient_quality:draw",
+    tables={"metrics": "deep_quality"},
+    columns={"metrics": (*_METRICS, "batch_size", "cosine", "rel_mse", "mse")},
+    section="deep",
+    order=60,
+    caption=(
+        "Neural policies (torch MLP) on continuous-state Gymnasium tasks, where no exact gradient exists: the "
+        "batch estimate ĝ is compared with a Monte-Carlo reference gradient, the mean of a large independent "
+        "batch (its own relative standard error is in the report). Top: cosine to the Monte-Carlo reference, the "
+        "mean over batches of cos(ĝ, reference) (it depends on N); bottom: relative MSE to the reference, "
+        "‖ĝ − reference‖²/‖reference‖² (log scale); both against the batch size N. Each estimator with its "
+        f"lowest-MSE baseline; REINFORCE with no baseline dashed, for comparison. Bands: {_BCA}."),
+)
+
+register_figure(
+    name="deep_learning_curves",
+    draw="pgexp.figures.deep_learning_curves:draw",
+    tables={"curves": "deep_learning_curves", "summary": "deep_training_summary"},
+    columns={"curves": _CURVES, "summary": _SUMMARY},
+    section="deep.training",
+    order=70,
+    caption=(
+        "Neural policies on continuous-state tasks: progress of the evaluation return (R − R₀)/(R_max − R₀) "
+        "against environment steps, each estimator and baseline at its selected step size η (the rule of the "
+        "learning-curves figure); mean over seeds, 95% bootstrap bands."),
+)

@@ -1,0 +1,204 @@
+"""The estimation study: ``environments`` x policy points x estimator~baseline pairs x seeds -> jobs.
+
+A job is one (environment, policy point, estimator, baseline, seed); it sweeps the grid
+``horizons x batch_sizes`` on common random numbers in one process (one process per cell would spend
+most of the study starting Python).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from pgexp.errors import UserError
+from pgexp.estimators import BASELINES, ESTIMATORS
+from pgexp.problems import REGISTRY as ENV_REGISTRY
+from pgexp.problems import parse_gamma, parse_horizon
+from pgexp.specs import parse_spec
+from pgexp.study.common import NAME_RE, check_ints, check_names, fail, horizon_token
+
+SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
+ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "lam", "reference")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One estimation job; ``path`` is its parquet output relative to the results directory."""
+
+    env_name: str
+    theta_name: str
+    estimator: str
+    baseline: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"estimates/{self.env_name}/{self.theta_name}/{self.estimator}~{self.baseline}/seed{self.seed}.parquet"
+
+
+@dataclass(frozen=True)
+class EnvStudy:
+    """The resolved settings of one environment (global keys with its own overrides)."""
+
+    name: str
+    env: str
+    features: str | None
+    policy: str | None
+    gamma: float | None
+    thetas: tuple[tuple[str, str], ...]
+    estimators: tuple[str, ...]
+    baselines: tuple[str, ...]
+    horizons: tuple[int | None, ...]
+    batch_sizes: tuple[int, ...]
+    seeds: tuple[int, ...]
+    replicates: int
+    lam: float
+    reference_horizon: int | None
+    reference_batch_size: int
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Estimator x baseline pairs that make sense (the registry's list), in config order."""
+        return [(e, b) for e in self.estimators for b in self.baselines if b in ESTIMATORS[e].baselines]
+
+    def jobs(self) -> list[Job]:
+        return [Job(self.name, t, e, b, s) for t, _ in self.thetas for e, b in self.pairs() for s in self.seeds]
+
+    def theta_spec(self, name: str) -> str:
+        return dict(self.thetas)[name]
+
+    def exact_pairs(self) -> list[tuple[str, str]]:
+        """This environment's pairs that have an exact counterpart (see pgexp.exact_variance.EXACT_PAIRS)."""
+        from pgexp.exact.moments import (
+            EXACT_PAIRS,  # numpy only; keeps this module light
+        )
+
+        return [p for p in self.pairs() if p in EXACT_PAIRS] if any(h is not None for h in self.horizons) else []
+
+    def exact_args(self, theta_name: str) -> str:
+        """``pgexp exact-curves`` options for one policy point."""
+        opts = [
+            ("--env", self.env), ("--features", self.features), ("--policy", self.policy),
+            ("--theta", self.theta_spec(theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
+            ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
+            ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())),
+            ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={theta_name}"),
+        ]
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+
+    def decompose_args(self, theta_name: str) -> str:
+        """``pgexp decompose`` options: the same problem and exact pairs as the exact curves."""
+        return self.exact_args(theta_name)
+
+    def estimate_args(self, job: Job) -> str:
+        """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger)."""
+        opts = [
+            ("--env", self.env), ("--features", self.features), ("--policy", self.policy),
+            ("--theta", self.theta_spec(job.theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
+            ("--horizon", ",".join(horizon_token(h) for h in self.horizons)),
+            ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
+            ("--estimator", job.estimator), ("--baseline", job.baseline),
+            # lambda only reaches GAE jobs, so changing it reruns nothing else
+            ("--lam", repr(self.lam) if job.estimator == "gae" else None),
+            ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
+            ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={job.theta_name}"),
+        ]
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+
+
+def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
+    where = f"environments.{name}"
+    if not NAME_RE.match(name):
+        fail(where, "environment names may contain letters, digits, '_', '.', '-' (they become directory names)")
+    if not isinstance(raw, dict):
+        fail(where, "expected a mapping with at least 'env'")
+    unknown = sorted(set(raw) - set(ENV_KEYS))
+    if unknown:
+        fail(f"{where}.{unknown[0]}", f"unknown key; allowed: {', '.join(ENV_KEYS)}")
+    merged = {**glob, **raw}
+    if "env" not in raw:
+        fail(f"{where}.env", "missing; give a problem spec such as short_corridor or garnet:states=20,actions=4")
+    try:
+        spec = parse_spec(str(raw["env"]), what=f"{where}.env",
+                          with_target=frozenset(n for n, e in ENV_REGISTRY.items() if e.takes_target))
+    except UserError as exc:
+        fail(f"{where}.env", str(exc))
+    if spec.name not in ENV_REGISTRY:
+        fail(f"{where}.env", f"unknown problem {spec.name!r}; allowed: {', '.join(sorted(ENV_REGISTRY))}")
+    try:
+        horizons = tuple(sorted({parse_horizon(h, what=f"{where}.horizons") for h in merged.get("horizons") or []},
+                                key=lambda h: float("inf") if h is None else h))
+    except UserError as exc:
+        fail(f"{where}.horizons", str(exc))
+    if not horizons:
+        fail(f"{where}.horizons", "expected a non-empty list of positive integers or 'inf'")
+    gamma = merged.get("gamma")
+    if gamma is not None:
+        try:
+            gamma = parse_gamma(gamma, what=f"{where}.gamma")
+        except UserError as exc:
+            fail(f"{where}.gamma", str(exc))
+    thetas = merged.get("thetas") or {"init": "zeros"}
+    if not isinstance(thetas, dict):
+        fail(f"{where}.thetas", "expected a mapping name -> theta spec (zeros | random:seed=S,scale=X | PATH.npy)")
+    for tname in thetas:
+        if not NAME_RE.match(str(tname)):
+            fail(f"{where}.thetas.{tname}", "names may contain letters, digits, '_', '.', '-'")
+    estimators = check_names(merged.get("estimators"), f"{where}.estimators", list(ESTIMATORS))
+    baselines = check_names(merged.get("baselines"), f"{where}.baselines", list(BASELINES))
+    batch_sizes = check_ints(merged.get("batch_sizes"), f"{where}.batch_sizes", minimum=1)
+    seeds = check_ints(merged.get("seeds"), f"{where}.seeds", minimum=0)
+    replicates = merged.get("replicates")
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 3:
+        fail(f"{where}.replicates", f"expected an integer >= 3 (confidence intervals need replicates), got {replicates!r}")
+    lam = merged.get("lam", 0.95)
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
+        fail(f"{where}.lam", f"expected a number in [0, 1], got {lam!r}")
+    ref = merged.get("reference") or {}
+    ref_h = parse_horizon(ref.get("horizon", horizons[len(horizons) // 2]), what=f"{where}.reference.horizon")
+    ref_n = ref.get("batch_size", batch_sizes[len(batch_sizes) // 2])
+    if ref_h not in horizons:
+        fail(f"{where}.reference.horizon", f"{horizon_token(ref_h)} is not one of the horizons {[horizon_token(h) for h in horizons]}")
+    if ref_n not in batch_sizes:
+        fail(f"{where}.reference.batch_size", f"{ref_n!r} is not one of the batch_sizes {list(batch_sizes)}")
+    study = EnvStudy(
+        name=name, env=str(raw["env"]), features=merged.get("features"), policy=merged.get("policy"), gamma=gamma,
+        thetas=tuple(sorted((str(k), str(v)) for k, v in thetas.items())), estimators=estimators, baselines=baselines,
+        horizons=horizons, batch_sizes=batch_sizes, seeds=seeds, replicates=int(replicates), lam=float(lam),
+        reference_horizon=ref_h, reference_batch_size=int(ref_n),
+    )
+    if not study.pairs():
+        fail(f"{where}.baselines", "no estimator x baseline pair makes sense; e.g. every estimator accepts 'none'")
+    if "constant" in baselines and min(batch_sizes) < 2:
+        fail(f"{where}.batch_sizes", "the 'constant' (leave-one-out) baseline needs batch sizes >= 2")
+    check_objectives(study, where)
+    return study
+
+
+def check_objectives(study: EnvStudy, where: str) -> None:
+    """Refuse estimators not defined for an objective of the sweep (needs the problem's gamma for H = inf)."""
+    if None not in study.horizons:
+        return
+    gamma = study.gamma
+    if gamma is None:
+        from pgexp.problems import make_env
+
+        try:
+            gamma = make_env(study.env).gamma
+        except UserError as exc:
+            fail(f"{where}.env", str(exc))
+    kind = "discounted" if gamma < 1 else "episodic"
+    for est in study.estimators:
+        if kind not in ESTIMATORS[est].objectives:
+            fail(f"{where}.estimators", f"{est} is not defined for horizon inf with gamma = {gamma:g} ({kind}); "
+                                         f"drop it for this environment or use finite horizons")
+
+
+
+def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
+    """All environments of a (schema-validated) config, resolved and checked."""
+    envs = config.get("environments")
+    if not isinstance(envs, dict) or not envs:
+        fail("environments", "expected a non-empty mapping name -> {env: SPEC, ...}")
+    glob = {k: v for k, v in config.items() if k in ENV_KEYS}
+    return {name: env_study(name, raw, glob) for name, raw in envs.items()}

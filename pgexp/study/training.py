@@ -1,0 +1,161 @@
+"""The training study: gradient ascent with each estimator, and estimator quality along the exact path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pgexp.errors import UserError
+from pgexp.estimators import BASELINES, ESTIMATORS
+from pgexp.problems import parse_horizon
+from pgexp.study.common import check_ints, check_names, fail, horizon_token, join_options, optional_section
+from pgexp.study.estimation import EnvStudy
+
+
+@dataclass(frozen=True)
+class TrainEnv:
+    """Training settings of one environment (the problem comes from ``environments.<name>``)."""
+
+    name: str
+    env: str
+    features: str | None
+    policy: str | None
+    gamma: float | None
+    theta: str
+    horizon: int | None
+
+
+@dataclass(frozen=True)
+class TrainingStudy:
+    """The ``training`` section: gradient ascent with each estimator, and variance along the exact path."""
+
+    envs: tuple[TrainEnv, ...]
+    estimators: tuple[str, ...]
+    baselines: tuple[str, ...]
+    step_sizes: tuple[float, ...]
+    batch_size: int
+    iterations: int
+    seeds: tuple[int, ...]
+    optimizer: str
+    threshold: float
+    checkpoints: tuple[int, ...]
+    path_step_size: float
+    replicates: int
+    lam: float
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(e, b) for e in self.estimators for b in self.baselines if b in ESTIMATORS[e].baselines]
+
+    def env(self, name: str) -> TrainEnv:
+        return {e.name: e for e in self.envs}[name]
+
+    def problem_args(self, te: TrainEnv) -> list[tuple[str, str | None]]:
+        return [("--env", te.env), ("--features", te.features), ("--policy", te.policy), ("--theta", te.theta),
+                ("--gamma", None if te.gamma is None else repr(te.gamma)), ("--horizon", horizon_token(te.horizon))]
+
+    def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
+        opts = self.problem_args(self.env(env_name)) + [
+            ("--estimator", estimator), ("--baseline", baseline),
+            ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
+            ("--step-size", ",".join(repr(x) for x in self.step_sizes)), ("--optimizer", self.optimizer),
+            ("--iterations", str(self.iterations)), ("--seed", ",".join(str(x) for x in self.seeds)),
+            ("--tag", f"env_name={env_name}")]
+        return join_options(opts)
+
+    def path_args(self, env_name: str) -> str:
+        opts = self.problem_args(self.env(env_name)) + [
+            ("--estimator", "exact"), ("--batch-size", "1"), ("--step-size", repr(self.path_step_size)),
+            ("--optimizer", self.optimizer), ("--iterations", str(max(self.checkpoints))), ("--seed", "0"),
+            ("--checkpoints", ",".join(str(c) for c in self.checkpoints)), ("--tag", f"env_name={env_name}")]
+        return join_options(opts)
+
+    def checkpoint_args(self, env_name: str, checkpoint: int, theta_path: str, estimator: str, baseline: str) -> str:
+        """Estimate at a checkpoint of the exact path: the training horizon and batch size, one cell."""
+        te = self.env(env_name)
+        opts = [(k, v) for k, v in self.problem_args(te) if k != "--theta"] + [
+            ("--theta", theta_path), ("--estimator", estimator), ("--baseline", baseline),
+            ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
+            ("--replicates", str(self.replicates)), ("--seed", "0"),
+            ("--tag", f"env_name={env_name}"), ("--tag", f"theta_name=ckpt{checkpoint}"),
+            ("--tag", f"checkpoint={checkpoint}")]
+        return join_options(opts)
+
+
+TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_size", "iterations", "seeds",
+              "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "lam")
+
+
+
+def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
+    """The validated ``training`` section, or ``None`` when the config has none."""
+    raw = optional_section(config, "training", TRAIN_KEYS)
+    if raw is None:
+        return None
+    envs_raw = raw.get("environments") or {}
+    if not isinstance(envs_raw, dict) or not envs_raw:
+        fail("training.environments", "expected a mapping env name -> {horizon: H, theta: SPEC}")
+    envs = []
+    for name, opts in envs_raw.items():
+        if name not in studies:
+            fail(f"training.environments.{name}", f"not one of the environments: {', '.join(studies)}")
+        opts = opts or {}
+        bad = sorted(set(opts) - {"horizon", "theta"})
+        if bad:
+            fail(f"training.environments.{name}.{bad[0]}", "unknown key; allowed: horizon, theta")
+        es = studies[name]
+        try:
+            horizon = parse_horizon(opts.get("horizon", es.reference_horizon), what=f"training.environments.{name}.horizon")
+        except UserError as exc:
+            fail(f"training.environments.{name}.horizon", str(exc))
+        envs.append(TrainEnv(name, es.env, es.features, es.policy, es.gamma, str(opts.get("theta", "zeros")), horizon))
+    step_sizes = raw.get("step_sizes")
+    if not isinstance(step_sizes, list) or not step_sizes or any(
+            isinstance(x, bool) or not isinstance(x, (int, float)) or x <= 0 for x in step_sizes):
+        fail("training.step_sizes", f"expected a non-empty list of positive numbers, got {step_sizes!r}")
+    iterations = raw.get("iterations", 200)
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        fail("training.iterations", f"expected a positive integer, got {iterations!r}")
+    checkpoints = check_ints(raw.get("checkpoints", [0, iterations]), "training.checkpoints", minimum=0)
+    if max(checkpoints) > iterations:
+        fail("training.checkpoints", f"{max(checkpoints)} is beyond training.iterations = {iterations}")
+    optimizer = raw.get("optimizer", "sga")
+    if optimizer not in ("sga", "adam"):
+        fail("training.optimizer", f"{optimizer!r}; allowed: sga, adam")
+    threshold = raw.get("threshold", 0.9)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        fail("training.threshold", f"expected a number in (0, 1], got {threshold!r}")
+    batch = raw.get("batch_size", 16)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        fail("training.batch_size", f"expected a positive integer, got {batch!r}")
+    study = TrainingStudy(
+        envs=tuple(envs), estimators=check_names(raw.get("estimators"), "training.estimators", list(ESTIMATORS)),
+        baselines=check_names(raw.get("baselines", ["none"]), "training.baselines", list(BASELINES)),
+        step_sizes=tuple(sorted(float(x) for x in step_sizes)), batch_size=batch, iterations=iterations,
+        seeds=check_ints(raw.get("seeds", [0]), "training.seeds", minimum=0), optimizer=optimizer,
+        threshold=float(threshold), checkpoints=checkpoints,
+        path_step_size=float(raw.get("path_step_size", min(step_sizes))),
+        replicates=int(raw.get("replicates", config.get("replicates", 200))), lam=float(raw.get("lam", config.get("lam", 0.95))),
+    )
+    if "constant" in study.baselines and batch < 2:
+        fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
+    for te in study.envs:
+        if te.horizon is None and (te.gamma is None or te.gamma >= 1):
+            gamma = te.gamma if te.gamma is not None else problem_gamma(te.env, f"training.environments.{te.name}")
+            kind = "discounted" if gamma < 1 else "episodic"
+            for est in study.estimators:
+                if kind not in ESTIMATORS[est].objectives:
+                    fail(f"training.environments.{te.name}.horizon",
+                          f"{est} is not defined for horizon inf with gamma = {gamma:g}; give a finite horizon")
+    return study
+
+
+def problem_gamma(env: str, where: str) -> float:
+    from pgexp.problems import make_env
+
+    try:
+        return make_env(env).gamma
+    except UserError as exc:
+        fail(f"{where}.env", str(exc))
+    raise AssertionError  # unreachable
+
+
