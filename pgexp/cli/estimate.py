@@ -25,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    "(a comma-separated list with --horizon list runs the grid of cells in one process)")
     g.add_argument("--replicates", type=int, required=True, metavar="M", help="independent batch estimates per cell")
     g.add_argument("--seed", type=int, required=True, metavar="S", help="seed of the job's random stream")
+    g.add_argument("--min-trajectories", type=int, default=0, metavar="T",
+                   help="at least T trajectories per cell: a cell of batch size N draws max(M, ceil(T / N)) replicates "
+                        "(default 0)")
     p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
     p.add_argument("--reference-batch", type=int, default=2000, metavar="N",
                    help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                              gamma=args.gamma, horizon=h)
 
     table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline, lam=args.lam,
-                              replicates=args.replicates, seed=args.seed, tags=parse_tags(args.tag))
+                              replicates=args.replicates, seed=args.seed, tags=parse_tags(args.tag),
+                              min_trajectories=args.min_trajectories)
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate"))
     return 0

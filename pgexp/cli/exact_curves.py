@@ -12,7 +12,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("exact-curves", help="exact per-trajectory variance over horizons (table for the figures)",
                        description="For each finite --horizon (comma list) and each estimator~baseline of --pairs "
                                    "that has an exact counterpart (reinforce / reward_to_go with none, value_exact, "
-                                   "optimal; advantage_exact), the exact per-trajectory tr Cov; others are skipped.")
+                                   "optimal; advantage_exact), the exact per-trajectory tr Cov; others are skipped. Per horizon, "
+                                   "whether the assumptions of the lecture's H^3 claim hold: rewards_same_sign, "
+                                   "discount_one, p_end_before_h, h3_assumptions_hold.")
     add_problem_options(p)
     p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every pair with an exact counterpart")
     p.add_argument("--tag", action="append", metavar="NAME=VALUE")
@@ -25,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     """Exact per-trajectory variance over horizons for the pairs with an exact counterpart (a table)."""
     import pandas as pd
 
+    from pgexp.analysis.slopes import ASSUMPTION_COLUMNS, horizon_assumptions
     from pgexp.exact.moments import EXACT_PAIRS, exact_curves
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
@@ -39,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     df = pd.DataFrame(exact_curves(build, horizons, pairs),
                       columns=["estimator", "baseline", "horizon", "var_per_traj_exact", "method", "dim"])
+    # whether the lecture's H^3 argument applies at each horizon (same-sign rewards, gamma = 1, no early end)
+    assumptions = pd.DataFrame([{"horizon": int(h), **horizon_assumptions(build(h))} for h in horizons],
+                               columns=["horizon", *ASSUMPTION_COLUMNS])
+    df = df.merge(assumptions, on="horizon", how="left")
     for k, v in parse_tags(args.tag).items():
         df.insert(0, k, v)
     write_frame_csv(df, args.output, provenance(kind="exact_variance"))

@@ -13,14 +13,11 @@ from pgexp.report.format import esc
 
 
 def caption(name: str) -> str:
-    """The figure's caption from the figure registry (``Figure NAME.`` when it has none)."""
-    try:
-        from pgexp.figures import caption as registry_caption  # the figures stream's registry
-    except ImportError:  # pragma: no cover - until the registry lands
-        from pgexp.report.legacy_captions import CAPTIONS
+    """The figure's caption from the figure registry (``Figure NAME.`` for a figure it does not know)."""
+    from pgexp.figures import FIGURES
 
-        return CAPTIONS.get(name, f"Figure {name}.")
-    return registry_caption(name)
+    spec = FIGURES.get(name)
+    return spec.caption if spec is not None else f"Figure {name}."
 
 
 def figure_html(name: str, path: str | Path) -> str:

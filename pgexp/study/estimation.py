@@ -19,7 +19,8 @@ from pgexp.specs import parse_spec
 from pgexp.study.common import NAME_RE, check_ints, check_names, fail, horizon_token
 
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
-ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "lam", "reference")
+ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "min_trajectories", "lam",
+                         "reference")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class EnvStudy:
     lam: float
     reference_horizon: int | None
     reference_batch_size: int
+    min_trajectories: int = 0
 
     def pairs(self) -> list[tuple[str, str]]:
         """Estimator x baseline pairs that make sense (the registry's list), in config order."""
@@ -101,6 +103,8 @@ class EnvStudy:
             # lambda only reaches GAE jobs, so changing it reruns nothing else
             ("--lam", repr(self.lam) if job.estimator == "gae" else None),
             ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
+            # only when set, so a study without it keeps its jobs' commands
+            ("--min-trajectories", str(self.min_trajectories) if self.min_trajectories else None),
             ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={job.theta_name}"),
         ]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
@@ -151,6 +155,9 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     replicates = merged.get("replicates")
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 3:
         fail(f"{where}.replicates", f"expected an integer >= 3 (confidence intervals need replicates), got {replicates!r}")
+    min_traj = merged.get("min_trajectories", 0)
+    if isinstance(min_traj, bool) or not isinstance(min_traj, int) or min_traj < 0:
+        fail(f"{where}.min_trajectories", f"expected an integer >= 0, got {min_traj!r}")
     lam = merged.get("lam", 0.95)
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
         fail(f"{where}.lam", f"expected a number in [0, 1], got {lam!r}")
@@ -165,7 +172,7 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         name=name, env=str(raw["env"]), features=merged.get("features"), policy=merged.get("policy"), gamma=gamma,
         thetas=tuple(sorted((str(k), str(v)) for k, v in thetas.items())), estimators=estimators, baselines=baselines,
         horizons=horizons, batch_sizes=batch_sizes, seeds=seeds, replicates=int(replicates), lam=float(lam),
-        reference_horizon=ref_h, reference_batch_size=int(ref_n),
+        reference_horizon=ref_h, reference_batch_size=int(ref_n), min_trajectories=int(min_traj),
     )
     if not study.pairs():
         fail(f"{where}.baselines", "no estimator x baseline pair makes sense; e.g. every estimator accepts 'none'")
