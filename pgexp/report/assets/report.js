@@ -21,15 +21,16 @@
         attributes: function (cell) { return cell === null ? { title: c.title } : {}; }
       };
     });
+    var many = spec.rows.length > spec.pageSize;
     new gridjs.Grid({
       columns: columns,
       data: spec.rows,
       sort: true,
-      search: { selector: function (cell) { return cell[0]; } },
-      pagination: { limit: spec.pageSize },
+      search: many ? { selector: function (cell) { return cell[0]; } } : false,
+      pagination: many ? { limit: spec.pageSize } : false,
       fixedHeader: true,
       height: spec.rows.length > 12 ? "420px" : undefined,  // scrolls inside, header sticks
-      autoWidth: true,
+      autoWidth: false,  // the browser lays the columns out within the box (no clipped columns)
       className: { table: "pg-table" }
     }).render(el);
   }
