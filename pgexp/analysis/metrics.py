@@ -109,16 +109,19 @@ class _Sufficient:
     def evaluate(self, counts: np.ndarray) -> np.ndarray:
         """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``."""
         k = counts.sum(axis=-1)
-        mean_c = (counts @ self.Gc) / k[..., None]
-        sq = (counts @ self.qc) / k
+        cos_ok = bool(np.all(np.isfinite(self.cos)))
+        # one product for every per-replicate statistic: the resample means of Gc, q, steps, err, cos
+        cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos)])
+        means = (counts @ cols) / k[..., None]
+        d = self.Gc.shape[1]
+        mean_c, sq, steps, mse, cos = means[..., :d], means[..., d], means[..., d + 1], means[..., d + 2], means[..., d + 3]
         with np.errstate(invalid="ignore", divide="ignore"):
             trace = (sq - np.einsum("...d,...d->...", mean_c, mean_c)) * k / (k - 1)
             bias_vec = mean_c + (self.shift - self.g_true)
             bias_sq = np.einsum("...d,...d->...", bias_vec, bias_vec) - trace / k
-            work = trace * ((counts @ self.steps) / k)
-            mse = (counts @ self.err) / k
+            work = trace * steps
             rel = mse / self.gnorm2 if self.gnorm2 > 0 else np.full_like(mse, np.nan)
-            cosine = (counts @ np.nan_to_num(self.cos)) / k if np.all(np.isfinite(self.cos)) else np.full_like(mse, np.nan)
+            cosine = cos if cos_ok else np.full_like(mse, np.nan)
             snr = self.gnorm2 / trace
         return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr])
 
@@ -178,9 +181,9 @@ def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_re
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     c = resample_counts(rng.integers(0, M, size=(n_resamples, M)), M)
     c = np.vstack([np.ones((1, M)), c])                     # row 0: the sample itself
-    mq, mq2 = c @ q / M, c @ (q * q) / M
-    ms, ms2, mqs = c @ s / M, c @ (s * s) / M, c @ (q * s) / M
-    mean_c = c @ suff.Gc / M
+    moments = c @ np.column_stack([q, q * q, s, s * s, q * s, suff.Gc]) / M   # one product for every moment
+    mq, mq2, ms, ms2, mqs = moments[:, :5].T
+    mean_c = moments[:, 5:]
     with np.errstate(invalid="ignore", divide="ignore"):
         v = (mq - np.einsum("bd,bd->b", mean_c, mean_c)) * M / (M - 1)   # tr Cov of each resample
         var_q, var_s, cov_qs = mq2 - mq**2, ms2 - ms**2, mqs - mq * ms
