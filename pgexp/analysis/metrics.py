@@ -203,6 +203,15 @@ def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_re
     return out
 
 
+def variance_intervals(G: np.ndarray, batch_size: int, *, steps: np.ndarray | None = None, confidence: float = 0.95,
+                       n_resamples: int = 2000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """The studentised intervals of :func:`studentised_variance_intervals` from batch estimates ``G`` ``(M, d)``."""
+    G = np.asarray(G, dtype=np.float64)
+    st = np.ones(G.shape[0]) if steps is None else np.asarray(steps, dtype=np.float64)
+    suff = _Sufficient(G, np.zeros(G.shape[1]), batch_size, st)
+    return studentised_variance_intervals(suff, confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
 MIN_NONZERO = 50  # replicates with a nonzero coordinate before a normal z-test of its mean is trusted:
 # a sum of rare events needs ~50 of them before its normal approximation is usable
 

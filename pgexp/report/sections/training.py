@@ -76,6 +76,32 @@ def _selected_sentence(env: str, r: pd.Series, thr: str, curves: pd.DataFrame | 
     return text + "."
 
 
+def _headline(summary: pd.DataFrame | None) -> Finding | None:
+    """One summary sentence: per environment, the selected pair with the lowest mean steps to the threshold,
+    beside reinforce~none, and whether their intervals separate them."""
+    if not has(summary, ["env_name", "estimator", "baseline", "selected", "steps_to_threshold"]):
+        return None
+    parts = []
+    for env, g in summary[flag(summary, "selected") & (summary["estimator"] != "exact")].groupby("env_name", sort=True):
+        done = g[(num(g, "reached_threshold") >= num(g, "seeds")) & np.isfinite(num(g, "steps_to_threshold"))]
+        if done.empty:
+            parts.append(f"{env}: no pair reached it with every seed")
+            continue
+        best = done.loc[num(done, "steps_to_threshold").idxmin()]
+        text = (f"{env}: {pair(best['estimator'], best['baseline'])} "
+                f"{ci(best['steps_to_threshold'], best['steps_to_threshold_lo'], best['steps_to_threshold_hi'])}")
+        ref = done[(done["estimator"] == "reinforce") & (done["baseline"] == "none")]
+        if len(ref) and (best["estimator"], best["baseline"]) != ("reinforce", "none"):
+            r = ref.iloc[0]
+            sep = "separated" if _disjoint(best, r, "steps_to_threshold") else "intervals overlap"
+            text += (f" vs reinforce~none {ci(r['steps_to_threshold'], r['steps_to_threshold_lo'], r['steps_to_threshold_hi'])}"
+                     f" ({sep})")
+        parts.append(text)
+    thr = num(summary, "threshold").dropna().unique()
+    goal = f"progress {fmt(thr[0])}" if len(thr) == 1 else "the progress threshold"
+    return Finding(f"Training, fewest mean environment steps to {goal}: " + "; ".join(parts) + ".", headline=30)
+
+
 def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
     done = sel[(num(sel, "reached_threshold") >= num(sel, "seeds")) & np.isfinite(num(sel, "steps_to_threshold"))
                & ~flag(sel, "all_diverged")]
@@ -205,6 +231,8 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
     findings = training_findings(summary, ctx.tables.get("curves"), ctx.tables.get("training_variance"))
     if not findings:
         return None
+    head = _headline(summary)
+    findings = ([head] if head else []) + findings
     from pgexp.figures import FIGURES, ordered
 
     body = "".join(ctx.figure(n) for n in ordered() if FIGURES[n].section == "training")
