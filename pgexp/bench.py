@@ -83,7 +83,42 @@ def bench_pergrad(batch_size: int = 1000, repeats: int = 5, threads: int | None 
     return {"benchmark": "pergrad", **run_pergrad(batch=batch_size, repeats=max(repeats, 5), threads=threads)}
 
 
-BENCHMARKS = {"exact": bench_exact, "sampler": bench_sampler, "pergrad": bench_pergrad}
+def _time_gae(states: int, horizon: int, repeats: int, full: bool) -> dict[str, Any]:
+    """Median seconds of GAE's exact moments (lambda 0.95, V = V^pi) by the recursion, the set-up excluded."""
+    from pgexp.exact.model import make_setup
+    from pgexp.exact.moments import trajectory_moments
+    from pgexp.problems.problem import build_problem
+
+    prob = build_problem(f"garnet:states={states},actions=4,branching=5,seed=0", horizon=horizon,
+                         theta="random:seed=0,scale=1")
+    st = make_setup(prob)
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        m = trajectory_moments(st, "gae", "value_exact", lam=0.95, method="dp", full=full)
+        times.append(time.perf_counter() - t0)
+    return {"states": states, "horizon": horizon, "dim": int(m.mean.size), "full_cov": full,
+            "seconds": statistics.median(times), "trace_cov": m.trace_cov}
+
+
+def bench_exact_variance(states: int = 100, horizon: int = 100, repeats: int = 3) -> dict[str, Any]:
+    """GAE's exact per-trajectory moments by the (time, state) recursion on
+    ``garnet:states=S,actions=4,branching=5,seed=0`` (tabular features, ``d = 4 S``, its own gamma) at horizon
+    ``H``: the trace only (``O(H (S A d + nnz d))``) and the full covariance (``+ O(H S d^2)``), and the trace's
+    growth with ``S`` (at ``H``) and with ``H`` (at ``S``)."""
+    main = _time_gae(states, horizon, repeats, False)
+    full = _time_gae(states, horizon, repeats, True)
+    grow_s = [_time_gae(s, horizon, repeats, False) for s in (states // 4, states // 2, states, 2 * states)]
+    grow_h = [_time_gae(states, h, repeats, False) for h in (horizon // 4, horizon // 2, horizon, 2 * horizon)]
+    return {"benchmark": "exact-variance", "problem": f"garnet:states={states},actions=4,branching=5,seed=0",
+            "estimator": "gae", "baseline": "value_exact", "lam": 0.95, "horizon": horizon, "dim": main["dim"],
+            "seconds": main["seconds"], "seconds_full_cov": full["seconds"],
+            "growth_states": [{k: r[k] for k in ("states", "dim", "seconds")} for r in grow_s],
+            "growth_horizon": [{k: r[k] for k in ("horizon", "seconds")} for r in grow_h]}
+
+
+BENCHMARKS = {"exact": bench_exact, "sampler": bench_sampler, "pergrad": bench_pergrad,
+              "exact-variance": bench_exact_variance}
 
 
 def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int = 1000,
@@ -94,4 +129,6 @@ def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int =
         return bench_sampler(batch_size, repeats)
     if what == "pergrad":
         return bench_pergrad(batch_size, repeats, threads)
+    if what == "exact-variance":
+        return bench_exact_variance(repeats=repeats)
     raise ValueError(f"unknown benchmark {what!r}; allowed: {', '.join(BENCHMARKS)}")

@@ -26,7 +26,9 @@ from pgexp.analysis.compare import (
 )
 from pgexp.analysis.metrics import bootstrap_seed
 from pgexp.errors import UserError
-from pgexp.exact.moments import _enumerated_gradients, _setup, exact_variance
+from pgexp.exact import enumeration as en
+from pgexp.exact.model import make_setup
+from pgexp.exact.moments import exact_variance, literal_args, parse_baseline
 from pgexp.problems.problem import build_problem
 from pgexp.runs.estimate import run_estimate
 
@@ -116,9 +118,11 @@ def test_replicates_are_matched_by_index_and_results_are_deterministic(rng):
 
 def _kappa(problem, estimator, baseline) -> float:
     """``E q^2 / (E q)^2`` of ``q = ||g - E g||^2`` for one trajectory's estimate, by enumeration."""
-    st = _setup(problem)
-    blocks, p = _enumerated_gradients(st, estimator, baseline, None, 10**6)
-    g = np.concatenate([b[0] for b in blocks])
+    st = make_setup(problem)
+    paths = en.enumerate_paths(st)
+    p = paths.probs
+    args = literal_args(st, estimator, parse_baseline(baseline), None)
+    g = en.gradients(st, paths, en.literal_weights(st, paths, estimator, **args))
     q = np.sum((g - p @ g) ** 2, axis=1)
     return float((p @ (q * q)) / (p @ q) ** 2)
 

@@ -54,6 +54,31 @@ def _exact_batch(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _exact_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One exact table for both figures, as ``pgexp exact-curves`` writes it (a row per horizon x batch size): the
+    variance curves at each environment's reference N, and the batch-size curves at the reference horizon."""
+    ref = metrics[metrics["sweep"] == "both"].groupby("env_name")["batch_size"].agg(lambda s: s.mode().iloc[0])
+    curves = make_exact(metrics)
+    return pd.concat([curves.assign(batch_size=curves["env_name"].map(ref)), _exact_batch(metrics)],
+                     ignore_index=True)
+
+
+def _tradeoff() -> pd.DataFrame:
+    """A GAE lambda trade-off table (``pgexp lambda-tradeoff``): bias falls and variance rises with lambda."""
+    rows = []
+    for env in ("corridor", "garnet"):
+        for value, b0 in (("none", 1.0), ("perturbed", 0.5), ("exact", 0.0)):
+            for n in (1, 16):
+                cells = [dict(env_name=env, theta_name="init", horizon=20, estimator="gae", value=value, lam=lam,
+                              batch_size=n, bias_sq=b0 * (1 - lam) ** 2, trace_cov=(1 + 4 * lam**4) / n)
+                         for lam in np.linspace(0, 1, 11)]
+                for c in cells:
+                    c["mse"] = c["bias_sq"] + c["trace_cov"]
+                best = min(range(len(cells)), key=lambda i: cells[i]["mse"])
+                rows += [{**c, "best": i == best} for i, c in enumerate(cells)]
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture(scope="module")
 def synthetic() -> dict[str, pd.DataFrame]:
     """Table name (as in ``results/tables/<name>.parquet``) -> a small synthetic table of that kind.
@@ -62,8 +87,8 @@ def synthetic() -> dict[str, pd.DataFrame]:
     """
     metrics = _with_wnv(make_metrics())
     training = make_training_tables()
-    return {"metrics": metrics, "slopes": make_slopes(metrics), "exact_variance": make_exact(metrics),
-            "exact_batch": _exact_batch(metrics), "learning_curves": training["curves"],
+    return {"metrics": metrics, "slopes": make_slopes(metrics), "exact_variance": _exact_table(metrics),
+            "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
             "deep_training_summary": training["summary"]}
@@ -159,7 +184,7 @@ def test_registry_is_light_and_lazy():
 
 def test_sections_decide_the_figures_of_a_config():
     base = {"environments": {"a": {"env": "short_corridor"}}}
-    assert figures_for(base) == ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance"]
+    assert figures_for(base) == ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance", "gae_lambda_tradeoff"]
     full = {**base, "training": {"environments": {"a": {}}}, "deep": {"environments": {}, "training": {"x": 1}}}
     assert figures_for(full) == BUILTIN
     assert "deep_learning_curves" not in figures_for({**full, "deep": {"environments": {}}})
@@ -252,7 +277,7 @@ def test_quality_draws_exact_curves_when_given(synthetic):
                    if ln.get_linestyle() == "-" and ln.get_marker() in (None, "None", "") and len(ln.get_xdata()) == 9)
 
     assert thin_solid(quality_figure(synthetic["metrics"])) == 0
-    with_exact = quality_figure(synthetic["metrics"], synthetic["exact_batch"])
+    with_exact = quality_figure(synthetic["metrics"], synthetic["exact_variance"])
     drawn_pairs = sum(1 for ax in with_exact.subfigs[0].axes[len(ENVS):2 * len(ENVS)] for ln in ax.lines
                       if ln.get_marker() not in (None, "None", ""))
     assert thin_solid(with_exact) == drawn_pairs  # one exact curve per drawn pair, in the relative-MSE row

@@ -101,6 +101,12 @@ def test_outputs_exist_and_are_valid(study):
     assert "Neural policies" in page
     exact = pd.read_parquet(study / "results" / "tables" / "exact_variance.parquet")
     assert len(exact) > 0 and "var_per_traj_exact" in t["metrics"].columns
+    assert {"mse_exact", "snr_exact", "cosine_normal"} <= set(t["metrics"].columns)
+    assert set(exact["batch_size"]) == {2, 4}
+    tradeoff = pd.read_parquet(study / "results" / "tables" / "gae_lambda_tradeoff.parquet")
+    assert (tradeoff.groupby(["env_name", "value", "batch_size"])["best"].sum() == 1).all()
+    dec = pd.read_parquet(study / "results" / "tables" / "decomposition.parquet")
+    assert {"initial_state", "actions", "transitions", "actions_share", "step"} <= set(dec.columns)
     assert 'id="summary"' in page and "slope" in page
     assert not re.search(r"""(src|href)=["']https?://""", page)  # opens offline
 
@@ -176,7 +182,7 @@ def _edit_config(cwd: Path, edit) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-DOWNSTREAM = {"aggregate": 1, "figure": 3, "report_html": 1, "all": 1}  # the three estimation figures
+DOWNSTREAM = {"aggregate": 1, "figure": 4, "report_html": 1, "all": 1}  # the four estimation figures
 
 
 def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
@@ -190,8 +196,10 @@ def test_changing_lambda_reruns_only_gae_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c.__setitem__("lam", 0.5))
-    # corridor's two GAE jobs, then that environment's tables
-    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, "compare": 1, **DOWNSTREAM}
+    # corridor's two GAE jobs, then that environment's tables, and its exact GAE curves and decomposition
+    # (the exact lambda trade-off sweeps lambda itself: it does not rerun)
+    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, "compare": 1, "exact_curves": 1,
+                                 "decompose": 1, **DOWNSTREAM}
 
 
 def test_an_added_estimator_runs_only_its_new_jobs(study, tmp_path):

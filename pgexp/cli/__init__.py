@@ -8,7 +8,8 @@ Contracts (called by tools outside the project -- keep names, options and fields
                    --batch-size N --replicates M --seed S --output OUT.parquet
     pgexp metrics IN.parquet... --output OUT.parquet
     pgexp train (problem options) --estimator --baseline --batch-size --step-size --iterations --seed --output
-    pgexp exact-variance (problem options) --estimator --baseline --horizon      -> JSON: mean, trace_cov, cov
+    pgexp exact-variance (problem options) --estimator --baseline --horizon [--batch-size N,...]
+                         -> JSON: mean, trace_cov, cov (+ batch: bias_sq, trace_cov, mse, rel_mse, snr per N)
     pgexp bench exact --states N | bench sampler
 
 Each command module ``pgexp.cli.<name>`` defines ``add_parser(subparsers) -> parser`` (which sets
@@ -40,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "exact-curves": "pgexp.cli.exact_curves",
     "compare": "pgexp.cli.compare",
     "decompose": "pgexp.cli.decompose",
+    "lambda-tradeoff": "pgexp.cli.lambda_tradeoff",
     "curves": "pgexp.cli.curves",
     "plot": "pgexp.cli.plot",
     "report": "pgexp.cli.report",
@@ -48,7 +50,7 @@ COMMANDS: dict[str, str] = {
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose"}
+         "decompose", "lambda-tradeoff"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet", help="exact variance curves (pgexp exact-curves)")
     p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet", help="paired comparisons (pgexp compare)")
     p.add_argument("--decomposition", nargs="*", default=[], metavar="D.parquet", help="variance decomposition (pgexp decompose)")
+    p.add_argument("--lambda-tradeoff", nargs="*", default=[], metavar="L.parquet",
+                   help="GAE's exact lambda trade-off (pgexp lambda-tradeoff)")
     p.add_argument("--outdir", required=True, metavar="DIR")
     p.set_defaults(func=run)
     return p
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     outdir = Path(args.outdir)
     tables = {}
-    optional = {"exact_variance": args.exact, "comparisons": args.comparisons, "decomposition": args.decomposition}
+    optional = {"exact_variance": args.exact, "comparisons": args.comparisons, "decomposition": args.decomposition,
+                "gae_lambda_tradeoff": args.lambda_tradeoff}
     for name, paths in (("metrics", args.metrics), ("slopes", args.slopes), *optional.items()):
         if name in optional and not paths:
             continue

@@ -12,8 +12,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "sampler: sampling + a reward-to-go estimate on garnet:states=100,actions=4,branching=5 "
                                    "with H=100, single thread; steps_per_second is the median over repeats. "
                                    "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
-                                   "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds.")
-    p.add_argument("what", choices=["exact", "sampler", "pergrad"], help="what to benchmark")
+                                   "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds. "
+                                   "exact-variance: GAE's exact moments by the (time, state) recursion on "
+                                   "garnet:states=100,actions=4,branching=5 at H=100 (trace only, and full "
+                                   "covariance), and the trace's growth with S and H.")
+    p.add_argument("what", choices=["exact", "sampler", "pergrad", "exact-variance"], help="what to benchmark")
     p.add_argument("--threads", type=int, default=1, help="torch threads (pergrad)")
     p.add_argument("--batch-size", type=int, default=1000, help="trajectories per batch (sampler)")
     p.add_argument("--states", type=int, default=100_000, help="number of states of the garnet (exact)")

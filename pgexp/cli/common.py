@@ -69,7 +69,7 @@ def parse_tags(items: list[str] | None) -> dict[str, str]:
 
 
 TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance", "comparisons", "decomposition",
-                 "deep_quality", "deep_summary")
+                 "deep_quality", "deep_summary", "lambda_tradeoff")
 
 
 def read_tables(args: argparse.Namespace) -> dict:

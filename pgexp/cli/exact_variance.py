@@ -1,22 +1,35 @@
-"""``pgexp exact-variance``: exact mean and covariance of a single-trajectory estimator (JSON)."""
+"""``pgexp exact-variance``: exact mean and covariance of an estimator, and of its batch estimate (JSON)."""
 
 from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_problem_options, problem_from_args
+from pgexp.cli.common import add_problem_options, parse_list, problem_from_args
+
+ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
+              "rollin_rollout")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("exact-variance", help="exact mean and covariance of a single-trajectory estimator (JSON)",
+    p = sub.add_parser("exact-variance", help="exact mean and covariance of an estimator and its batch estimate (JSON)",
                        description="Exact mean, trace of covariance and covariance (when dim <= 64) of one "
-                                   "trajectory's estimate, by enumerating trajectories (<= 1e6) or by a dynamic "
-                                   "programme over (time, state) second moments. Finite horizons; softmax-linear policies.")
+                                   "trajectory's estimate, by enumerating trajectories (<= 1e6) or by a (time, state) "
+                                   "moment recursion; with --batch-size, the exact bias_sq, trace_cov, mse, rel_mse, "
+                                   "snr of the mean of N trajectories and a normal-approximation prediction of the "
+                                   "expected cosine. Finite horizons, and H = inf with gamma < 1 (trajectories as "
+                                   "sampled: truncated at T = ceil(log 1e-12 / log gamma); rollin_rollout "
+                                   "untruncated).")
     add_problem_options(p)
-    p.add_argument("--estimator", required=True, choices=["reinforce", "reward_to_go", "advantage_exact"])
-    p.add_argument("--baseline", default="none", choices=["none", "value_exact", "constant", "optimal"],
-                   help="constant: a fixed constant (--constant, default J); optimal: the exact per-coordinate optimum")
-    p.add_argument("--constant", type=float, default=None, help="the constant of --baseline constant")
+    p.add_argument("--estimator", required=True, choices=ESTIMATORS)
+    p.add_argument("--baseline", default=None,
+                   help="none (default) | value_exact | constant (leave-one-out mean of the other trajectories' "
+                        "returns; needs --batch-size >= 2) | fixed:c=VALUE (a fixed constant) | optimal (the exact "
+                        "per-coordinate optimum); gae, gae_common: none | value_exact | value_table (with --value)")
+    p.add_argument("--value", default=None, metavar="PATH.npy",
+                   help="GAE's value table V, shape (S,) or time-indexed (H+1, S) with last row 0 (implies "
+                        "--baseline value_table)")
+    p.add_argument("--lam", type=float, default=0.95, help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
+    p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
     p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"])
     p.add_argument("--output", default=None, metavar="PATH.json")
     p.add_argument("--indent", type=int, default=None)
@@ -25,12 +38,23 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exact mean / covariance of a single-trajectory estimator (enumeration or DP)."""
+    """Exact moments of one estimator~baseline (enumeration or the recursion), and of its batch estimate."""
+    from pgexp.errors import UserError
+    from pgexp.exact.model import load_value_table
     from pgexp.exact.moments import exact_variance
     from pgexp.io import dump
 
+    baseline = args.baseline or ("value_table" if args.value else "none")
+    if args.value and baseline != "value_table":
+        raise UserError(f"--value: a value table is GAE's V (--baseline value_table), not used with "
+                        f"--baseline {baseline}")
+    value = load_value_table(args.value) if args.value else None
+    sizes = parse_list(args.batch_size, int, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)
-    out = exact_variance(problem, args.estimator, args.baseline, constant=args.constant, method=args.method)
-    out["env"] = problem.mdp.name or problem.env_spec
+    out = exact_variance(problem, args.estimator, baseline, lam=args.lam, value=value, method=args.method,
+                         batch_sizes=sizes)
+    out = {"env": problem.mdp.name or problem.env_spec, **out}
+    if args.value:
+        out["value"] = args.value
     dump(out, args.output, indent=args.indent)
     return 0

@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--exact", default=None, metavar="exact_variance.parquet", help="exact variance curves")
     p.add_argument("--comparisons", default=None, metavar="comparisons.parquet", help="paired comparisons")
     p.add_argument("--decomposition", default=None, metavar="decomposition.parquet", help="variance by source")
+    p.add_argument("--lambda-tradeoff", default=None, metavar="gae_lambda_tradeoff.parquet",
+                   help="GAE's exact lambda trade-off")
     p.add_argument("--deep-quality", default=None, metavar="deep_quality.parquet", help="neural track: gradient quality")
     p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet", help="neural track: training")
     p.add_argument("--table", action="append", default=[], metavar="KEY=PATH.parquet",

@@ -104,6 +104,9 @@ def gae(ctx: Context, traj: Trajectories, baseline: str, aux: Trajectories | Non
         else:
             V_next = table[0][nxt]
         V_next = np.where(ctx.tables.absorbing[nxt], 0.0, V_next)
+        if mdp.horizon is not None:  # V(s_H) = 0: nothing is bootstrapped past a finite horizon
+            at_h = traj.lengths >= mdp.horizon
+            V_next[at_h, traj.lengths[at_h] - 1] = 0.0
     adv = gae_advantages(traj.rewards, V_now, V_next, traj.lengths, mdp.gamma, float(lam))
     w = np.where(traj.mask, _discount(ctx, L)[None, :] * adv, 0.0)
     R = returns_from(traj.rewards, traj.lengths, mdp.gamma)

@@ -1,6 +1,11 @@
 """Exact quantities of tabular problems: values, gradients and optima (:mod:`~pgexp.exact.values`), a
-differentiable objective for autograd checks (:mod:`~pgexp.exact.autograd`), the exact moments of
-estimators (:mod:`~pgexp.exact.moments`) and their variance decomposition (:mod:`~pgexp.exact.decomposition`).
+differentiable objective for autograd checks (:mod:`~pgexp.exact.autograd`), and the exact engine for
+estimators: what its numbers refer to (:mod:`~pgexp.exact.model`), the covered combinations
+(:mod:`~pgexp.exact.catalogue`), weight families and the (time, state) moment recursion
+(:mod:`~pgexp.exact.families`, :mod:`~pgexp.exact.recursion`), brute-force enumeration
+(:mod:`~pgexp.exact.enumeration`), roll-in/roll-out (:mod:`~pgexp.exact.rollout_moments`), batch quantities
+(:mod:`~pgexp.exact.batch`), the entry point (:mod:`~pgexp.exact.moments`), the time-ordered variance
+decomposition (:mod:`~pgexp.exact.decomposition`) and GAE's lambda trade-off (:mod:`~pgexp.exact.tradeoff`).
 
 ``from pgexp import exact; J, grad, ev = exact.gradient(mdp, policy, theta)``.
 """

@@ -87,6 +87,8 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
                                                                                        "horizon"])
         if theta is not None and "theta_name" in ex:
             ex = ex[ex["theta_name"] == theta]
+        if "batch_size" in ex and n is not None:  # exact rows per N: the points' (leave-one-out depends on N)
+            ex = ex[data.col(ex, "batch_size") == n]
         panel: dict[str, list[Series]] = {}
         for est, base in data.pairs(sub):
             pts = data.one_per(data.select(sub, est, base), "horizon", ["batch_size", "seed"])

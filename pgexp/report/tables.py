@@ -95,6 +95,9 @@ COLUMNS: dict[str, Column] = {
     "reference_rel_se": Column("reference rel. SE", "", "relative standard error of the Monte-Carlo reference "
                                "gradient", "num"),
     "checkpoint": Column("iteration", "", "checkpoint of the exact gradient-ascent path", "int"),
+    "value": Column("value function", "", "the value function GAE uses", "text"),
+    "lam": Column("λ", "", "GAE's parameter", "num"),
+    "trace_cov": Column("tr Cov", SQ, "variance of the batch estimate", "num"),
 }
 
 

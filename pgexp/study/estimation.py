@@ -70,27 +70,55 @@ class EnvStudy:
         return dict(self.thetas)[name]
 
     def exact_pairs(self) -> list[tuple[str, str]]:
-        """This environment's pairs that have an exact counterpart (see pgexp.exact_variance.EXACT_PAIRS)."""
-        from pgexp.exact.moments import (
-            EXACT_PAIRS,  # numpy only; keeps this module light
-        )
+        """This environment's pairs with an exact counterpart (:func:`pgexp.exact.catalogue.exact_pairs`), when it
+        has a finite horizon."""
+        from pgexp.exact.catalogue import exact_pairs  # no numerical imports: keeps this module light
 
-        return [p for p in self.pairs() if p in EXACT_PAIRS] if any(h is not None for h in self.horizons) else []
+        if all(h is None for h in self.horizons):
+            return []
+        known = set(exact_pairs(self.estimators, self.baselines))
+        return [p for p in self.pairs() if p in known]
+
+    def _problem_options(self, theta_name: str) -> list[tuple[str, str | None]]:
+        return [("--env", self.env), ("--features", self.features), ("--policy", self.policy),
+                ("--theta", self.theta_spec(theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma))]
+
+    def _tags(self, theta_name: str) -> list[tuple[str, str | None]]:
+        return [("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={theta_name}")]
 
     def exact_args(self, theta_name: str) -> str:
-        """``pgexp exact-curves`` options for one policy point."""
+        """``pgexp exact-curves`` options for one policy point: every finite horizon x batch size."""
+        lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None  # only GAE depends on it
         opts = [
-            ("--env", self.env), ("--features", self.features), ("--policy", self.policy),
-            ("--theta", self.theta_spec(theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
+            *self._problem_options(theta_name),
             ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
-            ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())),
-            ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={theta_name}"),
-        ]
+            ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
+            ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())), ("--lam", lam),
+            *self._tags(theta_name)]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
     def decompose_args(self, theta_name: str) -> str:
-        """``pgexp decompose`` options: the same problem and exact pairs as the exact curves."""
-        return self.exact_args(theta_name)
+        """``pgexp decompose`` options: the same problem, horizons and exact pairs as the exact curves."""
+        lam = repr(self.lam) if any(e == "gae" for e, _ in self.exact_pairs()) else None
+        opts = [
+            *self._problem_options(theta_name),
+            ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
+            ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())), ("--lam", lam),
+            *self._tags(theta_name)]
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+
+    def has_lambda_tradeoff(self) -> bool:
+        """GAE is studied here at a reference horizon the exact engine covers (finite, or discounted)."""
+        return "gae" in self.estimators and (self.reference_horizon is not None or (self.gamma or 1.0) < 1.0)
+
+    def lambda_tradeoff_args(self, theta_name: str) -> str:
+        """``pgexp lambda-tradeoff`` options: the reference horizon, batch sizes 1 and the study's."""
+        sizes = sorted({1, *self.batch_sizes})
+        opts = [
+            *self._problem_options(theta_name),
+            ("--horizon", horizon_token(self.reference_horizon)), ("--batch-size", ",".join(map(str, sizes))),
+            *self._tags(theta_name)]
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
     def estimate_args(self, job: Job) -> str:
         """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger)."""

@@ -92,6 +92,21 @@ rule decompose:
         "pgexp decompose {params.args} --output {output} > {log} 2>&1"
 
 
+rule lambda_tradeoff:
+    output:
+        "results/tables/gae_lambda_tradeoff/{env}/{theta}.parquet",
+    log:
+        "logs/gae_lambda_tradeoff/{env}/{theta}.log",
+    params:
+        args=lambda wildcards: STUDY[wildcards.env].lambda_tradeoff_args(wildcards.theta),
+        version=PGEXP_VERSION,
+    resources:
+        runtime=30,
+        mem_mb=2000,
+    shell:
+        "pgexp lambda-tradeoff {params.args} --output {output} > {log} 2>&1"
+
+
 rule aggregate:
     input:
         metrics=expand("results/tables/metrics/{env}.parquet", env=sorted(STUDY)),
@@ -99,6 +114,7 @@ rule aggregate:
         exact=exact_files(),
         comparisons=expand("results/tables/comparisons/{env}.parquet", env=sorted(STUDY)),
         decomposition=decomposition_files(),
+        lambda_tradeoff=lambda_tradeoff_files(),
     output:
         ESTIMATION_TABLES,
     log:
@@ -107,4 +123,5 @@ rule aggregate:
         version=PGEXP_VERSION,
     shell:
         "pgexp aggregate --metrics {input.metrics} --slopes {input.slopes} --exact {input.exact}"
-        " --comparisons {input.comparisons} --decomposition {input.decomposition} --outdir results/tables > {log} 2>&1"
+        " --comparisons {input.comparisons} --decomposition {input.decomposition}"
+        " --lambda-tradeoff {input.lambda_tradeoff} --outdir results/tables > {log} 2>&1"

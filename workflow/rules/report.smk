@@ -6,6 +6,7 @@ rule report_html:
     input:
         unpack(training_report_inputs),
         unpack(deep_report_inputs),
+        unpack(lambda_tradeoff_report_inputs),
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
         exact="results/tables/exact_variance.parquet",
@@ -22,7 +23,8 @@ rule report_html:
         version=PGEXP_VERSION,
         training=lambda wildcards: training_report_options(),
         deep=lambda wildcards: deep_report_options(),
+        tradeoff=lambda wildcards: lambda_tradeoff_report_options(),
     shell:
         "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
         " --exact {input.exact} --comparisons {input.comparisons} --decomposition {input.decomposition}"
-        " {params.training} {params.deep} --figures {input.figures} --output {output} > {log} 2>&1"
+        " {params.training} {params.deep} {params.tradeoff} --figures {input.figures} --output {output} > {log} 2>&1"

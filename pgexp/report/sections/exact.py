@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pgexp.analysis.aggregate import exact_per_trajectory
 from pgexp.analysis.coverage import coverage_table
 from pgexp.analysis.slopes import exact_local_exponents
 from pgexp.report.format import ci, flag, fmt, fmt2, has, horizon, num, pair, pct, where
@@ -107,6 +108,7 @@ def _slope_text(slopes: pd.DataFrame | None, env: str, theta: str, metrics: pd.D
                   needs=("exact",))
 def horizon_section(ctx: ReportContext) -> SectionOutput | None:
     exact, slopes, metrics = ctx.tables["exact"], ctx.tables.get("slopes"), ctx.tables.get("metrics")
+    exact = exact_per_trajectory(exact)  # one row per horizon (the exact table may have one per batch size)
     loc = exact_local_exponents(exact)
     if loc.empty:
         return None

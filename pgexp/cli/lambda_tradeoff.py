@@ -1,0 +1,52 @@
+"""``pgexp lambda-tradeoff``: GAE's exact bias², variance and MSE against lambda, per value function and N."""
+
+from __future__ import annotations
+
+import argparse
+
+from pgexp.cli.common import add_problem_options, parse_list, parse_tags, problem_from_args
+from pgexp.io import write_frame_csv
+
+COLUMNS = ["estimator", "horizon", "value", "perturbation", "lam", "batch_size", "bias_sq", "trace_cov", "var_per_traj",
+           "mse", "rel_mse", "snr", "best"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("lambda-tradeoff", help="GAE's exact bias^2, variance, MSE against lambda (table)",
+                       description="For V = none (V = 0), perturbed (V^pi plus a fixed random error of --perturbation "
+                                   "times the range of V^pi) and exact (V^pi), every --lam and --batch-size: the exact "
+                                   "bias_sq, trace_cov, mse, rel_mse, snr of GAE's batch estimate (no sampling) and "
+                                   "best (lambda minimising mse for that V and N).")
+    add_problem_options(p)
+    p.add_argument("--estimator", default="gae", choices=["gae", "gae_common"])
+    p.add_argument("--lam", default=None, metavar="L,...", help="lambdas in [0, 1] (default 0, 0.05, ..., 1)")
+    p.add_argument("--batch-size", default="1,4,16,64", metavar="N,...")
+    p.add_argument("--perturbation", type=float, default=0.5, help="size of the perturbed V's error (default 0.5)")
+    p.add_argument("--perturbation-seed", type=int, default=0)
+    p.add_argument("--value", default=None, metavar="PATH.npy", help="also a user's value table (value = table)")
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE")
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pgexp.exact.model import load_value_table
+    from pgexp.exact.tradeoff import DEFAULT_LAMS, lambda_tradeoff
+    from pgexp.provenance import provenance
+
+    problem = problem_from_args(args)
+    lams = parse_list(args.lam, float, "--lam") if args.lam else list(DEFAULT_LAMS)
+    sizes = parse_list(args.batch_size, int, "--batch-size")
+    value = load_value_table(args.value) if args.value else None
+    rows = lambda_tradeoff(problem, lams, sizes, estimator=args.estimator, perturbation=args.perturbation,
+                           seed=args.perturbation_seed, value=value)
+    df = pd.DataFrame(rows)
+    df.insert(1, "horizon", -1 if problem.mdp.horizon is None else int(problem.mdp.horizon))
+    df = df[COLUMNS]
+    for k, v in parse_tags(args.tag).items():
+        df.insert(0, k, v)
+    write_frame_csv(df, args.output, provenance(kind="gae_lambda_tradeoff"))
+    return 0
