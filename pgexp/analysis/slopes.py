@@ -85,11 +85,15 @@ def exact_local_exponents(exact: pd.DataFrame) -> pd.DataFrame:
     One row per (``env_name``, ``theta_name``, ``estimator``, ``baseline``) and pair of consecutive
     finite horizons with positive exact variance: ``h_from``, ``h_to``, ``exponent`` =
     ``log(V(h_to)/V(h_from)) / log(h_to/h_from)``.  A power law ``V = c H^k`` has exponent ``k`` at
-    every horizon; a change of regime shows as a drift, which one fitted slope would average away.
+    every horizon; a change of regime shows as a drift, which one fitted slope would average away.  An exact
+    table with a row per batch size is reduced to one row per horizon first (the per-trajectory variance does
+    not depend on ``N``).
     """
+    from pgexp.analysis.aggregate import exact_per_trajectory
+
     keys = ["env_name", "theta_name", "estimator", "baseline"]
     rows = []
-    for key, g in exact.groupby(keys, sort=True):
+    for key, g in exact_per_trajectory(exact).groupby(keys, sort=True):
         g = g[(g["horizon"] > 0) & (g["var_per_traj_exact"] > 0)].sort_values("horizon")
         h, v = g["horizon"].to_numpy(np.float64), g["var_per_traj_exact"].to_numpy(np.float64)
         for i in range(1, len(h)):
