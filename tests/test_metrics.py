@@ -111,7 +111,8 @@ def test_a_false_alarm_is_not_confirmed_and_a_real_bias_is():
                          theta="random:seed=0,scale=0.5")
     df = _estimate_frame(prob, "reward_to_go", "value_exact", batch_size=4, replicates=200)
     G = np.stack(df["grad"].to_numpy())
-    shifted = np.asarray(df["grad_exact"].iloc[0]) + 8 * G.std(axis=0, ddof=1) / np.sqrt(len(G)) * (np.arange(G.shape[1]) == 0)
+    se = G.std(axis=0, ddof=1) / np.sqrt(len(G))
+    shifted = np.asarray(df["grad_exact"].iloc[0]) + 8 * se * (np.arange(G.shape[1]) == 0)
     df["grad_exact"] = [shifted] * len(df)
     row = job_metrics(df, n_resamples=100, rerun=tabular_rerun)
     assert row["bias_flagged"] and row["unbiased"]

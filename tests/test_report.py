@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pgexp.figures import FIGURES
-from pgexp.io import read_frame, save_figure, write_frame
 from pgexp.analysis.aggregate import join_exact
 from pgexp.analysis.compare import holm
+from pgexp.figures import FIGURES
+from pgexp.io import read_frame, save_figure, write_frame
 from pgexp.report import html as report
 from pgexp.report.format import ci, fmt2
 from pgexp.report.registry import SECTIONS, Finding, SectionOutput, register_section
@@ -152,11 +152,12 @@ def make_comparisons(metrics: pd.DataFrame) -> pd.DataFrame:
                 r, w = a.var_per_traj / b.var_per_traj, a.work_normalized_variance / b.work_normalized_variance
                 row = dict(env_name=env_name, theta_name="init", horizon=REF_H, batch_size=REF_N, seed=0,
                            estimator_a=a.estimator, baseline_a=a.baseline, estimator_b=b.estimator,
-                           baseline_b=b.baseline, paired=True, var_ratio=r, var_ratio_lo=r / 1.15, var_ratio_hi=r * 1.15,
+                           baseline_b=b.baseline, paired=True, var_ratio=r, var_ratio_lo=r / 1.15,
+                           var_ratio_hi=r * 1.15,
                            work_ratio=w, work_ratio_lo=w / 1.15, work_ratio_hi=w * 1.15, mse_diff=a.mse - b.mse,
                            mse_diff_lo=a.mse - b.mse - 1, mse_diff_hi=a.mse - b.mse + 1, correlation=0.5,
                            replicates=REPLICATES, confidence=0.95)
-                for t, (v, lo, hi) in (("var", (r, r / 1.15, r * 1.15)), ("work", (w, w / 1.15, w * 1.15)),
+                for t, (_v, lo, hi) in (("var", (r, r / 1.15, r * 1.15)), ("work", (w, w / 1.15, w * 1.15)),
                                        ("mse", (0, -1, 1))):
                     row[f"{t}_significant"] = bool(lo > (0 if t == "mse" else 1) or hi < (0 if t == "mse" else 1))
                     row[f"{t}_p"] = 1e-6 if row[f"{t}_significant"] else 0.5
@@ -176,7 +177,8 @@ def make_decomposition() -> pd.DataFrame:
             shares = (0.0, 1.0, 0.0) if env_name == "corridor" else (0.1, 0.6, 0.3)
             total = 10.0
             rows.append(dict(env_name=env_name, theta_name="init", estimator=est, baseline=base, horizon=10, step=None,
-                             total=total, **{k: total * s for k, s in zip(("initial_state", "actions", "transitions"), shares)},
+                             total=total,
+                             **{k: total * s for k, s in zip(("initial_state", "actions", "transitions"), shares)},
                              **{f"{k}_share": s for k, s in zip(("initial_state", "actions", "transitions"), shares)}))
     return pd.DataFrame(rows)
 
@@ -358,7 +360,7 @@ def test_interactive_tables_carry_their_data_and_definitions(page, tables):
     assert blocks and len(blocks) == len(re.findall(r'<div class="dt" id="t[0-9]+', page))
     import json
 
-    for tid, data in blocks:
+    for _tid, data in blocks:
         spec = json.loads(data)
         assert spec["columns"] and all(len(r) == len(spec["columns"]) for r in spec["rows"])
         assert all(isinstance(cell, list) and len(cell) == 2 for r in spec["rows"] for cell in r)
@@ -370,7 +372,8 @@ def test_a_registered_section_appears_without_editing_the_page(tables, figures, 
     @register_section("plugin_demo", "A plug-in section", order=45, needs=("demo",))
     def demo(ctx):
         n = len(ctx.tables["demo"])
-        return SectionOutput([Finding(f"The demo table has {n} rows.", headline=1)], ctx.table("demo", ctx.tables["demo"], ["x"]))
+        return SectionOutput([Finding(f"The demo table has {n} rows.", headline=1)],
+                             ctx.table("demo", ctx.tables["demo"], ["x"]))
 
     try:
         without = _build(tmp_path, tables, figures)

@@ -185,7 +185,8 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
             data = (np.arange(k), np.arange(k))
 
             def stat(ia, ib, axis=-1):
-                return _evaluate(a, b, resample_counts(np.moveaxis(ia, axis, -1), k), resample_counts(np.moveaxis(ib, axis, -1), k))
+                return _evaluate(a, b, resample_counts(np.moveaxis(ia, axis, -1), k),
+                                 resample_counts(np.moveaxis(ib, axis, -1), k))
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # degenerate (constant) statistics give NaN intervals, handled below
@@ -195,10 +196,10 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
         lo, hi = res.confidence_interval.low, res.confidence_interval.high
         dist = np.asarray(res.bootstrap_distribution)
     out: dict[str, float] = {}
-    for i, (name, p, l, h) in enumerate(zip(STATS, point, lo, hi)):
-        if not np.isfinite(l) or not np.isfinite(h):  # a constant statistic: the interval is the point
-            l = h = p if np.isfinite(p) else np.nan
-        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(l, p)), float(max(h, p))
+    for i, (name, p, a_lo, a_hi) in enumerate(zip(STATS, point, lo, hi)):
+        if not np.isfinite(a_lo) or not np.isfinite(a_hi):  # a constant statistic: the interval is the point
+            a_lo = a_hi = p if np.isfinite(p) else np.nan
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(a_lo, p)), float(max(a_hi, p))
         null, test = NULL[name], TESTS[name]
         out[f"{test}_significant"] = bool(out[f"{name}_lo"] > null or out[f"{name}_hi"] < null)
         out[f"{test}_p"] = _p_value(name, float(p), dist[i]) if dist.shape[1] else float("nan")
@@ -245,14 +246,16 @@ def _tidy(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
                 if src not in df.columns:
                     raise UserError(f"paired comparison: an estimate frame has neither {tag!r} nor {src!r}")
                 df[tag] = df[src].astype(str)
-        missing = [c for c in (*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact") if c not in df.columns]
+        needed = (*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact")
+        missing = [c for c in needed if c not in df.columns]
         if missing:
             raise UserError(f"paired comparison: an estimate frame lacks column(s) {', '.join(missing)}")
         if "env_steps" not in df.columns:
             df["env_steps"] = np.nan
         parts.append(df[[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact", "env_steps"]])
     if not parts:
-        return pd.DataFrame(columns=[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact", "env_steps"])
+        return pd.DataFrame(columns=[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact",
+                                     "env_steps"])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -284,7 +287,8 @@ def paired_comparisons(frames: list[pd.DataFrame], *, cells: Sequence[tuple[int,
                 raise UserError(f"paired comparison: cell {dict(zip(CELL_KEY, key))} has {est}~{base} twice "
                                 "(two estimate files for one estimator x baseline, e.g. two gae lambdas)")
             grp = grp.sort_values("replicate")
-            data[(str(est), str(base))] = (grp["replicate"].to_numpy(np.int64), np.stack(grp["grad"].to_numpy()).astype(np.float64),
+            data[(str(est), str(base))] = (grp["replicate"].to_numpy(np.int64),
+                                           np.stack(grp["grad"].to_numpy()).astype(np.float64),
                                            np.asarray(grp["grad_exact"].iloc[0], dtype=np.float64),
                                            grp["env_steps"].to_numpy(np.float64))
         combos = sorted(data, key=combo_order)

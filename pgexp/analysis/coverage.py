@@ -22,7 +22,7 @@ def coverage_table(metrics: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     if judged.empty:
         return pd.DataFrame(columns=cols)
     inside = judged["exact_in_ci"].astype(bool)
-    out = (judged.assign(_in=inside).groupby(by, sort=True)["_in"].agg(cells="size", inside="sum").reset_index())
+    out = judged.assign(_in=inside).groupby(by, sort=True)["_in"].agg(cells="size", inside="sum").reset_index()
     out["inside"] = out["inside"].astype(int)
     out["coverage"] = out["inside"] / out["cells"]
     return out[cols]

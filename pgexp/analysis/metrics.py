@@ -114,7 +114,8 @@ class _Sufficient:
         cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos)])
         means = (counts @ cols) / k[..., None]
         d = self.Gc.shape[1]
-        mean_c, sq, steps, mse, cos = means[..., :d], means[..., d], means[..., d + 1], means[..., d + 2], means[..., d + 3]
+        mean_c = means[..., :d]
+        sq, steps, mse, cos = (means[..., d + i] for i in range(4))
         with np.errstate(invalid="ignore", divide="ignore"):
             trace = (sq - np.einsum("...d,...d->...", mean_c, mean_c)) * k / (k - 1)
             bias_vec = mean_c + (self.shift - self.g_true)
@@ -133,7 +134,7 @@ def resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
     flat = idx.reshape(-1, idx.shape[-1])
     offs = (np.arange(flat.shape[0]) * M)[:, None]
     counts = np.bincount((flat + offs).ravel(), minlength=flat.shape[0] * M).reshape(flat.shape[0], M)
-    return counts.reshape(lead + (M,)).astype(np.float64)
+    return counts.reshape((*lead, M)).astype(np.float64)
 
 
 def bootstrap_seed(key: Any) -> int:
@@ -199,7 +200,8 @@ def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_re
     with np.errstate(divide="ignore"):
         g2 = np.float64(suff.gnorm2)
         out["snr"] = (float(g2 / np.float64(hi)), float(g2 / np.float64(lo))) if g2 > 0 else (0.0, 0.0)
-    out["work_normalized_variance"] = _log_pivot(w[1:], w[0], se_w[1:], se_w[0], confidence) if ms[0] > 0 else (0.0, 0.0)
+    out["work_normalized_variance"] = (_log_pivot(w[1:], w[0], se_w[1:], se_w[0], confidence) if ms[0] > 0
+                                       else (0.0, 0.0))
     return out
 
 
@@ -395,6 +397,7 @@ def metrics_frame(frames: list[pd.DataFrame], *, reference_horizon: int | str | 
         rerun = tabular_rerun if confirm and has_exact_gradient(df) else None
         for _, cell in df.groupby(list(CELL_COLUMNS), sort=True):
             row = job_metrics(cell.reset_index(drop=True), rerun=rerun, **kw)
-            row["sweep"] = sweep_label(int(row["horizon"]), int(row["batch_size"]), reference_horizon, reference_batch_size)
+            row["sweep"] = sweep_label(int(row["horizon"]), int(row["batch_size"]), reference_horizon,
+                                       reference_batch_size)
             rows.append(row)
     return pd.DataFrame(rows)

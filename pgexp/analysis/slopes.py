@@ -37,7 +37,7 @@ def _fit(logh: np.ndarray, logv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float = 0.95) -> pd.DataFrame:
-    """One row per group with ``slope``, ``slope_lo``, ``slope_hi``, ``intercept``, ``n_horizons``, ``h_min``, ``h_max``.
+    """One row per group: ``slope``, ``slope_lo``, ``slope_hi``, ``intercept``, ``n_horizons``, ``h_min``, ``h_max``.
 
     ``df`` holds estimate rows (one per replicate) of any number of jobs; groups with fewer than two
     finite horizons of positive variance are left out.
@@ -73,7 +73,7 @@ def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float =
             "h_min": int(H.min()), "h_max": int(H.max()), "confidence": confidence,
         })
         rows.append(row)
-    cols = list(keys) + ["env", "slope", "slope_lo", "slope_hi", "intercept", "n_horizons", "h_min", "h_max", "confidence"]
+    cols = [*keys, "env", "slope", "slope_lo", "slope_hi", "intercept", "n_horizons", "h_min", "h_max", "confidence"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -28,5 +28,7 @@ def figure_html(name: str, path: str | Path) -> str:
     data = base64.b64encode(png.read_bytes()).decode("ascii")
     pdf = Path(path).with_suffix(".pdf")
     vec = f' Vector version: <span class="mono">{esc(pdf.name)}</span>.' if pdf.is_file() else ""
-    return (f'<figure id="fig-{esc(name)}"><img alt="{esc(name)}" loading="eager" src="data:image/png;base64,{data}">'
-            f"<figcaption><strong>{esc(name)}.</strong> {esc(caption(name))}{vec}</figcaption></figure>")
+    return (
+        f'<figure id="fig-{esc(name)}"><img alt="{esc(name)}" loading="eager" src="data:image/png;base64,{data}">'
+        f"<figcaption><strong>{esc(name)}.</strong> {esc(caption(name))}{vec}</figcaption></figure>"
+    )

@@ -72,6 +72,7 @@ SECTIONS: dict[str, Section] = {}
 
 def register_section(key: str, title: str, *, order: float, needs: tuple[str, ...] = ()):
     """Decorator: register ``fn(ctx) -> SectionOutput | None`` as a report section (see the module docstring)."""
+
     def deco(fn: Callable[[ReportContext], SectionOutput | None]):
         SECTIONS[key] = Section(key, title, float(order), tuple(needs), fn)
         return fn
@@ -96,7 +97,7 @@ class ReportContext:
     tables: dict[str, pd.DataFrame]
     figures: dict[str, Path] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
-    table_links: dict[str, str] = field(default_factory=dict)   # table key -> CSV href (relative to the page)
+    table_links: dict[str, str] = field(default_factory=dict)  # table key -> CSV href (relative to the page)
     used_figures: list[str] = field(default_factory=list)
     _table_ids: list[str] = field(default_factory=list)
 

@@ -21,15 +21,22 @@ def deep_findings(quality: pd.DataFrame, summary: pd.DataFrame | None = None) ->
         env = str(env)
         if "reference_rel_se" in g:
             ref = g["reference_rel_se"].max()
-            out.append(Finding(f"{env}: the reference gradient (mean of {int(g['reference_batch'].max())} episodes) has "
-                               f"relative standard error {fmt(ref)}; cosines within about {fmt(ref)} of 1 are as good as "
-                               f"it can tell.", env))
+            out.append(
+                Finding(
+                    f"{env}: the reference gradient (mean of {int(g['reference_batch'].max())} episodes) has "
+                    f"relative standard error {fmt(ref)}; cosines within about {fmt(ref)} of 1 are as good as "
+                    f"it can tell.",
+                    env,
+                )
+            )
         for n in sorted({g["batch_size"].min(), g["batch_size"].max()}):
             at = g[g["batch_size"] == n].sort_values("cosine", ascending=False)
             best = at.iloc[0]
             rein = at[(at["estimator"] == "reinforce") & (at["baseline"] == "none")]
-            text = (f"{env}, N = {n}: highest mean cosine to the Monte-Carlo reference "
-                    f"{ci(best.cosine, best.cosine_lo, best.cosine_hi)} by {pair(best.estimator, best.baseline)}")
+            text = (
+                f"{env}, N = {n}: highest mean cosine to the Monte-Carlo reference "
+                f"{ci(best.cosine, best.cosine_lo, best.cosine_hi)} by {pair(best.estimator, best.baseline)}"
+            )
             if len(rein) and (best.estimator, best.baseline) != ("reinforce", "none"):
                 r = rein.iloc[0]
                 text += f"; reinforce~none {ci(r.cosine, r.cosine_lo, r.cosine_hi)}"
@@ -37,11 +44,19 @@ def deep_findings(quality: pd.DataFrame, summary: pd.DataFrame | None = None) ->
     if has(summary, ["selected", "env_name", "final_progress"]):
         sel = summary[summary["selected"].astype(bool)]
         for env, g in sel.groupby("env_name", sort=True):
-            parts = [f"{pair(r.estimator, r.baseline)} (η = {fmt(r.step_size)}) "
-                     f"{ci(r.final_progress, r.final_progress_lo, r.final_progress_hi)}"
-                     for r in g.sort_values("final_progress", ascending=False).itertuples()]
-            out.append(Finding(f"{env}: final progress of the evaluation return at the selected step sizes: "
-                               + "; ".join(parts) + ".", str(env)))
+            parts = [
+                f"{pair(r.estimator, r.baseline)} (η = {fmt(r.step_size)}) "
+                f"{ci(r.final_progress, r.final_progress_lo, r.final_progress_hi)}"
+                for r in g.sort_values("final_progress", ascending=False).itertuples()
+            ]
+            out.append(
+                Finding(
+                    f"{env}: final progress of the evaluation return at the selected step sizes: "
+                    + "; ".join(parts)
+                    + ".",
+                    str(env),
+                )
+            )
     return out
 
 
@@ -54,9 +69,15 @@ def deep_section(ctx: ReportContext) -> SectionOutput | None:
 
     body = "".join(ctx.figure(n) for n in ordered() if FIGURES[n].section.startswith("deep"))
     q = quality.assign(pair=[pair(e, b) for e, b in zip(quality["estimator"], quality["baseline"])])
-    body += ctx.table("deep_quality", q, ["env_name", "pair", "batch_size", "cosine", "rel_mse", "var_per_traj",
-                                          "reference_rel_se"], title="Gradient quality against the reference")
-    intro = ("No exact gradient exists for these tasks: each estimate is compared with a reference gradient, the mean of "
-             "a large independent batch (as in Ilyas et al. 2020). Cosine is the mean over batches of cos(g, reference) "
-             "and grows with N.")
+    body += ctx.table(
+        "deep_quality",
+        q,
+        ["env_name", "pair", "batch_size", "cosine", "rel_mse", "var_per_traj", "reference_rel_se"],
+        title="Gradient quality against the reference",
+    )
+    intro = (
+        "No exact gradient exists for these tasks: each estimate is compared with a reference gradient, the mean of "
+        "a large independent batch (as in Ilyas et al. 2020). Cosine is the mean over batches of cos(g, reference) "
+        "and grows with N."
+    )
     return SectionOutput(deep_findings(quality, ctx.tables.get("deep_summary")), body, intro)

@@ -44,16 +44,23 @@ def paired_row(comparisons: pd.DataFrame | None, cell: pd.Series, a: tuple[str, 
     if comparisons is None or comparisons.empty:
         return None, 0
     c = comparisons
-    m = ((c["env_name"].astype(str) == str(cell["env_name"])) & (c["horizon"] == cell["horizon"])
-         & (c["batch_size"] == cell["batch_size"]))
+    m = (
+        (c["env_name"].astype(str) == str(cell["env_name"]))
+        & (c["horizon"] == cell["horizon"])
+        & (c["batch_size"] == cell["batch_size"])
+    )
     if "theta_name" in c and "theta_name" in cell:
         m &= c["theta_name"].astype(str) == str(cell["theta_name"])
     if "seed" in c and "seed" in cell:
         m &= c["seed"] == cell["seed"]
     c = c[m]
     for sign, (x, y) in ((1, (a, b)), (-1, (b, a))):
-        hit = c[(c["estimator_a"] == x[0]) & (c["baseline_a"] == x[1]) & (c["estimator_b"] == y[0])
-                & (c["baseline_b"] == y[1])]
+        hit = c[
+            (c["estimator_a"] == x[0])
+            & (c["baseline_a"] == x[1])
+            & (c["estimator_b"] == y[0])
+            & (c["baseline_b"] == y[1])
+        ]
         if len(hit):
             return hit.iloc[0], sign
     return None, 0
@@ -92,9 +99,14 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
     cell = f"H = {horizon(r0['horizon'])}, N = {fmt(r0['batch_size'])}"
     base = ref[(ref["estimator"] == REFERENCE_PAIR[0]) & (ref["baseline"] == REFERENCE_PAIR[1])]
     base_row = base.iloc[0] if len(base) else None
-    for col, what, stat in (("var_per_traj", "per-trajectory variance", "var_ratio"),
-                            ("work_normalized_variance", "work-normalised variance (variance × environment steps: "
-                                                         "the equal-budget efficiency)", "work_ratio")):
+    for col, what, stat in (
+        ("var_per_traj", "per-trajectory variance", "var_ratio"),
+        (
+            "work_normalized_variance",
+            "work-normalised variance (variance × environment steps: the equal-budget efficiency)",
+            "work_ratio",
+        ),
+    ):
         best = _lowest(ref, col)
         if best is None:
             continue
@@ -118,8 +130,10 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
             unb = ref[flag(ref, "unbiased")]
             bu = _lowest(unb, col)
             if bu is not None:
-                out.append(f"{label}: among estimators the registry calls unbiased, the lowest per-trajectory variance "
-                           f"is {pair(bu['estimator'], bu['baseline'])} {ci(bu[col], bu[f'{col}_lo'], bu[f'{col}_hi'])}.")
+                out.append(
+                    f"{label}: among estimators the registry calls unbiased, the lowest per-trajectory variance "
+                    f"is {pair(bu['estimator'], bu['baseline'])} {ci(bu[col], bu[f'{col}_lo'], bu[f'{col}_hi'])}."
+                )
     return out, info
 
 
@@ -130,10 +144,15 @@ def _oracle_sentence(label: str, ref: pd.DataFrame) -> str | None:
     opt = ref[(ref["baseline"] == "optimal") & np.isfinite(num(ref, "var_per_traj_exact"))]
     if opt.empty:
         return None
-    parts = [f"{pair(r['estimator'], 'optimal')} {ci(r['var_per_traj'], r['var_per_traj_lo'], r['var_per_traj_hi'])} "
-             f"(oracle b*: {fmt(r['var_per_traj_exact'])})" for _, r in opt.iterrows()]
-    return (f"{label}: the fitted per-coordinate optimal baseline (Greensmith et al., fitted on an independent batch) "
-            f"beside the exact oracle b*, per-trajectory variance: " + "; ".join(parts) + ".")
+    parts = [
+        f"{pair(r['estimator'], 'optimal')} {ci(r['var_per_traj'], r['var_per_traj_lo'], r['var_per_traj_hi'])} "
+        f"(oracle b*: {fmt(r['var_per_traj_exact'])})"
+        for _, r in opt.iterrows()
+    ]
+    return (
+        f"{label}: the fitted per-coordinate optimal baseline (Greensmith et al., fitted on an independent batch) "
+        f"beside the exact oracle b*, per-trajectory variance: " + "; ".join(parts) + "."
+    )
 
 
 def _cosine_sentence(label: str, sub: pd.DataFrame) -> str | None:
@@ -144,9 +163,12 @@ def _cosine_sentence(label: str, sub: pd.DataFrame) -> str | None:
     n_max = num(batch, "batch_size").max()
     at = batch[num(batch, "batch_size") == n_max]
     best = at.loc[num(at, "cosine").idxmax()]
-    return (f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J is "
-            f"{ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, by {pair(best['estimator'], best['baseline'])} "
-            f"(the cosine grows with N: it is a property of the batch, not of the estimator alone).")
+    return (
+        f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J is "
+        f"{ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
+        f"by {pair(best['estimator'], best['baseline'])} "
+        f"(the cosine grows with N: it is a property of the batch, not of the estimator alone)."
+    )
 
 
 def _winner_headline(infos: list[dict], key: str, what: str, stat: str, order: float) -> Finding | None:
@@ -163,14 +185,17 @@ def _winner_headline(infos: list[dict], key: str, what: str, stat: str, order: f
             vals.append((1 / v, 1 / hi, 1 / lo) if sign < 0 else (v, lo, hi))
         lo_i, hi_i = int(np.argmin([v[0] for v in vals])), int(np.argmax([v[0] for v in vals]))
         n_sig = sum(bool(r[2]) for r in ratios)
-        text += (f"; reinforce~none has {ci(*vals[lo_i])} to {ci(*vals[hi_i])} times its "
-                 f"{'variance' if stat == 'var_ratio' else 'work-normalised variance'} (paired 95% intervals; a "
-                 f"difference after Holm's correction in {n_sig} of {len(ratios)})")
+        text += (
+            f"; reinforce~none has {ci(*vals[lo_i])} to {ci(*vals[hi_i])} times its "
+            f"{'variance' if stat == 'var_ratio' else 'work-normalised variance'} (paired 95% intervals; a "
+            f"difference after Holm's correction in {n_sig} of {len(ratios)})"
+        )
     return Finding(text + ".", headline=order)
 
 
-@register_section("variance", "Which estimator is least noisy, per trajectory and per environment step", order=20,
-                  needs=("metrics",))
+@register_section(
+    "variance", "Which estimator is least noisy, per trajectory and per environment step", order=20, needs=("metrics",)
+)
 def variance_section(ctx: ReportContext) -> SectionOutput | None:
     metrics, comparisons = ctx.tables["metrics"], ctx.tables.get("comparisons")
     if not has(metrics, ["env_name", "estimator", "baseline", "var_per_traj"]):
@@ -189,22 +214,45 @@ def variance_section(ctx: ReportContext) -> SectionOutput | None:
         cos = _cosine_sentence(label, sub)
         texts += [cos] if cos else []
         findings += [Finding(t, group=label) for t in texts]
-    heads = [_winner_headline(infos, "var_per_traj", "per-trajectory variance", "var_ratio", 10),
-             _winner_headline(infos, "work_normalized_variance", "work-normalised variance (counting every "
-                              "environment step, fitting batches included)", "work_ratio", 11)]
+    heads = [
+        _winner_headline(infos, "var_per_traj", "per-trajectory variance", "var_ratio", 10),
+        _winner_headline(
+            infos,
+            "work_normalized_variance",
+            "work-normalised variance (counting every environment step, fitting batches included)",
+            "work_ratio",
+            11,
+        ),
+    ]
     findings = [h for h in heads if h is not None] + findings
     body = "".join(ctx.figure(n) for n in ("quality_vs_batch_size", "bias_variance"))
     ref_rows = metrics[metrics["sweep"] == "both"] if "sweep" in metrics else metrics
-    body += ctx.table("metrics", ref_rows.sort_values(["env_name", "theta_name", "var_per_traj"], kind="stable"),
-                      ["env_name", "theta_name", "estimator", "baseline", "var_per_traj", "work_normalized_variance",
-                       "env_steps_mean", "bias_sq", "cosine", "snr", "unbiased"],
-                      title="The reference cell, every estimator~baseline (sorted by per-trajectory variance)")
-    intro = ("Per-trajectory variance is N × tr Cov of the batch mean. Work-normalised variance multiplies the "
-             "variance of a batch estimate by the environment steps it cost, fitting batches included: at an equal "
-             "budget of environment steps, the estimator with the smaller product is more precise (Glynn & Whitt's "
-             "efficiency). Factors against reinforce~none are paired bootstrap intervals of the ratio on common "
-             "random numbers; a difference is claimed only when Holm's correction over the cell's pairs and the "
-             "interval both say so.")
+    body += ctx.table(
+        "metrics",
+        ref_rows.sort_values(["env_name", "theta_name", "var_per_traj"], kind="stable"),
+        [
+            "env_name",
+            "theta_name",
+            "estimator",
+            "baseline",
+            "var_per_traj",
+            "work_normalized_variance",
+            "env_steps_mean",
+            "bias_sq",
+            "cosine",
+            "snr",
+            "unbiased",
+        ],
+        title="The reference cell, every estimator~baseline (sorted by per-trajectory variance)",
+    )
+    intro = (
+        "Per-trajectory variance is N × tr Cov of the batch mean. Work-normalised variance multiplies the "
+        "variance of a batch estimate by the environment steps it cost, fitting batches included: at an equal "
+        "budget of environment steps, the estimator with the smaller product is more precise (Glynn & Whitt's "
+        "efficiency). Factors against reinforce~none are paired bootstrap intervals of the ratio on common "
+        "random numbers; a difference is claimed only when Holm's correction over the cell's pairs and the "
+        "interval both say so."
+    )
     return SectionOutput(findings, body, intro)
 
 
@@ -236,28 +284,57 @@ def _bias_sentences(label: str, sub: pd.DataFrame) -> list[Finding]:
             rz = num(g[gf], "bias_rerun_max_z")
             reruns = int((num(g[gf], "bias_rerun_replicates") > 0).sum())
             if c:
-                out.append(Finding(f"{label}: {bp} (registry: unbiased) is biased: flagged in {k} of {n} cells and "
-                                   f"confirmed by the rerun with {BIAS_RERUN_FACTOR}× the replicates on an independent "
-                                   f"stream in {c} (worst max |z| = {fmt(worst['bias_max_z'])}, H = "
-                                   f"{horizon(worst['horizon'])}, N = {fmt(worst['batch_size'])}).", label, "biased"))
+                out.append(
+                    Finding(
+                        f"{label}: {bp} (registry: unbiased) is biased: flagged in {k} of {n} cells and "
+                        f"confirmed by the rerun with {BIAS_RERUN_FACTOR}× the replicates on an independent "
+                        f"stream in {c} (worst max |z| = {fmt(worst['bias_max_z'])}, H = "
+                        f"{horizon(worst['horizon'])}, N = {fmt(worst['batch_size'])}).",
+                        label,
+                        "biased",
+                    )
+                )
             elif reruns:
-                out.append(Finding(f"{label}: {bp}: a bias flag in {k} of {n} cells, not confirmed: the rerun with "
-                                   f"{BIAS_RERUN_FACTOR}× the replicates on an independent stream gave max |z| ≤ "
-                                   f"{fmt(np.nanmax(rz))} (below the bound) in every one.", label, "unconfirmed"))
+                out.append(
+                    Finding(
+                        f"{label}: {bp}: a bias flag in {k} of {n} cells, not confirmed: the rerun with "
+                        f"{BIAS_RERUN_FACTOR}× the replicates on an independent stream gave max |z| ≤ "
+                        f"{fmt(np.nanmax(rz))} (below the bound) in every one.",
+                        label,
+                        "unconfirmed",
+                    )
+                )
             else:
-                out.append(Finding(f"{label}: {bp}: a bias flag in {k} of {n} cells, not rerun (no exact problem to "
-                                   f"redraw from), so not confirmed.", label, "unconfirmed"))
+                out.append(
+                    Finding(
+                        f"{label}: {bp}: a bias flag in {k} of {n} cells, not rerun (no exact problem to "
+                        f"redraw from), so not confirmed.",
+                        label,
+                        "unconfirmed",
+                    )
+                )
         else:
             if k:
                 worst = g[gf].loc[num(g[gf], "bias_sq").idxmax()]
-                out.append(Finding(f"{label}: {bp} is biased by construction (registry) and the data show it in {k} of "
-                                   f"{n} cells; largest bias² {ci(worst['bias_sq'], worst.get('bias_sq_lo'), worst.get('bias_sq_hi'))} "
-                                   f"at H = {horizon(worst['horizon'])}, N = {fmt(worst['batch_size'])} (‖∇J‖² = "
-                                   f"{fmt(float(worst['grad_norm_exact']) ** 2) if 'grad_norm_exact' in worst else '–'}).",
-                                   label, "biased"))
+                out.append(
+                    Finding(
+                        f"{label}: {bp} is biased by construction (registry) and the data show it in {k} of "
+                        f"{n} cells; largest bias² "
+                        f"{ci(worst['bias_sq'], worst.get('bias_sq_lo'), worst.get('bias_sq_hi'))} "
+                        f"at H = {horizon(worst['horizon'])}, N = {fmt(worst['batch_size'])} (‖∇J‖² = "
+                        f"{fmt(float(worst['grad_norm_exact']) ** 2) if 'grad_norm_exact' in worst else '–'}).",
+                        label,
+                        "biased",
+                    )
+                )
             else:
-                out.append(Finding(f"{label}: {bp} is biased by construction (registry); its bias is below what the "
-                                   f"z-test detects in all {n} cells.", label))
+                out.append(
+                    Finding(
+                        f"{label}: {bp} is biased by construction (registry); its bias is below what the "
+                        f"z-test detects in all {n} cells.",
+                        label,
+                    )
+                )
     return out
 
 
@@ -273,22 +350,39 @@ def bias_section(ctx: ReportContext) -> SectionOutput | None:
     unb = flag(metrics, "unbiased") if "unbiased" in metrics else pd.Series(True, index=metrics.index)
     conf = flag(metrics, "bias_confirmed")
     known = sorted({pair(e, b) for e, b in zip(metrics.loc[~unb, "estimator"], metrics.loc[~unb, "baseline"])})
-    text = (f"Bias: {int((fl & unb).sum())} of {int(unb.sum())} cells of estimators the registry calls unbiased were "
-            f"flagged by the z-test and {int((conf & unb).sum())} confirmed by a rerun with {BIAS_RERUN_FACTOR}× the "
-            f"replicates")
+    text = (
+        f"Bias: {int((fl & unb).sum())} of {int(unb.sum())} cells of estimators the registry calls unbiased were "
+        f"flagged by the z-test and {int((conf & unb).sum())} confirmed by a rerun with {BIAS_RERUN_FACTOR}× the "
+        f"replicates"
+    )
     if known:
-        text += (f"; estimators biased by construction ({', '.join(known)}) were flagged in "
-                 f"{int((fl & ~unb).sum())} of {int((~unb).sum())} of their cells")
+        text += (
+            f"; estimators biased by construction ({', '.join(known)}) were flagged in "
+            f"{int((fl & ~unb).sum())} of {int((~unb).sum())} of their cells"
+        )
     findings.insert(0, Finding(text + ".", headline=20))
     if not any(f.group for f in findings):
         findings.append(Finding("No estimator was flagged biased in any cell.", ""))
-    cols = ["env_name", "theta_name", "estimator", "baseline", "horizon", "batch_size", "replicates", "bias_max_z",
-            "bias_flagged", "bias_confirmed", "unbiased"]
+    cols = [
+        "env_name",
+        "theta_name",
+        "estimator",
+        "baseline",
+        "horizon",
+        "batch_size",
+        "replicates",
+        "bias_max_z",
+        "bias_flagged",
+        "bias_confirmed",
+        "unbiased",
+    ]
     shown = metrics[fl | ~unb] if (fl | ~unb).any() else metrics.iloc[0:0]
     body = ctx.table("metrics", shown, cols, title="Flagged cells and the estimators biased by construction")
-    intro = (f"The z-test compares each coordinate's mean error with its standard error; a cell is flagged when the "
-             f"largest |z| exceeds the Bonferroni bound norm.isf({BIAS_ALPHA:g}/(2·dim)). Heavy-tailed estimates make "
-             f"the normal approximation fire on unbiased estimators, so every flagged cell of an estimator the registry "
-             f"calls unbiased is redrawn with {BIAS_RERUN_FACTOR}× the replicates on an independent random stream: only "
-             f"a flag the rerun repeats counts as a bias. Estimators biased by construction (registry) are not rerun.")
+    intro = (
+        f"The z-test compares each coordinate's mean error with its standard error; a cell is flagged when the "
+        f"largest |z| exceeds the Bonferroni bound norm.isf({BIAS_ALPHA:g}/(2·dim)). Heavy-tailed estimates make "
+        f"the normal approximation fire on unbiased estimators, so every flagged cell of an estimator the registry "
+        f"calls unbiased is redrawn with {BIAS_RERUN_FACTOR}× the replicates on an independent random stream: only "
+        f"a flag the rerun repeats counts as a bias. Estimators biased by construction (registry) are not rerun."
+    )
     return SectionOutput(findings, body, intro)

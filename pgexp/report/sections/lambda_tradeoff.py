@@ -21,9 +21,12 @@ def lambda_tradeoff_section(ctx: ReportContext) -> SectionOutput | None:
     findings = [Finding(s, s.split(",", 1)[0].split(" (", 1)[0] if group else "") for s in sentences]
     body = ctx.figure("gae_lambda_tradeoff")
     best = table[table["best"].astype(bool)] if "best" in table else table
-    cols = [c for c in ("env_name", "theta_name", "value", "batch_size", "lam", "bias_sq", "trace_cov", "mse")
-            if c in best]
+    cols = [
+        c for c in ("env_name", "theta_name", "value", "batch_size", "lam", "bias_sq", "trace_cov", "mse") if c in best
+    ]
     body += ctx.table("lambda_tradeoff", best, cols, title="The best λ (least MSE of the batch mean), exact")
-    intro = ("GAE's bias², variance and MSE of the batch mean, computed exactly against λ; the best λ minimises the "
-             "MSE at each batch size N.")
+    intro = (
+        "GAE's bias², variance and MSE of the batch mean, computed exactly against λ; the best λ minimises the "
+        "MSE at each batch size N."
+    )
     return SectionOutput(findings, body, intro)

@@ -19,8 +19,10 @@ from pgexp.analysis.compare import combo_order
 from pgexp.report.format import ci, finite, flag, fmt, has, num, pair
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 
-STEP_SIZE_RULE = ("the step size of each estimator is the one with the highest final progress among those where no "
-                  "seed diverged; ties: the smaller")
+STEP_SIZE_RULE = (
+    "the step size of each estimator is the one with the highest final progress among those where no "
+    "seed diverged; ties: the smaller"
+)
 
 
 def _int(x: Any, default: int = 0) -> int:
@@ -45,8 +47,11 @@ def _budget(curves: pd.DataFrame | None, env: str, r: pd.Series) -> float:
     """The largest mean env-step count of a configuration's learning curve (NaN when unknown)."""
     if not has(curves, ["env_name", "estimator", "baseline", "step_size", "env_steps"]):
         return math.nan
-    c = curves[(curves["env_name"].astype(str) == env) & (curves["estimator"] == r["estimator"])
-               & (curves["baseline"] == r["baseline"])]
+    c = curves[
+        (curves["env_name"].astype(str) == env)
+        & (curves["estimator"] == r["estimator"])
+        & (curves["baseline"] == r["baseline"])
+    ]
     c = c[np.isclose(num(c, "step_size"), float(r["step_size"]))]
     x = num(c, "env_steps")
     x = x[np.isfinite(x)]
@@ -56,23 +61,30 @@ def _budget(curves: pd.DataFrame | None, env: str, r: pd.Series) -> float:
 def _selected_sentence(env: str, r: pd.Series, thr: str, curves: pd.DataFrame | None, grid: list[float]) -> str:
     p = pair(r["estimator"], r["baseline"])
     seeds, reached = _int(r.get("seeds")), _int(r.get("reached_threshold"))
-    final = (f"final progress {ci(r['final_progress'], r.get('final_progress_lo'), r.get('final_progress_hi'))}"
-             if finite(r.get("final_progress")) else "no final progress (no seed ran to the end)")
+    final = (
+        f"final progress {ci(r['final_progress'], r.get('final_progress_lo'), r.get('final_progress_hi'))}"
+        if finite(r.get("final_progress"))
+        else "no final progress (no seed ran to the end)"
+    )
     text = f"{env}: {p} at η = {fmt(r['step_size'])}: {final}"
     if len(grid) > 1 and float(r["step_size"]) in (min(grid), max(grid)):
         edge = "largest" if float(r["step_size"]) == max(grid) else "smallest"
         text += f" (η at the {edge} step size of the grid: the best η may lie beyond it)"
     if seeds and reached >= seeds and finite(r.get("steps_to_threshold")):
-        text += (f"; progress {thr} reached after "
-                 f"{ci(r['steps_to_threshold'], r.get('steps_to_threshold_lo'), r.get('steps_to_threshold_hi'))} "
-                 f"environment steps (mean over seeds)")
+        text += (
+            f"; progress {thr} reached after "
+            f"{ci(r['steps_to_threshold'], r.get('steps_to_threshold_lo'), r.get('steps_to_threshold_hi'))} "
+            f"environment steps (mean over seeds)"
+        )
     else:
         budget = _budget(curves, env, r)
         within = f" within {fmt(budget)} environment steps" if finite(budget) and budget > 0 else ""
         text += f"; progress {thr} not reached by {max(seeds - reached, 0)} of {seeds} seeds{within}"
     if bool(r.get("all_diverged", False)):
-        text += (f" -- every step size tried had diverging seeds; shown is the smallest, where "
-                 f"{_int(r.get('diverged_seeds'))} of {seeds} seeds diverged")
+        text += (
+            f" -- every step size tried had diverging seeds; shown is the smallest, where "
+            f"{_int(r.get('diverged_seeds'))} of {seeds} seeds diverged"
+        )
     return text + "."
 
 
@@ -88,14 +100,19 @@ def _headline(summary: pd.DataFrame | None) -> Finding | None:
             parts.append(f"{env}: no pair reached it with every seed")
             continue
         best = done.loc[num(done, "steps_to_threshold").idxmin()]
-        text = (f"{env}: {pair(best['estimator'], best['baseline'])} "
-                f"{ci(best['steps_to_threshold'], best['steps_to_threshold_lo'], best['steps_to_threshold_hi'])}")
+        text = (
+            f"{env}: {pair(best['estimator'], best['baseline'])} "
+            f"{ci(best['steps_to_threshold'], best['steps_to_threshold_lo'], best['steps_to_threshold_hi'])}"
+        )
         ref = done[(done["estimator"] == "reinforce") & (done["baseline"] == "none")]
         if len(ref) and (best["estimator"], best["baseline"]) != ("reinforce", "none"):
             r = ref.iloc[0]
             sep = "separated" if _disjoint(best, r, "steps_to_threshold") else "intervals overlap"
-            text += (f" vs reinforce~none {ci(r['steps_to_threshold'], r['steps_to_threshold_lo'], r['steps_to_threshold_hi'])}"
-                     f" ({sep})")
+            text += (
+                f" vs reinforce~none "
+                f"{ci(r['steps_to_threshold'], r['steps_to_threshold_lo'], r['steps_to_threshold_hi'])}"
+                f" ({sep})"
+            )
         parts.append(text)
     thr = num(summary, "threshold").dropna().unique()
     goal = f"progress {fmt(thr[0])}" if len(thr) == 1 else "the progress threshold"
@@ -103,8 +120,11 @@ def _headline(summary: pd.DataFrame | None) -> Finding | None:
 
 
 def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
-    done = sel[(num(sel, "reached_threshold") >= num(sel, "seeds")) & np.isfinite(num(sel, "steps_to_threshold"))
-               & ~flag(sel, "all_diverged")]
+    done = sel[
+        (num(sel, "reached_threshold") >= num(sel, "seeds"))
+        & np.isfinite(num(sel, "steps_to_threshold"))
+        & ~flag(sel, "all_diverged")
+    ]
     if done.empty:
         return f"{env}: no estimator reached progress {thr} with all seeds at its selected step size."
     best = done.loc[num(done, "steps_to_threshold").idxmin()]
@@ -119,24 +139,36 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
         short = max(_int(r.get("seeds")) - _int(r.get("reached_threshold")), 0)
         return head + f"; reinforce~none did not reach it with {short} of {_int(r.get('seeds'))} seeds."
     rs = ci(r["steps_to_threshold"], r.get("steps_to_threshold_lo"), r.get("steps_to_threshold_hi"))
-    verdict = ("the intervals do not overlap" if _disjoint(best, r, "steps_to_threshold")
-               else "the intervals overlap: these runs do not order the two")
+    verdict = (
+        "the intervals do not overlap"
+        if _disjoint(best, r, "steps_to_threshold")
+        else "the intervals overlap: these runs do not order the two"
+    )
     return f"{head}; reinforce~none {rs} ({verdict})."
 
 
 def _step_size_sentences(env: str, s_env: pd.DataFrame) -> list[str]:
-    keys = sorted({(str(e), str(b)) for e, b in zip(s_env["estimator"], s_env["baseline"]) if e != "exact"},
-                  key=lambda p: _order(*p))
+    keys = sorted(
+        {(str(e), str(b)) for e, b in zip(s_env["estimator"], s_env["baseline"]) if e != "exact"},
+        key=lambda p: _order(*p),
+    )
     diverged = []
     for est, base in keys:
         g = s_env[(s_env["estimator"] == est) & (s_env["baseline"] == base)].sort_values("step_size", kind="stable")
         div = g[num(g, "diverged_seeds") > 0]
         if not div.empty:
-            diverged.append(f"{pair(est, base)} at η = " + ", ".join(
-                f"{fmt(r['step_size'])} ({_int(r['diverged_seeds'])} of {_int(r.get('seeds'))} seeds)"
-                for _, r in div.iterrows()))
-    return [f"{env}: runs with diverged seeds: " + "; ".join(diverged) + "." if diverged
-            else f"{env}: no training run diverged."]
+            diverged.append(
+                f"{pair(est, base)} at η = "
+                + ", ".join(
+                    f"{fmt(r['step_size'])} ({_int(r['diverged_seeds'])} of {_int(r.get('seeds'))} seeds)"
+                    for _, r in div.iterrows()
+                )
+            )
+    return [
+        f"{env}: runs with diverged seeds: " + "; ".join(diverged) + "."
+        if diverged
+        else f"{env}: no training run diverged."
+    ]
 
 
 def _checkpoint_of(df: pd.DataFrame) -> pd.Series:
@@ -167,24 +199,35 @@ def _variance_training_sentences(env: str, tv: pd.DataFrame) -> list[str]:
         out.append(f"{env}: per-trajectory variance of reinforce~none at the only checkpoint (iteration {t0}): {va}.")
     else:
         vb = ci(b["var_per_traj"], b.get("var_per_traj_lo"), b.get("var_per_traj_hi"))
-        verdict = ("the intervals do not overlap" if _disjoint(a, b, "var_per_traj")
-                   else "the intervals overlap: no change shown")
-        out.append(f"{env}: per-trajectory variance of reinforce~none along the exact path: {va} at iteration {t0}, "
-                   f"{vb} at iteration {t1} ({verdict}).")
+        verdict = (
+            "the intervals do not overlap"
+            if _disjoint(a, b, "var_per_traj")
+            else "the intervals overlap: no change shown"
+        )
+        out.append(
+            f"{env}: per-trajectory variance of reinforce~none along the exact path: {va} at iteration {t0}, "
+            f"{vb} at iteration {t1} ({verdict})."
+        )
         if np.isfinite(num(ref, "cosine")).all():
-            out.append(f"{env}: mean cosine to ∇J of reinforce~none (at N = {fmt(a.get('batch_size'))}): "
-                       f"{ci(a['cosine'], a.get('cosine_lo'), a.get('cosine_hi'))} at iteration {t0}, "
-                       f"{ci(b['cosine'], b.get('cosine_lo'), b.get('cosine_hi'))} at iteration {t1}.")
+            out.append(
+                f"{env}: mean cosine to ∇J of reinforce~none (at N = {fmt(a.get('batch_size'))}): "
+                f"{ci(a['cosine'], a.get('cosine_lo'), a.get('cosine_hi'))} at iteration {t0}, "
+                f"{ci(b['cosine'], b.get('cosine_lo'), b.get('cosine_hi'))} at iteration {t1}."
+            )
     last = tv[(tv["_ck"] == b["_ck"]) & np.isfinite(num(tv, "var_per_traj"))]
     if len(last) > 1:
         best = last.loc[num(last, "var_per_traj").idxmin()]
-        out.append(f"{env}: at iteration {t1} the lowest per-trajectory variance is {pair(best['estimator'], best['baseline'])} "
-                   f"{ci(best['var_per_traj'], best.get('var_per_traj_lo'), best.get('var_per_traj_hi'))}.")
+        out.append(
+            f"{env}: at iteration {t1} the lowest per-trajectory variance is "
+            f"{pair(best['estimator'], best['baseline'])} "
+            f"{ci(best['var_per_traj'], best.get('var_per_traj_lo'), best.get('var_per_traj_hi'))}."
+        )
     return out
 
 
-def training_findings(summary: pd.DataFrame | None, curves: pd.DataFrame | None = None,
-                      training_variance: pd.DataFrame | None = None) -> list[Finding]:
+def training_findings(
+    summary: pd.DataFrame | None, curves: pd.DataFrame | None = None, training_variance: pd.DataFrame | None = None
+) -> list[Finding]:
     """The training findings, grouped by ``env_name`` (sorted), every number from the tables."""
     envs: set[str] = set()
     for df in (summary, training_variance):
@@ -204,7 +247,8 @@ def training_findings(summary: pd.DataFrame | None, curves: pd.DataFrame | None 
                 thr = fmt(thr_v[0]) if len(thr_v) == 1 else "threshold"
                 sel = s_env[flag(s_env, "selected") & (s_env["estimator"] != "exact")]
                 sel = sel.assign(_o=[_order(e, b) for e, b in zip(sel["estimator"], sel["baseline"])]).sort_values(
-                    "_o", kind="stable")
+                    "_o", kind="stable"
+                )
                 for _, r in sel.iterrows():
                     g = s_env[(s_env["estimator"] == r["estimator"]) & (s_env["baseline"] == r["baseline"])]
                     texts.append(_selected_sentence(env, r, thr, curves, sorted(num(g, "step_size").dropna().unique())))
@@ -214,8 +258,10 @@ def training_findings(summary: pd.DataFrame | None, curves: pd.DataFrame | None 
                 ex = s_env[(s_env["estimator"] == "exact") & flag(s_env, "selected")]
                 if not ex.empty:
                     r = ex.iloc[0]
-                    texts.append(f"{env}: for reference, the exact-gradient path (η = {fmt(r['step_size'])}, no "
-                                 f"sampling) reaches final progress {fmt(r.get('final_progress'))}.")
+                    texts.append(
+                        f"{env}: for reference, the exact-gradient path (η = {fmt(r['step_size'])}, no "
+                        f"sampling) reaches final progress {fmt(r.get('final_progress'))}."
+                    )
         if have_tv:
             tv = training_variance
             texts += _variance_training_sentences(env, tv[tv["env_name"].astype(str) == env])
@@ -238,9 +284,24 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
     body = "".join(ctx.figure(n) for n in ordered() if FIGURES[n].section == "training")
     if has(summary, ["estimator", "baseline"]):
         s = summary.assign(pair=[pair(e, b) for e, b in zip(summary["estimator"], summary["baseline"])])
-        body += ctx.table("summary", s, ["env_name", "pair", "step_size", "selected", "seeds", "diverged_seeds",
-                                         "final_progress", "steps_to_threshold"], title="Every configuration trained")
-    intro = ("Progress (J − J₀)/(J* − J₀) is 0 at the starting policy and 1 at the optimal one; final progress is the "
-             "mean over the last 10% of iterations; environment steps are cumulative over the sampled trajectories; "
-             f"intervals are 95% percentile-bootstrap intervals over seeds; {STEP_SIZE_RULE}.")
+        body += ctx.table(
+            "summary",
+            s,
+            [
+                "env_name",
+                "pair",
+                "step_size",
+                "selected",
+                "seeds",
+                "diverged_seeds",
+                "final_progress",
+                "steps_to_threshold",
+            ],
+            title="Every configuration trained",
+        )
+    intro = (
+        "Progress (J − J₀)/(J* − J₀) is 0 at the starting policy and 1 at the optimal one; final progress is the "
+        "mean over the last 10% of iterations; environment steps are cumulative over the sampled trajectories; "
+        f"intervals are 95% percentile-bootstrap intervals over seeds; {STEP_SIZE_RULE}."
+    )
     return SectionOutput(findings, body, intro)
