@@ -2,7 +2,7 @@
 # `snakemake --cores all` runs the study in config/config.yaml and ends with results/report.html.
 # Rules are thin `pgexp ...` calls; the science lives in the package.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -13,8 +13,6 @@ if not workflow.config_settings.configfiles:
 
     configfile: "config/config.yaml"
 
-
-validate(config, "workflow/schemas/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"

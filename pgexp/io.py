@@ -1,7 +1,12 @@
-"""The one place files are written: parquet with provenance in the schema metadata, JSON, text and
-figures (PDF + PNG), all atomically (temp file + ``os.replace``), so a reader never sees a half-written
-file.  Every file gets the permissions the umask gives a newly created file (``0o666 & ~umask``),
-tables and figures alike: :func:`atomic_path` is the one place that decides them.
+"""The one place files are written: parquet with provenance in the schema metadata, JSON, text, ``.npy``
+and figures (PDF + PNG), all atomically (temp file + ``os.replace``), so a reader never sees a
+half-written file.  Every file gets the permissions the umask gives a newly created file
+(``0o666 & ~umask``; ``mkstemp`` alone makes 0600), tables and figures alike: :func:`atomic_path` is the
+one place that decides them.
+
+Commands check their output paths up front (:func:`check_output`) and read tables through
+:func:`read_frame` with the kind they expect (:mod:`pgexp.tables`), so a mistake is one line naming
+the file, before any work and with nothing written.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pgexp.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,8 +50,11 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     (``.NAME.*``); ``mkstemp`` creates it ``0600``, hence the explicit ``chmod``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:  # an OSError here (no space, no permission) is the user's to fix: one line naming the file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -54,6 +64,33 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output(path: str | Path | None, option: str = "--output") -> None:
+    """Refuse an output path that cannot be written (before any work): a missing or unwritable directory,
+    or a path that is a directory.  ``None`` and ``-`` (stdout) pass.  The commands call it for every
+    output; library writers (:func:`atomic_path`) create missing directories."""
+    if path is None or str(path) == "-":
+        return
+    p = Path(path)
+    if str(path).endswith(os.sep) or p.is_dir():
+        raise UserError(f"{option} {path}: is a directory; give a file path")
+    parent = p.parent
+    if not parent.exists():
+        raise UserError(f"{option} {path}: directory {str(parent)!r} does not exist; create it first")
+    if not parent.is_dir():
+        raise UserError(f"{option} {path}: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):  # the temp file is created there, then renamed
+        raise UserError(f"{option} {path}: directory {str(parent)!r} is not writable")
+
+
+def check_output_dir(path: str | Path, option: str = "--outdir") -> None:
+    """Refuse an output directory that does not exist or cannot be written."""
+    p = Path(path)
+    if not p.is_dir():
+        raise UserError(f"{option} {path}: {'not a directory' if p.exists() else 'no such directory'}; create it first")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: directory is not writable")
 
 
 def write_table(table: pa.Table, path: str | Path, meta: dict[str, Any]) -> None:
@@ -76,8 +113,27 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return json.loads(md[META_KEY]) if META_KEY in md else {}
 
 
-def read_frame(path: str | Path) -> pd.DataFrame:
-    return pq.read_table(path).to_pandas()
+def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
+    """A parquet table as a DataFrame; with ``kind`` (a :data:`pgexp.tables.KINDS` name) checked to be
+    one (:func:`pgexp.tables.check_frame`).  A missing, unreadable or non-parquet file is a
+    :class:`UserError` naming it and what was expected."""
+    from pgexp.tables import KINDS, check_frame
+
+    what = KINDS[kind].what if kind else "a parquet table"
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{path}: no such file; expected {what}")
+    if p.is_dir():
+        raise UserError(f"{path}: is a directory; expected {what}")
+    try:
+        df = pq.read_table(p).to_pandas()
+    except pa.ArrowInvalid:
+        raise UserError(f"{path}: not a parquet file; expected {what}") from None
+    except (pa.ArrowException, OSError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: cannot be read ({reason}); expected {what}") from None
+    return check_frame(df, kind, str(path)) if kind else df
+
 
 def to_jsonable(value: Any) -> Any:
     """Recursively convert numpy arrays/scalars to lists/floats; non-finite floats become ``None``."""

@@ -1,6 +1,6 @@
 """The ``pgexp`` command line: a table from command name to module; each module owns its parser.
 
-Contracts (called by tools outside the project -- keep names, options and fields exactly):
+Contracts (called by tools outside the project -- keep names, options and fields exactly; docs/cli.md):
 
     pgexp exact  --env SPEC [--features SPEC] [--policy SPEC] [--theta zeros|random:seed=S,scale=X|PATH.npy]
                  [--gamma G] [--horizon H|inf] [--output PATH.json]
@@ -12,19 +12,25 @@ Contracts (called by tools outside the project -- keep names, options and fields
                          -> JSON: mean, trace_cov, cov (+ batch: bias_sq, trace_cov, mse, rel_mse, snr per N)
     pgexp bench exact --states N | bench sampler
 
-Each command module ``pgexp.cli.<name>`` defines ``add_parser(subparsers) -> parser`` (which sets
-``func=run``) and ``run(args) -> int``; modules import their heavy dependencies inside ``run`` so that
-``pgexp --help`` stays fast.  A user's mistake (:class:`~pgexp.errors.UserError`) prints one line
-``pgexp: error: ...`` and exits 2.
+Each command module ``pgexp.cli.<name>`` defines ``EXAMPLE`` (one command line, shown under ``--help``),
+``add_parser(subparsers) -> parser`` (which sets ``func=run``) and ``run(args) -> int``; modules import
+their heavy dependencies inside ``run`` so that ``pgexp --help`` stays fast.
+
+Errors look alike: a user's mistake (:class:`~pgexp.errors.UserError`) and an argparse error both print
+one line ``pgexp COMMAND: error: ...`` to stderr and exit 2, with no usage dump (``--help`` shows it)
+and no traceback.  ``--quiet`` (before or after the command) turns progress bars off.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+import textwrap
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pgexp import __version__
 from pgexp.errors import UserError
@@ -47,29 +53,80 @@ COMMANDS: dict[str, str] = {
     "report": "pgexp.cli.report",
     "bench": "pgexp.cli.bench",
     "envs": "pgexp.cli.envs",
+    "estimators": "pgexp.cli.estimators",
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
          "decompose", "lambda-tradeoff"}
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions paragraph by paragraph but keeps indented lines (the example) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out = []
+        for line in text.splitlines():
+            if line.startswith("  ") or not line.strip():
+                out.append(indent + line)
+            else:
+                out.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent))
+        return "\n".join(out)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``pgexp COMMAND: error: ...``, exit status 2."""
+
+    commands: dict[str, argparse.ArgumentParser]  # set by build_parser on the top-level parser
+
+    def error(self, message: str) -> NoReturn:
+        message = re.sub(r"\s+", " ", message).strip()
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """As argparse's, but an unknown option is reported by the command it was given to."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            parser = getattr(self, "commands", {}).get(getattr(parsed, "command", None) or "", self)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pgexp",
         description="Measure how noisy policy-gradient estimators are, against the exact gradient.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run 'pgexp COMMAND --help' for a command's options.",
+        formatter_class=HelpFormatter,
+        epilog="Run 'pgexp COMMAND --help' for a command's options and an example.",
     )
     parser.add_argument("--version", action="version", version=f"pgexp {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS.values():
-        importlib.import_module(module).add_parser(sub)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars (they are drawn only on a "
+                        "terminal anyway)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
+    parser.commands = {}
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = parser.commands[name] = module.add_parser(sub)
+        p.formatter_class = HelpFormatter
+        p.epilog = "example:\n  " + module.EXAMPLE.strip().replace("\n", "\n  ")
+        # SUPPRESS: a subcommand that is not given --quiet must not reset the top-level one
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     return parser
+
+
+def one_line(message: str) -> str:
+    """A message on one line (a UserError must never spill over several)."""
+    return re.sub(r"\s*\n\s*", " ", str(message)).strip()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a parse error already printed on one line
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    from pgexp import progress
+
+    progress.set_quiet(args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     start = time.perf_counter()
     try:
@@ -78,14 +135,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pgexp {args.command}: computed in {time.perf_counter() - start:.3f} s", file=sys.stderr)
         return status
     except UserError as exc:
-        print(f"pgexp: error: {exc}", file=sys.stderr)
+        print(f"pgexp {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("pgexp: interrupted", file=sys.stderr)
+        print(f"pgexp {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `pgexp exact ... | head`
         sys.stderr.close()
         return 0
+    finally:
+        progress.set_quiet(False)
 
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "HelpFormatter", "Parser", "build_parser", "main"]

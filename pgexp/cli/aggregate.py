@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import argparse
 
+EXAMPLE = ("pgexp aggregate --metrics results/tables/metrics/*.parquet --slopes results/tables/slopes/*.parquet "
+           "--outdir results/tables")
+
+# option -> (output table name, table kind)
+INPUTS = {"metrics": ("metrics", "metrics"), "slopes": ("slopes", "slopes"),
+          "exact": ("exact_variance", "exact_variance"), "comparisons": ("comparisons", "comparisons"),
+          "decomposition": ("decomposition", "decomposition"),
+          "lambda_tradeoff": ("gae_lambda_tradeoff", "gae_lambda_tradeoff")}
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("aggregate", help="concatenate per-environment tables into results/tables (parquet + CSV)")
-    p.add_argument("--metrics", nargs="*", default=[], metavar="M.parquet")
-    p.add_argument("--slopes", nargs="*", default=[], metavar="S.parquet")
-    p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet", help="exact variance curves (pgexp exact-curves)")
-    p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet", help="paired comparisons (pgexp compare)")
-    p.add_argument("--decomposition", nargs="*", default=[], metavar="D.parquet", help="variance decomposition (pgexp decompose)")
+    p = sub.add_parser("aggregate", help="concatenate per-environment tables into results/tables (parquet + CSV)",
+                       description="Concatenate the per-environment tables of a study into one parquet + CSV each in "
+                                   "--outdir, sorted so that reruns are identical bit for bit; metrics are joined with "
+                                   "the exact variance curves (var_per_traj_exact, exact_in_ci) when --exact is given.")
+    p.add_argument("--metrics", nargs="+", required=True, metavar="M.parquet", help="metrics tables (pgexp metrics)")
+    p.add_argument("--slopes", nargs="+", required=True, metavar="S.parquet", help="slopes tables (pgexp slopes)")
+    p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet",
+                   help="exact variance curves (pgexp exact-curves)")
+    p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet",
+                   help="paired comparisons (pgexp compare)")
+    p.add_argument("--decomposition", nargs="*", default=[], metavar="D.parquet",
+                   help="variance decomposition (pgexp decompose)")
     p.add_argument("--lambda-tradeoff", nargs="*", default=[], metavar="L.parquet",
                    help="GAE's exact lambda trade-off (pgexp lambda-tradeoff)")
-    p.add_argument("--outdir", required=True, metavar="DIR")
+    p.add_argument("--outdir", required=True, metavar="DIR", help="existing directory for NAME.parquet and NAME.csv")
     p.set_defaults(func=run)
     return p
 
@@ -24,17 +39,16 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.analysis.aggregate import concat_sorted, join_exact
-    from pgexp.io import read_frame, write_frame_csv
+    from pgexp.io import check_output_dir, read_frame, write_frame_csv
     from pgexp.provenance import provenance
 
+    check_output_dir(args.outdir)
     outdir = Path(args.outdir)
     tables = {}
-    optional = {"exact_variance": args.exact, "comparisons": args.comparisons, "decomposition": args.decomposition,
-                "gae_lambda_tradeoff": args.lambda_tradeoff}
-    for name, paths in (("metrics", args.metrics), ("slopes", args.slopes), *optional.items()):
-        if name in optional and not paths:
-            continue
-        tables[name] = concat_sorted([read_frame(p) for p in paths])
+    for option, (name, kind) in INPUTS.items():
+        paths = getattr(args, option)
+        if paths:
+            tables[name] = concat_sorted([read_frame(p, kind) for p in paths])
     if "exact_variance" in tables and len(tables["metrics"]):
         tables["metrics"] = join_exact(tables["metrics"], tables["exact_variance"])
     for name, df in tables.items():

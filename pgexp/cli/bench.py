@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from pgexp.cli.common import POSITIVE_INT
+
+EXAMPLE = "pgexp bench exact --states 10000 --repeats 3"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
-                       description="Benchmarks (not tests): print one JSON line with the timing and the problem it ran. "
-                                   "exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, gamma 0.9, H=inf). "
-                                   "sampler: sampling + a reward-to-go estimate on garnet:states=100,actions=4,branching=5 "
+                       description="Benchmarks (not tests): print one JSON line with the timing and the problem it "
+                                   "ran. exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, "
+                                   "gamma 0.9, H=inf). sampler: sampling + a reward-to-go estimate on "
+                                   "garnet:states=100,actions=4,branching=5 "
                                    "with H=100, single thread; steps_per_second is the median over repeats. "
                                    "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
                                    "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds. "
@@ -17,10 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "garnet:states=100,actions=4,branching=5 at H=100 (trace only, and full "
                                    "covariance), and the trace's growth with S and H.")
     p.add_argument("what", choices=["exact", "sampler", "pergrad", "exact-variance"], help="what to benchmark")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (pergrad)")
-    p.add_argument("--batch-size", type=int, default=1000, help="trajectories per batch (sampler)")
-    p.add_argument("--states", type=int, default=100_000, help="number of states of the garnet (exact)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the median is reported")
+    p.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch threads (pergrad)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=1000, help="trajectories per batch (sampler, pergrad)")
+    p.add_argument("--states", type=POSITIVE_INT, default=100_000, help="number of states of the garnet (exact)")
+    p.add_argument("--repeats", type=POSITIVE_INT, default=3, help="timed repetitions; the median is reported")
     p.set_defaults(func=run)
     return p
 
@@ -29,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp import bench
     from pgexp.io import dump
 
-    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size, threads=args.threads)
+    result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size,
+                       threads=args.threads)
     dump(result, None)
     return 0

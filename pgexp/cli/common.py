@@ -1,17 +1,69 @@
-"""What several commands share: the problem options, list and tag parsing, reading named tables."""
+"""What several commands share: the problem options, checked numbers and lists, tags, reading named tables.
+
+Numbers are checked where argparse reads them (:func:`number`), so a value out of range is refused
+before any work with argparse's one-line ``argument --lam: 1.5; allowed: a number in [0, 1]``.  Lists
+(``--horizon 4,10``, ``--seed 0,1``) are checked by :func:`parse_list`: every list option names a set
+of distinct values, so a repeat is refused rather than counted twice.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+import math
+from collections.abc import Callable
+from typing import Any
 
 from pgexp.errors import UserError
 
 ENV_HELP = (
     "problem spec NAME or NAME:key=value,...: "
     "garnet:states=100,actions=4,branching=5,seed=0 | chain:length=6 | short_corridor | "
-    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | file:PATH(.npz|.yaml|.json)"
+    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | gym:CartPole-v1 | file:PATH(.npz|.yaml|.json) "
+    "(pgexp envs lists them)"
 )
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False,
+           integer: bool = False, note: str = "") -> Callable[[str], Any]:
+    """An argparse ``type=`` that reads a finite number in the interval and refuses anything else in one line.
+
+    ``number(0, 1)`` is ``[0, 1]``; ``number(0, 1, lo_open=True, hi_open=True)`` is ``(0, 1)``;
+    ``number(2, integer=True)`` is an integer ``>= 2``.
+    """
+    if integer:
+        allowed = f"an integer >= {int(lo)}" if lo is not None and hi is None else \
+                  f"an integer in [{lo}, {hi}]" if lo is not None else "an integer"
+    elif lo is not None and hi is not None:
+        allowed = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        allowed = f"a finite number {'>' if lo_open else '>='} {lo:g}"
+    else:
+        allowed = "a finite number"
+    if note:
+        allowed += f" ({note})"
+
+    def convert(text: str) -> Any:
+        try:
+            value: Any = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}; allowed: {allowed}") from None
+        ok = math.isfinite(value)
+        if lo is not None:
+            ok = ok and (value > lo if lo_open else value >= lo)
+        if hi is not None:
+            ok = ok and (value < hi if hi_open else value <= hi)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"{text}; allowed: {allowed}")
+        return value
+
+    convert.__name__ = "number"
+    return convert
+
+
+PROBABILITY = number(0, 1)
+CONFIDENCE = number(0, 1, lo_open=True, hi_open=True)
+POSITIVE_INT = number(1, integer=True)
+SEED = number(0, integer=True)
 
 
 def add_problem_options(p: argparse.ArgumentParser) -> None:
@@ -26,10 +78,11 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--theta", metavar="SPEC", default=None,
                    help="init (the policy's own initialisation; default for mlp) | zeros (default for linear) | "
                         "random:seed=S,scale=X | PATH.npy (length = policy dim)")
-    g.add_argument("--threads", type=int, default=None, metavar="N", help="torch threads (neural policies)")
-    g.add_argument("--gamma", type=float, default=None, metavar="G", help="discount in [0, 1]; overrides the problem's")
+    g.add_argument("--threads", type=POSITIVE_INT, default=None, metavar="N", help="torch threads (neural policies)")
+    g.add_argument("--gamma", type=PROBABILITY, default=None, metavar="G",
+                   help="discount in [0, 1]; overrides the problem's")
     g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's "
-                   "(pgexp estimate: a comma-separated list sweeps horizons)")
+                   "(estimate, exact-curves, decompose: a comma-separated list of distinct horizons)")
 
 
 def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args"):
@@ -47,33 +100,102 @@ def int_or_text(text: str) -> int | str:
         return text
 
 
-def parse_list(text: str | None, convert: Callable[[str], Any], what: str) -> list:
-    """``"a,b,c"`` -> ``[convert(a), ...]``; ``None`` -> ``[None]``."""
+def parse_list(text: str | None, convert: Callable[[str], Any], what: str, *,
+               key: Callable[[Any], Any] | None = None) -> list:
+    """``"a,b,c"`` -> ``[convert(a), ...]``; ``None`` -> ``[None]``.
+
+    Every list option names a set: an empty list or a value given twice (compared after ``key``, default
+    the converted value: ``4,04`` repeats 4) is refused.  ``convert`` may raise ``ValueError``,
+    ``argparse.ArgumentTypeError`` or :class:`UserError`.
+    """
     if text is None:
         return [None]
-    try:
-        return [convert(x.strip()) for x in str(text).split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"{what}: {text!r}; allowed: a value or a comma-separated list") from None
+    items = [x.strip() for x in str(text).split(",")]
+    if not any(items):
+        raise UserError(f"{what}: {text!r}; allowed: a value or a comma-separated list of distinct values")
+    values, seen = [], {}
+    for item in items:
+        if not item:
+            raise UserError(f"{what}: {text!r} has an empty entry; allowed: a comma-separated list of distinct values")
+        try:
+            value = convert(item)
+        except UserError:
+            raise
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            detail = str(exc) if isinstance(exc, argparse.ArgumentTypeError) else f"{item!r}"
+            raise UserError(f"{what}: {detail}") from None
+        k = key(value) if key else value
+        if k in seen:
+            raise UserError(f"{what}: {text!r} lists {seen[k]!r} twice; allowed: distinct values")
+        seen[k] = item
+        values.append(value)
+    return values
 
 
-def parse_tags(items: list[str] | None) -> dict[str, str]:
-    """``--tag NAME=VALUE`` options -> ``{NAME: VALUE}``."""
-    tags = {}
+def horizon_key(text: str | None) -> int | None:
+    """``"4"`` -> 4, ``"inf"`` -> ``None``: the horizon a list entry names (for duplicate checks)."""
+    from pgexp.problems import parse_horizon
+
+    return parse_horizon(int_or_text(text) if isinstance(text, str) else text, what="--horizon")
+
+
+def parse_horizons(text: str | None) -> list:
+    """``--horizon`` as a list of distinct horizons, each checked; entries keep their text (``inf`` included)."""
+    return parse_list(text, lambda t: (horizon_key(t), t)[1], "--horizon", key=horizon_key)
+
+
+def parse_tags(items: list[str] | None, kind: str | None = None) -> dict[str, str]:
+    """``--tag NAME=VALUE`` options -> ``{NAME: VALUE}``; NAME may not be a column of the output ``kind``."""
+    from pgexp.tables import reserved_columns
+
+    reserved = reserved_columns(kind) if kind else frozenset()
+    tags: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.isidentifier():
             raise UserError(f"--tag: {item!r}; allowed: NAME=VALUE with NAME an identifier")
+        if key in reserved:
+            raise UserError(f"--tag {item}: {key!r} is a column of the output; allowed: a new name such as env_name")
+        if key in tags:
+            raise UserError(f"--tag: {key!r} given twice")
         tags[key] = value
     return tags
 
 
-TABLE_OPTIONS = ("metrics", "slopes", "exact", "curves", "summary", "training_variance", "comparisons", "decomposition",
-                 "deep_quality", "deep_summary", "lambda_tradeoff")
+def add_tag_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tag", action="append", metavar="NAME=VALUE",
+                   help="add a constant string column NAME (repeatable; not one of the table's own columns)")
+
+
+# option -> table kind (pgexp.tables.KINDS) of the tables plot and report read
+TABLE_OPTIONS = {"metrics": "metrics", "slopes": "slopes", "exact": "exact_variance", "curves": "learning_curves",
+                 "summary": "training_summary", "training_variance": "metrics", "comparisons": "comparisons",
+                 "decomposition": "decomposition", "deep_quality": "metrics", "deep_summary": "training_summary",
+                 "lambda_tradeoff": "gae_lambda_tradeoff"}
 
 
 def read_tables(args: argparse.Namespace) -> dict:
-    """The tables named on the command line, by key (those not given are absent)."""
+    """The tables named on the command line, by key (those not given are absent), each checked for its kind."""
     from pgexp.io import read_frame
 
-    return {k: read_frame(getattr(args, k)) for k in TABLE_OPTIONS if getattr(args, k, None)}
+    return {k: read_frame(getattr(args, k), kind) for k, kind in TABLE_OPTIONS.items() if getattr(args, k, None)}
+
+
+def read_inputs(paths: list[str], kind: str) -> list:
+    """Every input file as a DataFrame, each checked to be a table of ``kind``."""
+    from pgexp.io import read_frame
+
+    return [read_frame(p, kind) for p in paths]
+
+
+def check_outputs(*paths: str | None, option: str = "--output") -> None:
+    """Every output path writable (before any work), and no two the same."""
+    from pathlib import Path
+
+    from pgexp.io import check_output
+
+    for p in paths:
+        check_output(p, option)
+    real = [Path(p).resolve() for p in paths if p is not None]
+    if len(set(real)) != len(real):
+        raise UserError(f"{option}: the same file is named twice ({', '.join(str(p) for p in paths)})")

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_problem_options, int_or_text, parse_list, parse_tags
+from pgexp.cli.common import (
+    POSITIVE_INT,
+    PROBABILITY,
+    add_problem_options,
+    add_tag_option,
+    check_outputs,
+    parse_list,
+    parse_tags,
+)
 from pgexp.io import write_frame_csv
 
 COLUMNS = ["estimator", "baseline", "horizon", "batch_size", "lam", "var_per_traj_exact", "bias_sq_exact",
            "trace_cov_exact", "mse_exact", "rel_mse_exact", "snr_exact", "cosine_normal", "cosine_normal_se",
            "method", "dim"]
+EXAMPLE = ("pgexp exact-curves --env short_corridor --horizon 4,8,16 --pairs reinforce~none,reward_to_go~none "
+           "--batch-size 1,4 --output exact.parquet")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,35 +30,67 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "skipped): the exact var_per_traj, bias_sq, trace_cov, mse, rel_mse, snr of the "
                                    "batch estimate (columns *_exact) and the normal-approximation cosine prediction "
                                    "(cosine_normal, with its Monte-Carlo standard error). The leave-one-out constant "
-                                   "is skipped at N = 1. Per horizon, whether the assumptions of the lecture's H^3 "
-                                   "claim hold: rewards_same_sign, discount_one, p_end_before_h, h3_assumptions_hold.")
+                                   "is skipped at N = 1.")
     add_problem_options(p)
     p.add_argument("--pairs", default=None, metavar="EST~BASE,...",
                    help="default: every pair with an exact counterpart")
     p.add_argument("--batch-size", default="1", metavar="N[,N...]", help="batch sizes (default 1)")
-    p.add_argument("--lam", type=float, default=0.95, help="GAE's lambda (default 0.95)")
-    p.add_argument("--tag", action="append", metavar="NAME=VALUE")
+    p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (default 0.95)")
+    add_tag_option(p)
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
     p.set_defaults(func=run)
     return p
 
 
+def known_pairs() -> list[tuple[str, str]]:
+    """Every estimator~baseline pair the exact engine covers for a study (see :func:`pgexp.exact.moments.exact_pairs`)."""
+    from pgexp.exact.moments import SUPPORTED, exact_pairs
+
+    return exact_pairs(list(SUPPORTED), sorted({b for bs in SUPPORTED.values() for b in bs}))
+
+
+def parse_pairs(text: str | None) -> list[tuple[str, str]]:
+    """``--pairs EST~BASE,...`` (distinct, each covered by the exact engine); ``None``: every covered pair."""
+    from pgexp.errors import UserError
+
+    known = known_pairs()
+    if text is None:
+        return known
+
+    def pair(item: str) -> tuple[str, str]:
+        est, sep, base = item.partition("~")
+        if not sep or (est, base) not in known:
+            raise UserError(f"--pairs: {item!r}; allowed: ESTIMATOR~BASELINE, one of "
+                            f"{', '.join(f'{e}~{b}' for e, b in known)}")
+        return est, base
+
+    return parse_list(text, pair, "--pairs")
+
+
+def exact_horizons(text: str | None) -> list[int | None]:
+    """The distinct horizons of a ``--horizon`` list; ``inf`` (``None``) is allowed for a discounted problem
+    (the exact engine refuses an episodic one by name)."""
+    from pgexp.cli.common import horizon_key, parse_horizons
+
+    return [horizon_key(t) for t in parse_horizons(text)]
+
+
 def run(args: argparse.Namespace) -> int:
     """Exact quantities for the pairs with an exact counterpart (a table)."""
+    from pathlib import Path
+
     import pandas as pd
 
     from pgexp.analysis.slopes import ASSUMPTION_COLUMNS, horizon_assumptions
-    from pgexp.exact.moments import SUPPORTED, exact_curves, exact_pairs
-    from pgexp.problems import parse_horizon
+    from pgexp.exact.moments import exact_curves
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
-    # finite horizons, and inf for a discounted problem (episodic ones are refused by the exact engine)
-    horizons = [parse_horizon(int_or_text(h), what="--horizon") for h in parse_list(args.horizon, str, "--horizon")]
-    sizes = parse_list(args.batch_size, int, "--batch-size")
-    known = exact_pairs(list(SUPPORTED), sorted({b for bs in SUPPORTED.values() for b in bs}))
-    wanted = [tuple(p.split("~", 1)) for p in parse_list(args.pairs, str, "--pairs")] if args.pairs else known
-    pairs = [p for p in wanted if p in known]
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    horizons = exact_horizons(args.horizon)
+    sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
+    pairs = parse_pairs(args.pairs)
+    tags = parse_tags(args.tag, "exact_variance")
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
@@ -59,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     assumptions = pd.DataFrame([{"horizon": -1 if h is None else int(h), **horizon_assumptions(build(h))}
                                 for h in horizons], columns=["horizon", *ASSUMPTION_COLUMNS])
     df = df.astype({"horizon": "int64"}).merge(assumptions, on="horizon", how="left")
-    for k, v in parse_tags(args.tag).items():
+    for k, v in tags.items():
         df.insert(0, k, v)
     write_frame_csv(df, args.output, provenance(kind="exact_variance"))
     return 0

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_problem_options, parse_list, problem_from_args
+from pgexp.cli.common import (
+    POSITIVE_INT,
+    PROBABILITY,
+    add_problem_options,
+    check_outputs,
+    number,
+    parse_list,
+    problem_from_args,
+)
 
 ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
               "rollin_rollout")
+EXAMPLE = "pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none --batch-size 1,16"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -20,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "sampled: truncated at T = ceil(log 1e-12 / log gamma); rollin_rollout "
                                    "untruncated).")
     add_problem_options(p)
-    p.add_argument("--estimator", required=True, choices=ESTIMATORS)
+    p.add_argument("--estimator", required=True, choices=ESTIMATORS, help="the estimators with an exact counterpart")
     p.add_argument("--baseline", default=None,
                    help="none (default) | value_exact | constant (leave-one-out mean of the other trajectories' "
                         "returns; needs --batch-size >= 2) | fixed:c=VALUE (a fixed constant) | optimal (the exact "
@@ -28,11 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--value", default=None, metavar="PATH.npy",
                    help="GAE's value table V, shape (S,) or time-indexed (H+1, S) with last row 0 (implies "
                         "--baseline value_table)")
-    p.add_argument("--lam", type=float, default=0.95, help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
+    p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
-    p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"])
-    p.add_argument("--output", default=None, metavar="PATH.json")
-    p.add_argument("--indent", type=int, default=None)
+    p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"],
+                   help="enumeration of trajectories, the moment recursion, or auto (enumeration when small)")
+    p.add_argument("--output", default=None, metavar="PATH.json",
+                   help="write the JSON here (atomically) instead of stdout")
+    p.add_argument("--indent", type=number(0, integer=True), default=None,
+                   help="pretty-print the JSON with this indent")
     p.set_defaults(func=run)
     return p
 
@@ -44,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.exact.moments import exact_variance
     from pgexp.io import dump
 
+    check_outputs(args.output)
+
     baseline = args.baseline or ("value_table" if args.value else "none")
     if args.value and baseline != "value_table":
         raise UserError(f"--value: a value table is GAE's V (--baseline value_table), not used with "
                         f"--baseline {baseline}")
     value = load_value_table(args.value) if args.value else None
-    sizes = parse_list(args.batch_size, int, "--batch-size") if args.batch_size else []
+    sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)
     out = exact_variance(problem, args.estimator, baseline, lam=args.lam, value=value, method=args.method,
                          batch_sizes=sizes)

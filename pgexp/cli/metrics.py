@@ -1,11 +1,12 @@
-"""``pgexp metrics``: bias, variance, MSE, cosine, SNR with BCa CIs; one row per job cell."""
+"""``pgexp metrics``: bias, variance, MSE, cosine, SNR with bootstrap CIs, bias flags confirmed by a rerun."""
 
 from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import int_or_text
-from pgexp.io import write_frame_csv
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, int_or_text, read_inputs
+
+EXAMPLE = "pgexp metrics est.parquet --output metrics.parquet --resamples 2000"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -16,14 +17,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "the variances and SNR, BCa otherwise), var_ess, and the bias test: bias_max_z, "
                                    "bias_flagged, and for a flagged cell of an estimator the registry calls unbiased "
                                    "a rerun with 10x the replicates on an independent stream (bias_rerun_replicates, "
-                                   "bias_rerun_max_z, bias_confirmed: true only when the rerun is flagged too).")
+                                   "bias_rerun_max_z, bias_confirmed: true only when the rerun is flagged too). "
+                                   "docs/metrics.md defines them.")
     p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
-    p.add_argument("--output", required=True, metavar="OUT.parquet")
-    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
-    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="the metrics table (written atomically)")
+    p.add_argument("--confidence", type=CONFIDENCE, default=0.95, help="confidence level in (0, 1) (default 0.95)")
+    p.add_argument("--resamples", type=POSITIVE_INT, default=2000, help="bootstrap resamples, >= 1 (default 2000)")
     p.add_argument("--reference-horizon", default=None, metavar="H|inf|any",
                    help="label cells at this horizon (any: every horizon) as the batch-size sweep (column 'sweep')")
-    p.add_argument("--reference-batch-size", type=int, default=None, metavar="N",
+    p.add_argument("--reference-batch-size", type=POSITIVE_INT, default=None, metavar="N",
                    help="label cells at this batch size as the horizon sweep (column 'sweep')")
     p.add_argument("--csv", action="store_true", help="also write OUT.csv beside the parquet")
     p.set_defaults(func=run)
@@ -31,21 +33,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from pgexp.analysis.metrics import metrics_frame
-    from pgexp.io import read_frame, write_frame
+    from pgexp.io import write_frame, write_frame_csv
     from pgexp.problems import parse_horizon
     from pgexp.provenance import provenance
 
-    frames = [read_frame(p) for p in args.inputs]
+    check_outputs(args.output)
     if args.reference_horizon == "any":
         ref: int | str | None = "any"
     else:
-        ref_h = parse_horizon(int_or_text(args.reference_horizon), what="--reference-horizon") if args.reference_horizon else None
+        ref_h = parse_horizon(int_or_text(args.reference_horizon), what="--reference-horizon") \
+            if args.reference_horizon else None
         ref = -1 if args.reference_horizon and ref_h is None else ref_h
+    frames = read_inputs(args.inputs, "estimate")
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
                         reference_batch_size=args.reference_batch_size)
     meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])
     if args.csv:
+        check_outputs(str(Path(args.output).with_suffix(".csv")))
         write_frame_csv(out, args.output, meta)
     else:
         write_frame(out, args.output, meta)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pgexp.cli.common import check_outputs
 from pgexp.errors import UserError
 
-EXAMPLE = ("example: pgexp plot variance_vs_horizon --metrics results/tables/metrics.parquet "
+EXAMPLE = ("pgexp plot variance_vs_horizon --metrics results/tables/metrics.parquet "
            "--slopes results/tables/slopes.parquet --output results/figures/variance_vs_horizon.pdf")
 
 
@@ -25,8 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Draw one registered figure from result tables and write FIGURE.pdf and "
                                    "FIGURE.png (200 dpi) atomically.  Figures and the tables each takes: "
                                    + "; ".join(f"{n} ({', '.join(option(r) for r in FIGURES[n].tables)})"
-                                               for n in ordered()) + ".",
-                       epilog=EXAMPLE)
+                                               for n in ordered()) + ".")
     p.add_argument("figure", choices=ordered(), metavar="FIGURE", help=f"one of: {', '.join(ordered())}")
     for role, tables in table_roles().items():
         kinds = ", ".join(tables[:-1]) + (" or " if len(tables) > 1 else "") + tables[-1]
@@ -46,7 +46,7 @@ def read_table(path: str, what: str):
         raise UserError(f"{what} {path}: no such file")
     try:
         return read_frame(path)
-    except (pa.ArrowException, OSError) as exc:
+    except (UserError, pa.ArrowException, OSError) as exc:
         raise UserError(f"{what} {path}: not a parquet table ({type(exc).__name__})") from None
 
 
@@ -62,5 +62,7 @@ def run(args: argparse.Namespace) -> int:
                             f"{', '.join(option(r) for r in spec.tables)}")
     tables = {role: read_table(path, option(role)) for role, path in given.items()}
     fig = spec.make(tables, {role: f"{option(role)} {path}" for role, path in given.items()})
+    out = Path(args.output)
+    check_outputs(str(out.with_suffix(".pdf")), str(out.with_suffix(".png")))
     save_figure(fig, args.output)
     return 0

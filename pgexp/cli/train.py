@@ -5,10 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pgexp.cli.common import add_problem_options, parse_list, parse_tags, problem_from_args
+from pgexp.cli.common import (
+    POSITIVE_INT,
+    PROBABILITY,
+    SEED,
+    add_problem_options,
+    add_tag_option,
+    check_outputs,
+    number,
+    parse_list,
+    parse_tags,
+    problem_from_args,
+)
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS
 from pgexp.io import save_npy
+
+EXAMPLE = """pgexp train --env "chain:length=6" --gamma 1 --horizon 25 --estimator reward_to_go \\
+    --baseline value_exact --batch-size 16 --step-size 0.1,0.3,1.0 --iterations 200 --seed 0,1,2 --output run.parquet"""
+
+STEP_SIZE = number(0, lo_open=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -22,19 +38,32 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     add_problem_options(p)
     g = p.add_argument_group("training")
     g.add_argument("--estimator", required=True, choices=["exact", *ESTIMATORS], help="estimator, or exact")
-    g.add_argument("--baseline", default="none", choices=list(BASELINES))
-    g.add_argument("--lam", type=float, default=0.95, metavar="L", help="GAE lambda (gae only)")
-    g.add_argument("--batch-size", type=int, required=True, metavar="N")
-    g.add_argument("--step-size", required=True, metavar="ETA", help="step size (or a comma-separated list)")
-    g.add_argument("--optimizer", default="sga", choices=["sga", "adam"])
-    g.add_argument("--iterations", type=int, required=True, metavar="T")
-    g.add_argument("--checkpoints", default=None, metavar="0,50,100", help="iterations whose theta is saved")
-    g.add_argument("--seed", required=True, metavar="S", help="seed (or a comma-separated list)")
-    g.add_argument("--eval-episodes", type=int, default=20, help="continuous-state problems: episodes per evaluation")
-    p.add_argument("--tag", action="append", metavar="NAME=VALUE", help="add a constant string column (repeatable)")
-    p.add_argument("--output", required=True, metavar="OUT.parquet")
+    g.add_argument("--baseline", default="none", choices=list(BASELINES), help="baseline (default none)")
+    g.add_argument("--lam", type=PROBABILITY, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only)")
+    g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
+                   help="trajectories per gradient estimate")
+    g.add_argument("--step-size", required=True, metavar="ETA",
+                   help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
+    g.add_argument("--optimizer", default="sga", choices=["sga", "adam"], help="plain ascent (sga, default) or adam")
+    g.add_argument("--iterations", type=number(0, integer=True), required=True, metavar="T",
+                   help="gradient steps (>= 0)")
+    g.add_argument("--checkpoints", default=None, metavar="0,50,100",
+                   help="distinct iterations in [0, --iterations] whose theta is saved as OUT.theta<T>.npy")
+    g.add_argument("--seed", required=True, metavar="S", help="seed >= 0 (or a comma-separated list of distinct seeds)")
+    g.add_argument("--eval-episodes", type=POSITIVE_INT, default=20,
+                   help="continuous-state problems: episodes per evaluation")
+    add_tag_option(p)
+    p.add_argument("--output", required=True, metavar="OUT.parquet", help="the training table (written atomically)")
     p.set_defaults(func=run)
     return p
+
+
+def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
+    """``--checkpoints`` as distinct iterations in ``[0, iterations]``."""
+    if not text:
+        return ()
+    within = number(0, iterations, integer=True) if iterations > 0 else number(0, 0, integer=True)
+    return tuple(parse_list(text, within, f"--checkpoints (with --iterations {iterations})"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,40 +71,48 @@ def run(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     from pgexp.io import write_table
+    from pgexp.progress import bar
     from pgexp.provenance import provenance
     from pgexp.runs.train import run_table, train_run
 
-    step_sizes = parse_list(args.step_size, float, "--step-size")
-    seeds = parse_list(args.seed, int, "--seed")
-    from pgexp.deep import is_continuous_gym
-
-    if is_continuous_gym(args.env):  # the neural track: evaluation return instead of the exact J
-        from pgexp.deep import deep_train
-
-        tables = [deep_train(args.env, args.policy, args.estimator, args.baseline, args.lam, args.batch_size, eta,
-                             args.iterations, seed, args.optimizer, args.eval_episodes, args.gamma, args.horizon,
-                             args.threads, theta=args.theta, tags=parse_tags(args.tag))
-                  for eta in step_sizes for seed in seeds]
-        write_table(pa.concat_tables(tables), Path(args.output), provenance(kind="train", track="deep", seed=seeds))
-        return 0
-    problem = problem_from_args(args)
-    checkpoints = tuple(parse_list(args.checkpoints, int, "--checkpoints")) if args.checkpoints else ()
+    step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
+    seeds = parse_list(args.seed, SEED, "--seed")
+    tags = parse_tags(args.tag, "train")
+    checkpoints = parse_checkpoints(args.checkpoints, args.iterations)
     if len(step_sizes) * len(seeds) > 1 and checkpoints:
         raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
-    tables = []
     out = Path(args.output)
-    for eta in step_sizes:
-        for seed in seeds:
+    check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
+    runs = [(eta, seed) for eta in step_sizes for seed in seeds]
+    from pgexp.deep import is_continuous_gym
+
+    with bar(total=len(runs) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
+             unit="iteration") as progress:
+        if is_continuous_gym(args.env):  # the neural track: evaluation return instead of the exact J
+            from pgexp.deep import deep_train
+
+            tables = [deep_train(args.env, args.policy, args.estimator, args.baseline, args.lam, args.batch_size, eta,
+                                 args.iterations, seed, args.optimizer, args.eval_episodes, args.gamma, args.horizon,
+                                 args.threads, theta=args.theta, tags=tags, tick=progress.update)
+                      for eta, seed in runs]
+            write_table(pa.concat_tables(tables), out, provenance(kind="train", track="deep", seed=seeds))
+            return 0
+        problem = problem_from_args(args)
+        tables = []
+        thetas = {}
+        for eta, seed in runs:
             run = train_run(problem, args.estimator, args.baseline, lam=args.lam, batch_size=args.batch_size,
                             step_size=eta, iterations=args.iterations, seed=seed, optimizer=args.optimizer,
-                            checkpoints=checkpoints)
+                            checkpoints=checkpoints, tick=progress.update)
             params = {"estimator": args.estimator, "baseline": args.baseline, "batch_size": int(args.batch_size),
                       "step_size": float(eta), "optimizer": args.optimizer, "seed": int(seed),
-                      "iterations": int(args.iterations), **parse_tags(args.tag)}
+                      "iterations": int(args.iterations), **tags}
             tables.append(run_table(problem, run, params))
             last = problem.theta
             for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints
                 last = run.checkpoints.get(t, last)
-                save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), last)
+                thetas[t] = last
+    for t, theta in thetas.items():
+        save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), theta)
     write_table(pa.concat_tables(tables), out, provenance(kind="train", seed=seeds))
     return 0

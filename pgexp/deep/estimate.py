@@ -23,7 +23,7 @@ against the reference unchanged; plus ``reference_batch``, ``reference_rel_se``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,7 @@ from pgexp.deep.estimators import (
 from pgexp.deep.policy import ObsMLPPolicy, make_obs_policy
 from pgexp.deep.sampler import Episodes, GymTask, child, gym_task, sample_episodes
 from pgexp.errors import UserError
+from pgexp.progress import bar as progress_bar
 from pgexp.sampling.rng import AUX, MAIN, job_entropy, stream
 
 REFERENCE_CHUNK = 1000
@@ -164,8 +165,11 @@ def reference_identity(prob: DeepProblem, reference_batch: int, seed: int) -> di
         "role": "reference", "reference_batch": int(reference_batch), "seed": int(seed)}
 
 
-def deep_reference(prob: DeepProblem, reference_batch: int, seed: int) -> Reference:
-    """Mean of ``reference_batch`` per-episode reward-to-go + learned-value gradients, with standard errors."""
+def deep_reference(prob: DeepProblem, reference_batch: int, seed: int,
+                   tick: Callable[[int], None] | None = None) -> Reference:
+    """Mean of ``reference_batch`` per-episode reward-to-go + learned-value gradients, with standard errors.
+
+    ``tick(n)`` after every chunk of ``n`` episodes (a progress bar's ``update``)."""
     if reference_batch < 2:
         raise UserError(f"--reference-batch: {reference_batch}; allowed: an integer >= 2")
     entropy = job_entropy(reference_identity(prob, reference_batch, seed), prob.theta)
@@ -193,6 +197,8 @@ def deep_reference(prob: DeepProblem, reference_batch: int, seed: int) -> Refere
         undisc += float(ep.undiscounted_returns().sum())
         steps += ep.env_steps
         done += n
+        if tick is not None:
+            tick(n)
     R = done
     mean_c = s1 / R
     var = np.maximum(s2 - R * mean_c * mean_c, 0.0) / (R - 1)
@@ -236,7 +242,10 @@ def deep_estimate(env_id: str, policy_spec: str | None = None, theta: str | np.n
         raise UserError(f"--lam: {lam!r}; allowed: a number in [0, 1]")
     for n in batch_sizes:
         est.check(baseline, int(n))
-    ref = reference if reference is not None else deep_reference(prob, reference_batch, seed)
+    # one bar over the episodes of the reference and of every replicate (the reference alone can take minutes)
+    total = (0 if reference is not None else reference_batch) + replicates * sum(int(n) for n in batch_sizes)
+    bar = progress_bar(total=total, desc=f"{estimator}~{baseline}", unit="episode")
+    ref = reference if reference is not None else deep_reference(prob, reference_batch, seed, bar.update)
     ident = prob.identity()
     tables = []
     for n in batch_sizes:
@@ -250,6 +259,7 @@ def deep_estimate(env_id: str, policy_spec: str | None = None, theta: str | np.n
             steps.append(b.env_steps)
             rets.append(b.return_mean)
             trunc.append(b.truncated)
+            bar.update(n)
         M = replicates
         is_gae = estimator == "gae"
 
@@ -282,4 +292,5 @@ def deep_estimate(env_id: str, policy_spec: str | None = None, theta: str | np.n
             "grad_exact": _lists(np.tile(ref.grad, (M, 1))),
         }
         tables.append(pa.table(cols))
+    bar.close()
     return pa.concat_tables(tables)

@@ -17,6 +17,7 @@ code reads both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,8 +68,10 @@ def evaluate(prob: DeepProblem, theta: np.ndarray, episodes: int, seq: np.random
 
 def deep_train_run(prob: DeepProblem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
                    step_size: float, iterations: int, seed: int, optimizer: str = "adam", eval_episodes: int = 20,
-                   checkpoints: tuple[int, ...] = ()) -> DeepRun:
-    """``iterations`` ascent steps from ``prob.theta``; rows for ``t = 0..iterations`` (fewer if diverged)."""
+                   checkpoints: tuple[int, ...] = (), tick: Callable[[int], None] | None = None) -> DeepRun:
+    """``iterations`` ascent steps from ``prob.theta``; rows for ``t = 0..iterations`` (fewer if diverged).
+
+    ``tick(1)`` after every iteration (a progress bar's ``update``; :mod:`pgexp.progress`)."""
     check_ascent(optimizer, step_size, iterations)
     if eval_episodes < 1:
         raise UserError(f"--eval-episodes: {eval_episodes}; allowed: a positive integer")
@@ -108,6 +111,8 @@ def deep_train_run(prob: DeepProblem, estimator: str, baseline: str = "none", *,
             r["step_norm"].append(float(np.linalg.norm(delta)) if delta is not None else float("nan"))
         r["batch_return_mean"].append(ret)
         r["diverged"].append(bool(bad))
+        if tick is not None:
+            tick(1)
         if bad:
             run.diverged = True
             break
@@ -120,12 +125,12 @@ def deep_train(env_id: str, policy_spec: str | None = None, estimator: str = "re
                lam: float = 0.95, batch_size: int = 16, step_size: float = 0.01, iterations: int = 50, seed: int = 0,
                optimizer: str = "adam", eval_episodes: int = 20, gamma: float | None = 0.99,
                horizon: int | str | None = None, threads: int | None = None, *, theta: str | np.ndarray | None = None,
-               tags: dict[str, str] | None = None) -> pa.Table:
+               tags: dict[str, str] | None = None, tick: Callable[[int], None] | None = None) -> pa.Table:
     """One training run as a table: one row per iteration (see the module docstring for the columns)."""
     set_threads(threads)
     prob = build_deep_problem(env_id, policy_spec, theta, gamma=gamma, horizon=horizon)
     run = deep_train_run(prob, estimator, baseline, lam=lam, batch_size=batch_size, step_size=step_size,
-                         iterations=iterations, seed=seed, optimizer=optimizer, eval_episodes=eval_episodes)
+                         iterations=iterations, seed=seed, optimizer=optimizer, eval_episodes=eval_episodes, tick=tick)
     return run_table(prob, run, {"estimator": estimator, "baseline": baseline,
                                  "lam": float(lam) if estimator == "gae" else float("nan"),
                                  "batch_size": int(batch_size), "step_size": float(step_size), "optimizer": optimizer,

@@ -14,6 +14,7 @@ import numpy as np
 
 from pgexp.errors import UserError
 from pgexp.exact.model import ExactSetup
+from pgexp.progress import track
 
 MAX_TRAJECTORIES = 1_000_000
 CHUNK = 65_536  # trajectories per block when turning weights into gradients
@@ -96,7 +97,7 @@ def enumerate_paths(st: ExactSetup, max_trajectories: int = MAX_TRAJECTORIES) ->
     S_hist = np.zeros((cur.size, L), np.int64)
     A_hist = np.zeros((cur.size, L), np.int64)
     out = []
-    for h in range(L):
+    for h in track(range(L), desc="enumerating trajectories", unit="step"):
         ended = st.absorbing[cur]
         if ended.any():
             out.append((S_hist[ended], A_hist[ended], np.full(int(ended.sum()), h), prob[ended], cur[ended]))

@@ -61,6 +61,7 @@ import numpy as np
 
 from pgexp.exact.families import WeightFamily
 from pgexp.exact.model import ExactSetup
+from pgexp.progress import track as with_progress
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,7 +125,7 @@ def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: 
     def acc(F: np.ndarray, u: np.ndarray) -> np.ndarray:
         return F.T @ u if full else np.einsum("sd,sd->d", F, u)
 
-    for h in range(st.L):
+    for h in with_progress(range(st.L), desc="second moments (DP)", unit="step"):
         p, PmX, PmY, PP = p * alive, PmX * alive, PmY * alive, PP * alive
         Fa *= alive[:, None]
         Fc *= alive[:, None]

@@ -26,7 +26,6 @@ gradient.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -35,60 +34,14 @@ import torch
 from torch.func import functional_call, jacrev, vjp, vmap
 
 from pgexp.errors import UserError
-from pgexp.specs import Spec, check_keys, parse_spec
+from pgexp.policies.mlp_spec import MLP_DEFAULTS, MLPSpec, parse_hidden, parse_mlp_spec
+from pgexp.specs import Spec
 
 DTYPE = torch.float64
 ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
-MLP_DEFAULTS: dict[str, Any] = {"hidden": "64x64", "activation": "tanh", "seed": 0}
+__all__ = ["ACTIVATIONS", "DTYPE", "MLP_DEFAULTS", "LinearTorchPolicy", "MLPPolicy", "MLPSpec", "TorchMLP",
+           "TorchSoftmaxPolicy", "make_mlp_policy", "parse_hidden", "parse_mlp_spec", "theta_for"]
 VMAP_ELEMENTS = 4_000_000  # rough cap on floats per vmap chunk (memory), see TorchSoftmaxPolicy._chunk
-
-
-# --------------------------------------------------------------------------- spec
-
-@dataclass(frozen=True)
-class MLPSpec:
-    """Hidden sizes, activation and init seed of an MLP policy."""
-
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "tanh"
-    seed: int = 0
-
-    @property
-    def name(self) -> str:
-        """Canonical spec string, every key present (used in tables, identities and seeds)."""
-        hid = "x".join(str(h) for h in self.hidden) if self.hidden else "none"
-        return f"mlp:activation={self.activation},hidden={hid},seed={self.seed}"
-
-
-def parse_hidden(value: Any) -> tuple[int, ...]:
-    """``32`` | ``"64x64"`` | ``none``/``0`` (no hidden layer: linear in the input) -> sizes."""
-    if value is None or value == 0 or (isinstance(value, str) and value.strip().lower() in {"", "none"}):
-        return ()
-    if isinstance(value, bool):
-        raise UserError(f"--policy mlp: hidden={value!r}; allowed: e.g. 32, 64x64 or none")
-    parts = [value] if isinstance(value, int) else str(value).lower().split("x")
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UserError(f"--policy mlp: hidden={value!r}; allowed: e.g. 32, 64x64 or none") from None
-    if any(s < 1 for s in sizes):
-        raise UserError(f"--policy mlp: hidden={value!r}; layer sizes must be positive integers")
-    return sizes
-
-
-def parse_mlp_spec(spec: str | Spec) -> MLPSpec:
-    """``mlp[:hidden=64x64,activation=tanh|relu,seed=0]`` -> :class:`MLPSpec`."""
-    parsed = spec if isinstance(spec, Spec) else parse_spec(spec, what="--policy")
-    if parsed.name != "mlp":
-        raise UserError(f"--policy: {parsed.name!r} is not an mlp spec")
-    o = check_keys(parsed, MLP_DEFAULTS, what="--policy")
-    act = str(o["activation"]).lower()
-    if act not in ACTIVATIONS:
-        raise UserError(f"--policy mlp: activation={o['activation']!r}; allowed: {', '.join(ACTIVATIONS)}")
-    seed = o["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"--policy mlp: seed={seed!r}; allowed: a non-negative integer")
-    return MLPSpec(parse_hidden(o["hidden"]), act, int(seed))
 
 
 # --------------------------------------------------------------------------- network
@@ -256,12 +209,14 @@ class MLPPolicy(TorchSoftmaxPolicy):
     identical and the hidden layers' gradients vanish).
     """
 
-    def __init__(self, features: Any, spec: MLPSpec = MLPSpec()):
+    def __init__(self, features: Any, spec: MLPSpec | None = None):
+        spec = MLPSpec() if spec is None else spec
         self.features = features
         self.spec = spec
         self.num_states = int(features.num_states)
         self.num_actions = int(features.num_actions)
-        self.net = TorchMLP(self.num_states, self.num_actions, spec.hidden, spec.activation)
+        self.num_inputs = self.num_states - int(getattr(features, "num_internal", 0))  # internal states: no input
+        self.net = TorchMLP(self.num_inputs, self.num_actions, spec.hidden, spec.activation)
         self.dim = self.net.dim
         self.name = spec.name
         self._width = max((self.num_actions, *spec.hidden))
@@ -272,7 +227,8 @@ class MLPPolicy(TorchSoftmaxPolicy):
 
     @cached_property
     def _inputs(self) -> torch.Tensor:
-        return torch.eye(self.num_states, dtype=DTYPE)
+        """One-hot exposed states; an internal state (no action is taken there) reads the zero vector."""
+        return torch.eye(self.num_states, self.num_inputs, dtype=DTYPE)
 
     def params(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net.unflatten(theta)

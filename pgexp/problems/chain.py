@@ -10,11 +10,13 @@ state's *right* probabilities are redrawn from a Dirichlet centred on these valu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from pgexp.errors import UserError
+from pgexp.memory import require_memory
 from pgexp.problems.mdp import FiniteMDP, make_mdp
 from pgexp.problems.registry import apply_common, register
 from pgexp.specs import Spec
@@ -56,8 +58,12 @@ def chain_arrays(length: int, small: float, large: float, seed: int | None) -> t
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     if isinstance(o["length"], bool) or not isinstance(o["length"], int) or o["length"] < 2:
         raise UserError(f"--env chain: length={o['length']!r}; allowed: an integer >= 2")
-    if o["seed"] is not None and (isinstance(o["seed"], bool) or not isinstance(o["seed"], int)):
+    if o["seed"] is not None and (isinstance(o["seed"], bool) or not isinstance(o["seed"], int) or o["seed"] < 0):
         raise UserError(f"--env chain: seed={o['seed']!r}; allowed: a non-negative integer")
+    for key in ("small", "large"):
+        if isinstance(o[key], bool) or not isinstance(o[key], (int, float)) or not math.isfinite(o[key]):
+            raise UserError(f"--env chain: {key}={o[key]!r}; allowed: a finite number")
+    require_memory(32.0 * o["length"] ** 2, f"--env chain:length={o['length']} (dense transitions)")
     P, r, mu = chain_arrays(o["length"], float(o["small"]), float(o["large"]), o["seed"])
     mdp = make_mdp(P, r, mu, name=spec.canonical())
     return apply_common(mdp, o, gamma=0.95, horizon=None)

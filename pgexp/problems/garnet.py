@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pgexp.errors import UserError
+from pgexp.memory import require_memory
 from pgexp.problems.mdp import FiniteMDP, make_mdp
 from pgexp.problems.registry import apply_common, register
 from pgexp.specs import Spec
@@ -57,6 +58,9 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     for key in ("states", "actions", "branching", "seed"):
         if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < (0 if key == "seed" else 1):
             raise UserError(f"--env garnet: {key}={o[key]!r}; allowed: a {'non-negative' if key == 'seed' else 'positive'} integer")
+    # ~40 bytes per transition: column indices and their sorted copy, weights, the CSR arrays
+    require_memory(40.0 * o["states"] * o["actions"] * o["branching"],
+                   f"--env garnet:states={o['states']},actions={o['actions']},branching={o['branching']}")
     P, r, mu = garnet(o["states"], o["actions"], o["branching"], o["seed"], reward=o["reward"])
     mdp = make_mdp(P, r, mu, name=spec.canonical())
     return apply_common(mdp, o, gamma=0.9, horizon=None)

@@ -3,7 +3,9 @@
 ``env.unwrapped.P[s][a]`` is a list of ``(prob, next_state, reward, terminated)``; the initial
 distribution is ``env.unwrapped.initial_state_distrib``.  Nothing is re-typed.  A transition flagged
 *terminated* pays its reward and then enters one extra absorbing zero-reward state (the last index),
-so FrozenLake's holes and goal, or Taxi's drop-off, end the episode exactly as in Gymnasium.
+so FrozenLake's holes and goal, or Taxi's drop-off, end the episode exactly as in Gymnasium.  That
+state is internal (``num_internal = 1``): the problem exposes Gymnasium's states only, so tabular
+features of FrozenLake 4x4 have 16 x 4 parameters and ``pgexp exact`` reports 16 states.
 Rewards that depend on the next state are folded into their expectation ``r(s, a)`` (the objective
 and its gradient depend on rewards only through that expectation).
 Default ``gamma`` = 1 and horizon = the registered ``max_episode_steps`` (``inf`` when there is none).
@@ -20,6 +22,11 @@ from pgexp.errors import UserError
 from pgexp.problems.mdp import FiniteMDP, make_mdp
 from pgexp.problems.registry import apply_common, register
 from pgexp.specs import Spec
+
+
+def has_table(unwrapped: Any) -> bool:
+    """Whether a Gymnasium env exposes its transition table (``P`` and ``initial_state_distrib``)."""
+    return hasattr(unwrapped, "P") and hasattr(unwrapped, "initial_state_distrib")
 
 
 def table_arrays(unwrapped: Any) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
@@ -64,7 +71,7 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     except Exception as exc:  # gymnasium raises many types for unknown ids / bad kwargs
         raise UserError(f"--env gym:{env_id}: {exc}") from None
     unwrapped = env.unwrapped
-    if not hasattr(unwrapped, "P") or not hasattr(unwrapped, "initial_state_distrib"):
+    if not has_table(unwrapped):
         raise UserError(
             f"--env gym:{env_id}: not a toy-text environment with a transition table "
             "(needs env.unwrapped.P and initial_state_distrib; e.g. FrozenLake-v1, CliffWalking-v1, Taxi-v4)"
@@ -72,7 +79,7 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     P, r, mu = table_arrays(unwrapped)
     S = r.shape[0] - 1
     labels = tuple(str(s) for s in range(S)) + ("terminal",)
-    mdp = make_mdp(P, r, mu, name=spec.canonical(), state_labels=labels)
+    mdp = make_mdp(P, r, mu, name=spec.canonical(), state_labels=labels, num_internal=1)
     max_steps = env.spec.max_episode_steps if env.spec is not None else None
     env.close()
     return apply_common(mdp, o, gamma=1.0, horizon=max_steps)

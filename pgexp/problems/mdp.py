@@ -4,6 +4,14 @@
 of ``(s, a)``.  That one layout serves tiny problems and garnets with 10^5 states alike, and
 ``P @ V`` gives the expected next value of every state-action pair in one sparse product.
 Episode end is an absorbing zero-reward state.
+
+**Internal states.** A problem may add states of its own that the source problem does not have --
+Gymnasium's toy-text tasks get one absorbing state that every *terminated* transition enters.  They
+are the last ``num_internal`` states.  The exact and sampling code uses them like any other state (that
+is what makes episode ends exact), but they are not the user's: tabular features give them no
+parameters (FrozenLake 4x4 has 16 x 4, as in Gymnasium), and reports drop them
+(:attr:`FiniteMDP.num_exposed`).  No action is ever taken in an absorbing state, so ``J`` and
+``grad J`` do not depend on its parameters (``tests/test_envs.py`` checks they are unchanged).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class FiniteMDP:
         phi: features the problem brings (``(S, A, d)``), or ``None`` (tabular by default).
         name: the canonical spec string the MDP was built from.
         state_labels: optional human-readable names of the states.
+        num_internal: how many of the last states are pgexp's own (see the module docstring).
     """
 
     P: sp.csr_array
@@ -43,13 +52,22 @@ class FiniteMDP:
     phi: np.ndarray | None = None
     name: str = ""
     state_labels: tuple[str, ...] | None = None
+    num_internal: int = 0
 
     def __post_init__(self) -> None:
         validate(self.P, self.r, self.mu, self.gamma, self.horizon, self.phi)
+        if not 0 <= self.num_internal < self.num_states:
+            raise UserError(f"num_internal: {self.num_internal}; allowed: 0 <= num_internal < {self.num_states} states")
 
     @property
     def num_states(self) -> int:
+        """All states, internal ones included (what the exact and sampling code works on)."""
         return self.r.shape[0]
+
+    @property
+    def num_exposed(self) -> int:
+        """The source problem's states (the first ``num_exposed``): what features and reports see."""
+        return self.r.shape[0] - self.num_internal
 
     @property
     def num_actions(self) -> int:
@@ -160,6 +178,7 @@ def make_mdp(
     phi: np.ndarray | None = None,
     name: str = "",
     state_labels: tuple[str, ...] | None = None,
+    num_internal: int = 0,
 ) -> FiniteMDP:
     """Build a validated :class:`FiniteMDP` from dense ``(S, A, S)`` or sparse ``(S*A, S)`` transitions."""
     r = np.asarray(r, dtype=np.float64)
@@ -179,4 +198,5 @@ def make_mdp(
         phi=None if phi is None else np.asarray(phi, dtype=np.float64),
         name=name,
         state_labels=state_labels,
+        num_internal=int(num_internal),
     )

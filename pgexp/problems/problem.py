@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pgexp.memory import require_memory
 from pgexp.policies import TabularPolicy, make_features, make_policy
 from pgexp.policies.theta import make_theta
 from pgexp.problems.mdp import FiniteMDP
@@ -60,12 +61,21 @@ def build_problem(
         changes["horizon"] = parse_horizon(_int_or_text(horizon), what="--horizon")
     if changes:
         mdp = mdp.replace(**changes)
+    require_horizon_memory(mdp)
     feats = make_features(features, mdp)
     pol = make_policy(policy, feats)
     th = make_theta(theta, pol.dim, pol)
     default = "init" if hasattr(pol, "default_theta") else "zeros"
     return Problem(mdp, pol, th, env, feats.name if pol.name == "linear" else "onehot-state", pol.name,
                    default if theta is None else theta)
+
+
+def require_horizon_memory(mdp: FiniteMDP) -> None:
+    """Refuse a finite horizon whose exact values ``V_h(s)``, ``h = 0..H`` (every command computes them:
+    ``8 (H + 1) S`` bytes) would not fit in memory."""
+    if mdp.horizon is not None:
+        require_memory(8.0 * (mdp.horizon + 1) * mdp.num_states,
+                       f"--horizon {mdp.horizon} (exact values for {mdp.horizon + 1} steps x {mdp.num_states} states)")
 
 
 def _int_or_text(value: int | str) -> int | str:

@@ -13,7 +13,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from pgexp import exact
 from pgexp.errors import UserError
@@ -21,6 +20,8 @@ from pgexp.estimators import Estimator, get_estimator
 from pgexp.estimators.base import Context, WeightedScores, to_gradients
 from pgexp.estimators.baselines import optimal_coefficients
 from pgexp.problems.problem import Problem
+from pgexp.progress import bar as progress_bar
+from pgexp.progress import ticker
 from pgexp.sampling.rng import AUX, MAIN, job_entropy, stream, trajectory_seeds
 from pgexp.sampling.tabular import sample
 
@@ -97,10 +98,11 @@ def check_combination(problem: Problem, estimator: str, baseline: str, batch_siz
 
 def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
                  replicates: int, seed: int, progress: bool | None = None, tags: dict[str, str] | None = None,
-                 purpose: str = "estimate") -> pa.Table:
+                 tick: Callable[[int], None] | None = None, purpose: str = "estimate") -> pa.Table:
     """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``).
 
-    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``);
+    ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).  Progress:
+    ``tick(1)`` per replicate when given (the caller's bar), else a bar of its own unless ``progress=False``.
     ``purpose`` selects an independent random stream (see :func:`stream_identity`).
     """
     est = check_combination(problem, estimator, baseline, batch_size)
@@ -111,14 +113,18 @@ def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, la
     J_star = exact.optimal(problem.mdp).J_star
     entropy = job_entropy(stream_identity(problem, batch_size, seed, purpose), problem.theta)
     grads, steps, rets, trunc = [], [], [], []
-    bar = tqdm(range(replicates), desc=f"{estimator}~{baseline}", unit="rep", disable=None if progress is None else not progress,
-               leave=False)
-    for m in bar:
+    own = progress_bar(total=replicates, desc=f"{estimator}~{baseline}", unit="replicate") \
+        if tick is None and progress is not False else None
+    tick = tick or ticker(own)
+    for m in range(replicates):
         b = estimate_batch(ctx, est, baseline, lam, batch_size, entropy, m)
         grads.append(b.grad)
         steps.append(b.env_steps)
         rets.append(b.return_mean)
         trunc.append(b.truncated)
+        tick(1)
+    if own is not None:
+        own.close()
     ident = problem.identity()
     n = replicates
     is_gae = est.name == "gae"
@@ -187,7 +193,10 @@ def run_estimate_grid(build: Callable[[int | str | None], Problem], horizons: Se
         for n in batch_sizes:
             check_combination(prob, estimator, baseline, n)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
-    bar = tqdm(cells, desc=f"{estimator}~{baseline}", unit="cell", disable=None if progress is None else not progress)
-    tables = [run_estimate(prob, estimator, baseline, lam=lam, batch_size=n, seed=seed, progress=False, tags=tags,
-                           replicates=cell_replicates(replicates, n, min_trajectories)) for prob, n in bar]
+    counts = [cell_replicates(replicates, n, min_trajectories) for _, n in cells]
+    # one bar over every replicate of every cell: it moves from the first replicate on
+    with progress_bar(total=sum(counts), desc=f"{estimator}~{baseline}", unit="replicate",
+                      enabled=None if progress is None else bool(progress)) as bar:
+        tables = [run_estimate(prob, estimator, baseline, lam=lam, batch_size=n, replicates=m, seed=seed,
+                               tags=tags, tick=bar.update) for (prob, n), m in zip(cells, counts)]
     return pa.concat_tables(tables)

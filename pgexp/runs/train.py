@@ -13,6 +13,7 @@ same points.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,8 +73,11 @@ def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
 
 def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
               step_size: float, iterations: int, seed: int, optimizer: str = "sga",
-              checkpoints: tuple[int, ...] = ()) -> Run:
-    """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``."""
+              checkpoints: tuple[int, ...] = (), tick: Callable[[int], None] | None = None) -> Run:
+    """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``.
+
+    ``tick(1)`` is called after every iteration (a progress bar's ``update``; :mod:`pgexp.progress`).
+    """
     check_ascent(optimizer, step_size, iterations)
     est = None if estimator == "exact" else check_combination(problem, estimator, baseline, batch_size)
     entropy = job_entropy(stream_identity(problem, batch_size, seed), problem.theta)
@@ -109,6 +113,8 @@ def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: 
         bad = not np.isfinite(J) or (t < iterations and (g is None or not np.all(np.isfinite(g))
                                                          or not np.all(np.isfinite(new))))
         _append(run, t, J, steps, g, delta, bad)
+        if tick is not None:
+            tick(1)
         if bad:
             run.diverged = True
             break

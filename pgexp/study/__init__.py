@@ -5,14 +5,15 @@ mapping from config keys to jobs.  Every check raises :class:`~pgexp.errors.User
 and what is allowed, before any job runs.  Imports stay light (no compiled kernels): Snakemake loads
 this package on every call, including the no-op ``snakemake -n``.
 
-One module per config section: :mod:`~pgexp.study.estimation` (``environments`` and the sweeps),
+:func:`load_config` checks a whole config (schema, sections, every spec built); one module per config section: :mod:`~pgexp.study.estimation` (``environments`` and the sweeps),
 :mod:`~pgexp.study.training` (``training``), :mod:`~pgexp.study.deep` (``deep``).
 """
 
 from pgexp.study.common import config_hash, horizon_token
+from pgexp.study.config import SCHEMA, load_config
 from pgexp.study.deep import DeepStudy, load_deep
 from pgexp.study.estimation import EnvStudy, Job, load_study
 from pgexp.study.training import TrainingStudy, load_training
 
-__all__ = ["DeepStudy", "EnvStudy", "Job", "TrainingStudy", "config_hash", "horizon_token", "load_deep", "load_study",
-           "load_training"]
+__all__ = ["SCHEMA", "DeepStudy", "EnvStudy", "Job", "TrainingStudy", "config_hash", "horizon_token", "load_config",
+           "load_deep", "load_study", "load_training"]

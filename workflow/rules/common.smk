@@ -3,22 +3,23 @@
 
 import json
 import os
+import sys
 
 from snakemake.exceptions import WorkflowError
 
 import pgexp
 from pgexp.errors import UserError
 from pgexp.figures import FIGURES, figures_for, option
-from pgexp.study import Job, config_hash, load_deep, load_study, load_training
+from pgexp.study import SCHEMA, Job, config_hash, load_config
 
+# The schema (with its defaults), every section and every spec string built, before any job.  A mistake
+# is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
 try:
-    STUDY = load_study(config)
-    TRAINING = load_training(config, STUDY)
-    DEEP = load_deep(config)
+    STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA))
     # the registered figures of the config's sections (narrowed by its `figures` key)
     FIGURE_NAMES = figures_for(config)
 except UserError as exc:
-    raise WorkflowError(f"invalid config: {exc}") from None
+    sys.exit(f"invalid config: {exc}")
 
 # Provenance for every job's parquet metadata; an environment variable, so it never enters a command
 # line (a config edit elsewhere must not make unrelated jobs look changed).
@@ -63,7 +64,7 @@ def estimate_args(wildcards):
     study = STUDY.get(wildcards.env)
     job = Job(wildcards.env, wildcards.theta, wildcards.estimator, wildcards.baseline, int(wildcards.seed))
     if study is None or job not in study.jobs():
-        raise WorkflowError(f"{job.path} is not a job of the config (see config/README.md)")
+        raise WorkflowError(f"{job.path} is not a job of the config (see docs/config.md)")
     return study.estimate_args(job)
 
 

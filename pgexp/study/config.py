@@ -1,0 +1,176 @@
+"""A whole study config checked before any job: the schema, every section, and every spec *built*.
+
+:func:`load_config` is what the workflow calls (``workflow/rules/common.smk``) on every ``snakemake``
+invocation, ``-n`` included:
+
+1. the JSON schema (``workflow/schemas/config.schema.yaml``) through :func:`snakemake.utils.validate`,
+   which also fills in its defaults; a violation is one line naming the key path
+   (:func:`schema_message`), not jsonschema's dump of the schema;
+2. each section (:func:`~pgexp.study.estimation.load_study`, :func:`~pgexp.study.training.load_training`,
+   :func:`~pgexp.study.deep.load_deep`) and the ``figures`` the config names (:func:`pgexp.figures.figures_for`);
+3. every spec string *built* (:func:`check_problems`): each environment's problem, features, policy and
+   every θ point, the training start points, the deep section's policies -- so ``garnet:states=-1``,
+   ``thetas: {init: ones}`` or ``gym:CartPole-v1`` in the tabular section fail ``snakemake -n`` naming the
+   config key, not at run time once per job.  Problems are tiny and built once per spec (cached); torch
+   is imported only when a tabular environment asks for an MLP policy.
+
+Every mistake is a :class:`~pgexp.errors.UserError` ``config key 'a.b.c': what is wrong; what is allowed``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pgexp.errors import UserError
+from pgexp.study.common import fail
+from pgexp.study.deep import DeepStudy, load_deep
+from pgexp.study.estimation import EnvStudy, load_study
+from pgexp.study.training import TrainingStudy, load_training
+
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"  # relative to the workflow's directory
+MAX_MESSAGE = 160
+
+
+def schema_message(err: Any) -> str:
+    """One line from a :class:`jsonschema.ValidationError`: the key path, what is wrong, what the key is for."""
+    path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    message = re.sub(r"\s+", " ", str(err.message))
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    desc = err.schema.get("description") if isinstance(err.schema, dict) else None
+    desc = re.sub(r"\s+", " ", desc).strip() if isinstance(desc, str) else ""
+    about = f" ({desc})" if desc and len(desc) <= MAX_MESSAGE else ""
+    return f"config key '{path}': {message}{about}"
+
+
+def check_schema(config: dict[str, Any], schema: str | Path) -> None:
+    """Validate ``config`` against ``schema`` (and fill in its defaults); one line on a violation."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(schema))
+    except WorkflowError as exc:
+        err = exc.__cause__ or exc.__context__
+        if isinstance(err, jsonschema.ValidationError):
+            raise UserError(schema_message(jsonschema.exceptions.best_match([err]))) from None
+        raise UserError(f"config: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+
+
+def plain(exc: UserError) -> str:
+    """A builder's message without its CLI option prefix (``--theta: 'ones'; ...`` -> ``'ones'; ...``)."""
+    return re.sub(r"^--[a-z-]+:?\s*", "", str(exc))
+
+
+@cache
+def _env(env: str):
+    from pgexp.problems import make_env
+
+    return make_env(env)
+
+
+@cache
+def _policy(env: str, features: str | None, policy: str | None, where: str):
+    """The features and policy of an environment (built once per spec); errors name ``where``'s key."""
+    from pgexp.policies import make_features, make_policy
+
+    mdp = _env(env)
+    try:
+        feats = make_features(features, mdp)
+    except UserError as exc:
+        fail(f"{where}.features", plain(exc))
+    try:
+        return make_policy(policy, feats)
+    except UserError as exc:
+        fail(f"{where}.policy", plain(exc))
+
+
+def check_problem(
+    where: str,
+    env: str,
+    features: str | None,
+    policy: str | None,
+    gamma: float | None,
+    horizons: tuple[int | None, ...],
+    thetas: dict[str, str],
+    theta_key: str = "thetas",
+) -> None:
+    """Build one environment's problem, features, policy and θ points; a failure names the config key."""
+    from pgexp.policies.theta import make_theta
+    from pgexp.problems.problem import require_horizon_memory
+
+    try:
+        mdp = _env(env)
+    except UserError as exc:
+        fail(f"{where}.env", plain(exc))
+    finite = [h for h in horizons if h is not None]
+    if finite:
+        try:
+            require_horizon_memory(mdp.replace(horizon=max(finite)))
+        except UserError as exc:
+            fail(f"{where}.horizons" if theta_key == "thetas" else f"{where}.horizon", plain(exc))
+    pol = _policy(env, features, policy, where)
+    for name, spec in thetas.items():
+        try:
+            make_theta(spec, pol.dim, pol)
+        except UserError as exc:
+            fail(f"{where}.{theta_key}.{name}" if theta_key == "thetas" else f"{where}.{theta_key}", plain(exc))
+
+
+def check_problems(studies: dict[str, EnvStudy], training: TrainingStudy | None, deep: DeepStudy | None) -> None:
+    """Build every spec string of the config (see the module docstring)."""
+    for name, st in studies.items():
+        check_problem(f"environments.{name}", st.env, st.features, st.policy, st.gamma, st.horizons, dict(st.thetas))
+    for te in training.envs if training else ():
+        check_problem(
+            f"training.environments.{te.name}",
+            te.env,
+            te.features,
+            te.policy,
+            te.gamma,
+            (te.horizon,),
+            {"theta": te.theta},
+            theta_key="theta",
+        )
+    for name, _, policy in deep.envs if deep else ():
+        check_deep_policy(f"deep.environments.{name}.policy", policy)
+
+
+def check_deep_policy(key: str, spec: str) -> None:
+    """A continuous-state policy spec, ``linear`` or ``mlp:...``, checked without importing torch."""
+    from pgexp.policies.mlp_spec import parse_mlp_spec
+    from pgexp.specs import parse_spec
+
+    try:
+        parsed = parse_spec(spec, what="--policy")
+        if parsed.name == "mlp":
+            parse_mlp_spec(parsed)
+        elif parsed.name != "linear" or parsed.options:
+            raise UserError(f"{spec!r}; allowed: mlp:hidden=32,activation=tanh|relu,seed=0 or linear")
+    except UserError as exc:
+        fail(key, plain(exc))
+
+
+def load_config(
+    config: dict[str, Any], schema: str | Path
+) -> tuple[dict[str, EnvStudy], TrainingStudy | None, DeepStudy | None]:
+    """The schema, every section and every spec of a study config, checked; ``(studies, training, deep)``."""
+    from pgexp.figures import figures_for  # the registry only, no matplotlib
+
+    check_schema(config, schema)
+    studies = load_study(config)
+    training = load_training(config, studies)
+    deep = load_deep(config)
+    try:
+        figures_for(config)
+    except UserError as exc:
+        fail("figures", re.sub(r"^figures:\s*", "", str(exc)))
+    check_problems(studies, training, deep)
+    return studies, training, deep
+
+
+__all__ = ["SCHEMA", "check_problems", "check_schema", "load_config", "schema_message"]

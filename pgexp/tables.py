@@ -1,0 +1,253 @@
+"""The kinds of table pgexp writes and reads: one registry, so every reader checks what it is given.
+
+A command that reads tables (``metrics``, ``slopes``, ``compare``, ``curves``, ``plot``, ``report``,
+``aggregate``) names the kind it expects; :func:`check_frame` (called by :func:`pgexp.io.read_frame`)
+refuses a table of another kind, or an empty one where rows are needed, with one line naming the file
+and what was expected -- not a ``KeyError`` deep inside the analysis.
+
+Each :class:`TableKind` lists
+
+* ``required`` -- the columns its readers use (a table missing any is not of this kind);
+* ``columns``  -- for the tables that take ``--tag NAME=VALUE`` (``estimate``, ``train``, ``exact_variance``,
+  ``decomposition``), every column the producer writes: a tag may not reuse one of these names
+  (``--tag seed=7`` would turn the seed into a string).  ``tests/test_docs.py`` checks that real
+  outputs have no column outside this list and that every column is documented in ``docs/columns.md``.
+
+Tables written without the study's ``--tag env_name=... --tag theta_name=...`` are labelled by their
+problem: ``env_name`` defaults to ``env`` and ``theta_name`` to ``theta`` on reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pgexp.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# label columns set by the study's tags; a table without them is labelled by its problem
+LABEL_DEFAULTS = {"env_name": "env", "theta_name": "theta"}
+# the problem's identity (pgexp.problems.problem.Problem.identity), first columns of every job table
+IDENTITY = ("env", "features", "policy", "theta", "gamma", "horizon", "dim")
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """A kind of table: who writes it, the columns its readers need, and (for tagged tables) all its columns."""
+
+    name: str
+    what: str
+    required: tuple[str, ...]
+    columns: tuple[str, ...] = ()
+    may_be_empty: bool = False
+    min_replicates: int = 0  # per (horizon, batch_size) cell: a variance needs at least two
+
+
+ESTIMATE_COLUMNS = (
+    *IDENTITY,
+    "estimator",
+    "baseline",
+    "lam",
+    "batch_size",
+    "replicates",
+    "seed",
+    "unbiased",
+    "replicate",
+    "grad",
+    "env_steps",
+    "batch_return_mean",
+    "truncated",
+    "J_exact",
+    "J_star",
+    "grad_exact",
+    # continuous-state tasks: a Monte-Carlo reference stands in for the exact gradient
+    "J_exact_se",
+    "J_undiscounted",
+    "reference_batch",
+    "reference_rel_se",
+    "reference_env_steps",
+    "reference",
+)
+TRAIN_COLUMNS = (
+    *IDENTITY,
+    "estimator",
+    "baseline",
+    "lam",
+    "batch_size",
+    "step_size",
+    "optimizer",
+    "seed",
+    "iterations",
+    "iteration",
+    "J",
+    "env_steps",
+    "grad_norm",
+    "step_norm",
+    "diverged",
+    "J_star",
+    "J_0",
+    "run_diverged",
+    # continuous-state tasks: J is the evaluation return
+    "eval_episodes",
+    "eval_return",
+    "eval_return_se",
+    "batch_return_mean",
+)
+
+KINDS: dict[str, TableKind] = {
+    k.name: k
+    for k in (
+        TableKind(
+            "estimate",
+            "an estimate table (written by pgexp estimate)",
+            (
+                "env",
+                "estimator",
+                "baseline",
+                "horizon",
+                "batch_size",
+                "seed",
+                "replicate",
+                "grad",
+                "grad_exact",
+                "env_steps",
+                "batch_return_mean",
+                "J_exact",
+            ),
+            columns=ESTIMATE_COLUMNS,
+            min_replicates=2,
+        ),
+        TableKind(
+            "train",
+            "a training table (written by pgexp train)",
+            (
+                "env",
+                "estimator",
+                "baseline",
+                "step_size",
+                "seed",
+                "iteration",
+                "J",
+                "J_0",
+                "J_star",
+                "env_steps",
+                "diverged",
+                "run_diverged",
+            ),
+            columns=TRAIN_COLUMNS,
+        ),
+        TableKind(
+            "metrics",
+            "a metrics table (written by pgexp metrics)",
+            (
+                "env",
+                "estimator",
+                "baseline",
+                "horizon",
+                "batch_size",
+                "sweep",
+                "bias_sq",
+                "trace_cov",
+                "var_per_traj",
+                "mse",
+                "cosine",
+                "snr",
+            ),
+        ),
+        TableKind(
+            "slopes",
+            "a slopes table (written by pgexp slopes)",
+            ("estimator", "baseline", "batch_size", "slope", "slope_lo", "slope_hi"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "exact_variance",
+            "an exact-variance table (written by pgexp exact-curves)",
+            ("estimator", "baseline", "horizon", "var_per_traj_exact"),
+            columns=("estimator", "baseline", "horizon", "batch_size", "lam", "var_per_traj_exact", "bias_sq_exact",
+                     "trace_cov_exact", "mse_exact", "rel_mse_exact", "snr_exact", "cosine_normal", "cosine_normal_se",
+                     "method", "dim"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "comparisons",
+            "a comparisons table (written by pgexp compare)",
+            ("estimator_a", "baseline_a", "estimator_b", "baseline_b", "var_ratio", "mse_diff"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "decomposition",
+            "a decomposition table (written by pgexp decompose)",
+            ("horizon", "estimator", "baseline", "skipped_reason"),
+            columns=(
+                "horizon",
+                "estimator",
+                "baseline",
+                "lam",
+                "step",
+                "initial_state",
+                "actions",
+                "transitions",
+                "total",
+                "initial_state_share",
+                "actions_share",
+                "transitions_share",
+                "skipped_reason",
+            ),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "gae_lambda_tradeoff",
+            "a GAE lambda trade-off table (written by pgexp lambda-tradeoff)",
+            ("estimator", "value", "lam", "batch_size", "bias_sq", "trace_cov", "mse", "best"),
+            columns=("estimator", "horizon", "value", "perturbation", "lam", "batch_size", "bias_sq", "trace_cov",
+                     "var_per_traj", "mse", "rel_mse", "snr", "best"),
+            may_be_empty=True,
+        ),
+        TableKind(
+            "learning_curves",
+            "a learning-curves table (written by pgexp curves --curves)",
+            ("estimator", "baseline", "step_size", "iteration", "progress", "progress_lo", "progress_hi"),
+        ),
+        TableKind(
+            "training_summary",
+            "a training-summary table (written by pgexp curves --summary)",
+            ("estimator", "baseline", "step_size", "final_progress", "selected"),
+        ),
+    )
+}
+
+
+def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
+    """``df`` (read from ``source``) if it is a table of ``kind``; labels filled in; else a :class:`UserError`."""
+    spec = KINDS[kind]
+    if len(df) == 0:
+        if spec.may_be_empty:
+            return df
+        raise UserError(f"{source}: has no rows; expected {spec.what} with at least one row")
+    for label, src in LABEL_DEFAULTS.items():
+        if label not in df.columns and src in df.columns:
+            df[label] = df[src].astype(str)
+    missing = [c for c in spec.required if c not in df.columns]
+    if missing:
+        raise UserError(f"{source}: not {spec.what}; missing column(s) {', '.join(missing)}")
+    if spec.min_replicates:
+        counts = df.groupby(["horizon", "batch_size"], sort=True)["replicate"].nunique()
+        few = counts[counts < spec.min_replicates]
+        if len(few):
+            (h, n), k = next(iter(few.items()))
+            raise UserError(
+                f"{source}: cell (horizon {h}, batch size {n}) has {k} replicate(s); a variance needs "
+                f"--replicates >= {spec.min_replicates}"
+            )
+    return df
+
+
+def reserved_columns(kind: str) -> frozenset[str]:
+    """Names a ``--tag`` may not take on a table of ``kind``: its columns and the label defaults' sources."""
+    return frozenset(KINDS[kind].columns) | frozenset(LABEL_DEFAULTS.values())
+
+
+__all__ = ["IDENTITY", "KINDS", "LABEL_DEFAULTS", "TableKind", "check_frame", "reserved_columns"]

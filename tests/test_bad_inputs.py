@@ -1,0 +1,915 @@
+"""Every bad input gets one clear answer: non-zero exit, one line naming the option / key / file and what is
+allowed, no traceback, nothing written.
+
+CLI cases run in-process (``pgexp.cli.main``) from an empty working directory, so "nothing written" is
+that directory staying empty (no output, no temp file) and the inputs staying as they were.  Config
+cases go through the workflow's own loader (:func:`pgexp.study.load_config`: schema, sections, every
+spec built), plus two real ``snakemake -n`` runs for the path a user sees.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pgexp import memory
+from pgexp.cli import main
+from pgexp.errors import UserError
+from pgexp.study import SCHEMA, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"
+
+CORRIDOR = ["--env", "short_corridor"]
+EST = ["estimate", *CORRIDOR, "--estimator", "reinforce", "--batch-size", "2", "--replicates", "3", "--seed", "0"]
+TRAIN = [
+    "train",
+    *CORRIDOR,
+    "--horizon",
+    "5",
+    "--estimator",
+    "reinforce",
+    "--batch-size",
+    "2",
+    "--step-size",
+    "0.1",
+    "--iterations",
+    "5",
+    "--seed",
+    "0",
+]
+
+
+def unwritable_directory(base: Path) -> Path | None:
+    """A directory this process may not write: a 0500 directory, or (as root, which ignores modes) /proc/sys."""
+    d = base / "readonly"
+    d.mkdir()
+    d.chmod(0o500)
+    if not os.access(d, os.W_OK):
+        return d
+    return Path("/proc/sys") if Path("/proc/sys").is_dir() and not os.access("/proc/sys", os.W_OK) else None
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, str]:
+    """Valid and invalid input files, made once: tables of every kind, empty and one-replicate tables, ..."""
+    d = tmp_path_factory.mktemp("inputs")
+    cwd = os.getcwd()
+    os.chdir(d)
+    try:
+        assert main(["-q", *EST, "--horizon", "3,5", "--output", "est.parquet"]) == 0
+        assert main(["-q", *TRAIN, "--seed", "0,1", "--output", "train.parquet"]) == 0
+        assert main(["metrics", "est.parquet", "--resamples", "20", "--output", "metrics.parquet"]) == 0
+        assert main(["slopes", "est.parquet", "--resamples", "20", "--output", "slopes.parquet"]) == 0
+        assert (
+            main(
+                [
+                    "curves",
+                    "train.parquet",
+                    "--resamples",
+                    "20",
+                    "--curves",
+                    "curves.parquet",
+                    "--summary",
+                    "summary.parquet",
+                ]
+            )
+            == 0
+        )
+    finally:
+        os.chdir(cwd)
+    est = pq.read_table(d / "est.parquet")
+    pq.write_table(est.slice(0, 0), d / "empty.parquet")
+    pq.write_table(pq.read_table(d / "train.parquet").slice(0, 0), d / "empty_train.parquet")
+    one = est.filter(np.asarray(est.column("replicate")) == 0)
+    pq.write_table(one, d / "one_replicate.parquet")
+    (d / "notparquet.parquet").write_text("horizon,grad\n1,2\n")
+    shutil.copy(TEST_CONFIG, d / "config.yaml")
+    (d / "figure.pdf").write_bytes(b"%PDF-1.4\n")  # no figure.png beside it
+    np.save(d / "theta68.npy", np.zeros(68))
+    np.save(d / "theta_nan.npy", np.array([np.nan, 0.0]))
+    paths = {p.stem: str(p) for p in d.iterdir()}
+    paths["dir"] = str(d)
+    paths["missing"] = str(d / "missing.parquet")
+    ro = unwritable_directory(tmp_path_factory.mktemp("ro"))
+    paths["unwritable"] = str(ro / "out.parquet") if ro else ""
+    return paths
+
+
+def listing(d: str | Path) -> dict[str, tuple[int, float]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime) for p in Path(d).iterdir()}
+
+
+# (id, argv with {name} for inputs, substrings the one line must contain: the option/key/file and what is allowed)
+CLI_CASES: list[tuple[str, list[str], list[str]]] = [
+    # ---- commands that read tables: missing, not parquet, wrong kind, no rows, too few replicates
+    (
+        "metrics-missing",
+        ["metrics", "{missing}", "--output", "m.parquet"],
+        ["missing.parquet", "no such file", "estimate table"],
+    ),
+    (
+        "metrics-yaml",
+        ["metrics", "{config}", "--output", "m.parquet"],
+        ["config.yaml", "not a parquet file", "estimate table"],
+    ),
+    (
+        "metrics-csv-named-parquet",
+        ["metrics", "{notparquet}", "--output", "m.parquet"],
+        ["notparquet.parquet", "not a parquet"],
+    ),
+    ("metrics-directory", ["metrics", "{dir}", "--output", "m.parquet"], ["is a directory", "estimate table"]),
+    (
+        "metrics-train-table",
+        ["metrics", "{train}", "--output", "m.parquet"],
+        ["train.parquet", "not an estimate table", "grad"],
+    ),
+    (
+        "metrics-metrics-table",
+        ["metrics", "{metrics}", "--output", "m.parquet"],
+        ["metrics.parquet", "not an estimate table"],
+    ),
+    ("metrics-empty", ["metrics", "{empty}", "--output", "m.parquet"], ["empty.parquet", "no rows", "estimate table"]),
+    (
+        "metrics-one-replicate",
+        ["metrics", "{one_replicate}", "--output", "m.parquet"],
+        ["one_replicate.parquet", "1 replicate", ">= 2"],
+    ),
+    (
+        "metrics-second-file-bad",
+        ["metrics", "{est}", "{train}", "--output", "m.parquet"],
+        ["train.parquet", "not an estimate table"],
+    ),
+    ("slopes-missing", ["slopes", "{missing}", "--output", "s.parquet"], ["missing.parquet", "no such file"]),
+    ("slopes-yaml", ["slopes", "{config}", "--output", "s.parquet"], ["config.yaml", "not a parquet file"]),
+    (
+        "slopes-train-table",
+        ["slopes", "{train}", "--output", "s.parquet"],
+        ["train.parquet", "not an estimate table", "replicate"],
+    ),
+    ("slopes-empty", ["slopes", "{empty}", "--output", "s.parquet"], ["empty.parquet", "no rows"]),
+    ("slopes-one-replicate", ["slopes", "{one_replicate}", "--output", "s.parquet"], ["1 replicate", ">= 2"]),
+    ("compare-missing", ["compare", "{missing}", "--output", "c.parquet"], ["missing.parquet", "no such file"]),
+    ("compare-yaml", ["compare", "{config}", "--output", "c.parquet"], ["config.yaml", "not a parquet file"]),
+    (
+        "compare-train-table",
+        ["compare", "{train}", "--output", "c.parquet"],
+        ["train.parquet", "not an estimate table"],
+    ),
+    ("compare-empty", ["compare", "{empty}", "--output", "c.parquet"], ["empty.parquet", "no rows"]),
+    ("compare-one-replicate", ["compare", "{one_replicate}", "--output", "c.parquet"], ["1 replicate"]),
+    (
+        "curves-missing",
+        ["curves", "{missing}", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["missing.parquet", "training table"],
+    ),
+    (
+        "curves-yaml",
+        ["curves", "{config}", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["config.yaml", "not a parquet file"],
+    ),
+    (
+        "curves-estimate-table",
+        ["curves", "{est}", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["est.parquet", "not a training table", "J_0"],
+    ),
+    (
+        "curves-empty",
+        ["curves", "{empty_train}", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["empty_train.parquet", "no rows"],
+    ),
+    (
+        "plot-metrics-missing",
+        ["plot", "bias_variance", "--metrics", "{missing}", "--output", "f.pdf"],
+        ["--metrics", "missing.parquet", "no such file"],
+    ),
+    (
+        "plot-metrics-yaml",
+        ["plot", "bias_variance", "--metrics", "{config}", "--output", "f.pdf"],
+        ["--metrics", "config.yaml", "not a parquet"],
+    ),
+    (
+        "plot-metrics-other-kind",
+        ["plot", "bias_variance", "--metrics", "{slopes}", "--output", "f.pdf"],
+        ["--metrics", "slopes.parquet", "not a metrics table"],
+    ),
+    (
+        "plot-metrics-estimate",
+        ["plot", "variance_vs_horizon", "--metrics", "{est}", "--output", "f.pdf"],
+        ["--metrics", "est.parquet", "not a metrics table"],
+    ),
+    (
+        "plot-slopes-train",
+        ["plot", "variance_vs_horizon", "--metrics", "{metrics}", "--slopes", "{train}", "--output", "f.pdf"],
+        ["--slopes", "train.parquet", "not a slopes table"],
+    ),
+    (
+        "plot-curves-estimate",
+        ["plot", "learning_curves", "--curves", "{est}", "--summary", "{summary}", "--output", "f.pdf"],
+        ["--curves", "est.parquet", "not a learning_curves table"],
+    ),
+    (
+        "plot-summary-metrics",
+        ["plot", "learning_curves", "--curves", "{curves}", "--summary", "{metrics}", "--output", "f.pdf"],
+        ["--summary", "metrics.parquet", "not a training_summary table"],
+    ),
+    ("plot-unknown-figure", ["plot", "pie_chart", "--output", "f.pdf"], ["FIGURE", "invalid choice", "bias_variance"]),
+    (
+        "report-metrics-missing",
+        ["report", "--metrics", "{missing}", "--slopes", "{slopes}", "--output", "r.html"],
+        ["missing.parquet"],
+    ),
+    (
+        "report-metrics-estimate",
+        ["report", "--metrics", "{est}", "--slopes", "{slopes}", "--output", "r.html"],
+        ["est.parquet", "not a metrics table"],
+    ),
+    (
+        "report-slopes-train",
+        ["report", "--metrics", "{metrics}", "--slopes", "{train}", "--output", "r.html"],
+        ["train.parquet", "not a slopes table"],
+    ),
+    (
+        "report-figure-without-png",
+        ["report", "--metrics", "{metrics}", "--slopes", "{slopes}", "--figures", "{figure}", "--output", "r.html"],
+        ["--figures", "figure.png"],
+    ),
+    (
+        "report-config-not-json",
+        [
+            "report",
+            "--metrics",
+            "{metrics}",
+            "--slopes",
+            "{slopes}",
+            "--config-json",
+            "{{not json",
+            "--output",
+            "r.html",
+        ],
+        ["--config-json", "not valid JSON"],
+    ),
+    (
+        "report-config-not-object",
+        ["report", "--metrics", "{metrics}", "--slopes", "{slopes}", "--config-json", "[1, 2]", "--output", "r.html"],
+        ["--config-json", "JSON object"],
+    ),
+    (
+        "aggregate-metrics-estimate",
+        ["aggregate", "--metrics", "{est}", "--slopes", "{slopes}", "--outdir", "."],
+        ["est.parquet", "not a metrics table"],
+    ),
+    (
+        "aggregate-slopes-yaml",
+        ["aggregate", "--metrics", "{metrics}", "--slopes", "{config}", "--outdir", "."],
+        ["config.yaml", "not a parquet"],
+    ),
+    (
+        "aggregate-exact-train",
+        ["aggregate", "--metrics", "{metrics}", "--slopes", "{slopes}", "--exact", "{train}", "--outdir", "."],
+        ["train.parquet", "not an exact-variance table"],
+    ),
+    (
+        "aggregate-outdir-missing",
+        ["aggregate", "--metrics", "{metrics}", "--slopes", "{slopes}", "--outdir", "nowhere"],
+        ["--outdir", "no such directory"],
+    ),
+    (
+        "aggregate-outdir-file",
+        ["aggregate", "--metrics", "{metrics}", "--slopes", "{slopes}", "--outdir", "{config}"],
+        ["--outdir", "not a directory"],
+    ),
+    ("aggregate-no-metrics", ["aggregate", "--slopes", "{slopes}", "--outdir", "."], ["--metrics", "required"]),
+    # ---- numbers in range
+    (
+        "estimate-lam-above-1",
+        [*EST, "--estimator", "gae", "--baseline", "value_exact", "--lam", "1.5", "--output", "o.parquet"],
+        ["--lam", "[0, 1]"],
+    ),
+    ("estimate-lam-negative", [*EST, "--lam", "-0.1", "--output", "o.parquet"], ["--lam", "[0, 1]"]),
+    ("estimate-lam-nan", [*EST, "--lam", "nan", "--output", "o.parquet"], ["--lam", "[0, 1]"]),
+    ("estimate-replicates-1", [*EST, "--replicates", "1", "--output", "o.parquet"], ["--replicates", ">= 2"]),
+    ("estimate-replicates-0", [*EST, "--replicates", "0", "--output", "o.parquet"], ["--replicates", ">= 2"]),
+    (
+        "estimate-replicates-text",
+        [*EST, "--replicates", "many", "--output", "o.parquet"],
+        ["--replicates", "'many'", "integer"],
+    ),
+    ("estimate-seed-negative", [*EST, "--seed", "-1", "--output", "o.parquet"], ["--seed", ">= 0"]),
+    ("estimate-batch-0", [*EST, "--batch-size", "0", "--output", "o.parquet"], ["--batch-size", ">= 1"]),
+    ("estimate-batch-text", [*EST, "--batch-size", "four", "--output", "o.parquet"], ["--batch-size", "'four'"]),
+    (
+        "estimate-batch-duplicate",
+        [*EST, "--batch-size", "4,4", "--output", "o.parquet"],
+        ["--batch-size", "twice", "distinct"],
+    ),
+    (
+        "estimate-batch-empty-entry",
+        [*EST, "--batch-size", "4,,8", "--output", "o.parquet"],
+        ["--batch-size", "empty entry"],
+    ),
+    (
+        "estimate-horizon-duplicate",
+        [*EST, "--horizon", "4,4", "--output", "o.parquet"],
+        ["--horizon", "twice", "distinct"],
+    ),
+    (
+        "estimate-horizon-duplicate-spelling",
+        [*EST, "--horizon", "4,04", "--output", "o.parquet"],
+        ["--horizon", "twice"],
+    ),
+    (
+        "estimate-horizon-inf-twice",
+        [*EST, "--gamma", "0.9", "--horizon", "inf,infinity", "--output", "o.parquet"],
+        ["--horizon", "twice"],
+    ),
+    (
+        "estimate-horizon-0",
+        [*EST, "--horizon", "0", "--output", "o.parquet"],
+        ["--horizon", "positive integer or 'inf'"],
+    ),
+    (
+        "estimate-horizon-text",
+        [*EST, "--horizon", "long", "--output", "o.parquet"],
+        ["--horizon", "positive integer or 'inf'"],
+    ),
+    ("estimate-gamma-above-1", [*EST, "--gamma", "1.5", "--output", "o.parquet"], ["--gamma", "[0, 1]"]),
+    ("estimate-gamma-nan", [*EST, "--gamma", "nan", "--output", "o.parquet"], ["--gamma", "[0, 1]"]),
+    ("estimate-threads-0", [*EST, "--threads", "0", "--output", "o.parquet"], ["--threads", ">= 1"]),
+    (
+        "estimate-reference-batch-1",
+        [*EST, "--reference-batch", "1", "--output", "o.parquet"],
+        ["--reference-batch", ">= 2"],
+    ),
+    (
+        "estimate-unknown-estimator",
+        [*EST, "--estimator", "reinforced", "--output", "o.parquet"],
+        ["--estimator", "invalid choice", "reinforce"],
+    ),
+    (
+        "estimate-unknown-baseline",
+        [*EST, "--baseline", "mean", "--output", "o.parquet"],
+        ["--baseline", "invalid choice"],
+    ),
+    (
+        "estimate-meaningless-pair",
+        [*EST, "--estimator", "advantage_exact", "--baseline", "constant", "--output", "o.parquet"],
+        ["--baseline constant", "not meaningful", "allowed baselines"],
+    ),
+    (
+        "estimate-constant-batch-1",
+        [*EST, "--baseline", "constant", "--batch-size", "1", "--output", "o.parquet"],
+        ["--batch-size >= 2"],
+    ),
+    (
+        "estimate-rollin-episodic",
+        [*EST, "--estimator", "rollin_rollout", "--output", "o.parquet"],
+        ["rollin_rollout", "--gamma < 1"],
+    ),
+    # ---- lists and tags
+    ("estimate-tag-seed", [*EST, "--tag", "seed=7", "--output", "o.parquet"], ["--tag seed=7", "column of the output"]),
+    ("estimate-tag-grad", [*EST, "--tag", "grad=1", "--output", "o.parquet"], ["--tag grad=1", "column of the output"]),
+    ("estimate-tag-env", [*EST, "--tag", "env=x", "--output", "o.parquet"], ["--tag env=x", "column of the output"]),
+    ("estimate-tag-no-equals", [*EST, "--tag", "env_name", "--output", "o.parquet"], ["--tag", "NAME=VALUE"]),
+    ("estimate-tag-bad-name", [*EST, "--tag", "1x=2", "--output", "o.parquet"], ["--tag", "identifier"]),
+    (
+        "estimate-tag-twice",
+        [*EST, "--tag", "a=1", "--tag", "a=2", "--output", "o.parquet"],
+        ["--tag", "'a' given twice"],
+    ),
+    ("train-tag-step-size", [*TRAIN, "--tag", "step_size=1", "--output", "o.parquet"], ["--tag step_size=1", "column"]),
+    ("train-tag-J", [*TRAIN, "--tag", "J=1", "--output", "o.parquet"], ["--tag J=1", "column"]),
+    ("train-step-size-0", [*TRAIN, "--step-size", "0", "--output", "o.parquet"], ["--step-size", "> 0"]),
+    ("train-step-size-negative", [*TRAIN, "--step-size", "-0.1", "--output", "o.parquet"], ["--step-size", "> 0"]),
+    ("train-step-size-inf", [*TRAIN, "--step-size", "inf", "--output", "o.parquet"], ["--step-size", "> 0"]),
+    ("train-step-size-nan", [*TRAIN, "--step-size", "nan", "--output", "o.parquet"], ["--step-size", "> 0"]),
+    ("train-step-size-text", [*TRAIN, "--step-size", "fast", "--output", "o.parquet"], ["--step-size", "'fast'"]),
+    (
+        "train-step-size-duplicate",
+        [*TRAIN, "--step-size", "0.1,0.10", "--output", "o.parquet"],
+        ["--step-size", "twice"],
+    ),
+    ("train-seed-duplicate", [*TRAIN, "--seed", "0,0", "--output", "o.parquet"], ["--seed", "twice", "distinct"]),
+    ("train-seed-negative", [*TRAIN, "--seed", "0,-1", "--output", "o.parquet"], ["--seed", ">= 0"]),
+    (
+        "train-checkpoint-beyond",
+        [*TRAIN, "--checkpoints", "0,100", "--output", "o.parquet"],
+        ["--checkpoints", "--iterations 5", "[0, 5]"],
+    ),
+    (
+        "train-checkpoint-negative",
+        [*TRAIN, "--checkpoints", "-1", "--output", "o.parquet"],
+        ["--checkpoints", "[0, 5]"],
+    ),
+    (
+        "train-checkpoint-duplicate",
+        [*TRAIN, "--checkpoints", "0,0", "--output", "o.parquet"],
+        ["--checkpoints", "twice"],
+    ),
+    (
+        "train-checkpoints-with-grid",
+        [*TRAIN, "--seed", "0,1", "--checkpoints", "0", "--output", "o.parquet"],
+        ["--checkpoints", "one --seed"],
+    ),
+    ("train-iterations-negative", [*TRAIN, "--iterations", "-1", "--output", "o.parquet"], ["--iterations", ">= 0"]),
+    ("train-batch-0", [*TRAIN, "--batch-size", "0", "--output", "o.parquet"], ["--batch-size", ">= 1"]),
+    ("train-lam-2", [*TRAIN, "--lam", "2", "--output", "o.parquet"], ["--lam", "[0, 1]"]),
+    ("train-eval-episodes-0", [*TRAIN, "--eval-episodes", "0", "--output", "o.parquet"], ["--eval-episodes", ">= 1"]),
+    (
+        "train-optimizer",
+        [*TRAIN, "--optimizer", "sgd", "--output", "o.parquet"],
+        ["--optimizer", "invalid choice", "adam"],
+    ),
+    (
+        "metrics-confidence-above-1",
+        ["metrics", "{est}", "--confidence", "1.5", "--output", "m.parquet"],
+        ["--confidence", "(0, 1)"],
+    ),
+    (
+        "metrics-confidence-1",
+        ["metrics", "{est}", "--confidence", "1", "--output", "m.parquet"],
+        ["--confidence", "(0, 1)"],
+    ),
+    (
+        "metrics-confidence-0",
+        ["metrics", "{est}", "--confidence", "0", "--output", "m.parquet"],
+        ["--confidence", "(0, 1)"],
+    ),
+    ("metrics-resamples-0", ["metrics", "{est}", "--resamples", "0", "--output", "m.parquet"], ["--resamples", ">= 1"]),
+    (
+        "metrics-reference-horizon-0",
+        ["metrics", "{est}", "--reference-horizon", "0", "--output", "m.parquet"],
+        ["--reference-horizon", "positive"],
+    ),
+    (
+        "metrics-reference-batch-0",
+        ["metrics", "{est}", "--reference-batch-size", "0", "--output", "m.parquet"],
+        ["--reference-batch-size", ">= 1"],
+    ),
+    (
+        "slopes-confidence",
+        ["slopes", "{est}", "--confidence", "95", "--output", "s.parquet"],
+        ["--confidence", "(0, 1)"],
+    ),
+    (
+        "slopes-resamples-negative",
+        ["slopes", "{est}", "--resamples", "-5", "--output", "s.parquet"],
+        ["--resamples", ">= 1"],
+    ),
+    (
+        "compare-confidence",
+        ["compare", "{est}", "--confidence", "-0.5", "--output", "c.parquet"],
+        ["--confidence", "(0, 1)"],
+    ),
+    ("compare-resamples-0", ["compare", "{est}", "--resamples", "0", "--output", "c.parquet"], ["--resamples", ">= 1"]),
+    ("compare-cell-malformed", ["compare", "{est}", "--cell", "4", "--output", "c.parquet"], ["--cell", "H:N"]),
+    ("compare-cell-batch-0", ["compare", "{est}", "--cell", "4:0", "--output", "c.parquet"], ["--cell", "H:N"]),
+    (
+        "compare-cell-twice",
+        ["compare", "{est}", "--cell", "3:2", "--cell", "3:2", "--output", "c.parquet"],
+        ["--cell", "twice"],
+    ),
+    (
+        "curves-threshold-0",
+        ["curves", "{train}", "--threshold", "0", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["--threshold", "(0, 1]"],
+    ),
+    (
+        "curves-threshold-above-1",
+        ["curves", "{train}", "--threshold", "1.5", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["--threshold", "(0, 1]"],
+    ),
+    (
+        "curves-confidence",
+        ["curves", "{train}", "--confidence", "1", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["--confidence", "(0, 1)"],
+    ),
+    (
+        "curves-resamples-0",
+        ["curves", "{train}", "--resamples", "0", "--curves", "c.parquet", "--summary", "s.parquet"],
+        ["--resamples", ">= 1"],
+    ),
+    ("curves-same-output", ["curves", "{train}", "--curves", "x.parquet", "--summary", "x.parquet"], ["same file"]),
+    ("exact-indent-negative", ["exact", *CORRIDOR, "--indent", "-1"], ["--indent", ">= 0"]),
+    (
+        "exact-variance-fixed-nan",
+        ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "reinforce", "--baseline", "fixed:c=nan"],
+        ["--baseline", "fixed:c=VALUE", "finite"],
+    ),
+    (
+        "exact-variance-value-unused",
+        ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "reinforce", "--baseline", "none",
+         "--value", "v.npy"],
+        ["--value", "value_table"],
+    ),
+    (
+        "exact-variance-method",
+        ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "reinforce", "--method", "mc"],
+        ["--method", "invalid choice"],
+    ),
+    (
+        "exact-variance-estimator",
+        ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "actor_critic"],
+        ["--estimator", "invalid choice"],
+    ),
+    (
+        "exact-curves-unknown-pair",
+        ["exact-curves", *CORRIDOR, "--horizon", "4", "--pairs", "reinforce~mean", "--output", "e.parquet"],
+        ["--pairs", "reinforce~mean", "ESTIMATOR~BASELINE"],
+    ),
+    (
+        "exact-curves-duplicate-pair",
+        [
+            "exact-curves",
+            *CORRIDOR,
+            "--horizon",
+            "4",
+            "--pairs",
+            "reinforce~none,reinforce~none",
+            "--output",
+            "e.parquet",
+        ],
+        ["--pairs", "twice"],
+    ),
+    (
+        "exact-curves-duplicate-horizon",
+        ["exact-curves", *CORRIDOR, "--horizon", "4,4", "--output", "e.parquet"],
+        ["--horizon", "twice"],
+    ),
+    (
+        "exact-curves-tag-horizon",
+        ["exact-curves", *CORRIDOR, "--horizon", "4", "--tag", "horizon=3", "--output", "e.parquet"],
+        ["--tag horizon=3", "column"],
+    ),
+    (
+        "decompose-lam-out-of-range",
+        ["decompose", *CORRIDOR, "--horizon", "4", "--lam", "1.5", "--output", "d.parquet"],
+        ["--lam", "[0, 1]"],
+    ),
+    (
+        "decompose-tag-estimator",
+        ["decompose", *CORRIDOR, "--horizon", "4", "--tag", "estimator=x", "--output", "d.parquet"],
+        ["--tag estimator=x", "column"],
+    ),
+    ("bench-states-0", ["bench", "exact", "--states", "0"], ["--states", ">= 1"]),
+    ("bench-repeats-0", ["bench", "sampler", "--repeats", "0"], ["--repeats", ">= 1"]),
+    ("bench-unknown", ["bench", "everything"], ["argument what", "invalid choice"]),
+    # ---- files and sizes
+    (
+        "output-missing-directory",
+        [*EST, "--output", "nowhere/o.parquet"],
+        ["--output nowhere/o.parquet", "does not exist"],
+    ),
+    ("output-is-directory", [*EST, "--output", "{dir}"], ["--output", "is a directory"]),
+    ("output-trailing-slash", [*EST, "--output", "results/"], ["--output results/", "is a directory"]),
+    (
+        "exact-output-missing-directory",
+        ["exact", *CORRIDOR, "--output", "nowhere/x.json"],
+        ["--output", "does not exist"],
+    ),
+    ("metrics-output-is-directory", ["metrics", "{est}", "--output", "{dir}"], ["--output", "is a directory"]),
+    ("train-output-missing-directory", [*TRAIN, "--output", "nowhere/o.parquet"], ["--output", "does not exist"]),
+    (
+        "plot-output-missing-directory",
+        ["plot", "bias_variance", "--metrics", "{metrics}", "--output", "nowhere/f.pdf"],
+        ["--output", "does not exist"],
+    ),
+    (
+        "garnet-billion-states",
+        ["exact", "--env", "garnet:states=1000000000"],
+        ["garnet:states=1000000000", "needs about", "GiB"],
+    ),
+    ("chain-huge", ["exact", "--env", "chain:length=10000000"], ["chain:length=10000000", "needs about"]),
+    (
+        "horizon-petabytes",
+        ["exact", *CORRIDOR, "--horizon", "1000000000000000"],
+        ["--horizon 1000000000000000", "needs about", "PiB"],
+    ),
+    (
+        "estimate-horizon-huge",
+        [*EST, "--horizon", "4,1000000000000000", "--output", "o.parquet"],
+        ["--horizon", "needs about"],
+    ),
+    (
+        "features-huge",
+        ["exact", "--env", "garnet:states=1000,actions=4", "--features", "random:d=100000000"],
+        ["--features random:d=100000000", "needs about"],
+    ),
+    # ---- problem specs
+    ("env-negative-states", ["exact", "--env", "garnet:states=-1"], ["garnet", "states=-1", "positive integer"]),
+    ("env-unknown", ["exact", "--env", "gridworld"], ["--env", "unknown problem", "garnet"]),
+    ("env-unknown-key", ["exact", "--env", "garnet:size=3"], ["unknown key", "size", "states"]),
+    ("env-chain-text-reward", ["exact", "--env", "chain:small=abc"], ["chain", "small='abc'", "finite number"]),
+    ("env-chain-negative-seed", ["exact", "--env", "chain:seed=-2"], ["chain", "seed=-2", "non-negative"]),
+    ("env-continuous-for-exact", ["exact", "--env", "gym:CartPole-v1"], ["CartPole-v1", "toy-text"]),
+    ("env-missing-file", ["exact", "--env", "file:nothere.npz"], ["nothere.npz"]),
+    (
+        "features-d-0",
+        ["exact", *CORRIDOR, "--features", "random:d=0"],
+        ["--features random", "d=0", "positive integer"],
+    ),
+    ("features-unknown", ["exact", *CORRIDOR, "--features", "onehot"], ["--features", "onehot", "tabular"]),
+    ("policy-unknown", ["exact", *CORRIDOR, "--policy", "rnn"], ["--policy", "rnn", "linear"]),
+    ("theta-ones", ["exact", *CORRIDOR, "--theta", "ones"], ["--theta", "'ones'", "zeros"]),
+    ("theta-missing-file", ["exact", *CORRIDOR, "--theta", "nothere.npy"], ["--theta", "nothere.npy"]),
+    ("theta-wrong-length", ["exact", *CORRIDOR, "--theta", "{theta68}"], ["theta68.npy", "68 entries", "dim = 2"]),
+    ("theta-non-finite", ["exact", *CORRIDOR, "--theta", "{theta_nan}"], ["theta_nan.npy", "non-finite"]),
+    (
+        "gamma-episodic-no-absorbing",
+        ["exact", "--env", "chain", "--gamma", "1", "--horizon", "inf"],
+        ["no absorbing", "--gamma < 1"],
+    ),
+    # ---- argparse, in pgexp's one-line style
+    ("no-command", [], ["pgexp: error", "COMMAND"]),
+    ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
+    ("unknown-option", ["exact", *CORRIDOR, "--horizn", "4"], ["unrecognized arguments", "--horizn"]),
+    ("missing-required", ["estimate", *CORRIDOR], ["required", "--estimator", "--output"]),
+]
+
+
+def expand(argv: list[str], inputs: dict[str, str]) -> list[str]:
+    return [a.format(**inputs) if "{" in a and "{{" not in a else a.replace("{{", "{") for a in argv]
+
+
+def check_one_line(err: str, command: str | None, must: list[str]) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got {len(lines)}:\n{err}"
+    line = lines[0]
+    assert "Traceback" not in err and "usage:" not in err
+    prefix = f"pgexp {command}: error: " if command else "pgexp: error: "
+    assert line.startswith(prefix), line
+    for text in must:
+        assert text in line, f"{text!r} not in {line!r}"
+
+
+@pytest.mark.parametrize("argv,must", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_bad_input(argv, must, inputs, tmp_path, monkeypatch, capsys):
+    if "{unwritable}" in argv and not inputs["unwritable"]:
+        pytest.skip("no unwritable directory on this platform")
+    monkeypatch.chdir(tmp_path)
+    before = listing(inputs["dir"])
+    args = expand(argv, inputs)
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == 2, (rc, err)
+    command = args[0] if args and not args[0].startswith("-") and args[0] in _commands() else None
+    check_one_line(err, command, must)
+    assert list(tmp_path.iterdir()) == [], "something was written"
+    assert listing(inputs["dir"]) == before, "an input changed"
+
+
+def _commands() -> set[str]:
+    from pgexp.cli import COMMANDS
+
+    return set(COMMANDS)
+
+
+def test_unwritable_output_directory(inputs, tmp_path, monkeypatch, capsys):
+    if not inputs["unwritable"]:
+        pytest.skip("no unwritable directory on this platform (running as root without /proc/sys)")
+    monkeypatch.chdir(tmp_path)
+    assert main([*EST, "--output", inputs["unwritable"]]) == 2
+    check_one_line(capsys.readouterr().err, "estimate", ["--output", "not writable"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_limit_is_the_available_memory(monkeypatch, tmp_path, capsys):
+    """``--horizon 1000000000`` on exact quantities: 8 GB of V_h(s) for 1 state; refused when less is available."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4.0 * 2**30)
+    assert main(["exact", *CORRIDOR, "--horizon", "1000000000"]) == 2
+    check_one_line(
+        capsys.readouterr().err, "exact", ["--horizon 1000000000", "needs about 29.8 GiB", "4.0 GiB available"]
+    )
+    monkeypatch.setattr(memory, "available_bytes", lambda: 4.0 * 2**30)
+    assert main(["exact", "--env", "garnet:states=10000000,actions=4,branching=5"]) == 2
+    check_one_line(capsys.readouterr().err, "exact", ["garnet:states=10000000", "needs about 7.5 GiB"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_case_names_a_distinct_input():
+    ids = [c[0] for c in CLI_CASES]
+    assert len(ids) == len(set(ids))
+
+
+# --------------------------------------------------------------------------------------------- config
+
+
+def config_with(**changes) -> dict:
+    """The `.test` study config with ``changes`` applied: ``a__b=value`` sets ``config[a][b]``; ``None`` deletes."""
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    for path, value in changes.items():
+        keys = path.split("__")
+        node = cfg
+        for k in keys[:-1]:
+            node = node[k]
+        if value is None:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return cfg
+
+
+CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
+    # schema (one line, the key path; not jsonschema's dump)
+    ("replicates-text", {"replicates": "many"}, ["'replicates'", "not of type 'integer'"]),
+    ("replicates-1", {"replicates": 1}, ["'replicates'", "minimum of 3"]),
+    ("unknown-top-key", {"replicate": 5}, ["(top level)", "'replicate' was unexpected"]),
+    ("no-environments", {"environments": None}, ["'environments' is a required property"]),
+    ("env-missing", {"environments__corridor__env": None}, ["environments.corridor", "'env' is a required property"]),
+    ("horizon-0", {"horizons": [0, 3]}, ["'horizons.0'"]),
+    ("horizon-text", {"horizons": ["long"]}, ["'horizons.0'"]),
+    ("batch-size-0", {"batch_sizes": [0, 2]}, ["'batch_sizes.0'", "minimum of 1"]),
+    ("seed-negative", {"seeds": [-1]}, ["'seeds.0'", "minimum of 0"]),
+    ("seeds-duplicate", {"seeds": [0, 0]}, ["'seeds'", "non-unique"]),
+    ("horizons-duplicate", {"horizons": [3, 3]}, ["'horizons'", "non-unique"]),
+    ("estimator-unknown", {"estimators": ["reinforce", "ppo"]}, ["'estimators.1'", "'ppo' is not one of"]),
+    ("baseline-unknown", {"baselines": ["mean"]}, ["'baselines.0'", "'mean' is not one of"]),
+    ("confidence-1.5", {"bootstrap": {"resamples": 200, "confidence": 1.5}}, ["'bootstrap.confidence'", "maximum"]),
+    ("resamples-0", {"bootstrap": {"resamples": 0, "confidence": 0.95}}, ["'bootstrap.resamples'", "minimum of 100"]),
+    ("figure-unknown", {"figures": ["pie"]}, ["'figures'", "unknown figure 'pie'", "bias_variance"]),
+    (
+        "figure-without-section",
+        {"figures": ["deep_learning_curves"], "deep__training": None},
+        ["'figures'", "deep.training"],
+    ),
+    ("lam-2", {"lam": 2}, ["'lam'", "maximum of 1"]),
+    (
+        "reference-extra-key",
+        {"reference": {"horizon": 6, "batch_size": 2, "cell": 1}},
+        ["'reference'", "'cell' was unexpected"],
+    ),
+    ("training-step-size-0", {"training__step_sizes": [0, 0.1]}, ["'training.step_sizes.0'"]),
+    ("training-threshold-0", {"training__threshold": 0}, ["'training.threshold'"]),
+    (
+        "deep-env-missing",
+        {"deep__environments__cartpole__env": None},
+        ["deep.environments.cartpole", "'env' is a required"],
+    ),
+    ("env-gamma-2", {"environments__garnet__gamma": 2.0}, ["'environments.garnet.gamma'", "maximum of 1"]),
+    ("env-name-slash", {"environments": {"a/b": {"env": "short_corridor"}}}, ["'environments'", "a/b"]),
+    # every spec built at validation
+    (
+        "garnet-negative-states",
+        {"environments__garnet__env": "garnet:states=-1"},
+        ["'environments.garnet.env'", "states=-1", "positive integer"],
+    ),
+    (
+        "problem-unknown",
+        {"environments__garnet__env": "gridworld"},
+        ["'environments.garnet.env'", "unknown problem 'gridworld'"],
+    ),
+    (
+        "problem-unknown-key",
+        {"environments__garnet__env": "garnet:size=3"},
+        ["'environments.garnet.env'", "unknown key(s) size"],
+    ),
+    (
+        "continuous-in-tabular",
+        {"environments__corridor__env": "gym:CartPole-v1"},
+        ["'environments.corridor.env'", "toy-text"],
+    ),
+    (
+        "theta-ones",
+        {"environments__corridor__thetas": {"init": "ones"}},
+        ["'environments.corridor.thetas.init'", "'ones'", "zeros"],
+    ),
+    (
+        "theta-missing-file",
+        {"environments__corridor__thetas": {"start": "nothere.npy"}},
+        ["'environments.corridor.thetas.start'", "nothere.npy"],
+    ),
+    ("theta-bad-key", {"thetas": {"r": "random:seed=0,size=3"}}, ["thetas.r'", "unknown key(s) size"]),
+    ("features-d-0", {"environments__garnet__features": "random:d=0"}, ["'environments.garnet.features'", "d=0"]),
+    ("policy-unknown", {"environments__garnet__policy": "rnn"}, ["'environments.garnet.policy'", "'rnn'"]),
+    (
+        "horizon-too-big",
+        {"environments__garnet__horizons": [3, 6, 10**15]},
+        ["'environments.garnet.horizons'", "needs about"],
+    ),
+    (
+        "reference-horizon-not-swept",
+        {"reference": {"horizon": 7, "batch_size": 2}},
+        ["reference.horizon'", "not one of the horizons"],
+    ),
+    (
+        "constant-batch-1",
+        {"baselines": ["none", "constant"], "batch_sizes": [1, 2], "reference": {"horizon": 6, "batch_size": 2}},
+        ["batch_sizes'", "constant"],
+    ),
+    (
+        "rollin-episodic",
+        {"horizons": [3, "inf"], "reference": {"horizon": 3, "batch_size": 2}},
+        ["'environments.corridor.estimators'", "rollin_rollout", "horizon inf"],
+    ),
+    (
+        "training-unknown-env",
+        {"training__environments": {"maze": {"horizon": 5}}},
+        ["'training.environments.maze'", "corridor"],
+    ),
+    (
+        "training-checkpoint-beyond",
+        {"training__checkpoints": [0, 50]},
+        ["'training.checkpoints'", "beyond training.iterations = 20"],
+    ),
+    (
+        "training-theta-bad",
+        {"training__environments": {"corridor": {"horizon": 12, "theta": "ones"}}},
+        ["'training.environments.corridor.theta'", "'ones'"],
+    ),
+    (
+        "training-horizon-too-big",
+        {"training__environments": {"corridor": {"horizon": 10**15}}},
+        ["'training.environments.corridor.horizon'", "needs about"],
+    ),
+    (
+        "deep-tabular-task",
+        {"deep__environments__cartpole__env": "gym:FrozenLake-v1"},
+        ["'deep.environments.cartpole.env'", "continuous-state"],
+    ),
+    (
+        "deep-policy-negative",
+        {"deep__environments__cartpole__policy": "mlp:hidden=-8"},
+        ["'deep.environments.cartpole.policy'", "positive"],
+    ),
+    (
+        "deep-policy-unknown",
+        {"deep__environments__cartpole__policy": "rnn:size=3"},
+        ["'deep.environments.cartpole.policy'", "'rnn:size=3'"],
+    ),
+]
+
+
+@pytest.mark.parametrize("changes,must", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+def test_config_bad_input(changes, must, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = config_with(**copy.deepcopy(changes))
+    with pytest.raises(UserError) as info:
+        load_config(cfg, ROOT / SCHEMA)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("config key '"), message
+    for text in must:
+        assert text in message, f"{text!r} not in {message!r}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_test_config_is_valid():
+    studies, training, deep = load_config(config_with(), ROOT / SCHEMA)
+    assert set(studies) == {"corridor", "garnet"} and training is not None and deep is not None
+
+
+def test_schema_errors_are_short():
+    """jsonschema's own message for a large instance is cut, never the whole instance."""
+    cfg = config_with(environments={"x": {"env": "short_corridor", "thetas": {f"t{i}": 1 for i in range(200)}}})
+    with pytest.raises(UserError) as info:
+        load_config(cfg, ROOT / SCHEMA)
+    assert len(str(info.value)) < 400 and "environments.x.thetas" in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("workflow")
+    for item in ("Snakefile", "workflow", "config", ".test", "profiles"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
+    return dest
+
+
+@pytest.mark.parametrize(
+    "changes,must",
+    [
+        ({"environments__garnet__env": "garnet:states=-1"}, ["'environments.garnet.env'", "states=-1"]),
+        ({"replicates": "many"}, ["'replicates'", "not of type 'integer'"]),
+    ],
+    ids=["spec-built", "schema"],
+)
+def test_snakemake_dry_run_prints_one_line(changes, must, workflow_copy, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_with(**changes)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(config)],
+        cwd=workflow_copy,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    lines = [
+        line for line in proc.stderr.strip().splitlines() if not line.startswith("Using workflow specific profile")
+    ]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("invalid config: config key ")
+    for text in must:
+        assert text in lines[0]
+    assert not (workflow_copy / "results").exists()
