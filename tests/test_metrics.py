@@ -94,17 +94,19 @@ def test_rerun_draws_an_independent_stream_of_the_same_cell():
 
     prob = build_problem("garnet:states=6,actions=3,branching=3,seed=1", theta="random:seed=1,scale=0.7", horizon=12)
     df = _estimate_frame(prob, "reinforce", "none", batch_size=2, replicates=30)
-    G2, g2 = tabular_rerun(df, 30)
+    G2, g2, se = tabular_rerun(df, 30)
     G = np.stack(df["grad"].to_numpy())
     assert G2.shape == G.shape
     np.testing.assert_array_equal(g2, np.asarray(df["grad_exact"].iloc[0]))   # the same problem, rebuilt
     assert not np.any(np.all(G2 == G, axis=1))                                 # but other trajectories
+    assert se is not None and se.shape == g2.shape and np.all(se >= 0)       # reinforce: exact moments exist
 
 
 def test_a_false_alarm_is_not_confirmed_and_a_real_bias_is():
     """A flag raised by a wrong reference (the file's grad J shifted by 8 SE in one coordinate) on an
-    unbiased estimator is not confirmed: the rerun rebuilds the problem and its exact gradient.  A
-    biased estimator that the file calls unbiased (actor_critic) is confirmed, at 10x the replicates."""
+    unbiased estimator is not confirmed: the rerun rebuilds the problem and its exact gradient (and judges
+    it against the exact standard errors).  A biased estimator that the file calls unbiased (actor_critic,
+    no exact moments: the sample standard errors) is confirmed, at 10x the replicates."""
     from pgexp.problems.problem import build_problem
 
     prob = build_problem("garnet:states=4,actions=2,branching=2,seed=0", gamma=0.8, horizon="inf",
@@ -118,6 +120,7 @@ def test_a_false_alarm_is_not_confirmed_and_a_real_bias_is():
     assert row["bias_flagged"] and row["unbiased"]
     assert row["bias_rerun_replicates"] == BIAS_RERUN_FACTOR * 200
     assert row["bias_rerun_max_z"] <= bias_bound(G.shape[1]) and not row["bias_confirmed"]
+    assert row["bias_rerun_se"] == "exact"
 
     ac = _estimate_frame(prob, "actor_critic", "none", batch_size=4, replicates=200)
     assert not ac["unbiased"].iloc[0]
@@ -126,12 +129,35 @@ def test_a_false_alarm_is_not_confirmed_and_a_real_bias_is():
     ac["unbiased"] = True
     row = job_metrics(ac, n_resamples=100, rerun=tabular_rerun)
     assert row["bias_confirmed"] and row["bias_rerun_max_z"] > bias_bound(G.shape[1])
+    assert row["bias_rerun_se"] == "sample"
 
+
+def test_a_rare_event_flag_is_judged_against_the_exact_standard_error():
+    """FrozenLake (random θ, H = 10, N = 4): reward_to_go~value_exact's coordinate 54 is carried by rare goal
+    trajectories that the bias_check stream's 8000 batches miss; its sample standard error is then far too small
+    (max |z| > 10, a "confirmed" bias that 20 000 batches of another stream do not show: max |z| ~ 3).  Against
+    the exact standard error the same batches are below the Bonferroni bound (module docstring)."""
+    from pgexp.analysis.metrics import exact_standard_errors, max_bias_z, max_z_exact_se
+    from pgexp.problems.problem import build_problem
+    from pgexp.runs.estimate import run_estimate
+
+    prob = build_problem("gym:FrozenLake-v1:map_name=4x4,is_slippery=true", theta="random:seed=1,scale=1",
+                         horizon=10)
+    t = run_estimate(prob, "reward_to_go", "value_exact", batch_size=4, replicates=8000, seed=0, progress=False,
+                     purpose=BIAS_PURPOSE)
+    G = np.stack(t.column("grad").to_numpy(zero_copy_only=False))
+    g = np.asarray(t.column("grad_exact")[0].as_py())
+    bound = bias_bound(G.shape[1])
+    assert max_bias_z(G, g)[0] > bound                      # the sample standard error: a false confirmation
+    se = exact_standard_errors(prob, "reward_to_go", "value_exact", 0.95, 4, 8000)
+    assert max_z_exact_se(G, g, se) < bound
+    sample_se = G.std(axis=0, ddof=1) / np.sqrt(len(G))
+    assert se[54] > 3 * sample_se[54]                       # the rare contributions the sample missed
 
 def test_unflagged_cells_are_not_rerun():
     calls = []
 
-    def rerun(cell, m):
+    def rerun(cell, m):  # returns (G, grad J, exact SEs) when called
         calls.append(m)
         raise AssertionError("an unflagged cell must not be rerun")
 
