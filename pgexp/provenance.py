@@ -9,6 +9,7 @@ from importlib import metadata
 from typing import Any
 
 from pgexp import __version__
+from pgexp.plugins import LOADED
 
 LIBRARIES = ("numpy", "scipy", "numba", "pandas", "pyarrow", "gymnasium", "torch", "snakemake")
 
@@ -34,5 +35,6 @@ def provenance(**extra: Any) -> dict[str, Any]:
         "libraries": library_versions(),
         "command": " ".join(["pgexp", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("pgexp") else " ".join(sys.argv),
         "config_hash": os.environ.get("PGEXP_CONFIG_HASH"),
+        "plugins": list(LOADED),
         **extra,
     }

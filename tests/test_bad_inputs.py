@@ -358,7 +358,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     (
         "estimate-unknown-baseline",
         [*EST, "--baseline", "mean", "--output", "o.parquet"],
-        ["--baseline", "invalid choice"],
+        ["--baseline", "unknown 'mean'", "fixed:c=VALUE"],
     ),
     (
         "estimate-meaningless-pair",
@@ -733,7 +733,7 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
     ("seeds-duplicate", {"seeds": [0, 0]}, ["'seeds'", "non-unique"]),
     ("horizons-duplicate", {"horizons": [3, 3]}, ["'horizons'", "non-unique"]),
     ("estimator-unknown", {"estimators": ["reinforce", "ppo"]}, ["'estimators.1'", "'ppo' is not one of"]),
-    ("baseline-unknown", {"baselines": ["mean"]}, ["'baselines.0'", "'mean' is not one of"]),
+    ("baseline-unknown", {"baselines": ["mean"]}, ["baselines'", "unknown 'mean'", "fixed:c=VALUE"]),
     ("confidence-1.5", {"bootstrap": {"resamples": 200, "confidence": 1.5}}, ["'bootstrap.confidence'", "maximum"]),
     ("resamples-0", {"bootstrap": {"resamples": 0, "confidence": 0.95}}, ["'bootstrap.resamples'", "minimum of 100"]),
     ("figure-unknown", {"figures": ["pie"]}, ["'figures'", "unknown figure 'pie'", "bias_variance"]),

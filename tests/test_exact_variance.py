@@ -23,7 +23,6 @@ from scipy.stats import norm
 
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS
-from pgexp.estimators.base import Context, to_gradients
 from pgexp.exact import enumeration as en
 from pgexp.exact import families as fam
 from pgexp.exact.batch import enumerate_loo_batches, normal_cosine
@@ -39,9 +38,10 @@ from pgexp.exact.moments import (
 )
 from pgexp.exact.rollout_moments import enumerate_samples
 from pgexp.problems.problem import Problem, build_problem
-from pgexp.runs.estimate import estimate_batch
-from pgexp.sampling.rng import MAIN, job_entropy, stream, trajectory_seeds
-from pgexp.sampling.tabular import effective_horizon, sample
+from pgexp.runs.context import TabularContext
+from pgexp.runs.estimate import estimate_batch, linear_parts
+from pgexp.sampling.rng import MAIN, job_entropy, stream
+from pgexp.sampling.tabular import effective_horizon
 
 ALPHA = 1e-4
 THETA = "random:seed=1,scale=0.7"
@@ -195,16 +195,16 @@ def test_leave_one_out_batch_covariance_equals_enumerated_batches(cid, estimator
 # --------------------------------------------------------------------------- Monte Carlo
 
 def _mc_per_trajectory(prob: Problem, est: str, baseline: str, lam: float, n: int, seed: int, blocks: int = 4):
-    ctx = Context(prob)
+    ctx = TabularContext(prob)
     entropy = job_entropy({"test_exact_variance": seed}, prob.theta)
-    return np.concatenate([estimate_batch(ctx, ESTIMATORS[est], baseline, lam, n // blocks, entropy, m,
+    return np.concatenate([estimate_batch(ctx, ESTIMATORS[est], baseline, {"lam": lam}, n // blocks, entropy, m,
                                           per_trajectory=True).grad for m in range(blocks)])
 
 
 def _mc_batches(prob: Problem, est: str, baseline: str, lam: float, N: int, M: int, seed: int) -> np.ndarray:
-    ctx = Context(prob)
+    ctx = TabularContext(prob)
     entropy = job_entropy({"test_exact_batches": seed, "N": N}, prob.theta)
-    return np.stack([estimate_batch(ctx, ESTIMATORS[est], baseline, lam, N, entropy, m).grad for m in range(M)])
+    return np.stack([estimate_batch(ctx, ESTIMATORS[est], baseline, {"lam": lam}, N, entropy, m).grad for m in range(M)])
 
 
 def _z_trace(g: np.ndarray, mean: np.ndarray, trace: float) -> float:
@@ -260,16 +260,15 @@ def test_monte_carlo_batches_agree_with_the_exact_batch_quantities(pid):
 def test_monte_carlo_with_fixed_and_oracle_optimal_constants():
     """``fixed:c`` and the exact per-coordinate optimum, applied through the production code as fixed ``b``."""
     prob = build_problem("garnet:states=3,actions=2,branching=2", theta=THETA, gamma=0.9, horizon=5)
-    ctx = Context(prob)
+    ctx = TabularContext(prob)
     cases = [(est, bl) for est in ("reinforce", "reward_to_go") for bl in ("fixed:c=0.5", "optimal")]
     z = _zbound(len(cases))
     for i, (est, bl) in enumerate(cases):
         m = trajectory_moments(prob, est, bl, method="dp")
         b = np.full(prob.policy.dim, 0.5) if bl.startswith("fixed") else np.asarray(m.info["b_star"])
-        seeds = trajectory_seeds(stream(job_entropy({"fixed": i}, prob.theta), 0, MAIN), 200_000)
-        ws = ESTIMATORS[est].fn(ctx, sample(ctx.mdp, ctx.tables, seeds), "optimal", None, 0.95)
-        ws.b = b
-        g = to_gradients(ctx, ws, per_trajectory=True)
+        batch = ctx.sample("trajectories", stream(job_entropy({"fixed": i}, prob.theta), 0, MAIN), 200_000)
+        u, c = linear_parts(ESTIMATORS[est], batch)  # g = u - b (.) c, per trajectory
+        g = ctx.gradients(batch, u, per_trajectory=True) - b * ctx.gradients(batch, c, per_trajectory=True)
         assert _z_trace(g, m.mean, m.trace_cov) < z, (est, bl)
 
 

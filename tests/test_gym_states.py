@@ -15,9 +15,9 @@ import pytest
 from pgexp import exact
 from pgexp.cli import main
 from pgexp.estimators import get_estimator
-from pgexp.estimators.base import Context
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
 from pgexp.problems.problem import Problem, build_problem
+from pgexp.runs.context import TabularContext as Context
 from pgexp.runs.estimate import estimate_batch
 
 GYM = [
@@ -58,8 +58,8 @@ def test_monte_carlo_estimates_are_unchanged(estimator, baseline):
     old = with_absorbing_row(prob, np.array([2.0, -1.0, 0.5, 0.0]))  # a non-uniform policy in the absorbing state
     est = get_estimator(estimator)
     for m in range(3):
-        new_b = estimate_batch(Context(prob), est, baseline, 0.9, 8, 12345, m)
-        old_b = estimate_batch(Context(old), est, baseline, 0.9, 8, 12345, m)
+        new_b = estimate_batch(Context(prob), est, baseline, {"lam": 0.9}, 8, 12345, m)
+        old_b = estimate_batch(Context(old), est, baseline, {"lam": 0.9}, 8, 12345, m)
         assert new_b.env_steps == old_b.env_steps and new_b.return_mean == old_b.return_mean
         assert np.all(old_b.grad[64:] == 0.0)
         np.testing.assert_allclose(new_b.grad, old_b.grad[:64], rtol=1e-12, atol=1e-14)

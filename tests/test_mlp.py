@@ -194,9 +194,11 @@ LAM = 0.7
 
 
 def _unbiased_cases():
+    from pgexp.estimators.check import baseline_names
+
     for est in ESTIMATORS.values():
-        for baseline in est.baselines:
-            if est.unbiased(baseline, LAM) and "finite" in est.objectives:
+        for baseline in baseline_names(est):
+            if est.is_unbiased(baseline, {"lam": LAM}) and "finite" in est.objectives:
                 yield pytest.param(est.name, baseline, id=f"{est.name}-{baseline}")
 
 
@@ -204,7 +206,7 @@ def _unbiased_cases():
 def test_registry_estimators_unbiased_with_mlp_policy(estimator, baseline):
     prob = mlp_problem("garnet-finite", policy="mlp:hidden=4,seed=1")
     M, N = 400, 8
-    table = run_estimate(prob, estimator, baseline, lam=LAM, batch_size=N, replicates=M, seed=7, progress=False)
+    table = run_estimate(prob, estimator, baseline, params={"lam": LAM}, batch_size=N, replicates=M, seed=7, progress=False)
     G = np.stack(table.column("grad").to_numpy(zero_copy_only=False))
     g_true = np.asarray(table.column("grad_exact")[0].as_py())
     z = estimator_metrics(G, g_true, N, n_resamples=10)["bias_max_z"]

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_plugins import REWARD_TO_GO
 
 from pgexp.figures import FIGURES, figures_for
 
@@ -31,11 +32,21 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ".test/config/config.yaml"
 
 
-def copy_workflow(dest: Path) -> Path:
+def copy_workflow(dest: Path, *, plugin: bool = False) -> Path:
     for item in ("Snakefile", "workflow", "config", ".test", "profiles"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
+    if plugin:
+        add_plugin(dest)
     return dest
+
+
+def add_plugin(cwd: Path) -> None:
+    """A user's estimator in a module of the study directory, named in the config's ``plugins:`` and run
+    on the garnet like a built-in (its estimates, metrics, comparisons, figures and report)."""
+    (cwd / "my_estimators.py").write_text(REWARD_TO_GO)
+    _edit_config(cwd, lambda c: (c.__setitem__("plugins", ["my_estimators.py"]),
+                                 c["environments"]["garnet"]["estimators"].append("my_reward_to_go")))
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -64,7 +75,7 @@ def tables(cwd: Path) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    cwd = copy_workflow(tmp_path_factory.mktemp("study"))
+    cwd = copy_workflow(tmp_path_factory.mktemp("study"), plugin=True)
     snakemake(cwd)
     return cwd
 
@@ -72,8 +83,8 @@ def study(tmp_path_factory) -> Path:
 def test_outputs_exist_and_are_valid(study):
     t = tables(study)
     cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
-    # corridor: 4 estimators x their baselines in [none, value_exact]; garnet: 2 estimators
-    jobs = {"corridor": 2 + 2 + 2 + 2, "garnet": 2 + 2}
+    # corridor: 4 estimators x their baselines in [none, value_exact]; garnet: 2 estimators and the plug-in
+    jobs = {"corridor": 2 + 2 + 2 + 2, "garnet": 2 + 2 + 2}
     cells = len(cfg["horizons"]) * len(cfg["batch_sizes"])
     assert len(t["metrics"]) == sum(jobs.values()) * cells
     m = t["metrics"]
@@ -98,6 +109,13 @@ def test_outputs_exist_and_are_valid(study):
     assert (study / "results" / "training" / "corridor" / "path.theta20.npy").exists()
     deep = pd.read_parquet(study / "results" / "tables" / "deep_quality.parquet")
     assert set(deep["batch_size"]) == {2, 8} and deep["cosine"].between(-1, 1).all()
+    # continuous-state jobs run through the same `estimate` rule and paths as the tabular ones
+    assert (study / "results" / "estimates" / "cartpole" / "init" / "reward_to_go~none" / "seed0.parquet").exists()
+    # the plug-in ran like a built-in: its rows beside the built-in's, on the same trajectories
+    mine = t["metrics"][t["metrics"]["estimator"] == "my_reward_to_go"]
+    assert len(mine) == 2 * cells and mine["unbiased"].all()
+    paired = pd.read_parquet(study / "results" / "tables" / "comparisons.parquet")
+    assert ((paired["estimator_b"] == "my_reward_to_go") & paired["paired"]).any()
     assert "Neural policies" in page
     exact = pd.read_parquet(study / "results" / "tables" / "exact_variance.parquet")
     assert len(exact) > 0 and "var_per_traj_exact" in t["metrics"].columns
@@ -189,7 +207,7 @@ def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"].__setitem__("replicates", 13))
-    assert planned_jobs(cwd) == {"estimate": 4, "metrics": 1, "slopes": 1, "compare": 1, **DOWNSTREAM}
+    assert planned_jobs(cwd) == {"estimate": 6, "metrics": 1, "slopes": 1, "compare": 1, **DOWNSTREAM}
 
 
 def test_changing_lambda_reruns_only_gae_jobs(study, tmp_path):
@@ -259,7 +277,7 @@ def test_bad_config_fails_before_any_job(tmp_path, edit, match):
 
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_run(study, tmp_path):
-    cwd = copy_workflow(tmp_path)
+    cwd = copy_workflow(tmp_path, plugin=True)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", TEST_CONFIG]
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120

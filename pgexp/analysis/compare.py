@@ -4,7 +4,7 @@ Within one cell -- ``(env_name, theta_name, horizon, batch_size, seed)`` -- ever
 ``A`` is compared with every later one ``B`` (registry order of estimators, then baselines ``none,
 constant, value_exact, value_learned, optimal``).  Replicate ``m`` of ``A`` is matched with replicate
 ``m`` of ``B``: by :mod:`pgexp.sampling.rng` they drew their batches from the same random stream, and two
-estimators that consume plain trajectories (``consumes == "trajectories"``) were computed from the
+estimators that consume plain trajectories (``sampling == "trajectories"``) were computed from the
 *same* trajectories (column ``paired``).
 
 Statistics (``k`` matched replicates, ``g_m`` a batch estimate, ``e_m = ||g_m - grad J||^2``):
@@ -54,8 +54,7 @@ from scipy.stats import bootstrap, norm
 
 from pgexp.analysis.metrics import bootstrap_seed, resample_counts
 from pgexp.errors import UserError
-from pgexp.estimators import ESTIMATORS
-from pgexp.estimators.baselines import BASELINES
+from pgexp.estimators import BASELINES, ESTIMATORS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,15 +75,15 @@ COLUMNS = (*CELL_KEY, "estimator_a", "baseline_a", "estimator_b", "baseline_b", 
 def combo_order(combo: tuple[str, str]) -> tuple:
     """Sort key of an ``(estimator, baseline)``: registry order, then baseline order (unknown names last)."""
     est, base = combo
-    names = list(ESTIMATORS)
+    names, bases = list(ESTIMATORS), list(BASELINES)
     ei = names.index(est) if est in names else len(names)
-    bi = BASELINES.index(base) if base in BASELINES else len(BASELINES)
-    return (ei, est if ei == len(names) else "", bi, base if bi == len(BASELINES) else "")
+    bi = bases.index(base.partition(":")[0]) if base.partition(":")[0] in bases else len(bases)
+    return (ei, est if ei == len(names) else "", bi, base)
 
 
 def shares_trajectories(est_a: str, est_b: str) -> bool:
     """Both estimators consume the job's common trajectories (not their own sampling scheme)."""
-    return all(e in ESTIMATORS and ESTIMATORS[e].consumes == "trajectories" for e in (est_a, est_b))
+    return all(e in ESTIMATORS and ESTIMATORS[e].sampling == "trajectories" for e in (est_a, est_b))
 
 
 class _Replicates:

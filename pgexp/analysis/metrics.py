@@ -376,6 +376,7 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
     ``policy``, ``theta``, ``gamma``, ``horizon`` and the estimate redrawn with the same estimator,
     baseline, lambda, batch size and seed.
     """
+    from pgexp.estimators import hyperparameters
     from pgexp.problems.problem import build_problem
     from pgexp.runs.estimate import run_estimate
 
@@ -383,12 +384,22 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
     h = int(r["horizon"])
     problem = build_problem(str(r["env"]), features=str(r["features"]), policy=str(r["policy"]), theta=str(r["theta"]),
                             gamma=float(r["gamma"]), horizon="inf" if h < 0 else h)
-    lam = float(r["lam"]) if "lam" in r and r["lam"] is not None and np.isfinite(float(r["lam"])) else 0.95
-    table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), lam=lam, batch_size=int(r["batch_size"]),
-                         replicates=replicates, seed=int(r["seed"]), progress=False, purpose=BIAS_PURPOSE)
+    params = {k: float(r[k]) for k in hyperparameters() if k in r.index and _given(r[k])}
+    fit = int(r["fit_batch_size"]) if "fit_batch_size" in r.index and _given(r["fit_batch_size"]) else None
+    table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), params=params, batch_size=int(r["batch_size"]),
+                         replicates=replicates, seed=int(r["seed"]), fit_batch_size=fit, progress=False,
+                         purpose=BIAS_PURPOSE)
     G = np.stack(table.column("grad").to_numpy(zero_copy_only=False)).astype(np.float64)
-    se = exact_standard_errors(problem, str(r["estimator"]), str(r["baseline"]), lam, int(r["batch_size"]), replicates)
+    se = exact_standard_errors(problem, str(r["estimator"]), str(r["baseline"]), params.get("lam", 0.95),
+                               int(r["batch_size"]), replicates)
     return G, np.asarray(table.column("grad_exact")[0].as_py(), dtype=np.float64), se
+
+
+def _given(v: Any) -> bool:
+    """A cell value that is set (not null / NaN / NA)."""
+    import pandas as pd
+
+    return not bool(pd.isna(v))
 
 
 def job_metrics(df: pd.DataFrame, *, confidence: float = 0.95, n_resamples: int = 2000,

@@ -10,7 +10,11 @@ Contracts (called by tools outside the project -- keep names, options and fields
     pgexp train (problem options) --estimator --baseline --batch-size --step-size --iterations --seed --output
     pgexp exact-variance (problem options) --estimator --baseline --horizon [--batch-size N,...]
                          -> JSON: mean, trace_cov, cov (+ batch: bias_sq, trace_cov, mse, rel_mse, snr per N)
-    pgexp bench exact --states N | bench sampler
+    pgexp check-estimator NAME                                                  -> one line per check, exit 0/1
+    pgexp bench exact --states N | bench sampler | bench pergrad
+
+Every command takes ``--plugin MODULE`` (repeatable; also ``PGEXP_PLUGINS=MODULE,...``): the module is
+imported before the parser is built, so the estimators it registers are valid choices everywhere.
 
 Each command module ``pgexp.cli.<name>`` defines ``EXAMPLE`` (one command line, shown under ``--help``),
 ``add_parser(subparsers) -> parser`` (which sets ``func=run``) and ``run(args) -> int``; modules import
@@ -44,6 +48,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "pgexp.cli.aggregate",
     "train": "pgexp.cli.train",
     "exact-variance": "pgexp.cli.exact_variance",
+    "check-estimator": "pgexp.cli.check_estimator",
     "exact-curves": "pgexp.cli.exact_curves",
     "compare": "pgexp.cli.compare",
     "decompose": "pgexp.cli.decompose",
@@ -101,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pgexp {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars (they are drawn only on a "
                         "terminal anyway)")
+    add_plugin_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     parser.commands = {}
     for name, module_name in COMMANDS.items():
@@ -110,7 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.epilog = "example:\n  " + module.EXAMPLE.strip().replace("\n", "\n  ")
         # SUPPRESS: a subcommand that is not given --quiet must not reset the top-level one
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+        add_plugin_option(p)
     return parser
+
+
+def add_plugin_option(p: argparse.ArgumentParser) -> None:
+    """``--plugin MODULE`` (read before parsing, by :func:`main`; declared so that help shows it)."""
+    p.add_argument("--plugin", action="append", metavar="MODULE", default=argparse.SUPPRESS,
+                   help="import MODULE (a module name or a .py file) first: the estimators it registers with "
+                        "pgexp.register_estimator become valid choices (repeatable)")
 
 
 def one_line(message: str) -> str:
@@ -119,6 +133,14 @@ def one_line(message: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pgexp.plugins import load_plugins, plugins_from_env, plugins_in
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:  # plug-ins first: their names must be choices of the parser built next
+        load_plugins(plugins_from_env() + plugins_in(argv))
+    except UserError as exc:
+        print(f"pgexp: error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -85,12 +85,42 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
                    "(estimate, exact-curves, decompose: a comma-separated list of distinct horizons)")
 
 
-def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args"):
-    """The :class:`~pgexp.problems.problem.Problem` the problem options name (``horizon`` overrides ``--horizon``)."""
+def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args", *, tabular: bool = True):
+    """The problem the problem options name (``horizon`` overrides ``--horizon``); ``tabular``: refuse a
+    continuous-state task (commands that need the exact values)."""
     from pgexp.problems.problem import build_problem
 
-    return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                         gamma=args.gamma, horizon=args.horizon if horizon == "from-args" else horizon)
+    return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta, gamma=args.gamma,
+                         horizon=args.horizon if horizon == "from-args" else horizon,
+                         track="tabular" if tabular else None)
+
+
+def add_estimator_options(g: argparse._ArgumentGroup, *, extra_estimators: tuple[str, ...] = ()) -> None:
+    """``--estimator``, ``--baseline``, one option per registered hyperparameter, ``--fit-batch-size``:
+    all derived from the registry (plug-ins included: they are imported before the parser is built)."""
+    from pgexp.estimators import ESTIMATORS, hyperparameters
+    from pgexp.estimators.spec import baseline_usage, users_of
+
+    g.add_argument("--estimator", required=True, choices=[*extra_estimators, *ESTIMATORS], metavar="NAME",
+                   help="; ".join([*extra_estimators, *(f"{k}: {v.doc}" for k, v in ESTIMATORS.items())]))
+    g.add_argument("--baseline", default="none", metavar="NAME",
+                   help=f"baseline (default none): {' | '.join(baseline_usage())}")
+    for h in hyperparameters().values():
+        bounded = number(h.low if math.isfinite(h.low) else None, h.high if math.isfinite(h.high) else None)
+        g.add_argument(h.option, type=bounded, default=None, metavar=h.name.upper()[:3],
+                       help=f"{h.doc}, in [{h.low:g}, {h.high:g}] ({', '.join(users_of(h.name))} only; "
+                            f"default {h.default:g})")
+    g.add_argument("--fit-batch-size", type=POSITIVE_INT, default=None, metavar="K",
+                   help="trajectories of every auxiliary fit (value_learned, optimal, the actor-critic's critic), "
+                        "drawn independently and counted in env_steps (default: the batch size N -- one batch per "
+                        "fit, what an on-policy learner has)")
+
+
+def params_from_args(args: argparse.Namespace) -> dict[str, float]:
+    """The hyperparameters given on the command line (``--lam`` ...), by name."""
+    from pgexp.estimators import hyperparameters
+
+    return {name: getattr(args, name) for name in hyperparameters() if getattr(args, name, None) is not None}
 
 
 def int_or_text(text: str) -> int | str:

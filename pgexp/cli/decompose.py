@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h)
+                             gamma=args.gamma, horizon=h, track="tabular")
 
     df = decomposition_table(build, horizons, wanted, lam=args.lam, per_step=args.per_step)
     for k, v in tags.items():

@@ -34,14 +34,14 @@ def gym_families() -> dict[str, list[str]]:
 
     Only Gymnasium's own toy-text and classic-control packages are tried (the others need optional
     simulators); a task is tabular when it exposes its transition table, continuous when
-    :func:`pgexp.deep.sampler.gym_task` accepts it.
+    :func:`pgexp.problems.continuous.gym_task` accepts it.
     """
     import warnings
 
     import gymnasium as gym
 
-    from pgexp.deep.sampler import gym_task
     from pgexp.errors import UserError
+    from pgexp.problems.continuous import gym_task
     from pgexp.problems.gym_toytext import has_table
 
     tabular, continuous = [], []

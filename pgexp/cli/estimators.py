@@ -17,21 +17,34 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def unbiased_text(unbiased, baseline: str) -> str:
-    """``yes`` / ``no`` / ``only with lam = 1`` from a registry entry's ``unbiased(baseline, lam)``."""
-    at = {lam: bool(unbiased(baseline, lam)) for lam in (0.5, 1.0)}
-    return "yes" if all(at.values()) else "no" if not any(at.values()) else "only with lam = 1"
+def unbiased_text(est, baseline: str) -> str:
+    """``yes`` / ``no`` / ``only with lam = 1`` from the registry's rule, at the default hyperparameters and
+    at each value ``pgexp check-estimator`` tests (the spec's ``check_values``)."""
+    from pgexp.estimators.check import param_sets
+
+    sets = param_sets(est)
+    at = [bool(est.is_unbiased(baseline, p)) for p in sets]
+    if all(at):
+        return "yes"
+    if not any(at):
+        return "no"
+    default = est.defaults()
+    return "only with " + "; ".join(", ".join(f"{k} = {v:g}" for k, v in p.items() if v != default[k]) or "defaults"
+                                     for p, ok in zip(sets, at) if ok)
 
 
-def rows() -> list[tuple[str, str, str, str]]:
-    """``(estimator, baseline, objectives, unbiased)`` for every meaningful tabular pair, registry order."""
-    from pgexp.estimators import ESTIMATORS
+def rows(track: str = "tabular") -> list[tuple[str, str, str, str]]:
+    """``(estimator, baseline, objectives, unbiased)`` for every meaningful pair on ``track``, registry order."""
+    from pgexp.estimators import BASELINES, ESTIMATORS
 
     out = []
     for name, est in ESTIMATORS.items():
-        objectives = ", ".join(getattr(est, "objectives", ()) or ("all",))
+        if track not in est.tracks:
+            continue
+        objectives = ", ".join(est.objectives)
         for base in est.baselines:
-            out.append((name, base, objectives, unbiased_text(est.unbiased, base)))
+            if track in BASELINES[base].tracks:
+                out.append((name, base, objectives, unbiased_text(est, base)))
     return out
 
 
@@ -46,11 +59,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'pair (--estimator~--baseline)':{width}s}  {'objectives':30s}  unbiased")
     for e, b, objectives, unbiased in rows():
         print(f"  {e + '~' + b:{max(width, 29)}s}  {objectives:30s}  {unbiased}")
-    try:
-        from pgexp.deep.estimators import DEEP_ESTIMATORS
-    except ImportError:  # the continuous-state track may be folded into the main registry
-        return 0
     print("\nContinuous-state tasks (gym:CartPole-v1, gym:Acrobot-v1; a Monte-Carlo reference):")
-    for name, est in DEEP_ESTIMATORS.items():
-        print(f"  {name}: baselines {', '.join(est.baselines)}")
+    for name in ESTIMATORS:
+        pairs = [b for e, b, _, _ in rows("continuous") if e == name]
+        if pairs:
+            print(f"  {name}: baselines {', '.join(pairs)}")
     return 0

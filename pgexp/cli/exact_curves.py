@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h)
+                             gamma=args.gamma, horizon=h, track="tabular")
 
     df = pd.DataFrame(exact_curves(build, horizons, pairs, sizes, lam=args.lam), columns=COLUMNS)
     # whether the lecture's H^3 argument applies at each horizon (same-sign rewards, gamma = 1, no early end)

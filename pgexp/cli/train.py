@@ -1,4 +1,4 @@
-"""``pgexp train``: stochastic gradient ascent with an estimator; exact J per iteration (parquet)."""
+"""``pgexp train``: stochastic gradient ascent with an estimator; the objective per iteration (parquet)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ from pathlib import Path
 
 from pgexp.cli.common import (
     POSITIVE_INT,
-    PROBABILITY,
     SEED,
+    add_estimator_options,
     add_problem_options,
     add_tag_option,
     check_outputs,
     number,
+    params_from_args,
     parse_list,
     parse_tags,
     problem_from_args,
 )
 from pgexp.errors import UserError
-from pgexp.estimators import BASELINES, ESTIMATORS
 from pgexp.io import save_npy
 
 EXAMPLE = """pgexp train --env "chain:length=6" --gamma 1 --horizon 25 --estimator reward_to_go \\
@@ -30,16 +30,16 @@ STEP_SIZE = number(0, lo_open=True)
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="stochastic gradient ascent with an estimator; exact J per iteration (parquet)",
                        description="theta <- theta + eta g for --iterations steps. One row per iteration: iteration, J "
-                                   "(exact), J_star, env_steps (cumulative), grad_norm, step_norm, diverged. A NaN or "
+                                   "(exact; continuous-state tasks: the evaluation return of --eval-episodes fresh "
+                                   "episodes), J_star, env_steps (cumulative), grad_norm, step_norm, diverged. "
+                                   "A NaN or "
                                    "overflow stops the run, recorded as diverged (exit 0). --estimator exact ascends "
                                    "the exact gradient. Comma-separated --step-size / --seed lists run the grid in one "
                                    "process. --checkpoints T1,T2 writes theta at those iterations beside the output "
                                    "as OUT.theta<T>.npy.")
     add_problem_options(p)
     g = p.add_argument_group("training")
-    g.add_argument("--estimator", required=True, choices=["exact", *ESTIMATORS], help="estimator, or exact")
-    g.add_argument("--baseline", default="none", choices=list(BASELINES), help="baseline (default none)")
-    g.add_argument("--lam", type=PROBABILITY, default=0.95, metavar="L", help="GAE lambda in [0, 1] (gae only)")
+    add_estimator_options(g, extra_estimators=("exact",))
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
     g.add_argument("--step-size", required=True, metavar="ETA",
@@ -70,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
     """Gradient ascent runs over the grid step sizes x seeds; one parquet, checkpoints beside it."""
     import pyarrow as pa
 
+    from pgexp.estimators import ESTIMATORS
     from pgexp.io import write_table
     from pgexp.progress import bar
     from pgexp.provenance import provenance
+    from pgexp.runs.context import set_threads
     from pgexp.runs.train import run_table, train_run
 
     step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
@@ -84,35 +86,31 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
     runs = [(eta, seed) for eta in step_sizes for seed in seeds]
-    from pgexp.deep import is_continuous_gym
-
+    set_threads(args.threads)
+    problem = problem_from_args(args, tabular=False)
+    params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
+    tables = []
+    thetas = {}
     with bar(total=len(runs) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
              unit="iteration") as progress:
-        if is_continuous_gym(args.env):  # the neural track: evaluation return instead of the exact J
-            from pgexp.deep import deep_train
-
-            tables = [deep_train(args.env, args.policy, args.estimator, args.baseline, args.lam, args.batch_size, eta,
-                                 args.iterations, seed, args.optimizer, args.eval_episodes, args.gamma, args.horizon,
-                                 args.threads, theta=args.theta, tags=tags, tick=progress.update)
-                      for eta, seed in runs]
-            write_table(pa.concat_tables(tables), out, provenance(kind="train", track="deep", seed=seeds))
-            return 0
-        problem = problem_from_args(args)
-        tables = []
-        thetas = {}
         for eta, seed in runs:
-            run = train_run(problem, args.estimator, args.baseline, lam=args.lam, batch_size=args.batch_size,
+            run = train_run(problem, args.estimator, args.baseline, params=params, batch_size=args.batch_size,
                             step_size=eta, iterations=args.iterations, seed=seed, optimizer=args.optimizer,
-                            checkpoints=checkpoints, tick=progress.update)
-            params = {"estimator": args.estimator, "baseline": args.baseline, "batch_size": int(args.batch_size),
-                      "step_size": float(eta), "optimizer": args.optimizer, "seed": int(seed),
-                      "iterations": int(args.iterations), **tags}
-            tables.append(run_table(problem, run, params))
+                            checkpoints=checkpoints, fit_batch_size=args.fit_batch_size,
+                            eval_episodes=args.eval_episodes, tick=progress.update)
+            cols = {"estimator": args.estimator, "baseline": args.baseline, **params,
+                    "batch_size": int(args.batch_size), "step_size": float(eta), "optimizer": args.optimizer,
+                    "seed": int(seed), "iterations": int(args.iterations), **tags}
+            if args.fit_batch_size is not None:
+                cols["fit_batch_size"] = int(args.fit_batch_size)
+            if problem.track == "continuous":
+                cols["eval_episodes"] = int(args.eval_episodes)
+            tables.append(run_table(problem, run, cols))
             last = problem.theta
             for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints
                 last = run.checkpoints.get(t, last)
                 thetas[t] = last
     for t, theta in thetas.items():
         save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), theta)
-    write_table(pa.concat_tables(tables), out, provenance(kind="train", seed=seeds))
+    write_table(pa.concat_tables(tables), out, provenance(kind="train", track=problem.track, seed=seeds))
     return 0

@@ -1,30 +1,65 @@
 """Baselines: what is subtracted from the return to cut variance without adding bias.
 
+Each registered baseline's ``values(ctx, batch, aux, seq, options) -> (b, b_next)`` gives ``b_h(s_h)`` at
+the batch's steps and ``b_{h+1}(s_{h+1})`` at their successors (the runner zeroes the latter after an
+episode's end, see :mod:`pgexp.estimators.batch`):
+
 * ``none``          -- ``b = 0``.
-* ``constant``      -- leave-one-out mean of the *other* trajectories' returns of the batch: it does
-                       not depend on the trajectory's own actions, so the estimate stays unbiased.
-* ``value_exact``   -- the oracle ``V`` (time-indexed ``V_h`` for a finite horizon).
-* ``value_learned`` -- a regression of the return from ``h`` on one-hot state features (the per-state
-                       mean), fitted on an independent batch.
+* ``constant``      -- leave-one-out mean of the *other* trajectories' returns ``G_0`` of the batch: it
+                       does not depend on the trajectory's own actions, so the estimate stays unbiased.
+* ``fixed:c=VALUE`` -- the constant ``c``.
+* ``value_exact``   -- the oracle ``V`` (time-indexed ``V_h`` for a finite horizon; tabular problems).
+* ``value_learned`` -- the track's value model (:meth:`fit_values` of its context: the per-state mean of
+                       the return on tabular problems, a ridge regression on random Fourier features of
+                       the observation on continuous ones), fitted on an independent batch.
 * ``optimal``       -- Greensmith, Bartlett & Baxter's variance-minimising per-coordinate constant
-                       ``b_k = E[u_k v_k] / E[v_k^2]`` for ``g = u - b (.) v``, fitted on an independent batch.
+                       ``b_k = E[u_k v_k] / E[v_k^2]`` for ``g = u - b (.) v``, fitted on an independent batch
+                       (:func:`optimal_coefficients`; the runner derives ``u`` and ``v`` from any estimator
+                       that is affine in its baseline).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from pgexp.errors import UserError
-
-BASELINES = ("none", "constant", "value_exact", "value_learned", "optimal")
+from pgexp.estimators.batch import Batch
 
 
 def leave_one_out_mean(x: np.ndarray) -> np.ndarray:
     """``(sum(x) - x_i) / (N - 1)`` for each ``i``; needs ``N >= 2``."""
     n = x.shape[0]
     if n < 2:
-        raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: needs --batch-size >= 2")
+        raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: "
+                        "needs --batch-size >= 2")
     return (x.sum() - x) / (n - 1)
+
+
+def leave_one_out(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
+    """``constant``: ``b_i`` = the mean ``G_0`` of the batch's other trajectories, at every step of ``i``."""
+    b = leave_one_out_mean(batch.first_returns)[:, None]
+    return b, b
+
+
+def fixed_constant(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
+    """``fixed:c=VALUE``: the constant ``c``."""
+    return options["c"], options["c"]
+
+
+def exact_value(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
+    """``value_exact``: ``V_h(s_h)`` and ``V_{h+1}(s_{h+1})`` from the exact (time-indexed) values."""
+    return ctx.exact_state_values(batch.states, batch.times), ctx.exact_state_values(batch.next_states, batch.times + 1)
+
+
+def learned_value(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
+    """``value_learned``: the track's value model fitted on the independent batch ``aux``."""
+    if aux is None:
+        raise ValueError("value_learned needs an independent fitting batch")
+    model = ctx.fit_values(aux, seq)
+    return model(batch.states, batch.times), model(batch.next_states, batch.times + 1)
 
 
 def fit_state_values(states: np.ndarray, targets: np.ndarray, mask: np.ndarray, num_states: int) -> np.ndarray:

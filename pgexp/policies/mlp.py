@@ -6,7 +6,7 @@
 torch's global random state: initialisation draws from a local, seeded :class:`torch.Generator`.
 
 * :class:`TorchMLP` -- ``in_dim -> hidden -> out_dim`` network on a flat parameter vector (shared with
-  the continuous-state track :mod:`pgexp.deep`).
+  the continuous-state policy :mod:`pgexp.policies.obs_mlp`).
 * :class:`TorchSoftmaxPolicy` -- the :class:`~pgexp.policies.base.TabularPolicy` maps from any
   differentiable ``(S, A)`` logit table, by autograd:
   ``score_pullback(theta, W) = vmap(vjp(log_softmax(logits)))(W)`` (one forward pass, the leading

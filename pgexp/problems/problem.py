@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from pgexp.problems.registry import make_env, parse_gamma, parse_horizon
 @dataclass(frozen=True, eq=False)
 class Problem:
     """An MDP with a policy and the point ``theta`` at which gradients are taken."""
+
+    track: ClassVar[str] = "tabular"  # exact gradients (continuous-state tasks: pgexp.problems.continuous)
 
     mdp: FiniteMDP
     policy: TabularPolicy
@@ -51,8 +53,23 @@ def build_problem(
     theta: str | None = None,
     gamma: float | str | None = None,
     horizon: int | str | None = None,
-) -> Problem:
-    """Assemble a :class:`Problem`; ``gamma``/``horizon`` override the problem's own values."""
+    track: str | None = None,
+) -> Any:
+    """Assemble a :class:`Problem`; ``gamma``/``horizon`` override the problem's own values.
+
+    A continuous-state Gymnasium task (``gym:CartPole-v1``) gives a
+    :class:`~pgexp.problems.continuous.ContinuousProblem` instead (same options, no ``features``);
+    ``track="tabular"`` refuses one (for commands that need the exact values).
+    """
+    from pgexp.errors import UserError
+    from pgexp.problems.continuous import build_continuous_problem, is_continuous_gym
+
+    if is_continuous_gym(env):
+        if track == "tabular":
+            raise UserError(f"--env {env}: a continuous-state task has no exact values; this command needs a tabular "
+                            "problem (a Gymnasium toy-text task such as gym:FrozenLake-v1, garnet, chain, corridor)")
+        return build_continuous_problem(env, features=features, policy=policy, theta=theta, gamma=gamma,
+                                        horizon=horizon)
     mdp = make_env(env)
     changes: dict[str, Any] = {}
     if gamma is not None:

@@ -1,37 +1,44 @@
-"""Gradient-estimation jobs: ``M`` independent batch estimates of ``grad J`` with one estimator.
+"""Gradient-estimation jobs: ``M`` independent batch estimates of ``grad J`` with one estimator, on either track.
 
 Random streams (see :mod:`pgexp.sampling.rng`): replicate ``m`` draws its batch from
-``SeedSequence(entropy, spawn_key=(m, MAIN))`` and any fitting batch (learned value, optimal
-baseline, critic) from ``(m, AUX)``; ``entropy`` hashes the problem, theta, horizon, batch size and
-seed -- not the estimator -- so all estimators of a job see the same trajectories.
+``SeedSequence(entropy, spawn_key=(m, MAIN))``, the baseline's independent fitting batch (``value_learned``,
+``optimal``) from ``(m, AUX)`` and the estimator's own auxiliary fit (the actor-critic's critic) from
+``(m, FIT)``; ``entropy`` hashes the problem, theta, horizon, batch size and seed -- not the estimator --
+so all estimators of a job see the same trajectories.  Fitting batches have ``fit_batch_size``
+trajectories (default: the batch size ``N``, what an on-policy learner has -- one batch, e.g. the
+previous iteration's -- for each fit), and every estimate's ``env_steps`` counts them.
+
+**The per-coordinate optimal baseline, for any estimator affine in its baseline.**  With weights
+``w(b)`` affine in the baseline values, ``u = w(b = 0)`` and ``c = w(0) - w(1)`` give per-trajectory
+gradients ``U_i`` and ``C_i`` with ``g_i(b) = U_i - b (.) C_i`` for a per-coordinate constant ``b``
+(Greensmith, Bartlett & Baxter 2004): ``b_k = sum_i U_ik C_ik / sum_i C_ik^2`` minimises each coordinate's
+variance.  It is fitted on the independent batch and applied to the estimate's own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from pgexp import exact
 from pgexp.errors import UserError
-from pgexp.estimators import Estimator, get_estimator
-from pgexp.estimators.base import Context, WeightedScores, to_gradients
+from pgexp.estimators import Estimator, get_estimator, hyperparameters
 from pgexp.estimators.baselines import optimal_coefficients
-from pgexp.problems.problem import Problem
+from pgexp.estimators.batch import Batch, step_weights, with_baseline
+from pgexp.estimators.spec import BaselineChoice, parse_baseline
 from pgexp.progress import bar as progress_bar
 from pgexp.progress import ticker
-from pgexp.sampling.rng import AUX, MAIN, job_entropy, stream, trajectory_seeds
-from pgexp.sampling.tabular import sample
+from pgexp.runs.context import Truth, make_context
+from pgexp.sampling.rng import AUX, FIT, MAIN, child, job_entropy, stream
 
 
-def stream_identity(problem: Problem, batch_size: int, seed: int, purpose: str = "estimate") -> dict:
+def stream_identity(problem: Any, batch_size: int, seed: int, purpose: str = "estimate") -> dict:
     """What defines a job's trajectories (never the estimator): the key of its random stream.
 
-    ``purpose`` names an independent stream of the same cell (e.g. ``"bias_check"``, the rerun that
-    confirms a bias flag); it enters the key only when it is not ``"estimate"``, so the study's own
-    streams are unchanged.
+    ``purpose`` other than ``"estimate"`` (e.g. a bias-confirmation rerun) gives an independent stream.
     """
     ident = problem.identity()
     out = {k: ident[k] for k in ("env", "features", "policy", "gamma", "horizon")} | {
@@ -49,75 +56,105 @@ class BatchEstimate:
     truncated: int
 
 
-def _weighted_scores(ctx: Context, est: Estimator, baseline: str, lam: float, main: np.ndarray,
-                     aux: np.ndarray | None) -> tuple[WeightedScores, int, int]:
-    """Run the estimator on one batch; returns its scores, extra env steps and truncated count."""
-    extra = 0
-    truncated = 0
-    if est.consumes == "trajectories":
-        traj = sample(ctx.mdp, ctx.tables, main)
-        truncated = int(traj.truncated.sum())
-        aux_data = None
-        if baseline in est.aux_for and aux is not None and baseline != "optimal":
-            aux_data = sample(ctx.mdp, ctx.tables, aux)
-            extra = aux_data.env_steps
-        ws = est.fn(ctx, traj, baseline, aux if est.own_aux else aux_data, lam)
+def linear_parts(est: Estimator, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, c)``: the weights at baseline 0, and ``w(0) - w(1)`` -- the direction a baseline multiplies."""
+    u = step_weights(est.function, with_baseline(batch, 0.0, 0.0), est.name)
+    return u, u - step_weights(est.function, with_baseline(batch, 1.0, 1.0), est.name)
+
+
+def apply_baseline(ctx: Any, choice: BaselineChoice, batch: Batch, aux: Batch | None,
+                   seq: np.random.SeedSequence) -> Batch:
+    """The batch with the baseline's values at its steps and their successors (zero after an episode's end)."""
+    fn = choice.spec.values_fn
+    if fn is None:
+        return with_baseline(batch, 0.0, 0.0)
+    now, nxt = fn(ctx, batch, aux, seq, choice.options)
+    return with_baseline(batch, now, nxt)
+
+
+def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, params: Mapping[str, float] | None,
+                   batch_size: int, entropy: int, replicate: int, *, fit_batch_size: int | None = None,
+                   per_trajectory: bool = False) -> BatchEstimate:
+    """One batch estimate with the replicate's common random numbers (see the module docstring)."""
+    choice = baseline if isinstance(baseline, BaselineChoice) else parse_baseline(baseline)
+    params = est.params(params)
+    k = batch_size if fit_batch_size is None else int(fit_batch_size)
+    batch = ctx.sample(est.sampling, stream(entropy, replicate, MAIN), batch_size)
+    steps = batch.env_steps
+    fitted = None
+    fit_fn = est.fit_fn
+    if fit_fn is not None:
+        fitted, fit_steps = fit_fn(ctx, stream(entropy, replicate, FIT), k)
+        steps += int(fit_steps)
+    batch = batch.replace(params=params, fitted=fitted)
+    aux = None
+    aux_seq = stream(entropy, replicate, AUX)
+    if choice.spec.fitted:
+        aux = ctx.sample(est.sampling, aux_seq, k).replace(params=params, fitted=fitted)
+        steps += aux.env_steps
+    if choice.spec.per_coordinate:
+        u_aux, c_aux = linear_parts(est, aux)  # type: ignore[arg-type]
+        b = optimal_coefficients(ctx.gradients(aux, u_aux, per_trajectory=True),
+                                 ctx.gradients(aux, c_aux, per_trajectory=True))
+        u, c = linear_parts(est, batch)
+        grad = ctx.gradients(batch, u, per_trajectory=per_trajectory) - b * ctx.gradients(
+            batch, c, per_trajectory=per_trajectory)
     else:
-        ws = est.fn(ctx, main, baseline, aux, lam)
-    return ws, extra, truncated
+        batch = apply_baseline(ctx, choice, batch, aux, child(aux_seq, 2))
+        grad = ctx.gradients(batch, step_weights(est.function, batch, est.name), per_trajectory=per_trajectory)
+    return BatchEstimate(grad, steps, float(batch.first_returns.mean()), int(batch.truncated.sum()))
 
 
-def estimate_batch(ctx: Context, est: Estimator, baseline: str, lam: float, batch_size: int, entropy: int,
-                   replicate: int, *, per_trajectory: bool = False) -> BatchEstimate:
-    """One batch estimate with the replicate's common random numbers."""
-    main = trajectory_seeds(stream(entropy, replicate, MAIN), batch_size)
-    needs_aux = est.own_aux or baseline in est.aux_for
-    aux = trajectory_seeds(stream(entropy, replicate, AUX), batch_size) if needs_aux else None
-    ws, extra, truncated = _weighted_scores(ctx, est, baseline, lam, main, aux)
-    if baseline == "optimal":
-        # Greensmith-Bartlett-Baxter: b_k = E[u_k v_k] / E[v_k^2], fitted on the independent batch
-        ws_aux, extra_aux, _ = _weighted_scores(ctx, est, "optimal", lam, aux, None)  # type: ignore[arg-type]
-        u = to_gradients(ctx, ws_aux, per_trajectory=True)
-        v = to_gradients(ctx, WeightedScores(ws_aux.states, ws_aux.actions, ws_aux.c, ws_aux.lengths, 0, ws_aux.returns),
-                         per_trajectory=True)
-        ws.b = optimal_coefficients(u, v)
-        extra += ws_aux.env_steps + extra_aux
-    grad = to_gradients(ctx, ws, per_trajectory=per_trajectory)
-    return BatchEstimate(grad, ws.env_steps + extra, float(ws.returns.mean()), truncated)
-
-
-def check_combination(problem: Problem, estimator: str, baseline: str, batch_size: int) -> Estimator:
+def check_combination(problem: Any, estimator: str, baseline: str, batch_size: int,
+                      fit_batch_size: int | None = None) -> tuple[Estimator, BaselineChoice]:
+    """Refuse a meaningless estimator x baseline x objective x track x batch size, by name."""
     est = get_estimator(estimator)
-    est.check(baseline, exact.objective_kind(problem.mdp))
-    if batch_size < 1:
+    choice = est.check(baseline, make_context(problem).kind, problem.track)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UserError(f"--batch-size: {batch_size}; allowed: a positive integer")
-    if baseline == "constant" and batch_size < 2:
-        raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: needs --batch-size >= 2")
-    return est
+    if batch_size < choice.spec.min_batch_size:
+        raise UserError(f"baseline {choice.spec.name!r} ({choice.spec.doc}): needs --batch-size >= "
+                        f"{choice.spec.min_batch_size}")
+    if fit_batch_size is not None and (isinstance(fit_batch_size, bool) or int(fit_batch_size) < 1):
+        raise UserError(f"--fit-batch-size: {fit_batch_size}; allowed: a positive integer")
+    return est, choice
 
 
-def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
-                 replicates: int, seed: int, progress: bool | None = None, tags: dict[str, str] | None = None,
-                 tick: Callable[[int], None] | None = None, purpose: str = "estimate") -> pa.Table:
+def hyperparameter_columns(est: Estimator, params: Mapping[str, float], n: int) -> dict[str, pa.Array]:
+    """One column per hyperparameter of the registry: the value for this estimator, null where it has none."""
+    cols = {}
+    for name in hyperparameters():
+        has = name in params
+        cols[name] = pa.array(np.full(n, float(params[name]) if has else np.nan), mask=np.full(n, not has))
+    return cols
+
+
+def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
+                 batch_size: int, replicates: int, seed: int, fit_batch_size: int | None = None,
+                 truth: Truth | None = None, reference_batch: int = 2000, purpose: str = "estimate",
+                 progress: bool | None = None, tags: dict[str, str] | None = None,
+                 tick: Callable[[int], None] | None = None) -> pa.Table:
     """``replicates`` batch estimates as a tidy table: one row per replicate (see ``pgexp estimate``).
 
+    ``truth`` (the exact gradient, or a continuous task's reference) is computed when not given;
     ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).  Progress:
     ``tick(1)`` per replicate when given (the caller's bar), else a bar of its own unless ``progress=False``.
-    ``purpose`` selects an independent random stream (see :func:`stream_identity`).
     """
-    est = check_combination(problem, estimator, baseline, batch_size)
-    if replicates < 1:
+    est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size)
+    if isinstance(replicates, bool) or replicates < 1:
         raise UserError(f"--replicates: {replicates}; allowed: a positive integer")
-    ctx = Context(problem)
-    J, grad_exact, _ = exact.gradient(problem.mdp, problem.policy, problem.theta)
-    J_star = exact.optimal(problem.mdp).J_star
+    params = est.params(params)
+    ctx = make_context(problem)
+    truth = truth if truth is not None else ctx.truth(seed, reference_batch=reference_batch)
     entropy = job_entropy(stream_identity(problem, batch_size, seed, purpose), problem.theta)
+    fits = est.needs_fit(choice.spec.name)
+    k = (batch_size if fit_batch_size is None else int(fit_batch_size)) if fits else None
     grads, steps, rets, trunc = [], [], [], []
-    own = progress_bar(total=replicates, desc=f"{estimator}~{baseline}", unit="replicate") \
+    own = progress_bar(total=replicates, desc=f"{estimator}~{choice.name}", unit="replicate") \
         if tick is None and progress is not False else None
     tick = tick or ticker(own)
     for m in range(replicates):
-        b = estimate_batch(ctx, est, baseline, lam, batch_size, entropy, m)
+        b = estimate_batch(ctx, est, choice, params, batch_size, entropy, m, fit_batch_size=k)
         grads.append(b.grad)
         steps.append(b.env_steps)
         rets.append(b.return_mean)
@@ -125,39 +162,37 @@ def run_estimate(problem: Problem, estimator: str, baseline: str = "none", *, la
         tick(1)
     if own is not None:
         own.close()
-    ident = problem.identity()
     n = replicates
-    is_gae = est.name == "gae"
 
     def const(value, dtype=None) -> pa.Array:  # numpy in, so pyarrow never needs to import pandas
         return pa.array(np.full(n, value, dtype=dtype))
 
     def lists(rows: np.ndarray) -> pa.Array:
-        return pa.ListArray.from_arrays(pa.array(np.arange(0, rows.size + 1, rows.shape[1], dtype=np.int32)),
+        return pa.ListArray.from_arrays(pa.array(np.arange(0, rows.size + 1, max(rows.shape[1], 1), dtype=np.int32)),
                                         pa.array(rows.ravel()))
 
     d = problem.policy.dim
     cols = {
-        **{k: const(v, object if isinstance(v, str) else None) for k, v in ident.items()},
+        **{k: const(v, object if isinstance(v, str) else None) for k, v in problem.identity().items()},
         "estimator": const(estimator, object),
-        "baseline": const(baseline, object),
-        "lam": pa.array(np.full(n, float(lam) if is_gae else np.nan), mask=np.full(n, not is_gae)),  # null: n/a
+        "baseline": const(choice.name, object),
+        **hyperparameter_columns(est, params, n),
         "batch_size": const(int(batch_size), np.int64),
+        "fit_batch_size": pa.array(np.full(n, k or 0, dtype=np.int64), mask=np.full(n, k is None)),  # null: no fit
         "replicates": const(int(replicates), np.int64),
         "seed": const(int(seed), np.int64),
-        "unbiased": const(bool(est.unbiased(baseline, lam)), np.bool_),
+        "unbiased": const(bool(est.is_unbiased(choice.name, params)), np.bool_),
         **{k: const(v, object) for k, v in (tags or {}).items()},
         "replicate": pa.array(np.arange(n, dtype=np.int64)),
         "grad": lists(np.asarray(grads, dtype=np.float64).reshape(n, d)),
         "env_steps": pa.array(np.asarray(steps, dtype=np.int64)),
         "batch_return_mean": pa.array(np.asarray(rets, dtype=np.float64)),
         "truncated": pa.array(np.asarray(trunc, dtype=np.int64)),
-        "J_exact": const(float(J), np.float64),
-        "J_star": const(float(J_star), np.float64),
-        "grad_exact": lists(np.tile(np.asarray(grad_exact, dtype=np.float64), (n, 1))),
+        **{k: const(v, object if isinstance(v, str) else np.int64 if isinstance(v, int) else np.float64)
+           for k, v in truth.columns.items()},
+        "grad_exact": lists(np.tile(np.asarray(truth.grad, dtype=np.float64), (n, 1))),
     }
     return pa.table(cols)
-
 
 
 # Per-replicate columns of an estimate file; every other column is a parameter of the cell (one
@@ -176,27 +211,41 @@ def cell_replicates(replicates: int, batch_size: int, min_trajectories: int = 0)
     return max(int(replicates), -(-int(min_trajectories) // int(batch_size)))
 
 
-def run_estimate_grid(build: Callable[[int | str | None], Problem], horizons: Sequence[int | str | None],
-                      batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *, lam: float = 0.95,
-                      replicates: int, seed: int, tags: dict[str, str] | None = None,
-                      progress: bool | None = None, min_trajectories: int = 0) -> pa.Table:
+def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | str | None],
+                      batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *,
+                      params: Mapping[str, float] | None = None, replicates: int, seed: int,
+                      fit_batch_size: int | None = None, reference_batch: int = 2000, purpose: str = "estimate",
+                      tags: dict[str, str] | None = None, progress: bool | None = None,
+                      min_trajectories: int = 0) -> pa.Table:
     """One job over a grid of cells (every horizon x every batch size), concatenated.
 
     Each cell is an independent :func:`run_estimate` with its own random stream (problem, theta,
-    horizon, batch size, seed); grouping cells in one process only saves start-up time.  Every
-    combination is checked before any cell runs.  A cell of batch size ``N`` draws
-    :func:`cell_replicates` ``(replicates, N, min_trajectories)`` replicates: at least
-    ``min_trajectories`` trajectories in all (the first ``replicates`` are the same either way).
+    horizon, batch size, seed); the truth is computed once per horizon (a continuous task's reference
+    serves all its batch sizes).  Every combination is checked before any cell runs.  A cell of batch
+    size ``N`` draws :func:`cell_replicates` ``(replicates, N, min_trajectories)`` replicates: at least
+    ``min_trajectories`` trajectories (the first ``replicates`` are the same either way).
     """
     problems = [build(h) for h in horizons]
     for prob in problems:
         for n in batch_sizes:
-            check_combination(prob, estimator, baseline, n)
+            check_combination(prob, estimator, baseline, n, fit_batch_size)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
-    counts = [cell_replicates(replicates, n, min_trajectories) for _, n in cells]
-    # one bar over every replicate of every cell: it moves from the first replicate on
-    with progress_bar(total=sum(counts), desc=f"{estimator}~{baseline}", unit="replicate",
+    truths: dict[int, Truth] = {}
+    tables = []
+    # one bar over the whole job: replicates; on continuous-state tasks episodes, the reference's included
+    # (it alone can take minutes)
+    episodes = any(p.track == "continuous" for p in problems)
+    counts = {n: cell_replicates(replicates, n, min_trajectories) for n in batch_sizes}
+    total = (len(problems) * reference_batch + len(problems) * sum(counts[n] * n for n in batch_sizes) if episodes
+             else sum(counts[n] for _, n in cells))
+    with progress_bar(total=total, desc=f"{estimator}~{baseline}", unit="episode" if episodes else "replicate",
                       enabled=None if progress is None else bool(progress)) as bar:
-        tables = [run_estimate(prob, estimator, baseline, lam=lam, batch_size=n, replicates=m, seed=seed,
-                               tags=tags, tick=bar.update) for (prob, n), m in zip(cells, counts)]
+        for prob, n in cells:
+            if id(prob) not in truths:
+                truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch,
+                                                            tick=bar.update if episodes else None)
+            step = n if episodes else 1
+            tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=counts[n],
+                                       seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
+                                       purpose=purpose, tags=tags, tick=lambda k, s=step: bar.update(k * s)))
     return pa.concat_tables(tables)

@@ -1,30 +1,32 @@
-"""Stochastic gradient ascent ``theta <- theta + eta g`` with each estimator, measured exactly.
+"""Stochastic gradient ascent ``theta <- theta + eta g`` with each estimator, on either track.
 
-Every iteration records the exact ``J(theta_t)`` (tabular), ``J*``, the environment steps used so far,
-``||g_t||`` and ``||theta_{t+1} - theta_t||``.  Iteration ``t`` draws its batch from the replicate
-stream ``t`` of the run's identity (problem, theta_0, horizon, batch size, seed), so the same seed
-gives the same curve, bit for bit.  A non-finite gradient, parameter or objective stops the run: the
-rows so far are kept and the run is marked ``diverged`` -- a study goes on.
+Every iteration ``t = 0..iterations`` records the objective at ``theta_t`` -- the exact ``J`` on tabular
+problems; on continuous-state tasks the *evaluation return*, the mean undiscounted return of
+``eval_episodes`` fresh episodes from a separate evaluation stream (columns ``eval_return``,
+``eval_return_se``) -- then (for ``t < iterations``) the batch gradient and the step.  Rows also carry the
+environment steps used so far, ``||g_t||`` and ``||theta_{t+1} - theta_t||``.  Iteration ``t`` draws its
+batch from the replicate stream ``t`` of the run's identity (problem, theta_0, horizon, batch size,
+seed), so the same seed gives the same curve, bit for bit.  A non-finite gradient, parameter or
+objective stops the run: the rows so far are kept and the run is marked ``diverged`` -- a study goes on.
 
-``estimator = "exact"`` ascends the exact gradient (no sampling, no ``env_steps``): a deterministic
-path whose checkpoints the variance-along-training jobs share, so every estimator is compared at the
-same points.
+``estimator = "exact"`` ascends the exact gradient (tabular problems; no sampling, no ``env_steps``): a
+deterministic path whose checkpoints the variance-along-training jobs share, so every estimator is
+compared at the same points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from pgexp import exact
 from pgexp.errors import UserError
-from pgexp.estimators.base import Context
-from pgexp.problems.problem import Problem
+from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, stream_identity
-from pgexp.sampling.rng import job_entropy
+from pgexp.sampling.rng import MAIN, job_entropy, stream
 
 OPTIMIZERS = ("sga", "adam")
 
@@ -51,14 +53,18 @@ class Adam:
         return eta * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
+ROWS = ("iteration", "J", "env_steps", "grad_norm", "step_norm", "diverged")
+EVAL_ROWS = ("eval_return", "eval_return_se", "batch_return_mean")  # continuous-state tasks
+
+
 @dataclass
 class Run:
     """One training run's rows and checkpoints ``{iteration: theta}``."""
 
-    rows: dict[str, list] = field(default_factory=lambda: {k: [] for k in (
-        "iteration", "J", "env_steps", "grad_norm", "step_norm", "diverged")})
+    rows: dict[str, list] = field(default_factory=lambda: {k: [] for k in ROWS})
     checkpoints: dict[int, np.ndarray] = field(default_factory=dict)
     diverged: bool = False
+    theta: np.ndarray | None = None
 
 
 def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
@@ -71,40 +77,55 @@ def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
         raise UserError(f"--iterations: {iterations}; allowed: a non-negative integer")
 
 
-def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: float = 0.95, batch_size: int,
-              step_size: float, iterations: int, seed: int, optimizer: str = "sga",
-              checkpoints: tuple[int, ...] = (), tick: Callable[[int], None] | None = None) -> Run:
+def train_run(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
+              batch_size: int, step_size: float, iterations: int, seed: int, optimizer: str = "sga",
+              checkpoints: tuple[int, ...] = (), fit_batch_size: int | None = None, eval_episodes: int = 20,
+              tick: Callable[[int], None] | None = None) -> Run:
     """``iterations`` steps of gradient ascent from ``problem.theta``; rows for ``t = 0..iterations``.
 
     ``tick(1)`` is called after every iteration (a progress bar's ``update``; :mod:`pgexp.progress`).
     """
     check_ascent(optimizer, step_size, iterations)
-    est = None if estimator == "exact" else check_combination(problem, estimator, baseline, batch_size)
-    entropy = job_entropy(stream_identity(problem, batch_size, seed), problem.theta)
+    ctx0 = make_context(problem)
+    if estimator == "exact":
+        if problem.track != "tabular":
+            raise UserError("--estimator exact: the exact gradient exists only for tabular problems")
+        est = choice = None
+    else:
+        est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size)
+        params = est.params(params)
+    if isinstance(eval_episodes, bool) or eval_episodes < 1:
+        raise UserError(f"--eval-episodes: {eval_episodes}; allowed: a positive integer")
+    ident = stream_identity(problem, batch_size, seed)
+    entropy = job_entropy(ident, problem.theta)
+    eval_entropy = job_entropy(ident | {"role": "eval"}, problem.theta)
     adam = Adam() if optimizer == "adam" else None
     theta = problem.theta.copy()
     run = Run()
+    if ctx0.track == "continuous":
+        run.rows.update({k: [] for k in EVAL_ROWS})
     steps = 0
     for t in range(iterations + 1):
-        at = Problem(problem.mdp, problem.policy, theta, problem.env_spec, problem.features_spec,
-                     problem.policy_spec, problem.theta_spec)
+        ctx = ctx0.at(theta)
         try:
             with np.errstate(all="ignore"):
-                J, grad_exact, _ = exact.gradient(problem.mdp, problem.policy, theta)
+                J, extra = ctx.objective(stream(eval_entropy, t, MAIN), eval_episodes)
         except UserError:
             if t == 0:
                 raise  # the starting point itself is invalid: the user's mistake, not a divergence
-            J, grad_exact = float("nan"), None  # e.g. an episodic policy that no longer terminates
+            J, extra = float("nan"), {}  # e.g. an episodic policy that no longer terminates
         if t in checkpoints:
             run.checkpoints[t] = theta.copy()
         g = None
+        ret = float("nan")
         if t < iterations and np.isfinite(J):
-            if est is None:
-                g = grad_exact
-            else:
-                with np.errstate(all="ignore"):
-                    b = estimate_batch(Context(at), est, baseline, lam, batch_size, entropy, t)
-                g, steps = b.grad, steps + b.env_steps
+            with np.errstate(all="ignore"):
+                if est is None:
+                    g = ctx.exact_gradient[1]  # type: ignore[union-attr]  # tabular: checked above
+                else:
+                    b = estimate_batch(ctx, est, choice, params, batch_size, entropy, t,  # type: ignore[arg-type]
+                                       fit_batch_size=fit_batch_size)
+                    g, steps, ret = b.grad, steps + b.env_steps, b.return_mean
         if g is not None and np.all(np.isfinite(g)):
             delta = adam.step(g, step_size) if adam is not None else step_size * g
             new = theta + delta
@@ -112,17 +133,18 @@ def train_run(problem: Problem, estimator: str, baseline: str = "none", *, lam: 
             delta, new = None, theta
         bad = not np.isfinite(J) or (t < iterations and (g is None or not np.all(np.isfinite(g))
                                                          or not np.all(np.isfinite(new))))
-        _append(run, t, J, steps, g, delta, bad)
+        _append(run, t, J, steps, g, delta, bad, {**extra, "batch_return_mean": ret})
         if tick is not None:
             tick(1)
         if bad:
             run.diverged = True
             break
         theta = new
+    run.theta = theta
     return run
 
 
-def _append(run: Run, t: int, J: float, steps: int, g, delta, diverged: bool) -> None:
+def _append(run: Run, t: int, J: float, steps: int, g, delta, diverged: bool, extra: dict[str, float]) -> None:
     r = run.rows
     r["iteration"].append(t)
     r["J"].append(float(J) if np.isfinite(J) else float("nan"))
@@ -131,12 +153,15 @@ def _append(run: Run, t: int, J: float, steps: int, g, delta, diverged: bool) ->
         r["grad_norm"].append(float(np.linalg.norm(g)) if g is not None else float("nan"))
         r["step_norm"].append(float(np.linalg.norm(delta)) if delta is not None else float("nan"))
     r["diverged"].append(bool(diverged))
+    for k in EVAL_ROWS:
+        if k in r:
+            r[k].append(float(extra.get(k, float("nan"))))
 
 
-def run_table(problem: Problem, run: Run, params: dict) -> pa.Table:
-    """A run's rows with its parameters and ``J_star``, ``J_0`` as columns."""
+def run_table(problem: Any, run: Run, params: dict) -> pa.Table:
+    """A run's rows with its parameters and ``J_star`` (the best possible return where known), ``J_0`` as columns."""
     n = len(run.rows["iteration"])
-    J_star = exact.optimal(problem.mdp).J_star
+    J_star = make_context(problem).best_return()
     ident = problem.identity()
     cols: dict[str, pa.Array] = {}
     for k, v in {**ident, **params}.items():

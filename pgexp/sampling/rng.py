@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from numba import njit, uint64
 
-MAIN, AUX = 0, 1  # child streams of a replicate: the estimate's own batch / independent fitting batches
+# child streams of a replicate: the estimate's own batch, the baseline's independent fitting batch, the
+# estimator's own auxiliary fit (e.g. the actor-critic's critic)
+MAIN, AUX, FIT = 0, 1, 2
 
 
 def job_entropy(identity: dict[str, Any], theta: np.ndarray) -> int:
@@ -27,8 +29,13 @@ def job_entropy(identity: dict[str, Any], theta: np.ndarray) -> int:
 
 
 def stream(entropy: int, replicate: int, child: int) -> np.random.SeedSequence:
-    """The SeedSequence of one replicate's ``child`` stream (:data:`MAIN` or :data:`AUX`)."""
+    """The SeedSequence of one replicate's ``child`` stream (:data:`MAIN`, :data:`AUX` or :data:`FIT`)."""
     return np.random.SeedSequence(entropy, spawn_key=(replicate, child))
+
+
+def child(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
+    """The ``k``-th child of ``seq`` without mutating it (``seq.spawn`` would count the children it made)."""
+    return np.random.SeedSequence(seq.entropy, spawn_key=(*tuple(seq.spawn_key), k))
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

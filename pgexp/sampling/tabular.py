@@ -232,7 +232,7 @@ def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int 
         empty_i, empty_f = np.zeros((1, 1), np.int32), np.zeros((1, 1))
         _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, limit, False, LANES, empty_i, empty_i, empty_f,
                        lengths, final)
-        L = int(lengths.max(initial=0))
+        L = max(int(lengths.max(initial=0)), 1)  # at least one (padding) column: G_0 is always defined
     else:
         L = limit
     states = np.zeros((n, L), np.int32)

@@ -62,3 +62,65 @@ def optional_section(config: dict[str, Any], name: str, keys: tuple[str, ...]) -
     return raw
 
 
+def check_baselines(value: Any, key: str) -> tuple[str, ...]:
+    """A non-empty list of baselines as the user writes them (``none``, ``fixed:c=0.5``), in canonical form."""
+    from pgexp.estimators import parse_baseline
+    from pgexp.estimators.spec import baseline_usage
+
+    if not isinstance(value, list) or not value:
+        fail(key, f"expected a non-empty list; allowed values: {', '.join(baseline_usage())}")
+    out = []
+    for v in value:
+        try:
+            out.append(parse_baseline(str(v), what=key).name)
+        except UserError as exc:
+            fail(key, str(exc).removeprefix(f"{key}: "))
+    if len(set(out)) != len(out):
+        fail(key, "contains duplicates")
+    return tuple(out)
+
+
+def hyperparameter_values(raw: dict[str, Any], where: str,
+                          inherited: dict[str, float] | None = None) -> dict[str, float]:
+    """The registry's hyperparameters (``lam``, a plug-in's own) that a config section sets, validated."""
+    from pgexp.estimators import hyperparameters
+
+    out = dict(inherited or {})
+    for name, h in hyperparameters().items():
+        if raw.get(name) is not None:
+            try:
+                out[name] = h.validate(raw[name], f"config key '{where + '.' if where else ''}{name}'")
+            except UserError as exc:
+                raise UserError(str(exc)) from None
+    return out
+
+
+def estimator_options(estimator: str, baseline: str, params: dict[str, float],
+                      fit_batch_size: int | None) -> list[tuple[str, str | None]]:
+    """The options only this estimator x baseline takes: its hyperparameters (every one, default or given:
+    changing one reruns only the jobs that use it) and ``--fit-batch-size`` when it fits anything."""
+    from pgexp.estimators import ESTIMATORS
+
+    est = ESTIMATORS[estimator]
+    opts: list[tuple[str, str | None]] = [(h.option, repr(float(params.get(h.name, h.default))))
+                                          for h in est.hyperparameters]
+    if fit_batch_size is not None and est.needs_fit(baseline):
+        opts.append(("--fit-batch-size", str(int(fit_batch_size))))
+    return opts
+
+
+def check_fit_batch_size(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        fail(key, f"expected a positive integer (trajectories of every auxiliary fit), got {value!r}")
+    return int(value)
+
+
+def pair_allowed(estimator: str, baseline: str, track: str = "tabular") -> bool:
+    """Whether the registry pairs ``estimator`` with ``baseline`` on ``track``."""
+    from pgexp.estimators import BASELINES, ESTIMATORS
+
+    est, base = ESTIMATORS[estimator], BASELINES[baseline.partition(":")[0]]
+    return base.name in est.baselines and track in est.tracks and track in base.tracks
+

@@ -3,7 +3,10 @@
 :func:`load_config` is what the workflow calls (``workflow/rules/common.smk``) on every ``snakemake``
 invocation, ``-n`` included:
 
-1. the JSON schema (``workflow/schemas/config.schema.yaml``) through :func:`snakemake.utils.validate`,
+0. the config's ``plugins`` imported (:mod:`pgexp.plugins`): their estimators, baselines and
+   hyperparameters are then valid names and keys like the built-ins;
+1. the JSON schema (``workflow/schemas/config.schema.yaml``, a template whose name lists and hyperparameter
+   keys come from the registries: :mod:`pgexp.study.schema`) through :func:`snakemake.utils.validate`,
    which also fills in its defaults; a violation is one line naming the key path
    (:func:`schema_message`), not jsonschema's dump of the schema;
 2. each section (:func:`~pgexp.study.estimation.load_study`, :func:`~pgexp.study.training.load_training`,
@@ -136,8 +139,8 @@ def check_problems(studies: dict[str, EnvStudy], training: TrainingStudy | None,
             {"theta": te.theta},
             theta_key="theta",
         )
-    for name, _, policy in deep.envs if deep else ():
-        check_deep_policy(f"deep.environments.{name}.policy", policy)
+    for name, st in (deep.envs if deep else {}).items():
+        check_deep_policy(f"deep.environments.{name}.policy", str(st.policy))
 
 
 def check_deep_policy(key: str, spec: str) -> None:
@@ -160,11 +163,17 @@ def load_config(
 ) -> tuple[dict[str, EnvStudy], TrainingStudy | None, DeepStudy | None]:
     """The schema, every section and every spec of a study config, checked; ``(studies, training, deep)``."""
     from pgexp.figures import figures_for  # the registry only, no matplotlib
+    from pgexp.plugins import load_plugins
+    from pgexp.study.schema import write_derived_schema
 
-    check_schema(config, schema)
+    plugins = config.get("plugins") or []
+    if not isinstance(plugins, list):
+        fail("plugins", f"expected a list of module names or .py paths, got {plugins!r}")
+    load_plugins(plugins)  # first: the schema's name lists and keys come from the registries
+    check_schema(config, write_derived_schema(schema))
     studies = load_study(config)
     training = load_training(config, studies)
-    deep = load_deep(config)
+    deep = load_deep(config, tuple(studies))
     try:
         figures_for(config)
     except UserError as exc:

@@ -12,15 +12,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgexp.errors import UserError
-from pgexp.estimators import BASELINES, ESTIMATORS
+from pgexp.estimators import ESTIMATORS, hyperparameters
 from pgexp.problems import REGISTRY as ENV_REGISTRY
 from pgexp.problems import parse_gamma, parse_horizon
 from pgexp.specs import parse_spec
-from pgexp.study.common import NAME_RE, check_ints, check_names, fail, horizon_token
+from pgexp.study.common import (
+    NAME_RE,
+    check_baselines,
+    check_fit_batch_size,
+    check_ints,
+    check_names,
+    estimator_options,
+    fail,
+    horizon_token,
+    hyperparameter_values,
+    pair_allowed,
+)
 
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
-ENV_KEYS = SWEEP_KEYS + ("env", "features", "policy", "gamma", "thetas", "replicates", "min_trajectories", "lam",
-                         "reference")
+# besides these, every hyperparameter of the registry (`lam`, a plug-in's own) is a key
+ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size",
+            "min_trajectories")
 
 
 @dataclass(frozen=True)
@@ -54,17 +66,27 @@ class EnvStudy:
     batch_sizes: tuple[int, ...]
     seeds: tuple[int, ...]
     replicates: int
-    lam: float
+    params: tuple[tuple[str, float], ...]  # hyperparameters the config sets (the spec's defaults otherwise)
     reference_horizon: int | None
     reference_batch_size: int
+    fit_batch_size: int | None = None
+    track: str = "tabular"
+    reference_batch: int | None = None  # continuous-state tasks: episodes of the Monte-Carlo reference
     min_trajectories: int = 0
 
     def pairs(self) -> list[tuple[str, str]]:
         """Estimator x baseline pairs that make sense (the registry's list), in config order."""
-        return [(e, b) for e in self.estimators for b in self.baselines if b in ESTIMATORS[e].baselines]
+        return [(e, b) for e in self.estimators for b in self.baselines if pair_allowed(e, b, self.track)]
 
     def jobs(self) -> list[Job]:
         return [Job(self.name, t, e, b, s) for t, _ in self.thetas for e, b in self.pairs() for s in self.seeds]
+
+    @property
+    def lam(self) -> float:
+        """GAE's lambda here (the config's, else the spec's default): the exact GAE commands take it too."""
+        from pgexp.estimators import LAM
+
+        return dict(self.params).get(LAM.name, LAM.default)
 
     def theta_spec(self, name: str) -> str:
         return dict(self.thetas)[name]
@@ -74,7 +96,7 @@ class EnvStudy:
         has a finite horizon."""
         from pgexp.exact.catalogue import exact_pairs  # no numerical imports: keeps this module light
 
-        if all(h is None for h in self.horizons):
+        if self.track != "tabular" or all(h is None for h in self.horizons):
             return []
         known = set(exact_pairs(self.estimators, self.baselines))
         return [p for p in self.pairs() if p in known]
@@ -128,13 +150,15 @@ class EnvStudy:
             ("--horizon", ",".join(horizon_token(h) for h in self.horizons)),
             ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
             ("--estimator", job.estimator), ("--baseline", job.baseline),
-            # lambda only reaches GAE jobs, so changing it reruns nothing else
-            ("--lam", repr(self.lam) if job.estimator == "gae" else None),
+            # hyperparameters only reach the estimators that have them, so changing one reruns nothing else
+            *estimator_options(job.estimator, job.baseline, dict(self.params), self.fit_batch_size),
             ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
             # only when set, so a study without it keeps its jobs' commands
             ("--min-trajectories", str(self.min_trajectories) if self.min_trajectories else None),
             ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={job.theta_name}"),
         ]
+        if self.track == "continuous":
+            opts += [("--reference-batch", str(self.reference_batch)), ("--threads", "1")]
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
 
@@ -144,9 +168,10 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         fail(where, "environment names may contain letters, digits, '_', '.', '-' (they become directory names)")
     if not isinstance(raw, dict):
         fail(where, "expected a mapping with at least 'env'")
-    unknown = sorted(set(raw) - set(ENV_KEYS))
+    allowed = ENV_KEYS + tuple(hyperparameters())
+    unknown = sorted(set(raw) - set(allowed))
     if unknown:
-        fail(f"{where}.{unknown[0]}", f"unknown key; allowed: {', '.join(ENV_KEYS)}")
+        fail(f"{where}.{unknown[0]}", f"unknown key; allowed: {', '.join(allowed)}")
     merged = {**glob, **raw}
     if "env" not in raw:
         fail(f"{where}.env", "missing; give a problem spec such as short_corridor or garnet:states=20,actions=4")
@@ -177,7 +202,7 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         if not NAME_RE.match(str(tname)):
             fail(f"{where}.thetas.{tname}", "names may contain letters, digits, '_', '.', '-'")
     estimators = check_names(merged.get("estimators"), f"{where}.estimators", list(ESTIMATORS))
-    baselines = check_names(merged.get("baselines"), f"{where}.baselines", list(BASELINES))
+    baselines = check_baselines(merged.get("baselines"), f"{where}.baselines")
     batch_sizes = check_ints(merged.get("batch_sizes"), f"{where}.batch_sizes", minimum=1)
     seeds = check_ints(merged.get("seeds"), f"{where}.seeds", minimum=0)
     replicates = merged.get("replicates")
@@ -186,9 +211,7 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     min_traj = merged.get("min_trajectories", 0)
     if isinstance(min_traj, bool) or not isinstance(min_traj, int) or min_traj < 0:
         fail(f"{where}.min_trajectories", f"expected an integer >= 0, got {min_traj!r}")
-    lam = merged.get("lam", 0.95)
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
-        fail(f"{where}.lam", f"expected a number in [0, 1], got {lam!r}")
+    params = hyperparameter_values(raw, where, hyperparameter_values(glob, ""))
     ref = merged.get("reference") or {}
     ref_h = parse_horizon(ref.get("horizon", horizons[len(horizons) // 2]), what=f"{where}.reference.horizon")
     ref_n = ref.get("batch_size", batch_sizes[len(batch_sizes) // 2])
@@ -199,15 +222,26 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     study = EnvStudy(
         name=name, env=str(raw["env"]), features=merged.get("features"), policy=merged.get("policy"), gamma=gamma,
         thetas=tuple(sorted((str(k), str(v)) for k, v in thetas.items())), estimators=estimators, baselines=baselines,
-        horizons=horizons, batch_sizes=batch_sizes, seeds=seeds, replicates=int(replicates), lam=float(lam),
-        reference_horizon=ref_h, reference_batch_size=int(ref_n), min_trajectories=int(min_traj),
+        horizons=horizons, batch_sizes=batch_sizes, seeds=seeds, replicates=int(replicates),
+        params=tuple(sorted(params.items())), reference_horizon=ref_h, reference_batch_size=int(ref_n),
+        fit_batch_size=check_fit_batch_size(merged.get("fit_batch_size"), f"{where}.fit_batch_size"),
+        min_trajectories=int(min_traj),
     )
     if not study.pairs():
         fail(f"{where}.baselines", "no estimator x baseline pair makes sense; e.g. every estimator accepts 'none'")
-    if "constant" in baselines and min(batch_sizes) < 2:
-        fail(f"{where}.batch_sizes", "the 'constant' (leave-one-out) baseline needs batch sizes >= 2")
+    check_batch_sizes(study, where)
     check_objectives(study, where)
     return study
+
+
+def check_batch_sizes(study: EnvStudy, where: str) -> None:
+    """Refuse a batch size below what a baseline of the sweep needs (the leave-one-out ``constant``: 2)."""
+    from pgexp.estimators import BASELINES
+
+    for b in study.baselines:
+        need = BASELINES[b.partition(":")[0]].min_batch_size
+        if min(study.batch_sizes) < need:
+            fail(f"{where}.batch_sizes", f"the {b!r} baseline needs batch sizes >= {need}")
 
 
 def check_objectives(study: EnvStudy, where: str) -> None:
@@ -235,5 +269,8 @@ def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
     envs = config.get("environments")
     if not isinstance(envs, dict) or not envs:
         fail("environments", "expected a non-empty mapping name -> {env: SPEC, ...}")
-    glob = {k: v for k, v in config.items() if k in ENV_KEYS}
+    from pgexp.plugins import load_plugins
+
+    load_plugins(config.get("plugins") or [])  # (the Snakefile has imported them already; idempotent)
+    glob = {k: v for k, v in config.items() if k in ENV_KEYS or k in hyperparameters()}
     return {name: env_study(name, raw, glob) for name, raw in envs.items()}

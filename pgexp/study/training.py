@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgexp.errors import UserError
-from pgexp.estimators import BASELINES, ESTIMATORS
+from pgexp.estimators import BASELINES, ESTIMATORS, hyperparameters
 from pgexp.problems import parse_horizon
-from pgexp.study.common import check_ints, check_names, fail, horizon_token, join_options, optional_section
+from pgexp.study.common import (
+    check_baselines,
+    check_fit_batch_size,
+    check_ints,
+    check_names,
+    estimator_options,
+    fail,
+    horizon_token,
+    hyperparameter_values,
+    join_options,
+    optional_section,
+    pair_allowed,
+)
 from pgexp.study.estimation import EnvStudy
 
 
@@ -41,10 +53,11 @@ class TrainingStudy:
     checkpoints: tuple[int, ...]
     path_step_size: float
     replicates: int
-    lam: float
+    params: tuple[tuple[str, float], ...]
+    fit_batch_size: int | None = None
 
     def pairs(self) -> list[tuple[str, str]]:
-        return [(e, b) for e in self.estimators for b in self.baselines if b in ESTIMATORS[e].baselines]
+        return [(e, b) for e in self.estimators for b in self.baselines if pair_allowed(e, b)]
 
     def env(self, name: str) -> TrainEnv:
         return {e.name: e for e in self.envs}[name]
@@ -56,7 +69,8 @@ class TrainingStudy:
     def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
         opts = self.problem_args(self.env(env_name)) + [
             ("--estimator", estimator), ("--baseline", baseline),
-            ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
+            *estimator_options(estimator, baseline, dict(self.params), self.fit_batch_size),
+            ("--batch-size", str(self.batch_size)),
             ("--step-size", ",".join(repr(x) for x in self.step_sizes)), ("--optimizer", self.optimizer),
             ("--iterations", str(self.iterations)), ("--seed", ",".join(str(x) for x in self.seeds)),
             ("--tag", f"env_name={env_name}")]
@@ -74,7 +88,8 @@ class TrainingStudy:
         te = self.env(env_name)
         opts = [(k, v) for k, v in self.problem_args(te) if k != "--theta"] + [
             ("--theta", theta_path), ("--estimator", estimator), ("--baseline", baseline),
-            ("--lam", repr(self.lam) if estimator == "gae" else None), ("--batch-size", str(self.batch_size)),
+            *estimator_options(estimator, baseline, dict(self.params), self.fit_batch_size),
+            ("--batch-size", str(self.batch_size)),
             ("--replicates", str(self.replicates)), ("--seed", "0"),
             ("--tag", f"env_name={env_name}"), ("--tag", f"theta_name=ckpt{checkpoint}"),
             ("--tag", f"checkpoint={checkpoint}")]
@@ -82,13 +97,13 @@ class TrainingStudy:
 
 
 TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_size", "iterations", "seeds",
-              "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "lam")
+              "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "fit_batch_size")
 
 
 
 def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
     """The validated ``training`` section, or ``None`` when the config has none."""
-    raw = optional_section(config, "training", TRAIN_KEYS)
+    raw = optional_section(config, "training", TRAIN_KEYS + tuple(hyperparameters()))
     if raw is None:
         return None
     envs_raw = raw.get("environments") or {}
@@ -129,14 +144,17 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
         fail("training.batch_size", f"expected a positive integer, got {batch!r}")
     study = TrainingStudy(
         envs=tuple(envs), estimators=check_names(raw.get("estimators"), "training.estimators", list(ESTIMATORS)),
-        baselines=check_names(raw.get("baselines", ["none"]), "training.baselines", list(BASELINES)),
+        baselines=check_baselines(raw.get("baselines", ["none"]), "training.baselines"),
         step_sizes=tuple(sorted(float(x) for x in step_sizes)), batch_size=batch, iterations=iterations,
         seeds=check_ints(raw.get("seeds", [0]), "training.seeds", minimum=0), optimizer=optimizer,
         threshold=float(threshold), checkpoints=checkpoints,
         path_step_size=float(raw.get("path_step_size", min(step_sizes))),
-        replicates=int(raw.get("replicates", config.get("replicates", 200))), lam=float(raw.get("lam", config.get("lam", 0.95))),
+        replicates=int(raw.get("replicates", config.get("replicates", 200))),
+        params=tuple(sorted(hyperparameter_values(raw, "training", hyperparameter_values(config, "")).items())),
+        fit_batch_size=check_fit_batch_size(raw.get("fit_batch_size", config.get("fit_batch_size")),
+                                            "training.fit_batch_size"),
     )
-    if "constant" in study.baselines and batch < 2:
+    if any(batch < BASELINES[b.partition(":")[0]].min_batch_size for b in study.baselines):
         fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
     for te in study.envs:
         if te.horizon is None and (te.gamma is None or te.gamma >= 1):

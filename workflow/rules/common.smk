@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 import pgexp
 from pgexp.errors import UserError
 from pgexp.figures import FIGURES, figures_for, option
+from pgexp.plugins import ENV_VAR as PLUGINS_VAR
 from pgexp.study import SCHEMA, Job, config_hash, load_config
 
 # The schema (with its defaults), every section and every spec string built, before any job.  A mistake
@@ -20,10 +21,15 @@ try:
     FIGURE_NAMES = figures_for(config)
 except UserError as exc:
     sys.exit(f"invalid config: {exc}")
+# Every estimation job, tabular or continuous-state: one `estimate` rule serves both.
+ESTIMATE_ENVS = {**STUDY, **(DEEP.envs if DEEP else {})}
 
 # Provenance for every job's parquet metadata; an environment variable, so it never enters a command
 # line (a config edit elsewhere must not make unrelated jobs look changed).
 os.environ["PGEXP_CONFIG_HASH"] = config_hash(config)
+# The study's plug-ins reach every `pgexp` call the same way (jobs inherit the environment).
+if config.get("plugins"):
+    os.environ[PLUGINS_VAR] = ",".join(config["plugins"])
 # Snakemake runs jobs side by side on every core: a multi-threaded BLAS inside each job only oversubscribes
 # them (measured: the exact curves of the default garnet take 24.6 s with OpenBLAS's own threads on a loaded
 # 2-core machine, 7.5 s with one).  numpy's BLAS only (torch's threads are set per job); a user's own setting wins.
@@ -48,8 +54,8 @@ PGEXP_VERSION = pgexp.__version__
 wildcard_constraints:
     env=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     theta=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    estimator=r"[a-z_]+",
-    baseline=r"[a-z_]+",
+    estimator=r"[a-z][a-z0-9_]*",
+    baseline=r"[a-z][a-z0-9_]*(:[A-Za-z0-9_=.,+-]+)?",
     seed=r"\d+",
     figure=r"[a-z][a-z0-9_]*",
 
@@ -61,7 +67,7 @@ def estimate_files(env):
 
 def estimate_args(wildcards):
     """The `pgexp estimate` options of the job a path names (refuses jobs the config does not declare)."""
-    study = STUDY.get(wildcards.env)
+    study = ESTIMATE_ENVS.get(wildcards.env)
     job = Job(wildcards.env, wildcards.theta, wildcards.estimator, wildcards.baseline, int(wildcards.seed))
     if study is None or job not in study.jobs():
         raise WorkflowError(f"{job.path} is not a job of the config (see docs/config.md)")
@@ -75,9 +81,12 @@ def reference(wildcards):
 
 
 def train_args(wildcards):
-    if TRAINING is None or (wildcards.estimator, wildcards.baseline) not in TRAINING.pairs():
+    pair = (wildcards.estimator, wildcards.baseline)
+    if DEEP and DEEP.train and wildcards.env in DEEP.envs and pair in DEEP.pairs("train"):
+        return DEEP.train_args(wildcards.env, *pair)
+    if TRAINING is None or wildcards.env not in {te.name for te in TRAINING.envs} or pair not in TRAINING.pairs():
         raise WorkflowError(f"training run {wildcards.env}/{wildcards.estimator}~{wildcards.baseline} is not in the config")
-    return TRAINING.train_args(wildcards.env, wildcards.estimator, wildcards.baseline)
+    return TRAINING.train_args(wildcards.env, *pair)
 
 
 def training_files(wildcards):
@@ -138,12 +147,11 @@ def lambda_tradeoff_report_options():
 
 
 def deep_estimate_files(wildcards=None):
-    return [f"results/deep/estimates/{name}/{e}~{b}/seed{s}.parquet"
-            for name, _, _ in DEEP.envs for e, b in DEEP.pairs() for s in DEEP.seeds]
+    return [f"results/{job.path}" for study in DEEP.envs.values() for job in study.jobs()]
 
 
 def deep_training_files(wildcards=None):
-    return [f"results/deep/training/{name}/{e}~{b}.parquet" for name, _, _ in DEEP.envs for e, b in DEEP.pairs("train")]
+    return [f"results/training/{name}/{e}~{b}.parquet" for name in DEEP.envs for e, b in DEEP.pairs("train")]
 
 
 DEEP_REPORT_TABLES = {"deep_quality": "results/tables/deep_quality.parquet",

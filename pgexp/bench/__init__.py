@@ -47,20 +47,20 @@ def bench_sampler(batch_size: int = 1000, repeats: int = 3) -> dict[str, Any]:
     import numba
 
     from pgexp.estimators import get_estimator
-    from pgexp.estimators.base import Context
     from pgexp.problems.problem import build_problem
+    from pgexp.runs.context import TabularContext
     from pgexp.runs.estimate import estimate_batch
 
     numba.set_num_threads(1)
     spec = "garnet:states=100,actions=4,branching=5,seed=0"
     prob = build_problem(spec, horizon=100, theta="random:seed=0,scale=1")
-    ctx = Context(prob)
+    ctx = TabularContext(prob)
     est = get_estimator("reward_to_go")
-    estimate_batch(ctx, est, "none", 1.0, batch_size, 0, 0)  # compile / warm caches
+    estimate_batch(ctx, est, "none", None, batch_size, 0, 0)  # compile / warm caches
     rates = []
     for rep in range(1, max(repeats, 20) + 1):
         t0 = time.perf_counter()
-        out = estimate_batch(ctx, est, "none", 1.0, batch_size, 0, rep)
+        out = estimate_batch(ctx, est, "none", None, batch_size, 0, rep)
         rates.append(out.env_steps / (time.perf_counter() - t0))
     return {
         "benchmark": "sampler",
@@ -77,8 +77,8 @@ def bench_sampler(batch_size: int = 1000, repeats: int = 3) -> dict[str, Any]:
 
 
 def bench_pergrad(batch_size: int = 1000, repeats: int = 5, threads: int | None = 1) -> dict[str, Any]:
-    """Per-sample gradients: ``torch.func.vmap`` vs a loop of ``backward()`` (see :mod:`pgexp.deep.bench`)."""
-    from pgexp.deep.bench import bench_pergrad as run_pergrad
+    """Per-sample gradients: ``torch.func.vmap`` vs a loop of ``backward()`` (see :mod:`pgexp.bench.pergrad`)."""
+    from pgexp.bench.pergrad import bench_pergrad as run_pergrad
 
     return {"benchmark": "pergrad", **run_pergrad(batch=batch_size, repeats=max(repeats, 5), threads=threads)}
 

@@ -3,13 +3,14 @@
 The same MLP (same parameters, float64) and the same batch of ``(observation, action)``
 samples; the loop is the textbook way -- for each sample, zero the module's gradients, ``loss =
 log_softmax(module(o))[a]``, ``loss.backward()``, copy the flattened gradient -- and the vmap path is
-:meth:`pgexp.deep.policy.ObsMLPPolicy.step_scores`.  Each is timed ``repeats`` times after one warm-up;
+:meth:`pgexp.policies.obs_mlp.ObsMLPPolicy.step_scores`.  Each is timed ``repeats`` times after one warm-up;
 medians are reported, with the largest difference between the two results as a check.  Both write
 into a preallocated result array, so the timing measures the gradients rather than page faults.
 """
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from typing import Any
@@ -17,15 +18,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from pgexp.deep.estimate import set_threads
-from pgexp.deep.policy import ObsMLPPolicy
 from pgexp.policies.mlp import ACTIVATIONS, MLPSpec
+from pgexp.policies.obs_mlp import ObsMLPPolicy
+from pgexp.runs.context import set_threads
 
 
 def _loop_module(policy: ObsMLPPolicy, theta: np.ndarray, dtype: torch.dtype) -> torch.nn.Module:
     sizes = [policy.obs_dim, *policy.spec.hidden, policy.num_actions]
     layers: list[torch.nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(torch.nn.Linear(a, b, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[policy.spec.activation]())
@@ -45,7 +46,7 @@ def loop_scores(module: torch.nn.Module, obs: torch.Tensor, actions: torch.Tenso
         module.zero_grad(set_to_none=False)
         loss = torch.log_softmax(module(obs[k]), dim=-1)[actions[k]]
         loss.backward()
-        torch.cat([p.grad.reshape(-1) for p in params], out=out[k])
+        torch.cat([p.grad.reshape(-1) for p in params if p.grad is not None], out=out[k])
     return out
 
 

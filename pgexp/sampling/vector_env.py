@@ -1,4 +1,4 @@
-"""Batches of episodes from Gymnasium's continuous-state environments (CartPole-v1, Acrobot-v1, ...).
+"""Batches of episodes from Gymnasium's continuous-state tasks (CartPole-v1, Acrobot-v1, ...).
 
 One batch of ``N`` episodes runs as one ``gymnasium.vector`` environment with ``N`` sub-environments,
 each contributing its *first* episode: Gymnasium's own vectorised implementation where the
@@ -22,84 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
 import numpy as np
 
 from pgexp.errors import UserError
-
-
-@dataclass(frozen=True)
-class GymTask:
-    """A Gymnasium environment with a ``Box`` observation and ``Discrete`` actions."""
-
-    env_id: str
-    obs_dim: int
-    num_actions: int
-    max_steps: int
-    vectorised: bool  # Gymnasium has a native vector implementation
-
-    @property
-    def name(self) -> str:
-        return f"gym:{self.env_id}"
-
-    def horizon(self, cap: int | None) -> int:
-        """Effective episode cap ``min(cap, max_steps)``."""
-        if cap is None:
-            return self.max_steps
-        if isinstance(cap, bool) or int(cap) != cap or int(cap) < 1:
-            raise UserError(f"--horizon: {cap!r}; allowed: a positive integer (episode cap) or inf")
-        return min(int(cap), self.max_steps)
-
-
-def env_id_of(spec: str) -> str:
-    """``gym:CartPole-v1`` or ``CartPole-v1`` -> ``CartPole-v1`` (options are not supported)."""
-    text = spec.strip()
-    text = text.removeprefix("gym:")
-    if ":" in text:
-        raise UserError(f"--env {spec!r}: continuous-state gym environments take no options")
-    return text
-
-
-@cache
-def gym_task(spec: str) -> GymTask:
-    """Look up ``spec`` in Gymnasium's registry and check it has Box observations and Discrete actions."""
-    import gymnasium as gym
-
-    env_id = env_id_of(spec)
-    try:
-        es = gym.spec(env_id)
-    except gym.error.Error as exc:  # NameNotFound / VersionNotFound / NamespaceNotFound ...
-        raise UserError(f"--env gym:{env_id}: not a registered Gymnasium environment ({exc})") from None
-    try:
-        env = gym.make(env_id)
-    except (gym.error.Error, ImportError) as exc:  # e.g. a missing optional dependency (box2d, mujoco)
-        raise UserError(f"--env gym:{env_id}: cannot be created ({exc})") from None
-    try:
-        obs, act = env.observation_space, env.action_space
-        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1 or not isinstance(act, gym.spaces.Discrete):
-            raise UserError(f"--env gym:{env_id}: needs a flat Box observation and Discrete actions "
-                            f"(has {obs} / {act})")
-        max_steps = es.max_episode_steps
-        if max_steps is None:
-            raise UserError(f"--env gym:{env_id}: has no time limit; continuous-state episodes need one")
-        return GymTask(env_id, int(obs.shape[0]), int(act.n), int(max_steps), es.vector_entry_point is not None)
-    finally:
-        env.close()
-
-
-def is_continuous_gym(spec: str) -> bool:
-    """Whether an ``--env`` spec names a continuous-state Gymnasium environment (the :mod:`pgexp.deep` track)
-    rather than a tabular problem (e.g. ``gym:FrozenLake-v1`` is tabular)."""
-    text = spec.strip()
-    if not text.startswith("gym:"):
-        return False
-    try:
-        gym_task(text)
-    except UserError:
-        return False
-    return True
+from pgexp.problems.continuous import GymTask
+from pgexp.sampling.rng import child
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,11 +60,6 @@ class Episodes:
 
     def undiscounted_returns(self) -> np.ndarray:
         return self.rewards.sum(axis=1)
-
-
-def child(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
-    """The ``k``-th child of ``seq`` without mutating it (``spawn`` would count children)."""
-    return np.random.SeedSequence(seq.entropy, spawn_key=tuple(seq.spawn_key) + (k,))
 
 
 def _make_vec(task: GymTask, n: int):
@@ -185,7 +108,3 @@ def sample_episodes(task: GymTask, probs_fn: Callable[[np.ndarray], np.ndarray],
         env.close()
     L = int(lengths.max())
     return Episodes(obs_buf[:, :L].copy(), actions[:, :L].copy(), rewards[:, :L].copy(), lengths, terminated)
-
-
-def describe(task: GymTask) -> dict[str, Any]:
-    return {"env": task.name, "obs_dim": task.obs_dim, "num_actions": task.num_actions, "max_steps": task.max_steps}

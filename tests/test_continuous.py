@@ -1,4 +1,5 @@
-"""Continuous-state track (pgexp.deep): sampler, per-sample gradients, estimators, jobs, training, bench.
+"""Continuous-state problems (CartPole, Acrobot): sampler, per-sample gradients, the shared estimators,
+jobs against the Monte-Carlo reference, training, and the per-sample-gradient benchmark.
 
 No exact gradient exists for CartPole, so unbiasedness is tested *relatively*: on the same episodes
 (common random numbers) every unbiased estimator's batch mean must agree with REINFORCE's -- the paired
@@ -18,15 +19,18 @@ import torch
 from scipy.stats import norm
 
 from pgexp.analysis.metrics import job_metrics, metrics_frame
-from pgexp.deep import is_continuous_gym
-from pgexp.deep.bench import _loop_module, bench_pergrad, loop_scores
-from pgexp.deep.estimate import build_deep_problem, deep_estimate, deep_reference
-from pgexp.deep.estimators import fit_value, step_weights
-from pgexp.deep.policy import ObsMLPPolicy, parse_obs_policy
-from pgexp.deep.sampler import child, gym_task
-from pgexp.deep.train import deep_train, deep_train_run
+from pgexp.bench.pergrad import _loop_module, bench_pergrad, loop_scores
 from pgexp.errors import UserError
+from pgexp.estimators import ESTIMATORS
+from pgexp.estimators.value_models import fit_fourier_value
 from pgexp.policies.mlp import MLPSpec
+from pgexp.policies.obs_mlp import ObsMLPPolicy, parse_obs_policy
+from pgexp.problems.continuous import gym_task, is_continuous_gym
+from pgexp.problems.problem import build_problem
+from pgexp.runs.context import ContinuousContext, make_context
+from pgexp.runs.estimate import check_combination, estimate_batch, run_estimate_grid
+from pgexp.runs.reference import reference_gradient
+from pgexp.runs.train import run_table, train_run
 
 ALPHA = 1e-4
 CARTPOLE = "gym:CartPole-v1"
@@ -42,8 +46,12 @@ def assert_same(a, b):
     pd.testing.assert_frame_equal(a.to_pandas(), b.to_pandas(), check_exact=True)
 
 
-def tiny(horizon=20, hidden="4", env=CARTPOLE):
-    return build_deep_problem(env, f"mlp:hidden={hidden},seed=0", gamma=0.99, horizon=horizon)
+def tiny(horizon=20, hidden="4", env=CARTPOLE, theta=None):
+    return build_problem(env, policy=f"mlp:hidden={hidden},seed=0", gamma=0.99, horizon=horizon, theta=theta)
+
+
+def episodes(prob, n, seq):
+    return make_context(prob).sample("trajectories", seq, n)
 
 
 # --------------------------------------------------------------------------- environments and sampler
@@ -66,18 +74,18 @@ def test_env_detection_and_task():
 @pytest.mark.parametrize("env,cap", [(CARTPOLE, 30), ("gym:Acrobot-v1", 12)])
 def test_sampler_is_deterministic(env, cap):
     prob = tiny(cap, env=env)
-    a = prob.sample(7, np.random.SeedSequence(5))
-    b = prob.sample(7, np.random.SeedSequence(5))
-    c = prob.sample(7, np.random.SeedSequence(6))
-    for f in ("obs", "actions", "rewards", "lengths", "terminated"):
+    a = episodes(prob, 7, np.random.SeedSequence(5))
+    b = episodes(prob, 7, np.random.SeedSequence(5))
+    c = episodes(prob, 7, np.random.SeedSequence(6))
+    for f in ("states", "actions", "rewards", "lengths", "truncated"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
-    assert not np.array_equal(a.obs[:, 0], c.obs[:, 0])
-    assert a.lengths.max() <= cap and a.obs.shape == (7, a.lengths.max(), prob.task.obs_dim)
+    assert not np.array_equal(a.states[:, 0], c.states[:, 0])
+    assert a.lengths.max() <= cap and a.states.shape == (7, a.lengths.max(), prob.task.obs_dim)
     # padding is zero, steps inside are recorded
-    assert np.all(a.rewards[~a.mask] == 0) and np.all(a.obs[~a.mask] == 0)
+    assert np.all(a.rewards[~a.mask] == 0) and np.all(a.states[~a.mask] == 0)
     if env == CARTPOLE:
         assert np.all(a.rewards[a.mask] == 1.0)
-        assert np.all(a.terminated | (a.lengths == cap))
+        assert np.all(~a.truncated | (a.lengths == cap)) and a.ended.all()
     else:
         assert np.all(a.rewards[a.mask] == -1.0)
     assert np.all(a.actions < prob.task.num_actions) and np.all(a.actions >= 0)
@@ -86,23 +94,23 @@ def test_sampler_is_deterministic(env, cap):
 def test_vectorised_cartpole_matches_single_env_dynamics():
     """Replaying an episode's actions in a plain gym.make env from the same start state gives the same path."""
     prob = tiny(60)
-    ep = prob.sample(5, np.random.SeedSequence(3))
+    ep = episodes(prob, 5, np.random.SeedSequence(3))
     env = gym.make("CartPole-v1")
     for i in range(ep.num):
         env.reset(seed=0)
-        env.unwrapped.state = ep.obs[i, 0].astype(np.float64)
+        env.unwrapped.state = ep.states[i, 0].astype(np.float64)
         for h in range(ep.lengths[i]):
             obs, _, term, _, _ = env.step(int(ep.actions[i, h]))
             if h + 1 < ep.lengths[i]:
-                np.testing.assert_allclose(obs, ep.obs[i, h + 1], atol=1e-4)
-        assert term == ep.terminated[i]
+                np.testing.assert_allclose(obs, ep.states[i, h + 1], atol=1e-4)
+        assert term == (not ep.truncated[i])
     env.close()
 
 
 def test_action_frequencies_follow_the_policy():
     prob = tiny(1)  # one step per episode: first action only
-    ep = prob.sample(4000, np.random.SeedSequence(11))
-    p = prob.policy.probs(prob.theta, ep.obs[:, 0])[:, 1]
+    ep = episodes(prob, 4000, np.random.SeedSequence(11))
+    p = prob.policy.probs(prob.theta, ep.states[:, 0])[:, 1]
     k = ep.actions[:, 0].sum()
     z = (k - p.sum()) / np.sqrt((p * (1 - p)).sum())
     assert abs(z) < 4.5
@@ -127,16 +135,17 @@ def test_vmap_per_sample_gradients_equal_loop_of_backward(activation):
 
 def test_trajectory_and_batch_gradients_are_weighted_step_scores():
     prob = tiny(25, hidden="5")
-    ep = prob.sample(6, np.random.SeedSequence(2))
+    ep = episodes(prob, 6, np.random.SeedSequence(2))
     w = np.where(ep.mask, np.random.default_rng(1).standard_normal(ep.mask.shape), 0.0)
     pol = prob.policy
-    per = pol.trajectory_gradients(prob.theta, ep.obs, ep.actions, w)
+    per = pol.trajectory_gradients(prob.theta, ep.states, ep.actions, w)
     m = ep.mask
-    scores = pol.step_scores(prob.theta, ep.obs[m], ep.actions[m])
+    scores = pol.step_scores(prob.theta, ep.states[m], ep.actions[m])
     expect = np.zeros_like(per)
     np.add.at(expect, np.nonzero(m)[0], w[m][:, None] * scores)
     np.testing.assert_allclose(per, expect, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(pol.batch_gradient(prob.theta, ep.obs, ep.actions, w), per.mean(axis=0), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pol.batch_gradient(prob.theta, ep.states, ep.actions, w), per.mean(axis=0),
+                               rtol=0, atol=1e-12)
 
 
 def test_score_has_zero_mean_under_the_policy():
@@ -148,19 +157,16 @@ def test_score_has_zero_mean_under_the_policy():
     np.testing.assert_allclose(p @ S, 0.0, atol=1e-14)
 
 
-# --------------------------------------------------------------------------- estimators
+# --------------------------------------------------------------------------- estimators (the registered ones)
 
-def _paired_batches(prob, combos, M, N, lam=1.0, seed=0):
-    """Batch means of each (estimator, baseline) on the same episodes, ``{combo: (M, d)}``."""
+def _paired_batches(prob, combos, M, N, seed=0):
+    """Batch means of each (estimator, baseline, lam) on the same episodes (common random numbers), ``(M, d)`` each."""
+    ctx = make_context(prob)
     out = {c: [] for c in combos}
     for m in range(M):
-        root = np.random.SeedSequence([seed, m])
-        ep = prob.sample(N, child(root, 0))
-        fit = prob.sample(N, child(root, 1))
-        value = fit_value(fit, prob.gamma, prob.horizon, child(root, 2))
-        for est, bl, lm in combos:
-            w, _ = step_weights(est, bl, ep, prob.gamma, lm, value)
-            out[(est, bl, lm)].append(prob.policy.batch_gradient(prob.theta, ep.obs, ep.actions, w))
+        for est, bl, lam in combos:
+            b = estimate_batch(ctx, ESTIMATORS[est], bl, {"lam": lam}, N, seed, m)
+            out[(est, bl, lam)].append(b.grad)
     return {c: np.asarray(v) for c, v in out.items()}
 
 
@@ -174,9 +180,9 @@ def test_unbiased_estimators_agree_with_reinforce_and_gae_lambda_below_one_does_
     ref = ("reinforce", "none", 1.0)
     unbiased = [("reward_to_go", "none", 1.0), ("reward_to_go", "constant", 1.0),
                 ("reward_to_go", "value_learned", 1.0), ("reinforce", "constant", 1.0),
-                ("reinforce", "value_learned", 1.0), ("gae", "value_learned", 1.0)]
+                ("reinforce", "value_learned", 1.0), ("gae", "value_learned", 1.0), ("reward_to_go", "optimal", 1.0)]
     biased = ("gae", "none", 0.5)
-    G = _paired_batches(prob, [ref, *unbiased, biased], M=300, N=10)
+    G = _paired_batches(prob, [ref, *unbiased, biased], M=200, N=10)
     bound = norm.isf(ALPHA / (2 * prob.policy.dim * len(unbiased)))
     for c in unbiased:
         z = _max_z(G[c] - G[ref])
@@ -188,40 +194,37 @@ def test_unbiased_estimators_agree_with_reinforce_and_gae_lambda_below_one_does_
 
 
 def test_gae_lambda_one_equals_reward_to_go_with_the_same_value():
-    prob = tiny(30, hidden="4")
-    ep = prob.sample(8, np.random.SeedSequence(1))
-    value = fit_value(prob.sample(8, np.random.SeedSequence(2)), prob.gamma, prob.horizon, np.random.SeedSequence(3))
-    w_gae, G0 = step_weights("gae", "value_learned", ep, prob.gamma, 1.0, value)
-    w_rtg, G0b = step_weights("reward_to_go", "value_learned", ep, prob.gamma, 1.0, value)
-    np.testing.assert_allclose(w_gae, w_rtg, rtol=0, atol=1e-10)
-    np.testing.assert_array_equal(G0, G0b)
-    w0, _ = step_weights("gae", "none", ep, prob.gamma, 1.0)
-    w1, _ = step_weights("reward_to_go", "none", ep, prob.gamma, 1.0)
-    np.testing.assert_allclose(w0, w1, rtol=0, atol=1e-10)
+    ctx = make_context(tiny(30, hidden="4"))
+    for baseline in ("value_learned", "none"):
+        g_gae = estimate_batch(ctx, ESTIMATORS["gae"], baseline, {"lam": 1.0}, 8, 1, 0, per_trajectory=True).grad
+        g_rtg = estimate_batch(ctx, ESTIMATORS["reward_to_go"], baseline, None, 8, 1, 0, per_trajectory=True).grad
+        np.testing.assert_allclose(g_gae, g_rtg, rtol=0, atol=1e-10 * (1 + np.abs(g_rtg).max()))
 
 
 def test_learned_value_fits_returns():
     prob = tiny(100, hidden="4")
-    fit = prob.sample(300, np.random.SeedSequence(0))
-    value = fit_value(fit, prob.gamma, prob.horizon, np.random.SeedSequence(1))
-    test = prob.sample(1000, np.random.SeedSequence(2))
-    from pgexp.deep.estimators import returns
-
-    R = returns(test, prob.gamma)[test.mask]
-    resid = R - value.on(test)[test.mask]
+    value = fit_fourier_value(episodes(prob, 300, np.random.SeedSequence(0)), prob.horizon, np.random.SeedSequence(1))
+    test = episodes(prob, 1000, np.random.SeedSequence(2))
+    R = test.returns[test.mask]
+    resid = R - value(test.states, test.times)[test.mask]
     # out of sample R^2 ~ 0.47 (and ~0.50 when fitted on 10x the data: the rest is the return's own noise)
     assert resid.var() < 0.7 * R.var()
 
 
 def test_estimator_errors():
     prob = tiny(10)
-    ep = prob.sample(1, np.random.SeedSequence(0))
-    with pytest.raises(UserError):
-        step_weights("reward_to_go", "constant", ep, 0.99)
-    with pytest.raises(UserError):
-        step_weights("actor_critic", "none", ep, 0.99)
-    with pytest.raises(UserError):
-        step_weights("gae", "constant", ep, 0.99)
+    with pytest.raises(UserError, match="batch-size >= 2"):
+        check_combination(prob, "reward_to_go", "constant", 1)
+    with pytest.raises(UserError, match="not available for continuous"):
+        check_combination(prob, "actor_critic", "none", 4)
+    with pytest.raises(UserError, match="not available for continuous"):
+        check_combination(prob, "reinforce", "value_exact", 4)
+    with pytest.raises(UserError, match="not meaningful"):
+        check_combination(prob, "gae", "constant", 4)
+    with pytest.raises(UserError, match="no exact values"):
+        build_problem(CARTPOLE, track="tabular")
+    with pytest.raises(UserError, match="--features"):
+        build_problem(CARTPOLE, features="tabular")
     with pytest.raises(UserError):
         parse_obs_policy("conv")
     assert parse_obs_policy("linear").hidden == ()
@@ -230,16 +233,19 @@ def test_estimator_errors():
 
 # --------------------------------------------------------------------------- jobs
 
-def test_deep_estimate_table_works_with_metrics():
-    kw = dict(policy_spec="mlp:hidden=4,seed=0", batch_sizes=[4, 16], replicates=5, seed=3, reference_batch=300,
-              gamma=0.99, horizon=20, threads=1)
-    t = deep_estimate(CARTPOLE, estimator="reward_to_go", baseline="value_learned", **kw)
+def _grid(estimator, baseline, **kw):
+    return run_estimate_grid(lambda h: tiny(h), [20], [4, 16], estimator, baseline, replicates=5, seed=3,
+                             reference_batch=300, progress=False, **kw)
+
+
+def test_estimate_table_works_with_metrics():
+    t = _grid("reward_to_go", "value_learned")
     assert t.num_rows == 10
     for col in ("env", "policy", "theta", "gamma", "horizon", "dim", "estimator", "baseline", "batch_size", "replicate",
                 "grad", "grad_exact", "env_steps", "batch_return_mean", "J_exact", "reference_rel_se", "unbiased"):
         assert col in t.column_names, col
     df = t.to_pandas()
-    assert df["horizon"].iloc[0] == 20 and df["theta"].iloc[0] == "init"
+    assert df["horizon"].iloc[0] == 20 and df["theta"].iloc[0] == "init" and df["features"].iloc[0] == "obs"
     assert len(df["grad"].iloc[0]) == df["dim"].iloc[0]
     m = metrics_frame([df], n_resamples=50)
     assert list(m["batch_size"]) == [4, 16]
@@ -247,30 +253,32 @@ def test_deep_estimate_table_works_with_metrics():
     row = job_metrics(df[df.batch_size == 16].reset_index(drop=True), n_resamples=50)
     assert 0 < row["reference_rel_se"] < 1
     # deterministic; estimators share episodes (common random numbers) and the reference
-    t2 = deep_estimate(CARTPOLE, estimator="reward_to_go", baseline="value_learned", **kw)
-    assert_same(t, t2)
-    r = deep_estimate(CARTPOLE, estimator="reinforce", baseline="none", **kw).to_pandas()
+    assert_same(t, _grid("reward_to_go", "value_learned"))
+    r = _grid("reinforce", "none").to_pandas()
     np.testing.assert_array_equal(r["batch_return_mean"], df["batch_return_mean"])
     np.testing.assert_array_equal(np.stack(r["grad_exact"]), np.stack(df["grad_exact"]))
     assert np.all(r["env_steps"] < df["env_steps"])  # value_learned pays for its fitting batch
+    big = _grid("reward_to_go", "value_learned", fit_batch_size=32).to_pandas()
+    assert np.all(big["env_steps"] > df["env_steps"]) and set(big["fit_batch_size"]) == {32}
 
 
 def test_reference_standard_error_shrinks_like_one_over_sqrt_n():
-    prob = tiny(20, hidden="4")
-    small, large = deep_reference(prob, 300, 0), deep_reference(prob, 1200, 0)
+    ctx = make_context(tiny(20, hidden="4"))
+    assert isinstance(ctx, ContinuousContext)
+    small, large = reference_gradient(ctx, 300, 0), reference_gradient(ctx, 1200, 0)
     assert 1.4 < small.rel_se / large.rel_se < 2.8
     # the large reference lies within a few of its own standard errors of the small one's
     z = np.abs(small.grad - large.grad) / np.sqrt(small.se**2 + large.se**2)
-    assert z.max() < norm.isf(ALPHA / (2 * prob.policy.dim))
+    assert z.max() < norm.isf(ALPHA / (2 * ctx.problem.policy.dim))
 
 
-# --------------------------------------------------------------------------- training
+# --------------------------------------------------------------------------- training (the shared loop)
 
-def test_deep_train_is_deterministic_and_improves():
-    kw = dict(policy_spec="mlp:hidden=16,seed=0", estimator="reward_to_go", baseline="constant", batch_size=16,
-              step_size=0.02, iterations=20, seed=0, optimizer="adam", eval_episodes=20, threads=1)
-    a = deep_train(CARTPOLE, **kw)
-    b = deep_train(CARTPOLE, **kw)
+def test_training_is_deterministic_and_improves():
+    prob = tiny(500, hidden="16")
+    kw = dict(batch_size=16, step_size=0.02, iterations=20, seed=0, optimizer="adam", eval_episodes=20)
+    a = run_table(prob, train_run(prob, "reward_to_go", "constant", **kw), {"estimator": "reward_to_go"})
+    b = run_table(prob, train_run(prob, "reward_to_go", "constant", **kw), {"estimator": "reward_to_go"})
     assert_same(a, b)
     df = a.to_pandas()
     assert list(df["iteration"]) == list(range(21)) and not df["diverged"].any()
@@ -278,12 +286,14 @@ def test_deep_train_is_deterministic_and_improves():
     assert np.all(np.diff(steps[:-1]) > 0) and steps[-1] == steps[-2]  # no batch is drawn at the last row
     assert df["J_star"].iloc[0] == 500 and np.array_equal(df["J"], df["eval_return"])
     assert df["eval_return"].iloc[-3:].mean() > df["eval_return"].iloc[0] + 15
+    with pytest.raises(UserError, match="exact gradient exists only"):
+        train_run(prob, "exact", batch_size=1, step_size=0.1, iterations=1, seed=0)
 
 
-def test_deep_train_marks_divergence_and_keeps_rows(monkeypatch):
-    import pgexp.deep.train as tr
+def test_training_marks_divergence_and_keeps_rows(monkeypatch):
+    import pgexp.runs.train as tr
 
-    real = tr.batch_estimate
+    real = tr.estimate_batch
     calls = {"n": 0}
 
     def flaky(*args, **kw):
@@ -291,10 +301,9 @@ def test_deep_train_marks_divergence_and_keeps_rows(monkeypatch):
         calls["n"] += 1
         return dataclasses.replace(b, grad=b.grad * np.nan) if calls["n"] == 3 else b
 
-    monkeypatch.setattr(tr, "batch_estimate", flaky)
-    prob = tiny(20)
-    run = deep_train_run(prob, "reinforce", "none", batch_size=4, step_size=0.1, iterations=10, seed=0,
-                         optimizer="sga", eval_episodes=3)
+    monkeypatch.setattr(tr, "estimate_batch", flaky)
+    run = train_run(tiny(20), "reinforce", "none", batch_size=4, step_size=0.1, iterations=10, seed=0,
+                    optimizer="sga", eval_episodes=3)
     assert run.diverged and run.rows["iteration"] == [0, 1, 2] and run.rows["diverged"] == [False, False, True]
     assert np.isnan(run.rows["grad_norm"][-1])
 

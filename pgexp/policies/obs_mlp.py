@@ -79,12 +79,23 @@ class ObsMLPPolicy:
             return torch.exp(self.log_probs_torch(as_tensor(theta), as_tensor(obs))).numpy()
 
     def probs_fn(self, theta: np.ndarray):
-        """``obs -> pi(.|obs)`` at fixed ``theta`` (what the sampler calls every step)."""
-        th = as_tensor(theta)
+        """``obs -> pi(.|obs)`` at fixed ``theta`` (what the sampler calls every step).
+
+        The layers are applied directly (``F.linear`` and the activation, the same operations as the
+        module): ``functional_call``'s re-parametrisation would cost more than the network at every step.
+        """
+        params = self.net.unflatten(as_tensor(theta))
+        layers = [(params[f"{i}.weight"], params[f"{i}.bias"]) for i in range(0, 2 * len(self.spec.hidden) + 1, 2)]
+        act = torch.tanh if self.spec.activation == "tanh" else torch.relu
 
         def fn(obs: np.ndarray) -> np.ndarray:
             with torch.no_grad():
-                return torch.exp(self.log_probs_torch(th, as_tensor(obs))).numpy()
+                x = as_tensor(obs)
+                for j, (W, b) in enumerate(layers):
+                    x = torch.nn.functional.linear(x, W, b)
+                    if j < len(layers) - 1:
+                        x = act(x)
+                return torch.exp(torch.log_softmax(x, dim=-1)).numpy()
 
         return fn
 

@@ -1,0 +1,213 @@
+"""What an estimator sees: a :class:`Batch` of trajectories, padded to a common length ``L``.
+
+Every estimator of the lecture is a weighted sum of score vectors, so an estimator is a function
+``fn(batch) -> w`` of shape ``(N, L)`` with
+
+    g_i = sum_{h < lengths[i]} w[i, h] grad log pi(a_ih | s_ih),
+
+and the batch estimate is ``(1/N) sum_i g_i``.  The runner (:mod:`pgexp.runs.estimate`) samples the
+batch, fills in the chosen baseline's values, calls ``fn`` and turns the weights into gradients (one
+accumulation and one score pull-back on tabular problems; ``torch.func`` on continuous ones).  Weights
+on padding are ignored.
+
+**Baseline values and episode ends.**  ``batch.baseline[i, h] = b_h(s_ih)`` and ``batch.baseline_next[i, h]
+= b_{h+1}(s_{i,h+1})`` (the state after the last action for the last step).  After an episode's *end*
+the value is zero.  Each track's sampler says which episodes ended (``Batch.ended``, one flag per
+trajectory) and :func:`with_baseline` is the one place that zeroes the value after them:
+
+* an absorbing state was entered (nothing more can be earned);
+* the finite horizon ``H`` was reached (``V_H = 0``: the objective stops there -- a stationary learned
+  value must not bootstrap past it, which would bias GAE);
+* a continuous-state task's time limit or cap (part of its finite-horizon objective).
+
+A *truncated* trajectory of an infinite-horizon objective (discounted, simulated for ``T`` steps with
+``gamma^T < 1e-12``; or episodic, cut at the step cap and reported ``truncated``) has not ended: the
+objective goes on, so ``baseline_next`` keeps ``b(s_T)`` and GAE bootstraps from it, as the exact value
+of the neglected tail would (its weight ``gamma^T`` is below 1e-12 in the discounted case anyway).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+_UNSET = np.zeros((0, 0))  # the default of the optional arrays below (filled in by __post_init__)
+
+
+@dataclass(eq=False)
+class Batch:
+    """A batch of ``N`` trajectories (or, for the roll-in/roll-out scheme, ``N`` single scored steps).
+
+    Attributes:
+        states: ``(N, L)`` int state indices (tabular), or ``(N, L, obs_dim)`` float64 observations
+            (continuous-state tasks); padding beyond ``lengths[i]``.
+        actions: ``(N, L)`` int actions.
+        rewards: ``(N, L)`` float64 ``r(s_h, a_h)``; zero padding.
+        lengths: ``(N,)`` int64 number of scored steps.
+        gamma: the discount.
+        horizon: the finite horizon ``H``, or ``None`` (infinite-horizon objective).
+        times: ``(N, L)`` int time index ``h`` of each step (a roll-in sample: its roll-in time); by default
+            ``h`` itself, and then ``aligned`` is True.
+        successors: ``next_states``, or a function that computes it when first asked for (a tabular
+            batch's shifted copy of ``states`` costs as much as an estimator, and most never need it).
+        ended: ``(N,)`` bool: the episode *ended* after its last step (see the module docstring).
+        truncated: ``(N,)`` bool: cut by a cap rather than ended by the task (tabular: an infinite-horizon
+            episode cut by the simulation cap; continuous: the time limit or cap).
+        track: ``tabular`` or ``continuous``.
+        baseline: ``(N, L)`` the chosen baseline's ``b_h(s_h)`` (zero for ``none``).
+        baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end.
+        params: the estimator's hyperparameters, e.g. ``{"lam": 0.95}``.
+        fitted: the estimator's own auxiliary fit (e.g. the actor-critic's critic), else ``None``.
+        context: the problem at ``theta`` (the track's context: ``pi``, tables, ...), for advanced use.
+        env_steps: environment steps the batch cost (default ``lengths.sum()``).
+        given_returns: ``(N, L)`` returns supplied by the sampler (the roll-out's ``y``), else ``None``.
+    """
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    lengths: np.ndarray
+    gamma: float
+    horizon: int | None
+    successors: np.ndarray | Callable[[], np.ndarray]
+    ended: np.ndarray
+    truncated: np.ndarray
+    track: str
+    times: np.ndarray = field(default_factory=lambda: _UNSET)
+    context: Any = None
+    env_steps: int = -1
+    given_returns: np.ndarray | None = None
+    exact: Callable[[Batch], Mapping[str, np.ndarray]] | None = None
+    baseline: np.ndarray = field(default_factory=lambda: _UNSET)
+    baseline_next: np.ndarray = field(default_factory=lambda: _UNSET)
+    params: Mapping[str, float] = field(default_factory=dict)
+    fitted: Any = None
+
+    def __post_init__(self) -> None:
+        self.aligned = self.times is _UNSET  # times[i, h] = h: the discount is one row, broadcast
+        if self.aligned:
+            self.times = np.broadcast_to(np.arange(self.shape[1]), self.shape)
+        if self.env_steps < 0:
+            self.env_steps = int(self.lengths.sum())
+        zeros = np.broadcast_to(np.float64(0.0), self.shape)  # read-only: baselines are replaced, never written
+        if self.baseline is _UNSET:
+            self.baseline = zeros
+        if self.baseline_next is _UNSET:
+            self.baseline_next = zeros
+
+    @property
+    def num(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(N, L)``."""
+        return (int(self.actions.shape[0]), int(self.actions.shape[1]))
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        """``(N, L)`` True on real steps."""
+        return np.arange(self.shape[1])[None, :] < self.lengths[:, None]
+
+    @cached_property
+    def next_states(self) -> np.ndarray:
+        """Like ``states``: ``s_{h+1}``; at the last step the state after the last action."""
+        return self.successors() if callable(self.successors) else self.successors
+
+    @cached_property
+    def end_mask(self) -> np.ndarray:
+        """``(N, L)`` True at the last step of an episode that *ended* there: the value after it is zero."""
+        last = np.zeros(self.shape, bool)
+        rows = np.flatnonzero(self.ended & (self.lengths > 0))
+        last[rows, self.lengths[rows] - 1] = True
+        return last
+
+    @cached_property
+    def discount(self) -> np.ndarray:
+        """``(N, L)`` ``gamma^h`` at each step's time index."""
+        if self.aligned:
+            return np.broadcast_to(self.gamma ** np.arange(self.shape[1], dtype=np.float64), self.shape)
+        return self.gamma ** self.times.astype(np.float64)
+
+    @cached_property
+    def returns(self) -> np.ndarray:
+        """``(N, L)`` return from each step ``R_h = sum_{t >= h} gamma^(t-h) r_t`` (zero on padding).
+
+        ``returns[:, 0]`` is ``G_0``; for a roll-in/roll-out sample it is the roll-out's ``y``.
+        """
+        if self.given_returns is not None:
+            return self.given_returns
+        from pgexp.estimators.kernels import returns_from  # compiled: imported when first needed
+
+        return returns_from(np.ascontiguousarray(self.rewards, dtype=np.float64),
+                            np.ascontiguousarray(self.lengths, dtype=np.int64), float(self.gamma))
+
+    @cached_property
+    def first_returns(self) -> np.ndarray:
+        """``(N,)`` ``G_0 = sum_h gamma^h r_h`` (a roll-out's ``y``), without the full ``returns`` table."""
+        if self.given_returns is not None:
+            return self.given_returns[:, 0]
+        return self.rewards @ (self.gamma ** np.arange(self.shape[1], dtype=np.float64))
+
+    @cached_property
+    def _exact(self) -> Mapping[str, np.ndarray]:
+        if self.exact is None:
+            raise AttributeError("the exact V, Q, A exist only on tabular problems")
+        return self.exact(self)
+
+    @property
+    def V(self) -> np.ndarray:
+        """``(N, L)`` exact ``V_h(s_h)`` (tabular problems; time-indexed for a finite horizon)."""
+        return self._exact["V"]
+
+    @property
+    def Q(self) -> np.ndarray:
+        """``(N, L)`` exact ``Q_h(s_h, a_h)`` (tabular problems)."""
+        return self._exact["Q"]
+
+    @property
+    def A(self) -> np.ndarray:
+        """``(N, L)`` exact ``A_h(s_h, a_h) = Q_h - V_h`` (tabular problems)."""
+        return self._exact["A"]
+
+    def replace(self, **changes: Any) -> Batch:
+        """A shallow copy with some attributes changed (cached returns and masks are kept)."""
+        new = copy.copy(self)
+        new.__dict__.update(changes)
+        return new
+
+
+def masked(batch: Batch, values: ArrayLike) -> np.ndarray:
+    """``values`` broadcast to ``(N, L)``, float64, zero on padding (zero itself is a read-only broadcast
+    view, no memory; another scalar costs one multiplication)."""
+    if np.ndim(values) == 0:
+        if float(values) == 0.0:  # type: ignore[arg-type]
+            return np.broadcast_to(np.float64(0.0), batch.shape)
+        return batch.mask * float(values)  # type: ignore[arg-type]
+    return np.where(batch.mask, np.broadcast_to(np.asarray(values, dtype=np.float64), batch.shape), 0.0)
+
+
+def with_baseline(batch: Batch, now: ArrayLike, nxt: ArrayLike) -> Batch:
+    """The batch with baseline values ``now`` (``b_h(s_h)``) and ``nxt`` (``b_{h+1}(s_{h+1})``), both
+    broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end."""
+    after = masked(batch, nxt)
+    if np.ndim(nxt) or float(nxt) != 0.0:  # type: ignore[arg-type]
+        after = np.where(batch.end_mask, 0.0, after)
+    return batch.replace(baseline=masked(batch, now), baseline_next=after)
+
+
+def step_weights(fn: Callable[[Batch], Any], batch: Batch, name: str = "estimator") -> np.ndarray:
+    """``fn(batch)`` as float64 ``(N, L)`` weights; a wrong shape is refused by name.  Weights on padding
+    are never read (the tracks' gradients only sum real steps)."""
+    w = np.asarray(fn(batch), dtype=np.float64)
+    if w.shape != batch.shape:
+        from pgexp.errors import UserError
+
+        raise UserError(f"estimator {name}: returned weights of shape {w.shape}; expected (N, L) = {batch.shape}")
+    return w

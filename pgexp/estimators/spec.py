@@ -1,0 +1,342 @@
+"""One spec per extension point: :class:`Estimator` and :class:`Baseline`, and their registries.
+
+Everything the rest of pgexp asks of an estimator is a field of its spec -- the function, its
+hyperparameters with their defaults, the baselines it accepts, the objectives and tracks it is defined
+for, how it samples, the auxiliary fit it needs, when it is unbiased, and how figures show it -- so the
+CLI choices, the study's validation and arguments, the estimate tables and ``pgexp check-estimator``
+are all derived from :data:`ESTIMATORS` and :data:`BASELINES`, never typed twice.
+
+This module holds metadata only (no numba, no torch): the workflow reads it at every ``snakemake``
+call.  Functions are named ``"module:function"`` (resolved on first use, like Gymnasium's
+``entry_point``) or given as callables (a plug-in's own function).
+
+The estimator contract (see :mod:`pgexp.estimators.batch`): ``fn(batch) -> w`` with ``w`` of shape
+``(N, L)``, so that trajectory ``i`` contributes ``g_i = sum_h w[i, h] grad log pi(a_ih | s_ih)``; the
+batch carries the chosen baseline's values ``batch.baseline`` (``b_h(s_h)``) and ``batch.baseline_next``
+(``b_{h+1}(s_{h+1})``, zero after an episode's end).  An estimator that is affine in the baseline can
+take the per-coordinate ``optimal`` baseline without any code of its own (see
+:func:`pgexp.runs.estimate.estimate_batch`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pgexp.errors import UserError
+from pgexp.specs import parse_spec
+
+OBJECTIVES = ("finite", "discounted", "episodic")
+TRACKS = ("tabular", "continuous")  # exact gradient / Monte-Carlo reference gradient
+SAMPLING = ("trajectories", "rollin_rollout")  # the job's common trajectories / the lecture's roll-in, roll-out
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# option names every estimation command already has: a hyperparameter may not take one
+RESERVED = frozenset({"env", "features", "policy", "theta", "gamma", "horizon", "estimator", "baseline", "batch_size",
+                      "replicates", "seed", "output", "tag", "threads", "plugin", "fit_batch_size", "reference_batch",
+                      "step_size", "optimizer", "iterations", "checkpoints", "eval_episodes"})
+
+
+def resolve(target: str | Callable, what: str) -> Callable:
+    """A callable from ``"module:function"`` (imported now) or the callable itself."""
+    if callable(target):
+        return target
+    module, sep, name = str(target).partition(":")
+    if not sep:
+        raise UserError(f"{what}: {target!r}; expected 'module:function' or a callable")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"{what}: cannot load {target!r} ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Hyperparameter:
+    """A numeric hyperparameter of an estimator (``--NAME`` on the CLI, ``NAME:`` in a study config).
+
+    Attributes:
+        name: identifier; the option is ``--name`` (underscores as dashes), the table column ``name``.
+        default: the value used when none is given -- written here and nowhere else.
+        doc: one line.
+        low, high: the allowed closed interval.
+        check_values: further values ``pgexp check-estimator`` tests besides the default (e.g. ``lam = 1``,
+            where GAE is unbiased with any baseline).
+    """
+
+    name: str
+    default: float
+    doc: str
+    low: float = -math.inf
+    high: float = math.inf
+    check_values: tuple[float, ...] = ()
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def validate(self, value: Any, where: str | None = None) -> float:
+        """``value`` as a float within ``[low, high]``, else a one-line :class:`UserError` naming ``where``."""
+        where = where or self.option
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= float(value) <= self.high:
+            raise UserError(f"{where}: {value!r}; allowed: a number in [{self.low:g}, {self.high:g}] ({self.doc})")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A registered baseline: what is subtracted from the return, and what it costs.
+
+    Attributes:
+        name: registry key (``--baseline NAME``, or ``NAME:key=value`` when it takes ``options``).
+        label: display name (figures, report).
+        doc: one line.
+        values: ``"module:function"`` or callable ``(ctx, batch, aux, seq, options) -> (b, b_next)``, both
+            ``(N, L)``: ``b_h(s_h)`` and ``b_{h+1}(s_{h+1})`` (the runner zeroes the latter after an
+            episode's end); ``aux`` is the independent fitting batch when ``fitted``.  ``None``: ``b = 0``.
+        fitted: fitted on an independent batch of ``--fit-batch-size`` trajectories (charged to ``env_steps``).
+        per_coordinate: the Greensmith-Bartlett-Baxter per-coordinate constant (``optimal``): no ``values``;
+            the runner fits ``b_k`` from the estimator's weights at ``b = 0`` and ``b = 1``.
+        options: required ``key`` names of a parameterised baseline (``fixed:c=VALUE``).
+        tracks: where it is defined (``value_exact`` needs the exact values: tabular only).
+        min_batch_size: smallest batch it makes sense with (the leave-one-out ``constant`` needs 2).
+        label, color, order: how figures show it (``color`` where figures colour by baseline).
+        marker: its matplotlib marker, in every figure.
+        shade: where figures colour by estimator, the estimator's hue mixed with black (< 0) or white (> 0)
+            by this fraction, so the pairs of one estimator stay apart.
+    """
+
+    name: str
+    doc: str
+    values: str | Callable | None = None
+    fitted: bool = False
+    per_coordinate: bool = False
+    options: tuple[str, ...] = ()
+    tracks: tuple[str, ...] = TRACKS
+    min_batch_size: int = 1
+    label: str = ""
+    color: str | None = None
+    order: int = 0
+    marker: str = "P"
+    shade: float = 0.2
+
+    @property
+    def values_fn(self) -> Callable | None:
+        return None if self.values is None else resolve(self.values, f"baseline {self.name} values")
+
+
+@dataclass(frozen=True)
+class BaselineChoice:
+    """A baseline with its options, e.g. ``fixed:c=0.5``; ``name`` is the canonical string (table column)."""
+
+    spec: Baseline
+    options: Mapping[str, float]
+    name: str
+
+
+def parse_baseline(text: str, what: str = "--baseline") -> BaselineChoice:
+    """``NAME`` or ``NAME:key=value`` -> :class:`BaselineChoice`; unknown names and keys are refused by name."""
+    parsed = parse_spec(str(text), what=what)
+    if parsed.name not in BASELINES:
+        raise UserError(f"{what}: unknown {parsed.name!r}; allowed: {', '.join(baseline_usage())}")
+    spec = BASELINES[parsed.name]
+    got, need = set(parsed.options), set(spec.options)
+    if got != need:
+        usage = spec.name + (":" + ",".join(f"{k}=VALUE" for k in spec.options) if spec.options else "")
+        raise UserError(f"{what}: {text!r}; allowed form: {usage}")
+    options = {}
+    for key in spec.options:
+        value = parsed.options[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{what}: {text!r}; {key} must be a finite number")
+        options[key] = float(value)
+    name = spec.name + (":" + ",".join(f"{k}={options[k]:g}" for k in spec.options) if spec.options else "")
+    return BaselineChoice(spec, options, name)
+
+
+def baseline_usage(track: str | None = None) -> list[str]:
+    """Every baseline (on ``track``) as the user writes it (``fixed:c=VALUE`` for parameterised ones)."""
+    return [b.name + (":" + ",".join(f"{k}=VALUE" for k in b.options) if b.options else "") for b in BASELINES.values()
+            if track is None or track in b.tracks]
+
+
+Unbiased = bool | Callable[[str, Mapping[str, float]], bool]
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A registered estimator: everything the system asks of it.
+
+    Attributes:
+        name: registry key (``--estimator``).
+        fn: ``"module:function"`` or callable ``fn(batch) -> w (N, L)`` (see the module docstring).
+        baselines: the baselines it accepts (names in :data:`BASELINES`).
+        unbiased: whether ``E[g] = grad J`` exactly: a bool, or ``unbiased(baseline_name, params)``.
+            ``pgexp check-estimator`` tests every claim.
+        objectives: objective kinds it is defined for (``finite``, ``discounted``, ``episodic``).
+        hyperparameters: its :class:`Hyperparameter` s; ``batch.params`` holds their values.
+        tracks: ``tabular`` (exact gradient) and/or ``continuous`` (continuous-state tasks).
+        sampling: ``trajectories`` (the job's common trajectories: paired with every other such estimator)
+            or ``rollin_rollout`` (its own scheme: one ``(s, a)`` per sample, ``batch.returns`` the roll-out).
+        fit: an auxiliary fit of its own, ``"module:function"`` or callable ``(ctx, seq, n) -> (fitted,
+            env_steps)`` drawn on an independent stream with ``n = --fit-batch-size`` (``batch.fitted``).
+        label, color, order: how figures show it.
+        doc: one line (CLI help).
+    """
+
+    name: str
+    fn: str | Callable
+    baselines: tuple[str, ...]
+    unbiased: Unbiased = True
+    objectives: tuple[str, ...] = OBJECTIVES
+    hyperparameters: tuple[Hyperparameter, ...] = ()
+    tracks: tuple[str, ...] = TRACKS
+    sampling: str = "trajectories"
+    fit: str | Callable | None = None
+    label: str = ""
+    color: str | None = None
+    order: int = 0
+    doc: str = ""
+
+    @property
+    def function(self) -> Callable:
+        return resolve(self.fn, f"estimator {self.name}")
+
+    @property
+    def fit_fn(self) -> Callable | None:
+        return None if self.fit is None else resolve(self.fit, f"estimator {self.name} fit")
+
+    def defaults(self) -> dict[str, float]:
+        return {h.name: float(h.default) for h in self.hyperparameters}
+
+    def params(self, given: Mapping[str, Any] | None = None) -> dict[str, float]:
+        """Its hyperparameters: the defaults, overridden by ``given`` (other names are ignored), validated."""
+        given = given or {}
+        return {h.name: h.validate(given[h.name]) if given.get(h.name) is not None else float(h.default)
+                for h in self.hyperparameters}
+
+    def is_unbiased(self, baseline: str, params: Mapping[str, float] | None = None) -> bool:
+        if isinstance(self.unbiased, bool):
+            return self.unbiased
+        return bool(self.unbiased(baseline.partition(":")[0], {**self.defaults(), **(params or {})}))
+
+    def needs_fit(self, baseline: str) -> bool:
+        """Whether it draws an independent fitting batch with this baseline (``--fit-batch-size`` applies)."""
+        return self.fit is not None or BASELINES[baseline.partition(":")[0]].fitted
+
+    def check(self, baseline: str, objective: str, track: str = "tabular") -> BaselineChoice:
+        """Refuse a meaningless estimator x baseline x objective x track combination, by name."""
+        choice = parse_baseline(baseline)
+        if choice.spec.name not in self.baselines:
+            raise UserError(f"--estimator {self.name} with --baseline {choice.spec.name}: not meaningful; "
+                            f"allowed baselines for {self.name}: {', '.join(self.baselines)}")
+        if track not in self.tracks:
+            raise UserError(f"--estimator {self.name}: not available for {track} problems (defined for "
+                            f"{' and '.join(self.tracks)} problems)")
+        if track not in choice.spec.tracks:
+            raise UserError(f"--baseline {choice.spec.name}: not available for {track} problems "
+                            f"(defined for {' and '.join(choice.spec.tracks)} problems)")
+        if objective not in self.objectives:
+            raise UserError(f"--estimator {self.name} is defined for the {' and '.join(self.objectives)} objectives, "
+                            f"not {objective} (gamma = 1 with H = inf); give --horizon H or --gamma < 1")
+        return choice
+
+
+ESTIMATORS: dict[str, Estimator] = {}
+BASELINES: dict[str, Baseline] = {}
+
+
+def _check_fields(kind: str, name: str, tracks: tuple[str, ...], objectives: tuple[str, ...] = OBJECTIVES) -> None:
+    if not NAME_RE.match(name):
+        raise UserError(f"register_{kind}: name {name!r}; allowed: lower-case letters, digits and '_' "
+                        "(it becomes part of file names)")
+    if not tracks or not set(tracks) <= set(TRACKS):
+        raise UserError(f"register_{kind} {name}: tracks {tracks!r}; allowed: a non-empty subset of {TRACKS}")
+    if not objectives or not set(objectives) <= set(OBJECTIVES):
+        raise UserError(f"register_{kind} {name}: objectives {objectives!r}; allowed: a subset of {OBJECTIVES}")
+
+
+def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, ...] | list[str] = ("none",),
+                       unbiased: Unbiased = True, objectives: tuple[str, ...] | list[str] = OBJECTIVES,
+                       hyperparameters: tuple[Hyperparameter, ...] | list[Hyperparameter] = (),
+                       tracks: tuple[str, ...] | list[str] = TRACKS, sampling: str = "trajectories",
+                       fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
+                       order: int | None = None, doc: str = "") -> Estimator:
+    """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
+
+    ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  Registering a
+    name again replaces the entry (as Gymnasium's ``register`` does).
+    """
+    tracks, objectives, baselines = tuple(tracks), tuple(objectives), tuple(baselines)
+    _check_fields("estimator", name, tracks, objectives)
+    unknown = [b for b in baselines if b not in BASELINES]
+    if not baselines or unknown:
+        raise UserError(f"register_estimator {name}: baselines {list(baselines)!r}; allowed: {', '.join(BASELINES)}")
+    if sampling not in SAMPLING:
+        raise UserError(f"register_estimator {name}: sampling {sampling!r}; allowed: {', '.join(SAMPLING)}")
+    hps = tuple(hyperparameters)
+    for h in hps:
+        if not NAME_RE.match(h.name) or h.name in RESERVED:
+            raise UserError(f"register_estimator {name}: hyperparameter name {h.name!r} is not allowed "
+                            f"(an identifier, not one of {', '.join(sorted(RESERVED))})")
+        h.validate(h.default, f"register_estimator {name}: default of {h.name}")
+        other = hyperparameter(h.name)
+        if other is not None and (other.low, other.high) != (h.low, h.high):
+            raise UserError(f"register_estimator {name}: hyperparameter {h.name} is already registered with bounds "
+                            f"[{other.low:g}, {other.high:g}]")
+    if not (isinstance(unbiased, bool) or callable(unbiased)):
+        raise UserError(f"register_estimator {name}: unbiased must be a bool or a function (baseline, params) -> bool")
+    previous = ESTIMATORS.get(name)
+    est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
+                    hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
+                    order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc)
+    ESTIMATORS[name] = est
+    return est
+
+
+def register_baseline(name: str, values: str | Callable | None, *, doc: str, fitted: bool = False,
+                      per_coordinate: bool = False, options: tuple[str, ...] = (),
+                      tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
+                      color: str | None = None, order: int | None = None, marker: str = "P",
+                      shade: float = 0.2) -> Baseline:
+    """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
+    tracks = tuple(tracks)
+    _check_fields("baseline", name, tracks)
+    previous = BASELINES.get(name)
+    spec = Baseline(name=name, doc=doc, values=values, fitted=fitted or per_coordinate, per_coordinate=per_coordinate,
+                    options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
+                    color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
+                    marker=marker, shade=float(shade))
+    BASELINES[name] = spec
+    return spec
+
+
+def get_estimator(name: str) -> Estimator:
+    if name not in ESTIMATORS:
+        raise UserError(f"--estimator: unknown {name!r}; allowed: {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[name]
+
+
+def hyperparameter(name: str) -> Hyperparameter | None:
+    """The first registered estimator's :class:`Hyperparameter` called ``name``, or ``None``."""
+    for est in ESTIMATORS.values():
+        for h in est.hyperparameters:
+            if h.name == name:
+                return h
+    return None
+
+
+def hyperparameters() -> dict[str, Hyperparameter]:
+    """Every hyperparameter name of the registry (registration order), with its first spec."""
+    out: dict[str, Hyperparameter] = {}
+    for est in ESTIMATORS.values():
+        for h in est.hyperparameters:
+            out.setdefault(h.name, h)
+    return out
+
+
+def users_of(name: str) -> list[str]:
+    """The estimators that have hyperparameter ``name``."""
+    return [e.name for e in ESTIMATORS.values() if any(h.name == name for h in e.hyperparameters)]

@@ -1,0 +1,140 @@
+"""Continuous-state problems: a Gymnasium task with a ``Box`` observation and ``Discrete`` actions
+(``gym:CartPole-v1``, ``gym:Acrobot-v1``), a policy over its observations and the point ``theta``.
+
+They differ from tabular problems only where the truth comes from (no exact gradient: a Monte-Carlo
+reference, :mod:`pgexp.runs.reference`) and how trajectories are sampled (a ``gymnasium.vector``
+environment, :mod:`pgexp.sampling.vector_env`); the estimators, the replicate grid, the training loop
+and the tables are shared.
+
+The objective is finite-horizon: ``J = E[sum_{t < T} gamma^t r_t]`` where an episode ends at termination,
+at the task's own time limit, or at the ``horizon`` cap, whichever comes first (default ``gamma`` =
+:data:`DEFAULT_GAMMA`; ``horizon`` ``None``/``inf`` means the task's time limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pgexp.errors import UserError
+
+DEFAULT_GAMMA = 0.99
+
+
+@dataclass(frozen=True)
+class GymTask:
+    """A Gymnasium environment with a ``Box`` observation and ``Discrete`` actions."""
+
+    env_id: str
+    obs_dim: int
+    num_actions: int
+    max_steps: int
+    vectorised: bool  # Gymnasium has a native vector implementation
+
+    @property
+    def name(self) -> str:
+        return f"gym:{self.env_id}"
+
+    def horizon(self, cap: int | None) -> int:
+        """Effective episode cap ``min(cap, max_steps)``."""
+        if cap is None:
+            return self.max_steps
+        if isinstance(cap, bool) or int(cap) != cap or int(cap) < 1:
+            raise UserError(f"--horizon: {cap!r}; allowed: a positive integer (episode cap) or inf")
+        return min(int(cap), self.max_steps)
+
+
+def env_id_of(spec: str) -> str:
+    """``gym:CartPole-v1`` or ``CartPole-v1`` -> ``CartPole-v1`` (options are not supported)."""
+    text = spec.strip().removeprefix("gym:")
+    if ":" in text:
+        raise UserError(f"--env {spec!r}: continuous-state gym environments take no options")
+    return text
+
+
+@cache
+def gym_task(spec: str) -> GymTask:
+    """Look up ``spec`` in Gymnasium's registry and check it has Box observations and Discrete actions."""
+    import gymnasium as gym
+
+    env_id = env_id_of(spec)
+    try:
+        es = gym.spec(env_id)
+    except gym.error.Error as exc:  # NameNotFound / VersionNotFound / NamespaceNotFound ...
+        raise UserError(f"--env gym:{env_id}: not a registered Gymnasium environment ({exc})") from None
+    try:
+        env = gym.make(env_id)
+    except (gym.error.Error, ImportError) as exc:  # e.g. a missing optional dependency (box2d, mujoco)
+        raise UserError(f"--env gym:{env_id}: cannot be created ({exc})") from None
+    try:
+        obs, act = env.observation_space, env.action_space
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1 or not isinstance(act, gym.spaces.Discrete):
+            raise UserError(f"--env gym:{env_id}: needs a flat Box observation and Discrete actions "
+                            f"(has {obs} / {act})")
+        max_steps = es.max_episode_steps
+        if max_steps is None:
+            raise UserError(f"--env gym:{env_id}: has no time limit; continuous-state episodes need one")
+        return GymTask(env_id, int(obs.shape[0]), int(act.n), int(max_steps), es.vector_entry_point is not None)
+    finally:
+        env.close()
+
+
+def is_continuous_gym(spec: str) -> bool:
+    """Whether an ``--env`` spec names a continuous-state Gymnasium task rather than a tabular problem
+    (``gym:FrozenLake-v1`` is tabular: Gymnasium publishes its transition table)."""
+    text = spec.strip()
+    if not text.startswith("gym:"):
+        return False
+    try:
+        gym_task(text)
+    except UserError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, eq=False)
+class ContinuousProblem:
+    """A continuous-state task, a policy over its observations (:class:`~pgexp.policies.obs_mlp.ObsMLPPolicy`)
+    and the point ``theta``; ``horizon`` is the effective episode cap."""
+
+    track: ClassVar[str] = "continuous"
+
+    task: GymTask
+    policy: Any
+    theta: np.ndarray
+    env_spec: str
+    theta_spec: str
+    gamma: float
+    horizon: int
+
+    def identity(self) -> dict[str, Any]:
+        """The problem's parameters as plain values (parquet columns, seeds, provenance)."""
+        return {"env": self.task.name, "features": "obs", "policy": self.policy.name, "theta": self.theta_spec,
+                "gamma": float(self.gamma), "horizon": int(self.horizon), "dim": int(self.policy.dim)}
+
+    def at(self, theta: np.ndarray) -> ContinuousProblem:
+        return replace(self, theta=np.asarray(theta, dtype=np.float64))
+
+
+def build_continuous_problem(env: str, *, features: str | None = None, policy: str | None = None,
+                             theta: str | None = None, gamma: float | str | None = None,
+                             horizon: int | str | None = None) -> ContinuousProblem:
+    """``env``: ``gym:CartPole-v1``; ``policy``: ``mlp:hidden=32,seed=0`` (default) or ``linear``;
+    ``theta``: ``init`` (default: the network's seeded initialisation) | ``zeros`` | ``random:...`` | ``PATH.npy``."""
+    from pgexp.policies.obs_mlp import make_obs_policy
+    from pgexp.policies.theta import make_theta
+    from pgexp.problems.registry import parse_gamma, parse_horizon
+
+    if features is not None:
+        raise UserError(f"--features {features!r}: continuous-state tasks read the observation; give no --features")
+    task = gym_task(env)
+    pol = make_obs_policy(policy, task.obs_dim, task.num_actions)
+    th = make_theta(theta, pol.dim, pol)
+    g = DEFAULT_GAMMA if gamma is None else parse_gamma(float(gamma) if isinstance(gamma, str) else gamma,
+                                                         what="--gamma")
+    h = parse_horizon(int(horizon) if isinstance(horizon, str) and horizon.strip().isdigit() else horizon,
+                      what="--horizon")
+    return ContinuousProblem(task, pol, th, env, "init" if theta is None else str(theta), g, task.horizon(h))

@@ -1,0 +1,168 @@
+"""Estimators users bring without editing pgexp: a plug-in module registers one, and it runs through
+``pgexp estimate`` and ``pgexp check-estimator`` (and, in tests/test_workflow.py, the ``.test`` study via
+``plugins:``) like a built-in.  A deliberately biased plug-in that claims to be unbiased fails the check
+with a line naming the problem, the objective and the z-score.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pgexp
+from pgexp.errors import UserError
+from pgexp.estimators import ESTIMATORS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The README's example, verbatim: reward-to-go in ten lines.
+REWARD_TO_GO = '''
+import numpy as np
+import pgexp
+
+def my_reward_to_go(batch):
+    """w[i, h] = gamma^h (R_h - b_h(s_h)): the return from step h, minus the baseline."""
+    R, ahead = np.zeros(batch.shape), np.zeros(batch.num)
+    for h in reversed(range(batch.shape[1])):  # rewards are zero on padding
+        ahead = batch.rewards[:, h] + batch.gamma * ahead
+        R[:, h] = ahead
+    return batch.gamma ** np.arange(batch.shape[1]) * (R - batch.baseline)
+
+pgexp.register_estimator("my_reward_to_go", my_reward_to_go, baselines=["none", "value_exact"], unbiased=True)
+'''
+
+# Immediate rewards only: biased wherever actions have later consequences, but it claims otherwise.
+MYOPIC = '''
+import pgexp
+
+pgexp.register_estimator("myopic", lambda batch: batch.discount * batch.rewards, baselines=["none"], unbiased=True)
+'''
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(text)
+    return path
+
+
+def pgexp_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "pgexp", *args], capture_output=True, text=True, cwd=cwd, env=full)
+
+
+ESTIMATE = ("estimate", "--env", "garnet:states=5,actions=3,branching=3,seed=0", "--gamma", "1", "--horizon", "6",
+            "--theta", "random:seed=0,scale=0.7", "--batch-size", "4", "--replicates", "5", "--seed", "0")
+
+
+def test_a_plugin_runs_through_estimate_like_the_builtin(tmp_path):
+    write(tmp_path, "rtg_plugin", REWARD_TO_GO)
+    # a module name (imported with the working directory on the path) ...
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "my_reward_to_go", "--baseline", "value_exact",
+                     "--output", "mine.parquet", "--plugin", "rtg_plugin", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # ... and the built-in on the same job stream: the same trajectories, the same numbers
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "reward_to_go", "--baseline", "value_exact",
+                     "--output", "builtin.parquet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    mine, builtin = (pd.read_parquet(tmp_path / f) for f in ("mine.parquet", "builtin.parquet"))
+    assert (mine["estimator"] == "my_reward_to_go").all() and bool(mine["unbiased"].iloc[0])
+    np.testing.assert_allclose(np.stack(mine["grad"]), np.stack(builtin["grad"]), rtol=1e-12, atol=1e-12)
+    assert mine["env_steps"].tolist() == builtin["env_steps"].tolist()
+    # the environment variable (how the workflow passes a study's plug-ins) and a .py path work too
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "my_reward_to_go", "--output", "env.parquet", cwd=tmp_path,
+                     env={"PGEXP_PLUGINS": str(tmp_path / "rtg_plugin.py")})
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_check_estimator_passes_a_correct_plugin_and_fails_a_biased_one(tmp_path):
+    write(tmp_path, "rtg_plugin", REWARD_TO_GO)
+    write(tmp_path, "myopic_plugin", MYOPIC)
+    good = pgexp_cli("check-estimator", "my_reward_to_go", "--plugin", "rtg_plugin", cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    lines = good.stdout.splitlines()
+    assert all(line.startswith("PASS") for line in lines[:-1]) and "all" in lines[-1]
+    assert {line.split(":")[0] for line in lines[:-1]} >= {
+        "PASS  registration", "PASS  shapes", "PASS  finite", "PASS  determinism", "PASS  common_random_numbers",
+        "PASS  unbiased"}
+    bad = pgexp_cli("check-estimator", "myopic", "--plugin", "myopic_plugin.py", cwd=tmp_path)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    fails = [line for line in bad.stdout.splitlines() if line.startswith("FAIL  unbiased")]
+    assert fails and "garnet-finite (finite objective): max |z| = " in "\n".join(fails)
+    assert "biased although registered unbiased" in fails[0]
+
+
+def test_plugin_errors_are_one_line(tmp_path):
+    write(tmp_path, "broken", "raise RuntimeError('oops')\n")
+    proc = pgexp_cli("check-estimator", "reinforce", "--plugin", "broken", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "--plugin broken: import failed (RuntimeError: oops)" in proc.stderr
+    proc = pgexp_cli("estimate", "--plugin", "no_such_module_xyz", "--help", cwd=tmp_path)
+    assert proc.returncode == 2 and "no_such_module_xyz" in proc.stderr
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "my_reward_to_go", "--output", "x.parquet", cwd=tmp_path)
+    assert proc.returncode == 2 and "invalid choice: 'my_reward_to_go'" in proc.stderr  # not registered
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"baselines": ["nonsense"]}, "baselines"),
+    ({"tracks": ["quantum"]}, "tracks"),
+    ({"sampling": "somehow"}, "sampling"),
+    ({"hyperparameters": [pgexp.Hyperparameter("batch_size", 1.0, "clash")]}, "not allowed"),
+    ({"hyperparameters": [pgexp.Hyperparameter("alpha", 2.0, "out of range", 0.0, 1.0)]}, "default of alpha"),
+])
+def test_bad_registrations_are_refused_by_name(kwargs, match):
+    with pytest.raises(UserError, match=match):
+        pgexp.register_estimator("bad_one", lambda batch: batch.rewards, **kwargs)
+    assert "bad_one" not in ESTIMATORS
+
+
+def test_registering_in_process_and_the_weights_shape_is_checked():
+    from pgexp.problems.problem import build_problem
+    from pgexp.runs.estimate import run_estimate
+
+    try:
+        pgexp.register_estimator("wrong_shape", lambda batch: batch.rewards[:, :1], doc="one column only")
+        prob = build_problem("short_corridor", horizon=4)
+        with pytest.raises(UserError, match=r"estimator wrong_shape: returned weights of shape \(3, 1\)"):
+            run_estimate(prob, "wrong_shape", batch_size=3, replicates=1, seed=0, progress=False)
+    finally:
+        ESTIMATORS.pop("wrong_shape", None)
+
+
+def test_the_registry_and_the_study_import_without_compiled_kernels_or_torch():
+    """The workflow reads them at every `snakemake` call: no numba, no torch at import."""
+    code = ("import sys, pgexp.estimators, pgexp.study, pgexp.study.schema, pgexp.plugins; "
+            "print(sorted(m for m in ('numba', 'torch') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_the_config_schema_lists_come_from_the_registry():
+    import yaml
+
+    from pgexp.study.schema import derived_schema
+
+    template = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert "enum" not in template["definitions"]["estimator"]  # nothing typed twice
+    try:
+        pgexp.register_estimator("schema_probe", lambda batch: batch.rewards,
+                                 hyperparameters=[pgexp.Hyperparameter("alpha", 0.5, "a probe", 0.0, 1.0)])
+        s = derived_schema(template)
+        assert s["definitions"]["estimator"]["enum"] == list(ESTIMATORS) and "schema_probe" in ESTIMATORS
+        assert s["properties"]["alpha"] == {"type": "number", "description": "a probe (estimators: schema_probe)",
+                                            "minimum": 0.0, "maximum": 1.0, "default": 0.5}
+        assert s["properties"]["lam"]["default"] == 0.95
+        assert "fixed:c=VALUE" in s["definitions"]["baseline"]["description"]
+    finally:
+        ESTIMATORS.pop("schema_probe", None)
+
+
+def test_the_readme_example_is_the_tested_plugin():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Reward-to-go, as a plug-in:\n\n```python\n")[1].split("```")[0]
+    assert block.strip() == REWARD_TO_GO.strip()

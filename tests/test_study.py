@@ -1,0 +1,88 @@
+"""Config -> jobs without Snakemake: options come from the registries (hyperparameters, fitting batches,
+parameterised baselines, plug-ins), and a continuous-state `deep` environment is an environment like
+any other."""
+
+from __future__ import annotations
+
+import pytest
+
+import pgexp
+from pgexp.errors import UserError
+from pgexp.estimators import ESTIMATORS
+from pgexp.study import Job, load_deep, load_study, load_training
+
+
+def config(**extra):
+    base = {"replicates": 5, "seeds": [0], "horizons": [3], "batch_sizes": [2, 4],
+            "estimators": ["reinforce", "gae"], "baselines": ["none", "value_learned"],
+            "environments": {"corridor": {"env": "short_corridor"}}}
+    return {**base, **extra}
+
+
+def args_of(study, estimator, baseline):
+    return study.estimate_args(Job(study.name, "init", estimator, baseline, 0))
+
+
+def test_hyperparameters_and_fit_batch_size_reach_only_the_jobs_that_use_them():
+    study = load_study(config(lam=0.5, fit_batch_size=64))["corridor"]
+    assert "--lam 0.5" in args_of(study, "gae", "none") and "--lam" not in args_of(study, "reinforce", "none")
+    assert "--fit-batch-size 64" in args_of(study, "reinforce", "value_learned")
+    assert "--fit-batch-size" not in args_of(study, "reinforce", "none")
+    default = load_study(config())["corridor"]
+    assert "--lam 0.95" in args_of(default, "gae", "none")  # the spec's default, written once
+
+
+@pytest.mark.parametrize("edit,match", [
+    ({"lam": 1.5}, "config key 'lam'"),
+    ({"baselines": ["fixed"]}, "allowed form: fixed:c=VALUE"),
+    ({"environments": {"corridor": {"env": "short_corridor", "lamda": 0.3}}}, "environments.corridor.lamda"),
+    ({"fit_batch_size": 0}, "fit_batch_size"),
+])
+def test_config_mistakes_name_the_key(edit, match):
+    with pytest.raises(UserError, match=match):
+        load_study(config(**edit))
+
+
+def test_a_parameterised_baseline_is_a_job_with_its_canonical_name():
+    study = load_study(config(baselines=["none", "fixed:c=0.50"]))["corridor"]
+    assert ("reinforce", "fixed:c=0.5") in study.pairs() and ("gae", "fixed:c=0.5") in study.pairs()
+    assert "reinforce~fixed:c=0.5/seed0.parquet" in Job("corridor", "init", "reinforce", "fixed:c=0.5", 0).path
+
+
+def test_a_plugins_estimator_and_hyperparameter_are_config_values(tmp_path, monkeypatch):
+    (tmp_path / "alpha_plugin.py").write_text(
+        "import pgexp\n"
+        "pgexp.register_estimator('scaled', lambda b: b.params['alpha'] * b.discount * b.rewards,\n"
+        "    hyperparameters=[pgexp.Hyperparameter('alpha', 1.0, 'a scale', 0.0, 2.0)], unbiased=False)\n")
+    monkeypatch.chdir(tmp_path)
+    try:
+        study = load_study(config(plugins=["alpha_plugin.py"], estimators=["scaled"], baselines=["none"], alpha=0.25))
+        assert "--alpha 0.25" in args_of(study["corridor"], "scaled", "none")
+    finally:
+        ESTIMATORS.pop("scaled", None)
+
+
+def test_training_takes_hyperparameters_generically():
+    cfg = config(training={"environments": {"corridor": {"horizon": 5}}, "estimators": ["gae"],
+                           "step_sizes": [0.1], "lam": 0.7, "baselines": ["none"]})
+    training = load_training(cfg, load_study(cfg))
+    assert training is not None and "--lam 0.7" in training.train_args("corridor", "gae", "none")
+
+
+def test_deep_environments_are_continuous_track_environments():
+    cfg = config(deep={"environments": {"cartpole": {"env": "gym:CartPole-v1", "policy": "mlp:hidden=8,seed=0"}},
+                       "estimators": ["reward_to_go", "advantage_exact"], "baselines": ["none", "value_exact"],
+                       "batch_sizes": [2], "horizon": 50, "reference_batch": 100})
+    with pytest.raises(UserError, match=r"deep\.estimators"):  # advantage_exact needs the exact values
+        load_deep(cfg, ("corridor",))
+    cfg["deep"]["estimators"] = ["reward_to_go"]
+    deep = load_deep(cfg, ("corridor",))
+    study = deep.envs["cartpole"]
+    assert study.track == "continuous" and study.pairs() == [("reward_to_go", "none")]  # value_exact: tabular only
+    args = args_of(study, "reward_to_go", "none")
+    assert "--reference-batch 100" in args and "--threads 1" in args and "--horizon 50" in args
+    assert study.jobs()[0].path == "estimates/cartpole/init/reward_to_go~none/seed0.parquet"
+    assert study.exact_pairs() == []
+    with pytest.raises(UserError, match="names must differ"):
+        load_deep(cfg, ("cartpole",))
+    assert pgexp.ESTIMATORS["reward_to_go"].tracks == ("tabular", "continuous")
