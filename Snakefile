@@ -14,22 +14,32 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+if config.get("study"):  # a named paper study (config/studies/NAME.yaml): its own rules, results/studies/NAME/
 
-report: "workflow/report/workflow.rst"
+    include: "workflow/rules/studies.smk"
 
+    TARGETS = STUDY_TARGETS
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/estimation.smk"
-include: "workflow/rules/aggregation.smk"
-include: "workflow/rules/training.smk"
-include: "workflow/rules/deep.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/report.smk"
+else:
+
+    report: "workflow/report/workflow.rst"
+
+    include: "workflow/rules/common.smk"
+    include: "workflow/rules/estimation.smk"
+    include: "workflow/rules/aggregation.smk"
+    include: "workflow/rules/training.smk"
+    include: "workflow/rules/deep.smk"
+    include: "workflow/rules/figures.smk"
+    include: "workflow/rules/report.smk"
+
+    TARGETS = [
+        "results/report.html",
+        *TABLES,
+        *expand("results/figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=("pdf", "png")),
+    ]
 
 
 rule all:
     input:
-        "results/report.html",
-        TABLES,
-        expand("results/figures/{figure}.{ext}", figure=FIGURE_NAMES, ext=("pdf", "png")),
+        TARGETS,
     default_target: True

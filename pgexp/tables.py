@@ -96,6 +96,21 @@ TRAIN_COLUMNS = (
     "eval_return",
     "eval_return_se",
     "batch_return_mean",
+    # the training options and where a run ended (pgexp.runs.train)
+    "num_states",
+    "num_actions",
+    "update",
+    "baseline_offset",
+    "baseline_step_size",
+    "value_features",
+    "record_every",
+    "engine",
+    "diverged_reason",
+    "final_policy",
+    "final_policy_prob",
+    "final_policy_J",
+    "final_policy_optimal",
+    "trace_pi",
 )
 
 KINDS: dict[str, TableKind] = {

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Rectangle
 from test_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
 from test_plots_training import make_training_tables
+from test_studies import make_study_tables
 
 from pgexp.cli import main
 from pgexp.errors import UserError
@@ -91,7 +92,7 @@ def synthetic() -> dict[str, pd.DataFrame]:
             "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
-            "deep_training_summary": training["summary"]}
+            "deep_training_summary": training["summary"], **make_study_tables()}
 
 
 def tables_for(name: str, synthetic: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -186,7 +187,8 @@ def test_sections_decide_the_figures_of_a_config():
     base = {"environments": {"a": {"env": "short_corridor"}}}
     assert figures_for(base) == ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance", "gae_lambda_tradeoff"]
     full = {**base, "training": {"environments": {"a": {}}}, "deep": {"environments": {}, "training": {"x": 1}}}
-    assert figures_for(full) == BUILTIN
+    assert figures_for(full) == [n for n in BUILTIN if FIGURES[n].section != "study"]  # paper studies: their own
+    assert set(figures_for({"study": {"name": "x"}})) == {n for n in BUILTIN if FIGURES[n].section == "study"}
     assert "deep_learning_curves" not in figures_for({**full, "deep": {"environments": {}}})
     assert figures_for({**full, "figures": ["bias_variance", "learning_curves"]}) == ["bias_variance",
                                                                                         "learning_curves"]

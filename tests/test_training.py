@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from scipy.stats import norm
 
-from pgexp.analysis.curves import learning_curves, run_summary, training_summary
+from pgexp.analysis.curves import learning_curves, run_summary, split_seeds, training_summary
 from pgexp.problems.corridor import corridor_value
 from pgexp.problems.problem import build_problem
-from pgexp.runs.train import train_run
+from pgexp.runs.train import TrainOptions, train_grid, train_run
 
 P_STAR = 2 - np.sqrt(2)
 
@@ -38,9 +39,9 @@ def test_stochastic_ascent_approaches_it(estimator, baseline):
     """Mean regret J(p*) - J over 5 seeds after 300 steps (eta 0.01, batch 16) is below half the start's."""
     prob = build_problem("short_corridor")
     regret0 = corridor_value(P_STAR) - corridor_value(0.5)
+    runs, _ = train_grid(prob, TrainOptions(estimator, baseline, batch_size=16, iterations=300), [0.01], list(range(5)))
     regrets = []
-    for seed in range(5):
-        run = train_run(prob, estimator, baseline, step_size=0.01, iterations=300, batch_size=16, seed=seed)
+    for run in runs:  # reward_to_go runs in the compiled engine, the others in the general one
         assert not run.diverged
         regrets.append(corridor_value(P_STAR) - run.rows["J"][-1])
     assert min(regrets) >= -1e-12  # nobody beats the class optimum
@@ -109,10 +110,52 @@ def _synthetic_runs() -> pd.DataFrame:
 
 
 def test_step_size_rule_skips_configurations_with_diverged_seeds():
-    s = training_summary(_synthetic_runs(), threshold=0.9, n_resamples=200)
+    s = training_summary(_synthetic_runs(), threshold=0.9, n_resamples=200, selection_seeds=(0, 1, 2))
     sel = s[s["selected"]]
     assert len(sel) == 1 and sel["step_size"].iloc[0] == 0.1  # 0.3 learns faster but a seed diverged
     assert s.loc[s["step_size"] == 0.3, "diverged_seeds"].iloc[0] == 1
+    assert not s["selection_independent"].any()  # selection seeds = reported seeds: the table says so
+
+
+def test_step_size_is_chosen_on_selection_seeds_and_reported_on_the_others():
+    """Seed 2 (the one that diverges at 0.3) is reported, not used to select: 0.3 is chosen on seeds 0, 1, and
+    the reported row shows its divergence; the choice is the top of the grid, flagged."""
+    s = training_summary(_synthetic_runs(), threshold=0.9, n_resamples=200, selection_seeds=(0, 1))
+    sel = s[s["selected"]].iloc[0]
+    assert sel["step_size"] == 0.3 and sel["seeds"] == 1 and sel["diverged_seeds"] == 1
+    assert sel["selection_seeds"] == 2 and sel["selection_independent"] and sel["selected_at_edge"]
+    assert s["selected_at_edge"].all() and (s["grid_size"] == 2).all()
+    wider = pd.concat([_synthetic_runs(), _synthetic_runs().assign(step_size=1.0, J=-10.0)])
+    s3 = training_summary(wider, threshold=0.9, n_resamples=200, selection_seeds=(0, 1))
+    assert s3.loc[s3["selected"], "step_size"].iloc[0] == 0.3 and not s3["selected_at_edge"].any()
+
+
+def test_default_split_selects_on_the_first_half():
+    assert split_seeds([4, 0, 3, 1, 2]) == ([0, 1], [2, 3, 4])
+    assert split_seeds([7]) == ([7], [7])
+
+
+def test_suboptimal_convergence_fraction_on_a_constructed_table():
+    """10 seeds: 3 converged to a suboptimal policy, 5 to the optimal one, 2 undecided (max pi < 0.99)."""
+    rows = []
+    kinds = ["sub"] * 3 + ["opt"] * 5 + ["open"] * 2
+    for seed, kind in enumerate(kinds):
+        for t in range(3):
+            rows.append(dict(env_name="b", estimator="reinforce", baseline="none", step_size=0.1, seed=seed, iteration=t,
+                             J=0.5, J_star=1.0, J_0=0.0, env_steps=t, diverged=False, run_diverged=False,
+                             final_policy={"sub": "1", "opt": "0", "open": "2"}[kind],
+                             final_policy_prob={"sub": 0.995, "opt": 0.999, "open": 0.6}[kind],
+                             final_policy_J={"sub": 0.7, "opt": 1.0, "open": 0.0}[kind],
+                             final_policy_optimal=kind == "opt"))
+    s = training_summary(pd.DataFrame(rows), n_resamples=100, selection_seeds=(100,)).iloc[0]
+    assert s["seeds"] == 10 and s["converged_seeds"] == 8 and s["suboptimal_seeds"] == 3
+    z = norm.ppf(0.975)  # Wilson score interval, by hand
+    n, p = 10, 0.3
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    assert s["suboptimal_fraction"] == pytest.approx(0.3)
+    assert (s["suboptimal_fraction_lo"], s["suboptimal_fraction_hi"]) == pytest.approx((centre - half, centre + half))
+    assert s["optimal_fraction"] == pytest.approx(0.5)
 
 
 def test_steps_to_threshold_and_final_progress():

@@ -83,6 +83,61 @@ def bench_pergrad(batch_size: int = 1000, repeats: int = 5, threads: int | None 
     return {"benchmark": "pergrad", **run_pergrad(batch=batch_size, repeats=max(repeats, 5), threads=threads)}
 
 
+def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> dict[str, Any]:
+    """Training iterations per second on the short corridor at batch size 1, both engines in one process.
+
+    ``reinforce~none``, SGA with ``eta = 2^-13`` from ``theta = 0`` (no run diverges).  The general engine
+    (one run at a time through the estimator registry and the exact solver) runs 200 iterations per
+    repeat; the compiled engine runs ``runs`` runs (4 step sizes x ``runs / 4`` seeds) x ``iterations``
+    -- the grid of a training job -- per repeat.  Rates are medians over ``repeats``; compilation and
+    first-call costs are paid before timing.  ``compiled_with_table_iterations_per_second`` adds building
+    the output table (final policies, one exact evaluation per run).
+    """
+    import numba
+
+    from pgexp.problems.problem import build_problem
+    from pgexp.runs.train import TrainOptions, grid_table, train_grid
+
+    numba.set_num_threads(1)
+    prob = build_problem("short_corridor")
+    eta = 2.0**-13
+    seeds = list(range(max(runs // 4, 1)))
+    etas = [eta * f for f in (1.0, 0.75, 0.5, 0.25)]
+    opts = TrainOptions("reinforce", "none", batch_size=1, iterations=iterations)
+    train_grid(prob, TrainOptions("reinforce", "none", batch_size=1, iterations=5), [eta], [0])  # compile
+    train_grid(prob, TrainOptions("reinforce", "none", batch_size=1, iterations=5), [eta], [0], engine="general")
+    general, compiled, with_table = [], [], []
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        train_grid(prob, TrainOptions("reinforce", "none", batch_size=1, iterations=200), [eta], [0], engine="general")
+        general.append(200 / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        out, engine = train_grid(prob, opts, etas, seeds)
+        mid = time.perf_counter()
+        grid_table(prob, out, [(e, s) for e in etas for s in seeds], opts.params(), opts, engine)
+        end = time.perf_counter()
+        n = len(etas) * len(seeds) * iterations
+        compiled.append(n / (mid - t0))
+        with_table.append(n / (end - t0))
+    g, c = statistics.median(general), statistics.median(compiled)
+    return {
+        "benchmark": "train",
+        "problem": "short_corridor",
+        "estimator": "reinforce",
+        "baseline": "none",
+        "batch_size": 1,
+        "threads": 1,
+        "general_iterations_per_second": g,
+        "general_ms_per_iteration": 1000.0 / g,
+        "compiled_iterations_per_second": c,
+        "compiled_with_table_iterations_per_second": statistics.median(with_table),
+        "compiled_runs": len(etas) * len(seeds),
+        "compiled_iterations": iterations,
+        "speedup": c / g,
+        "repeats": len(general),
+    }
+
+
 def _time_gae(states: int, horizon: int, repeats: int, full: bool) -> dict[str, Any]:
     """Median seconds of GAE's exact moments (lambda 0.95, V = V^pi) by the recursion, the set-up excluded."""
     from pgexp.exact.model import make_setup
@@ -118,7 +173,7 @@ def bench_exact_variance(states: int = 100, horizon: int = 100, repeats: int = 3
 
 
 BENCHMARKS = {"exact": bench_exact, "sampler": bench_sampler, "pergrad": bench_pergrad,
-              "exact-variance": bench_exact_variance}
+              "exact-variance": bench_exact_variance, "train": bench_train}
 
 
 def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int = 1000,
@@ -129,6 +184,8 @@ def run(what: str, *, states: int = 100_000, repeats: int = 3, batch_size: int =
         return bench_sampler(batch_size, repeats)
     if what == "pergrad":
         return bench_pergrad(batch_size, repeats, threads)
+    if what == "train":
+        return bench_train(repeats)
     if what == "exact-variance":
         return bench_exact_variance(repeats=repeats)
     raise ValueError(f"unknown benchmark {what!r}; allowed: {', '.join(BENCHMARKS)}")

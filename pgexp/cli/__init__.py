@@ -56,13 +56,15 @@ COMMANDS: dict[str, str] = {
     "curves": "pgexp.cli.curves",
     "plot": "pgexp.cli.plot",
     "report": "pgexp.cli.report",
+    "baseline-variance": "pgexp.cli.baseline_variance",
+    "study-report": "pgexp.cli.study_report",
     "bench": "pgexp.cli.bench",
     "envs": "pgexp.cli.envs",
     "estimators": "pgexp.cli.estimators",
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose", "lambda-tradeoff"}
+         "decompose", "lambda-tradeoff", "study-report"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -31,20 +31,38 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="stochastic gradient ascent with an estimator; exact J per iteration (parquet)",
                        description="theta <- theta + eta g for --iterations steps. One row per iteration: iteration, J "
                                    "(exact; continuous-state tasks: the evaluation return of --eval-episodes fresh "
-                                   "episodes), J_star, env_steps (cumulative), grad_norm, step_norm, diverged. "
-                                   "A NaN or "
-                                   "overflow stops the run, recorded as diverged (exit 0). --estimator exact ascends "
-                                   "the exact gradient. Comma-separated --step-size / --seed lists run the grid in one "
-                                   "process. --checkpoints T1,T2 writes theta at those iterations beside the output "
-                                   "as OUT.theta<T>.npy.")
+                                   "episodes), J_star, batch_return_mean, env_steps (cumulative), grad_norm, "
+                                   "step_norm, diverged; per run where it ended (final_policy, final_policy_prob, "
+                                   "final_policy_J, final_policy_optimal). A NaN, an overflow or a policy that no "
+                                   "longer terminates stops the run, recorded as diverged with its reason (exit 0). "
+                                   "--estimator exact ascends the exact gradient. Comma-separated --step-size / --seed "
+                                   "lists run the grid in one process; softmax-linear policies on small tabular "
+                                   "problems with reinforce / reward_to_go / exact run in one compiled loop "
+                                   "(--engine), which alone has --update per-step, --optimizer npg, the training-only "
+                                   "baselines and --baseline-offset. --checkpoints T1,T2 writes theta at those "
+                                   "iterations beside the output as OUT.theta<T>.npy.")
     add_problem_options(p)
     g = p.add_argument_group("training")
     add_estimator_options(g, extra_estimators=("exact",))
+    for action in g._group_actions:  # the training-only baselines (pgexp.runs.train_kernels)
+        if action.dest == "baseline":
+            action.help = (f"{action.help}; training only: value_online (a linear v(s, w) learned along training, "
+                           "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
     g.add_argument("--step-size", required=True, metavar="ETA",
                    help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
-    g.add_argument("--optimizer", default="sga", choices=["sga", "adam"], help="plain ascent (sga, default) or adam")
+    g.add_argument("--optimizer", default="sga", choices=["sga", "adam", "npg"],
+                   help="plain ascent (sga, default), adam, or npg: the tabular natural gradient (--features tabular)")
+    g.add_argument("--update", default="per-batch", choices=["per-batch", "per-step", "per_batch", "per_step"],
+                   help="per-batch (default): one step per iteration; per-step: after every time step of the episode, "
+                        "scores at the current theta (Sutton & Barto's REINFORCE; --batch-size 1)")
+    g.add_argument("--baseline-offset", type=number(), default=0.0, metavar="EPS",
+                   help="add EPS to the baseline (e.g. b* - 1 with --baseline optimal_exact --baseline-offset=-1)")
+    g.add_argument("--baseline-step-size", type=number(0), default=0.0, metavar="ALPHA_W",
+                   help="--baseline value_online: the step size of w <- w + ALPHA_W (G_t - v(S_t, w)) x(S_t)")
+    g.add_argument("--value-features", default="onehot", choices=["onehot", "constant"],
+                   help="features x(s) of value_online: one-hot states (default) or a single constant weight")
     g.add_argument("--iterations", type=number(0, integer=True), required=True, metavar="T",
                    help="gradient steps (>= 0)")
     g.add_argument("--checkpoints", default=None, metavar="0,50,100",
@@ -52,6 +70,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--seed", required=True, metavar="S", help="seed >= 0 (or a comma-separated list of distinct seeds)")
     g.add_argument("--eval-episodes", type=POSITIVE_INT, default=20,
                    help="continuous-state problems: episodes per evaluation")
+    g.add_argument("--record-every", type=POSITIVE_INT, default=1, metavar="K",
+                   help="keep the rows of iterations 0, K, 2K, ... and each run's last (default 1: every iteration)")
+    g.add_argument("--trace-seeds", default=None, metavar="S1,S2",
+                   help="these seeds also keep the policy pi at every kept row (column trace_pi; compiled engine)")
+    g.add_argument("--engine", default="auto", choices=["auto", "compiled", "general"],
+                   help="auto (default): the compiled engine where it applies, else the general one")
     add_tag_option(p)
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="the training table (written atomically)")
     p.set_defaults(func=run)
@@ -68,14 +92,12 @@ def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Gradient ascent runs over the grid step sizes x seeds; one parquet, checkpoints beside it."""
-    import pyarrow as pa
-
     from pgexp.estimators import ESTIMATORS
     from pgexp.io import write_table
     from pgexp.progress import bar
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
-    from pgexp.runs.train import run_table, train_run
+    from pgexp.runs.train import TrainOptions, grid_table, train_grid
 
     step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
     seeds = parse_list(args.seed, SEED, "--seed")
@@ -83,34 +105,29 @@ def run(args: argparse.Namespace) -> int:
     checkpoints = parse_checkpoints(args.checkpoints, args.iterations)
     if len(step_sizes) * len(seeds) > 1 and checkpoints:
         raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
+    trace = tuple(parse_list(args.trace_seeds, SEED, "--trace-seeds")) if args.trace_seeds else ()
     out = Path(args.output)
     check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
-    runs = [(eta, seed) for eta in step_sizes for seed in seeds]
+    grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
     problem = problem_from_args(args, tabular=False)
     params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
-    tables = []
-    thetas = {}
-    with bar(total=len(runs) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
+    opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
+                        iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
+                        baseline_offset=args.baseline_offset, baseline_step_size=args.baseline_step_size,
+                        value_features=args.value_features, params=params, fit_batch_size=args.fit_batch_size,
+                        eval_episodes=args.eval_episodes, checkpoints=checkpoints, record_every=args.record_every,
+                        trace_seeds=trace)
+    with bar(total=len(grid) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
              unit="iteration") as progress:
-        for eta, seed in runs:
-            run = train_run(problem, args.estimator, args.baseline, params=params, batch_size=args.batch_size,
-                            step_size=eta, iterations=args.iterations, seed=seed, optimizer=args.optimizer,
-                            checkpoints=checkpoints, fit_batch_size=args.fit_batch_size,
-                            eval_episodes=args.eval_episodes, tick=progress.update)
-            cols = {"estimator": args.estimator, "baseline": args.baseline, **params,
-                    "batch_size": int(args.batch_size), "step_size": float(eta), "optimizer": args.optimizer,
-                    "seed": int(seed), "iterations": int(args.iterations), **tags}
-            if args.fit_batch_size is not None:
-                cols["fit_batch_size"] = int(args.fit_batch_size)
-            if problem.track == "continuous":
-                cols["eval_episodes"] = int(args.eval_episodes)
-            tables.append(run_table(problem, run, cols))
-            last = problem.theta
-            for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints
-                last = run.checkpoints.get(t, last)
-                thetas[t] = last
-    for t, theta in thetas.items():
-        save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), theta)
-    write_table(pa.concat_tables(tables), out, provenance(kind="train", track=problem.track, seed=seeds))
+        runs, engine = train_grid(problem, opts, step_sizes, seeds, engine=args.engine, tick=progress.update)
+    cols = {**opts.columns(), **({"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}),
+            **tags}
+    table = grid_table(problem, runs, grid, cols, opts, engine)
+    for run in runs[:1] if checkpoints else []:
+        last = problem.theta
+        for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints
+            last = run.checkpoints.get(t, last)
+            save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), last)
+    write_table(table, out, provenance(kind="train", track=problem.track, seed=seeds, engine=engine))
     return 0

@@ -28,6 +28,15 @@ import numpy as np
 from pgexp.errors import UserError
 from pgexp.estimators.batch import Batch
 
+# Baselines only a training run has (pgexp.runs.train_kernels), with why an estimation job refuses them.
+TRAINING_ONLY_BASELINES = {
+    "value_online": "a value v(s, w) learned along training (w <- w + alpha_w (G_t - v(S_t, w)) x(S_t)); "
+                    "an estimation job has no training to learn it from",
+    "optimal_exact": "the exact minimum-variance constant b*, recomputed at every training step (one-step "
+                     "problems); for estimation use --baseline optimal, or pgexp exact-variance --baseline "
+                     "optimal",
+}
+
 
 def leave_one_out_mean(x: np.ndarray) -> np.ndarray:
     """``(sum(x) - x_i) / (N - 1)`` for each ``i``; needs ``N >= 2``."""

@@ -140,6 +140,11 @@ def parse_baseline(text: str, what: str = "--baseline") -> BaselineChoice:
     """``NAME`` or ``NAME:key=value`` -> :class:`BaselineChoice`; unknown names and keys are refused by name."""
     parsed = parse_spec(str(text), what=what)
     if parsed.name not in BASELINES:
+        from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
+
+        if parsed.name in TRAINING_ONLY_BASELINES:
+            raise UserError(f"{what} {parsed.name}: training only ({TRAINING_ONLY_BASELINES[parsed.name]}); "
+                            "pgexp train accepts it")
         raise UserError(f"{what}: unknown {parsed.name!r}; allowed: {', '.join(baseline_usage())}")
     spec = BASELINES[parsed.name]
     got, need = set(parsed.options), set(spec.options)

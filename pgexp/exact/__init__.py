@@ -24,5 +24,16 @@ from pgexp.exact.values import (
     terminating_states,
 )
 
-__all__ = ["J", "Evaluation", "Optimum", "evaluate", "gradient", "objective_kind", "optimal", "policy_transition",
-           "push_forward", "solve", "terminating_states"]
+__all__ = [
+    "Evaluation",
+    "J",
+    "Optimum",
+    "evaluate",
+    "gradient",
+    "objective_kind",
+    "optimal",
+    "policy_transition",
+    "push_forward",
+    "solve",
+    "terminating_states",
+]

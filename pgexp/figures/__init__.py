@@ -8,7 +8,7 @@ it decides nothing about files (:func:`pgexp.io.save_figure` writes PDF + PNG). 
 registry without matplotlib.
 """
 
-from pgexp.figures import catalog  # noqa: F401  (registers the built-in figures)
+from pgexp.figures import catalog, paper_catalog  # noqa: F401  (registers the built-in and paper-study figures)
 from pgexp.figures.registry import (
     FIGURES,
     Figure,

@@ -77,7 +77,7 @@ class TabularFeatures(Features):
         w = np.asarray(weights)
         if self.num_internal:
             w = w[..., : self.num_states - self.num_internal, :]
-        return w.reshape(w.shape[:-2] + (self.dim,))
+        return w.reshape((*w.shape[:-2], self.dim))
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +106,7 @@ class DenseFeatures(Features):
     def pullback(self, weights: np.ndarray) -> np.ndarray:
         w = np.asarray(weights)
         S, A, d = self.phi.shape
-        return (w.reshape(-1, S * A) @ self.phi.reshape(S * A, d)).reshape(w.shape[:-2] + (d,))
+        return (w.reshape(-1, S * A) @ self.phi.reshape(S * A, d)).reshape((*w.shape[:-2], d))
 
     def dense(self) -> np.ndarray:
         return self.phi
@@ -115,7 +115,7 @@ class DenseFeatures(Features):
 FEATURE_KINDS = ("tabular", "random:d=D,seed=S", "native")
 
 
-def make_features(spec: str | None, mdp: "FiniteMDP") -> Features:
+def make_features(spec: str | None, mdp: FiniteMDP) -> Features:
     """Features named by ``spec``: ``tabular``, ``random:d=8,seed=0`` or ``native`` (the problem's own).
 
     ``None`` picks the problem's own features when it brings some (the corridor, a file with ``phi``),

@@ -25,6 +25,7 @@ gradient.
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import cached_property
 from typing import Any
@@ -59,7 +60,7 @@ class TorchMLP:
         self.in_dim, self.out_dim, self.hidden, self.activation = int(in_dim), int(out_dim), tuple(hidden), activation
         sizes = [self.in_dim, *self.hidden, self.out_dim]
         layers: list[torch.nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(sizes)):
             layers.append(torch.nn.utils.skip_init(torch.nn.Linear, a, b, dtype=DTYPE, device="meta"))
             if i < len(sizes) - 2:
                 layers.append(ACTIVATIONS[activation]())
@@ -94,7 +95,7 @@ class TorchMLP:
         """
         parts = [tree[name] for name in self.names]
         lead = parts[0].shape[:batch_ndim]
-        return torch.cat([p.reshape(lead + (-1,)) for p in parts], dim=-1)
+        return torch.cat([p.reshape((*lead, -1)) for p in parts], dim=-1)
 
     def init(self, seed: int) -> np.ndarray:
         """PyTorch's default ``nn.Linear`` init (weights Kaiming-uniform with ``a = sqrt(5)``, biases
@@ -181,11 +182,11 @@ class TorchSoftmaxPolicy:
         lead = W.shape[:-2]
         flat = as_tensor(W.reshape((-1, S, A)))
         if flat.shape[0] == 0:
-            return np.zeros(lead + (self.dim,))
+            return np.zeros((*lead, self.dim))
         _, pull = vjp(self._log_probs_p, self.params(as_tensor(theta)))
         with torch.no_grad():
             (g,) = vmap(pull, chunk_size=self._chunk(flat.shape[0]))(flat)
-            return self.flatten(g, 1).numpy().reshape(lead + (self.dim,))
+            return self.flatten(g, 1).numpy().reshape((*lead, self.dim))
 
     def probs_vjp(self, theta: np.ndarray, cotangent: np.ndarray, *, pi: np.ndarray | None = None) -> np.ndarray:
         """``sum_{s,a} C[s, a] grad pi(a|s)``, ``(d,)``."""

@@ -1,4 +1,4 @@
-"""Parameter points ``theta``: ``init`` | ``zeros`` | ``random:seed=S,scale=X`` | ``PATH.npy``."""
+"""Parameter points ``theta``: ``init`` | ``zeros`` | ``random:seed=S,scale=X`` | ``values:X;Y;...`` | ``PATH.npy``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pgexp.specs import check_keys, parse_spec
 
 
 def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.ndarray:
-    """``init`` | ``zeros`` | ``random:seed=S,scale=X`` (N(0, X^2) entries) | ``PATH.npy`` -> ``(dim,)`` float64.
+    """``init`` | ``zeros`` | ``random:seed=S,scale=X`` (N(0, X^2) entries) | ``values:X;Y;...`` (the entries,
+    ``;``-separated, ``dim`` of them) | ``PATH.npy`` -> ``(dim,)`` float64.
 
     ``init`` is the policy's own initialisation (an MLP's seeded layer init) and the default for
     policies that have one; for softmax-linear the default is ``zeros``.
@@ -35,6 +36,15 @@ def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.n
         if not np.all(np.isfinite(theta)):
             raise UserError(f"--theta {text}: contains non-finite values")
         return theta
+    if text.startswith("values:"):
+        try:
+            theta = np.array([float(x) for x in text[len("values:"):].split(";")], dtype=np.float64)
+        except ValueError:
+            theta = np.array([np.nan])
+        if theta.shape != (dim,) or not np.all(np.isfinite(theta)):
+            raise UserError(f"--theta {text}: expected {dim} finite numbers separated by ';' "
+                            f"(this policy has dim = {dim})")
+        return theta
     parsed = parse_spec(text, what="--theta")
     if parsed.name == "zeros":
         check_keys(parsed, {}, what="--theta")
@@ -43,4 +53,5 @@ def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.n
         o = check_keys(parsed, {"seed": 0, "scale": 1.0}, what="--theta")
         rng = np.random.default_rng(np.random.SeedSequence([int(o["seed"]), dim]))
         return float(o["scale"]) * rng.standard_normal(dim)
-    raise UserError(f"--theta: {text!r}; allowed: init, zeros, random:seed=S,scale=X, or a PATH.npy of length dim")
+    raise UserError(f"--theta: {text!r}; allowed: init, zeros, random:seed=S,scale=X, values:X;Y;..., or a PATH.npy "
+                    "of length dim")

@@ -5,7 +5,7 @@ the registry in :mod:`pgexp.problems.registry`; each builder module registers it
 ``build_problem`` adds the policy and the parameter point.
 """
 
-from pgexp.problems import chain, corridor, files, garnet, gym_toytext  # noqa: F401  (builders register on import)
+from pgexp.problems import bandit, chain, corridor, files, garnet, gym_toytext  # noqa: F401  (builders register on import)
 from pgexp.problems.mdp import FiniteMDP, make_mdp
 from pgexp.problems.problem import Problem, build_problem
 from pgexp.problems.registry import (

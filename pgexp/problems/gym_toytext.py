@@ -78,7 +78,7 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
         )
     P, r, mu = table_arrays(unwrapped)
     S = r.shape[0] - 1
-    labels = tuple(str(s) for s in range(S)) + ("terminal",)
+    labels = (*tuple(str(s) for s in range(S)), "terminal")
     mdp = make_mdp(P, r, mu, name=spec.canonical(), state_labels=labels, num_internal=1)
     max_steps = env.spec.max_episode_steps if env.spec is not None else None
     env.close()

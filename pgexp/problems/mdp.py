@@ -79,7 +79,7 @@ class FiniteMDP:
         S, A = self.r.shape
         return self.P.toarray().reshape(S, A, S)
 
-    def replace(self, **changes) -> "FiniteMDP":
+    def replace(self, **changes) -> FiniteMDP:
         """A copy with some fields changed (e.g. ``gamma``, ``horizon``)."""
         return dataclasses.replace(self, **changes)
 
@@ -94,7 +94,7 @@ class FiniteMDP:
         """``sum_s' P[s,a,s'] values[s']`` as ``(S, A)`` (or ``(S, A, k)`` for ``values`` of shape ``(S, k)``)."""
         S, A = self.r.shape
         out = self.P @ values
-        return out.reshape((S, A) + values.shape[1:])
+        return out.reshape((S, A, *values.shape[1:]))
 
 
 def as_csr(P: np.ndarray | sp.sparray | sp.spmatrix, num_states: int, num_actions: int) -> sp.csr_array:

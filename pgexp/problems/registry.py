@@ -8,8 +8,9 @@ the builder.  Every problem also accepts ``gamma`` and ``horizon`` (an integer o
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from pgexp.errors import UserError
 from pgexp.problems.mdp import FiniteMDP
@@ -82,4 +83,4 @@ def apply_common(mdp: FiniteMDP, options: dict[str, Any], *, gamma: float, horiz
     return mdp.replace(gamma=g, horizon=h)
 
 
-__all__ = ["REGISTRY", "make_env", "register", "parse_horizon", "parse_gamma"]
+__all__ = ["REGISTRY", "make_env", "parse_gamma", "parse_horizon", "register"]

@@ -55,6 +55,7 @@ class TrainingStudy:
     replicates: int
     params: tuple[tuple[str, float], ...]
     fit_batch_size: int | None = None
+    selection_seeds: tuple[int, ...] = ()
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(e, b) for e in self.estimators for b in self.baselines if pair_allowed(e, b)]
@@ -72,9 +73,16 @@ class TrainingStudy:
             *estimator_options(estimator, baseline, dict(self.params), self.fit_batch_size),
             ("--batch-size", str(self.batch_size)),
             ("--step-size", ",".join(repr(x) for x in self.step_sizes)), ("--optimizer", self.optimizer),
-            ("--iterations", str(self.iterations)), ("--seed", ",".join(str(x) for x in self.seeds)),
+            ("--iterations", str(self.iterations)),
+            ("--seed", ",".join(str(x) for x in sorted(set(self.seeds) | set(self.selection_seeds)))),
             ("--tag", f"env_name={env_name}")]
         return join_options(opts)
+
+    def curves_args(self) -> str:
+        """``pgexp curves`` options: the threshold and the seeds that choose the step size (not reported)."""
+        sel = self.selection_seeds
+        return join_options([("--threshold", repr(self.threshold)),
+                             ("--selection-seeds", ",".join(str(x) for x in sel) if sel else None)])
 
     def path_args(self, env_name: str) -> str:
         opts = self.problem_args(self.env(env_name)) + [
@@ -97,7 +105,8 @@ class TrainingStudy:
 
 
 TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_size", "iterations", "seeds",
-              "optimizer", "threshold", "checkpoints", "path_step_size", "replicates", "fit_batch_size")
+              "selection_seeds", "optimizer", "threshold", "checkpoints", "path_step_size", "replicates",
+              "fit_batch_size")
 
 
 
@@ -153,6 +162,7 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
         params=tuple(sorted(hyperparameter_values(raw, "training", hyperparameter_values(config, "")).items())),
         fit_batch_size=check_fit_batch_size(raw.get("fit_batch_size", config.get("fit_batch_size")),
                                             "training.fit_batch_size"),
+        selection_seeds=selection_seeds(raw),
     )
     if any(batch < BASELINES[b.partition(":")[0]].min_batch_size for b in study.baselines):
         fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
@@ -165,6 +175,18 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
                     fail(f"training.environments.{te.name}.horizon",
                           f"{est} is not defined for horizon inf with gamma = {gamma:g}; give a finite horizon")
     return study
+
+
+def selection_seeds(raw: dict[str, Any]) -> tuple[int, ...]:
+    """``training.selection_seeds``: disjoint from ``training.seeds`` (the step size is chosen on seeds that are
+    not reported); empty when not given (``pgexp curves`` then splits the seeds)."""
+    if not raw.get("selection_seeds"):
+        return ()
+    chosen = check_ints(raw["selection_seeds"], "training.selection_seeds", minimum=0)
+    if set(chosen) & set(raw.get("seeds", [0])):
+        fail("training.selection_seeds", "must not share seeds with training.seeds (the step size is chosen on "
+                                         "seeds that are not reported)")
+    return chosen
 
 
 def problem_gamma(env: str, where: str) -> float:

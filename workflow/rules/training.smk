@@ -56,13 +56,13 @@ rule learning_curves:
     log:
         "logs/learning_curves.log",
     params:
-        threshold=lambda wildcards: TRAINING.threshold,
+        curves=lambda wildcards: TRAINING.curves_args(),
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
         "pgexp curves {input} --curves results/tables/learning_curves.parquet"
-        " --summary results/tables/training_summary.parquet --threshold {params.threshold}"
+        " --summary results/tables/training_summary.parquet {params.curves}"
         " --resamples {params.resamples} --confidence {params.confidence} > {log} 2>&1"
 
 

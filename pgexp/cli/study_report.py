@@ -1,0 +1,60 @@
+"""``pgexp study-report``: a paper study's figures (PDF + PNG) and its one-page HTML report, from its tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXAMPLE = ("pgexp study-report --study-json \"$(python -c 'import json, yaml; print(json.dumps(yaml.safe_load("
+           "open(\"config/studies/sutton_barto_fig13_1.yaml\"))[\"study\"]))')\" --curves curves.parquet "
+           "--summary summary.parquet --outdir results/studies/sutton_barto_fig13_1")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("study-report", help="a paper study's figures and report (config/studies/NAME.yaml)",
+                       description="Draw the figures of a named paper study (OUTDIR/figures/NAME.{pdf,png}) and write "
+                                   "OUTDIR/report.html: the paper's claim, the setup, what pgexp measured (every "
+                                   "number from the tables), the figures and the summary table.")
+    p.add_argument("--study-json", required=True, metavar="JSON", help="the config's study section as JSON")
+    p.add_argument("--curves", required=True, metavar="learning_curves.parquet",
+                   help="the study's learning curves (pgexp curves --curves)")
+    p.add_argument("--summary", required=True, metavar="training_summary.parquet",
+                   help="the study's training summary (pgexp curves --summary)")
+    p.add_argument("--traces", default=None, metavar="policy_traces.parquet",
+                   help="the traced seeds' policies (pgexp curves --traces), for the simplex figure")
+    p.add_argument("--variance", default=None, metavar="baseline_variance.parquet",
+                   help="the exact variance table (pgexp baseline-variance), where the study has one")
+    p.add_argument("--outdir", required=True, metavar="DIR",
+                   help="writes DIR/figures/NAME.{pdf,png} and DIR/report.html")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from pgexp.errors import UserError
+    from pgexp.figures import get_figure
+    from pgexp.io import atomic_write_text, read_frame, save_figure
+    from pgexp.provenance import provenance
+    from pgexp.report.paper_studies import study_html
+    from pgexp.study.paper import load_paper_study
+
+    try:
+        raw = json.loads(args.study_json)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--study-json: not JSON ({exc.msg})") from None
+    study = load_paper_study({"study": raw})
+    if study is None:
+        raise UserError("--study-json: empty study section")
+    tables = {k: read_frame(getattr(args, k)) for k in ("curves", "summary", "traces", "variance") if getattr(args, k)}
+    outdir = Path(args.outdir)
+    pngs, captions = {}, {}
+    for name in study.figures:
+        spec = get_figure(name)
+        save_figure(spec.make({role: df for role, df in tables.items() if role in spec.tables}),
+                    outdir / "figures" / f"{name}.pdf")
+        pngs[name] = outdir / "figures" / f"{name}.png"
+        captions[name] = spec.caption
+    page = study_html(study, tables, pngs, captions, provenance(kind="study_report"))
+    atomic_write_text(outdir / "report.html", page)
+    return 0

@@ -1,0 +1,328 @@
+"""The paper studies' findings and their one-page report: every number comes from the study's tables.
+
+``findings(name, tables, study)`` returns the sentences of one named study (:data:`FINDINGS`); the tables
+are ``curves`` and ``summary`` (``pgexp curves``, on the reported seeds, step sizes chosen on the selection
+seeds), ``traces`` and ``variance`` (``pgexp baseline-variance``) where the study has them.  Conventions:
+``J`` after episode ``t`` is the mean over the runs still alive then, with a 95 % percentile-bootstrap
+interval over runs; fractions of runs carry Wilson score intervals, differences of fractions Newcombe's
+interval.  :func:`study_html` puts the paper's claim, the setup, the findings, the figures (embedded) and
+the summary table on one self-contained page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pgexp.analysis.curves import newcombe_difference, wilson_interval
+from pgexp.figures.paper_style import eta_label, offset_label
+from pgexp.study.paper import PaperStudy
+
+REPORT_EPISODES = (100, 500, 1000)
+OPTIMIZER_NAMES = {"npg": "natural policy gradient", "sga": "vanilla policy gradient", "adam": "Adam"}
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits (integers as they are; NaN as ``–``)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    return f"{x:.{max(digits - 1 - mag, 0)}f}" if -4 <= mag < 6 else f"{x:.{digits - 1}e}"
+
+
+def ci(v: float, lo: float, hi: float, digits: int = 3) -> str:
+    return f"{fmt(v, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
+
+
+def fraction(k: int, n: int, confidence: float = 0.95) -> str:
+    """``k/n = p [lo, hi]`` with the Wilson interval."""
+    p, lo, hi = wilson_interval(int(k), int(n), confidence)
+    return f"{int(k)}/{int(n)} = {fmt(p, 2)} [{fmt(lo, 2)}, {fmt(hi, 2)}]"
+
+
+def alpha(eta: float) -> str:
+    return f"α = {eta_label(eta)}"
+
+
+# ------------------------------------------------------------------------------------------ table access
+
+def arm(df: pd.DataFrame | None, name: str) -> pd.DataFrame:
+    if df is None or df.empty or "arm" not in df:
+        return pd.DataFrame()
+    return df[df["arm"] == name]
+
+
+def at(curves: pd.DataFrame | None, arm_name: str, eta: float, t: int) -> pd.Series | None:
+    """The learning-curve row of an arm's step size at iteration ``t`` (``None`` if no run was alive)."""
+    rows = arm(curves, arm_name)
+    if rows.empty:
+        return None
+    rows = rows[np.isclose(rows["step_size"], eta) & (rows["iteration"] == t)]
+    return rows.iloc[0] if len(rows) else None
+
+
+def episodes(curves: pd.DataFrame | None, arm_name: str) -> list[int]:
+    """:data:`REPORT_EPISODES` within the arm's horizon, and its last iteration."""
+    rows = arm(curves, arm_name)
+    if rows.empty:
+        return []
+    last = int(rows["iteration"].max())
+    return sorted({t for t in REPORT_EPISODES if t <= last} | {last})
+
+
+def J_path(curves: pd.DataFrame | None, arm_name: str, eta: float, total: int) -> str:
+    """``J after episode 100 = x [lo, hi] (k/n alive), ...`` for one step size."""
+    parts = []
+    for t in episodes(curves, arm_name):
+        r = at(curves, arm_name, eta, t)
+        if r is None:
+            parts.append(f"after episode {t}: no run alive")
+        else:
+            alive = f" ({int(r['seeds'])}/{total} alive)" if int(r["seeds"]) < total else ""
+            parts.append(f"after episode {t}: {ci(r['J'], r['J_lo'], r['J_hi'])}{alive}")
+    return "; ".join(parts)
+
+
+def summary_row(summary: pd.DataFrame | None, arm_name: str, eta: float) -> pd.Series | None:
+    rows = arm(summary, arm_name)
+    if rows.empty:
+        return None
+    rows = rows[np.isclose(rows["step_size"], eta)]
+    return rows.iloc[0] if len(rows) else None
+
+
+def class_optimum(curves: pd.DataFrame | None) -> float:
+    rows = arm(curves, "class_optimum")
+    return float(rows.sort_values("iteration")["J"].iloc[-1]) if not rows.empty else float("nan")
+
+
+def stalled(row: pd.Series) -> int:
+    """Runs alive at the end that never reached the progress threshold."""
+    return max(int(row["seeds"]) - int(row["diverged_seeds"]) - int(row["reached_threshold"]), 0)
+
+
+def threshold_J(row: pd.Series) -> float:
+    """The ``J`` that the progress threshold stands for: ``J_0 + threshold (J* - J_0)``."""
+    return float(row["J_0"] + row["threshold"] * (row["J_star"] - row["J_0"]))
+
+
+# ------------------------------------------------------------------------------------------ per study
+
+def setup_sentence(study: PaperStudy) -> str:
+    from pgexp.problems.problem import build_problem
+
+    p = study.problem
+    prob = build_problem(p["env"], features=p.get("features"), theta=p.get("theta"), gamma=p.get("gamma"),
+                         horizon=p.get("horizon"))
+    pi0 = prob.policy.probs(prob.theta)[int(np.argmax(prob.mdp.mu))]
+    arms = "; ".join(
+        f"{a.label}: {a.options.get('estimator')}"
+        + (f" with baseline {a.options['baseline']}" if a.options.get("baseline", "none") != "none" else "")
+        + (f" {a.options['baseline_offset']:+g}" if a.options.get("baseline_offset") else "")
+        + (f" (α_w = {eta_label(a.options['baseline_step_size'])})" if a.options.get("baseline_step_size") else "")
+        + f", {a.options.get('optimizer', 'sga')}, {a.options.get('update', 'per-batch')} updates, step sizes "
+        + ", ".join(eta_label(x) for x in a.step_sizes) + f", {a.options['iterations']} iterations, "
+        + (lambda n: f"{n} reported seed{'s' if n != 1 else ''}")(len([s for s in a.seeds if s in study.seeds]))
+        for a in study.arms)
+    horizon = "∞" if prob.mdp.horizon is None else prob.mdp.horizon
+    return (f"Problem {prob.mdp.name} (γ = {prob.mdp.gamma:g}, horizon {horizon}), "
+            f"θ₀ = ({', '.join(fmt(x, 3) for x in prob.theta)}), so π₀ = ({', '.join(fmt(x, 3) for x in pi0)}) in the "
+            f"start state.  Arms — {arms}.  {len(study.seeds)} reported seeds; step sizes are chosen on "
+            f"{len(study.selection_seeds)} other seeds.  An iteration is one episode (batch size 1).")
+
+
+def fig13_1_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
+    curves, summary = tables.get("curves"), tables.get("summary")
+    out = []
+    opt = class_optimum(curves)
+    learn = arm(summary, "reinforce")
+    if math.isfinite(opt):
+        J_star = fmt(float(learn["J_star"].iloc[0]), 3) if not learn.empty else "–"
+        out.append(f"Exact gradient ascent to convergence reaches J = {fmt(opt, 6)}, the best value of the book's "
+                   f"state-blind policy class (the optimum over all policies, J* = {J_star}, is out of its reach).")
+    for _, r in learn.sort_values("step_size").iterrows():
+        n = int(r["seeds"])
+        path = J_path(curves, "reinforce", r["step_size"], n)
+        s = (f"REINFORCE with per-step updates, {alpha(r['step_size'])}: J {path} (mean over the runs alive, 95% "
+             "CI).  Diverged (the policy became numerically deterministic and an episode never ended, or J stopped "
+             f"being finite): {fraction(r['diverged_seeds'], n)}.")
+        final = max(episodes(curves, "reinforce") or [1])
+        ep = at(curves, "reinforce", r["step_size"], final - 1)  # row t holds the episode sampled at theta_t
+        if ep is not None and "return_mean" in ep:
+            s += (f"  The total reward of episode {final} itself (what the book plots), averaged over the runs: "
+                  f"{ci(ep['return_mean'], ep['return_mean_lo'], ep['return_mean_hi'])}.")
+        mf = at(curves, "mean_field", r["step_size"], max(episodes(curves, "reinforce") or [0]))
+        if mf is not None:
+            s += (f"  The mean-field path (exact gradient, same α, one step per episode) is at J = {fmt(mf['J'], 4)} "
+                  f"after episode {int(mf['iteration'])}.")
+        out.append(s)
+    return out
+
+
+def _book_check(curves, summary, name: str, label: str, eta: float) -> str:
+    r = summary_row(summary, name, eta)
+    if r is None:
+        return f"{label}, {alpha(eta)}: no runs."
+    n = int(r["seeds"])
+    return (f"{label} at the book's step size {alpha(eta)}: J {J_path(curves, name, eta, n)}.  Diverged "
+            f"{fraction(r['diverged_seeds'], n)}; stalled (alive but never reached J = {fmt(threshold_J(r), 4)}) "
+            f"{fraction(stalled(r), n)}.")
+
+
+def _grid_sentence(summary, name: str, label: str) -> str:
+    rows = arm(summary, name).sort_values("step_size")
+    if rows.empty:
+        return ""
+    works = [eta_label(x) for x, d, s in zip(rows["step_size"], rows["diverged_seeds"],
+                                             (stalled(r) for _, r in rows.iterrows())) if d == 0 and s == 0]
+    per = "; ".join(f"{eta_label(r['step_size'])}: diverged {int(r['diverged_seeds'])}, stalled {stalled(r)}, final J "
+                    f"{ci(r['final_J'], r['final_J_lo'], r['final_J_hi'])}" for _, r in rows.iterrows())
+    sel = rows[rows["selected"].astype(bool)]
+    chosen = ""
+    if len(sel):
+        s = sel.iloc[0]
+        edge = " — at the edge of the grid, so a better step may lie outside it" if bool(s["selected_at_edge"]) else ""
+        chosen = (f"  Chosen on {int(s['selection_seeds'])} selection seeds (highest final progress, no divergence): "
+                  f"{alpha(s['step_size'])}{edge}.")
+    return (f"{label}, every step size (of {int(rows['seeds'].iloc[0])} reported runs): {per}.  Step sizes where no "
+            f"run diverged or stalled: {', '.join(works) if works else 'none'}.{chosen}")
+
+
+def fig13_2_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
+    curves, summary = tables.get("curves"), tables.get("summary")
+    book = (("reinforce", "REINFORCE", 2.0**-13), ("with_baseline", "REINFORCE with baseline", 2.0**-9))
+    out = [_book_check(curves, summary, *b) for b in book]
+    a, b = (at(curves, name, eta, 100) for name, _, eta in book)
+    if a is not None and b is not None:
+        relation = ("higher, the intervals do not overlap" if b["J_lo"] > a["J_hi"] else
+                    "lower, the intervals do not overlap" if b["J_hi"] < a["J_lo"] else "the intervals overlap")
+        out.append(f"After 100 episodes the baseline's J ({ci(b['J'], b['J_lo'], b['J_hi'])}) against REINFORCE's "
+                   f"({ci(a['J'], a['J_lo'], a['J_hi'])}): {relation}.")
+    for name, label, _ in book:
+        s = _grid_sentence(summary, name, label)
+        if s:
+            out.append(s)
+    return out
+
+
+def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
+    summary, variance = tables.get("summary"), tables.get("variance")
+    out = []
+    if variance is not None and not variance.empty:
+        v = variance.sort_values("offset")
+        out.append(f"At θ₀ the exact minimum-variance constant is b* = {fmt(v['b_star'].iloc[0], 4)}.  Exact trace "
+                   "variance of the one-sample gradient estimate: "
+                   + ", ".join(f"{fmt(x, 4)} at {offset_label(e)}" for e, x in zip(v["offset"], v["grad_trace_cov"]))
+                   + "; of the natural-gradient update (the part that moves the policy): "
+                   + ", ".join(f"{fmt(x, 4)} at {offset_label(e)}" for e, x in zip(v["offset"],
+                                                                               v["npg_trace_cov_policy"]))
+                   + ".")
+    if summary is None or summary.empty:
+        return out
+    converged = float(summary["converged_prob"].iloc[0]) if "converged_prob" in summary else float("nan")
+    out.append(f"A run ends on an arm when its final policy plays that arm with probability at least "
+               f"{fmt(converged, 3)}; otherwise it ends on no arm.")
+    for (opt, eta), g in summary.groupby(["optimizer", "step_size"], sort=True):
+        g = g.sort_values("baseline_offset")
+        parts = [f"{offset_label(r['baseline_offset'])}: {fraction(r['suboptimal_seeds'], r['seeds'])} end on a "
+                 f"suboptimal arm, {fraction(r['seeds'] - r['converged_seeds'], r['seeds'])} on no arm"
+                 for _, r in g.iterrows()]
+        s = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}, {alpha(eta)}: " + "; ".join(parts) + "."
+        lo, hi = g.iloc[0], g.iloc[-1]
+        if lo["baseline_offset"] < 0 < hi["baseline_offset"]:
+            d, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
+                                              int(hi["suboptimal_seeds"]), int(hi["seeds"]))
+            verdict = ("the lower baseline commits to a suboptimal arm more often" if dlo > 0 else
+                       "the lower baseline commits less often" if dhi < 0 else "no difference is resolved")
+            s += (f"  Difference {offset_label(lo['baseline_offset'])} minus {offset_label(hi['baseline_offset'])}: "
+                  f"{ci(d, dlo, dhi, 2)} (Newcombe; the runs share seeds): {verdict}.")
+        out.append(s)
+    for opt, g in summary.groupby("optimizer", sort=True):
+        more = less = open_ = 0
+        for _, h in g.groupby("step_size"):
+            h = h.sort_values("baseline_offset")
+            lo, hi = h.iloc[0], h.iloc[-1]
+            if not lo["baseline_offset"] < 0 < hi["baseline_offset"]:
+                continue
+            _, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
+                                              int(hi["suboptimal_seeds"]), int(hi["seeds"]))
+            more, less, open_ = more + (dlo > 0), less + (dhi < 0), open_ + (dlo <= 0 <= dhi)
+        n = more + less + open_
+        if not n:
+            continue
+        verdict = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}: the lower baseline ends on a suboptimal arm more " \
+                  f"often than the higher one at {more} of {n} step sizes, less often at {less}, unresolved at {open_}."
+        if opt == "npg":
+            word = "reproduces" if more == n else "does not reproduce" if more == 0 else "partly reproduces"
+            verdict += f" pgexp {word} the paper's claim that the lower baseline commits more often."
+        out.append(verdict)
+    return out
+
+
+FINDINGS: dict[str, Callable[[dict[str, pd.DataFrame], PaperStudy], list[str]]] = {
+    "sutton_barto_fig13_1": fig13_1_findings,
+    "sutton_barto_fig13_2": fig13_2_findings,
+    "chung2021_committal": chung_findings,
+}
+
+def findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
+    return FINDINGS[study.name](tables, study)
+
+
+# ------------------------------------------------------------------------------------------ the page
+
+SUMMARY_COLUMNS = ("label", "optimizer", "baseline", "baseline_offset", "step_size", "seeds", "diverged_seeds",
+                   "final_J", "final_J_lo", "final_J_hi", "reached_threshold", "converged_seeds", "suboptimal_seeds",
+                   "suboptimal_fraction", "suboptimal_fraction_lo", "suboptimal_fraction_hi", "selected",
+                   "selected_at_edge")
+
+
+def _table_html(summary: pd.DataFrame | None) -> str:
+    if summary is None or summary.empty:
+        return "<p>No summary.</p>"
+    cols = [c for c in SUMMARY_COLUMNS if c in summary]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    def cell(v: Any) -> str:
+        return f"<td>{html.escape(fmt(v, 4) if isinstance(v, (float, np.floating)) else str(v))}</td>"
+
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in summary[cols].itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def study_html(study: PaperStudy, tables: dict[str, pd.DataFrame], figures: dict[str, Path], captions: dict[str, str],
+               provenance: dict[str, Any]) -> str:
+    """One self-contained page: the paper's claim, the setup, what pgexp measured, figures, summary table."""
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in findings(tables, study))
+    figs = ""
+    for name, png in figures.items():
+        data = base64.b64encode(Path(png).read_bytes()).decode()
+        figs += (f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+                 f"<figcaption>{html.escape(captions.get(name, name))}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.45}"
+             "img{max-width:100%}table{border-collapse:collapse;font-size:.8em}td,th{border:1px solid #ccc;"
+             "padding:2px 5px}figcaption{font-size:.85em;color:#444}")
+    prov = html.escape(", ".join(f"{k}: {v}" for k, v in provenance.items() if k in ("pgexp_version", "command")))
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(study.name)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(study.name)}</h1>"
+            f"<p><b>Paper.</b> {html.escape(study.reference)}</p>"
+            f"<h2>The paper's claim</h2><p>{html.escape(study.claim)}</p>"
+            f"<h2>Setup</h2><p>{html.escape(setup_sentence(study))}</p>"
+            f"<h2>What pgexp measured</h2><p>Generated from the study's tables: J after an episode is the mean over "
+            f"the runs still alive with a 95% bootstrap interval; fractions of runs carry 95% Wilson intervals; "
+            f"step sizes are chosen on selection seeds that are not reported.</p><ul>{items}</ul>{figs}"
+            f"<h2>Summary (reported seeds)</h2>{_table_html(tables.get('summary'))}"
+            f"<p style='font-size:.8em;color:#666'>{prov}</p></body></html>")

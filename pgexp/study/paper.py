@@ -1,0 +1,240 @@
+"""A named paper study (``config/studies/NAME.yaml``): one problem, a few training *arms*, one report.
+
+A paper study regenerates a published figure: ``snakemake --cores all --configfile config/studies/NAME.yaml``
+writes everything under ``results/studies/NAME/``.  Its config has one section, ``study``:
+
+* ``name`` (the directory and the report's kind: one of :data:`STUDIES`), ``reference`` and ``claim``
+  (the paper, and what it claims -- shown beside what pgexp measured);
+* the problem: ``env``, optional ``features``, ``gamma``, ``horizon``, ``theta`` (e.g. ``values:-1.47;1.47``);
+* ``seeds`` (reported) and ``selection_seeds`` (only to choose step sizes): lists, or ``{start, count}``;
+* ``arms``: name -> the options of one ``pgexp train`` job (``estimator``, ``baseline``, ``baseline_offset``,
+  ``baseline_step_size``, ``value_features``, ``optimizer``, ``update``, ``batch_size``, ``step_sizes``,
+  ``iterations``, ``record_every``, ``trace_seeds``; ``seeds: [..]`` overrides the study's, e.g. one seed
+  for the deterministic exact-gradient path).  Step sizes may be written ``2^-13``;
+* ``threshold`` (progress a run must reach not to count as stalled), ``converged_prob``, ``bootstrap``;
+* ``exact_variance: {offsets: [...]}``: the exact variance table of one-step problems at ``theta``.
+
+Checks raise :class:`~pgexp.errors.UserError` naming the key (``study.arms.NAME.KEY``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from pgexp.errors import UserError
+from pgexp.study.common import fail, join_options
+
+STUDIES = ("sutton_barto_fig13_1", "sutton_barto_fig13_2", "chung2021_committal")
+#: The figures each study draws (``pgexp.figures.<name>.draw``), written to ``results/studies/NAME/figures/``.
+STUDY_FIGURES: dict[str, tuple[str, ...]] = {
+    "sutton_barto_fig13_1": ("sutton_barto_fig13_1",),
+    "sutton_barto_fig13_2": ("sutton_barto_fig13_2",),
+    "chung2021_committal": ("chung2021_committal", "chung2021_simplex"),
+}
+STUDY_KEYS = ("name", "reference", "claim", "env", "features", "gamma", "horizon", "theta", "seeds",
+              "selection_seeds", "arms", "threshold", "converged_prob", "bootstrap", "exact_variance")
+ARM_KEYS = ("estimator", "baseline", "baseline_offset", "baseline_step_size", "value_features", "optimizer", "update",
+            "batch_size", "step_sizes", "iterations", "record_every", "trace_seeds", "seeds", "label")
+POWER = re.compile(r"^\s*2\s*\^\s*(-?\d+)\s*$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+
+
+def step_size(value: Any, key: str) -> float:
+    """A positive number, or ``"2^k"``."""
+    if isinstance(value, str) and POWER.match(value):
+        return 2.0 ** int(POWER.match(value).group(1))  # type: ignore[union-attr]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        fail(key, f"{value!r}; allowed: a positive number or 2^k")
+    return float(value)
+
+
+def seed_list(value: Any, key: str) -> tuple[int, ...]:
+    """A list of distinct non-negative integers, or ``{start: S, count: N}`` (``S .. S+N-1``)."""
+    if isinstance(value, dict):
+        bad = sorted(set(value) - {"start", "count"})
+        if bad:
+            fail(f"{key}.{bad[0]}", "unknown key; allowed: start, count")
+        start, count = value.get("start", 0), value.get("count")
+        if not (isinstance(start, int) and isinstance(count, int)) or isinstance(start, bool) or \
+                isinstance(count, bool) or start < 0 or count < 1:
+            fail(key, f"{value!r}; allowed: {{start: S >= 0, count: N >= 1}}")
+        return tuple(range(start, start + count))
+    if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                                                        for v in value):
+        fail(key, f"expected a list of non-negative integers or {{start, count}}, got {value!r}")
+    if len(set(value)) != len(value):
+        fail(key, "contains duplicates")
+    return tuple(sorted(value))
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One training job of the study: ``pgexp train`` options (``None``: the command's default)."""
+
+    name: str
+    options: dict[str, Any]
+    step_sizes: tuple[float, ...]
+    seeds: tuple[int, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class PaperStudy:
+    """The validated ``study`` section."""
+
+    name: str
+    reference: str
+    claim: str
+    problem: dict[str, Any]
+    seeds: tuple[int, ...]
+    selection_seeds: tuple[int, ...]
+    arms: tuple[Arm, ...]
+    threshold: float
+    converged_prob: float
+    resamples: int
+    confidence: float
+    variance_offsets: tuple[float, ...]
+
+    @property
+    def root(self) -> str:
+        return f"results/studies/{self.name}"
+
+    @property
+    def figures(self) -> tuple[str, ...]:
+        return STUDY_FIGURES[self.name]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables the study writes under ``results/studies/NAME/tables/`` (parquet + CSV)."""
+        extra = ("baseline_variance",) if self.variance_offsets else ()
+        return ("learning_curves", "training_summary", "policy_traces", *extra)
+
+    def arm(self, name: str) -> Arm:
+        found = {a.name: a for a in self.arms}
+        if name not in found:
+            raise UserError(f"study {self.name}: no arm {name!r}; arms: {', '.join(found)}")
+        return found[name]
+
+    def problem_args(self) -> list[tuple[str, str | None]]:
+        p = self.problem
+        return [("--env", p["env"]), ("--features", p.get("features")), ("--theta", p.get("theta")),
+                ("--gamma", None if p.get("gamma") is None else repr(float(p["gamma"]))),
+                ("--horizon", None if p.get("horizon") is None else str(p["horizon"]))]
+
+    def train_args(self, arm_name: str) -> str:
+        """The ``pgexp train`` options of one arm (without ``--output``)."""
+        arm = self.arm(arm_name)
+        o = arm.options
+        opts = self.problem_args() + [(f"--{k.replace('_', '-')}", None if v is None else str(v))
+                                      for k, v in o.items()]
+        opts += [("--step-size", ",".join(repr(x) for x in arm.step_sizes)),
+                 ("--seed", ",".join(str(s) for s in arm.seeds)),
+                 ("--tag", f"env_name={self.name}"), ("--tag", f"arm={arm.name}"), ("--tag", f"label={arm.label}")]
+        return join_options(opts)
+
+    def training_files(self) -> list[str]:
+        return [f"{self.root}/training/{a.name}.parquet" for a in self.arms]
+
+    def curves_args(self) -> str:
+        return join_options([("--selection-seeds", ",".join(str(s) for s in self.selection_seeds)),
+                             ("--threshold", repr(self.threshold)), ("--converged-prob", repr(self.converged_prob)),
+                             ("--resamples", str(self.resamples)), ("--confidence", repr(self.confidence))])
+
+    def variance_args(self) -> str:
+        # --offsets=...: a leading minus must not read as an option
+        return join_options(self.problem_args()) + " " + shlex.quote(
+            "--offsets=" + ",".join(repr(x) for x in self.variance_offsets))
+
+
+def _arm(name: str, raw: Any, study_seeds: tuple[int, ...], selection: tuple[int, ...]) -> Arm:
+    key = f"study.arms.{name}"
+    if not NAME.match(str(name)):
+        fail(key, "arm names are letters, digits and underscores")
+    if not isinstance(raw, dict):
+        fail(key, "expected a mapping of pgexp train options")
+    bad = sorted(set(raw) - set(ARM_KEYS))
+    if bad:
+        fail(f"{key}.{bad[0]}", f"unknown key; allowed: {', '.join(ARM_KEYS)}")
+    for needed in ("estimator", "step_sizes", "iterations"):
+        if needed not in raw:
+            fail(f"{key}.{needed}", "required")
+    etas = raw["step_sizes"]
+    if not isinstance(etas, list) or not etas:
+        fail(f"{key}.step_sizes", "expected a non-empty list of positive numbers (or 2^k)")
+    steps = tuple(step_size(x, f"{key}.step_sizes") for x in etas)
+    seeds = (seed_list(raw["seeds"], f"{key}.seeds") if "seeds" in raw
+             else tuple(sorted(set(study_seeds) | set(selection))))
+    options = {"batch_size": 1} | {k: raw[k] for k in ARM_KEYS if k in raw and k not in ("step_sizes", "seeds", "label",
+                                                                                           "trace_seeds")}
+    if "trace_seeds" in raw:
+        options["trace_seeds"] = ",".join(str(s) for s in seed_list(raw["trace_seeds"], f"{key}.trace_seeds"))
+    if "update" in options:
+        options["update"] = str(options["update"]).replace("_", "-")
+    for k in ("iterations", "batch_size", "record_every"):
+        v = options.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "iterations" else 1)):
+            fail(f"{key}.{k}", f"{v!r}; allowed: a positive integer")
+    for k in ("baseline_offset",):
+        v = options.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            fail(f"{key}.{k}", f"{v!r}; allowed: a number")
+    if "baseline_step_size" in options:
+        options["baseline_step_size"] = step_size(options["baseline_step_size"], f"{key}.baseline_step_size")
+    return Arm(str(name), options, steps, seeds, str(raw.get("label", name)))
+
+
+def load_paper_study(config: dict[str, Any]) -> PaperStudy | None:
+    """The validated ``study`` section, or ``None`` when the config has none."""
+    raw = config.get("study")
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        fail("study", "expected a mapping")
+    bad = sorted(set(raw) - set(STUDY_KEYS))
+    if bad:
+        fail(f"study.{bad[0]}", f"unknown key; allowed: {', '.join(STUDY_KEYS)}")
+    name = raw.get("name")
+    if name not in STUDIES:
+        fail("study.name", f"{name!r}; allowed: {', '.join(STUDIES)}")
+    if not isinstance(raw.get("env"), str):
+        fail("study.env", "required: a problem spec, e.g. short_corridor")
+    seeds = seed_list(raw.get("seeds"), "study.seeds")
+    selection = seed_list(raw["selection_seeds"], "study.selection_seeds") if raw.get("selection_seeds") else ()
+    if set(seeds) & set(selection):
+        fail("study.selection_seeds", "must not share seeds with study.seeds (the choice must not see the reported "
+                                      "runs)")
+    arms_raw = raw.get("arms")
+    if not isinstance(arms_raw, dict) or not arms_raw:
+        fail("study.arms", "expected a mapping arm name -> pgexp train options")
+    arms = tuple(_arm(k, v, seeds, selection) for k, v in arms_raw.items())
+    boot = raw.get("bootstrap") or {}
+    threshold = raw.get("threshold", 0.9)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        fail("study.threshold", f"{threshold!r}; allowed: a number in (0, 1]")
+    conv = raw.get("converged_prob", 0.99)
+    if isinstance(conv, bool) or not isinstance(conv, (int, float)) or not 0 < conv <= 1:
+        fail("study.converged_prob", f"{conv!r}; allowed: a number in (0, 1]")
+    offsets = (raw.get("exact_variance") or {}).get("offsets", [])
+    if not isinstance(offsets, list) or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in offsets):
+        fail("study.exact_variance.offsets", f"{offsets!r}; allowed: a list of numbers")
+    problem = {k: raw.get(k) for k in ("env", "features", "gamma", "horizon", "theta")}
+    study = PaperStudy(name, str(raw.get("reference", "")), str(raw.get("claim", "")), problem, seeds, selection,
+                       arms, float(threshold), float(conv), int(boot.get("resamples", 2000)),
+                       float(boot.get("confidence", 0.95)), tuple(float(x) for x in offsets))
+    check_problem(study)
+    return study
+
+
+def check_problem(study: PaperStudy) -> None:
+    """Build the problem once so that a bad spec fails before any job runs (names the key)."""
+    from pgexp.problems.problem import build_problem
+
+    p = study.problem
+    try:
+        build_problem(p["env"], features=p.get("features"), theta=p.get("theta"), gamma=p.get("gamma"),
+                      horizon=p.get("horizon"))
+    except UserError as exc:
+        fail("study", str(exc))

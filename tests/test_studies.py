@@ -1,0 +1,172 @@
+"""Named paper studies: the configs validate and map to valid commands, mistakes are named, the findings say
+what constructed tables show, and each tiny `.test` study runs end to end through Snakemake."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from pgexp.cli import build_parser
+from pgexp.errors import UserError
+from pgexp.report.paper_studies import chung_findings, fig13_1_findings
+from pgexp.study.paper import STUDIES, load_paper_study
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = [ROOT / "config" / "studies" / f"{name}.yaml" for name in STUDIES]
+
+
+@pytest.mark.parametrize("path", CONFIGS + [ROOT / ".test/config/studies" / p.name for p in CONFIGS], ids=str)
+def test_study_configs_validate_and_give_valid_commands(path):
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(ROOT / "workflow/schemas/study.schema.yaml"))
+    study = load_paper_study(config)
+    assert study.name == path.stem and not set(study.seeds) & set(study.selection_seeds)
+    parser = build_parser()
+    for arm in study.arms:
+        args = parser.parse_args(["train", *shlex.split(study.train_args(arm.name)), "--output", "x.parquet"])
+        assert args.env == study.problem["env"] and len(args.seed.split(",")) == len(arm.seeds)
+    parser.parse_args(["curves", "x.parquet", "--curves", "c", "--summary", "s", *shlex.split(study.curves_args())])
+    if study.variance_offsets:
+        args = parser.parse_args(["baseline-variance", *shlex.split(study.variance_args()), "--output", "v.parquet"])
+        assert [float(x) for x in args.offsets.split(",")] == list(study.variance_offsets)
+
+
+def _config(**study):
+    base = {"name": "sutton_barto_fig13_1", "env": "short_corridor", "seeds": [0, 1],
+            "arms": {"a": {"estimator": "reward_to_go", "step_sizes": ["2^-13"], "iterations": 5}}}
+    return {"study": {**base, **study}}
+
+
+@pytest.mark.parametrize("change,key", [
+    ({"selection_seeds": [1, 2]}, "study.selection_seeds"),
+    ({"arms": {"a": {"estimator": "reinforce", "step_sizes": [0.1], "iterations": 5, "bogus": 1}}}, "study.arms.a.bogus"),
+    ({"arms": {"a": {"estimator": "reinforce", "step_sizes": ["2^x"], "iterations": 5}}}, "study.arms.a.step_sizes"),
+    ({"arms": {"a": {"estimator": "reinforce", "iterations": 5}}}, "study.arms.a.step_sizes"),
+    ({"name": "nature2030"}, "study.name"),
+    ({"theta": "values:1;2;3"}, "study"),
+    ({"seeds": {"start": 0}}, "study.seeds"),
+])
+def test_study_mistakes_are_named(change, key):
+    with pytest.raises(UserError, match=f"config key '{key}'"):
+        load_paper_study(_config(**change))
+
+
+def test_step_sizes_as_powers_of_two():
+    study = load_paper_study(_config())
+    assert study.arms[0].step_sizes == (2.0**-13,) and study.arms[0].seeds == (0, 1)
+
+
+# ------------------------------------------------------------------------------------------ synthetic tables
+
+def make_study_tables() -> dict[str, pd.DataFrame]:
+    """Small synthetic tables of the paper studies' kinds (for the figure tests): table name -> DataFrame."""
+    its = np.arange(0, 201)
+    curves = []
+    for arm, etas in (("reinforce", (2.0**-12, 2.0**-13, 2.0**-14)), ("with_baseline", (2.0**-9, 2.0**-11)),
+                      ("mean_field", (2.0**-12, 2.0**-13, 2.0**-14)), ("class_optimum", (2.0**-6,))):
+        for k, eta in enumerate(etas):
+            J = -11.66 - 70 * np.exp(-its / (20.0 * (k + 1)))
+            curves.append(pd.DataFrame({"arm": arm, "step_size": eta, "iteration": its, "J": J, "J_lo": J - 1,
+                                        "J_hi": J + 1, "return_mean": J - 2, "alive_fraction": 1 - 0.001 * its * k,
+                                        "seeds": 10}))
+    summary = []
+    for arm, etas, book in (("reinforce", (2.0**-14, 2.0**-13, 2.0**-12), 2.0**-13),
+                            ("with_baseline", (2.0**-11, 2.0**-9), 2.0**-11)):
+        for k, eta in enumerate(etas):
+            summary.append(dict(arm=arm, step_size=eta, seeds=10, diverged_seeds=k, reached_threshold=10 - k,
+                                final_J=-12.0 - k, final_J_lo=-12.5 - k, final_J_hi=-11.7 - k, selected=eta == book,
+                                optimizer="sga", baseline_offset=0.0))
+    for opt, etas in (("npg", (0.03, 0.1)), ("sga", (0.5, 1.0))):
+        for eta in etas:
+            for e, f in ((-1.0, 0.8), (0.0, 0.3), (1.0, 0.05)):
+                summary.append(dict(arm=f"{opt}{e}", step_size=eta, seeds=100, diverged_seeds=0, optimizer=opt,
+                                    baseline_offset=e, suboptimal_fraction=f, suboptimal_fraction_lo=f - 0.05,
+                                    suboptimal_fraction_hi=min(f + 0.05, 1.0), selected=False))
+    variance = pd.DataFrame({"offset": [-1.0, 0.0, 1.0], "grad_trace_cov": [0.22, 0.0013, 0.22],
+                             "npg_trace_cov_policy": [217.6, 15.1, 51.5]})
+    rows = []
+    for opt, eta in (("npg", 0.1), ("sga", 1.0)):
+        for e in (-1.0, 1.0):
+            for seed in range(3):
+                for t in range(0, 101, 10):
+                    w = t / 100
+                    p0 = (1 - w) * np.array([0.006, 0.118, 0.876]) + w * np.eye(3)[(seed + int(e > 0)) % 3]
+                    rows.append(dict(optimizer=opt, baseline_offset=e, step_size=eta, seed=seed, iteration=t,
+                                     pi_0_0=p0[0], pi_0_1=p0[1], pi_0_2=p0[2]))
+    return {"study_learning_curves": pd.concat(curves, ignore_index=True),
+            "study_training_summary": pd.DataFrame(summary), "baseline_variance": variance,
+            "policy_traces": pd.DataFrame(rows)}
+
+
+# ------------------------------------------------------------------------------------------ findings
+
+def _summary_rows(opt, eta, counts):
+    """One summary row per offset: ``counts`` maps offset -> (suboptimal, converged) out of 100."""
+    return [dict(arm=f"{opt}{e}", optimizer=opt, step_size=eta, baseline_offset=float(e), seeds=100,
+                 suboptimal_seeds=k, converged_seeds=c, converged_prob=0.99) for e, (k, c) in counts.items()]
+
+
+def test_chung_verdict_follows_the_counts():
+    rows = (_summary_rows("npg", 0.1, {-1: (60, 100), 0: (30, 100), 1: (10, 70)})
+            + _summary_rows("npg", 0.3, {-1: (50, 100), 1: (45, 100)})
+            + _summary_rows("sga", 1.0, {-1: (5, 100), 1: (30, 100)}))
+    text = chung_findings({"summary": pd.DataFrame(rows)}, load_paper_study(_config()))
+    npg = next(s for s in text if s.startswith("Natural policy gradient: "))
+    assert "more often than the higher one at 1 of 2 step sizes, less often at 0, unresolved at 1" in npg
+    assert "partly reproduces" in npg
+    sga = next(s for s in text if s.startswith("Vanilla policy gradient: "))
+    assert "at 0 of 1 step sizes, less often at 1" in sga
+    line = next(s for s in text if s.startswith("Natural policy gradient, α = 0.1:"))
+    assert "b* − 1: 60/100 = 0.60 [0.50, 0.69] end on a suboptimal arm" in line
+    assert "b* + 1: 10/100 = 0.10 [0.055, 0.17] end on a suboptimal arm, 30/100 = 0.30 [0.22, 0.40] on no arm" in line
+
+
+def test_fig13_1_findings_quote_the_curves():
+    its = np.arange(0, 1001)
+    curves = pd.DataFrame({"arm": "reinforce", "step_size": 2.0**-13, "iteration": its, "J": -80 + its * 0.05,
+                           "J_lo": -81 + its * 0.05, "J_hi": -79 + its * 0.05, "seeds": 100})
+    curves.loc[curves["iteration"] >= 500, "seeds"] = 97
+    summary = pd.DataFrame([dict(arm="reinforce", step_size=2.0**-13, seeds=100, diverged_seeds=3, J_star=-3.0)])
+    text = fig13_1_findings({"curves": curves, "summary": summary}, load_paper_study(_config()))
+    line = next(s for s in text if "2^-13" in s)
+    assert "after episode 100: -75.0 [-76.0, -74.0]" in line and "after episode 1000: -30.0 [-31.0, -29.0] (97/100 alive)" in line
+    assert "3/100 = 0.030 [" in line
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+def copy_workflow(dest: Path) -> Path:
+    for item in ("Snakefile", "workflow", "config", ".test", "profiles"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / item)
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", STUDIES)
+def test_tiny_study_runs_end_to_end(name, tmp_path):
+    cwd = copy_workflow(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", f".test/config/studies/{name}.yaml"]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = cwd / "results" / "studies" / name
+    study = load_paper_study(yaml.safe_load((cwd / f".test/config/studies/{name}.yaml").read_text()))
+    for fig in study.figures:
+        assert (out / "figures" / f"{fig}.pdf").stat().st_size > 1000 and (out / "figures" / f"{fig}.png").exists()
+    for table in study.tables:
+        assert (out / "tables" / f"{table}.csv").exists()
+    summary = pd.read_parquet(out / "tables" / "training_summary.parquet")
+    assert set(summary["arm"]) == {a.name for a in study.arms}
+    html = (out / "report.html").read_text()
+    assert "The paper's claim" in html and "What pgexp measured" in html and "data:image/png;base64" in html
+    again = subprocess.run([*cmd, "-n"], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert "Nothing to be done" in again.stdout + again.stderr
