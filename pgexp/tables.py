@@ -190,7 +190,7 @@ KINDS: dict[str, TableKind] = {
             ("estimator", "baseline", "horizon", "var_per_traj_exact"),
             columns=("estimator", "baseline", "horizon", "batch_size", "lam", "var_per_traj_exact", "bias_sq_exact",
                      "trace_cov_exact", "mse_exact", "rel_mse_exact", "snr_exact", "cosine_normal", "cosine_normal_se",
-                     "method", "dim"),
+                     "method", "dim", "rewards_same_sign", "discount_one", "p_end_before_h", "h3_assumptions_hold"),
             may_be_empty=True,
         ),
         TableKind(

@@ -18,7 +18,8 @@ from pgexp.errors import UserError
 from pgexp.estimators.practice import Practice
 from pgexp.exact.moments import trajectory_moments
 from pgexp.io import read_frame
-from pgexp.report.practice_audit import practice_audit_section
+from pgexp.report.practice_audit import CHOICE_TITLES, practice_audit_findings
+from pgexp.report.registry import ReportContext, load_sections
 from pgexp.runs.estimate import run_estimate_grid
 from pgexp.study import load_audit
 from pgexp.study.audit import check_audit_problems
@@ -283,8 +284,8 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
 
 
 def test_the_report_section_speaks_in_numbers_with_intervals():
-    findings, html = practice_audit_section(make_audit_tables())
-    text = "\n".join(findings)
+    grouped = practice_audit_findings(make_audit_tables())
+    text = "\n".join(s for sentences in grouped.values() for s in sentences)
     assert "reward_to_go_common~value_exact against reward_to_go" in text
     assert "its bias² is 3 [2.7, 3.3] (exact 3) times ‖∇J‖²" in text and "the bias dominates the MSE" in text
     assert "7 of 200 (3.5%, Wilson [1.5%, 6.5%])" in text and "0 of 200 (0%" in text
@@ -292,9 +293,14 @@ def test_the_report_section_speaks_in_numbers_with_intervals():
     assert "shrinks like N^-1 (least squares over N = 8–64" in text
     assert "cut at T = 10 (bootstrap value_exact)" in text
     assert "reward_to_go_common (step size 1) ends at J/J* = 0.97 [0.96, 0.98]" in text
+    assert list(grouped) == list(CHOICE_TITLES)
+    assert practice_audit_findings({}) == {}
+    # the registered section places every sentence under its choice's title, with the audit table
+    out = load_sections()["practice_audit"].build(ReportContext(tables=make_audit_tables()))
+    assert out is not None and sorted(f.text for f in out.findings) == sorted(text.split("\n"))
     for title in ("Dropping γ^h", "Normalising advantages per batch", "Cutting episodes at a time limit"):
-        assert title in html
-    assert practice_audit_section({}) == ([], "")
+        assert any(f.group.startswith(title) for f in out.findings)
+    assert "t1-practice_audit" in out.html
 
 
 def test_the_figure_draws_the_audit():

@@ -20,6 +20,7 @@ from scipy.stats import norm
 from pgexp.analysis.compare import (
     COLUMNS,
     combo_order,
+    holm,
     pair_statistics,
     paired_comparisons,
 )
@@ -163,3 +164,36 @@ def test_paired_interval_is_narrower_on_shared_trajectories():
     predicted = np.sqrt(1 - 2 * C[0, 1] / (C[0, 0] + C[1, 1]))
     assert w_p / w_i == pytest.approx(predicted, rel=0.25)
     assert np.log(paired.var_ratio_hi / paired.var_ratio_lo) < np.log(indep.var_ratio_hi / indep.var_ratio_lo)
+
+
+def test_holm_adjustment_by_hand():
+    p = np.array([0.01, 0.04, 0.03, 0.5, np.nan])
+    # sorted 0.01, 0.03, 0.04, 0.5 (m = 4): x4, x3, x2, x1 -> 0.04, 0.09, 0.08, 0.5 -> running max
+    np.testing.assert_allclose(holm(p)[:4], [0.04, 0.09, 0.09, 0.5])
+    assert np.isnan(holm(p)[4])
+
+
+def test_work_ratio_and_family_adjustment(rng):
+    """``work_ratio`` = ``var_ratio`` x the ratio of mean env steps; a family of 3 pairs is Holm-adjusted,
+    and a Holm-significant pair always has an interval that excludes "no difference"."""
+    g = np.zeros(3)
+    G = rng.standard_normal((80, 3))
+    frames = []
+    for (est, base), scale, steps in ((("reinforce", "none"), 3.0, 10), (("reward_to_go", "none"), 1.0, 10),
+                                      (("reward_to_go", "value_exact"), 1.02, 40)):
+        f = _frame(est, base, scale * G + 0.1 * rng.standard_normal(G.shape), g)
+        f["env_steps"] = steps
+        frames.append(f)
+    out = paired_comparisons(frames, n_resamples=400)
+    assert (out.family_size == 3).all()
+    for r in out.itertuples():
+        steps = {"none": 10, "value_exact": 40}
+        ratio = (steps[r.baseline_a] if r.estimator_a == "reward_to_go" else 10) / (
+            steps[r.baseline_b] if r.estimator_b == "reward_to_go" else 10)
+        assert r.work_ratio == pytest.approx(r.var_ratio * ratio, rel=1e-12)
+        for test, name, null in (("var", "var_ratio", 1.0), ("work", "work_ratio", 1.0), ("mse", "mse_diff", 0.0)):
+            if getattr(r, f"{test}_significant_holm"):
+                assert getattr(r, f"{name}_lo") > null or getattr(r, f"{name}_hi") < null
+            assert getattr(r, f"{test}_p_holm") >= getattr(r, f"{test}_p")
+    first = out[(out.estimator_a == "reinforce") & (out.baseline_b == "none")].iloc[0]
+    assert first.var_significant_holm and first.var_ratio > 5      # 9x the variance, 80 replicates

@@ -20,6 +20,8 @@ import pytest
 from pgexp.figures import FIGURES
 from pgexp.io import save_figure
 from pgexp.report import html as report
+from pgexp.report.format import ci
+from pgexp.report.sections.training import training_findings
 
 ENVS = {"corridor": (1.0, 12.0), "garnet": (0.6, 20.0)}  # env_name -> (learning-speed factor, steps per episode)
 # (estimator, baseline) -> (learning rate factor, per-trajectory variance at the start, largest stable step size)
@@ -177,28 +179,32 @@ def _figures(training, d) -> dict[str, str]:
 
 def _build(tmp_path, training, figures, name="report.html") -> str:
     out = tmp_path / name
-    report.build_report(config={"study": "t"}, metrics=pd.DataFrame(), slopes=pd.DataFrame(), figures=figures,
-                        provenance={"pgexp_version": "0.1.0", "config_hash": "abc"}, output=out, training=training)
+    report.build_report(config={"study": "t"}, tables=dict(training), figures=figures,
+                        provenance={"pgexp_version": "0.1.0", "config_hash": "abc"}, output=out)
     return out.read_text(encoding="utf-8")
 
 
 def test_training_findings_content(training):
-    text = report.training_findings(training["summary"], training["curves"], training["training_variance"])
+    text = [f.text for f in training_findings(training["summary"], training["curves"], training["training_variance"])]
     joined = "\n".join(text)
     s = training["summary"]
     r = s[(s["env_name"] == "corridor") & (s["estimator"] == "reinforce") & (s["baseline"] == "none")
           & s["selected"]].iloc[0]
     assert f"η = {r['step_size']:g}" in joined
-    assert report._ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in joined
-    assert "fewest environment steps" in joined
-    assert "× fewer than reinforce~none" in joined
+    assert ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in joined
+    assert "lowest mean environment steps" in joined
+    # independent runs: no ratio interval exists, so none is claimed; overlapping intervals order nothing
+    assert "× fewer" not in joined and "given both CIs" not in joined
+    assert re.search(r"reinforce~none [0-9.e+]+ \[[^]]+\] \(the intervals (do not overlap|overlap: these runs do not "
+                     r"order the two)\)", joined)
     assert "rollin_rollout~none" in joined and "every step size tried had diverging seeds" in joined
     assert "garnet: rollin_rollout~none at η = 0.01: no final progress" in joined
-    assert "selected step sizes η, of 4 step sizes tried per pair" in joined
+    assert "at the largest step size of the grid" in joined or "at the smallest step size of the grid" in joined
     assert "runs with diverged seeds: reinforce~none at η = 0.1 (5 of 5 seeds), 0.3 (5 of 5 seeds)" in joined
-    assert re.search(r"per-trajectory variance of reinforce~none .* from iteration 0 to 200", joined)
+    assert re.search(r"per-trajectory variance of reinforce~none along the exact path: .* at iteration 200 \(the "
+                     r"intervals", joined)
     # the exact path is a reference, never the winner
-    assert not any(re.search(r"fewest environment steps to progress [^:]+: exact~", t) for t in text)
+    assert not any(re.search(r"lowest mean environment steps to progress [^:]+: exact~", t) for t in text)
     assert any("the exact-gradient path" in t for t in text)
 
 
@@ -209,11 +215,11 @@ def test_report_training_section(training, figs, tmp_path):
         assert f'id="fig-{name}"' in page
     assert html.escape(FIGURES["learning_curves"].caption[:40]) in page
     assert html.escape(FIGURES["variance_along_training"].caption[:40]) in page
-    for sentence in report.training_findings(training["summary"], training["curves"], training["training_variance"]):
-        assert html.escape(sentence) in page
+    for f in training_findings(training["summary"], training["curves"], training["training_variance"]):
+        assert html.escape(f.text) in page
     s = training["summary"]
     r = s[(s["env_name"] == "garnet") & (s["estimator"] == "gae") & s["selected"]].iloc[0]
-    assert report._ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in page
+    assert ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in page
     imgs = re.findall(r'<img[^>]*src="data:image/png;base64,', page)
     assert len(imgs) == 2
 
@@ -229,21 +235,18 @@ def test_report_training_follows_the_summary(training, figs, tmp_path):
     assert "0.123 [0.111, 0.135]" in after and "0.123 [0.111, 0.135]" not in before
 
 
-def test_report_without_training_unchanged(training, tmp_path):
-    figs = {}
-    out_a, out_b = tmp_path / "a.html", tmp_path / "b.html"
-    kw = dict(config={"x": 1}, metrics=pd.DataFrame(), slopes=pd.DataFrame(), figures=figs,
-              provenance={"pgexp_version": "0.1.0", "config_hash": "abc", "created": "2024-01-01"})
-    report.build_report(output=out_a, **kw)
-    report.build_report(output=out_b, training=None, **kw)
-    a = out_a.read_text(encoding="utf-8")
-    assert a == out_b.read_text(encoding="utf-8")
-    assert "Training" not in a and "5. Provenance" in a
+def test_report_without_training_has_no_training_section(tmp_path):
+    out = tmp_path / "a.html"
+    report.build_report(config={"x": 1}, tables={"metrics": pd.DataFrame(), "slopes": pd.DataFrame()}, figures={},
+                        provenance={"pgexp_version": "0.1.0", "config_hash": "abc", "created": "2024-01-01"}, output=out)
+    a = out.read_text(encoding="utf-8")
+    assert 'id="training"' not in a and "Provenance" in a
 
 
 def test_report_partial_training(training, tmp_path):
     """Only the summary given: findings and table, no crash."""
     page = _build(tmp_path, {"summary": training["summary"]}, {})
     assert "Training: what lower variance buys" in page
-    page = _build(tmp_path, {"training_variance": training["training_variance"]}, {}, name="r2.html")
+    page = _build(tmp_path, {"summary": training["summary"].iloc[0:0], "training_variance": training["training_variance"]},
+                  {}, name="r2.html")
     assert "per-trajectory variance of reinforce~none" in page

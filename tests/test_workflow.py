@@ -8,6 +8,8 @@ the same tables, bit for bit.
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
@@ -101,8 +103,8 @@ def test_outputs_exist_and_are_valid(study):
         png = study / "results" / "figures" / f"{fig}.png"
         assert pdf.read_bytes()[:5] == b"%PDF-"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    html = (study / "results" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= len(figures)
+    page = (study / "results" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= len(figures)
     summary = pd.read_parquet(study / "results" / "tables" / "training_summary.parquet")
     assert summary.groupby(["estimator", "baseline"])["selected"].sum().eq(1).all()  # one step size each
     assert (study / "results" / "training" / "corridor" / "path.theta20.npy").exists()
@@ -115,7 +117,7 @@ def test_outputs_exist_and_are_valid(study):
     assert len(mine) == 2 * cells and mine["unbiased"].all()
     paired = pd.read_parquet(study / "results" / "tables" / "comparisons.parquet")
     assert ((paired["estimator_b"] == "my_reward_to_go") & paired["paired"]).any()
-    assert "Neural policies" in html
+    assert "Neural policies" in page
     exact = pd.read_parquet(study / "results" / "tables" / "exact_variance.parquet")
     assert len(exact) > 0 and "var_per_traj_exact" in t["metrics"].columns
     assert {"mse_exact", "snr_exact", "cosine_normal"} <= set(t["metrics"].columns)
@@ -124,8 +126,64 @@ def test_outputs_exist_and_are_valid(study):
     assert (tradeoff.groupby(["env_name", "value", "batch_size"])["best"].sum() == 1).all()
     dec = pd.read_parquet(study / "results" / "tables" / "decomposition.parquet")
     assert {"initial_state", "actions", "transitions", "actions_share", "step"} <= set(dec.columns)
-    assert "Findings" in html and "slope" in html
-    assert not re.search(r"""(src|href)=["']https?://""", html)  # opens offline
+    assert 'id="summary"' in page and "slope" in page
+    assert not re.search(r"""(src|href)=["']https?://""", page)  # opens offline
+
+
+# ------------------------------------------------------------------- the report in a real browser
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+# Appended to a copy of the page: once loaded (and the tables built), write what the test checks into the DOM.
+MEASURE = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  var s = document.getElementById("summary").getBoundingClientRect();
+  var out = {innerWidth: window.innerWidth, innerHeight: window.innerHeight,
+    scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight,
+    summaryTop: s.top + window.scrollY, summaryBottom: s.bottom + window.scrollY,
+    images: Array.prototype.map.call(document.images, function (i) { return [i.alt, i.complete, i.naturalWidth]; }),
+    wrappers: Array.prototype.map.call(document.querySelectorAll(".gridjs-wrapper"), function (w) {
+      return [w.closest(".dt").id, w.scrollWidth, w.clientWidth]; }),
+    tablesDeclared: document.querySelectorAll("div.dt").length,
+    tablesBuilt: document.querySelectorAll("div.dt table.gridjs-table").length,
+    tocSticky: getComputedStyle(document.getElementById("toc")).position};
+  var pre = document.createElement("pre"); pre.id = "pgexp-measure"; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}, 300); });
+</script>"""
+
+
+def measure_in_chromium(page: Path, tmp: Path, width: int = 1400, height: int = 900) -> dict:
+    """Render ``page`` in headless Chromium (Debian's package) at ``width x height`` and measure it."""
+    copy = tmp / "measured.html"
+    copy.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    profile = tmp / "chromium-profile"
+    profile.mkdir()
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "chromium not found: .ci/run installs Debian's package (apt-get install chromium)"
+    proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
+                           "--virtual-time-budget=10000", "--dump-dom", copy.as_uri()],
+                          capture_output=True, text=True, timeout=180)
+    m = re.search(r'<pre id="pgexp-measure">([^<]*)</pre>', proc.stdout)
+    assert m, f"chromium rendered no measurement (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+    return json.loads(html.unescape(m.group(1)))
+
+
+def test_report_in_a_browser(study, tmp_path):
+    """Headless Chromium at 1400 x 900: the summary is on the first screen, nothing overflows sideways (the page
+    and every table: no clipped columns), every figure image loads, every table is built, the contents stay put."""
+    cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
+    m = measure_in_chromium(study / "results" / "report.html", tmp_path)
+    assert m["innerWidth"] == 1400
+    assert m["summaryBottom"] <= m["innerHeight"], m
+    assert m["scrollWidth"] <= m["innerWidth"], m
+    clipped = [w for w in m["wrappers"] if w[1] > w[2] + 1]
+    assert not clipped, f"tables wider than their box at 1400 px: {clipped}"
+    assert len(m["images"]) == len(figures_for(cfg)) and all(ok and w > 0 for _, ok, w in m["images"]), m["images"]
+    assert m["tablesDeclared"] > 0 and m["tablesBuilt"] == m["tablesDeclared"]
+    assert m["tocSticky"] == "sticky"
+    print(f"report: {m['scrollHeight']} px tall; summary {m['summaryBottom'] - m['summaryTop']:.0f} px "
+          f"(ends at {m['summaryBottom']:.0f} of a {m['innerHeight']} px first screen)")
 
 
 def test_nothing_changed_means_nothing_to_do_quickly(study):

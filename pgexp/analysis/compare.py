@@ -11,9 +11,22 @@ Statistics (``k`` matched replicates, ``g_m`` a batch estimate, ``e_m = ||g_m - 
 
 =============== =================================================================================
 ``var_ratio``   ``tr Cov(g^A) / tr Cov(g^B)`` (unbiased sample covariances); ``< 1``: ``A`` is less noisy
+``work_ratio``  ``(tr Cov(g^A) mean s^A) / (tr Cov(g^B) mean s^B)``, ``s`` the environment steps of an
+                estimate (fitting batches included): the ratio of work-normalised variances; ``< 1``:
+                ``A`` is more efficient at an equal budget of environment steps
 ``mse_diff``    ``mean_m e^A_m - mean_m e^B_m``; ``< 0``: ``A`` is more accurate
 ``correlation`` Pearson correlation of ``e^A_m`` and ``e^B_m`` across replicates
 =============== =================================================================================
+
+Multiple comparisons
+--------------------
+A cell with ``K`` estimator~baselines has ``K (K - 1) / 2`` pairs (190 for 20): the *family*.  Each
+statistic gets a two-sided p-value from the bootstrap standard error (``z = log ratio / sd*(log
+ratio*)``, ``z = diff / sd*(diff*)``; normal approximation) and Holm's step-down adjustment within the
+family (``*_p_holm``), which holds the family-wise error rate at ``1 - confidence`` for any dependence
+between the pairs.  ``*_significant_holm`` requires both the Holm-adjusted p below ``1 - confidence``
+and the pair's own interval excluding "no difference", so a claim never rests on an interval that
+includes it.  ``*_significant`` (unadjusted) is kept for single pre-specified comparisons.
 
 Each gets a BCa interval from :func:`scipy.stats.bootstrap` that resamples the replicate *indices*
 once per draw and applies the same resample to ``A`` and ``B`` (a resample is a vector of counts,
@@ -33,12 +46,13 @@ coincide; pairing never costs validity, only the gain varies.  ``correlation`` s
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import bootstrap
+from scipy.stats import bootstrap, norm
 
-from pgexp.analysis.metrics import _counts, bootstrap_seed
+from pgexp.analysis.metrics import bootstrap_seed, resample_counts
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS
 
@@ -46,10 +60,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CELL_KEY = ("env_name", "theta_name", "horizon", "batch_size", "seed")
-STATS = ("var_ratio", "mse_diff")
+STATS = ("var_ratio", "mse_diff", "work_ratio")
+TESTS = {"var_ratio": "var", "mse_diff": "mse", "work_ratio": "work"}  # statistic -> column prefix of its test
+NULL = {"var_ratio": 1.0, "mse_diff": 0.0, "work_ratio": 1.0}          # "no difference"
 COLUMNS = (*CELL_KEY, "estimator_a", "baseline_a", "estimator_b", "baseline_b", "paired",
            "var_ratio", "var_ratio_lo", "var_ratio_hi", "mse_diff", "mse_diff_lo", "mse_diff_hi",
-           "var_significant", "mse_significant", "correlation", "replicates")
+           "work_ratio", "work_ratio_lo", "work_ratio_hi",
+           "var_significant", "mse_significant", "work_significant", "var_p", "mse_p", "work_p",
+           "family_size", "var_p_holm", "mse_p_holm", "work_p_holm",
+           "var_significant_holm", "mse_significant_holm", "work_significant_holm",
+           "correlation", "replicates", "confidence")
 
 
 def combo_order(combo: tuple[str, str]) -> tuple:
@@ -69,8 +89,9 @@ def shares_trajectories(est_a: str, est_b: str) -> bool:
 class _Replicates:
     """Per-replicate statistics of one estimator's ``G`` ``(k, d)`` against ``g_true`` ``(d,)``."""
 
-    def __init__(self, G: np.ndarray, g_true: np.ndarray):
+    def __init__(self, G: np.ndarray, g_true: np.ndarray, steps: np.ndarray | None = None):
         self.k = G.shape[0]
+        self.steps = np.full(self.k, np.nan) if steps is None else np.asarray(steps, dtype=np.float64)
         self.Gc = G - G.mean(axis=0)                       # centred: the trace is shift-invariant
         self.qc = np.einsum("md,md->m", self.Gc, self.Gc)
         diff = G - g_true
@@ -83,7 +104,7 @@ def _trace(counts: np.ndarray, k: np.ndarray, mean_c: np.ndarray, qc: np.ndarray
 
 
 def _evaluate(a: _Replicates, b: _Replicates, ca: np.ndarray, cb: np.ndarray | None = None) -> np.ndarray:
-    """``(var_ratio, mse_diff)`` for resample counts ``ca`` of ``A`` and ``cb`` of ``B`` (``None``: the same)."""
+    """:data:`STATS` for resample counts ``ca`` of ``A`` and ``cb`` of ``B`` (``None``: the same)."""
     d = a.Gc.shape[1]
     ka = ca.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -95,15 +116,46 @@ def _evaluate(a: _Replicates, b: _Replicates, ca: np.ndarray, cb: np.ndarray | N
             ma, mb = (ca @ a.Gc) / ka[..., None], (cb @ b.Gc) / kb[..., None]
         ratio = _trace(ca, ka, ma, a.qc) / _trace(cb, kb, mb, b.qc)
         diff = (ca @ a.err) / ka - (cb @ b.err) / kb
-    return np.stack([ratio, diff])
+        work = ratio * ((ca @ a.steps) / ka) / ((cb @ b.steps) / kb)
+    return np.stack([ratio, diff, work])
+
+
+def _p_value(name: str, point: float, boot: np.ndarray) -> float:
+    """Two-sided p of "no difference" from the bootstrap SE (log scale for ratios); NaN if undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if NULL[name] == 1.0:
+            est, draws = np.log(point), np.log(boot)
+        else:
+            est, draws = point, boot
+    draws = draws[np.isfinite(draws)]
+    if not np.isfinite(est) or draws.size < 2:
+        return float("nan")
+    sd = float(np.std(draws, ddof=1))
+    if sd == 0:
+        return 0.0 if est != 0 else 1.0
+    return float(2 * norm.sf(abs(est) / sd))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN and does not count in the family)."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order]) if m else np.array([])
+    out[order] = np.minimum(adj, 1.0)
+    return out
 
 
 def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_true_b: np.ndarray | None = None, *,
                     confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
-                    resampling: str = "paired") -> dict[str, float]:
-    """Point values and BCa intervals of ``var_ratio`` and ``mse_diff``, plus ``correlation``.
+                    resampling: str = "paired", steps_a: np.ndarray | None = None,
+                    steps_b: np.ndarray | None = None) -> dict[str, float]:
+    """Point values, BCa intervals and p-values of :data:`STATS`, plus ``correlation``.
 
-    ``G_a[m]`` and ``G_b[m]`` are matched replicates.  ``resampling = "paired"`` (the default) draws one
+    ``G_a[m]`` and ``G_b[m]`` are matched replicates; ``steps_*`` ``(k,)`` their environment steps
+    (``None``: ``work_ratio`` is NaN).  ``resampling = "paired"`` (the default) draws one
     index resample for both; ``"independent"`` draws one for each, ignoring the pairing (for comparison
     only: it is what the interval would be if ``A`` and ``B`` had used independent random numbers with
     the same marginal spread).
@@ -117,21 +169,23 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
     g_true_a = np.asarray(g_true_a, dtype=np.float64)
     g_true_b = g_true_a if g_true_b is None else np.asarray(g_true_b, dtype=np.float64)
     k = G_a.shape[0]
-    a, b = _Replicates(G_a, g_true_a), _Replicates(G_b, g_true_b)
+    a, b = _Replicates(G_a, g_true_a, steps_a), _Replicates(G_b, g_true_b, steps_b)
     ones = np.ones(k)
     point = _evaluate(a, b, ones)
     lo = hi = np.full(len(STATS), np.nan)
+    dist = np.full((len(STATS), 0), np.nan)
     if k >= 3:
         if resampling == "paired":
             data: tuple = (np.arange(k),)
 
             def stat(idx, axis=-1):
-                return _evaluate(a, b, _counts(np.moveaxis(idx, axis, -1), k))
+                return _evaluate(a, b, resample_counts(np.moveaxis(idx, axis, -1), k))
         else:
             data = (np.arange(k), np.arange(k))
 
             def stat(ia, ib, axis=-1):
-                return _evaluate(a, b, _counts(np.moveaxis(ia, axis, -1), k), _counts(np.moveaxis(ib, axis, -1), k))
+                return _evaluate(a, b, resample_counts(np.moveaxis(ia, axis, -1), k),
+                                 resample_counts(np.moveaxis(ib, axis, -1), k))
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # degenerate (constant) statistics give NaN intervals, handled below
@@ -139,13 +193,15 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
                 res = bootstrap(data, stat, vectorized=True, paired=False, method="BCa", n_resamples=n_resamples,
                                 confidence_level=confidence, rng=np.random.default_rng(seed))
         lo, hi = res.confidence_interval.low, res.confidence_interval.high
+        dist = np.asarray(res.bootstrap_distribution)
     out: dict[str, float] = {}
-    for name, p, l, h in zip(STATS, point, lo, hi):
-        if not np.isfinite(l) or not np.isfinite(h):  # a constant statistic: the interval is the point
-            l = h = p if np.isfinite(p) else np.nan
-        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(l, p)), float(max(h, p))
-    out["var_significant"] = bool(out["var_ratio_lo"] > 1.0 or out["var_ratio_hi"] < 1.0)
-    out["mse_significant"] = bool(out["mse_diff_lo"] > 0.0 or out["mse_diff_hi"] < 0.0)
+    for i, (name, p, a_lo, a_hi) in enumerate(zip(STATS, point, lo, hi)):
+        if not np.isfinite(a_lo) or not np.isfinite(a_hi):  # a constant statistic: the interval is the point
+            a_lo = a_hi = p if np.isfinite(p) else np.nan
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(a_lo, p)), float(max(a_hi, p))
+        null, test = NULL[name], TESTS[name]
+        out[f"{test}_significant"] = bool(out[f"{name}_lo"] > null or out[f"{name}_hi"] < null)
+        out[f"{test}_p"] = _p_value(name, float(p), dist[i]) if dist.shape[1] else float("nan")
     sa, sb = a.err.std(), b.err.std()
     out["correlation"] = float(np.corrcoef(a.err, b.err)[0, 1]) if k >= 2 and sa > 0 and sb > 0 else float("nan")
     return out
@@ -162,7 +218,19 @@ def _horizon(h: Any) -> int:
     return int(h)
 
 
-def _tidy(frames: Iterable["pd.DataFrame"]) -> "pd.DataFrame":
+def adjust_families(df: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Add ``family_size``, ``*_p_holm`` and ``*_significant_holm`` (Holm within each cell's family)."""
+    df = df.copy()
+    alpha = 1.0 - confidence
+    df["family_size"] = df.groupby(list(CELL_KEY), sort=False)["estimator_a"].transform("size").astype(np.int64)
+    for test in TESTS.values():
+        adj = df.groupby(list(CELL_KEY), sort=False)[f"{test}_p"].transform(lambda p: holm(p.to_numpy()))
+        df[f"{test}_p_holm"] = adj.astype(np.float64)
+        df[f"{test}_significant_holm"] = (df[f"{test}_p_holm"] < alpha) & df[f"{test}_significant"].astype(bool)
+    return df
+
+
+def _tidy(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """The columns a comparison needs, from every estimate frame (``env_name``/``theta_name``
     default to ``env``/``theta`` when a file carries no study tags)."""
     import pandas as pd
@@ -177,18 +245,22 @@ def _tidy(frames: Iterable["pd.DataFrame"]) -> "pd.DataFrame":
                 if src not in df.columns:
                     raise UserError(f"paired comparison: an estimate frame has neither {tag!r} nor {src!r}")
                 df[tag] = df[src].astype(str)
-        missing = [c for c in (*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact") if c not in df.columns]
+        needed = (*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact")
+        missing = [c for c in needed if c not in df.columns]
         if missing:
             raise UserError(f"paired comparison: an estimate frame lacks column(s) {', '.join(missing)}")
-        parts.append(df[[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact"]])
+        if "env_steps" not in df.columns:
+            df["env_steps"] = np.nan
+        parts.append(df[[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact", "env_steps"]])
     if not parts:
-        return pd.DataFrame(columns=[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact"])
+        return pd.DataFrame(columns=[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact",
+                                     "env_steps"])
     return pd.concat(parts, ignore_index=True)
 
 
-def paired_comparisons(frames: "list[pd.DataFrame]", *, cells: Sequence[tuple[int, int]] | None = None,
+def paired_comparisons(frames: list[pd.DataFrame], *, cells: Sequence[tuple[int, int]] | None = None,
                        confidence: float = 0.95, n_resamples: int = 2000,
-                       resampling: str = "paired") -> "pd.DataFrame":
+                       resampling: str = "paired") -> pd.DataFrame:
     """One row per cell and pair ``(A, B)`` of estimator~baselines, ``A`` before ``B``.
 
     ``frames``: estimate files as DataFrames (one row per replicate; a file may hold a grid of cells).
@@ -214,19 +286,22 @@ def paired_comparisons(frames: "list[pd.DataFrame]", *, cells: Sequence[tuple[in
                 raise UserError(f"paired comparison: cell {dict(zip(CELL_KEY, key))} has {est}~{base} twice "
                                 "(two estimate files for one estimator x baseline, e.g. two gae lambdas)")
             grp = grp.sort_values("replicate")
-            data[(str(est), str(base))] = (grp["replicate"].to_numpy(np.int64), np.stack(grp["grad"].to_numpy()).astype(np.float64),
-                                           np.asarray(grp["grad_exact"].iloc[0], dtype=np.float64))
+            data[(str(est), str(base))] = (grp["replicate"].to_numpy(np.int64),
+                                           np.stack(grp["grad"].to_numpy()).astype(np.float64),
+                                           np.asarray(grp["grad_exact"].iloc[0], dtype=np.float64),
+                                           grp["env_steps"].to_numpy(np.float64))
         combos = sorted(data, key=combo_order)
         for i, ca in enumerate(combos):
             for cb in combos[i + 1:]:
-                ra, Ga, ga = data[ca]
-                rb, Gb, gb = data[cb]
+                ra, Ga, ga, sa = data[ca]
+                rb, Gb, gb, sb = data[cb]
                 common, ia, ib = np.intersect1d(ra, rb, assume_unique=True, return_indices=True)
                 seed = bootstrap_seed((key, ca, cb))
                 stats = pair_statistics(Ga[ia], Gb[ib], ga, gb, confidence=confidence, n_resamples=n_resamples,
-                                        seed=seed, resampling=resampling)
+                                        seed=seed, resampling=resampling, steps_a=sa[ia], steps_b=sb[ib])
                 rows.append({**dict(zip(CELL_KEY, key)), "estimator_a": ca[0], "baseline_a": ca[1],
                              "estimator_b": cb[0], "baseline_b": cb[1], "paired": shares_trajectories(ca[0], cb[0]),
-                             **stats, "replicates": int(common.size)})
-    out = pd.DataFrame(rows, columns=list(COLUMNS))
-    return out
+                             **stats, "replicates": int(common.size), "confidence": confidence})
+    if not rows:
+        return pd.DataFrame(columns=list(COLUMNS))
+    return adjust_families(pd.DataFrame(rows), confidence)[list(COLUMNS)]

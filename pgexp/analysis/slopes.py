@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgexp.analysis.metrics import _counts, bootstrap_seed
+from pgexp.analysis.metrics import bootstrap_seed, resample_counts
 
 GROUP = ("env_name", "theta_name", "estimator", "baseline", "batch_size", "seed")
 
@@ -24,7 +24,7 @@ def _trace_cov_resamples(G: np.ndarray, rng: np.random.Generator, n_resamples: i
     M = G.shape[0]
     Gc = G - G.mean(axis=0)
     q = np.einsum("md,md->m", Gc, Gc)
-    counts = _counts(rng.integers(0, M, size=(n_resamples, M)), M)  # multinomial counts, ~50x faster
+    counts = resample_counts(rng.integers(0, M, size=(n_resamples, M)), M)  # multinomial counts, ~50x faster
     mean = counts @ Gc / M
     return (counts @ q / M - np.einsum("bd,bd->b", mean, mean)) * M / (M - 1)
 
@@ -37,7 +37,7 @@ def _fit(logh: np.ndarray, logv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float = 0.95) -> pd.DataFrame:
-    """One row per group with ``slope``, ``slope_lo``, ``slope_hi``, ``intercept``, ``n_horizons``, ``h_min``, ``h_max``.
+    """One row per group: ``slope``, ``slope_lo``, ``slope_hi``, ``intercept``, ``n_horizons``, ``h_min``, ``h_max``.
 
     ``df`` holds estimate rows (one per replicate) of any number of jobs; groups with fewer than two
     finite horizons of positive variance are left out.
@@ -73,5 +73,74 @@ def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float =
             "h_min": int(H.min()), "h_max": int(H.max()), "confidence": confidence,
         })
         rows.append(row)
-    cols = list(keys) + ["env", "slope", "slope_lo", "slope_hi", "intercept", "n_horizons", "h_min", "h_max", "confidence"]
+    cols = [*keys, "env", "slope", "slope_lo", "slope_hi", "intercept", "n_horizons", "h_min", "h_max", "confidence"]
     return pd.DataFrame(rows, columns=cols)
+
+
+# ------------------------------------------------------------------------- exact exponents and the H^3 claim
+
+def exact_local_exponents(exact: pd.DataFrame) -> pd.DataFrame:
+    """Exact ``d log Var / d log H`` between consecutive horizons, from an exact-curves table.
+
+    One row per (``env_name``, ``theta_name``, ``estimator``, ``baseline``) and pair of consecutive
+    finite horizons with positive exact variance: ``h_from``, ``h_to``, ``exponent`` =
+    ``log(V(h_to)/V(h_from)) / log(h_to/h_from)``.  A power law ``V = c H^k`` has exponent ``k`` at
+    every horizon; a change of regime shows as a drift, which one fitted slope would average away.  An exact
+    table with a row per batch size is reduced to one row per horizon first (the per-trajectory variance does
+    not depend on ``N``).
+    """
+    from pgexp.analysis.aggregate import exact_per_trajectory
+
+    keys = ["env_name", "theta_name", "estimator", "baseline"]
+    rows = []
+    for key, g in exact_per_trajectory(exact).groupby(keys, sort=True):
+        g = g[(g["horizon"] > 0) & (g["var_per_traj_exact"] > 0)].sort_values("horizon")
+        h, v = g["horizon"].to_numpy(np.float64), g["var_per_traj_exact"].to_numpy(np.float64)
+        for i in range(1, len(h)):
+            rows.append(dict(zip(keys, key)) | {"h_from": int(h[i - 1]), "h_to": int(h[i]),
+                                                "exponent": float(np.log(v[i] / v[i - 1]) / np.log(h[i] / h[i - 1]))})
+    return pd.DataFrame(rows, columns=[*keys, "h_from", "h_to", "exponent"])
+
+
+ASSUMPTION_COLUMNS = ("rewards_same_sign", "discount_one", "p_end_before_h", "h3_assumptions_hold")
+
+
+def horizon_assumptions(problem: Any) -> dict[str, Any]:
+    """Whether the assumptions of the lecture's ``E||g - grad J||^2 ~ H^3`` hold for a problem at its horizon.
+
+    The argument: REINFORCE's estimate is ``(sum_h score_h) G_0``; the score sum has variance growing
+    like ``H``, and ``G_0^2`` like ``H^2`` when every step adds a reward of the same sign without
+    discounting, for ``H`` steps.  So the claim assumes
+
+    * ``rewards_same_sign``: the rewards the policy can collect (non-absorbing states reachable from the
+      start within ``H`` steps, every action -- a softmax policy takes each with positive probability)
+      are all ``>= 0`` or all ``<= 0``, and not all zero;
+    * ``discount_one``: ``gamma = 1``;
+    * ``p_end_before_h``: the probability that the episode ends (enters an absorbing state) before step
+      ``H`` is 0 -- computed exactly by pushing the start distribution through ``P_pi``.
+
+    ``h3_assumptions_hold`` is the conjunction (with ``p_end_before_h < 1e-12``).  Infinite horizons
+    (``H = inf``) give ``NaN``/``False``: the claim is about a growing finite ``H``.
+    """
+    from pgexp.exact.values import policy_transition
+
+    mdp = problem.mdp
+    H = mdp.horizon
+    out: dict[str, Any] = {"rewards_same_sign": False, "discount_one": bool(mdp.gamma == 1.0),
+                           "p_end_before_h": float("nan"), "h3_assumptions_hold": False}
+    if H is None:
+        return out
+    pi = problem.policy.probs(problem.theta)
+    P_pi = policy_transition(mdp, pi)
+    absorbing = mdp.absorbing_states()
+    p = np.asarray(mdp.mu, dtype=np.float64)
+    reach = p > 0
+    for _ in range(int(H) - 1):   # states visited at steps 0 .. H-1 (actions are taken there)
+        p = P_pi.T @ p
+        reach |= p > 0
+    p_end = float(p[absorbing].sum()) if int(H) > 1 else float(np.asarray(mdp.mu)[absorbing].sum())
+    r = mdp.r[reach & ~absorbing]
+    same = bool(r.size and (np.all(r >= 0) or np.all(r <= 0)) and np.any(r != 0))
+    out.update(rewards_same_sign=same, p_end_before_h=p_end)
+    out["h3_assumptions_hold"] = bool(same and out["discount_one"] and p_end < 1e-12)
+    return out

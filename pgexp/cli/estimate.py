@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="independent batch estimates per cell (>= 2)")
     g.add_argument("--seed", type=SEED, required=True, metavar="S", help="seed of the job's random stream (>= 0)")
     add_practice_options(p)
+    g.add_argument("--min-trajectories", type=number(0, integer=True), default=0, metavar="T",
+                   help="at least T trajectories per cell: a cell of batch size N draws max(M, ceil(T / N)) "
+                        "replicates (default 0)")
     add_tag_option(p)
     p.add_argument("--reference-batch", type=number(2, integer=True), default=2000, metavar="N",
                    help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline,
                               params=params_from_args(args), replicates=args.replicates, seed=args.seed,
                               fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch, tags=tags,
-                              practice=practice)
+                              practice=practice, min_trajectories=args.min_trajectories)
     track = "continuous" if is_continuous_gym(args.env) else "tabular"
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

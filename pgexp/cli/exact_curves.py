@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
+    from pgexp.analysis.slopes import ASSUMPTION_COLUMNS, horizon_assumptions
     from pgexp.exact.moments import exact_curves
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
@@ -96,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
                              gamma=args.gamma, horizon=h, track="tabular")
 
     df = pd.DataFrame(exact_curves(build, horizons, pairs, sizes, lam=args.lam), columns=COLUMNS)
+    # whether the lecture's H^3 argument applies at each horizon (same-sign rewards, gamma = 1, no early end)
+    assumptions = pd.DataFrame([{"horizon": -1 if h is None else int(h), **horizon_assumptions(build(h))}
+                                for h in horizons], columns=["horizon", *ASSUMPTION_COLUMNS])
+    df = df.astype({"horizon": "int64"}).merge(assumptions, on="horizon", how="left")
     for k, v in tags.items():
         df.insert(0, k, v)
     write_frame_csv(df, args.output, provenance(kind="exact_variance"))

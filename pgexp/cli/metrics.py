@@ -1,4 +1,4 @@
-"""``pgexp metrics``: bias, variance, MSE, cosine, SNR with BCa CIs; one row per job cell."""
+"""``pgexp metrics``: bias, variance, MSE, cosine, SNR with bootstrap CIs, bias flags confirmed by a rerun."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ EXAMPLE = "pgexp metrics est.parquet --output metrics.parquet --resamples 2000"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with BCa CIs; one row per job cell",
+    p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with bootstrap CIs; one row per job cell",
                        description="Read estimate files and write one row per job cell (file x horizon x batch size) "
-                                   "with bias_sq, trace_cov, var_per_traj, mse, rel_mse, cosine, snr, each with "
-                                   "_lo/_hi BCa bootstrap bounds (docs/metrics.md defines them).")
+                                   "with bias_sq, trace_cov, var_per_traj, work_normalized_variance, mse, rel_mse, "
+                                   "cosine, snr, each with _lo/_hi bootstrap bounds (studentised on the log scale for "
+                                   "the variances and SNR, BCa otherwise), var_ess, and the bias test: bias_max_z, "
+                                   "bias_flagged, and for a flagged cell of an estimator the registry calls unbiased "
+                                   "a rerun with 10x the replicates on an independent stream (bias_rerun_replicates, "
+                                   "bias_rerun_max_z, bias_confirmed: true only when the rerun is flagged too). "
+                                   "docs/metrics.md defines them.")
     p.add_argument("inputs", nargs="+", metavar="IN.parquet", help="files written by pgexp estimate")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="the metrics table (written atomically)")
     p.add_argument("--confidence", type=CONFIDENCE, default=0.95, help="confidence level in (0, 1) (default 0.95)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pgexp.cli.common import check_outputs, read_tables
+from pgexp.cli.common import TABLE_OPTIONS, check_outputs, read_tables
 
 EXAMPLE = ("pgexp report --metrics results/tables/metrics.parquet --slopes results/tables/slopes.parquet "
            "--figures results/figures/variance_vs_horizon.pdf --output results/report.html")
@@ -13,8 +13,10 @@ EXAMPLE = ("pgexp report --metrics results/tables/metrics.parquet --slopes resul
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="the self-contained HTML report",
-                       description="Write one self-contained HTML page (figures embedded, opens offline) with the "
-                                   "study's setup, findings generated from the tables, figures, tables and provenance.")
+                       description="Write one self-contained HTML page (opens offline): a one-screen summary, sections "
+                                   "generated from the tables (registered in pgexp/report/sections/), interactive "
+                                   "tables, embedded figures with their registry captions, a glossary, the config and "
+                                   "the provenance.")
     p.add_argument("--config-json", default=None, metavar="JSON", help="the study config as JSON (shown in the report)")
     p.add_argument("--metrics", required=True, metavar="metrics.parquet",
                    help="metrics table (pgexp metrics / aggregate)")
@@ -41,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="neural track: gradient quality")
     p.add_argument("--deep-summary", default=None, metavar="deep_training_summary.parquet",
                    help="neural track: training")
+    p.add_argument("--table", action="append", default=[], metavar="KEY=PATH.parquet",
+                   help="any other table a registered report section needs, by key (repeatable)")
     p.add_argument("--figures", nargs="*", default=[], metavar="FIGURE.pdf", help="figures (their PNGs are embedded)")
     p.add_argument("--output", required=True, metavar="report.html", help="the HTML page (written atomically)")
     p.set_defaults(func=run)
@@ -77,9 +81,36 @@ def check_figures(figures: list[str]) -> dict[str, str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    import datetime
+def extra_tables(items: list[str]) -> dict[str, str]:
+    """``--table KEY=PATH`` options -> ``{KEY: PATH}`` (one-line error otherwise)."""
+    from pgexp.errors import UserError
 
+    out = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        if not sep or not key.isidentifier() or not path:
+            raise UserError(f"--table: {item!r}; allowed: KEY=PATH.parquet with KEY an identifier")
+        if key in TABLE_OPTIONS or key in out:
+            raise UserError(f"--table {key}: given twice (or a named option); give each table once")
+        out[key] = path
+    return out
+
+
+def csv_links(paths: dict[str, str], output: str) -> dict[str, str]:
+    """Table key -> the CSV beside its parquet, relative to the page (only those that exist)."""
+    import os
+
+    out_dir = Path(output).resolve().parent
+    links = {}
+    for key, path in paths.items():
+        csv = Path(path).with_suffix(".csv")
+        if csv.is_file():
+            links[key] = Path(os.path.relpath(csv.resolve(), out_dir)).as_posix()
+    return links
+
+
+def run(args: argparse.Namespace) -> int:
+    from pgexp.io import read_frame
     from pgexp.provenance import provenance
     from pgexp.report.html import build_report
     from pgexp.study import config_hash
@@ -87,36 +118,11 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output)
     config = parse_config_json(args.config_json)
     figures = check_figures(args.figures)
-    tables = read_tables(args)
+    extra = extra_tables(args.table)
+    tables = read_tables(args) | {k: read_frame(p) for k, p in extra.items()}
+    paths = {k: getattr(args, k) for k in TABLE_OPTIONS if getattr(args, k, None)} | extra
     prov = provenance(kind="report")
     prov["config_hash"] = prov.get("config_hash") or config_hash(config)
-    prov["created"] = datetime.date.today().isoformat()
-    training = {k: tables[k] for k in ("curves", "summary", "training_variance") if k in tables}
-    extra = []
-    if any(k in tables for k in ("exact", "comparisons", "decomposition")):
-        from pgexp.report.variance import variance_section
-
-        _, html_block = variance_section(tables["metrics"], tables["slopes"], tables.get("exact"),
-                                         tables.get("comparisons"), tables.get("decomposition"))
-        if html_block:
-            extra.append(("How to reduce variance: exact references, paired comparisons, sources", html_block))
-    if "lambda_tradeoff" in tables:
-        from pgexp.report.lambda_tradeoff import lambda_tradeoff_section
-
-        block = lambda_tradeoff_section(tables["lambda_tradeoff"])
-        if block:
-            extra.append(("GAE's λ: bias against variance, exactly", block))
-    if "practice_audit" in tables:
-        from pgexp.report.practice_audit import practice_audit_section
-
-        _, block = practice_audit_section(tables)
-        if block:
-            extra.append(("What common implementation choices do to the gradient", block))
-    if "deep_quality" in tables:
-        from pgexp.report.deep import deep_section
-
-        extra.append(("Neural policies on continuous-state tasks",
-                      deep_section(tables["deep_quality"], tables.get("deep_summary"), figures)))
-    build_report(config=config, metrics=tables["metrics"], slopes=tables["slopes"], figures=figures,
-                 provenance=prov, output=args.output, training=training or None, extra_sections=extra or None)
+    build_report(config=config, tables=tables, figures=figures, provenance=prov, output=args.output,
+                 table_links=csv_links(paths, args.output))
     return 0

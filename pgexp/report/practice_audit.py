@@ -1,6 +1,6 @@
 """The practice-audit section of the report: sentences generated from its tables, with their intervals.
 
-``practice_audit_section(tables) -> (findings, html)`` reads (by key; absent ones are skipped):
+``practice_audit_findings(tables) -> {choice: sentences}`` reads (by key; absent ones are skipped):
 
 * ``practice_audit`` -- the audit table (:mod:`pgexp.audit.table`): per choice and environment, the
   relative bias², the cosine of the mean with ``grad J``, the variance ratio to the textbook estimator and
@@ -18,7 +18,6 @@ Every sentence states where its numbers come from; Monte-Carlo numbers carry the
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
@@ -186,12 +185,18 @@ def training_findings(summary: pd.DataFrame) -> list[str]:
     return out
 
 
-def practice_audit_section(tables: dict[str, pd.DataFrame | None]) -> tuple[list[str], str]:
-    """Findings (sentences) and the HTML block of the practice audit (see the module docstring)."""
-    findings: list[str] = []
-    blocks: list[str] = []
-    audit = tables.get("practice_audit")
+INTRO = ("Each choice against the exact gradient and the textbook estimator it replaces (same baseline, the same "
+         "trajectories): relative bias² ‖E ĝ − ∇J‖²/‖∇J‖², the cosine of the mean E ĝ with ∇J (where the estimator "
+         "points on average), the variance and MSE ratios to the textbook estimator (paired), and whether bias or "
+         "variance dominates the MSE. Normalised estimates are rescaled by the exact standard deviation of the step "
+         "weights, so their N → ∞ limit is the unnormalised mean (docs/estimators.md).")
+
+
+def practice_audit_findings(tables: dict[str, pd.DataFrame | None]) -> dict[str, list[str]]:
+    """The sentences of the practice audit by choice (keys of :data:`CHOICE_TITLES`, in that order; see the
+    module docstring for the tables read)."""
     grouped: dict[str, list[str]] = {}
+    audit = tables.get("practice_audit")
     if audit is not None and not audit.empty:
         for choice, sentence in audit_findings(audit):
             grouped.setdefault(choice, []).append(sentence)
@@ -204,21 +209,8 @@ def practice_audit_section(tables: dict[str, pd.DataFrame | None]) -> tuple[list
     norm = tables.get("practice_audit_normalization")
     if norm is not None and not norm.empty:
         grouped.setdefault("normalize", []).extend(normalization_findings(norm))
-    for choice in CHOICE_TITLES:
-        if grouped.get(choice):
-            findings.extend(grouped[choice])
-            items = "".join(f"<li>{html.escape(s)}</li>" for s in grouped[choice])
-            blocks.append(f"<h3>{html.escape(CHOICE_TITLES[choice])}</h3><ul>{items}</ul>")
-    if not blocks:
-        return [], ""
-    intro = ("Each choice against the exact gradient and the textbook estimator it replaces (same baseline, the "
-             "same trajectories): relative bias² ‖E ĝ − ∇J‖²/‖∇J‖², the cosine of the mean E ĝ with ∇J (where the "
-             "estimator points on average), the variance and MSE ratios to the textbook estimator (paired), and "
-             "whether bias or variance dominates the MSE. Normalised estimates are rescaled by the exact standard "
-             "deviation of the step weights, so their N → ∞ limit is the unnormalised mean (docs/estimators.md). "
-             "Figure practice_audit.")
-    return findings, f"<p>{html.escape(intro)}</p>" + "".join(blocks)
+    return {c: grouped[c] for c in CHOICE_TITLES if grouped.get(c)}
 
 
-__all__ = ["audit_findings", "normalization_findings", "practice_audit_section", "sign_flip_findings",
+__all__ = ["audit_findings", "normalization_findings", "practice_audit_findings", "sign_flip_findings",
            "training_findings"]

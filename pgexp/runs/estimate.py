@@ -247,17 +247,29 @@ REPLICATE_COLUMNS = ("replicate", "grad", "env_steps", "batch_return_mean", "tru
 CELL_COLUMNS = ("horizon", "batch_size")
 
 
+def cell_replicates(replicates: int, batch_size: int, min_trajectories: int = 0) -> int:
+    """Replicates of a cell: ``max(replicates, ceil(min_trajectories / batch_size))``.
+
+    A per-trajectory variance is estimated from ``replicates x batch_size`` trajectories; when the
+    variance comes from rare trajectories (a far reward), its interval holds its level only with
+    enough of them in the cell, so small batches get more replicates (see :mod:`pgexp.analysis.metrics`).
+    """
+    return max(int(replicates), -(-int(min_trajectories) // int(batch_size)))
+
+
 def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | str | None],
                       batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *,
                       params: Mapping[str, float] | None = None, replicates: int, seed: int,
                       fit_batch_size: int | None = None, reference_batch: int = 2000, purpose: str = "estimate",
                       tags: dict[str, str] | None = None, progress: bool | None = None,
-                      practice: Practice = PLAIN) -> pa.Table:
+                      practice: Practice = PLAIN, min_trajectories: int = 0) -> pa.Table:
     """One job over a grid of cells (every horizon x every batch size), concatenated.
 
     Each cell is an independent :func:`run_estimate` with its own random stream (problem, theta,
     horizon, batch size, seed); the truth is computed once per horizon (a continuous task's reference
-    serves all its batch sizes).  Every combination is checked before any cell runs.
+    serves all its batch sizes).  Every combination is checked before any cell runs.  A cell of batch
+    size ``N`` draws :func:`cell_replicates` ``(replicates, N, min_trajectories)`` replicates: at least
+    ``min_trajectories`` trajectories (the first ``replicates`` are the same either way).
     """
     problems = [build(h) for h in horizons]
     for prob in problems:
@@ -269,8 +281,9 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
     # one bar over the whole job: replicates; on continuous-state tasks episodes, the reference's included
     # (it alone can take minutes)
     episodes = any(p.track == "continuous" for p in problems)
-    total = (len(problems) * reference_batch + replicates * len(problems) * sum(batch_sizes) if episodes
-             else len(cells) * replicates)
+    counts = {n: cell_replicates(replicates, n, min_trajectories) for n in batch_sizes}
+    total = (len(problems) * reference_batch + len(problems) * sum(counts[n] * n for n in batch_sizes) if episodes
+             else sum(counts[n] for _, n in cells))
     with progress_bar(total=total, desc=f"{estimator}~{baseline}", unit="episode" if episodes else "replicate",
                       enabled=None if progress is None else bool(progress)) as bar:
         for prob, n in cells:
@@ -278,7 +291,7 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
                 truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch,
                                                             tick=bar.update if episodes else None)
             step = n if episodes else 1
-            tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=replicates,
+            tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=counts[n],
                                        seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
                                        purpose=purpose, tags=tags, tick=lambda k, s=step: bar.update(k * s),
                                        practice=practice))

@@ -33,7 +33,7 @@ from pgexp.study.common import (
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 # besides these, every hyperparameter of the registry (`lam`, a plug-in's own) is a key
 ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size",
-            "normalize_advantages", "truncate", "truncate_bootstrap")
+            "normalize_advantages", "truncate", "truncate_bootstrap", "min_trajectories")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class EnvStudy:
     track: str = "tabular"
     reference_batch: int | None = None  # continuous-state tasks: episodes of the Monte-Carlo reference
     practice: Practice = PLAIN  # normalize_advantages, truncate, truncate_bootstrap: every job of the environment
+    min_trajectories: int = 0
 
     def pairs(self) -> list[tuple[str, str]]:
         """Estimator x baseline pairs that make sense (the registry's list), in config order."""
@@ -164,6 +165,8 @@ class EnvStudy:
             ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
             ("--truncate", None if self.practice.truncate is None else str(self.practice.truncate)),
             ("--bootstrap", None if self.practice.truncate is None else self.practice.bootstrap),
+            # only when set, so a study without it keeps its jobs' commands
+            ("--min-trajectories", str(self.min_trajectories) if self.min_trajectories else None),
             ("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={job.theta_name}"),
         ]
         if self.track == "continuous":
@@ -218,6 +221,9 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     replicates = merged.get("replicates")
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 3:
         fail(f"{where}.replicates", f"expected an integer >= 3 (confidence intervals need replicates), got {replicates!r}")
+    min_traj = merged.get("min_trajectories", 0)
+    if isinstance(min_traj, bool) or not isinstance(min_traj, int) or min_traj < 0:
+        fail(f"{where}.min_trajectories", f"expected an integer >= 0, got {min_traj!r}")
     params = hyperparameter_values(raw, where, hyperparameter_values(glob, ""))
     ref = merged.get("reference") or {}
     ref_h = parse_horizon(ref.get("horizon", horizons[len(horizons) // 2]), what=f"{where}.reference.horizon")
@@ -233,6 +239,7 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         params=tuple(sorted(params.items())), reference_horizon=ref_h, reference_batch_size=int(ref_n),
         fit_batch_size=check_fit_batch_size(merged.get("fit_batch_size"), f"{where}.fit_batch_size"),
         practice=env_practice(merged, where),
+        min_trajectories=int(min_traj),
     )
     if not study.pairs():
         fail(f"{where}.baselines", "no estimator x baseline pair makes sense; e.g. every estimator accepts 'none'")

@@ -20,7 +20,7 @@ rule report_html:
     log:
         "logs/report.log",
     params:
-        config=json.dumps(config, sort_keys=True),
+        config=json.dumps(config, sort_keys=False),  # the user's key order, as written
         version=PGEXP_VERSION,
         training=lambda wildcards: training_report_options(),
         deep=lambda wildcards: deep_report_options(),

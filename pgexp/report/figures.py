@@ -1,0 +1,34 @@
+"""Figures in the report: the PNG beside each figure's PDF, embedded (base64), with its one caption.
+
+Captions come from the figure registry (:func:`caption`): the same text as the figure rules' captions,
+never a second copy in the report.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from pgexp.report.format import esc
+
+
+def caption(name: str) -> str:
+    """The figure's caption from the figure registry (``Figure NAME.`` for a figure it does not know)."""
+    from pgexp.figures import FIGURES
+
+    spec = FIGURES.get(name)
+    return spec.caption if spec is not None else f"Figure {name}."
+
+
+def figure_html(name: str, path: str | Path) -> str:
+    """``<figure>`` with the embedded PNG and its caption; raises when the PNG is missing."""
+    png = Path(path).with_suffix(".png")
+    if not png.is_file():
+        raise FileNotFoundError(f"report: figure {name!r}: no PNG beside {path} (expected {png})")
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    pdf = Path(path).with_suffix(".pdf")
+    vec = f' Vector version: <span class="mono">{esc(pdf.name)}</span>.' if pdf.is_file() else ""
+    return (
+        f'<figure id="fig-{esc(name)}"><img alt="{esc(name)}" loading="eager" src="data:image/png;base64,{data}">'
+        f"<figcaption><strong>{esc(name)}.</strong> {esc(caption(name))}{vec}</figcaption></figure>"
+    )

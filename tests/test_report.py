@@ -1,0 +1,414 @@
+"""The HTML report (pgexp.report) on a synthetic study, with its figures drawn from the registry.
+
+The fixture mimics a real study: two environments, seven estimator~baseline pairs, a horizon sweep
+at N = 32 and a batch sweep at H = 20 meeting at the reference cell (H = 20, N = 32, sweep "both").
+Per-trajectory variance grows as H^3 for REINFORCE, H^2 for reward-to-go, about H for the
+advantage-based estimators; GAE and actor-critic are biased (and claimed so).  Paired comparisons,
+exact curves (with the H^3 assumptions: the garnet's hold, the corridor's do not) and a time-ordered
+decomposition are synthetic too.  The tests check that every sentence follows from the tables.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pgexp.analysis.aggregate import join_exact
+from pgexp.analysis.compare import holm
+from pgexp.figures import FIGURES
+from pgexp.io import read_frame, save_figure, write_frame
+from pgexp.report import html as report
+from pgexp.report.format import ci, fmt2
+from pgexp.report.registry import SECTIONS, Finding, SectionOutput, register_section
+
+HORIZONS = (5, 10, 20, 40, 80)
+BATCHES = (8, 32, 128, 512)
+REF_H, REF_N = 20, 32
+ENVS = {  # env_name -> (spec, dim, scale)
+    "corridor": ("short_corridor", 2, 1.0),
+    "garnet": ("garnet:actions=4,branching=3,seed=0,states=20", 80, 4.0),
+}
+# (estimator, baseline) -> (variance exponent, constant, unbiased, bias_sq per step)
+PAIRS = {
+    ("reinforce", "none"): (3.0, 0.5, True, 0.0),
+    ("reinforce", "value_exact"): (2.7, 0.2, True, 0.0),
+    ("reward_to_go", "none"): (2.0, 0.6, True, 0.0),
+    ("reward_to_go", "value_exact"): (1.8, 0.15, True, 0.0),
+    ("advantage_exact", "none"): (1.0, 0.3, True, 0.0),
+    ("gae", "value_exact"): (1.1, 0.08, False, 0.002),
+    ("actor_critic", "none"): (1.0, 0.05, False, 0.004),
+}
+REPLICATES = 200
+
+
+def _row(env_name: str, est: str, base: str, H: int, N: int, sweep: str, rng: np.random.Generator) -> dict:
+    spec, dim, scale = ENVS[env_name]
+    p, c, unbiased, b = PAIRS[(est, base)]
+    var = scale * c * H**p * float(np.exp(rng.normal(0, 0.04)))
+    tc = var / N
+    bias = b * H * scale + (rng.normal(0, 0.3) * tc / np.sqrt(REPLICATES))
+    g2 = 0.05 * H * scale  # ||grad J||^2
+    mse = max(bias, 0.0) + tc
+    rel = mse / g2
+    cos = float(1 / np.sqrt(1 + rel))
+    z = abs(rng.normal(0, 1)) + 1.0 if b == 0 else 6.0 + 40 * np.sqrt(b * H * scale / (tc / REPLICATES)) / 10
+    row = dict(env=spec, env_name=env_name, theta_name="init", features="onehot", policy="softmax_linear",
+               theta="random:seed=0,scale=0.5", gamma=1.0, horizon=H, dim=dim, estimator=est, baseline=base,
+               lam=0.95 if est == "gae" else np.nan, batch_size=N, replicates=REPLICATES, seed=0, unbiased=unbiased,
+               J_exact=-3.2, J_star=-1.1, env_steps_mean=0.8 * H * N * (2 if base == "value_learned" else 1),
+               batch_return_mean=-3.3, bias_max_z=float(z), bias_flagged=bool(z > 5.3),
+               bias_confirmed=bool(z > 5.3 and not unbiased), bias_rerun_replicates=0, bias_rerun_max_z=np.nan,
+               grad_norm_exact=float(np.sqrt(g2)), mean_grad_norm=float(np.sqrt(g2 + tc)), confidence=0.95,
+               sweep=sweep)
+    w = 1.96 * np.sqrt(2 / REPLICATES)  # relative CI half-width of a variance
+    work = tc * row["env_steps_mean"]
+    for m, v, rel_w in (("bias_sq", bias, None), ("trace_cov", tc, w), ("var_per_traj", var, w), ("mse", mse, w),
+                        ("rel_mse", rel, w), ("cosine", cos, None), ("snr", g2 / tc, w),
+                        ("work_normalized_variance", work, w)):
+        row[m] = v
+        if m == "bias_sq":
+            half = 2.0 * tc / np.sqrt(REPLICATES)
+            row[f"{m}_lo"], row[f"{m}_hi"] = v - half, v + half
+        elif m == "cosine":
+            half = 0.02 * (1 - cos) + 0.002
+            row[f"{m}_lo"], row[f"{m}_hi"] = max(-1.0, cos - half), min(1.0, cos + half)
+        else:
+            row[f"{m}_lo"], row[f"{m}_hi"] = v * (1 - rel_w), v * (1 + rel_w)
+    return row
+
+
+def make_metrics(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for env_name in ENVS:
+        for est, base in PAIRS:
+            for H in HORIZONS:
+                rows.append(_row(env_name, est, base, H, REF_N, "both" if H == REF_H else "horizon", rng))
+            for N in BATCHES:
+                if N != REF_N:
+                    rows.append(_row(env_name, est, base, REF_H, N, "batch", rng))
+    return pd.DataFrame(rows)
+
+
+def make_slopes(metrics: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    hs = metrics[metrics["sweep"].isin(["horizon", "both"])]
+    for (env_name, est, base), g in hs.groupby(["env_name", "estimator", "baseline"], sort=False):
+        x, y = np.log(g["horizon"].to_numpy(float)), np.log(g["var_per_traj"].to_numpy(float))
+        slope, intercept = np.polyfit(x, y, 1)
+        resid = y - (intercept + slope * x)
+        se = np.sqrt(resid @ resid / (len(x) - 2) / ((x - x.mean()) @ (x - x.mean())))
+        half = max(4.3 * se, 0.04)  # t_{0.975, 3} ~ 3.18, widened a little
+        rows.append(dict(env_name=env_name, env=g["env"].iloc[0], theta_name="init", estimator=est, baseline=base,
+                         batch_size=REF_N, seed=0, slope=slope, slope_lo=slope - half, slope_hi=slope + half,
+                         intercept=intercept, n_horizons=len(x), h_min=int(g["horizon"].min()),
+                         h_max=int(g["horizon"].max())))
+    return pd.DataFrame(rows)
+
+
+EXACT = [("reinforce", "none"), ("reinforce", "value_exact"), ("reward_to_go", "value_exact")]
+
+
+def make_exact(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Exact REINFORCE curves on a fine horizon grid (the figure tests draw them)."""
+    hs = metrics[metrics["sweep"].isin(["horizon", "both"]) & (metrics["estimator"] == "reinforce")]
+    rows = []
+    for (env_name, est, base), _ in hs.groupby(["env_name", "estimator", "baseline"]):
+        _, _, scale = ENVS[env_name]
+        p, c, _, _ = PAIRS[(est, base)]
+        for H in np.geomspace(HORIZONS[0], HORIZONS[-1], 9):
+            rows.append(dict(env_name=env_name, estimator=est, baseline=base, horizon=float(H),
+                             var_per_traj_exact=scale * c * H**p))
+    return pd.DataFrame(rows)
+
+
+def make_exact_curves(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Exact curves at the study's horizons; the garnet meets the H^3 assumptions, the corridor ends early."""
+    rows = []
+    for env_name, (_, _, scale) in ENVS.items():
+        for est, base in EXACT:
+            p, c, _, _ = PAIRS[(est, base)]
+            for H in HORIZONS:
+                rows.append(dict(env_name=env_name, theta_name="init", estimator=est, baseline=base, horizon=H,
+                                 var_per_traj_exact=scale * c * H**p, method="dp", dim=ENVS[env_name][1],
+                                 rewards_same_sign=True, discount_one=True,
+                                 p_end_before_h=0.0 if env_name == "garnet" else 1 - 0.5 ** (H / 5),
+                                 h3_assumptions_hold=env_name == "garnet"))
+    return pd.DataFrame(rows)
+
+
+def make_comparisons(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Paired comparisons at the reference cell: ratios near the metrics' own, intervals +-15 %."""
+    ref = metrics[metrics["sweep"] == "both"]
+    rows = []
+    for env_name, g in ref.groupby("env_name"):
+        recs = list(g.itertuples())
+        for i, a in enumerate(recs):
+            for b in recs[i + 1:]:
+                r, w = a.var_per_traj / b.var_per_traj, a.work_normalized_variance / b.work_normalized_variance
+                row = dict(env_name=env_name, theta_name="init", horizon=REF_H, batch_size=REF_N, seed=0,
+                           estimator_a=a.estimator, baseline_a=a.baseline, estimator_b=b.estimator,
+                           baseline_b=b.baseline, paired=True, var_ratio=r, var_ratio_lo=r / 1.15,
+                           var_ratio_hi=r * 1.15,
+                           work_ratio=w, work_ratio_lo=w / 1.15, work_ratio_hi=w * 1.15, mse_diff=a.mse - b.mse,
+                           mse_diff_lo=a.mse - b.mse - 1, mse_diff_hi=a.mse - b.mse + 1, correlation=0.5,
+                           replicates=REPLICATES, confidence=0.95)
+                for t, (_v, lo, hi) in (("var", (r, r / 1.15, r * 1.15)), ("work", (w, w / 1.15, w * 1.15)),
+                                       ("mse", (0, -1, 1))):
+                    row[f"{t}_significant"] = bool(lo > (0 if t == "mse" else 1) or hi < (0 if t == "mse" else 1))
+                    row[f"{t}_p"] = 1e-6 if row[f"{t}_significant"] else 0.5
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    df["family_size"] = df.groupby("env_name")["estimator_a"].transform("size")
+    for t in ("var", "work", "mse"):
+        df[f"{t}_p_holm"] = df.groupby("env_name")[f"{t}_p"].transform(lambda p: holm(p.to_numpy()))
+        df[f"{t}_significant_holm"] = (df[f"{t}_p_holm"] < 0.05) & df[f"{t}_significant"]
+    return df
+
+
+def make_decomposition() -> pd.DataFrame:
+    rows = []
+    for env_name in ENVS:
+        for est, base in EXACT:
+            shares = (0.0, 1.0, 0.0) if env_name == "corridor" else (0.1, 0.6, 0.3)
+            total = 10.0
+            rows.append(dict(env_name=env_name, theta_name="init", estimator=est, baseline=base, horizon=10, step=None,
+                             total=total,
+                             **{k: total * s for k, s in zip(("initial_state", "actions", "transitions"), shares)},
+                             **{f"{k}_share": s for k, s in zip(("initial_state", "actions", "transitions"), shares)}))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    """The synthetic tables, round-tripped through parquet like the pipeline's outputs."""
+    d = tmp_path_factory.mktemp("tables")
+    metrics = make_metrics()
+    write_frame(metrics, d / "metrics.parquet", {"kind": "metrics"})
+    write_frame(make_slopes(metrics), d / "slopes.parquet", {"kind": "slopes"})
+    metrics = read_frame(d / "metrics.parquet")
+    exact = make_exact_curves(metrics)
+    return {"metrics": join_exact(metrics, exact), "slopes": read_frame(d / "slopes.parquet"), "exact": exact,
+            "comparisons": make_comparisons(metrics), "decomposition": make_decomposition()}
+
+
+@pytest.fixture(scope="module")
+def figures(tables, tmp_path_factory) -> dict[str, str]:
+    """The estimation figures, drawn from the registry and saved (PDF + PNG)."""
+    d = tmp_path_factory.mktemp("figures")
+    out = {}
+    for name, spec in FIGURES.items():
+        if spec.section == "estimation":
+            save_figure(spec.make(tables), d / f"{name}.pdf")
+            out[name] = str(d / f"{name}.pdf")
+    return out
+
+
+
+
+# ---------------------------------------------------------------------------------------- report
+
+PROVENANCE = {"pgexp_version": "0.1.0", "libraries": {"numpy": "1.26.4", "pandas": "2.2.0"},
+              "config_hash": "cafef00d1234", "created": "2024-05-01"}
+CONFIG = {"study": "synthetic", "replicates": 200,
+          "environments": {n: {"env": s, "thetas": {"init": "zeros"}} for n, (s, _, _) in ENVS.items()},
+          "horizons": list(HORIZONS), "batch_sizes": list(BATCHES), "note": "<script>alert(1)</script>"}
+
+
+def _build(tmp_path, tables, figures, **kw) -> str:
+    out = tmp_path / "report.html"
+    report.build_report(config=CONFIG, tables=tables, figures=figures, provenance=PROVENANCE, output=out, **kw)
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    return out.read_text(encoding="utf-8")
+
+
+def _text(page: str) -> str:
+    """The page's visible text, unescaped, whitespace collapsed (scripts and styles removed)."""
+    body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def _summary(page: str) -> list[str]:
+    block = page[page.index('<section id="summary"'):page.index("</section>", page.index('<section id="summary"'))]
+    return [re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", li))).replace(" more", "").strip()
+            for li in re.findall(r"<li>(.*?)</li>", block, flags=re.S)]
+
+
+@pytest.fixture(scope="module")
+def page(tables, figures, tmp_path_factory) -> str:
+    return _build(tmp_path_factory.mktemp("report"), tables, figures)
+
+
+def test_page_is_self_contained_and_escaped(page, figures):
+    assert page.startswith("<!DOCTYPE html>")
+    imgs = re.findall(r'<img[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(imgs) == len(figures)
+    for name in figures:
+        assert f'id="fig-{name}"' in page
+        assert html.escape(FIGURES[name].caption[:60]) in page  # the registry's caption, the one source
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
+    assert "<link" not in page and "@import" not in page
+    styles = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S))
+    assert all(u.startswith("data:") for u in re.findall(r'url\("?([^")]*)', styles))  # only inline images
+    assert "alert(1)" in page and "<script>alert(1)</script>" not in page  # the config is text
+    assert "cafef00d1234" in page and "1.26.4" in page and "2024-05-01" in page
+
+
+def test_summary_first_with_headline_findings_and_links(page):
+    heads = _summary(page)
+    assert 5 <= len(heads) <= 8
+    assert page.index('id="summary"') < page.index('id="setup"')
+    sections = re.findall(r'<section id="([a-z_-]+)"', page)
+    for target in re.findall(r'<a class="more" href="#([a-z_-]+)"', page):
+        assert target in sections
+    assert re.search(r'<nav id="toc">.*href="#summary".*href="#glossary".*</nav>', page, flags=re.S)
+    assert "The question." in page
+
+
+def test_variance_ratios_are_the_paired_intervals(page, tables):
+    """The factor against reinforce~none is the comparisons table's paired interval, never a division of
+    two separate intervals; lowest per trajectory and per environment step both reported."""
+    text = _text(page)
+    assert "given both CIs" not in text and "factor between" not in text
+    m, c = tables["metrics"], tables["comparisons"]
+    for env in ENVS:
+        ref = m[(m["env_name"] == env) & (m["sweep"] == "both")]
+        for col, stat in (("var_per_traj", "var_ratio"), ("work_normalized_variance", "work_ratio")):
+            best = ref.loc[ref[col].idxmin()]
+            row = c[(c["env_name"] == env) & (c["estimator_a"] == "reinforce") & (c["baseline_a"] == "none")
+                    & (c["estimator_b"] == best["estimator"]) & (c["baseline_b"] == best["baseline"])].iloc[0]
+            want = (f"paired ratio reinforce~none / {best['estimator']}~{best['baseline']} = "
+                    f"{ci(row[stat], row[stat + '_lo'], row[stat + '_hi'])} (a difference after Holm's correction "
+                    f"over the {row['family_size']} pairs of this cell)")
+            assert want in text, want
+    assert "work-normalised variance" in text and "Glynn & Whitt" in text
+
+
+def test_bias_flags_unconfirmed_are_not_warnings(tables, figures, tmp_path):
+    metrics = tables["metrics"].copy()
+    j = metrics.index[(metrics["env_name"] == "corridor") & (metrics["estimator"] == "reward_to_go")
+                      & (metrics["baseline"] == "none") & (metrics["horizon"] == 40)][0]
+    metrics.loc[j, ["bias_max_z", "bias_flagged", "bias_rerun_replicates", "bias_rerun_max_z", "bias_confirmed"]] = \
+        [57.0, True, 2000, 2.1, False]
+    page = _build(tmp_path, {**tables, "metrics": metrics}, figures)
+    text = _text(page)
+    assert "warning" not in text.lower()
+    assert "corridor: reward_to_go~none: a bias flag in 1 of" in text and "not confirmed" in text
+    assert "gave max |z| ≤ 2.1" in text
+    assert "actor_critic~none is biased by construction (registry) and the data show it" in text
+    assert re.search(r"Bias: 1 of \d+ cells of estimators the registry calls unbiased were flagged by the z-test and "
+                     r"0 confirmed", text)
+    metrics.loc[j, "bias_confirmed"] = True
+    text = _text(_build(tmp_path, {**tables, "metrics": metrics}, figures))
+    assert "corridor: reward_to_go~none (registry: unbiased) is biased: flagged in 1 of" in text
+
+
+def test_horizon_section_states_exponents_and_assumptions(page, tables):
+    text = _text(page)
+    ex = tables["exact"]
+    g = ex[(ex["env_name"] == "garnet") & (ex["estimator"] == "reinforce") & (ex["baseline"] == "none")]
+    e = np.log(g["var_per_traj_exact"].iloc[-1] / g["var_per_traj_exact"].iloc[-2]) / np.log(80 / 40)
+    assert f"garnet: REINFORCE's exact per-trajectory variance grows like H^{fmt2(e)} between H = 40 and 80" in text
+    assert "the H³ argument's assumptions hold" in text
+    assert "corridor: REINFORCE's exact per-trajectory variance" in text
+    assert "the H³ argument does not apply: an episode ends before H with probability" in text
+    assert f"H³: where its assumptions hold (garnet: REINFORCE H^{fmt2(e)}" in text
+    # the prose names no problem by hand: the corridor's verdict follows from its p_end_before_h column
+    assert "lecture's H³ claim: measured" not in text
+
+
+def test_coverage_per_batch_size_and_environment(page, tables):
+    text = _text(page)
+    m = tables["metrics"]
+    judged = m[m["exact_in_ci"].notna()]
+    for n, g in judged.groupby("batch_size"):
+        k = int(g["exact_in_ci"].astype(bool).sum())
+        assert f"at N = {n} ({k} of {len(g)})" in text
+    assert "expected misses" in text and "share their trajectories" in text  # no binomial count claimed
+    assert "by environment" in text
+
+
+def test_comparisons_state_the_family_and_correction(page):
+    text = _text(page)
+    assert "are differences after Holm's correction (family: the 21 pairs of this cell; family-wise error 5%" in text
+
+
+def test_decomposition_time_ordered(page):
+    assert "corridor (H = 10): of REINFORCE's per-trajectory variance 10, 100.0 % comes from the actions" in _text(page)
+
+
+def test_glossary_defines_the_quantities(page):
+    text = _text(page)
+    for term in ("cosine", "SNR", "work-normalised variance", "fitted optimal baseline", "Holm's correction"):
+        assert term in text
+    assert "depends on N" in text and "‖∇J‖² / tr Cov of the batch mean" in text
+
+
+def test_config_shown_collapsed_in_the_users_key_order(page):
+    block = page[page.index('<details class="config">'):]
+    block = html.unescape(re.sub(r"<[^>]+>", "\n", block[:block.index("</details>")]))
+    keys = [k for k in CONFIG if re.search(rf"^{k}:", block, flags=re.M)]
+    assert keys == list(CONFIG)  # study, replicates, environments, horizons, ... as written, not sorted
+
+
+def test_interactive_tables_carry_their_data_and_definitions(page, tables):
+    blocks = re.findall(r'<script type="application/json" id="(t\d+-[a-z_]+)-data">(.*?)</script>', page, flags=re.S)
+    assert blocks and len(blocks) == len(re.findall(r'<div class="dt" id="t[0-9]+', page))
+    import json
+
+    for _tid, data in blocks:
+        spec = json.loads(data)
+        assert spec["columns"] and all(len(r) == len(spec["columns"]) for r in spec["rows"])
+        assert all(isinstance(cell, list) and len(cell) == 2 for r in spec["rows"] for cell in r)
+    assert "column definitions" in page
+    assert "gridjs" in page and "new gridjs.Grid" in page
+
+
+def test_a_registered_section_appears_without_editing_the_page(tables, figures, tmp_path):
+    @register_section("plugin_demo", "A plug-in section", order=45, needs=("demo",))
+    def demo(ctx):
+        n = len(ctx.tables["demo"])
+        return SectionOutput([Finding(f"The demo table has {n} rows.", headline=1)],
+                             ctx.table("demo", ctx.tables["demo"], ["x"]))
+
+    try:
+        without = _build(tmp_path, tables, figures)
+        assert 'id="plugin_demo"' not in without  # its table is absent: left out
+        page = _build(tmp_path, {**tables, "demo": pd.DataFrame({"x": [1, 2, 3]})}, figures)
+        assert 'id="plugin_demo"' in page and "The demo table has 3 rows." in _summary(page)[0]
+        assert page.index('id="horizon"') < page.index('id="plugin_demo"') < page.index('id="comparisons"')
+    finally:
+        SECTIONS.pop("plugin_demo")
+
+
+def test_report_follows_the_tables(tables, figures, tmp_path):
+    before = _build(tmp_path, tables, figures)
+    metrics = tables["metrics"].copy()
+    i = metrics.index[(metrics["env_name"] == "garnet") & (metrics["sweep"] == "both")
+                      & (metrics["estimator"] == "reinforce") & (metrics["baseline"] == "none")][0]
+    metrics.loc[i, ["var_per_traj", "var_per_traj_lo", "var_per_traj_hi"]] = [1234.5, 1000.0, 1500.0]
+    after = _build(tmp_path, {**tables, "metrics": metrics}, figures)
+    assert "1230 [1000, 1500]" in _text(after) and "1230 [1000, 1500]" not in _text(before)
+
+
+def test_sections_are_left_out_without_their_tables(tables, figures, tmp_path):
+    page = _build(tmp_path, {"metrics": tables["metrics"], "slopes": tables["slopes"]}, figures)
+    for sid in ("horizon", "comparisons", "decomposition", "training", "deep"):
+        assert f'<section id="{sid}"' not in page
+    assert '<section id="variance"' in page and '<section id="glossary"' in page
+
+
+def test_empty_tables_give_a_page_without_findings(tmp_path):
+    out = tmp_path / "r.html"
+    report.build_report(config={}, tables={"metrics": pd.DataFrame(), "slopes": pd.DataFrame()}, figures={},
+                        provenance=PROVENANCE, output=out)
+    assert "No findings: the tables are empty." in out.read_text()
+
+
+def test_report_missing_png_raises(tables, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        _build(tmp_path, tables, {"variance_vs_horizon": tmp_path / "nope.pdf"})
