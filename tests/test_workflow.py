@@ -216,9 +216,12 @@ def test_changing_lambda_reruns_only_gae_jobs(study, tmp_path):
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c.__setitem__("lam", 0.5))
     # corridor's two GAE jobs, then that environment's tables, and its exact GAE curves and decomposition
-    # (the exact lambda trade-off sweeps lambda itself: it does not rerun)
+    # (the exact lambda trade-off sweeps lambda itself: it does not rerun); the practice audit's three GAE
+    # variants on the garnet (gae, gae_common, gae_common normalised), its table and figure -- not its
+    # normalisation problem, whose pair has no lambda
     assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, "compare": 1, "exact_curves": 1,
-                                 "decompose": 1, **DOWNSTREAM}
+                                 "decompose": 1, "practice_estimate": 3, "practice_audit_table": 1,
+                                 **DOWNSTREAM, "figure": DOWNSTREAM["figure"] + 1}
 
 
 def test_an_added_estimator_runs_only_its_new_jobs(study, tmp_path):

@@ -115,6 +115,16 @@ COLUMNS: dict[str, Column] = {
     "value": Column("value function", "", "the value function GAE uses", "text"),
     "lam": Column("λ", "", "GAE's parameter", "num"),
     "trace_cov": Column("tr Cov", SQ, "variance of the batch estimate", "num"),
+    # the practice audit (pgexp.audit.table)
+    "choice": Column("choice", "", "the implementation choice: common (no γ^h), normalize, truncate", "text"),
+    "variant": Column("variant", "", "estimator~baseline~option (plain, norm, or cut<T>-<bootstrap>)", "text"),
+    "rel_bias_sq": Column("rel. bias²", "", "‖mean of g − ∇J‖² / ‖∇J‖² (noise-corrected); 95% BCa", "ci"),
+    "rel_bias_sq_exact": Column("rel. bias² exact", "", "‖E g − ∇J‖² / ‖∇J‖², exact", "num"),
+    "cosine_mean": Column("cos(E g, ∇J)", "", "cosine of the estimator's mean with ∇J (debiased norm); 95% BCa",
+                          "ci"),
+    "cosine_mean_exact": Column("cos exact", "", "cosine of the exact mean E g with ∇J", "num"),
+    "variance_ratio": Column("var ratio", "", "tr Cov / tr Cov of the textbook estimator, paired; 95% BCa", "ci"),
+    "bias_share_exact": Column("bias share", "", "bias² / MSE of the batch mean, exact", "pct"),
 }
 
 

@@ -158,11 +158,17 @@ class AuditStudy:
         if not match:
             raise UserError(f"practice_audit/normalization/{name}: not a problem of the config")
         p = match[0]
-        lam = dict(self.params).get("lam")
+        # the pairs' hyperparameters only (every one, default or given), so changing lam reruns only a
+        # problem with a GAE pair
+        from pgexp.estimators import ESTIMATORS
+
+        params = dict(self.params)
+        hyper = {h.option: repr(float(params.get(h.name, h.default)))
+                 for pair in p.pairs for h in ESTIMATORS[pair.partition("~")[0]].hyperparameters}
         opts = [("--env", p.env), ("--features", p.features), ("--theta", p.theta),
                 ("--gamma", None if p.gamma is None else repr(p.gamma)), ("--horizon", str(p.horizon)),
                 ("--pairs", ",".join(p.pairs)), ("--batch-size", ",".join(str(n) for n in p.batch_sizes)),
-                ("--lam", None if lam is None else repr(lam)),
+                *hyper.items(),
                 ("--replicates", str(self.normalization_replicates)), ("--tag", f"problem={name}")]
         return join_options(opts)
 

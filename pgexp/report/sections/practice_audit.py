@@ -21,8 +21,7 @@ def practice_audit_section(ctx: ReportContext) -> SectionOutput | None:
     findings = [Finding(s, CHOICE_TITLES[choice]) for choice, sentences in grouped.items() for s in sentences]
     body = ctx.figure("practice_audit")
     audit = ctx.tables["practice_audit"]
-    cols = [c for c in ("choice", "env_name", "estimator", "baseline", "batch_size", "rel_bias_sq", "rel_bias_sq_exact",
-                        "cosine_mean", "cosine_mean_exact", "variance_ratio", "mse_ratio", "bias_share_exact")
-            if c in audit]
+    cols = [c for c in ("variant", "env_name", "batch_size", "rel_bias_sq", "rel_bias_sq_exact", "cosine_mean",
+                        "cosine_mean_exact", "variance_ratio", "bias_share_exact") if c in audit]
     body += ctx.table("practice_audit", audit, cols, title="Each choice against the textbook estimator")
     return SectionOutput(findings, body, INTRO)
