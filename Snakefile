@@ -41,6 +41,6 @@ else:
 
 
 rule all:
+    default_target: True
     input:
         TARGETS,
-    default_target: True

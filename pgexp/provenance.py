@@ -33,7 +33,8 @@ def provenance(**extra: Any) -> dict[str, Any]:
     return {
         "pgexp_version": __version__,
         "libraries": library_versions(),
-        "command": " ".join(["pgexp", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("pgexp") else " ".join(sys.argv),
+        "command": (" ".join(["pgexp", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("pgexp")
+                    else " ".join(sys.argv)),
         "config_hash": os.environ.get("PGEXP_CONFIG_HASH"),
         "plugins": list(LOADED),
         **extra,

@@ -31,7 +31,8 @@ SMALL_PROBLEMS = [
 
 
 def make_problem(env: str, features: str | None, gamma, horizon, seed: int = 0, scale: float = 0.7) -> Problem:
-    return build_problem(env, features=features, theta=f"random:seed={seed},scale={scale}", gamma=gamma, horizon=horizon)
+    return build_problem(env, features=features, theta=f"random:seed={seed},scale={scale}", gamma=gamma,
+                         horizon=horizon)
 
 
 @pytest.fixture(params=SMALL_PROBLEMS, ids=[p[0] for p in SMALL_PROBLEMS])

@@ -37,7 +37,8 @@ def test_exact_overrides_and_output_file(tmp_path):
     path = tmp_path / "sub" / "out.json"
     path.parent.mkdir()  # a missing directory is refused (tests/test_bad_inputs.py)
     rc = main(["exact", "--env", "garnet:states=5,actions=2,branching=2,seed=0", "--gamma", "0.5",
-               "--horizon", "4", "--theta", "zeros", "--features", "random:d=3,seed=1", "--output", str(path), "--full"])
+               "--horizon", "4", "--theta", "zeros", "--features", "random:d=3,seed=1", "--output", str(path),
+               "--full"])
     assert rc == 0
     out = json.loads(path.read_text())
     assert out["gamma"] == 0.5 and out["horizon"] == 4 and out["objective"] == "finite" and out["dim"] == 3
@@ -106,7 +107,8 @@ def test_estimate_writes_one_row_per_replicate_with_provenance(tmp_path):
         assert col in t.column_names
     assert all(len(g) == 10 for g in t.column("grad").to_pylist())
     meta = read_meta(out)
-    assert meta["pgexp_version"] and "numpy" in meta["libraries"] and meta["seed"] == 2 and "estimate" in meta["command"]
+    assert meta["pgexp_version"] and "numpy" in meta["libraries"]
+    assert meta["seed"] == 2 and "estimate" in meta["command"]
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -115,7 +117,8 @@ def test_same_command_twice_gives_identical_data(tmp_path):
 
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     for path in (a, b):
-        assert run_cli(*ESTIMATE, "--estimator", "gae", "--baseline", "value_learned", "--output", str(path)).returncode == 0
+        proc = run_cli(*ESTIMATE, "--estimator", "gae", "--baseline", "value_learned", "--output", str(path))
+        assert proc.returncode == 0
     assert pq.read_table(a).equals(pq.read_table(b))
 
 
@@ -140,7 +143,8 @@ def test_metrics_one_row_per_file(tmp_path):
 
 @pytest.mark.parametrize("extra,match", [
     (["--estimator", "advantage_exact", "--baseline", "constant"], "not meaningful"),
-    (["--estimator", "rollin_rollout", "--gamma", "1", "--horizon", "inf", "--env", "short_corridor"], "finite and discounted"),
+    (["--estimator", "rollin_rollout", "--gamma", "1", "--horizon", "inf", "--env", "short_corridor"],
+     "finite and discounted"),
     (["--estimator", "reinforce", "--baseline", "constant", "--batch-size", "1"], "batch-size >= 2"),
 ])
 def test_estimate_refuses_meaningless_jobs(tmp_path, extra, match):

@@ -104,7 +104,8 @@ def test_replicates_are_matched_by_index_and_results_are_deterministic(rng):
     A, B = rng.standard_normal((40, 3)), rng.standard_normal((40, 3)) + 0.2
     keep = np.setdiff1d(np.arange(40), [3, 17])
     perm = rng.permutation(keep.size)
-    frames = [_frame("reinforce", "none", A, g), _frame("reward_to_go", "value_exact", B[keep][perm], g, replicates=keep[perm])]
+    frames = [_frame("reinforce", "none", A, g),
+              _frame("reward_to_go", "value_exact", B[keep][perm], g, replicates=keep[perm])]
     out = paired_comparisons(frames, n_resamples=400)
     assert out.replicates.iloc[0] == 38
     seed = bootstrap_seed((tuple(CELL.values()), ("reinforce", "none"), ("reward_to_go", "value_exact")))
@@ -113,7 +114,7 @@ def test_replicates_are_matched_by_index_and_results_are_deterministic(rng):
         assert out[k].iloc[0] == v or (np.isnan(v) and np.isnan(out[k].iloc[0]))
     pd.testing.assert_frame_equal(out, paired_comparisons(frames[::-1], n_resamples=400))
     with pytest.raises(UserError, match="twice"):
-        paired_comparisons(frames + [frames[0]], n_resamples=50)
+        paired_comparisons([*frames, frames[0]], n_resamples=50)
 
 
 def _kappa(problem, estimator, baseline) -> float:

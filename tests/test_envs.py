@@ -192,7 +192,8 @@ def test_file_nan_reward_reports_index(tmp_path):
 
 def test_cli_user_error_is_one_line_without_traceback(tmp_path):
     path = _write_bad(tmp_path, P=_P_with(1, 0, 2, 0.5))
-    proc = subprocess.run([sys.executable, "-m", "pgexp", "exact", "--env", f"file:{path}"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pgexp", "exact", "--env", f"file:{path}"], capture_output=True,
+                          text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "sums to 0.5" in proc.stderr

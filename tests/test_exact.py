@@ -9,7 +9,6 @@ import torch
 from conftest import make_problem
 
 from pgexp import exact
-import pgexp.exact.values
 from pgexp.errors import UserError
 from pgexp.exact.autograd import objective, softmax_linear_probs
 from pgexp.problems.corridor import corridor_value
@@ -22,7 +21,8 @@ def test_bellman_identities(small_problem):
     good = np.isfinite(ev.V)
     np.testing.assert_allclose((ev.pi * ev.Q).sum(1)[good], ev.V[good], atol=1e-10)
     if ev.objective != "finite":  # stationary Bellman equation Q = r + gamma P V
-        np.testing.assert_allclose(ev.Q[good], (mdp.r + mdp.gamma * mdp.expected_next(np.nan_to_num(ev.V)))[good], atol=1e-10)
+        np.testing.assert_allclose(ev.Q[good], (mdp.r + mdp.gamma * mdp.expected_next(np.nan_to_num(ev.V)))[good],
+                                   atol=1e-10)
     assert ev.J == pytest.approx(float(mdp.mu @ np.nan_to_num(ev.V)), abs=1e-12)
     assert ev.occupancy.sum() == pytest.approx(1.0, abs=1e-12) and np.all(ev.occupancy >= -1e-15)
 
@@ -72,7 +72,7 @@ def test_gradient_matches_torch_autograd(small_problem):
 def test_corridor_matches_the_books_closed_form(p):
     prob = build_problem("short_corridor")
     theta = np.array([np.log(p / (1 - p)), 0.0])  # pi(right) = p in every state
-    J, grad, ev = exact.gradient(prob.mdp, prob.policy, theta)
+    J, grad, _ev = exact.gradient(prob.mdp, prob.policy, theta)
     assert J == pytest.approx(corridor_value(p), rel=1e-13)
     # d v / d theta_right = v'(p) p (1 - p) with v'(p) differentiated from the closed form;
     # theta_left gets the opposite
@@ -144,10 +144,11 @@ def test_sparse_krylov_path_equals_dense(monkeypatch, horizon):
 
 def test_large_sparse_garnet_directional_derivative():
     prob = make_problem("garnet:states=5000,actions=4,branching=5,seed=0", None, 0.9, "inf")
-    J, grad, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
+    _J, grad, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
     v = np.random.default_rng(0).standard_normal(prob.policy.dim)
     eps = 1e-4
-    fd = (exact.J(prob.mdp, prob.policy, prob.theta + eps * v) - exact.J(prob.mdp, prob.policy, prob.theta - eps * v)) / (2 * eps)
+    fd = (exact.J(prob.mdp, prob.policy, prob.theta + eps * v)
+          - exact.J(prob.mdp, prob.policy, prob.theta - eps * v)) / (2 * eps)
     assert grad @ v == pytest.approx(fd, rel=1e-6)
 
 

@@ -208,7 +208,8 @@ def _mc_per_trajectory(prob: Problem, est: str, baseline: str, lam: float, n: in
 def _mc_batches(prob: Problem, est: str, baseline: str, lam: float, N: int, M: int, seed: int) -> np.ndarray:
     ctx = TabularContext(prob)
     entropy = job_entropy({"test_exact_batches": seed, "N": N}, prob.theta)
-    return np.stack([estimate_batch(ctx, ESTIMATORS[est], baseline, {"lam": lam}, N, entropy, m).grad for m in range(M)])
+    return np.stack([estimate_batch(ctx, ESTIMATORS[est], baseline, {"lam": lam}, N, entropy, m).grad
+                     for m in range(M)])
 
 
 def _z_trace(g: np.ndarray, mean: np.ndarray, trace: float) -> float:

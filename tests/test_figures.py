@@ -19,9 +19,9 @@ from docutils.core import publish_parts
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Rectangle
-from test_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
-from test_plots_training import make_training_tables
 from test_audit import make_audit_tables
+from test_plots_training import make_training_tables
+from test_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
 from test_studies import make_study_tables
 
 from pgexp.cli import main

@@ -151,7 +151,8 @@ def test_mlp_score_equals_finite_differences(activation, rng):
     W = rng.standard_normal((3, 2, 4, 3))
     np.testing.assert_allclose(pol.score_pullback(theta, W), np.einsum("...sa,sad->...d", W, table), rtol=0, atol=1e-12)
     C = rng.standard_normal((4, 3))
-    np.testing.assert_allclose(pol.probs_vjp(theta, C), pol.score_pullback(theta, C * pol.probs(theta)), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(pol.probs_vjp(theta, C), pol.score_pullback(theta, C * pol.probs(theta)),
+                               rtol=0, atol=1e-12)
     # sum_a grad pi(a|s) = 0
     np.testing.assert_allclose(pol.probs_vjp(theta, np.ones((4, 3))), 0.0, atol=1e-13)
 
@@ -174,7 +175,8 @@ def test_score_pullback_chunked_equals_unchunked(rng, monkeypatch):
 @pytest.mark.parametrize("pid", list(PROBLEMS))
 def test_exact_gradient_equals_fd_and_autograd_of_exact_objective(pid):
     prob = mlp_problem(pid)
-    pol, mdp, theta = prob.policy, prob.mdp, prob.theta + 0.5 * np.random.default_rng(1).standard_normal(prob.policy.dim)
+    pol, mdp = prob.policy, prob.mdp
+    theta = prob.theta + 0.5 * np.random.default_rng(1).standard_normal(prob.policy.dim)
     J, grad, _ = exact.gradient(mdp, pol, theta)
     th = torch.tensor(theta, requires_grad=True)
     J_t = objective(mdp, torch.softmax(pol.logits_torch(th), dim=-1))
@@ -206,7 +208,8 @@ def _unbiased_cases():
 def test_registry_estimators_unbiased_with_mlp_policy(estimator, baseline):
     prob = mlp_problem("garnet-finite", policy="mlp:hidden=4,seed=1")
     M, N = 400, 8
-    table = run_estimate(prob, estimator, baseline, params={"lam": LAM}, batch_size=N, replicates=M, seed=7, progress=False)
+    table = run_estimate(prob, estimator, baseline, params={"lam": LAM}, batch_size=N, replicates=M, seed=7,
+                         progress=False)
     G = np.stack(table.column("grad").to_numpy(zero_copy_only=False))
     g_true = np.asarray(table.column("grad_exact")[0].as_py())
     z = estimator_metrics(G, g_true, N, n_resamples=10)["bias_max_z"]

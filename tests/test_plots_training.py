@@ -238,7 +238,8 @@ def test_report_training_follows_the_summary(training, figs, tmp_path):
 def test_report_without_training_has_no_training_section(tmp_path):
     out = tmp_path / "a.html"
     report.build_report(config={"x": 1}, tables={"metrics": pd.DataFrame(), "slopes": pd.DataFrame()}, figures={},
-                        provenance={"pgexp_version": "0.1.0", "config_hash": "abc", "created": "2024-01-01"}, output=out)
+                        provenance={"pgexp_version": "0.1.0", "config_hash": "abc", "created": "2024-01-01"},
+                        output=out)
     a = out.read_text(encoding="utf-8")
     assert 'id="training"' not in a and "Provenance" in a
 
@@ -247,6 +248,6 @@ def test_report_partial_training(training, tmp_path):
     """Only the summary given: findings and table, no crash."""
     page = _build(tmp_path, {"summary": training["summary"]}, {})
     assert "Training: what lower variance buys" in page
-    page = _build(tmp_path, {"summary": training["summary"].iloc[0:0], "training_variance": training["training_variance"]},
-                  {}, name="r2.html")
+    page = _build(tmp_path, {"summary": training["summary"].iloc[0:0],
+                             "training_variance": training["training_variance"]}, {}, name="r2.html")
     assert "per-trajectory variance of reinforce~none" in page

@@ -70,12 +70,14 @@ def test_returns_are_unbiased_for_J_on_every_objective(small_problem):
 def test_episodes_stop_at_absorption_and_horizon():
     prob = make_problem("short_corridor", None, None, None)
     mdp = prob.mdp
-    traj = sample(mdp, make_tables(mdp, prob.policy.probs(prob.theta)), trajectory_seeds(np.random.SeedSequence(0), 2000))
+    traj = sample(mdp, make_tables(mdp, prob.policy.probs(prob.theta)),
+                  trajectory_seeds(np.random.SeedSequence(0), 2000))
     assert np.all(traj.final_states == 3) and not traj.truncated.any()
     assert np.all(traj.states[traj.mask] != 3)  # no action is taken in the terminal state
     assert np.all(traj.rewards[traj.mask] == -1) and np.all(traj.rewards[~traj.mask] == 0)
     fin = make_problem("short_corridor", None, None, 5)
-    t2 = sample(fin.mdp, make_tables(fin.mdp, fin.policy.probs(fin.theta)), trajectory_seeds(np.random.SeedSequence(0), 500))
+    t2 = sample(fin.mdp, make_tables(fin.mdp, fin.policy.probs(fin.theta)),
+                trajectory_seeds(np.random.SeedSequence(0), 500))
     assert t2.states.shape[1] == 5 and t2.lengths.max() <= 5
 
 
@@ -102,7 +104,7 @@ def test_rollin_reaches_the_discounted_occupancy_and_rollout_estimates_Q():
     pi = prob.policy.probs(prob.theta)
     ev = exact.evaluate(mdp, pi)
     N = 100_000
-    s, a, _, y, steps = rollin_rollout(make_tables(mdp, pi), trajectory_seeds(np.random.SeedSequence(5), N), mdp.gamma)
+    s, a, _, y, _steps = rollin_rollout(make_tables(mdp, pi), trajectory_seeds(np.random.SeedSequence(5), N), mdp.gamma)
     counts = np.bincount(s, minlength=mdp.num_states)
     p = ev.occupancy
     z = np.abs(counts - N * p) / np.sqrt(N * p * (1 - p))

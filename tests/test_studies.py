@@ -48,7 +48,8 @@ def _config(**study):
 
 @pytest.mark.parametrize("change,key", [
     ({"selection_seeds": [1, 2]}, "study.selection_seeds"),
-    ({"arms": {"a": {"estimator": "reinforce", "step_sizes": [0.1], "iterations": 5, "bogus": 1}}}, "study.arms.a.bogus"),
+    ({"arms": {"a": {"estimator": "reinforce", "step_sizes": [0.1], "iterations": 5, "bogus": 1}}},
+     "study.arms.a.bogus"),
     ({"arms": {"a": {"estimator": "reinforce", "step_sizes": ["2^x"], "iterations": 5}}}, "study.arms.a.step_sizes"),
     ({"arms": {"a": {"estimator": "reinforce", "iterations": 5}}}, "study.arms.a.step_sizes"),
     ({"name": "nature2030"}, "study.name"),
@@ -138,7 +139,8 @@ def test_fig13_1_findings_quote_the_curves():
     summary = pd.DataFrame([dict(arm="reinforce", step_size=2.0**-13, seeds=100, diverged_seeds=3, J_star=-3.0)])
     text = fig13_1_findings({"curves": curves, "summary": summary}, load_paper_study(_config()))
     line = next(s for s in text if "2^-13" in s)
-    assert "after episode 100: -75.0 [-76.0, -74.0]" in line and "after episode 1000: -30.0 [-31.0, -29.0] (97/100 alive)" in line
+    assert "after episode 100: -75.0 [-76.0, -74.0]" in line
+    assert "after episode 1000: -30.0 [-31.0, -29.0] (97/100 alive)" in line
     assert "3/100 = 0.030 [" in line
 
 

@@ -141,8 +141,8 @@ def test_suboptimal_convergence_fraction_on_a_constructed_table():
     kinds = ["sub"] * 3 + ["opt"] * 5 + ["open"] * 2
     for seed, kind in enumerate(kinds):
         for t in range(3):
-            rows.append(dict(env_name="b", estimator="reinforce", baseline="none", step_size=0.1, seed=seed, iteration=t,
-                             J=0.5, J_star=1.0, J_0=0.0, env_steps=t, diverged=False, run_diverged=False,
+            rows.append(dict(env_name="b", estimator="reinforce", baseline="none", step_size=0.1, seed=seed,
+                             iteration=t, J=0.5, J_star=1.0, J_0=0.0, env_steps=t, diverged=False, run_diverged=False,
                              final_policy={"sub": "1", "opt": "0", "open": "2"}[kind],
                              final_policy_prob={"sub": 0.995, "opt": 0.999, "open": 0.6}[kind],
                              final_policy_J={"sub": 0.7, "opt": 1.0, "open": 0.0}[kind],

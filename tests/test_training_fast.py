@@ -48,8 +48,10 @@ def test_compiled_seed_sequence_is_numpys_bit_for_bit():
         np.testing.assert_array_equal(out, trajectory_seeds(stream(e, t, c), n))
 
 
-@pytest.mark.parametrize("env,gamma,horizon", [("short_corridor", None, None), ("garnet:states=6,actions=3,branching=2,seed=1", 0.9, None),
-                                               ("garnet:states=6,actions=3,branching=2,seed=1", 1.0, 7), (BANDIT, None, None)])
+@pytest.mark.parametrize("env,gamma,horizon", [("short_corridor", None, None),
+                                               ("garnet:states=6,actions=3,branching=2,seed=1", 0.9, None),
+                                               ("garnet:states=6,actions=3,branching=2,seed=1", 1.0, 7),
+                                               (BANDIT, None, None)])
 def test_compiled_exact_values_and_gradient_equal_the_reference(env, gamma, horizon):
     prob = build_problem(env, gamma=gamma, horizon=horizon, theta="random:seed=3,scale=1")
     dm = TE.dense_mdp(prob.mdp)
@@ -66,8 +68,8 @@ def test_compiled_exact_values_and_gradient_equal_the_reference(env, gamma, hori
 def test_a_policy_that_no_longer_terminates_is_not_ok():
     prob = build_problem("short_corridor", theta="values:-40;40")  # pi(right) = e^-80: never reaches the goal
     dm = TE.dense_mdp(prob.mdp)
-    J, ok = TE.values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient,
-                      prob.policy.probs(prob.theta), np.zeros((1, 4)))
+    _J, ok = TE.values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient,
+                       prob.policy.probs(prob.theta), np.zeros((1, 4)))
     assert not ok
     with pytest.raises(UserError):
         exact.gradient(prob.mdp, prob.policy, prob.theta)  # the reference refuses it too
@@ -100,7 +102,8 @@ def test_compiled_engine_equals_the_general_engine_on_the_same_streams(spec, est
         np.testing.assert_allclose(Ja, Jb, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(np.asarray(a.rows["batch_return_mean"]), np.asarray(b.rows["batch_return_mean"]),
                                    rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(np.asarray(a.rows["grad_norm"]), np.asarray(b.rows["grad_norm"]), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(a.rows["grad_norm"]), np.asarray(b.rows["grad_norm"]),
+                                   rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(a.theta, b.theta, rtol=1e-9, atol=1e-12)
 
 
@@ -196,7 +199,7 @@ def test_per_batch_online_baseline_follows_its_update():
     theta, w = prob.theta.copy(), np.zeros(4)
     disc = 0.9 ** np.arange(5)
     for t in range(T):
-        traj, pi = batch(prob, theta, N, 7, t)
+        traj, _pi = batch(prob, theta, N, 7, t)
         Wsa = np.zeros((4, 2))
         gw = np.zeros(4)
         for i in range(N):

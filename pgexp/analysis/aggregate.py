@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 SORT_KEYS = ("env_name", "theta_name", "estimator", "baseline", "horizon", "batch_size", "seed")
 
 
-def concat_sorted(frames: "list[pd.DataFrame]") -> "pd.DataFrame":
+def concat_sorted(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate and sort by :data:`SORT_KEYS` (stable), so reruns give the same table bit for bit."""
     import pandas as pd
 
@@ -19,7 +19,7 @@ def concat_sorted(frames: "list[pd.DataFrame]") -> "pd.DataFrame":
     return df.sort_values(keys, kind="stable").reset_index(drop=True) if keys else df
 
 
-def exact_per_trajectory(exact: "pd.DataFrame") -> "pd.DataFrame":
+def exact_per_trajectory(exact: pd.DataFrame) -> pd.DataFrame:
     """One exact row per (environment, policy point, pair, horizon): the largest batch size's.
 
     The exact table has a row per batch size; the per-trajectory variance ``var_per_traj_exact`` is the same
@@ -29,7 +29,7 @@ def exact_per_trajectory(exact: "pd.DataFrame") -> "pd.DataFrame":
     if "batch_size" not in exact.columns or exact.empty:
         return exact
     keys = [c for c in ("env_name", "theta_name", "estimator", "baseline", "horizon") if c in exact.columns]
-    return exact.sort_values(keys + ["batch_size"], kind="stable").drop_duplicates(keys, keep="last")
+    return exact.sort_values([*keys, "batch_size"], kind="stable").drop_duplicates(keys, keep="last")
 
 
 EXACT_METRICS = ("var_per_traj", "bias_sq", "trace_cov", "mse", "rel_mse", "snr")
@@ -38,7 +38,7 @@ EXACT_METRICS = ("var_per_traj", "bias_sq", "trace_cov", "mse", "rel_mse", "snr"
 JUDGED = ("var_per_traj", "trace_cov", "mse", "rel_mse", "snr")
 
 
-def join_exact(metrics: "pd.DataFrame", exact: "pd.DataFrame") -> "pd.DataFrame":
+def join_exact(metrics: pd.DataFrame, exact: pd.DataFrame) -> pd.DataFrame:
     """Add the exact values (``<metric>_exact``, ``cosine_normal`` and its ``_se``) to every metrics cell, and
     ``<metric>_exact_in_ci`` for the metrics of :data:`JUDGED` (the exact value inside the Monte-Carlo CI;
     ``exact_in_ci`` is that of ``var_per_traj``).

@@ -46,7 +46,7 @@ coincide; pairing never costs validity, only the gain varies.  ``correlation`` s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -175,17 +175,22 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
     lo = hi = np.full(len(STATS), np.nan)
     dist = np.full((len(STATS), 0), np.nan)
     if k >= 3:
+        stat: Callable[..., np.ndarray]  # scipy's bootstrap statistic: one index array per sample in `data`
         if resampling == "paired":
             data: tuple = (np.arange(k),)
 
-            def stat(idx, axis=-1):
+            def paired_stat(idx, axis=-1):
                 return _evaluate(a, b, resample_counts(np.moveaxis(idx, axis, -1), k))
+
+            stat = paired_stat
         else:
             data = (np.arange(k), np.arange(k))
 
-            def stat(ia, ib, axis=-1):
+            def independent_stat(ia, ib, axis=-1):
                 return _evaluate(a, b, resample_counts(np.moveaxis(ia, axis, -1), k),
                                  resample_counts(np.moveaxis(ib, axis, -1), k))
+
+            stat = independent_stat
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # degenerate (constant) statistics give NaN intervals, handled below

@@ -369,12 +369,13 @@ def exact_standard_errors(problem: Any, estimator: str, baseline: str, lam: floa
     return np.sqrt(np.maximum(var, 0.0) / replicates)
 
 
-def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.ndarray]:
+def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Rerun one cell of a tabular estimate file on the independent :data:`BIAS_PURPOSE` stream.
 
     Every job parameter is a column of the file: the problem is rebuilt from ``env``, ``features``,
     ``policy``, ``theta``, ``gamma``, ``horizon`` and the estimate redrawn with the same estimator,
-    baseline, lambda, batch size and seed.
+    baseline, lambda, batch size and seed.  Returns the redrawn estimates ``(replicates, d)``, the exact
+    gradient ``(d,)`` and the exact standard errors of :func:`exact_standard_errors` (``(d,)`` or ``None``).
     """
     from pgexp.estimators import hyperparameters
     from pgexp.problems.problem import build_problem
@@ -386,9 +387,9 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
                             gamma=float(r["gamma"]), horizon="inf" if h < 0 else h)
     params = {k: float(r[k]) for k in hyperparameters() if k in r.index and _given(r[k])}
     fit = int(r["fit_batch_size"]) if "fit_batch_size" in r.index and _given(r["fit_batch_size"]) else None
-    table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), params=params, batch_size=int(r["batch_size"]),
-                         replicates=replicates, seed=int(r["seed"]), fit_batch_size=fit, progress=False,
-                         purpose=BIAS_PURPOSE)
+    table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), params=params,
+                         batch_size=int(r["batch_size"]), replicates=replicates, seed=int(r["seed"]),
+                         fit_batch_size=fit, progress=False, purpose=BIAS_PURPOSE)
     G = np.stack(table.column("grad").to_numpy(zero_copy_only=False)).astype(np.float64)
     se = exact_standard_errors(problem, str(r["estimator"]), str(r["baseline"]), params.get("lam", 0.95),
                                int(r["batch_size"]), replicates)

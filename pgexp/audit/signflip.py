@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,8 @@ def search(features: Sequence[str], gammas: Sequence[float], *, horizon: int, sa
     mean with ``grad J``), ``inner`` (``<E g, grad J>``), ``grad_norm``, ``mean_norm``.
     """
     root = np.random.SeedSequence([int(seed), int(horizon), int(samples)])
-    rows, worst = [], {"cosine": np.inf}
+    rows: list[dict[str, Any]] = []
+    worst: dict[str, Any] = {"cosine": np.inf}  # the problem with the lowest cosine so far
     for i, feats in enumerate(features):
         for j, gamma in enumerate(gammas):
             rng = np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(i, j)))

@@ -206,7 +206,7 @@ class ExactCache:
         return self._mom[key]
 
 
-def _exact_columns(cache: ExactCache, row: pd.Series, N: int) -> tuple[dict[str, float], float | None]:
+def _exact_columns(cache: ExactCache, row: pd.Series, N: int) -> tuple[dict[str, float | str], float | None]:
     """The exact columns of a cell and its exact ``trace_cov`` (``None`` when there is none)."""
     batch = cache.normalized(row, N)
     method = "enumeration" if batch is not None else ""

@@ -114,7 +114,7 @@ def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> di
         t0 = time.perf_counter()
         out, engine = train_grid(prob, opts, etas, seeds)
         mid = time.perf_counter()
-        grid_table(prob, out, [(e, s) for e in etas for s in seeds], opts.params(), opts, engine)
+        grid_table(prob, out, [(e, s) for e in etas for s in seeds], opts.columns(), opts, engine)
         end = time.perf_counter()
         n = len(etas) * len(seeds) * iterations
         compiled.append(n / (mid - t0))

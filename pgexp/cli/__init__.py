@@ -92,7 +92,7 @@ class Parser(argparse.ArgumentParser):
         message = re.sub(r"\s+", " ", message).strip()
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         """As argparse's, but an unknown option is reported by the command it was given to."""
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:

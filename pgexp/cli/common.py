@@ -169,7 +169,8 @@ def parse_list(text: str | None, convert: Callable[[str], Any], what: str, *,
     items = [x.strip() for x in str(text).split(",")]
     if not any(items):
         raise UserError(f"{what}: {text!r}; allowed: a value or a comma-separated list of distinct values")
-    values, seen = [], {}
+    values: list[Any] = []
+    seen: dict[Any, str] = {}  # key -> the entry that gave it
     for item in items:
         if not item:
             raise UserError(f"{what}: {text!r} has an empty entry; allowed: a comma-separated list of distinct values")

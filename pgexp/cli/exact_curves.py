@@ -43,7 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def known_pairs() -> list[tuple[str, str]]:
-    """Every estimator~baseline pair the exact engine covers for a study (see :func:`pgexp.exact.moments.exact_pairs`)."""
+    """Every estimator~baseline pair the exact engine covers for a study.
+
+    See :func:`pgexp.exact.moments.exact_pairs`.
+    """
     from pgexp.exact.moments import SUPPORTED, exact_pairs
 
     return exact_pairs(list(SUPPORTED), sorted({b for bs in SUPPORTED.values() for b in bs}))

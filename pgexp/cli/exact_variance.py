@@ -16,7 +16,8 @@ from pgexp.cli.common import (
 
 ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
               "rollin_rollout")
-EXAMPLE = "pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none --batch-size 1,16"
+EXAMPLE = ("pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none"
+           " --batch-size 1,16")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -37,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--value", default=None, metavar="PATH.npy",
                    help="GAE's value table V, shape (S,) or time-indexed (H+1, S) with last row 0 (implies "
                         "--baseline value_table)")
-    p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
+    p.add_argument("--lam", type=PROBABILITY, default=0.95,
+                   help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
     p.add_argument("--truncate", type=POSITIVE_INT, default=None, metavar="T",
                    help="cut episodes after T steps (discounted or episodic problems; the moment recursion): the mean "

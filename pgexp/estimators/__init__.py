@@ -95,7 +95,8 @@ register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_
 # What most code computes: the same weights without gamma^h (finite and episodic objectives; biased for gamma < 1)
 register_estimator("reward_to_go_common", f"{_T}:reward_to_go_common", baselines=_SCALAR, unbiased=common_unbiased,
                    objectives=("finite", "episodic"), label="reward-to-go, common (no γʰ)", color="#ece133", order=6,
-                   doc="sum_h score_h (R_h - b_h(s_h)): reward-to-go without gamma^h, as most code (biased for gamma < 1)")
+                   doc="sum_h score_h (R_h - b_h(s_h)): reward-to-go without gamma^h, as most code "
+                       "(biased for gamma < 1)")
 register_estimator("gae_common", f"{_T}:gae_common", baselines=("none", "value_exact", "value_learned", "fixed"),
                    unbiased=gae_common_unbiased, objectives=("finite", "episodic"), hyperparameters=(LAM,),
                    label="GAE(λ), common (no γʰ)", color="#56b4e9", order=7,

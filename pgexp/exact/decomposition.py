@@ -239,7 +239,7 @@ def _rows(res: dict, per_step: bool) -> list[dict]:
     return out
 
 
-def decomposition_table(problem_builder: Callable[[int], Problem], horizons: Sequence[int],
+def decomposition_table(problem_builder: Callable[[int | None], Problem], horizons: Sequence[int | None],
                         pairs: Sequence[str | tuple[str, str]], *, lam: float = 0.95,
                         per_step: bool = False) -> pd.DataFrame:
     """One row per horizon x ``(estimator, baseline)`` (``pairs``: tuples or ``"estimator~baseline"``), and with

@@ -287,8 +287,8 @@ def trajectory_moments(problem: Problem | ExactSetup, estimator: str, baseline: 
     if estimator == "rollin_rollout" and st.gamma >= 1.0 and st.mdp.horizon is None:
         raise UserError("rollin_rollout: defined for the finite and discounted objectives")
     if estimator in COMMON_ESTIMATORS and st.kind == "discounted":  # as registered: its sum over h never settles
-        raise UserError(f"{estimator}: defined for the finite and episodic objectives (without gamma^h its sum over the "
-                        "steps of a discounted problem grows with the simulated length); give --horizon H")
+        raise UserError(f"{estimator}: defined for the finite and episodic objectives (without gamma^h its sum "
+                        "over the steps of a discounted problem grows with the simulated length); give --horizon H")
     full = st.dim <= FULL_MAX_DIM if full is None else bool(full)
     if estimator != "rollin_rollout" and st.L * st.num_states * st.num_actions > MAX_CELLS:
         raise UserError(f"exact variance: {st.L} steps x {st.num_states} states x {st.num_actions} actions is too "

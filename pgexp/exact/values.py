@@ -111,7 +111,8 @@ def _reach(graph_T: sp.csr_array, seeds: np.ndarray) -> np.ndarray:
     if not seeds.any():
         return np.zeros(n, bool)
     # A super-source wired to every seed; BFS over reversed edges finds everything that reaches a seed.
-    src = sp.csr_array((np.ones(int(seeds.sum())), (np.full(int(seeds.sum()), n), np.flatnonzero(seeds))), shape=(n + 1, n + 1))
+    src = sp.csr_array((np.ones(int(seeds.sum())), (np.full(int(seeds.sum()), n), np.flatnonzero(seeds))),
+                       shape=(n + 1, n + 1))
     aug = sp.block_array([[graph_T, None], [None, sp.csr_array((1, 1))]], format="csr") + src
     order = csgraph.breadth_first_order(aug, n, directed=True, return_predecessors=False)
     mask = np.zeros(n + 1, bool)
@@ -282,7 +283,8 @@ def optimal(mdp: FiniteMDP, *, max_iter: int = 10_000) -> Optimum:
         _episodic_check(mdp, np.ones(mdp.num_states, bool), mdp.absorbing_states())
     V = np.zeros(mdp.num_states)
     scale = 1.0 + np.abs(mdp.r).max()
-    for it in range(1, 200_001):
+    stopped = True  # at a fixed point, or diverging: the checks below tell which
+    for _ in range(200_000):
         V_new = (mdp.r + mdp.expected_next(V)).max(axis=1)
         delta = np.abs(V_new - V).max()
         V = V_new
@@ -291,8 +293,8 @@ def optimal(mdp: FiniteMDP, *, max_iter: int = 10_000) -> Optimum:
         if not np.isfinite(delta) or np.abs(V).max() > 1e15:
             break
     else:
-        it = -1
-    if it < 0 or not np.all(np.isfinite(V)) or np.abs(V).max() > 1e15:
+        stopped = False
+    if not stopped or not np.all(np.isfinite(V)) or np.abs(V).max() > 1e15:
         raise UserError("J*: value iteration does not converge for gamma = 1, H = inf (some policy never terminates "
                         "and collects unbounded reward); give --horizon H or --gamma < 1")
     actions = (mdp.r + mdp.expected_next(V)).argmax(axis=1)

@@ -83,7 +83,7 @@ def estimator_color(name: str) -> tuple[float, float, float]:
 def baseline_style(name: str) -> dict[str, Any]:
     """``color`` (RGB) and ``marker`` of a baseline in figures coloured by baseline."""
     spec = BASELINE_SPECS.get(name)
-    color = spec.color if spec is not None else _spare(name, _SPARE_COLORS)
+    color = spec.color if spec is not None and spec.color else _spare(name, _SPARE_COLORS)
     marker = spec.marker if spec is not None else _spare(name, _SPARE_MARKERS)
     return {"color": tuple(float(c) for c in to_rgb(color)), "marker": marker}
 

@@ -29,7 +29,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     optimum = final_value(curves, "class_optimum")
     with style():
         fig = new_figure(FIG_WIDTH, 4.2)
-        left, right = fig.subfigures(1, 2, width_ratios=[1.4, 1])
+        left, right = fig.subfigures(1, 2, squeeze=False, width_ratios=[1.4, 1])[0]
         ax = left.subplots()
         r_top, r_bot = right.subplots(2, 1, sharex=False)
         for k, (arm, book, name) in enumerate(ARMS):

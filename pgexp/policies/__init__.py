@@ -29,7 +29,7 @@ def make_policy(spec: str | None, features: Features) -> TabularPolicy:
     name = "linear" if parsed is None else parsed.name
     if name == "linear":
         return SoftmaxLinearPolicy(features)
-    if name == "mlp":
+    if parsed is not None and name == "mlp":
         from pgexp.policies.mlp import make_mlp_policy
 
         return make_mlp_policy(parsed, features)

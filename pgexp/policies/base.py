@@ -20,10 +20,18 @@ import numpy as np
 
 @runtime_checkable
 class TabularPolicy(Protocol):
-    dim: int
-    num_states: int
-    num_actions: int
-    name: str
+    # read-only: a frozen dataclass or properties satisfy them as well as plain attributes
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def num_states(self) -> int: ...
+
+    @property
+    def num_actions(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
 
     def probs(self, theta: np.ndarray) -> np.ndarray: ...
 

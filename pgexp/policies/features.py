@@ -132,7 +132,8 @@ def make_features(spec: str | None, mdp: FiniteMDP) -> Features:
     if parsed.name in {"native", "file"}:
         check_keys(parsed, {}, what="--features")
         if mdp.phi is None:
-            raise UserError(f"--features {parsed.name}: problem {mdp.name!r} brings no features; use tabular or random:d=..,seed=..")
+            raise UserError(f"--features {parsed.name}: problem {mdp.name!r} brings no features; "
+                            "use tabular or random:d=..,seed=..")
         return DenseFeatures(mdp.phi, name="native", num_internal=k)
     if parsed.name == "random":
         o = check_keys(parsed, {"d": 8, "seed": 0, "scale": 1.0}, what="--features")

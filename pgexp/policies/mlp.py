@@ -183,14 +183,16 @@ class TorchSoftmaxPolicy:
         flat = as_tensor(W.reshape((-1, S, A)))
         if flat.shape[0] == 0:
             return np.zeros((*lead, self.dim))
-        _, pull = vjp(self._log_probs_p, self.params(as_tensor(theta)))
+        # torch.func.vjp is annotated as returning a 2- or 3-tuple; without has_aux it is 2
+        _, pull = vjp(self._log_probs_p, self.params(as_tensor(theta)))  # type: ignore[misc]
         with torch.no_grad():
             (g,) = vmap(pull, chunk_size=self._chunk(flat.shape[0]))(flat)
             return self.flatten(g, 1).numpy().reshape((*lead, self.dim))
 
     def probs_vjp(self, theta: np.ndarray, cotangent: np.ndarray, *, pi: np.ndarray | None = None) -> np.ndarray:
         """``sum_{s,a} C[s, a] grad pi(a|s)``, ``(d,)``."""
-        _, pull = vjp(lambda p: torch.exp(self._log_probs_p(p)), self.params(as_tensor(theta)))
+        # torch.func.vjp is annotated as returning a 2- or 3-tuple; without has_aux it is 2
+        _, pull = vjp(lambda p: torch.exp(self._log_probs_p(p)), self.params(as_tensor(theta)))  # type: ignore[misc]
         with torch.no_grad():
             (g,) = pull(as_tensor(np.asarray(cotangent, dtype=np.float64)))
             return self.flatten(g).numpy()
@@ -257,7 +259,8 @@ class LinearTorchPolicy(TorchSoftmaxPolicy):
 
     def __init__(self, features: Any, name: str = "linear-torch"):
         self.features = features
-        self.num_states, self.num_actions, self.dim = int(features.num_states), int(features.num_actions), int(features.dim)
+        self.num_states, self.num_actions = int(features.num_states), int(features.num_actions)
+        self.dim = int(features.dim)
         self.name = name
         self._phi = as_tensor(features.dense())
         self._width = self.dim

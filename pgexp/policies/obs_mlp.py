@@ -147,7 +147,8 @@ class ObsMLPPolicy:
         with torch.no_grad():
             return self.net.flatten(f(self.net.unflatten(as_tensor(theta)), o, a, w), 1).numpy()
 
-    def batch_gradient(self, theta: np.ndarray, obs: np.ndarray, actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def batch_gradient(self, theta: np.ndarray, obs: np.ndarray, actions: np.ndarray,
+                       weights: np.ndarray) -> np.ndarray:
         """``(1/N) sum_i g_i`` by one backward pass of the mean surrogate, ``(d,)``."""
         o, a, w = as_tensor(obs), torch.as_tensor(np.asarray(actions, dtype=np.int64)), as_tensor(weights)
         th = as_tensor(theta).clone().requires_grad_(True)

@@ -53,7 +53,8 @@ def _array(fields: dict[str, Any], key: str, ndim: int, path: Path) -> np.ndarra
     try:
         arr = np.asarray(fields[key], dtype=np.float64)
     except (TypeError, ValueError):
-        raise UserError(f"{path}: field {key!r} must be a numeric array of {ndim} dimensions (ragged or non-numeric values found)") from None
+        raise UserError(f"{path}: field {key!r} must be a numeric array of {ndim} dimensions "
+                        "(ragged or non-numeric values found)") from None
     if arr.ndim != ndim:
         raise UserError(f"{path}: field {key!r} must have {ndim} dimensions, got shape {arr.shape}")
     return arr
@@ -98,6 +99,7 @@ def save_mdp(path: str | Path, mdp: FiniteMDP) -> None:
     np.savez(path, **fields)
 
 
-@register("file", {}, "a user's MDP file: file:PATH (.npz, .yaml, .json with P, r, mu, optional phi, gamma, horizon)", takes_target=True)
+@register("file", {}, "a user's MDP file: file:PATH (.npz, .yaml, .json with P, r, mu, optional phi, gamma, horizon)",
+          takes_target=True)
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     return load_mdp(spec.target or "", name=spec.canonical())

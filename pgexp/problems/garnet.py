@@ -57,7 +57,8 @@ def garnet(states: int, actions: int, branching: int, seed: int, *, reward: str 
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     for key in ("states", "actions", "branching", "seed"):
         if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < (0 if key == "seed" else 1):
-            raise UserError(f"--env garnet: {key}={o[key]!r}; allowed: a {'non-negative' if key == 'seed' else 'positive'} integer")
+            allowed = "a non-negative integer" if key == "seed" else "a positive integer"
+            raise UserError(f"--env garnet: {key}={o[key]!r}; allowed: {allowed}")
     # ~40 bytes per transition: column indices and their sorted copy, weights, the CSR arrays
     require_memory(40.0 * o["states"] * o["actions"] * o["branching"],
                    f"--env garnet:states={o['states']},actions={o['actions']},branching={o['branching']}")

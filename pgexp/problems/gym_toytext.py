@@ -56,7 +56,8 @@ def table_arrays(unwrapped: Any) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
 @register(
     "gym",
     {},
-    "a Gymnasium toy-text env from its own table: gym:FrozenLake-v1:map_name=4x4,is_slippery=true; gamma 1, H=max_episode_steps",
+    "a Gymnasium toy-text env from its own table: gym:FrozenLake-v1:map_name=4x4,is_slippery=true; "
+    "gamma 1, H=max_episode_steps",
     takes_target=True,
 )
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:

@@ -113,6 +113,61 @@ def _first_bad(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
+def _check_shapes(P: sp.csr_array, r: np.ndarray) -> tuple[int, int]:
+    """Check that ``r`` is ``(S, A)`` with ``S, A >= 1`` and ``P`` is ``(S*A, S)`` to match; return ``(S, A)``."""
+    if r.ndim != 2:
+        raise UserError(f"field 'r': expected shape (S, A), got {r.shape}")
+    S, A = r.shape
+    if S < 1 or A < 1:
+        raise UserError(f"field 'r': need at least one state and one action, got shape {r.shape}")
+    if P.shape != (S * A, S):
+        raise UserError(f"field 'P': expected shape (S, A, S) = ({S}, {A}, {S}) to match 'r', got {P.shape}")
+    return S, A
+
+
+def _check_transitions(P: sp.csr_array, num_actions: int) -> None:
+    """Check that the CSR ``(S*A, S)`` transitions are finite probabilities in [0, 1] whose rows sum to 1."""
+    data = P.data
+    if not np.all(np.isfinite(data)):
+        raise UserError("field 'P': non-finite value; probabilities must be finite numbers in [0, 1]")
+    if np.any((data < 0) | (data > 1)):
+        coo = P.tocoo()
+        k = int(np.argmax((coo.data < 0) | (coo.data > 1)))
+        s, a = divmod(int(coo.row[k]), num_actions)
+        raise UserError(
+            f"field 'P': value {coo.data[k]:.6g} at index ({s}, {a}, {int(coo.col[k])}); "
+            "probabilities must lie in [0, 1]"
+        )
+    sums = np.asarray(P.sum(axis=1)).ravel()
+    bad = np.abs(sums - 1.0) > ROW_SUM_TOL
+    if np.any(bad):
+        row = int(np.argmax(bad))
+        s, a = divmod(row, num_actions)
+        raise UserError(
+            f"field 'P': row ({s}, {a}, :) sums to {sums[row]:.12g}; each P[s, a, :] must sum to 1 "
+            f"(tolerance {ROW_SUM_TOL:g})"
+        )
+
+
+def _check_start(mu: np.ndarray, num_states: int) -> None:
+    """Check that the start distribution ``mu`` is a probability vector of shape ``(S,)``."""
+    if mu.shape != (num_states,):
+        raise UserError(f"field 'mu': expected shape ({num_states},), got {mu.shape}")
+    if not np.all(np.isfinite(mu)) or np.any((mu < 0) | (mu > 1)):
+        i = _first_bad(~np.isfinite(mu) | (mu < 0) | (mu > 1))
+        raise UserError(f"field 'mu': value {mu[i]} at index {i}; probabilities must lie in [0, 1]")
+    if abs(mu.sum() - 1.0) > ROW_SUM_TOL:
+        raise UserError(f"field 'mu': sums to {mu.sum():.12g}; must sum to 1 (tolerance {ROW_SUM_TOL:g})")
+
+
+def _check_features(phi: np.ndarray, num_states: int, num_actions: int) -> None:
+    """Check that native features ``phi`` are finite with shape ``(S, A, d)``."""
+    if phi.ndim != 3 or phi.shape[:2] != (num_states, num_actions):
+        raise UserError(f"field 'phi': expected shape (S, A, d) = ({num_states}, {num_actions}, d), got {phi.shape}")
+    if not np.all(np.isfinite(phi)):
+        raise UserError(f"field 'phi': non-finite value at index {_first_bad(~np.isfinite(phi))}")
+
+
 def validate(
     P: sp.csr_array,
     r: np.ndarray,
@@ -121,51 +176,22 @@ def validate(
     horizon: int | None,
     phi: np.ndarray | None = None,
 ) -> None:
-    """Check shapes, finiteness and probabilities; raise :class:`UserError` naming field and index."""
-    if r.ndim != 2:
-        raise UserError(f"field 'r': expected shape (S, A), got {r.shape}")
-    S, A = r.shape
-    if S < 1 or A < 1:
-        raise UserError(f"field 'r': need at least one state and one action, got shape {r.shape}")
-    if P.shape != (S * A, S):
-        raise UserError(f"field 'P': expected shape (S, A, S) = ({S}, {A}, {S}) to match 'r', got {P.shape}")
+    """Check shapes, finiteness and probabilities; raise :class:`UserError` naming field and index.
+
+    The checks run in a fixed order (shapes, rewards, transitions, start distribution, gamma, horizon,
+    features), so a file with several mistakes always reports the same one first.
+    """
+    S, A = _check_shapes(P, r)
     if not np.all(np.isfinite(r)):
         raise UserError(f"field 'r': non-finite value at index {_first_bad(~np.isfinite(r))}; all must be finite")
-    data = P.data
-    if not np.all(np.isfinite(data)):
-        raise UserError("field 'P': non-finite value; probabilities must be finite numbers in [0, 1]")
-    if np.any((data < 0) | (data > 1)):
-        coo = P.tocoo()
-        k = int(np.argmax((coo.data < 0) | (coo.data > 1)))
-        s, a = divmod(int(coo.row[k]), A)
-        raise UserError(
-            f"field 'P': value {coo.data[k]:.6g} at index ({s}, {a}, {int(coo.col[k])}); probabilities must lie in [0, 1]"
-        )
-    sums = np.asarray(P.sum(axis=1)).ravel()
-    bad = np.abs(sums - 1.0) > ROW_SUM_TOL
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        s, a = divmod(row, A)
-        raise UserError(
-            f"field 'P': row ({s}, {a}, :) sums to {sums[row]:.12g}; each P[s, a, :] must sum to 1 "
-            f"(tolerance {ROW_SUM_TOL:g})"
-        )
-    if mu.shape != (S,):
-        raise UserError(f"field 'mu': expected shape ({S},), got {mu.shape}")
-    if not np.all(np.isfinite(mu)) or np.any((mu < 0) | (mu > 1)):
-        i = _first_bad(~np.isfinite(mu) | (mu < 0) | (mu > 1))
-        raise UserError(f"field 'mu': value {mu[i]} at index {i}; probabilities must lie in [0, 1]")
-    if abs(mu.sum() - 1.0) > ROW_SUM_TOL:
-        raise UserError(f"field 'mu': sums to {mu.sum():.12g}; must sum to 1 (tolerance {ROW_SUM_TOL:g})")
+    _check_transitions(P, A)
+    _check_start(mu, S)
     if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.0 <= gamma <= 1.0):
         raise UserError(f"field 'gamma': {gamma!r}; allowed: a number in [0, 1]")
     if horizon is not None and (not isinstance(horizon, (int, np.integer)) or horizon < 1):
         raise UserError(f"field 'horizon': {horizon!r}; allowed: a positive integer or inf")
     if phi is not None:
-        if phi.ndim != 3 or phi.shape[:2] != (S, A):
-            raise UserError(f"field 'phi': expected shape (S, A, d) = ({S}, {A}, d), got {phi.shape}")
-        if not np.all(np.isfinite(phi)):
-            raise UserError(f"field 'phi': non-finite value at index {_first_bad(~np.isfinite(phi))}")
+        _check_features(phi, S, A)
 
 
 def make_mdp(

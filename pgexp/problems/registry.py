@@ -79,7 +79,8 @@ def make_env(text: str | Spec) -> FiniteMDP:
 def apply_common(mdp: FiniteMDP, options: dict[str, Any], *, gamma: float, horizon: int | None) -> FiniteMDP:
     """Apply a problem's default ``gamma``/``horizon`` unless the spec gave its own."""
     g = parse_gamma(options["gamma"], what="--env gamma") if options.get("gamma") is not None else gamma
-    h = parse_horizon(options["horizon"], what="--env horizon") if "horizon" in options and options["horizon"] is not None else horizon
+    h = (parse_horizon(options["horizon"], what="--env horizon")
+         if "horizon" in options and options["horizon"] is not None else horizon)
     return mdp.replace(gamma=g, horizon=h)
 
 

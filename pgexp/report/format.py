@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -88,7 +88,8 @@ def flag(df: pd.DataFrame, col: str) -> pd.Series:
     return v.astype("boolean").fillna(False).astype(bool)
 
 
-def has(df: pd.DataFrame | None, cols: list[str] | tuple[str, ...]) -> bool:
+def has(df: pd.DataFrame | None, cols: list[str] | tuple[str, ...]) -> TypeGuard[pd.DataFrame]:
+    """``df`` is a non-empty table with every column of ``cols`` (and so, to the type checker, not ``None``)."""
     return df is not None and not df.empty and set(cols) <= set(df.columns)
 
 

@@ -12,6 +12,7 @@ helpers is inserted as given.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -209,7 +210,7 @@ def build_report(
     *,
     config: dict,
     tables: dict[str, pd.DataFrame],
-    figures: dict[str, str | Path],
+    figures: Mapping[str, str | Path],
     provenance: dict,
     output: str | Path,
     table_links: dict[str, str] | None = None,

@@ -257,6 +257,15 @@ def cell_replicates(replicates: int, batch_size: int, min_trajectories: int = 0)
     return max(int(replicates), -(-int(min_trajectories) // int(batch_size)))
 
 
+def scaled_tick(tick: Callable[[int], Any], factor: int) -> Callable[[int], None]:
+    """``tick`` advanced ``factor`` units per counted unit (a replicate of batch size ``N`` is ``N`` episodes)."""
+
+    def scaled(k: int) -> None:
+        tick(k * factor)
+
+    return scaled
+
+
 def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | str | None],
                       batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *,
                       params: Mapping[str, float] | None = None, replicates: int, seed: int,
@@ -293,6 +302,6 @@ def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequen
             step = n if episodes else 1
             tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=counts[n],
                                        seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
-                                       purpose=purpose, tags=tags, tick=lambda k, s=step: bar.update(k * s),
+                                       purpose=purpose, tags=tags, tick=scaled_tick(bar.update, step),
                                        practice=practice))
     return pa.concat_tables(tables)

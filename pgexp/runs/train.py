@@ -362,7 +362,7 @@ def compiled_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], see
     dm = dense_mdp(mdp)
     tables = make_tables(mdp, np.full((S, A), 1.0 / A))
     tabular = problem.features_spec == "tabular"
-    phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(),  # type: ignore[attr-defined]
+    phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(),
                                                                    dtype=np.float64)
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     R, T = len(grid), int(opts.iterations)

@@ -151,8 +151,8 @@ LANES = 8  # trajectories stepped in lockstep so their dependency chains overlap
 
 
 @njit(cache=True)
-def _sample_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing, L, store, lanes,
-                   states, actions, rewards, lengths, final):
+def _sample_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing, L, store,
+                   lanes, states, actions, rewards, lengths, final):
     """Simulate every trajectory for at most ``L`` steps; with ``store`` False only lengths/final states."""
     n = seeds.shape[0]
     A = r.shape[1]
@@ -222,7 +222,12 @@ class Trajectories:
         return int(self.lengths.sum())
 
 
-def _args(t: Tables) -> tuple:
+# The alias tables a kernel takes after the seeds, in its argument order (a fixed length, so a type checker can
+# count the kernel's arguments through ``*_args(t)``).
+KernelTables = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _args(t: Tables) -> KernelTables:
     return (t.mu_cdf, t.pi_ptr, t.pi_prob, t.pi_alias, t.indptr, t.indices, t.p_prob, t.p_alias)
 
 
@@ -236,16 +241,18 @@ def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int 
     final = np.zeros(n, np.int64)
     if objective_kind(mdp) == "episodic" and steps is None:  # lengths first (a cheap pass): arrays fit the longest
         empty_i, empty_f = np.zeros((1, 1), np.int32), np.zeros((1, 1))
-        _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, limit, False, LANES, empty_i, empty_i, empty_f,
-                       lengths, final)
+        _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, limit, False, LANES, empty_i, empty_i,
+                       empty_f, lengths, final)
         L = max(int(lengths.max(initial=0)), 1)  # at least one (padding) column: G_0 is always defined
     else:
         L = limit
     states = np.zeros((n, L), np.int32)
     actions = np.zeros((n, L), np.int32)
     rewards = np.zeros((n, L), np.float64)
-    _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, L, True, LANES, states, actions, rewards, lengths, final)
-    truncated = (lengths >= limit) & ~tables.absorbing[final] if objective_kind(mdp) == "episodic" else np.zeros(n, bool)
+    _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, L, True, LANES, states, actions, rewards, lengths,
+                   final)
+    truncated = ((lengths >= limit) & ~tables.absorbing[final] if objective_kind(mdp) == "episodic"
+                 else np.zeros(n, bool))
     return Trajectories(states, actions, rewards, lengths, final, truncated)
 
 

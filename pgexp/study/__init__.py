@@ -5,9 +5,9 @@ mapping from config keys to jobs.  Every check raises :class:`~pgexp.errors.User
 and what is allowed, before any job runs.  Imports stay light (no compiled kernels): Snakemake loads
 this package on every call, including the no-op ``snakemake -n``.
 
-:func:`load_config` checks a whole config (schema, sections, every spec built); one module per config section: :mod:`~pgexp.study.estimation` (``environments`` and the sweeps),
-:mod:`~pgexp.study.training` (``training``), :mod:`~pgexp.study.deep` (``deep``), :mod:`~pgexp.study.audit`
-(``practice_audit``).
+:func:`load_config` checks a whole config (schema, sections, every spec built); one module per config
+section: :mod:`~pgexp.study.estimation` (``environments`` and the sweeps), :mod:`~pgexp.study.training`
+(``training``), :mod:`~pgexp.study.deep` (``deep``), :mod:`~pgexp.study.audit` (``practice_audit``).
 """
 
 from pgexp.study.audit import AuditStudy, load_audit
@@ -17,5 +17,18 @@ from pgexp.study.deep import DeepStudy, load_deep
 from pgexp.study.estimation import EnvStudy, Job, load_study
 from pgexp.study.training import TrainingStudy, load_training
 
-__all__ = ["SCHEMA", "AuditStudy", "DeepStudy", "EnvStudy", "Job", "TrainingStudy", "config_hash", "horizon_token", "load_config",
-           "load_audit", "load_deep", "load_study", "load_training"]
+__all__ = [
+    "SCHEMA",
+    "AuditStudy",
+    "DeepStudy",
+    "EnvStudy",
+    "Job",
+    "TrainingStudy",
+    "config_hash",
+    "horizon_token",
+    "load_audit",
+    "load_config",
+    "load_deep",
+    "load_study",
+    "load_training",
+]

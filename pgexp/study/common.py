@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shlex
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from pgexp.errors import UserError
@@ -39,14 +40,15 @@ def check_names(value: Any, key: str, allowed: tuple[str, ...] | list[str]) -> t
 
 
 def check_ints(value: Any, key: str, *, minimum: int) -> tuple[int, ...]:
-    if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in value):
+    if (not isinstance(value, list) or not value
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in value)):
         fail(key, f"expected a non-empty list of integers >= {minimum}, got {value!r}")
     if len(set(value)) != len(value):
         fail(key, "contains duplicates")
     return tuple(sorted(value))
 
 
-def join_options(opts: list[tuple[str, str | None]]) -> str:
+def join_options(opts: Sequence[tuple[str, str | None]]) -> str:
     return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
 
 

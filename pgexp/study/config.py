@@ -10,7 +10,8 @@ invocation, ``-n`` included:
    which also fills in its defaults; a violation is one line naming the key path
    (:func:`schema_message`), not jsonschema's dump of the schema;
 2. each section (:func:`~pgexp.study.estimation.load_study`, :func:`~pgexp.study.training.load_training`,
-   :func:`~pgexp.study.deep.load_deep`, :func:`~pgexp.study.audit.load_audit`) and the ``figures`` the config names (:func:`pgexp.figures.figures_for`);
+   :func:`~pgexp.study.deep.load_deep`, :func:`~pgexp.study.audit.load_audit`) and the ``figures`` the config
+   names (:func:`pgexp.figures.figures_for`);
 3. every spec string *built* (:func:`check_problems`): each environment's problem, features, policy and
    every θ point, the training start points, the deep section's policies -- so ``garnet:states=-1``,
    ``thetas: {init: ones}`` or ``gym:CartPole-v1`` in the tabular section fail ``snakemake -n`` naming the

@@ -175,8 +175,8 @@ class EnvStudy:
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + flag
 
 
-def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
-    where = f"environments.{name}"
+def check_env_entry(name: str, raw: Any, where: str) -> None:
+    """Check an ``environments`` entry's name, that it is a mapping of known keys, and its ``env`` problem spec."""
     if not NAME_RE.match(name):
         fail(where, "environment names may contain letters, digits, '_', '.', '-' (they become directory names)")
     if not isinstance(raw, dict):
@@ -185,7 +185,6 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     unknown = sorted(set(raw) - set(allowed))
     if unknown:
         fail(f"{where}.{unknown[0]}", f"unknown key; allowed: {', '.join(allowed)}")
-    merged = {**glob, **raw}
     if "env" not in raw:
         fail(f"{where}.env", "missing; give a problem spec such as short_corridor or garnet:states=20,actions=4")
     try:
@@ -195,6 +194,10 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         fail(f"{where}.env", str(exc))
     if spec.name not in ENV_REGISTRY:
         fail(f"{where}.env", f"unknown problem {spec.name!r}; allowed: {', '.join(sorted(ENV_REGISTRY))}")
+
+
+def env_horizons(merged: dict[str, Any], where: str) -> tuple[int | None, ...]:
+    """The sweep's distinct horizons, ascending with ``None`` (H = inf) last; refuses an empty list."""
     try:
         horizons = tuple(sorted({parse_horizon(h, what=f"{where}.horizons") for h in merged.get("horizons") or []},
                                 key=lambda h: float("inf") if h is None else h))
@@ -202,41 +205,74 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         fail(f"{where}.horizons", str(exc))
     if not horizons:
         fail(f"{where}.horizons", "expected a non-empty list of positive integers or 'inf'")
+    return horizons
+
+
+def env_gamma(merged: dict[str, Any], where: str) -> float | None:
+    """The configured discount in [0, 1], or ``None`` for the problem's own."""
     gamma = merged.get("gamma")
-    if gamma is not None:
-        try:
-            gamma = parse_gamma(gamma, what=f"{where}.gamma")
-        except UserError as exc:
-            fail(f"{where}.gamma", str(exc))
+    if gamma is None:
+        return None
+    try:
+        return parse_gamma(gamma, what=f"{where}.gamma")
+    except UserError as exc:
+        fail(f"{where}.gamma", str(exc))
+
+
+def env_thetas(merged: dict[str, Any], where: str) -> dict[Any, Any]:
+    """The policy points, name -> theta spec (default ``{init: zeros}``); names must be directory-safe."""
     thetas = merged.get("thetas") or {"init": "zeros"}
     if not isinstance(thetas, dict):
         fail(f"{where}.thetas", "expected a mapping name -> theta spec (zeros | random:seed=S,scale=X | PATH.npy)")
     for tname in thetas:
         if not NAME_RE.match(str(tname)):
             fail(f"{where}.thetas.{tname}", "names may contain letters, digits, '_', '.', '-'")
-    estimators = check_names(merged.get("estimators"), f"{where}.estimators", list(ESTIMATORS))
-    baselines = check_baselines(merged.get("baselines"), f"{where}.baselines")
-    batch_sizes = check_ints(merged.get("batch_sizes"), f"{where}.batch_sizes", minimum=1)
-    seeds = check_ints(merged.get("seeds"), f"{where}.seeds", minimum=0)
-    replicates = merged.get("replicates")
-    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 3:
-        fail(f"{where}.replicates", f"expected an integer >= 3 (confidence intervals need replicates), got {replicates!r}")
-    min_traj = merged.get("min_trajectories", 0)
-    if isinstance(min_traj, bool) or not isinstance(min_traj, int) or min_traj < 0:
-        fail(f"{where}.min_trajectories", f"expected an integer >= 0, got {min_traj!r}")
-    params = hyperparameter_values(raw, where, hyperparameter_values(glob, ""))
+    return thetas
+
+
+def check_count(value: Any, key: str, *, minimum: int, why: str = "") -> int:
+    """A single integer ``>= minimum`` (booleans refused); ``why`` is added to the message in parentheses."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        fail(key, f"expected an integer >= {minimum}{f' ({why})' if why else ''}, got {value!r}")
+    return value
+
+
+def env_reference(merged: dict[str, Any], where: str, horizons: tuple[int | None, ...],
+                  batch_sizes: tuple[int, ...]) -> tuple[int | None, int]:
+    """The reference cell ``(horizon, batch size)``: the middle of each sweep unless ``reference`` names one of it."""
     ref = merged.get("reference") or {}
     ref_h = parse_horizon(ref.get("horizon", horizons[len(horizons) // 2]), what=f"{where}.reference.horizon")
     ref_n = ref.get("batch_size", batch_sizes[len(batch_sizes) // 2])
     if ref_h not in horizons:
-        fail(f"{where}.reference.horizon", f"{horizon_token(ref_h)} is not one of the horizons {[horizon_token(h) for h in horizons]}")
+        fail(f"{where}.reference.horizon",
+             f"{horizon_token(ref_h)} is not one of the horizons {[horizon_token(h) for h in horizons]}")
     if ref_n not in batch_sizes:
         fail(f"{where}.reference.batch_size", f"{ref_n!r} is not one of the batch_sizes {list(batch_sizes)}")
+    return ref_h, int(ref_n)
+
+
+def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
+    """One environment's resolved study: its own keys over the global ones, every key checked in a fixed order."""
+    where = f"environments.{name}"
+    check_env_entry(name, raw, where)
+    merged = {**glob, **raw}
+    horizons = env_horizons(merged, where)
+    gamma = env_gamma(merged, where)
+    thetas = env_thetas(merged, where)
+    estimators = check_names(merged.get("estimators"), f"{where}.estimators", list(ESTIMATORS))
+    baselines = check_baselines(merged.get("baselines"), f"{where}.baselines")
+    batch_sizes = check_ints(merged.get("batch_sizes"), f"{where}.batch_sizes", minimum=1)
+    seeds = check_ints(merged.get("seeds"), f"{where}.seeds", minimum=0)
+    replicates = check_count(merged.get("replicates"), f"{where}.replicates", minimum=3,
+                             why="confidence intervals need replicates")
+    min_traj = check_count(merged.get("min_trajectories", 0), f"{where}.min_trajectories", minimum=0)
+    params = hyperparameter_values(raw, where, hyperparameter_values(glob, ""))
+    ref_h, ref_n = env_reference(merged, where, horizons, batch_sizes)
     study = EnvStudy(
         name=name, env=str(raw["env"]), features=merged.get("features"), policy=merged.get("policy"), gamma=gamma,
         thetas=tuple(sorted((str(k), str(v)) for k, v in thetas.items())), estimators=estimators, baselines=baselines,
         horizons=horizons, batch_sizes=batch_sizes, seeds=seeds, replicates=int(replicates),
-        params=tuple(sorted(params.items())), reference_horizon=ref_h, reference_batch_size=int(ref_n),
+        params=tuple(sorted(params.items())), reference_horizon=ref_h, reference_batch_size=ref_n,
         fit_batch_size=check_fit_batch_size(merged.get("fit_batch_size"), f"{where}.fit_batch_size"),
         practice=env_practice(merged, where),
         min_trajectories=int(min_traj),

@@ -68,7 +68,8 @@ class TrainingStudy:
                 ("--gamma", None if te.gamma is None else repr(te.gamma)), ("--horizon", horizon_token(te.horizon))]
 
     def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
-        opts = self.problem_args(self.env(env_name)) + [
+        opts = [
+            *self.problem_args(self.env(env_name)),
             ("--estimator", estimator), ("--baseline", baseline),
             *estimator_options(estimator, baseline, dict(self.params), self.fit_batch_size),
             ("--batch-size", str(self.batch_size)),
@@ -85,7 +86,8 @@ class TrainingStudy:
                              ("--selection-seeds", ",".join(str(x) for x in sel) if sel else None)])
 
     def path_args(self, env_name: str) -> str:
-        opts = self.problem_args(self.env(env_name)) + [
+        opts = [
+            *self.problem_args(self.env(env_name)),
             ("--estimator", "exact"), ("--batch-size", "1"), ("--step-size", repr(self.path_step_size)),
             ("--optimizer", self.optimizer), ("--iterations", str(max(self.checkpoints))), ("--seed", "0"),
             ("--checkpoints", ",".join(str(c) for c in self.checkpoints)), ("--tag", f"env_name={env_name}")]
@@ -109,12 +111,9 @@ TRAIN_KEYS = ("environments", "estimators", "baselines", "step_sizes", "batch_si
               "fit_batch_size")
 
 
-
-def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
-    """The validated ``training`` section, or ``None`` when the config has none."""
-    raw = optional_section(config, "training", TRAIN_KEYS + tuple(hyperparameters()))
-    if raw is None:
-        return None
+def train_envs(raw: dict[str, Any], studies: dict[str, EnvStudy]) -> tuple[TrainEnv, ...]:
+    """``training.environments``: each an environment of the study, trained at its own ``horizon`` (default: the
+    environment's reference horizon) from its own ``theta`` (default ``zeros``)."""
     envs_raw = raw.get("environments") or {}
     if not isinstance(envs_raw, dict) or not envs_raw:
         fail("training.environments", "expected a mapping env name -> {horizon: H, theta: SPEC}")
@@ -128,17 +127,51 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
             fail(f"training.environments.{name}.{bad[0]}", "unknown key; allowed: horizon, theta")
         es = studies[name]
         try:
-            horizon = parse_horizon(opts.get("horizon", es.reference_horizon), what=f"training.environments.{name}.horizon")
+            horizon = parse_horizon(opts.get("horizon", es.reference_horizon),
+                                    what=f"training.environments.{name}.horizon")
         except UserError as exc:
             fail(f"training.environments.{name}.horizon", str(exc))
         envs.append(TrainEnv(name, es.env, es.features, es.policy, es.gamma, str(opts.get("theta", "zeros")), horizon))
-    step_sizes = raw.get("step_sizes")
+    return tuple(envs)
+
+
+def positive_int(raw: dict[str, Any], key: str, default: int) -> int:
+    """``training.<key>``: a positive integer (booleans refused), ``default`` when the section does not give it."""
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        fail(f"training.{key}", f"expected a positive integer, got {value!r}")
+    return value
+
+
+def check_step_sizes(step_sizes: Any) -> list[float]:
+    """``training.step_sizes``: a non-empty list of positive numbers (booleans refused), returned as given."""
     if not isinstance(step_sizes, list) or not step_sizes or any(
             isinstance(x, bool) or not isinstance(x, (int, float)) or x <= 0 for x in step_sizes):
         fail("training.step_sizes", f"expected a non-empty list of positive numbers, got {step_sizes!r}")
-    iterations = raw.get("iterations", 200)
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        fail("training.iterations", f"expected a positive integer, got {iterations!r}")
+    return step_sizes
+
+
+def check_training_objectives(study: TrainingStudy) -> None:
+    """Refuse an estimator not defined for the objective of an environment trained at horizon inf (discounted
+    for gamma < 1, episodic for gamma = 1; the problem's own gamma unless the config sets one)."""
+    for te in study.envs:
+        if te.horizon is None and (te.gamma is None or te.gamma >= 1):
+            gamma = te.gamma if te.gamma is not None else problem_gamma(te.env, f"training.environments.{te.name}")
+            kind = "discounted" if gamma < 1 else "episodic"
+            for est in study.estimators:
+                if kind not in ESTIMATORS[est].objectives:
+                    fail(f"training.environments.{te.name}.horizon",
+                          f"{est} is not defined for horizon inf with gamma = {gamma:g}; give a finite horizon")
+
+
+def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> TrainingStudy | None:
+    """The validated ``training`` section, or ``None`` when the config has none."""
+    raw = optional_section(config, "training", TRAIN_KEYS + tuple(hyperparameters()))
+    if raw is None:
+        return None
+    envs = train_envs(raw, studies)
+    step_sizes = check_step_sizes(raw.get("step_sizes"))
+    iterations = positive_int(raw, "iterations", 200)
     checkpoints = check_ints(raw.get("checkpoints", [0, iterations]), "training.checkpoints", minimum=0)
     if max(checkpoints) > iterations:
         fail("training.checkpoints", f"{max(checkpoints)} is beyond training.iterations = {iterations}")
@@ -148,11 +181,9 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
     threshold = raw.get("threshold", 0.9)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
         fail("training.threshold", f"expected a number in (0, 1], got {threshold!r}")
-    batch = raw.get("batch_size", 16)
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        fail("training.batch_size", f"expected a positive integer, got {batch!r}")
+    batch = positive_int(raw, "batch_size", 16)
     study = TrainingStudy(
-        envs=tuple(envs), estimators=check_names(raw.get("estimators"), "training.estimators", list(ESTIMATORS)),
+        envs=envs, estimators=check_names(raw.get("estimators"), "training.estimators", list(ESTIMATORS)),
         baselines=check_baselines(raw.get("baselines", ["none"]), "training.baselines"),
         step_sizes=tuple(sorted(float(x) for x in step_sizes)), batch_size=batch, iterations=iterations,
         seeds=check_ints(raw.get("seeds", [0]), "training.seeds", minimum=0), optimizer=optimizer,
@@ -166,14 +197,7 @@ def load_training(config: dict[str, Any], studies: dict[str, EnvStudy]) -> Train
     )
     if any(batch < BASELINES[b.partition(":")[0]].min_batch_size for b in study.baselines):
         fail("training.batch_size", "the 'constant' (leave-one-out) baseline needs batch_size >= 2")
-    for te in study.envs:
-        if te.horizon is None and (te.gamma is None or te.gamma >= 1):
-            gamma = te.gamma if te.gamma is not None else problem_gamma(te.env, f"training.environments.{te.name}")
-            kind = "discounted" if gamma < 1 else "episodic"
-            for est in study.estimators:
-                if kind not in ESTIMATORS[est].objectives:
-                    fail(f"training.environments.{te.name}.horizon",
-                          f"{est} is not defined for horizon inf with gamma = {gamma:g}; give a finite horizon")
+    check_training_objectives(study)
     return study
 
 

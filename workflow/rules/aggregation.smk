@@ -9,14 +9,14 @@ rule metrics:
         "results/tables/metrics/{env}.parquet",
     log:
         "logs/metrics/{env}.log",
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         reference=reference,
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
-    resources:
-        runtime=30,
-        mem_mb=4000,
     shell:
         "pgexp metrics {input} --reference-horizon {params.reference[horizon]}"
         " --reference-batch-size {params.reference[batch_size]} --resamples {params.resamples}"
@@ -30,13 +30,13 @@ rule slopes:
         "results/tables/slopes/{env}.parquet",
     log:
         "logs/slopes/{env}.log",
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
-    resources:
-        runtime=30,
-        mem_mb=4000,
     shell:
         "pgexp slopes {input} --resamples {params.resamples} --confidence {params.confidence}"
         " --output {output} > {log} 2>&1"
@@ -47,12 +47,12 @@ rule exact_curves:
         "results/tables/exact_variance/{env}/{theta}.parquet",
     log:
         "logs/exact_variance/{env}/{theta}.log",
-    params:
-        args=lambda wildcards: STUDY[wildcards.env].exact_args(wildcards.theta),
-        version=PGEXP_VERSION,
     resources:
         runtime=30,
         mem_mb=2000,
+    params:
+        args=lambda wildcards: STUDY[wildcards.env].exact_args(wildcards.theta),
+        version=PGEXP_VERSION,
     shell:
         "pgexp exact-curves {params.args} --output {output} > {log} 2>&1"
 
@@ -64,14 +64,14 @@ rule compare:
         "results/tables/comparisons/{env}.parquet",
     log:
         "logs/comparisons/{env}.log",
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         reference=reference,
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
-    resources:
-        runtime=30,
-        mem_mb=4000,
     shell:
         "pgexp compare {input} --cell {params.reference[horizon]}:{params.reference[batch_size]}"
         " --resamples {params.resamples} --confidence {params.confidence} --output {output} > {log} 2>&1"
@@ -82,12 +82,12 @@ rule decompose:
         "results/tables/decomposition/{env}/{theta}.parquet",
     log:
         "logs/decomposition/{env}/{theta}.log",
-    params:
-        args=lambda wildcards: STUDY[wildcards.env].decompose_args(wildcards.theta),
-        version=PGEXP_VERSION,
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        args=lambda wildcards: STUDY[wildcards.env].decompose_args(wildcards.theta),
+        version=PGEXP_VERSION,
     shell:
         "pgexp decompose {params.args} --output {output} > {log} 2>&1"
 
@@ -97,12 +97,12 @@ rule lambda_tradeoff:
         "results/tables/gae_lambda_tradeoff/{env}/{theta}.parquet",
     log:
         "logs/gae_lambda_tradeoff/{env}/{theta}.log",
-    params:
-        args=lambda wildcards: STUDY[wildcards.env].lambda_tradeoff_args(wildcards.theta),
-        version=PGEXP_VERSION,
     resources:
         runtime=30,
         mem_mb=2000,
+    params:
+        args=lambda wildcards: STUDY[wildcards.env].lambda_tradeoff_args(wildcards.theta),
+        version=PGEXP_VERSION,
     shell:
         "pgexp lambda-tradeoff {params.args} --output {output} > {log} 2>&1"
 

@@ -39,18 +39,29 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 BOOTSTRAP = config.get("bootstrap", {})
 RESAMPLES = int(BOOTSTRAP.get("resamples", 2000))
 CONFIDENCE = float(BOOTSTRAP.get("confidence", 0.95))
-ESTIMATION_TABLES = expand("results/tables/{table}.{ext}", table=("metrics", "slopes", "exact_variance", "comparisons",
-                                                                 "decomposition"), ext=("parquet", "csv"))
+ESTIMATION_TABLES = expand(
+    "results/tables/{table}.{ext}",
+    table=("metrics", "slopes", "exact_variance", "comparisons", "decomposition"),
+    ext=("parquet", "csv"),
+)
 if any(st.has_lambda_tradeoff() for st in STUDY.values()):  # GAE's exact lambda trade-off
     ESTIMATION_TABLES += expand("results/tables/gae_lambda_tradeoff.{ext}", ext=("parquet", "csv"))
 TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
 TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
 CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
-DEEP_TABLE_NAMES = (["deep_quality"] + (["deep_learning_curves", "deep_training_summary"] if DEEP.train else [])) if DEEP else []
+DEEP_TABLE_NAMES = (
+    (["deep_quality"] + (["deep_learning_curves", "deep_training_summary"] if DEEP.train else [])) if DEEP else []
+)
 TABLES += expand("results/tables/{table}.{ext}", table=DEEP_TABLE_NAMES, ext=("parquet", "csv"))
-AUDIT_TABLE_NAMES = (["practice_audit", "practice_audit_sign_flip"]
-                     + (["practice_audit_normalization"] if AUDIT.normalization else [])
-                     + (["practice_audit_curves", "practice_audit_training"] if AUDIT.training else [])) if AUDIT else []
+AUDIT_TABLE_NAMES = (
+    (
+        ["practice_audit", "practice_audit_sign_flip"]
+        + (["practice_audit_normalization"] if AUDIT.normalization else [])
+        + (["practice_audit_curves", "practice_audit_training"] if AUDIT.training else [])
+    )
+    if AUDIT
+    else []
+)
 TABLES += expand("results/tables/{table}.{ext}", table=AUDIT_TABLE_NAMES, ext=("parquet", "csv"))
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
@@ -83,8 +94,10 @@ def estimate_args(wildcards):
 
 def reference(wildcards):
     study = STUDY[wildcards.env]
-    return {"horizon": "inf" if study.reference_horizon is None else study.reference_horizon,
-            "batch_size": study.reference_batch_size}
+    return {
+        "horizon": "inf" if study.reference_horizon is None else study.reference_horizon,
+        "batch_size": study.reference_batch_size,
+    }
 
 
 def train_args(wildcards):
@@ -92,7 +105,9 @@ def train_args(wildcards):
     if DEEP and DEEP.train and wildcards.env in DEEP.envs and pair in DEEP.pairs("train"):
         return DEEP.train_args(wildcards.env, *pair)
     if TRAINING is None or wildcards.env not in {te.name for te in TRAINING.envs} or pair not in TRAINING.pairs():
-        raise WorkflowError(f"training run {wildcards.env}/{wildcards.estimator}~{wildcards.baseline} is not in the config")
+        raise WorkflowError(
+            f"training run {wildcards.env}/{wildcards.estimator}~{wildcards.baseline} is not in the config"
+        )
     return TRAINING.train_args(wildcards.env, *pair)
 
 
@@ -101,13 +116,22 @@ def training_files(wildcards):
 
 
 def checkpoint_estimate_files(wildcards):
-    return [f"results/estimates_training/{te.name}/ckpt{t}/{e}~{b}.parquet"
-            for te in TRAINING.envs for t in TRAINING.checkpoints for e, b in TRAINING.pairs()]
+    return [
+        f"results/estimates_training/{te.name}/ckpt{t}/{e}~{b}.parquet"
+        for te in TRAINING.envs
+        for t in TRAINING.checkpoints
+        for e, b in TRAINING.pairs()
+    ]
 
 
 def checkpoint_args(wildcards):
-    return TRAINING.checkpoint_args(wildcards.env, int(wildcards.t), f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy",
-                                    wildcards.estimator, wildcards.baseline)
+    return TRAINING.checkpoint_args(
+        wildcards.env,
+        int(wildcards.t),
+        f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy",
+        wildcards.estimator,
+        wildcards.baseline,
+    )
 
 
 TRAINING_TABLES = {
@@ -129,19 +153,31 @@ def training_report_options():
 
 def exact_files(wildcards=None):
     """Exact variance curves of every (environment, policy point) that has exact pairs."""
-    return [f"results/tables/exact_variance/{name}/{theta}.parquet"
-            for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
+    return [
+        f"results/tables/exact_variance/{name}/{theta}.parquet"
+        for name, st in sorted(STUDY.items())
+        if st.exact_pairs()
+        for theta, _ in st.thetas
+    ]
 
 
 def decomposition_files(wildcards=None):
-    return [f"results/tables/decomposition/{name}/{theta}.parquet"
-            for name, st in sorted(STUDY.items()) if st.exact_pairs() for theta, _ in st.thetas]
+    return [
+        f"results/tables/decomposition/{name}/{theta}.parquet"
+        for name, st in sorted(STUDY.items())
+        if st.exact_pairs()
+        for theta, _ in st.thetas
+    ]
 
 
 def lambda_tradeoff_files(wildcards=None):
     """GAE's exact lambda trade-off of every (environment, policy point) that studies GAE."""
-    return [f"results/tables/gae_lambda_tradeoff/{name}/{theta}.parquet"
-            for name, st in sorted(STUDY.items()) if st.has_lambda_tradeoff() for theta, _ in st.thetas]
+    return [
+        f"results/tables/gae_lambda_tradeoff/{name}/{theta}.parquet"
+        for name, st in sorted(STUDY.items())
+        if st.has_lambda_tradeoff()
+        for theta, _ in st.thetas
+    ]
 
 
 def lambda_tradeoff_report_inputs(wildcards):
@@ -161,8 +197,10 @@ def deep_training_files(wildcards=None):
     return [f"results/training/{name}/{e}~{b}.parquet" for name in DEEP.envs for e, b in DEEP.pairs("train")]
 
 
-DEEP_REPORT_TABLES = {"deep_quality": "results/tables/deep_quality.parquet",
-                      "deep_summary": "results/tables/deep_training_summary.parquet"}
+DEEP_REPORT_TABLES = {
+    "deep_quality": "results/tables/deep_quality.parquet",
+    "deep_summary": "results/tables/deep_training_summary.parquet",
+}
 
 
 def deep_report_inputs(wildcards):
@@ -208,8 +246,10 @@ def audit_normalization_outputs():
 def audit_normalization_options(wildcards, input):
     if not (AUDIT and AUDIT.normalization):
         return ""
-    return (f"--normalization {' '.join(input.normalization)}"
-            " --normalization-output results/tables/practice_audit_normalization.parquet")
+    return (
+        f"--normalization {' '.join(input.normalization)}"
+        " --normalization-output results/tables/practice_audit_normalization.parquet"
+    )
 
 
 AUDIT_REPORT_TABLES = {

@@ -7,12 +7,12 @@ rule estimate:
         "results/estimates/{env}/{theta}/{estimator}~{baseline}/seed{seed}.parquet",
     log:
         "logs/estimate/{env}/{theta}/{estimator}~{baseline}/seed{seed}.log",
-    params:
-        args=estimate_args,
-        version=PGEXP_VERSION,
     threads: 1
     resources:
         runtime=30,
         mem_mb=2000,
+    params:
+        args=estimate_args,
+        version=PGEXP_VERSION,
     shell:
         "pgexp estimate {params.args} --output {output} > {log} 2>&1"

@@ -8,13 +8,13 @@ rule practice_estimate:
         "results/practice_audit/estimates/{env}/{variant}/seed{seed}.parquet",
     log:
         "logs/practice_audit/estimates/{env}/{variant}/seed{seed}.log",
-    params:
-        args=lambda wildcards: AUDIT.estimate_args(wildcards.env, wildcards.variant, int(wildcards.seed)),
-        version=PGEXP_VERSION,
     threads: 1
     resources:
         runtime=30,
         mem_mb=2000,
+    params:
+        args=lambda wildcards: AUDIT.estimate_args(wildcards.env, wildcards.variant, int(wildcards.seed)),
+        version=PGEXP_VERSION,
     shell:
         "pgexp estimate {params.args} --output {output} > {log} 2>&1"
 
@@ -24,14 +24,14 @@ rule practice_normalization:
         "results/practice_audit/normalization/{problem}.parquet",
     log:
         "logs/practice_audit/normalization/{problem}.log",
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         args=lambda wildcards: AUDIT.normalization_args(wildcards.problem),
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
-    resources:
-        runtime=30,
-        mem_mb=4000,
     shell:
         "pgexp normalization-bias {params.args} --resamples {params.resamples} --confidence {params.confidence}"
         " --output {output} > {log} 2>&1"
@@ -42,14 +42,14 @@ rule practice_sign_flip:
         multiext("results/tables/practice_audit_sign_flip", ".parquet", ".csv"),
     log:
         "logs/practice_audit/sign_flip.log",
+    resources:
+        runtime=30,
+        mem_mb=2000,
     params:
         args=lambda wildcards: AUDIT.sign_flip_args(),
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
-    resources:
-        runtime=30,
-        mem_mb=2000,
     shell:
         "pgexp sign-flip {params.args} --confidence {params.confidence}"
         " --output results/tables/practice_audit_sign_flip.parquet > {log} 2>&1"
@@ -64,14 +64,14 @@ rule practice_audit_table:
         audit_normalization_outputs(),
     log:
         "logs/practice_audit/table.log",
+    resources:
+        runtime=30,
+        mem_mb=4000,
     params:
         normalization=audit_normalization_options,
         resamples=RESAMPLES,
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
-    resources:
-        runtime=30,
-        mem_mb=4000,
     shell:
         "pgexp practice-audit {input.estimates} {params.normalization} --resamples {params.resamples}"
         " --confidence {params.confidence} --output results/tables/practice_audit.parquet > {log} 2>&1"
@@ -82,12 +82,12 @@ rule practice_train:
         "results/practice_audit/training/{env}/{estimator}~{baseline}.parquet",
     log:
         "logs/practice_audit/training/{env}/{estimator}~{baseline}.log",
-    params:
-        args=lambda wildcards: AUDIT.train_args(wildcards.env, wildcards.estimator, wildcards.baseline),
-        version=PGEXP_VERSION,
     resources:
         runtime=60,
         mem_mb=2000,
+    params:
+        args=lambda wildcards: AUDIT.train_args(wildcards.env, wildcards.estimator, wildcards.baseline),
+        version=PGEXP_VERSION,
     shell:
         "pgexp train {params.args} --output {output} > {log} 2>&1"
 

@@ -52,16 +52,17 @@ rule study_curves:
     input:
         PAPER.training_files(),
     output:
-        multiext(f"{ROOT}/tables/learning_curves", ".parquet", ".csv"),
-        multiext(f"{ROOT}/tables/training_summary", ".parquet", ".csv"),
-        multiext(f"{ROOT}/tables/policy_traces", ".parquet", ".csv"),
+        curves=multiext(f"{ROOT}/tables/learning_curves", ".parquet", ".csv"),
+        summary=multiext(f"{ROOT}/tables/training_summary", ".parquet", ".csv"),
+        traces=multiext(f"{ROOT}/tables/policy_traces", ".parquet", ".csv"),
     log:
         f"{STUDY_LOGS}/curves.log",
     params:
         args=PAPER.curves_args(),
-        curves=STUDY_TABLE["learning_curves"],
-        summary=STUDY_TABLE["training_summary"],
-        traces=STUDY_TABLE["policy_traces"],
+        # each table's .parquet (`pgexp curves` writes the .csv beside it)
+        curves=lambda wildcards, output: output.curves[0],
+        summary=lambda wildcards, output: output.summary[0],
+        traces=lambda wildcards, output: output.traces[0],
         version=PGEXP_VERSION,
     shell:
         "pgexp curves {input} --curves {params.curves} --summary {params.summary} --traces {params.traces}"
@@ -70,14 +71,15 @@ rule study_curves:
 
 rule study_baseline_variance:
     output:
-        multiext(f"{ROOT}/tables/baseline_variance", ".parquet", ".csv"),
+        table=multiext(f"{ROOT}/tables/baseline_variance", ".parquet", ".csv"),
     log:
         f"{STUDY_LOGS}/baseline_variance.log",
     params:
         args=PAPER.variance_args(),
+        parquet=lambda wildcards, output: output.table[0],  # the .csv is written beside it
         version=PGEXP_VERSION,
     shell:
-        "pgexp baseline-variance {params.args} --output {output[0]} > {log} 2>&1"
+        "pgexp baseline-variance {params.args} --output {params.parquet} > {log} 2>&1"
 
 
 rule study_report:
@@ -91,8 +93,9 @@ rule study_report:
     params:
         study=json.dumps(config["study"], sort_keys=True),
         variance=f"--variance {STUDY_TABLE['baseline_variance']}" if "baseline_variance" in STUDY_TABLE else "",
+        outdir=lambda wildcards, output: os.path.dirname(output.report),
         version=PGEXP_VERSION,
     shell:
         "pgexp study-report --study-json {params.study:q} --curves {input.learning_curves}"
         " --summary {input.training_summary} --traces {input.policy_traces} {params.variance}"
-        " --outdir {ROOT} > {log} 2>&1"
+        " --outdir {params.outdir} > {log} 2>&1"

@@ -7,12 +7,12 @@ rule train:
         "results/training/{env}/{estimator}~{baseline}.parquet",
     log:
         "logs/training/{env}/{estimator}~{baseline}.log",
-    params:
-        args=train_args,
-        version=PGEXP_VERSION,
     resources:
         runtime=60,
         mem_mb=2000,
+    params:
+        args=train_args,
+        version=PGEXP_VERSION,
     shell:
         "pgexp train {params.args} --output {output} > {log} 2>&1"
 
@@ -37,12 +37,12 @@ rule estimate_checkpoint:
         "results/estimates_training/{env}/ckpt{t}/{estimator}~{baseline}.parquet",
     log:
         "logs/estimates_training/{env}/ckpt{t}/{estimator}~{baseline}.log",
-    params:
-        args=checkpoint_args,
-        version=PGEXP_VERSION,
     resources:
         runtime=30,
         mem_mb=2000,
+    params:
+        args=checkpoint_args,
+        version=PGEXP_VERSION,
     shell:
         "pgexp estimate {params.args} --output {output} > {log} 2>&1"
 

@@ -160,7 +160,9 @@ def horizon_section(ctx: ReportContext) -> SectionOutput | None:
     if loc.empty:
         return None
     findings: list[Finding] = []
-    hold, fail = [], []
+    # per problem: (label, REINFORCE's exponent, reward_to_go~value_exact's, h_from, h_to)
+    hold: list[tuple[str, float, float, int, int]] = []
+    fail: list[tuple[str, float, float, int, int]] = []
     for env, theta, label, g in env_groups(loc):
         r = g[(g["estimator"] == "reinforce") & (g["baseline"] == "none")]
         if r.empty:

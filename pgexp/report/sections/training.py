@@ -233,14 +233,14 @@ def training_findings(
     for df in (summary, training_variance):
         if df is not None and "env_name" in df:
             envs |= set(df["env_name"].dropna().astype(str))
-    have_summary = has(summary, ["env_name", "estimator", "baseline", "step_size", "selected"])
-    if have_summary:
-        summary = summary.assign(selected=flag(summary, "selected"), all_diverged=flag(summary, "all_diverged"))
-    have_tv = has(training_variance, ["env_name", "estimator", "baseline", "var_per_traj"])
+    # None where a table lacks the columns its findings need
+    summary = (summary.assign(selected=flag(summary, "selected"), all_diverged=flag(summary, "all_diverged"))
+               if has(summary, ["env_name", "estimator", "baseline", "step_size", "selected"]) else None)
+    tv = training_variance if has(training_variance, ["env_name", "estimator", "baseline", "var_per_traj"]) else None
     out: list[Finding] = []
     for env in sorted(envs):
         texts: list[str] = []
-        if have_summary:
+        if summary is not None:
             s_env = summary[summary["env_name"].astype(str) == env]
             if not s_env.empty:
                 thr_v = num(s_env, "threshold").dropna().unique()
@@ -262,8 +262,7 @@ def training_findings(
                         f"{env}: for reference, the exact-gradient path (η = {fmt(r['step_size'])}, no "
                         f"sampling) reaches final progress {fmt(r.get('final_progress'))}."
                     )
-        if have_tv:
-            tv = training_variance
+        if tv is not None:
             texts += _variance_training_sentences(env, tv[tv["env_name"].astype(str) == env])
         out += [Finding(t, env) for t in texts]
     return out
