@@ -12,6 +12,7 @@ import pytest
 from exact_cases import CASES, random_problem
 
 from pgexp.errors import UserError
+from pgexp.exact.catalogue import COMMON_ESTIMATORS
 from pgexp.exact.decomposition import (
     COLUMNS,
     DECOMPOSABLE,
@@ -20,7 +21,6 @@ from pgexp.exact.decomposition import (
     enumerated_decomposition,
 )
 from pgexp.exact.model import make_setup
-from pgexp.exact.catalogue import COMMON_ESTIMATORS
 from pgexp.exact.moments import SUPPORTED, trajectory_moments
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
 from pgexp.problems.mdp import make_mdp
