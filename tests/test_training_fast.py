@@ -85,6 +85,9 @@ CASES = [  # (problem, estimator, baseline, batch, optimizer, step sizes)
     (dict(env="garnet:states=5,actions=3,branching=2,seed=2", gamma=1.0, horizon=5), "reward_to_go", "none", 2, "sga",
      [0.3]),
     (dict(env="garnet:states=5,actions=3,branching=2,seed=2", gamma=0.8), "exact", "none", 1, "sga", [0.5, 2.0]),
+    (dict(env="garnet:states=5,actions=3,branching=2,seed=0", gamma=0.9, horizon=6, theta="random:seed=1,scale=1"),
+     "reward_to_go_common", "value_exact", 4, "sga", [0.1, 0.5]),
+    (dict(env="chain:length=4", gamma=0.9, horizon=8), "reward_to_go_common", "constant", 3, "adam", [0.05, 0.2]),
 ]
 
 

@@ -1,8 +1,8 @@
 r"""The compiled training engine: every run of a grid (seeds x step sizes) in one numba loop.
 
 Scope: softmax-linear policies ``pi(a|s) ∝ exp(theta . phi(s, a))`` on small tabular problems
-(:func:`pgexp.runs.tabular_exact.fits_dense`), the estimators ``reinforce``, ``reward_to_go`` and
-``exact``; everything else trains through the general path of :mod:`pgexp.runs.train`.
+(:func:`pgexp.runs.tabular_exact.fits_dense`), the estimators ``reinforce``, ``reward_to_go``,
+``reward_to_go_common`` and ``exact``; everything else trains through the general path of :mod:`pgexp.runs.train`.
 
 **Streams.**  Iteration ``t`` of a run draws its ``N`` trajectories from ``SeedSequence(entropy,
 spawn_key=(t, 0))`` exactly as the general path does (:mod:`pgexp.sampling.seedseq` derives the key inside
@@ -13,7 +13,7 @@ A run's numbers depend only on its own identity, never on the other runs of the 
 ``psi_h = grad log pi(a_h|s_h) = phi(s_h, a_h) - sum_b pi(b|s_h) phi(s_h, b)``; ``b_h`` is the baseline
 plus the offset ``epsilon`` (``--baseline-offset``).  Step weights:
 ``reinforce``: ``w_h = G_0 - b_0`` (one baseline per trajectory, at ``s_0``);
-``reward_to_go``: ``w_h = gamma^h (R_h - b_h)``.
+``reward_to_go``: ``w_h = gamma^h (R_h - b_h)``; ``reward_to_go_common``: ``w_h = R_h - b_h`` (no ``gamma^h``).
 
 **Per-batch updates** (default).  ``g = (1/N) sum_i sum_h w_ih psi_ih`` at ``theta_t``; SGA
 ``theta += eta g``; Adam on ``g``; NPG below.  Baselines: ``none`` (0), ``constant`` (leave-one-out
@@ -66,8 +66,9 @@ from pgexp.sampling.rng import next_uniform
 from pgexp.sampling.seedseq import fill_trajectory_seeds, stream_key
 from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start
 
-REINFORCE, REWARD_TO_GO, EXACT = 0, 1, 2
-ESTIMATOR_CODES = {"reinforce": REINFORCE, "reward_to_go": REWARD_TO_GO, "exact": EXACT}
+REINFORCE, REWARD_TO_GO, EXACT, REWARD_TO_GO_COMMON = 0, 1, 2, 3
+ESTIMATOR_CODES = {"reinforce": REINFORCE, "reward_to_go": REWARD_TO_GO, "exact": EXACT,
+                   "reward_to_go_common": REWARD_TO_GO_COMMON}
 NONE, CONSTANT, VALUE_EXACT, VALUE_ONLINE, OPTIMAL_EXACT = 0, 1, 2, 3, 4
 BASELINE_CODES = {"none": NONE, "constant": CONSTANT, "value_exact": VALUE_EXACT, "value_online": VALUE_ONLINE,
                   "optimal_exact": OPTIMAL_EXACT}
@@ -298,12 +299,14 @@ def trajectory_baselines(base, N, offs, lens, S_buf, Ret, V, w, vf, bstar, offse
 
 @njit(cache=True)
 def step_weight(est, base, h, ret_h, s, disc, G0_i, b0_i, V, w, vf, bstar, offset):
-    """``w_h``: ``G_0 - b_0`` (reinforce) or ``gamma^h (R_h - b_h)`` (reward_to_go)."""
+    """``w_h``: ``G_0 - b_0`` (reinforce), ``gamma^h (R_h - b_h)`` (reward_to_go) or ``R_h - b_h``
+    (reward_to_go_common: no ``gamma^h``)."""
     if est == REINFORCE:
         return G0_i - b0_i
+    d = 1.0 if est == REWARD_TO_GO_COMMON else disc[h]
     if base == CONSTANT:
-        return disc[h] * (ret_h - b0_i)
-    return disc[h] * (ret_h - baseline_at(base, V, s, h, w, vf, bstar, offset))
+        return d * (ret_h - b0_i)
+    return d * (ret_h - baseline_at(base, V, s, h, w, vf, bstar, offset))
 
 
 @njit(cache=True)
