@@ -26,7 +26,7 @@ _API = {
     "ESTIMATORS": "pgexp.estimators",
     "BASELINES": "pgexp.estimators",
     "Batch": "pgexp.estimators.batch",
-    "check_estimator": "pgexp.estimators.check",
+    "check_estimator": "pgexp.runs.check",
 }
 
 

@@ -20,10 +20,10 @@ from pgexp import exact
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS, parse_baseline
 from pgexp.estimators.baselines import leave_one_out_mean, optimal_coefficients
-from pgexp.estimators.check import ALPHA, CHECK_PROBLEMS, CheckProblem, estimator_checks, max_z
 from pgexp.policies import SoftmaxLinearPolicy, TabularFeatures
 from pgexp.problems.mdp import make_mdp
 from pgexp.problems.problem import Problem
+from pgexp.runs.check import ALPHA, CHECK_PROBLEMS, CheckProblem, estimator_checks, max_z
 from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, run_estimate
 from pgexp.sampling.rng import job_entropy

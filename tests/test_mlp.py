@@ -196,7 +196,7 @@ LAM = 0.7
 
 
 def _unbiased_cases():
-    from pgexp.estimators.check import baseline_names
+    from pgexp.runs.check import baseline_names
 
     for est in ESTIMATORS.values():
         for baseline in baseline_names(est):

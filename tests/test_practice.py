@@ -19,7 +19,6 @@ from scipy.stats import norm
 from pgexp import exact
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS, register_estimator
-from pgexp.estimators.check import ALPHA, estimator_checks, max_z
 from pgexp.estimators.practice import NORMALIZE_EPS, Practice, make_practice, normalize_weights
 from pgexp.exact.batch import batch_multisets, ordered_batches
 from pgexp.exact.model import make_setup
@@ -27,6 +26,7 @@ from pgexp.exact.moments import trajectory_moments
 from pgexp.exact.normalization import bias_rate, exact_normalized, path_statistics
 from pgexp.exact.practice import normalization_scale, practice_moments, truncation_bias
 from pgexp.problems.problem import build_problem
+from pgexp.runs.check import ALPHA, estimator_checks, max_z
 from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_combination, run_estimate
 from pgexp.sampling.rng import stream

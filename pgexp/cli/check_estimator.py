@@ -26,6 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pgexp.estimators.check import check_estimator
+    from pgexp.runs.check import check_estimator
 
     return 0 if check_estimator(args.name, out=lambda line: print(line, flush=True, file=sys.stdout)) else 1

@@ -21,7 +21,7 @@ def unbiased_text(est, baseline: str) -> str:
     """``yes`` / ``no`` / ``only with lam = 1`` / ``only with gamma = 1`` from the registry's rule, at the default
     hyperparameters and at each value ``pgexp check-estimator`` tests (the spec's ``check_values``), and at
     ``gamma = 1`` and below where the rule reads the discount."""
-    from pgexp.estimators.check import param_sets
+    from pgexp.runs.check import param_sets
 
     sets = param_sets(est)
     reads = est.unbiased_reads_gamma

@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def parse_pair(item: str) -> tuple[str, str]:
     from pgexp.errors import UserError
-    from pgexp.exact.catalogue import NORMALIZABLE
+    from pgexp.estimators.practice import NORMALIZABLE
 
     est, sep, base = item.partition("~")
     if not sep or est not in NORMALIZABLE or base.partition(":")[0] not in NORMALIZABLE[est]:

@@ -62,6 +62,15 @@ from pgexp.estimators.batch import Batch
 
 BOOTSTRAPS = ("none", "value_exact", "value_learned")
 NORMALIZE_EPS = 1e-8  # CleanRL's and Stable-Baselines3's epsilon
+# estimator -> baselines whose step weights form a family without a past part: the scale of advantage
+# normalisation is exact for them (pgexp.exact.practice computes it)
+NORMALIZABLE: dict[str, tuple[str, ...]] = {
+    "reward_to_go": ("none", "value_exact", "fixed"),
+    "reward_to_go_common": ("none", "value_exact", "fixed"),
+    "gae": ("none", "value_exact", "fixed"),
+    "gae_common": ("none", "value_exact", "fixed"),
+    "advantage_exact": ("none",),
+}
 # Options that apply to any estimator on the job's common trajectories without an auxiliary fit of its own
 # (the cut and the normalisation act on a batch of whole trajectories).
 
@@ -145,9 +154,16 @@ def check_practice(practice: Practice, est: Any, baseline: str, objective: str, 
         raise UserError(f"--truncate: for the discounted and episodic objectives (H = inf), not {objective} "
                         "(a finite horizon already ends every episode at H)")
     if practice.normalize_advantages:
-        from pgexp.exact.catalogue import check_normalizable  # metadata only
-
         check_normalizable(est.name, baseline)
+
+
+def check_normalizable(estimator: str, baseline: str) -> None:
+    """Refuse ``--normalize-advantages`` where the exact scale is not available, naming what is."""
+    base = baseline.partition(":")[0]
+    if base not in NORMALIZABLE.get(estimator, ()):
+        allowed = "; ".join(f"{e} with {', '.join(bs)}" for e, bs in NORMALIZABLE.items())
+        raise UserError(f"--normalize-advantages: not available for {estimator}~{base} (its estimate is rescaled by "
+                        f"the exact standard deviation of the step weights); allowed: {allowed}")
 
 
 # ------------------------------------------------------------------------------------------ truncation
@@ -198,5 +214,5 @@ def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float) -> np
     return np.where(mask, (w - m) * (scale / (sd + NORMALIZE_EPS)), 0.0)
 
 
-__all__ = ["BOOTSTRAPS", "CLI_NAMES", "NORMALIZE_EPS", "PLAIN", "Practice", "bootstrap_values", "check_practice",
-           "config_names", "cut", "make_practice", "normalize_weights"]
+__all__ = ["BOOTSTRAPS", "CLI_NAMES", "NORMALIZABLE", "NORMALIZE_EPS", "PLAIN", "Practice", "bootstrap_values",
+           "check_normalizable", "check_practice", "config_names", "cut", "make_practice", "normalize_weights"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from pgexp.exact.values import objective_kind, policy_transition, terminating_states
-from pgexp.problems.mdp import FiniteMDP
+from pgexp.exact.values import policy_transition, terminating_states
+from pgexp.problems.mdp import FiniteMDP, objective_kind
 
 
 def objective(mdp: FiniteMDP, pi: torch.Tensor) -> torch.Tensor:

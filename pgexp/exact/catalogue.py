@@ -27,15 +27,6 @@ SUPPORTED: dict[str, tuple[str, ...]] = {
 ESTIMATORS = tuple(SUPPORTED)
 # The common variants (no gamma^h) are defined for the finite and episodic objectives, as in the registry.
 COMMON_ESTIMATORS = ("reward_to_go_common", "gae_common")
-# estimator -> baselines whose step weights form a family without a past part: the scale of advantage
-# normalisation is exact for them (pgexp.exact.practice)
-NORMALIZABLE: dict[str, tuple[str, ...]] = {
-    "reward_to_go": ("none", "value_exact", "fixed"),
-    "reward_to_go_common": ("none", "value_exact", "fixed"),
-    "gae": ("none", "value_exact", "fixed"),
-    "gae_common": ("none", "value_exact", "fixed"),
-    "advantage_exact": ("none",),
-}
 
 
 def _display(name: str) -> str:
@@ -95,12 +86,3 @@ def exact_pairs(estimators: Sequence[str], baselines: Sequence[str]) -> list[tup
     (``optimal`` is the exact oracle, fitted in Monte Carlo; ``value_learned`` and ``actor_critic`` have none)."""
     return [(e, b) for e in estimators for b in baselines
             if e in SUPPORTED and b in SUPPORTED[e] and b not in ("fixed", "value_table")]
-
-
-def check_normalizable(estimator: str, baseline: str) -> None:
-    """Refuse ``--normalize-advantages`` where the exact scale is not available, naming what is."""
-    base = baseline.partition(":")[0]
-    if base not in NORMALIZABLE.get(estimator, ()):
-        allowed = "; ".join(f"{e} with {', '.join(bs)}" for e, bs in NORMALIZABLE.items())
-        raise UserError(f"--normalize-advantages: not available for {estimator}~{base} (its estimate is rescaled by "
-                        f"the exact standard deviation of the step weights); allowed: {allowed}")

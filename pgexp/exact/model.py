@@ -37,6 +37,7 @@ import numpy as np
 
 from pgexp.errors import UserError
 from pgexp.exact import values as exact
+from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
 from pgexp.sampling.tabular import effective_horizon
 
@@ -149,7 +150,7 @@ def make_setup(problem: Problem, *, truncation: int | None = None) -> ExactSetup
     default is ``T = ceil(log 1e-12 / log gamma)``; tests use a small one to enumerate).
     """
     mdp = problem.mdp
-    kind = exact.objective_kind(mdp)
+    kind = objective_kind(mdp)
     if kind == "episodic" and truncation is None:
         raise UserError("exact variance: the episodic objective (gamma = 1, H = inf) has unbounded trajectories; "
                         "give --horizon H, --gamma < 1 or --truncate T")

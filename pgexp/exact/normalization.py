@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pgexp.errors import UserError
-from pgexp.estimators.practice import NORMALIZE_EPS, Practice
+from pgexp.estimators.practice import NORMALIZE_EPS, Practice, check_normalizable
 from pgexp.exact import enumeration as en
 from pgexp.exact.batch import batch_multisets, count_multisets
 from pgexp.exact.catalogue import parse_baseline
 from pgexp.exact.model import ExactSetup, make_setup
-from pgexp.exact.practice import check_normalizable, normalization_scale
+from pgexp.exact.practice import normalization_scale
 from pgexp.problems.problem import Problem
 
 MAX_BATCHES = 2_000_000

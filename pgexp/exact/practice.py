@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pgexp.errors import UserError
-from pgexp.estimators.practice import NORMALIZE_EPS, Practice
+from pgexp.estimators.practice import NORMALIZE_EPS, Practice, check_normalizable
 from pgexp.exact import families as fam
 from pgexp.exact import recursion as rec
-from pgexp.exact.catalogue import NORMALIZABLE, VALUE_ESTIMATORS, Baseline, check_normalizable, parse_baseline
+from pgexp.exact.catalogue import VALUE_ESTIMATORS, Baseline, parse_baseline
 from pgexp.exact.model import ExactSetup, make_setup
+from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
 
 EXACT_BOOTSTRAPS = ("none", "value_exact")  # value_learned is fitted on a random batch
@@ -165,7 +166,7 @@ def truncation_bias(problem: Problem, truncate: int) -> np.ndarray:
 
 
     mdp, policy, theta = problem.mdp, problem.policy, problem.theta
-    if ex.objective_kind(mdp) == "finite":
+    if objective_kind(mdp) == "finite":
         raise UserError("--truncate: for the discounted and episodic objectives (H = inf)")
     pi = policy.probs(theta)
     ev = ex.evaluate(mdp, pi)
@@ -186,5 +187,5 @@ def truncation_bias(problem: Problem, truncate: int) -> np.ndarray:
     return -(mdp.gamma ** int(truncate)) * np.asarray(policy.probs_vjp(theta, visits[:, None] * adv), dtype=np.float64)
 
 
-__all__ = ["EXACT_BOOTSTRAPS", "NORMALIZABLE", "Scale", "check_normalizable", "normalization_scale", "practice_family",
-           "practice_moments", "practice_setup", "practice_variance", "step_weight_moments", "truncation_bias"]
+__all__ = ["EXACT_BOOTSTRAPS", "Scale", "normalization_scale", "practice_family", "practice_moments", "practice_setup",
+           "practice_variance", "step_weight_moments", "truncation_bias"]

@@ -27,18 +27,11 @@ import scipy.sparse as sp
 
 from pgexp.errors import UserError
 from pgexp.policies.base import TabularPolicy
-from pgexp.problems.mdp import FiniteMDP
+from pgexp.problems.mdp import FiniteMDP, objective_kind
 
 DENSE_MAX = 500  # states; beyond this, sparse Krylov solves (faster from ~500 states on, measured)
 KRYLOV_RTOL = 1e-13
 STORE_DIST_MAX = 10_000_000  # entries of the (H, S) per-step distribution kept in memory
-
-
-def objective_kind(mdp: FiniteMDP) -> str:
-    """``"finite"``, ``"discounted"`` or ``"episodic"`` (see the module docstring)."""
-    if mdp.horizon is not None:
-        return "finite"
-    return "discounted" if mdp.gamma < 1.0 else "episodic"
 
 
 @dataclass(frozen=True, eq=False)

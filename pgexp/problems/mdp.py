@@ -97,6 +97,15 @@ class FiniteMDP:
         return out.reshape((S, A, *values.shape[1:]))
 
 
+def objective_kind(mdp: FiniteMDP) -> str:
+    """The objective ``(gamma, horizon)`` defines: ``"finite"`` (``H < inf``, ``gamma`` may be 1),
+    ``"discounted"`` (``H = inf, gamma < 1``) or ``"episodic"`` (``H = inf, gamma = 1``: episodes end in an
+    absorbing state); :mod:`pgexp.exact.values` derives each one's values."""
+    if mdp.horizon is not None:
+        return "finite"
+    return "discounted" if mdp.gamma < 1.0 else "episodic"
+
+
 def as_csr(P: np.ndarray | sp.sparray | sp.spmatrix, num_states: int, num_actions: int) -> sp.csr_array:
     """Accept ``(S, A, S)`` dense or ``(S*A, S)`` dense/sparse transitions; return CSR ``(S*A, S)``."""
     if sp.issparse(P):

@@ -28,6 +28,7 @@ import numpy as np
 from pgexp import exact
 from pgexp.errors import UserError
 from pgexp.estimators.batch import Batch
+from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
 
 
@@ -70,7 +71,7 @@ class TabularContext:
 
     @property
     def kind(self) -> str:
-        return exact.objective_kind(self.mdp)
+        return objective_kind(self.mdp)
 
     @property
     def gamma(self) -> float:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from pgexp.exact.values import MAX_EPISODE_LENGTH, objective_kind
-from pgexp.problems.mdp import FiniteMDP
+from pgexp.exact.values import MAX_EPISODE_LENGTH
+from pgexp.problems.mdp import FiniteMDP, objective_kind
 
 FINITE, DISCOUNTED, EPISODIC = 0, 1, 2
 KIND_CODES = {"finite": FINITE, "discounted": DISCOUNTED, "episodic": EPISODIC}

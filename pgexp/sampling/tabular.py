@@ -29,8 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from pgexp.exact.values import objective_kind
-from pgexp.problems.mdp import FiniteMDP
+from pgexp.problems.mdp import FiniteMDP, objective_kind
 from pgexp.sampling.rng import next_uniform
 
 TRUNCATION_TOL = 1e-12

@@ -234,7 +234,7 @@ def _env(name: str, raw: Any, where: str) -> AuditEnv:
 
 
 def _norm(raw: Any, glob_replicates: int) -> tuple[tuple[NormProblem, ...], int]:
-    from pgexp.exact.catalogue import NORMALIZABLE
+    from pgexp.estimators.practice import NORMALIZABLE
 
     if raw is None:
         return (), glob_replicates

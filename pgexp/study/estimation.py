@@ -13,7 +13,7 @@ from typing import Any
 
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS, hyperparameters
-from pgexp.estimators.practice import PLAIN, Practice, config_names, make_practice
+from pgexp.estimators.practice import NORMALIZABLE, PLAIN, Practice, config_names, make_practice
 from pgexp.problems import REGISTRY as ENV_REGISTRY
 from pgexp.problems import parse_gamma, parse_horizon
 from pgexp.specs import parse_spec
@@ -294,8 +294,6 @@ def env_practice(merged: dict[str, Any], where: str) -> Practice:
 
 def check_practice_keys(study: EnvStudy, where: str) -> None:
     """Refuse a practice option where a pair or a horizon of the sweep cannot take it, naming the key."""
-    from pgexp.exact.catalogue import NORMALIZABLE
-
     p = study.practice
     if p.plain:
         return

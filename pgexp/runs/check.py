@@ -308,13 +308,13 @@ def unbiasedness_cases(est: Estimator) -> list[tuple[CheckProblem, Any, str, dic
 
 def check_unbiased(est: Estimator, cp: CheckProblem, prob: Any, baseline: str, params: dict[str, float],
                    bound: float) -> CheckResult:
-    from pgexp import exact
+    from pgexp.problems.mdp import objective_kind
     from pgexp.runs.context import make_context
 
     G = _replicates(prob, est, baseline, params, cp.batch_size, cp.replicates)
     g_true = make_context(prob).truth().grad
     z, k = max_z(G, g_true)
-    what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({exact.objective_kind(prob.mdp)} objective): "
+    what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({objective_kind(prob.mdp)} objective): "
             f"max |z| = {z:.2f}")
     tail = f"(M = {cp.replicates}, N = {cp.batch_size}, Bonferroni at {ALPHA:g} family-wise)"
     if z < bound:
