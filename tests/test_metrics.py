@@ -199,3 +199,34 @@ def test_variance_interval_holds_its_level_when_rare_trajectories_carry_the_vari
             n += 1
     print(f"{n - misses} of {n} intervals hold the exact variance")
     assert misses <= binom.isf(1e-4, n, 0.10), f"{misses} of {n} intervals miss the exact variance"
+
+
+def test_an_undefined_bca_interval_falls_back_to_the_percentile_interval_not_to_the_point():
+    """BCa is undefined when no resample falls below the point (its bias correction is infinite): here the
+    debiased squared norm of a mean that is zero in 80 dimensions, where every resample adds the mean's noise
+    once more.  The interval then comes from the same resamples' percentiles, and only a statistic that never
+    varies gets [point, point]."""
+    import warnings
+
+    from scipy.stats import bootstrap
+
+    from pgexp.analysis.metrics import bca_limits
+
+    X = np.random.default_rng(0).standard_normal((400, 80))
+    M = X.shape[0]
+
+    def stat(idx, axis=-1):
+        S = X[np.moveaxis(idx, axis, -1)]  # (..., M, d)
+        norm_sq = np.einsum("...d,...d->...", S.mean(axis=-2), S.mean(axis=-2)) - S.var(axis=-2, ddof=1).sum(-1) / M
+        return np.stack([norm_sq, np.full(norm_sq.shape, 3.0)])
+
+    point = stat(np.arange(M))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bootstrap((np.arange(M),), stat, vectorized=True, method="BCa", n_resamples=999,
+                        rng=np.random.default_rng(1))
+    d = res.bootstrap_distribution[0]
+    assert np.isnan(res.confidence_interval.low[0]) and (d > point[0]).all()  # the premise
+    lo, hi = bca_limits(res, point, 0.95)
+    assert lo[0] == np.quantile(d, 0.025) and hi[0] == np.quantile(d, 0.975) and hi[0] > lo[0]
+    assert lo[1] == hi[1] == 3.0

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import bootstrap, norm
 
-from pgexp.analysis.metrics import bootstrap_seed, resample_counts
+from pgexp.analysis.metrics import bca_limits, bootstrap_seed, resample_counts
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS
 
@@ -197,11 +197,11 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
             with np.errstate(all="ignore"):
                 res = bootstrap(data, stat, vectorized=True, paired=False, method="BCa", n_resamples=n_resamples,
                                 confidence_level=confidence, rng=np.random.default_rng(seed))
-        lo, hi = res.confidence_interval.low, res.confidence_interval.high
+        lo, hi = bca_limits(res, np.asarray(point), confidence)  # percentile where BCa is undefined
         dist = np.asarray(res.bootstrap_distribution)
     out: dict[str, float] = {}
     for i, (name, p, a_lo, a_hi) in enumerate(zip(STATS, point, lo, hi)):
-        if not np.isfinite(a_lo) or not np.isfinite(a_hi):  # a constant statistic: the interval is the point
+        if not np.isfinite(a_lo) or not np.isfinite(a_hi):  # no finite resample (NaN point): no interval
             a_lo = a_hi = p if np.isfinite(p) else np.nan
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(a_lo, p)), float(max(a_hi, p))
         null, test = NULL[name], TESTS[name]

@@ -150,6 +150,28 @@ def resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
     return counts.reshape((*lead, M)).astype(np.float64)
 
 
+def bca_limits(res: Any, point: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The limits of a :func:`scipy.stats.bootstrap` BCa result, one per statistic, where BCa is undefined
+    the percentile interval of the same resamples, and the point only for a statistic that did not vary.
+
+    BCa is undefined (NaN) when the point lies at an edge of the bootstrap distribution (its bias
+    correction is infinite: e.g. a cosine clipped at 1 in most resamples) or when the jackknife has no
+    spread; reporting the point as ``[p, p]`` there would claim a certainty the data do not have.
+    """
+    lo = np.atleast_1d(np.array(res.confidence_interval.low, dtype=np.float64))
+    hi = np.atleast_1d(np.array(res.confidence_interval.high, dtype=np.float64))
+    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64).reshape(len(lo), -1)
+    point = np.atleast_1d(np.asarray(point, dtype=np.float64))
+    alpha = (1.0 - confidence) / 2.0
+    for i in np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi))):
+        d = dist[i][np.isfinite(dist[i])]
+        if d.size and np.ptp(d) > 0:
+            lo[i], hi[i] = np.quantile(d, [alpha, 1.0 - alpha])
+        else:  # a constant statistic: the interval is the point
+            lo[i] = hi[i] = point[i]
+    return lo, hi
+
+
 def bootstrap_seed(key: Any) -> int:
     """A fixed bootstrap seed from a job's identity (same input, same interval)."""
     return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], "little")
@@ -282,7 +304,7 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
             with np.errstate(all="ignore"):
                 res = bootstrap((np.arange(M),), stat, vectorized=True, method="BCa", n_resamples=n_resamples,
                                 confidence_level=confidence, rng=np.random.default_rng(seed))
-        lo, hi = np.array(res.confidence_interval.low), np.array(res.confidence_interval.high)
+        lo, hi = bca_limits(res, point, confidence)
         for name, (a, b) in studentised_variance_intervals(suff, confidence=confidence, n_resamples=n_resamples,
                                                            seed=seed).items():
             i = METRICS.index(name)
@@ -290,7 +312,7 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     else:
         lo = hi = np.full(len(METRICS), np.nan)
     for name, p, a, b in zip(METRICS, point, lo, hi):
-        if np.isnan(a) or np.isnan(b):  # a constant statistic: the interval is the point
+        if np.isnan(a) or np.isnan(b):  # no resample gave a finite value (NaN point): no interval
             a = b = p if not np.isnan(p) else np.nan
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(a, p)), float(max(b, p))
     if steps is None:

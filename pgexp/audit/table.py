@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
 
-from pgexp.analysis.metrics import bootstrap_seed, estimator_metrics
+from pgexp.analysis.metrics import bca_limits, bootstrap_seed, estimator_metrics, resample_counts
 from pgexp.audit.variants import PLAIN_OPTION, TEXTBOOK
 from pgexp.estimators import LAM
 from pgexp.estimators.practice import Practice, make_practice
@@ -58,14 +58,6 @@ def variant_key(row: pd.Series | dict) -> str:
     return f"{row['estimator']}~{row['baseline']}~{practice_of(row).label or PLAIN_OPTION}"
 
 
-def _resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
-    """Resampled index arrays ``(..., M)`` -> multiplicities ``(..., M)`` (one bincount over offset rows)."""
-    flat = idx.reshape(-1, idx.shape[-1]).astype(np.int64)
-    rows = flat.shape[0]
-    counts = np.bincount((flat + (np.arange(rows) * M)[:, None]).ravel(), minlength=rows * M)
-    return counts.reshape((*idx.shape[:-1], M)).astype(np.float64)
-
-
 def _trace_and_mse(counts: np.ndarray, G: np.ndarray, g_true: np.ndarray, which: int) -> np.ndarray:
     """``tr Cov`` (``which = 0``) or ``mean ||g - grad J||²`` (1) of ``G`` resampled by ``counts``."""
     k = counts.sum(axis=-1)
@@ -79,21 +71,20 @@ def _trace_and_mse(counts: np.ndarray, G: np.ndarray, g_true: np.ndarray, which:
 
 
 def _bca(stat: Any, M: int, seed: int, confidence: float, resamples: int, point: float) -> tuple[float, float]:
-    """BCa interval of ``stat(counts)`` over replicate indices (a degenerate statistic: the point)."""
+    """BCa interval of ``stat(counts)`` over replicate indices (percentile where BCa is undefined, see
+    :func:`pgexp.analysis.metrics.bca_limits`)."""
     if M < 3 or not np.isfinite(point):
         return float("nan"), float("nan")
 
     def fn(idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        return stat(_resample_counts(np.moveaxis(idx, axis, -1), M))
+        return stat(resample_counts(np.moveaxis(idx, axis, -1), M))
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with np.errstate(all="ignore"):
             res = bootstrap((np.arange(M),), fn, vectorized=True, method="BCa", n_resamples=resamples,
                             confidence_level=confidence, rng=np.random.default_rng(seed))
-    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        return point, point
+    lo, hi = (float(x[0]) for x in bca_limits(res, np.array([point]), confidence))
     return min(lo, point), max(hi, point)
 
 
