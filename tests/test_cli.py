@@ -122,6 +122,7 @@ def test_same_command_twice_gives_identical_data(tmp_path):
     assert pq.read_table(a).equals(pq.read_table(b))
 
 
+@pytest.mark.slow  # an end-to-end run (seconds): in CI, not in the quick selection
 def test_metrics_one_row_per_file(tmp_path):
     import pandas as pd
 

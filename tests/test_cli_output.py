@@ -265,6 +265,7 @@ def test_exact_variance_shows_progress(method, label, tmp_path):
     assert rc == 0 and label in shown and "/12" in shown
 
 
+@pytest.mark.slow  # an end-to-end run (seconds): in CI, not in the quick selection
 def test_continuous_state_estimate_shows_progress(tmp_path):
     """The reference and the replicates of a CartPole job, per episode (it used to be silent for minutes)."""
     rc, shown = run_in_terminal(

@@ -244,6 +244,7 @@ def test_monte_carlo_per_trajectory_moments_agree_with_exact(pid):
         assert _z_mean(g, m.mean, np.diag(m.cov)) < z, (est, b, lam)
 
 
+@pytest.mark.slow  # Monte Carlo over many batches (seconds): in CI, not in the quick selection
 @pytest.mark.parametrize("pid", list(MC_PROBLEMS))
 def test_monte_carlo_batches_agree_with_the_exact_batch_quantities(pid):
     """Leave-one-out constant (a U-statistic) and a biased GAE: the trace of the batch covariance and the

@@ -60,6 +60,7 @@ ESTIMATE = ("estimate", "--env", "garnet:states=5,actions=3,branching=3,seed=0",
             "--theta", "random:seed=0,scale=0.7", "--batch-size", "4", "--replicates", "5", "--seed", "0")
 
 
+@pytest.mark.slow  # an end-to-end run (seconds): in CI, not in the quick selection
 def test_a_plugin_runs_through_estimate_like_the_builtin(tmp_path):
     write(tmp_path, "rtg_plugin", REWARD_TO_GO)
     # a module name (imported with the working directory on the path) ...
@@ -80,6 +81,7 @@ def test_a_plugin_runs_through_estimate_like_the_builtin(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow  # an end-to-end run (seconds): in CI, not in the quick selection
 def test_check_estimator_passes_a_correct_plugin_and_fails_a_biased_one(tmp_path):
     write(tmp_path, "rtg_plugin", REWARD_TO_GO)
     write(tmp_path, "myopic_plugin", MYOPIC)

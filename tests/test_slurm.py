@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from test_workflow import TEST_CONFIG, copy_workflow
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # minutes: in CI, not in the quick selection
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "local-slurm.sh"
