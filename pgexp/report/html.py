@@ -25,6 +25,7 @@ from pgexp.io import atomic_write_text
 from pgexp.report.format import esc
 from pgexp.report.glossary import GLOSSARY
 from pgexp.report.registry import SUMMARY_MAX, Finding, ReportContext, SectionOutput, load_sections
+from pgexp.report.tables import CELL_COLUMNS
 
 __all__ = ["QUESTION", "build_report", "render_page"]
 
@@ -118,13 +119,7 @@ def _data_html(ctx: ReportContext) -> SectionOutput:
             "metrics",
             m,
             [
-                "env_name",
-                "theta_name",
-                "estimator",
-                "baseline",
-                "horizon",
-                "batch_size",
-                "replicates",
+                *CELL_COLUMNS,
                 "var_per_traj",
                 "work_normalized_variance",
                 "bias_sq",

@@ -32,6 +32,8 @@ class Column:
 
 
 SQ = "squared gradient norm"
+# the columns that name a cell of the metrics table (listed first in the tables of the page)
+CELL_COLUMNS = ["env_name", "theta_name", "estimator", "baseline", "horizon", "batch_size", "replicates"]
 COLUMNS: dict[str, Column] = {
     "env_name": Column("env", "", "the study's name of the environment", "text"),
     "env": Column("problem", "", "the problem spec", "text"),

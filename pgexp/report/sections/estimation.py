@@ -15,6 +15,7 @@ import pandas as pd
 from pgexp.analysis.metrics import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
 from pgexp.report.format import ci, flag, fmt, has, horizon, num, pair, where
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
+from pgexp.report.tables import CELL_COLUMNS
 
 REFERENCE_PAIR = ("reinforce", "none")
 
@@ -364,13 +365,7 @@ def bias_section(ctx: ReportContext) -> SectionOutput | None:
     if not any(f.group for f in findings):
         findings.append(Finding("No estimator was flagged biased in any cell.", ""))
     cols = [
-        "env_name",
-        "theta_name",
-        "estimator",
-        "baseline",
-        "horizon",
-        "batch_size",
-        "replicates",
+        *CELL_COLUMNS,
         "bias_max_z",
         "bias_flagged",
         "bias_confirmed",

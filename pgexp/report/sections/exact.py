@@ -18,6 +18,7 @@ from pgexp.analysis.slopes import exact_local_exponents
 from pgexp.report.format import ci, flag, fmt, fmt2, has, horizon, num, pair, pct, where
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 from pgexp.report.sections.estimation import env_groups
+from pgexp.report.tables import CELL_COLUMNS
 
 LECTURE_EXPONENT = 3.0
 
@@ -86,13 +87,7 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
             "metrics",
             missed,
             [
-                "env_name",
-                "theta_name",
-                "estimator",
-                "baseline",
-                "horizon",
-                "batch_size",
-                "replicates",
+                *CELL_COLUMNS,
                 "var_per_traj",
                 "var_per_traj_exact",
                 "var_ess",
