@@ -230,6 +230,12 @@ def _args(t: Tables) -> KernelTables:
     return (t.mu_cdf, t.pi_ptr, t.pi_prob, t.pi_alias, t.indptr, t.indices, t.p_prob, t.p_alias)
 
 
+def kernel_tables(t: Tables) -> tuple[np.ndarray, ...]:
+    """The sampler's tables as one tuple, for kernels that take them whole: ``(mu_cdf, pi_ptr, pi_prob, pi_alias,
+    indptr, indices, p_prob, p_alias, r, absorbing)``."""
+    return (*_args(t), t.r, t.absorbing)
+
+
 def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int = EPISODIC_MAX_STEPS,
            steps: int | None = None) -> Trajectories:
     """Simulate ``len(seeds)`` trajectories of ``mdp`` under the policy in ``tables`` (``steps``: cut an

@@ -1,0 +1,261 @@
+r"""Fused kernels: a stack of replicates sampled, weighted and accumulated in one compiled pass, every pair at once.
+
+The general route (:mod:`pgexp.runs.engine`) materialises ``(N, L)`` arrays -- states, rewards, baseline
+values, step weights -- and reduces them.  For the estimators and baselines whose step weights follow a
+rule known here (a spec's ``kernel`` field), this module computes the same numbers without them: each
+replicate's ``n`` trajectories are simulated into small block buffers (or read from arrays already drawn),
+and for every pair the weights of each trajectory are computed backwards and added onto that replicate's
+``(s, a)`` cells, ``W[p, k, s A + a] = sum_{i in k} sum_h w^p_ih [s_ih = s, a_ih = a]``; the score pull-back
+of ``W`` is the estimate.  The draws are those of :func:`pgexp.sampling.tabular.sample` (same streams, same
+alias tables), the weights and the order of every sum those of the general route, so both give the same
+numbers bit for bit (``tests/test_fused.py``).
+
+**Rules** (``R_h = sum_{t>=h} gamma^(t-h) r_t`` by the backward recursion, ``b_h = b_h(s_h)`` the baseline,
+``b'_h = b_{h+1}(s_{h+1})``, zero after an episode's end):
+
+* ``reinforce``:           ``w_h = R_0 - b_0``;
+* ``reward_to_go``:        ``w_h = gamma^h (R_h - b_h)``;   ``reward_to_go_common``: ``w_h = R_h - b_h``;
+* ``gae``:                 ``w_h = gamma^h Â_h``,  ``Â_h = delta_h + gamma lambda Â_{h+1}``,
+  ``delta_h = r_h + gamma b'_h - b_h``;   ``gae_common``: ``w_h = Â_h``;
+* ``advantage``:           ``w_h = gamma^h A_h(s_h, a_h)`` from a table: the estimator's fit, one per replicate
+  (the actor-critic's critic), else the exact advantage.
+
+**Baselines**: ``zero``; ``table`` -- a ``(B, H', S)`` table ``b_h(s) = T[k, min(h, H' - 1), s]`` (``B = 1``: one for
+every replicate; ``H' = 1``: stationary): the exact ``V``, a value fitted per replicate, a fixed constant;
+``leave_one_out`` -- the mean ``G_0 = sum_h gamma^h r_h`` of the other trajectories of the replicate.
+
+Tables of different shapes travel flat (:func:`flat`: ``data``, with each pair's offset and shape), and
+every group of arrays as one tuple, so the kernels are compiled once whatever the number of pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from pgexp.sampling.rng import next_uniform
+from pgexp.sampling.tabular import draw_alias, draw_start
+
+RULES = {"reinforce": 0, "reward_to_go": 1, "reward_to_go_common": 2, "gae": 3, "gae_common": 4, "advantage": 5}
+BASELINE_KINDS = {"zero": 0, "table": 1, "leave_one_out": 2}
+LANES = 8  # trajectories simulated in lockstep (see pgexp.sampling.tabular)
+
+
+@njit(cache=True)
+def forward_returns(rewards, lengths, gamma):
+    """``G_0 = sum_h gamma^h r_h`` of each trajectory, summed in step order: ``(N,)``."""
+    n = rewards.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        g = 1.0
+        acc = 0.0
+        for h in range(lengths[i]):
+            acc += g * rewards[i, h]
+            g *= gamma
+        out[i] = acc
+    return out
+
+
+def flat(tables: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tables of any shapes ``(B, H', ...)`` as one flat array with each one's offset, ``B`` and ``H'`` (a missing
+    table: offset 0, shape 1 x 1)."""
+    data, off, nb, nh, pos = [np.zeros(1)], [], [], [], 1
+    for t in tables:
+        arr = np.zeros((1, 1)) if t is None else np.ascontiguousarray(t, dtype=np.float64)
+        if t is not None:
+            data.append(arr.ravel())
+        off.append(pos if t is not None else 0)
+        nb.append(arr.shape[0])
+        nh.append(arr.shape[1])
+        pos += arr.size if t is not None else 0
+    return (np.concatenate(data), *(np.asarray(x, dtype=np.int64) for x in (off, nb, nh)))  # type: ignore[return-value]
+
+
+@njit(inline="always")
+def table_value(data, off, nb, nh, S, k, h, s):
+    """``T[k, min(h, H' - 1), s]`` of a flat ``(B, H', S)`` table (``B = 1``: shared by every replicate)."""
+    kk = k if nb > 1 else 0
+    return data[off + (kk * nh + min(h, nh - 1)) * S + s]
+
+
+@njit(cache=True)
+def simulate_block(seeds, i0, n, tables, limit, gamma, buffers, g0):
+    """Trajectories ``i0 .. i0 + n - 1`` into the block ``buffers = (states, actions, rewards, lengths, final)`` (rows
+    ``0 .. n - 1``): the draws of :func:`pgexp.sampling.tabular.sample` for at most ``limit`` steps, and ``G_0``
+    summed in step order.  Returns False when a trajectory outlived the buffers (shorter than ``limit``): grow them
+    and draw again."""
+    mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing = tables
+    states, actions, rewards, lengths, final = buffers
+    A = r.shape[1]
+    L = min(limit, states.shape[1])
+    st = np.empty((LANES, 4), np.uint64)
+    cur = np.empty(LANES, np.int64)
+    alive = np.empty(LANES, np.bool_)
+    disc = np.empty(LANES)
+    for j0 in range(0, n, LANES):
+        nb = min(LANES, n - j0)
+        for j in range(nb):
+            st[j] = seeds[i0 + j0 + j]
+            cur[j] = draw_start(mu_cdf, next_uniform(st[j]))
+            alive[j] = True
+            lengths[j0 + j] = 0
+            g0[j0 + j] = 0.0
+            disc[j] = 1.0
+        for h in range(L):
+            any_alive = False
+            for j in range(nb):
+                if alive[j]:
+                    s = cur[j]
+                    if absorbing[s]:
+                        alive[j] = False
+                        continue
+                    a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st[j]))
+                    states[j0 + j, h] = s
+                    actions[j0 + j, h] = a
+                    rew = r[s, a]
+                    rewards[j0 + j, h] = rew
+                    g0[j0 + j] += disc[j] * rew
+                    disc[j] *= gamma
+                    row = s * A + a
+                    cur[j] = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st[j]))]
+                    lengths[j0 + j] = h + 1
+                    any_alive = True
+            if not any_alive:
+                break
+        for j in range(nb):
+            final[j0 + j] = cur[j]
+            if L < limit and lengths[j0 + j] == L and not absorbing[cur[j]]:
+                return False
+    return True
+
+
+@njit(inline="always")
+def baseline_at(kind, values, p, S, k, h, s, loo):
+    """``b_h(s)`` of pair ``p``: a table's value (``kind`` 1), else the leave-one-out mean ``loo`` (0 for ``zero``)."""
+    if kind == 1:
+        v_data, v_off, v_nb, v_nh = values
+        return table_value(v_data, v_off[p], v_nb[p], v_nh[p], S, k, h, s)
+    return loo
+
+
+@njit(inline="always")
+def trajectory_weights(i, k, p, block, gamma, S, A, pairs, values, advantages, disc, power, loo, w):
+    """Pair ``p``'s weights of trajectory ``i`` (rules: module docstring) into ``w[:length]``, computed backwards."""
+    states, actions, rewards, lengths, ended, final = block
+    rules, lams, kinds = pairs
+    rule, kind, m = rules[p], kinds[p], lengths[i]
+    acc = 0.0
+    for h in range(m - 1, -1, -1):
+        s = states[i, h]
+        b = baseline_at(kind, values, p, S, k, h, s, loo)
+        if rule == 3 or rule == 4:  # GAE: the value after the step, zero after an episode's end
+            if h < m - 1:
+                nxt = baseline_at(kind, values, p, S, k, h + 1, states[i, h + 1], loo)
+            else:
+                nxt = 0.0 if ended[i] else baseline_at(kind, values, p, S, k, h + 1, final[i], loo)
+            acc = (rewards[i, h] + gamma * nxt - b) + gamma * lams[p] * acc
+            w[h] = power[h] * acc if rule == 3 else acc
+        elif rule == 5:
+            a_data, a_off, a_nb, a_nh = advantages
+            kk = k if a_nb[p] > 1 else 0
+            w[h] = power[h] * a_data[a_off[p] + ((kk * a_nh[p] + min(h, a_nh[p] - 1)) * S + s) * A + actions[i, h]]
+        else:
+            acc = rewards[i, h] + gamma * acc
+            w[h] = disc[h] * (acc - b) if rule == 1 else acc - b
+    if rule == 0:  # every step weighs the whole return minus the first step's baseline
+        b0 = baseline_at(kind, values, p, S, k, 0, states[i, 0], loo)
+        for h in range(m):
+            w[h] = acc - b0
+
+
+@njit(cache=True)
+def weigh_block(k, n, block, g0, gamma, S, pairs, values, advantages, disc, power, w, W):
+    """Every pair's weights of replicate ``k`` (rows ``0 .. n - 1`` of the block buffers ``block = (states, actions,
+    rewards, lengths, ended, final)``), added onto ``W[p, k]`` in trajectory order, steps ascending (the general
+    route's order); returns the replicate's sum of ``G_0``.  ``pairs = (rules, lams, kinds)``; ``values``,
+    ``advantages``: flat tables (:func:`flat`).  ``disc``: ``gamma^h`` by repeated multiplication (the reward-to-go
+    kernel's), ``power``: numpy's ``gamma ** arange`` (``Batch.discount``, GAE's and the tables'; :func:`discounts`)."""
+    states, actions, lengths = block[0], block[1], block[3]
+    kinds = pairs[2]
+    A = W.shape[2] // S
+    total = 0.0
+    for i in range(n):
+        total += g0[i]
+    for p in range(kinds.shape[0]):
+        for i in range(n):
+            if lengths[i] == 0:
+                continue
+            loo = (total - g0[i]) / (n - 1) if kinds[p] == 2 and n > 1 else 0.0
+            trajectory_weights(i, k, p, block, gamma, S, A, pairs, values, advantages, disc, power, loo, w)
+            for h in range(lengths[i]):
+                W[p, k, states[i, h] * A + actions[i, h]] += w[h]
+    return total
+
+
+@njit(cache=True)
+def discounts(gamma, L):
+    """``gamma^h`` for ``h < L`` by repeated multiplication (the reward-to-go kernel's).  The general route also
+    uses numpy's ``gamma ** arange(L)`` (``Batch.discount``), which rounds differently from a compiled ``pow``: the
+    kernels take that one as an argument (``power``), so both routes give the same numbers."""
+    disc = np.empty(L)
+    g = 1.0
+    for h in range(L):
+        disc[h] = g
+        g *= gamma
+    return disc
+
+
+@njit(cache=True)
+def fused_stack(seeds, n, tables, limit, horizon, episodic, gamma, power, pairs, values, advantages, out):
+    """Simulate the stack (``seeds``: ``n`` per replicate, replicate after replicate; at most ``limit`` steps each;
+    ``tables``: :func:`pgexp.sampling.tabular.kernel_tables`; ``power``: ``gamma ** arange(limit)``, see
+    :func:`discounts`) and weigh every pair (see :func:`weigh_block`) into ``out = (W (P, blocks, S A), steps,
+    g0_sum, truncated)``, the last three per replicate: environment steps, the sum of ``G_0``, and the episodic
+    trajectories cut by ``limit``.  ``horizon``: the finite horizon, else -1."""
+    W, steps, g0_sum, truncated = out
+    r, absorbing = tables[8], tables[9]
+    S = r.shape[0]
+    blocks = seeds.shape[0] // n
+    L = min(limit, 256)  # block buffers grow (and the block is drawn again) when an episode outlives them
+    states = np.zeros((n, L), np.int32)
+    actions = np.zeros((n, L), np.int32)
+    rewards = np.zeros((n, L))
+    lengths = np.zeros(n, np.int64)
+    final = np.zeros(n, np.int64)
+    ended = np.zeros(n, np.bool_)
+    g0 = np.zeros(n)
+    for k in range(blocks):
+        while not simulate_block(seeds, k * n, n, tables, limit, gamma, (states, actions, rewards, lengths, final),
+                                 g0):
+            L = min(2 * L, limit)
+            states = np.zeros((n, L), np.int32)
+            actions = np.zeros((n, L), np.int32)
+            rewards = np.zeros((n, L))
+        used = 0
+        cut = 0
+        for i in range(n):
+            used += lengths[i]
+            ended[i] = absorbing[final[i]] or (horizon >= 0 and lengths[i] == horizon)
+            if episodic and lengths[i] >= limit and not absorbing[final[i]]:
+                cut += 1
+        steps[k] = used
+        truncated[k] = cut
+        g0_sum[k] = weigh_block(k, n, (states, actions, rewards, lengths, ended, final), g0, gamma, S, pairs, values,
+                                advantages, discounts(gamma, L), power, np.empty(L), W)
+
+
+@njit(cache=True)
+def fused_arrays(block, n, gamma, power, S, pairs, values, advantages, W, g0_sum):
+    """:func:`fused_stack` on a stack already drawn as arrays: ``block = (states, actions, rewards, lengths, ended,
+    final)``, each ``(N, L)`` or ``(N,)`` (``final``: the state after the last action; ``ended``: the episode ended
+    there)."""
+    states, actions, rewards, lengths, ended, final = block
+    blocks = states.shape[0] // n
+    L = states.shape[1]
+    disc = discounts(gamma, L)
+    w = np.empty(L)
+    for k in range(blocks):
+        lo, hi = k * n, (k + 1) * n
+        g0 = forward_returns(rewards[lo:hi], lengths[lo:hi], gamma)
+        rows = (states[lo:hi], actions[lo:hi], rewards[lo:hi], lengths[lo:hi], ended[lo:hi], final[lo:hi])
+        g0_sum[k] = weigh_block(k, n, rows, g0, gamma, S, pairs, values, advantages, disc, power, w, W)
