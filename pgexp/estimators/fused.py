@@ -130,42 +130,45 @@ def simulate_block(seeds, i0, n, tables, limit, gamma, buffers, g0):
 
 
 @njit(inline="always")
-def baseline_at(kind, values, p, S, k, h, s, loo):
-    """``b_h(s)`` of pair ``p``: a table's value (``kind`` 1), else the leave-one-out mean ``loo`` (0 for ``zero``)."""
+def value_at(data, off, nb, nh, S, k, h, s, kind, loo):
+    """``b_h(s)`` of a pair: its table's value (``kind`` 1), else the leave-one-out mean ``loo`` (0 for ``zero``)."""
     if kind == 1:
-        v_data, v_off, v_nb, v_nh = values
-        return table_value(v_data, v_off[p], v_nb[p], v_nh[p], S, k, h, s)
+        return table_value(data, off, nb, nh, S, k, h, s)
     return loo
 
 
 @njit(inline="always")
-def trajectory_weights(i, k, p, block, gamma, S, A, pairs, values, advantages, disc, power, loo, w):
-    """Pair ``p``'s weights of trajectory ``i`` (rules: module docstring) into ``w[:length]``, computed backwards."""
-    states, actions, rewards, lengths, ended, final = block
-    rules, lams, kinds = pairs
-    rule, kind, m = rules[p], kinds[p], lengths[i]
+def gae_weights(i, m, k, states, rewards, ended, final, gamma, lam, S, data, off, nb, nh, kind, loo, scale, w):
+    """GAE's ``Â_h`` (times ``scale[h]``: ``gamma^h`` for ``gae``, ones for ``gae_common``) into ``w[:m]``; the value
+    after the last step is zero if the episode ended there."""
     acc = 0.0
+    # going backwards, the value after step h is the value at step h + 1, looked up one iteration earlier
+    nxt = 0.0 if ended[i] else value_at(data, off, nb, nh, S, k, m, final[i], kind, loo)
     for h in range(m - 1, -1, -1):
-        s = states[i, h]
-        b = baseline_at(kind, values, p, S, k, h, s, loo)
-        if rule == 3 or rule == 4:  # GAE: the value after the step, zero after an episode's end
-            if h < m - 1:
-                nxt = baseline_at(kind, values, p, S, k, h + 1, states[i, h + 1], loo)
-            else:
-                nxt = 0.0 if ended[i] else baseline_at(kind, values, p, S, k, h + 1, final[i], loo)
-            acc = (rewards[i, h] + gamma * nxt - b) + gamma * lams[p] * acc
-            w[h] = power[h] * acc if rule == 3 else acc
-        elif rule == 5:
-            a_data, a_off, a_nb, a_nh = advantages
-            kk = k if a_nb[p] > 1 else 0
-            w[h] = power[h] * a_data[a_off[p] + ((kk * a_nh[p] + min(h, a_nh[p] - 1)) * S + s) * A + actions[i, h]]
-        else:
+        b = value_at(data, off, nb, nh, S, k, h, states[i, h], kind, loo)
+        acc = (rewards[i, h] + gamma * nxt - b) + gamma * lam * acc
+        w[h] = scale[h] * acc
+        nxt = b
+
+
+@njit(inline="always")
+def return_weights(i, m, k, rule, states, rewards, gamma, disc, S, data, off, nb, nh, kind, loo, w):
+    """``reinforce``, ``reward_to_go``, ``reward_to_go_common`` (module docstring) into ``w[:m]``."""
+    acc = 0.0
+    if rule == 0:
+        for h in range(m - 1, -1, -1):
             acc = rewards[i, h] + gamma * acc
-            w[h] = disc[h] * (acc - b) if rule == 1 else acc - b
-    if rule == 0:  # every step weighs the whole return minus the first step's baseline
-        b0 = baseline_at(kind, values, p, S, k, 0, states[i, 0], loo)
+        b0 = value_at(data, off, nb, nh, S, k, 0, states[i, 0], kind, loo)
         for h in range(m):
             w[h] = acc - b0
+    elif rule == 1:
+        for h in range(m - 1, -1, -1):
+            acc = rewards[i, h] + gamma * acc
+            w[h] = disc[h] * (acc - value_at(data, off, nb, nh, S, k, h, states[i, h], kind, loo))
+    else:
+        for h in range(m - 1, -1, -1):
+            acc = rewards[i, h] + gamma * acc
+            w[h] = acc - value_at(data, off, nb, nh, S, k, h, states[i, h], kind, loo)
 
 
 @njit(cache=True)
@@ -174,21 +177,38 @@ def weigh_block(k, n, block, g0, gamma, S, pairs, values, advantages, disc, powe
     rewards, lengths, ended, final)``), added onto ``W[p, k]`` in trajectory order, steps ascending (the general
     route's order); returns the replicate's sum of ``G_0``.  ``pairs = (rules, lams, kinds)``; ``values``,
     ``advantages``: flat tables (:func:`flat`).  ``disc``: ``gamma^h`` by repeated multiplication (the reward-to-go
-    kernel's), ``power``: numpy's ``gamma ** arange`` (``Batch.discount``, GAE's and the tables'; :func:`discounts`)."""
-    states, actions, lengths = block[0], block[1], block[3]
-    kinds = pairs[2]
+    kernel's), ``power``: numpy's ``gamma ** arange`` (``Batch.discount``, GAE's and the tables'; :func:`discounts`).
+    Branches are taken per pair, outside the loops over steps."""
+    states, actions, rewards, lengths, ended, final = block
+    rules, lams, kinds = pairs
+    v_data, v_off, v_nb, v_nh = values
+    a_data, a_off, a_nb, a_nh = advantages
     A = W.shape[2] // S
+    ones = np.ones(power.shape[0])
     total = 0.0
     for i in range(n):
         total += g0[i]
-    for p in range(kinds.shape[0]):
+    for p in range(rules.shape[0]):
+        rule, kind, lam = rules[p], kinds[p], lams[p]
+        off, nb, nh = v_off[p], v_nb[p], v_nh[p]
+        Wp = W[p, k]
         for i in range(n):
-            if lengths[i] == 0:
+            m = lengths[i]
+            if m == 0:
                 continue
-            loo = (total - g0[i]) / (n - 1) if kinds[p] == 2 and n > 1 else 0.0
-            trajectory_weights(i, k, p, block, gamma, S, A, pairs, values, advantages, disc, power, loo, w)
-            for h in range(lengths[i]):
-                W[p, k, states[i, h] * A + actions[i, h]] += w[h]
+            loo = (total - g0[i]) / (n - 1) if kind == 2 and n > 1 else 0.0
+            if rule == 3 or rule == 4:
+                gae_weights(i, m, k, states, rewards, ended, final, gamma, lam, S, v_data, off, nb, nh, kind, loo,
+                            power if rule == 3 else ones, w)
+            elif rule == 5:
+                kk = k if a_nb[p] > 1 else 0
+                base = a_off[p] + kk * a_nh[p] * S * A
+                for h in range(m):
+                    w[h] = power[h] * a_data[base + (min(h, a_nh[p] - 1) * S + states[i, h]) * A + actions[i, h]]
+            else:
+                return_weights(i, m, k, rule, states, rewards, gamma, disc, S, v_data, off, nb, nh, kind, loo, w)
+            for h in range(m):
+                Wp[states[i, h] * A + actions[i, h]] += w[h]
     return total
 
 
