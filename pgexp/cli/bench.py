@@ -23,9 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "exact-variance: GAE's exact moments by the (time, state) recursion on "
                                    "garnet:states=100,actions=4,branching=5 at H=100 (trace only, and full "
                                    "covariance), and the trace's growth with S and H.")
-    p.add_argument("what", choices=["exact", "sampler", "pergrad", "train", "exact-variance"], help="what to benchmark")
+    p.add_argument("what", choices=["exact", "sampler", "estimate", "pergrad", "train", "exact-variance"],
+                   help="what to benchmark")
     p.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch threads (pergrad)")
-    p.add_argument("--batch-size", type=POSITIVE_INT, default=1000, help="trajectories per batch (sampler, pergrad)")
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=1000, help="trajectories per batch (pergrad)")
     p.add_argument("--states", type=POSITIVE_INT, default=100_000, help="number of states of the garnet (exact)")
     p.add_argument("--repeats", type=POSITIVE_INT, default=3, help="timed repetitions; the median is reported")
     p.set_defaults(func=run)

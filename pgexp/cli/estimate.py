@@ -74,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
                         "--estimator: missing; give --estimator NAME (or --pairs E~B ...)")
     if args.pairs is not None and args.baseline != "none":
         raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
-    pairs = args.pairs if args.pairs is not None else [(args.estimator, args.baseline)]
+    # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)
+    pairs = [x for item in args.pairs for x in item.split()] if args.pairs is not None \
+        else [(args.estimator, args.baseline)]
     horizons = parse_horizons(args.horizon)
     batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     tags = parse_tags(args.tag, "estimate")

@@ -111,6 +111,17 @@ def estimator_options(estimator: str, baseline: str, params: dict[str, float],
     return opts
 
 
+def pairs_options(pairs: list[tuple[str, str]], params: dict[str, float],
+                  fit_batch_size: int | None) -> list[tuple[str, str | None]]:
+    """``--pairs`` and the options those pairs take (their hyperparameters, every one, default or given; ``--fit-batch-
+    size`` when one of them fits anything): one job's options for several pairs, in a deterministic order."""
+    opts: dict[str, tuple[str, str | None]] = {}
+    for e, b in pairs:
+        for k, v in estimator_options(e, b, params, fit_batch_size):
+            opts[k] = (k, v)
+    return [("--pairs", " ".join(f"{e}~{b}" for e, b in pairs)), *opts.values()]
+
+
 def check_fit_batch_size(value: Any, key: str) -> int | None:
     if value is None:
         return None

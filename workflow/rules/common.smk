@@ -86,7 +86,7 @@ def estimate_files(env):
 def estimate_args(wildcards):
     """The `pgexp estimate` options of the job a path names (refuses jobs the config does not declare)."""
     study = ESTIMATE_ENVS.get(wildcards.env)
-    job = Job(wildcards.env, wildcards.theta, wildcards.estimator, wildcards.baseline, int(wildcards.seed))
+    job = Job(wildcards.env, wildcards.theta, int(wildcards.seed))
     if study is None or job not in study.jobs():
         raise WorkflowError(f"{job.path} is not a job of the config (see docs/config.md)")
     return study.estimate_args(job)
@@ -117,20 +117,13 @@ def training_files(wildcards):
 
 def checkpoint_estimate_files(wildcards):
     return [
-        f"results/estimates_training/{te.name}/ckpt{t}/{e}~{b}.parquet"
-        for te in TRAINING.envs
-        for t in TRAINING.checkpoints
-        for e, b in TRAINING.pairs()
+        f"results/estimates_training/{te.name}/ckpt{t}.parquet" for te in TRAINING.envs for t in TRAINING.checkpoints
     ]
 
 
 def checkpoint_args(wildcards):
     return TRAINING.checkpoint_args(
-        wildcards.env,
-        int(wildcards.t),
-        f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy",
-        wildcards.estimator,
-        wildcards.baseline,
+        wildcards.env, int(wildcards.t), f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy"
     )
 
 
