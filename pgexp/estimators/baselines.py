@@ -70,8 +70,13 @@ def learned_value(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: 
     if aux is None:
         raise ValueError("value_learned needs an independent fitting batch")
     model = ctx.fit_values(aux, seq)
-    blocks = batch.block_ids[:, None] if batch.blocks > 1 else None
-    return model(batch.states, batch.times, blocks), model(batch.next_states, batch.times + 1, blocks)
+    mask = batch.mask  # evaluated on the real steps only (a padded batch can be mostly padding)
+    times = np.broadcast_to(batch.times, batch.shape)[mask]
+    blocks = np.broadcast_to(batch.block_ids[:, None], batch.shape)[mask] if batch.blocks > 1 else None
+    now, nxt = np.zeros(batch.shape), np.zeros(batch.shape)
+    now[mask] = model(batch.states[mask], times, blocks)
+    nxt[mask] = model(batch.next_states[mask], times + 1, blocks)
+    return now, nxt
 
 
 def fit_state_values(states: np.ndarray, targets: np.ndarray, mask: np.ndarray, num_states: int,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pgexp import columns as C
 from pgexp.errors import UserError
 from pgexp.estimators import LAM, Estimator, get_estimator, hyperparameters
 from pgexp.estimators.practice import PLAIN, Practice, check_practice, practice_from_label
@@ -101,11 +102,7 @@ def check_combination(problem: Any, estimator: str, baseline: str, batch_size: i
 
 def hyperparameter_columns(est: Estimator, params: Mapping[str, float], n: int) -> dict[str, pa.Array]:
     """One column per hyperparameter of the registry: the value for this estimator, null where it has none."""
-    cols = {}
-    for name in hyperparameters():
-        has = name in params
-        cols[name] = pa.array(np.full(n, float(params[name]) if has else np.nan), mask=np.full(n, not has))
-    return cols
+    return {name: C.full(float(params[name]) if name in params else None, n, "float") for name in hyperparameters()}
 
 
 def practice_scale(problem: Any, est: Estimator, choice: BaselineChoice, params: Mapping[str, float],
@@ -224,42 +221,30 @@ def pair_table(problem: Any, pair: Pair, est: Estimates, batch_size: int, k: int
     """One pair's rows: the job's parameters, one row per replicate, the truth (see ``pgexp estimate``)."""
     n = replicates
     practice = pair.practice
-
-    def const(value, dtype=None) -> pa.Array:  # numpy in (strings as a list), so pyarrow never imports pandas
-        if dtype is object:
-            return pa.array([value] * n, type=pa.string())
-        return pa.array(np.full(n, value, dtype=dtype))
-
-    def lists(rows: np.ndarray) -> pa.Array:
-        return pa.ListArray.from_arrays(pa.array(np.arange(0, rows.size + 1, max(rows.shape[1], 1), dtype=np.int32)),
-                                        pa.array(rows.ravel()))
-
-    d = problem.policy.dim
+    scale_mask = np.full(n, scale is None)
     cols = {
-        **{key: const(v, object if isinstance(v, str) else None) for key, v in problem.identity().items()},
-        "estimator": const(pair.est.name, object),
-        "baseline": const(pair.choice.name, object),
+        **{key: C.full(v, n) for key, v in problem.identity().items()},
+        "estimator": C.full(pair.est.name, n),
+        "baseline": C.full(pair.choice.name, n),
         **hyperparameter_columns(pair.est, pair.params, n),
-        "batch_size": const(int(batch_size), np.int64),
-        "fit_batch_size": pa.array(np.full(n, k or 0, dtype=np.int64), mask=np.full(n, k is None)),  # null: no fit
-        "replicates": const(int(replicates), np.int64),
-        "seed": const(int(seed), np.int64),
-        "unbiased": const(bool(pair.est.is_unbiased(pair.choice.name, pair.params, gamma) and practice.plain),
-                          np.bool_),
-        "normalize_advantages": const(bool(practice.normalize_advantages), np.bool_),
-        "normalize_scale": pa.array(np.full(n, scale if scale is not None else np.nan), mask=np.full(n, scale is None)),
-        "truncate": pa.array(np.full(n, practice.truncate or 0, dtype=np.int64),
-                             mask=np.full(n, practice.truncate is None)),
-        "truncate_bootstrap": pa.array([practice.columns()["truncate_bootstrap"]] * n, type=pa.string()),
-        **{key: const(v, object) for key, v in (tags or {}).items()},
-        "replicate": pa.array(np.arange(n, dtype=np.int64)),
-        "grad": lists(np.asarray(est.grad, dtype=np.float64).reshape(n, d)),
-        "env_steps": pa.array(np.asarray(est.env_steps, dtype=np.int64)),
-        "batch_return_mean": pa.array(np.asarray(est.return_mean, dtype=np.float64)),
-        "truncated": pa.array(np.asarray(est.truncated, dtype=np.int64)),
-        **{key: const(v, object if isinstance(v, str) else np.int64 if isinstance(v, int) else np.float64)
+        "batch_size": C.full(int(batch_size), n),
+        "fit_batch_size": C.array(np.full(n, k or 0, dtype=np.int64), np.full(n, k is None)),  # null: no fit
+        "replicates": C.full(int(replicates), n),
+        "seed": C.full(int(seed), n),
+        "unbiased": C.full(bool(pair.est.is_unbiased(pair.choice.name, pair.params, gamma) and practice.plain), n),
+        "normalize_advantages": C.full(bool(practice.normalize_advantages), n),
+        "normalize_scale": C.array(np.full(n, scale if scale is not None else np.nan), scale_mask),
+        "truncate": C.array(np.full(n, practice.truncate or 0, dtype=np.int64), np.full(n, practice.truncate is None)),
+        "truncate_bootstrap": C.strings([practice.columns()["truncate_bootstrap"]] * n),
+        **{key: C.full(v, n) for key, v in (tags or {}).items()},
+        "replicate": C.array(np.arange(n, dtype=np.int64)),
+        "grad": C.lists(np.asarray(est.grad, dtype=np.float64).reshape(n, problem.policy.dim)),
+        "env_steps": C.array(np.asarray(est.env_steps, dtype=np.int64)),
+        "batch_return_mean": C.array(np.asarray(est.return_mean, dtype=np.float64)),
+        "truncated": C.array(np.asarray(est.truncated, dtype=np.int64)),
+        **{key: C.full(v, n, None if isinstance(v, str) else "int" if isinstance(v, int) else "float")
            for key, v in truth.columns.items()},
-        "grad_exact": lists(np.tile(np.asarray(truth.grad, dtype=np.float64), (n, 1))),
+        "grad_exact": C.lists(np.tile(np.asarray(truth.grad, dtype=np.float64), (n, 1))),
     }
     return pa.table(cols)
 
