@@ -16,7 +16,8 @@ from pgexp.study.record import RECORD_DIR
 
 # The schema (with its defaults), every section and every spec string built, before any job.  A mistake
 # is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
-# The builds run once per config (recorded in .snakemake/pgexp/): a no-op `snakemake -n` imports no numerics.
+# The schema and the builds run once per config (recorded in .snakemake/pgexp/); a later call reads the
+# config against the registries' metadata only, so a no-op `snakemake -n` imports no numerical library.
 try:
     STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA), record_dir=RECORD_DIR)
     AUDIT = load_audit(config)  # the practice_audit section (checked by load_config), or None

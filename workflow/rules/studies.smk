@@ -14,7 +14,7 @@ from pgexp.study.record import RECORD_DIR
 
 # The schema, then every value and the problem built, before any job; a mistake is one line naming the key.
 # The schema and the build run once per config (recorded in .snakemake/pgexp/): a no-op `snakemake -n`
-# imports no numerics.
+# imports no numerical library.
 try:
     PAPER = load_paper_study(
         config,
