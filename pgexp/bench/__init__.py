@@ -97,7 +97,7 @@ def bench_sampler(batch_sizes: tuple[int, ...] = SAMPLER_SIZES, repeats: int = 3
             "min_ratio_numpy": min(r["ratio_numpy"] for r in rows)}
 
 
-STANDARD_JOB = {"env": "garnet:states=20,actions=4,branching=3,seed=0", "gamma": 1.0, "theta": "zeros",
+STANDARD_JOB: dict[str, Any] = {"env": "garnet:states=20,actions=4,branching=3,seed=0", "gamma": 1.0, "theta": "zeros",
                 "horizons": (4, 10, 25, 64, 160), "batch_sizes": (4, 16, 64), "pairs": ("gae~value_exact",),
                 "replicates": 400, "min_trajectories": 3200, "seed": 0}
 

@@ -51,14 +51,18 @@ running at ``T``.  :mod:`pgexp.exact.practice` computes it and ``tests/test_prac
 
 from __future__ import annotations
 
+import numbers
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from pgexp.errors import UserError
-from pgexp.estimators.batch import Batch
+
+if TYPE_CHECKING:  # the options and their checks are metadata (the study reads them): numpy is imported where used
+    import numpy as np
+
+    from pgexp.estimators.batch import Batch
 
 BOOTSTRAPS = ("none", "value_exact", "value_learned")
 NORMALIZE_EPS = 1e-8  # CleanRL's and Stable-Baselines3's epsilon
@@ -141,14 +145,20 @@ def config_names(where: str) -> dict[str, str]:
             "bootstrap": f"config key '{pre}truncate_bootstrap'"}
 
 
+def is_bool(value: Any) -> bool:
+    """A Python or numpy boolean (numpy's are no :class:`numbers.Integral`; a value can only be one once numpy is
+    imported, so this check never imports it)."""
+    np = sys.modules.get("numpy")
+    return isinstance(value, bool) or (np is not None and isinstance(value, np.bool_))
+
+
 def make_practice(normalize_advantages: Any = False, truncate: Any = None, bootstrap: Any = None, *,
                   names: dict[str, str] | None = None) -> Practice:
     """A checked :class:`Practice`; ``names`` say how errors name the options (default: the CLI's)."""
     n = names or CLI_NAMES
-    if not isinstance(normalize_advantages, (bool, np.bool_)):
+    if not is_bool(normalize_advantages):
         raise UserError(f"{n['normalize']}: {normalize_advantages!r}; allowed: true or false")
-    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
-                                 or truncate < 1):
+    if truncate is not None and (is_bool(truncate) or not isinstance(truncate, numbers.Integral) or truncate < 1):
         raise UserError(f"{n['truncate']}: {truncate!r}; allowed: a positive integer (steps before the cut)")
     if bootstrap is not None and bootstrap not in BOOTSTRAPS:
         raise UserError(f"{n['bootstrap']}: {bootstrap!r}; allowed: {', '.join(BOOTSTRAPS)}")
@@ -203,6 +213,8 @@ def bootstrap_values(ctx: Any, practice: Practice, aux: Batch | None,
 def cut(batch: Batch, truncate: int, values: Callable[..., np.ndarray] | None) -> Batch:
     """A batch sampled for ``truncate`` steps at most, with every cut episode ended and its last reward
     completed by ``gamma V_boot(s_T)`` (module docstring).  Cached returns are recomputed."""
+    import numpy as np
+
     cut_rows = (~batch.ended) & (batch.lengths == truncate)
     rewards = batch.rewards
     if values is not None and cut_rows.any():
@@ -225,6 +237,8 @@ def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float, block
     """``(scale) (w - m̂) / (ŝ + ε)`` over the real steps (``mask``) of each batch of a stack of ``blocks``
     (``ŝ`` the ``n - 1`` standard deviation); a batch with fewer than two real steps: unchanged.  ``scale`` is
     ``s + ε`` (module docstring)."""
+    import numpy as np
+
     w = np.where(mask, np.asarray(weights, dtype=np.float64), 0.0)
     rows = w.shape[0] // max(blocks, 1)
     per_w = w.reshape(blocks, rows * w.shape[1])

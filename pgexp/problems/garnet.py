@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from pgexp.errors import UserError
 from pgexp.memory import require_memory
 from pgexp.problems.mdp import FiniteMDP, make_mdp
-from pgexp.problems.registry import apply_common, register
+from pgexp.problems.registry import apply_common
 from pgexp.specs import Spec
 
 
@@ -49,11 +49,6 @@ def garnet(states: int, actions: int, branching: int, seed: int, *, reward: str 
     return P, r, mu
 
 
-@register(
-    "garnet",
-    {"states": 10, "actions": 3, "branching": 3, "seed": 0, "reward": "normal"},
-    "random MDP (Dirichlet(1) transitions over `branching` next states, N(0,1) rewards); default gamma 0.9, H=inf",
-)
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     for key in ("states", "actions", "branching", "seed"):
         if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < (0 if key == "seed" else 1):

@@ -327,10 +327,10 @@ def check_objectives(study: EnvStudy, where: str) -> None:
         return
     gamma = study.gamma
     if gamma is None:
-        from pgexp.problems import make_env
+        from pgexp.study.facts import problem_gamma  # the registry's metadata; a build only where it cannot say
 
         try:
-            gamma = make_env(study.env).gamma
+            gamma = problem_gamma(study.env)
         except UserError as exc:
             fail(f"{where}.env", str(exc))
     kind = "discounted" if gamma < 1 else "episodic"

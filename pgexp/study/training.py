@@ -215,10 +215,10 @@ def selection_seeds(raw: dict[str, Any]) -> tuple[int, ...]:
 
 
 def problem_gamma(env: str, where: str) -> float:
-    from pgexp.problems import make_env
+    from pgexp.study import facts  # the registry's metadata; a build only where it cannot say
 
     try:
-        return make_env(env).gamma
+        return facts.problem_gamma(env)
     except UserError as exc:
         fail(f"{where}.env", str(exc))
     raise AssertionError  # unreachable

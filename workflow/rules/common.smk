@@ -12,11 +12,14 @@ from pgexp.errors import UserError
 from pgexp.figures import FIGURES, figures_for, option
 from pgexp.plugins import ENV_VAR as PLUGINS_VAR
 from pgexp.study import SCHEMA, Job, config_hash, load_audit, load_config
+from pgexp.study.record import RECORD_DIR
 
 # The schema (with its defaults), every section and every spec string built, before any job.  A mistake
 # is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
+# The schema and the builds run once per config (recorded in .snakemake/pgexp/); a later call reads the
+# config against the registries' metadata only, so a no-op `snakemake -n` imports no numerical library.
 try:
-    STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA))
+    STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA), record_dir=RECORD_DIR)
     AUDIT = load_audit(config)  # the practice_audit section (checked by load_config), or None
     # the registered figures of the config's sections (narrowed by its `figures` key)
     FIGURE_NAMES = figures_for(config)
