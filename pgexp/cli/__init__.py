@@ -67,7 +67,8 @@ COMMANDS: dict[str, str] = {
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip"}
+         "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
+         "baseline-variance"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

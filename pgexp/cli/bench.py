@@ -23,12 +23,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "exact-variance: GAE's exact moments by the (time, state) recursion on "
                                    "garnet:states=100,actions=4,branching=5 at H=100 (trace only, and full "
                                    "covariance), and the trace's growth with S and H.")
-    p.add_argument("what", choices=["exact", "sampler", "estimate", "pergrad", "train", "exact-variance"],
+    p.add_argument("what", choices=["exact", "sampler", "estimate", "study", "pergrad", "train", "exact-variance"],
                    help="what to benchmark")
     p.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch threads (pergrad)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=1000, help="trajectories per batch (pergrad)")
     p.add_argument("--states", type=POSITIVE_INT, default=100_000, help="number of states of the garnet (exact)")
     p.add_argument("--repeats", type=POSITIVE_INT, default=3, help="timed repetitions; the median is reported")
+    p.add_argument("--cores", type=POSITIVE_INT, default=2, help="study: snakemake --cores (default 2)")
+    p.add_argument("--configfile", metavar="PATH", default=None, help="study: the config (default config/config.yaml)")
+    p.add_argument("--keep", metavar="DIR", default=None,
+                   help="study: run in this new folder and keep its results and logs (default: a temporary one)")
     p.set_defaults(func=run)
     return p
 
@@ -37,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from pgexp import bench
     from pgexp.io import dump
 
+    if args.what == "study":
+        from pgexp.bench.study import bench_study
+
+        dump(bench_study(args.cores, args.configfile, args.keep), None)
+        return 0
     result = bench.run(args.what, states=args.states, repeats=args.repeats, batch_size=args.batch_size,
                        threads=args.threads)
     dump(result, None)
