@@ -131,7 +131,7 @@ def make_tables(mdp: FiniteMDP, pi: np.ndarray) -> Tables:
     )
 
 
-@njit(inline="always")
+@njit(cache=True)
 def draw_alias(ptr, prob, alias, row, u):
     """Offset (within row ``row``) drawn from a CSR alias table with one uniform ``u``; branch-free select."""
     start = ptr[row]
@@ -141,9 +141,16 @@ def draw_alias(ptr, prob, alias, row, u):
     return i if x - i < prob[start + i] else alias[start + i]
 
 
-@njit(inline="always")
+@njit(cache=True)
 def draw_start(mu_cdf, u):
-    return min(np.searchsorted(mu_cdf, u, side="right"), mu_cdf.shape[0] - 1)
+    lo, hi = 0, mu_cdf.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if mu_cdf[mid] <= u:
+            lo = mid + 1
+        else:
+            hi = mid
+    return min(lo, mu_cdf.shape[0] - 1)
 
 
 LANES = 8  # trajectories stepped in lockstep so their dependency chains overlap (32 -> 39 M steps/s, measured)
@@ -171,7 +178,8 @@ def simulate_block(seeds, i0, n, tables, limit, gamma, buffers, g0):
     for j0 in range(0, n, LANES):
         nb = min(LANES, n - j0)
         for j in range(nb):
-            st[j] = seeds[i0 + j0 + j]
+            for q in range(4):
+                st[j, q] = seeds[i0 + j0 + j, q]
             cur[j] = draw_start(mu_cdf, next_uniform(st[j]))
             alive[j] = True
             lengths[j0 + j] = 0
