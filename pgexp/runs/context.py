@@ -326,7 +326,12 @@ class ContinuousContext:
 
 
 def make_context(problem: Any) -> TabularContext | ContinuousContext:
-    """The track context of a problem (tabular :class:`~pgexp.problems.problem.Problem` or continuous)."""
+    """The track context of a problem (tabular :class:`~pgexp.problems.problem.Problem`, continuous, or
+    linear-quadratic: :class:`~pgexp.runs.lqr_context.LQRContext`)."""
+    if getattr(problem, "track", "tabular") == "lqr":
+        from pgexp.runs.lqr_context import LQRContext
+
+        return LQRContext(problem)  # type: ignore[return-value]
     if getattr(problem, "track", "tabular") == "continuous":
         return ContinuousContext(problem)
     return TabularContext(problem)
