@@ -202,9 +202,9 @@ def q_function(problem, ev: LQRExact | None = None) -> QFunction:
     Quu = sys.R + g * np.einsum("ji,tjk,kl->til", sys.B, nxt_P, sys.B)
     q = g * (np.einsum("tij,ji->t", nxt_P, sys.W) + nxt_c)
     if problem.horizon is not None:  # Q_H is never used; keep the (H+1)-row shape of V for lookups
-        pad = np.zeros((1,) + Qxx.shape[1:])
-        Qxx, Qxu = np.concatenate([Qxx, pad]), np.concatenate([Qxu, np.zeros((1,) + Qxu.shape[1:])])
-        Quu, q = np.concatenate([Quu, np.zeros((1,) + Quu.shape[1:])]), np.append(q, 0.0)
+        pad = np.zeros((1, *Qxx.shape[1:]))
+        Qxx, Qxu = np.concatenate([Qxx, pad]), np.concatenate([Qxu, np.zeros((1, *Qxu.shape[1:]))])
+        Quu, q = np.concatenate([Quu, np.zeros((1, *Quu.shape[1:]))]), np.append(q, 0.0)
     return QFunction(Qxx, Qxu, Quu, q)
 
 

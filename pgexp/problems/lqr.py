@@ -11,8 +11,8 @@ exact ``J``, ``grad J``, values and the Riccati optimum are in :mod:`pgexp.exact
 Specs (``--env``):
 
 * ``lqr:A=0.9,B=0.5,Q=1,R=0.1,W=0.01,S0=1`` -- a scalar system (these are the defaults of ``lqr`` alone);
-* ``lqr:file=PATH.npz`` -- arrays ``A (n, n)``, ``B (n, m)``, ``Q (n, n)``, ``R (m, m)``, ``W (n, n)``, ``Sigma0 (n, n)``
-  (``Q``, ``W``, ``Sigma0`` symmetric positive semi-definite, ``R`` positive definite);
+* ``lqr:file=PATH.npz`` -- arrays ``A (n, n)``, ``B (n, m)``, ``Q (n, n)``, ``R (m, m)``, ``W (n, n)``,
+  ``Sigma0 (n, n)`` (``Q``, ``W``, ``Sigma0`` symmetric positive semi-definite, ``R`` positive definite);
 * ``lqr:system=NAME`` -- a named instance: ``scalar`` (the defaults), ``double_integrator`` (position and
   velocity, ``dt = 0.1``), ``dean2019`` (the marginally unstable graph-Laplacian system of Dean, Mania, Matni,
   Recht & Tu, "On the sample complexity of the linear quadratic regulator", FoCM 2019: ``A`` with 1.01 on the
@@ -225,8 +225,8 @@ class LQRProblem:
 
 
 def build_lqr_problem(env: str, *, features: str | None = None, policy: str | None = None, theta: str | None = None,
-                      gamma: float | str | None = None, horizon: int | str | None = None, policy_std: float | None = None,
-                      learn_std: bool = False) -> LQRProblem:
+                      gamma: float | str | None = None, horizon: int | str | None = None,
+                      policy_std: float | None = None, learn_std: bool = False) -> LQRProblem:
     """An :class:`LQRProblem` from the problem options (``gamma``/``horizon`` override the spec's own)."""
     from pgexp.policies.gaussian import GaussianLinearPolicy
     from pgexp.policies.theta import make_theta

@@ -193,7 +193,7 @@ def quadratic_features(states: np.ndarray, tau: np.ndarray) -> np.ndarray:
         return np.stack([x2, np.ones_like(x2), x2 * t, t, x2 * t * t, t * t], axis=-1)
     iu = np.triu_indices(n)
     quad = (x[..., :, None] * x[..., None, :])[..., iu[0], iu[1]]
-    base = np.concatenate([quad, np.ones(x.shape[:-1] + (1,))], axis=-1)
+    base = np.concatenate([quad, np.ones((*x.shape[:-1], 1))], axis=-1)
     tt = t[..., None]
     return np.concatenate([base, base * tt, base * tt * tt], axis=-1)
 
