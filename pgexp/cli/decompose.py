@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import PROBABILITY, add_problem_options, add_tag_option, check_outputs, parse_tags
+from pgexp.cli.common import (
+    PROBABILITY,
+    add_problem_options,
+    add_tag_option,
+    check_outputs,
+    gaussian_options,
+    parse_tags,
+)
 from pgexp.io import write_frame_csv
 
 EXAMPLE = "pgexp decompose --env short_corridor --horizon 4,6 --pairs reinforce~none --output decomposition.parquet"
@@ -44,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h, track="tabular")
+                             gamma=args.gamma, horizon=h, track="tabular", **gaussian_options(args))
 
     df = decomposition_table(build, horizons, wanted, lam=args.lam, per_step=args.per_step)
     for k, v in tags.items():

@@ -249,5 +249,42 @@ def optimum(problem, sigma: float | None = None) -> Optimum:
     return Optimum(Ks, P, -(float(np.trace(P[0] @ sys.Sigma0)) + c), sigma)
 
 
+def summary(problem, *, full: bool = False) -> dict:
+    """The ``pgexp exact`` JSON of a linear-quadratic problem: the keys of a finite MDP's, with their LQR meaning --
+    ``num_states``/``num_actions`` the state and action dimensions ``n``, ``m``; ``pi`` the policy ``{K, std}``; ``V``
+    ``{P, c}`` (``V_0(x) = -(x'Px + c)``), ``Q`` and ``A`` their quadratic forms at ``t = 0`` (:class:`QFunction`;
+    ``A = Q - V``); ``d`` the normalised (discounted) state second moment ``sum_t gamma^t Sigma_t / sum_t gamma^t``;
+    ``V_star`` and ``optimal_actions`` the Riccati optimum's ``P`` and gain ``K*`` (``t = 0``).  ``full`` adds the
+    time-indexed ``V_steps`` (``P_t``, ``c_t``), ``K_star_steps`` and ``state_dist`` (``Sigma_t``) of a finite
+    horizon."""
+    ev = evaluate(problem)
+    opt = optimum(problem)
+    qf = q_function(problem, ev)
+    F, _, _ = closed_loop(problem)
+    g = float(problem.gamma)
+    if problem.horizon is None:
+        d = (1 - g) * ev.Sigma[0]
+    else:
+        w = g ** np.arange(ev.Sigma.shape[0])
+        d = np.tensordot(w, ev.Sigma, axes=1) / w.sum()
+    P0, c0 = ev.P[0], float(ev.c[0])
+    out = {
+        "env": problem.system.name, "objective": problem.kind, "gamma": g, "horizon": problem.horizon,
+        "num_states": problem.system.n, "num_actions": problem.system.m, "features": "state",
+        "policy": problem.policy.name, "dim": int(problem.policy.dim), "theta": problem.theta,
+        "J": float(ev.J), "J_star": float(opt.J), "grad": ev.grad, "grad_norm": float(np.linalg.norm(ev.grad)),
+        "pi": {"K": ev.K, "std": ev.sigma}, "V": {"P": P0, "c": c0},
+        "Q": {"Qxx": qf.Qxx[0], "Qxu": qf.Qxu[0], "Quu": qf.Quu[0], "q": float(qf.q[0])},
+        "A": {"Axx": qf.Qxx[0] - P0, "Axu": qf.Qxu[0], "Auu": qf.Quu[0], "a": float(qf.q[0]) - c0},
+        "d": d, "V_star": {"P": opt.P[0]}, "optimal_actions": {"K": opt.K[0]}, "J_star_method": "riccati",
+        "J_star_std": opt.sigma, "spectral_radius": spectral_radius(F),
+    }
+    if full and problem.horizon is not None:
+        out["V_steps"] = {"P": ev.P, "c": ev.c}
+        out["K_star_steps"] = opt.K
+        out["state_dist"] = ev.Sigma
+    return out
+
+
 __all__ = ["LQRExact", "Optimum", "QFunction", "check_discounted", "closed_loop", "evaluate", "optimum",
-           "q_function", "simulation_steps", "spectral_radius", "value_at"]
+           "q_function", "simulation_steps", "spectral_radius", "summary", "value_at"]
