@@ -127,15 +127,15 @@ def evaluate(problem) -> LQRExact:
     if problem.horizon is None:
         check_discounted(problem)
         P = lyapunov(math.sqrt(g) * F.T, QK)
-        c = (sigma * sigma * trR + g * float(np.trace(P @ Wc))) / (1.0 - g)
+        c_inf = (sigma * sigma * trR + g * float(np.trace(P @ Wc))) / (1.0 - g)
         Sg = lyapunov(math.sqrt(g) * F, sys.Sigma0 + g * Wc / (1.0 - g))
         E = (sys.R + g * sys.B.T @ P @ sys.B) @ K - g * sys.B.T @ P @ sys.A
         gK = -2.0 * E @ Sg
-        J = -(float(np.trace(P @ sys.Sigma0)) + c)
+        J = -(float(np.trace(P @ sys.Sigma0)) + c_inf)
         parts = [gK.ravel()]
         if learn:
             parts.append(np.array([-2.0 * sigma * sigma * (trR + g * float(np.trace(sys.B.T @ P @ sys.B))) / (1 - g)]))
-        return LQRExact(J, np.concatenate(parts), P[None], np.array([c]), Sg[None], K, sigma)
+        return LQRExact(J, np.concatenate(parts), P[None], np.array([c_inf]), Sg[None], K, sigma)
     H = int(problem.horizon)
     n = sys.n
     P = np.zeros((H + 1, n, n))
@@ -160,10 +160,19 @@ def evaluate(problem) -> LQRExact:
     return LQRExact(J, grad, P, c, Sigma, K, sigma)
 
 
+def step_index(times: np.ndarray, rows: int) -> np.ndarray:
+    """``min(t, rows - 1)``; a batch's aligned times (one row ``0 .. L-1`` broadcast over trajectories) as that one
+    row, so tables are gathered once per step rather than once per trajectory and step."""
+    t = np.asarray(times)
+    if t.ndim == 2 and t.shape[0] > 1 and t.strides[0] == 0:
+        return np.minimum(t[:1], rows - 1)
+    return np.minimum(t, rows - 1)
+
+
 def value_at(P: np.ndarray, c: np.ndarray, states: np.ndarray, times: np.ndarray) -> np.ndarray:
     """``V_t(x) = -(x' P_t x + c_t)`` at states ``(..., n)`` and times ``(...)`` (``t`` clipped to the table: a
     stationary table has one row; a finite one has ``V_H = 0`` in its last)."""
-    t = np.minimum(np.asarray(times), P.shape[0] - 1)
+    t = step_index(times, P.shape[0])
     x = np.asarray(states, dtype=np.float64)
     if x.shape[-1] == 1:
         return -(P[t, 0, 0] * x[..., 0] * x[..., 0] + c[t])
@@ -182,8 +191,12 @@ class QFunction:
 
     def __call__(self, states: np.ndarray, actions: np.ndarray, times: np.ndarray) -> np.ndarray:
         """``Q_t(x, u)`` at ``(..., n)`` states, ``(..., m)`` actions and ``(...)`` times."""
-        t = np.minimum(np.asarray(times), self.Qxx.shape[0] - 1)
+        t = step_index(times, self.Qxx.shape[0])
         x, u = np.asarray(states, dtype=np.float64), np.asarray(actions, dtype=np.float64)
+        if x.shape[-1] == 1 and u.shape[-1] == 1:  # scalar systems: no einsum over size-1 axes
+            xs, us = x[..., 0], u[..., 0]
+            return -(self.Qxx[t, 0, 0] * xs * xs + 2 * self.Qxu[t, 0, 0] * xs * us + self.Quu[t, 0, 0] * us * us
+                     + self.q[t])
         quad = (np.einsum("...i,...ij,...j->...", x, self.Qxx[t], x) + 2 * np.einsum("...i,...ij,...j->...", x,
                 self.Qxu[t], u) + np.einsum("...i,...ij,...j->...", u, self.Quu[t], u))
         return -(quad + self.q[t])

@@ -31,9 +31,9 @@ carries these *channels*; each step integrates one step's noise exactly.
   ``(s + S')(rho + T')^k``.  At ``t = 0``: ``E[g|x] = ST - b S1``, ``E[g g'|x] = SST2 - 2 b SST + b^2 SS``.
 
 **Exact arithmetic.**  A channel is a polynomial of degree ``<= 6`` in ``x``; it is carried as its values at
-:data:`NODES` Chebyshev points (degree 8 interpolation: exact for it) and evaluated anywhere from its Chebyshev
+:data:`NODES` Chebyshev points (degree-6 interpolation: exact for it) and evaluated anywhere from its Chebyshev
 coefficients.  ``E_t`` is Gauss-Hermite quadrature over ``(eps, z)`` with :data:`GAUSS` points each: exact for
-polynomials of degree ``<= 2 GAUSS - 1`` per variable, and every integrand here has degree ``<= 14`` in each.
+polynomials of degree ``<= 2 GAUSS - 1 = 15`` per variable, and every integrand here has degree ``<= 14`` in each.
 The average over ``x_0 ~ N(0, Sigma0)`` is the same quadrature.  The result is exact up to floating-point rounding
 (tests: against Monte Carlo, and against brute-force Gaussian integration over the whole trajectory at ``H = 2``).
 
@@ -56,8 +56,8 @@ from pgexp.errors import UserError
 from pgexp.exact import lqr as exact_lqr
 from pgexp.exact.batch import LooMoments, normal_cosine, quality
 
-NODES = 9    # Chebyshev nodes per channel: degree-8 interpolation of degree-6 polynomials
-GAUSS = 10   # Gauss-Hermite points per noise variable: exact to degree 19
+NODES = 7    # Chebyshev nodes per channel: degree-6 interpolation, exact for the channels (degree <= 6)
+GAUSS = 8    # Gauss-Hermite points per noise variable: exact to degree 15
 TAIL_ESTIMATORS = ("reward_to_go", "reward_to_go_common", "advantage_exact", "gae", "gae_common")
 LAMBDA_ESTIMATORS = ("gae", "gae_common")
 SUPPORTED = {
@@ -145,11 +145,24 @@ class Grid:
         self.x = self.scale * self.y
         z, w = herm.hermegauss(GAUSS)
         self.z, self.w = z, w / math.sqrt(2 * math.pi)
+        self.inverse = np.linalg.inv(cheb.chebvander(self.y, NODES - 1))  # nodes' values -> coefficients
 
     def fit(self, values: np.ndarray) -> np.ndarray:
         """Chebyshev coefficients ``(NODES, ...)`` of the interpolant through ``values (NODES, ...)``."""
-        flat = values.reshape(NODES, -1)
-        return cheb.chebfit(self.y, flat, NODES - 1).reshape(values.shape)
+        return (self.inverse @ values.reshape(NODES, -1)).reshape(values.shape)
+
+    def evaluate_all(self, channels: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every channel at the points ``x`` in one product with the Chebyshev basis there."""
+        basis = cheb.chebvander(np.asarray(x) / self.scale, NODES - 1)  # (*x.shape, NODES)
+        names = list(channels)
+        flat = np.concatenate([channels[k].reshape(NODES, -1) for k in names], axis=1)
+        vals = basis @ flat
+        out, at = {}, 0
+        for k in names:
+            width = int(np.prod(channels[k].shape[1:], dtype=np.int64))
+            out[k] = vals[..., at:at + width].reshape(*np.shape(x), *channels[k].shape[1:])
+            at += width
+        return out
 
     def evaluate(self, coef: np.ndarray, x: np.ndarray) -> np.ndarray:
         """The channel at points ``x`` (any shape): ``x.shape + coef.shape[1:]``."""
@@ -242,7 +255,7 @@ def tail_recursion(problem: Any, ev: exact_lqr.LQRExact, grid: Grid, estimator: 
             b = Vt if kind == "value_exact" else (const if kind == "fixed" else 0.0)
             zeta = -c * b * np.ones_like(rho)
         alpha, beta = zeta + c * rho, c * eta
-        nxt = {k: grid.evaluate(v, st.x1) for k, v in ch.items()}
+        nxt = grid.evaluate_all(ch, st.x1)
         m1, m2, g1, gT, gg = nxt["m1"], nxt["m2"], nxt["g1"], nxt["gT"], nxt["gg"]
         a_, r_ = alpha[..., None], rho[..., None]
         inner = alpha[..., None] * g1 + beta * gT
@@ -280,7 +293,7 @@ def reinforce_recursion(problem: Any, ev: exact_lqr.LQRExact, grid: Grid, steps:
           "SST2": np.zeros((NODES, d, d))}
     for t in range(steps - 1, -1, -1):
         rho = g ** t * st.r
-        n = {k: grid.evaluate(v, st.x1) for k, v in ch.items()}
+        n = grid.evaluate_all(ch, st.x1)
         r_ = rho[..., None]
         r2 = (rho * rho)[..., None, None]
         a1 = r_ * n["S1"] + n["ST"]

@@ -149,6 +149,7 @@ def parse_lqr(text: str | Spec, where: str = "--env") -> tuple[LQRSystem, Any, A
     o = check_keys(spec, KEYS, what=where)
     scalar_given = [k for k in SCALAR_KEYS if o[k] is not None]
     system = o["system"]
+    arrays: dict[str, Any]
     if o["file"] is not None:
         if system is not None or scalar_given or any(o[k] is not None for k in ("n", "m", "seed", "radius")):
             raise UserError(f"{where}: lqr:file=PATH takes no other system keys (only gamma, horizon)")

@@ -31,6 +31,7 @@ from pgexp.exact import lqr as exact_lqr
 from pgexp.runs.context import Truth
 from pgexp.sampling.rng import Streams, as_streams
 
+SCORES = "lqr_scores"  # where a sampled batch keeps its step scores (N, L, dim)
 RIDGE = 1e-8  # relative ridge of the learned value's normal equations (only guards against a singular fit)
 
 
@@ -87,6 +88,7 @@ class LQRContext:
         L = self.steps
         tr = simulate(p.system, ev.K, ev.sigma, L, seqs, n)  # type: ignore[arg-type]
         N = tr.states.shape[0]
+        scores = self.step_scores(tr.states, tr.eps)
         finite = p.horizon is not None
 
         def successors() -> np.ndarray:
@@ -95,9 +97,21 @@ class LQRContext:
             nxt[:, -1] = tr.final_states
             return nxt
 
-        return Batch(tr.states, tr.actions, tr.rewards, np.full(N, L, np.int64), self.gamma, p.horizon, successors,
-                     np.full(N, finite), np.full(N, not finite), self.track, context=self, exact=self.exact_on,
-                     blocks=len(seqs), final_states=tr.final_states)
+        batch = Batch(tr.states, tr.actions, tr.rewards, np.full(N, L, np.int64), self.gamma, p.horizon, successors,
+                      np.full(N, finite), np.full(N, not finite), self.track, context=self, exact=self.exact_on,
+                      blocks=len(seqs), final_states=tr.final_states)
+        batch.__dict__[SCORES] = scores  # every pair's weights meet the same scores: computed once per stack
+        return batch
+
+    def step_scores(self, states: np.ndarray, eps: np.ndarray) -> np.ndarray:
+        """``score(x_ih, u_ih)`` of every step, ``(N, L, dim)``, from the states and the standardised action noise
+        ``eps = (u - mu) / sigma`` (:mod:`pgexp.policies.gaussian`: ``-eps (x) x / sigma``, ``||eps||^2 - m``)."""
+        pol, sigma = self.problem.policy, self.evaluation.sigma
+        N, L, m = eps.shape
+        gK = -(eps[..., :, None] * states[..., None, :]).reshape(N, L, -1) / sigma
+        if not pol.learn_std:
+            return gK
+        return np.concatenate([gK, (np.sum(eps * eps, axis=-1) - m)[..., None]], axis=-1)
 
     # ------------------------------------------------------------------ values
     def exact_state_values(self, states: np.ndarray, times: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
@@ -137,22 +151,19 @@ class LQRContext:
         """``sum_i sum_h w_ih score(x_ih, u_ih)`` over each run of ``group`` consecutive trajectories,
         ``(ceil(N / group), dim)`` (the Gaussian score in closed form)."""
         pol, theta = self.problem.policy, self.problem.theta
-        ev = self.evaluation
-        sigma = ev.sigma
-        w = np.where(batch.mask, np.asarray(weights, dtype=np.float64), 0.0)
-        x, u = batch.states, batch.actions
-        eps = (u + x @ ev.K.T) / sigma  # (N, L, m)
+        w = np.asarray(weights, dtype=np.float64)
+        w = w if w.ndim == 2 and bool(batch.mask.all()) else np.where(batch.mask, w, 0.0)  # LQR runs are never padded
+        S = batch.__dict__.get(SCORES)
+        if S is None or S.shape[0] != w.shape[0]:  # a batch built elsewhere, or one replicate of a stack
+            ev = self.evaluation
+            S = self.step_scores(batch.states, (batch.actions + batch.states @ ev.K.T) / ev.sigma)
         N = w.shape[0]
         groups = -(-N // group)
         pad = groups * group - N
-        if pol.n == 1 and pol.m == 1:
-            gK = -(w * eps[..., 0] * x[..., 0]).sum(axis=1)[:, None] / sigma
+        if S.shape[2] == 1:
+            g = (w * S[..., 0]).sum(axis=1)[:, None]
         else:
-            gK = -np.einsum("nl,nli,nlj->nij", w, eps, x).reshape(N, -1) / sigma
-        parts = [gK]
-        if pol.learn_std:
-            parts.append((w * (np.sum(eps * eps, axis=-1) - pol.m)).sum(axis=1)[:, None])
-        g = np.concatenate(parts, axis=1) if len(parts) > 1 else gK
+            g = np.einsum("nl,nld->nd", w, S)
         if pad:
             g = np.concatenate([g, np.zeros((pad, g.shape[1]))])
         out = g.reshape(groups, group, -1).sum(axis=1)
