@@ -233,11 +233,18 @@ def build_lqr_problem(env: str, *, features: str | None = None, policy: str | No
     from pgexp.policies.theta import make_theta
     from pgexp.problems.registry import parse_gamma, parse_horizon
 
-    if features is not None:
+    if features not in (None, "state"):
         raise UserError(f"--features {features!r}: linear-quadratic problems read the state itself; give no --features")
-    if policy is not None and parse_spec(policy, what="--policy").name not in ("gaussian", "gaussian_linear"):
-        raise UserError(f"--policy {policy!r}: linear-quadratic problems use the Gaussian linear policy u = -K x + "
-                        "sigma eps (--policy-std, --learn-std); give no --policy")
+    if policy is not None:  # the name tables carry (gaussian_linear:std=S[,learn_std=true]) rebuilds the same policy
+        spec = parse_spec(policy, what="--policy")
+        if spec.name != "gaussian_linear":
+            raise UserError(f"--policy {policy!r}: linear-quadratic problems use the Gaussian linear policy u = -K x + "
+                            "sigma eps (--policy-std, --learn-std); give no --policy")
+        o = check_keys(spec, {"std": None, "learn_std": False}, what="--policy")
+        if policy_std is not None and o["std"] is not None and float(o["std"]) != float(policy_std):
+            raise UserError(f"--policy {policy} and --policy-std {policy_std}: two different sigmas")
+        policy_std = policy_std if policy_std is not None else o["std"]
+        learn_std = bool(learn_std or o["learn_std"])
     system, g_spec, h_spec = parse_lqr(env)
     g = gamma if gamma is not None else g_spec
     g = DEFAULT_GAMMA if g is None else parse_gamma(float(g) if isinstance(g, str) else g, what="--gamma")

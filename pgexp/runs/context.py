@@ -273,7 +273,10 @@ class ContinuousContext:
         if key in self.recent:
             return self.recent[key]
         p = self.problem
-        ep = sample_episodes(p.task, p.policy.probs_fn(p.theta), n, seq, p.horizon)
+        if p.task.continuous_actions:  # a Gaussian policy: actions as sampled (the environment clips them)
+            ep = sample_episodes(p.task, None, n, seq, p.horizon, gaussian_fn=p.policy.mean_std_fn(p.theta))
+        else:
+            ep = sample_episodes(p.task, p.policy.probs_fn(p.theta), n, seq, p.horizon)
         nxt = np.empty_like(ep.obs)
         nxt[:, :-1] = ep.obs[:, 1:]
         nxt[:, -1] = ep.obs[:, -1]  # never used: the value after the last step is zero
