@@ -84,6 +84,9 @@ def test_bench_exact_prints_one_json_line():
     assert proc.returncode == 0 and len(lines) == 1
     out = json.loads(lines[0])
     assert out["states"] == 100 and out["seconds"] > 0 and "garnet" in out["problem"]
+    assert out["build_seconds"] > 0 and out["cpu_seconds"] >= 0 and out["warmup_seconds"] > 0
+    # a high-water mark of the whole process: at least the interpreter with numpy, never below the build's
+    assert out["peak_rss_mb"] >= out["peak_rss_build_mb"] > 20
 
 
 # ------------------------------------------------------------------------- estimate / metrics
