@@ -40,10 +40,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.cli.exact_curves import exact_horizons, known_pairs, parse_pairs
+    from pgexp.errors import UserError
     from pgexp.exact.decomposition import DECOMPOSABLE, decomposition_table
+    from pgexp.problems.lqr import is_lqr
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
+    if is_lqr(args.env):
+        raise UserError(f"--env {args.env}: the Doob decomposition is computed for finite MDPs; a linear-quadratic "
+                        "problem has exact moments (pgexp exact-variance) but no decomposition")
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
     horizons = exact_horizons(args.horizon)
     wanted = parse_pairs(args.pairs) if args.pairs else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
