@@ -18,8 +18,9 @@ from pgexp.errors import UserError
 ENV_HELP = (
     "problem spec NAME or NAME:key=value,...: "
     "garnet:states=100,actions=4,branching=5,seed=0 | chain:length=6 | short_corridor | "
-    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | gym:CartPole-v1 | file:PATH(.npz|.yaml|.json) "
-    "(pgexp envs lists them)"
+    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | gym:CartPole-v1 | gym:Pendulum-v1 | gym:InvertedPendulum-v5 | "
+    "lqr:A=0.9,B=0.5,Q=1,R=0.1,W=0.01,S0=1 | lqr:file=PATH.npz | lqr:system=double_integrator | "
+    "file:PATH(.npz|.yaml|.json) (pgexp envs lists them)"
 )
 
 
