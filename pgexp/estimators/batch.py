@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from pgexp.estimators.correction import ActionValues, Corrected
+
 _UNSET = np.zeros((0, 0))  # the default of the optional arrays below (filled in by __post_init__)
 
 
@@ -71,7 +73,12 @@ class Batch:
             episode cut by the simulation cap; continuous: the time limit or cap).
         track: ``tabular``, ``continuous`` or ``lqr``.
         baseline: ``(N, L)`` the chosen baseline's ``b_h(s_h)`` (zero for ``none``).
-        baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end.
+        baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end (an action-dependent baseline: its
+            critic's state value there).
+        baseline_state: ``(N, L)`` the baseline's state value at ``s_h``: ``baseline`` itself for a state baseline; for
+            an action-dependent one (``baseline`` = ``b(s_h, a_h)``) the critic's ``E_{a~pi} Q̂(s_h, a)``.
+        baseline_correction: ``(N, L, K)`` an action-dependent baseline's analytic correction direction, ``None`` for a
+            state baseline (:mod:`pgexp.estimators.correction`); ``critic_correction``: its critic's (all-action).
         params: the estimator's hyperparameters, e.g. ``{"lam": 0.95}``.
         fitted: the estimator's own auxiliary fit (e.g. the actor-critic's critic), else ``None``; for a stack
             of ``blocks > 1`` replicates, one fit per block along the first axis.
@@ -102,6 +109,9 @@ class Batch:
     exact: Callable[[Batch], Mapping[str, np.ndarray]] | None = None
     baseline: np.ndarray = field(default_factory=lambda: _UNSET)
     baseline_next: np.ndarray = field(default_factory=lambda: _UNSET)
+    baseline_state: np.ndarray = field(default_factory=lambda: _UNSET)
+    baseline_correction: np.ndarray | None = None
+    critic_correction: np.ndarray | None = None
     params: Mapping[str, float] = field(default_factory=dict)
     fitted: Any = None
     blocks: int = 1
@@ -119,6 +129,8 @@ class Batch:
             self.baseline = zeros
         if self.baseline_next is _UNSET:
             self.baseline_next = zeros
+        if self.baseline_state is _UNSET:
+            self.baseline_state = self.baseline
 
     @property
     def num(self) -> int:
@@ -153,12 +165,13 @@ class Batch:
         sub = copy.copy(self)
         per_row = ("states", "actions", "rewards", "lengths", "ended", "truncated", "given_returns", "costs",
                    "final_states", "mask",
-                   "returns", "first_returns", "next_states", "end_mask", "block_ids")
+                   "returns", "first_returns", "next_states", "end_mask", "block_ids", "baseline_correction",
+                   "critic_correction")
         for name in per_row:
             value = self.__dict__.get(name)
             if value is not None:
                 sub.__dict__[name] = value[rows]
-        for name in ("times", "baseline", "baseline_next", "discount"):
+        for name in ("times", "baseline", "baseline_next", "baseline_state", "discount"):
             value = self.__dict__.get(name)
             if value is not None:
                 sub.__dict__[name] = value[rows] if value.shape[0] == self.num else value
@@ -266,21 +279,40 @@ def masked(batch: Batch, values: ArrayLike) -> np.ndarray:
     return np.where(batch.mask, np.broadcast_to(np.asarray(values, dtype=np.float64), batch.shape), 0.0)
 
 
-def with_baseline(batch: Batch, now: ArrayLike, nxt: ArrayLike) -> Batch:
+def with_baseline(batch: Batch, now: ArrayLike | ActionValues, nxt: ArrayLike) -> Batch:
     """The batch with baseline values ``now`` (``b_h(s_h)``) and ``nxt`` (``b_{h+1}(s_{h+1})``), both
-    broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end."""
+    broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end.  An action-dependent
+    baseline gives ``now`` as :class:`~pgexp.estimators.correction.ActionValues`: ``baseline`` is then its value at
+    the sampled action, ``baseline_state`` its critic's state value and ``baseline_correction`` / ``critic_correction``
+    its correction directions (zero on padding)."""
     after = masked(batch, nxt)
     if np.ndim(nxt) or float(nxt) != 0.0:  # type: ignore[arg-type]
         after = np.where(batch.end_mask, 0.0, after)
-    return batch.replace(baseline=masked(batch, now), baseline_next=after)
+    if isinstance(now, ActionValues):
+        live = batch.mask[..., None]
+        k = np.where(live, now.correction, 0.0)
+        critic = k if now.critic is None else np.where(live, now.critic, 0.0)
+        return batch.replace(baseline=masked(batch, now.taken), baseline_next=after,
+                             baseline_state=masked(batch, now.state), baseline_correction=k, critic_correction=critic)
+    base = masked(batch, now)
+    return batch.replace(baseline=base, baseline_next=after, baseline_state=base, baseline_correction=None,
+                         critic_correction=None)
 
 
-def step_weights(fn: Callable[[Batch], Any], batch: Batch, name: str = "estimator") -> np.ndarray:
-    """``fn(batch)`` as float64 ``(N, L)`` weights; a wrong shape is refused by name.  Weights on padding
+def step_weights(fn: Callable[[Batch], Any], batch: Batch, name: str = "estimator") -> Any:
+    """``fn(batch)`` as float64 ``(N, L)`` weights, or a :class:`~pgexp.estimators.correction.Corrected` with
+    ``(N, L)`` weights and an ``(N, L, K)`` correction; a wrong shape is refused by name.  Weights on padding
     are never read (the tracks' gradients only sum real steps)."""
-    w = np.asarray(fn(batch), dtype=np.float64)
-    if w.shape != batch.shape:
-        from pgexp.errors import UserError
+    from pgexp.errors import UserError
 
+    out = fn(batch)
+    if isinstance(out, Corrected):
+        w, k = np.asarray(out.score, dtype=np.float64), np.asarray(out.correction, dtype=np.float64)
+        if w.shape != batch.shape or k.ndim != 3 or k.shape[:2] != batch.shape:
+            raise UserError(f"estimator {name}: returned a correction with weights {w.shape} and correction "
+                            f"{k.shape}; expected (N, L) = {batch.shape} and (N, L, K)")
+        return Corrected(w, k)
+    w = np.asarray(out, dtype=np.float64)
+    if w.shape != batch.shape:
         raise UserError(f"estimator {name}: returned weights of shape {w.shape}; expected (N, L) = {batch.shape}")
     return w

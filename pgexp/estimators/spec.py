@@ -13,7 +13,11 @@ call.  Functions are named ``"module:function"`` (resolved on first use, like Gy
 The estimator contract (see :mod:`pgexp.estimators.batch`): ``fn(batch) -> w`` with ``w`` of shape
 ``(N, L)``, so that trajectory ``i`` contributes ``g_i = sum_h w[i, h] grad log pi(a_ih | s_ih)``; the
 batch carries the chosen baseline's values ``batch.baseline`` (``b_h(s_h)``) and ``batch.baseline_next``
-(``b_{h+1}(s_{h+1})``, zero after an episode's end).  An estimator that is affine in the baseline can
+(``b_{h+1}(s_{h+1})``, zero after an episode's end).  An estimator may instead return
+:class:`~pgexp.estimators.correction.Corrected`: the weights plus, per step, an analytic correction
+``grad_theta E_{a~pi(.|s_ih)} k_ih(a)`` (what keeps an action-dependent control variate unbiased; with zero
+weights, the all-action estimator) -- :mod:`pgexp.estimators.correction` derives it and its representation.
+An estimator that is affine in the baseline can
 take the per-coordinate ``optimal`` baseline without any code of its own (see
 :func:`pgexp.runs.estimate.estimate_batch`).
 """
@@ -120,6 +124,9 @@ class Baseline:
         table: for ``kernel = "table"``, ``"module:function"`` or callable ``(ctx, aux, streams, options) -> (B, H',
             S)``: ``b_h(s) = T[k, min(h, H' - 1), s]`` for replicate ``k`` (``B = 1``: every replicate; ``H' = 1``:
             stationary) -- the same values as ``values``.
+        action_dependent: ``b`` reads the action too: ``values`` returns its ``b`` as
+            :class:`~pgexp.estimators.correction.ActionValues` (the value at the sampled action, the critic's state
+            value and the analytic correction), and only estimators that add the correction accept it.
     """
 
     name: str
@@ -138,6 +145,7 @@ class Baseline:
     vectorized: bool = False
     kernel: str | None = None
     table: str | Callable | None = None
+    action_dependent: bool = False
 
     @property
     def table_fn(self) -> Callable | None:
@@ -383,7 +391,7 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                       tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
                       color: str | None = None, order: int | None = None, marker: str = "P",
                       shade: float = 0.2, vectorized: bool = False, kernel: str | None = None,
-                      table: str | Callable | None = None) -> Baseline:
+                      table: str | Callable | None = None, action_dependent: bool = False) -> Baseline:
     """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
     tracks = tuple(tracks)
     _check_fields("baseline", name, tracks)
@@ -394,7 +402,8 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
     spec = Baseline(name=name, doc=doc, values=values, fitted=fitted or per_coordinate, per_coordinate=per_coordinate,
                     options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
                     color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
-                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table)
+                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table,
+                    action_dependent=bool(action_dependent))
     BASELINES[name] = spec
     return spec
 

@@ -203,13 +203,19 @@ class TabularContext:
 
     def pulled(self, batch: Batch, weights: np.ndarray, group: int) -> np.ndarray:
         """``sum_i sum_h w_ih score(s_ih, a_ih)`` over each run of ``group`` consecutive trajectories: one
-        accumulation onto ``(s, a)`` cells and one score pull-back, ``(ceil(N / group), d)``."""
+        accumulation onto ``(s, a)`` cells and one score pull-back, ``(ceil(N / group), d)`` (``weights`` may be
+        :class:`~pgexp.estimators.correction.Corrected`: its correction adds weights on every cell of a visited
+        state)."""
+        from pgexp.estimators.correction import Corrected, cell_weights
         from pgexp.estimators.kernels import accumulate
 
         S, A = self.mdp.num_states, self.mdp.num_actions
-        W = accumulate(batch.states, batch.actions, np.ascontiguousarray(weights, dtype=np.float64), batch.lengths, S,
-                       A, group)
-        return self.problem.policy.score_pullback(self.problem.theta, W.reshape(-1, S, A), pi=self.pi)
+        score = weights.score if isinstance(weights, Corrected) else weights
+        W = accumulate(batch.states, batch.actions, np.ascontiguousarray(score, dtype=np.float64), batch.lengths, S,
+                       A, group).reshape(-1, S, A)
+        if isinstance(weights, Corrected):  # sum_a k(a) grad pi(a|s): weights pi(a|s) k(a) on every cell of s
+            W = W + cell_weights(batch.states, batch.lengths, weights.correction, self.pi, group)
+        return self.problem.policy.score_pullback(self.problem.theta, W, pi=self.pi)
 
     @cached_property
     def exact_gradient(self) -> tuple[float, np.ndarray]:

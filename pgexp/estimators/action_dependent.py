@@ -1,0 +1,206 @@
+r"""Action-dependent baselines (``q_exact``, ``q_fitted``) and the all-action estimator (``all_action``).
+
+The correction that keeps an action-dependent control variate unbiased, and how tracks represent it, is derived in
+:mod:`pgexp.estimators.correction`.  Here are the values each baseline gives a batch
+(:class:`~pgexp.estimators.correction.ActionValues`) and the all-action estimator itself.
+
+**Finite actions** (tabular problems).  The control variate is the critic: ``b(s, a) = Q̂_h(s, a)``, its
+correction ``k_h(a) = Q̂_h(s_h, a)`` for every action (``grad E_a b = sum_a grad pi(a|s) Q̂_h(s, a)``), its state value
+``V̂_h(s) = sum_a pi(a|s) Q̂_h(s, a)``.
+
+* ``q_exact``: the exact ``Q_h = V_h + A_h`` (time-indexed for a finite horizon).  Per step it is the *optimal*
+  action-dependent baseline: given ``s``, the step ``score(a) (R - b(s, a)) + sum_a' grad pi(a'|s) b(s, a')``
+  has, with ``delta = Q - b`` and ``m_x = E_a[score x]``, conditional second moment ``E_a|score delta - m_delta|^2``
+  plus terms free of ``b`` -- i.e. ``tr Var_a(score(a) delta(a))``, zero at ``delta = 0`` and positive for any other
+  ``delta`` with a non-zero score (a constant ``delta = c`` gives ``c^2 E|score|^2``).  So ``b = Q`` removes the
+  action's variance term of Tucker et al. exactly (:mod:`pgexp.exact.tucker`), and nothing else.
+* ``q_fitted``: the per-``(s, a)`` mean of the return ``R_h`` on an independent batch of ``--fit-batch-size``
+  trajectories (stationary, as ``value_learned``; a cell never tried falls back to its state's mean, a state never
+  visited to the batch's mean), one fit per replicate, charged to ``env_steps``.  Fitted independently of the
+  estimate's own batch, the corrected estimate stays unbiased whatever the fit's error.
+
+**Gaussian policies** ``a ~ N(mu(s), sigma^2 I)`` (linear-quadratic problems).  The control variate is Q-Prop's
+first-order expansion of the critic in the action, ``b(s, a) = f(s) + g(s)' (a - mu(s))`` with ``f(s) = Q̂(s, mu(s))``
+and ``g(s) = grad_a Q̂(s, a)|_{a = mu(s)}``: ``E_a b = f``, so ``grad E_a b = J_mu(s)' g(s)`` and nothing in ``sigma``
+(correction ``[g, 0]``).  The critic is quadratic in the action (LQR's exact ``Q_t(x, u) = -([x; u]' M_t [x; u] +
+q_t)``, or the fit below), so its expectation is ``E_a Q̂ = f + sigma^2 tr(H)/2`` with ``H = grad_a^2 Q̂`` and its
+correction -- the all-action estimator's -- ``[g, sigma^2 diag(H)]``.  ``b`` misses ``Q`` by the quadratic remainder
+``(a - mu)' H (a - mu)/2``: the linear control variate cannot remove all of the action's variance.
+
+* ``q_exact``: LQR's exact ``Q_t`` (:func:`pgexp.exact.lqr.q_function`), ``H = -2 Quu``, the state value the exact
+  ``V_t``.
+* ``q_fitted``: least squares of ``R_h`` on ``[vech(z z'), 1] (x) [1, tau, tau^2]``, ``z = [x; u]``, ``tau = h / L``
+  (LQR's ``Q_t`` lies in that family up to its time dependence), one fit per replicate on its independent batch.
+
+**The all-action estimator** ``g = sum_h gamma^h grad E_{a~pi(.|s_h)} Q̂_h(s_h, a)``: step weights zero, the
+critic's correction ``gamma^h k``.  With the exact ``Q`` it is unbiased (the policy-gradient theorem, summed over
+actions instead of sampled) and its per-step covariance is Tucker et al.'s ``Sigma_s`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from pgexp.estimators.batch import Batch
+from pgexp.estimators.correction import ActionValues, Corrected
+
+RIDGE = 1e-8  # relative ridge of the fitted quadratic critic's normal equations (guards a singular fit only)
+
+
+# ------------------------------------------------------------------------------------------ the estimator
+
+def all_action(batch: Batch) -> Corrected:
+    """``g = sum_h gamma^h sum_a grad pi(a|s_h) Q̂_h(s_h, a)`` (a Gaussian: its closed form); the critic is the
+    baseline slot (``q_exact`` or ``q_fitted``)."""
+    if batch.critic_correction is None:
+        raise ValueError("all_action needs an action-dependent baseline (its critic): q_exact or q_fitted")
+    coef = np.where(batch.mask, batch.discount, 0.0)
+    return Corrected(np.zeros(batch.shape), coef[..., None] * batch.critic_correction)
+
+
+# ------------------------------------------------------------------------------------------ baselines
+
+def q_exact(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
+    """``q_exact``: the exact ``Q`` as a control variate (tabular: itself; LQR: its linear expansion)."""
+    if ctx.track == "lqr":
+        ev = ctx.evaluation
+        qf = ctx.q_function
+        now = gaussian_values(batch, ev.K, ev.sigma, -qf.Qxx, -qf.Qxu, -qf.Quu, -qf.q,
+                              ctx.exact_state_values(batch.states, batch.times))
+        return now, ctx.exact_state_values(batch.next_states, batch.times + 1)
+    from pgexp.runs.context import time_lookup
+
+    Q = q_table(ctx)
+    rows = time_lookup(Q, batch.states, batch.times)                                     # (N, L, A)
+    taken = np.take_along_axis(rows, batch.actions[..., None], axis=-1)[..., 0]
+    now = ActionValues(taken, ctx.exact_state_values(batch.states, batch.times), rows)
+    return now, ctx.exact_state_values(batch.next_states, batch.times + 1)
+
+
+def q_fitted(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
+    """``q_fitted``: the critic fitted on the independent batch ``aux`` (one fit per replicate of a stack)."""
+    if aux is None:
+        raise ValueError("q_fitted needs an independent fitting batch")
+    blocks = batch.block_ids if batch.blocks > 1 else np.zeros(batch.num, np.int64)
+    if ctx.track == "lqr":
+        Mt, ct, L = fit_quadratic_critic(aux)
+        ev = ctx.evaluation
+        M, c = critic_at(Mt, ct, blocks, batch.times, L)
+        now = gaussian_values(batch, ev.K, ev.sigma, M[..., :ev.K.shape[1], :ev.K.shape[1]],
+                              M[..., :ev.K.shape[1], ev.K.shape[1]:], M[..., ev.K.shape[1]:, ev.K.shape[1]:], c, None)
+        M1, c1 = critic_at(Mt, ct, blocks, batch.times + 1, L)
+        return now, gaussian_state_value(batch.next_states, ev.K, ev.sigma, M1, c1)
+    Q = fit_state_action_values(aux, ctx.mdp.num_states, ctx.mdp.num_actions)           # (B, S, A)
+    V = np.einsum("bsa,sa->bs", Q, ctx.pi)
+    b = blocks[:, None] if Q.shape[0] > 1 else np.zeros((batch.num, 1), np.int64)
+    rows = Q[b, batch.states]                                                            # (N, L, A)
+    taken = np.take_along_axis(rows, batch.actions[..., None], axis=-1)[..., 0]
+    return ActionValues(taken, V[b, batch.states], rows), V[b, batch.next_states]
+
+
+def q_table(ctx: Any) -> np.ndarray:
+    """Exact ``Q_h(s, a)`` of a tabular context: ``(H, S, A)`` for a finite horizon, else ``(1, S, A)``."""
+    A = ctx.advantage_table
+    return ctx.value_table[:A.shape[0], :, None] + A
+
+
+def fit_state_action_values(aux: Batch, num_states: int, num_actions: int) -> np.ndarray:
+    """Per-``(s, a)`` mean of the return ``R_h`` on ``aux``, one table per block: ``(blocks, S, A)``.
+
+    A cell never tried gets its state's mean over the actions tried there, a state never visited the block's overall
+    mean (0 for an empty block) -- defined everywhere, and independent of the batch it is applied to."""
+    B, S, A = aux.blocks, num_states, num_actions
+    ids = aux.block_ids if B > 1 else np.zeros(aux.num, np.int64)
+    mask = aux.mask
+    cell = ((np.broadcast_to(ids[:, None], aux.shape) * S + aux.states) * A + aux.actions)[mask]
+    t = aux.returns[mask]
+    total = np.bincount(cell, weights=t, minlength=B * S * A).reshape(B, S, A)
+    count = np.bincount(cell, minlength=B * S * A).reshape(B, S, A).astype(np.float64)
+    s_total, s_count = total.sum(axis=2), count.sum(axis=2)
+    b_total, b_count = s_total.sum(axis=1), s_count.sum(axis=1)
+    overall = np.divide(b_total, b_count, out=np.zeros(B), where=b_count > 0)
+    state = np.where(s_count > 0, s_total / np.maximum(s_count, 1), overall[:, None])
+    return np.where(count > 0, total / np.maximum(count, 1), state[:, :, None])
+
+
+# ------------------------------------------------------------------------------------------ Gaussian critics
+
+def gaussian_values(batch: Batch, K: np.ndarray, sigma: float, Mxx: np.ndarray, Mxu: np.ndarray, Muu: np.ndarray,
+                    c: np.ndarray, state: np.ndarray | None) -> ActionValues:
+    """Q-Prop's linear control variate of the quadratic critic ``Q̂(x, u) = [x; u]' M [x; u] + c`` at a batch's steps.
+
+    ``M`` blocks and ``c`` are either tables over time (``(T', ...)``, looked up at ``batch.times``) or already one per
+    step (``(N, L, ...)``).  ``state``: the state value to report (``None``: the critic's own ``E_u Q̂``).
+    """
+    from pgexp.exact.lqr import step_index
+
+    x, u = batch.states, batch.actions
+    if Mxx.ndim == 3:  # a table over time
+        t = np.broadcast_to(step_index(batch.times, Mxx.shape[0]), batch.shape)
+        Mxx, Mxu, Muu, c = Mxx[t], Mxu[t], Muu[t], c[t]
+    mu = -x @ K.T                                                                        # (N, L, m)
+    g = 2.0 * (np.einsum("...ij,...i->...j", Mxu, x) + np.einsum("...jk,...k->...j", Muu, mu))
+    f = (np.einsum("...i,...ij,...j->...", x, Mxx, x) + 2.0 * np.einsum("...i,...ij,...j->...", x, Mxu, mu)
+         + np.einsum("...i,...ij,...j->...", mu, Muu, mu) + c)
+    taken = f + np.einsum("...j,...j->...", g, u - mu)
+    diag = np.diagonal(Muu, axis1=-2, axis2=-1)                                          # (N, L, m): H = 2 Muu
+    expected = f + sigma ** 2 * diag.sum(axis=-1)
+    zero = np.zeros_like(g)
+    return ActionValues(taken, expected if state is None else state, np.concatenate([g, zero], axis=-1),
+                        np.concatenate([g, 2.0 * sigma ** 2 * diag], axis=-1))
+
+
+def gaussian_state_value(states: np.ndarray, K: np.ndarray, sigma: float, M: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``E_{u~N(-Kx, sigma^2)} Q̂(x, u) = Q̂(x, -Kx) + sigma^2 tr Muu`` for per-step ``M (N, L, n+m, n+m)``, ``c``."""
+    n = K.shape[1]
+    mu = -states @ K.T
+    z = np.concatenate([states, mu], axis=-1)
+    return (np.einsum("...i,...ij,...j->...", z, M, z) + c
+            + sigma ** 2 * np.trace(M[..., n:, n:], axis1=-2, axis2=-1))
+
+
+def fit_quadratic_critic(aux: Batch) -> tuple[np.ndarray, np.ndarray, int]:
+    """Least squares of ``R_h`` on ``[vech(z z'), 1] (x) [1, tau, tau^2]`` with ``z = [x; u]``, ``tau = h / L``, one fit
+    per block: ``(M (B, 3, p, p), c (B, 3), L)`` with ``Q̂_tau(z) = z' (sum_k tau^k M_k) z + sum_k tau^k c_k``."""
+    from pgexp.runs.lqr_context import quadratic_features
+
+    L = max(aux.shape[1], 1)
+    z = np.concatenate([aux.states, aux.actions], axis=-1)
+    p = z.shape[-1]
+    phi = quadratic_features(z, aux.times / L)
+    y = np.where(aux.mask, aux.returns, 0.0)
+    phi = np.where(aux.mask[..., None], phi, 0.0)
+    B, k = aux.blocks, phi.shape[-1]
+    Phi = phi.reshape(B, -1, k)
+    gram = np.einsum("bri,brj->bij", Phi, Phi)
+    rhs = np.einsum("bri,br->bi", Phi, y.reshape(B, -1))
+    scale = np.trace(gram, axis1=1, axis2=2)[:, None, None] / k
+    beta = np.linalg.solve(gram + RIDGE * np.maximum(scale, 1e-300) * np.eye(k), rhs[..., None])[..., 0]
+    iu = np.triu_indices(p)
+    width = len(iu[0]) + 1
+    M = np.zeros((B, 3, p, p))
+    c = np.zeros((B, 3))
+    for power in range(3):
+        part = beta[:, power * width:(power + 1) * width]
+        half = np.where(iu[0] == iu[1], 1.0, 0.5)[None, :] * part[:, :-1]
+        M[:, power, iu[0], iu[1]] += half
+        M[:, power, iu[1], iu[0]] += np.where(iu[0] == iu[1], 0.0, 1.0)[None, :] * half
+        c[:, power] = part[:, -1]
+    return M, c, L
+
+
+def critic_at(M: np.ndarray, c: np.ndarray, blocks: np.ndarray, times: np.ndarray, L: int) -> tuple[np.ndarray,
+                                                                                                     np.ndarray]:
+    """The fitted critic's ``(M, c)`` at every step: ``(N, L, p, p)`` and ``(N, L)`` (each row its block's fit)."""
+    shape = (blocks.shape[0], np.shape(times)[-1])
+    tau = np.broadcast_to(np.asarray(times, dtype=np.float64) / L, shape)
+    powers = np.stack([np.ones(shape), tau, tau * tau], axis=-1)                         # (N, L, 3)
+    Mb, cb = M[blocks], c[blocks]                                                        # (N, 3, p, p), (N, 3)
+    return np.einsum("nlk,nkij->nlij", powers, Mb), np.einsum("nlk,nk->nl", powers, cb)
+
+
+__all__ = ["all_action", "fit_quadratic_critic", "fit_state_action_values", "q_exact",
+           "q_fitted", "q_table"]
