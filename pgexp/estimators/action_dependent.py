@@ -20,12 +20,15 @@ correction ``k_h(a) = Q̂_h(s_h, a)`` for every action (``grad E_a b = sum_a gra
   estimate's own batch, the corrected estimate stays unbiased whatever the fit's error.
 
 **Gaussian policies** ``a ~ N(mu(s), sigma^2 I)`` (linear-quadratic problems).  The control variate is Q-Prop's
-first-order expansion of the critic in the action, ``b(s, a) = f(s) + g(s)' (a - mu(s))`` with ``f(s) = Q̂(s, mu(s))``
-and ``g(s) = grad_a Q̂(s, a)|_{a = mu(s)}``: ``E_a b = f``, so ``grad E_a b = J_mu(s)' g(s)`` and nothing in ``sigma``
+linear one, ``b(s, a) = f(s) + g(s)' (a - mu(s))`` with ``g(s) = grad_a Q̂(s, a)|_{a = mu(s)}`` and ``f(s) = V̂(s) =
+E_a Q̂(s, a)`` -- Q-Prop subtracts ``g' (a - mu)`` from an advantage already centred by the state value, which is this
+``b``.  ``E_{a~N(mu', sigma^2)} b = f + g' (mu' - mu)``, so ``grad E_a b = J_mu(s)' g(s)`` and nothing in ``sigma``
 (correction ``[g, 0]``).  The critic is quadratic in the action (LQR's exact ``Q_t(x, u) = -([x; u]' M_t [x; u] +
-q_t)``, or the fit below), so its expectation is ``E_a Q̂ = f + sigma^2 tr(H)/2`` with ``H = grad_a^2 Q̂`` and its
-correction -- the all-action estimator's -- ``[g, sigma^2 diag(H)]``.  ``b`` misses ``Q`` by the quadratic remainder
-``(a - mu)' H (a - mu)/2``: the linear control variate cannot remove all of the action's variance.
+q_t)``, or the fit below), so ``E_a Q̂ = Q̂(s, mu) + sigma^2 tr(H)/2`` with ``H = grad_a^2 Q̂``, and its own correction
+-- the all-action estimator's -- is ``[g, sigma^2 diag(H)]``.  ``b`` misses ``Q`` by the centred quadratic remainder
+``(a - mu)' H (a - mu)/2 - sigma^2 tr(H)/2``: a linear control variate cannot remove all of the action's variance.
+(The first-order Taylor constant ``f = Q̂(s, mu)`` instead would leave the remainder's mean ``sigma^2 tr(H)/2`` in
+the control variate; on the scalar LQR of the tests that makes Tucker's ``Sigma_a`` larger than with ``V`` alone.)
 
 * ``q_exact``: LQR's exact ``Q_t`` (:func:`pgexp.exact.lqr.q_function`), ``H = -2 Quu``, the state value the exact
   ``V_t``.
@@ -130,7 +133,8 @@ def fit_state_action_values(aux: Batch, num_states: int, num_actions: int) -> np
 
 def gaussian_values(batch: Batch, K: np.ndarray, sigma: float, Mxx: np.ndarray, Mxu: np.ndarray, Muu: np.ndarray,
                     c: np.ndarray, state: np.ndarray | None) -> ActionValues:
-    """Q-Prop's linear control variate of the quadratic critic ``Q̂(x, u) = [x; u]' M [x; u] + c`` at a batch's steps.
+    """Q-Prop's linear control variate ``V̂(x) + g(x)' (u - mu)`` of the quadratic critic ``Q̂(x, u) = [x; u]' M [x; u]
+    + c`` at a batch's steps (``V̂ = E_u Q̂``, or ``state`` when given: the exact ``V`` of the exact ``Q``).
 
     ``M`` blocks and ``c`` are either tables over time (``(T', ...)``, looked up at ``batch.times``) or already one per
     step (``(N, L, ...)``).  ``state``: the state value to report (``None``: the critic's own ``E_u Q̂``).
@@ -145,11 +149,11 @@ def gaussian_values(batch: Batch, K: np.ndarray, sigma: float, Mxx: np.ndarray, 
     g = 2.0 * (np.einsum("...ij,...i->...j", Mxu, x) + np.einsum("...jk,...k->...j", Muu, mu))
     f = (np.einsum("...i,...ij,...j->...", x, Mxx, x) + 2.0 * np.einsum("...i,...ij,...j->...", x, Mxu, mu)
          + np.einsum("...i,...ij,...j->...", mu, Muu, mu) + c)
-    taken = f + np.einsum("...j,...j->...", g, u - mu)
     diag = np.diagonal(Muu, axis1=-2, axis2=-1)                                          # (N, L, m): H = 2 Muu
-    expected = f + sigma ** 2 * diag.sum(axis=-1)
+    expected = f + sigma ** 2 * diag.sum(axis=-1) if state is None else state
+    taken = expected + np.einsum("...j,...j->...", g, u - mu)
     zero = np.zeros_like(g)
-    return ActionValues(taken, expected if state is None else state, np.concatenate([g, zero], axis=-1),
+    return ActionValues(taken, expected, np.concatenate([g, zero], axis=-1),
                         np.concatenate([g, 2.0 * sigma ** 2 * diag], axis=-1))
 
 
