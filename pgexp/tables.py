@@ -232,6 +232,13 @@ KINDS: dict[str, TableKind] = {
             may_be_empty=True,
         ),
         TableKind(
+            "tucker",
+            "a Tucker decomposition table (written by pgexp tucker)",
+            ("horizon", "estimator", "baseline", "sigma_tau", "sigma_a", "sigma_s"),
+            columns=("horizon", "estimator", "baseline", "lam", "step", "sigma_tau", "sigma_a", "sigma_s", "total",
+                     "sigma_tau_share", "sigma_a_share", "sigma_s_share", "trace_cov", "cross_time"),
+        ),
+        TableKind(
             "gae_lambda_tradeoff",
             "a GAE lambda trade-off table (written by pgexp lambda-tradeoff)",
             ("estimator", "value", "lam", "batch_size", "bias_sq", "trace_cov", "mse", "best"),

@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "exact-curves": "pgexp.cli.exact_curves",
     "compare": "pgexp.cli.compare",
     "decompose": "pgexp.cli.decompose",
+    "tucker": "pgexp.cli.tucker",
     "lambda-tradeoff": "pgexp.cli.lambda_tradeoff",
     "practice-audit": "pgexp.cli.practice_audit",
     "normalization-bias": "pgexp.cli.normalization_bias",
@@ -67,7 +68,7 @@ COMMANDS: dict[str, str] = {
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
+         "decompose", "tucker", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
          "baseline-variance"}
 
 

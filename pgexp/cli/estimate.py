@@ -13,6 +13,7 @@ from pgexp.cli.common import (
     add_problem_options,
     add_tag_option,
     check_outputs,
+    critic_baseline,
     gaussian_options,
     number,
     params_from_args,
@@ -73,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if args.pairs is not None and args.baseline != "none":
         raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
     # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)
+    if args.pairs is not None and args.critic is not None:
+        raise UserError("--critic: with --pairs write all_action~q_exact or all_action~q_fitted")
     pairs = [x for item in args.pairs for x in item.split()] if args.pairs is not None \
-        else [(args.estimator, args.baseline)]
+        else [(args.estimator, critic_baseline(args.estimator, args.baseline, args.critic))]
     horizons = parse_horizons(args.horizon)
     batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     tags = parse_tags(args.tag, "estimate")

@@ -12,6 +12,7 @@ from pgexp.cli.common import (
     add_problem_options,
     add_tag_option,
     check_outputs,
+    critic_baseline,
     number,
     params_from_args,
     parse_list,
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     problem = problem_from_args(args, tabular=False)
     params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
+    args.baseline = critic_baseline(args.estimator, args.baseline, args.critic)
     opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
                         iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
                         baseline_offset=args.baseline_offset, baseline_step_size=args.baseline_step_size,

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -244,28 +244,49 @@ def _rows(res: dict, per_step: bool) -> list[dict]:
     return out
 
 
+def lqr_decomposition(problem, estimator: str, baseline: str, *, lam: float = 0.95) -> dict:
+    """The same terms on a scalar linear-quadratic problem (:func:`pgexp.exact.lqr_action_dependent.tucker_steps`)."""
+    from pgexp.exact import lqr_action_dependent as la
+
+    terms = la.tucker_steps(problem, estimator, baseline, lam)
+    tr = {k: np.trace(v, axis1=1, axis2=2) for k, v in terms.items()}
+    whole = la.trajectory_moments(problem, estimator, baseline, lam=lam).trace_cov
+    return {**tr, "trace_cov": whole, "cross_time": whole - float(sum(v.sum() for v in tr.values()))}
+
+
 def tucker_table(problem_builder: Callable[[int | None], Problem], horizons: Sequence[int | None],
                  pairs: Sequence[tuple[str, str]], *, lam: float = 0.95, per_step: bool = True) -> pd.DataFrame:
     """One row per horizon x pair (``step`` null: summed over steps, with ``trace_cov`` and ``cross_time``) and,
-    with ``per_step``, one per step.  Columns: ``horizon, estimator, baseline, lam`` and :data:`COLUMNS`."""
+    with ``per_step``, one per step.  Columns: ``horizon, estimator, baseline, lam`` and :data:`COLUMNS`.  A
+    linear-quadratic problem (scalar) goes to :func:`lqr_decomposition`."""
     import pandas as pd
 
-    for est, base in pairs:
-        check_pair(est, base)
     out = []
     for H in horizons:
         problem = problem_builder(H)
-        st = make_setup(problem)
-        h = -1 if problem.mdp.horizon is None else int(problem.mdp.horizon)
+        lqr = getattr(problem, "track", "tabular") == "lqr"
+        if lqr:
+            from pgexp.exact import lqr_action_dependent as la
+
+            for est, base in pairs:
+                la.check_pair(est, base, problem, tucker=True)
+            lqr_problem: Any = problem
+            h = -1 if lqr_problem.horizon is None else int(lqr_problem.horizon)
+        else:
+            for est, base in pairs:
+                check_pair(est, base)
+            st = make_setup(problem)
+            h = -1 if problem.mdp.horizon is None else int(problem.mdp.horizon)
         for est, base in pairs:
             head = {"horizon": h, "estimator": est, "baseline": base,
                     "lam": float(lam) if est == "gae" else float("nan")}
-            for row in _rows(decomposition(st, est, base, lam=lam), per_step):
+            res = lqr_decomposition(problem, est, base, lam=lam) if lqr else decomposition(st, est, base, lam=lam)
+            for row in _rows(res, per_step):
                 out.append({**head, **row})
     df = pd.DataFrame(out, columns=["horizon", "estimator", "baseline", "lam", *COLUMNS])
     df["step"] = df["step"].astype("Int64")
     return df
 
 
-__all__ = ["COLUMNS", "TERMS", "StepTerms", "decomposition", "enumerated_terms", "pair_family", "step_terms",
-           "supported", "tucker_table"]
+__all__ = ["COLUMNS", "TERMS", "StepTerms", "decomposition", "enumerated_terms", "lqr_decomposition", "pair_family",
+           "step_terms", "supported", "tucker_table"]
