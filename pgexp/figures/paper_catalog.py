@@ -78,3 +78,42 @@ register_figure(
         "optimizer's grid (Chung et al. 2021, Figure 1). Corners are the deterministic policies; arm 0 has the "
         "highest reward in the study's problem."),
 )
+
+register_figure(
+    name="tucker2018_terms",
+    draw="pgexp.figures.tucker2018:draw_terms",
+    tables={"tucker": "tucker_terms"},
+    columns={"tucker": ("env_name", "estimator", "baseline", "step", "sigma_tau", "sigma_a", "sigma_s")},
+    section="study",
+    order=260,
+    caption=(
+        "Tucker et al.'s per-step decomposition of the policy gradient's variance (their Figure 1), exact, for "
+        "reward-to-go with the exact state value as baseline: at each time step t, the trace of the variance of the "
+        "step's term split into the part due to the rest of the trajectory given the state and the action (Σ_τ), "
+        "the part due to the action given the state (Σ_a) and the part due to the state (Σ_s). Only Σ_a can be "
+        "removed by any baseline; dashed, Σ_a without a baseline; dotted, what Q-Prop's linear control variate of the "
+        "exact Q leaves of it (a Gaussian policy; on finite actions the exact Q removes it entirely). Zeros are not "
+        "drawn (log scale)."),
+)
+
+register_figure(
+    name="tucker2018_variance",
+    draw="pgexp.figures.tucker2018:draw_variance",
+    tables={"tucker": "tucker_terms", "comparisons": "comparisons"},
+    optional=("comparisons",),
+    columns={"tucker": ("env_name", "estimator", "baseline", "step", "trace_cov"),
+             "comparisons": ("estimator_a", "baseline_a", "estimator_b", "baseline_b", "var_ratio", "var_ratio_lo",
+                             "var_ratio_hi")},
+    section="study",
+    order=270,
+    caption=(
+        "The whole trajectory's variance. Left: exact tr Cov of one trajectory's estimate for each estimator, over "
+        "that of reward-to-go with the exact state value (1, the grey line): without a baseline, with the exact "
+        "action-dependent baseline Q (its analytic correction added), with the variance-minimising action-dependent "
+        "baseline of the whole trajectory, GAE(λ) with the exact value, and the all-action estimator with the exact "
+        "Q (no action or return sampled at all). Right: Monte Carlo at equal sample cost -- every fitted baseline "
+        "uses the same independent batch -- the ratio of tr Cov of the batch estimate with a fitted action-dependent "
+        "critic (and the all-action estimator with it, which is biased) over that with a fitted state value, paired "
+        "over the same trajectories, with 95% bootstrap intervals."),
+)
+

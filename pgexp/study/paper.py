@@ -14,6 +14,9 @@ writes everything under ``results/studies/NAME/``.  Its config has one section, 
 * ``threshold`` (progress a run must reach not to count as stalled), ``converged_prob``, ``bootstrap``;
 * ``exact_variance: {offsets: [...]}``: the exact variance table of one-step problems at ``theta``.
 
+A *variance* study (``tucker2018_mirage``, :mod:`pgexp.study.mirage`) has no training: problems, exact pairs and a
+Monte-Carlo arm; :func:`paper_study` hands its section to :func:`pgexp.study.mirage.mirage_study`.
+
 Checks raise :class:`~pgexp.errors.UserError` naming the key (``study.arms.NAME.KEY``).
 """
 
@@ -27,13 +30,16 @@ from typing import Any
 
 from pgexp.errors import UserError
 from pgexp.study.common import fail, join_options
+from pgexp.study.mirage import FIGURES as MIRAGE_FIGURES
+from pgexp.study.mirage import MIRAGE_STUDIES, MirageStudy, check_mirage, mirage_study
 
-STUDIES = ("sutton_barto_fig13_1", "sutton_barto_fig13_2", "chung2021_committal")
+STUDIES = ("sutton_barto_fig13_1", "sutton_barto_fig13_2", "chung2021_committal", *MIRAGE_STUDIES)
 #: The figures each study draws (``pgexp.figures.<name>.draw``), written to ``results/studies/NAME/figures/``.
 STUDY_FIGURES: dict[str, tuple[str, ...]] = {
     "sutton_barto_fig13_1": ("sutton_barto_fig13_1",),
     "sutton_barto_fig13_2": ("sutton_barto_fig13_2",),
     "chung2021_committal": ("chung2021_committal", "chung2021_simplex"),
+    "tucker2018_mirage": MIRAGE_FIGURES,
 }
 STUDY_KEYS = ("name", "reference", "claim", "env", "features", "gamma", "horizon", "theta", "seeds",
               "selection_seeds", "arms", "threshold", "converged_prob", "bootstrap", "exact_variance")
@@ -102,6 +108,11 @@ class PaperStudy:
     @property
     def root(self) -> str:
         return f"results/studies/{self.name}"
+
+    @property
+    def kind(self) -> str:
+        """``training`` (its arms are ``pgexp train`` jobs) -- a variance study is a :class:`MirageStudy`."""
+        return "training"
 
     @property
     def figures(self) -> tuple[str, ...]:
@@ -188,7 +199,7 @@ def _arm(name: str, raw: Any, study_seeds: tuple[int, ...], selection: tuple[int
 
 
 def load_paper_study(config: dict[str, Any], *, schema: str | Path | None = None,
-                     record_dir: str | Path | None = None) -> PaperStudy | None:
+                     record_dir: str | Path | None = None) -> PaperStudy | MirageStudy | None:
     """The validated ``study`` section, or ``None`` when the config has none.
 
     The full check -- the JSON ``schema`` (a file; it fills in the defaults), then the problem built
@@ -207,13 +218,15 @@ def load_paper_study(config: dict[str, Any], *, schema: str | Path | None = None
     return study
 
 
-def paper_study(config: dict[str, Any]) -> PaperStudy | None:
+def paper_study(config: dict[str, Any]) -> PaperStudy | MirageStudy | None:
     """The ``study`` section read and checked value by value (no build: :func:`load_paper_study` builds)."""
     raw = config.get("study")
     if not raw:
         return None
     if not isinstance(raw, dict):
         fail("study", "expected a mapping")
+    if raw.get("name") in MIRAGE_STUDIES:
+        return mirage_study(raw)
     bad = sorted(set(raw) - set(STUDY_KEYS))
     if bad:
         fail(f"study.{bad[0]}", f"unknown key; allowed: {', '.join(STUDY_KEYS)}")
@@ -248,10 +261,13 @@ def paper_study(config: dict[str, Any]) -> PaperStudy | None:
     return study
 
 
-def check_problem(study: PaperStudy) -> None:
+def check_problem(study: PaperStudy | MirageStudy) -> None:
     """Build the problem once so that a bad spec fails before any job runs (names the key)."""
     from pgexp.problems.problem import build_problem
 
+    if isinstance(study, MirageStudy):
+        check_mirage(study)
+        return
     p = study.problem
     try:
         build_problem(p["env"], features=p.get("features"), theta=p.get("theta"), gamma=p.get("gamma"),
