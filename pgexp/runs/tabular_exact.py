@@ -136,7 +136,11 @@ def solve_inplace(M, B):
             for i in range(col + 1, n):
                 acc -= M[col, i] * B[i, j]
             B[col, j] = acc / M[col, col]
-    return np.all(np.isfinite(B))
+    for i in range(n):
+        for j in range(B.shape[1]):
+            if not np.isfinite(B[i, j]):
+                return False
+    return True
 
 
 @njit(cache=True)
@@ -152,14 +156,18 @@ def q_value(P, r, gamma, V_next, s, a):
 def finite_values(P, r, mu, gamma, horizon, pi, V):
     """``V_h = sum_a pi (r + gamma P V_{h+1})``, ``V_H = 0``, into ``V`` ``(H + 1, S)``; returns ``J``."""
     S, A = r.shape
-    V[horizon, :] = 0.0
+    for s in range(S):
+        V[horizon, s] = 0.0
     for h in range(horizon - 1, -1, -1):
         for s in range(S):
             v = 0.0
             for a in range(A):
                 v += pi[s, a] * q_value(P, r, gamma, V[h + 1], s, a)
             V[h, s] = v
-    return mu @ V[0]
+    J = 0.0
+    for s in range(S):
+        J += mu[s] * V[0, s]
+    return J
 
 
 @njit(cache=True)
@@ -194,7 +202,8 @@ def values(P, r, mu, gamma, horizon, kind, transient, pi, V):
     states = np.arange(S) if kind == DISCOUNTED else transient
     M, B = policy_system(P, r, pi, gamma if kind == DISCOUNTED else 1.0, states, 1 if kind == DISCOUNTED else 2)
     ok = solve_inplace(M, B)
-    V[0, :] = 0.0
+    for s in range(S):
+        V[0, s] = 0.0
     J = 0.0
     length = 0.0
     for i in range(states.shape[0]):
@@ -212,35 +221,49 @@ def finite_cotangent(P, r, mu, gamma, horizon, pi, V, C):
     """``C[s, a] = sum_h gamma^h p_h(s) (Q_h(s, a) - V_h(s))`` with ``p_h`` pushed forward from ``mu``."""
     S, A = r.shape
     p = mu.copy()
+    nxt = np.empty(S)
     disc = 1.0
     for h in range(horizon):
-        nxt = np.zeros(S)
+        push_forward(P, pi, p, nxt)
         for s in range(S):
             if p[s] == 0.0:
                 continue
             for a in range(A):
                 C[s, a] += disc * p[s] * (q_value(P, r, gamma, V[h + 1], s, a) - V[h, s])
-                nxt += (p[s] * pi[s, a]) * P[s, a]
-        p = nxt
+        p, nxt = nxt, p
         disc *= gamma
+
+
+@njit(cache=True)
+def push_forward(P, pi, p, nxt):
+    """``nxt[s'] = sum_{s,a} p(s) pi(a|s) P(s'|s, a)``: the next step's state distribution (loops: no temporaries)."""
+    S, A = pi.shape
+    for s2 in range(S):
+        nxt[s2] = 0.0
+    for s in range(S):
+        for a in range(A):
+            c = p[s] * pi[s, a]
+            if c == 0.0:
+                continue
+            for s2 in range(S):
+                nxt[s2] += c * P[s, a, s2]
 
 
 @njit(cache=True)
 def visits(P, r, mu, gamma, horizon, kind, transient, pi, out):
     """Discounted expected visits ``sum_h gamma^h P(s_h = s)`` into ``out`` ``(S,)``; ``False`` if the solve fails."""
-    S, A = r.shape
-    out[:] = 0.0
+    S = r.shape[0]
+    for s in range(S):
+        out[s] = 0.0
     if kind == FINITE:
         p = mu.copy()
+        nxt = np.empty(S)
         disc = 1.0
         for _ in range(horizon):
-            out += disc * p
-            nxt = np.zeros(S)
             for s in range(S):
-                for a in range(A):
-                    if p[s] * pi[s, a] != 0.0:
-                        nxt += (p[s] * pi[s, a]) * P[s, a]
-            p = nxt
+                out[s] += disc * p[s]
+            push_forward(P, pi, p, nxt)
+            p, nxt = nxt, p
             disc *= gamma
         return True
     g = gamma if kind == DISCOUNTED else 1.0
@@ -249,7 +272,12 @@ def visits(P, r, mu, gamma, horizon, kind, transient, pi, out):
     B = np.empty((states.shape[0], 1))
     for i in range(states.shape[0]):
         B[i, 0] = mu[states[i]]
-    if not solve_inplace(M.T.copy(), B):  # (I - g P_pi)^T x = mu
+    n = states.shape[0]
+    Mt = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            Mt[i, j] = M[j, i]
+    if not solve_inplace(Mt, B):  # (I - g P_pi)^T x = mu
         return False
     for i in range(states.shape[0]):
         out[states[i]] = B[i, 0]
@@ -263,7 +291,9 @@ def cotangent(P, r, mu, gamma, horizon, kind, transient, pi, V, C):
     Needs :func:`values` first (same ``pi``).  Returns ``False`` if the occupancy solve fails.
     """
     S, A = r.shape
-    C[:, :] = 0.0
+    for s in range(S):
+        for a in range(A):
+            C[s, a] = 0.0
     if kind == FINITE:
         finite_cotangent(P, r, mu, gamma, horizon, pi, V, C)
         return True
