@@ -38,8 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "--estimator exact ascends the exact gradient. Comma-separated --step-size / --seed "
                                    "lists run the grid in one process, --pairs several estimator~baseline pairs; "
                                    "softmax-linear policies on small tabular problems with exact or an estimator "
-                                   "whose registry entry names a training kernel (pgexp estimators) run in one "
-                                   "compiled loop (--engine), which alone has --update per-step, --optimizer npg, the "
+                                   "whose registry entry names a training kernel ([compiled] in pgexp estimators) run "
+                                   "in one compiled loop (--engine), which alone has --update per-step, --optimizer "
+                                   "npg, the "
                                    "training-only baselines and --baseline-offset. --checkpoints T1,T2 writes theta at "
                                    "those iterations beside the output as OUT.theta<T>.npy.")
     add_problem_options(p)
