@@ -57,19 +57,18 @@ def test_compiled_exact_values_and_gradient_equal_the_reference(env, gamma, hori
     dm = TE.dense_mdp(prob.mdp)
     pi = prob.policy.probs(prob.theta)
     V = np.zeros((dm.horizon + 1 if dm.kind == TE.FINITE else 1, prob.mdp.num_states))
-    J, ok = TE.values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V)
+    J, ok = TE.values(dm, pi, V)
     J_ref, grad_ref, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
     assert ok and J == pytest.approx(J_ref, rel=1e-12, abs=1e-12)
     C = np.zeros_like(pi)
-    assert TE.cotangent(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V, C)
+    assert TE.cotangent(dm, pi, V, C)
     np.testing.assert_allclose(prob.policy.probs_vjp(prob.theta, C), grad_ref, rtol=1e-10, atol=1e-12)
 
 
 def test_a_policy_that_no_longer_terminates_is_not_ok():
     prob = build_problem("short_corridor", theta="values:-40;40")  # pi(right) = e^-80: never reaches the goal
     dm = TE.dense_mdp(prob.mdp)
-    _J, ok = TE.values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient,
-                       prob.policy.probs(prob.theta), np.zeros((1, 4)))
+    _J, ok = TE.values(dm, prob.policy.probs(prob.theta), np.zeros((1, 4)))
     assert not ok
     with pytest.raises(UserError):
         exact.gradient(prob.mdp, prob.policy, prob.theta)  # the reference refuses it too

@@ -417,9 +417,7 @@ def kernel_model(problem: Any) -> Any:
     tabular = problem.features_spec == "tabular"
     phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(), dtype=np.float64)
     c = np.ascontiguousarray
-    return Model(P=dm.P, r=dm.r, mu=dm.mu, gamma=float(dm.gamma), horizon=int(dm.horizon), kind=int(dm.kind),
-                 transient=c(dm.transient, dtype=np.int64), absorbing=c(tables.absorbing, dtype=np.bool_),
-                 mu_cdf=c(tables.mu_cdf, dtype=np.float64), pi_ptr=c(tables.pi_ptr, dtype=np.int64),
+    return Model(dm=dm, mu_cdf=c(tables.mu_cdf, dtype=np.float64), pi_ptr=c(tables.pi_ptr, dtype=np.int64),
                  indptr=c(tables.indptr, dtype=np.int64), indices=c(tables.indices, dtype=np.int32),
                  p_prob=c(tables.p_prob, dtype=np.float64), p_alias=c(tables.p_alias, dtype=np.int32),
                  max_len=int(effective_horizon(mdp)), phi=phi, tabular=bool(tabular))
@@ -562,8 +560,8 @@ def final_policy(problem: Any, theta: np.ndarray, J_star: float, dense=None, cac
     V = np.zeros((dm.horizon + 1 if dm.horizon > 0 else 1, mdp.num_states))
     occ = np.zeros(mdp.num_states)
     with np.errstate(all="ignore"):
-        _, ok = values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V)
-        ok = ok and visits(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, occ)
+        _, ok = values(dm, pi, V)
+        ok = ok and visits(dm, pi, occ)
     where = (occ >= CONVERGED_MIN_OCCUPANCY * occ.sum()) & live if ok else live & (mdp.mu > 0)
     prob = float(pi.max(axis=1)[where].min()) if where.any() else float("nan")
     key = tuple(int(a) for a in greedy)
@@ -571,7 +569,7 @@ def final_policy(problem: Any, theta: np.ndarray, J_star: float, dense=None, cac
         det = np.zeros_like(pi)
         det[np.arange(pi.shape[0]), greedy] = 1.0
         with np.errstate(all="ignore"):
-            J, ok = values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, det, V)
+            J, ok = values(dm, det, V)
         cache[key] = float(J) if ok else float("-inf")
     J_greedy = cache[key]
     optimal = bool(np.isfinite(J_greedy) and J_greedy >= J_star - 1e-9 * (1.0 + abs(J_star)))

@@ -94,7 +94,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, objmode
 
-from pgexp.runs.tabular_exact import FINITE, cotangent, values
+from pgexp.runs.tabular_exact import EPISODIC, FINITE, DenseMDP, cotangent, values
 from pgexp.sampling.rng import FIT, MAIN, next_uniform
 from pgexp.sampling.seedseq import fill_trajectory_seeds, stream_key
 from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start
@@ -122,14 +122,7 @@ DIVERGENCE_REASONS = {0: "", NOT_FINITE: "J not finite or policy does not termin
 class Model(NamedTuple):
     """The problem as the kernels see it (``S`` states, ``A`` actions, ``d`` parameters)."""
 
-    P: np.ndarray          # (S, A, S) dense transition probabilities
-    r: np.ndarray          # (S, A) expected rewards
-    mu: np.ndarray         # (S,) initial distribution
-    gamma: float
-    horizon: int           # H, or -1 for an infinite horizon
-    kind: int              # pgexp.runs.tabular_exact.KIND_CODES
-    transient: np.ndarray  # (n,) int64: the states of the episodic solve
-    absorbing: np.ndarray  # (S,) bool
+    dm: DenseMDP           # rewards, discount, horizon, objective kind, absorbing states; the exact solves
     mu_cdf: np.ndarray     # the sampler's alias tables (pgexp.sampling.tabular.Tables) ...
     pi_ptr: np.ndarray
     indptr: np.ndarray
@@ -278,10 +271,10 @@ def sample_batch(seeds, m, pi_prob, pi_alias, S_buf, A_buf, R_buf, offs, lens, f
     Returns ``(S_buf, A_buf, R_buf, truncated)``; trajectory ``i`` is ``[offs[i], offs[i] + lens[i])``,
     ``finals[i]`` the state after its last action.
     """
-    r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
+    r, absorbing, mu_cdf, pi_ptr = m.dm.r, m.dm.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
     indptr, indices, p_prob, p_alias, max_len = m.indptr, m.indices, m.p_prob, m.p_alias, m.max_len
     A = r.shape[1]
-    episodic = m.kind == 2
+    episodic = m.dm.kind == EPISODIC
     pos = 0
     truncated = False
     st = np.empty(4, np.uint64)
@@ -332,10 +325,10 @@ def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, ac
     CDF otherwise), take ``a ~ pi`` (``uniform_action``: ``a ~ Uniform(A)``), roll out with termination
     probability ``1 - gamma`` per step (``H = inf``, undiscounted sum) or to the horizon, discounted.
     """
-    r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
+    r, absorbing, mu_cdf, pi_ptr = m.dm.r, m.dm.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
     indptr, indices, p_prob, p_alias = m.indptr, m.indices, m.p_prob, m.p_alias
     A = r.shape[1]
-    gamma, horizon = m.gamma, m.horizon
+    gamma, horizon = m.dm.gamma, m.dm.horizon
     st = np.empty(4, np.uint64)
     total_steps = 0
     for i in range(seeds.shape[0]):
@@ -482,9 +475,9 @@ def batch_weights(m, s, B, rows, smp, disc, G0, b0, Af, W, wts):
     for i in range(s.batch_size):
         o, L = offs[i], lens[i]
         if est == GAE or est == GAE_COMMON:  # b_L: 0 after an end (absorbed, or the finite horizon reached)
-            ended = m.absorbing[finals[i]] or (m.kind == FINITE and L == m.horizon)
+            ended = m.dm.absorbing[finals[i]] or (m.dm.kind == FINITE and L == m.dm.horizon)
             nxt = 0.0 if ended else B[min(L, rows - 1), finals[i]]
-            gae_weights(states, rewards, o, L, nxt, m.gamma, s.lam, est == GAE_COMMON, B, rows, disc, wts)
+            gae_weights(states, rewards, o, L, nxt, m.dm.gamma, s.lam, est == GAE_COMMON, B, rows, disc, wts)
         elif est == ACTOR_CRITIC:
             for h in range(L):
                 wts[o + h] = disc[h] * Af[states[o + h], actions[o + h]]
@@ -687,7 +680,7 @@ def record(m, grid, out, theta, pi, V, run, t, steps):
     the policy trace; returns whether the policy's ``J`` is finite (and it terminates)."""
     S, A = pi.shape
     policy_table(m.phi, m.tabular, theta, pi)
-    J, ok = values(m.P, m.r, m.mu, m.gamma, m.horizon, m.kind, m.transient, pi, V)
+    J, ok = values(m.dm, pi, V)
     out.J[run, t] = J if ok else np.nan
     for k in range(grid.checkpoints.shape[0]):
         if grid.checkpoints[k] == t:
@@ -751,9 +744,9 @@ class Buffers(NamedTuple):
 
 @njit(inline="always")
 def workspace(m, s, d, nw):
-    S, A = m.r.shape
+    S, A = m.dm.r.shape
     N, K = s.batch_size, s.fit_batch_size
-    rows = m.horizon + 1 if m.kind == FINITE else 1
+    rows = m.dm.horizon + 1 if m.dm.kind == FINITE else 1
     return Workspace(np.empty((S, A)), np.zeros((rows, S)), np.zeros((rows, S)), np.zeros((S, A)),
                      np.zeros((S, A)), np.zeros((S, A)), np.zeros((S, A)), np.zeros((S, A), np.int64), np.zeros(d),
                      np.zeros(d), np.empty(d), np.zeros(d), np.zeros(d), np.zeros(nw), np.empty(A),
@@ -779,7 +772,7 @@ def exact_direction(m, s, ws):
     """The exact gradient into ``ws.g`` (NPG: its natural form) from the values at ``theta_t``: the expected
     weights ``W = pi C``, whose score pullback is ``grad J``; ``False`` if the occupancy solve fails."""
     S, A = ws.pi.shape
-    if not cotangent(m.P, m.r, m.mu, m.gamma, m.horizon, m.kind, m.transient, ws.pi, ws.V, ws.C):
+    if not cotangent(m.dm, ws.pi, ws.V, ws.C):
         return False
     for a in range(S):
         for b in range(A):
@@ -808,12 +801,12 @@ def sampled_direction(m, s, grid, out, ws, buf, run, t, steps, theta, w, eta):
     n = states.shape[0]
     ret = buf.ret if buf.ret.shape[0] >= n else np.empty(n)
     wts = buf.wts if buf.wts.shape[0] >= n else np.empty(n)
-    buf = Buffers(states, actions, rewards, ret, wts, discounts(buf.disc, n, m.gamma))
+    buf = Buffers(states, actions, rewards, ret, wts, discounts(buf.disc, n, m.dm.gamma))
     if trunc:
         return buf, steps, TRUNCATED
-    returns_into(rewards, ws.offs, ws.lens, m.gamma, ret)
+    returns_into(rewards, ws.offs, ws.lens, m.dm.gamma, ret)
     smp = Sampled(states, actions, rewards, ret, ws.offs, ws.lens, ws.finals)
-    level = s.offset + (optimal_constant(m.phi, m.tabular, m.mu, m.r, ws.pi) if s.baseline == OPTIMAL_EXACT
+    level = s.offset + (optimal_constant(m.phi, m.tabular, m.dm.mu, m.dm.r, ws.pi) if s.baseline == OPTIMAL_EXACT
                         else s.fixed if s.baseline == FIXED else 0.0)
     rows = baseline_table(s.baseline, ws.V, w, s.value_features, s.offset, level, ws.B)
     out.ret[run, t] = trajectory_baselines(s.baseline, s.offset, ws.B, N, smp, ws.G0, ws.b0)
@@ -885,6 +878,6 @@ def train_grid(m, s, grid, out):
     """
     ws = workspace(m, s, grid.thetas0.shape[1], out.w.shape[1])
     buf = Buffers(np.empty(1024, np.int32), np.empty(1024, np.int32), np.empty(1024), np.empty(1024), np.empty(1024),
-                  discounts(np.empty(0), 1024, m.gamma))
+                  discounts(np.empty(0), 1024, m.dm.gamma))
     for run in range(grid.thetas0.shape[0]):
         buf = train_run(m, s, grid, out, ws, buf, run)
