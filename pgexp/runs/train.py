@@ -408,7 +408,7 @@ def _append(run: Run, t: int, J: float, ret: float, steps: int, g, delta, diverg
 def kernel_model(problem: Any) -> Any:
     """The problem as the compiled kernels see it (:class:`pgexp.runs.train_kernels.Model`)."""
     from pgexp.runs.tabular_exact import dense_mdp
-    from pgexp.runs.train_kernels import Model
+    from pgexp.runs.train_kernels import Model, Sampler
     from pgexp.sampling.tabular import effective_horizon, make_tables
 
     mdp, pol = problem.mdp, problem.policy
@@ -417,10 +417,12 @@ def kernel_model(problem: Any) -> Any:
     tabular = problem.features_spec == "tabular"
     phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(), dtype=np.float64)
     c = np.ascontiguousarray
-    return Model(dm=dm, mu_cdf=c(tables.mu_cdf, dtype=np.float64), pi_ptr=c(tables.pi_ptr, dtype=np.int64),
-                 indptr=c(tables.indptr, dtype=np.int64), indices=c(tables.indices, dtype=np.int32),
-                 p_prob=c(tables.p_prob, dtype=np.float64), p_alias=c(tables.p_alias, dtype=np.int32),
-                 max_len=int(effective_horizon(mdp)), phi=phi, tabular=bool(tabular))
+    sampler = Sampler(r=dm.r, absorbing=dm.absorbing, gamma=dm.gamma, horizon=dm.horizon, kind=dm.kind,
+                      max_len=int(effective_horizon(mdp)), mu_cdf=c(tables.mu_cdf, dtype=np.float64),
+                      pi_ptr=c(tables.pi_ptr, dtype=np.int64), indptr=c(tables.indptr, dtype=np.int64),
+                      indices=c(tables.indices, dtype=np.int32), p_prob=c(tables.p_prob, dtype=np.float64),
+                      p_alias=c(tables.p_alias, dtype=np.int32))
+    return Model(dm=dm, sampler=sampler, phi=phi, tabular=bool(tabular))
 
 
 def kernel_settings(opts: TrainOptions) -> Any:

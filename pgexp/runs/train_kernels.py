@@ -11,6 +11,12 @@ step sizes and streams) and :class:`Outputs` (the arrays it fills) -- so that a 
 is a new field, never a longer signature.  Named tuples rather than a ``jitclass`` or a ``StructRef``:
 numba types them structurally (a field access costs nothing), they are immutable, they need no
 boilerplate, and -- unlike a ``jitclass`` -- functions that take them are cached on disk (``cache=True``).
+Their cost: an njit function counts a reference to every array it receives, tuple members included (two
+atomic updates per array per call; at batch size 1 these are about half of an iteration's time, by
+``perf``), so the helpers called every iteration take the parts they read (``Model.dm``, ``Model.sampler``,
+single arrays), not the whole tuples.  Renaming or removing one of these classes needs the stale numba
+cache cleared (``pgexp/runs/__pycache__/*.nbi``): numba unpickles an old index, which names the class,
+before it checks that the index is stale.
 
 **Streams.**  Iteration ``t`` of a run draws its ``N`` trajectories from ``SeedSequence(entropy,
 spawn_key=(t, 0))`` exactly as the general path does (:mod:`pgexp.sampling.seedseq` derives the key inside
@@ -119,17 +125,31 @@ DIVERGENCE_REASONS = {0: "", NOT_FINITE: "J not finite or policy does not termin
                       TRUNCATED: "episode hit the step cap", BAD_UPDATE: "update not finite"}
 
 
-class Model(NamedTuple):
-    """The problem as the kernels see it (``S`` states, ``A`` actions, ``d`` parameters)."""
+class Sampler(NamedTuple):
+    """What the samplers read: the problem's rewards, absorbing states, discount, horizon and objective kind (the
+    arrays of :class:`~pgexp.runs.tabular_exact.DenseMDP`, shared) and the alias tables of ``P``
+    (:class:`pgexp.sampling.tabular.Tables`)."""
 
-    dm: DenseMDP           # rewards, discount, horizon, objective kind, absorbing states; the exact solves
-    mu_cdf: np.ndarray     # the sampler's alias tables (pgexp.sampling.tabular.Tables) ...
+    r: np.ndarray          # (S, A)
+    absorbing: np.ndarray  # (S,) bool
+    gamma: float
+    horizon: int           # H, or -1
+    kind: int              # pgexp.runs.tabular_exact.KIND_CODES
+    max_len: int           # steps simulated per episode at most (pgexp.sampling.tabular.effective_horizon)
+    mu_cdf: np.ndarray
     pi_ptr: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
     p_prob: np.ndarray
     p_alias: np.ndarray
-    max_len: int           # steps simulated per episode at most (pgexp.sampling.tabular.effective_horizon)
+
+
+class Model(NamedTuple):
+    """The problem as the kernels see it (``S`` states, ``A`` actions, ``d`` parameters), in the parts the
+    helpers read."""
+
+    dm: DenseMDP           # the exact solves
+    sampler: Sampler       # the episodes
     phi: np.ndarray        # (S, A, d) features, or a (1, 1, 1) placeholder with tabular features
     tabular: bool          # theta[s A + a] is the logit of (s, a)
 
@@ -263,7 +283,7 @@ def optimal_constant(phi, tabular, mu, r, pi):
 # ------------------------------------------------------------------------------------ sampling
 
 @njit(cache=True)
-def sample_batch(seeds, m, pi_prob, pi_alias, S_buf, A_buf, R_buf, offs, lens, finals):
+def sample_batch(seeds, m, pi_prob, pi_alias, S_buf, A_buf, R_buf, offs, lens, finals):  # m: a Sampler
     """Simulate ``len(seeds)`` episodes of the model ``m`` one after another into flat buffers (grown by doubling).
 
     The draws are those of :func:`pgexp.sampling.tabular.sample`: start state, then per step an action
@@ -271,10 +291,10 @@ def sample_batch(seeds, m, pi_prob, pi_alias, S_buf, A_buf, R_buf, offs, lens, f
     Returns ``(S_buf, A_buf, R_buf, truncated)``; trajectory ``i`` is ``[offs[i], offs[i] + lens[i])``,
     ``finals[i]`` the state after its last action.
     """
-    r, absorbing, mu_cdf, pi_ptr = m.dm.r, m.dm.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
+    r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
     indptr, indices, p_prob, p_alias, max_len = m.indptr, m.indices, m.p_prob, m.p_alias, m.max_len
     A = r.shape[1]
-    episodic = m.dm.kind == EPISODIC
+    episodic = m.kind == EPISODIC
     pos = 0
     truncated = False
     st = np.empty(4, np.uint64)
@@ -317,7 +337,7 @@ def grown(S_buf, A_buf, R_buf, pos):
 
 
 @njit(cache=True)
-def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, actions, y):
+def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, actions, y):  # m: a Sampler
     """``len(seeds)`` roll-in/roll-out samples with the draws of :func:`pgexp.sampling.tabular.rollin_rollout`
     into ``states``, ``actions``, ``y``; returns the environment steps they cost.
 
@@ -325,10 +345,10 @@ def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, ac
     CDF otherwise), take ``a ~ pi`` (``uniform_action``: ``a ~ Uniform(A)``), roll out with termination
     probability ``1 - gamma`` per step (``H = inf``, undiscounted sum) or to the horizon, discounted.
     """
-    r, absorbing, mu_cdf, pi_ptr = m.dm.r, m.dm.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
+    r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
     indptr, indices, p_prob, p_alias = m.indptr, m.indices, m.p_prob, m.p_alias
     A = r.shape[1]
-    gamma, horizon = m.dm.gamma, m.dm.horizon
+    gamma, horizon = m.gamma, m.horizon
     st = np.empty(4, np.uint64)
     total_steps = 0
     for i in range(seeds.shape[0]):
@@ -467,7 +487,7 @@ def gae_weights(states, rewards, o, L, nxt, gamma, lam, common, B, rows, disc, w
 
 
 @njit(cache=True)
-def batch_weights(m, s, B, rows, smp, disc, G0, b0, Af, W, wts):
+def batch_weights(absorbing, kind, horizon, gamma, s, B, rows, smp, disc, G0, b0, Af, W, wts):
     """Every step's weight into ``wts`` (see the module docstring; ``B`` from :func:`baseline_table`), then
     ``W[s, a] = sum_{i,h: (s_ih, a_ih) = (s, a)} w_ih`` over the batch, in trajectory and time order."""
     est = s.estimator
@@ -475,9 +495,9 @@ def batch_weights(m, s, B, rows, smp, disc, G0, b0, Af, W, wts):
     for i in range(s.batch_size):
         o, L = offs[i], lens[i]
         if est == GAE or est == GAE_COMMON:  # b_L: 0 after an end (absorbed, or the finite horizon reached)
-            ended = m.dm.absorbing[finals[i]] or (m.dm.kind == FINITE and L == m.dm.horizon)
+            ended = absorbing[finals[i]] or (kind == FINITE and L == horizon)
             nxt = 0.0 if ended else B[min(L, rows - 1), finals[i]]
-            gae_weights(states, rewards, o, L, nxt, m.dm.gamma, s.lam, est == GAE_COMMON, B, rows, disc, wts)
+            gae_weights(states, rewards, o, L, nxt, gamma, s.lam, est == GAE_COMMON, B, rows, disc, wts)
         elif est == ACTOR_CRITIC:
             for h in range(L):
                 wts[o + h] = disc[h] * Af[states[o + h], actions[o + h]]
@@ -498,12 +518,12 @@ def batch_weights(m, s, B, rows, smp, disc, G0, b0, Af, W, wts):
 
 
 @njit(cache=True)
-def fit_critic(m, pi, states, actions, y, F, count, Af):
+def fit_critic(phi, tabular, pi, states, actions, y, F, count, Af):
     """The critic's advantage ``Af = f - sum_b pi(b|.) f(., b)`` into ``Af`` ``(S, A)`` from the samples
     ``(states, actions, y)``: ``f`` the minimum-norm least-squares fit on the features (module docstring)."""
     S, A = pi.shape
     K = y.shape[0]
-    if m.tabular:  # one-hot rows: the per-cell mean, 0 where never sampled
+    if tabular:  # one-hot rows: the per-cell mean, 0 where never sampled
         for s in range(S):
             for a in range(A):
                 F[s, a] = 0.0
@@ -515,18 +535,18 @@ def fit_critic(m, pi, states, actions, y, F, count, Af):
             for a in range(A):
                 F[s, a] = F[s, a] / max(count[s, a], 1)
     else:
-        d = m.phi.shape[2]
+        d = phi.shape[2]
         X = np.empty((K, d))
         for i in range(K):
             for k in range(d):
-                X[i, k] = m.phi[states[i], actions[i], k]
+                X[i, k] = phi[states[i], actions[i], k]
         with objmode(w="float64[:]"):  # numpy's own call (the general engine's): the same minimum-norm solution
             w = np.linalg.lstsq(X, y, rcond=None)[0]
         for s in range(S):
             for a in range(A):
                 f = 0.0
                 for k in range(d):
-                    f += m.phi[s, a, k] * w[k]
+                    f += phi[s, a, k] * w[k]
                 F[s, a] = f
     for s in range(S):
         mean = 0.0
@@ -619,11 +639,10 @@ def score_step(phi, tabular, natural, theta, delta, s, a, scale, cur):
 
 
 @njit(cache=True)
-def per_step_episode(m, s, B, rows, natural, theta, delta, eta, smp, disc, G0_i, b0_i, w, cur):
+def per_step_episode(phi, tabular, s, B, rows, natural, theta, delta, eta, smp, disc, G0_i, b0_i, w, cur):
     """The book's REINFORCE over the batch's one episode: for ``h`` in order, the weight ``w_h`` (the online
     baseline from the current weights ``w``), the online value update, then ``theta += eta w_h psi_h(theta)``."""
     states, actions, _, ret, offs, lens, _ = smp
-    phi, tabular = m.phi, m.tabular
     online = s.baseline == VALUE_ONLINE
     o = offs[0]
     for h in range(lens[0]):
@@ -675,27 +694,26 @@ def all_finite(x):
 
 
 @njit(cache=True)
-def record(m, grid, out, theta, pi, V, run, t, steps):
-    """Row ``t`` of a run: ``pi`` and the exact values at ``theta`` (into ``pi``, ``V``), ``J``, checkpoints,
-    the policy trace; returns whether the policy's ``J`` is finite (and it terminates)."""
+def policy_values(dm, phi, tabular, theta, pi, V):
+    """``pi`` and the exact values at ``theta`` (into ``pi``, ``V``); returns ``(J, ok)``: whether ``J`` is finite
+    (and the policy terminates)."""
+    policy_table(phi, tabular, theta, pi)
+    return values(dm, pi, V)
+
+
+@njit(cache=True)
+def keep(checkpoints, trace_slot, ckpt, trace, theta, pi, run, t):
+    """``theta`` at a checkpoint, ``pi`` of a traced run (called only where a run keeps anything)."""
     S, A = pi.shape
-    policy_table(m.phi, m.tabular, theta, pi)
-    J, ok = values(m.dm, pi, V)
-    out.J[run, t] = J if ok else np.nan
-    for k in range(grid.checkpoints.shape[0]):
-        if grid.checkpoints[k] == t:
+    for k in range(checkpoints.shape[0]):
+        if checkpoints[k] == t:
             for j in range(theta.shape[0]):
-                out.ckpt[run, k, j] = theta[j]
-    slot = grid.trace_slot[run]
+                ckpt[run, k, j] = theta[j]
+    slot = trace_slot[run]
     if slot >= 0:
         for s in range(S):
             for a in range(A):
-                out.trace[slot, t, s * A + a] = pi[s, a]
-    out.steps[run, t] = steps
-    out.ret[run, t] = np.nan
-    out.gnorm[run, t] = np.nan
-    out.snorm[run, t] = np.nan
-    return ok
+                trace[slot, t, s * A + a] = pi[s, a]
 
 
 # ------------------------------------------------------------------------------------ the grid
@@ -767,57 +785,59 @@ def copy_into(dst, src):
         dst[k] = src[k]
 
 
-@njit(inline="always")
-def exact_direction(m, s, ws):
-    """The exact gradient into ``ws.g`` (NPG: its natural form) from the values at ``theta_t``: the expected
+@njit(cache=True)
+def exact_direction(dm, phi, tabular, natural, pi, V, C, W, g):
+    """The exact gradient into ``g`` (NPG: its natural form) from the values ``V`` at ``theta_t``: the expected
     weights ``W = pi C``, whose score pullback is ``grad J``; ``False`` if the occupancy solve fails."""
-    S, A = ws.pi.shape
-    if not cotangent(m.dm, ws.pi, ws.V, ws.C):
+    S, A = pi.shape
+    if not cotangent(dm, pi, V, C):
         return False
     for a in range(S):
         for b in range(A):
-            ws.W[a, b] = ws.C[a, b] * ws.pi[a, b]
-    direction(m.phi, m.tabular, ws.pi, ws.W, 1, s.optimizer == NPG, ws.g)
+            W[a, b] = C[a, b] * pi[a, b]
+    direction(phi, tabular, pi, W, 1, natural, g)
     return True
 
 
-@njit(inline="always")
-def sampled_direction(m, s, grid, out, ws, buf, run, t, steps, theta, w, eta):
+@njit(cache=True)
+def sampled_direction(m, s, words, out_steps, out_ret, ws, buf, run, t, steps, theta, w, eta):
     """Iteration ``t``'s batch (and the critic's samples), its step weights and the direction into ``ws.g``
     (per-step updates: the steps, into ``theta`` and ``ws.delta``); the online value update.
     Returns ``(buffers, env steps so far, divergence reason or 0)``."""
     N = s.batch_size
     est = s.estimator
-    fill_trajectory_seeds(stream_key(grid.words[run], t, MAIN), ws.seeds)
-    pi_prob, pi_alias = alias_rows(m.pi_ptr, ws.pi.ravel())
-    states, actions, rewards, trunc = sample_batch(ws.seeds, m, pi_prob, pi_alias, buf.states, buf.actions,
+    sm = m.sampler
+    fill_trajectory_seeds(stream_key(words, t, MAIN), ws.seeds)
+    pi_prob, pi_alias = alias_rows(sm.pi_ptr, ws.pi.ravel())
+    states, actions, rewards, trunc = sample_batch(ws.seeds, sm, pi_prob, pi_alias, buf.states, buf.actions,
                                                    buf.rewards, ws.offs, ws.lens, ws.finals)
     for i in range(N):
         steps += ws.lens[i]
     if est == ACTOR_CRITIC:  # the critic's own roll-in/roll-out samples, on the FIT stream
-        fill_trajectory_seeds(stream_key(grid.words[run], t, FIT), ws.fit_seeds)
-        steps += rollin_rollout_batch(ws.fit_seeds, m, pi_prob, pi_alias, True, ws.fit_s, ws.fit_a, ws.fit_y)
-    out.steps[run, t] = steps
+        fill_trajectory_seeds(stream_key(words, t, FIT), ws.fit_seeds)
+        steps += rollin_rollout_batch(ws.fit_seeds, sm, pi_prob, pi_alias, True, ws.fit_s, ws.fit_a, ws.fit_y)
+    out_steps[run, t] = steps
     n = states.shape[0]
     ret = buf.ret if buf.ret.shape[0] >= n else np.empty(n)
     wts = buf.wts if buf.wts.shape[0] >= n else np.empty(n)
-    buf = Buffers(states, actions, rewards, ret, wts, discounts(buf.disc, n, m.dm.gamma))
+    buf = Buffers(states, actions, rewards, ret, wts, discounts(buf.disc, n, m.sampler.gamma))
     if trunc:
         return buf, steps, TRUNCATED
-    returns_into(rewards, ws.offs, ws.lens, m.dm.gamma, ret)
+    returns_into(rewards, ws.offs, ws.lens, m.sampler.gamma, ret)
     smp = Sampled(states, actions, rewards, ret, ws.offs, ws.lens, ws.finals)
     level = s.offset + (optimal_constant(m.phi, m.tabular, m.dm.mu, m.dm.r, ws.pi) if s.baseline == OPTIMAL_EXACT
                         else s.fixed if s.baseline == FIXED else 0.0)
     rows = baseline_table(s.baseline, ws.V, w, s.value_features, s.offset, level, ws.B)
-    out.ret[run, t] = trajectory_baselines(s.baseline, s.offset, ws.B, N, smp, ws.G0, ws.b0)
+    out_ret[run, t] = trajectory_baselines(s.baseline, s.offset, ws.B, N, smp, ws.G0, ws.b0)
     if est == ACTOR_CRITIC:
-        fit_critic(m, ws.pi, ws.fit_s, ws.fit_a, ws.fit_y, ws.F, ws.counts, ws.Af)
+        fit_critic(m.phi, m.tabular, ws.pi, ws.fit_s, ws.fit_a, ws.fit_y, ws.F, ws.counts, ws.Af)
     natural = s.optimizer == NPG
     if s.update == PER_STEP:  # the episode was sampled at theta_t; scores at the current theta
-        per_step_episode(m, s, ws.B, rows, natural, theta, ws.delta, eta, smp, buf.disc, ws.G0[0], ws.b0[0], w,
-                         ws.cur)
+        per_step_episode(m.phi, m.tabular, s, ws.B, rows, natural, theta, ws.delta, eta, smp, buf.disc, ws.G0[0],
+                         ws.b0[0], w, ws.cur)
     else:
-        batch_weights(m, s, ws.B, rows, smp, buf.disc, ws.G0, ws.b0, ws.Af, ws.W, wts)
+        batch_weights(sm.absorbing, sm.kind, sm.horizon, sm.gamma, s, ws.B, rows, smp, buf.disc, ws.G0, ws.b0, ws.Af,
+                      ws.W, wts)
         direction(m.phi, m.tabular, ws.pi, ws.W, N, natural, ws.g)
         if s.baseline == VALUE_ONLINE:  # after the policy's direction: same batch, the old weights
             online_value_batch(N, smp, w, s.value_features, s.alpha_w, ws.grad_w)
@@ -837,8 +857,17 @@ def train_run(m, s, grid, out, ws, buf, run):
     steps = 0
     out.div_at[run] = -1
     out.reason[run] = 0
-    for t in range(s.iterations + 1):
-        if not record(m, grid, out, theta, ws.pi, ws.V, run, t, steps):
+    keeps = grid.checkpoints.shape[0] > 0 or grid.trace_slot[run] >= 0
+    for t in range(s.iterations + 1):  # row t: arguments of per-iteration calls are few (each costs refcounts)
+        J, ok = policy_values(m.dm, m.phi, m.tabular, theta, ws.pi, ws.V)
+        out.J[run, t] = J if ok else np.nan
+        out.steps[run, t] = steps
+        out.ret[run, t] = np.nan
+        out.gnorm[run, t] = np.nan
+        out.snorm[run, t] = np.nan
+        if keeps:
+            keep(grid.checkpoints, grid.trace_slot, out.ckpt, out.trace, theta, ws.pi, run, t)
+        if not ok:
             out.div_at[run], out.reason[run] = t, NOT_FINITE
             break
         if t == s.iterations:
@@ -846,9 +875,11 @@ def train_run(m, s, grid, out, ws, buf, run):
         copy_into(ws.prev, theta)
         fill(ws.delta, 0.0)
         if s.estimator == EXACT:
-            reason = 0 if exact_direction(m, s, ws) else NOT_FINITE
+            ok = exact_direction(m.dm, m.phi, m.tabular, s.optimizer == NPG, ws.pi, ws.V, ws.C, ws.W, ws.g)
+            reason = 0 if ok else NOT_FINITE
         else:
-            buf, steps, reason = sampled_direction(m, s, grid, out, ws, buf, run, t, steps, theta, w, eta)
+            buf, steps, reason = sampled_direction(m, s, grid.words[run], out.steps, out.ret, ws, buf, run, t, steps,
+                                                   theta, w, eta)
         if reason:
             out.div_at[run], out.reason[run] = t, reason
             break
@@ -878,6 +909,6 @@ def train_grid(m, s, grid, out):
     """
     ws = workspace(m, s, grid.thetas0.shape[1], out.w.shape[1])
     buf = Buffers(np.empty(1024, np.int32), np.empty(1024, np.int32), np.empty(1024), np.empty(1024), np.empty(1024),
-                  discounts(np.empty(0), 1024, m.dm.gamma))
+                  discounts(np.empty(0), 1024, m.sampler.gamma))
     for run in range(grid.thetas0.shape[0]):
         buf = train_run(m, s, grid, out, ws, buf, run)
