@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pgexp.errors import UserError
-from pgexp.problems import REGISTRY, make_env
+from pgexp.problems import REGISTRY, declared_gamma, make_env
 from pgexp.problems.corridor import corridor_arrays
 from pgexp.problems.files import load_mdp, save_mdp
 
@@ -35,6 +35,20 @@ def test_every_problem_is_a_valid_mdp(spec):
 
 def test_registry_lists_all_families():
     assert {"garnet", "chain", "short_corridor", "gym", "file"} <= set(REGISTRY)
+
+
+@pytest.mark.parametrize("spec", [*SPECS, "bandit", "garnet:gamma=0.5", "chain:gamma=1", "short_corridor:gamma=0.3",
+                                  "gym:FrozenLake-v1:gamma=0.7"])
+def test_the_declared_discount_is_the_built_problems(spec):
+    """The registry answers a problem's discount without building it (the workflow's light checks ask)."""
+    assert declared_gamma(spec) == make_env(spec).gamma
+
+
+def test_reading_the_registry_imports_no_numerics():
+    code = ("import sys; from pgexp.problems import REGISTRY, declared_gamma; declared_gamma('garnet'); "
+            "print(sorted(m for m in ('numpy', 'scipy', 'gymnasium') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_garnet_is_deterministic_and_has_exact_branching():

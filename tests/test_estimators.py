@@ -72,7 +72,7 @@ def test_gae_with_a_learned_value_at_a_finite_horizon_does_not_bootstrap_past_it
     ctx = make_context(prob)
     batch = ctx.sample("trajectories", np.random.SeedSequence(1), 20)
     assert batch.ended.all() and (batch.lengths == 5).all()
-    from pgexp.runs.estimate import apply_baseline
+    from pgexp.runs.engine import apply_baseline
 
     aux = ctx.sample("trajectories", np.random.SeedSequence(2), 20)
     b = apply_baseline(ctx, parse_baseline("value_learned"), batch, aux, np.random.SeedSequence(3))

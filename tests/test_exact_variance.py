@@ -40,7 +40,8 @@ from pgexp.exact.moments import (
 from pgexp.exact.rollout_moments import enumerate_samples
 from pgexp.problems.problem import Problem, build_problem
 from pgexp.runs.context import TabularContext
-from pgexp.runs.estimate import estimate_batch, linear_parts
+from pgexp.runs.engine import linear_parts
+from pgexp.runs.estimate import estimate_batch
 from pgexp.sampling.rng import MAIN, job_entropy, stream
 from pgexp.sampling.tabular import effective_horizon
 

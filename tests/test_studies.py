@@ -170,5 +170,9 @@ def test_tiny_study_runs_end_to_end(name, tmp_path):
     assert set(summary["arm"]) == {a.name for a in study.arms}
     html = (out / "report.html").read_text()
     assert "The paper's claim" in html and "What pgexp measured" in html and "data:image/png;base64" in html
-    again = subprocess.run([*cmd, "-n"], cwd=cwd, capture_output=True, text=True, timeout=600)
+    again = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:], "-n"], cwd=cwd, capture_output=True,
+                           text=True, timeout=600)
     assert "Nothing to be done" in again.stdout + again.stderr
+    imported = {line.rpartition("|")[2].strip() for line in again.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert not imported & {"scipy", "gymnasium", "torch", "matplotlib", "jsonschema"}  # the problem was built once

@@ -186,12 +186,26 @@ def test_report_in_a_browser(study, tmp_path):
           f"(ends at {m['summaryBottom']:.0f} of a {m['innerHeight']} px first screen)")
 
 
+# Imported by nothing of Snakemake's own no-op (which imports numpy and pandas itself): the workflow's config
+# checks read the registries' metadata only, once the config has been checked in full (tests/test_check_record.py)
+NOT_FOR_A_NOOP = ("scipy", "gymnasium", "torch", "numba", "matplotlib", "jsonschema")
+
+
+def imported_modules(importtime: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported (from its stderr)."""
+    return {line.rpartition("|")[2].strip() for line in importtime.splitlines() if line.startswith("import time:")}
+
+
 def test_nothing_changed_means_nothing_to_do_quickly(study):
     start = time.perf_counter()
     proc = snakemake(study, "-n")
     elapsed = time.perf_counter() - start
     assert "Nothing to be done" in proc.stdout + proc.stderr
     assert elapsed < 10  # the README quotes the measured figure for the default study
+    cmd = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "2", "--configfile", TEST_CONFIG]
+    proc = subprocess.run(cmd, cwd=study, capture_output=True, text=True, timeout=600)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    assert not imported_modules(proc.stderr) & set(NOT_FOR_A_NOOP)
 
 
 def _edit_config(cwd: Path, edit) -> None:

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgexp.estimators.practice import Practice
+from pgexp.estimators.practice import PLAIN_LABEL, Practice
 
 CHOICES = ("common", "normalize", "truncate")
 TEXTBOOK = "textbook"  # the choice label of a reference row
-PLAIN_OPTION = "plain"
+PLAIN_OPTION = PLAIN_LABEL
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``pgexp estimate``: M independent batch estimates of grad J with one estimator (parquet)."""
+"""``pgexp estimate``: M independent batch estimates of grad J with one estimator, or several on the same
+trajectories (``--pairs``), as parquet."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pgexp.cli.common import (
     parse_tags,
     practice_from_args,
 )
+from pgexp.errors import UserError
 
 EXAMPLE = """pgexp estimate --env short_corridor --estimator reward_to_go --baseline value_exact \\
     --batch-size 10 --replicates 200 --seed 0 --output est.parquet"""
@@ -34,7 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "the estimator -- so estimators are compared on the same trajectories.")
     add_problem_options(p)
     g = p.add_argument_group("estimator")
-    add_estimator_options(g)
+    which = g.add_mutually_exclusive_group(required=True)
+    add_estimator_options(g, choice=which)
+    which.add_argument("--pairs", nargs="+", metavar="E~B[~OPTION]", default=None,
+                   help="instead of --estimator/--baseline: several estimator~baseline pairs, estimated on the same "
+                        "trajectories in one process (one table, the pairs one after the other); ~OPTION gives a pair "
+                        "its own batch-level options: plain, norm, cutT-BOOTSTRAP (else the flags' options)")
     g.add_argument("--batch-size", required=True, metavar="N", help="trajectories per batch estimate "
                    "(a comma-separated list with --horizon list runs the grid of cells in one process)")
     g.add_argument("--replicates", type=number(2, integer=True, note="a variance needs two"), required=True,
@@ -60,9 +67,14 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
-    from pgexp.runs.estimate import run_estimate_grid
+    from pgexp.runs.estimate import run_grid
 
     check_outputs(args.output)
+    if args.pairs is not None and args.baseline != "none":
+        raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
+    # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)
+    pairs = [x for item in args.pairs for x in item.split()] if args.pairs is not None \
+        else [(args.estimator, args.baseline)]
     horizons = parse_horizons(args.horizon)
     batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     tags = parse_tags(args.tag, "estimate")
@@ -73,10 +85,9 @@ def run(args: argparse.Namespace) -> int:
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h)
 
-    table = run_estimate_grid(build, horizons, batch_sizes, args.estimator, args.baseline,
-                              params=params_from_args(args), replicates=args.replicates, seed=args.seed,
-                              fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch, tags=tags,
-                              practice=practice, min_trajectories=args.min_trajectories)
+    table = run_grid(build, horizons, batch_sizes, pairs, params=params_from_args(args), replicates=args.replicates,
+                     seed=args.seed, fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch,
+                     tags=tags, practice=practice, min_trajectories=args.min_trajectories)
     track = "continuous" if is_continuous_gym(args.env) else "tabular"
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

@@ -38,18 +38,19 @@ TRAINING_ONLY_BASELINES = {
 }
 
 
-def leave_one_out_mean(x: np.ndarray) -> np.ndarray:
-    """``(sum(x) - x_i) / (N - 1)`` for each ``i``; needs ``N >= 2``."""
-    n = x.shape[0]
+def leave_one_out_mean(x: np.ndarray, blocks: int = 1) -> np.ndarray:
+    """``(sum(x) - x_i) / (n - 1)`` for each ``i`` within its block of ``n = N / blocks``; needs ``n >= 2``."""
+    n = x.shape[0] // max(blocks, 1)
     if n < 2:
         raise UserError("baseline 'constant' is the leave-one-out mean of the other trajectories: "
                         "needs --batch-size >= 2")
-    return (x.sum() - x) / (n - 1)
+    per = x.reshape(blocks, n)
+    return ((per.sum(axis=1, keepdims=True) - per) / (n - 1)).ravel()
 
 
 def leave_one_out(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
-    """``constant``: ``b_i`` = the mean ``G_0`` of the batch's other trajectories, at every step of ``i``."""
-    b = leave_one_out_mean(batch.first_returns)[:, None]
+    """``constant``: ``b_i`` = the mean ``G_0`` of the other trajectories of ``i``'s batch, at every step of ``i``."""
+    b = leave_one_out_mean(batch.first_returns, batch.blocks)[:, None]
     return b, b
 
 
@@ -64,27 +65,60 @@ def exact_value(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Ma
 
 
 def learned_value(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mapping[str, float]):
-    """``value_learned``: the track's value model fitted on the independent batch ``aux``."""
+    """``value_learned``: the track's value model fitted on the independent batch ``aux`` (one fit per replicate
+    of a stack: ``aux`` has the same blocks as ``batch``)."""
     if aux is None:
         raise ValueError("value_learned needs an independent fitting batch")
     model = ctx.fit_values(aux, seq)
-    return model(batch.states, batch.times), model(batch.next_states, batch.times + 1)
+    mask = batch.mask  # evaluated on the real steps only (a padded batch can be mostly padding)
+    times = np.broadcast_to(batch.times, batch.shape)[mask]
+    blocks = np.broadcast_to(batch.block_ids[:, None], batch.shape)[mask] if batch.blocks > 1 else None
+    now, nxt = np.zeros(batch.shape), np.zeros(batch.shape)
+    now[mask] = model(batch.states[mask], times, blocks)
+    nxt[mask] = model(batch.next_states[mask], times + 1, blocks)
+    return now, nxt
 
 
-def fit_state_values(states: np.ndarray, targets: np.ndarray, mask: np.ndarray, num_states: int) -> np.ndarray:
-    """Least squares of ``targets`` on one-hot state features = the per-state mean, ``(S,)``.
+def fit_state_values(states: np.ndarray, targets: np.ndarray, mask: np.ndarray, num_states: int,
+                     block_ids: np.ndarray | None = None, blocks: int = 1) -> np.ndarray:
+    """Least squares of ``targets`` on one-hot state features = the per-state mean, ``(blocks, S)``: one fit per
+    block of rows (``block_ids`` ``(N,)``, the rows' replicate; ``None``: one block).
 
-    States never visited in the fitting batch get the overall mean (the minimum-norm choice after
-    centring), so the baseline is defined everywhere.
+    States never visited in a block's fitting batch get that block's overall mean (the minimum-norm choice
+    after centring), so the baseline is defined everywhere.
     """
-    s = states[mask]
+    ids = np.zeros(states.shape[0], np.int64) if block_ids is None else block_ids
+    cell = (ids[:, None] * num_states + states)[mask]
     t = targets[mask]
-    if t.size == 0:
-        return np.zeros(num_states)
-    total = np.bincount(s, weights=t, minlength=num_states)
-    count = np.bincount(s, minlength=num_states)
-    overall = t.mean()
+    total = np.bincount(cell, weights=t, minlength=blocks * num_states).reshape(blocks, num_states)
+    count = np.bincount(cell, minlength=blocks * num_states).reshape(blocks, num_states)
+    overall = np.zeros((blocks, 1))
+    gaps = np.flatnonzero((count == 0).any(axis=1) & (count.sum(axis=1) > 0))
+    if gaps.size:  # the blocks' own means (numpy's pairwise sum, as for a batch alone), only where needed
+        ends = np.cumsum(count.sum(axis=1))
+        for b in gaps:
+            overall[b, 0] = t[ends[b] - count[b].sum():ends[b]].mean()
     return np.where(count > 0, total / np.maximum(count, 1), overall)
+
+
+def exact_value_table(ctx: Any, aux: Batch | None, streams: Any, options: Mapping[str, float]) -> np.ndarray:
+    """``value_exact`` for the fused kernels: ``V_h(s)``, ``(1, H', S)``."""
+    return ctx.value_table[None]
+
+
+def learned_value_table(ctx: Any, aux: Batch | None, streams: Any, options: Mapping[str, float]) -> np.ndarray:
+    """``value_learned`` for the fused kernels: each replicate's per-state mean of the returns of its independent
+    batch, ``(blocks, 1, S)`` (tabular problems: the same fit as :meth:`fit_values`)."""
+    if aux is None:
+        raise ValueError("value_learned needs an independent fitting batch")
+    table = fit_state_values(aux.states, aux.returns, aux.mask, ctx.mdp.num_states,
+                             aux.block_ids if aux.blocks > 1 else None, aux.blocks)
+    return table[:, None, :]
+
+
+def fixed_table(ctx: Any, aux: Batch | None, streams: Any, options: Mapping[str, float]) -> np.ndarray:
+    """``fixed:c=VALUE`` for the fused kernels: ``c`` everywhere, ``(1, 1, S)``."""
+    return np.full((1, 1, ctx.mdp.num_states), float(options["c"]))
 
 
 def optimal_coefficients(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -20,6 +20,15 @@ trajectory) and :func:`with_baseline` is the one place that zeroes the value aft
   value must not bootstrap past it, which would bias GAE);
 * a continuous-state task's time limit or cap (part of its finite-horizon objective).
 
+**Stacks of replicates.**  The runner draws every replicate of a cell in one compiled call and hands
+the estimator a *stack*: ``blocks`` independent batches of ``n`` trajectories each, block ``k`` in rows
+``[k n, (k + 1) n)``, each trajectory with its own random stream (so a trajectory is the same whether it
+is drawn alone or in a stack).  An estimator registered ``vectorized=True`` computes each trajectory's
+weights from its own block only (the built-ins are per-trajectory formulas, which qualifies them
+trivially; a batch-level statistic uses :meth:`Batch.block_sums` / ``batch.block_ids``); any other is
+called once per block with a batch of its own (``blocks = 1``), so a plug-in never sees a stack unless it
+asks for one.
+
 A *truncated* trajectory of an infinite-horizon objective (discounted, simulated for ``T`` steps with
 ``gamma^T < 1e-12``; or episodic, cut at the step cap and reported ``truncated``) has not ended: the
 objective goes on, so ``baseline_next`` keeps ``b(s_T)`` and GAE bootstraps from it, as the exact value
@@ -63,7 +72,13 @@ class Batch:
         baseline: ``(N, L)`` the chosen baseline's ``b_h(s_h)`` (zero for ``none``).
         baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end.
         params: the estimator's hyperparameters, e.g. ``{"lam": 0.95}``.
-        fitted: the estimator's own auxiliary fit (e.g. the actor-critic's critic), else ``None``.
+        fitted: the estimator's own auxiliary fit (e.g. the actor-critic's critic), else ``None``; for a stack
+            of ``blocks > 1`` replicates, one fit per block along the first axis.
+        final_states: ``(N,)`` the state after the last action (tabular trajectories), else ``None``.
+        costs: ``(N,)`` environment steps each row cost, where that is not its ``lengths`` (a roll-in/roll-out
+            sample: roll-in plus roll-out); ``None``: ``lengths``.
+        blocks: independent batch estimates stacked in this batch: rows ``[k n, (k + 1) n)`` are replicate ``k``'s
+            ``n = N / blocks`` trajectories (see "Stacks of replicates" in the module docstring).
         context: the problem at ``theta`` (the track's context: ``pi``, tables, ...), for advanced use.
         env_steps: environment steps the batch cost (default ``lengths.sum()``).
         given_returns: ``(N, L)`` returns supplied by the sampler (the roll-out's ``y``), else ``None``.
@@ -88,6 +103,9 @@ class Batch:
     baseline_next: np.ndarray = field(default_factory=lambda: _UNSET)
     params: Mapping[str, float] = field(default_factory=dict)
     fitted: Any = None
+    blocks: int = 1
+    costs: np.ndarray | None = None
+    final_states: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.aligned = self.times is _UNSET  # times[i, h] = h: the discount is one row, broadcast
@@ -104,6 +122,56 @@ class Batch:
     @property
     def num(self) -> int:
         return int(self.lengths.shape[0])
+
+    @property
+    def block_size(self) -> int:
+        """``n``: trajectories per replicate (the batch size of one estimate)."""
+        return self.num // self.blocks
+
+    @cached_property
+    def block_ids(self) -> np.ndarray:
+        """``(N,)`` int64: the replicate (block) of each trajectory."""
+        return np.repeat(np.arange(self.blocks, dtype=np.int64), self.block_size)
+
+    def block_sums(self, x: ArrayLike) -> np.ndarray:
+        """Per-trajectory values ``(N, ...)`` summed within each block: ``(blocks, ...)``."""
+        a = np.asarray(x)
+        return a.reshape(self.blocks, self.block_size, *a.shape[1:]).sum(axis=1)
+
+    @property
+    def block_steps(self) -> np.ndarray:
+        """``(blocks,)`` int64 environment steps of each replicate."""
+        return self.block_sums(self.lengths if self.costs is None else self.costs).astype(np.int64)
+
+    def block(self, k: int) -> Batch:
+        """Replicate ``k`` of a stack as a batch of its own (``blocks = 1``)."""
+        if self.blocks == 1:
+            return self
+        n = self.block_size
+        rows = slice(k * n, (k + 1) * n)
+        sub = copy.copy(self)
+        per_row = ("states", "actions", "rewards", "lengths", "ended", "truncated", "given_returns", "costs",
+                   "final_states", "mask",
+                   "returns", "first_returns", "next_states", "end_mask", "block_ids")
+        for name in per_row:
+            value = self.__dict__.get(name)
+            if value is not None:
+                sub.__dict__[name] = value[rows]
+        for name in ("times", "baseline", "baseline_next", "discount"):
+            value = self.__dict__.get(name)
+            if value is not None:
+                sub.__dict__[name] = value[rows] if value.shape[0] == self.num else value
+        if callable(self.successors):
+            parent = self
+            sub.successors = lambda: parent.next_states[rows]
+        else:
+            sub.successors = self.successors[rows]
+        sub.__dict__.pop("_exact", None)
+        sub.fitted = None if self.fitted is None else self.fitted[k]
+        sub.blocks = 1
+        sub.block_ids = np.zeros(n, np.int64)
+        sub.env_steps = int(sub.block_steps[0])
+        return sub
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -150,10 +218,14 @@ class Batch:
 
     @cached_property
     def first_returns(self) -> np.ndarray:
-        """``(N,)`` ``G_0 = sum_h gamma^h r_h`` (a roll-out's ``y``), without the full ``returns`` table."""
+        """``(N,)`` ``G_0 = sum_h gamma^h r_h`` summed in step order (a roll-out's ``y``), without the full
+        ``returns`` table."""
         if self.given_returns is not None:
             return self.given_returns[:, 0]
-        return self.rewards @ (self.gamma ** np.arange(self.shape[1], dtype=np.float64))
+        from pgexp.estimators.fused import forward_returns  # compiled: imported when first needed
+
+        return forward_returns(np.ascontiguousarray(self.rewards, dtype=np.float64),
+                               np.ascontiguousarray(self.lengths, dtype=np.int64), float(self.gamma))
 
     @cached_property
     def _exact(self) -> Mapping[str, np.ndarray]:

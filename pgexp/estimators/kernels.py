@@ -20,13 +20,15 @@ def returns_from(rewards, lengths, gamma):
 
 
 @njit(cache=True)
-def accumulate(states, actions, weights, lengths, num_states, num_actions, per_trajectory):
-    """Sum step weights onto their (s, a) cells: ``(N, S*A)`` per trajectory, or ``(1, S*A)`` in total."""
+def accumulate(states, actions, weights, lengths, num_states, num_actions, group):
+    """Sum step weights onto their (s, a) cells, ``group`` consecutive trajectories per row: ``(ceil(N / group),
+    S*A)`` (``group = 1``: per trajectory; the block size: per replicate of a stack; ``N``: the batch total)."""
     n = states.shape[0]
-    rows = n if per_trajectory else 1
-    W = np.zeros((rows, num_states * num_actions))
+    group = max(group, 1)
+    rows = (n + group - 1) // group
+    W = np.zeros((max(rows, 1), num_states * num_actions))
     for i in range(n):
-        row = i if per_trajectory else 0
+        row = i // group
         for h in range(lengths[i]):
             W[row, states[i, h] * num_actions + actions[i, h]] += weights[i, h]
     return W

@@ -51,14 +51,18 @@ running at ``T``.  :mod:`pgexp.exact.practice` computes it and ``tests/test_prac
 
 from __future__ import annotations
 
+import numbers
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from pgexp.errors import UserError
-from pgexp.estimators.batch import Batch
+
+if TYPE_CHECKING:  # the options and their checks are metadata (the study reads them): numpy is imported where used
+    import numpy as np
+
+    from pgexp.estimators.batch import Batch
 
 BOOTSTRAPS = ("none", "value_exact", "value_learned")
 NORMALIZE_EPS = 1e-8  # CleanRL's and Stable-Baselines3's epsilon
@@ -110,6 +114,25 @@ class Practice:
 
 
 PLAIN = Practice()
+PLAIN_LABEL = "plain"  # the label of no option, where one must be written (a path component, a --pairs entry)
+
+
+def practice_from_label(text: str, what: str = "--pairs") -> Practice:
+    """The options a label names -- ``plain``, ``norm``, ``cut10-value_exact``, ``norm+cut10-none`` (the inverse of
+    :attr:`Practice.label`) -- checked like the flags."""
+    if text == PLAIN_LABEL:
+        return PLAIN
+    normalize, truncate, bootstrap = False, None, None
+    for part in text.split("+"):
+        head, _, boot = part.partition("-")
+        if part == "norm" and not normalize:
+            normalize = True
+        elif head.startswith("cut") and head[3:].isdigit() and boot and truncate is None:
+            truncate, bootstrap = int(head[3:]), boot
+        else:
+            raise UserError(f"{what}: option {text!r}; allowed: plain, norm, cutT-BOOTSTRAP (T steps; BOOTSTRAP one of "
+                            f"{', '.join(BOOTSTRAPS)}) or norm+cutT-BOOTSTRAP")
+    return make_practice(normalize, truncate, bootstrap, names={k: what for k in CLI_NAMES})
 
 
 CLI_NAMES = {"normalize": "--normalize-advantages", "truncate": "--truncate", "bootstrap": "--bootstrap"}
@@ -122,14 +145,20 @@ def config_names(where: str) -> dict[str, str]:
             "bootstrap": f"config key '{pre}truncate_bootstrap'"}
 
 
+def is_bool(value: Any) -> bool:
+    """A Python or numpy boolean (numpy's are no :class:`numbers.Integral`; a value can only be one once numpy is
+    imported, so this check never imports it)."""
+    np = sys.modules.get("numpy")
+    return isinstance(value, bool) or (np is not None and isinstance(value, np.bool_))
+
+
 def make_practice(normalize_advantages: Any = False, truncate: Any = None, bootstrap: Any = None, *,
                   names: dict[str, str] | None = None) -> Practice:
     """A checked :class:`Practice`; ``names`` say how errors name the options (default: the CLI's)."""
     n = names or CLI_NAMES
-    if not isinstance(normalize_advantages, (bool, np.bool_)):
+    if not is_bool(normalize_advantages):
         raise UserError(f"{n['normalize']}: {normalize_advantages!r}; allowed: true or false")
-    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
-                                 or truncate < 1):
+    if truncate is not None and (is_bool(truncate) or not isinstance(truncate, numbers.Integral) or truncate < 1):
         raise UserError(f"{n['truncate']}: {truncate!r}; allowed: a positive integer (steps before the cut)")
     if bootstrap is not None and bootstrap not in BOOTSTRAPS:
         raise UserError(f"{n['bootstrap']}: {bootstrap!r}; allowed: {', '.join(BOOTSTRAPS)}")
@@ -169,7 +198,7 @@ def check_normalizable(estimator: str, baseline: str) -> None:
 # ------------------------------------------------------------------------------------------ truncation
 
 def bootstrap_values(ctx: Any, practice: Practice, aux: Batch | None,
-                     seq: np.random.SeedSequence) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+                     seq: Any) -> Callable[..., np.ndarray] | None:
     """``V_boot(states, times)`` of a truncated run (``None`` for ``none``); ``value_learned`` fits on ``aux``
     (the independent batch, not yet completed)."""
     if practice.truncate is None or practice.bootstrap == "none":
@@ -181,9 +210,11 @@ def bootstrap_values(ctx: Any, practice: Practice, aux: Batch | None,
     return ctx.fit_values(aux, seq)
 
 
-def cut(batch: Batch, truncate: int, values: Callable[[np.ndarray, np.ndarray], np.ndarray] | None) -> Batch:
+def cut(batch: Batch, truncate: int, values: Callable[..., np.ndarray] | None) -> Batch:
     """A batch sampled for ``truncate`` steps at most, with every cut episode ended and its last reward
     completed by ``gamma V_boot(s_T)`` (module docstring).  Cached returns are recomputed."""
+    import numpy as np
+
     cut_rows = (~batch.ended) & (batch.lengths == truncate)
     rewards = batch.rewards
     if values is not None and cut_rows.any():
@@ -191,7 +222,8 @@ def cut(batch: Batch, truncate: int, values: Callable[[np.ndarray, np.ndarray], 
         last = batch.lengths[rows] - 1
         nxt = batch.next_states[rows, last]
         rewards = np.array(batch.rewards, dtype=np.float64, copy=True)
-        boot = np.asarray(values(nxt[:, None], (last + 1)[:, None]), dtype=np.float64)[:, 0]
+        blocks = batch.block_ids[rows][:, None] if batch.blocks > 1 else None
+        boot = np.asarray(values(nxt[:, None], (last + 1)[:, None], blocks), dtype=np.float64)[:, 0]
         rewards[rows, last] += batch.gamma * boot
     new = batch.replace(rewards=rewards, ended=np.ones(batch.num, bool), truncated=cut_rows)
     for cached in ("returns", "first_returns", "end_mask"):  # derived from the rewards and the ends
@@ -201,18 +233,26 @@ def cut(batch: Batch, truncate: int, values: Callable[[np.ndarray, np.ndarray], 
 
 # ------------------------------------------------------------------------------------------ normalisation
 
-def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
-    """``(scale) (w - m̂) / (ŝ + ε)`` over the real steps (``mask``), ``ŝ`` the ``n - 1`` standard deviation;
-    fewer than two real steps: unchanged.  ``scale`` is ``s + ε`` (module docstring)."""
-    w = np.asarray(weights, dtype=np.float64)
-    k = int(mask.sum())
-    if k < 2:
-        return np.where(mask, w, 0.0)
-    vals = w[mask]
-    m = vals.mean()
-    sd = vals.std(ddof=1)
-    return np.where(mask, (w - m) * (scale / (sd + NORMALIZE_EPS)), 0.0)
+def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float, blocks: int = 1) -> np.ndarray:
+    """``(scale) (w - m̂) / (ŝ + ε)`` over the real steps (``mask``) of each batch of a stack of ``blocks``
+    (``ŝ`` the ``n - 1`` standard deviation); a batch with fewer than two real steps: unchanged.  ``scale`` is
+    ``s + ε`` (module docstring)."""
+    import numpy as np
+
+    w = np.where(mask, np.asarray(weights, dtype=np.float64), 0.0)
+    rows = w.shape[0] // max(blocks, 1)
+    per_w = w.reshape(blocks, rows * w.shape[1])
+    per_m = mask.reshape(blocks, rows * w.shape[1])
+    k = per_m.sum(axis=1)
+    m = per_w.sum(axis=1) / np.maximum(k, 1)
+    dev = np.where(per_m, per_w - m[:, None], 0.0)
+    sd = np.sqrt((dev * dev).sum(axis=1) / np.maximum(k - 1, 1))
+    factor = np.where(k >= 2, scale / (sd + NORMALIZE_EPS), 1.0)
+    shift = np.where(k >= 2, m, 0.0)
+    out = np.where(per_m, (per_w - shift[:, None]) * factor[:, None], 0.0)
+    return out.reshape(w.shape)
 
 
-__all__ = ["BOOTSTRAPS", "CLI_NAMES", "NORMALIZABLE", "NORMALIZE_EPS", "PLAIN", "Practice", "bootstrap_values",
-           "check_normalizable", "check_practice", "config_names", "cut", "make_practice", "normalize_weights"]
+__all__ = ["BOOTSTRAPS", "CLI_NAMES", "NORMALIZABLE", "NORMALIZE_EPS", "PLAIN", "PLAIN_LABEL", "Practice",
+           "bootstrap_values", "check_normalizable", "check_practice", "config_names", "cut", "make_practice",
+           "normalize_weights", "practice_from_label"]

@@ -25,8 +25,9 @@ def rollin_rollout(batch: Batch) -> np.ndarray:
     return occupancy_mass(batch.gamma, batch.horizon) * (batch.returns - batch.baseline)
 
 
-def fit_critic(ctx: Any, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, int]:
-    """The actor-critic's critic, fitted on ``n`` independent roll-in/roll-out samples: ``(A_f (S, A), env_steps)``.
+def fit_critic(ctx: Any, source: Any, n: int) -> tuple[np.ndarray, Any]:
+    """The actor-critic's critic, fitted on ``n`` independent roll-in/roll-out samples: ``(A_f (S, A), env_steps)``;
+    from a :class:`~pgexp.sampling.rng.Streams` stack, one critic per replicate: ``((blocks, S, A), (blocks,))``.
 
     Least squares ``f(s, a) = w . phi(s, a)`` on the policy's features with data ``s ~ d^pi`` (roll-in),
     ``a ~ Uniform(A)``, target ``y`` with ``E[y] = Q_h(s, a)`` (roll-out); minimum-norm (``lstsq``): with
@@ -34,24 +35,36 @@ def fit_critic(ctx: Any, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarra
     critic's advantage ``A_f(s, a) = f(s, a) - sum_a' pi(a'|s) f(s, a')``.
     """
     from pgexp.policies.features import TabularFeatures
+    from pgexp.sampling.rng import as_streams
 
-    data = ctx.sample("rollin_rollout", seq, n, uniform_action=True)
+    data = ctx.sample("rollin_rollout", source, n, uniform_action=True)
     s, a, y = data.states[:, 0], data.actions[:, 0], data.returns[:, 0]
     feats = ctx.problem.policy.features
-    S, A = ctx.mdp.num_states, ctx.mdp.num_actions
+    S, A, B = ctx.mdp.num_states, ctx.mdp.num_actions, data.blocks
     if isinstance(feats, TabularFeatures):  # one-hot rows: min-norm least squares = per-cell mean, 0 if unseen
-        cell = s * A + a
-        total = np.bincount(cell, weights=y, minlength=S * A)
-        count = np.bincount(cell, minlength=S * A)
-        f = (total / np.maximum(count, 1)).reshape(S, A)
-    else:  # design matrix rows phi(s_i, a_i) = pullback of the one-hot (s_i, a_i) cell
-        onehot = np.zeros((y.size, S, A))
-        onehot[np.arange(y.size), s, a] = 1.0
-        w, *_ = np.linalg.lstsq(feats.pullback(onehot), y, rcond=None)
-        f = feats.logits(w)
-    return f - np.einsum("sa,sa->s", ctx.pi, f)[:, None], data.env_steps
+        cell = data.block_ids * (S * A) + s * A + a
+        total = np.bincount(cell, weights=y, minlength=B * S * A)
+        count = np.bincount(cell, minlength=B * S * A)
+        f = (total / np.maximum(count, 1)).reshape(B, S, A)
+    else:  # design matrix rows phi(s_i, a_i) = pullback of the one-hot (s_i, a_i) cell; one fit per replicate
+        f = np.empty((B, S, A))
+        m = data.block_size
+        for k in range(B):
+            rows = slice(k * m, (k + 1) * m)
+            onehot = np.zeros((m, S, A))
+            onehot[np.arange(m), s[rows], a[rows]] = 1.0
+            w, *_ = np.linalg.lstsq(feats.pullback(onehot), y[rows], rcond=None)
+            f[k] = feats.logits(w)
+    adv = f - np.einsum("sa,ksa->ks", ctx.pi, f)[:, :, None]
+    if as_streams(source) is None:
+        return adv[0], data.env_steps
+    return adv, data.block_steps
 
 
 def actor_critic(batch: Batch) -> np.ndarray:
-    """``sum_h gamma^h score_h (f(s_h, a_h) - E_{a'~pi} f(s_h, a'))``: the critic's advantage is ``batch.fitted``."""
-    return batch.discount * batch.fitted[batch.states, batch.actions]
+    """``sum_h gamma^h score_h (f(s_h, a_h) - E_{a'~pi} f(s_h, a'))``: the critic's advantage is ``batch.fitted``
+    (``(S, A)``, or one per replicate ``(blocks, S, A)`` in a stack)."""
+    fitted = np.asarray(batch.fitted)
+    if fitted.ndim == 2:
+        return batch.discount * fitted[batch.states, batch.actions]
+    return batch.discount * fitted[batch.block_ids[:, None], batch.states, batch.actions]

@@ -35,6 +35,9 @@ OBJECTIVES = ("finite", "discounted", "episodic")
 TRACKS = ("tabular", "continuous")  # exact gradient / Monte-Carlo reference gradient
 SAMPLING = ("trajectories", "rollin_rollout")  # the job's common trajectories / the lecture's roll-in, roll-out
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# the step-weight rules and baseline kinds the fused kernels know (pgexp.estimators.fused; a test checks the match)
+KERNEL_RULES = ("reinforce", "reward_to_go", "reward_to_go_common", "gae", "gae_common", "advantage")
+BASELINE_KERNELS = ("zero", "table", "leave_one_out")
 # option names every estimation command already has: a hyperparameter may not take one
 RESERVED = frozenset({"env", "features", "policy", "theta", "gamma", "horizon", "estimator", "baseline", "batch_size",
                       "replicates", "seed", "output", "tag", "threads", "plugin", "fit_batch_size", "reference_batch",
@@ -108,6 +111,14 @@ class Baseline:
         marker: its matplotlib marker, in every figure.
         shade: where figures colour by estimator, the estimator's hue mixed with black (< 0) or white (> 0)
             by this fraction, so the pairs of one estimator stay apart.
+        vectorized: ``values`` takes a stack of replicates (``batch.blocks > 1``; ``aux`` stacked the same way) and
+            gives each trajectory its own replicate's values; otherwise the runner calls it once per replicate.
+        kernel: how the fused kernels (:mod:`pgexp.estimators.fused`) compute it, one of :data:`BASELINE_KERNELS`:
+            ``zero``, ``table`` (``table`` gives ``b_h(s)``), ``leave_one_out`` (the other trajectories' mean
+            ``G_0``); ``None``: the general route only.
+        table: for ``kernel = "table"``, ``"module:function"`` or callable ``(ctx, aux, streams, options) -> (B, H',
+            S)``: ``b_h(s) = T[k, min(h, H' - 1), s]`` for replicate ``k`` (``B = 1``: every replicate; ``H' = 1``:
+            stationary) -- the same values as ``values``.
     """
 
     name: str
@@ -123,6 +134,13 @@ class Baseline:
     order: int = 0
     marker: str = "P"
     shade: float = 0.2
+    vectorized: bool = False
+    kernel: str | None = None
+    table: str | Callable | None = None
+
+    @property
+    def table_fn(self) -> Callable | None:
+        return None if self.table is None else resolve(self.table, f"baseline {self.name} table")
 
     @property
     def values_fn(self) -> Callable | None:
@@ -217,6 +235,14 @@ class Estimator:
             env_steps)`` drawn on an independent stream with ``n = --fit-batch-size`` (``batch.fitted``).
         label, color, order: how figures show it.
         doc: one line (CLI help).
+        vectorized: ``fn`` takes a stack of replicates (``batch.blocks > 1``) and computes each trajectory's weights
+            from its own replicate only (per-trajectory formulas qualify as they are; :mod:`pgexp.estimators.batch`);
+            with a ``fit``, that takes a :class:`~pgexp.sampling.rng.Streams` stack and returns one fit per
+            replicate.  Otherwise (a plug-in's default) the runner calls ``fn`` and ``fit`` once per replicate.
+        kernel: the step-weight rule the fused kernels know it by (one of :data:`KERNEL_RULES`; ``advantage``
+            reads the estimator's per-replicate fit ``(S, A)`` if it has one, else the exact advantage), so a stack
+            is sampled, weighted and accumulated in one compiled pass; ``None``: the general route only.  The
+            two routes give the same numbers (a test).
         training_kernel: the compiled training engine's implementation of the same step weights
             (:data:`pgexp.runs.train_kernels.KERNELS`: ``reinforce``, ``reward_to_go``, ``reward_to_go_common``,
             ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
@@ -237,6 +263,8 @@ class Estimator:
     color: str | None = None
     order: int = 0
     doc: str = ""
+    vectorized: bool = False
+    kernel: str | None = None
     training_kernel: str | None = None
 
     @property
@@ -316,7 +344,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        hyperparameters: tuple[Hyperparameter, ...] | list[Hyperparameter] = (),
                        tracks: tuple[str, ...] | list[str] = TRACKS, sampling: str = "trajectories",
                        fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
-                       order: int | None = None, doc: str = "", training_kernel: str | None = None) -> Estimator:
+                       order: int | None = None, doc: str = "", vectorized: bool = False,
+                       kernel: str | None = None, training_kernel: str | None = None) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
     ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  Registering a
@@ -329,6 +358,9 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
         raise UserError(f"register_estimator {name}: baselines {list(baselines)!r}; allowed: {', '.join(BASELINES)}")
     if sampling not in SAMPLING:
         raise UserError(f"register_estimator {name}: sampling {sampling!r}; allowed: {', '.join(SAMPLING)}")
+    if kernel is not None and (kernel not in KERNEL_RULES or sampling != "trajectories"):
+        raise UserError(f"register_estimator {name}: kernel {kernel!r}; allowed: one of {', '.join(KERNEL_RULES)} "
+                        "(with sampling 'trajectories'), or none")
     hps = tuple(hyperparameters)
     for h in hps:
         if not NAME_RE.match(h.name) or h.name in RESERVED:
@@ -349,7 +381,7 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
     est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
                     order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc,
-                    training_kernel=training_kernel)
+                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel)
     ESTIMATORS[name] = est
     return est
 
@@ -358,15 +390,19 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                       per_coordinate: bool = False, options: tuple[str, ...] = (),
                       tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
                       color: str | None = None, order: int | None = None, marker: str = "P",
-                      shade: float = 0.2) -> Baseline:
+                      shade: float = 0.2, vectorized: bool = False, kernel: str | None = None,
+                      table: str | Callable | None = None) -> Baseline:
     """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
     tracks = tuple(tracks)
     _check_fields("baseline", name, tracks)
+    if kernel is not None and (kernel not in BASELINE_KERNELS or (kernel == "table") != (table is not None)):
+        raise UserError(f"register_baseline {name}: kernel {kernel!r}; allowed: one of {', '.join(BASELINE_KERNELS)} "
+                        "(a table function exactly with 'table'), or none")
     previous = BASELINES.get(name)
     spec = Baseline(name=name, doc=doc, values=values, fitted=fitted or per_coordinate, per_coordinate=per_coordinate,
                     options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
                     color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
-                    marker=marker, shade=float(shade))
+                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table)
     BASELINES[name] = spec
     return spec
 

@@ -43,8 +43,8 @@ class ValueFunction:
         z = np.concatenate([(obs - self.mean) / self.std, (steps / self.horizon)[..., None]], axis=-1)
         return np.concatenate([np.ones((*z.shape[:-1], 1)), z, np.cos(z @ self.omega + self.phase)], axis=-1)
 
-    def __call__(self, obs: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        """``V`` at observations ``(..., obs_dim)`` and time steps ``(...)``."""
+    def __call__(self, obs: np.ndarray, steps: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
+        """``V`` at observations ``(..., obs_dim)`` and time steps ``(...)`` (one fit: ``blocks`` is not read)."""
         return self.features(obs, np.asarray(steps, dtype=np.float64)) @ self.coef
 
 

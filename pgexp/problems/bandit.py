@@ -15,7 +15,7 @@ import numpy as np
 
 from pgexp.errors import UserError
 from pgexp.problems.mdp import FiniteMDP, make_mdp
-from pgexp.problems.registry import apply_common, register
+from pgexp.problems.registry import apply_common
 from pgexp.specs import Spec
 
 DECISION, TERMINAL = 0, 1
@@ -43,8 +43,6 @@ def bandit_arrays(rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return P, r, mu
 
 
-@register("bandit", {"rewards": "1;0.7;0"},
-          "multi-armed bandit, one pull per episode (deterministic rewards, ';'-separated); gamma 1, H=inf")
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     P, r, mu = bandit_arrays(parse_rewards(o["rewards"]))
     mdp = make_mdp(P, r, mu, name=spec.canonical(), state_labels=("decision", "terminal"))

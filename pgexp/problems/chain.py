@@ -18,7 +18,7 @@ import numpy as np
 from pgexp.errors import UserError
 from pgexp.memory import require_memory
 from pgexp.problems.mdp import FiniteMDP, make_mdp
-from pgexp.problems.registry import apply_common, register
+from pgexp.problems.registry import apply_common
 from pgexp.specs import Spec
 
 LEFT, RIGHT = 0, 1
@@ -50,11 +50,6 @@ def chain_arrays(length: int, small: float, large: float, seed: int | None) -> t
     return P, r, mu
 
 
-@register(
-    "chain",
-    {"length": 6, "small": 0.005, "large": 1.0, "seed": None},
-    "RiverSwim-style chain: small reward at the left end, large at the right; default gamma 0.95, H=inf",
-)
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     if isinstance(o["length"], bool) or not isinstance(o["length"], int) or o["length"] < 2:
         raise UserError(f"--env chain: length={o['length']!r}; allowed: an integer >= 2")

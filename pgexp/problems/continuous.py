@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pgexp.errors import UserError
+
+if TYPE_CHECKING:  # the task's metadata (GymTask) stays numpy-free: the workflow reads it
+    import numpy as np
 
 DEFAULT_GAMMA = 0.99
 
@@ -116,6 +117,8 @@ class ContinuousProblem:
                 "gamma": float(self.gamma), "horizon": int(self.horizon), "dim": int(self.policy.dim)}
 
     def at(self, theta: np.ndarray) -> ContinuousProblem:
+        import numpy as np
+
         return replace(self, theta=np.asarray(theta, dtype=np.float64))
 
 

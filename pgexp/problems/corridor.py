@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pgexp.problems.mdp import FiniteMDP, make_mdp
-from pgexp.problems.registry import apply_common, register
+from pgexp.problems.registry import apply_common
 from pgexp.specs import Spec
 
 LEFT, RIGHT = 0, 1
@@ -46,8 +46,6 @@ def corridor_value(p: float | np.ndarray) -> float | np.ndarray:
     return (2 * p - 4) / (p * (1 - p))
 
 
-@register("short_corridor", {},
-          "Sutton & Barto Example 13.1 (4 states, switched actions); gamma 1, H=inf, native features d=2")
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     P, r, mu, phi = corridor_arrays()
     mdp = make_mdp(P, r, mu, phi=phi, name=spec.canonical(), state_labels=("s0", "s1 (switched)", "s2", "terminal"))

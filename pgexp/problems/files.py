@@ -15,7 +15,7 @@ import numpy as np
 
 from pgexp.errors import UserError
 from pgexp.problems.mdp import FiniteMDP, make_mdp
-from pgexp.problems.registry import parse_gamma, parse_horizon, register
+from pgexp.problems.registry import parse_gamma, parse_horizon
 from pgexp.specs import Spec
 
 REQUIRED = ("P", "r", "mu")
@@ -99,7 +99,5 @@ def save_mdp(path: str | Path, mdp: FiniteMDP) -> None:
     np.savez(path, **fields)
 
 
-@register("file", {}, "a user's MDP file: file:PATH (.npz, .yaml, .json with P, r, mu, optional phi, gamma, horizon)",
-          takes_target=True)
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     return load_mdp(spec.target or "", name=spec.canonical())

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from pgexp.errors import UserError
 from pgexp.problems.mdp import FiniteMDP, make_mdp
-from pgexp.problems.registry import apply_common, register
+from pgexp.problems.registry import apply_common
 from pgexp.specs import Spec
 
 
@@ -53,13 +53,6 @@ def table_arrays(unwrapped: Any) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
     return P, r, mu
 
 
-@register(
-    "gym",
-    {},
-    "a Gymnasium toy-text env from its own table: gym:FrozenLake-v1:map_name=4x4,is_slippery=true; "
-    "gamma 1, H=max_episode_steps",
-    takes_target=True,
-)
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     try:
         import gymnasium as gym

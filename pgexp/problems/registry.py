@@ -1,40 +1,68 @@
-"""Problem registry: a spec string in, a validated :class:`~pgexp.mdp.FiniteMDP` out.
+"""Problem registry: a spec string in, a validated :class:`~pgexp.problems.mdp.FiniteMDP` out.
 
 Each problem is one builder ``f(options: dict, spec: Spec) -> FiniteMDP`` registered under a name with
 its allowed keys and defaults; :func:`make_env` parses the spec, refuses unknown keys by name and calls
 the builder.  Every problem also accepts ``gamma`` and ``horizon`` (an integer or ``inf``).
+
+The registry is metadata: a builder may be named ``"module:function"`` and is imported on the first
+:func:`make_env` that needs it, and an entry declares the problem's default discount (:func:`declared_gamma`),
+so the workflow checks a config against it on every ``snakemake`` call without importing numpy
+(:mod:`pgexp.problems.catalog` registers the built-ins).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pgexp.errors import UserError
-from pgexp.problems.mdp import FiniteMDP
 from pgexp.specs import Spec, check_keys, parse_spec
+
+if TYPE_CHECKING:
+    from pgexp.problems.mdp import FiniteMDP
+
+Builder = Callable[[dict[str, Any], Spec], "FiniteMDP"]
 
 
 @dataclass(frozen=True)
 class EnvEntry:
-    """A registered problem: its builder, its keys with defaults, and a one-line description."""
+    """A registered problem: its builder (a function or ``"module:function"``), its keys with defaults, a
+    one-line description, and ``gamma``: its default discount (``None``: the problem's data decides, e.g. a
+    file's own field; :func:`declared_gamma` then cannot answer without building it)."""
 
-    builder: Callable[[dict[str, Any], Spec], FiniteMDP]
+    builder: Builder | str
     defaults: dict[str, Any]
     doc: str
     takes_target: bool = False
+    gamma: float | None = None
+
+    def build(self, options: dict[str, Any], spec: Spec) -> FiniteMDP:
+        fn = self.builder
+        if isinstance(fn, str):  # imported here, on first use: the registry itself stays numpy-free
+            module, _, name = fn.partition(":")
+            fn = getattr(importlib.import_module(module), name)
+        return fn(options, spec)
 
 
 REGISTRY: dict[str, EnvEntry] = {}
 
 
-def register(name: str, defaults: dict[str, Any], doc: str, *, takes_target: bool = False):
-    """Decorator adding a builder to :data:`REGISTRY` (``gamma``/``horizon`` keys are implied)."""
+def add_problem(name: str, builder: Builder | str, defaults: dict[str, Any], doc: str, *,
+                takes_target: bool = False, gamma: float | None = None) -> None:
+    """Add a problem to :data:`REGISTRY` (``gamma``/``horizon`` keys are implied; see :class:`EnvEntry`)."""
+    REGISTRY[name] = EnvEntry(builder, defaults, doc, takes_target,
+                              None if gamma is None else parse_gamma(gamma, what=f"problem {name!r} gamma"))
 
-    def deco(fn: Callable[[dict[str, Any], Spec], FiniteMDP]):
-        REGISTRY[name] = EnvEntry(fn, defaults, doc, takes_target)
+
+def register(name: str, defaults: dict[str, Any], doc: str, *, takes_target: bool = False,
+             gamma: float | None = None):
+    """Decorator form of :func:`add_problem` (a plug-in's own problem)."""
+
+    def deco(fn: Builder) -> Builder:
+        add_problem(name, fn, defaults, doc, takes_target=takes_target, gamma=gamma)
         return fn
 
     return deco
@@ -61,19 +89,40 @@ def parse_gamma(value: Any, *, what: str = "gamma") -> float:
     return float(value)
 
 
-def make_env(text: str | Spec) -> FiniteMDP:
-    """Build the MDP a spec string names, e.g. ``garnet:states=100,actions=4,branching=5,seed=0``."""
+def env_spec(text: str | Spec) -> Spec:
+    """The parsed ``--env`` spec of a registered problem (unknown names refused, listing the registered ones)."""
     spec = text if isinstance(text, Spec) else parse_spec(
         text, what="--env", with_target=frozenset(n for n, e in REGISTRY.items() if e.takes_target)
     )
     if spec.name not in REGISTRY:
         raise UserError(f"--env: unknown problem {spec.name!r}; allowed: {', '.join(sorted(REGISTRY))}")
+    return spec
+
+
+def env_options(spec: Spec) -> dict[str, Any]:
+    """The builder's options: the spec's over the registered defaults (unknown keys refused by name)."""
     entry = REGISTRY[spec.name]
     if entry.takes_target:
-        options = dict(spec.options)  # gym kwargs / file contents are checked by the builder itself
-    else:
-        options = check_keys(spec, {"gamma": None, "horizon": None, **entry.defaults}, what="--env")
-    return entry.builder(options, spec)
+        return dict(spec.options)  # gym kwargs / file contents are checked by the builder itself
+    return check_keys(spec, {"gamma": None, "horizon": None, **entry.defaults}, what="--env")
+
+
+def make_env(text: str | Spec) -> FiniteMDP:
+    """Build the MDP a spec string names, e.g. ``garnet:states=100,actions=4,branching=5,seed=0``."""
+    spec = env_spec(text)
+    return REGISTRY[spec.name].build(env_options(spec), spec)
+
+
+def declared_gamma(text: str | Spec) -> float | None:
+    """The discount :func:`make_env` gives the problem, read off the spec and the registry without building
+    it: the spec's ``gamma`` key, else the entry's declared default; ``None`` when only the problem's data
+    knows (a file's own ``gamma`` field, a plug-in that declares none).  Raises what :func:`make_env` would
+    for an unknown name or key."""
+    spec = env_spec(text)
+    options = env_options(spec)
+    if options.get("gamma") is not None:
+        return parse_gamma(options["gamma"], what="--env gamma")
+    return REGISTRY[spec.name].gamma
 
 
 def apply_common(mdp: FiniteMDP, options: dict[str, Any], *, gamma: float, horizon: int | None) -> FiniteMDP:
@@ -84,4 +133,5 @@ def apply_common(mdp: FiniteMDP, options: dict[str, Any], *, gamma: float, horiz
     return mdp.replace(gamma=g, horizon=h)
 
 
-__all__ = ["REGISTRY", "make_env", "parse_gamma", "parse_horizon", "register"]
+__all__ = ["REGISTRY", "EnvEntry", "add_problem", "declared_gamma", "env_options", "env_spec", "make_env",
+           "parse_gamma", "parse_horizon", "register"]

@@ -30,6 +30,11 @@ from pgexp.errors import UserError
 from pgexp.estimators.batch import Batch
 from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
+from pgexp.sampling.rng import Streams, as_streams
+
+# a value model: V at (states, times), each row in its replicate's fit (``blocks``: the rows' replicates in a
+# stack, broadcast like ``states``; ``None`` for a batch of one replicate)
+ValueModel = Callable[..., np.ndarray]
 
 
 def set_threads(threads: int | None) -> None:
@@ -64,6 +69,7 @@ class TabularContext:
 
     track: ClassVar[str] = "tabular"
     problem: Problem
+    power_cache: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def mdp(self):
@@ -92,6 +98,12 @@ class TabularContext:
 
         return make_tables(self.mdp, self.pi)
 
+    def powers(self, length: int) -> np.ndarray:
+        """``gamma ** arange(length)`` as numpy computes it (``Batch.discount``; the fused kernels take it), cached."""
+        if self.power_cache.shape[0] < length:
+            self.power_cache = self.gamma ** np.arange(length, dtype=np.float64)
+        return self.power_cache[:length]
+
     @cached_property
     def evaluation(self) -> exact.Evaluation:
         return exact.evaluate(self.mdp, self.pi)
@@ -114,21 +126,27 @@ class TabularContext:
         return np.nan_to_num(ev.A, nan=0.0)[None, :, :]
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, scheme: str, seq: np.random.SeedSequence, n: int, *, uniform_action: bool = False,
+    def sample(self, scheme: str, source: np.random.SeedSequence | Streams, n: int, *, uniform_action: bool = False,
                steps: int | None = None) -> Batch:
-        """``n`` trajectories (``scheme = "trajectories"``) or roll-in/roll-out samples from the stream ``seq``;
-        ``steps`` cuts an infinite-horizon problem's episodes after that many steps (``--truncate``)."""
+        """``n`` trajectories (``scheme = "trajectories"``) or roll-in/roll-out samples from the stream ``source``;
+        a :class:`~pgexp.sampling.rng.Streams` stack gives ``n`` per replicate, all in one compiled call (a batch
+        of ``blocks = source.count``).  ``steps`` cuts an infinite-horizon problem's episodes after that many steps
+        (``--truncate``)."""
         from pgexp.sampling.rng import trajectory_seeds
         from pgexp.sampling.tabular import rollin_rollout, sample
 
         mdp, tables = self.mdp, self.tables
-        seeds = trajectory_seeds(seq, n)
+        stack = as_streams(source)
+        seeds = stack.trajectory_seeds(n) if stack is not None else trajectory_seeds(source, n)  # type: ignore[arg-type]
+        blocks = 1 if stack is None else stack.count
+        total = seeds.shape[0]
         if scheme == "rollin_rollout":
             s, a, h, y, cost = rollin_rollout(tables, seeds, mdp.gamma, mdp.horizon, uniform_action=uniform_action)
             live = (~tables.absorbing[s]).astype(np.int64)  # a roll-in absorbed before step h scores nothing
             return Batch(s[:, None], a[:, None], y[:, None], live, mdp.gamma, mdp.horizon, s[:, None],
-                         np.ones(n, bool), np.zeros(n, bool), self.track, times=h[:, None], context=self,
-                         env_steps=int(cost.sum()), given_returns=y[:, None], exact=self.exact_on)
+                         np.ones(total, bool), np.zeros(total, bool), self.track, times=h[:, None], context=self,
+                         env_steps=int(cost.sum()), given_returns=y[:, None], exact=self.exact_on, blocks=blocks,
+                         costs=cost)
         t = sample(mdp, tables, seeds, steps=steps)
 
         def successors() -> np.ndarray:
@@ -141,12 +159,16 @@ class TabularContext:
         ended = tables.absorbing[t.final_states]
         if mdp.horizon is not None:  # the finite horizon ends the objective: V_H = 0
             ended = ended | (t.lengths == mdp.horizon)
-        return Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended, t.truncated,
-                     self.track, context=self, exact=self.exact_on)
+        batch = Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended,
+                      t.truncated, self.track, context=self, exact=self.exact_on, blocks=blocks,
+                      final_states=t.final_states)
+        batch.__dict__["first_returns"] = t.first_returns  # the sampler summed G_0 already (a cached property)
+        return batch
 
     # ------------------------------------------------------------------ values
-    def exact_state_values(self, states: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """Exact ``V_t(s)`` at ``states`` and ``times`` (time-indexed for a finite horizon; ``V_H = 0``)."""
+    def exact_state_values(self, states: np.ndarray, times: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
+        """Exact ``V_t(s)`` at ``states`` and ``times`` (time-indexed for a finite horizon; ``V_H = 0``); a value
+        model's signature (``blocks``, the rows' replicates in a stack, is not needed: one ``V`` for all)."""
         return time_lookup(self.value_table, states, times)
 
     def exact_on(self, batch: Batch) -> dict[str, np.ndarray]:
@@ -156,22 +178,38 @@ class TabularContext:
         A = A[np.arange(batch.shape[0])[:, None], np.arange(batch.shape[1])[None, :], batch.actions]
         return {"V": V, "A": A, "Q": V + A}
 
-    def fit_values(self, aux: Batch, seq: np.random.SeedSequence) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        """``value_learned``: the per-state mean of the return on ``aux`` (stationary), as ``f(states, times)``."""
+    def fit_values(self, aux: Batch, seq: Any) -> ValueModel:
+        """``value_learned``: the per-state mean of the return on ``aux`` (stationary), one table per replicate of
+        a stack, as ``f(states, times, blocks)`` (``blocks``: each row's replicate, broadcast like ``states``)."""
         from pgexp.estimators.baselines import fit_state_values
 
-        table = fit_state_values(aux.states, aux.returns, aux.mask, self.mdp.num_states)
-        return lambda states, times: table[states]
+        table = fit_state_values(aux.states, aux.returns, aux.mask, self.mdp.num_states,
+                                 aux.block_ids if aux.blocks > 1 else None, aux.blocks)
+
+        def model(states: np.ndarray, times: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
+            return table[0][states] if blocks is None or table.shape[0] == 1 else table[blocks, states]
+
+        return model
 
     # ------------------------------------------------------------------ gradients and truth
     def gradients(self, batch: Batch, weights: np.ndarray, *, per_trajectory: bool) -> np.ndarray:
-        """``g_i = sum_h w_ih score(s_ih, a_ih)``: ``(N, d)``, or the batch mean ``(d,)``."""
+        """``g_i = sum_h w_ih score(s_ih, a_ih)``: ``(N, d)``, or the mean over the whole batch ``(d,)``."""
+        g = self.pulled(batch, weights, 1 if per_trajectory else batch.num)
+        return g if per_trajectory else g[0] / max(batch.num, 1)
+
+    def block_gradients(self, batch: Batch, weights: np.ndarray) -> np.ndarray:
+        """Each replicate's batch estimate ``(1/n) sum_{i in block} g_i``: ``(blocks, d)``."""
+        return self.pulled(batch, weights, batch.block_size) / max(batch.block_size, 1)
+
+    def pulled(self, batch: Batch, weights: np.ndarray, group: int) -> np.ndarray:
+        """``sum_i sum_h w_ih score(s_ih, a_ih)`` over each run of ``group`` consecutive trajectories: one
+        accumulation onto ``(s, a)`` cells and one score pull-back, ``(ceil(N / group), d)``."""
         from pgexp.estimators.kernels import accumulate
 
         S, A = self.mdp.num_states, self.mdp.num_actions
-        W = accumulate(batch.states, batch.actions, np.ascontiguousarray(weights), batch.lengths, S, A, per_trajectory)
-        g = self.problem.policy.score_pullback(self.problem.theta, W.reshape(-1, S, A), pi=self.pi)
-        return g if per_trajectory else g[0] / max(batch.num, 1)
+        W = accumulate(batch.states, batch.actions, np.ascontiguousarray(weights, dtype=np.float64), batch.lengths, S,
+                       A, group)
+        return self.problem.policy.score_pullback(self.problem.theta, W.reshape(-1, S, A), pi=self.pi)
 
     @cached_property
     def exact_gradient(self) -> tuple[float, np.ndarray]:
@@ -214,11 +252,19 @@ class ContinuousContext:
     def at(self, theta: np.ndarray) -> ContinuousContext:
         return ContinuousContext(self.problem.at(theta))
 
-    def sample(self, scheme: str, seq: np.random.SeedSequence, n: int, *, uniform_action: bool = False,
+    def sample(self, scheme: str, source: np.random.SeedSequence | Streams, n: int, *, uniform_action: bool = False,
                steps: int | None = None) -> Batch:
-        """``n`` episodes (every end -- termination, time limit, cap -- is an end of the objective)."""
+        """``n`` episodes (every end -- termination, time limit, cap -- is an end of the objective); a
+        :class:`~pgexp.sampling.rng.Streams` stack of one replicate is its SeedSequence (the engine draws
+        continuous-state replicates one at a time: simulation dominates, not Python)."""
         from pgexp.sampling.vector_env import sample_episodes
 
+        stack = as_streams(source)
+        if stack is not None:
+            if stack.count != 1:
+                raise ValueError("continuous-state tasks sample one replicate at a time")
+            source = stack.seq(0)
+        seq: np.random.SeedSequence = source  # type: ignore[assignment]
         if steps is not None:
             raise UserError("--truncate: continuous-state tasks end at their own time limit (a finite horizon)")
         if scheme != "trajectories":
@@ -246,6 +292,11 @@ class ContinuousContext:
         from pgexp.estimators.value_models import fit_fourier_value
 
         return fit_fourier_value(aux, self.problem.horizon, seq)
+
+    def block_gradients(self, batch: Batch, weights: np.ndarray) -> np.ndarray:
+        """The batch estimate of each replicate, ``(blocks, d)`` (one replicate per batch here)."""
+        return np.stack([self.gradients(batch.block(k), weights[k * batch.block_size:(k + 1) * batch.block_size],
+                                        per_trajectory=False) for k in range(batch.blocks)])
 
     def gradients(self, batch: Batch, weights: np.ndarray, *, per_trajectory: bool) -> np.ndarray:
         p = self.problem

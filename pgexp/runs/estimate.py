@@ -31,16 +31,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pgexp import columns as C
 from pgexp.errors import UserError
 from pgexp.estimators import LAM, Estimator, get_estimator, hyperparameters
-from pgexp.estimators.baselines import optimal_coefficients
-from pgexp.estimators.batch import Batch, step_weights, with_baseline
-from pgexp.estimators.practice import PLAIN, Practice, bootstrap_values, check_practice, cut, normalize_weights
+from pgexp.estimators.practice import PLAIN, Practice, check_practice, practice_from_label
 from pgexp.estimators.spec import BaselineChoice, parse_baseline
 from pgexp.progress import bar as progress_bar
-from pgexp.progress import ticker
 from pgexp.runs.context import Truth, make_context
-from pgexp.sampling.rng import AUX, FIT, MAIN, child, job_entropy, stream
+from pgexp.runs.engine import Estimates, Pair, chunk_size, estimate_stack
+from pgexp.sampling.rng import MAIN, Streams, job_entropy
 
 
 def stream_identity(problem: Any, batch_size: int, seed: int, purpose: str = "estimate") -> dict:
@@ -64,68 +63,23 @@ class BatchEstimate:
     truncated: int
 
 
-def linear_parts(est: Estimator, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """``(u, c)``: the weights at baseline 0, and ``w(0) - w(1)`` -- the direction a baseline multiplies."""
-    u = step_weights(est.function, with_baseline(batch, 0.0, 0.0), est.name)
-    return u, u - step_weights(est.function, with_baseline(batch, 1.0, 1.0), est.name)
-
-
-def apply_baseline(ctx: Any, choice: BaselineChoice, batch: Batch, aux: Batch | None,
-                   seq: np.random.SeedSequence) -> Batch:
-    """The batch with the baseline's values at its steps and their successors (zero after an episode's end)."""
-    fn = choice.spec.values_fn
-    if fn is None:
-        return with_baseline(batch, 0.0, 0.0)
-    now, nxt = fn(ctx, batch, aux, seq, choice.options)
-    return with_baseline(batch, now, nxt)
-
-
 def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, params: Mapping[str, float] | None,
                    batch_size: int, entropy: int, replicate: int, *, fit_batch_size: int | None = None,
                    per_trajectory: bool = False, practice: Practice = PLAIN,
                    normalize_scale: float | None = None) -> BatchEstimate:
-    """One batch estimate with the replicate's common random numbers (see the module docstring).
+    """One batch estimate with the replicate's common random numbers (see the module docstring): the engine
+    (:mod:`pgexp.runs.engine`) on a stack of one replicate.
 
     ``practice``: the batch-level options; with ``normalize_advantages``, ``normalize_scale`` is the exact
     ``s + ε`` (:func:`pgexp.exact.practice.normalization_scale`).
     """
     choice = baseline if isinstance(baseline, BaselineChoice) else parse_baseline(baseline)
-    params = est.params(params)
-    k = batch_size if fit_batch_size is None else int(fit_batch_size)
-    T = practice.truncate
-    batch = ctx.sample(est.sampling, stream(entropy, replicate, MAIN), batch_size, **({"steps": T} if T else {}))
-    steps = batch.env_steps
-    fitted = None
-    fit_fn = est.fit_fn
-    if fit_fn is not None:
-        fitted, fit_steps = fit_fn(ctx, stream(entropy, replicate, FIT), k)
-        steps += int(fit_steps)
-    batch = batch.replace(params=params, fitted=fitted)
-    aux = None
-    aux_seq = stream(entropy, replicate, AUX)
-    if choice.spec.fitted or (T is not None and practice.bootstrap == "value_learned"):
-        aux = ctx.sample(est.sampling, aux_seq, k, **({"steps": T} if T else {})).replace(params=params, fitted=fitted)
-        steps += aux.env_steps
-    if T is not None:
-        values = bootstrap_values(ctx, practice, aux, child(aux_seq, 3))
-        batch = cut(batch, T, values)
-        aux = None if aux is None else cut(aux, T, values)
-    if choice.spec.per_coordinate:
-        u_aux, c_aux = linear_parts(est, aux)  # type: ignore[arg-type]
-        b = optimal_coefficients(ctx.gradients(aux, u_aux, per_trajectory=True),
-                                 ctx.gradients(aux, c_aux, per_trajectory=True))
-        u, c = linear_parts(est, batch)
-        grad = ctx.gradients(batch, u, per_trajectory=per_trajectory) - b * ctx.gradients(
-            batch, c, per_trajectory=per_trajectory)
-    else:
-        batch = apply_baseline(ctx, choice, batch, aux, child(aux_seq, 2))
-        weights = step_weights(est.function, batch, est.name)
-        if practice.normalize_advantages:
-            if normalize_scale is None:
-                raise ValueError("normalize_advantages needs the exact normalize_scale")
-            weights = normalize_weights(weights, batch.mask, normalize_scale)
-        grad = ctx.gradients(batch, weights, per_trajectory=per_trajectory)
-    return BatchEstimate(grad, steps, float(batch.first_returns.mean()), int(batch.truncated.sum()))
+    pair = Pair(est, choice, est.params(params), practice)
+    out = estimate_stack(ctx, [pair], batch_size, Streams(entropy, replicate, 1, (MAIN,)),
+                         fit_batch_size=fit_batch_size, scales={pair.label: normalize_scale},
+                         per_trajectory=per_trajectory)[0]
+    grad = out.grad if per_trajectory else out.grad[0]
+    return BatchEstimate(grad, int(out.env_steps[0]), float(out.return_mean[0]), int(out.truncated[0]))
 
 
 def check_combination(problem: Any, estimator: str, baseline: str, batch_size: int,
@@ -148,11 +102,7 @@ def check_combination(problem: Any, estimator: str, baseline: str, batch_size: i
 
 def hyperparameter_columns(est: Estimator, params: Mapping[str, float], n: int) -> dict[str, pa.Array]:
     """One column per hyperparameter of the registry: the value for this estimator, null where it has none."""
-    cols = {}
-    for name in hyperparameters():
-        has = name in params
-        cols[name] = pa.array(np.full(n, float(params[name]) if has else np.nan), mask=np.full(n, not has))
-    return cols
+    return {name: C.full(float(params[name]) if name in params else None, n, "float") for name in hyperparameters()}
 
 
 def practice_scale(problem: Any, est: Estimator, choice: BaselineChoice, params: Mapping[str, float],
@@ -166,6 +116,37 @@ def practice_scale(problem: Any, est: Estimator, choice: BaselineChoice, params:
     return normalization_scale(problem, est.name, choice.name, practice, lam).factor
 
 
+PairSpec = str | tuple[str, str]  # "estimator~baseline[~option]" or (estimator, baseline), as the user writes them
+
+
+def split_pair(spec: PairSpec, practice: Practice) -> tuple[str, str, Practice]:
+    """``(estimator, baseline, options)`` of a pair spec: ``estimator~baseline`` takes ``practice`` (the command's
+    flags), ``estimator~baseline~OPTION`` its own (``plain``, ``norm``, ``cut10-value_exact``, ...)."""
+    if not isinstance(spec, str):
+        return spec[0], spec[1], practice
+    parts = spec.split("~")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UserError(f"--pairs: {spec!r}; allowed: ESTIMATOR~BASELINE or ESTIMATOR~BASELINE~OPTION "
+                        "(OPTION: plain, norm, cutT-BOOTSTRAP)")
+    return parts[0], parts[1], practice_from_label(parts[2]) if len(parts) == 3 else practice
+
+
+def check_pairs(problem: Any, pairs: Sequence[PairSpec], batch_size: int, fit_batch_size: int | None,
+                practice: Practice, params: Mapping[str, float] | None) -> list[Pair]:
+    """Every pair checked (:func:`check_combination`) and resolved with its hyperparameters and options; a pair named
+    twice is refused (its rows would be duplicated replicates)."""
+    out, seen = [], set()
+    for spec in pairs:
+        estimator, baseline, own = split_pair(spec, practice)
+        est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size, own)
+        pair = Pair(est, choice, est.params(params), own)
+        if pair.label in seen:
+            raise UserError(f"--pairs: {pair.label} is named twice")
+        seen.add(pair.label)
+        out.append(pair)
+    return out
+
+
 def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params: Mapping[str, float] | None = None,
                  batch_size: int, replicates: int, seed: int, fit_batch_size: int | None = None,
                  truth: Truth | None = None, reference_batch: int = 2000, purpose: str = "estimate",
@@ -175,68 +156,95 @@ def run_estimate(problem: Any, estimator: str, baseline: str = "none", *, params
 
     ``truth`` (the exact gradient, or a continuous task's reference) is computed when not given;
     ``tags`` are extra constant string columns (e.g. the study's ``env_name``/``theta_name``).  Progress:
-    ``tick(1)`` per replicate when given (the caller's bar), else a bar of its own unless ``progress=False``.
-    ``practice``: the batch-level options (:mod:`pgexp.estimators.practice`); the truth stays the
-    untruncated objective's gradient.
+    ``tick(k)`` per ``k`` replicates when given (the caller's bar), else a bar of its own unless
+    ``progress=False``.  ``practice``: the batch-level options (:mod:`pgexp.estimators.practice`); the truth
+    stays the untruncated objective's gradient.
     """
-    est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size, practice)
+    return run_pairs(problem, [(estimator, baseline)], params=params, batch_size=batch_size, replicates=replicates,
+                     seed=seed, fit_batch_size=fit_batch_size, truth=truth, reference_batch=reference_batch,
+                     purpose=purpose, progress=progress, tags=tags, tick=tick, practice=practice)
+
+
+def run_pairs(problem: Any, pairs: Sequence[PairSpec], **kw: Any) -> pa.Table:
+    """:func:`run_estimate` for several estimator~baseline pairs on the same trajectories: each chunk of
+    replicates is drawn once (:mod:`pgexp.runs.engine`) and every pair estimated on it.  The table is the
+    pairs' tables one after the other (as if each had been run alone: the numbers are the same)."""
+    return pa.concat_tables(pair_tables(problem, pairs, **kw))
+
+
+def pair_tables(problem: Any, pairs: Sequence[PairSpec], *, params: Mapping[str, float] | None = None,
+                batch_size: int, replicates: int, seed: int, fit_batch_size: int | None = None,
+                truth: Truth | None = None, reference_batch: int = 2000, purpose: str = "estimate",
+                progress: bool | None = None, tags: dict[str, str] | None = None,
+                tick: Callable[[int], None] | None = None, practice: Practice = PLAIN) -> list[pa.Table]:
+    """:func:`run_pairs`, one table per pair."""
+    resolved = check_pairs(problem, pairs, batch_size, fit_batch_size, practice, params)
     if isinstance(replicates, bool) or replicates < 1:
         raise UserError(f"--replicates: {replicates}; allowed: a positive integer")
-    params = est.params(params)
     ctx = make_context(problem)
     truth = truth if truth is not None else ctx.truth(seed, reference_batch=reference_batch)
     entropy = job_entropy(stream_identity(problem, batch_size, seed, purpose), problem.theta)
-    fits = est.needs_fit(choice.spec.name) or practice.bootstrap == "value_learned"
+    fits = any(pair_fits(p) for p in resolved)
     k = (batch_size if fit_batch_size is None else int(fit_batch_size)) if fits else None
-    scale = practice_scale(problem, est, choice, params, practice)
-    grads, steps, rets, trunc = [], [], [], []
-    own = progress_bar(total=replicates, desc=f"{estimator}~{choice.name}", unit="replicate") \
+    scales = {p.label: practice_scale(problem, p.est, p.choice, p.params, p.practice) for p in resolved}
+    parts: list[list[Estimates]] = []
+    label = ", ".join(p.label for p in resolved) if len(resolved) < 3 else f"{len(resolved)} pairs"
+    own = progress_bar(total=replicates, desc=label, unit="replicate") \
         if tick is None and progress is not False else None
-    tick = tick or ticker(own)
-    for m in range(replicates):
-        b = estimate_batch(ctx, est, choice, params, batch_size, entropy, m, fit_batch_size=k, practice=practice,
-                           normalize_scale=scale)
-        grads.append(b.grad)
-        steps.append(b.env_steps)
-        rets.append(b.return_mean)
-        trunc.append(b.truncated)
-        tick(1)
+    step = chunk_size(ctx, batch_size, replicates)
+    for first in range(0, replicates, step):
+        count = min(step, replicates - first)
+        parts.append(estimate_stack(ctx, resolved, batch_size, Streams(entropy, first, count, (MAIN,)),
+                                    fit_batch_size=k, scales=scales))
+        if tick is not None:
+            tick(count)
+        elif own is not None:
+            own.update(count)
     if own is not None:
         own.close()
+    tables = []
+    for j, pair in enumerate(resolved):
+        est = Estimates(*(np.concatenate([getattr(chunk[j], f) for chunk in parts])
+                          for f in ("grad", "env_steps", "return_mean", "truncated")))
+        tables.append(pair_table(problem, pair, est, batch_size, k if pair_fits(pair) else None, replicates, seed,
+                                 truth, scales[pair.label], tags, ctx.gamma))
+    return tables
+
+
+def pair_fits(pair: Pair) -> bool:
+    """Whether the pair draws an independent fitting batch (``--fit-batch-size`` applies to it)."""
+    return pair.est.needs_fit(pair.choice.spec.name) or pair.practice.bootstrap == "value_learned"
+
+
+def pair_table(problem: Any, pair: Pair, est: Estimates, batch_size: int, k: int | None, replicates: int, seed: int,
+               truth: Truth, scale: float | None, tags: dict[str, str] | None, gamma: float) -> pa.Table:
+    """One pair's rows: the job's parameters, one row per replicate, the truth (see ``pgexp estimate``)."""
     n = replicates
-
-    def const(value, dtype=None) -> pa.Array:  # numpy in, so pyarrow never needs to import pandas
-        return pa.array(np.full(n, value, dtype=dtype))
-
-    def lists(rows: np.ndarray) -> pa.Array:
-        return pa.ListArray.from_arrays(pa.array(np.arange(0, rows.size + 1, max(rows.shape[1], 1), dtype=np.int32)),
-                                        pa.array(rows.ravel()))
-
-    d = problem.policy.dim
+    practice = pair.practice
+    scale_mask = np.full(n, scale is None)
     cols = {
-        **{k: const(v, object if isinstance(v, str) else None) for k, v in problem.identity().items()},
-        "estimator": const(estimator, object),
-        "baseline": const(choice.name, object),
-        **hyperparameter_columns(est, params, n),
-        "batch_size": const(int(batch_size), np.int64),
-        "fit_batch_size": pa.array(np.full(n, k or 0, dtype=np.int64), mask=np.full(n, k is None)),  # null: no fit
-        "replicates": const(int(replicates), np.int64),
-        "seed": const(int(seed), np.int64),
-        "unbiased": const(bool(est.is_unbiased(choice.name, params, ctx.gamma) and practice.plain), np.bool_),
-        "normalize_advantages": const(bool(practice.normalize_advantages), np.bool_),
-        "normalize_scale": pa.array(np.full(n, scale if scale is not None else np.nan), mask=np.full(n, scale is None)),
-        "truncate": pa.array(np.full(n, practice.truncate or 0, dtype=np.int64),
-                             mask=np.full(n, practice.truncate is None)),
-        "truncate_bootstrap": pa.array([practice.columns()["truncate_bootstrap"]] * n, type=pa.string()),
-        **{k: const(v, object) for k, v in (tags or {}).items()},
-        "replicate": pa.array(np.arange(n, dtype=np.int64)),
-        "grad": lists(np.asarray(grads, dtype=np.float64).reshape(n, d)),
-        "env_steps": pa.array(np.asarray(steps, dtype=np.int64)),
-        "batch_return_mean": pa.array(np.asarray(rets, dtype=np.float64)),
-        "truncated": pa.array(np.asarray(trunc, dtype=np.int64)),
-        **{k: const(v, object if isinstance(v, str) else np.int64 if isinstance(v, int) else np.float64)
-           for k, v in truth.columns.items()},
-        "grad_exact": lists(np.tile(np.asarray(truth.grad, dtype=np.float64), (n, 1))),
+        **{key: C.full(v, n) for key, v in problem.identity().items()},
+        "estimator": C.full(pair.est.name, n),
+        "baseline": C.full(pair.choice.name, n),
+        **hyperparameter_columns(pair.est, pair.params, n),
+        "batch_size": C.full(int(batch_size), n),
+        "fit_batch_size": C.array(np.full(n, k or 0, dtype=np.int64), np.full(n, k is None)),  # null: no fit
+        "replicates": C.full(int(replicates), n),
+        "seed": C.full(int(seed), n),
+        "unbiased": C.full(bool(pair.est.is_unbiased(pair.choice.name, pair.params, gamma) and practice.plain), n),
+        "normalize_advantages": C.full(bool(practice.normalize_advantages), n),
+        "normalize_scale": C.array(np.full(n, scale if scale is not None else np.nan), scale_mask),
+        "truncate": C.array(np.full(n, practice.truncate or 0, dtype=np.int64), np.full(n, practice.truncate is None)),
+        "truncate_bootstrap": C.strings([practice.columns()["truncate_bootstrap"]] * n),
+        **{key: C.full(v, n) for key, v in (tags or {}).items()},
+        "replicate": C.array(np.arange(n, dtype=np.int64)),
+        "grad": C.lists(np.asarray(est.grad, dtype=np.float64).reshape(n, problem.policy.dim)),
+        "env_steps": C.array(np.asarray(est.env_steps, dtype=np.int64)),
+        "batch_return_mean": C.array(np.asarray(est.return_mean, dtype=np.float64)),
+        "truncated": C.array(np.asarray(est.truncated, dtype=np.int64)),
+        **{key: C.full(v, n, None if isinstance(v, str) else "int" if isinstance(v, int) else "float")
+           for key, v in truth.columns.items()},
+        "grad_exact": C.lists(np.tile(np.asarray(truth.grad, dtype=np.float64), (n, 1))),
     }
     return pa.table(cols)
 
@@ -267,41 +275,51 @@ def scaled_tick(tick: Callable[[int], Any], factor: int) -> Callable[[int], None
 
 
 def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | str | None],
-                      batch_sizes: Sequence[int], estimator: str, baseline: str = "none", *,
-                      params: Mapping[str, float] | None = None, replicates: int, seed: int,
-                      fit_batch_size: int | None = None, reference_batch: int = 2000, purpose: str = "estimate",
-                      tags: dict[str, str] | None = None, progress: bool | None = None,
-                      practice: Practice = PLAIN, min_trajectories: int = 0) -> pa.Table:
-    """One job over a grid of cells (every horizon x every batch size), concatenated.
+                      batch_sizes: Sequence[int], estimator: str, baseline: str = "none", **kw: Any) -> pa.Table:
+    """:func:`run_grid` for one estimator~baseline pair."""
+    return run_grid(build, horizons, batch_sizes, [(estimator, baseline)], **kw)
 
-    Each cell is an independent :func:`run_estimate` with its own random stream (problem, theta,
-    horizon, batch size, seed); the truth is computed once per horizon (a continuous task's reference
-    serves all its batch sizes).  Every combination is checked before any cell runs.  A cell of batch
-    size ``N`` draws :func:`cell_replicates` ``(replicates, N, min_trajectories)`` replicates: at least
-    ``min_trajectories`` trajectories (the first ``replicates`` are the same either way).
+
+def run_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | str | None],
+             batch_sizes: Sequence[int], pairs: Sequence[PairSpec], *,
+             params: Mapping[str, float] | None = None, replicates: int, seed: int,
+             fit_batch_size: int | None = None, reference_batch: int = 2000, purpose: str = "estimate",
+             tags: dict[str, str] | None = None, progress: bool | None = None,
+             practice: Practice = PLAIN, min_trajectories: int = 0) -> pa.Table:
+    """One job over a grid of cells (every horizon x every batch size) and every pair, concatenated pair by pair.
+
+    Each cell has its own random stream (problem, theta, horizon, batch size, seed), drawn once for all pairs
+    (:func:`run_pairs`); the truth is computed once per horizon (a continuous task's reference serves all its
+    batch sizes and pairs).  Every combination is checked before any cell runs.  A cell of batch size ``N``
+    draws :func:`cell_replicates` ``(replicates, N, min_trajectories)`` replicates: at least ``min_trajectories``
+    trajectories (the first ``replicates`` are the same either way).
     """
+    if not pairs:
+        raise UserError("--pairs: empty; give at least one estimator~baseline pair")
     problems = [build(h) for h in horizons]
     for prob in problems:
         for n in batch_sizes:
-            check_combination(prob, estimator, baseline, n, fit_batch_size, practice)
+            check_pairs(prob, pairs, n, fit_batch_size, practice, params)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
     truths: dict[int, Truth] = {}
-    tables = []
+    per_pair: list[list[pa.Table]] = [[] for _ in pairs]
     # one bar over the whole job: replicates; on continuous-state tasks episodes, the reference's included
     # (it alone can take minutes)
     episodes = any(p.track == "continuous" for p in problems)
     counts = {n: cell_replicates(replicates, n, min_trajectories) for n in batch_sizes}
     total = (len(problems) * reference_batch + len(problems) * sum(counts[n] * n for n in batch_sizes) if episodes
              else sum(counts[n] for _, n in cells))
-    with progress_bar(total=total, desc=f"{estimator}~{baseline}", unit="episode" if episodes else "replicate",
+    desc = "~".join(pairs[0]) if len(pairs) == 1 else f"{len(pairs)} pairs"
+    with progress_bar(total=total, desc=desc, unit="episode" if episodes else "replicate",
                       enabled=None if progress is None else bool(progress)) as bar:
         for prob, n in cells:
             if id(prob) not in truths:
                 truths[id(prob)] = make_context(prob).truth(seed, reference_batch=reference_batch,
                                                             tick=bar.update if episodes else None)
             step = n if episodes else 1
-            tables.append(run_estimate(prob, estimator, baseline, params=params, batch_size=n, replicates=counts[n],
-                                       seed=seed, fit_batch_size=fit_batch_size, truth=truths[id(prob)],
-                                       purpose=purpose, tags=tags, tick=scaled_tick(bar.update, step),
-                                       practice=practice))
-    return pa.concat_tables(tables)
+            tables = pair_tables(prob, pairs, params=params, batch_size=n, replicates=counts[n], seed=seed,
+                                 fit_batch_size=fit_batch_size, truth=truths[id(prob)], purpose=purpose, tags=tags,
+                                 tick=scaled_tick(bar.update, step), practice=practice)
+            for j, t in enumerate(tables):
+                per_pair[j].append(t)
+    return pa.concat_tables([t for tables in per_pair for t in tables])

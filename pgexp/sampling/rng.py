@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,50 @@ def child(seq: np.random.SeedSequence, k: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seq.entropy, spawn_key=(*tuple(seq.spawn_key), k))
 
 
+@dataclass(frozen=True)
+class Streams:
+    """The ``path`` child streams of ``count`` consecutive replicates of a job, starting at ``first``: a stack.
+
+    Replicate ``m``'s stream is ``SeedSequence(entropy, spawn_key=(m, *path))`` -- what :func:`stream` (and
+    :func:`child` below it) give one at a time -- so a trajectory drawn from a stack is the one drawn alone.
+    """
+
+    entropy: int
+    first: int
+    count: int
+    path: tuple[int, ...] = (MAIN,)
+
+    def seq(self, k: int = 0) -> np.random.SeedSequence:
+        """The SeedSequence of the ``k``-th replicate of the stack."""
+        return np.random.SeedSequence(self.entropy, spawn_key=(self.first + k, *self.path))
+
+    def child(self, k: int) -> Streams:
+        """Every replicate's ``k``-th child stream (``child(seq, k)`` of each)."""
+        return Streams(self.entropy, self.first, self.count, (*self.path, k))
+
+    def replicate(self, k: int) -> Streams:
+        """The ``k``-th replicate alone (a stack of one)."""
+        return Streams(self.entropy, self.first + k, 1, self.path)
+
+    def trajectory_seeds(self, n: int) -> np.ndarray:
+        """``(count n, 4)`` uint64: :func:`trajectory_seeds` of each replicate's stream with ``n`` trajectories,
+        replicate after replicate (one compiled call for a ``(replicate, child)`` key)."""
+        out = np.empty((self.count * n, 4), np.uint64)
+        if len(self.path) == 1 and 0 <= self.entropy < 1 << 128 and self.first + self.count <= 1 << 32:
+            from pgexp.sampling.seedseq import entropy_words, fill_stack_seeds
+
+            fill_stack_seeds(entropy_words(self.entropy), self.first, self.count, self.path[0], n, out)
+            return out
+        for k in range(self.count):
+            out[k * n:(k + 1) * n] = trajectory_seeds(self.seq(k), n)
+        return out
+
+
+def as_streams(source: np.random.SeedSequence | Streams) -> Streams | None:
+    """``source`` when it is a stack, else ``None`` (a single SeedSequence)."""
+    return source if isinstance(source, Streams) else None
+
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -62,12 +107,12 @@ def trajectory_seeds(seq: np.random.SeedSequence, n: int) -> np.ndarray:
     return state
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _rotl(x, k):
     return (x << uint64(k)) | (x >> uint64(64 - k))
 
 
-@njit(inline="always")
+@njit(cache=True)
 def next_uniform(st):
     """One double in [0, 1) from the xoshiro256** state ``st`` (uint64[4], updated in place)."""
     result = _rotl(st[1] * uint64(5), 7) * uint64(9)

@@ -115,3 +115,16 @@ def fill_trajectory_seeds(key, out):
                 zero = False
         if zero:
             out[i, 0] = uint64(1)
+
+
+@njit(cache=True)
+def fill_stack_seeds(words, first, count, child, n, out):
+    """The trajectory seeds of ``count`` replicates' ``child`` streams, replicate after replicate.
+
+    Rows ``[k n, (k + 1) n)`` of ``out`` ``(count n, 4)`` are :func:`pgexp.sampling.rng.trajectory_seeds` of
+    ``SeedSequence(entropy, spawn_key=(first + k, child))`` with ``n`` trajectories: what a loop over
+    :func:`pgexp.sampling.rng.stream` gives, in one compiled call.
+    """
+    for k in range(count):
+        key = stream_key(words, first + k, child)
+        fill_trajectory_seeds(key, out[k * n:(k + 1) * n])

@@ -129,27 +129,21 @@ class AuditStudy:
         return variants(e.choices, self.baseline, e.truncate)
 
     def estimate_files(self) -> list[str]:
-        return [f"results/practice_audit/estimates/{e.name}/{v.key}/seed{s}.parquet"
-                for e in self.envs for v in self.variants(e.name) for s in self.seeds]
+        return [f"results/practice_audit/estimates/{e.name}/seed{s}.parquet" for e in self.envs for s in self.seeds]
 
-    def estimate_args(self, env_name: str, key: str, seed: int) -> str:
-        """``pgexp estimate`` options of one job; refuses a job the config does not declare."""
+    def estimate_args(self, env_name: str, seed: int) -> str:
+        """``pgexp estimate`` options of one job: every variant of the environment (``--pairs
+        estimator~baseline~option``) on common random numbers; refuses a job the config does not declare."""
         if env_name not in {e.name for e in self.envs} or seed not in self.seeds:
-            raise UserError(f"practice_audit/estimates/{env_name}/{key}/seed{seed}: not a job of the config")
-        match = [v for v in self.variants(env_name) if v.key == key]
-        if not match:
-            raise UserError(f"practice_audit/estimates/{env_name}/{key}: not a variant of the config")
-        v, e = match[0], self.env(env_name)
-        p = v.practice
-        opts = [*e.problem_args(), ("--estimator", v.estimator), ("--baseline", v.baseline),
-                *estimator_options(v.estimator, v.baseline, dict(self.params), None),
+            raise UserError(f"practice_audit/estimates/{env_name}/seed{seed}: not a job of the config")
+        e = self.env(env_name)
+        variants = self.variants(env_name)
+        hyper = pairs_options([(v.estimator, v.baseline) for v in variants], dict(self.params), None)[1:]
+        opts = [*e.problem_args(), ("--pairs", " ".join(v.key for v in variants)), *hyper,
                 ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
                 ("--replicates", str(self.replicates)), ("--seed", str(seed)),
-                ("--truncate", None if p.truncate is None else str(p.truncate)),
-                ("--bootstrap", None if p.truncate is None else p.bootstrap),
                 ("--tag", f"env_name={env_name}"), ("--tag", "theta_name=audit")]
-        flag = " --normalize-advantages" if p.normalize_advantages else ""
-        return join_options(opts) + flag
+        return join_options(opts)
 
     def normalization_files(self) -> list[str]:
         return [f"results/practice_audit/normalization/{p.name}.parquet" for p in self.normalization]

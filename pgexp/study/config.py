@@ -6,17 +6,26 @@ invocation, ``-n`` included:
 0. the config's ``plugins`` imported (:mod:`pgexp.plugins`): their estimators, baselines and
    hyperparameters are then valid names and keys like the built-ins;
 1. the JSON schema (``workflow/schemas/config.schema.yaml``, a template whose name lists and hyperparameter
-   keys come from the registries: :mod:`pgexp.study.schema`) through :func:`snakemake.utils.validate`,
-   which also fills in its defaults; a violation is one line naming the key path
-   (:func:`schema_message`), not jsonschema's dump of the schema;
+   keys come from the registries: :func:`pgexp.study.schema.check_schema`), which also fills in its
+   defaults; a violation is one line naming the key path (:func:`~pgexp.study.schema.schema_message`), not
+   jsonschema's dump of the schema;
 2. each section (:func:`~pgexp.study.estimation.load_study`, :func:`~pgexp.study.training.load_training`,
    :func:`~pgexp.study.deep.load_deep`, :func:`~pgexp.study.audit.load_audit`) and the ``figures`` the config
-   names (:func:`pgexp.figures.figures_for`);
-3. every spec string *built* (:func:`check_problems`): each environment's problem, features, policy and
-   every θ point, the training start points, the deep section's policies -- so ``garnet:states=-1``,
-   ``thetas: {init: ones}`` or ``gym:CartPole-v1`` in the tabular section fail ``snakemake -n`` naming the
-   config key, not at run time once per job.  Problems are tiny and built once per spec (cached); torch
-   is imported only when a tabular environment asks for an MLP policy.
+   names (:func:`pgexp.figures.figures_for`), against the registries' metadata; what only a build knows (a
+   file problem's discount, a Gymnasium task's time limit) comes from :mod:`pgexp.study.facts`;
+3. every spec string *built* (:func:`full_checks`): each environment's problem, features, policy and every
+   θ point, the training start points, the deep section's policies, the practice audit's problems and its
+   variants' options -- so ``garnet:states=-1``, ``thetas: {init: ones}`` or ``gym:CartPole-v1`` in the
+   tabular section fail ``snakemake -n`` naming the config key, not at run time once per job.  Problems are
+   tiny and built once per spec (cached); torch is imported only when a tabular environment asks for an MLP
+   policy.
+
+Steps 1 and 3 are the *full half*: they run once per config.  Given ``record_dir`` (the workflow's
+``.snakemake/pgexp``), a passed full half is recorded there (:mod:`pgexp.study.record`: keyed by the config,
+the schema template, pgexp's source and the files the config names) and a later call with the same key
+skips it; steps 0 and 2 read metadata only (no numpy, scipy, pandas, gymnasium, torch or matplotlib:
+``tests/test_study.py`` checks), so a no-op ``snakemake -n`` stays cheap.  A check a job would otherwise
+fail on belongs in :func:`full_checks`, where it costs the no-op nothing.
 
 Every mistake is a :class:`~pgexp.errors.UserError` ``config key 'a.b.c': what is wrong; what is allowed``.
 """
@@ -29,41 +38,14 @@ from pathlib import Path
 from typing import Any
 
 from pgexp.errors import UserError
-from pgexp.study.audit import check_audit_problems, load_audit
+from pgexp.study.audit import AuditStudy, check_audit_problems, load_audit
 from pgexp.study.common import fail
 from pgexp.study.deep import DeepStudy, load_deep
 from pgexp.study.estimation import EnvStudy, load_study
+from pgexp.study.schema import check_schema, derived_schema, parse_schema, schema_message
 from pgexp.study.training import TrainingStudy, load_training
 
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"  # relative to the workflow's directory
-MAX_MESSAGE = 160
-
-
-def schema_message(err: Any) -> str:
-    """One line from a :class:`jsonschema.ValidationError`: the key path, what is wrong, what the key is for."""
-    path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-    message = re.sub(r"\s+", " ", str(err.message))
-    if len(message) > MAX_MESSAGE:
-        message = message[:MAX_MESSAGE] + "..."
-    desc = err.schema.get("description") if isinstance(err.schema, dict) else None
-    desc = re.sub(r"\s+", " ", desc).strip() if isinstance(desc, str) else ""
-    about = f" ({desc})" if desc and len(desc) <= MAX_MESSAGE else ""
-    return f"config key '{path}': {message}{about}"
-
-
-def check_schema(config: dict[str, Any], schema: str | Path) -> None:
-    """Validate ``config`` against ``schema`` (and fill in its defaults); one line on a violation."""
-    import jsonschema
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
-    try:
-        validate(config, str(schema))
-    except WorkflowError as exc:
-        err = exc.__cause__ or exc.__context__
-        if isinstance(err, jsonschema.ValidationError):
-            raise UserError(schema_message(jsonschema.exceptions.best_match([err]))) from None
-        raise UserError(f"config: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
 
 
 def plain(exc: UserError) -> str:
@@ -160,31 +142,46 @@ def check_deep_policy(key: str, spec: str) -> None:
         fail(key, plain(exc))
 
 
+def full_checks(studies: dict[str, EnvStudy], training: TrainingStudy | None, deep: DeepStudy | None,
+                audit: AuditStudy | None) -> None:
+    """The full half of the check (module docstring): everything that builds, once per config."""
+    check_problems(studies, training, deep)
+    if audit is not None:
+        check_audit_problems(audit)
+
+
 def load_config(
-    config: dict[str, Any], schema: str | Path
+    config: dict[str, Any], schema: str | Path, *, record_dir: str | Path | None = None
 ) -> tuple[dict[str, EnvStudy], TrainingStudy | None, DeepStudy | None]:
-    """The schema, every section and every spec of a study config, checked; ``(studies, training, deep)``."""
+    """The schema, every section and every spec of a study config, checked; ``(studies, training, deep)``.
+
+    ``record_dir``: where passed full checks are recorded (the workflow's ``.snakemake/pgexp``,
+    :data:`pgexp.study.record.RECORD_DIR`); ``None``: check in full, record nothing.  The schema and the
+    builds are the full half (:func:`full_checks`): with a record of this config, ``config`` gets its
+    recorded defaults instead."""
     from pgexp.figures import figures_for  # the registry only, no matplotlib
     from pgexp.plugins import load_plugins
-    from pgexp.study.schema import write_derived_schema
+    from pgexp.study.record import full_check
 
     plugins = config.get("plugins") or []
     if not isinstance(plugins, list):
         fail("plugins", f"expected a list of module names or .py paths, got {plugins!r}")
     load_plugins(plugins)  # first: the schema's name lists and keys come from the registries
-    check_schema(config, write_derived_schema(schema))
-    studies = load_study(config)
-    training = load_training(config, studies)
-    deep = load_deep(config, tuple(studies))
-    try:
-        figures_for(config)
-    except UserError as exc:
-        fail("figures", re.sub(r"^figures:\s*", "", str(exc)))
-    check_problems(studies, training, deep)
-    audit = load_audit(config)  # the practice_audit section (the workflow reads it with load_audit)
-    if audit is not None:
-        check_audit_problems(audit)
+    template = Path(schema).read_text()
+    with full_check("config", config, record_dir, template) as due:
+        if due:
+            check_schema(config, derived_schema(parse_schema(template)))
+        studies = load_study(config)
+        training = load_training(config, studies)
+        deep = load_deep(config, tuple(studies))
+        try:
+            figures_for(config)
+        except UserError as exc:
+            fail("figures", re.sub(r"^figures:\s*", "", str(exc)))
+        audit = load_audit(config)  # the practice_audit section (the workflow reads it with load_audit)
+        if due:
+            full_checks(studies, training, deep, audit)
     return studies, training, deep
 
 
-__all__ = ["SCHEMA", "check_problems", "check_schema", "load_config", "schema_message"]
+__all__ = ["SCHEMA", "check_problems", "check_schema", "full_checks", "load_config", "schema_message"]

@@ -77,7 +77,8 @@ def load_deep(config: dict[str, Any], taken: tuple[str, ...] = ()) -> DeepStudy 
     """The validated ``deep`` section, or ``None``; ``taken``: names of the tabular environments (the
     results directories are shared, so names must differ)."""
     from pgexp.estimators import ESTIMATORS, hyperparameters
-    from pgexp.problems.continuous import DEFAULT_GAMMA, gym_task, is_continuous_gym
+    from pgexp.problems.continuous import DEFAULT_GAMMA
+    from pgexp.study.facts import continuous_task  # gymnasium only when no record of this config has it
 
     raw = optional_section(config, "deep", DEEP_KEYS + tuple(hyperparameters()))
     if raw is None:
@@ -95,10 +96,11 @@ def load_deep(config: dict[str, Any], taken: tuple[str, ...] = ()) -> DeepStudy 
             fail(where, "expected {env: gym:CartPole-v1, policy: mlp:hidden=32,seed=0}")
         if name in taken:
             fail(where, "a name of `environments` too; results/estimates/NAME/ is shared, so names must differ")
-        if not is_continuous_gym(str(opts["env"])):
+        task = continuous_task(str(opts["env"]))
+        if task is None:
             fail(f"{where}.env", f"{opts['env']!r} is not a continuous-state Gymnasium task "
                                  "(allowed: gym:CartPole-v1, gym:Acrobot-v1)")
-        cap = gym_task(str(opts["env"])).horizon(None if horizon is None else parse_horizon(horizon))
+        cap = task.horizon(None if horizon is None else parse_horizon(horizon))
         study = EnvStudy(
             name=str(name), env=str(opts["env"]), features=None, policy=str(opts.get("policy", DEFAULT_POLICY)),
             gamma=float(raw.get("gamma", DEFAULT_GAMMA)), thetas=(("init", "init"),), estimators=estimators,

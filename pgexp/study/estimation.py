@@ -1,8 +1,9 @@
-"""The estimation study: ``environments`` x policy points x estimator~baseline pairs x seeds -> jobs.
+"""The estimation study: ``environments`` x policy points x seeds -> jobs, each over every estimator~baseline pair.
 
-A job is one (environment, policy point, estimator, baseline, seed); it sweeps the grid
-``horizons x batch_sizes`` on common random numbers in one process (one process per cell would spend
-most of the study starting Python).
+A job is one (environment, policy point, seed); it sweeps the grid ``horizons x batch_sizes`` with every pair
+of the environment on common random numbers in one process: the trajectories of a cell are drawn once for all
+pairs, and the process starts once (a process per pair spent most of the study starting Python).  Changing a
+pair of an environment reruns that environment's jobs, nothing else.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from pgexp.study.common import (
     check_fit_batch_size,
     check_ints,
     check_names,
-    estimator_options,
     fail,
     horizon_token,
     hyperparameter_values,
     pair_allowed,
+    pairs_options,
 )
 
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
@@ -38,17 +39,17 @@ ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replic
 
 @dataclass(frozen=True)
 class Job:
-    """One estimation job; ``path`` is its parquet output relative to the results directory."""
+    """One estimation job: every pair of an environment at one policy point and seed, on common random numbers
+    (one process: the trajectories are drawn once for all pairs).  ``path`` is its parquet output relative to the
+    results directory."""
 
     env_name: str
     theta_name: str
-    estimator: str
-    baseline: str
     seed: int
 
     @property
     def path(self) -> str:
-        return f"estimates/{self.env_name}/{self.theta_name}/{self.estimator}~{self.baseline}/seed{self.seed}.parquet"
+        return f"estimates/{self.env_name}/{self.theta_name}/seed{self.seed}.parquet"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class EnvStudy:
         return [(e, b) for e in self.estimators for b in self.baselines if pair_allowed(e, b, self.track)]
 
     def jobs(self) -> list[Job]:
-        return [Job(self.name, t, e, b, s) for t, _ in self.thetas for e, b in self.pairs() for s in self.seeds]
+        return [Job(self.name, t, s) for t, _ in self.thetas for s in self.seeds]
 
     @property
     def lam(self) -> float:
@@ -159,9 +160,8 @@ class EnvStudy:
             ("--theta", self.theta_spec(job.theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
             ("--horizon", ",".join(horizon_token(h) for h in self.horizons)),
             ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
-            ("--estimator", job.estimator), ("--baseline", job.baseline),
-            # hyperparameters only reach the estimators that have them, so changing one reruns nothing else
-            *estimator_options(job.estimator, job.baseline, dict(self.params), self.fit_batch_size),
+            # hyperparameters only when a pair has them, so changing one reruns nothing else
+            *pairs_options(self.pairs(), dict(self.params), self.fit_batch_size),
             ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
             ("--truncate", None if self.practice.truncate is None else str(self.practice.truncate)),
             ("--bootstrap", None if self.practice.truncate is None else self.practice.bootstrap),
@@ -327,10 +327,10 @@ def check_objectives(study: EnvStudy, where: str) -> None:
         return
     gamma = study.gamma
     if gamma is None:
-        from pgexp.problems import make_env
+        from pgexp.study.facts import problem_gamma  # the registry's metadata; a build only where it cannot say
 
         try:
-            gamma = make_env(study.env).gamma
+            gamma = problem_gamma(study.env)
         except UserError as exc:
             fail(f"{where}.env", str(exc))
     kind = "discounted" if gamma < 1 else "episodic"

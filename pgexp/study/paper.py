@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pgexp.errors import UserError
@@ -186,8 +187,28 @@ def _arm(name: str, raw: Any, study_seeds: tuple[int, ...], selection: tuple[int
     return Arm(str(name), options, steps, seeds, str(raw.get("label", name)))
 
 
-def load_paper_study(config: dict[str, Any]) -> PaperStudy | None:
-    """The validated ``study`` section, or ``None`` when the config has none."""
+def load_paper_study(config: dict[str, Any], *, schema: str | Path | None = None,
+                     record_dir: str | Path | None = None) -> PaperStudy | None:
+    """The validated ``study`` section, or ``None`` when the config has none.
+
+    The full check -- the JSON ``schema`` (a file; it fills in the defaults), then the problem built
+    (:func:`check_problem`) -- runs once per config where ``record_dir`` records passed checks
+    (:mod:`pgexp.study.record`; the workflow's ``.snakemake/pgexp``), on every call without one."""
+    from pgexp.study.record import full_check
+    from pgexp.study.schema import check_schema
+
+    template = Path(schema).read_text() if schema is not None else ""
+    with full_check("study", config, record_dir, template) as due:
+        if due and schema is not None:
+            check_schema(config, schema)
+        study = paper_study(config)
+        if due and study is not None:
+            check_problem(study)
+    return study
+
+
+def paper_study(config: dict[str, Any]) -> PaperStudy | None:
+    """The ``study`` section read and checked value by value (no build: :func:`load_paper_study` builds)."""
     raw = config.get("study")
     if not raw:
         return None
@@ -224,7 +245,6 @@ def load_paper_study(config: dict[str, Any]) -> PaperStudy | None:
     study = PaperStudy(name, str(raw.get("reference", "")), str(raw.get("claim", "")), problem, seeds, selection,
                        arms, float(threshold), float(conv), int(boot.get("resamples", 2000)),
                        float(boot.get("confidence", 0.95)), tuple(float(x) for x in offsets))
-    check_problem(study)
     return study
 
 

@@ -5,20 +5,20 @@ estimator or baseline names and no hyperparameter keys -- those come from the re
 estimator names as an enum; baselines, which may carry options, are described and then parsed by the
 registry in :mod:`pgexp.study.common`), after
 the config's ``plugins`` are imported, so a plug-in's estimator, baselines and hyperparameters are valid
-config values like the built-ins.  The Snakefile validates the config against :func:`derived_schema`
-(written by :func:`write_derived_schema`, because ``snakemake.utils.validate`` reads a file).
+config values like the built-ins.  :func:`check_schema` validates a config against :func:`derived_schema` in
+memory with jsonschema and fills in its defaults, as ``snakemake.utils.validate`` does -- without its pandas
+import, and without writing the derived schema to a file.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS, hyperparameters
 from pgexp.estimators.spec import baseline_usage
 
@@ -64,23 +64,55 @@ def derived_schema(template: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-def write_derived_schema(template_path: str | Path, out_dir: str | Path | None = None) -> str:
-    """Write :func:`derived_schema` of the YAML template as JSON and return its absolute path.
+MAX_MESSAGE = 160
 
-    The file is named by its content's hash, in the temporary directory unless ``out_dir`` says
-    otherwise: written once, never in the study's directory, and concurrent ``snakemake`` calls (a
-    cluster's jobs) never race on it.
-    """
-    import hashlib
-    import tempfile
 
-    from pgexp.io import atomic_write_text
+def schema_message(err: Any) -> str:
+    """One line from a :class:`jsonschema.ValidationError`: the key path, what is wrong, what the key is for."""
+    path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    message = re.sub(r"\s+", " ", str(err.message))
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    desc = err.schema.get("description") if isinstance(err.schema, dict) else None
+    desc = re.sub(r"\s+", " ", desc).strip() if isinstance(desc, str) else ""
+    about = f" ({desc})" if desc and len(desc) <= MAX_MESSAGE else ""
+    return f"config key '{path}': {message}{about}"
 
-    schema = derived_schema(yaml.safe_load(Path(template_path).read_text()))
-    text = json.dumps(schema, indent=1, sort_keys=True)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = (Path(out_dir or tempfile.gettempdir()) / f"pgexp-config-schema-{digest}.json").resolve()
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
-    return str(path)
+
+def parse_schema(text: str) -> dict[str, Any]:
+    """A YAML (or JSON) schema's text, parsed (libyaml's loader where installed: the template is long)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def read_schema(path: str | Path) -> dict[str, Any]:
+    """A YAML (or JSON) schema file."""
+    return parse_schema(Path(path).read_text())
+
+
+def check_schema(config: dict[str, Any], schema: str | Path | dict[str, Any]) -> None:
+    """Validate ``config`` against ``schema`` (a file or the schema itself) and fill in its defaults, as
+    ``snakemake.utils.validate`` does (which would import pandas); one line on a violation."""
+    import jsonschema
+    from jsonschema import validators
+
+    schema = read_schema(schema) if isinstance(schema, (str, Path)) else schema
+    cls = validators.validator_for(schema)
+    properties = cls.VALIDATORS["properties"]
+
+    def with_defaults(validator: Any, props: dict[str, Any], instance: Any, sub: dict[str, Any]) -> Any:
+        if isinstance(instance, dict):
+            for key, prop in props.items():
+                if isinstance(prop, dict) and "default" in prop:
+                    instance.setdefault(key, copy.deepcopy(prop["default"]))
+        yield from properties(validator, props, instance, sub)
+
+    try:
+        validators.extend(cls, {"properties": with_defaults})(schema).validate(config)
+    except jsonschema.ValidationError as err:
+        raise UserError(schema_message(jsonschema.exceptions.best_match([err]))) from None
+
+
+__all__ = ["check_schema", "derived_schema", "hyperparameter_properties", "parse_schema", "read_schema",
+           "schema_message"]

@@ -103,12 +103,12 @@ class TrainingStudy:
             ("--checkpoints", ",".join(str(c) for c in self.checkpoints)), ("--tag", f"env_name={env_name}")]
         return join_options(opts)
 
-    def checkpoint_args(self, env_name: str, checkpoint: int, theta_path: str, estimator: str, baseline: str) -> str:
-        """Estimate at a checkpoint of the exact path: the training horizon and batch size, one cell."""
+    def checkpoint_args(self, env_name: str, checkpoint: int, theta_path: str) -> str:
+        """Estimate at a checkpoint of the exact path with every training pair: the training horizon and batch
+        size, one cell."""
         te = self.env(env_name)
         opts = [(k, v) for k, v in self.problem_args(te) if k != "--theta"] + [
-            ("--theta", theta_path), ("--estimator", estimator), ("--baseline", baseline),
-            *estimator_options(estimator, baseline, dict(self.params), self.fit_batch_size),
+            ("--theta", theta_path), *pairs_options(self.pairs(), dict(self.params), self.fit_batch_size),
             ("--batch-size", str(self.batch_size)),
             ("--replicates", str(self.replicates)), ("--seed", "0"),
             ("--tag", f"env_name={env_name}"), ("--tag", f"theta_name=ckpt{checkpoint}"),
@@ -224,10 +224,10 @@ def selection_seeds(raw: dict[str, Any]) -> tuple[int, ...]:
 
 
 def problem_gamma(env: str, where: str) -> float:
-    from pgexp.problems import make_env
+    from pgexp.study import facts  # the registry's metadata; a build only where it cannot say
 
     try:
-        return make_env(env).gamma
+        return facts.problem_gamma(env)
     except UserError as exc:
         fail(f"{where}.env", str(exc))
     raise AssertionError  # unreachable

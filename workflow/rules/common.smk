@@ -12,11 +12,14 @@ from pgexp.errors import UserError
 from pgexp.figures import FIGURES, figures_for, option
 from pgexp.plugins import ENV_VAR as PLUGINS_VAR
 from pgexp.study import SCHEMA, Job, config_hash, load_audit, load_config
+from pgexp.study.record import RECORD_DIR
 
 # The schema (with its defaults), every section and every spec string built, before any job.  A mistake
 # is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
+# The schema and the builds run once per config (recorded in .snakemake/pgexp/); a later call reads the
+# config against the registries' metadata only, so a no-op `snakemake -n` imports no numerical library.
 try:
-    STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA))
+    STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA), record_dir=RECORD_DIR)
     AUDIT = load_audit(config)  # the practice_audit section (checked by load_config), or None
     # the registered figures of the config's sections (narrowed by its `figures` key)
     FIGURE_NAMES = figures_for(config)
@@ -86,7 +89,7 @@ def estimate_files(env):
 def estimate_args(wildcards):
     """The `pgexp estimate` options of the job a path names (refuses jobs the config does not declare)."""
     study = ESTIMATE_ENVS.get(wildcards.env)
-    job = Job(wildcards.env, wildcards.theta, wildcards.estimator, wildcards.baseline, int(wildcards.seed))
+    job = Job(wildcards.env, wildcards.theta, int(wildcards.seed))
     if study is None or job not in study.jobs():
         raise WorkflowError(f"{job.path} is not a job of the config (see docs/config.md)")
     return study.estimate_args(job)
@@ -117,20 +120,13 @@ def training_files(wildcards):
 
 def checkpoint_estimate_files(wildcards):
     return [
-        f"results/estimates_training/{te.name}/ckpt{t}/{e}~{b}.parquet"
-        for te in TRAINING.envs
-        for t in TRAINING.checkpoints
-        for e, b in TRAINING.pairs()
+        f"results/estimates_training/{te.name}/ckpt{t}.parquet" for te in TRAINING.envs for t in TRAINING.checkpoints
     ]
 
 
 def checkpoint_args(wildcards):
     return TRAINING.checkpoint_args(
-        wildcards.env,
-        int(wildcards.t),
-        f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy",
-        wildcards.estimator,
-        wildcards.baseline,
+        wildcards.env, int(wildcards.t), f"results/training/{wildcards.env}/path.theta{wildcards.t}.npy"
     )
 
 

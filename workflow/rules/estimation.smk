@@ -1,12 +1,12 @@
-# Gradient-estimation jobs: one per (environment, policy point, estimator, baseline, seed), sweeping
-# the horizons x batch sizes grid on common random numbers.
+# Gradient-estimation jobs: one per (environment, policy point, seed), every estimator~baseline pair of the
+# environment on common random numbers, sweeping the horizons x batch sizes grid.
 
 
 rule estimate:
     output:
-        "results/estimates/{env}/{theta}/{estimator}~{baseline}/seed{seed}.parquet",
+        "results/estimates/{env}/{theta}/seed{seed}.parquet",
     log:
-        "logs/estimate/{env}/{theta}/{estimator}~{baseline}/seed{seed}.log",
+        "logs/estimate/{env}/{theta}/seed{seed}.log",
     threads: 1
     resources:
         runtime=30,

@@ -5,15 +5,15 @@
 
 rule practice_estimate:
     output:
-        "results/practice_audit/estimates/{env}/{variant}/seed{seed}.parquet",
+        "results/practice_audit/estimates/{env}/seed{seed}.parquet",
     log:
-        "logs/practice_audit/estimates/{env}/{variant}/seed{seed}.log",
+        "logs/practice_audit/estimates/{env}/seed{seed}.log",
     threads: 1
     resources:
         runtime=30,
         mem_mb=2000,
     params:
-        args=lambda wildcards: AUDIT.estimate_args(wildcards.env, wildcards.variant, int(wildcards.seed)),
+        args=lambda wildcards: AUDIT.estimate_args(wildcards.env, int(wildcards.seed)),
         version=PGEXP_VERSION,
     shell:
         "pgexp estimate {params.args} --output {output} > {log} 2>&1"

@@ -9,13 +9,18 @@ import sys
 import pgexp
 from pgexp.errors import UserError
 from pgexp.study import config_hash
-from pgexp.study.config import check_schema
 from pgexp.study.paper import load_paper_study
+from pgexp.study.record import RECORD_DIR
 
 # The schema, then every value and the problem built, before any job; a mistake is one line naming the key.
+# The schema and the build run once per config (recorded in .snakemake/pgexp/): a no-op `snakemake -n`
+# imports no numerical library.
 try:
-    check_schema(config, os.path.join(workflow.basedir, "workflow", "schemas", "study.schema.yaml"))
-    PAPER = load_paper_study(config)
+    PAPER = load_paper_study(
+        config,
+        schema=os.path.join(workflow.basedir, "workflow", "schemas", "study.schema.yaml"),
+        record_dir=RECORD_DIR,
+    )
 except UserError as exc:
     sys.exit(f"invalid config: {exc}")
 

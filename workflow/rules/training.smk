@@ -1,5 +1,6 @@
 # Training track: gradient ascent with each estimator (step sizes x seeds in one job), the exact
-# gradient path whose checkpoints are declared outputs, and gradient estimation at those checkpoints.
+# gradient path whose checkpoints are declared outputs, and gradient estimation at those checkpoints
+# (every training pair in one job per checkpoint, on common random numbers).
 
 
 rule train:
@@ -34,9 +35,9 @@ rule estimate_checkpoint:
     input:
         theta="results/training/{env}/path.theta{t}.npy",
     output:
-        "results/estimates_training/{env}/ckpt{t}/{estimator}~{baseline}.parquet",
+        "results/estimates_training/{env}/ckpt{t}.parquet",
     log:
-        "logs/estimates_training/{env}/ckpt{t}/{estimator}~{baseline}.log",
+        "logs/estimates_training/{env}/ckpt{t}.log",
     resources:
         runtime=30,
         mem_mb=2000,
