@@ -108,7 +108,7 @@ def test_cli_pairs_is_the_concatenation_of_the_single_pair_jobs(tmp_path):
 
     pairs = [("reinforce", "none"), ("gae", "value_exact"), ("actor_critic", "none"), ("advantage_exact", "none")]
     both = tmp_path / "pairs.parquet"
-    assert main([*pairs_job(), "--pairs", ",".join(f"{e}~{b}" for e, b in pairs), "--lam", "0.8",
+    assert main([*pairs_job(), "--pairs", *(f"{e}~{b}" for e, b in pairs), "--lam", "0.8",
                  "--output", str(both)]) == 0
     table = pq.read_table(both).to_pandas()
     singles = []
@@ -125,11 +125,10 @@ def test_cli_pairs_is_the_concatenation_of_the_single_pair_jobs(tmp_path):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--pairs", "reinforce~none", "--estimator", "reinforce"], "either --pairs or --estimator"),
-    (["--pairs", "reinforce~none,reinforce~none"], "distinct"),
-    (["--pairs", "reinforce"], "EST~BASE"),
-    (["--pairs", "reinforce~none,actor_critic~value_exact"], "actor_critic with --baseline value_exact"),
-    ([], "--estimator: required"),
+    (["--pairs", "reinforce~none", "--baseline", "value_exact"], "every pair names its own baseline"),
+    (["--pairs", "reinforce~none reinforce~none"], "given twice"),
+    (["--pairs", "reinforce"], "E~B"),
+    (["--pairs", "reinforce~none", "actor_critic~value_exact"], "actor_critic with --baseline value_exact"),
 ])
 def test_cli_pairs_are_checked_before_anything_runs(tmp_path, capsys, args, match):
     from pgexp.cli import main
@@ -139,11 +138,19 @@ def test_cli_pairs_are_checked_before_anything_runs(tmp_path, capsys, args, matc
     assert match in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize("args", [["--pairs", "reinforce~none", "--estimator", "reinforce"], []])
+def test_cli_takes_either_an_estimator_or_pairs(tmp_path, capsys, args):
+    from pgexp.cli import main
+
+    assert main([*pairs_job(), *args, "--output", str(tmp_path / "x.parquet")]) == 2
+    assert "--estimator" in capsys.readouterr().err
+
+
 def test_cli_pairs_refuse_checkpoints_of_several_runs(tmp_path, capsys):
     from pgexp.cli import main
 
     out = tmp_path / "x.parquet"
-    assert main([*pairs_job("0", "0.1"), "--pairs", "reinforce~none,gae~none", "--checkpoints", "0,5",
+    assert main([*pairs_job("0", "0.1"), "--pairs", "reinforce~none gae~none", "--checkpoints", "0,5",
                  "--output", str(out)]) == 2
     assert "one pair" in capsys.readouterr().err and not out.exists()
 

@@ -45,20 +45,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "those iterations beside the output as OUT.theta<T>.npy.")
     add_problem_options(p)
     g = p.add_argument_group("training")
-    add_estimator_options(g, extra_estimators=("exact",))
+    which = g.add_mutually_exclusive_group(required=True)
+    add_estimator_options(g, extra_estimators=("exact",), choice=which)
     for action in g._group_actions:
-        if action.dest == "estimator":  # or --pairs
-            action.required = False
-            action.help = f"(or --pairs) {action.help}"
         if action.dest == "baseline":  # the training-only baselines (pgexp.runs.train_kernels)
-            action.default = None  # none, unless --pairs names the baselines
             action.help = (f"{action.help}; training only: value_online (a linear v(s, w) learned along training, "
                            "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
-    g.add_argument("--pairs", default=None, metavar="EST~BASE,...",
-                   help="instead of --estimator/--baseline: several estimator~baseline pairs in one process and one "
-                        "table (the pairs' tables concatenated, in this order); each pair takes the hyperparameter "
-                        "options its estimator has (e.g. --lam for gae) and draws the trajectories it would alone; "
-                        "every pair is checked before any runs")
+    which.add_argument("--pairs", nargs="+", metavar="E~B", default=None,
+                       help="instead of --estimator/--baseline: several estimator~baseline pairs in one process and "
+                            "one table (the pairs' tables one after the other, in this order); each pair takes the "
+                            "hyperparameter options its estimator has (e.g. --lam for gae) and draws the "
+                            "trajectories it would alone; every pair is checked before any runs")
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
     g.add_argument("--step-size", required=True, metavar="ETA",
@@ -101,40 +98,28 @@ def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
     return tuple(parse_list(text, within, f"--checkpoints (with --iterations {iterations})"))
 
 
-def parse_pairs(text: str) -> list[tuple[str, str]]:
-    """``--pairs EST~BASE,...`` as distinct ``(estimator, baseline)`` pairs; a baseline's own options may contain
-    commas (an entry without ``~`` continues the previous one).  Whether a pair makes sense is checked later."""
+def training_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The job's distinct ``(estimator, baseline)`` pairs: ``--pairs E~B ...`` (one argument may hold several,
+    separated by spaces, as the workflow quotes the list), or ``--estimator`` / ``--baseline``.  Whether a pair
+    makes sense is checked before any runs (:func:`pgexp.runs.train.check_grid`)."""
     from pgexp.estimators import ESTIMATORS
 
-    entries: list[str] = []
-    for item in str(text).split(","):
-        if "~" in item or not entries:
-            entries.append(item.strip())
-        else:
-            entries[-1] += "," + item.strip()
-    allowed = f"EST~BASE,... with EST one of exact, {', '.join(ESTIMATORS)}"
-
-    def pair(item: str) -> tuple[str, str]:
+    if args.pairs is None:
+        return [(args.estimator, args.baseline)]
+    if args.baseline != "none":
+        raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
+    allowed = f"E~B with E one of exact, {', '.join(ESTIMATORS)}"
+    pairs = []
+    for item in (x for arg in args.pairs for x in arg.split()):
         est, sep, base = item.partition("~")
-        if not sep or not base or (est not in ESTIMATORS and est != "exact"):
+        if not sep or not base or "~" in base or (est not in ESTIMATORS and est != "exact"):
             raise UserError(f"--pairs: {item!r}; allowed: {allowed}")
-        return est, base
-
-    pairs = [pair(item) for item in entries]
-    if not pairs or len(set(pairs)) < len(pairs):
-        raise UserError(f"--pairs: {text!r}; allowed: a comma-separated list of distinct pairs {allowed}")
+        if (est, base) in pairs:
+            raise UserError(f"--pairs: {item!r} is given twice; allowed: distinct pairs")
+        pairs.append((est, base))
+    if not pairs:
+        raise UserError(f"--pairs: no pair given; allowed: {allowed}")
     return pairs
-
-
-def training_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """The job's ``(estimator, baseline)`` pairs: ``--pairs``, or ``--estimator`` / ``--baseline`` (not both)."""
-    if args.pairs is not None:
-        if args.estimator is not None or args.baseline is not None:
-            raise UserError("--pairs: give either --pairs or --estimator/--baseline, not both")
-        return parse_pairs(args.pairs)
-    if args.estimator is None:
-        raise UserError("--estimator: required (or --pairs EST~BASE,...)")
-    return [(args.estimator, args.baseline if args.baseline is not None else "none")]
 
 
 def run(args: argparse.Namespace) -> int:
