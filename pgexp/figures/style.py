@@ -10,8 +10,9 @@ they are the same in every figure and every run.
 Print scaling: a figure wider than :data:`PRINT_WIDTH` (7 in, a page's text width) is shrunk to it
 in print, so its fonts and lines are scaled up by ``width / PRINT_WIDTH`` (:func:`print_scale`) and
 every text still prints at >= 6 pt; printed, no figure is taller than :data:`MAX_PRINT_HEIGHT` (the text
-block of a page: :func:`max_height` gives the drawn height that prints that tall).  Figures are :class:`matplotlib.figure.Figure` objects on the Agg
-canvas: drawing needs no display and never touches pyplot's global state.
+block of a page: :func:`max_height` gives the drawn height that prints that tall).  Figures are
+:class:`matplotlib.figure.Figure` objects on the Agg canvas: drawing needs no display and never touches
+pyplot's global state.
 """
 
 from __future__ import annotations
