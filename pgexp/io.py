@@ -198,18 +198,17 @@ def save_figure(fig: Figure, output: str | Path) -> tuple[Path, Path]:
     (:func:`png_dpi`: 1400 px wide at most), each atomically; returns the two paths.  No timestamps are
     embedded, so the same figure gives the same bytes.
 
-    The layout engine (constrained layout) runs once, then the layout is frozen: each ``savefig`` would
-    otherwise lay the figure out again, and that is a third of a grid figure's time.
+    The layout engine (constrained layout) runs once, while the PNG is drawn; the PDF is drawn with that
+    layout frozen (another layout pass costs as much as drawing the figure once more).
     """
     import matplotlib
 
     pdf, png = figure_paths(output)
     with matplotlib.rc_context({"pdf.fonttype": 42}):
-        if fig.get_layout_engine() is not None:
-            fig.draw_without_rendering()
-            fig.set_layout_engine("none")
-        for path, fmt, kw in ((pdf, "pdf", {"metadata": {"CreationDate": None}}),
-                              (png, "png", {"dpi": png_dpi(fig), "metadata": {"Software": None}})):
+        for path, fmt, kw in ((png, "png", {"dpi": png_dpi(fig), "metadata": {"Software": None}}),
+                              (pdf, "pdf", {"metadata": {"CreationDate": None}})):
             with atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
                 fig.savefig(tmp, format=fmt, facecolor="white", **kw)
+            if fig.get_layout_engine() is not None:
+                fig.set_layout_engine("none")
     return pdf, png
