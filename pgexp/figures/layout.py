@@ -138,7 +138,7 @@ def value_ticks(ax: Any, values: np.ndarray, every: int = 1) -> None:
     """Plain-number x ticks at the measured values (a log axis otherwise labels only powers of ten); with
     ``every = k`` only every k-th value (from the first) is labelled, the others get an unlabelled tick."""
     values = np.asarray(values, dtype=float)
-    if 1 <= len(values) <= 8:
+    if 1 <= len(values[::every]) <= 8:
         ax.xaxis.set_major_locator(FixedLocator(values[::every].tolist()))
         fmt = ScalarFormatter()
         fmt.set_scientific(False)

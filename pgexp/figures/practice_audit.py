@@ -21,7 +21,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from pgexp.figures.data import ci_err
-from pgexp.figures.layout import BLANK, figure_with_legend, fixed_axes, legend_height, log_ticks, robust_limits
+from pgexp.figures.layout import (
+    BLANK,
+    figure_with_legend,
+    fixed_axes,
+    legend_height,
+    log_ticks,
+    robust_limits,
+    value_ticks,
+)
 from pgexp.figures.style import FIG_WIDTH, max_height, no_data, style
 
 METRICS = (("rel_bias_sq", "bias² ‖E ĝ − ∇J‖²/‖∇J‖²", True), ("rel_mse", "MSE E‖ĝ − ∇J‖²/‖∇J‖²", True),
@@ -175,6 +183,7 @@ def _limits(ax, drawn: list[np.ndarray], ends: list[np.ndarray], log: bool, size
     ax.set_xscale("log", base=2)
     if ns.size:
         ax.set_xlim(ns.min() / 1.3, ns.max() * 1.3)
+        value_ticks(ax, ns, every=max(1, -(-len(ns) // 5)))  # the batch sizes, in plain numbers
 
 
 def _normalization_row(ax, key, norm: pd.DataFrame) -> None:

@@ -82,18 +82,19 @@ def best_baselines(sub: pd.DataFrame) -> dict[str, str]:
     ref, key = sub[sub["sweep"] == "both"], "mse"
     if ref.empty or not np.isfinite(data.col(ref, key)).any():
         ref, key = sub, "rel_mse"
+    values = ref.assign(_k=data.col(ref, key))
+    means = values[np.isfinite(values["_k"])].groupby(["estimator", "baseline"])["_k"].mean()
+    found = {(str(e), str(b)) for e, b in zip(sub["estimator"], sub["baseline"])}
     out = {}
     for est in data.estimators(sub):
-        cand = ref[ref["estimator"] == est].assign(_k=lambda d: data.col(d, key))
-        means = cand[np.isfinite(cand["_k"])].groupby("baseline")["_k"].mean()
-        order = data.baselines(sub[sub["estimator"] == est])
-        out[est] = min(order, key=lambda b: (means.get(b, np.inf), order.index(b)))
+        order = data.baselines(pd.DataFrame({"baseline": [b for e, b in found if e == est]}))
+        out[est] = min(order, key=lambda b: (means.get((est, b), np.inf), order.index(b)))
     return out
 
 
 def lines_of(sub: pd.DataFrame) -> list[tuple[str, str, bool]]:
     """``(estimator, baseline, is_comparison)`` drawn in a panel: reinforce~none first, then one per estimator."""
-    has_ref = not data.select(sub, *REFERENCE).empty
+    has_ref = bool(((sub["estimator"] == REFERENCE[0]) & (sub["baseline"] == REFERENCE[1])).any())
     out = [(*REFERENCE, True)] if has_ref else []
     return out + [(e, b, False) for e, b in best_baselines(sub).items() if not (has_ref and (e, b) == REFERENCE)]
 
@@ -208,8 +209,9 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
             b, c = divmod(k, ncols)
             col = axes[b * len(rows):(b + 1) * len(rows), c]
             ex = exact_for(exact, sub)
+            by_pair = data.by_pair(sub)
             for est, base, is_ref in lines:
-                pts = data.one_per(data.select(sub, est, base), "batch_size", ["horizon", "seed"])
+                pts = data.one_per(by_pair[(est, base)], "batch_size", ["horizon", "seed"])
                 for r, (m, _) in enumerate(rows):
                     values, bounds = plot_metric(col[r], pts, ex, m, est, base, is_ref, lw, ms)
                     drawn[m] += values

@@ -68,12 +68,11 @@ class Series:
     exact: tuple[np.ndarray, np.ndarray] | None
 
 
-def _fit(slopes: pd.DataFrame, env: str, theta: object, est: str, base: str,
-         n: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The slopes-table line of one panel and baseline at batch size ``n`` (None without a usable fit)."""
-    if slopes.empty:
+def _fit(s: pd.DataFrame | None, theta: object, n: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The slopes-table line of one panel and pair (``s``: its rows of the slopes table) at batch size ``n``
+    (None without a usable fit)."""
+    if s is None or s.empty:
         return None
-    s = data.select(slopes[slopes["env_name"] == env], est, base)
     if theta is not None and "theta_name" in s:
         s = s[s["theta_name"] == theta]
     if n is not None and "batch_size" in s:
@@ -93,6 +92,7 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
            exact: pd.DataFrame) -> list[tuple[str, dict[str, list[Series]]]]:
     """Per panel row (environment, θ): estimator -> the series of each of its baselines."""
     rows = []
+    fits = {env: data.by_pair(g) for env, g in slopes.groupby("env_name")} if len(slopes) else {}
     for label, sub in data.panels(metrics):
         env, theta = str(sub["env_name"].iloc[0]), data.panel_theta(sub)
         n = data.mode_of(sub[sub["sweep"] == "both"], "batch_size") or data.mode_of(sub, "batch_size")
@@ -103,20 +103,21 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
             ex = ex[ex["theta_name"] == theta]
         if "batch_size" in ex and n is not None:  # exact rows per N: the points' (leave-one-out depends on N)
             ex = ex[data.col(ex, "batch_size") == n]
+        points, exacts, env_fits = data.by_pair(sub), data.by_pair(ex), fits.get(env, {})
         panel: dict[str, list[Series]] = {}
         for est, base in data.pairs(sub):
-            pts = data.one_per(data.select(sub, est, base), "horizon", ["batch_size", "seed"])
+            pts = data.one_per(points[(est, base)], "horizon", ["batch_size", "seed"])
             v = data.col(pts, "var_per_traj")
             ok = np.isfinite(v) & (v > 0)
             lo = data.col(pts, "var_per_traj_lo")
-            e = data.select(ex, est, base).sort_values("horizon")
+            lo = np.where(lo > 0, lo, np.where(np.isfinite(lo), 1e-300, np.nan))  # at 0: reaches the axis (marked)
+            e = exacts.get((est, base), ex.iloc[:0]).sort_values("horizon")
             ev = data.col(e, "var_per_traj_exact")
             eh = data.col(e, "horizon")
             keep = (eh > 0) & (ev > 0)
             panel.setdefault(est, []).append(Series(
-                base, data.col(pts, "horizon")[ok], v[ok], np.where(lo > 0, lo, np.nan)[ok],
-                data.col(pts, "var_per_traj_hi")[ok], _fit(slopes, env, theta, est, base, n),
-                (eh[keep], ev[keep]) if keep.any() else None))
+                base, data.col(pts, "horizon")[ok], v[ok], lo[ok], data.col(pts, "var_per_traj_hi")[ok],
+                _fit(env_fits.get((est, base)), theta, n), (eh[keep], ev[keep]) if keep.any() else None))
         rows.append((label, panel))
     return rows
 
