@@ -1,8 +1,8 @@
 """Every registered figure is fit to print: drawn from tables of the default study's shape (10 rows of
-environments, ``study_shape.py``) and from the small synthetic tables, it fits a page's text block, no two
-texts overlap or run into another panel, no text prints below 6 pt, no panel is a sliver, and no axis
-limit is set by a single interval (an interval the axis cuts ends in a clip marker).  The checks are in
-``figure_checks.py``.
+environments, ``study_shape.py``), it fits a page's text block, no two texts overlap or run into another
+panel, no text prints below 6 pt, no panel is a sliver, and no axis limit is set by a single interval (an
+interval the axis cuts ends in a clip marker).  The checks are in ``figure_checks.py``;
+``test_figures.py`` runs them on every figure drawn from the small synthetic tables too.
 
 With ``PGEXP_FIGURE_TABLES=DIR`` (a study's ``results/tables``) the same checks run on real tables too.
 """
@@ -28,22 +28,18 @@ REAL = os.environ.get("PGEXP_FIGURE_TABLES")
 
 
 @pytest.fixture(scope="module")
-def shapes() -> dict[str, dict[str, pd.DataFrame]]:
-    small = small_tables()
-    default = {**small, **default_study_tables()}  # the paper studies' tables have their one shape
-    return {"default": default, "small": small}
+def default_shape() -> dict[str, pd.DataFrame]:
+    return {**small_tables(), **default_study_tables()}  # the paper studies' tables have their one shape
 
 
 def _tables(name: str, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return {role: tables[t] for role, t in FIGURES[name].tables.items() if t in tables}
 
 
-@pytest.mark.parametrize("shape", ["default", "small"])
 @pytest.mark.parametrize("name", ordered())
-def test_figure_is_fit_to_print(name, shape, shapes):
-    fig = FIGURES[name].make(_tables(name, shapes[shape]))
-    problems = all_problems(fig)
-    assert not problems, f"{name} ({shape} shape):\n  " + "\n  ".join(problems)
+def test_figure_is_fit_to_print(name, default_shape):
+    problems = all_problems(FIGURES[name].make(_tables(name, default_shape)))
+    assert not problems, f"{name} (the default study's shape):\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.skipif(not REAL, reason="set PGEXP_FIGURE_TABLES to a study's results/tables")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from docutils.core import publish_parts
+from figure_checks import all_problems
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Rectangle
@@ -136,6 +137,8 @@ def test_every_figure_draws_from_synthetic_tables(name, synthetic, tmp_path, mon
     assert not list(tmp_path.iterdir())  # drawing writes nothing
     save_figure(fig, tmp_path / "out" / f"{name}.pdf")
     _check_files(tmp_path / "out" / f"{name}.pdf")
+    problems = all_problems(fig)  # fit to print, as saved (test_figure_layout.py: the default study's shape)
+    assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
