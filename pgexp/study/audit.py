@@ -179,8 +179,7 @@ class AuditStudy:
         t = self.training
         if t is None:
             return []
-        return [f"results/practice_audit/training/{e}/{est}~{self.baseline}.parquet" for e in t.envs
-                for est in t.estimators]
+        return [f"results/practice_audit/training/{e}/runs.parquet" for e in t.envs]
 
     def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
         t = self.training
