@@ -74,10 +74,8 @@ def q_exact(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mappin
         now = gaussian_values(batch, ev.K, ev.sigma, -qf.Qxx, -qf.Qxu, -qf.Quu, -qf.q,
                               ctx.exact_state_values(batch.states, batch.times))
         return now, ctx.exact_state_values(batch.next_states, batch.times + 1)
-    from pgexp.runs.context import time_lookup
-
     Q = q_table(ctx)
-    rows = time_lookup(Q, batch.states, batch.times)                                     # (N, L, A)
+    rows = Q[np.minimum(batch.times, Q.shape[0] - 1), batch.states]                      # (N, L, A)
     taken = np.take_along_axis(rows, batch.actions[..., None], axis=-1)[..., 0]
     now = ActionValues(taken, ctx.exact_state_values(batch.states, batch.times), rows)
     return now, ctx.exact_state_values(batch.next_states, batch.times + 1)
@@ -139,11 +137,9 @@ def gaussian_values(batch: Batch, K: np.ndarray, sigma: float, Mxx: np.ndarray, 
     ``M`` blocks and ``c`` are either tables over time (``(T', ...)``, looked up at ``batch.times``) or already one per
     step (``(N, L, ...)``).  ``state``: the state value to report (``None``: the critic's own ``E_u Q̂``).
     """
-    from pgexp.exact.lqr import step_index
-
     x, u = batch.states, batch.actions
     if Mxx.ndim == 3:  # a table over time
-        t = np.broadcast_to(step_index(batch.times, Mxx.shape[0]), batch.shape)
+        t = np.broadcast_to(np.minimum(batch.times, Mxx.shape[0] - 1), batch.shape)
         Mxx, Mxu, Muu, c = Mxx[t], Mxu[t], Muu[t], c[t]
     mu = -x @ K.T                                                                        # (N, L, m)
     g = 2.0 * (np.einsum("...ij,...i->...j", Mxu, x) + np.einsum("...jk,...k->...j", Muu, mu))
@@ -169,8 +165,6 @@ def gaussian_state_value(states: np.ndarray, K: np.ndarray, sigma: float, M: np.
 def fit_quadratic_critic(aux: Batch) -> tuple[np.ndarray, np.ndarray, int]:
     """Least squares of ``R_h`` on ``[vech(z z'), 1] (x) [1, tau, tau^2]`` with ``z = [x; u]``, ``tau = h / L``, one fit
     per block: ``(M (B, 3, p, p), c (B, 3), L)`` with ``Q̂_tau(z) = z' (sum_k tau^k M_k) z + sum_k tau^k c_k``."""
-    from pgexp.runs.lqr_context import quadratic_features
-
     L = max(aux.shape[1], 1)
     z = np.concatenate([aux.states, aux.actions], axis=-1)
     p = z.shape[-1]
@@ -194,6 +188,16 @@ def fit_quadratic_critic(aux: Batch) -> tuple[np.ndarray, np.ndarray, int]:
         M[:, power, iu[1], iu[0]] += np.where(iu[0] == iu[1], 0.0, 1.0)[None, :] * half
         c[:, power] = part[:, -1]
     return M, c, L
+
+
+def quadratic_features(z: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """``[vech(z z'), 1] (x) [1, tau, tau^2]`` for ``z (..., p)`` and ``tau (...)``: ``(..., 3 (p (p + 1) / 2 + 1))``
+    (``vech`` in :func:`numpy.triu_indices` order)."""
+    p = z.shape[-1]
+    iu = np.triu_indices(p)
+    t = np.broadcast_to(np.asarray(tau, dtype=np.float64), z.shape[:-1])[..., None]
+    base = np.concatenate([(z[..., :, None] * z[..., None, :])[..., iu[0], iu[1]], np.ones((*z.shape[:-1], 1))], -1)
+    return np.concatenate([base, base * t, base * t * t], axis=-1)
 
 
 def critic_at(M: np.ndarray, c: np.ndarray, blocks: np.ndarray, times: np.ndarray, L: int) -> tuple[np.ndarray,
