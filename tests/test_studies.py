@@ -18,6 +18,7 @@ from snakemake.utils import validate
 from pgexp.cli import build_parser
 from pgexp.errors import UserError
 from pgexp.report.paper_studies import chung_findings, fig13_1_findings
+from pgexp.study.mirage import MirageStudy
 from pgexp.study.paper import STUDIES, load_paper_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,8 +30,17 @@ def test_study_configs_validate_and_give_valid_commands(path):
     config = yaml.safe_load(path.read_text())
     validate(config, str(ROOT / "workflow/schemas/study.schema.yaml"))
     study = load_paper_study(config)
-    assert study.name == path.stem and not set(study.seeds) & set(study.selection_seeds)
     parser = build_parser()
+    if isinstance(study, MirageStudy):  # a variance study: per problem, pgexp tucker and pgexp estimate
+        assert study.name == path.stem
+        for name in study.problem_names():
+            args = parser.parse_args(["tucker", *shlex.split(study.tucker_args(name)), "--output", "x.parquet"])
+            assert args.env == study.problem(name).options["env"] and args.per_step
+            args = parser.parse_args(["estimate", *shlex.split(study.estimate_args(name)), "--output", "x.parquet"])
+            assert args.pairs[0].split() == [f"{e}~{b}" for e, b in study.fitted_pairs]
+        parser.parse_args(["metrics", "x.parquet", *shlex.split(study.metrics_args()), "--output", "m.parquet"])
+        return
+    assert study.name == path.stem and not set(study.seeds) & set(study.selection_seeds)
     for arm in study.arms:
         args = parser.parse_args(["train", *shlex.split(study.train_args(arm.name)), "--output", "x.parquet"])
         assert args.env == study.problem["env"] and len(args.seed.split(",")) == len(arm.seeds)
@@ -166,8 +176,13 @@ def test_tiny_study_runs_end_to_end(name, tmp_path):
         assert (out / "figures" / f"{fig}.pdf").stat().st_size > 1000 and (out / "figures" / f"{fig}.png").exists()
     for table in study.tables:
         assert (out / "tables" / f"{table}.csv").exists()
-    summary = pd.read_parquet(out / "tables" / "training_summary.parquet")
-    assert set(summary["arm"]) == {a.name for a in study.arms}
+    if isinstance(study, MirageStudy):
+        terms = pd.read_parquet(out / "tables" / "tucker_terms.parquet")
+        assert set(terms["env_name"]) == set(study.problem_names())
+        assert not ((terms["env_name"] == "lqr") & (terms["baseline"] == "q_optimal")).any()  # no engine there
+    else:
+        summary = pd.read_parquet(out / "tables" / "training_summary.parquet")
+        assert set(summary["arm"]) == {a.name for a in study.arms}
     html = (out / "report.html").read_text()
     assert "The paper's claim" in html and "What pgexp measured" in html and "data:image/png;base64" in html
     again = subprocess.run([sys.executable, "-X", "importtime", *cmd[1:], "-n"], cwd=cwd, capture_output=True,
