@@ -83,7 +83,7 @@ def test_fitted_critic_recovers_a_quadratic():
     tau = aux.times / aux.shape[1]
     target = (1.5 * z[..., 0] ** 2 - 0.7 * z[..., 0] * z[..., 1] + 0.2 * z[..., 1] ** 2) * (1 + tau) + 3 * tau ** 2
     aux.__dict__["returns"] = target
-    M, c, L = fit_quadratic_critic(aux)
+    M, c, _ = fit_quadratic_critic(aux)
     powers = np.stack([np.ones_like(tau), tau, tau * tau], -1)
     Mt = np.einsum("nlk,kij->nlij", powers, M[0])
     fit = np.einsum("nli,nlij,nlj->nl", z, Mt, z) + np.einsum("nlk,k->nl", powers, c[0])

@@ -46,13 +46,13 @@ def test_mistakes_are_named(change, key):
 
 
 def test_the_full_check_builds_every_problem_and_checks_every_pair():
-    with pytest.raises(UserError, match="study.exact_pairs"):
+    with pytest.raises(UserError, match=r"study\.exact_pairs"):
         load_paper_study(_config(exact_pairs=["reward_to_go~value_exact", "reward_to_go~constant"]),
                          schema=ROOT / "workflow/schemas/study.schema.yaml")
     with pytest.raises(UserError, match=r"study.fitted_pairs \(garnet\)"):
         load_paper_study(_config(fitted_pairs=["advantage_exact~q_fitted"]),
                          schema=ROOT / "workflow/schemas/study.schema.yaml")
-    with pytest.raises(UserError, match="study.problems.garnet"):
+    with pytest.raises(UserError, match=r"study\.problems\.garnet"):
         load_paper_study(_config(problems={"garnet": {"env": "garnet:states=0", "horizon": 3}}),
                          schema=ROOT / "workflow/schemas/study.schema.yaml")
 
@@ -141,7 +141,8 @@ def test_tucker_and_exact_variance_answer_on_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["estimate", "--env", "short_corridor", "--horizon", "4", "--estimator", "reinforce", "--critic", "fitted",
-      "--batch-size", "2", "--replicates", "2", "--seed", "0", "--output", "x.parquet"], "--critic: only for all_action"),
+      "--batch-size", "2", "--replicates", "2", "--seed", "0", "--output", "x.parquet"],
+     "--critic: only for all_action"),
     (["estimate", "--env", "short_corridor", "--horizon", "4", "--estimator", "all_action", "--baseline",
       "value_exact", "--batch-size", "2", "--replicates", "2", "--seed", "0", "--output", "x.parquet"], "q_exact"),
     (["tucker", "--env", "short_corridor", "--horizon", "4", "--pairs", "reward_to_go~constant", "--output",
@@ -153,3 +154,28 @@ def test_mistakes_on_the_command_line_are_one_line(args, message, tmp_path):
     r = subprocess.run([sys.executable, "-m", "pgexp", *args], capture_output=True, text=True, timeout=300,
                        cwd=tmp_path)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def make_mirage_tables() -> dict[str, pd.DataFrame]:
+    """Small tables of the variance study's kinds (for the figure tests): the exact ``tucker_terms`` of a garnet and a
+    scalar LQR (per step and whole), and paired ``comparisons`` of its Monte-Carlo arm."""
+    from pgexp.problems.problem import build_problem
+
+    frames = []
+    for env, spec, gamma, pairs in (
+            ("garnet", "garnet:states=4,actions=2,branching=2,seed=0", 0.9,
+             [("reward_to_go", "value_exact"), ("reward_to_go", "none"), ("reward_to_go", "q_exact"),
+              ("reward_to_go", "q_optimal"), ("gae", "value_exact"), ("all_action", "q_exact")]),
+            ("lqr", "lqr", 1.0, [("reward_to_go", "value_exact"), ("reward_to_go", "none"), ("reward_to_go", "q_exact"),
+                                  ("gae", "value_exact"), ("all_action", "q_exact")])):
+        df = tk.tucker_table(lambda h, spec=spec, gamma=gamma: build_problem(spec, gamma=gamma, horizon=h,
+                                                                          theta="random:seed=0,scale=0.5"), [6], pairs)
+        df.insert(0, "env_name", env)
+        frames.append(df)
+    rows = []
+    for env in ("garnet", "lqr"):
+        for (e, b), r in ((("reward_to_go", "q_fitted"), 1.05), (("all_action", "q_fitted"), 0.6)):
+            rows.append({"env_name": env, "estimator_a": e, "baseline_a": b, "estimator_b": "reward_to_go",
+                         "baseline_b": "value_learned", "var_ratio": r, "var_ratio_lo": 0.8 * r,
+                         "var_ratio_hi": 1.25 * r})
+    return {"tucker_terms": pd.concat(frames, ignore_index=True), "comparisons": pd.DataFrame(rows)}

@@ -44,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import check_output_dir, read_frame, write_frame_csv
     from pgexp.provenance import provenance
 
+    from pgexp.errors import UserError
+
+    if not any(getattr(args, option) for option in INPUTS):
+        raise UserError("aggregate: no tables given; give at least one of "
+                        + ", ".join("--" + o.replace("_", "-") for o in INPUTS))
     check_output_dir(args.outdir)
     outdir = Path(args.outdir)
     tables = {}
