@@ -41,10 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.analysis.aggregate import concat_sorted, join_exact
+    from pgexp.errors import UserError
     from pgexp.io import check_output_dir, read_frame, write_frame_csv
     from pgexp.provenance import provenance
-
-    from pgexp.errors import UserError
 
     if not any(getattr(args, option) for option in INPUTS):
         raise UserError("aggregate: no tables given; give at least one of "
