@@ -266,3 +266,54 @@ def test_unsupported_pairs_are_refused_by_name():
         tk.pair_family(st, "reward_to_go", "constant")
     with pytest.raises(UserError, match="allowed"):
         ad.trajectory_moments(st, "reinforce", "q_optimal")
+
+
+# ------------------------------------------------------------------------------------------ continuous states
+
+@pytest.mark.parametrize("env", ["gym:Pendulum-v1", "gym:CartPole-v1"])
+def test_continuous_state_corrections_are_the_expected_score_terms(env, torch_one_thread):
+    """On a task with a neural policy, the pulled-back correction ``grad E_a k(a)`` equals ``E_a[score(a) k(a)]``: for
+    finite actions the finite sum with the per-sample scores (exactly); for a Gaussian with ``k = g'(a - mu)`` (Q-Prop's
+    linear form) Monte Carlo over actions, z-scores Bonferroni-bounded at 1e-4."""
+    from pgexp.problems.problem import build_problem
+
+    p = build_problem(env, policy="mlp:hidden=8,seed=0", horizon=10)
+    rng = np.random.default_rng(0)
+    obs = rng.standard_normal((3, p.task.obs_dim)) * 0.5
+    pol = p.policy
+    if not p.task.continuous_actions:
+        A = p.task.num_actions
+        k = rng.standard_normal((3, A))
+        got = pol.distribution_pullback(p.theta, obs[:, None], k[:, None])
+        pi = pol.probs(p.theta, obs)
+        for a in range(A):
+            got -= (pi[:, a] * k[:, a])[:, None] * pol.step_scores(p.theta, obs, np.full(3, a))
+        assert np.abs(got).max() < 1e-10 * max(1.0, float(np.abs(k).max()))
+        return
+    m, M = p.task.action_dim, 200_000
+    g = rng.standard_normal((3, m))
+    mu, sd = pol.mean_std_fn(p.theta)(obs)
+    got = pol.distribution_pullback(p.theta, obs[:, None], np.concatenate([g, np.zeros_like(g)], axis=-1)[:, None])
+    zs = []
+    for i in range(3):
+        a = mu[i] + sd[i] * rng.standard_normal((M, m))
+        s = pol.step_scores(p.theta, np.repeat(obs[i:i + 1], M, axis=0), a)
+        terms = s * ((a - mu[i]) @ g[i])[:, None]
+        se = terms.std(axis=0, ddof=1) / np.sqrt(M)
+        live = se > 1e-12
+        zs.append(np.abs(terms.mean(axis=0) - got[i])[live] / se[live])
+    assert np.max(np.concatenate(zs)) < norm.isf(ALPHA / (2 * sum(z.size for z in zs)))
+
+
+def test_continuous_gradients_with_a_zero_correction_are_the_plain_ones(torch_one_thread):
+    from pgexp.problems.problem import build_problem
+
+    p = build_problem("gym:Pendulum-v1", policy="mlp:hidden=8,seed=0", horizon=8)
+    ctx = make_context(p)
+    batch = ctx.sample("trajectories", stream(2, 0, 0), 3)
+    w = np.random.default_rng(1).standard_normal(batch.shape)
+    zero = Corrected(w, np.zeros((*batch.shape, 2 * p.task.action_dim)))
+    np.testing.assert_allclose(ctx.gradients(batch, zero, per_trajectory=True),
+                               ctx.gradients(batch, w, per_trajectory=True), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ctx.gradients(batch, zero, per_trajectory=False),
+                               ctx.gradients(batch, w, per_trajectory=False), rtol=1e-6, atol=1e-8)

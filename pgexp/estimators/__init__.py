@@ -59,10 +59,11 @@ register_baseline("q_exact", f"{_A}:q_exact", tracks=("tabular", "lqr"), label="
                   color="#56b4e9", marker="X", shade=-0.15, order=6, vectorized=True, action_dependent=True,
                   doc="action-dependent: the oracle Q_h(s, a) (Gaussian policies: its linear expansion in the action, "
                       "Q-Prop's), with its analytic correction sum_a grad pi(a|s) b(s, a)")
-register_baseline("q_fitted", f"{_A}:q_fitted", fitted=True, tracks=("tabular", "lqr"), label="fitted Q̂ (action-dep.)",
+register_baseline("q_fitted", f"{_A}:q_fitted", fitted=True, label="fitted Q̂ (action-dep.)",
                   color="#999999", marker="*", shade=0.45, order=7, vectorized=True, action_dependent=True,
                   doc="action-dependent: a critic Q̂(s, a) fitted on an independent batch (per-(s, a) mean of the "
-                      "return; LQR: quadratic in (x, u)), with its analytic correction")
+                      "return; LQR: quadratic in (x, u); continuous states: on random Fourier features, linear in a "
+                      "Gaussian's action), with its analytic correction")
 BASELINE_SPECS = BASELINES  # the name the figures use: one registry, one spec per baseline
 
 # ------------------------------------------------------------------ estimators (`order`: figure order)

@@ -35,6 +35,13 @@ the control variate; on the scalar LQR of the tests that makes Tucker's ``Sigma_
 * ``q_fitted``: least squares of ``R_h`` on ``[vech(z z'), 1] (x) [1, tau, tau^2]``, ``z = [x; u]``, ``tau = h / L``
   (LQR's ``Q_t`` lies in that family up to its time dependence), one fit per replicate on its independent batch.
 
+**Continuous states** (Gymnasium and MuJoCo tasks; ``q_fitted`` only: nothing is exact there).  The critic is a ridge
+regression of ``R_h`` on the fixed random Fourier features ``phi(o, h)`` of ``value_learned``
+(:mod:`pgexp.estimators.value_models`): for a Gaussian policy on ``[phi, phi (x) (a - mu(o))]``, which *is* Q-Prop's
+linear form -- ``f = w_0' phi`` the state value, ``g_j = w_j' phi`` the slope -- with correction ``[g, 0]`` (its own
+curvature is zero, so the all-action correction is the same); for finite actions one regression per action on the
+steps that took it (an action never taken gets the state part of the others' mean), correction ``Q̂(o, .)``.
+
 **The all-action estimator** ``g = sum_h gamma^h grad E_{a~pi(.|s_h)} Q̂_h(s_h, a)``: step weights zero, the
 critic's correction ``gamma^h k``.  With the exact ``Q`` it is unbiased (the policy-gradient theorem, summed over
 actions instead of sampled) and its per-step covariance is Tucker et al.'s ``Sigma_s`` alone.
@@ -86,6 +93,8 @@ def q_fitted(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mappi
     if aux is None:
         raise ValueError("q_fitted needs an independent fitting batch")
     blocks = batch.block_ids if batch.blocks > 1 else np.zeros(batch.num, np.int64)
+    if ctx.track == "continuous":
+        return continuous_q_fitted(ctx, batch, aux, seq)
     if ctx.track == "lqr":
         Mt, ct, L = fit_quadratic_critic(aux)
         ev = ctx.evaluation
@@ -100,6 +109,56 @@ def q_fitted(ctx: Any, batch: Batch, aux: Batch | None, seq: Any, options: Mappi
     rows = Q[b, batch.states]                                                            # (N, L, A)
     taken = np.take_along_axis(rows, batch.actions[..., None], axis=-1)[..., 0]
     return ActionValues(taken, V[b, batch.states], rows), V[b, batch.next_states]
+
+
+def continuous_q_fitted(ctx: Any, batch: Batch, aux: Batch, seq: Any):
+    """``q_fitted`` on a continuous-state task (module docstring): one fit on the independent batch ``aux``."""
+    from pgexp.estimators.value_models import RIDGE, fit_fourier_value
+
+    p = ctx.problem
+    vf = fit_fourier_value(aux, p.horizon, seq)                       # the features (and their standardisation)
+    live = aux.mask
+    phi = vf.features(aux.states[live], aux.times[live].astype(np.float64))
+    y = aux.returns[live]
+    gaussian = bool(p.task.continuous_actions)
+
+    def ridge(X: np.ndarray, t: np.ndarray) -> np.ndarray:
+        gram = X.T @ X
+        reg = RIDGE * max(np.trace(gram) / gram.shape[0], 1e-12) / max(t.size, 1) * np.eye(gram.shape[0])
+        reg[0, 0] = 0.0  # the intercept is not shrunk
+        return np.linalg.solve(gram + reg, X.T @ t) if t.size else np.zeros(X.shape[1])
+
+    def features(obs: np.ndarray, times: np.ndarray) -> np.ndarray:
+        return vf.features(obs, np.broadcast_to(times, obs.shape[:-1]).astype(np.float64))
+
+    if gaussian:
+        mean_fn = p.policy.mean_std_fn(p.theta)
+        mu_aux = mean_fn(aux.states[live])[0]
+        F = phi.shape[1]
+        coef = ridge(np.concatenate([phi, (phi[:, :, None] * (aux.actions[live] - mu_aux)[:, None, :]).reshape(
+            phi.shape[0], -1)], axis=1), y)
+        w0, W = coef[:F], coef[F:].reshape(F, -1)                     # f = phi . w0, g = phi . W  (W: F x m)
+        ph, ph_next = features(batch.states, batch.times), features(batch.next_states, batch.times + 1)
+        flat = batch.states.reshape(-1, batch.states.shape[-1])
+        mu = mean_fn(flat)[0].reshape(*batch.shape, -1)
+        f, g = ph @ w0, ph @ W
+        taken = f + np.einsum("nlj,nlj->nl", g, batch.actions - mu)
+        k = np.concatenate([g, np.zeros_like(g)], axis=-1)
+        return ActionValues(taken, f, k, k), ph_next @ w0
+    A = int(p.task.num_actions)
+    acts = aux.actions[live].astype(np.int64)
+    base = ridge(phi, y)                                              # the state part, for actions never taken
+    coefs = np.stack([ridge(phi[acts == a], y[acts == a]) if np.any(acts == a) else base for a in range(A)], axis=1)
+    probs = p.policy.probs_fn(p.theta)
+
+    def values(obs: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        q = features(obs, times) @ coefs                              # (N, L, A)
+        pi = probs(obs.reshape(-1, obs.shape[-1])).reshape(q.shape)
+        return q, np.einsum("nla,nla->nl", q, pi)
+
+    q, v = values(batch.states, batch.times)
+    taken = np.take_along_axis(q, batch.actions.astype(np.int64)[..., None], axis=-1)[..., 0]
+    return ActionValues(taken, v, q), values(batch.next_states, batch.times + 1)[1]
 
 
 def q_table(ctx: Any) -> np.ndarray:

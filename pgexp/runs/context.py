@@ -304,11 +304,26 @@ class ContinuousContext:
 
     def block_gradients(self, batch: Batch, weights: np.ndarray) -> np.ndarray:
         """The batch estimate of each replicate, ``(blocks, d)`` (one replicate per batch here)."""
-        return np.stack([self.gradients(batch.block(k), weights[k * batch.block_size:(k + 1) * batch.block_size],
-                                        per_trajectory=False) for k in range(batch.blocks)])
+        from pgexp.estimators.correction import Corrected
+
+        def rows(k: int) -> Any:
+            sl = slice(k * batch.block_size, (k + 1) * batch.block_size)
+            return weights.rows(sl) if isinstance(weights, Corrected) else weights[sl]
+
+        return np.stack([self.gradients(batch.block(k), rows(k), per_trajectory=False) for k in range(batch.blocks)])
 
     def gradients(self, batch: Batch, weights: np.ndarray, *, per_trajectory: bool) -> np.ndarray:
+        """``g_i``: ``(N, d)``, or their mean ``(d,)``; ``weights`` may carry an analytic correction
+        (:class:`~pgexp.estimators.correction.Corrected`), pulled back through the policy's distribution."""
+        from pgexp.estimators.correction import Corrected
+
         p = self.problem
+        if isinstance(weights, Corrected):
+            w = np.where(batch.mask, weights.score, 0.0)
+            k = np.where(batch.mask[..., None], weights.correction, 0.0)
+            g = p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, w) + \
+                p.policy.distribution_pullback(p.theta, batch.states, k)
+            return g if per_trajectory else g.mean(axis=0)
         w = np.where(batch.mask, weights, 0.0)  # the surrogate sums every column: padding must weigh nothing
         if per_trajectory:
             return p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, w)
