@@ -122,6 +122,9 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
     z_chunks = [rng.standard_normal((min(chunk, draws - i), mean.size)) for i in range(0, draws, chunk)]
     if loo is None:  # Cov ĝ = cov / N: one eigendecomposition serves every N
         lam1, Q1 = np.linalg.eigh((cov + cov.T) / 2)
+    from pgexp.exact.kernels import shifted_rows
+
+    x, nx = np.empty(z_chunks[0].shape), np.empty(z_chunks[0].shape[0])
     for N in batch_sizes:
         if loo is None:
             lam, Q = lam1 / N, Q1
@@ -132,9 +135,10 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
         m, ee = Q.T @ mean, Q.T @ e
         cos = []
         for z in z_chunks:
-            x = m[None, :] + root[None, :] * z
-            nx = np.linalg.norm(x, axis=1)
-            cos.append(np.where(nx > 0, (x @ ee) / np.where(nx > 0, nx, 1.0), 0.0))
+            # x = m + root z and its row norms in one compiled pass (numpy's np.linalg.norm(x, axis=1), bit for bit)
+            shifted_rows(m, root, z, x[:z.shape[0]], nx[:z.shape[0]])
+            xz, nz = x[:z.shape[0]], nx[:z.shape[0]]
+            cos.append(np.where(nz > 0, (xz @ ee) / np.where(nz > 0, nz, 1.0), 0.0))
         c = np.concatenate(cos)
         out.append((float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size))))
     return out

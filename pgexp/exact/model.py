@@ -30,8 +30,10 @@ says there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 
@@ -40,6 +42,8 @@ from pgexp.exact import values as exact
 from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
 from pgexp.sampling.tabular import effective_horizon
+
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -57,6 +61,8 @@ class ExactSetup:
         ev: the exact evaluation (``V``, ``Q``, ``J``, occupancy).
         grad: exact ``grad J``, ``(d,)``.
         disc: ``gamma^h`` for ``h < L``, ``(L,)``.
+        memo: results computed on this set-up, kept for the next call that needs them (the moments of a weight
+            family, shared by several estimator~baseline pairs; :func:`memoized`).
     """
 
     problem: Problem
@@ -69,6 +75,7 @@ class ExactSetup:
     ev: exact.Evaluation
     grad: np.ndarray
     disc: np.ndarray = field(repr=False)
+    memo: dict = field(default_factory=dict, repr=False, init=False)
 
     @property
     def mdp(self):
@@ -96,6 +103,31 @@ class ExactSetup:
             V = np.repeat(np.nan_to_num(self.ev.V, nan=0.0)[None, :], self.L + 1, axis=0)
         V[:, self.absorbing] = 0.0
         return V
+
+    @cached_property
+    def pi_c(self) -> np.ndarray:
+        """``pi`` as a C-contiguous float64 ``(S, A)`` (what the compiled loops take)."""
+        return np.ascontiguousarray(self.pi, dtype=np.float64)
+
+    @cached_property
+    def alive_f(self) -> np.ndarray:
+        """``1.0`` where the episode goes on, ``0.0`` in absorbing states, ``(S,)``."""
+        return (~self.absorbing).astype(np.float64)
+
+    @cached_property
+    def csr_P(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(indptr, indices, data)`` of ``P`` ``(S*A, S)``: int64, int64, float64."""
+        P = self.mdp.P
+        return (np.asarray(P.indptr, dtype=np.int64), np.asarray(P.indices, dtype=np.int64),
+                np.asarray(P.data, dtype=np.float64))
+
+    @cached_property
+    def csr_PT(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same of ``P^T`` (``P.T.tocsr()``: each row's columns ascending, the order in which scipy's
+        ``x @ P`` and ``P.T @ x`` add their terms)."""
+        PT = self.mdp.P.T.tocsr()
+        return (np.asarray(PT.indptr, dtype=np.int64), np.asarray(PT.indices, dtype=np.int64),
+                np.asarray(PT.data, dtype=np.float64))
 
     @cached_property
     def advantage_steps(self) -> np.ndarray:
@@ -130,6 +162,14 @@ class ExactSetup:
             raise UserError(f"{what}: value table of shape {t.shape}; allowed: {allowed} for this problem")
         V[:, self.absorbing] = 0.0
         return V
+
+
+def memoized(st: ExactSetup, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()``, once per set-up and ``key`` (a tuple naming what is computed and everything it depends on
+    besides the set-up): later calls return the same object, which callers must not modify."""
+    if key not in st.memo:
+        st.memo[key] = compute()
+    return st.memo[key]
 
 
 def score_table(problem: Problem) -> np.ndarray:
