@@ -165,21 +165,20 @@ def batch_multisets(probs: np.ndarray, N: int, max_batches: int = 2_000_000) -> 
     """Every multiset of ``N`` outcomes drawn i.i.d. with probabilities ``probs`` ``(n,)``: its members ``(B, N)``
     (int64 outcome indices, each row sorted) and its probability ``(B,)`` (multinomial:
     ``N! / prod c_i! prod p_i^c_i`` with ``c_i`` the multiplicity of outcome ``i``)."""
-    from itertools import chain, combinations_with_replacement
-
     from scipy.special import gammaln
+
+    from pgexp.exact.kernels import multisets
 
     n = probs.size
     B = count_multisets(n, N)
     if B > max_batches:
         raise ValueError(f"C({n} + {N} - 1, {N}) = {B} batches: too many to enumerate")
-    members = np.fromiter(chain.from_iterable(combinations_with_replacement(range(n), N)), dtype=np.int64,
-                          count=B * N).reshape(B, N)
-    rank = np.ones((B, N))  # 1-based position of each member within its run of equal outcomes
-    for j in range(1, N):
-        rank[:, j] = np.where(members[:, j] == members[:, j - 1], rank[:, j - 1] + 1.0, 1.0)
+    # the rows of itertools.combinations_with_replacement(range(n), N) and their log probabilities, listed by a
+    # compiled loop (the numbers of np.log(probs)[members].sum(axis=1) + gammaln(N + 1) - np.log(rank).sum(axis=1))
     with np.errstate(divide="ignore"):
-        logp = np.log(probs)[members].sum(axis=1) + gammaln(N + 1) - np.log(rank).sum(axis=1)
+        log_probs = np.log(probs)
+    members, logp = multisets(n, N, B, np.ascontiguousarray(log_probs, dtype=np.float64),
+                              np.log(np.arange(1, N + 1, dtype=np.float64)), float(gammaln(N + 1)))
     return members, np.exp(logp)
 
 

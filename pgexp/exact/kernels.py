@@ -86,38 +86,50 @@ def _block_sum(a, lo, n):
 
 
 @njit(cache=True)
+def pairwise_stack():
+    """Scratch for :func:`pairwise_into`: the recursion's pending ``(lo, n, stage)`` and partial sums."""
+    return np.empty((4, 64))
+
+
+@njit(cache=True)
+def pairwise_into(a, work):
+    """:func:`pairwise_sum` with the scratch ``work`` (:func:`pairwise_stack`) given: no allocation per call."""
+    n = a.shape[0]
+    if n <= 128:
+        return 0.0 + _block_sum(a, 0, n)
+    los, ns, stage, vals = work[0], work[1], work[2], work[3]
+    top, nv = 0, 0
+    los[0], ns[0], stage[0] = 0.0, n, 0.0
+    while top >= 0:
+        lo, m = int(los[top]), int(ns[top])
+        if m <= 128:
+            vals[nv] = _block_sum(a, lo, m)
+            nv += 1
+            top -= 1
+            continue
+        m2 = m // 2
+        m2 -= m2 % 8
+        if stage[top] == 2.0:        # both halves done: combine them as the recursion does
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+        elif stage[top] == 0.0:
+            stage[top] = 1.0
+            top += 1
+            los[top], ns[top], stage[top] = lo, m2, 0.0
+        else:
+            stage[top] = 2.0
+            top += 1
+            los[top], ns[top], stage[top] = lo + m2, m - m2, 0.0
+    return 0.0 + vals[0]
+
+
+@njit(cache=True)
 def pairwise_sum(a):
     """``np.add.reduce`` of a contiguous 1-d array: numpy's pairwise summation, added to 0 -- ``pw(n) = pw(n2) +
     pw(n - n2)`` with ``n2 = n // 2`` rounded down to a multiple of 8 until at most 128 terms (:func:`_block_sum`).
     The recursion is evaluated with explicit stacks (a cached recursive numba function crashes on loading)."""
-    los = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
-    stage = np.empty(64, np.int64)
-    vals = np.empty(64)
-    top, nv = 0, 0
-    los[0], ns[0], stage[0] = 0, a.shape[0], 0
-    while top >= 0:
-        lo, n = los[top], ns[top]
-        if n <= 128:
-            vals[nv] = _block_sum(a, lo, n)
-            nv += 1
-            top -= 1
-            continue
-        n2 = n // 2
-        n2 -= n2 % 8
-        if stage[top] == 2:        # both halves done: combine them as the recursion does
-            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
-            nv -= 1
-            top -= 1
-        elif stage[top] == 0:
-            stage[top] = 1
-            top += 1
-            los[top], ns[top], stage[top] = lo, n2, 0
-        else:
-            stage[top] = 2
-            top += 1
-            los[top], ns[top], stage[top] = lo + n2, n - n2, 0
-    return 0.0 + vals[0]
+    return pairwise_into(a, pairwise_stack())
 
 
 @njit(cache=True)
@@ -126,12 +138,13 @@ def shifted_rows(m, root, z, x, norms):
     Gaussian draws of :func:`pgexp.exact.batch.normal_cosine`."""
     n, d = z.shape
     sq = np.empty(d)
+    work = pairwise_stack()
     for i in range(n):
         for k in range(d):
             v = m[k] + root[k] * z[i, k]
             x[i, k] = v
             sq[k] = v * v
-        norms[i] = np.sqrt(pairwise_sum(sq))
+        norms[i] = np.sqrt(pairwise_into(sq, work))
 
 
 @njit(cache=True)
@@ -146,6 +159,57 @@ def csr_product(indptr, indices, data, x, out):
             a = data[jj]
             for c in range(k):
                 out[i, c] += a * x[j, c]
+
+
+@njit(cache=True)
+def csr_vector(indptr, indices, data, x, out):
+    """``out = M x`` for a vector ``x`` (scipy's ``csr_matvec`` order)."""
+    for i in range(out.shape[0]):
+        acc = 0.0
+        for jj in range(indptr[i], indptr[i + 1]):
+            acc += data[jj] * x[indices[jj]]
+        out[i] = acc
+
+
+@njit(cache=True)
+def finite_evaluation(P, PT, r, mu, pi, gamma, H, keep):
+    """The loops of :func:`pgexp.exact.values.evaluate` for the finite objective: ``V_h`` ``(H+1, S)`` backward,
+    then forward the state distribution ``(H, S)`` (empty unless ``keep``), the discounted visits ``(S,)``, the
+    cotangent ``C = sum_h gamma^h p_h (Q_h - V_h)`` ``(S, A)``; and ``Q_0`` ``(S, A)``."""
+    S, A = pi.shape
+    V = np.zeros((H + 1, S))
+    E = np.empty(S * A)
+    Q = np.empty((S, A))
+    for h in range(H - 1, -1, -1):
+        csr_vector(P[0], P[1], P[2], V[h + 1], E)
+        for s in range(S):
+            for a in range(A):
+                Q[s, a] = r[s, a] + gamma * E[s * A + a]
+            V[h, s] = einsum_dot(pi[s], Q[s])
+    dist = np.empty((H if keep else 0, S))
+    p = mu.copy()
+    visits = np.zeros(S)
+    cot = np.zeros((S, A))
+    x = np.empty(S * A)
+    disc = 1.0
+    for h in range(H):
+        if keep:
+            dist[h] = p
+        csr_vector(P[0], P[1], P[2], V[h + 1], E)
+        for s in range(S):
+            dp = disc * p[s]
+            for a in range(A):
+                cot[s, a] += dp * (r[s, a] + gamma * E[s * A + a] - V[h, s])
+            visits[s] += disc * p[s]
+            for a in range(A):
+                x[s * A + a] = p[s] * pi[s, a]
+        csr_vector(PT[0], PT[1], PT[2], x, p)
+        disc *= gamma
+    csr_vector(P[0], P[1], P[2], V[1], E)
+    for s in range(S):
+        for a in range(A):
+            Q[s, a] = r[s, a] + gamma * E[s * A + a]
+    return V, dist, visits, cot, Q
 
 
 @njit(cache=True)
@@ -560,3 +624,83 @@ def doob_kernel(P, PT, pi, sigma, alive, M1, e, nu, beta, beta2, kappa, rho, f, 
             break
         _doob_push(h, PT, pi, sigma, beta, beta2, kappa, rho, sig2, fwd, sQD)
     return phi, actions, transitions
+
+
+@njit(cache=True)
+def multisets(n, N, B, log_probs, log_ranks, log_factorial):
+    """The ``B = C(n + N - 1, N)`` multisets of size ``N`` from ``n`` outcomes in the order of
+    ``itertools.combinations_with_replacement(range(n), N)``: members ``(B, N)`` int64 (each row nondecreasing) and
+    the log multinomial probability ``sum_j log p[m_j] + log N! - sum_j log rank_j`` ``(B,)``, ``rank_j`` the member's
+    1-based position within its run of equal outcomes (``log_ranks[k - 1] = log k``), each sum numpy's pairwise one
+    over the row."""
+    members = np.empty((B, N), np.int64)
+    logp = np.empty(B)
+    idx = np.zeros(N, np.int64)
+    lp, lr = np.empty(N), np.empty(N)
+    work = pairwise_stack()
+    for b in range(B):
+        rank = 0
+        for j in range(N):
+            members[b, j] = idx[j]
+            rank = rank + 1 if j > 0 and idx[j] == idx[j - 1] else 1
+            lp[j] = log_probs[idx[j]]
+            lr[j] = log_ranks[rank - 1]
+        logp[b] = pairwise_into(lp, work) + log_factorial - pairwise_into(lr, work)
+        i = N - 1
+        while i >= 0 and idx[i] == n - 1:
+            i -= 1
+        if i < 0:
+            break
+        v = idx[i] + 1
+        for j in range(i, N):
+            idx[j] = v
+    return members, logp
+
+
+@njit(cache=True)
+def _gathered_sum(x, rows, tmp, work):
+    """``x[rows].sum()`` of a gathered 1-d array: numpy's pairwise summation."""
+    for i in range(rows.shape[0]):
+        tmp[i] = x[rows[i]]
+    return pairwise_into(tmp, work)
+
+
+@njit(cache=True)
+def normalized_batch_estimates(members, length, W1, W2, G, U, N, factor, eps):
+    """:func:`pgexp.exact.normalization.normalized_estimates` of each batch (row of ``members`` ``(B, N)``):
+    ``(B, d)``.  The sums over a batch's members are added as numpy's ``x[members].sum(axis=1)`` adds them --
+    pairwise over a contiguous axis (the 1-d statistics, and ``G, U`` when ``d = 1``), else member after member --
+    and the formula is evaluated in the module's order."""
+    B, _ = members.shape
+    d = G.shape[1]
+    out = np.empty((B, d))
+    Gs, Us = np.empty(d), np.empty(d)
+    tmp = np.empty(N)
+    work = pairwise_stack()
+    for b in range(B):
+        rows = members[b]
+        K = _gathered_sum(length, rows, tmp, work)
+        S1 = _gathered_sum(W1, rows, tmp, work)
+        S2 = _gathered_sum(W2, rows, tmp, work)
+        if d == 1:
+            Gs[0] = _gathered_sum(G[:, 0], rows, tmp, work)
+            Us[0] = _gathered_sum(U[:, 0], rows, tmp, work)
+        else:
+            Gs[:] = 0.0
+            Us[:] = 0.0
+            for i in range(N):
+                for k in range(d):
+                    Gs[k] += G[rows[i], k]
+                    Us[k] += U[rows[i], k]
+        if K < 2:
+            for k in range(d):
+                out[b, k] = Gs[k] / N
+            continue
+        Kp = K if K > 0 else 1.0
+        m = S1 / Kp
+        v = S2 - S1 * S1 / Kp
+        v = v if (v >= 0.0 or v != v) else 0.0          # np.maximum(v, 0.0)
+        scale = factor / (np.sqrt(v / (K - 1.0)) + eps)
+        for k in range(d):
+            out[b, k] = (Gs[k] - m * Us[k]) * scale / N
+    return out

@@ -39,7 +39,7 @@ import numpy as np
 
 from pgexp.errors import UserError
 from pgexp.exact import values as exact
-from pgexp.problems.mdp import objective_kind
+from pgexp.problems.mdp import FiniteMDP, objective_kind
 from pgexp.problems.problem import Problem
 from pgexp.sampling.tabular import effective_horizon
 
@@ -116,18 +116,14 @@ class ExactSetup:
 
     @cached_property
     def csr_P(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(indptr, indices, data)`` of ``P`` ``(S*A, S)``: int64, int64, float64."""
-        P = self.mdp.P
-        return (np.asarray(P.indptr, dtype=np.int64), np.asarray(P.indices, dtype=np.int64),
-                np.asarray(P.data, dtype=np.float64))
+        """:func:`csr_arrays` of ``P`` ``(S*A, S)``."""
+        return csr_arrays(self.mdp.P)
 
     @cached_property
     def csr_PT(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The same of ``P^T`` (``P.T.tocsr()``: each row's columns ascending, the order in which scipy's
         ``x @ P`` and ``P.T @ x`` add their terms)."""
-        PT = self.mdp.P.T.tocsr()
-        return (np.asarray(PT.indptr, dtype=np.int64), np.asarray(PT.indices, dtype=np.int64),
-                np.asarray(PT.data, dtype=np.float64))
+        return csr_arrays(self.mdp.P.T.tocsr())
 
     @cached_property
     def advantage_steps(self) -> np.ndarray:
@@ -202,11 +198,36 @@ def make_setup(problem: Problem, *, truncation: int | None = None) -> ExactSetup
     else:
         L = int(truncation) if truncation is not None else effective_horizon(mdp)
     pi = problem.policy.probs(problem.theta)
-    ev = exact.evaluate(mdp, pi)
+    ev = evaluate_finite(mdp, pi) if kind == "finite" else exact.evaluate(mdp, pi)
     grad = np.asarray(problem.policy.probs_vjp(problem.theta, ev.cotangent), dtype=np.float64)
     gamma = float(mdp.gamma)
     return ExactSetup(problem, kind, L, gamma, pi, score_table(problem), mdp.absorbing_states(), ev, grad,
                       gamma ** np.arange(L, dtype=np.float64))
+
+
+def evaluate_finite(mdp: FiniteMDP, pi: np.ndarray) -> exact.Evaluation:
+    """:func:`pgexp.exact.values.evaluate` for the finite objective (``H < inf``) with its loops over steps
+    compiled (:func:`pgexp.exact.kernels.finite_evaluation`): the same numbers, bit for bit, ~100x faster on
+    small problems, where scipy.sparse's call overhead dominates the loop (the sign-flip search evaluates 1200)."""
+    from pgexp.exact import kernels
+
+    P, PT = mdp.P, mdp.P.T.tocsr()
+    H, S = int(mdp.horizon), mdp.num_states  # type: ignore[arg-type]
+    keep = H * S <= exact.STORE_DIST_MAX
+    pi = np.asarray(pi, dtype=np.float64)
+    V_steps, dist, visits, cot, Q0 = kernels.finite_evaluation(
+        csr_arrays(P), csr_arrays(PT), np.ascontiguousarray(mdp.r, dtype=np.float64),
+        np.ascontiguousarray(mdp.mu, dtype=np.float64), np.ascontiguousarray(pi), float(mdp.gamma), H, keep)
+    V0 = V_steps[0]
+    occ = visits / visits.sum()
+    return exact.Evaluation("finite", pi, V0, Q0, Q0 - V0[:, None], float(mdp.mu @ V0), visits, occ, cot, V_steps,
+                            dist if keep else None)
+
+
+def csr_arrays(M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, indices, data)`` of a CSR matrix as int64, int64, float64 (what the compiled loops take)."""
+    return (np.asarray(M.indptr, dtype=np.int64), np.asarray(M.indices, dtype=np.int64),
+            np.asarray(M.data, dtype=np.float64))
 
 
 def load_value_table(path: str) -> np.ndarray:

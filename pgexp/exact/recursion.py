@@ -287,6 +287,17 @@ def step_means(st: ExactSetup, X: WeightFamily) -> np.ndarray:
     return out
 
 
+def mean(st: ExactSetup, X: WeightFamily) -> np.ndarray:
+    """``E[g_X]`` ``(d,)`` alone: the steps' :func:`step_means` added in order, the first output of :func:`moments`
+    bit for bit (its forward pass adds the same ``p_h @ u1_h``) without the second moments."""
+    from pgexp.exact import kernels
+
+    steps = step_means(st, X)
+    total = np.zeros(st.dim)
+    kernels.add_steps(total, steps, steps, steps, False)
+    return total
+
+
 def step_means_reference(st: ExactSetup, X: WeightFamily) -> np.ndarray:
     """:func:`step_means` in numpy."""
     bw = backward_reference(st, X, X)
