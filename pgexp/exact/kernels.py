@@ -148,6 +148,15 @@ def shifted_rows(m, root, z, x, norms):
 
 
 @njit(cache=True)
+def copy_into(src, dst):
+    """``dst[...] = src`` for C-contiguous arrays of one shape (a loop: numba's slice assignment costs seconds to
+    compile)."""
+    a, b = src.reshape(-1), dst.reshape(-1)
+    for i in range(a.shape[0]):
+        b[i] = a[i]
+
+
+@njit(cache=True)
 def csr_product(indptr, indices, data, x, out):
     """``out = M x`` for ``x`` ``(n, k)`` (``out`` ``(m, k)``, overwritten): scipy's ``csr_matvecs`` order."""
     m, k = out.shape
@@ -187,14 +196,17 @@ def finite_evaluation(P, PT, r, mu, pi, gamma, H, keep):
                 Q[s, a] = r[s, a] + gamma * E[s * A + a]
             V[h, s] = einsum_dot(pi[s], Q[s])
     dist = np.empty((H if keep else 0, S))
-    p = mu.copy()
+    p = np.empty(S)
+    for s in range(S):
+        p[s] = mu[s]
     visits = np.zeros(S)
     cot = np.zeros((S, A))
     x = np.empty(S * A)
     disc = 1.0
     for h in range(H):
         if keep:
-            dist[h] = p
+            for s in range(S):
+                dist[h, s] = p[s]
         csr_vector(P[0], P[1], P[2], V[h + 1], E)
         for s in range(S):
             dp = disc * p[s]
@@ -218,8 +230,11 @@ def weighted_sum_over_actions(w, X, out):
     coordinate: :func:`einsum_dot`)."""
     S, A, d = X.shape
     if d == 1:
+        col = np.empty(A)
         for s in range(S):
-            out[s, 0] = einsum_dot(np.ascontiguousarray(X[s, :, 0]), w[s])
+            for a in range(A):
+                col[a] = X[s, a, 0]
+            out[s, 0] = einsum_dot(col, w[s])
         return
     for s in range(S):
         for k in range(d):
@@ -235,7 +250,10 @@ def einsum_sd_sd_d(F, u, out):
     """``out[0] += np.einsum("sd,sd->d", F, u)`` (the einsum is computed first, then added; ``out`` ``(1, d)``)."""
     S, d = F.shape
     if d == 1:
-        out[0, 0] += einsum_dot(np.ascontiguousarray(F[:, 0]), np.ascontiguousarray(u[:, 0]))
+        f, g = np.empty(S), np.empty(S)
+        for s in range(S):
+            f[s], g[s] = F[s, 0], u[s, 0]
+        out[0, 0] += einsum_dot(f, g)
         return
     tmp = np.zeros(d)
     for s in range(S):
@@ -317,17 +335,17 @@ def _step_products(h, row, pi, pis, eX, eY, bw, state, out, track, full, cross):
             yX[s, a] = M1X[h, s, a] + eX[h, s, a]
             m23[s, a] = M2[h, s, a] + eY[h, s, a] * M1X[h, s, a]
     weighted_sum_over_actions(yY, pis, ou1[row])
-    op[row, :] = p
+    copy_into(p, op[row])
     if full:
-        oFa[row] = Fa
+        copy_into(Fa, oFa[row])
     else:
         einsum_sd_sd_d(Fa, ou1[row], cross)
     if track:
         weighted_sum_over_actions(M1X[h], pis, ov2[row])
         weighted_sum_over_actions(m23, pis, ov3[row])
         if full:
-            oFc[row] = Fc
-            oFd[row] = Fd
+            copy_into(Fc, oFc[row])
+            copy_into(Fd, oFd[row])
         else:
             einsum_sd_sd_d(Fc, ov2[row], cross)
             einsum_sd_sd_d(Fd, ov3[row], cross)
@@ -423,10 +441,11 @@ def forward_kernel(h0, h1, PT, pi, sigma, pis, alive, fX, fY, bw, state, out, tr
             break
         scal = _push_scalars(h, PT, pi, fX, fY, state)
         _push_vectors(h, PT, pi, sigma, fX, fY, state, track)
-        state[0][:] = scal[:, 0]
-        state[1][:] = scal[:, 1]
-        state[2][:] = scal[:, 2]
-        state[3][:] = scal[:, 3]
+        for s in range(scal.shape[0]):
+            state[0][s] = scal[s, 0]
+            state[1][s] = scal[s, 1]
+            state[2][s] = scal[s, 2]
+            state[3][s] = scal[s, 3]
 
 
 @njit(cache=True)
@@ -496,7 +515,8 @@ def _doob_backward(P, pi, sigma, alive, M1, e, f, bk):
         weighted_sum_over_actions(pi, z, phi[h])
         for s in range(S):
             if not alive[s]:
-                phi[h, s, :] = 0.0
+                for k in range(d):
+                    phi[h, s, k] = 0.0
     return N, phi
 
 
@@ -548,7 +568,8 @@ def _transition_term(h, P, pi, sigma, nu, beta, N, phi, sig2, fwd, sQD):
                     dphi[k] = phi[h + 1, j, k] - Pphi[i, k]
                 varphi += data[jj] * einsum_dot(dphi, dphi)
                 wcov[jj] = data[jj] * diff
-            cov[:] = 0.0
+            for k in range(d):
+                cov[k] = 0.0
             for jj in range(indptr[i], indptr[i + 1]):
                 for k in range(d):
                     cov[k] += wcov[jj] * phi[h + 1, indices[jj], k]
@@ -686,8 +707,9 @@ def normalized_batch_estimates(members, length, W1, W2, G, U, N, factor, eps):
             Gs[0] = _gathered_sum(G[:, 0], rows, tmp, work)
             Us[0] = _gathered_sum(U[:, 0], rows, tmp, work)
         else:
-            Gs[:] = 0.0
-            Us[:] = 0.0
+            for k in range(d):
+                Gs[k] = 0.0
+                Us[k] = 0.0
             for i in range(N):
                 for k in range(d):
                     Gs[k] += G[rows[i], k]
