@@ -212,3 +212,15 @@ def test_exact_curves_are_those_of_the_numpy_forms(monkeypatch):
         assert a.keys() == b.keys()
         for k in a:
             assert a[k] == b[k] or identical(a[k], b[k]), (a["estimator"], a["baseline"], k)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_normal_draws_are_numpys_stream(seed):
+    """numba's ziggurat on the generator's bit stream: the values of rng.standard_normal, chunk after chunk (rare
+    branches included: half a million draws take the tail and the wedges a few thousand times)."""
+    rng, ref = (np.random.default_rng(np.random.SeedSequence(seed)) for _ in range(2))
+    for shape in ((3333, 80), (667, 80), (1, 1), (0, 5)):
+        z = np.empty(shape)
+        kernels.standard_normals(rng, z)
+        assert identical(z, ref.standard_normal(shape))
+    assert identical(rng.random(3), ref.random(3))  # both generators left in the same state
