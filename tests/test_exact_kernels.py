@@ -224,3 +224,16 @@ def test_normal_draws_are_numpys_stream(seed):
         kernels.standard_normals(rng, z)
         assert identical(z, ref.standard_normal(shape))
     assert identical(rng.random(3), ref.random(3))  # both generators left in the same state
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_transposed_arrays_are_scipys(seed):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    M = sp.random_array((30, 7), density=0.3, rng=rng, format="csr")
+    M.sum_duplicates()
+    ref = M.T.tocsr()
+    got = model.transpose_arrays(model.csr_arrays(M), 7)
+    for a, b in zip(got, (ref.indptr, ref.indices, ref.data)):
+        assert np.array_equal(a, b)

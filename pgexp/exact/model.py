@@ -121,9 +121,8 @@ class ExactSetup:
 
     @cached_property
     def csr_PT(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The same of ``P^T`` (``P.T.tocsr()``: each row's columns ascending, the order in which scipy's
-        ``x @ P`` and ``P.T @ x`` add their terms)."""
-        return csr_arrays(self.mdp.P.T.tocsr())
+        """The same of ``P^T`` (:func:`transpose_arrays`)."""
+        return transpose_arrays(self.csr_P, self.num_states)
 
     @cached_property
     def advantage_steps(self) -> np.ndarray:
@@ -211,12 +210,12 @@ def evaluate_finite(mdp: FiniteMDP, pi: np.ndarray) -> exact.Evaluation:
     small problems, where scipy.sparse's call overhead dominates the loop (the sign-flip search evaluates 1200)."""
     from pgexp.exact import kernels
 
-    P, PT = mdp.P, mdp.P.T.tocsr()
     H, S = int(mdp.horizon), mdp.num_states  # type: ignore[arg-type]
     keep = H * S <= exact.STORE_DIST_MAX
     pi = np.asarray(pi, dtype=np.float64)
+    P = csr_arrays(mdp.P)
     V_steps, dist, visits, cot, Q0 = kernels.finite_evaluation(
-        csr_arrays(P), csr_arrays(PT), np.ascontiguousarray(mdp.r, dtype=np.float64),
+        P, transpose_arrays(P, S), np.ascontiguousarray(mdp.r, dtype=np.float64),
         np.ascontiguousarray(mdp.mu, dtype=np.float64), np.ascontiguousarray(pi), float(mdp.gamma), H, keep)
     V0 = V_steps[0]
     occ = visits / visits.sum()
@@ -228,6 +227,19 @@ def csr_arrays(M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(indptr, indices, data)`` of a CSR matrix as int64, int64, float64 (what the compiled loops take)."""
     return (np.asarray(M.indptr, dtype=np.int64), np.asarray(M.indices, dtype=np.int64),
             np.asarray(M.data, dtype=np.float64))
+
+
+def transpose_arrays(M: tuple[np.ndarray, np.ndarray, np.ndarray],
+                     num_cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`csr_arrays` of ``M^T`` from those of ``M`` -- the arrays of scipy's ``M.T.tocsr()``: row ``j`` of
+    ``M^T`` lists the entries of column ``j`` by ascending row of ``M`` (a stable sort by column; the order in
+    which scipy's ``x @ M`` and ``M.T @ x`` add their terms), without scipy's per-call overhead."""
+    indptr, indices, data = M
+    rows = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")
+    ptr = np.zeros(num_cols + 1, dtype=np.int64)
+    np.cumsum(np.bincount(indices, minlength=num_cols), out=ptr[1:])
+    return ptr, rows[order], data[order]
 
 
 def load_value_table(path: str) -> np.ndarray:
