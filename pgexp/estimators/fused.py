@@ -33,12 +33,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pgexp.sampling.rng import next_uniform
-from pgexp.sampling.tabular import draw_alias, draw_start
+from pgexp.sampling.tabular import simulate_block
 
 RULES = {"reinforce": 0, "reward_to_go": 1, "reward_to_go_common": 2, "gae": 3, "gae_common": 4, "advantage": 5}
 BASELINE_KINDS = {"zero": 0, "table": 1, "leave_one_out": 2}
-LANES = 8  # trajectories simulated in lockstep (see pgexp.sampling.tabular)
 
 
 @njit(cache=True)
@@ -76,57 +74,6 @@ def table_value(data, off, nb, nh, S, k, h, s):
     """``T[k, min(h, H' - 1), s]`` of a flat ``(B, H', S)`` table (``B = 1``: shared by every replicate)."""
     kk = k if nb > 1 else 0
     return data[off + (kk * nh + min(h, nh - 1)) * S + s]
-
-
-@njit(cache=True)
-def simulate_block(seeds, i0, n, tables, limit, gamma, buffers, g0):
-    """Trajectories ``i0 .. i0 + n - 1`` into the block ``buffers = (states, actions, rewards, lengths, final)`` (rows
-    ``0 .. n - 1``): the draws of :func:`pgexp.sampling.tabular.sample` for at most ``limit`` steps, and ``G_0``
-    summed in step order.  Returns False when a trajectory outlived the buffers (shorter than ``limit``): grow them
-    and draw again."""
-    mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing = tables
-    states, actions, rewards, lengths, final = buffers
-    A = r.shape[1]
-    L = min(limit, states.shape[1])
-    st = np.empty((LANES, 4), np.uint64)
-    cur = np.empty(LANES, np.int64)
-    alive = np.empty(LANES, np.bool_)
-    disc = np.empty(LANES)
-    for j0 in range(0, n, LANES):
-        nb = min(LANES, n - j0)
-        for j in range(nb):
-            st[j] = seeds[i0 + j0 + j]
-            cur[j] = draw_start(mu_cdf, next_uniform(st[j]))
-            alive[j] = True
-            lengths[j0 + j] = 0
-            g0[j0 + j] = 0.0
-            disc[j] = 1.0
-        for h in range(L):
-            any_alive = False
-            for j in range(nb):
-                if alive[j]:
-                    s = cur[j]
-                    if absorbing[s]:
-                        alive[j] = False
-                        continue
-                    a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st[j]))
-                    states[j0 + j, h] = s
-                    actions[j0 + j, h] = a
-                    rew = r[s, a]
-                    rewards[j0 + j, h] = rew
-                    g0[j0 + j] += disc[j] * rew
-                    disc[j] *= gamma
-                    row = s * A + a
-                    cur[j] = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st[j]))]
-                    lengths[j0 + j] = h + 1
-                    any_alive = True
-            if not any_alive:
-                break
-        for j in range(nb):
-            final[j0 + j] = cur[j]
-            if L < limit and lengths[j0 + j] == L and not absorbing[cur[j]]:
-                return False
-    return True
 
 
 @njit(inline="always")

@@ -159,8 +159,11 @@ class TabularContext:
         ended = tables.absorbing[t.final_states]
         if mdp.horizon is not None:  # the finite horizon ends the objective: V_H = 0
             ended = ended | (t.lengths == mdp.horizon)
-        return Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended, t.truncated,
-                     self.track, context=self, exact=self.exact_on, blocks=blocks, final_states=t.final_states)
+        batch = Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended,
+                      t.truncated, self.track, context=self, exact=self.exact_on, blocks=blocks,
+                      final_states=t.final_states)
+        batch.__dict__["first_returns"] = t.first_returns  # the sampler summed G_0 already (a cached property)
+        return batch
 
     # ------------------------------------------------------------------ values
     def exact_state_values(self, states: np.ndarray, times: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:

@@ -107,12 +107,12 @@ def trajectory_seeds(seq: np.random.SeedSequence, n: int) -> np.ndarray:
     return state
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _rotl(x, k):
     return (x << uint64(k)) | (x >> uint64(64 - k))
 
 
-@njit(inline="always")
+@njit(cache=True)
 def next_uniform(st):
     """One double in [0, 1) from the xoshiro256** state ``st`` (uint64[4], updated in place)."""
     result = _rotl(st[1] * uint64(5), 7) * uint64(9)

@@ -131,7 +131,7 @@ def make_tables(mdp: FiniteMDP, pi: np.ndarray) -> Tables:
     )
 
 
-@njit(inline="always")
+@njit(cache=True)
 def draw_alias(ptr, prob, alias, row, u):
     """Offset (within row ``row``) drawn from a CSR alias table with one uniform ``u``; branch-free select."""
     start = ptr[row]
@@ -141,30 +141,50 @@ def draw_alias(ptr, prob, alias, row, u):
     return i if x - i < prob[start + i] else alias[start + i]
 
 
-@njit(inline="always")
+@njit(cache=True)
 def draw_start(mu_cdf, u):
-    return min(np.searchsorted(mu_cdf, u, side="right"), mu_cdf.shape[0] - 1)
+    lo, hi = 0, mu_cdf.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if mu_cdf[mid] <= u:
+            lo = mid + 1
+        else:
+            hi = mid
+    return min(lo, mu_cdf.shape[0] - 1)
 
 
 LANES = 8  # trajectories stepped in lockstep so their dependency chains overlap (32 -> 39 M steps/s, measured)
 
 
 @njit(cache=True)
-def _sample_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing, L, store,
-                   lanes, states, actions, rewards, lengths, final):
-    """Simulate every trajectory for at most ``L`` steps; with ``store`` False only lengths/final states."""
-    n = seeds.shape[0]
+def simulate_block(seeds, i0, n, tables, limit, gamma, buffers, g0):
+    """Simulate trajectories ``i0 .. i0 + n - 1`` (one per row of ``seeds``) for at most ``limit`` steps into rows
+    ``0 .. n - 1`` of ``buffers = (states, actions, rewards, lengths, final)`` -- ``(n, L)``, ``(n, L)``, ``(n, L)``,
+    ``(n,)``, ``(n,)`` (the state after the last action) -- and ``G_0 = sum_h gamma^h r_h`` (summed in step order)
+    into ``g0``; ``tables``: :func:`kernel_tables`.  Entries beyond a trajectory's length are left as they were.
+
+    Per trajectory: a start state, then per step an action and a next state, each from one uniform of its own
+    xoshiro256** stream; :data:`LANES` trajectories are stepped in lockstep.  Returns False when a trajectory
+    outlived the buffers (``L < limit``): grow them and draw again (the draws are the same).
+    """
+    mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing = tables
+    states, actions, rewards, lengths, final = buffers
     A = r.shape[1]
-    st = np.empty((lanes, 4), np.uint64)
-    cur = np.empty(lanes, np.int64)
-    alive = np.empty(lanes, np.bool_)
-    for i0 in range(0, n, lanes):
-        nb = min(lanes, n - i0)
+    L = min(limit, states.shape[1])
+    st = np.empty((LANES, 4), np.uint64)
+    cur = np.empty(LANES, np.int64)
+    alive = np.empty(LANES, np.bool_)
+    disc = np.empty(LANES)
+    for j0 in range(0, n, LANES):
+        nb = min(LANES, n - j0)
         for j in range(nb):
-            st[j] = seeds[i0 + j]
+            for q in range(4):
+                st[j, q] = seeds[i0 + j0 + j, q]
             cur[j] = draw_start(mu_cdf, next_uniform(st[j]))
             alive[j] = True
-            lengths[i0 + j] = 0
+            lengths[j0 + j] = 0
+            g0[j0 + j] = 0.0
+            disc[j] = 1.0
         for h in range(L):
             any_alive = False
             for j in range(nb):
@@ -174,18 +194,23 @@ def _sample_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_
                         alive[j] = False
                         continue
                     a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st[j]))
-                    if store:
-                        states[i0 + j, h] = s
-                        actions[i0 + j, h] = a
-                        rewards[i0 + j, h] = r[s, a]
+                    states[j0 + j, h] = s
+                    actions[j0 + j, h] = a
+                    rew = r[s, a]
+                    rewards[j0 + j, h] = rew
+                    g0[j0 + j] += disc[j] * rew
+                    disc[j] *= gamma
                     row = s * A + a
                     cur[j] = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st[j]))]
-                    lengths[i0 + j] = h + 1
+                    lengths[j0 + j] = h + 1
                     any_alive = True
             if not any_alive:
                 break
         for j in range(nb):
-            final[i0 + j] = cur[j]
+            final[j0 + j] = cur[j]
+            if L < limit and lengths[j0 + j] == L and not absorbing[cur[j]]:
+                return False
+    return True
 
 
 @dataclass(frozen=True, eq=False)
@@ -198,6 +223,7 @@ class Trajectories:
         lengths: ``(N,)`` number of actions taken.
         final_states: ``(N,)`` the state after the last action (absorbing, or where truncated).
         truncated: ``(N,)`` True where an episodic trajectory hit ``max_steps`` before absorbing.
+        first_returns: ``(N,)`` ``G_0 = sum_h gamma^h r_h``, summed in step order.
     """
 
     states: np.ndarray
@@ -206,6 +232,7 @@ class Trajectories:
     lengths: np.ndarray
     final_states: np.ndarray
     truncated: np.ndarray
+    first_returns: np.ndarray
 
     @property
     def num(self) -> int:
@@ -230,35 +257,39 @@ def _args(t: Tables) -> KernelTables:
     return (t.mu_cdf, t.pi_ptr, t.pi_prob, t.pi_alias, t.indptr, t.indices, t.p_prob, t.p_alias)
 
 
-def kernel_tables(t: Tables) -> tuple[np.ndarray, ...]:
+def kernel_tables(t: Tables) -> tuple:
     """The sampler's tables as one tuple, for kernels that take them whole: ``(mu_cdf, pi_ptr, pi_prob, pi_alias,
     indptr, indices, p_prob, p_alias, r, absorbing)``."""
     return (*_args(t), t.r, t.absorbing)
 
 
+BUFFER_STEPS = 256  # an open-ended episode's first buffer length (doubled, and the batch drawn again, if exceeded)
+
+
 def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int = EPISODIC_MAX_STEPS,
            steps: int | None = None) -> Trajectories:
     """Simulate ``len(seeds)`` trajectories of ``mdp`` under the policy in ``tables`` (``steps``: cut an
-    infinite-horizon problem's episodes after that many steps; see the module docstring)."""
+    infinite-horizon problem's episodes after that many steps; see the module docstring).  The arrays are as wide
+    as the longest trajectory needs (the horizon, for a finite one)."""
     n = seeds.shape[0]
     limit = effective_horizon(mdp, max_steps) if steps is None else int(steps)
-    lengths = np.zeros(n, np.int64)
-    final = np.zeros(n, np.int64)
-    if objective_kind(mdp) == "episodic" and steps is None:  # lengths first (a cheap pass): arrays fit the longest
-        empty_i, empty_f = np.zeros((1, 1), np.int32), np.zeros((1, 1))
-        _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, limit, False, LANES, empty_i, empty_i,
-                       empty_f, lengths, final)
-        L = max(int(lengths.max(initial=0)), 1)  # at least one (padding) column: G_0 is always defined
-    else:
-        L = limit
-    states = np.zeros((n, L), np.int32)
-    actions = np.zeros((n, L), np.int32)
-    rewards = np.zeros((n, L), np.float64)
-    _sample_kernel(seeds, *_args(tables), tables.r, tables.absorbing, L, True, LANES, states, actions, rewards, lengths,
-                   final)
+    open_ended = objective_kind(mdp) == "episodic" and steps is None
+    L = min(limit, BUFFER_STEPS) if open_ended else limit
+    lengths, final, g0 = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n)
+    while True:
+        states, actions, rewards = np.zeros((n, L), np.int32), np.zeros((n, L), np.int32), np.zeros((n, L))
+        if simulate_block(seeds, 0, n, kernel_tables(tables), limit, float(mdp.gamma),
+                          (states, actions, rewards, lengths, final), g0):
+            break
+        L = min(2 * L, limit)
+    if open_ended:  # as wide as the longest trajectory, and at least one (padding) column: G_0 is always defined
+        width = max(int(lengths.max(initial=0)), 1)
+        if width < L:
+            states, actions = np.ascontiguousarray(states[:, :width]), np.ascontiguousarray(actions[:, :width])
+            rewards = np.ascontiguousarray(rewards[:, :width])
     truncated = ((lengths >= limit) & ~tables.absorbing[final] if objective_kind(mdp) == "episodic"
                  else np.zeros(n, bool))
-    return Trajectories(states, actions, rewards, lengths, final, truncated)
+    return Trajectories(states, actions, rewards, lengths, final, truncated, g0)
 
 
 # ------------------------------------------------------------------ the lecture's roll-in / roll-out
