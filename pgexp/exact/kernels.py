@@ -1,9 +1,11 @@
-r"""Compiled loops of the exact engine: the per-step work of the moment recursion and the Doob decomposition.
+r"""Compiled loops of the exact engine: the per-step work of the moment recursion, the Doob decomposition and the
+finite-horizon policy evaluation; the cosine prediction's Gaussian draws; the listing of normalised batches.
 
 At the sizes the study uses (``S = 20`` states, ``A = 4`` actions, ``d = 80``) a step of the recursion is a few
 thousand flops, and the numpy/scipy.sparse form of it (:mod:`pgexp.exact.recursion`,
-:mod:`pgexp.exact.decomposition`) spends ~100 times that in call overhead.  These kernels run the same steps in
-one compiled loop and leave only the matrix products (BLAS) to numpy, batched over a block of steps.
+:mod:`pgexp.exact.decomposition`, :func:`pgexp.exact.values.evaluate`) spends ~100 times that in call overhead.
+These kernels run the same steps in one compiled loop and leave only the matrix products (BLAS) to numpy,
+batched over a block of steps.
 
 **The same numbers, bit for bit.**  Every operation is written in the order numpy/scipy evaluate it, so the fast
 path returns exactly what the numpy form returns (tests hold them equal):
@@ -17,8 +19,10 @@ path returns exactly what the numpy form returns (tests hold them equal):
   ``"sad,sad->sa"``, or any reduction when the other axis has length 1) is numpy's two-lane SIMD dot
   (:func:`einsum_dot`); a reduction over an outer axis (``"sad,sa->sd"``, ``"sd,sd->d"``) adds the terms in order
   to a zeroed output;
-* ``np.add.reduce`` over a contiguous axis (``np.linalg.norm(x, axis=1)``) is numpy's pairwise summation
-  (:func:`pairwise_sum`).
+* ``np.add.reduce`` over a contiguous axis (``np.linalg.norm(x, axis=1)``, ``x[members].sum(axis=1)``) is numpy's
+  pairwise summation (:func:`pairwise_sum`);
+* ``rng.standard_normal`` is numba's port of numpy's ziggurat on the generator's own bit stream
+  (:func:`standard_normals`).
 
 Matrix-vector and matrix-matrix products (``p @ u1``, ``F.T @ u``) stay numpy calls (OpenBLAS picks its kernel by
 CPU); a batched ``np.matmul`` over stacked steps calls the same BLAS routine per step as the loop did.
