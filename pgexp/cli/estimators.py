@@ -10,8 +10,9 @@ EXAMPLE = "pgexp estimators"
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("estimators", help="list the meaningful estimator x baseline pairs (from the registry)",
                        description="List every registered estimator with its formula, the baselines it accepts "
-                                   "(every other pair is refused by name), the objectives it is defined for and "
-                                   "whether it is unbiased; then the pairs available on continuous-state tasks. "
+                                   "(every other pair is refused by name), the objectives it is defined for, "
+                                   "whether it is unbiased and whether pgexp train runs it compiled; then the pairs "
+                                   "available on continuous-state tasks. "
                                    "docs/estimators.md derives them.")
     p.set_defaults(func=run)
     return p
@@ -55,15 +56,21 @@ def rows(track: str = "tabular") -> list[tuple[str, str, str, str]]:
 def run(args: argparse.Namespace) -> int:
     from pgexp.estimators import ESTIMATORS
 
-    print("Tabular problems (exact gradient):")
+    print("Tabular problems (exact gradient; [compiled]: pgexp train runs it in the compiled engine):")
     for name, est in ESTIMATORS.items():
-        print(f"  {name}: {getattr(est, 'doc', '')}")
+        print(f"  {name}: {getattr(est, 'doc', '')}{'  [compiled]' if est.training_kernel else ''}")
     print()
     width = max(len(f"{e}~{b}") for e, b, _, _ in rows())
     print(f"  {'pair (--estimator~--baseline)':{width}s}  {'objectives':30s}  unbiased")
     for e, b, objectives, unbiased in rows():
         print(f"  {e + '~' + b:{max(width, 29)}s}  {objectives:30s}  {unbiased}")
-    print("\nContinuous-state tasks (gym:CartPole-v1, gym:Acrobot-v1; a Monte-Carlo reference):")
+    print("\nLinear-quadratic problems (lqr:...; a Gaussian policy, exact gradient):")
+    for name in ESTIMATORS:
+        pairs = [b for e, b, _, _ in rows("lqr") if e == name]
+        if pairs:
+            print(f"  {name}: baselines {', '.join(pairs)}")
+    print("\nContinuous-state tasks (gym:CartPole-v1, gym:Pendulum-v1, gym:InvertedPendulum-v5, ...; a Monte-Carlo "
+          "reference):")
     for name in ESTIMATORS:
         pairs = [b for e, b, _, _ in rows("continuous") if e == name]
         if pairs:
