@@ -237,3 +237,21 @@ def test_transposed_arrays_are_scipys(seed):
     got = model.transpose_arrays(model.csr_arrays(M), 7)
     for a, b in zip(got, (ref.indptr, ref.indices, ref.data)):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("d", [2, 30, 1200])
+@pytest.mark.parametrize("leave_one_out", [False, True])
+def test_cosine_prediction_compiled_or_not_is_the_same(d, leave_one_out, monkeypatch):
+    """normal_cosine draws compiled from COMPILED_DRAWS numbers on, with numpy below: the same predictions."""
+    rng = np.random.default_rng(d)
+    A = rng.standard_normal((d, d))
+    cov, mean = A @ A.T / d, rng.standard_normal(d)
+    grad = mean + 0.3 * rng.standard_normal(d)
+    loo = batch.LooMoments(cov, 0.1 * cov, 0.5 * cov, rng.standard_normal(d), 0.3, 1.2) if leave_one_out else None
+    draws = 5000 if d > 100 else 4000   # d = 1200: two chunks of normals
+
+    def run(threshold):
+        monkeypatch.setattr(batch, "COMPILED_DRAWS", threshold)
+        return batch.normal_cosine(mean, cov, grad, [2, 16], np.random.SeedSequence(7), loo=loo, draws=draws)
+
+    assert run(0) == run(10**12)

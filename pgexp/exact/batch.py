@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 COSINE_DRAWS = 4_000
+COMPILED_DRAWS = 100_000  # standard normals from which normal_cosine draws them compiled (d >= 25 at 4000 draws)
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,9 +112,12 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
                   draws: int = COSINE_DRAWS) -> list[tuple[float, float]]:
     """Predicted ``E cos(ĝ, grad J)`` and its Monte-Carlo standard error for each ``N``, under
     ``ĝ ~ N(mean, Cov ĝ)`` (``Cov ĝ = cov / N``, or ``loo.batch_cov(N)``); one stream of standard normals
-    from ``seed`` serves every ``N``."""
-    from pgexp.exact.kernels import shifted_rows, standard_normals
+    from ``seed`` serves every ``N``.
 
+    From :data:`COMPILED_DRAWS` numbers on, the normals are drawn by numba's port of numpy's ziggurat and
+    ``x = m + root z`` with its row norms formed in one compiled pass (:mod:`pgexp.exact.kernels`): the same
+    numbers, bit for bit, ~3x faster; below, numpy alone (a process that needs no other compiled loop -- the LQR
+    track's -- then skips numba's start-up, ~0.2 s, for draws that take milliseconds)."""
     gnorm = float(np.linalg.norm(grad))
     if gnorm == 0:
         return [(float("nan"), float("nan"))] * len(batch_sizes)
@@ -121,13 +125,19 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
     rng = np.random.default_rng(seed)
     out = []
     chunk = max(1, min(draws, 4_000_000 // max(1, mean.size)))
-    # rng.standard_normal((rows, d)) chunk after chunk, drawn by numba's port of numpy's ziggurat (the same stream)
-    z_chunks = [np.empty((min(chunk, draws - i), mean.size)) for i in range(0, draws, chunk)]
-    for z in z_chunks:
-        standard_normals(rng, z)
+    shape = [(min(chunk, draws - i), mean.size) for i in range(0, draws, chunk)]
+    compiled = draws * mean.size >= COMPILED_DRAWS
+    if compiled:
+        from pgexp.exact.kernels import shifted_rows, standard_normals
+
+        z_chunks = [np.empty(sh) for sh in shape]
+        for z in z_chunks:  # rng.standard_normal(sh), chunk after chunk: the same stream
+            standard_normals(rng, z)
+        x, nx = np.empty(z_chunks[0].shape), np.empty(z_chunks[0].shape[0])
+    else:
+        z_chunks = [rng.standard_normal(sh) for sh in shape]
     if loo is None:  # Cov ĝ = cov / N: one eigendecomposition serves every N
         lam1, Q1 = np.linalg.eigh((cov + cov.T) / 2)
-    x, nx = np.empty(z_chunks[0].shape), np.empty(z_chunks[0].shape[0])
     for N in batch_sizes:
         if loo is None:
             lam, Q = lam1 / N, Q1
@@ -138,9 +148,12 @@ def normal_cosine(mean: np.ndarray, cov: np.ndarray, grad: np.ndarray, batch_siz
         m, ee = Q.T @ mean, Q.T @ e
         cos = []
         for z in z_chunks:
-            # x = m + root z and its row norms in one compiled pass (numpy's np.linalg.norm(x, axis=1), bit for bit)
-            shifted_rows(m, root, z, x[:z.shape[0]], nx[:z.shape[0]])
-            xz, nz = x[:z.shape[0]], nx[:z.shape[0]]
+            if compiled:  # numpy's m + root z and np.linalg.norm(x, axis=1), bit for bit
+                xz, nz = x[:z.shape[0]], nx[:z.shape[0]]
+                shifted_rows(m, root, z, xz, nz)
+            else:
+                xz = m[None, :] + root[None, :] * z
+                nz = np.linalg.norm(xz, axis=1)
             cos.append(np.where(nz > 0, (xz @ ee) / np.where(nz > 0, nz, 1.0), 0.0))
         c = np.concatenate(cos)
         out.append((float(c.mean()), float(c.std(ddof=1) / np.sqrt(c.size))))
