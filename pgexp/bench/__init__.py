@@ -291,7 +291,8 @@ def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> di
 
 
 def _time_gae(states: int, horizon: int, repeats: int, full: bool) -> dict[str, Any]:
-    """Median seconds of GAE's exact moments (lambda 0.95, V = V^pi) by the recursion, the set-up excluded."""
+    """Median seconds of GAE's exact moments (lambda 0.95, V = V^pi) by the recursion, the set-up excluded (its
+    memo cleared before each repeat: the set-up keeps the moments it computed)."""
     from pgexp.exact.model import make_setup
     from pgexp.exact.moments import trajectory_moments
     from pgexp.problems.problem import build_problem
@@ -301,6 +302,7 @@ def _time_gae(states: int, horizon: int, repeats: int, full: bool) -> dict[str, 
     st = make_setup(prob)
     times = []
     for _ in range(max(1, repeats)):
+        st.memo.clear()
         t0 = time.perf_counter()
         m = trajectory_moments(st, "gae", "value_exact", lam=0.95, method="dp", full=full)
         times.append(time.perf_counter() - t0)

@@ -4,7 +4,9 @@
 
 rule metrics:
     input:
-        lambda wildcards: estimate_files(wildcards.env),
+        files=lambda wildcards: estimate_files(wildcards.env),
+        kernels_estimate=kernels("estimate"),
+        kernels_analysis=kernels("analysis"),
     output:
         "results/tables/metrics/{env}.parquet",
     log:
@@ -18,14 +20,15 @@ rule metrics:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input} --reference-horizon {params.reference[horizon]}"
+        "pgexp metrics {input.files} --reference-horizon {params.reference[horizon]}"
         " --reference-batch-size {params.reference[batch_size]} --resamples {params.resamples}"
         " --confidence {params.confidence} --output {output} > {log} 2>&1"
 
 
 rule slopes:
     input:
-        lambda wildcards: estimate_files(wildcards.env),
+        files=lambda wildcards: estimate_files(wildcards.env),
+        kernels_analysis=kernels("analysis"),
     output:
         "results/tables/slopes/{env}.parquet",
     log:
@@ -38,11 +41,13 @@ rule slopes:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp slopes {input} --resamples {params.resamples} --confidence {params.confidence}"
+        "pgexp slopes {input.files} --resamples {params.resamples} --confidence {params.confidence}"
         " --output {output} > {log} 2>&1"
 
 
 rule exact_curves:
+    input:
+        kernels_exact=kernels("exact"),
     output:
         "results/tables/exact_variance/{env}/{theta}.parquet",
     log:
@@ -59,7 +64,8 @@ rule exact_curves:
 
 rule compare:
     input:
-        lambda wildcards: estimate_files(wildcards.env),
+        files=lambda wildcards: estimate_files(wildcards.env),
+        kernels_analysis=kernels("analysis"),
     output:
         "results/tables/comparisons/{env}.parquet",
     log:
@@ -73,11 +79,13 @@ rule compare:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp compare {input} --cell {params.reference[horizon]}:{params.reference[batch_size]}"
+        "pgexp compare {input.files} --cell {params.reference[horizon]}:{params.reference[batch_size]}"
         " --resamples {params.resamples} --confidence {params.confidence} --output {output} > {log} 2>&1"
 
 
 rule decompose:
+    input:
+        kernels_exact=kernels("exact"),
     output:
         "results/tables/decomposition/{env}/{theta}.parquet",
     log:
@@ -93,6 +101,8 @@ rule decompose:
 
 
 rule lambda_tradeoff:
+    input:
+        kernels_exact=kernels("exact"),
     output:
         "results/tables/gae_lambda_tradeoff/{env}/{theta}.parquet",
     log:
