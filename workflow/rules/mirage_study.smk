@@ -6,9 +6,25 @@
 
 wildcard_constraints:
     problem=r"[A-Za-z0-9][A-Za-z0-9_]*",
+    family=r"estimate|exact|analysis",
+
+
+# The numba kernels compiled once into numba's cache before the jobs that use them (a fresh clone's first jobs would
+# otherwise compile them side by side); ancient: a recompile never reruns a job.
+rule mirage_compile:
+    output:
+        f"{ROOT}/kernels/{{family}}.json",
+    log:
+        f"{STUDY_LOGS}/kernels/{{family}}.log",
+    params:
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp compile {wildcards.family} --output {output} > {log} 2>&1"
 
 
 rule mirage_tucker:
+    input:
+        ancient(f"{ROOT}/kernels/exact.json"),
     output:
         f"{ROOT}/tucker/{{problem}}.parquet",
     log:
@@ -21,6 +37,8 @@ rule mirage_tucker:
 
 
 rule mirage_estimate:
+    input:
+        ancient(f"{ROOT}/kernels/estimate.json"),
     output:
         f"{ROOT}/estimates/{{problem}}.parquet",
     log:
@@ -34,7 +52,8 @@ rule mirage_estimate:
 
 rule mirage_metrics:
     input:
-        f"{ROOT}/estimates/{{problem}}.parquet",
+        estimates=f"{ROOT}/estimates/{{problem}}.parquet",
+        kernels=ancient(f"{ROOT}/kernels/analysis.json"),
     output:
         f"{ROOT}/metrics/{{problem}}.parquet",
     log:
@@ -43,12 +62,13 @@ rule mirage_metrics:
         args=PAPER.metrics_args(),
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input} {params.args} --output {output} > {log} 2>&1"
+        "pgexp metrics {input.estimates} {params.args} --output {output} > {log} 2>&1"
 
 
 rule mirage_compare:
     input:
-        f"{ROOT}/estimates/{{problem}}.parquet",
+        estimates=f"{ROOT}/estimates/{{problem}}.parquet",
+        kernels=ancient(f"{ROOT}/kernels/analysis.json"),
     output:
         f"{ROOT}/comparisons/{{problem}}.parquet",
     log:
@@ -57,7 +77,7 @@ rule mirage_compare:
         args=PAPER.metrics_args(),
         version=PGEXP_VERSION,
     shell:
-        "pgexp compare {input} {params.args} --output {output} > {log} 2>&1"
+        "pgexp compare {input.estimates} {params.args} --output {output} > {log} 2>&1"
 
 
 rule mirage_tables:
