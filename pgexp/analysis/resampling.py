@@ -11,9 +11,10 @@ cost of an analysis job:
 
 * scipy copies the ``(B, M)`` index array and the statistic turns it into counts with a ``bincount`` over
   ``B M`` offsets; here a compiled loop writes the counts (:func:`resample_counts`, ~7x faster);
-* scipy's jackknife builds the ``(M, M - 1)`` leave-one-out index matrix and counts it; the leave-one-out
-  counts are ``1 - I``, written directly (the statistic still evaluates them as one matrix product,
-  ``O(M^2 p)``, so that the jackknife values -- and the interval -- are bit-identical to scipy's);
+* scipy's jackknife builds the ``(M, M - 1)`` leave-one-out index matrix and counts it, for every cell; the
+  leave-one-out counts are ``1 - I``, made once per ``M`` (:func:`leave_one_out`; the statistic still
+  evaluates them as one matrix product, ``O(M^2 p)``, so that the jackknife values -- and the interval --
+  are bit-identical to scipy's);
 * ``import scipy.stats`` costs ~0.7 s per process; BCa needs only :func:`scipy.special.ndtr` / ``ndtri``.
 
 BCa (Efron & Tibshirani 1993, §14.3, eq. 14.14-14.15), for each statistic ``θ`` with point ``θ̂``,
@@ -29,6 +30,7 @@ type 7, as :func:`scipy.stats.quantile`; a statistic with a NaN resample, or a N
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -73,6 +75,14 @@ def draw_counts(rng: np.random.Generator, M: int, n_resamples: int, *, with_samp
         out[0] = 1.0
     if idx.size:
         _count_rows(idx, out[int(with_sample):])
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def leave_one_out(M: int) -> np.ndarray:
+    """The jackknife's resamples as counts, ``1 - I`` ``(M, M)`` (read-only; one per ``M``, reused by every cell)."""
+    out = 1.0 - np.eye(M)
+    out.flags.writeable = False
     return out
 
 
@@ -137,7 +147,7 @@ def _bca(stat: Callable[[np.ndarray], np.ndarray], M: int, n_resamples: int, con
     # power of a scalar and of an array can differ in the last bit, and the intervals are to be scipy's exactly.
     theta_b = np.asarray(stat(draw_counts(rng, M, n_resamples)), dtype=np.float64)        # (..., B)
     theta_hat = np.expand_dims(np.asarray(stat(np.ones(M)), dtype=np.float64), axis=-1)  # (..., 1)
-    theta_i = np.asarray(stat(1.0 - np.eye(M)), dtype=np.float64)                         # (..., M)
+    theta_i = np.asarray(stat(leave_one_out(M)), dtype=np.float64)                         # (..., M)
     B = theta_b.shape[-1]
     below = np.count_nonzero(theta_b < theta_hat, axis=-1) + np.count_nonzero(theta_b <= theta_hat, axis=-1)
     z0 = ndtri(np.asarray(below).astype(np.float64) / (2 * B))
@@ -174,5 +184,5 @@ def bca_limits(res: Any, point: np.ndarray, confidence: float) -> tuple[np.ndarr
     return lo, hi
 
 
-__all__ = ["Bootstrap", "Interval", "bca", "bca_limits", "bootstrap_seed", "draw_counts", "quantile_linear",
-           "resample_counts"]
+__all__ = ["Bootstrap", "Interval", "bca", "bca_limits", "bootstrap_seed", "draw_counts", "leave_one_out",
+           "quantile_linear", "resample_counts"]
