@@ -10,7 +10,8 @@ for bit (``tests/test_resampling.py`` pins it on real estimate tables) -- withou
 cost of an analysis job:
 
 * scipy copies the ``(B, M)`` index array and the statistic turns it into counts with a ``bincount`` over
-  ``B M`` offsets; here a compiled loop writes the counts (:func:`resample_counts`, ~7x faster);
+  ``B M`` offsets; here a compiled loop writes the counts (:func:`resample_counts`, ~7x faster;
+  :mod:`pgexp.analysis.kernels`);
 * scipy's jackknife builds the ``(M, M - 1)`` leave-one-out index matrix and counts it, for every cell; the
   leave-one-out counts are ``1 - I``, made once per ``M`` (:func:`leave_one_out`; the statistic still
   evaluates them as one matrix product, ``O(M^2 p)``, so that the jackknife values -- and the interval --
@@ -36,32 +37,19 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 from scipy.special import ndtr, ndtri
-
-
-@njit(cache=True)
-def _count_rows(idx, out):  # pragma: no cover - compiled
-    """``out[b, idx[b, m]] += 1`` for every ``b, m`` (``out`` ``(B, M)``, zeroed); an index outside ``[0, M)``
-    raises."""
-    B, K = idx.shape
-    M = out.shape[1]
-    for b in range(B):
-        for m in range(K):
-            i = idx[b, m]
-            if i < 0 or i >= M:
-                raise IndexError("resample index out of range")
-            out[b, i] += 1.0
 
 
 def resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
     """Resampled index arrays ``(..., k)`` -> multiplicity counts ``(..., M)`` (float64, exact integers)."""
+    from pgexp.analysis.kernels import count_rows  # numba: imported where counts are made, not by every reader
+
     idx = np.asarray(idx, dtype=np.int64)
     lead = idx.shape[:-1]
     flat = np.ascontiguousarray(idx.reshape(-1, idx.shape[-1]))
     out = np.zeros((flat.shape[0], M))
     if flat.size:
-        _count_rows(flat, out)
+        count_rows(flat, out)
     return out.reshape((*lead, M))
 
 
@@ -69,12 +57,14 @@ def draw_counts(rng: np.random.Generator, M: int, n_resamples: int, *, with_samp
     """Counts ``(B, M)`` of ``B = n_resamples`` resamples of ``M`` replicates: the indices
     ``rng.integers(0, M, (B, M))``, which is what :func:`scipy.stats.bootstrap` draws.  ``with_sample``:
     prepend the sample itself (a row of ones), ``(B + 1, M)``."""
+    from pgexp.analysis.kernels import count_rows
+
     idx = rng.integers(0, M, size=(n_resamples, M))
     out = np.zeros((n_resamples + int(with_sample), M))
     if with_sample:
         out[0] = 1.0
     if idx.size:
-        _count_rows(idx, out[int(with_sample):])
+        count_rows(idx, out[int(with_sample):])
     return out
 
 
