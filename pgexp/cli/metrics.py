@@ -38,9 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     from pgexp.analysis.metrics import metrics_frame
     from pgexp.io import write_frame, write_frame_csv
+    from pgexp.memory import reuse_freed_memory
     from pgexp.problems import parse_horizon
     from pgexp.provenance import provenance
 
+    reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
     check_outputs(args.output)
     if args.reference_horizon == "any":
         ref: int | str | None = "any"
