@@ -1,4 +1,5 @@
-# Metrics per environment (one row per job cell, with BCa CIs), variance-vs-horizon slopes, and the
+# Per environment, one job reads the estimate files once and writes the metrics (one row per job cell, with
+# bootstrap CIs), the variance-vs-horizon slopes and the paired comparisons at the reference cell; then the
 # study-wide tables in results/tables/ (parquet + CSV).
 
 
@@ -8,7 +9,9 @@ rule metrics:
         kernels_estimate=kernels("estimate"),
         kernels_analysis=kernels("analysis"),
     output:
-        "results/tables/metrics/{env}.parquet",
+        metrics="results/tables/metrics/{env}.parquet",
+        slopes="results/tables/slopes/{env}.parquet",
+        comparisons=multiext("results/tables/comparisons/{env}", ".parquet", ".csv"),
     log:
         "logs/metrics/{env}.log",
     resources:
@@ -22,27 +25,8 @@ rule metrics:
     shell:
         "pgexp metrics {input.files} --reference-horizon {params.reference[horizon]}"
         " --reference-batch-size {params.reference[batch_size]} --resamples {params.resamples}"
-        " --confidence {params.confidence} --output {output} > {log} 2>&1"
-
-
-rule slopes:
-    input:
-        files=lambda wildcards: estimate_files(wildcards.env),
-        kernels_analysis=kernels("analysis"),
-    output:
-        "results/tables/slopes/{env}.parquet",
-    log:
-        "logs/slopes/{env}.log",
-    resources:
-        runtime=30,
-        mem_mb=4000,
-    params:
-        resamples=RESAMPLES,
-        confidence=CONFIDENCE,
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp slopes {input.files} --resamples {params.resamples} --confidence {params.confidence}"
-        " --output {output} > {log} 2>&1"
+        " --confidence {params.confidence} --output {output.metrics} --slopes {output.slopes}"
+        " --comparisons {output.comparisons[0]} > {log} 2>&1"
 
 
 rule exact_curves:
@@ -60,27 +44,6 @@ rule exact_curves:
         version=PGEXP_VERSION,
     shell:
         "pgexp exact-curves {params.args} --output {output} > {log} 2>&1"
-
-
-rule compare:
-    input:
-        files=lambda wildcards: estimate_files(wildcards.env),
-        kernels_analysis=kernels("analysis"),
-    output:
-        "results/tables/comparisons/{env}.parquet",
-    log:
-        "logs/comparisons/{env}.log",
-    resources:
-        runtime=30,
-        mem_mb=4000,
-    params:
-        reference=reference,
-        resamples=RESAMPLES,
-        confidence=CONFIDENCE,
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp compare {input.files} --cell {params.reference[horizon]}:{params.reference[batch_size]}"
-        " --resamples {params.resamples} --confidence {params.confidence} --output {output} > {log} 2>&1"
 
 
 rule decompose:
