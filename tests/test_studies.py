@@ -38,7 +38,9 @@ def test_study_configs_validate_and_give_valid_commands(path):
             assert args.env == study.problem(name).options["env"] and args.per_step
             args = parser.parse_args(["estimate", *shlex.split(study.estimate_args(name)), "--output", "x.parquet"])
             assert args.pairs[0].split() == [f"{e}~{b}" for e, b in study.fitted_pairs]
-        parser.parse_args(["metrics", "x.parquet", *shlex.split(study.metrics_args()), "--output", "m.parquet"])
+            args = parser.parse_args(["metrics", "x.parquet", *shlex.split(study.metrics_args(name)), "--output",
+                                      "m.parquet", "--comparisons", "c.parquet"])
+            assert args.reference_batch_size == study.batch_size
         return
     assert study.name == path.stem and not set(study.seeds) & set(study.selection_seeds)
     for arm in study.arms:

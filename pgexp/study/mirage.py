@@ -12,10 +12,11 @@ Its ``study`` section:
 * ``fitted_pairs``: the Monte-Carlo arm, every pair on the same trajectories (``pgexp estimate --pairs``) with
   ``batch_size`` ``N``, ``fit_batch_size`` ``K`` (every fitted baseline draws one independent batch of ``K``
   trajectories, the same one for all, charged to each: equal sample cost), ``replicates``, ``seed``; ``lam`` for
-  GAE; ``bootstrap: {resamples, confidence}`` for ``pgexp metrics`` and ``pgexp compare``.
+  GAE; ``bootstrap: {resamples, confidence}`` for ``pgexp metrics`` (its metrics and its paired comparisons).
 
-Its rules are ``workflow/rules/mirage_study.smk``: per problem ``pgexp tucker``, ``pgexp estimate``, ``pgexp
-metrics`` and ``pgexp compare``; ``pgexp aggregate`` into ``tables/``; ``pgexp study-report``.
+Its rules are ``workflow/rules/mirage_study.smk``: per problem ``pgexp tucker``, ``pgexp estimate`` and ``pgexp
+metrics --comparisons`` (the metrics and the paired comparisons of the one cell from one read); ``pgexp aggregate``
+into ``tables/``; ``pgexp study-report``.
 """
 
 from __future__ import annotations
@@ -114,8 +115,13 @@ class MirageStudy:
                              ("--replicates", str(self.replicates)), ("--seed", str(self.seed)),
                              ("--min-trajectories", "1"), ("--tag", f"env_name={name}")])
 
-    def metrics_args(self) -> str:
-        return join_options([("--resamples", str(self.resamples)), ("--confidence", repr(self.confidence))])
+    def metrics_args(self, name: str) -> str:
+        """``pgexp metrics`` options of one problem's Monte-Carlo arm (without the inputs, ``--output`` and
+        ``--comparisons``): the bootstrap and the arm's one cell ``(horizon, batch_size)``, which ``--comparisons``
+        compares."""
+        return join_options([("--resamples", str(self.resamples)), ("--confidence", repr(self.confidence)),
+                             ("--reference-horizon", str(self.problem(name).options["horizon"])),
+                             ("--reference-batch-size", str(self.batch_size))])
 
     def problem_names(self) -> list[str]:
         return [p.name for p in self.problems]

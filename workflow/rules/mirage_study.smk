@@ -1,6 +1,6 @@
 # The rules of a variance paper study (config/studies/tucker2018_mirage.yaml): per problem, pgexp tucker (the exact
 # per-step decomposition and whole-trajectory variances), pgexp estimate (the Monte-Carlo arm at equal sample cost),
-# pgexp metrics and pgexp compare; pgexp aggregate into tables/; pgexp study-report.  Included by studies.smk, which
+# pgexp metrics --comparisons; pgexp aggregate into tables/; pgexp study-report.  Included by studies.smk, which
 # loads PAPER and defines ROOT, STUDY_LOGS, STUDY_TABLE and PGEXP_VERSION.
 
 
@@ -50,34 +50,22 @@ rule mirage_estimate:
         "pgexp estimate {params.args} --output {output} > {log} 2>&1"
 
 
+# One read of the estimates, one process: the metrics and the paired comparisons of the arm's one cell.
 rule mirage_metrics:
     input:
         estimates=f"{ROOT}/estimates/{{problem}}.parquet",
         kernels=ancient(f"{ROOT}/kernels/analysis.json"),
     output:
-        f"{ROOT}/metrics/{{problem}}.parquet",
+        metrics=f"{ROOT}/metrics/{{problem}}.parquet",
+        comparisons=multiext(f"{ROOT}/comparisons/{{problem}}", ".parquet", ".csv"),
     log:
         f"{STUDY_LOGS}/metrics/{{problem}}.log",
     params:
-        args=PAPER.metrics_args(),
+        args=lambda wildcards: PAPER.metrics_args(wildcards.problem),
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input.estimates} {params.args} --output {output} > {log} 2>&1"
-
-
-rule mirage_compare:
-    input:
-        estimates=f"{ROOT}/estimates/{{problem}}.parquet",
-        kernels=ancient(f"{ROOT}/kernels/analysis.json"),
-    output:
-        f"{ROOT}/comparisons/{{problem}}.parquet",
-    log:
-        f"{STUDY_LOGS}/comparisons/{{problem}}.log",
-    params:
-        args=PAPER.metrics_args(),
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp compare {input.estimates} {params.args} --output {output} > {log} 2>&1"
+        "pgexp metrics {input.estimates} {params.args} --output {output.metrics}"
+        " --comparisons {output.comparisons[0]} > {log} 2>&1"
 
 
 rule mirage_tables:
