@@ -204,11 +204,10 @@ def imported_modules(importtime: str) -> set[str]:
 
 
 def test_nothing_changed_means_nothing_to_do_quickly(study):
-    start = time.perf_counter()
+    # what makes it quick is checked, not timed (a timed test fails on a loaded machine; `pgexp bench study` and
+    # README quote the measured figure): the no-op imports none of the numerics
     proc = snakemake(study, "-n")
-    elapsed = time.perf_counter() - start
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert elapsed < 10  # the README quotes the measured figure for the default study
     cmd = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "2", "--configfile", TEST_CONFIG]
     proc = subprocess.run(cmd, cwd=study, capture_output=True, text=True, timeout=600)
     assert "Nothing to be done" in proc.stdout + proc.stderr
