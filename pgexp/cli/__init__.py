@@ -60,6 +60,8 @@ COMMANDS: dict[str, str] = {
     "plot": "pgexp.cli.plot",
     "report": "pgexp.cli.report",
     "baseline-variance": "pgexp.cli.baseline_variance",
+    "group-variance": "pgexp.cli.group_variance",
+    "group-train": "pgexp.cli.group_train",
     "study-report": "pgexp.cli.study_report",
     "bench": "pgexp.cli.bench",
     "envs": "pgexp.cli.envs",
@@ -68,7 +70,7 @@ COMMANDS: dict[str, str] = {
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
          "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
-         "baseline-variance"}
+         "baseline-variance", "group-variance", "group-train"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

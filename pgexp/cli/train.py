@@ -9,6 +9,7 @@ from pgexp.cli.common import (
     POSITIVE_INT,
     SEED,
     add_estimator_options,
+    add_group_option,
     add_problem_options,
     add_tag_option,
     check_outputs,
@@ -50,6 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                            "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
+    add_group_option(g)
     g.add_argument("--step-size", required=True, metavar="ETA",
                    help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
     g.add_argument("--optimizer", default="sga", choices=["sga", "adam", "npg"],
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
     from pgexp.runs.train import TrainOptions, grid_table, train_grid
+    from pgexp.sampling.groups import with_group_size
 
     step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
     seeds = parse_list(args.seed, SEED, "--seed")
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
-    problem = problem_from_args(args, tabular=False)
+    problem = with_group_size(problem_from_args(args, tabular=False), args.group_size)
     params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
     opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
                         iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
@@ -121,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     with bar(total=len(grid) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
              unit="iteration") as progress:
         runs, engine = train_grid(problem, opts, step_sizes, seeds, engine=args.engine, tick=progress.update)
-    cols = {**opts.columns(), **({"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}),
+    cols = {**opts.columns(), "group_size": int(getattr(problem, "group_size", 1)),
+            **({"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}),
             **tags}
     table = grid_table(problem, runs, grid, cols, opts, engine)
     for run in runs[:1] if checkpoints else []:
