@@ -632,7 +632,12 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
     ("unknown-option", ["exact", *CORRIDOR, "--horizn", "4"], ["unrecognized arguments", "--horizn"]),
-    ("missing-required", ["estimate", *CORRIDOR], ["required", "--estimator", "--output"]),
+    ("missing-required", ["estimate", *CORRIDOR], ["required", "--batch-size", "--output"]),
+    ("missing-estimator", ["estimate", *CORRIDOR, "--batch-size", "4", "--replicates", "3", "--seed", "0", "--output",
+                           "out.parquet"], ["one of the arguments", "--estimator", "--pairs", "required"]),
+    ("estimator-and-pairs", ["estimate", *CORRIDOR, "--estimator", "reinforce", "--pairs", "reinforce~none",
+                             "--batch-size", "4", "--replicates", "3", "--seed", "0", "--output", "out.parquet"],
+     ["--pairs", "not allowed with", "--estimator"]),
 ]
 
 
