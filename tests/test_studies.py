@@ -31,6 +31,17 @@ def test_study_configs_validate_and_give_valid_commands(path):
     study = load_paper_study(config)
     assert study.name == path.stem and not set(study.seeds) & set(study.selection_seeds)
     parser = build_parser()
+    if study.kind == "groups":
+        for arm in study.arms:
+            args = parser.parse_args(["group-train", *shlex.split(study.group_train_args(arm.name)), "--output",
+                                      "x.parquet"])
+            assert args.env == study.problem["env"] and len(args.seed.split(",")) == len(arm.seeds)
+            assert args.batch_size % args.group_size == 0
+        parser.parse_args(["group-curves", "x.parquet", "--curves", "c", "--summary", "s",
+                           *shlex.split(study.group_curves_args())])
+        args = parser.parse_args(["group-variance", *shlex.split(study.group_variance_args()), "--output", "v"])
+        assert args.estimators.split(",") == list(study.group_exact["estimators"])  # type: ignore[index]
+        return
     for arm in study.arms:
         args = parser.parse_args(["train", *shlex.split(study.train_args(arm.name)), "--output", "x.parquet"])
         assert args.env == study.problem["env"] and len(args.seed.split(",")) == len(arm.seeds)
@@ -59,6 +70,35 @@ def _config(**study):
 def test_study_mistakes_are_named(change, key):
     with pytest.raises(UserError, match=f"config key '{key}'"):
         load_paper_study(_config(**change))
+
+
+def _group_config(arm: dict | None = None, **study):
+    base = {"name": "liu2025_length_bias", "env": "tokens:vocab=2,length=4,needs=1;2", "seeds": [0, 1],
+            "arms": {"a": {"estimator": "grpo", "group_size": 4, "batch_size": 8, "step_sizes": [0.01],
+                           "iterations": 5, **(arm or {})}},
+            "group_exact": {"group_sizes": [2], "prompts": 2, "estimators": ["rloo"]}}
+    return {"study": {**base, **study}}
+
+
+@pytest.mark.parametrize("arm,study,key", [
+    ({"batch_size": 10}, {}, "study.arms.a.batch_size"),
+    ({"step_sizes": [0.1, 0.2]}, {}, "study.arms.a.step_sizes"),
+    ({"update": "per-step"}, {}, "study.arms.a.update"),
+    ({"optimizer": "npg"}, {}, "study.arms.a.optimizer"),
+    ({"estimator": "reward_to_go"}, {}, "study.arms.a"),
+    ({"length_norm": 0.5}, {}, "study.arms.a"),
+    ({}, {"group_exact": None}, "study.group_exact"),
+    ({}, {"reference_arm": "b"}, "study.reference_arm"),
+    ({}, {"group_exact": {"group_sizes": [2], "estimators": ["gae"]}}, "study.group_exact.estimators"),
+])
+def test_group_study_mistakes_are_named(arm, study, key):
+    with pytest.raises(UserError, match=f"config key '{key}'"):
+        load_paper_study(_group_config(arm, **study))
+
+
+def test_a_training_study_takes_no_group_keys():
+    with pytest.raises(UserError, match="config key 'study.group_exact'"):
+        load_paper_study(_config(group_exact={"group_sizes": [2], "estimators": ["rloo"]}))
 
 
 def test_step_sizes_as_powers_of_two():
@@ -166,7 +206,8 @@ def test_tiny_study_runs_end_to_end(name, tmp_path):
         assert (out / "figures" / f"{fig}.pdf").stat().st_size > 1000 and (out / "figures" / f"{fig}.png").exists()
     for table in study.tables:
         assert (out / "tables" / f"{table}.csv").exists()
-    summary = pd.read_parquet(out / "tables" / "training_summary.parquet")
+    summary = pd.read_parquet(out / "tables" / ("length_summary.parquet" if study.kind == "groups" else
+                                                 "training_summary.parquet"))
     assert set(summary["arm"]) == {a.name for a in study.arms}
     html = (out / "report.html").read_text()
     assert "The paper's claim" in html and "What pgexp measured" in html and "data:image/png;base64" in html
@@ -176,3 +217,25 @@ def test_tiny_study_runs_end_to_end(name, tmp_path):
     imported = {line.rpartition("|")[2].strip() for line in again.stderr.splitlines()
                 if line.startswith("import time:")}
     assert not imported & {"scipy", "gymnasium", "torch", "matplotlib", "jsonschema"}  # the problem was built once
+
+
+@pytest.mark.parametrize("lo,hi,verdict", [(0.1, 0.3, "reproduced"), (-0.3, -0.1, "not reproduced"),
+                                           (-0.1, 0.1, "not reproduced")])
+def test_liu2025_length_verdict_follows_the_paired_intervals(lo, hi, verdict):
+    from pgexp.report.liu2025 import findings
+
+    study = load_paper_study(yaml.safe_load((ROOT / ".test/config/studies/liu2025_length_bias.yaml").read_text()))
+    rows = []
+    for arm in ("grpo", "grpo_std", "rloo", "dr_grpo"):
+        for it in (5, 10, -1):
+            row = {"arm": arm, "label": arm, "iteration": it, "seeds": 3, "peak_iteration": 5.0}
+            for stat in ("p_correct", "length_correct", "length_wrong"):
+                row.update({stat: 2.0, f"{stat}_lo": 1.9, f"{stat}_hi": 2.1})
+                if arm != "dr_grpo":
+                    mid = (lo + hi) / 2 if stat == "length_wrong" and arm == "grpo" else 0.01
+                    row.update({f"{stat}_diff": mid, f"{stat}_diff_lo": lo if stat == "length_wrong" else -0.1,
+                                f"{stat}_diff_hi": hi if stat == "length_wrong" else 0.1})
+            rows.append(row)
+    text = " ".join(findings({"length_summary": pd.DataFrame(rows)}, study))
+    assert f"length bias of incorrect responses is {verdict}" in text
+    assert f"Verdict on the length bias of incorrect responses: {verdict}" in text

@@ -62,6 +62,7 @@ COMMANDS: dict[str, str] = {
     "baseline-variance": "pgexp.cli.baseline_variance",
     "group-variance": "pgexp.cli.group_variance",
     "group-train": "pgexp.cli.group_train",
+    "group-curves": "pgexp.cli.group_curves",
     "study-report": "pgexp.cli.study_report",
     "bench": "pgexp.cli.bench",
     "envs": "pgexp.cli.envs",
@@ -70,7 +71,7 @@ COMMANDS: dict[str, str] = {
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
          "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
-         "baseline-variance", "group-variance", "group-train"}
+         "baseline-variance", "group-variance", "group-train", "group-curves"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -15,6 +15,9 @@ for every built-in, and a user runs the same list on their plug-in.  Each check 
   trajectories (same batch returns), so comparisons are paired;
 * ``affine_in_baseline`` -- (when it accepts the per-coordinate ``optimal`` baseline)
   ``w(b1 + b2) - w(b1) - w(b2) + w(0) = 0``, the property the generic optimal baseline relies on;
+* ``exact_claim``  -- (group estimators) the registry's claim -- unbiased, a known positive multiple of ``grad J``
+  (``scale``), or biased -- checked exactly: every batch of two groups of ``G = 2`` and ``3`` responses on a tiny
+  sequence MDP is listed and weighed by the registered function (:mod:`pgexp.exact.group_enumeration`);
 * ``unbiased``     -- for every accepted baseline and hyperparameter setting the spec *claims* unbiased,
   on every check problem whose objective and track it supports (a claim that depends on the discount --
   the ``*_common`` estimators, unbiased only at ``gamma = 1`` -- is read at the problem's own ``gamma``): ``M``
@@ -23,7 +26,10 @@ for every built-in, and a user runs the same list on their plug-in.  Each check 
   exact gradient.  The bound is Bonferroni over the whole family of coordinates tested for this
   estimator, ``z* = Phi^{-1}(1 - alpha / (2 K))`` with family-wise false-alarm rate ``alpha = 1e-4``: an
   unbiased estimator fails with probability at most 1e-4 (seeds are fixed, so the verdict is
-  reproducible); a biased one fails with a line naming the problem, the objective and the z-score.
+  reproducible); a biased one fails with a line naming the problem, the objective and the z-score.  A claim
+  ``E g = c grad J`` (``scale``) is tested the same way against ``c grad J`` (check ``scaled``); group estimators
+  are sampled in groups of :data:`CHECK_GROUP_SIZE` on the check problems of their objectives and on a
+  ``tokens:`` problem.
 
 The check problems cover every objective (finite with ``gamma = 1`` and ``gamma < 1``, discounted, episodic),
 tabular and random features.
@@ -355,10 +361,11 @@ def check_unbiased(est: Estimator, cp: CheckProblem, prob: Any, baseline: str, p
             + ("" if c == 1.0 else f"against {c:.6g} grad J, ") + f"max |z| = {z:.2f}")
     tail = f"(M = {cp.replicates}, N = {cp.batch_size}, Bonferroni at {ALPHA:g} family-wise)"
     claim = "unbiased" if c == 1.0 else f"E g = {c:.6g} grad J"
+    name = "unbiased" if c == 1.0 else "scaled"
     if z < bound:
-        return CheckResult("unbiased", True, f"{what} < {bound:.2f} {tail}")
-    return CheckResult("unbiased", False, f"{what} >= {bound:.2f} at coordinate {k}: registered as {claim}, but it is "
-                                          f"not {tail}")
+        return CheckResult(name, True, f"{what} < {bound:.2f} {tail}")
+    why = "biased although registered unbiased" if c == 1.0 else f"registered as {claim}, but it is not"
+    return CheckResult(name, False, f"{what} >= {bound:.2f} at coordinate {k}: {why} {tail}")
 
 
 def check_exact_claim(est: Estimator, params: dict[str, float]) -> CheckResult:
