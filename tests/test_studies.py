@@ -143,9 +143,27 @@ def make_study_tables() -> dict[str, pd.DataFrame]:
                     p0 = (1 - w) * np.array([0.006, 0.118, 0.876]) + w * np.eye(3)[(seed + int(e > 0)) % 3]
                     rows.append(dict(optimizer=opt, baseline_offset=e, step_size=eta, seed=seed, iteration=t,
                                      pi_0_0=p0[0], pi_0_1=p0[1], pi_0_2=p0[2]))
+    lengths = []
+    for k, arm in enumerate(("grpo", "dr_grpo", "rloo")):
+        t = np.arange(0, 101, 5)
+        stats = {"p_correct": 0.2 + 0.7 * (1 - np.exp(-t / 40)), "length_correct": 4.5 + (1 - np.exp(-t / 30)),
+                 "length_wrong": 2.2 + (0.8 - 0.3 * k) * np.sin(t / 60)}
+        frame = pd.DataFrame({"arm": arm, "label": arm.upper(), "estimator": arm, "iteration": t, "seeds": 5})
+        for s, v in stats.items():
+            frame[s], frame[f"{s}_lo"], frame[f"{s}_hi"], frame[f"{s}_mean_field"] = v, v - 0.05, v + 0.05, v * 0.95
+        lengths.append(frame)
+    gv = pd.DataFrame([{"label": lab, "estimator": lab, "group_size": G, "prompts": 4, "length_k": k * (1 - 1 / G),
+                        "angle_deg": a, "trace_cov": 0.1 / G, "trace_cov_equal_length": 0.1 / G / k ** 2,
+                        "d_length_wrong_per_dJ": 2.4 + a / 20}
+                       for lab, k, a in (("rloo", 1.0, 0.0), ("grpo", 0.8, 24.0), ("dr_grpo", 0.15, 0.0))
+                       for G in (2, 4, 8, 16, 64)])
+    ps = np.linspace(0.01, 0.99, 99)
+    dw = pd.DataFrame([{"label": "grpo:length_norm=0", "estimator": "grpo", "group_size": G, "p": p,
+                        "weight": 1 + (p - 0.5) ** 2 * G / 4} for G in (2, 8, 64) for p in ps])
     return {"study_learning_curves": pd.concat(curves, ignore_index=True),
             "study_training_summary": pd.DataFrame(summary), "baseline_variance": variance,
-            "policy_traces": pd.DataFrame(rows)}
+            "policy_traces": pd.DataFrame(rows), "length_curves": pd.concat(lengths, ignore_index=True),
+            "group_variance": gv, "difficulty_weights": dw}
 
 
 # ------------------------------------------------------------------------------------------ findings
