@@ -97,7 +97,7 @@ def test_group_study_mistakes_are_named(arm, study, key):
 
 
 def test_a_training_study_takes_no_group_keys():
-    with pytest.raises(UserError, match="config key 'study.group_exact'"):
+    with pytest.raises(UserError, match=r"config key 'study\.group_exact'"):
         load_paper_study(_config(group_exact={"group_sizes": [2], "estimators": ["rloo"]}))
 
 

@@ -564,17 +564,23 @@ def bias_parts(mean: np.ndarray, grad: np.ndarray, trace_cov: float) -> dict[str
     return out
 
 
-def batch_quality(gm: GroupMoments, batch_size: int) -> dict[str, float]:
+def batch_quality(gm: GroupMoments, batch_size: int, cosine_seed: np.random.SeedSequence | None = None
+                  ) -> dict[str, float]:
     """The exact ``bias_sq, trace_cov, var_per_traj, mse, rel_mse, snr`` of a batch of ``batch_size`` responses
-    (``P = N / G`` prompts), and :func:`bias_parts`."""
-    from pgexp.exact.batch import quality
+    (``P = N / G`` prompts), and :func:`bias_parts`; with a full covariance and ``cosine_seed``, the
+    normal-approximation prediction of the expected cosine (``cosine_normal``, ``cosine_normal_se``:
+    :func:`pgexp.exact.batch.normal_cosine` with the batch's exact mean and covariance)."""
+    from pgexp.exact.batch import normal_cosine, quality
 
     G = gm.group_size
     if batch_size % G:
         raise UserError(f"--batch-size {batch_size}: not a multiple of --group-size {G} (responses: prompts x G)")
     P = batch_size // G
     mean, cov = gm.mean(P), gm.cov(P)
-    out = {"batch_size": int(batch_size), "prompts": P, **quality(mean, cov, gm.grad, batch_size)}
+    out: dict[str, float] = {"batch_size": int(batch_size), "prompts": P, **quality(mean, cov, gm.grad, batch_size)}
+    if gm.full and cosine_seed is not None:
+        (c, se), = normal_cosine(mean, cov, gm.grad, [1], cosine_seed)
+        out |= {"cosine_normal": c, "cosine_normal_se": se}
     return out | bias_parts(mean, gm.grad, out["trace_cov"])
 
 
@@ -644,7 +650,11 @@ def group_variance(problem: Any, estimator: str, baseline: str = "none", *, grou
     out["length_effects"] = length_effects(gm, stats)
     out["prompts"] = prompt_weights(gm)
     if batch_sizes:
-        out["batch"] = [batch_quality(gm, int(n)) for n in batch_sizes]
+        from pgexp.exact.moments import cosine_seed
+
+        horizon = -1 if gm.horizon is None else gm.horizon
+        out["batch"] = [batch_quality(gm, int(n), cosine_seed(problem, f"{estimator}~G{group_size}~N{n}", baseline,
+                                                               0.0, horizon)) for n in batch_sizes]
     return out
 
 
