@@ -93,8 +93,8 @@ register_figure(
         "correct responses and the mean length of incorrect responses (a length counts every token, the "
         "end-of-sequence token included), each exact at the policy of the iteration. Solid: the mean over the "
         "sampled runs with its 95% percentile-bootstrap band over seeds; dashed: the mean-field path, the same "
-        "optimizer applied to the estimator's exact mean. Every arm starts from the same policy with the same first batch "
-        "(under Adam, Dr. GRPO's and RLOO's runs coincide: their weights differ by a constant factor)."),
+        "optimizer applied to the estimator's exact mean. Every arm starts from the same policy with the same first "
+        "batch (under Adam, Dr. GRPO's and RLOO's runs coincide: their weights differ by a constant factor)."),
 )
 
 register_figure(
