@@ -29,12 +29,15 @@ def latest_versions(ids: list[str]) -> list[str]:
     return sorted(env_id for _, env_id in best.values())
 
 
+MUJOCO = ("InvertedPendulum-v5", "Hopper-v5")  # the mujoco package is a dependency; these are tested
+
+
 def gym_families() -> dict[str, list[str]]:
     """``{"tabular": [...], "continuous": [...]}``: Gymnasium's registered tasks that pgexp can build.
 
-    Only Gymnasium's own toy-text and classic-control packages are tried (the others need optional
-    simulators); a task is tabular when it exposes its transition table, continuous when
-    :func:`pgexp.problems.continuous.gym_task` accepts it.
+    Gymnasium's own toy-text and classic-control packages are tried, and the MuJoCo tasks pgexp tests
+    (:data:`MUJOCO`; other packages need optional simulators); a task is tabular when it exposes its transition
+    table, continuous when :func:`pgexp.problems.continuous.gym_task` accepts it.
     """
     import warnings
 
@@ -47,7 +50,7 @@ def gym_families() -> dict[str, list[str]]:
     tabular, continuous = [], []
     ids = [k for k, spec in gym.envs.registry.items() if isinstance(spec.entry_point, str)
            and spec.entry_point.startswith(("gymnasium.envs.toy_text", "gymnasium.envs.classic_control"))]
-    for env_id in latest_versions(ids):
+    for env_id in [*latest_versions(ids), *MUJOCO]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             env = gym.make(env_id)
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nGymnasium tasks (from Gymnasium's registry):")
     print("  tabular, exact gradients (--env gym:ID[:kwarg=value,...], e.g. gym:FrozenLake-v1:map_name=4x4):")
     print("    " + ", ".join(families["tabular"]))
-    print("  continuous states, Monte-Carlo reference (--env gym:ID --policy mlp:hidden=32,seed=0):")
+    print("  continuous states, Monte-Carlo reference (--env gym:ID --policy mlp:hidden=32,seed=0; Box actions: a "
+          "Gaussian policy, --policy-std, --learn-std):")
     print("    " + ", ".join(families["continuous"]))
     return 0

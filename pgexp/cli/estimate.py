@@ -14,6 +14,7 @@ from pgexp.cli.common import (
     add_problem_options,
     add_tag_option,
     check_outputs,
+    gaussian_options,
     number,
     params_from_args,
     parse_horizons,
@@ -65,7 +66,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_table
-    from pgexp.problems.continuous import is_continuous_gym
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
@@ -86,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return with_group_size(build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                                             gamma=args.gamma, horizon=h), args.group_size)
+                                             gamma=args.gamma, horizon=h, **gaussian_options(args)), args.group_size)
 
     table = run_grid(build, horizons, batch_sizes, pairs, params=params_from_args(args), replicates=args.replicates,
                      seed=args.seed, fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch,
                      tags=tags, practice=practice, min_trajectories=args.min_trajectories)
-    track = "continuous" if is_continuous_gym(args.env) else "tabular"
+    track = build(horizons[0]).track
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

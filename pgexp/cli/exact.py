@@ -32,5 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args.output)
     problem = problem_from_args(args)
+    if problem.track == "lqr":
+        from pgexp.exact.lqr import summary
+
+        dump(summary(problem, full=args.full), args.output, indent=args.indent)
+        return 0
     dump(exact_summary(problem, full=args.full), args.output, indent=args.indent)
     return 0

@@ -32,7 +32,8 @@ for every built-in, and a user runs the same list on their plug-in.  Each check 
   ``tokens:`` problem.
 
 The check problems cover every objective (finite with ``gamma = 1`` and ``gamma < 1``, discounted, episodic),
-tabular and random features.
+tabular and random features, and continuous actions with an exact gradient (two linear-quadratic problems with the
+Gaussian policy's score, for estimators registered on the ``lqr`` track).
 ``N`` and ``M`` per problem are sized so that a real bias shows while the whole check of a built-in
 stays within seconds: on the finite-horizon garnet, GAE (lambda = 1) with a stationary learned value that
 bootstrapped past the horizon -- a bug this check exists to catch -- reaches max |z| = 7.9 at N = 32,
@@ -69,8 +70,9 @@ class CheckProblem:
     def build(self) -> Any:
         from pgexp.problems.problem import build_problem
 
+        scale = 0.2 if self.env.startswith("lqr") else 0.7  # a stabilising gain for the discounted LQR
         return build_problem(self.env, features=self.features, gamma=self.gamma, horizon=self.horizon,
-                             theta="random:seed=0,scale=0.7")
+                             theta=f"random:seed=0,scale={scale}")
 
 
 CHECK_PROBLEMS = (
@@ -81,6 +83,9 @@ CHECK_PROBLEMS = (
     CheckProblem("garnet-discounted-randfeat", "garnet:states=5,actions=3,branching=3,seed=2", "random:d=3,seed=1",
                  0.8, "inf", 16, 200),
     CheckProblem("chain-discounted", "chain:length=4", None, 0.7, "inf", 16, 200),
+    # continuous actions with an exact gradient: a 2-d double integrator (finite) and a discounted scalar system
+    CheckProblem("lqr-double-integrator", "lqr:system=double_integrator", None, 1.0, 6, 16, 200),
+    CheckProblem("lqr-discounted", "lqr:A=0.9,B=0.5,Q=1,R=0.1,W=0.01,S0=1", None, 0.8, "inf", 16, 200),
 )
 CONTINUOUS_PROBLEM = CheckProblem("cartpole", "gym:CartPole-v1", None, 0.99, 20, 4, 3)  # no exact gradient
 SEED = 0
@@ -212,9 +217,10 @@ def _check_problems(est: Estimator) -> list[tuple[CheckProblem, Any]]:
         from pgexp.sampling.groups import with_group_size
 
         G = max(CHECK_GROUP_SIZE, est.min_group_size)
-        grouped = [(cp, with_group_size(cp.build(), G)) for cp in (*CHECK_PROBLEMS, *GROUP_PROBLEMS)]
+        grouped = [(cp, with_group_size(cp.build(), G)) for cp in (*CHECK_PROBLEMS, *GROUP_PROBLEMS)
+                   if not cp.env.startswith("lqr")]
         return [(cp, p) for cp, p in grouped if _supported(est, p) and cp.batch_size % G == 0]
-    out = [(cp, cp.build()) for cp in CHECK_PROBLEMS]
+    out = [(cp, cp.build()) for cp in CHECK_PROBLEMS if "lqr" in est.tracks or not cp.env.startswith("lqr")]
     if "tabular" not in est.tracks:
         out.append((CONTINUOUS_PROBLEM, CONTINUOUS_PROBLEM.build()))
     return [(cp, p) for cp, p in out if _supported(est, p)]
@@ -329,18 +335,20 @@ def unbiasedness_cases(est: Estimator) -> list[tuple[CheckProblem, Any, str, dic
     discount)."""
     cases = []
     for cp, prob in _check_problems(est):
-        if prob.track != "tabular":
+        if prob.track == "continuous":
             continue
+        gamma = prob.gamma if prob.track == "lqr" else prob.mdp.gamma
         for params in param_sets(est):
             for b in baseline_names(est, prob.track):
-                if est.claim(b, params, prob.mdp.gamma) != "biased":
+                if est.claim(b, params, gamma) != "biased":
                     cases.append((cp, prob, b, params))
     return cases
 
 
 def claimed_scale(est: Estimator, prob: Any, baseline: str, params: dict[str, float]) -> float:
     """The ``c`` of the registry's claim ``E ĝ = c grad J`` (1 when unbiased)."""
-    if est.claim(baseline, params, prob.mdp.gamma) == "unbiased":
+    gamma = prob.gamma if getattr(prob, "track", "tabular") == "lqr" else prob.mdp.gamma
+    if est.claim(baseline, params, gamma) == "unbiased":
         return 1.0
     fn = est.scale_fn
     assert fn is not None
@@ -349,14 +357,14 @@ def claimed_scale(est: Estimator, prob: Any, baseline: str, params: dict[str, fl
 
 def check_unbiased(est: Estimator, cp: CheckProblem, prob: Any, baseline: str, params: dict[str, float],
                    bound: float) -> CheckResult:
-    from pgexp.problems.mdp import objective_kind
     from pgexp.runs.context import make_context
 
     G = _replicates(prob, est, baseline, params, cp.batch_size, cp.replicates)
+    ctx = make_context(prob)
     c = claimed_scale(est, prob, baseline, params)
-    g_true = c * make_context(prob).truth().grad
+    g_true = c * ctx.truth().grad
     z, k = max_z(G, g_true)
-    what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({objective_kind(prob.mdp)} objective"
+    what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({ctx.kind} objective"
             + (f", groups of {prob.group_size}" if getattr(prob, "group_size", 1) > 1 else "") + "): "
             + ("" if c == 1.0 else f"against {c:.6g} grad J, ") + f"max |z| = {z:.2f}")
     tail = f"(M = {cp.replicates}, N = {cp.batch_size}, Bonferroni at {ALPHA:g} family-wise)"

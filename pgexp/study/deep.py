@@ -90,7 +90,7 @@ def load_deep(config: dict[str, Any], taken: tuple[str, ...] = ()) -> DeepStudy 
         task = continuous_task(str(opts["env"]))
         if task is None:
             fail(f"{where}.env", f"{opts['env']!r} is not a continuous-state Gymnasium task "
-                                 "(allowed: gym:CartPole-v1, gym:Acrobot-v1)")
+                                 "(e.g. gym:CartPole-v1, gym:Pendulum-v1, gym:InvertedPendulum-v5)")
         cap = task.horizon(None if horizon is None else parse_horizon(horizon))
         study = EnvStudy(
             name=str(name), env=str(opts["env"]), features=None, policy=str(opts.get("policy", DEFAULT_POLICY)),
