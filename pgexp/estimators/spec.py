@@ -253,6 +253,11 @@ class Estimator:
             reads the estimator's per-replicate fit ``(S, A)`` if it has one, else the exact advantage), so a stack
             is sampled, weighted and accumulated in one compiled pass; ``None``: the general route only.  The
             two routes give the same numbers (a test).
+        training_kernel: the compiled training engine's implementation of the same step weights
+            (:data:`pgexp.runs.train_kernels.KERNELS`: ``reinforce``, ``reward_to_go``, ``reward_to_go_common``,
+            ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
+            engine.  A kernel draws the same trajectories as ``fn`` and must give the same numbers to rounding
+            (``tests/test_training_fast.py``).
     """
 
     name: str
@@ -270,6 +275,7 @@ class Estimator:
     doc: str = ""
     vectorized: bool = False
     kernel: str | None = None
+    training_kernel: str | None = None
     min_group_size: int | None = None
     scale: str | Callable | None = None
 
@@ -362,8 +368,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        tracks: tuple[str, ...] | list[str] = TRACKS, sampling: str = "trajectories",
                        fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
                        order: int | None = None, doc: str = "", vectorized: bool = False,
-                       kernel: str | None = None, min_group_size: int | None = None,
-                       scale: str | Callable | None = None) -> Estimator:
+                       kernel: str | None = None, training_kernel: str | None = None,
+                       min_group_size: int | None = None, scale: str | Callable | None = None) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
     ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  Registering a
@@ -389,6 +395,9 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
         if other is not None and (other.low, other.high) != (h.low, h.high):
             raise UserError(f"register_estimator {name}: hyperparameter {h.name} is already registered with bounds "
                             f"[{other.low:g}, {other.high:g}]")
+    if training_kernel is not None and not NAME_RE.match(str(training_kernel)):
+        raise UserError(f"register_estimator {name}: training_kernel {training_kernel!r}; allowed: None or the name "
+                        "of a compiled training kernel")
     if min_group_size is not None and (isinstance(min_group_size, bool) or not isinstance(min_group_size, int)
                                        or min_group_size < 1 or sampling != "trajectories"):
         raise UserError(f"register_estimator {name}: min_group_size {min_group_size!r}; allowed: None, or a positive "
@@ -400,7 +409,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
     est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
                     order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc,
-                    vectorized=bool(vectorized), kernel=kernel, min_group_size=min_group_size, scale=scale)
+                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel,
+                    min_group_size=min_group_size, scale=scale)
     ESTIMATORS[name] = est
     return est
 
