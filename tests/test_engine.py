@@ -138,7 +138,7 @@ def test_kernel_names_match_the_spec():
 def test_compile_lists_every_family_and_warms_one(tmp_path):
     """``pgexp compile FAMILY --output`` writes its record; the families are what the workflow's jobs wait on."""
     from pgexp.cli import main
-    from pgexp.runs.warmup import FAMILIES
+    from pgexp.study.warmup import FAMILIES
 
     assert set(FAMILIES) == {"estimate", "train", "exact", "analysis"}
     out = tmp_path / "analysis.json"

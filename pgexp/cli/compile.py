@@ -9,7 +9,7 @@ EXAMPLE = "pgexp compile all"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from pgexp.runs.warmup import FAMILIES
+    from pgexp.study.warmup import FAMILIES
 
     p = sub.add_parser("compile", help="compile the numba kernels into numba's cache (prints one JSON line)",
                        description="Compile a family of pgexp's numba kernels into numba's on-disk cache by running "
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pgexp.cli.common import check_outputs
     from pgexp.io import dump
-    from pgexp.runs.warmup import warm
+    from pgexp.study.warmup import warm
 
     check_outputs(args.output)
     dump({"compiled": args.family, "seconds": warm(args.family)}, args.output)
