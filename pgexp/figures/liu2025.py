@@ -103,7 +103,7 @@ def draw_group_variance(tables: dict[str, pd.DataFrame]) -> Figure:
                 g = grpo[grpo["group_size"] == G].sort_values("p")
                 ax.plot(g["p"], g["weight"], color=(s, s * 0.6, 0.1), lw=1.0, label=f"G = {G}")
             ax.axhline(1.0, color="0.55", lw=0.7, ls=":")
-            ax.set_xlabel("prompt success probability p")
+            ax.set_xlabel("success probability p")
             ax.set_ylabel("GRPO's weight of the prompt\n(std only; RLOO's = 1)")
             ax.legend(fontsize=6, ncols=2)
         else:
