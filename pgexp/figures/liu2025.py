@@ -89,8 +89,7 @@ def draw_group_variance(tables: dict[str, pd.DataFrame]) -> Figure:
         _versus_g(axes[0, 0], gv, "length_k", col, "length along ∇J\nk = ⟨E ĝ, ∇J⟩ / ‖∇J‖²", log=True)
         axes[0, 0].axhline(1.0, color="0.55", lw=0.7, ls=":")
         _versus_g(axes[0, 1], gv, "angle_deg", col, "direction: angle\nbetween E ĝ and ∇J (°)")
-        _versus_g(axes[0, 2], gv, "d_length_wrong_per_dJ", col, "length bias: Δ mean length of\nincorrect "
-                  "responses per unit ΔJ")
+        _versus_g(axes[0, 2], gv, "d_length_wrong_per_dJ", col, "length bias: Δ mean length\nof wrong responses / ΔJ")
         _versus_g(axes[1, 0], gv, "trace_cov", col, f"variance tr Cov ĝ\n({P} prompts × G)", log=True)
         _versus_g(axes[1, 1], gv, "trace_cov_equal_length", col, "variance at equal mean\nlength tr Cov(ĝ / k)",
                   log=True)
