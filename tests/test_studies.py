@@ -257,3 +257,22 @@ def test_liu2025_length_verdict_follows_the_paired_intervals(lo, hi, verdict):
     text = " ".join(findings({"length_summary": pd.DataFrame(rows)}, study))
     assert f"length bias of incorrect responses is {verdict}" in text
     assert f"Verdict on the length bias of incorrect responses: {verdict}" in text
+
+
+@pytest.mark.parametrize("fall,verdict", [(True, "reproduced only up to update 10"), (False, "reproduced")])
+def test_liu2025_growth_verdict_compares_the_end_with_the_peak(fall, verdict):
+    from pgexp.report.liu2025 import growth_findings
+
+    study = load_paper_study(yaml.safe_load((ROOT / ".test/config/studies/liu2025_length_bias.yaml").read_text()))
+    its = np.arange(0, 21, 5)
+    rise = np.array([2.0, 2.3, 2.6, 2.7, 2.8])
+    up_down = np.array([2.0, 2.3, 2.6, 2.4, 2.2])                       # peak at update 10, end band below it
+    rows = [pd.DataFrame({"arm": a.name, "iteration": its, "length_wrong": up_down if fall else rise})
+            for a in study.arms]
+    lc = pd.concat(rows).assign(length_wrong_lo=lambda d: d["length_wrong"] - 0.05,
+                                length_wrong_hi=lambda d: d["length_wrong"] + 0.05)
+    lines, got = growth_findings(lc, study)
+    assert got == verdict
+    assert f"keep growing with GRPO is {verdict}" in " ".join(lines)
+    assert ("every arm's incorrect responses grow first and shrink later" in " ".join(lines)) == fall
+    assert growth_findings(None, study) == ([], "")

@@ -151,6 +151,41 @@ def length_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> tuple
     return out, verdict
 
 
+def growth_findings(lc: pd.DataFrame | None, study: PaperStudy) -> tuple[list[str], str]:
+    """Whether the incorrect responses keep growing along training (the paper's Figure 1 right): per arm, the mean
+    over seeds of the incorrect length at θ₀, at the peak of that mean curve and at the end, each with its band.
+    The growth stops when the end's band lies wholly below the peak's (two 95 % bands that do not overlap).
+    Returns the lines and the verdict for the summary ("" when not measured)."""
+    if lc is None or lc.empty or "length_wrong_lo" not in lc:
+        return [], ""
+    grpo = find_arm(study, "grpo", 1.0)
+    parts, stops = [], {}
+    for a in study.arms:
+        c = lc[lc["arm"] == a.name].sort_values("iteration")
+        if not len(c):
+            continue
+        peak, end = c.loc[c["length_wrong"].idxmax()], c.iloc[-1]
+        stops[a.name] = (bool(end["length_wrong_hi"] < peak["length_wrong_lo"]), int(peak["iteration"]))
+        parts.append(f"{a.label} from {fmt(c['length_wrong'].iloc[0])} to a peak of {ci(peak, 'length_wrong')} at "
+                     f"update {int(peak['iteration'])}, then {ci(end, 'length_wrong')} after {int(end['iteration'])}")
+    if not parts:
+        return [], ""
+    out = ["Along training (the sampled runs, mean over seeds with its band), the incorrect responses' mean length "
+           "goes " + "; ".join(parts) + "."]
+    verdict = ""
+    if grpo is not None and grpo.name in stops:
+        stopped, at = stops[grpo.name]
+        everyone = all(s for s, _ in stops.values())
+        verdict = f"reproduced only up to update {at}" if stopped else "reproduced"
+        out.append("The paper's picture of incorrect responses that keep growing with GRPO is "
+                   + (f"reproduced only up to update {at}: there GRPO's incorrect length peaks and then falls (the "
+                      "end's band lies below the peak's)" if stopped else "reproduced: GRPO's incorrect length "
+                      "does not fall back from its peak by the end")
+                   + (", and every arm's incorrect responses grow first and shrink later" if stopped and everyone
+                      and len(stops) > 1 else "") + ".")
+    return out, verdict
+
+
 def difficulty_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> tuple[list[str], str]:
     """The question-level difficulty bias of GRPO's standard deviation."""
     dw, pw = tables.get("difficulty"), tables.get("prompt_weights")
@@ -243,7 +278,10 @@ def findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
                    f"{fmt(r['length_correct'])}, of incorrect ones {fmt(r['length_wrong'])} tokens.")
     lengths, v1 = length_findings(tables, study)
     difficulty, v2 = difficulty_findings(tables, study)
-    out += lengths + difficulty + estimator_findings(tables, study)
-    out.append(f"In short: the length bias of incorrect responses is {v1}; the difficulty bias of the standard "
-               f"deviation is {v2}; Dr. GRPO's mean is exactly a positive multiple of ∇J.")
+    growth, v3 = growth_findings(lc, study)
+    out += lengths + growth + difficulty + estimator_findings(tables, study)
+    out.append(f"In short: the length bias of incorrect responses is {v1}"
+               + (f"; their growth along training is {v3}" if v3 else "")
+               + f"; the difficulty bias of the standard deviation is {v2}; Dr. GRPO's mean is exactly a positive "
+               "multiple of ∇J.")
     return out
