@@ -234,16 +234,15 @@ def test_response_length_gradients_equal_finite_differences():
 
 # ------------------------------------------------------------------------------------------ Monte Carlo
 
-@pytest.mark.parametrize("estimator,params", [("rloo", {}), ("grpo", {}), ("dapo_token_mean", {"dynamic_sampling": 1}),
-                                              ("reinforce_pp", {}), ("remax", {})])
-def test_sampled_group_estimates_agree_with_the_exact_moments(estimator, params):
+@pytest.mark.parametrize("estimator,baseline,params", VARIANTS, ids=[f"{e}~{b}{p}" for e, b, p in VARIANTS])
+def test_sampled_group_estimates_agree_with_the_exact_moments(estimator, baseline, params):
     """Mean (per coordinate) and trace of the covariance of M sampled batch estimates against the exact values:
     z-scores, Bonferroni over the d + 1 tests at 1e-4."""
     G, P, M = 4, 3, 3000
     p = with_group_size(problem("tokens:vocab=2,length=4,needs=1;2"), G)
-    t = run_estimate(p, estimator, "none", params=params, batch_size=G * P, replicates=M, seed=5, progress=False)
+    t = run_estimate(p, estimator, baseline, params=params, batch_size=G * P, replicates=M, seed=5, progress=False)
     X = np.asarray(t.column("grad").to_pylist())
-    gm = group_moments(p, estimator, group_size=G, params=params)
+    gm = group_moments(p, estimator, baseline, group_size=G, params=params)
     mean, cov = gm.mean(P), gm.cov(P)
     bound = norm.isf(ALPHA / (2 * (X.shape[1] + 1)))
     se = X.std(axis=0, ddof=1) / np.sqrt(M)
