@@ -340,15 +340,28 @@ def confirm_bias(row: dict[str, Any], cell: pd.DataFrame, rerun: Rerun | None,
 
 
 def exact_standard_errors(problem: Any, estimator: str, baseline: str, lam: float, batch_size: int,
-                          replicates: int) -> np.ndarray | None:
+                          replicates: int, params: dict[str, float] | None = None) -> np.ndarray | None:
     """Exact standard errors ``(d,)`` of the coordinates' means over ``replicates`` batches of ``batch_size``;
     ``None`` where the exact engine does not give this estimator's covariance (or the fitted ``optimal``,
-    whose exact counterpart is the oracle, a smaller variance)."""
+    whose exact counterpart is the oracle, a smaller variance).  Batches sampled in groups
+    (``problem.group_size > 1``) take the group engine's covariance (:mod:`pgexp.exact.groups`)."""
     from pgexp.errors import UserError
     from pgexp.exact.moments import SUPPORTED, trajectory_moments
 
     if estimator == "all_action" or baseline in ("q_exact", "q_fitted"):  # the action-dependent engines
         return action_standard_errors(problem, estimator, baseline, lam, batch_size, replicates)
+    G = int(getattr(problem, "group_size", 1))
+    if G > 1:
+        from pgexp.exact.groups import RULES, group_moments
+
+        if (estimator, baseline) not in RULES:
+            return None
+        try:
+            cov = group_moments(problem, estimator, baseline, group_size=G, params=params, full=False).cov(
+                batch_size // G)
+        except (UserError, ValueError):
+            return None
+        return np.sqrt(np.maximum(cov, 0.0) / replicates)
     if getattr(problem, "track", "tabular") == "lqr":  # the Gaussian moment recursion (scalar systems)
         from pgexp.exact.lqr_moments import SUPPORTED as LQR_PAIRS
         from pgexp.exact.lqr_moments import scalar_moments
@@ -410,6 +423,10 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
     h = int(r["horizon"])
     problem = build_problem(str(r["env"]), features=str(r["features"]), policy=str(r["policy"]), theta=str(r["theta"]),
                             gamma=float(r["gamma"]), horizon="inf" if h < 0 else h)
+    if "group_size" in r.index and _given(r["group_size"]) and int(r["group_size"]) > 1:
+        from pgexp.sampling.groups import with_group_size
+
+        problem = with_group_size(problem, int(r["group_size"]))
     params = {k: float(r[k]) for k in hyperparameters() if k in r.index and _given(r[k])}
     fit = int(r["fit_batch_size"]) if "fit_batch_size" in r.index and _given(r["fit_batch_size"]) else None
     table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), params=params,
@@ -417,7 +434,7 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
                          fit_batch_size=fit, progress=False, purpose=BIAS_PURPOSE)
     G = np.stack(table.column("grad").to_numpy(zero_copy_only=False)).astype(np.float64)
     se = exact_standard_errors(problem, str(r["estimator"]), str(r["baseline"]), params.get("lam", 0.95),
-                               int(r["batch_size"]), replicates)
+                               int(r["batch_size"]), replicates, params)
     return G, np.asarray(table.column("grad_exact")[0].as_py(), dtype=np.float64), se
 
 

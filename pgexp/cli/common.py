@@ -156,6 +156,16 @@ def critic_baseline(estimator: str | None, baseline: str, critic: str | None) ->
     return named
 
 
+def add_group_option(g: argparse._ArgumentGroup) -> None:
+    """``--group-size G``: G responses per prompt (initial state), as language-model fine-tuning samples
+    (:mod:`pgexp.sampling.groups`); ``--batch-size`` counts responses."""
+    g.add_argument("--group-size", type=POSITIVE_INT, default=None, metavar="G",
+                   help="sample the batch in groups of G responses (episodes) per prompt (initial state), as "
+                        "language-model fine-tuning does; --batch-size counts responses (prompts x G) and must be a "
+                        "multiple of G; the group estimators (rloo, grpo, dr_grpo, dapo_token_mean, reinforce_pp, "
+                        "remax) read the groups (default: ungrouped, every episode its own start)")
+
+
 def add_practice_options(p: argparse.ArgumentParser) -> None:
     """``--normalize-advantages``, ``--truncate T``, ``--bootstrap B``: what implementations do around an
     estimator (:mod:`pgexp.estimators.practice`)."""

@@ -15,7 +15,9 @@ from pgexp.cli.common import (
 )
 
 ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
-              "rollin_rollout", "all_action")
+              "rollin_rollout", "all_action", "rloo", "grpo", "dr_grpo", "dapo_token_mean", "reinforce_pp", "remax")
+# the group estimators' hyperparameters (pgexp.estimators)
+GROUP_HYPERPARAMETERS = ("std_ddof", "eps", "length_norm", "dynamic_sampling")
 EXAMPLE = ("pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none"
            " --batch-size 1,16")
 
@@ -45,6 +47,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--lam", type=PROBABILITY, default=0.95,
                    help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
+    p.add_argument("--group-size", type=POSITIVE_INT, default=None, metavar="G",
+                   help="group estimators (rloo, grpo, dr_grpo, dapo_token_mean, reinforce_pp, remax; and reinforce "
+                        "with none or constant): G responses per prompt, exact for any G by exchangeable reward "
+                        "counts (pgexp.exact.groups); the numbers refer to one group, --batch-size N (a multiple of G) "
+                        "to N/G prompts; adds the bias as length and direction, the per-prompt weights and the "
+                        "length effects")
+    from pgexp.estimators import hyperparameters
+
+    for name in GROUP_HYPERPARAMETERS:
+        h = hyperparameters()[name]
+        p.add_argument(h.option, type=number(h.low, h.high), default=None, metavar=name.upper()[:3],
+                       help=f"{h.doc} (group estimators; default {h.default:g})")
     p.add_argument("--truncate", type=POSITIVE_INT, default=None, metavar="T",
                    help="cut episodes after T steps (discounted or episodic problems; the moment recursion): the mean "
                         "against the untruncated grad J is what the cut costs")
@@ -92,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if problem.track == "lqr":
         from pgexp.runs.lqr_exact import exact_variance as lqr_variance
 
+        if args.group_size is not None:
+            raise UserError("--group-size: group estimators are for finite MDPs (a prompt is an initial state)")
         if args.truncate is not None or args.bootstrap is not None or value is not None:
             raise UserError("--truncate, --bootstrap, --value: finite MDPs only")
         out = lqr_variance(problem, args.estimator, baseline, lam=args.lam, method=args.method, batch_sizes=sizes)
@@ -99,7 +115,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.method in ("recursion", "monte_carlo"):
         raise UserError(f"--method {args.method}: linear-quadratic problems only; finite MDPs: auto, enumeration, dp")
-    if args.truncate is not None or args.bootstrap is not None:
+    from pgexp.exact.groups import GROUP_ESTIMATORS
+
+    if args.group_size is not None or args.estimator in GROUP_ESTIMATORS:
+        from pgexp.exact.groups import group_variance
+
+        if args.group_size is None:
+            raise UserError(f"--estimator {args.estimator}: a group estimator; give --group-size G (responses per "
+                            "prompt)")
+        if value is not None or args.truncate is not None or args.bootstrap is not None:
+            raise UserError("--group-size: not with --value, --truncate or --bootstrap")
+        params = {k: getattr(args, k) for k in GROUP_HYPERPARAMETERS if getattr(args, k) is not None}
+        out = group_variance(problem, args.estimator, baseline, group_size=args.group_size, params=params,
+                             batch_sizes=sizes)
+    elif args.truncate is not None or args.bootstrap is not None:
         from pgexp.estimators.practice import make_practice
         from pgexp.exact.practice import practice_variance
 

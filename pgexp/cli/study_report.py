@@ -31,6 +31,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="variance studies: the Monte-Carlo arm's metrics (pgexp metrics)")
     p.add_argument("--comparisons", default=None, metavar="comparisons.parquet",
                    help="variance studies: the Monte-Carlo arm's paired comparisons (pgexp compare)")
+    p.add_argument("--length-curves", default=None, metavar="length_curves.parquet",
+                   help="group studies: the response lengths along training (pgexp group-curves --curves)")
+    p.add_argument("--length-summary", default=None, metavar="length_summary.parquet",
+                   help="group studies: their summary and paired differences (pgexp group-curves --summary)")
+    p.add_argument("--group-variance", default=None, metavar="group_variance.parquet",
+                   help="group studies: the exact table against G (pgexp group-variance --output)")
+    p.add_argument("--prompt-weights", default=None, metavar="prompt_weights.parquet",
+                   help="group studies: the per-prompt weights (pgexp group-variance --prompt-output)")
+    p.add_argument("--difficulty", default=None, metavar="difficulty_weights.parquet",
+                   help="group studies: the weight against the success probability (--difficulty-output)")
     p.add_argument("--outdir", required=True, metavar="DIR",
                    help="writes DIR/figures/NAME.{pdf,png} and DIR/report.html")
     p.set_defaults(func=run)
@@ -54,11 +64,13 @@ def run(args: argparse.Namespace) -> int:
     study = load_paper_study({"study": raw})
     if study is None:
         raise UserError("--study-json: empty study section")
-    needed = ("tucker",) if study.kind == "mirage" else ("curves", "summary")
+    needed = {"mirage": ("tucker",), "groups": ("length_curves", "length_summary", "group_variance")}.get(
+        study.kind, ("curves", "summary"))
     for key in needed:
         if not getattr(args, key):
-            raise UserError(f"--{key}: required for the {study.kind} study {study.name}")
-    roles = ("curves", "summary", "traces", "variance", "tucker", "metrics", "comparisons")
+            raise UserError(f"--{key.replace('_', '-')}: required for the {study.kind} study {study.name}")
+    roles = ("curves", "summary", "traces", "variance", "tucker", "metrics", "comparisons", "length_curves",
+             "length_summary", "group_variance", "prompt_weights", "difficulty")
     tables = {k: read_frame(getattr(args, k)) for k in roles if getattr(args, k)}
     outdir = Path(args.outdir)
     pngs, captions = {}, {}

@@ -135,6 +135,39 @@ register_estimator("all_action", f"{_A}:all_action", baselines=_ACTION, unbiased
                    doc="sum_h gamma^h sum_a grad pi(a|s_h) Q(s_h, a): the expected (all-action) policy gradient, "
                        "Gaussian policies in closed form; the critic is the baseline (q_exact; q_fitted: --critic "
                        "fitted)")
+# Group estimators (language-model fine-tuning): sampled in groups of G responses per prompt (--group-size G);
+# finite and episodic objectives (a response is an episode).  pgexp.estimators.groups defines them.
+_GR = "pgexp.estimators.groups"
+STD_DDOF = Hyperparameter("std_ddof", 1.0, "the group standard deviation's divisor G - std_ddof: 1 the sample one "
+                          "(torch.std, TRL, verl), 0 the population one", 0.0, 1.0, check_values=(0.0,), integer=True)
+EPS = Hyperparameter("eps", 1e-6, "the epsilon added to the standard deviation", 0.0, 1.0)
+LENGTH_NORM = Hyperparameter("length_norm", 1.0, "1: each token of response i weighs 1/|o_i| (GRPO); 0: no length "
+                             "term (the std normalisation alone)", 0.0, 1.0, check_values=(0.0,), integer=True)
+DYNAMIC = Hyperparameter("dynamic_sampling", 0.0, "1: drop groups whose rewards are all equal and average over the "
+                         "rest (DAPO's dynamic sampling)", 0.0, 1.0, check_values=(1.0,), integer=True)
+_EPISODES = ("finite", "episodic")
+_TAB = ("tabular",)  # group sampling needs an initial state to share (pgexp.sampling.groups)
+register_estimator("rloo", f"{_GR}:rloo", objectives=_EPISODES, tracks=_TAB, min_group_size=2, label="RLOO",
+                   color="#56b4e9", order=10, vectorized=True,
+                   doc="(r_i - mean of the other responses' rewards) per token (Kool et al.)")
+register_estimator("grpo", f"{_GR}:grpo", unbiased=False, objectives=_EPISODES, tracks=_TAB,
+                   hyperparameters=(STD_DDOF, EPS, LENGTH_NORM),
+                   min_group_size=2, label="GRPO", color="#d55e00", order=11, vectorized=True,
+                   doc="(r_i - group mean) / (group std + eps) / |o_i| per token (Shao et al.; biased)")
+register_estimator("dr_grpo", f"{_GR}:dr_grpo", unbiased=False, scale=f"{_GR}:dr_grpo_scale", objectives=("finite",),
+                   tracks=_TAB, min_group_size=2, label="Dr. GRPO", color="#0072b2", order=12, vectorized=True,
+                   doc="(r_i - group mean) / L_max per token, L_max = H (Liu et al.; mean (G-1)/(G H) grad J)")
+register_estimator("dapo_token_mean", f"{_GR}:dapo_token_mean", unbiased=False, objectives=_EPISODES, tracks=_TAB,
+                   hyperparameters=(STD_DDOF, EPS, DYNAMIC), min_group_size=2, label="DAPO token mean",
+                   color="#cc79a7", order=13, vectorized=True,
+                   doc="G A_i / (sum of the group's lengths) per token, A_i GRPO's; --dynamic-sampling 1 drops "
+                       "all-equal groups (Yu et al.; biased)")
+register_estimator("reinforce_pp", f"{_GR}:reinforce_pp", unbiased=False, objectives=_EPISODES, tracks=_TAB,
+                   hyperparameters=(STD_DDOF, EPS), min_group_size=1, label="REINFORCE++", color="#009e73", order=14,
+                   vectorized=True, doc="(r_i - batch mean) / (batch std + eps) per token (Hu; biased)")
+register_estimator("remax", f"{_GR}:remax", objectives=("finite",), tracks=_TAB, min_group_size=1,
+                   label="ReMax", color="#e69f00", order=15, vectorized=True,
+                   doc="r_i - reward of the greedy response to the prompt, per token (Li et al.)")
 
 __all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice",
            "Estimator", "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",

@@ -29,6 +29,11 @@ trivially; a batch-level statistic uses :meth:`Batch.block_sums` / ``batch.block
 called once per block with a batch of its own (``blocks = 1``), so a plug-in never sees a stack unless it
 asks for one.
 
+**Groups.**  With ``--group-size G`` (:mod:`pgexp.sampling.groups`) the batch is sampled as language-model
+fine-tuning samples it: ``n / G`` prompts (initial states) per replicate, ``G`` responses (trajectories) to each,
+group ``g`` in rows ``[g G, (g + 1) G)`` (``batch.group_ids``, :meth:`Batch.group_sums`); a group estimator
+(:mod:`pgexp.estimators.groups`) builds its baseline and normalisation from its own group, or from its block.
+
 A *truncated* trajectory of an infinite-horizon objective (discounted, simulated for ``T`` steps with
 ``gamma^T < 1e-12``; or episodic, cut at the step cap and reported ``truncated``) has not ended: the
 objective goes on, so ``baseline_next`` keeps ``b(s_T)`` and GAE bootstraps from it, as the exact value
@@ -87,6 +92,9 @@ class Batch:
             sample: roll-in plus roll-out); ``None``: ``lengths``.
         blocks: independent batch estimates stacked in this batch: rows ``[k n, (k + 1) n)`` are replicate ``k``'s
             ``n = N / blocks`` trajectories (see "Stacks of replicates" in the module docstring).
+        group_size: ``G``, responses per prompt: rows ``[g G, (g + 1) G)`` are group ``g``'s responses to one prompt
+            (the same initial state), a block holds ``n / G`` whole groups (see "Groups" in the module docstring);
+            ``1``: every trajectory its own prompt.
         context: the problem at ``theta`` (the track's context: ``pi``, tables, ...), for advanced use.
         env_steps: environment steps the batch cost (default ``lengths.sum()``).
         given_returns: ``(N, L)`` returns supplied by the sampler (the roll-out's ``y``), else ``None``.
@@ -117,6 +125,7 @@ class Batch:
     blocks: int = 1
     costs: np.ndarray | None = None
     final_states: np.ndarray | None = None
+    group_size: int = 1
 
     def __post_init__(self) -> None:
         self.aligned = self.times is _UNSET  # times[i, h] = h: the discount is one row, broadcast
@@ -151,6 +160,16 @@ class Batch:
         a = np.asarray(x)
         return a.reshape(self.blocks, self.block_size, *a.shape[1:]).sum(axis=1)
 
+    @cached_property
+    def group_ids(self) -> np.ndarray:
+        """``(N,)`` int64: the group (prompt) of each trajectory, ``0 .. N / G - 1`` within this batch."""
+        return np.arange(self.num, dtype=np.int64) // self.group_size
+
+    def group_sums(self, x: ArrayLike) -> np.ndarray:
+        """Per-trajectory values ``(N, ...)`` summed within each group: ``(N / G, ...)``."""
+        a = np.asarray(x)
+        return a.reshape(self.num // self.group_size, self.group_size, *a.shape[1:]).sum(axis=1)
+
     @property
     def block_steps(self) -> np.ndarray:
         """``(blocks,)`` int64 environment steps of each replicate."""
@@ -181,6 +200,7 @@ class Batch:
         else:
             sub.successors = self.successors[rows]
         sub.__dict__.pop("_exact", None)
+        sub.__dict__.pop("group_ids", None)
         sub.fitted = None if self.fitted is None else self.fitted[k]
         sub.blocks = 1
         sub.block_ids = np.zeros(n, np.int64)

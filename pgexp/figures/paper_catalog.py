@@ -117,3 +117,41 @@ register_figure(
         "over the same trajectories, with 95% bootstrap intervals."),
 )
 
+register_figure(
+    name="liu2025_length_bias",
+    draw="pgexp.figures.liu2025:draw_length_bias",
+    tables={"length_curves": "length_curves"},
+    columns={"length_curves": ("label", "iteration", "p_correct", "length_correct", "length_wrong",
+                               "length_wrong_lo", "length_wrong_hi", "length_wrong_mean_field")},
+    section="study",
+    order=240,
+    caption=(
+        "Response lengths along training with group estimators on a sequence MDP, measured exactly (the tabular "
+        "version of Liu et al. 2025, Figure 1 right). Left to right: the success probability, the mean length of "
+        "correct responses and the mean length of incorrect responses (a length counts every token, the "
+        "end-of-sequence token included), each exact at the policy of the iteration. Solid: the mean over the "
+        "sampled runs with its 95% percentile-bootstrap band over seeds; dashed: the mean-field path, the same "
+        "optimizer applied to the estimator's exact mean. Every arm starts from the same policy with the same first "
+        "batch (under Adam, Dr. GRPO's and RLOO's runs coincide: their weights differ by a constant factor)."),
+)
+
+register_figure(
+    name="liu2025_group_variance",
+    draw="pgexp.figures.liu2025:draw_group_variance",
+    tables={"group_variance": "group_variance", "difficulty": "difficulty_weights"},
+    optional=("difficulty",),
+    columns={"group_variance": ("label", "group_size", "length_k", "angle_deg", "trace_cov",
+                                "trace_cov_equal_length", "d_length_wrong_per_dJ"),
+             "difficulty": ("estimator", "group_size", "p", "weight")},
+    section="study",
+    order=250,
+    caption=(
+        "Group estimators against the group size G, exactly (pgexp.exact.groups), for a batch of the study's prompts "
+        "x G responses at the initial policy. Top: the mean's length along the exact gradient, k = <E g, grad J> / "
+        "(the squared norm of grad J) (1: the right length; a positive k is undone by the step size), the angle "
+        "between E g and grad J (what no step size undoes), and the length bias: the first-order change in the mean "
+        "length of incorrect responses per unit of J gained along E g. Bottom: the trace of the covariance of the "
+        "batch estimate, the same at equal mean length (the estimate divided by k), and the weight GRPO's standard "
+        "deviation gives a prompt with success probability p on a 0/1 task, relative to RLOO's (without GRPO's "
+        "length term)."),
+)

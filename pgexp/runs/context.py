@@ -18,6 +18,7 @@ and reaches a track only through the methods below: ``sample``, ``gradients``, `
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -84,9 +85,7 @@ class TabularContext:
         return float(self.mdp.gamma)
 
     def at(self, theta: np.ndarray) -> TabularContext:
-        p = self.problem
-        return TabularContext(Problem(p.mdp, p.policy, np.asarray(theta, dtype=np.float64), p.env_spec,
-                                      p.features_spec, p.policy_spec, p.theta_spec))
+        return TabularContext(dataclasses.replace(self.problem, theta=np.asarray(theta, dtype=np.float64)))
 
     @cached_property
     def pi(self) -> np.ndarray:
@@ -141,13 +140,21 @@ class TabularContext:
         blocks = 1 if stack is None else stack.count
         total = seeds.shape[0]
         if scheme == "rollin_rollout":
+            if getattr(self.problem, "group_size", 1) > 1:
+                raise UserError("--group-size: the roll-in/roll-out scheme samples single steps, not responses")
             s, a, h, y, cost = rollin_rollout(tables, seeds, mdp.gamma, mdp.horizon, uniform_action=uniform_action)
             live = (~tables.absorbing[s]).astype(np.int64)  # a roll-in absorbed before step h scores nothing
             return Batch(s[:, None], a[:, None], y[:, None], live, mdp.gamma, mdp.horizon, s[:, None],
                          np.ones(total, bool), np.zeros(total, bool), self.track, times=h[:, None], context=self,
                          env_steps=int(cost.sum()), given_returns=y[:, None], exact=self.exact_on, blocks=blocks,
                          costs=cost)
-        t = sample(mdp, tables, seeds, steps=steps)
+        G = int(getattr(self.problem, "group_size", 1))
+        if G > 1:  # G responses per prompt: pgexp.sampling.groups (same trajectory streams, prompts of their own)
+            from pgexp.sampling.groups import prompt_seeds, sample_groups
+
+            t = sample_groups(mdp, tables, seeds, prompt_seeds(source, n // G), G, steps=steps)
+        else:
+            t = sample(mdp, tables, seeds, steps=steps)
 
         def successors() -> np.ndarray:
             nxt = np.zeros_like(t.states)  # padding stays a valid state index
@@ -161,7 +168,7 @@ class TabularContext:
             ended = ended | (t.lengths == mdp.horizon)
         batch = Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended,
                       t.truncated, self.track, context=self, exact=self.exact_on, blocks=blocks,
-                      final_states=t.final_states)
+                      final_states=t.final_states, group_size=G)
         batch.__dict__["first_returns"] = t.first_returns  # the sampler summed G_0 already (a cached property)
         return batch
 

@@ -321,7 +321,9 @@ def estimate_stack(ctx: Any, pairs: Sequence[Pair], n: int, streams: Streams, *,
         group = [p for p in pairs if p.practice == practice]
         stack = Stack(ctx, streams, n, fit_batch_size, practice)
         quick = [p for p in group if fused and not per_trajectory and fusable(ctx, p, practice)]
-        arrays = any(p.est.sampling == "trajectories" and p not in quick for p in group)
+        # the fused kernels simulate ungrouped trajectories themselves: groups are read from the drawn arrays
+        arrays = any(p.est.sampling == "trajectories" and p not in quick for p in group) or \
+            getattr(ctx.problem, "group_size", 1) > 1
         if quick:
             done.update(stack.fused(quick, arrays))
         for p in group:

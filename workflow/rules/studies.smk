@@ -2,7 +2,7 @@
 # tables, figures and one-page report, all under results/studies/NAME/.  The mapping from the config to
 # the jobs is pgexp.study.paper; every rule is a thin `pgexp ...` call.  A training study's rules are in
 # training_study.smk, a variance study's (tucker2018_mirage: exact decompositions and a Monte-Carlo arm) in
-# mirage_study.smk.
+# mirage_study.smk, a group study's (group estimators: pgexp group-train) in group_study.smk.
 
 import json
 import os
@@ -46,6 +46,10 @@ wildcard_constraints:
 if PAPER.kind == "mirage":
 
     include: "mirage_study.smk"
+
+elif PAPER.kind == "groups":
+
+    include: "group_study.smk"
 
 else:
 
