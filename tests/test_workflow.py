@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from figure_checks import study_problems
 from test_plugins import REWARD_TO_GO
 
 from pgexp.figures import FIGURES, figures_for
@@ -174,6 +175,16 @@ def measure_in_chromium(page: Path, tmp: Path, width: int = 1400, height: int = 
     m = re.search(r'<pre id="pgexp-measure">([^<]*)</pre>', proc.stdout)
     assert m, f"chromium rendered no measurement (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
     return json.loads(html.unescape(m.group(1)))
+
+
+def test_every_figure_the_study_builds_is_fit_to_print(study):
+    """The checks of ``test_figure_layout.py`` (``figure_checks.py``) on each figure the study builds, drawn
+    from its own tables: real intervals, real labels, a continuous-action environment beside tabular ones."""
+    cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
+    found = study_problems(study / "results" / "tables", figures_for(cfg))
+    assert set(found) == set(figures_for(cfg))  # every figure the study builds has its tables
+    bad = {name: problems for name, problems in found.items() if problems}
+    assert not bad, "\n".join(f"{name}:\n  " + "\n  ".join(p) for name, p in bad.items())
 
 
 def test_report_in_a_browser(study, tmp_path):
