@@ -18,7 +18,20 @@ each cost in environment steps ``s_m`` (``(M,)``), and the exact ``grad J``.  Me
 ``rel_mse``                   ``mse / ||grad J||^2``
 ``cosine``                    ``mean_m cos(g_m, grad J)``: depends on ``N`` (more trajectories, better aligned)
 ``snr``                       ``||grad J||^2 / trace_cov``: signal-to-noise of the batch mean
+``length_k``                  ``k = <mean(g), grad J> / ||grad J||^2``: the mean's length along ``grad J`` (1: unbiased)
+``rel_length_bias_sq``        ``(k - 1)^2 - Var(a) / M`` (``a_m = <g_m, grad J> / ||grad J||^2``): unbiased for
+                              ``(k - 1)^2``, the part of ``||E g - grad J||^2 / ||grad J||^2`` along ``grad J``
+``rel_direction_bias_sq``     ``bias_sq / ||grad J||^2 - rel_length_bias_sq``: the orthogonal part (unbiased)
+``angle_deg``                 angle between ``E g`` and ``grad J``: ``atan2(sqrt(rel_direction_bias_sq), k)``
+``var_per_traj_equal_length`` ``var_per_traj / k^2``: the per-trajectory variance of ``g / k``, at equal mean length
 ============================= ======================================================================
+
+Length and direction.  ``E g - grad J = (k - 1) grad J + b_perp``, so ``||E g - grad J||^2 / ||grad J||^2 =
+(k - 1)^2 + ||b_perp||^2 / ||grad J||^2``: a bias along ``grad J`` only rescales the step (the learning rate absorbs
+it), one orthogonal to it turns the step.  ``mean(a)`` is unbiased for ``k`` and ``(mean a - 1)^2`` overestimates
+``(k - 1)^2`` by ``Var(a) / M``, which is subtracted; the orthogonal part is the rest of the unbiased ``bias_sq``.
+A variance compared across estimators of different mean length compares step sizes too; ``g / k`` has the mean
+length of ``grad J``, and its variance is ``var_per_traj / k^2``.
 
 Intervals
 ---------
@@ -89,8 +102,10 @@ from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed, draw_coun
 if TYPE_CHECKING:
     import pandas as pd
 
-METRICS = ("bias_sq", "trace_cov", "var_per_traj", "work_normalized_variance", "mse", "rel_mse", "cosine", "snr")
-STUDENTISED = ("trace_cov", "var_per_traj", "work_normalized_variance", "snr")  # log-scale bootstrap-t
+METRICS = ("bias_sq", "trace_cov", "var_per_traj", "work_normalized_variance", "mse", "rel_mse", "cosine", "snr",
+           "length_k", "rel_length_bias_sq", "rel_direction_bias_sq", "angle_deg", "var_per_traj_equal_length")
+# log-scale bootstrap-t
+STUDENTISED = ("trace_cov", "var_per_traj", "work_normalized_variance", "snr", "var_per_traj_equal_length")
 BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test of one cell (two-sided, Bonferroni over coordinates)
 BIAS_RERUN_FACTOR = 10  # replicates of the confirming rerun, as a multiple of the cell's
 BIAS_PURPOSE = "bias_check"  # names the rerun's independent random stream (pgexp.runs.estimate.stream_identity)
@@ -121,8 +136,14 @@ class _Sufficient:
         self.gnorm2 = float(gnorm**2)
         self.batch_size = batch_size
         self.cos_ok = bool(np.all(np.isfinite(self.cos)))
-        # every per-replicate statistic side by side, (M, d + 4): one product gives the resample means of all
-        self.cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos)])
+        # the length of each estimate along grad J, a_m = <g_m, grad J> / ||grad J||^2, centred (its mean is
+        # <mean_c, grad J> / ||grad J||^2 + a_bar: only its square needs a column of its own)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.a_bar = float(self.shift @ g_true / self.gnorm2) if self.gnorm2 > 0 else float("nan")
+            self.ac = self.Gc @ g_true / self.gnorm2 if self.gnorm2 > 0 else np.zeros(self.M)
+        # every per-replicate statistic side by side, (M, d + 5): one product gives the resample means of all
+        self.cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos),
+                                     self.ac * self.ac])
 
     def evaluate(self, counts: np.ndarray) -> np.ndarray:
         """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``."""
@@ -131,7 +152,7 @@ class _Sufficient:
         means = (counts @ self.cols) / k[..., None]
         d = self.Gc.shape[1]
         mean_c = means[..., :d]
-        sq, steps, mse, cos = (means[..., d + i] for i in range(4))
+        sq, steps, mse, cos, a2 = (means[..., d + i] for i in range(5))
         with np.errstate(invalid="ignore", divide="ignore"):
             trace = (sq - np.einsum("...d,...d->...", mean_c, mean_c)) * k / (k - 1)
             bias_vec = mean_c + (self.shift - self.g_true)
@@ -140,7 +161,28 @@ class _Sufficient:
             rel = mse / self.gnorm2 if self.gnorm2 > 0 else np.full_like(mse, np.nan)
             cosine = cos if cos_ok else np.full_like(mse, np.nan)
             snr = self.gnorm2 / trace
-        return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr])
+            length, rel_len, rel_dir, angle, equal = self.length_direction(mean_c, a2, trace, bias_sq, k)
+        return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr,
+                         length, rel_len, rel_dir, angle, equal])
+
+    def length_direction(self, mean_c: np.ndarray, a2: np.ndarray, trace: np.ndarray, bias_sq: np.ndarray,
+                         k: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The bias split into length and direction, and the variance at equal mean length (module docstring):
+        ``length_k``, ``rel_length_bias_sq``, ``rel_direction_bias_sq``, ``angle_deg``, ``var_per_traj_equal_length``
+        from the resampled means ``mean_c`` ``(..., d)`` and ``mean(a_c²)`` ``a2``, ``trace``, ``bias_sq``, weights
+        ``k``."""
+        g2 = self.gnorm2
+        if not g2 > 0:
+            nan = np.full_like(trace, np.nan)
+            return nan, nan, nan, nan, nan
+        a_mean = mean_c @ self.g_true / g2                       # the resample's mean of a_c
+        var_a = (a2 - a_mean * a_mean) * k / (k - 1)             # unbiased variance of a_m
+        length = self.a_bar + a_mean
+        rel_len = (length - 1.0) ** 2 - var_a / k                # unbiased for (k - 1)^2
+        rel_dir = bias_sq / g2 - rel_len                         # the rest of bias_sq / ||grad J||^2
+        angle = np.degrees(np.arctan2(np.sqrt(np.maximum(rel_dir, 0.0)), length))
+        equal = np.where(length > 0, trace * self.batch_size / (length * length), np.nan)
+        return length, rel_len, rel_dir, angle, equal
 
 
 def variance_ess(G: np.ndarray) -> float:
@@ -182,9 +224,10 @@ def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_re
     q, s = suff.qc, suff.steps
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
     c = draw_counts(rng, M, n_resamples, with_sample=True)  # row 0: the sample itself
-    moments = c @ np.column_stack([q, q * q, s, s * s, q * s, suff.Gc]) / M   # one product for every moment
+    a = suff.ac  # each replicate's length along grad J (centred): the equal-length variance's moments
+    moments = c @ np.column_stack([q, q * q, s, s * s, q * s, suff.Gc, a, a * a, q * a]) / M  # one product for all
     mq, mq2, ms, ms2, mqs = moments[:, :5].T
-    mean_c = moments[:, 5:]
+    mean_c = moments[:, 5:-3]
     with np.errstate(invalid="ignore", divide="ignore"):
         v = (mq - np.einsum("bd,bd->b", mean_c, mean_c)) * M / (M - 1)   # tr Cov of each resample
         var_q, var_s, cov_qs = mq2 - mq**2, ms2 - ms**2, mqs - mq * ms
@@ -202,7 +245,30 @@ def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_re
         out["snr"] = (float(g2 / np.float64(hi)), float(g2 / np.float64(lo))) if g2 > 0 else (0.0, 0.0)
     out["work_normalized_variance"] = (_log_pivot(w[1:], w[0], se_w[1:], se_w[0], confidence) if ms[0] > 0
                                        else (0.0, 0.0))
+    out["var_per_traj_equal_length"] = _equal_length_interval(suff, v, mq, mq2, moments[:, -3:], confidence)
     return out
+
+
+def _equal_length_interval(suff: _Sufficient, v: np.ndarray, mq: np.ndarray, mq2: np.ndarray, am: np.ndarray,
+                           confidence: float) -> tuple[float, float]:
+    """The studentised interval of ``var_per_traj_equal_length = N tr Cov / k²`` from the resamples' (row 0: the
+    sample) ``tr Cov`` ``v``, mean ``q`` and ``q²`` ``mq``, ``mq2`` and means of ``(a, a², q a)`` ``am`` ``(B + 1, 3)``.
+    The influence function of ``log(v / k²)`` is ``(q_m - v) / v - 2 (a_m - k) / k`` (``a_m`` the replicate's length
+    along ``grad J``), so ``se² = [Var q / v² + 4 Var a / k² - 4 Cov(q, a) / (v k)] / M``; NaN where the mean has no
+    positive length."""
+    M = suff.M
+    if not suff.gnorm2 > 0:
+        return float("nan"), float("nan")
+    ma, ma2, mqa = am.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = suff.a_bar + ma
+        w = np.where(k > 0, v * suff.batch_size / (k * k), np.nan)
+        var_q, var_a, cov_qa = mq2 - mq**2, ma2 - ma**2, mqa - mq * ma
+        se = np.sqrt(np.maximum(var_q / mq**2 + 4 * var_a / k**2 - 4 * cov_qa / (mq * k), 0) / M)
+    if not (np.isfinite(w[0]) and w[0] > 0):
+        return float("nan"), float("nan")
+    ok = np.isfinite(w[1:])
+    return _log_pivot(w[1:][ok], w[0], se[1:][ok], se[0], confidence)
 
 
 def variance_intervals(G: np.ndarray, batch_size: int, *, steps: np.ndarray | None = None, confidence: float = 0.95,
