@@ -22,6 +22,7 @@ import pytest
 
 from pgexp.analysis.aggregate import join_exact
 from pgexp.analysis.compare import holm
+from pgexp.estimators import is_oracle
 from pgexp.figures import FIGURES
 from pgexp.io import read_frame, save_figure, write_frame
 from pgexp.report import html as report
@@ -280,8 +281,10 @@ def test_variance_ratios_are_the_paired_intervals(page, tables):
     m, c = tables["metrics"], tables["comparisons"]
     for env in ENVS:
         ref = m[(m["env_name"] == env) & (m["sweep"] == "both")]
+        implementable = ref[[not is_oracle(e, b) for e, b in zip(ref["estimator"], ref["baseline"])]]
         for col, stat in (("var_per_traj", "var_ratio"), ("work_normalized_variance", "work_ratio")):
-            best = ref.loc[ref[col].idxmin()]
+            best = implementable.loc[implementable[col].idxmin()]
+            assert not is_oracle(best["estimator"], best["baseline"])
             row = c[(c["env_name"] == env) & (c["estimator_a"] == "reinforce") & (c["baseline_a"] == "none")
                     & (c["estimator_b"] == best["estimator"]) & (c["baseline_b"] == best["baseline"])].iloc[0]
             want = (f"paired ratio reinforce~none / {best['estimator']}~{best['baseline']} = "
@@ -289,6 +292,30 @@ def test_variance_ratios_are_the_paired_intervals(page, tables):
                     f"over the {row['family_size']} pairs of this cell)")
             assert want in text, want
     assert "work-normalised variance" in text and "Glynn & Whitt" in text
+    # oracles are shown apart, as references, and never win a ranking
+    assert "oracle reference (reads exact V, Q, A or b*: not implementable)" in text
+    assert not re.search(r"lowest [a-z-]+ variance[^:]*: [a-z_]+~value_exact", text)
+    assert not re.search(r"lowest [a-z-]+ variance[^:]*: advantage_exact", text)
+    assert "among the implementable pairs" in text
+
+
+def test_oracle_flags_and_ties():
+    """The registry's oracle flag: a pair is an oracle when its estimator or its baseline reads exact quantities;
+    a winner whose interval overlaps another pair's is tied with it, one that is apart is not."""
+    from pgexp.report.sections.estimation import oracle_rows, tied_with
+
+    assert is_oracle("advantage_exact", "none") and is_oracle("reinforce", "value_exact")
+    assert is_oracle("gae", "value_exact") and not is_oracle("gae", "value_learned")
+    assert not is_oracle("reinforce", "none") and not is_oracle("reinforce", "optimal")
+    assert not is_oracle("reinforce", "fixed:c=1") and not is_oracle("plugin_not_loaded", "none")
+    df = pd.DataFrame({"estimator": ["a_est", "b_est", "advantage_exact"], "baseline": ["none", "none", "none"],
+                       "cosine": [0.973, 0.972, 0.99], "cosine_lo": [0.964, 0.962, 0.985],
+                       "cosine_hi": [0.98, 0.979, 0.995]})
+    assert oracle_rows(df).tolist() == [False, False, True]
+    impl = df[~oracle_rows(df)]
+    assert tied_with(impl, impl.loc[0], "cosine") == ["b_est~none"]
+    apart = impl.assign(cosine_lo=[0.970, 0.90], cosine_hi=[0.98, 0.96])
+    assert tied_with(apart, apart.loc[0], "cosine") == []
 
 
 def test_bias_flags_unconfirmed_are_not_warnings(tables, figures, tmp_path):

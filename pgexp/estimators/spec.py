@@ -120,6 +120,8 @@ class Baseline:
         table: for ``kernel = "table"``, ``"module:function"`` or callable ``(ctx, aux, streams, options) -> (B, H',
             S)``: ``b_h(s) = T[k, min(h, H' - 1), s]`` for replicate ``k`` (``B = 1``: every replicate; ``H' = 1``:
             stationary) -- the same values as ``values``.
+        oracle: it reads exact quantities (``V``, ``Q``, ``A`` or the optimal ``b*``) that no sampler has:
+            a reference point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
 
     name: str
@@ -138,6 +140,7 @@ class Baseline:
     vectorized: bool = False
     kernel: str | None = None
     table: str | Callable | None = None
+    oracle: bool = False
 
     @property
     def table_fn(self) -> Callable | None:
@@ -249,6 +252,8 @@ class Estimator:
             ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
             engine.  A kernel draws the same trajectories as ``fn`` and must give the same numbers to rounding
             (``tests/test_training_fast.py``).
+        oracle: it reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) itself, whatever its baseline: a reference
+            point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
 
     name: str
@@ -267,6 +272,7 @@ class Estimator:
     vectorized: bool = False
     kernel: str | None = None
     training_kernel: str | None = None
+    oracle: bool = False
 
     @property
     def function(self) -> Callable:
@@ -346,7 +352,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        tracks: tuple[str, ...] | list[str] = TRACKS, sampling: str = "trajectories",
                        fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
                        order: int | None = None, doc: str = "", vectorized: bool = False,
-                       kernel: str | None = None, training_kernel: str | None = None) -> Estimator:
+                       kernel: str | None = None, training_kernel: str | None = None,
+                       oracle: bool = False) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
     ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  Registering a
@@ -382,7 +389,7 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
     est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
                     order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc,
-                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel)
+                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel, oracle=bool(oracle))
     ESTIMATORS[name] = est
     return est
 
@@ -392,7 +399,7 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                       tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
                       color: str | None = None, order: int | None = None, marker: str = "P",
                       shade: float = 0.2, vectorized: bool = False, kernel: str | None = None,
-                      table: str | Callable | None = None) -> Baseline:
+                      table: str | Callable | None = None, oracle: bool = False) -> Baseline:
     """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
     tracks = tuple(tracks)
     _check_fields("baseline", name, tracks)
@@ -403,9 +410,18 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
     spec = Baseline(name=name, doc=doc, values=values, fitted=fitted or per_coordinate, per_coordinate=per_coordinate,
                     options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
                     color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
-                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table)
+                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table,
+                    oracle=bool(oracle))
     BASELINES[name] = spec
     return spec
+
+
+def is_oracle(estimator: str, baseline: str) -> bool:
+    """Whether the pair ``estimator~baseline`` reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) -- the estimator
+    or the baseline is registered ``oracle`` -- so no algorithm can run it: the report ranks it apart, as a reference.
+    A name the registry does not know (a plug-in not loaded) is not an oracle."""
+    est, base = ESTIMATORS.get(str(estimator)), BASELINES.get(str(baseline).partition(":")[0])
+    return bool((est is not None and est.oracle) or (base is not None and base.oracle))
 
 
 def get_estimator(name: str) -> Estimator:

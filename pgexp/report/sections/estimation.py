@@ -5,6 +5,11 @@ Every sentence is generated from the metrics table (and the paired comparisons, 
 factor between two estimators is always the *paired* bootstrap interval of their ratio on common
 random numbers (``pgexp compare``), never a division of two separate intervals, and a difference is
 only called one when Holm's correction over the cell's family of pairs and the interval agree.
+
+Rankings ("lowest variance", "highest cosine") are over the *implementable* pairs: a pair whose estimator or
+baseline the registry marks ``oracle`` (it reads the exact ``V``, ``Q``, ``A`` or ``b*``,
+:func:`pgexp.estimators.is_oracle`) is shown beside the winner as a reference, never as a winner.  A winner
+whose 95% interval overlaps another pair's is declared tied with it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.metrics import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
+from pgexp.estimators import is_oracle
 from pgexp.report.format import ci, flag, fmt, has, horizon, num, pair, where
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 from pgexp.report.tables import CELL_COLUMNS
@@ -92,6 +98,36 @@ def _lowest(ref: pd.DataFrame, col: str) -> pd.Series | None:
     return None if ok.empty else ok.loc[num(ok, col).idxmin()]
 
 
+def oracle_rows(df: pd.DataFrame) -> pd.Series:
+    """Which rows are oracle pairs (registry flag ``oracle`` on the estimator or the baseline), as a boolean Series."""
+    return pd.Series([is_oracle(e, b) for e, b in zip(df["estimator"], df["baseline"])], index=df.index, dtype=bool)
+
+
+def tied_with(rows: pd.DataFrame, best: pd.Series, col: str) -> list[str]:
+    """The other pairs of ``rows`` whose ``[col_lo, col_hi]`` overlaps the winner's: not shown apart from it."""
+    if f"{col}_lo" not in rows or f"{col}_hi" not in rows:
+        return []
+    blo, bhi = float(best[f"{col}_lo"]), float(best[f"{col}_hi"])
+    lo, hi = num(rows, f"{col}_lo"), num(rows, f"{col}_hi")
+    overlap = (lo <= bhi) & (hi >= blo) & np.isfinite(num(rows, col)) & (rows.index != best.name)
+    return [pair(r["estimator"], r["baseline"]) for _, r in rows[overlap].iterrows()]
+
+
+def _tie_text(ties: list[str]) -> str:
+    return f"; tied with {', '.join(ties)} (overlapping 95% intervals)" if ties else ""
+
+
+def _oracle_reference(oracles: pd.DataFrame, col: str, lowest: bool = True) -> str:
+    """The best oracle pair as a reference beside an implementable winner (empty when there is none)."""
+    vals = num(oracles, col)
+    ok = oracles[np.isfinite(vals)]
+    if ok.empty:
+        return ""
+    r = ok.loc[num(ok, col).idxmin() if lowest else num(ok, col).idxmax()]
+    return (f"; oracle reference (reads exact V, Q, A or b*: not implementable) "
+            f"{pair(r['estimator'], r['baseline'])} {ci(r[col], r.get(f'{col}_lo'), r.get(f'{col}_hi'))}")
+
+
 def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame | None) -> tuple[list[str], dict]:
     """Lowest per-trajectory and work-normalised variance at the reference cell, against reinforce~none."""
     out: list[str] = []
@@ -100,6 +136,8 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
     cell = f"H = {horizon(r0['horizon'])}, N = {fmt(r0['batch_size'])}"
     base = ref[(ref["estimator"] == REFERENCE_PAIR[0]) & (ref["baseline"] == REFERENCE_PAIR[1])]
     base_row = base.iloc[0] if len(base) else None
+    orc = oracle_rows(ref)
+    impl, oracles = ref[~orc], ref[orc]
     for col, what, stat in (
         ("var_per_traj", "per-trajectory variance", "var_ratio"),
         (
@@ -108,14 +146,18 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
             "work_ratio",
         ),
     ):
-        best = _lowest(ref, col)
+        best = _lowest(impl, col)
         if best is None:
             continue
         bp = pair(best["estimator"], best["baseline"])
         biased = " (biased by construction)" if _is_biased(best) else ""
-        text = f"{label} ({cell}): lowest {what}: {bp}{biased} {ci(best[col], best[f'{col}_lo'], best[f'{col}_hi'])}"
+        text = (f"{label} ({cell}): lowest {what} among the implementable pairs: {bp}{biased} "
+                f"{ci(best[col], best[f'{col}_lo'], best[f'{col}_hi'])}")
         if col == "work_normalized_variance":
             text += f" at {fmt(best['env_steps_mean'])} environment steps per estimate"
+        ties = tied_with(impl, best, col)
+        text += _tie_text(ties) + _oracle_reference(oracles, col)
+        info[f"{col}_tied"] = bool(ties)
         if base_row is not None and (best["estimator"], best["baseline"]) != REFERENCE_PAIR:
             text += f"; reinforce~none {ci(base_row[col], base_row[f'{col}_lo'], base_row[f'{col}_hi'])}"
             row, sign = paired_row(comparisons, best, REFERENCE_PAIR, (best["estimator"], best["baseline"]))
@@ -127,12 +169,13 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
             text += " -- reinforce~none itself"
         out.append(text + ".")
         info[col] = bp
-        if col == "var_per_traj" and _is_biased(best) and "unbiased" in ref:
-            unb = ref[flag(ref, "unbiased")]
+        if col == "var_per_traj" and _is_biased(best) and "unbiased" in impl:
+            unb = impl[flag(impl, "unbiased")]
             bu = _lowest(unb, col)
             if bu is not None:
                 out.append(
-                    f"{label}: among estimators the registry calls unbiased, the lowest per-trajectory variance "
+                    f"{label}: among implementable estimators the registry calls unbiased, the lowest "
+                    "per-trajectory variance "
                     f"is {pair(bu['estimator'], bu['baseline'])} {ci(bu[col], bu[f'{col}_lo'], bu[f'{col}_hi'])}."
                 )
     return out, info
@@ -163,11 +206,18 @@ def _cosine_sentence(label: str, sub: pd.DataFrame) -> str | None:
         return None
     n_max = num(batch, "batch_size").max()
     at = batch[num(batch, "batch_size") == n_max]
-    best = at.loc[num(at, "cosine").idxmax()]
+    if "horizon" in at:  # one cell: the horizon of the best, so that a tie is within the same cell
+        at = at[at["horizon"] == at.loc[num(at, "cosine").idxmax()]["horizon"]]
+    orc = oracle_rows(at)
+    impl = at[~orc]
+    if impl.empty:
+        return None
+    best = impl.loc[num(impl, "cosine").idxmax()]
     return (
-        f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J is "
-        f"{ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
-        f"by {pair(best['estimator'], best['baseline'])} "
+        f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J among the "
+        f"implementable pairs is {ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
+        f"by {pair(best['estimator'], best['baseline'])}{_tie_text(tied_with(impl, best, 'cosine'))}"
+        f"{_oracle_reference(at[orc], 'cosine', lowest=False)} "
         f"(the cosine grows with N: it is a property of the batch, not of the estimator alone)."
     )
 
@@ -178,7 +228,10 @@ def _winner_headline(infos: list[dict], key: str, what: str, stat: str, order: f
         return None
     top = max(set(names), key=lambda n: (names.count(n), -names.index(n)))
     ratios = [i[stat] for i in infos if stat in i]
-    text = f"Lowest {what} at the reference cell: {top} in {names.count(top)} of {len(names)} environment × θ points"
+    tied = sum(bool(i.get(f"{key}_tied")) for i in infos if i.get(key) == top)
+    text = (f"Lowest {what} at the reference cell among the implementable pairs (oracles that read exact V, Q, A "
+            f"or b* shown apart): {top} in {names.count(top)} of {len(names)} environment × θ points"
+            + (f" ({tied} of them tied with another pair within overlapping 95% intervals)" if tied else ""))
     if ratios:
         vals = []
         for row, sign, _sig, _bp in ratios:
@@ -228,6 +281,8 @@ def variance_section(ctx: ReportContext) -> SectionOutput | None:
     findings = [h for h in heads if h is not None] + findings
     body = "".join(ctx.figure(n) for n in ("quality_vs_batch_size", "bias_variance"))
     ref_rows = metrics[metrics["sweep"] == "both"] if "sweep" in metrics else metrics
+    ref_rows = ref_rows.assign(oracle=oracle_rows(ref_rows))
+    extra = [c for c in ("var_per_traj_equal_length", "length_k", "angle_deg") if c in ref_rows]
     body += ctx.table(
         "metrics",
         ref_rows.sort_values(["env_name", "theta_name", "var_per_traj"], kind="stable"),
@@ -237,12 +292,14 @@ def variance_section(ctx: ReportContext) -> SectionOutput | None:
             "estimator",
             "baseline",
             "var_per_traj",
+            *extra,
             "work_normalized_variance",
             "env_steps_mean",
             "bias_sq",
             "cosine",
             "snr",
             "unbiased",
+            "oracle",
         ],
         title="The reference cell, every estimator~baseline (sorted by per-trajectory variance)",
     )
