@@ -302,7 +302,7 @@ def test_variance_ratios_are_the_paired_intervals(page, tables):
 def test_oracle_flags_and_ties():
     """The registry's oracle flag: a pair is an oracle when its estimator or its baseline reads exact quantities;
     a winner whose interval overlaps another pair's is tied with it, one that is apart is not."""
-    from pgexp.report.sections.estimation import oracle_rows, tied_with
+    from pgexp.report.format import oracle_rows, tied_with
 
     assert is_oracle("advantage_exact", "none") and is_oracle("reinforce", "value_exact")
     assert is_oracle("gae", "value_exact") and not is_oracle("gae", "value_learned")
@@ -490,3 +490,16 @@ def test_figures_open_full_size(page, figures, tmp_path):
     assert shown < natural  # at the text's width, smaller than the PNG ...
     assert opened and position == "fixed" and big == pytest.approx(big_natural) == natural  # ... full size on demand
     assert n_images == len(figures) + 1 and z["closed"]  # one overlay image, reused; Escape closes it
+
+
+def test_the_deep_section_declares_a_tie_when_intervals_overlap():
+    """CartPole's audit case: 0.973 [0.964, 0.98] and 0.972 [0.962, 0.979] are a tie, not a ranking."""
+    from pgexp.report.sections.deep import deep_findings
+
+    q = pd.DataFrame({"env_name": "cartpole", "batch_size": 64,
+                      "estimator": ["reward_to_go", "gae", "reinforce"],
+                      "baseline": ["value_learned", "value_learned", "none"], "cosine": [0.973, 0.972, 0.80],
+                      "cosine_lo": [0.964, 0.962, 0.78], "cosine_hi": [0.98, 0.979, 0.82]})
+    (f,) = deep_findings(q)
+    assert "by reward_to_go~value_learned; tied with gae~value_learned (overlapping 95% intervals)" in f.text
+    assert "reinforce~none 0.8" in f.text and "tied with reinforce" not in f.text

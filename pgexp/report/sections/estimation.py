@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.metrics import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
-from pgexp.estimators import is_oracle
-from pgexp.report.format import ci, flag, fmt, has, horizon, num, pair, where
+from pgexp.report.format import ci, flag, fmt, has, horizon, num, oracle_rows, pair, tie_text, tied_with, where
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 from pgexp.report.tables import CELL_COLUMNS
 
@@ -98,25 +97,6 @@ def _lowest(ref: pd.DataFrame, col: str) -> pd.Series | None:
     return None if ok.empty else ok.loc[num(ok, col).idxmin()]
 
 
-def oracle_rows(df: pd.DataFrame) -> pd.Series:
-    """Which rows are oracle pairs (registry flag ``oracle`` on the estimator or the baseline), as a boolean Series."""
-    return pd.Series([is_oracle(e, b) for e, b in zip(df["estimator"], df["baseline"])], index=df.index, dtype=bool)
-
-
-def tied_with(rows: pd.DataFrame, best: pd.Series, col: str) -> list[str]:
-    """The other pairs of ``rows`` whose ``[col_lo, col_hi]`` overlaps the winner's: not shown apart from it."""
-    if f"{col}_lo" not in rows or f"{col}_hi" not in rows:
-        return []
-    blo, bhi = float(best[f"{col}_lo"]), float(best[f"{col}_hi"])
-    lo, hi = num(rows, f"{col}_lo"), num(rows, f"{col}_hi")
-    overlap = (lo <= bhi) & (hi >= blo) & np.isfinite(num(rows, col)) & (rows.index != best.name)
-    return [pair(r["estimator"], r["baseline"]) for _, r in rows[overlap].iterrows()]
-
-
-def _tie_text(ties: list[str]) -> str:
-    return f"; tied with {', '.join(ties)} (overlapping 95% intervals)" if ties else ""
-
-
 def _oracle_reference(oracles: pd.DataFrame, col: str, lowest: bool = True) -> str:
     """The best oracle pair as a reference beside an implementable winner (empty when there is none)."""
     vals = num(oracles, col)
@@ -156,7 +136,7 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
         if col == "work_normalized_variance":
             text += f" at {fmt(best['env_steps_mean'])} environment steps per estimate"
         ties = tied_with(impl, best, col)
-        text += _tie_text(ties) + _oracle_reference(oracles, col)
+        text += tie_text(ties) + _oracle_reference(oracles, col)
         info[f"{col}_tied"] = bool(ties)
         if base_row is not None and (best["estimator"], best["baseline"]) != REFERENCE_PAIR:
             text += f"; reinforce~none {ci(base_row[col], base_row[f'{col}_lo'], base_row[f'{col}_hi'])}"
@@ -216,7 +196,7 @@ def _cosine_sentence(label: str, sub: pd.DataFrame) -> str | None:
     return (
         f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J among the "
         f"implementable pairs is {ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
-        f"by {pair(best['estimator'], best['baseline'])}{_tie_text(tied_with(impl, best, 'cosine'))}"
+        f"by {pair(best['estimator'], best['baseline'])}{tie_text(tied_with(impl, best, 'cosine'))}"
         f"{_oracle_reference(at[orc], 'cosine', lowest=False)} "
         f"(the cosine grows with N: it is a property of the batch, not of the estimator alone)."
     )
