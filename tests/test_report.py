@@ -346,7 +346,8 @@ def test_horizon_section_states_exponents_and_assumptions(page, tables):
     assert "the H³ argument's assumptions hold" in text
     assert "corridor: REINFORCE's exact per-trajectory variance" in text
     assert "the H³ argument does not apply: an episode ends before H with probability" in text
-    assert f"H³: where its assumptions hold (garnet: REINFORCE H^{fmt2(e)}" in text
+    assert (f"H³: where its assumptions hold and REINFORCE's fitted exponent's 95% interval holds 3 (garnet: "
+            f"REINFORCE H^{fmt2(e)}") in text
     # the prose names no problem by hand: the corridor's verdict follows from its p_end_before_h column
     assert "lecture's H³ claim: measured" not in text
 
@@ -503,3 +504,26 @@ def test_the_deep_section_declares_a_tie_when_intervals_overlap():
     (f,) = deep_findings(q)
     assert "by reward_to_go~value_learned; tied with gae~value_learned (overlapping 95% intervals)" in f.text
     assert "reinforce~none 0.8" in f.text and "tied with reinforce" not in f.text
+
+
+def test_h3_is_claimed_only_where_the_fitted_interval_holds_3():
+    """The audit's chain: assumptions hold, but H^2.2 with a fitted interval that excludes 3 -- the Summary says H³ is
+    at most asymptotic there, not that it holds; the growth relative to ‖∇J‖² is stated from the exact columns."""
+    from pgexp.report.sections.exact import consistent_with_h3, h3_headline, relative_exponent
+
+    ok, ev = consistent_with_h3(pd.Series({"slope": 2.2, "slope_lo": 2.1, "slope_hi": 2.3}), 2.2)
+    assert not ok and ev == "fitted exponent 2.20 [2.10, 2.30]"
+    assert consistent_with_h3(pd.Series({"slope": 2.9, "slope_lo": 2.7, "slope_hi": 3.1}), 2.9)[0]
+    assert consistent_with_h3(None, 2.95)[0] and not consistent_with_h3(None, 2.5)[0]
+    text = h3_headline([("garnet_positive", 2.97, 2.0, 25, 64)], [("chain", 2.2, ev)],
+                       [("corridor", 1.1, 1.0, 25, 64)], ["chain: reinforce~none H^1.00"])
+    assert "95% interval holds 3 (garnet_positive: REINFORCE H^2.97" in text
+    assert ("where its assumptions hold but the exponent's interval excludes 3, H³ is at most reached asymptotically "
+            "(chain: exact H^2.20 at the longest horizons, fitted exponent 2.20 [2.10, 2.30])") in text
+    assert "relative to ‖∇J‖², which grows with H too, the per-trajectory variance grows like chain: " in text
+    assert h3_headline([], [("chain", 2.2, ev)], [], []).startswith("H³: consistent with no problem's studied horizons")
+    # relative variance: var / ||grad J||², ||grad J||² = snr · trace_cov; H³ over H² gives H¹
+    ex = pd.DataFrame({"env_name": "g", "estimator": "reinforce", "baseline": "none", "horizon": [10, 20],
+                       "var_per_traj_exact": [1e3, 8e3], "trace_cov_exact": [1.0, 1.0], "snr_exact": [100.0, 400.0]})
+    assert relative_exponent(ex, "g", "", "reinforce", "none", 10, 20) == pytest.approx(1.0, rel=1e-12)
+    assert np.isnan(relative_exponent(ex.drop(columns="snr_exact"), "g", "", "reinforce", "none", 10, 20))
