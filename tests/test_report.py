@@ -527,3 +527,23 @@ def test_h3_is_claimed_only_where_the_fitted_interval_holds_3():
                        "var_per_traj_exact": [1e3, 8e3], "trace_cov_exact": [1.0, 1.0], "snr_exact": [100.0, 400.0]})
     assert relative_exponent(ex, "g", "", "reinforce", "none", 10, 20) == pytest.approx(1.0, rel=1e-12)
     assert np.isnan(relative_exponent(ex.drop(columns="snr_exact"), "g", "", "reinforce", "none", 10, 20))
+
+
+def test_a_biased_winner_is_read_as_length_and_direction():
+    """The audit's garnet case: bias² mostly along ∇J (k = 2.73) is reported as length, with the direction part
+    and the variance at equal mean length beside it; a winner of unbiased length gets no note."""
+    from pgexp.report.sections.estimation import length_direction_text, length_note
+
+    r = pd.Series({"length_k": 2.73, "length_k_lo": 2.6, "length_k_hi": 2.9, "rel_length_bias_sq": 2.98,
+                   "rel_length_bias_sq_lo": 2.6, "rel_length_bias_sq_hi": 3.4, "rel_direction_bias_sq": 0.012,
+                   "rel_direction_bias_sq_lo": 0.005, "rel_direction_bias_sq_hi": 0.02, "angle_deg": 2.3,
+                   "var_per_traj_equal_length": 0.54, "var_per_traj_equal_length_lo": 0.5,
+                   "var_per_traj_equal_length_hi": 0.6})
+    text = length_direction_text(r)
+    assert "(k − 1)² = 2.98 [2.6, 3.4] of it is length (the mean is k = 2.73 [2.6, 2.9] times as long" in text
+    assert "0.012 [0.005, 0.02] direction (angle 2.3°)" in text
+    assert "at equal mean length (ĝ/k) its per-trajectory variance is 0.54 [0.5, 0.6]" in text
+    assert "k = 2.73 [2.6, 2.9] times as long along ∇J; at equal mean length" in length_note(r)
+    unit = r.copy()
+    unit["length_k_lo"] = 0.9
+    assert length_note(unit) == "" and length_direction_text(pd.Series({"bias_sq": 1.0})) == ""

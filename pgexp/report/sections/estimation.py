@@ -108,6 +108,39 @@ def _oracle_reference(oracles: pd.DataFrame, col: str, lowest: bool = True) -> s
             f"{pair(r['estimator'], r['baseline'])} {ci(r[col], r.get(f'{col}_lo'), r.get(f'{col}_hi'))}")
 
 
+def _equal_length(r: pd.Series) -> str:
+    c = "var_per_traj_equal_length"
+    return ci(r[c], r.get(f"{c}_lo"), r.get(f"{c}_hi"))
+
+
+def length_direction_text(r: pd.Series) -> str:
+    """How much of a cell's bias² is length along ∇J (a step size) and how much direction, with the variance at equal
+    mean length (empty without the columns)."""
+    if not np.isfinite(float(r.get("length_k", np.nan))):
+        return ""
+    text = (f"; relative to ‖∇J‖², (k − 1)² = "
+            f"{ci(r['rel_length_bias_sq'], r.get('rel_length_bias_sq_lo'), r.get('rel_length_bias_sq_hi'))} of it "
+            f"is length (the mean is k = {ci(r['length_k'], r.get('length_k_lo'), r.get('length_k_hi'))} times as "
+            f"long along ∇J: a step size) and "
+            f"{ci(r['rel_direction_bias_sq'], r.get('rel_direction_bias_sq_lo'), r.get('rel_direction_bias_sq_hi'))}"
+            f" direction (angle {fmt(r.get('angle_deg'))}°)")
+    if np.isfinite(float(r.get("var_per_traj_equal_length", np.nan))):
+        text += f"; at equal mean length (ĝ/k) its per-trajectory variance is {_equal_length(r)}"
+    return text
+
+
+def length_note(r: pd.Series) -> str:
+    """For a winner whose mean is not of the length of ∇J (its interval of k excludes 1): its length and its variance
+    at equal mean length -- a longer mean has a larger variance and is no noisier for it."""
+    lo, hi = float(r.get("length_k_lo", np.nan)), float(r.get("length_k_hi", np.nan))
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 1.0 <= hi:
+        return ""
+    text = f" (its mean is k = {ci(r['length_k'], lo, hi)} times as long along ∇J"
+    if np.isfinite(float(r.get("var_per_traj_equal_length", np.nan))):
+        text += f"; at equal mean length, ĝ/k, its per-trajectory variance is {_equal_length(r)}"
+    return text + ")"
+
+
 def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame | None) -> tuple[list[str], dict]:
     """Lowest per-trajectory and work-normalised variance at the reference cell, against reinforce~none."""
     out: list[str] = []
@@ -135,6 +168,8 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
                 f"{ci(best[col], best[f'{col}_lo'], best[f'{col}_hi'])}")
         if col == "work_normalized_variance":
             text += f" at {fmt(best['env_steps_mean'])} environment steps per estimate"
+        else:
+            text += length_note(best)
         ties = tied_with(impl, best, col)
         text += tie_text(ties) + _oracle_reference(oracles, col)
         info[f"{col}_tied"] = bool(ties)
@@ -360,7 +395,8 @@ def _bias_sentences(label: str, sub: pd.DataFrame) -> list[Finding]:
                         f"{n} cells; largest bias² "
                         f"{ci(worst['bias_sq'], worst.get('bias_sq_lo'), worst.get('bias_sq_hi'))} "
                         f"at H = {horizon(worst['horizon'])}, N = {fmt(worst['batch_size'])} (‖∇J‖² = "
-                        f"{fmt(float(worst['grad_norm_exact']) ** 2) if 'grad_norm_exact' in worst else '–'}).",
+                        f"{fmt(float(worst['grad_norm_exact']) ** 2) if 'grad_norm_exact' in worst else '–'})"
+                        f"{length_direction_text(worst)}.",
                         label,
                         "biased",
                     )
