@@ -310,3 +310,37 @@ def test_equal_length_variance_interval_covers_the_truth_at_its_level():
         m = estimator_metrics(G, g, 8, steps=np.full(120, 10), n_resamples=400, seed=j)
         misses += not (m["var_per_traj_equal_length_lo"] <= truth <= m["var_per_traj_equal_length_hi"])
     assert misses <= binom.isf(1e-4, jobs, 0.10)
+
+
+# ----------------------------------------------------------------------------- the bias test's false-alarm rate
+
+def test_the_null_bootstrap_rate_of_a_gaussian_cell_is_the_nominal_rate():
+    """Gaussian replicates: the z-test is calibrated, so the null-bootstrap rate at alpha = 0.05 must be 0.05 within
+    3.9 binomial standard errors of its 4000 draws plus 2/M (the bootstrap's O(1/M) error)."""
+    from pgexp.analysis.metrics import bias_null_rate
+
+    G = np.random.default_rng(1).standard_normal((200, 3)) + np.array([5.0, -1.0, 0.0])
+    rate = bias_null_rate(G, np.zeros(3), n_resamples=4000, seed=1, alpha=0.05)
+    assert abs(rate - 0.05) <= 3.89 * np.sqrt(0.05 * 0.95 / 4000) + 2 / 200
+    assert rate == bias_null_rate(G, np.ones(3), n_resamples=4000, seed=1, alpha=0.05)  # deviations only
+    assert np.isnan(bias_null_rate(np.zeros((200, 2)) + np.array([[0.0, 0.0]] * 199 + [[1.0, 1.0]]), np.zeros(2)))
+
+
+def test_the_null_bootstrap_sees_the_false_alarms_of_rare_large_values():
+    """A coordinate scored by a rare large value (probability q = 0.005, value 100, M = 800: four expected per
+    sample) plus unit noise.  A sample that holds none of them (probability (1 - q)^M ≈ e^-4 ≈ 0.018) has its mean
+    off by qV = 0.5 with a standard error near 1/√M = 0.035: z ≈ 14, a false alarm, so the test's real rate is at
+    least 0.018, ~180x its nominal 1e-4.  The null-bootstrap rate, averaged over 100 samples, must see at least half
+    of that (its mean over 100 samples has a standard error below 0.005), and metrics report it."""
+    from pgexp.analysis.metrics import bias_null_rate
+
+    M, q, V = 800, 0.005, 100.0
+    rng = np.random.default_rng(0)
+    g = np.array([q * V, 0.0])
+    rates = []
+    for r in range(100):
+        G = np.column_stack([(rng.random(M) < q) * V + rng.standard_normal(M), rng.standard_normal(M)])
+        rates.append(bias_null_rate(G, g, n_resamples=200, seed=r))
+    assert np.mean(rates) >= 0.5 * (1 - q) ** M
+    m = estimator_metrics(G, g, 4, n_resamples=50)
+    assert 0 <= m["bias_null_rate"] <= 1 and m["bias_null_resamples"] == 100

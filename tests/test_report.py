@@ -26,7 +26,7 @@ from pgexp.estimators import is_oracle
 from pgexp.figures import FIGURES
 from pgexp.io import read_frame, save_figure, write_frame
 from pgexp.report import html as report
-from pgexp.report.format import ci, fmt2
+from pgexp.report.format import ci, fmt, fmt2
 from pgexp.report.registry import SECTIONS, Finding, SectionOutput, register_section
 
 HORIZONS = (5, 10, 20, 40, 80)
@@ -547,3 +547,21 @@ def test_a_biased_winner_is_read_as_length_and_direction():
     unit = r.copy()
     unit["length_k_lo"] = 0.9
     assert length_note(unit) == "" and length_direction_text(pd.Series({"bias_sq": 1.0})) == ""
+
+
+def test_the_bias_headline_states_the_tests_false_alarm_rate():
+    """The audit's count: 25 flags in 1 710 unbiased cells against 0.171 nominal; the null bootstrap's per-cell rates
+    are summed into the number of flags to expect, with its resampling error sqrt(Σ p(1 - p)/B)."""
+    from pgexp.report.sections.estimation import false_alarm_text
+
+    n = 1710
+    p = np.zeros(n)
+    p[:300] = 0.1
+    cells = pd.DataFrame({"bias_null_rate": p, "bias_null_resamples": 100})
+    flagged = pd.Series([True] * 25 + [False] * (n - 25))
+    text = false_alarm_text(cells, flagged)
+    assert "the first-stage z-test's rate on these cells: 1.5 % [1.0 %, 2.1 %], Wilson" in text
+    assert "0.171 flags expected" in text
+    se = np.sqrt(300 * 0.1 * 0.9 / 100)
+    assert f"30 ± {fmt(1.96 * se)} flags expected when nothing is biased, in the 1710 cells" in text
+    assert "null bootstrap" not in false_alarm_text(cells.drop(columns="bias_null_rate"), flagged)

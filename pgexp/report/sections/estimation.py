@@ -18,7 +18,20 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.metrics import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
-from pgexp.report.format import ci, flag, fmt, has, horizon, num, oracle_rows, pair, tie_text, tied_with, where
+from pgexp.report.format import (
+    ci,
+    flag,
+    fmt,
+    has,
+    horizon,
+    num,
+    oracle_rows,
+    pair,
+    pct,
+    tie_text,
+    tied_with,
+    where,
+)
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 from pgexp.report.tables import CELL_COLUMNS
 
@@ -412,6 +425,30 @@ def _bias_sentences(label: str, sub: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def false_alarm_text(unbiased: pd.DataFrame, flagged: pd.Series) -> str:
+    """The z-test's false-alarm rate beside its flags: the observed rate on the registry-unbiased cells (Wilson
+    interval), the nominal count, and the count the null bootstrap predicts for these cells' own distributions
+    (the sum of ``bias_null_rate``, with its resampling standard error ``sqrt(Σ p (1 - p) / B)``)."""
+    from pgexp.analysis.curves import wilson_interval
+
+    n, k = len(unbiased), int(flagged.sum())
+    if n == 0:
+        return ""
+    _, lo, hi = wilson_interval(k, n)
+    text = (f" (the first-stage z-test's rate on these cells: {pct(k / n)} [{pct(lo)}, {pct(hi)}], Wilson; nominal "
+            f"{BIAS_ALPHA:g} per cell, {fmt(n * BIAS_ALPHA)} flags expected")
+    if "bias_null_rate" in unbiased:
+        p = num(unbiased, "bias_null_rate")
+        ok = np.isfinite(p)
+        if ok.any():
+            B = num(unbiased, "bias_null_resamples")[ok] if "bias_null_resamples" in unbiased else np.nan
+            se = float(np.sqrt(np.sum(p[ok] * (1 - p[ok]) / B)))
+            text += (f"; measured for these cells' own distributions by the null bootstrap (replicates shifted onto "
+                     f"∇J, resampled, tested): {fmt(float(p[ok].sum()))} ± {fmt(1.96 * se)} flags expected when "
+                     f"nothing is biased, in the {int(ok.sum())} cells with a testable coordinate")
+    return text + ")"
+
+
 @register_section("bias", "Is it unbiased? Flags, reruns and known biases", order=25, needs=("metrics",))
 def bias_section(ctx: ReportContext) -> SectionOutput | None:
     metrics = ctx.tables["metrics"]
@@ -429,6 +466,7 @@ def bias_section(ctx: ReportContext) -> SectionOutput | None:
         f"flagged by the z-test and {int((conf & unb).sum())} confirmed by a rerun with {BIAS_RERUN_FACTOR}× the "
         f"replicates"
     )
+    text += false_alarm_text(metrics[unb], fl[unb])
     if known:
         text += (
             f"; estimators biased by construction ({', '.join(known)}) were flagged in "
