@@ -358,8 +358,9 @@ def test_coverage_per_batch_size_and_environment(page, tables):
     judged = m[m["exact_in_ci"].notna()]
     for n, g in judged.groupby("batch_size"):
         k = int(g["exact_in_ci"].astype(bool).sum())
-        assert f"at N = {n} ({k} of {len(g)})" in text
+        assert re.search(rf"at N = {n} \({k} of {len(g)} cells in \d+ clusters\)", text)
     assert "expected misses" in text and "share their trajectories" in text  # no binomial count claimed
+    assert "95% cluster-robust intervals" in text
     assert "by environment" in text
 
 
@@ -565,3 +566,34 @@ def test_the_bias_headline_states_the_tests_false_alarm_rate():
     se = np.sqrt(300 * 0.1 * 0.9 / 100)
     assert f"30 ± {fmt(1.96 * se)} flags expected when nothing is biased, in the 1710 cells" in text
     assert "null bootstrap" not in false_alarm_text(cells.drop(columns="bias_null_rate"), flagged)
+
+
+def test_coverage_intervals_count_clusters_not_cells():
+    """10 clusters of 5 cells, two clusters missing entirely: p = 0.8, se² = 10/9 · (8·1² + 2·4²) / 50² (the
+    ratio estimator's cluster-robust variance), design effect se² / (0.16 / 50), and the Wilson interval on
+    n / deff; cells that are independent (one per cluster) get Wilson's interval up to the factor C / (C - 1)."""
+    from pgexp.analysis.coverage import cluster_robust_coverage, coverage_table
+    from pgexp.analysis.curves import wilson_interval
+
+    inside = np.repeat([True] * 8 + [False] * 2, 5)
+    cluster = np.repeat(np.arange(10), 5)
+    r = cluster_robust_coverage(inside, cluster)
+    deff = 10 / 9 * 40 / 50**2 / (0.8 * 0.2 / 50)
+    assert r["coverage"] == 0.8 and r["clusters"] == 10 and r["design_effect"] == pytest.approx(deff, rel=1e-12)
+    m = 50 / deff
+    z = 1.959963984540054
+    centre = (0.8 + z * z / (2 * m)) / (1 + z * z / m)
+    half = z * np.sqrt(0.16 / m + z * z / (4 * m * m)) / (1 + z * z / m)
+    assert (r["coverage_lo"], r["coverage_hi"]) == pytest.approx((centre - half, centre + half), rel=1e-12)
+    # one cell per cluster: the design effect is the small-sample factor C / (C - 1) only, and the interval
+    # Wilson's on 49 cells (same proportion)
+    plain = cluster_robust_coverage(inside, np.arange(50))
+    _, lo, hi = wilson_interval(40, 50)
+    assert plain["design_effect"] == pytest.approx(50 / 49, rel=1e-12)
+    assert plain["coverage_lo"] < lo and plain["coverage_hi"] > hi
+    assert plain["coverage_lo"] == pytest.approx(lo, rel=0.01)
+    assert r["coverage_hi"] - r["coverage_lo"] > 1.5 * (hi - lo)  # clustered: wider
+    df = pd.DataFrame({"env_name": "g", "theta_name": "t", "horizon": 10, "batch_size": 4, "seed": cluster,
+                       "exact_in_ci": inside})
+    t = coverage_table(df, ["batch_size"])
+    assert t.loc[0, "clusters"] == 10 and t.loc[0, "design_effect"] == pytest.approx(deff, rel=1e-12)

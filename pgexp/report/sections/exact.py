@@ -39,11 +39,16 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
     by_env = coverage_table(metrics, ["env_name"])
     by_env_n = coverage_table(metrics, ["env_name", "batch_size"])
     conf = float(metrics["confidence"].dropna().iloc[0]) if "confidence" in metrics else 0.95
-    per_n = ", ".join(f"{pct(r.coverage)} at N = {r.batch_size} ({r.inside} of {r.cells})" for r in by_n.itertuples())
+    per_n = ", ".join(
+        f"{pct(r.coverage)} [{pct(r.coverage_lo)}, {pct(r.coverage_hi)}] at N = {r.batch_size} ({r.inside} of "
+        f"{r.cells} cells in {r.clusters} clusters)"
+        for r in by_n.itertuples()
+    )
     findings = [
         Finding(
             f"The exact per-trajectory variance lies inside its {conf:.0%} interval in {per_n} of the "
-            f"cells with an exact value.",
+            f"cells with an exact value (95% cluster-robust intervals: cells of one environment, θ, horizon, batch "
+            f"size and seed share their trajectories and form one cluster).",
             headline=15,
         )
     ]
@@ -69,14 +74,20 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
         )
     findings.append(
         Finding(
-            "Cells of one environment, θ, horizon and batch size share their trajectories (common "
-            "random numbers), so their misses come together; no count of 'expected misses' for "
-            "independent cells applies.",
+            "Cells of one environment, θ, horizon, batch size and seed share their trajectories (common "
+            "random numbers), so their misses come together; the coverage intervals treat each such group as one "
+            "cluster (cluster-robust variance, Wilson interval on the effective sample size), and no count of "
+            "'expected misses' for independent cells applies.",
             "by environment",
         )
     )
     body = (
-        ctx.table("coverage", by_n, ["batch_size", "cells", "inside", "coverage"], title="Coverage per batch size")
+        ctx.table(
+            "coverage",
+            by_n,
+            ["batch_size", "cells", "clusters", "inside", "coverage", "coverage_lo", "coverage_hi", "design_effect"],
+            title="Coverage per batch size (cluster-robust intervals)",
+        )
         + ctx.table(
             "coverage",
             by_env_n,
