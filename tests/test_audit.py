@@ -326,6 +326,8 @@ def test_the_report_section_speaks_in_numbers_with_intervals():
     assert "7 of 200 (3.5%, Wilson [1.5%, 6.5%])" in text and "0 of 200 (0%" in text
     assert "cosine of the mean -0.98 [-0.99, -0.97]" in text
     assert "shrinks like N^-1 (least squares over N = 8–64" in text
+    # a norm and a squared ratio are never mixed: the squared ratio, then the ratio of norms
+    assert "‖bias‖²/‖E g‖² = 0.325 and 0.000317 (‖bias‖/‖E g‖ = 0.57 and 0.0178)" in text
     assert "cut at T = 10 (bootstrap value_exact)" in text
     assert "reward_to_go_common (step size 1) ends at J/J* = 0.97 [0.96, 0.98]" in text
     assert list(grouped) == list(CHOICE_TITLES)

@@ -161,9 +161,11 @@ def normalization_findings(norm: pd.DataFrame) -> list[str]:
         first, last = ex.iloc[0], ex.iloc[-1]
         text = (f"On {where} (H = {int(first['horizon'])}), normalising {est}~{base}'s advantages biases the batch "
                 f"estimate (exact, by enumerating batches): ‖bias‖ = {_g(first['bias_norm_exact'])} at N = "
-                f"{int(first['batch_size'])} and {_g(last['bias_norm_exact'])} at N = {int(last['batch_size'])}, "
-                f"that is {_g(first['rel_bias_sq_exact'])} and {_g(last['rel_bias_sq_exact'])} times ‖E g‖² of its "
-                "N → ∞ limit")
+                f"{int(first['batch_size'])} and {_g(last['bias_norm_exact'])} at N = {int(last['batch_size'])}; "
+                f"squared and relative to the squared norm of its N → ∞ limit, ‖bias‖²/‖E g‖² = "
+                f"{_g(first['rel_bias_sq_exact'])} and {_g(last['rel_bias_sq_exact'])} (‖bias‖/‖E g‖ = "
+                f"{_g(np.sqrt(max(float(first['rel_bias_sq_exact']), 0.0)))} and "
+                f"{_g(np.sqrt(max(float(last['rel_bias_sq_exact']), 0.0)))})")
         if np.isfinite(float(first.get("rate_slope", np.nan))):
             text += (f"; it shrinks like N^{_g(first['rate_slope'])} (least squares over N = {int(first['rate_n_min'])}"
                      f"–{int(first['rate_n_max'])}, residual s.e. {_g(first['rate_slope_se'], 2)})")
