@@ -137,7 +137,7 @@ def _assumption_text(row: pd.Series) -> tuple[bool | None, str]:
     return True, "the H³ argument's assumptions hold (rewards of one sign, γ = 1, no episode ends before H)"
 
 
-H3_TOLERANCE = 0.1  # without a fitted interval: an exact local exponent this close to 3 is "consistent with H³"
+H3_TOLERANCE = 0.1  # an exact local exponent this close to 3 is "consistent with H³" (it has no sampling error)
 
 
 def _reinforce_slope(slopes: pd.DataFrame | None, env: str, theta: str,
@@ -168,14 +168,23 @@ def _slope_text(slopes: pd.DataFrame | None, env: str, theta: str, metrics: pd.D
 
 
 def consistent_with_h3(slope: pd.Series | None, exponent: float) -> tuple[bool, str]:
-    """Whether REINFORCE's growth is consistent with H³ at the studied horizons, and the evidence: the fitted
-    Monte-Carlo exponent's interval holds 3 (without a fitted slope: the exact local exponent at the longest
-    horizons is within :data:`H3_TOLERANCE` of 3)."""
+    """Whether REINFORCE's growth is consistent with H³ at the studied horizons, and the evidence.
+
+    The exact local exponent at the longest horizons (``exponent``) decides where there is one: it has no sampling
+    error, so "consistent" means within :data:`H3_TOLERANCE` of 3.  The fitted Monte-Carlo exponent's interval
+    (``slope``) decides otherwise; it averages over every studied horizon, so where both exist it is quoted
+    beside the exact one, not used (on the default study a garnet whose exact exponent is 3.00 at the longest
+    horizons has the fitted 2.98 [2.97, 2.99], and a chain at exact 2.20 the fitted 3.31 [3.22, 3.42])."""
+    fitted = ""
     if slope is not None and np.isfinite(float(slope.get("slope_lo", np.nan))):
         lo, hi = float(slope["slope_lo"]), float(slope["slope_hi"])
-        text = f"fitted exponent {ci(slope['slope'], lo, hi, fmt2)}"
-        return bool(lo <= LECTURE_EXPONENT <= hi), text
-    return bool(abs(exponent - LECTURE_EXPONENT) <= H3_TOLERANCE), f"exact local exponent {fmt2(exponent)}"
+        fitted = f"fitted exponent over all horizons {ci(slope['slope'], lo, hi, fmt2)}"
+        if not np.isfinite(exponent):
+            return bool(lo <= LECTURE_EXPONENT <= hi), fitted
+    if not np.isfinite(exponent):
+        return False, "no exponent"
+    text = f"exact local exponent {fmt2(exponent)}" + (f", {fitted}" if fitted else "")
+    return bool(abs(exponent - LECTURE_EXPONENT) <= H3_TOLERANCE), text
 
 
 def relative_exponent(exact: pd.DataFrame, env: str, theta: str, est: str, base: str, h_from: int,
@@ -212,7 +221,8 @@ def h3_headline(hold: list[tuple[str, float, float, int, int]], short: list[tupl
         return (f"H³: its assumptions fail in every problem of this study; REINFORCE's exact local "
                 f"exponent at the longest horizons is {fmt2(min(es))} to {fmt2(max(es))}.")
     text = (
-        "H³: where its assumptions hold and REINFORCE's fitted exponent's 95% interval holds 3 ("
+        "H³: where its assumptions hold and REINFORCE's exact local exponent at the longest horizons is 3 "
+        f"(within {H3_TOLERANCE:g}) ("
         + "; ".join(
             f"{lab}: REINFORCE H^{fmt2(e)}"
             + (f", reward_to_go~value_exact H^{fmt2(e2)}" if np.isfinite(e2) else "")
@@ -223,9 +233,8 @@ def h3_headline(hold: list[tuple[str, float, float, int, int]], short: list[tupl
     ) if hold else "H³: consistent with no problem's studied horizons"
     if short:
         text += (
-            "; where its assumptions hold but the exponent's interval excludes 3, H³ is at most reached "
-            "asymptotically ("
-            + "; ".join(f"{lab}: exact H^{fmt2(e)} at the longest horizons, {ev}" for lab, e, ev in short)
+            "; where its assumptions hold but the exponent is not 3, H³ is at most reached asymptotically ("
+            + "; ".join(f"{lab}: {ev}" for lab, e, ev in short)
             + ")"
         )
     if fail:
@@ -291,7 +300,7 @@ def horizon_section(ctx: ReportContext) -> SectionOutput | None:
         rel = [(pair(e, b), relative_exponent(exact, env, theta, e, b, item[3], item[4]))
                for e, b in (("reinforce", "none"), ("reward_to_go", "value_exact"))]
         rel = [(n, x) for n, x in rel if np.isfinite(x)]
-        if rel:
+        if rel and ok:  # the Summary's sentence is about where the H³ argument applies
             relative.append(f"{label}: " + ", ".join(f"{n} H^{fmt2(x)}" for n, x in rel))
     headline = h3_headline(hold, short, fail, relative)
     if headline:
