@@ -344,3 +344,28 @@ def test_the_null_bootstrap_sees_the_false_alarms_of_rare_large_values():
     assert np.mean(rates) >= 0.5 * (1 - q) ** M
     m = estimator_metrics(G, g, 4, n_resamples=50)
     assert 0 <= m["bias_null_rate"] <= 1 and m["bias_null_resamples"] == 100
+
+
+def test_the_direction_interval_covers_the_truth_when_noise_dominates():
+    """Coverage of the intervals of ``rel_direction_bias_sq`` and ``rel_length_bias_sq`` where the noise correction
+    is as large as the value (the audit's garnet at N = 4: tr Cov / (M ||grad J||²) ≈ 4 ||b_perp||² / ||grad J||²).
+    The bootstrap world's truth is the uncorrected plug-in, so resampled values sit a correction above the point and
+    BCa, reading that as bias, collapsed the interval onto its lower end.  Here 40 orthogonal coordinates of unit
+    variance: the correction, 40 / M = 0.2, is ~4 bootstrap standard deviations and 20x the value 0.01.  150 jobs
+    (M = 200, d = 41): misses may not exceed the 1e-4 upper quantile of Binomial(150, 0.10)."""
+    d = 41
+    g = np.zeros(d)
+    g[0] = 1.0
+    b = np.zeros(d)
+    b[1] = 0.1  # ||b_perp||² / ||g||² = 0.01
+    c, sd, M = 1.5, np.ones(d), 200
+    misses = {"rel_direction_bias_sq": 0, "rel_length_bias_sq": 0}
+    truth = {"rel_direction_bias_sq": 0.01, "rel_length_bias_sq": (c - 1) ** 2}
+    jobs = 150
+    for j in range(jobs):
+        G = c * g + b + np.random.default_rng(500 + j).standard_normal((M, d)) * sd
+        m = estimator_metrics(G, g, 4, steps=np.full(M, 10), n_resamples=400, seed=j)
+        for k in misses:
+            misses[k] += not (m[f"{k}_lo"] <= truth[k] <= m[f"{k}_hi"])
+    bound = binom.isf(1e-4, jobs, 0.10)
+    assert all(v <= bound for v in misses.values()), misses

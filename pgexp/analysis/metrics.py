@@ -152,6 +152,13 @@ class _Sufficient:
         # every per-replicate statistic side by side, (M, d + 5): one product gives the resample means of all
         self.cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos),
                                      self.ac * self.ac])
+        # The bootstrap world's truth for (k - 1)^2 and ||b_perp||^2 / ||grad J||^2 is their plug-in value, which the
+        # sample's noise-corrected estimates undershoot by these amounts: resampled values are moved down by them
+        # (centred on the point), else BCa reads the offset as bias and collapses the interval onto one end.
+        M = self.M
+        self.len_shift = float(self.ac @ self.ac) / (M - 1) / M if M > 1 and self.gnorm2 > 0 else 0.0
+        self.dir_shift = (float(self.qc.sum()) / (M - 1) / M / self.gnorm2 - self.len_shift
+                          if M > 1 and self.gnorm2 > 0 else 0.0)
 
     def evaluate(self, counts: np.ndarray) -> np.ndarray:
         """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``."""
@@ -169,16 +176,17 @@ class _Sufficient:
             rel = mse / self.gnorm2 if self.gnorm2 > 0 else np.full_like(mse, np.nan)
             cosine = cos if cos_ok else np.full_like(mse, np.nan)
             snr = self.gnorm2 / trace
-            length, rel_len, rel_dir, angle, equal = self.length_direction(mean_c, a2, trace, bias_sq, k)
+            resample = (k == self.M) & np.any(counts != 1.0, axis=-1)  # not the sample, not a jackknife row
+            length, rel_len, rel_dir, angle, equal = self.length_direction(mean_c, a2, trace, bias_sq, k, resample)
         return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr,
                          length, rel_len, rel_dir, angle, equal])
 
     def length_direction(self, mean_c: np.ndarray, a2: np.ndarray, trace: np.ndarray, bias_sq: np.ndarray,
-                         k: np.ndarray) -> tuple[np.ndarray, ...]:
+                         k: np.ndarray, resample: np.ndarray) -> tuple[np.ndarray, ...]:
         """The bias split into length and direction, and the variance at equal mean length (module docstring):
         ``length_k``, ``rel_length_bias_sq``, ``rel_direction_bias_sq``, ``angle_deg``, ``var_per_traj_equal_length``
         from the resampled means ``mean_c`` ``(..., d)`` and ``mean(a_c²)`` ``a2``, ``trace``, ``bias_sq``, weights
-        ``k``."""
+        ``k``; rows where ``resample`` is true are bootstrap resamples, centred on the point (see ``__init__``)."""
         g2 = self.gnorm2
         if not g2 > 0:
             nan = np.full_like(trace, np.nan)
@@ -188,6 +196,8 @@ class _Sufficient:
         length = self.a_bar + a_mean
         rel_len = (length - 1.0) ** 2 - var_a / k                # unbiased for (k - 1)^2
         rel_dir = bias_sq / g2 - rel_len                         # the rest of bias_sq / ||grad J||^2
+        rel_len = rel_len - self.len_shift * resample
+        rel_dir = rel_dir - self.dir_shift * resample
         angle = np.degrees(np.arctan2(np.sqrt(np.maximum(rel_dir, 0.0)), length))
         equal = np.where(length > 0, trace * self.batch_size / (length * length), np.nan)
         return length, rel_len, rel_dir, angle, equal
