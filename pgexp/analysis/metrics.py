@@ -161,7 +161,8 @@ class _Sufficient:
                           if M > 1 and self.gnorm2 > 0 else 0.0)
 
     def evaluate(self, counts: np.ndarray) -> np.ndarray:
-        """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``."""
+        """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``.  The sample itself is
+        a vector of ones ``(M,)``; a stack ``(B, M)`` whose rows sum to ``M`` holds bootstrap resamples."""
         k = counts.sum(axis=-1)
         cos_ok = self.cos_ok
         means = (counts @ self.cols) / k[..., None]
@@ -176,7 +177,8 @@ class _Sufficient:
             rel = mse / self.gnorm2 if self.gnorm2 > 0 else np.full_like(mse, np.nan)
             cosine = cos if cos_ok else np.full_like(mse, np.nan)
             snr = self.gnorm2 / trace
-            resample = (k == self.M) & np.any(counts != 1.0, axis=-1)  # not the sample, not a jackknife row
+            # bootstrap rows: a stack of counts summing to M (the sample is one vector, jackknife rows sum to M - 1)
+            resample = (k == self.M) & (counts.ndim > 1)
             length, rel_len, rel_dir, angle, equal = self.length_direction(mean_c, a2, trace, bias_sq, k, resample)
         return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr,
                          length, rel_len, rel_dir, angle, equal])
