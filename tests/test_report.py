@@ -306,6 +306,7 @@ def test_oracle_flags_and_ties():
 
     assert is_oracle("advantage_exact", "none") and is_oracle("reinforce", "value_exact")
     assert is_oracle("gae", "value_exact") and not is_oracle("gae", "value_learned")
+    assert is_oracle("reward_to_go", "q_exact") and not is_oracle("reward_to_go", "q_fitted")
     assert not is_oracle("reinforce", "none") and not is_oracle("reinforce", "optimal")
     assert not is_oracle("reinforce", "fixed:c=1") and not is_oracle("plugin_not_loaded", "none")
     df = pd.DataFrame({"estimator": ["a_est", "b_est", "advantage_exact"], "baseline": ["none", "none", "none"],
