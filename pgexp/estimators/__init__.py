@@ -23,6 +23,7 @@ from pgexp.estimators.spec import (
     Hyperparameter,
     get_estimator,
     hyperparameters,
+    is_oracle,
     parse_baseline,
     register_baseline,
     register_estimator,
@@ -40,7 +41,7 @@ register_baseline("constant", f"{_B}:leave_one_out", min_batch_size=2, label="le
                   doc="leave-one-out mean of the other trajectories' returns G_0 (unbiased; N >= 2)")
 register_baseline("value_exact", f"{_B}:exact_value", tracks=("tabular", "lqr"), label="exact V", color="#0072b2",
                   marker="^", shade=-0.3, order=2, kernel="table", table=f"{_B}:exact_value_table", vectorized=True,
-                  doc="the oracle V_h(s) (time-indexed for a finite horizon)")
+                  oracle=True, doc="the oracle V_h(s) (time-indexed for a finite horizon)")
 register_baseline("value_learned", f"{_B}:learned_value", fitted=True, label="learned V̂", color="#cc79a7",
                   marker="v", shade=0.55, order=3, kernel="table", table=f"{_B}:learned_value_table", vectorized=True,
                   doc="a regression of the return on the state (per-state mean; ridge on random Fourier features of "
@@ -57,6 +58,7 @@ register_baseline("fixed", f"{_B}:fixed_constant", options=("c",), label="fixed 
 _A = "pgexp.estimators.action_dependent"
 register_baseline("q_exact", f"{_A}:q_exact", tracks=("tabular", "lqr"), label="exact Q (action-dep.)",
                   color="#56b4e9", marker="X", shade=-0.15, order=6, vectorized=True, action_dependent=True,
+                  oracle=True,
                   doc="action-dependent: the oracle Q_h(s, a) (Gaussian policies: its linear expansion in the action, "
                       "Q-Prop's), with its analytic correction sum_a grad pi(a|s) b(s, a)")
 register_baseline("q_fitted", f"{_A}:q_fitted", fitted=True, label="fitted Q̂ (action-dep.)",
@@ -104,7 +106,7 @@ register_estimator("reward_to_go", f"{_T}:reward_to_go", baselines=_SCALAR + _AC
                    doc="sum_h score_h gamma^h (R_h - b_h(s_h))  (Q-based PG)")
 register_estimator("advantage_exact", f"{_T}:advantage_exact", baselines=("none",), tracks=("tabular", "lqr"),
                    label="exact advantage", color="#029e73", order=2, kernel="advantage", vectorized=True,
-                   doc="sum_h gamma^h score_h A_h(s_h, a_h), oracle A")
+                   oracle=True, doc="sum_h gamma^h score_h A_h(s_h, a_h), oracle A")
 register_estimator("rollin_rollout", f"{_R}:rollin_rollout", baselines=_SCALAR, objectives=("finite", "discounted"),
                    tracks=("tabular",), sampling="rollin_rollout", label="roll-in/roll-out", color="#d55e00", order=4,
                    vectorized=True,
@@ -170,5 +172,6 @@ register_estimator("remax", f"{_GR}:remax", objectives=("finite",), tracks=_TAB,
                    doc="r_i - reward of the greedy response to the prompt, per token (Li et al.)")
 
 __all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice",
-           "Estimator", "Hyperparameter", "get_estimator", "hyperparameters", "parse_baseline", "register_baseline",
+           "Estimator", "Hyperparameter", "get_estimator", "hyperparameters", "is_oracle", "parse_baseline",
+           "register_baseline",
            "register_estimator"]

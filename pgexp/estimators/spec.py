@@ -131,6 +131,8 @@ class Baseline:
         action_dependent: ``b`` reads the action too: ``values`` returns its ``b`` as
             :class:`~pgexp.estimators.correction.ActionValues` (the value at the sampled action, the critic's state
             value and the analytic correction), and only estimators that add the correction accept it.
+        oracle: it reads exact quantities (``V``, ``Q``, ``A`` or the optimal ``b*``) that no sampler has:
+            a reference point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
 
     name: str
@@ -150,6 +152,7 @@ class Baseline:
     kernel: str | None = None
     table: str | Callable | None = None
     action_dependent: bool = False
+    oracle: bool = False
 
     @property
     def table_fn(self) -> Callable | None:
@@ -266,6 +269,8 @@ class Estimator:
             ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
             engine.  A kernel draws the same trajectories as ``fn`` and must give the same numbers to rounding
             (``tests/test_training_fast.py``).
+        oracle: it reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) itself, whatever its baseline: a reference
+            point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
 
     name: str
@@ -286,6 +291,7 @@ class Estimator:
     training_kernel: str | None = None
     min_group_size: int | None = None
     scale: str | Callable | None = None
+    oracle: bool = False
 
     @property
     def function(self) -> Callable:
@@ -377,7 +383,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
                        order: int | None = None, doc: str = "", vectorized: bool = False,
                        kernel: str | None = None, training_kernel: str | None = None,
-                       min_group_size: int | None = None, scale: str | Callable | None = None) -> Estimator:
+                       min_group_size: int | None = None, scale: str | Callable | None = None,
+                       oracle: bool = False) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
     ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  Registering a
@@ -418,7 +425,7 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
                     order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc,
                     vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel,
-                    min_group_size=min_group_size, scale=scale)
+                    min_group_size=min_group_size, scale=scale, oracle=bool(oracle))
     ESTIMATORS[name] = est
     return est
 
@@ -428,7 +435,8 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                       tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
                       color: str | None = None, order: int | None = None, marker: str = "P",
                       shade: float = 0.2, vectorized: bool = False, kernel: str | None = None,
-                      table: str | Callable | None = None, action_dependent: bool = False) -> Baseline:
+                      table: str | Callable | None = None, action_dependent: bool = False,
+                      oracle: bool = False) -> Baseline:
     """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
     tracks = tuple(tracks)
     _check_fields("baseline", name, tracks)
@@ -440,9 +448,17 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                     options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
                     color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
                     marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table,
-                    action_dependent=bool(action_dependent))
+                    action_dependent=bool(action_dependent), oracle=bool(oracle))
     BASELINES[name] = spec
     return spec
+
+
+def is_oracle(estimator: str, baseline: str) -> bool:
+    """Whether the pair ``estimator~baseline`` reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) -- the estimator
+    or the baseline is registered ``oracle`` -- so no algorithm can run it: the report ranks it apart, as a reference.
+    A name the registry does not know (a plug-in not loaded) is not an oracle."""
+    est, base = ESTIMATORS.get(str(estimator)), BASELINES.get(str(baseline).partition(":")[0])
+    return bool((est is not None and est.oracle) or (base is not None and base.oracle))
 
 
 def get_estimator(name: str) -> Estimator:
