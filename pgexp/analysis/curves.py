@@ -244,7 +244,8 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
     """One row per configuration, on the reported seeds, with the step size selected on the selection
     seeds (see the module docstring).
 
-    Columns: the configuration; ``seeds``, ``diverged_seeds``; ``final_progress``, ``final_J_ratio`` and
+    Columns: the configuration; ``seeds``, ``iterations`` (the last iteration ``T`` of a run that did not
+    stop early), ``diverged_seeds``; ``final_progress``, ``final_J_ratio`` and
     ``final_J`` (over the runs that did not diverge) and ``steps_to_threshold`` / ``iterations_to_threshold``
     (when every run reached it) with ``_lo``/``_hi`` bootstrap bounds; ``reached_threshold``;
     ``converged_seeds``, ``suboptimal_seeds``, ``suboptimal_fraction`` and ``optimal_fraction`` with Wilson
@@ -277,7 +278,8 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
         opt = r["final_policy_optimal"].astype(bool).to_numpy()
         sub = wilson_interval(int((conv & ~opt).sum()), len(r), confidence)
         good = wilson_interval(int((conv & opt).sum()), len(r), confidence)
-        rows.append(dict(zip(CONFIG, key), seeds=len(r), diverged_seeds=int(r["diverged"].sum()),
+        rows.append(dict(zip(CONFIG, key), seeds=len(r), iterations=int(g["last_iteration"].max()),
+                         diverged_seeds=int(r["diverged"].sum()),
                          final_progress=fp[0], final_progress_lo=fp[1], final_progress_hi=fp[2],
                          final_J_ratio=fr[0], final_J_ratio_lo=fr[1], final_J_ratio_hi=fr[2],
                          final_J=fj[0], final_J_lo=fj[1], final_J_hi=fj[2],
