@@ -4,7 +4,8 @@ Per environment: each estimator~baseline at its selected step size (final progre
 to the threshold), a step size chosen at the edge of the grid flagged, diverged runs, and estimator
 quality along the exact gradient-ascent path.  Two configurations are trained on independent runs, so
 there is no paired interval of their ratio: both values are given with their intervals, and an
-ordering is stated only when the intervals do not overlap.
+ordering is stated only when the intervals do not overlap; a "lowest" or "fewest" statement names every
+configuration whose interval overlaps the winner's as tied with it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ def _disjoint(a: pd.Series, b: pd.Series, col: str) -> bool:
     """The two rows' intervals of ``col`` do not overlap."""
     lo_a, hi_a, lo_b, hi_b = (float(r.get(f"{col}{s}", np.nan)) for r in (a, b) for s in ("_lo", "_hi"))
     return bool(np.isfinite([lo_a, hi_a, lo_b, hi_b]).all() and (hi_a < lo_b or hi_b < lo_a))
+
+
+def _ties(best: pd.Series, rows: pd.DataFrame, col: str) -> pd.DataFrame:
+    """The other rows of ``rows`` whose interval of ``col`` overlaps ``best``'s (or is unknown): these runs do
+    not order them, so a "lowest" or "fewest" statement names them as ties."""
+    others = rows.drop(index=best.name, errors="ignore")
+    keep = [i for i, r in others.iterrows() if not _disjoint(best, r, col)]
+    return others.loc[keep]
+
+
+def _tie_clause(ties: pd.DataFrame, col: str, step_size: bool = True) -> str:
+    """``, tied with A (η = ..) v [lo, hi], B ... (the intervals overlap)`` or ``""``."""
+    if ties.empty:
+        return ""
+    names = "; ".join(
+        f"{pair(r['estimator'], r['baseline'])}"
+        + (f" (η = {fmt(r['step_size'])})" if step_size and "step_size" in r else "")
+        + f" {ci(r[col], r.get(f'{col}_lo'), r.get(f'{col}_hi'))}"
+        for _, r in ties.iterrows()
+    )
+    return f", tied with {names} (the intervals overlap: these seeds do not order them)"
 
 
 def _budget(curves: pd.DataFrame | None, env: str, r: pd.Series) -> float:
@@ -104,6 +126,7 @@ def _headline(summary: pd.DataFrame | None) -> Finding | None:
             f"{env}: {pair(best['estimator'], best['baseline'])} "
             f"{ci(best['steps_to_threshold'], best['steps_to_threshold_lo'], best['steps_to_threshold_hi'])}"
         )
+        text += _tie_clause(_ties(best, done, "steps_to_threshold"), "steps_to_threshold", step_size=False)
         ref = done[(done["estimator"] == "reinforce") & (done["baseline"] == "none")]
         if len(ref) and (best["estimator"], best["baseline"]) != ("reinforce", "none"):
             r = ref.iloc[0]
@@ -131,6 +154,7 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
     bp = pair(best["estimator"], best["baseline"])
     bs = ci(best["steps_to_threshold"], best.get("steps_to_threshold_lo"), best.get("steps_to_threshold_hi"))
     head = f"{env}: lowest mean environment steps to progress {thr}: {bp} (η = {fmt(best['step_size'])}) with {bs}"
+    head += _tie_clause(_ties(best, done, "steps_to_threshold"), "steps_to_threshold")
     ref = sel[(sel["estimator"] == "reinforce") & (sel["baseline"] == "none")]
     if ref.empty or (ref.iloc[0]["estimator"], ref.iloc[0]["baseline"]) == (best["estimator"], best["baseline"]):
         return head + ("" if ref.empty else " -- reinforce~none itself") + "."
@@ -220,7 +244,9 @@ def _variance_training_sentences(env: str, tv: pd.DataFrame) -> list[str]:
         out.append(
             f"{env}: at iteration {t1} the lowest per-trajectory variance is "
             f"{pair(best['estimator'], best['baseline'])} "
-            f"{ci(best['var_per_traj'], best.get('var_per_traj_lo'), best.get('var_per_traj_hi'))}."
+            f"{ci(best['var_per_traj'], best.get('var_per_traj_lo'), best.get('var_per_traj_hi'))}"
+            + _tie_clause(_ties(best, last, "var_per_traj"), "var_per_traj", step_size=False)
+            + "."
         )
     return out
 
