@@ -284,7 +284,7 @@ def committal_verdict(lo: pd.Series, hi: pd.Series) -> tuple[str, tuple[float, f
 
 VERDICT_WORDS = {"more": "the lower baseline commits to a suboptimal arm more often",
                  "less": "the lower baseline commits to a suboptimal arm less often",
-                 "tie": "a tie: the interval covers no difference",
+                 "tie": "a tie: the interval contains 0",
                  "censored": "unresolved: the runs not committed by T could reverse the difference"}
 
 
@@ -329,7 +329,8 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
              f"suboptimal arm more often at {more} of {n} step sizes, less often at {less}, ties at {tie}, "
              f"unresolved for censoring at {cens}.")
         if opt == "npg":
-            word = "reproduces" if more == n else "does not reproduce" if more == 0 else "partly reproduces"
+            word = ("reproduces" if more == n else "partly reproduces" if more else
+                    "does not reproduce (no step size resolves a difference in the claimed direction)")
             s += f"  pgexp {word} the paper's claim (about natural PG) that the lower baseline commits more often"
             s += (" — with b_npg, the NPG update's own minimum-variance constant, at which ± 1 do give the NPG update "
                   "equal variance." if base == "optimal_npg_exact" else
