@@ -275,3 +275,20 @@ def test_fewest_steps_and_headline_declare_overlapping_intervals_ties():
     assert "reinforce~none 3000 [2800, 3200] (the intervals do not overlap)" in line
     head = _headline(summary).text
     assert "gae~value_exact 1000 [900, 1100], tied with reward_to_go~value_exact 1050 [1080, 1200]" in head
+
+
+def test_improvement_sentence_separates_better_worse_and_ties():
+    rows = [dict(env_name="garnet", estimator=e, baseline=b, step_size=0.3, selected=True, seeds=20, threshold=0.9,
+                 reached_threshold=20, final_progress=0.9, final_progress_lo=0.8, final_progress_hi=0.95,
+                 final_progress_iqm=0.91, final_progress_iqm_lo=0.85, final_progress_iqm_hi=0.94,
+                 improvement_prob=p, improvement_prob_lo=lo, improvement_prob_hi=hi, diverged_seeds=0)
+            for e, b, p, lo, hi in (("reinforce", "none", 0.5, 0.5, 0.5), ("gae", "value_exact", 0.9, 0.8, 0.97),
+                                    ("actor_critic", "none", 0.2, 0.1, 0.35),
+                                    ("reward_to_go", "none", 0.6, 0.45, 0.75))]
+    text = "\n".join(f.text for f in training_findings(pd.DataFrame(rows)))
+    line = next(t for t in text.splitlines() if "probability that a run ends with higher final progress" in t)
+    assert "better: gae~value_exact 0.9 [0.8, 0.97]" in line
+    assert "worse: actor_critic~none 0.2 [0.1, 0.35]" in line
+    assert "tied with it (the interval contains 1/2): reward_to_go~none 0.6 [0.45, 0.75]" in line
+    assert "reinforce~none 0.5" not in line
+    assert "(interquartile mean 0.91 [0.85, 0.94])" in text

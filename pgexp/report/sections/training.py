@@ -88,6 +88,9 @@ def _selected_sentence(env: str, r: pd.Series, thr: str, curves: pd.DataFrame | 
         if finite(r.get("final_progress"))
         else "no final progress (no seed ran to the end)"
     )
+    if finite(r.get("final_progress_iqm")):
+        final += (f" (interquartile mean "
+                  f"{ci(r['final_progress_iqm'], r.get('final_progress_iqm_lo'), r.get('final_progress_iqm_hi'))})")
     text = f"{env}: {p} at η = {fmt(r['step_size'])}: {final}"
     if len(grid) > 1 and float(r["step_size"]) in (min(grid), max(grid)):
         edge = "largest" if float(r["step_size"]) == max(grid) else "smallest"
@@ -169,6 +172,28 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
         else "the intervals overlap: these runs do not order the two"
     )
     return f"{head}; reinforce~none {rs} ({verdict})."
+
+
+def _improvement_sentence(env: str, sel: pd.DataFrame) -> str | None:
+    """``P(X > Y)`` of each selected pair against reinforce~none; an interval that contains 1/2 is a tie."""
+    if "improvement_prob" not in sel:
+        return None
+    rows = sel[np.isfinite(num(sel, "improvement_prob"))
+               & ~((sel["estimator"] == "reinforce") & (sel["baseline"] == "none"))]
+    if rows.empty:
+        return None
+    better: list[str] = []
+    worse: list[str] = []
+    tied: list[str] = []
+    for _, r in rows.iterrows():
+        p = ci(r["improvement_prob"], r.get("improvement_prob_lo"), r.get("improvement_prob_hi"))
+        text = f"{pair(r['estimator'], r['baseline'])} {p}"
+        lo, hi = float(r.get("improvement_prob_lo", np.nan)), float(r.get("improvement_prob_hi", np.nan))
+        (better if lo > 0.5 else worse if hi < 0.5 else tied).append(text)
+    parts = [f"better: {'; '.join(better)}" if better else "", f"worse: {'; '.join(worse)}" if worse else "",
+             f"tied with it (the interval contains 1/2): {'; '.join(tied)}" if tied else ""]
+    return (f"{env}: probability that a run ends with higher final progress than a reinforce~none run (each at its "
+            f"selected η; stratified bootstrap over seeds) — " + " — ".join(p for p in parts if p) + ".")
 
 
 def _step_size_sentences(env: str, s_env: pd.DataFrame) -> list[str]:
@@ -280,6 +305,9 @@ def training_findings(
                     texts.append(_selected_sentence(env, r, thr, curves, sorted(num(g, "step_size").dropna().unique())))
                 if not sel.empty:
                     texts.append(_fewest_steps_sentence(env, sel, thr))
+                    poi = _improvement_sentence(env, sel)
+                    if poi:
+                        texts.append(poi)
                 texts += _step_size_sentences(env, s_env)
                 ex = s_env[(s_env["estimator"] == "exact") & flag(s_env, "selected")]
                 if not ex.empty:
@@ -327,6 +355,7 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
     intro = (
         "Progress (J − J₀)/(J* − J₀) is 0 at the starting policy and 1 at the optimal one; final progress is the "
         "mean over the last 10% of iterations; environment steps are cumulative over the sampled trajectories; "
-        f"intervals are 95% percentile-bootstrap intervals over seeds; {STEP_SIZE_RULE}."
+        f"intervals are 95% percentile-bootstrap intervals over seeds; the interquartile mean (the mean of the "
+        f"middle half of the seeds) is not moved by one stalled run; {STEP_SIZE_RULE}."
     )
     return SectionOutput(findings, body, intro)
