@@ -348,6 +348,8 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
                 "seeds",
                 "diverged_seeds",
                 "final_progress",
+                "final_progress_iqm",
+                "improvement_prob",
                 "steps_to_threshold",
             ],
             title="Every configuration trained",
