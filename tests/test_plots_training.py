@@ -273,8 +273,12 @@ def test_fewest_steps_and_headline_declare_overlapping_intervals_ties():
     assert "tied with reward_to_go~value_exact (η = 0.3) 1050 [1080, 1200]" in line
     assert "reward_to_go~none" not in line.split("reinforce~none")[0]  # [1101, 1300] misses [900, 1100]
     assert "reinforce~none 3000 [2800, 3200] (the intervals do not overlap)" in line
+    assert line.count("reinforce~none") == 1  # the reference has its own clause, never among the ties
     head = _headline(summary).text
     assert "gae~value_exact 1000 [900, 1100], tied with reward_to_go~value_exact 1050 [1080, 1200]" in head
+    summary.loc[summary["estimator"] == "reinforce", "steps_to_threshold_lo"] = 1000.0  # now it overlaps too
+    line = next(f.text for f in training_findings(summary) if "lowest mean environment steps" in f.text)
+    assert line.count("reinforce~none") == 1 and "(the intervals overlap: these runs do not order the two)" in line
 
 
 def test_improvement_sentence_separates_better_worse_and_ties():

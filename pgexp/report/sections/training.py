@@ -52,6 +52,11 @@ def _ties(best: pd.Series, rows: pd.DataFrame, col: str) -> pd.DataFrame:
     return others.loc[keep]
 
 
+def _not_reference(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows other than reinforce~none (compared with the winner in a clause of its own)."""
+    return rows[~((rows["estimator"] == "reinforce") & (rows["baseline"] == "none"))]
+
+
 def _tie_clause(ties: pd.DataFrame, col: str, step_size: bool = True) -> str:
     """``, tied with A (η = ..) v [lo, hi], B ... (the intervals overlap)`` or ``""``."""
     if ties.empty:
@@ -129,7 +134,8 @@ def _headline(summary: pd.DataFrame | None) -> Finding | None:
             f"{env}: {pair(best['estimator'], best['baseline'])} "
             f"{ci(best['steps_to_threshold'], best['steps_to_threshold_lo'], best['steps_to_threshold_hi'])}"
         )
-        text += _tie_clause(_ties(best, done, "steps_to_threshold"), "steps_to_threshold", step_size=False)
+        text += _tie_clause(_ties(best, _not_reference(done), "steps_to_threshold"), "steps_to_threshold",
+                            step_size=False)
         ref = done[(done["estimator"] == "reinforce") & (done["baseline"] == "none")]
         if len(ref) and (best["estimator"], best["baseline"]) != ("reinforce", "none"):
             r = ref.iloc[0]
@@ -157,7 +163,7 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
     bp = pair(best["estimator"], best["baseline"])
     bs = ci(best["steps_to_threshold"], best.get("steps_to_threshold_lo"), best.get("steps_to_threshold_hi"))
     head = f"{env}: lowest mean environment steps to progress {thr}: {bp} (η = {fmt(best['step_size'])}) with {bs}"
-    head += _tie_clause(_ties(best, done, "steps_to_threshold"), "steps_to_threshold")
+    head += _tie_clause(_ties(best, _not_reference(done), "steps_to_threshold"), "steps_to_threshold")
     ref = sel[(sel["estimator"] == "reinforce") & (sel["baseline"] == "none")]
     if ref.empty or (ref.iloc[0]["estimator"], ref.iloc[0]["baseline"]) == (best["estimator"], best["baseline"]):
         return head + ("" if ref.empty else " -- reinforce~none itself") + "."
