@@ -225,16 +225,25 @@ def bias_z(G: np.ndarray, g_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     far state of a chain reached by a few replicates) has a heavy-tailed mean whose sample SE is far
     too small, so a coordinate nonzero in fewer than :data:`MIN_NONZERO` replicates is not tested
     (counted in ``bias_untestable``) rather than declared biased.  A testable coordinate with zero
-    spread but a wrong value is infinitely far.
+    spread but a wrong value is infinitely far.  Zero spread means a standard error below 1e-12 of the
+    gradient's scale: a deterministic coordinate (the all-action estimator where the state is not random)
+    still scatters by round-off, and round-off over round-off is no z-score.
     """
     M = G.shape[0]
     dev = np.abs(G.mean(axis=0) - g_true)
     se = G.std(axis=0, ddof=1) / np.sqrt(M) if M > 1 else np.full(G.shape[1], np.nan)
     nonzero = np.count_nonzero(G, axis=0)
     testable = (nonzero >= MIN_NONZERO) | ((nonzero == M) & (M > 1))
+    return _z(dev, se, g_true, 1e-12), testable
+
+
+def _z(dev: np.ndarray, se: np.ndarray, g_true: np.ndarray, tol: float) -> np.ndarray:
+    """``dev / se``; where ``se`` is below ``1e-12`` of the gradient's scale (no spread), infinity when ``dev``
+    exceeds ``tol`` of it, else 0."""
+    scale = 1.0 + np.abs(g_true)
+    spread = se > 1e-12 * np.maximum(scale, float(np.max(np.abs(g_true), initial=0.0)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(se > 0, dev / np.where(se > 0, se, 1.0), np.where(dev > 1e-12 * (1 + np.abs(g_true)), np.inf, 0.0))
-    return z, testable
+        return np.where(spread, dev / np.where(spread, se, 1.0), np.where(dev > tol * scale, np.inf, 0.0))
 
 
 def max_bias_z(G: np.ndarray, g_true: np.ndarray) -> tuple[float, int]:
@@ -305,9 +314,7 @@ def max_z_exact_se(G: np.ndarray, g_true: np.ndarray, se: np.ndarray) -> float:
 
     A coordinate with zero exact spread is infinitely far when its mean is off (beyond round-off), else 0.
     """
-    dev = np.abs(G.mean(axis=0) - g_true)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(se > 0, dev / np.where(se > 0, se, 1.0), np.where(dev > 1e-9 * (1 + np.abs(g_true)), np.inf, 0.0))
+    z = _z(np.abs(G.mean(axis=0) - g_true), se, g_true, 1e-9)
     return float(np.max(z)) if z.size else float("nan")
 
 
@@ -333,13 +340,28 @@ def confirm_bias(row: dict[str, Any], cell: pd.DataFrame, rerun: Rerun | None,
 
 
 def exact_standard_errors(problem: Any, estimator: str, baseline: str, lam: float, batch_size: int,
-                          replicates: int) -> np.ndarray | None:
+                          replicates: int, params: dict[str, float] | None = None) -> np.ndarray | None:
     """Exact standard errors ``(d,)`` of the coordinates' means over ``replicates`` batches of ``batch_size``;
     ``None`` where the exact engine does not give this estimator's covariance (or the fitted ``optimal``,
-    whose exact counterpart is the oracle, a smaller variance)."""
+    whose exact counterpart is the oracle, a smaller variance).  Batches sampled in groups
+    (``problem.group_size > 1``) take the group engine's covariance (:mod:`pgexp.exact.groups`)."""
     from pgexp.errors import UserError
     from pgexp.exact.moments import SUPPORTED, trajectory_moments
 
+    if estimator == "all_action" or baseline in ("q_exact", "q_fitted"):  # the action-dependent engines
+        return action_standard_errors(problem, estimator, baseline, lam, batch_size, replicates)
+    G = int(getattr(problem, "group_size", 1))
+    if G > 1:
+        from pgexp.exact.groups import RULES, group_moments
+
+        if (estimator, baseline) not in RULES:
+            return None
+        try:
+            cov = group_moments(problem, estimator, baseline, group_size=G, params=params, full=False).cov(
+                batch_size // G)
+        except (UserError, ValueError):
+            return None
+        return np.sqrt(np.maximum(cov, 0.0) / replicates)
     if getattr(problem, "track", "tabular") == "lqr":  # the Gaussian moment recursion (scalar systems)
         from pgexp.exact.lqr_moments import SUPPORTED as LQR_PAIRS
         from pgexp.exact.lqr_moments import scalar_moments
@@ -359,6 +381,32 @@ def exact_standard_errors(problem: Any, estimator: str, baseline: str, lam: floa
     return np.sqrt(np.maximum(var, 0.0) / replicates)
 
 
+def action_standard_errors(problem: Any, estimator: str, baseline: str, lam: float, batch_size: int,
+                           replicates: int) -> np.ndarray | None:
+    """:func:`exact_standard_errors` of an action-dependent pair (:mod:`pgexp.exact.action_dependent`, or
+    :mod:`pgexp.exact.lqr_action_dependent` on a scalar linear-quadratic problem); ``None`` for a fitted critic."""
+    from pgexp.errors import UserError
+
+    if baseline != "q_exact":
+        return None
+    try:
+        if getattr(problem, "track", "tabular") == "lqr":
+            from pgexp.exact import lqr_action_dependent as la
+
+            if not problem.system.scalar or not la.covers(estimator, baseline):
+                return None
+            cov = np.diag(la.trajectory_moments(problem, estimator, baseline, lam=lam).cov)
+        else:
+            from pgexp.exact import action_dependent as ad
+
+            if baseline not in ad.SUPPORTED.get(estimator, ()):
+                return None
+            cov = np.asarray(ad.trajectory_moments(problem, estimator, baseline, lam=lam, full=False).cov)
+    except (UserError, ValueError):
+        return None
+    return np.sqrt(np.maximum(cov, 0.0) / (batch_size * replicates))
+
+
 def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Rerun one cell of a tabular estimate file on the independent :data:`BIAS_PURPOSE` stream.
 
@@ -375,6 +423,10 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
     h = int(r["horizon"])
     problem = build_problem(str(r["env"]), features=str(r["features"]), policy=str(r["policy"]), theta=str(r["theta"]),
                             gamma=float(r["gamma"]), horizon="inf" if h < 0 else h)
+    if "group_size" in r.index and _given(r["group_size"]) and int(r["group_size"]) > 1:
+        from pgexp.sampling.groups import with_group_size
+
+        problem = with_group_size(problem, int(r["group_size"]))
     params = {k: float(r[k]) for k in hyperparameters() if k in r.index and _given(r[k])}
     fit = int(r["fit_batch_size"]) if "fit_batch_size" in r.index and _given(r["fit_batch_size"]) else None
     table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), params=params,
@@ -382,7 +434,7 @@ def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.n
                          fit_batch_size=fit, progress=False, purpose=BIAS_PURPOSE)
     G = np.stack(table.column("grad").to_numpy(zero_copy_only=False)).astype(np.float64)
     se = exact_standard_errors(problem, str(r["estimator"]), str(r["baseline"]), params.get("lam", 0.95),
-                               int(r["batch_size"]), replicates)
+                               int(r["batch_size"]), replicates, params)
     return G, np.asarray(table.column("grad_exact")[0].as_py(), dtype=np.float64), se
 
 

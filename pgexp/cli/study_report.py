@@ -17,14 +17,30 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "OUTDIR/report.html: the paper's claim, the setup, what pgexp measured (every "
                                    "number from the tables), the figures and the summary table.")
     p.add_argument("--study-json", required=True, metavar="JSON", help="the config's study section as JSON")
-    p.add_argument("--curves", required=True, metavar="learning_curves.parquet",
-                   help="the study's learning curves (pgexp curves --curves)")
-    p.add_argument("--summary", required=True, metavar="training_summary.parquet",
-                   help="the study's training summary (pgexp curves --summary)")
+    p.add_argument("--curves", default=None, metavar="learning_curves.parquet",
+                   help="the study's learning curves (pgexp curves --curves; training studies)")
+    p.add_argument("--summary", default=None, metavar="training_summary.parquet",
+                   help="the study's training summary (pgexp curves --summary; training studies)")
     p.add_argument("--traces", default=None, metavar="policy_traces.parquet",
                    help="the traced seeds' policies (pgexp curves --traces), for the simplex figure")
     p.add_argument("--variance", default=None, metavar="baseline_variance.parquet",
                    help="the exact variance table (pgexp baseline-variance), where the study has one")
+    p.add_argument("--tucker", default=None, metavar="tucker_terms.parquet",
+                   help="variance studies: the per-step decomposition of every problem (pgexp tucker)")
+    p.add_argument("--metrics", default=None, metavar="metrics.parquet",
+                   help="variance studies: the Monte-Carlo arm's metrics (pgexp metrics)")
+    p.add_argument("--comparisons", default=None, metavar="comparisons.parquet",
+                   help="variance studies: the Monte-Carlo arm's paired comparisons (pgexp compare)")
+    p.add_argument("--length-curves", default=None, metavar="length_curves.parquet",
+                   help="group studies: the response lengths along training (pgexp group-curves --curves)")
+    p.add_argument("--length-summary", default=None, metavar="length_summary.parquet",
+                   help="group studies: their summary and paired differences (pgexp group-curves --summary)")
+    p.add_argument("--group-variance", default=None, metavar="group_variance.parquet",
+                   help="group studies: the exact table against G (pgexp group-variance --output)")
+    p.add_argument("--prompt-weights", default=None, metavar="prompt_weights.parquet",
+                   help="group studies: the per-prompt weights (pgexp group-variance --prompt-output)")
+    p.add_argument("--difficulty", default=None, metavar="difficulty_weights.parquet",
+                   help="group studies: the weight against the success probability (--difficulty-output)")
     p.add_argument("--outdir", required=True, metavar="DIR",
                    help="writes DIR/figures/NAME.{pdf,png} and DIR/report.html")
     p.set_defaults(func=run)
@@ -37,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import atomic_write_text, read_frame, save_figure
     from pgexp.provenance import provenance
     from pgexp.report.paper_studies import study_html
+    from pgexp.report.tucker2018 import mirage_html
+    from pgexp.study.mirage import MirageStudy
     from pgexp.study.paper import load_paper_study
 
     try:
@@ -46,7 +64,14 @@ def run(args: argparse.Namespace) -> int:
     study = load_paper_study({"study": raw})
     if study is None:
         raise UserError("--study-json: empty study section")
-    tables = {k: read_frame(getattr(args, k)) for k in ("curves", "summary", "traces", "variance") if getattr(args, k)}
+    needed = {"mirage": ("tucker",), "groups": ("length_curves", "length_summary", "group_variance")}.get(
+        study.kind, ("curves", "summary"))
+    for key in needed:
+        if not getattr(args, key):
+            raise UserError(f"--{key.replace('_', '-')}: required for the {study.kind} study {study.name}")
+    roles = ("curves", "summary", "traces", "variance", "tucker", "metrics", "comparisons", "length_curves",
+             "length_summary", "group_variance", "prompt_weights", "difficulty")
+    tables = {k: read_frame(getattr(args, k)) for k in roles if getattr(args, k)}
     outdir = Path(args.outdir)
     pngs, captions = {}, {}
     for name in study.figures:
@@ -55,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
                     outdir / "figures" / f"{name}.pdf")
         pngs[name] = outdir / "figures" / f"{name}.png"
         captions[name] = spec.caption
-    page = study_html(study, tables, pngs, captions, provenance(kind="study_report"))
+    if isinstance(study, MirageStudy):
+        page = mirage_html(study, tables, pngs, captions, provenance(kind="study_report"))
+    else:
+        page = study_html(study, tables, pngs, captions, provenance(kind="study_report"))
     atomic_write_text(outdir / "report.html", page)
     return 0

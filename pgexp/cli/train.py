@@ -9,9 +9,11 @@ from pgexp.cli.common import (
     POSITIVE_INT,
     SEED,
     add_estimator_options,
+    add_group_option,
     add_problem_options,
     add_tag_option,
     check_outputs,
+    critic_baseline,
     number,
     params_from_args,
     parse_list,
@@ -60,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                             "trajectories it would alone; every pair is checked before any runs")
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
+    add_group_option(g)
     g.add_argument("--step-size", required=True, metavar="ETA",
                    help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
     g.add_argument("--optimizer", default="sga", choices=["sga", "adam", "npg"],
@@ -107,9 +110,11 @@ def training_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
     from pgexp.estimators import ESTIMATORS
 
     if args.pairs is None:
-        return [(args.estimator, args.baseline)]
+        return [(args.estimator, critic_baseline(args.estimator, args.baseline, args.critic))]
     if args.baseline != "none":
         raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
+    if args.critic is not None:
+        raise UserError("--critic: with --pairs write all_action~q_exact or all_action~q_fitted")
     allowed = f"E~B with E one of exact, {', '.join(ESTIMATORS)}"
     pairs = []
     for item in (x for arg in args.pairs for x in arg.split()):
@@ -134,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
     from pgexp.runs.train import TrainOptions, check_grid, grid_table, train_grid
+    from pgexp.sampling.groups import with_group_size
 
     pairs = training_pairs(args)
     step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
@@ -147,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
-    problem = problem_from_args(args, tabular=False)
+    problem = with_group_size(problem_from_args(args, tabular=False), args.group_size)
     given = params_from_args(args)
     jobs = []
     for est, base in pairs:  # every pair checked before any runs
@@ -159,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
                             fit_batch_size=args.fit_batch_size, eval_episodes=args.eval_episodes,
                             checkpoints=checkpoints, record_every=args.record_every, trace_seeds=trace)
         jobs.append((opts, check_grid(problem, opts, step_sizes, args.engine)))
-    extra = {"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}
+    extra = {"group_size": int(getattr(problem, "group_size", 1)),
+             **({"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {})}
     tables, engines = [], []
     with bar(total=len(pairs) * len(grid) * (args.iterations + 1),
              desc=f"train {','.join(f'{e}~{b}' for e, b in pairs)}", unit="iteration") as progress:

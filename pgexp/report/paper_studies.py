@@ -343,10 +343,17 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
     return out
 
 
+def liu2025_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
+    from pgexp.report.liu2025 import findings as liu
+
+    return liu(tables, study)
+
+
 FINDINGS: dict[str, Callable[[dict[str, pd.DataFrame], PaperStudy], list[str]]] = {
     "sutton_barto_fig13_1": fig13_1_findings,
     "sutton_barto_fig13_2": fig13_2_findings,
     "chung2021_committal": chung_findings,
+    "liu2025_length_bias": liu2025_findings,
 }
 
 def findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
@@ -361,10 +368,10 @@ SUMMARY_COLUMNS = ("label", "optimizer", "baseline", "baseline_offset", "step_si
                    "selected_at_edge")
 
 
-def _table_html(summary: pd.DataFrame | None) -> str:
+def _table_html(summary: pd.DataFrame | None, columns: tuple[str, ...] = SUMMARY_COLUMNS) -> str:
     if summary is None or summary.empty:
         return "<p>No summary.</p>"
-    cols = [c for c in SUMMARY_COLUMNS if c in summary]
+    cols = [c for c in columns if c in summary]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     def cell(v: Any) -> str:
         return f"<td>{html.escape(fmt(v, 4) if isinstance(v, (float, np.floating)) else str(v))}</td>"
@@ -386,13 +393,26 @@ def study_html(study: PaperStudy, tables: dict[str, pd.DataFrame], figures: dict
              "img{max-width:100%}table{border-collapse:collapse;font-size:.8em}td,th{border:1px solid #ccc;"
              "padding:2px 5px}figcaption{font-size:.85em;color:#444}")
     prov = html.escape(", ".join(f"{k}: {v}" for k, v in provenance.items() if k in ("pgexp_version", "command")))
+    if study.kind == "groups":
+        from pgexp.report import liu2025
+
+        setup, table = liu2025.setup_sentence(study), _table_html(tables.get("length_summary"), liu2025.SUMMARY_COLUMNS)
+        how = ("Generated from the study's tables: every statistic is exact at the policy of its iteration; over the "
+               "sampled runs it is the mean over seeds with a 95% percentile-bootstrap interval, a difference between "
+               "arms is paired over seeds (same first batch) with its bootstrap interval; the mean-field paths and "
+               "the group-variance table are exact.")
+        head = "Summary (sampled runs; iteration −1: each run's peak incorrect length)"
+    else:
+        setup, table = setup_sentence(study), _table_html(tables.get("summary"))
+        how = ("Generated from the study's tables: J after an episode is the mean over the runs still alive with a 95% "
+               "bootstrap interval; fractions of runs carry 95% Wilson intervals; step sizes are chosen on selection "
+               "seeds that are not reported.")
+        head = "Summary (reported seeds)"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(study.name)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(study.name)}</h1>"
             f"<p><b>Paper.</b> {html.escape(study.reference)}</p>"
             f"<h2>The paper's claim</h2><p>{html.escape(study.claim)}</p>"
-            f"<h2>Setup</h2><p>{html.escape(setup_sentence(study))}</p>"
-            f"<h2>What pgexp measured</h2><p>Generated from the study's tables: J after an episode is the mean over "
-            f"the runs still alive with a 95% bootstrap interval; fractions of runs carry 95% Wilson intervals; "
-            f"step sizes are chosen on selection seeds that are not reported.</p><ul>{items}</ul>{figs}"
-            f"<h2>Summary (reported seeds)</h2>{_table_html(tables.get('summary'))}"
+            f"<h2>Setup</h2><p>{html.escape(setup)}</p>"
+            f"<h2>What pgexp measured</h2><p>{html.escape(how)}</p><ul>{items}</ul>{figs}"
+            f"<h2>{html.escape(head)}</h2>{table}"
             f"<p style='font-size:.8em;color:#666'>{prov}</p></body></html>")

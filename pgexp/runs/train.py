@@ -164,8 +164,8 @@ def compiled_engine_fits(problem: Any) -> bool:
     from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
     from pgexp.runs.tabular_exact import fits_dense
 
-    if getattr(problem, "track", "tabular") != "tabular":
-        return False
+    if getattr(problem, "track", "tabular") != "tabular" or getattr(problem, "group_size", 1) > 1:
+        return False  # group sampling (pgexp.sampling.groups) runs through the general engine
     pol = problem.policy
     return isinstance(pol, SoftmaxLinearPolicy) and fits_dense(problem.mdp) and \
         pol.num_states * pol.num_actions * pol.dim <= 4_000_000

@@ -108,7 +108,7 @@ from numba import njit, objmode
 from pgexp.runs.tabular_exact import EPISODIC, FINITE, DenseMDP, cotangent, values
 from pgexp.sampling.rng import FIT, MAIN, next_uniform
 from pgexp.sampling.seedseq import fill_trajectory_seeds, stream_key
-from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start
+from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start, rollin_rollout_one
 
 REINFORCE, REWARD_TO_GO, EXACT, REWARD_TO_GO_COMMON, GAE, GAE_COMMON, ACTOR_CRITIC = range(7)
 # the step weights this engine implements, by the name an estimator's spec gives as its ``training_kernel``
@@ -369,59 +369,17 @@ def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, ac
     """
     r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
     indptr, indices, p_prob, p_alias = m.indptr, m.indices, m.p_prob, m.p_alias
-    A = r.shape[1]
-    gamma, horizon = m.gamma, m.horizon
     st = np.empty(4, np.uint64)
     total_steps = 0
     for i in range(seeds.shape[0]):
         for j in range(4):
             st[j] = seeds[i, j]
-        s = draw_start(mu_cdf, next_uniform(st))
-        if horizon < 0:
-            h = 0
-            while next_uniform(st) < gamma:
-                h += 1
-        elif gamma < 1.0:
-            u = next_uniform(st)
-            h = int(np.floor(np.log(1.0 - u * (1.0 - gamma ** horizon)) / np.log(gamma)))
-            h = min(max(h, 0), horizon - 1)
-        else:
-            h = min(int(next_uniform(st) * horizon), horizon - 1)
-        t = 0
-        while t < h and not absorbing[s]:
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
-            row = s * A + a
-            s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            total_steps += 1
-            t += 1
-        if uniform_action:
-            a = min(int(next_uniform(st) * A), A - 1)
-        else:
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+        s, a, _, total, used = rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob,
+                                                  p_alias, r, absorbing, m.gamma, m.horizon, uniform_action)
         states[i] = s
         actions[i] = a
-        total = 0.0
-        disc = 1.0
-        cur_s = s
-        cur_a = a
-        t = h
-        while not absorbing[cur_s] and (horizon < 0 or t < horizon):
-            total += disc * r[cur_s, cur_a]
-            total_steps += 1
-            t += 1
-            if horizon < 0:
-                if next_uniform(st) >= gamma:
-                    break
-            else:
-                disc *= gamma
-                if t >= horizon:
-                    break
-            row = cur_s * A + cur_a
-            cur_s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            if absorbing[cur_s]:
-                break
-            cur_a = draw_alias(pi_ptr, pi_prob, pi_alias, cur_s, next_uniform(st))
         y[i] = total
+        total_steps += used
     return total_steps
 
 
