@@ -138,14 +138,18 @@ def make_study_tables() -> dict[str, pd.DataFrame]:
             summary.append(dict(arm=arm, step_size=eta, seeds=10, diverged_seeds=k, reached_threshold=10 - k,
                                 final_J=-12.0 - k, final_J_lo=-12.5 - k, final_J_hi=-11.7 - k, selected=eta == book,
                                 optimizer="sga", baseline_offset=0.0))
-    for opt, etas in (("npg", (0.03, 0.1)), ("sga", (0.5, 1.0))):
+    for opt, base, etas in (("npg", "optimal_exact", (0.03, 0.1)), ("npg", "optimal_npg_exact", (0.03, 0.1)),
+                            ("sga", "optimal_exact", (0.5, 1.0))):
         for eta in etas:
             for e, f in ((-1.0, 0.8), (0.0, 0.3), (1.0, 0.05)):
-                summary.append(dict(arm=f"{opt}{e}", step_size=eta, seeds=100, diverged_seeds=0, optimizer=opt,
-                                    baseline_offset=e, suboptimal_fraction=f, suboptimal_fraction_lo=f - 0.05,
-                                    suboptimal_fraction_hi=min(f + 0.05, 1.0), selected=False))
-    variance = pd.DataFrame({"offset": [-1.0, 0.0, 1.0], "grad_trace_cov": [0.22, 0.0013, 0.22],
-                             "npg_trace_cov_policy": [217.6, 15.1, 51.5]})
+                summary.append(dict(arm=f"{opt}{base}{e}", step_size=eta, seeds=100, diverged_seeds=0, optimizer=opt,
+                                    baseline=base, baseline_offset=e, suboptimal_fraction=f,
+                                    suboptimal_fraction_lo=f - 0.05, suboptimal_fraction_hi=min(f + 0.05, 1.0),
+                                    converged_seeds=int(100 * f) + 10, selected=False))
+    variance = pd.DataFrame({"baseline": ["optimal_exact"] * 3 + ["optimal_npg_exact"] * 3,
+                             "offset": [-1.0, 0.0, 1.0] * 2, "b_star": 0.6317, "b_npg": 0.979,
+                             "grad_trace_cov": [0.22, 0.0013, 0.22, 0.3, 0.02, 0.25],
+                             "npg_trace_cov_policy": [217.6, 15.1, 51.5, 120.1, 0.69, 120.1]})
     rows = []
     for opt, eta in (("npg", 0.1), ("sga", 1.0)):
         for e in (-1.0, 1.0):
@@ -180,25 +184,50 @@ def make_study_tables() -> dict[str, pd.DataFrame]:
 
 # ------------------------------------------------------------------------------------------ findings
 
-def _summary_rows(opt, eta, counts):
+def _summary_rows(opt, eta, counts, baseline="optimal_exact", T=1000):
     """One summary row per offset: ``counts`` maps offset -> (suboptimal, converged) out of 100."""
-    return [dict(arm=f"{opt}{e}", optimizer=opt, step_size=eta, baseline_offset=float(e), seeds=100,
-                 suboptimal_seeds=k, converged_seeds=c, converged_prob=0.99) for e, (k, c) in counts.items()]
+    return [dict(arm=f"{opt}{e}", optimizer=opt, baseline=baseline, step_size=eta, baseline_offset=float(e), seeds=100,
+                 iterations=T, suboptimal_seeds=k, converged_seeds=c, converged_prob=0.99)
+            for e, (k, c) in counts.items()]
 
 
 def test_chung_verdict_follows_the_counts():
     rows = (_summary_rows("npg", 0.1, {-1: (60, 100), 0: (30, 100), 1: (10, 70)})
             + _summary_rows("npg", 0.3, {-1: (50, 100), 1: (45, 100)})
+            + _summary_rows("npg", 0.03, {-1: (60, 100), 1: (10, 40)}, "optimal_npg_exact")
             + _summary_rows("sga", 1.0, {-1: (5, 100), 1: (30, 100)}))
     text = chung_findings({"summary": pd.DataFrame(rows)}, load_paper_study(_config()))
-    npg = next(s for s in text if s.startswith("Natural policy gradient: "))
-    assert "more often than the higher one at 1 of 2 step sizes, less often at 0, unresolved at 1" in npg
-    assert "partly reproduces" in npg
-    sga = next(s for s in text if s.startswith("Vanilla policy gradient: "))
-    assert "at 0 of 1 step sizes, less often at 1" in sga
-    line = next(s for s in text if s.startswith("Natural policy gradient, α = 0.1:"))
-    assert "b* − 1: 60/100 = 0.60 [0.50, 0.69] end on a suboptimal arm" in line
-    assert "b* + 1: 10/100 = 0.10 [0.055, 0.17] end on a suboptimal arm, 30/100 = 0.30 [0.22, 0.40] on no arm" in line
+    npg = next(s for s in text if s.startswith("Natural policy gradient, baselines b* ± 1: "))
+    # at α = 0.1 the difference holds even with b* + 1's 30 uncommitted runs all counted suboptimal (60 vs 40)
+    assert "more often at 1 of 2 step sizes, less often at 0, ties at 1, unresolved for censoring at 0" in npg
+    assert "partly reproduces" in npg and "about natural PG" in npg and "do not give the NPG update equal" in npg
+    # 60 vs 10 + 60 uncommitted: the censored runs could reverse it
+    cens = next(s for s in text if s.startswith("Natural policy gradient, baselines b_npg ± 1: "))
+    assert "unresolved for censoring at 1" in cens and "does not reproduce" in cens
+    line = next(s for s in text if s.startswith("Natural policy gradient, α = 0.03 (T = 1000): b_npg − 1"))
+    assert "could reverse the difference" in line
+    sga = next(s for s in text if s.startswith("Vanilla policy gradient, baselines b* ± 1: "))
+    assert "more often at 0 of 1 step sizes, less often at 1" in sga
+    assert "makes no claim for vanilla PG" in sga and "reproduce" not in sga
+    line = next(s for s in text if s.startswith("Natural policy gradient, α = 0.1 (T = 1000): b* − 1"))
+    assert "b* − 1: 60/100 = 0.60 [0.50, 0.69] committed to a suboptimal arm, 40/100" in line
+    assert ("b* + 1: 10/100 = 0.10 [0.055, 0.17] committed to a suboptimal arm, 60/100 = 0.60 [0.50, 0.69] to the "
+            "optimal arm, 30/100 = 0.30 [0.22, 0.40] not committed by T") in line
+
+
+def test_chung_variance_sentence_names_each_update_and_its_equal_pair():
+    from pgexp.analysis.one_step import baseline_variance_table
+    from pgexp.problems.problem import build_problem
+
+    study = load_paper_study(yaml.safe_load((ROOT / "config/studies/chung2021_committal.yaml").read_text()))
+    p = study.problem
+    prob = build_problem(p["env"], features=p["features"], theta=p["theta"])
+    text = chung_findings({"variance": baseline_variance_table(prob, [-1.0, 0.0, 1.0])}, study)[0]
+    assert "b* = 0.6317" in text and "b_npg = 0.9795" in text
+    vanilla, npg = text.split("Natural PG, e_a (r − b) / π(a), its policy part: ")
+    assert "(equal at b* ± 1)" in vanilla
+    assert "217.6 at b* − 1" in npg and "51.47 at b* + 1 (not equal at b* ± 1: 4.2×)" in npg
+    assert "(equal at b_npg ± 1)" in npg
 
 
 def test_fig13_1_findings_quote_the_curves():

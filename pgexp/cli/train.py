@@ -52,7 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     for action in g._group_actions:
         if action.dest == "baseline":  # the training-only baselines (pgexp.runs.train_kernels)
             action.help = (f"{action.help}; training only: value_online (a linear v(s, w) learned along training, "
-                           "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
+                           "--baseline-step-size), optimal_exact (the exact minimum-variance constant b* of the "
+                           "vanilla gradient, bandits), optimal_npg_exact (that of the tabular NPG update, "
+                           "sum r/pi / sum 1/pi, bandits)")
     which.add_argument("--pairs", nargs="+", metavar="E~B", default=None,
                        help="instead of --estimator/--baseline: several estimator~baseline pairs in one process and "
                             "one table (the pairs' tables one after the other, in this order); each pair takes the "

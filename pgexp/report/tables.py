@@ -110,6 +110,16 @@ COLUMNS: dict[str, Column] = {
     "final_progress": Column(
         "final progress", "", "(J − J₀)/(J* − J₀) over the last 10% of iterations, mean over seeds; 95% bootstrap", "ci"
     ),
+    "final_progress_iqm": Column(
+        "IQM progress", "", "final progress, interquartile mean over seeds (the middle half); 95% bootstrap", "ci"
+    ),
+    "improvement_prob": Column(
+        "P(beats reinforce~none)",
+        "",
+        "probability that a run ends with higher final progress than one of reinforce~none (1/2: a tie); 95% "
+        "stratified bootstrap",
+        "ci",
+    ),
     "steps_to_threshold": Column(
         "steps to threshold",
         "env steps",
