@@ -37,7 +37,8 @@ IDENTITY = ("env", "features", "policy", "theta", "gamma", "horizon", "dim")
 # practice options (pgexp.estimators.practice.Practice.columns).  A table may hold several pairs (one job that
 # runs them all on common random numbers); its readers (metrics, slopes, compare, the practice audit) group
 # by these columns first, so such a table gives the rows that one table per pair gives.
-PAIR_COLUMNS = ("estimator", "baseline", "lam", "normalize_advantages", "truncate", "truncate_bootstrap")
+PAIR_COLUMNS = ("estimator", "baseline", "lam", "std_ddof", "eps", "length_norm", "dynamic_sampling",
+                "normalize_advantages", "truncate", "truncate_bootstrap")
 # Integer columns of an estimate table that are null for some pairs (no fitting batch, no truncation).  pandas
 # reads such a column as float64 when the table holds pairs with and without a value, so a reader that turns a
 # cell's values into an identity (a bootstrap seed) reads these as integers again.
