@@ -304,7 +304,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         [*EST, "--replicates", "many", "--output", "o.parquet"],
         ["--replicates", "'many'", "integer"],
     ),
-    ("estimate-seed-negative", [*EST, "--seed", "-1", "--output", "o.parquet"], ["--seed", ">= 0"]),
+    ("estimate-seed-negative", [*EST, "--seed", "-1", "--output", "o.parquet"], ["--seed", "[0, 9223372036854775807]"]),
     ("estimate-batch-0", [*EST, "--batch-size", "0", "--output", "o.parquet"], ["--batch-size", ">= 1"]),
     ("estimate-batch-text", [*EST, "--batch-size", "four", "--output", "o.parquet"], ["--batch-size", "'four'"]),
     (
@@ -399,7 +399,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["--step-size", "twice"],
     ),
     ("train-seed-duplicate", [*TRAIN, "--seed", "0,0", "--output", "o.parquet"], ["--seed", "twice", "distinct"]),
-    ("train-seed-negative", [*TRAIN, "--seed", "0,-1", "--output", "o.parquet"], ["--seed", ">= 0"]),
+    ("train-seed-negative", [*TRAIN, "--seed", "0,-1", "--output", "o.parquet"], ["--seed", "[0, 92233720368"]),
     (
         "train-checkpoint-beyond",
         [*TRAIN, "--checkpoints", "0,100", "--output", "o.parquet"],
@@ -499,7 +499,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["--resamples", ">= 1"],
     ),
     ("curves-same-output", ["curves", "{train}", "--curves", "x.parquet", "--summary", "x.parquet"], ["same file"]),
-    ("exact-indent-negative", ["exact", *CORRIDOR, "--indent", "-1"], ["--indent", ">= 0"]),
+    ("exact-indent-negative", ["exact", *CORRIDOR, "--indent", "-1"], ["--indent", "[0, 16]"]),
     (
         "exact-variance-fixed-nan",
         ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "reinforce", "--baseline", "fixed:c=nan"],
@@ -632,7 +632,12 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
     ("unknown-option", ["exact", *CORRIDOR, "--horizn", "4"], ["unrecognized arguments", "--horizn"]),
-    ("missing-required", ["estimate", *CORRIDOR], ["required", "--estimator", "--output"]),
+    ("missing-required", ["estimate", *CORRIDOR], ["required", "--batch-size", "--output"]),
+    (
+        "estimate-no-estimator",
+        ["estimate", *CORRIDOR, "--batch-size", "2", "--replicates", "3", "--seed", "0", "--output", "o.parquet"],
+        ["--estimator", "missing", "--pairs"],
+    ),
 ]
 
 

@@ -163,11 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a parse error already printed on one line
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    from pgexp import progress
+    from pgexp import io, progress
 
     progress.set_quiet(args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     start = time.perf_counter()
+    io.begin_command(argv)  # the arguments' files are the command's inputs: no output may replace one
     try:
         status = func(args)
         if args.command in TIMED:
@@ -184,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     finally:
+        io.end_command()
         progress.set_quiet(False)
 
 

@@ -39,11 +39,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.analysis.aggregate import concat_sorted, join_exact
+    from pgexp.cli.common import check_outputs
     from pgexp.io import check_output_dir, read_frame, write_frame_csv
     from pgexp.provenance import provenance
 
     check_output_dir(args.outdir)
     outdir = Path(args.outdir)
+    for option, (name, _) in INPUTS.items():  # an input inside --outdir under an output's name is not replaced
+        if getattr(args, option):
+            check_outputs(str(outdir / f"{name}.parquet"), str(outdir / f"{name}.csv"), option="--outdir")
     tables = {}
     for option, (name, kind) in INPUTS.items():
         paths = getattr(args, option)

@@ -63,7 +63,8 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
 PROBABILITY = number(0, 1)
 CONFIDENCE = number(0, 1, lo_open=True, hi_open=True)
 POSITIVE_INT = number(1, integer=True)
-SEED = number(0, integer=True)
+SEED = number(0, 2**63 - 1, integer=True, note="a seed")
+INDENT = number(0, 16, integer=True, note="spaces per level of the JSON")  # 1e8 would print gigabytes of spaces
 
 
 def add_problem_options(p: argparse.ArgumentParser) -> None:
@@ -83,6 +84,21 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
                    help="discount in [0, 1]; overrides the problem's")
     g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's "
                    "(estimate, exact-curves, decompose: a comma-separated list of distinct horizons)")
+
+
+def check_exact_cost(problem, horizons: list, recursions: int) -> None:
+    """Refuse exact recursions over ``horizons`` (finite ones; ``None`` is solved, not iterated) that would not fit
+    in memory or would run for hours (:func:`pgexp.memory.require_exact_horizon`), naming ``--horizon``."""
+    from pgexp.memory import exact_horizon_cost, require_memory, require_work
+
+    finite = [int(h) for h in horizons if h is not None]
+    if not finite:
+        return
+    S, A, d = problem.mdp.num_states, problem.mdp.num_actions, problem.policy.dim
+    what = (f"--horizon {max(finite)} ({recursions} exact recursion(s) over {len(finite)} horizon(s), {S} states x "
+            f"{A} actions, d = {d})")
+    require_memory(max(exact_horizon_cost(h, S, A, d)[0] for h in finite), what)
+    require_work(sum(exact_horizon_cost(h, S, A, d, recursions)[1] for h in finite), what)
 
 
 def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args", *, tabular: bool = True):
@@ -249,14 +265,16 @@ def read_inputs(paths: list[str], kind: str) -> list:
     return [read_frame(p, kind) for p in paths]
 
 
-def check_outputs(*paths: str | None, option: str = "--output") -> None:
-    """Every output path writable (before any work), and no two the same."""
+def check_outputs(*paths: str | None, option: str = "--output", fmt: str | None = None, size: float = 0.0) -> None:
+    """Every output path writable (before any work: :func:`pgexp.io.check_output`), none an input, no two the
+    same.  ``fmt`` and ``size`` (bytes, a rough estimate) are those of the first path, the one the user named
+    (the others are derived from it: ``OUT.csv`` beside ``OUT.parquet``)."""
     from pathlib import Path
 
     from pgexp.io import check_output
 
-    for p in paths:
-        check_output(p, option)
+    for i, p in enumerate(paths):
+        check_output(p, option, fmt=fmt if i == 0 else None, size=size if i == 0 else 0.0)
     real = [Path(p).resolve() for p in paths if p is not None]
     if len(set(real)) != len(real):
         raise UserError(f"{option}: the same file is named twice ({', '.join(str(p) for p in paths)})")

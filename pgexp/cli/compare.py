@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     cells = parse_cells(args.cell)
     out = paired_comparisons(read_inputs(args.inputs, "estimate"), cells=cells, confidence=args.confidence,
                              n_resamples=args.resamples)

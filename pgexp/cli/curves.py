@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     outputs = [(args.curves, "--curves"), (args.summary, "--summary")] + ([(args.traces, "--traces")]
                                                                           if args.traces else [])
     for path, option in outputs:
-        check_outputs(path, option=option)
+        check_outputs(path, option=option, fmt="parquet")
     check_outputs(*(str(Path(p).with_suffix(s)) for p, _ in outputs for s in (".parquet", ".csv")),
                   option="--curves/--summary/--traces")
     runs = pd.concat(read_inputs(args.inputs, "train"), ignore_index=True)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import PROBABILITY, add_problem_options, add_tag_option, check_outputs, parse_tags
+from pgexp.cli.common import (
+    PROBABILITY,
+    add_problem_options,
+    add_tag_option,
+    check_exact_cost,
+    check_outputs,
+    parse_tags,
+)
 from pgexp.io import write_frame_csv
 
 EXAMPLE = "pgexp decompose --env short_corridor --horizon 4,6 --pairs reinforce~none --output decomposition.parquet"
@@ -37,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
     wanted = parse_pairs(args.pairs) if args.pairs else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
     tags = parse_tags(args.tag, "decomposition")
@@ -46,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h, track="tabular")
 
+    check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(wanted))
     df = decomposition_table(build, horizons, wanted, lam=args.lam, per_step=args.per_step)
     for k, v in tags.items():
         df.insert(0, k, v)

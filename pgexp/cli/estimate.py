@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.runs.context import set_threads
     from pgexp.runs.estimate import run_grid
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="parquet")
     if (args.pairs is None) == (args.estimator is None):
         raise UserError("give --estimator NAME [--baseline NAME] or --pairs E~B ..., not both" if args.pairs else
                         "--estimator: missing; give --estimator NAME (or --pairs E~B ...)")

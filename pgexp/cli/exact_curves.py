@@ -9,6 +9,7 @@ from pgexp.cli.common import (
     PROBABILITY,
     add_problem_options,
     add_tag_option,
+    check_exact_cost,
     check_outputs,
     parse_list,
     parse_tags,
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     pairs = parse_pairs(args.pairs)
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h, track="tabular")
 
+    check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(pairs))
     df = pd.DataFrame(exact_curves(build, horizons, pairs, sizes, lam=args.lam), columns=COLUMNS)
     # whether the lecture's H^3 argument applies at each horizon (same-sign rewards, gamma = 1, no early end)
     assumptions = pd.DataFrame([{"horizon": -1 if h is None else int(h), **horizon_assumptions(build(h))}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 
 from pgexp.cli.common import (
+    INDENT,
     POSITIVE_INT,
     PROBABILITY,
     add_problem_options,
+    check_exact_cost,
     check_outputs,
-    number,
     parse_list,
     problem_from_args,
 )
@@ -51,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="enumeration of trajectories, the moment recursion, or auto (enumeration when small)")
     p.add_argument("--output", default=None, metavar="PATH.json",
                    help="write the JSON here (atomically) instead of stdout")
-    p.add_argument("--indent", type=number(0, integer=True), default=None,
+    p.add_argument("--indent", type=INDENT, default=None,
                    help="pretty-print the JSON with this indent")
     p.set_defaults(func=run)
     return p
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.exact.moments import exact_variance
     from pgexp.io import dump
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="json")
 
     baseline = args.baseline or ("value_table" if args.value else "none")
     if args.value and baseline != "value_table":
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     value = load_value_table(args.value) if args.value else None
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)
+    check_exact_cost(problem, [problem.mdp.horizon], 1 + len(sizes))
     if args.truncate is not None or args.bootstrap is not None:
         from pgexp.estimators.practice import make_practice
         from pgexp.exact.practice import practice_variance

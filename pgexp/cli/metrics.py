@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.problems import parse_horizon
     from pgexp.provenance import provenance
 
-    check_outputs(args.output)
+    check_outputs(args.output, *([str(Path(args.output).with_suffix(".csv"))] if args.csv else []), fmt="parquet")
     if args.reference_horizon == "any":
         ref: int | str | None = "any"
     else:
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
                         reference_batch_size=args.reference_batch_size)
     meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])
     if args.csv:
-        check_outputs(str(Path(args.output).with_suffix(".csv")))
         write_frame_csv(out, args.output, meta)
     else:
         write_frame(out, args.output, meta)

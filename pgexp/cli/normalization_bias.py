@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     tags = parse_tags(args.tag, "normalization_bias")
     pairs = parse_list(args.pairs, parse_pair, "--pairs")
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")

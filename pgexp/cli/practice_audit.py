@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--normalization-output: give it together with --normalization (and the other way round)")
     if args.normalization_output:
         outputs += [args.normalization_output, str(Path(args.normalization_output).with_suffix(".csv"))]
-    check_outputs(*outputs)
+    check_outputs(*outputs[:2], fmt="parquet")
+    check_outputs(*outputs[2:], option="--normalization-output", fmt="parquet")
     frames = read_inputs(args.inputs, "estimate")
     norm = read_inputs(args.normalization, "normalization_bias") if args.normalization else []
     out = audit_table(frames, confidence=args.confidence, resamples=args.resamples)

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.report.html import build_report
     from pgexp.study import config_hash
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="html")
     config = parse_config_json(args.config_json)
     figures = check_figures(args.figures)
     extra = extra_tables(args.table)

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     features = parse_list(args.features, feature_kind, "--features")
     gammas = parse_list(args.gamma, PROBABILITY, "--gamma")
     if any(g >= 1 for g in gammas):

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame
     from pgexp.provenance import provenance
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="parquet")
     df = pd.concat(read_inputs(args.inputs, "estimate"), ignore_index=True)
     out = fit_slopes(df, n_resamples=args.resamples, confidence=args.confidence)
     write_frame(out, args.output, provenance(kind="slopes", inputs=[str(p) for p in args.inputs]))

@@ -32,9 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pgexp.cli.common import check_outputs
     from pgexp.errors import UserError
     from pgexp.figures import get_figure
-    from pgexp.io import atomic_write_text, read_frame, save_figure
+    from pgexp.io import atomic_write_text, check_output_dir, read_frame, save_figure
     from pgexp.provenance import provenance
     from pgexp.report.paper_studies import study_html
     from pgexp.study.paper import load_paper_study
@@ -46,8 +47,12 @@ def run(args: argparse.Namespace) -> int:
     study = load_paper_study({"study": raw})
     if study is None:
         raise UserError("--study-json: empty study section")
-    tables = {k: read_frame(getattr(args, k)) for k in ("curves", "summary", "traces", "variance") if getattr(args, k)}
+    check_output_dir(args.outdir)
     outdir = Path(args.outdir)
+    figures = [str(outdir / "figures" / f"{name}.{ext}") for name in study.figures for ext in ("pdf", "png")]
+    # OUTDIR/figures/ is made when the first figure is written
+    check_outputs(str(outdir / "report.html"), *(figures if (outdir / "figures").is_dir() else []), option="--outdir")
+    tables = {k: read_frame(getattr(args, k)) for k in ("curves", "summary", "traces", "variance") if getattr(args, k)}
     pngs, captions = {}, {}
     for name in study.figures:
         spec = get_figure(name)

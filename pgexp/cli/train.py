@@ -90,6 +90,27 @@ def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
     return tuple(parse_list(text, within, f"--checkpoints (with --iterations {iterations})"))
 
 
+def check_train_budget(problem, args: argparse.Namespace, runs: int) -> None:
+    """Refuse a grid whose memory or work is hopeless (:mod:`pgexp.memory`) before the first iteration: every run
+    keeps about six float64 series over ``--iterations`` (``J``, steps, norms, ...) whatever ``--record-every``
+    keeps in the table; each iteration costs at least the compiled engine's few microseconds, or its batch's
+    trajectories at the sampler's rate (one step each at least: episodes may end early)."""
+    from pgexp.memory import (
+        CONTINUOUS_STEPS_PER_SECOND,
+        TRAIN_ITERATION_SECONDS,
+        TRAJECTORIES_PER_SECOND,
+        require_memory,
+        require_work,
+    )
+
+    what = f"--iterations {args.iterations} x {runs} run(s) (--step-size x --seed) x --batch-size {args.batch_size}"
+    require_memory(6 * 8.0 * runs * (args.iterations + 1), what)
+    per_traj = 1.0 / TRAJECTORIES_PER_SECOND if problem.track == "tabular" else \
+        problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10  # episodes of a continuous task: a tenth of its limit
+    evals = 0.0 if problem.track == "tabular" else args.eval_episodes * per_traj
+    require_work(runs * args.iterations * max(TRAIN_ITERATION_SECONDS, args.batch_size * per_traj + evals), what)
+
+
 def run(args: argparse.Namespace) -> int:
     """Gradient ascent runs over the grid step sizes x seeds; one parquet, checkpoints beside it."""
     from pgexp.estimators import ESTIMATORS
@@ -107,10 +128,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
     trace = tuple(parse_list(args.trace_seeds, SEED, "--trace-seeds")) if args.trace_seeds else ()
     out = Path(args.output)
-    check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
+    check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints),
+                  fmt="parquet")
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
     problem = problem_from_args(args, tabular=False)
+    check_train_budget(problem, args, len(grid))
     params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
     opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
                         iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
