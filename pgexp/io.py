@@ -294,7 +294,7 @@ def read_frame(path: str | Path, kind: str | None = None) -> pd.DataFrame:
     if p.is_dir():
         raise UserError(f"{path}: is a directory; expected {what}")
     try:
-        df = pq.read_table(p).to_pandas()
+        df = pq.ParquetFile(p).read().to_pandas()  # one file: read_table's dataset layer only adds ~0.4 s of imports
         note_read(p)
     except pa.ArrowInvalid:
         raise UserError(f"{path}: not a parquet file; expected {what}") from None

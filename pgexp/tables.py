@@ -19,6 +19,7 @@ problem: ``env_name`` defaults to ``env`` and ``theta_name`` to ``theta`` on rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,16 @@ if TYPE_CHECKING:
 LABEL_DEFAULTS = {"env_name": "env", "theta_name": "theta"}
 # the problem's identity (pgexp.problems.problem.Problem.identity), first columns of every job table
 IDENTITY = ("env", "features", "policy", "theta", "gamma", "horizon", "dim")
+# What tells the estimator~baseline pairs of an estimate table apart: the estimator, its baseline, every
+# hyperparameter of the registry (pgexp.estimators.hyperparameters; null where the estimator has none) and the
+# practice options (pgexp.estimators.practice.Practice.columns).  A table may hold several pairs (one job that
+# runs them all on common random numbers); its readers (metrics, slopes, compare, the practice audit) group
+# by these columns first, so such a table gives the rows that one table per pair gives.
+PAIR_COLUMNS = ("estimator", "baseline", "lam", "normalize_advantages", "truncate", "truncate_bootstrap")
+# Integer columns of an estimate table that are null for some pairs (no fitting batch, no truncation).  pandas
+# reads such a column as float64 when the table holds pairs with and without a value, so a reader that turns a
+# cell's values into an identity (a bootstrap seed) reads these as integers again.
+NULLABLE_INTEGER_COLUMNS = ("fit_batch_size", "truncate")
 
 
 @dataclass(frozen=True)
@@ -276,11 +287,13 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     missing = [c for c in spec.required if c not in df.columns]
     if missing:
         raise UserError(f"{source}: not {spec.what}; missing column(s) {', '.join(missing)}")
-    if spec.min_replicates:
-        counts = df.groupby(["horizon", "batch_size"], sort=True)["replicate"].nunique()
+    if spec.min_replicates:  # per pair and cell (a table may hold several pairs)
+        keys = [*pair_columns(df.columns), "horizon", "batch_size"]
+        counts = df.groupby(keys, sort=True, dropna=False)["replicate"].nunique()
         few = counts[counts < spec.min_replicates]
         if len(few):
-            (h, n), k = next(iter(few.items()))
+            key, k = next(iter(few.items()))
+            h, n = key[-2:]
             raise UserError(
                 f"{source}: cell (horizon {h}, batch size {n}) has {k} replicate(s); a variance needs "
                 f"--replicates >= {spec.min_replicates}"
@@ -288,9 +301,16 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     return df
 
 
+def pair_columns(columns: Iterable[str]) -> list[str]:
+    """The :data:`PAIR_COLUMNS` among ``columns`` (in that order)."""
+    have = set(columns)
+    return [c for c in PAIR_COLUMNS if c in have]
+
+
 def reserved_columns(kind: str) -> frozenset[str]:
     """Names a ``--tag`` may not take on a table of ``kind``: its columns and the label defaults' sources."""
     return frozenset(KINDS[kind].columns) | frozenset(LABEL_DEFAULTS.values())
 
 
-__all__ = ["IDENTITY", "KINDS", "LABEL_DEFAULTS", "TableKind", "check_frame", "reserved_columns"]
+__all__ = ["IDENTITY", "KINDS", "LABEL_DEFAULTS", "NULLABLE_INTEGER_COLUMNS", "PAIR_COLUMNS", "TableKind",
+           "check_frame", "pair_columns", "reserved_columns"]

@@ -49,14 +49,15 @@ def test_the_section_maps_choices_to_jobs():
     assert {v.key for v in study.variants("corridor")} == {
         "reward_to_go~value_exact~plain", *(f"reward_to_go~value_exact~cut4-{b}" for b in
                                             ("none", "value_exact", "value_learned"))}
-    args = study.estimate_args("corridor", "reward_to_go~value_exact~cut4-value_learned", 0)
-    assert "--truncate 4 --bootstrap value_learned" in args and "--horizon inf" in args
-    assert study.estimate_args("garnet", "gae_common~value_exact~norm", 0).endswith("--normalize-advantages")
-    assert "--lam 0.95" in study.estimate_args("garnet", "gae_common~value_exact~norm", 0)
-    assert len(study.estimate_files()) == 7 + 4
+    args = study.estimate_args("corridor", 0)  # every variant of the environment in one job, on the same streams
+    assert "reward_to_go~value_exact~cut4-value_learned" in args and "reward_to_go~value_exact~plain" in args
+    assert "--horizon inf" in args and "--truncate" not in args  # each variant carries its own options
+    garnet = study.estimate_args("garnet", 0)
+    assert "gae_common~value_exact~norm" in garnet and "--lam 0.95" in garnet
+    assert len(study.estimate_files()) == 2
     assert "--theta zeros" in study.train_args("garnet", "reward_to_go_common", "value_exact")
-    with pytest.raises(UserError, match="not a variant"):
-        study.estimate_args("garnet", "reinforce~none~plain", 0)
+    with pytest.raises(UserError, match="not a job"):
+        study.estimate_args("garnet", 7)
 
 
 @pytest.mark.parametrize("change,match", [

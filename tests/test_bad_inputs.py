@@ -633,11 +633,11 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
     ("unknown-option", ["exact", *CORRIDOR, "--horizn", "4"], ["unrecognized arguments", "--horizn"]),
     ("missing-required", ["estimate", *CORRIDOR], ["required", "--batch-size", "--output"]),
-    (
-        "estimate-no-estimator",
-        ["estimate", *CORRIDOR, "--batch-size", "2", "--replicates", "3", "--seed", "0", "--output", "o.parquet"],
-        ["--estimator", "missing", "--pairs"],
-    ),
+    ("missing-estimator", ["estimate", *CORRIDOR, "--batch-size", "4", "--replicates", "3", "--seed", "0", "--output",
+                           "out.parquet"], ["one of the arguments", "--estimator", "--pairs", "required"]),
+    ("estimator-and-pairs", ["estimate", *CORRIDOR, "--estimator", "reinforce", "--pairs", "reinforce~none",
+                             "--batch-size", "4", "--replicates", "3", "--seed", "0", "--output", "out.parquet"],
+     ["--pairs", "not allowed with", "--estimator"]),
 ]
 
 

@@ -84,6 +84,9 @@ def test_bench_exact_prints_one_json_line():
     assert proc.returncode == 0 and len(lines) == 1
     out = json.loads(lines[0])
     assert out["states"] == 100 and out["seconds"] > 0 and "garnet" in out["problem"]
+    assert out["build_seconds"] > 0 and out["cpu_seconds"] >= 0 and out["warmup_seconds"] > 0
+    # a high-water mark of the whole process: at least the interpreter with numpy, never below the build's
+    assert out["peak_rss_mb"] >= out["peak_rss_build_mb"] > 20
 
 
 # ------------------------------------------------------------------------- estimate / metrics
@@ -159,8 +162,11 @@ def test_estimate_refuses_meaningless_jobs(tmp_path, extra, match):
 
 
 def test_bench_sampler_prints_one_json_line():
-    proc = run_cli("bench", "sampler", "--batch-size", "200", "--repeats", "1")
+    """pgexp's rate beside the rivals' at every batch size (a figure, not a timed test: only its form is checked)."""
+    proc = run_cli("bench", "sampler", "--repeats", "1")
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and len(lines) == 1
     out = json.loads(lines[0])
-    assert out["steps_per_second"] > 0 and "garnet:states=100" in out["problem"]
+    assert [r["batch_size"] for r in out["rows"]] == [10, 100, 1000, 10000]
+    assert all(r[f"{k}_steps_per_second"] > 0 for r in out["rows"] for k in ("pgexp", "naive_numba", "numpy"))
+    assert "garnet:states=1000" in out["problem"] and out["min_ratio_numpy"] > 0

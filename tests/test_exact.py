@@ -142,6 +142,80 @@ def test_sparse_krylov_path_equals_dense(monkeypatch, horizon):
     np.testing.assert_allclose(g_sparse, g_dense, rtol=0, atol=1e-11 * np.abs(g_dense).max())
 
 
+def _error_bounds(M, b, c, x, y, inv_norm, rtol):
+    """Guaranteed ``(||x - x*||_inf, ||y - y*||_1)`` of a solve accepted at backward error ``rtol``, and of a
+    reference solve ``(x, y)`` from its measured residuals; ``inv_norm`` bounds ``||M^-1||_inf = ||M^-T||_1``."""
+    norm_M = np.abs(M).sum(axis=1).max()
+    accepted = (rtol * (np.abs(b).max() + norm_M * np.abs(x).max()) * inv_norm,
+                rtol * (np.abs(c).sum() + norm_M * np.abs(y).sum()) * inv_norm)
+    measured = (np.abs(b - M @ x).max() * inv_norm, np.abs(c - M.T @ y).sum() * inv_norm)
+    return accepted, measured
+
+
+@pytest.mark.parametrize("env, gamma", [("garnet:states=3000,actions=4,branching=5,seed=2", 0.95),
+                                        ("garnet:states=2000,actions=3,branching=2,seed=5", 0.99),
+                                        ("gym:FrozenLake-v1:map_name=8x8", 1.0)])
+def test_large_path_within_its_error_guarantee_of_the_dense_solve(monkeypatch, env, gamma):
+    """The BiCG path (forced by DENSE_MAX) and dense LAPACK differ by no more than their guaranteed errors:
+    ``||V - V*||_inf <= ||M^-1||_inf ||res||_inf`` (the visits in the 1-norm), the BiCG residual at most the
+    accepted backward error ``KRYLOV_RTOL (||b|| + ||M|| ||x||)``, the dense one as measured."""
+    prob = make_problem(env, None, gamma, "inf", seed=1, scale=1.0)
+    mdp, pol, theta = prob.mdp, prob.policy, prob.theta
+    pi = pol.probs(theta)
+    monkeypatch.setattr(exact.values, "DENSE_MAX", 10**4)
+    J_d, g_d, ev_d = exact.gradient(mdp, pol, theta)
+    monkeypatch.setattr(exact.values, "DENSE_MAX", 10)
+    J_k, g_k, ev_k = exact.gradient(mdp, pol, theta)
+    # the system each path solved, on the states it solved for
+    idx = np.flatnonzero(ev_d.visits > 0) if gamma == 1.0 else np.arange(mdp.num_states)
+    idx = idx[np.isin(idx, np.flatnonzero(~mdp.absorbing_states()))] if gamma == 1.0 else idx
+    P_pi = np.einsum("sa,sat->st", pi, mdp.dense_P)[np.ix_(idx, idx)]
+    M = np.eye(idx.size) - gamma * P_pi
+    b, c = np.einsum("sa,sa->s", pi, mdp.r)[idx], mdp.mu[idx]
+    # ||M^-1||_inf: 1 / (1 - gamma) when discounted, the longest expected episode when episodic
+    inv_norm = 1 / (1 - gamma) if gamma < 1 else np.linalg.solve(M, np.ones(idx.size)).max()
+    (eV_k, ey_k), _ = _error_bounds(M, b, c, ev_k.V[idx], ev_k.visits[idx], inv_norm, exact.values.KRYLOV_RTOL)
+    _, (eV_d, ey_d) = _error_bounds(M, b, c, ev_d.V[idx], ev_d.visits[idx], inv_norm, 0.0)
+    eV, ey = eV_k + eV_d, ey_k + ey_d
+    assert np.abs(ev_k.V[idx] - ev_d.V[idx]).max() <= eV
+    assert np.abs(ev_k.visits - ev_d.visits).sum() <= ey
+    assert abs(J_k - J_d) <= eV  # J = mu . V, |mu|_1 = 1
+    # tabular softmax: grad[s, b] = pi(b|s) (C[s, b] - sum_a pi(a|s) C[s, a]), so |d grad| <= 2 max |dC|, and
+    # C = visits * A with |dA| <= (1 + gamma) |dV|_inf
+    A_max = np.abs(np.nan_to_num(ev_d.A[idx])).max()
+    y_max = np.abs(ev_d.visits).max()
+    assert np.abs(g_k - g_d).max() <= 2 * (ey * A_max + (y_max + ey) * (1 + gamma) * eV)
+    assert eV <= 1e-9 * max(np.abs(ev_d.V[idx]).max(), 1.0)  # the guarantee is not vacuous
+
+
+def test_bicg_pairs_orthogonal_right_hand_sides_and_falls_back_when_it_stalls():
+    from pgexp.exact import krylov
+
+    prob = make_problem("garnet:states=2000,actions=4,branching=5,seed=0", None, 0.9, "inf")
+    mdp, pi = prob.mdp, prob.policy.probs(prob.theta)
+    K = krylov.blocked(mdp.P, 0.9 * pi.ravel(), 4)
+    M = K.to_csr()
+    b = np.einsum("sa,sa->s", pi, mdp.r)
+    b -= b.mean()  # mu . b = 0: plain dual BiCG breaks down at once; re-pairing the shadow residual avoids it
+    sol = krylov.solve_pair(K, b, mdp.mu, rtol=1e-13)
+    assert sol.method == "bicg"
+    assert np.abs(b - M @ sol.x).max() <= 1e-13 * (np.abs(b).max() + K.norm_bound * np.abs(sol.x).max())
+    assert np.abs(mdp.mu - M.T @ sol.y).sum() <= 1e-13 * (1 + K.norm_bound * np.abs(sol.y).sum())
+    # a long chain at gamma 0.99 is non-normal enough for BiCG to stall: GMRES takes over, to the same guarantee
+    chain = make_problem("chain:length=600,seed=0", None, 0.99, "inf")
+    pi = chain.policy.probs(chain.theta)
+    K = krylov.blocked(chain.mdp.P, 0.99 * pi.ravel(), 2)
+    M = K.to_csr().toarray()
+    b = np.einsum("sa,sa->s", pi, chain.mdp.r)
+    sol = krylov.solve_pair(K, b, chain.mdp.mu, rtol=1e-13)
+    assert sol.method == "bicg+gmres"
+    x_ref, y_ref = np.linalg.solve(M, b), np.linalg.solve(M.T, chain.mdp.mu)
+    (ex, ey), _ = _error_bounds(M, b, chain.mdp.mu, sol.x, sol.y, 1 / (1 - 0.99), 1e-13)
+    _, (ex_ref, ey_ref) = _error_bounds(M, b, chain.mdp.mu, x_ref, y_ref, 1 / (1 - 0.99), 0.0)
+    assert np.abs(sol.x - x_ref).max() <= ex + ex_ref
+    assert np.abs(sol.y - y_ref).sum() <= ey + ey_ref
+
+
 def test_large_sparse_garnet_directional_derivative():
     prob = make_problem("garnet:states=5000,actions=4,branching=5,seed=0", None, 0.9, "inf")
     _J, grad, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)

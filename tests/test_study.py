@@ -19,17 +19,21 @@ def config(**extra):
     return {**base, **extra}
 
 
-def args_of(study, estimator, baseline):
-    return study.estimate_args(Job(study.name, "init", estimator, baseline, 0))
+def args_of(study, seed=0):
+    return study.estimate_args(Job(study.name, "init", seed))
 
 
 def test_hyperparameters_and_fit_batch_size_reach_only_the_jobs_that_use_them():
+    """A job runs every pair of its environment: its command has a pair's hyperparameters and ``--fit-batch-size``
+    only when one of its pairs uses them (changing one reruns no environment without such a pair)."""
     study = load_study(config(lam=0.5, fit_batch_size=64))["corridor"]
-    assert "--lam 0.5" in args_of(study, "gae", "none") and "--lam" not in args_of(study, "reinforce", "none")
-    assert "--fit-batch-size 64" in args_of(study, "reinforce", "value_learned")
-    assert "--fit-batch-size" not in args_of(study, "reinforce", "none")
+    args = args_of(study)
+    assert "--pairs 'reinforce~none reinforce~value_learned gae~none gae~value_learned'" in args
+    assert "--lam 0.5" in args and "--fit-batch-size 64" in args
+    plain = load_study(config(lam=0.5, fit_batch_size=64, estimators=["reinforce"], baselines=["none"]))["corridor"]
+    assert "--lam" not in args_of(plain) and "--fit-batch-size" not in args_of(plain)
     default = load_study(config())["corridor"]
-    assert "--lam 0.95" in args_of(default, "gae", "none")  # the spec's default, written once
+    assert "--lam 0.95" in args_of(default)  # the spec's default, written once
 
 
 @pytest.mark.parametrize("edit,match", [
@@ -46,7 +50,7 @@ def test_config_mistakes_name_the_key(edit, match):
 def test_a_parameterised_baseline_is_a_job_with_its_canonical_name():
     study = load_study(config(baselines=["none", "fixed:c=0.50"]))["corridor"]
     assert ("reinforce", "fixed:c=0.5") in study.pairs() and ("gae", "fixed:c=0.5") in study.pairs()
-    assert "reinforce~fixed:c=0.5/seed0.parquet" in Job("corridor", "init", "reinforce", "fixed:c=0.5", 0).path
+    assert "reinforce~fixed:c=0.5 " in args_of(study) and Job("corridor", "init", 0).path.endswith("init/seed0.parquet")
 
 
 def test_a_plugins_estimator_and_hyperparameter_are_config_values(tmp_path, monkeypatch):
@@ -57,7 +61,7 @@ def test_a_plugins_estimator_and_hyperparameter_are_config_values(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     try:
         study = load_study(config(plugins=["alpha_plugin.py"], estimators=["scaled"], baselines=["none"], alpha=0.25))
-        assert "--alpha 0.25" in args_of(study["corridor"], "scaled", "none")
+        assert "--alpha 0.25" in args_of(study["corridor"])
     finally:
         ESTIMATORS.pop("scaled", None)
 
@@ -79,9 +83,9 @@ def test_deep_environments_are_continuous_track_environments():
     deep = load_deep(cfg, ("corridor",))
     study = deep.envs["cartpole"]
     assert study.track == "continuous" and study.pairs() == [("reward_to_go", "none")]  # value_exact: tabular only
-    args = args_of(study, "reward_to_go", "none")
+    args = args_of(study)
     assert "--reference-batch 100" in args and "--threads 1" in args and "--horizon 50" in args
-    assert study.jobs()[0].path == "estimates/cartpole/init/reward_to_go~none/seed0.parquet"
+    assert study.jobs()[0].path == "estimates/cartpole/init/seed0.parquet"
     assert study.exact_pairs() == []
     with pytest.raises(UserError, match="names must differ"):
         load_deep(cfg, ("cartpole",))

@@ -28,9 +28,10 @@ between the pairs.  ``*_significant_holm`` requires both the Holm-adjusted p bel
 and the pair's own interval excluding "no difference", so a claim never rests on an interval that
 includes it.  ``*_significant`` (unadjusted) is kept for single pre-specified comparisons.
 
-Each gets a BCa interval from :func:`scipy.stats.bootstrap` that resamples the replicate *indices*
-once per draw and applies the same resample to ``A`` and ``B`` (a resample is a vector of counts,
-and both traces and mean errors are linear in per-replicate statistics, as in :mod:`pgexp.analysis.metrics`).
+Each gets the BCa interval of :func:`scipy.stats.bootstrap` (computed by :func:`pgexp.analysis.resampling.bca`:
+the same draws and numbers, faster) that resamples the replicate *indices* once per draw and applies the same
+resample to ``A`` and ``B`` (a resample is a vector of counts, and both traces and mean errors are linear in
+per-replicate statistics, as in :mod:`pgexp.analysis.metrics`).
 
 Why paired intervals are narrower
 ---------------------------------
@@ -46,15 +47,16 @@ coincide; pairing never costs validity, only the gain varies.  ``correlation`` s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import bootstrap, norm
+from scipy.special import ndtr
 
-from pgexp.analysis.metrics import bca_limits, bootstrap_seed, resample_counts
+from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed, resample_counts
 from pgexp.errors import UserError
 from pgexp.estimators import BASELINES, ESTIMATORS
+from pgexp.tables import PAIR_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,7 +135,7 @@ def _p_value(name: str, point: float, boot: np.ndarray) -> float:
     sd = float(np.std(draws, ddof=1))
     if sd == 0:
         return 0.0 if est != 0 else 1.0
-    return float(2 * norm.sf(abs(est) / sd))
+    return float(2 * ndtr(-(abs(est) / sd)))  # 2 norm.sf(|z|), as scipy computes it
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -175,28 +177,13 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
     lo = hi = np.full(len(STATS), np.nan)
     dist = np.full((len(STATS), 0), np.nan)
     if k >= 3:
-        stat: Callable[..., np.ndarray]  # scipy's bootstrap statistic: one index array per sample in `data`
-        if resampling == "paired":
-            data: tuple = (np.arange(k),)
-
-            def paired_stat(idx, axis=-1):
-                return _evaluate(a, b, resample_counts(np.moveaxis(idx, axis, -1), k))
-
-            stat = paired_stat
-        else:
-            data = (np.arange(k), np.arange(k))
-
-            def independent_stat(ia, ib, axis=-1):
-                return _evaluate(a, b, resample_counts(np.moveaxis(ia, axis, -1), k),
-                                 resample_counts(np.moveaxis(ib, axis, -1), k))
-
-            stat = independent_stat
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # degenerate (constant) statistics give NaN intervals, handled below
-            with np.errstate(all="ignore"):
-                res = bootstrap(data, stat, vectorized=True, paired=False, method="BCa", n_resamples=n_resamples,
-                                confidence_level=confidence, rng=np.random.default_rng(seed))
+        res: Any
+        with np.errstate(all="ignore"):  # degenerate (constant) statistics give NaN intervals, handled below
+            if resampling == "paired":  # one resample of the replicate indices for both: counts (B, k)
+                res = bca(lambda counts: _evaluate(a, b, counts), k, n_resamples=n_resamples, confidence=confidence,
+                          rng=np.random.default_rng(seed))
+            else:
+                res = _independent_bootstrap(a, b, k, n_resamples, confidence, seed)
         lo, hi = bca_limits(res, np.asarray(point), confidence)  # percentile where BCa is undefined
         dist = np.asarray(res.bootstrap_distribution)
     out: dict[str, float] = {}
@@ -210,6 +197,23 @@ def pair_statistics(G_a: np.ndarray, G_b: np.ndarray, g_true_a: np.ndarray, g_tr
     sa, sb = a.err.std(), b.err.std()
     out["correlation"] = float(np.corrcoef(a.err, b.err)[0, 1]) if k >= 2 and sa > 0 and sb > 0 else float("nan")
     return out
+
+
+def _independent_bootstrap(a: _Replicates, b: _Replicates, k: int, n_resamples: int, confidence: float,
+                           seed: int) -> Any:
+    """The BCa bootstrap of :data:`STATS` resampling ``A`` and ``B`` independently (:func:`scipy.stats.bootstrap`
+    with two samples; a comparison only, so scipy.stats is imported here and not by the paired default)."""
+    from scipy.stats import bootstrap
+
+    def independent_stat(ia: np.ndarray, ib: np.ndarray, axis: int = -1) -> np.ndarray:
+        return _evaluate(a, b, resample_counts(np.moveaxis(ia, axis, -1), k),
+                         resample_counts(np.moveaxis(ib, axis, -1), k))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate (constant) statistics give NaN intervals
+        return bootstrap((np.arange(k), np.arange(k)), independent_stat, vectorized=True, paired=False,
+                         method="BCa", n_resamples=n_resamples, confidence_level=confidence,
+                         rng=np.random.default_rng(seed))
 
 
 def _plain(v: Any) -> Any:
@@ -256,7 +260,8 @@ def _tidy(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
             raise UserError(f"paired comparison: an estimate frame lacks column(s) {', '.join(missing)}")
         if "env_steps" not in df.columns:
             df["env_steps"] = np.nan
-        parts.append(df[[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact", "env_steps"]])
+        extra = [c for c in PAIR_COLUMNS if c in df.columns and c not in ("estimator", "baseline")]
+        parts.append(df[[*CELL_KEY, "estimator", "baseline", *extra, "replicate", "grad", "grad_exact", "env_steps"]])
     if not parts:
         return pd.DataFrame(columns=[*CELL_KEY, "estimator", "baseline", "replicate", "grad", "grad_exact",
                                      "env_steps"])
@@ -280,21 +285,24 @@ def paired_comparisons(frames: list[pd.DataFrame], *, cells: Sequence[tuple[int,
     df = _tidy(frames)
     if cells is not None:
         wanted = {(_horizon(h), int(n)) for h, n in cells}
-        keep = [(int(h), int(n)) in wanted for h, n in zip(df["horizon"], df["batch_size"])]
-        df = df[np.asarray(keep, dtype=bool)]
+        h_n = df[["horizon", "batch_size"]].to_numpy(np.int64)
+        df = df[np.isin(h_n[:, 0] * (1 << 32) + h_n[:, 1], [h * (1 << 32) + n for h, n in wanted])]
+    pair_keys = [c for c in PAIR_COLUMNS if c in df.columns]
     rows = []
     for key, cell in df.groupby(list(CELL_KEY), sort=True):
         key = tuple(_plain(v) for v in key)
         data = {}
-        for (est, base), grp in cell.groupby(["estimator", "baseline"], sort=False):
-            if grp["replicate"].duplicated().any():
+        for pair, grp in cell.groupby(pair_keys, sort=False, dropna=False):  # a pair: estimator~baseline, options
+            est, base = str(pair[0]), str(pair[1])
+            if (est, base) in data or grp["replicate"].duplicated().any():
                 raise UserError(f"paired comparison: cell {dict(zip(CELL_KEY, key))} has {est}~{base} twice "
-                                "(two estimate files for one estimator x baseline, e.g. two gae lambdas)")
-            grp = grp.sort_values("replicate")
-            data[(str(est), str(base))] = (grp["replicate"].to_numpy(np.int64),
-                                           np.stack(grp["grad"].to_numpy()).astype(np.float64),
-                                           np.asarray(grp["grad_exact"].iloc[0], dtype=np.float64),
-                                           grp["env_steps"].to_numpy(np.float64))
+                                "(two estimate pairs for one estimator x baseline, e.g. two gae lambdas; "
+                                "compare them in separate runs)")
+            order = np.argsort(grp["replicate"].to_numpy(), kind="stable")
+            data[(est, base)] = (grp["replicate"].to_numpy(np.int64)[order],
+                                 np.stack(grp["grad"].to_numpy()[order]).astype(np.float64),
+                                 np.asarray(grp["grad_exact"].iloc[order[0]], dtype=np.float64),
+                                 grp["env_steps"].to_numpy(np.float64)[order])
         combos = sorted(data, key=combo_order)
         for i, ca in enumerate(combos):
             for cb in combos[i + 1:]:

@@ -22,8 +22,9 @@ each cost in environment steps ``s_m`` (``(M,)``), and the exact ``grad J``.  Me
 
 Intervals
 ---------
-``bias_sq``, ``mse``, ``rel_mse`` and ``cosine`` get BCa intervals from :func:`scipy.stats.bootstrap`
-over replicates.  Every metric is a function of per-replicate sufficient statistics, so a resample
+``bias_sq``, ``mse``, ``rel_mse`` and ``cosine`` get BCa intervals over replicates: those of
+:func:`scipy.stats.bootstrap`, computed by :func:`pgexp.analysis.resampling.bca` (the same draws and
+numbers, faster).  Every metric is a function of per-replicate sufficient statistics, so a resample
 is a vector of counts and one matrix product evaluates every metric.
 
 The variance-type metrics (``trace_cov``, ``var_per_traj``, ``work_normalized_variance`` and ``snr``,
@@ -77,13 +78,13 @@ and below the bound with the exact one.
 
 from __future__ import annotations
 
-import hashlib
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import bootstrap, norm
+from scipy.special import ndtri
+
+from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed, draw_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,8 +97,9 @@ BIAS_PURPOSE = "bias_check"  # names the rerun's independent random stream (pgex
 
 
 def bias_bound(dim: int, alpha: float = BIAS_ALPHA) -> float:
-    """Bonferroni bound on the largest per-coordinate ``|z|``: ``norm.isf(alpha / (2 * dim))``."""
-    return float(norm.isf(alpha / (2 * max(int(dim), 1))))
+    """Bonferroni bound on the largest per-coordinate ``|z|``: ``norm.isf(alpha / (2 * dim))`` (as ``-ndtri``, which
+    is how scipy computes it, without importing scipy.stats)."""
+    return float(-ndtri(alpha / (2 * max(int(dim), 1))))
 
 
 class _Sufficient:
@@ -118,14 +120,15 @@ class _Sufficient:
         self.g_true = g_true
         self.gnorm2 = float(gnorm**2)
         self.batch_size = batch_size
+        self.cos_ok = bool(np.all(np.isfinite(self.cos)))
+        # every per-replicate statistic side by side, (M, d + 4): one product gives the resample means of all
+        self.cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos)])
 
     def evaluate(self, counts: np.ndarray) -> np.ndarray:
         """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``."""
         k = counts.sum(axis=-1)
-        cos_ok = bool(np.all(np.isfinite(self.cos)))
-        # one product for every per-replicate statistic: the resample means of Gc, q, steps, err, cos
-        cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos)])
-        means = (counts @ cols) / k[..., None]
+        cos_ok = self.cos_ok
+        means = (counts @ self.cols) / k[..., None]
         d = self.Gc.shape[1]
         mean_c = means[..., :d]
         sq, steps, mse, cos = (means[..., d + i] for i in range(4))
@@ -138,43 +141,6 @@ class _Sufficient:
             cosine = cos if cos_ok else np.full_like(mse, np.nan)
             snr = self.gnorm2 / trace
         return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr])
-
-
-def resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
-    """Resampled index arrays ``(..., k)`` -> multiplicity counts ``(..., M)`` (float64)."""
-    idx = np.asarray(idx, dtype=np.int64)
-    lead = idx.shape[:-1]
-    flat = idx.reshape(-1, idx.shape[-1])
-    offs = (np.arange(flat.shape[0]) * M)[:, None]
-    counts = np.bincount((flat + offs).ravel(), minlength=flat.shape[0] * M).reshape(flat.shape[0], M)
-    return counts.reshape((*lead, M)).astype(np.float64)
-
-
-def bca_limits(res: Any, point: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """The limits of a :func:`scipy.stats.bootstrap` BCa result, one per statistic, where BCa is undefined
-    the percentile interval of the same resamples, and the point only for a statistic that did not vary.
-
-    BCa is undefined (NaN) when the point lies at an edge of the bootstrap distribution (its bias
-    correction is infinite: e.g. a cosine clipped at 1 in most resamples) or when the jackknife has no
-    spread; reporting the point as ``[p, p]`` there would claim a certainty the data do not have.
-    """
-    lo = np.atleast_1d(np.array(res.confidence_interval.low, dtype=np.float64))
-    hi = np.atleast_1d(np.array(res.confidence_interval.high, dtype=np.float64))
-    dist = np.asarray(res.bootstrap_distribution, dtype=np.float64).reshape(len(lo), -1)
-    point = np.atleast_1d(np.asarray(point, dtype=np.float64))
-    alpha = (1.0 - confidence) / 2.0
-    for i in np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi))):
-        d = dist[i][np.isfinite(dist[i])]
-        if d.size and np.ptp(d) > 0:
-            lo[i], hi[i] = np.quantile(d, [alpha, 1.0 - alpha])
-        else:  # a constant statistic: the interval is the point
-            lo[i] = hi[i] = point[i]
-    return lo, hi
-
-
-def bootstrap_seed(key: Any) -> int:
-    """A fixed bootstrap seed from a job's identity (same input, same interval)."""
-    return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], "little")
 
 
 def variance_ess(G: np.ndarray) -> float:
@@ -215,8 +181,7 @@ def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_re
     M = suff.M
     q, s = suff.qc, suff.steps
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-    c = resample_counts(rng.integers(0, M, size=(n_resamples, M)), M)
-    c = np.vstack([np.ones((1, M)), c])                     # row 0: the sample itself
+    c = draw_counts(rng, M, n_resamples, with_sample=True)  # row 0: the sample itself
     moments = c @ np.column_stack([q, q * q, s, s * s, q * s, suff.Gc]) / M   # one product for every moment
     mq, mq2, ms, ms2, mqs = moments[:, :5].T
     mean_c = moments[:, 5:]
@@ -296,14 +261,9 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     point = suff.evaluate(np.ones(M))
     out: dict[str, float] = {}
     if M >= 3:
-        def stat(idx, axis=-1):
-            return suff.evaluate(resample_counts(np.moveaxis(idx, axis, -1), M))
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # degenerate samples (zero variance) give NaN intervals, handled below
-            with np.errstate(all="ignore"):
-                res = bootstrap((np.arange(M),), stat, vectorized=True, method="BCa", n_resamples=n_resamples,
-                                confidence_level=confidence, rng=np.random.default_rng(seed))
+        with np.errstate(all="ignore"):  # degenerate samples (zero variance) give NaN intervals, handled below
+            res = bca(suff.evaluate, M, n_resamples=n_resamples, confidence=confidence,
+                      rng=np.random.default_rng(seed))
         lo, hi = bca_limits(res, point, confidence)
         for name, (a, b) in studentised_variance_intervals(suff, confidence=confidence, n_resamples=n_resamples,
                                                            seed=seed).items():
@@ -425,6 +385,82 @@ def _given(v: Any) -> bool:
     return not bool(pd.isna(v))
 
 
+class EstimateCells:
+    """An estimate table split into its cells, with each column read once.
+
+    A cell is one pair (:data:`pgexp.tables.PAIR_COLUMNS`) at one (horizon, batch size) point
+    (:data:`pgexp.runs.estimate.CELL_COLUMNS`).  :attr:`cells` lists each cell's row positions: pairs in
+    the order they first appear, then the points in ascending order, rows in table order -- so a table
+    holding several pairs gives the cells, in the order, of one table per pair.
+    """
+
+    def __init__(self, df: pd.DataFrame):
+        from pgexp.runs.estimate import CELL_COLUMNS, REPLICATE_COLUMNS
+        from pgexp.tables import pair_columns
+
+        self.df = df
+        n = len(df)
+        self.params = {k: df[k].to_numpy() for k in df.columns if k not in REPLICATE_COLUMNS}
+        self._grad_rows = df["grad"].to_numpy()
+        try:  # one array for the table when every estimate has the same length (one problem), else per cell
+            self._grad: np.ndarray | None = np.stack(self._grad_rows) if n else None
+        except ValueError:
+            self._grad = None
+        self.grad_exact = df["grad_exact"].to_numpy()
+        self.env_steps = df["env_steps"].to_numpy()
+        self.batch_return = df["batch_return_mean"].to_numpy()
+        pcols = pair_columns(df.columns)
+        pair = (df.groupby(pcols, sort=False, dropna=False).ngroup().to_numpy() if pcols and n
+                else np.zeros(n, dtype=np.int64))
+        keys = [pair, *(df[c].to_numpy() for c in CELL_COLUMNS if c in df.columns)]
+        order = np.lexsort(keys[::-1])  # stable: by pair, then horizon, then batch size; rows keep their order
+        change = np.zeros(n, dtype=bool)
+        for k in keys:
+            ks = k[order]
+            change[1:] |= ks[1:] != ks[:-1]
+        self.cells = np.split(order, np.flatnonzero(change)) if n else []
+
+    def grad(self, pos: np.ndarray) -> np.ndarray:
+        """The estimates of rows ``pos``, ``(len(pos), d)``."""
+        return self._grad[pos] if self._grad is not None else np.stack(self._grad_rows[pos])
+
+    def row_params(self, pos: np.ndarray) -> dict[str, Any]:
+        """The cell's constant columns (the values of its first row), its replicates and mean cost and return."""
+        import pandas as pd
+
+        i = int(pos[0])
+        row: dict[str, Any] = {k: v[i] for k, v in self.params.items()}
+        row["replicates"] = len(pos)
+        row["env_steps_mean"] = float(pd.Series(self.env_steps[pos]).mean())      # pandas' mean, as ever
+        row["batch_return_mean"] = float(pd.Series(self.batch_return[pos]).mean())
+        return row
+
+
+def seed_text(name: str, value: Any) -> str:
+    """``str(value)`` for a cell's bootstrap seed, with the integer value of a whole float in a nullable integer
+    column (:data:`pgexp.tables.NULLABLE_INTEGER_COLUMNS`: ``16.0`` where a table of several pairs made it float)."""
+    from pgexp.tables import NULLABLE_INTEGER_COLUMNS
+
+    if name in NULLABLE_INTEGER_COLUMNS and isinstance(value, (float, np.floating)) and np.isfinite(value) \
+            and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def cell_metrics(cells: EstimateCells, pos: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
+                 rerun: Rerun | None = None) -> dict[str, Any]:
+    """One metrics row from the rows ``pos`` of one cell of ``cells`` (see :func:`job_metrics`)."""
+    row = cells.row_params(pos)
+    seed = bootstrap_seed(sorted((k, seed_text(k, v)) for k, v in row.items()))
+    row.update(estimator_metrics(cells.grad(pos), np.asarray(cells.grad_exact[pos[0]], dtype=np.float64),
+                                 int(row["batch_size"]), steps=cells.env_steps[pos].astype(np.float64),
+                                 confidence=confidence, n_resamples=n_resamples, seed=seed))
+    needed = rerun is not None and row.get("bias_flagged") and bool(row.get("unbiased", False))
+    row.update(confirm_bias(row, cells.df.iloc[pos].reset_index(drop=True) if needed else cells.df.iloc[:0], rerun))
+    row["confidence"] = confidence
+    return row
+
+
 def job_metrics(df: pd.DataFrame, *, confidence: float = 0.95, n_resamples: int = 2000,
                 rerun: Rerun | None = None) -> dict[str, Any]:
     """One metrics row from one cell's replicate rows (the file alone suffices).
@@ -432,20 +468,8 @@ def job_metrics(df: pd.DataFrame, *, confidence: float = 0.95, n_resamples: int 
     ``rerun``: how to redraw the cell on an independent stream for the bias confirmation
     (:func:`tabular_rerun` for tabular estimates; ``None``: no rerun, ``bias_confirmed`` false).
     """
-    from pgexp.runs.estimate import REPLICATE_COLUMNS
-
-    G = np.stack(df["grad"].to_numpy())
-    g_true = np.asarray(df["grad_exact"].iloc[0], dtype=np.float64)
-    row: dict[str, Any] = {k: df[k].iloc[0] for k in df.columns if k not in REPLICATE_COLUMNS}
-    row["replicates"] = len(df)
-    row["env_steps_mean"] = float(df["env_steps"].mean())
-    row["batch_return_mean"] = float(df["batch_return_mean"].mean())
-    seed = bootstrap_seed(sorted((k, str(v)) for k, v in row.items()))
-    row.update(estimator_metrics(G, g_true, int(row["batch_size"]), steps=df["env_steps"].to_numpy(np.float64),
-                                 confidence=confidence, n_resamples=n_resamples, seed=seed))
-    row.update(confirm_bias(row, df, rerun))
-    row["confidence"] = confidence
-    return row
+    return cell_metrics(EstimateCells(df), np.arange(len(df)), confidence=confidence, n_resamples=n_resamples,
+                        rerun=rerun)
 
 
 def sweep_label(horizon: int, batch_size: int, reference_horizon: int | str | None,
@@ -465,20 +489,20 @@ def has_exact_gradient(df: pd.DataFrame) -> bool:
 
 def metrics_frame(frames: list[pd.DataFrame], *, reference_horizon: int | str | None = None,
                   reference_batch_size: int | None = None, confirm: bool = True, **kw: Any) -> pd.DataFrame:
-    """One row per cell: per estimate file, per (horizon, batch size) point of its grid.
+    """One row per cell: per estimate file, per pair in it, per (horizon, batch size) point of its grid
+    (:class:`EstimateCells`: a file of several pairs gives the rows of one file per pair).
 
     ``horizon`` is ``-1`` for an infinite horizon (as in the estimate files).  ``confirm``: rerun the
     flagged cells of registry-unbiased estimators (tabular files only; see :func:`confirm_bias`).
     """
     import pandas as pd
 
-    from pgexp.runs.estimate import CELL_COLUMNS
-
     rows = []
     for df in frames:
         rerun = tabular_rerun if confirm and has_exact_gradient(df) else None
-        for _, cell in df.groupby(list(CELL_COLUMNS), sort=True):
-            row = job_metrics(cell.reset_index(drop=True), rerun=rerun, **kw)
+        cells = EstimateCells(df)
+        for pos in cells.cells:
+            row = cell_metrics(cells, pos, rerun=rerun, **kw)
             row["sweep"] = sweep_label(int(row["horizon"]), int(row["batch_size"]), reference_horizon,
                                        reference_batch_size)
             rows.append(row)

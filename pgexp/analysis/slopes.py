@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pgexp.analysis.metrics import bootstrap_seed, resample_counts
+from pgexp.analysis.resampling import bootstrap_seed, draw_counts
+from pgexp.tables import pair_columns
 
 GROUP = ("env_name", "theta_name", "estimator", "baseline", "batch_size", "seed")
 
@@ -24,7 +25,7 @@ def _trace_cov_resamples(G: np.ndarray, rng: np.random.Generator, n_resamples: i
     M = G.shape[0]
     Gc = G - G.mean(axis=0)
     q = np.einsum("md,md->m", Gc, Gc)
-    counts = resample_counts(rng.integers(0, M, size=(n_resamples, M)), M)  # multinomial counts, ~50x faster
+    counts = draw_counts(rng, M, n_resamples)  # (B, M) multiplicities: one product per statistic
     mean = counts @ Gc / M
     return (counts @ q / M - np.einsum("bd,bd->b", mean, mean)) * M / (M - 1)
 
@@ -39,18 +40,27 @@ def _fit(logh: np.ndarray, logv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float = 0.95) -> pd.DataFrame:
     """One row per group: ``slope``, ``slope_lo``, ``slope_hi``, ``intercept``, ``n_horizons``, ``h_min``, ``h_max``.
 
-    ``df`` holds estimate rows (one per replicate) of any number of jobs; groups with fewer than two
-    finite horizons of positive variance are left out.
+    ``df`` holds estimate rows (one per replicate) of any number of jobs, each of one or several pairs; a
+    group is :data:`GROUP` and the pair's other columns (:data:`pgexp.tables.PAIR_COLUMNS`: ``lam``, the
+    practice options), which the table carries.  Its bootstrap is seeded by the :data:`GROUP` values.
+    Groups with fewer than two finite horizons of positive variance are left out.
     """
-    keys = [k for k in GROUP if k in df.columns]
+    seed_keys = [k for k in GROUP if k in df.columns]
+    keys = [*seed_keys, *(k for k in pair_columns(df.columns) if k not in seed_keys)]
     rows: list[dict[str, Any]] = []
-    finite = df[df["horizon"] > 0]
-    for key, g in finite.groupby(keys, sort=True):
-        rng = np.random.default_rng(bootstrap_seed(key))
+    finite = df[df["horizon"] > 0].reset_index(drop=True)
+    grad = finite["grad"].to_numpy()
+    horizon, replicate = finite["horizon"].to_numpy(), finite["replicate"].to_numpy()
+    batch_size = finite["batch_size"].to_numpy()
+    for key, g in finite[keys].groupby(keys, sort=True, dropna=False):
+        where = g.index.to_numpy()
+        rng = np.random.default_rng(bootstrap_seed(key[:len(seed_keys)]))
         hs, var, boot = [], [], []
-        for h, cell in sorted(g.groupby("horizon"), key=lambda kv: kv[0]):
-            G = np.stack(cell.sort_values("replicate")["grad"].to_numpy())
-            n = int(cell["batch_size"].iloc[0])
+        for h in np.unique(horizon[where]):
+            cell = where[horizon[where] == h]
+            cell = cell[np.argsort(replicate[cell], kind="stable")]
+            G = np.stack(grad[cell])
+            n = int(batch_size[cell[0]])
             v = n * G.var(axis=0, ddof=1).sum()
             if not v > 0:
                 continue
@@ -68,7 +78,7 @@ def fit_slopes(df: pd.DataFrame, *, n_resamples: int = 2000, confidence: float =
         alpha = (1.0 - confidence) / 2
         row = dict(zip(keys, key))
         row.update({
-            "env": g["env"].iloc[0], "slope": float(slope), "slope_lo": float(np.quantile(bs, alpha)),
+            "env": finite["env"].iloc[where[0]], "slope": float(slope), "slope_lo": float(np.quantile(bs, alpha)),
             "slope_hi": float(np.quantile(bs, 1 - alpha)), "intercept": float(intercept), "n_horizons": len(H),
             "h_min": int(H.min()), "h_max": int(H.max()), "confidence": confidence,
         })

@@ -23,15 +23,14 @@ One row per (environment, policy point, variant, batch size ``N``) from the vari
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import bootstrap
 
-from pgexp.analysis.metrics import bca_limits, bootstrap_seed, estimator_metrics, resample_counts
+from pgexp.analysis.metrics import estimator_metrics
+from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed
 from pgexp.audit.variants import PLAIN_OPTION, TEXTBOOK
 from pgexp.estimators import LAM
 from pgexp.estimators.practice import Practice, make_practice
@@ -75,15 +74,8 @@ def _bca(stat: Any, M: int, seed: int, confidence: float, resamples: int, point:
     :func:`pgexp.analysis.metrics.bca_limits`)."""
     if M < 3 or not np.isfinite(point):
         return float("nan"), float("nan")
-
-    def fn(idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        return stat(resample_counts(np.moveaxis(idx, axis, -1), M))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with np.errstate(all="ignore"):
-            res = bootstrap((np.arange(M),), fn, vectorized=True, method="BCa", n_resamples=resamples,
-                            confidence_level=confidence, rng=np.random.default_rng(seed))
+    with np.errstate(all="ignore"):
+        res = bca(stat, M, n_resamples=resamples, confidence=confidence, rng=np.random.default_rng(seed))
     lo, hi = (float(x[0]) for x in bca_limits(res, np.array([point]), confidence))
     return min(lo, point), max(hi, point)
 
@@ -233,10 +225,15 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
     df = pd.concat(list(frames), ignore_index=True)
     df["variant"] = [variant_key(r) for r in df[["estimator", "baseline", "normalize_advantages", "truncate",
                                                    "truncate_bootstrap"]].to_dict("records")]
-    cells = {k: g for k, g in df.groupby([*KEYS, "batch_size"], sort=True)}
+    if "lam" not in df.columns:
+        df["lam"] = np.nan
+    # a cell: a variant (estimator~baseline~option) at one lambda (the rest of the pair, pgexp.tables.PAIR_COLUMNS)
+    # and one batch size; a variant's reference has the same lambda
+    cells = {(e, t, v, _lam_key(lam), N): g
+             for (e, t, v, lam, N), g in df.groupby([*KEYS, "lam", "batch_size"], sort=True, dropna=False)}
     cache = ExactCache()
     rows = []
-    for (env_name, theta_name, variant, N), cell in cells.items():
+    for (env_name, theta_name, variant, lam, N), cell in cells.items():
         G, g_true, first = _pooled(cell)
         est, base, option = variant.split("~")
         practice = practice_of(first)
@@ -247,7 +244,8 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
         row: dict[str, Any] = {
             "env_name": env_name, "theta_name": theta_name,
             **{k: first[k] for k in ("env", "features", "policy", "theta", "gamma", "horizon", "dim") if k in first},
-            "choice": _choice(est, practice), "variant": variant, "estimator": est, "baseline": base, "option": option,
+            "choice": _choice(est, practice), "variant": variant, "estimator": est, "baseline": base,
+            "lam": np.nan if lam is None else lam, "option": option,
             "normalize_advantages": practice.normalize_advantages, "normalize_scale": first.get("normalize_scale"),
             "truncate": practice.truncate, "truncate_bootstrap": practice.columns()["truncate_bootstrap"],
             "reference": ref_key, "batch_size": int(N), "replicates": int(G.shape[0]),
@@ -262,7 +260,7 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
                                                                                           resamples)
         row["mean_norm_ratio"] = mean_norm_ratio(G, g_true)
         row["bias_share"] = m["bias_sq"] / m["mse"] if m["mse"] > 0 else float("nan")
-        ref = cells.get((env_name, theta_name, ref_key, N))
+        ref = cells.get((env_name, theta_name, ref_key, lam, N))
         if ref is not None and variant != ref_key:
             R, _, _ = _pooled(ref)
             if R.shape == G.shape:
@@ -280,6 +278,11 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
             out[col] = np.nan
     out["confidence"] = confidence
     return out
+
+
+def _lam_key(lam: Any) -> float | None:
+    """A lambda as a dictionary key: ``None`` where the pair has none (NaN is not equal to itself)."""
+    return None if lam is None or pd.isna(lam) else float(lam)
 
 
 def _reference(estimator: str) -> str:

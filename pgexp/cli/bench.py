@@ -13,8 +13,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks; print one JSON line",
                        description="Benchmarks (not tests): print one JSON line with the timing and the problem it "
                                    "ran. exact: exact grad J on a sparse garnet with --states N (A=4, branching 5, "
-                                   "gamma 0.9, H=inf). sampler: sampling + a reward-to-go estimate on "
-                                   "garnet:states=100,actions=4,branching=5 "
+                                   "gamma 0.9, H=inf): seconds (median gradient), build_seconds, peak_rss_mb (the "
+                                   "process's peak resident memory, MiB). sampler: sampling + a reward-to-go "
+                                   "estimate on garnet:states=100,actions=4,branching=5 "
                                    "with H=100, single thread; steps_per_second is the median over repeats. "
                                    "pergrad: per-sample gradients of a 64x64 MLP at --batch-size (default 1000) "
                                    "with torch.func.vmap vs a loop of backward(); vmap_seconds, loop_seconds. "

@@ -112,14 +112,16 @@ def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args", *, t
 
 
 def add_estimator_options(g: argparse._ArgumentGroup, *, extra_estimators: tuple[str, ...] = (),
-                          required: bool = True) -> None:
+                          choice: argparse._MutuallyExclusiveGroup | None = None) -> None:
     """``--estimator``, ``--baseline``, one option per registered hyperparameter, ``--fit-batch-size``:
     all derived from the registry (plug-ins included: they are imported before the parser is built);
-    ``required=False`` where ``--pairs`` may name the estimators instead."""
+    ``choice``: a required mutually exclusive group ``--estimator`` joins (where ``--pairs`` is the other way)."""
     from pgexp.estimators import ESTIMATORS, hyperparameters
     from pgexp.estimators.spec import baseline_usage, users_of
 
-    g.add_argument("--estimator", required=required, choices=[*extra_estimators, *ESTIMATORS], metavar="NAME",
+    target = choice if choice is not None else g
+    target.add_argument("--estimator", required=choice is None, choices=[*extra_estimators, *ESTIMATORS],
+                        metavar="NAME",
                    help="; ".join([*extra_estimators, *(f"{k}: {v.doc}" for k, v in ESTIMATORS.items())]))
     g.add_argument("--baseline", default="none", metavar="NAME",
                    help=f"baseline (default none): {' | '.join(baseline_usage())}")

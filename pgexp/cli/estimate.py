@@ -36,8 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "the estimator -- so estimators are compared on the same trajectories.")
     add_problem_options(p)
     g = p.add_argument_group("estimator")
-    add_estimator_options(g, required=False)
-    g.add_argument("--pairs", nargs="+", metavar="E~B[~OPTION]", default=None,
+    which = g.add_mutually_exclusive_group(required=True)
+    add_estimator_options(g, choice=which)
+    which.add_argument("--pairs", nargs="+", metavar="E~B[~OPTION]", default=None,
                    help="instead of --estimator/--baseline: several estimator~baseline pairs, estimated on the same "
                         "trajectories in one process (one table, the pairs one after the other); ~OPTION gives a pair "
                         "its own batch-level options: plain, norm, cutT-BOOTSTRAP (else the flags' options)")
@@ -69,9 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.runs.estimate import run_grid
 
     check_outputs(args.output, fmt="parquet")
-    if (args.pairs is None) == (args.estimator is None):
-        raise UserError("give --estimator NAME [--baseline NAME] or --pairs E~B ..., not both" if args.pairs else
-                        "--estimator: missing; give --estimator NAME (or --pairs E~B ...)")
     if args.pairs is not None and args.baseline != "none":
         raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
     # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)

@@ -11,7 +11,8 @@ EXAMPLE = "pgexp metrics est.parquet --output metrics.parquet --resamples 2000"
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("metrics", help="bias, variance, MSE, cosine, SNR with bootstrap CIs; one row per job cell",
-                       description="Read estimate files and write one row per job cell (file x horizon x batch size) "
+                       description="Read estimate files and write one row per job cell (file x estimator~baseline "
+                                   "pair x horizon x batch size) "
                                    "with bias_sq, trace_cov, var_per_traj, work_normalized_variance, mse, rel_mse, "
                                    "cosine, snr, each with _lo/_hi bootstrap bounds (studentised on the log scale for "
                                    "the variances and SNR, BCa otherwise), var_ess, and the bias test: bias_max_z, "

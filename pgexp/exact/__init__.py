@@ -1,4 +1,5 @@
-"""Exact quantities of tabular problems: values, gradients and optima (:mod:`~pgexp.exact.values`), a
+"""Exact quantities of tabular problems: values, gradients and optima (:mod:`~pgexp.exact.values`; its large
+sparse solves in :mod:`~pgexp.exact.krylov`), a
 differentiable objective for autograd checks (:mod:`~pgexp.exact.autograd`), and the exact engine for
 estimators: what its numbers refer to (:mod:`~pgexp.exact.model`), the covered combinations
 (:mod:`~pgexp.exact.catalogue`), weight families and the (time, state) moment recursion

@@ -14,8 +14,16 @@ The gradient is the policy-gradient theorem written as one vector-Jacobian produ
 ``visits = mu^T (I - gamma P_pi)^-1``).  Using ``A`` rather than ``Q`` is the same number (``sum_a
 grad pi = 0``) with less cancellation.
 
-Linear solves are dense LAPACK up to :data:`DENSE_MAX` states and GMRES (relative residual checked
-below 1e-12) beyond; everything is float64.
+Linear solves are one dense LU (LAPACK) for both ``V`` and the visits up to :data:`DENSE_MAX` states.
+Beyond, the two are solved together by dual BiCG over a cache-blocked ``gamma P_pi`` built from ``P``
+and ``pi`` without forming ``P_pi`` (:mod:`pgexp.exact.krylov`; a system BiCG cannot solve goes to GMRES,
+then sparse LU), to normwise backward error ``KRYLOV_RTOL = 1e-13`` of the true residuals:
+``||r_pi - M V||_inf <= 1e-13 (||r_pi||_inf + ||M||_inf ||V||_inf)`` and the same for the visits in the
+1-norm (``||M^T||_1 = ||M||_inf``).  For ``M = I - gamma P_pi`` (``||M||_inf <= 1 + gamma``,
+``||M^-1||_inf = ||M^-T||_1 <= 1 / (1 - gamma)``) that guarantees
+``||V - V*||_inf <= 1e-13 (||r_pi||_inf + (1 + gamma) ||V||_inf) / (1 - gamma)`` and
+``||visits - visits*||_1 <= 1e-13 (1 + (1 + gamma) ||visits||_1) / (1 - gamma)``; for the episodic
+objective ``1 + gamma`` is 2 and ``1 / (1 - gamma)`` the longest expected episode.  Everything is float64.
 """
 
 from __future__ import annotations
@@ -29,8 +37,10 @@ from pgexp.errors import UserError
 from pgexp.policies.base import TabularPolicy
 from pgexp.problems.mdp import FiniteMDP, objective_kind
 
-DENSE_MAX = 500  # states; beyond this, sparse Krylov solves (faster from ~500 states on, measured)
-KRYLOV_RTOL = 1e-13
+# states; up to this, one dense LU (direct, nothing to converge; <= 12 ms a gradient).  BiCG is faster already
+# from ~100 states on a garnet (0.9 against 5-12 ms at 500, measured) but iterates, so it waits for large problems.
+DENSE_MAX = 500
+KRYLOV_RTOL = 1e-13  # normwise backward error of each large solve (module docstring)
 STORE_DIST_MAX = 10_000_000  # entries of the (H, S) per-step distribution kept in memory
 
 
@@ -70,10 +80,17 @@ class Evaluation:
 
 
 def policy_transition(mdp: FiniteMDP, pi: np.ndarray) -> sp.csr_array:
-    """``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` as CSR ``(S, S)``."""
+    """``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']`` as CSR ``(S, S)`` (canonical: sorted, no duplicates).
+
+    Row ``s`` of ``P_pi`` is rows ``sA .. sA+A-1`` of ``P`` scaled by ``pi(.|s)``: the same index arrays,
+    new weights, no sparse product.
+    """
     S, A = pi.shape
-    mix = sp.csr_array((pi.ravel(), (np.repeat(np.arange(S), A), np.arange(S * A))), shape=(S, S * A))
-    return (mix @ mdp.P).tocsr()
+    P = mdp.P
+    data = P.data * np.repeat(pi.ravel(), np.diff(P.indptr))
+    P_pi = sp.csr_array((data, P.indices.copy(), P.indptr[::A].copy()), shape=(S, S))
+    P_pi.sum_duplicates()
+    return P_pi
 
 
 def push_forward(mdp: FiniteMDP, p: np.ndarray, pi: np.ndarray) -> np.ndarray:
@@ -82,18 +99,39 @@ def push_forward(mdp: FiniteMDP, p: np.ndarray, pi: np.ndarray) -> np.ndarray:
 
 
 def solve(M: sp.csr_array, b: np.ndarray, *, transpose: bool = False) -> np.ndarray:
-    """Solve ``M x = b`` (or ``M^T x = b``): dense LAPACK when small, GMRES with a checked residual when large."""
-    Mt = M.T if transpose else M
+    """Solve ``M x = b`` (or ``M^T x = b``): dense LAPACK when small, else BiCG to backward error
+    :data:`KRYLOV_RTOL` (:func:`pgexp.exact.krylov.solve_pair` with ``K = I - M``)."""
     if M.shape[0] <= DENSE_MAX:
-        return np.linalg.solve(Mt.toarray(), b)
-    import scipy.sparse.linalg as spla  # imported here: small problems (most jobs) never need it
+        return np.linalg.solve((M.T if transpose else M).toarray(), b)
+    from pgexp.exact.krylov import blocked, solve_pair  # imported here: small problems (most jobs) skip numba
 
-    Mt = sp.csr_array(Mt)
-    x, info = spla.gmres(Mt, b, rtol=KRYLOV_RTOL, atol=0.0, restart=60, maxiter=2000)
-    resid = np.linalg.norm(Mt @ x - b) / max(np.linalg.norm(b), np.finfo(float).tiny)
-    if info != 0 or resid > 1e-12:
-        x = spla.spsolve(Mt.tocsc(), b)  # direct fallback: slow but exact
-    return x
+    K = blocked(sp.csr_array(sp.eye_array(M.shape[0], format="csr") - M), np.ones(M.shape[0]))
+    sol = solve_pair(K, b, b, rtol=KRYLOV_RTOL)  # the other system is BiCG's shadow, here for free
+    return sol.y if transpose else sol.x
+
+
+def solve_both(Q: sp.csr_array, b: np.ndarray, c: np.ndarray, *, group: int = 1,
+               weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``x = M^-1 b`` and ``y = M^-T c`` for ``M = I - K``, ``K[i // group, j] = sum_i weights[i] Q[i, j]``.
+
+    ``Q`` is ``K`` itself (``group = 1``, ``weights`` ones by default) or the ``(S*A, S)`` transitions with
+    ``weights = gamma pi`` and ``group = A`` (then ``K = gamma P_pi``, never formed when large).  Small:
+    one LU factorisation serves both; large: dual BiCG (:func:`pgexp.exact.krylov.solve_pair`).
+    """
+    n = b.shape[0]
+    w = np.ones(Q.shape[0]) if weights is None else weights
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    if n <= DENSE_MAX:
+        import scipy.linalg as sla
+
+        mix = sp.csr_array((w, (np.arange(Q.shape[0]) // group, np.arange(Q.shape[0]))), shape=(n, Q.shape[0]))
+        lu = sla.lu_factor(np.eye(n) - (mix @ Q).toarray())
+        return sla.lu_solve(lu, b), sla.lu_solve(lu, c, trans=1)
+    from pgexp.exact.krylov import blocked, solve_pair  # imported here: small problems (most jobs) skip numba
+
+    sol = solve_pair(blocked(Q, w, group), b, c, rtol=KRYLOV_RTOL)
+    return sol.x, sol.y
 
 
 def _reach(graph_T: sp.csr_array, seeds: np.ndarray) -> np.ndarray:
@@ -186,25 +224,23 @@ def evaluate(mdp: FiniteMDP, pi: np.ndarray) -> Evaluation:
         occ = visits / visits.sum()
         return Evaluation(kind, pi, V0, Q0, Q0 - V0[:, None], float(mdp.mu @ V0), visits, occ, cot, V_steps, state_dist)
 
-    P_pi = policy_transition(mdp, pi)
     r_pi = np.einsum("sa,sa->s", pi, mdp.r)
     if kind == "discounted":
-        M = sp.eye_array(S, format="csr") - gamma * P_pi
-        V = solve(M, r_pi)
-        visits = solve(M, mdp.mu, transpose=True)
+        V, visits = solve_both(mdp.P, r_pi, mdp.mu, group=A, weights=gamma * pi.ravel())
         occ = (1.0 - gamma) * visits
-    else:  # episodic: solve on the transient states that terminate surely
-        good, absorbing = terminating_states(mdp, P_pi)
-        _episodic_check(mdp, good, absorbing)
-        T = good & ~absorbing
-        idx = np.flatnonzero(T)
-        M = sp.eye_array(idx.size, format="csr") - P_pi[idx][:, idx]
-        V = np.where(good, 0.0, np.nan)
-        V[idx] = solve(sp.csr_array(M), r_pi[idx])
-        visits = np.zeros(S)
-        visits[idx] = solve(sp.csr_array(M), mdp.mu[idx], transpose=True)
-        _check_conditioning(visits, V[idx])
-        occ = visits / visits.sum()
+        Q = mdp.r + gamma * mdp.expected_next(V)
+        Adv = Q - V[:, None]
+        return Evaluation(kind, pi, V, Q, Adv, float(mdp.mu @ V), visits, occ, visits[:, None] * Adv)
+    # episodic: solve on the transient states that terminate surely
+    P_pi = policy_transition(mdp, pi)
+    good, absorbing = terminating_states(mdp, P_pi)
+    _episodic_check(mdp, good, absorbing)
+    idx = np.flatnonzero(good & ~absorbing)
+    V = np.where(good, 0.0, np.nan)
+    visits = np.zeros(S)
+    V[idx], visits[idx] = solve_both(sp.csr_array(P_pi[idx][:, idx]), r_pi[idx], mdp.mu[idx])
+    _check_conditioning(visits, V[idx])
+    occ = visits / visits.sum()
     Q = mdp.r + gamma * mdp.expected_next(np.nan_to_num(V, nan=0.0))
     Q[~np.isfinite(V)] = np.nan
     Adv = Q - V[:, None]

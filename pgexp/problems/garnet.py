@@ -44,7 +44,10 @@ def garnet(states: int, actions: int, branching: int, seed: int, *, reward: str 
         r = rng.random((states, actions))
     else:
         raise UserError(f"--env garnet: reward={reward!r}; allowed: normal, uniform")
-    P = sp.csr_array((weights.ravel(), cols.ravel(), np.arange(0, n * branching + 1, branching)), shape=(n, states))
+    # int32 indices (when they fit): a third less memory for P than int64, and faster products
+    index = np.int32 if n * branching < np.iinfo(np.int32).max else np.int64
+    indptr = np.arange(0, n * branching + 1, branching, dtype=index)
+    P = sp.csr_array((weights.ravel(), cols.astype(index).ravel(), indptr), shape=(n, states))
     mu = np.full(states, 1.0 / states)
     return P, r, mu
 
