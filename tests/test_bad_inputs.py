@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -47,6 +49,10 @@ TRAIN = [
     "--seed",
     "0",
 ]
+
+# a paper study's section (pgexp study-report --study-json), braces doubled for str.format
+STUDY_JSON = ('{{"name": "sutton_barto_fig13_1", "env": "short_corridor", "seeds": [0, 1], "arms": {{"a": '
+              '{{"estimator": "reinforce", "step_sizes": [0.1], "iterations": 5}}}}}}')
 
 
 def unwritable_directory(base: Path) -> Path | None:
@@ -97,12 +103,39 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     (d / "figure.pdf").write_bytes(b"%PDF-1.4\n")  # no figure.png beside it
     np.save(d / "theta68.npy", np.zeros(68))
     np.save(d / "theta_nan.npy", np.array([np.nan, 0.0]))
-    paths = {p.stem: str(p) for p in d.iterdir()}
+    np.save(d / "run.theta0.npy", np.zeros(2))  # a theta named as train --checkpoints 0 --output run.parquet writes
+    bad_estimate_tables(d, est)
+    paths = {p.stem.replace(".", "_"): str(p) for p in d.iterdir()}
     paths["dir"] = str(d)
     paths["missing"] = str(d / "missing.parquet")
     ro = unwritable_directory(tmp_path_factory.mktemp("ro"))
     paths["unwritable"] = str(ro / "out.parquet") if ro else ""
     return paths
+
+
+def bad_estimate_tables(d: Path, est) -> None:
+    """Estimate tables a reader must refuse by content: non-finite gradients, a second exact gradient in a cell, a
+    copied replicate, gradients of two lengths; and a table of several pairs (what compare needs)."""
+    cwd = os.getcwd()
+    os.chdir(d)
+    try:
+        assert main(["-q", "estimate", *CORRIDOR, "--pairs", "reinforce~none", "reward_to_go~none", "--batch-size",
+                     "2,4", "--horizon", "3,5", "--replicates", "3", "--seed", "0", "--output", "pairs.parquet"]) == 0
+    finally:
+        os.chdir(cwd)
+    df = est.to_pandas()
+
+    def write(frame, name):
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), d / f"{name}.parquet")
+
+    for name, column, value in (("grad_nan", "grad", [np.nan, 1.0]), ("grad_inf", "grad", [1.0, -np.inf]),
+                                ("exact_nan", "grad_exact", [np.nan, 0.0]), ("exact_differs", "grad_exact", [0.5, 1.0]),
+                                ("grad_length", "grad", [1.0, 2.0, 3.0])):
+        x = df.copy()
+        x.at[4, column] = np.array(value)
+        write(x, name)
+    write(pd.concat([df, df.iloc[[1]]]), "replicate_twice")
+    shutil.copy(d / "est.parquet", d / "est_copy.parquet")
 
 
 def listing(d: str | Path) -> dict[str, tuple[int, float]]:
@@ -628,6 +661,120 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["exact", "--env", "chain", "--gamma", "1", "--horizon", "inf"],
         ["no absorbing", "--gamma < 1"],
     ),
+    # ---- table content (pgexp.tables.check_estimates) and the same cells twice
+    ("metrics-grad-nan", ["metrics", "{grad_nan}", "--output", "m.parquet"],
+     ["grad_nan.parquet", "row 4 reinforce~none horizon 5 batch size 2 replicate 1", "grad has a non-finite value"]),
+    ("slopes-grad-inf", ["slopes", "{grad_inf}", "--output", "s.parquet"],
+     ["grad_inf.parquet", "row 4", "non-finite value (-inf)"]),
+    ("compare-grad-exact-nan", ["compare", "{exact_nan}", "--output", "c.parquet"],
+     ["exact_nan.parquet", "grad_exact has a non-finite value"]),
+    ("metrics-grad-exact-differs", ["metrics", "{exact_differs}", "--output", "m.parquet"],
+     ["exact_differs.parquet", "row 4", "grad_exact differs from row 3", "one exact gradient per problem"]),
+    ("metrics-grad-length", ["metrics", "{grad_length}", "--output", "m.parquet"],
+     ["grad_length.parquet", "different lengths [2, 3]"]),
+    ("metrics-replicate-twice", ["metrics", "{replicate_twice}", "--output", "m.parquet"],
+     ["replicate_twice.parquet", "replicate 1 appears twice", "each replicate once"]),
+    ("metrics-same-file-twice", ["metrics", "{est}", "{est}", "--output", "m.parquet"],
+     ["est.parquet", "given twice", "each input once"]),
+    ("metrics-same-cells-in-a-copy", ["metrics", "{est}", "{est_copy}", "--output", "m.parquet"],
+     ["est_copy.parquet", "is also in", "est.parquet", "each cell in one file"]),
+    ("slopes-same-file-twice", ["slopes", "{est}", "{est}", "--output", "s.parquet"], ["given twice"]),
+    ("practice-audit-same-file-twice", ["practice-audit", "{pairs}", "{pairs}", "--output", "a.parquet"],
+     ["given twice"]),
+    # ---- options that do not apply, or name what the tables do not have
+    ("metrics-reference-horizon-absent", ["metrics", "{est}", "--reference-horizon", "7", "--output", "m.parquet"],
+     ["--reference-horizon 7", "no cell has this horizon", "(3, 5)"]),
+    ("metrics-reference-horizon-inf-absent", ["metrics", "{est}", "--reference-horizon", "inf", "--output",
+                                              "m.parquet"], ["--reference-horizon inf", "(3, 5)"]),
+    ("metrics-reference-batch-absent", ["metrics", "{est}", "--reference-batch-size", "3", "--output", "m.parquet"],
+     ["--reference-batch-size 3", "no cell has this batch size", "(2)"]),
+    ("compare-one-pair", ["compare", "{est}", "--output", "c.parquet"],
+     ["one estimator~baseline pair (reinforce~none)", "needs two"]),
+    ("compare-cell-absent", ["compare", "{pairs}", "--cell", "7:2", "--output", "c.parquet"],
+     ["--cell 7:2", "not a cell of the tables", "3:2, 3:4, 5:2, 5:4"]),
+    ("curves-selection-seed-absent", ["curves", "{train}", "--selection-seeds", "7", "--curves", "c.parquet",
+                                      "--summary", "s.parquet"], ["--selection-seeds", "seed 7", "(0, 1)"]),
+    ("train-trace-seed-absent", [*TRAIN, "--trace-seeds", "3", "--output", "o.parquet"],
+     ["--trace-seeds", "seed 3", "not one of --seed"]),
+    ("estimate-lam-with-reinforce", [*EST, "--lam", "0.5", "--output", "o.parquet"],
+     ["--lam", "reinforce has no lam", "gae"]),
+    ("train-lam-with-reinforce", [*TRAIN, "--lam", "0.5", "--output", "o.parquet"], ["--lam", "reinforce has no lam"]),
+    ("estimate-fit-batch-without-fit", [*EST, "--fit-batch-size", "8", "--output", "o.parquet"],
+     ["--fit-batch-size", "no pair fits anything", "value_learned"]),
+    ("estimate-reference-batch-tabular", [*EST, "--reference-batch", "100", "--output", "o.parquet"],
+     ["--reference-batch 100", "only for continuous-state problems"]),
+    ("train-eval-episodes-tabular", [*TRAIN, "--eval-episodes", "5", "--output", "o.parquet"],
+     ["--eval-episodes 5", "only for continuous-state problems"]),
+    ("estimate-pairs-empty", ["estimate", *CORRIDOR, "--pairs", "", "--batch-size", "2", "--replicates", "3", "--seed",
+                              "0", "--output", "o.parquet"], ["--pairs", "empty"]),
+    ("report-table-unknown-key", ["report", "--metrics", "{metrics}", "--slopes", "{slopes}", "--table",
+                                  "nosuchsection={est}", "--output", "r.html"],
+     ["--table nosuchsection", "no report section reads", "--metrics"]),
+    ("study-report-generic-tables", ["study-report", "--study-json", STUDY_JSON, "--curves", "{curves}", "--summary",
+                                     "{summary}", "--outdir", "."],
+     ["--curves", "not the tables of study sutton_barto_fig13_1", "arms (none)"]),
+    ("study-report-train-table", ["study-report", "--study-json", STUDY_JSON, "--curves", "{train}", "--summary",
+                                  "{summary}", "--outdir", "."], ["train.parquet", "not a learning-curves table"]),
+    # ---- outputs: the format, the inputs
+    ("estimate-parquet-named-csv", [*EST, "--output", "o.csv"], ["--output o.csv", "writes parquet", ".parquet"]),
+    ("exact-json-named-parquet", ["exact", *CORRIDOR, "--output", "x.parquet"], ["--output x.parquet", "json"]),
+    ("report-html-named-parquet", ["report", "--metrics", "{metrics}", "--slopes", "{slopes}", "--output",
+                                   "r.parquet"], ["--output r.parquet", "html"]),
+    ("metrics-output-is-input", ["metrics", "{est}", "--output", "{est}"], ["--output", "is also an input"]),
+    ("slopes-output-is-input", ["slopes", "{est}", "--output", "{est}"], ["is also an input"]),
+    ("train-checkpoint-is-theta-input", [*TRAIN, "--theta", "{run_theta0}", "--checkpoints", "0", "--output",
+                                         "{dir}/run.parquet"], ["run.theta0.npy", "is also an input"]),
+    ("aggregate-outdir-holds-input", ["aggregate", "--metrics", "{metrics}", "--slopes", "{slopes}", "--outdir",
+                                      "{dir}"], ["--outdir", "metrics.parquet", "is also an input"]),
+    # ---- spec values: typed, bounded
+    ("estimate-seed-2-to-64", [*EST, "--seed", "18446744073709551616", "--output", "o.parquet"],
+     ["--seed", "18446744073709551616", "[0, 9223372036854775807]"]),
+    ("train-seed-2-to-64", [*TRAIN, "--seed", "0,18446744073709551616", "--output", "o.parquet"],
+     ["--seed", "18446744073709551616"]),
+    ("theta-seed-negative", ["exact", *CORRIDOR, "--theta", "random:seed=-1"],
+     ["--theta random", "seed=-1", "[0, 2^63 - 1]"]),
+    ("theta-scale-nan", ["exact", *CORRIDOR, "--theta", "random:seed=0,scale=nan"],
+     ["--theta random", "scale=nan", "finite number"]),
+    ("theta-scale-inf", ["exact", *CORRIDOR, "--theta", "random:scale=inf"], ["scale=inf", "finite number"]),
+    ("features-seed-negative", ["exact", *CORRIDOR, "--features", "random:d=2,seed=-3"], ["seed=-3", "a seed"]),
+    ("features-d-float", ["exact", *CORRIDOR, "--features", "random:d=2.5"], ["d=2.5", "an integer"]),
+    ("garnet-seed-huge", ["exact", "--env", "garnet:states=5,seed=18446744073709551616"],
+     ["--env", "seed=18446744073709551616"]),
+    ("frozenlake-slippery-maybe", ["exact", "--env", "gym:FrozenLake-v1:is_slippery=maybe"],
+     ["--env gym:FrozenLake-v1", "is_slippery='maybe'", "true or false"]),
+    ("estimate-frozenlake-slippery-maybe", [*EST, "--env", "gym:FrozenLake-v1:is_slippery=maybe", "--output",
+                                            "o.parquet"], ["is_slippery='maybe'", "true or false"]),
+    ("chain-rewards-1e308", ["exact", "--env", "chain:large=1e308"],
+     ["--env chain:large=1e308", "field 'r'", "|r| <= 1e+100"]),
+    ("exact-indent-huge", ["exact", *CORRIDOR, "--indent", "100000000"], ["--indent", "[0, 16]"]),
+    ("exact-variance-indent-huge", ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "reinforce",
+                                    "--indent", "100000000"], ["--indent", "[0, 16]"]),
+    # ---- work and memory estimated before anything runs
+    ("estimate-replicates-huge", [*EST[:-4], "--replicates", "99999999999", "--seed", "0", "--output", "o.parquet"],
+     ["--replicates 99999999999", "needs about", "TiB"]),
+    ("estimate-min-trajectories-huge", [*EST, "--min-trajectories", "1000000000000", "--output", "o.parquet"],
+     ["--min-trajectories 1000000000000", "needs about"]),
+    ("estimate-batch-huge", [*EST[:-6], "--batch-size", "99999999999", "--replicates", "3", "--seed", "0", "--output",
+                             "o.parquet"], ["--batch-size 99999999999", "needs about", "PiB"]),
+    ("estimate-trajectories-for-hours", [*EST[:-6], "--batch-size", "100000", "--replicates", "400000", "--seed",
+                                         "0", "--output", "o.parquet"],
+     ["--replicates 400000 x --batch-size 100000", "of computing", "PGEXP_NO_LIMITS=1"]),
+    ("train-iterations-huge", [*TRAIN[:-4], "--iterations", "10000000000", "--seed", "0", "--output", "o.parquet"],
+     ["--iterations 10000000000", "needs about", "GiB"]),
+    ("train-iterations-for-hours", [*TRAIN[:-4], "--iterations", "2000000000", "--seed", "0,1,2,3", "--output",
+                                    "o.parquet"], ["--iterations 2000000000", "4 run(s)"]),
+    ("decompose-horizon-huge", ["decompose", *CORRIDOR, "--horizon", "100000000", "--output", "d.parquet"],
+     ["--horizon 100000000", "needs about", "GiB"]),
+    ("decompose-horizon-for-hours", ["decompose", *CORRIDOR, "--horizon", "3000000", "--output", "d.parquet"],
+     ["--horizon 3000000", "of computing", "PGEXP_NO_LIMITS=1"]),
+    ("exact-curves-horizon-for-hours", ["exact-curves", *CORRIDOR, "--horizon", "3000000", "--output", "e.parquet"],
+     ["--horizon 3000000", "of computing"]),
+    ("exact-variance-horizon-huge", ["exact-variance", *CORRIDOR, "--horizon", "100000000", "--estimator",
+                                     "reinforce"], ["--horizon 100000000", "needs about"]),
+    ("lambda-tradeoff-horizon-huge", ["lambda-tradeoff", *CORRIDOR, "--horizon", "100000000", "--batch-size", "1",
+                                      "--output", "l.parquet"], ["--horizon 100000000", "needs about"]),
+    ("features-random-d-huge-small-problem", ["exact", "--env", "garnet:states=10,actions=2", "--features",
+                                              "random:d=100000000"], ["--features random:d=100000000", "needs about"]),
     # ---- argparse, in pgexp's one-line style
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
@@ -642,7 +789,8 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
 
 
 def expand(argv: list[str], inputs: dict[str, str]) -> list[str]:
-    return [a.format(**inputs) if "{" in a and "{{" not in a else a.replace("{{", "{") for a in argv]
+    return [a.format(**inputs) if "{" in a and "{{" not in a else a.replace("{{", "{").replace("}}", "}")
+            for a in argv]
 
 
 def check_one_line(err: str, command: str | None, must: list[str]) -> None:
@@ -918,3 +1066,22 @@ def test_snakemake_dry_run_prints_one_line(changes, must, workflow_copy, tmp_pat
     for text in must:
         assert text in lines[0]
     assert not (workflow_copy / "results").exists()
+
+
+def test_the_work_limit_is_refused_up_front_and_can_be_lifted(tmp_path, monkeypatch, capsys):
+    """A request over the work limit is one line naming the options and the estimate, before anything runs;
+    ``PGEXP_NO_LIMITS=1`` is the documented way to insist (memory is still checked)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(memory, "WORK_LIMIT_SECONDS", 1e-9)
+    monkeypatch.delenv(memory.NO_LIMITS_VAR, raising=False)
+    assert main([*EST, "--output", "o.parquet"]) == 2
+    check_one_line(capsys.readouterr().err, "estimate", ["--replicates 3 x --batch-size 2", "of computing",
+                                                         "PGEXP_NO_LIMITS=1"])
+    assert main(["decompose", *CORRIDOR, "--horizon", "4", "--output", "d.parquet"]) == 2
+    check_one_line(capsys.readouterr().err, "decompose", ["--horizon 4", "of computing"])
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv(memory.NO_LIMITS_VAR, "1")
+    assert main(["-q", *EST, "--output", "o.parquet"]) == 0
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1.0)
+    assert main([*EST, "--output", "p.parquet"]) == 2  # memory stays checked
+    assert "needs about" in capsys.readouterr().err

@@ -169,6 +169,32 @@ def params_from_args(args: argparse.Namespace) -> dict[str, float]:
     return {name: getattr(args, name) for name in hyperparameters() if getattr(args, name, None) is not None}
 
 
+def check_applicable(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
+    """Options that would change nothing are errors naming them: a hyperparameter (``--lam``) none of the
+    estimators has, ``--fit-batch-size`` where no pair fits anything (``pairs``: ``(estimator, baseline)`` as the user
+    wrote them, a pair's own ``~OPTION`` dropped)."""
+    from pgexp.estimators import ESTIMATORS, hyperparameters
+    from pgexp.estimators.spec import BASELINES
+    from pgexp.estimators.spec import users_of as having
+
+    names = [e for e, _ in pairs if e in ESTIMATORS]
+    for name, h in hyperparameters().items():
+        if getattr(args, name, None) is not None and not any(name in ESTIMATORS[e].defaults() for e in names):
+            raise UserError(f"{h.option}: {', '.join(dict.fromkeys(names)) or 'this estimator'} has no {name}; "
+                            f"allowed only with {', '.join(having(name))}")
+
+    def fits(e: str, b: str) -> bool:
+        base = b.partition(":")[0]
+        return e in ESTIMATORS and base in BASELINES and ESTIMATORS[e].needs_fit(base)
+
+    bootstrap_fit = getattr(args, "bootstrap", None) == "value_learned"
+    if getattr(args, "fit_batch_size", None) is not None and not bootstrap_fit and not any(
+            fits(e, b) or "value_learned" in b for e, b in pairs):
+        raise UserError("--fit-batch-size: no pair fits anything here; allowed only with a fitted baseline "
+                        f"({', '.join(n for n, b in BASELINES.items() if b.fitted)}), an estimator with a fit of its "
+                        "own (actor_critic) or --bootstrap value_learned")
+
+
 def int_or_text(text: str) -> int | str:
     try:
         return int(text)
@@ -261,10 +287,21 @@ def read_tables(args: argparse.Namespace) -> dict:
 
 
 def read_inputs(paths: list[str], kind: str) -> list:
-    """Every input file as a DataFrame, each checked to be a table of ``kind``."""
-    from pgexp.io import read_frame
+    """Every input file as a DataFrame, each checked to be a table of ``kind``; estimate tables hold each cell once
+    (:func:`pgexp.tables.check_distinct_inputs`: not the same file twice)."""
+    from pgexp.io import identity, read_frame
+    from pgexp.tables import check_distinct_inputs
 
-    return [read_frame(p, kind) for p in paths]
+    seen: dict = {}
+    for p in paths:
+        ident = identity(p)
+        if ident is not None and ident in seen:
+            raise UserError(f"{p}: given twice (also as {seen[ident]}); allowed: each input once")
+        seen.setdefault(ident, p)
+    frames = [read_frame(p, kind) for p in paths]
+    if kind == "estimate":
+        check_distinct_inputs(frames, [str(p) for p in paths])
+    return frames
 
 
 def check_outputs(*paths: str | None, option: str = "--output", fmt: str | None = None, size: float = 0.0) -> None:

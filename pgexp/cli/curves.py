@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pgexp.analysis.curves import learning_curves, policy_traces, split_seeds, training_summary
     from pgexp.cli.common import check_outputs
+    from pgexp.errors import UserError
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
@@ -64,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     seeds = sorted(int(s) for s in runs["seed"].unique())
     if args.selection_seeds:
         selection = sorted(parse_list(args.selection_seeds, SEED, "--selection-seeds"))
+        missing = [s for s in selection if s not in seeds]
+        if missing:
+            raise UserError(f"--selection-seeds: seed {missing[0]} is not in the tables; allowed: some of their seeds "
+                            f"({', '.join(map(str, seeds))})")
         reported = [s for s in seeds if s not in selection] or selection
     else:
         selection, reported = split_seeds(seeds)

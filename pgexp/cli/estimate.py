@@ -12,6 +12,7 @@ from pgexp.cli.common import (
     add_practice_options,
     add_problem_options,
     add_tag_option,
+    check_applicable,
     check_outputs,
     number,
     params_from_args,
@@ -53,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="at least T trajectories per cell: a cell of batch size N draws max(M, ceil(T / N)) "
                         "replicates (default 0)")
     add_tag_option(p)
-    p.add_argument("--reference-batch", type=number(2, integer=True), default=2000, metavar="N",
+    p.add_argument("--reference-batch", type=number(2, integer=True), default=None, metavar="N",
                    help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
                         "reference gradient that stands in for the exact one (default 2000)")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="written atomically")
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)
     pairs = [x for item in args.pairs for x in item.split()] if args.pairs is not None \
         else [(args.estimator, args.baseline)]
+    check_applicable(args, [tuple(p.split("~")[:2]) if isinstance(p, str) else p for p in pairs])
+    if args.reference_batch is not None and not is_continuous_gym(args.env):
+        raise UserError(f"--reference-batch {args.reference_batch}: only for continuous-state problems "
+                        "(gym:CartPole-v1, gym:Acrobot-v1), whose reference gradient is sampled; here it is exact")
     horizons = parse_horizons(args.horizon)
     batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     tags = parse_tags(args.tag, "estimate")
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                              gamma=args.gamma, horizon=h)
 
     table = run_grid(build, horizons, batch_sizes, pairs, params=params_from_args(args), replicates=args.replicates,
-                     seed=args.seed, fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch,
+                     seed=args.seed, fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch or 2000,
                      tags=tags, practice=practice, min_trajectories=args.min_trajectories)
     track = "continuous" if is_continuous_gym(args.env) else "tabular"
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))

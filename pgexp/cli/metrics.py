@@ -33,6 +33,22 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def check_reference(frames: list, ref: int | str | None, horizon_text: str | None, batch_size: int | None) -> None:
+    """``--reference-horizon`` / ``--reference-batch-size`` must name a horizon / batch size of the tables (a cell the
+    sweeps meet at); otherwise no cell would be labelled and the figures would have no sweep."""
+    from pgexp.errors import UserError
+
+    horizons = sorted({int(h) for df in frames for h in df["horizon"].unique()})
+    sizes = sorted({int(n) for df in frames for n in df["batch_size"].unique()})
+    if isinstance(ref, int) and ref not in horizons:
+        shown = ", ".join("inf" if h == -1 else str(h) for h in horizons)
+        raise UserError(f"--reference-horizon {horizon_text}: no cell has this horizon; allowed: one of the tables' "
+                        f"horizons ({shown}) or any")
+    if batch_size is not None and batch_size not in sizes:
+        raise UserError(f"--reference-batch-size {batch_size}: no cell has this batch size; allowed: one of the "
+                        f"tables' batch sizes ({', '.join(map(str, sizes))})")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -49,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
             if args.reference_horizon else None
         ref = -1 if args.reference_horizon and ref_h is None else ref_h
     frames = read_inputs(args.inputs, "estimate")
+    check_reference(frames, ref, args.reference_horizon, args.reference_batch_size)
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
                         reference_batch_size=args.reference_batch_size)
     meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])

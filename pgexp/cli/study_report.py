@@ -31,6 +31,27 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def check_study_tables(study, tables: dict) -> None:
+    """The curves and the summary are this study's: its training jobs are tagged ``env_name=NAME`` and ``arm=ARM``
+    (:meth:`pgexp.study.paper.PaperStudy.train_args`), so a generic training table -- another study's, or one
+    without arms -- is refused rather than drawn as this paper's figure."""
+    from pgexp.errors import UserError
+
+    want = sorted(arm.name for arm in study.arms)
+    for key in ("curves", "summary"):
+        df = tables.get(key)
+        if df is None:
+            continue
+        arms = sorted({str(a) for a in df["arm"].dropna() if str(a)}) if "arm" in df.columns else []
+        names = set(df["env_name"].astype(str)) if "env_name" in df.columns else set()
+        missing = [a for a in want if a not in arms]
+        if missing or names != {study.name}:
+            raise UserError(f"--{key}: not the tables of study {study.name} (arms {', '.join(want)}); this table has "
+                            f"env_name {', '.join(sorted(names)) or '(none)'} and arms {', '.join(arms) or '(none)'}; "
+                            f"allowed: pgexp curves over this study's pgexp train jobs (snakemake --configfile "
+                            f"config/studies/{study.name}.yaml)")
+
+
 def run(args: argparse.Namespace) -> int:
     from pgexp.cli.common import check_outputs
     from pgexp.errors import UserError
@@ -52,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     figures = [str(outdir / "figures" / f"{name}.{ext}") for name in study.figures for ext in ("pdf", "png")]
     # OUTDIR/figures/ is made when the first figure is written
     check_outputs(str(outdir / "report.html"), *(figures if (outdir / "figures").is_dir() else []), option="--outdir")
-    tables = {k: read_frame(getattr(args, k)) for k in ("curves", "summary", "traces", "variance") if getattr(args, k)}
+    kinds = {"curves": "learning_curves", "summary": "training_summary", "traces": None, "variance": None}
+    tables = {k: read_frame(getattr(args, k), kind) for k, kind in kinds.items() if getattr(args, k)}
+    check_study_tables(study, tables)
     pngs, captions = {}, {}
     for name in study.figures:
         spec = get_figure(name)

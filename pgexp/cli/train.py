@@ -11,6 +11,7 @@ from pgexp.cli.common import (
     add_estimator_options,
     add_problem_options,
     add_tag_option,
+    check_applicable,
     check_outputs,
     number,
     params_from_args,
@@ -68,8 +69,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--checkpoints", default=None, metavar="0,50,100",
                    help="distinct iterations in [0, --iterations] whose theta is saved as OUT.theta<T>.npy")
     g.add_argument("--seed", required=True, metavar="S", help="seed >= 0 (or a comma-separated list of distinct seeds)")
-    g.add_argument("--eval-episodes", type=POSITIVE_INT, default=20,
-                   help="continuous-state problems: episodes per evaluation")
+    g.add_argument("--eval-episodes", type=POSITIVE_INT, default=None,
+                   help="continuous-state problems: episodes per evaluation (default 20)")
     g.add_argument("--record-every", type=POSITIVE_INT, default=1, metavar="K",
                    help="keep the rows of iterations 0, K, 2K, ... and each run's last (default 1: every iteration)")
     g.add_argument("--trace-seeds", default=None, metavar="S1,S2",
@@ -127,12 +128,20 @@ def run(args: argparse.Namespace) -> int:
     if len(step_sizes) * len(seeds) > 1 and checkpoints:
         raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
     trace = tuple(parse_list(args.trace_seeds, SEED, "--trace-seeds")) if args.trace_seeds else ()
+    if set(trace) - set(seeds):
+        raise UserError(f"--trace-seeds: seed {sorted(set(trace) - set(seeds))[0]} is not one of --seed "
+                        f"({', '.join(map(str, seeds))}); allowed: some of the seeds trained")
     out = Path(args.output)
     check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints),
                   fmt="parquet")
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
     problem = problem_from_args(args, tabular=False)
+    check_applicable(args, [(args.estimator, args.baseline)])
+    if args.eval_episodes is not None and problem.track != "continuous":
+        raise UserError(f"--eval-episodes {args.eval_episodes}: only for continuous-state problems (whose J is an "
+                        "evaluation return); this problem's J is exact")
+    args.eval_episodes = args.eval_episodes or 20
     check_train_budget(problem, args, len(grid))
     params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
     opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
