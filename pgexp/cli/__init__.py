@@ -133,6 +133,26 @@ def add_plugin_option(p: argparse.ArgumentParser) -> None:
                         "pgexp.register_estimator become valid choices (repeatable)")
 
 
+def option_names() -> set[str]:
+    """Every option of every command, as the name a hyperparameter or config key would have (``--fit-batch-size``
+    -> ``fit_batch_size``), read off the real parsers; the registered hyperparameters' own options left out."""
+    from pgexp.estimators import hyperparameters
+
+    parser = build_parser()
+    assert isinstance(parser, Parser)
+    names = {opt[2:].replace("-", "_") for sub in parser.commands.values() for action in sub._actions
+             for opt in action.option_strings if opt.startswith("--")}
+    return names - set(hyperparameters())
+
+
+def declare_options() -> None:
+    """Tell the estimator registry that the commands' options are taken (a hyperparameter ``--engine`` would
+    collide with ``pgexp train --engine``): :data:`pgexp.estimators.spec.RESERVED_SOURCES`."""
+    from pgexp.estimators.spec import RESERVED_SOURCES
+
+    RESERVED_SOURCES.setdefault("an option of a pgexp command", option_names)
+
+
 def process_time() -> str:
     """`` (process P s)``: the wall time since this process started (interpreter, imports and all; what
     ``pgexp bench study`` splits into compute and start-up), or nothing where it cannot be read."""
@@ -153,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pgexp.plugins import load_plugins, plugins_from_env, plugins_in
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    declare_options()
     try:  # plug-ins first: their names must be choices of the parser built next
         load_plugins(plugins_from_env() + plugins_in(argv))
     except UserError as exc:

@@ -169,7 +169,7 @@ def params_from_args(args: argparse.Namespace) -> dict[str, float]:
     return {name: getattr(args, name) for name in hyperparameters() if getattr(args, name, None) is not None}
 
 
-def check_applicable(args: argparse.Namespace, pairs: list[tuple[str, str]]) -> None:
+def check_applicable(args: argparse.Namespace, pairs: list) -> None:
     """Options that would change nothing are errors naming them: a hyperparameter (``--lam``) none of the
     estimators has, ``--fit-batch-size`` where no pair fits anything (``pairs``: ``(estimator, baseline)`` as the user
     wrote them, a pair's own ``~OPTION`` dropped)."""

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)
     pairs = [x for item in args.pairs for x in item.split()] if args.pairs is not None \
         else [(args.estimator, args.baseline)]
-    check_applicable(args, [tuple(p.split("~")[:2]) if isinstance(p, str) else p for p in pairs])
+    check_applicable(args, [[*str(p).split("~"), ""][:2] if isinstance(p, str) else p for p in pairs])
     if args.reference_batch is not None and not is_continuous_gym(args.env):
         raise UserError(f"--reference-batch {args.reference_batch}: only for continuous-state problems "
                         "(gym:CartPole-v1, gym:Acrobot-v1), whose reference gradient is sampled; here it is exact")

@@ -64,7 +64,7 @@ def check_gym_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
     try:
         entry = gym.spec(env_id).entry_point
         creator = load_env_creator(entry) if isinstance(entry, str) else entry
-        params = inspect.signature(creator).parameters
+        params = inspect.signature(creator).parameters  # type: ignore[arg-type]
     except Exception:  # an unknown id or an odd entry point: gym.make says what is wrong
         return
     for key, value in kwargs.items():

@@ -150,6 +150,15 @@ def full_checks(studies: dict[str, EnvStudy], training: TrainingStudy | None, de
         check_audit_problems(audit)
 
 
+def declare_config_keys(template: str) -> None:
+    """Tell the estimator registry that the config's keys are taken (a plug-in's hyperparameter becomes a key;
+    :data:`pgexp.estimators.spec.RESERVED_SOURCES`), read off the schema template when a plug-in asks."""
+    from pgexp.estimators.spec import RESERVED_SOURCES
+    from pgexp.study.schema import config_keys
+
+    RESERVED_SOURCES["a key of the study config"] = lambda: config_keys(parse_schema(template))
+
+
 def load_config(
     config: dict[str, Any], schema: str | Path, *, record_dir: str | Path | None = None
 ) -> tuple[dict[str, EnvStudy], TrainingStudy | None, DeepStudy | None]:
@@ -166,8 +175,9 @@ def load_config(
     plugins = config.get("plugins") or []
     if not isinstance(plugins, list):
         fail("plugins", f"expected a list of module names or .py paths, got {plugins!r}")
-    load_plugins(plugins)  # first: the schema's name lists and keys come from the registries
     template = Path(schema).read_text()
+    declare_config_keys(template)
+    load_plugins(plugins)  # first: the schema's name lists and keys come from the registries
     with full_check("config", config, record_dir, template) as due:
         if due:
             check_schema(config, derived_schema(parse_schema(template)))
