@@ -90,6 +90,17 @@ def require_work(seconds: float, what: str) -> None:
         )
 
 
+def train_cost(iterations: int, runs: int, batch_size: int, per_trajectory: float, what: str = "") -> None:
+    """Refuse a training grid whose memory or work is hopeless: every run keeps about six float64 series over
+    ``iterations`` (``J``, steps, norms, ...) whatever is kept in the table; an iteration costs at least the
+    compiled engine's few microseconds, or its batch at ``per_trajectory`` seconds a trajectory (``0``: the
+    tabular sampler's rate, one step each at least -- episodes may end early)."""
+    what = what or f"--iterations {iterations} x {runs} run(s) (--step-size x --seed) x --batch-size {batch_size}"
+    require_memory(6 * 8.0 * runs * (iterations + 1), what)
+    per_traj = per_trajectory or 1.0 / TRAJECTORIES_PER_SECOND
+    require_work(runs * iterations * max(TRAIN_ITERATION_SECONDS, batch_size * per_traj), what)
+
+
 def exact_horizon_cost(horizon: int, states: int, actions: int, dim: int, recursions: int = 1) -> tuple[float, float]:
     """``(bytes, seconds)`` of exact recursions over a finite horizon: each keeps per-step ``(S, A, d)`` moment
     arrays (about four) and runs one numpy pass per step (:data:`EXACT_STEP_SECONDS`, more on large problems)."""
@@ -111,4 +122,5 @@ def require_exact_horizon(horizon: int | None, states: int, actions: int, dim: i
 
 
 __all__ = ["NO_LIMITS_VAR", "WORK_LIMIT_SECONDS", "available_bytes", "exact_horizon_cost", "format_bytes",
-           "format_duration", "limits_lifted", "require_exact_horizon", "require_memory", "require_work"]
+           "format_duration", "limits_lifted", "require_exact_horizon", "require_memory", "require_work",
+           "train_cost"]

@@ -857,8 +857,12 @@ def test_every_case_names_a_distinct_input():
 # --------------------------------------------------------------------------------------------- config
 
 
+NULL = "<null>"  # a value of config_with that sets the key to null (None deletes it)
+
+
 def config_with(**changes) -> dict:
-    """The `.test` study config with ``changes`` applied: ``a__b=value`` sets ``config[a][b]``; ``None`` deletes."""
+    """The `.test` study config with ``changes`` applied: ``a__b=value`` sets ``config[a][b]``; ``None`` deletes,
+    :data:`NULL` sets null."""
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
     for path, value in changes.items():
         keys = path.split("__")
@@ -868,7 +872,7 @@ def config_with(**changes) -> dict:
         if value is None:
             del node[keys[-1]]
         else:
-            node[keys[-1]] = value
+            node[keys[-1]] = None if value == NULL else value
     return cfg
 
 
@@ -994,6 +998,40 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
         {"deep__environments__cartpole__policy": "mlp:hidden=-8"},
         ["'deep.environments.cartpole.policy'", "positive"],
     ),
+    # what a job would hit, found by the full check (snakemake -n)
+    ("seeds-2-to-64", {"seeds": [2**64]}, ["'seeds.0'", "maximum of 9223372036854775807"]),
+    ("training-seeds-2-to-64", {"training__seeds": [0, 2**64]}, ["'training.seeds.1'", "maximum"]),
+    ("bootstrap-null", {"bootstrap": NULL}, ["'bootstrap'", "None is not of type 'object'"]),
+    ("resamples-null", {"bootstrap": {"resamples": NULL, "confidence": 0.95}}, ["'bootstrap.resamples'"]),
+    ("garnet-episodic-no-absorbing", {"environments__garnet__horizons": [3, "inf"],
+                                      "environments__garnet__reference": {"horizon": 3, "batch_size": 2}},
+     ["'environments.garnet.horizons'", "inf with gamma = 1", "no absorbing", "allowed: finite horizons"]),
+    ("two-theta-names-one-point", {"environments__corridor__thetas": {"a": "zeros", "b": "zeros"}},
+     ["'environments.corridor.thetas.b'", "same point as environments.corridor.thetas.a", "distinct points"]),
+    ("two-theta-names-one-point-reordered", {"thetas": {"a": "random:seed=3,scale=1", "b": "random:scale=1,seed=3"}},
+     ["thetas.b'", "same point"]),
+    ("theta-seed-negative", {"thetas": {"r": "random:seed=-1"}}, ["thetas.r'", "seed=-1", "a seed"]),
+    ("theta-scale-nan", {"thetas": {"r": "random:seed=0,scale=nan"}}, ["thetas.r'", "scale=nan", "finite"]),
+    ("garnet-seed-2-to-64",
+     {"environments__garnet__env": "garnet:states=5,actions=2,branching=2,seed=18446744073709551616"},
+     ["'environments.garnet.env'", "seed=18446744073709551616"]),
+    ("frozenlake-slippery-maybe", {"environments__garnet__env": "gym:FrozenLake-v1:is_slippery=maybe",
+                                   "environments__garnet__gamma": 0.9},
+     ["'environments.garnet.env'", "is_slippery='maybe'", "true or false"]),
+    ("rewards-1e308", {"environments__garnet__env": "chain:large=1e308"}, ["'environments.garnet.env'", "|r| <="]),
+    ("replicates-huge", {"replicates": 99999999999}, ["'environments.", "a job of it", "replicates 99999999999",
+                                                      "needs about"]),
+    ("min-trajectories-huge", {"environments__corridor__min_trajectories": 10**13},
+     ["'environments.corridor'", "min_trajectories 10000000000000", "needs about"]),
+    ("training-iterations-huge", {"training__iterations": 10**10, "training__checkpoints": [0]},
+     ["'training.iterations'", "needs about"]),
+    ("normalization-too-large", {"practice_audit__normalization__problems__bandit__env":
+                                 "garnet:states=30,actions=4,branching=4,seed=0",
+                                 "practice_audit__normalization__problems__bandit__horizon": 10},
+     ["'practice_audit.normalization.problems.bandit'", "trajectories to enumerate", "a shorter horizon"]),
+    ("normalization-infinite-horizon", {"practice_audit__normalization__problems__bandit__horizon": "inf",
+                                        "practice_audit__normalization__problems__bandit__gamma": 0.5},
+     ["'practice_audit.normalization.problems.bandit.horizon'", "not of type 'integer'"]),
     (
         "deep-policy-unknown",
         {"deep__environments__cartpole__policy": "rnn:size=3"},
@@ -1042,8 +1080,12 @@ def workflow_copy(tmp_path_factory) -> Path:
     [
         ({"environments__garnet__env": "garnet:states=-1"}, ["'environments.garnet.env'", "states=-1"]),
         ({"replicates": "many"}, ["'replicates'", "not of type 'integer'"]),
+        ({"environments__garnet__horizons": [3, "inf"], "environments__garnet__reference": {"horizon": 3,
+                                                                                            "batch_size": 2}},
+         ["'environments.garnet.horizons'", "inf with gamma = 1"]),
+        ({"seeds": [2**64]}, ["'seeds.0'", "maximum"]),
     ],
-    ids=["spec-built", "schema"],
+    ids=["spec-built", "schema", "episodic-without-end", "seed-2-to-64"],
 )
 def test_snakemake_dry_run_prints_one_line(changes, must, workflow_copy, tmp_path):
     config = tmp_path / "config.yaml"
@@ -1085,3 +1127,104 @@ def test_the_work_limit_is_refused_up_front_and_can_be_lifted(tmp_path, monkeypa
     monkeypatch.setattr(memory, "available_bytes", lambda: 1.0)
     assert main([*EST, "--output", "p.parquet"]) == 2  # memory stays checked
     assert "needs about" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ config files
+
+CONFIG_FILE_CASES = [
+    ("syntax", "replicates: 12\nseeds: [0\n", ["line 3, column 1", "did not find expected"]),
+    ("tab", "replicates: 12\nenvironments:\n\tcorridor: {env: short_corridor}\n", ["line 3", "a tab"]),
+    ("empty", "", ["empty", "a mapping of config keys"]),
+    ("comments-only", "# nothing here\n", ["empty"]),
+    ("top-level-list", "- replicates\n- seeds\n", ["line 1", "the top level is a list"]),
+    ("top-level-scalar", "12\n", ["the top level is a int"]),
+    ("duplicate-key", "replicates: 12\nseeds: [0]\nreplicates: 13\n",
+     ["line 3, column 1", "key 'replicates' given twice (first on line 1)"]),
+    ("duplicate-nested-key", "environments:\n  a: {env: short_corridor}\n  a: {env: chain}\n",
+     ["line 3", "key 'a' given twice"]),
+]
+
+
+@pytest.mark.parametrize("text,must", [c[1:] for c in CONFIG_FILE_CASES], ids=[c[0] for c in CONFIG_FILE_CASES])
+def test_config_file_mistakes_name_the_file_and_line(text, must, tmp_path):
+    from pgexp.study.files import read_config_file
+
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        read_config_file(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(path)), message
+    for word in must:
+        assert word in message, (word, message)
+
+
+def test_merge_keys_and_anchors_are_no_duplicates(tmp_path):
+    from pgexp.study.files import read_config_file
+
+    path = tmp_path / "study.yaml"
+    path.write_text("base: &b {replicates: 3, seeds: [0]}\nother:\n  <<: *b\n  replicates: 4\n")
+    assert read_config_file(path)["other"] == {"replicates": 4, "seeds": [0]}
+    for config in (ROOT / "config" / "config.yaml", TEST_CONFIG, *sorted((ROOT / "config" / "studies").glob("*.yaml"))):
+        assert read_config_file(config) == yaml.safe_load(config.read_text()), config
+
+
+def snakemake_dry_run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", *args], cwd=workdir,
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.strip().splitlines()
+             if not line.startswith("Using workflow specific profile")]
+    assert proc.returncode != 0 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr + proc.stdout
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["syntax", "tab", "empty", "top-level-list", "duplicate-key"])
+def test_snakemake_dry_run_names_the_default_config_file_and_line(name, workflow_copy, tmp_path):
+    """The default config/config.yaml is read strictly before Snakemake's own loader sees it."""
+    text, must = next((t, m) for n, t, m in CONFIG_FILE_CASES if n == name)
+    work = tmp_path / "wf"
+    shutil.copytree(workflow_copy, work)
+    (work / "config" / "config.yaml").write_text(text)
+    line = one_error_line(snakemake_dry_run(work))
+    assert line.startswith("invalid config: config/config.yaml"), line
+    for word in must:
+        assert word in line, (word, line)
+    assert not (work / "results").exists()
+
+
+def test_snakemake_dry_run_refuses_a_repeated_key_in_a_configfile(workflow_copy, tmp_path):
+    """A file given with --configfile: Snakemake's loader lets the last key win; the workflow refuses it."""
+    config = tmp_path / "study.yaml"
+    config.write_text(TEST_CONFIG.read_text() + "\nreplicates: 13\n")
+    line = one_error_line(snakemake_dry_run(workflow_copy, "--configfile", str(config)))
+    assert "invalid config: " in line and "study.yaml, line" in line and "key 'replicates' given twice" in line
+
+
+def test_a_plugin_hyperparameter_named_like_a_config_key_is_refused(tmp_path, monkeypatch):
+    """It would become a config key: ``thetas`` is one (read off the schema template), named at the 'plugins' key."""
+    from pgexp.estimators import ESTIMATORS
+
+    monkeypatch.chdir(tmp_path)
+    plugin = tmp_path / "clash_plugin.py"
+    plugin.write_text("import pgexp\npgexp.register_estimator('clash', lambda b: b.rewards,\n"
+                      "    hyperparameters=[pgexp.Hyperparameter('thetas', 1.0, 'clash')])\n")
+    try:
+        with pytest.raises(UserError) as info:
+            load_config(config_with(plugins=[str(plugin)]), ROOT / SCHEMA)
+    finally:
+        ESTIMATORS.pop("clash", None)
+    message = str(info.value)
+    assert message.startswith("config key 'plugins': ") and "'thetas' is taken (a key of the study config)" in message
+
+
+def test_a_paper_study_seed_beyond_64_bits_is_refused():
+    from pgexp.study.paper import load_paper_study
+
+    study = {"name": "sutton_barto_fig13_1", "env": "short_corridor", "seeds": [2**64],
+             "arms": {"a": {"estimator": "reinforce", "step_sizes": [0.1], "iterations": 5}}}
+    with pytest.raises(UserError, match=r"config key 'study.seeds': expected a list of integers in \[0, 2\^63 - 1\]"):
+        load_paper_study({"study": study})

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pgexp.errors import UserError
 from pgexp.estimators.practice import Practice
 
 COLUMNS = ("env", "gamma", "horizon", "estimator", "baseline", "batch_size", "scale", "enumerated", "bias_norm_exact",
@@ -31,6 +32,24 @@ COLUMNS = ("env", "gamma", "horizon", "estimator", "baseline", "batch_size", "sc
            "trace_cov_plain_exact", "rate_slope", "rate_slope_se", "rate_n_min", "rate_n_max", "replicates",
            "bias_sq", "bias_sq_lo", "bias_sq_hi", "rel_bias_sq", "rel_bias_sq_lo", "rel_bias_sq_hi", "trace_cov",
            "trace_cov_lo", "trace_cov_hi", "confidence")
+
+
+def check_enumerable(problem: Any, what: str) -> None:
+    """The exact normalisation bias lists every trajectory (and every batch of them): refuse, naming ``what`` (the
+    options or the config key), a problem without a finite horizon or with more trajectories than the enumeration
+    takes (:data:`pgexp.exact.enumeration.MAX_TRAJECTORIES`), before any work."""
+    from pgexp.exact import enumeration as en
+    from pgexp.exact.model import make_setup
+
+    st = make_setup(problem)
+    if st.kind != "finite":
+        raise UserError(f"{what}: the exact normalisation bias enumerates trajectories; allowed: a finite horizon "
+                        "(short, on a small problem)")
+    n = en.count_trajectories(st, en.MAX_TRAJECTORIES)
+    if n > en.MAX_TRAJECTORIES:
+        raise UserError(f"{what}: at least {n:.3g} trajectories to enumerate, more than {en.MAX_TRAJECTORIES:.0e}; "
+                        "allowed: a smaller problem or a shorter horizon (the normalisation bias is exact, by "
+                        "enumeration)")
 
 
 def rate_points(batch_sizes: Sequence[int]) -> list[int]:

@@ -61,7 +61,7 @@ def parse_pair(item: str) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pgexp.audit.normalization import normalization_table
+    from pgexp.audit.normalization import check_enumerable, normalization_table
     from pgexp.estimators import LAM
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     pairs = parse_list(args.pairs, parse_pair, "--pairs")
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     problem = problem_from_args(args)
+    check_enumerable(problem, f"--env {args.env}" + (f" --horizon {args.horizon}" if args.horizon else ""))
     df = normalization_table(problem, pairs, sizes, lam=LAM.default if args.lam is None else args.lam,
                              replicates=args.replicates, seed=args.seed, confidence=args.confidence,
                              resamples=args.resamples)

@@ -92,24 +92,13 @@ def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
 
 
 def check_train_budget(problem, args: argparse.Namespace, runs: int) -> None:
-    """Refuse a grid whose memory or work is hopeless (:mod:`pgexp.memory`) before the first iteration: every run
-    keeps about six float64 series over ``--iterations`` (``J``, steps, norms, ...) whatever ``--record-every``
-    keeps in the table; each iteration costs at least the compiled engine's few microseconds, or its batch's
-    trajectories at the sampler's rate (one step each at least: episodes may end early)."""
-    from pgexp.memory import (
-        CONTINUOUS_STEPS_PER_SECOND,
-        TRAIN_ITERATION_SECONDS,
-        TRAJECTORIES_PER_SECOND,
-        require_memory,
-        require_work,
-    )
+    """Refuse a grid whose memory or work is hopeless before the first iteration (:func:`pgexp.memory.train_cost`);
+    a continuous task's episode counts a tenth of its time limit in steps, its evaluations too."""
+    from pgexp.memory import CONTINUOUS_STEPS_PER_SECOND, train_cost
 
-    what = f"--iterations {args.iterations} x {runs} run(s) (--step-size x --seed) x --batch-size {args.batch_size}"
-    require_memory(6 * 8.0 * runs * (args.iterations + 1), what)
-    per_traj = 1.0 / TRAJECTORIES_PER_SECOND if problem.track == "tabular" else \
-        problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10  # episodes of a continuous task: a tenth of its limit
-    evals = 0.0 if problem.track == "tabular" else args.eval_episodes * per_traj
-    require_work(runs * args.iterations * max(TRAIN_ITERATION_SECONDS, args.batch_size * per_traj + evals), what)
+    per_traj = 0.0 if problem.track == "tabular" else problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10
+    evals = 0.0 if problem.track == "tabular" else args.eval_episodes * per_traj / max(args.batch_size, 1)
+    train_cost(args.iterations, runs, args.batch_size, per_traj + evals)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -376,11 +376,18 @@ def check_audit_problems(study: AuditStudy) -> None:
                 check_practice(v.practice, est, v.baseline, kind, "tabular")
             except UserError as exc:
                 fail(where, str(exc))
+    from pgexp.audit.normalization import check_enumerable
+
     for p in study.normalization:
+        where = f"practice_audit.normalization.problems.{p.name}"
         try:
-            build_problem(p.env, features=p.features, theta=p.theta, gamma=p.gamma, horizon=p.horizon)
+            prob = build_problem(p.env, features=p.features, theta=p.theta, gamma=p.gamma, horizon=p.horizon)
         except UserError as exc:
-            fail(f"practice_audit.normalization.problems.{p.name}", str(exc))
+            fail(where, str(exc))
+        try:
+            check_enumerable(prob, "the problem")
+        except UserError as exc:
+            fail(where, str(exc))
 
 
 __all__ = ["AuditEnv", "AuditStudy", "AuditTraining", "NormProblem", "SignFlip", "check_audit_problems", "load_audit"]
