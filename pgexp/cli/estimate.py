@@ -55,8 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "replicates (default 0)")
     add_tag_option(p)
     p.add_argument("--reference-batch", type=number(2, integer=True), default=None, metavar="N",
-                   help="continuous-state problems (gym:CartPole-v1, gym:Acrobot-v1): episodes of the Monte-Carlo "
-                        "reference gradient that stands in for the exact one (default 2000)")
+                   help="continuous-state problems (gym:CartPole-v1, ...; pgexp envs lists them): episodes of the "
+                        "Monte-Carlo reference gradient that stands in for the exact one (default 2000)")
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="written atomically")
     p.set_defaults(func=run)
     return p
@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         else [(args.estimator, args.baseline)]
     check_applicable(args, [[*str(p).split("~"), ""][:2] if isinstance(p, str) else p for p in pairs])
     if args.reference_batch is not None and not is_continuous_gym(args.env):
-        raise UserError(f"--reference-batch {args.reference_batch}: only for continuous-state problems "
-                        "(gym:CartPole-v1, gym:Acrobot-v1), whose reference gradient is sampled; here it is exact")
+        raise UserError(f"--reference-batch {args.reference_batch}: only for continuous-state problems (pgexp envs "
+                        "lists them: gym:CartPole-v1, ...), whose reference gradient is sampled; here it is exact")
     horizons = parse_horizons(args.horizon)
     batch_sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     tags = parse_tags(args.tag, "estimate")

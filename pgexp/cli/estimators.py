@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'pair (--estimator~--baseline)':{width}s}  {'objectives':30s}  unbiased")
     for e, b, objectives, unbiased in rows():
         print(f"  {e + '~' + b:{max(width, 29)}s}  {objectives:30s}  {unbiased}")
-    print("\nContinuous-state tasks (gym:CartPole-v1, gym:Acrobot-v1; a Monte-Carlo reference):")
+    print("\nContinuous-state tasks (those pgexp envs lists as continuous; a Monte-Carlo reference):")
     for name in ESTIMATORS:
         pairs = [b for e, b, _, _ in rows("continuous") if e == name]
         if pairs:

@@ -89,8 +89,10 @@ def load_deep(config: dict[str, Any], taken: tuple[str, ...] = ()) -> DeepStudy 
             fail(where, "a name of `environments` too; results/estimates/NAME/ is shared, so names must differ")
         task = continuous_task(str(opts["env"]))
         if task is None:
+            from pgexp.problems.continuous import continuous_choices
+
             fail(f"{where}.env", f"{opts['env']!r} is not a continuous-state Gymnasium task "
-                                 "(allowed: gym:CartPole-v1, gym:Acrobot-v1)")
+                                 f"(allowed: {continuous_choices()}; pgexp envs lists them)")
         cap = task.horizon(None if horizon is None else parse_horizon(horizon))
         study = EnvStudy(
             name=str(name), env=str(opts["env"]), features=None, policy=str(opts.get("policy", DEFAULT_POLICY)),

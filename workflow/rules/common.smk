@@ -217,7 +217,7 @@ def figure_tables(wildcards):
     if wildcards.figure not in FIGURE_NAMES:
         raise WorkflowError(
             f"results/figures/{wildcards.figure}: not a figure of the config; "
-            f"its figures: {', '.join(FIGURE_NAMES)} (see config/README.md)"
+            f"its figures: {', '.join(FIGURE_NAMES)} (see docs/config.md)"
         )
     spec = FIGURES[wildcards.figure]
     paths = {role: f"results/tables/{table}.parquet" for role, table in spec.tables.items()}
