@@ -1055,7 +1055,7 @@ def test_config_bad_input(changes, must, tmp_path, monkeypatch):
 
 def test_the_test_config_is_valid():
     studies, training, deep = load_config(config_with(), ROOT / SCHEMA)
-    assert set(studies) == {"corridor", "garnet"} and training is not None and deep is not None
+    assert set(studies) == {"corridor", "garnet", "lqr"} and training is not None and deep is not None
 
 
 def test_schema_errors_are_short():

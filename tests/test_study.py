@@ -89,4 +89,4 @@ def test_deep_environments_are_continuous_track_environments():
     assert study.exact_pairs() == []
     with pytest.raises(UserError, match="names must differ"):
         load_deep(cfg, ("cartpole",))
-    assert pgexp.ESTIMATORS["reward_to_go"].tracks == ("tabular", "continuous")
+    assert pgexp.ESTIMATORS["reward_to_go"].tracks == ("tabular", "continuous", "lqr")

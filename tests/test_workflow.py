@@ -81,11 +81,16 @@ def study(tmp_path_factory) -> Path:
     return cwd
 
 
+def exact_tables(study):
+    return pd.read_parquet(study / "results" / "tables" / "exact_variance.parquet")
+
+
 def test_outputs_exist_and_are_valid(study):
     t = tables(study)
     cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
-    # corridor: 4 estimators x their baselines in [none, value_exact]; garnet: 2 estimators and the plug-in
-    jobs = {"corridor": 2 + 2 + 2 + 2, "garnet": 2 + 2 + 2}
+    # corridor: 4 estimators x their baselines in [none, value_exact]; garnet: 2 estimators and the plug-in;
+    # lqr: the 3 estimators of the lqr track (no roll-in/roll-out) x [none, value_exact]
+    jobs = {"corridor": 2 + 2 + 2 + 2, "garnet": 2 + 2 + 2, "lqr": 2 + 2 + 2}
     cells = len(cfg["horizons"]) * len(cfg["batch_sizes"])
     assert len(t["metrics"]) == sum(jobs.values()) * cells
     m = t["metrics"]
@@ -111,6 +116,8 @@ def test_outputs_exist_and_are_valid(study):
     assert (study / "results" / "training" / "corridor" / "path.theta20.npy").exists()
     deep = pd.read_parquet(study / "results" / "tables" / "deep_quality.parquet")
     assert set(deep["batch_size"]) == {2, 8} and deep["cosine"].between(-1, 1).all()
+    assert set(deep["env_name"]) == {"cartpole", "invpendulum"}  # MuJoCo's InvertedPendulum: a Gaussian policy
+    assert "lqr" in set(exact_tables(study)["env_name"])
     # continuous-state jobs run through the same `estimate` rule and paths as the tabular ones
     assert (study / "results" / "estimates" / "cartpole" / "init" / "reward_to_go~none" / "seed0.parquet").exists()
     # the plug-in ran like a built-in: its rows beside the built-in's, on the same trajectories

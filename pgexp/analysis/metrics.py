@@ -340,6 +340,14 @@ def exact_standard_errors(problem: Any, estimator: str, baseline: str, lam: floa
     from pgexp.errors import UserError
     from pgexp.exact.moments import SUPPORTED, trajectory_moments
 
+    if getattr(problem, "track", "tabular") == "lqr":  # the Gaussian moment recursion (scalar systems)
+        from pgexp.exact.lqr_moments import SUPPORTED as LQR_PAIRS
+        from pgexp.exact.lqr_moments import scalar_moments
+
+        if baseline == "optimal" or baseline not in LQR_PAIRS.get(estimator, ()) or not problem.system.scalar:
+            return None
+        return np.sqrt(np.maximum(np.diag(scalar_moments(problem, estimator, baseline, lam).batch_cov(batch_size)),
+                                  0.0) / replicates)
     if baseline == "optimal" or baseline not in SUPPORTED.get(estimator, ()):
         return None
     try:

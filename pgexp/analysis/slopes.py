@@ -134,6 +134,12 @@ def horizon_assumptions(problem: Any) -> dict[str, Any]:
     """
     from pgexp.exact.values import policy_transition
 
+    if getattr(problem, "track", "tabular") == "lqr":  # rewards -(x'Qx + u'Ru) <= 0; nothing ends before H
+        nonzero = bool(problem.system.Q.any() or problem.system.R.any())
+        one = bool(problem.gamma == 1.0)
+        finite = problem.horizon is not None
+        return {"rewards_same_sign": finite and nonzero, "discount_one": one,
+                "p_end_before_h": 0.0 if finite else float("nan"), "h3_assumptions_hold": finite and nonzero and one}
     mdp = problem.mdp
     H = mdp.horizon
     out: dict[str, Any] = {"rewards_same_sign": False, "discount_one": bool(mdp.gamma == 1.0),

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args.output, str(args.output).rsplit(".", 1)[0] + ".csv", fmt="parquet")
     offsets = parse_list(args.offsets, number(), "--offsets")
-    problem = problem_from_args(args)
+    problem = problem_from_args(args, lqr=False)
     df = baseline_variance_table(problem, offsets)
     for k, v in problem.identity().items():
         df.insert(0, k, v)

@@ -18,8 +18,9 @@ from pgexp.errors import UserError
 ENV_HELP = (
     "problem spec NAME or NAME:key=value,...: "
     "garnet:states=100,actions=4,branching=5,seed=0 | chain:length=6 | short_corridor | "
-    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | gym:CartPole-v1 | file:PATH(.npz|.yaml|.json) "
-    "(pgexp envs lists them)"
+    "gym:FrozenLake-v1:map_name=4x4,is_slippery=true | gym:CartPole-v1 | gym:Pendulum-v1 | gym:InvertedPendulum-v5 | "
+    "lqr:A=0.9,B=0.5,Q=1,R=0.1,W=0.01,S0=1 | lqr:file=PATH.npz | lqr:system=double_integrator | "
+    "file:PATH(.npz|.yaml|.json) (pgexp envs lists them)"
 )
 
 
@@ -79,6 +80,11 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--theta", metavar="SPEC", default=None,
                    help="init (the policy's own initialisation; default for mlp) | zeros (default for linear) | "
                         "random:seed=S,scale=X | PATH.npy (length = policy dim)")
+    g.add_argument("--policy-std", type=number(0, lo_open=True), default=None, metavar="SIGMA",
+                   help="Gaussian policies (lqr:... problems, continuous-action tasks): the action noise sigma, or its "
+                        "starting value with --learn-std (default 1)")
+    g.add_argument("--learn-std", action="store_true",
+                   help="Gaussian policies: log sigma is a parameter (theta's last entry, log(sigma / --policy-std))")
     g.add_argument("--threads", type=POSITIVE_INT, default=None, metavar="N", help="torch threads (neural policies)")
     g.add_argument("--gamma", type=PROBABILITY, default=None, metavar="G",
                    help="discount in [0, 1]; overrides the problem's")
@@ -94,21 +100,34 @@ def check_exact_cost(problem, horizons: list, recursions: int) -> None:
     finite = [int(h) for h in horizons if h is not None]
     if not finite:
         return
-    S, A, d = problem.mdp.num_states, problem.mdp.num_actions, problem.policy.dim
+    mdp = getattr(problem, "mdp", None)
+    if mdp is None:  # a linear-quadratic problem: its moments are closed-form per step, no enumeration
+        return
+    S, A, d = mdp.num_states, mdp.num_actions, problem.policy.dim
     what = (f"--horizon {max(finite)} ({recursions} exact recursion(s) over {len(finite)} horizon(s), {S} states x "
             f"{A} actions, d = {d})")
     require_memory(max(exact_horizon_cost(h, S, A, d)[0] for h in finite), what)
     require_work(sum(exact_horizon_cost(h, S, A, d, recursions)[1] for h in finite), what)
 
 
-def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args", *, tabular: bool = True):
+def gaussian_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``policy_std`` and ``learn_std`` of :func:`~pgexp.problems.problem.build_problem` from the options."""
+    return {"policy_std": getattr(args, "policy_std", None), "learn_std": bool(getattr(args, "learn_std", False))}
+
+
+def problem_from_args(args: argparse.Namespace, horizon: Any = "from-args", *, tabular: bool = True, lqr: bool = True):
     """The problem the problem options name (``horizon`` overrides ``--horizon``); ``tabular``: refuse a
-    continuous-state task (commands that need the exact values)."""
+    continuous-state task (commands that need the exact values); ``lqr=False``: refuse a linear-quadratic problem
+    (commands written for finite MDPs)."""
+    from pgexp.problems.lqr import is_lqr
     from pgexp.problems.problem import build_problem
 
+    if not lqr and is_lqr(args.env):
+        raise UserError(f"--env {args.env}: this command covers finite MDPs; linear-quadratic problems work with "
+                        "exact, exact-variance, exact-curves, estimate, metrics and train")
     return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta, gamma=args.gamma,
                          horizon=args.horizon if horizon == "from-args" else horizon,
-                         track="tabular" if tabular else None)
+                         track="tabular" if tabular else None, **gaussian_options(args))
 
 
 def add_estimator_options(g: argparse._ArgumentGroup, *, extra_estimators: tuple[str, ...] = (),

@@ -10,6 +10,7 @@ from pgexp.cli.common import (
     add_tag_option,
     check_exact_cost,
     check_outputs,
+    gaussian_options,
     parse_tags,
 )
 from pgexp.io import write_frame_csv
@@ -40,10 +41,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.cli.exact_curves import exact_horizons, known_pairs, parse_pairs
+    from pgexp.errors import UserError
     from pgexp.exact.decomposition import DECOMPOSABLE, decomposition_table
+    from pgexp.problems.lqr import is_lqr
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
+    if is_lqr(args.env):
+        raise UserError(f"--env {args.env}: the Doob decomposition is computed for finite MDPs; a linear-quadratic "
+                        "problem has exact moments (pgexp exact-variance) but no decomposition")
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
     wanted = parse_pairs(args.pairs) if args.pairs else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h, track="tabular")
+                             gamma=args.gamma, horizon=h, track="tabular", **gaussian_options(args))
 
     check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(wanted))
     df = decomposition_table(build, horizons, wanted, lam=args.lam, per_step=args.per_step)

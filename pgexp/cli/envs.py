@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     print("\nGymnasium tasks (from Gymnasium's registry):")
     print("  tabular, exact gradients (--env gym:ID[:kwarg=value,...], e.g. gym:FrozenLake-v1:map_name=4x4):")
     print("    " + ", ".join(families["tabular"]))
-    print("  continuous states, Monte-Carlo reference (--env gym:ID --policy mlp:hidden=32,seed=0):")
+    print("  continuous states, Monte-Carlo reference (--env gym:ID --policy mlp:hidden=32,seed=0; Box actions: a "
+          "Gaussian policy, --policy-std, --learn-std):")
     print("    " + ", ".join(families["continuous"]))
     return 0

@@ -14,6 +14,7 @@ from pgexp.cli.common import (
     add_tag_option,
     check_applicable,
     check_outputs,
+    gaussian_options,
     number,
     params_from_args,
     parse_horizons,
@@ -88,11 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h)
+                             gamma=args.gamma, horizon=h, **gaussian_options(args))
 
     table = run_grid(build, horizons, batch_sizes, pairs, params=params_from_args(args), replicates=args.replicates,
                      seed=args.seed, fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch or 2000,
                      tags=tags, practice=practice, min_trajectories=args.min_trajectories)
-    track = "continuous" if is_continuous_gym(args.env) else "tabular"
+    track = build(horizons[0]).track
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0

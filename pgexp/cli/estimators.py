@@ -63,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'pair (--estimator~--baseline)':{width}s}  {'objectives':30s}  unbiased")
     for e, b, objectives, unbiased in rows():
         print(f"  {e + '~' + b:{max(width, 29)}s}  {objectives:30s}  {unbiased}")
-    print("\nContinuous-state tasks (those pgexp envs lists as continuous; a Monte-Carlo reference):")
+    print("\nLinear-quadratic problems (lqr:...; a Gaussian policy, exact gradient):")
+    for name in ESTIMATORS:
+        pairs = [b for e, b, _, _ in rows("lqr") if e == name]
+        if pairs:
+            print(f"  {name}: baselines {', '.join(pairs)}")
+    print("\nContinuous-state tasks (those pgexp envs lists as continuous: gym:CartPole-v1, gym:Pendulum-v1, ...; a "
+          "Monte-Carlo reference):")
     for name in ESTIMATORS:
         pairs = [b for e, b, _, _ in rows("continuous") if e == name]
         if pairs:

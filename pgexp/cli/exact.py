@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args.output, fmt="json")
     problem = problem_from_args(args)
+    if problem.track == "lqr":
+        from pgexp.exact.lqr import summary
+
+        dump(summary(problem, full=args.full), args.output, indent=args.indent)
+        return 0
     check_exact_cost(problem, [problem.mdp.horizon], 1)
     dump(exact_summary(problem, full=args.full), args.output, indent=args.indent)
     return 0

@@ -11,6 +11,7 @@ from pgexp.cli.common import (
     add_tag_option,
     check_exact_cost,
     check_outputs,
+    gaussian_options,
     parse_list,
     parse_tags,
 )
@@ -98,10 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h, track="tabular")
+                             gamma=args.gamma, horizon=h, track="tabular", **gaussian_options(args))
 
-    check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(pairs))
-    df = pd.DataFrame(exact_curves(build, horizons, pairs, sizes, lam=args.lam), columns=COLUMNS)
+    if build(horizons[0]).track == "lqr":  # linear-quadratic: the Gaussian moment recursion
+        from pgexp.runs.lqr_exact import exact_curves as lqr_curves
+
+        rows = lqr_curves(build, horizons, pairs, sizes, lam=args.lam)
+    else:
+        check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(pairs))
+        rows = exact_curves(build, horizons, pairs, sizes, lam=args.lam)
+    df = pd.DataFrame(rows, columns=COLUMNS)
     # whether the lecture's H^3 argument applies at each horizon (same-sign rewards, gamma = 1, no early end)
     assumptions = pd.DataFrame([{"horizon": -1 if h is None else int(h), **horizon_assumptions(build(h))}
                                 for h in horizons], columns=["horizon", *ASSUMPTION_COLUMNS])

@@ -48,8 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", choices=["none", "value_exact"], default=None,
                    help="with --truncate: complete a cut episode's return with gamma V(s_T) (value_exact) or not "
                         "(none, the default)")
-    p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp"],
-                   help="enumeration of trajectories, the moment recursion, or auto (enumeration when small)")
+    p.add_argument("--method", default="auto", choices=["auto", "enumeration", "dp", "recursion", "monte_carlo"],
+                   help="enumeration of trajectories, the moment recursion, or auto (enumeration when small); "
+                        "linear-quadratic problems: recursion (= dp; scalar systems), monte_carlo (labelled, with its "
+                        "interval), auto (the recursion where it applies)")
     p.add_argument("--output", default=None, metavar="PATH.json",
                    help="write the JSON here (atomically) instead of stdout")
     p.add_argument("--indent", type=INDENT, default=None,
@@ -74,6 +76,16 @@ def run(args: argparse.Namespace) -> int:
     value = load_value_table(args.value) if args.value else None
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)
+    if problem.track == "lqr":
+        from pgexp.runs.lqr_exact import exact_variance as lqr_variance
+
+        if args.truncate is not None or args.bootstrap is not None or value is not None:
+            raise UserError("--truncate, --bootstrap, --value: finite MDPs only")
+        out = lqr_variance(problem, args.estimator, baseline, lam=args.lam, method=args.method, batch_sizes=sizes)
+        dump({"env": problem.system.name, **out}, args.output, indent=args.indent)
+        return 0
+    if args.method in ("recursion", "monte_carlo"):
+        raise UserError(f"--method {args.method}: linear-quadratic problems only; finite MDPs: auto, enumeration, dp")
     check_exact_cost(problem, [problem.mdp.horizon], 1 + len(sizes))
     if args.truncate is not None or args.bootstrap is not None:
         from pgexp.estimators.practice import make_practice

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     tags = parse_tags(args.tag, "gae_lambda_tradeoff")
-    problem = problem_from_args(args)
+    problem = problem_from_args(args, lqr=False)
     lams = parse_list(args.lam, PROBABILITY, "--lam") if args.lam else list(DEFAULT_LAMS)
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     value = load_value_table(args.value) if args.value else None

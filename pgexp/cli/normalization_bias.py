@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     tags = parse_tags(args.tag, "normalization_bias")
     pairs = parse_list(args.pairs, parse_pair, "--pairs")
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
-    problem = problem_from_args(args)
+    problem = problem_from_args(args, lqr=False)
     check_enumerable(problem, f"--env {args.env}" + (f" --horizon {args.horizon}" if args.horizon else ""))
     df = normalization_table(problem, pairs, sizes, lam=LAM.default if args.lam is None else args.lam,
                              replicates=args.replicates, seed=args.seed, confidence=args.confidence,

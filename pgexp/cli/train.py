@@ -96,8 +96,9 @@ def check_train_budget(problem, args: argparse.Namespace, runs: int) -> None:
     a continuous task's episode counts a tenth of its time limit in steps, its evaluations too."""
     from pgexp.memory import CONTINUOUS_STEPS_PER_SECOND, train_cost
 
-    per_traj = 0.0 if problem.track == "tabular" else problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10
-    evals = 0.0 if problem.track == "tabular" else args.eval_episodes * per_traj / max(args.batch_size, 1)
+    continuous = problem.track == "continuous"
+    per_traj = problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10 if continuous else 0.0
+    evals = args.eval_episodes * per_traj / max(args.batch_size, 1) if continuous else 0.0
     train_cost(args.iterations, runs, args.batch_size, per_traj + evals)
 
 

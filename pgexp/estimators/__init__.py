@@ -38,7 +38,7 @@ register_baseline("none", None, doc="b = 0", label="no baseline", color="#000000
 register_baseline("constant", f"{_B}:leave_one_out", min_batch_size=2, label="leave-one-out mean", color="#e69f00",
                   marker="s", shade=0.35, order=1, kernel="leave_one_out", vectorized=True,
                   doc="leave-one-out mean of the other trajectories' returns G_0 (unbiased; N >= 2)")
-register_baseline("value_exact", f"{_B}:exact_value", tracks=("tabular",), label="exact V", color="#0072b2",
+register_baseline("value_exact", f"{_B}:exact_value", tracks=("tabular", "lqr"), label="exact V", color="#0072b2",
                   marker="^", shade=-0.3, order=2, kernel="table", table=f"{_B}:exact_value_table", vectorized=True,
                   doc="the oracle V_h(s) (time-indexed for a finite horizon)")
 register_baseline("value_learned", f"{_B}:learned_value", fitted=True, label="learned V̂", color="#cc79a7",
@@ -83,7 +83,7 @@ register_estimator("reinforce", f"{_T}:reinforce", baselines=_SCALAR, label="REI
 register_estimator("reward_to_go", f"{_T}:reward_to_go", baselines=_SCALAR, label="reward-to-go", color="#de8f05",
                    order=1, kernel="reward_to_go", vectorized=True,
                    doc="sum_h score_h gamma^h (R_h - b_h(s_h))  (Q-based PG)")
-register_estimator("advantage_exact", f"{_T}:advantage_exact", baselines=("none",), tracks=("tabular",),
+register_estimator("advantage_exact", f"{_T}:advantage_exact", baselines=("none",), tracks=("tabular", "lqr"),
                    label="exact advantage", color="#029e73", order=2, kernel="advantage", vectorized=True,
                    doc="sum_h gamma^h score_h A_h(s_h, a_h), oracle A")
 register_estimator("rollin_rollout", f"{_R}:rollin_rollout", baselines=_SCALAR, objectives=("finite", "discounted"),

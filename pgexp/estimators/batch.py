@@ -55,8 +55,9 @@ class Batch:
 
     Attributes:
         states: ``(N, L)`` int state indices (tabular), or ``(N, L, obs_dim)`` float64 observations
-            (continuous-state tasks); padding beyond ``lengths[i]``.
-        actions: ``(N, L)`` int actions.
+            (continuous-state tasks) or states (linear-quadratic problems); padding beyond ``lengths[i]``.
+        actions: ``(N, L)`` int actions, or ``(N, L, m)`` float64 continuous actions (linear-quadratic problems,
+            Box-action tasks: as the Gaussian policy sampled them).
         rewards: ``(N, L)`` float64 ``r(s_h, a_h)``; zero padding.
         lengths: ``(N,)`` int64 number of scored steps.
         gamma: the discount.
@@ -68,7 +69,7 @@ class Batch:
         ended: ``(N,)`` bool: the episode *ended* after its last step (see the module docstring).
         truncated: ``(N,)`` bool: cut by a cap rather than ended by the task (tabular: an infinite-horizon
             episode cut by the simulation cap; continuous: the time limit or cap).
-        track: ``tabular`` or ``continuous``.
+        track: ``tabular``, ``continuous`` or ``lqr``.
         baseline: ``(N, L)`` the chosen baseline's ``b_h(s_h)`` (zero for ``none``).
         baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end.
         params: the estimator's hyperparameters, e.g. ``{"lam": 0.95}``.

@@ -33,7 +33,8 @@ from pgexp.errors import UserError
 from pgexp.specs import parse_spec
 
 OBJECTIVES = ("finite", "discounted", "episodic")
-TRACKS = ("tabular", "continuous")  # exact gradient / Monte-Carlo reference gradient
+# exact gradient / Monte-Carlo reference gradient / linear-quadratic (continuous actions, exact gradient)
+TRACKS = ("tabular", "continuous", "lqr")
 SAMPLING = ("trajectories", "rollin_rollout")  # the job's common trajectories / the lecture's roll-in, roll-out
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # the step-weight rules and baseline kinds the fused kernels know (pgexp.estimators.fused; a test checks the match)

@@ -28,3 +28,8 @@ add_problem("garnet", f"{_P}.garnet:build", {"states": 10, "actions": 3, "branch
 add_problem("gym", f"{_P}.gym_toytext:build", {},
             "a Gymnasium toy-text env from its own table: gym:FrozenLake-v1:map_name=4x4,is_slippery=true; "
             "gamma 1, H=max_episode_steps", takes_target=True, gamma=1.0)
+add_problem("lqr", f"{_P}.lqr:build_env", {"system": None, "file": None, "A": None, "B": None, "Q": None, "R": None,
+                                             "W": None, "S0": None, "n": None, "m": None, "seed": None, "radius": None},
+            "linear-quadratic: x' = A x + B u + w, r = -(x'Qx + u'Ru), Gaussian policy u = -Kx + sigma eps: "
+            "lqr:A=0.9,B=0.5,Q=1,R=0.1,W=0.01,S0=1 | lqr:file=PATH.npz | lqr:system=double_integrator|dean2019|"
+            "random,n=3,m=2,seed=0; default gamma 1, H=50", gamma=1.0)

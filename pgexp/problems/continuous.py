@@ -1,5 +1,11 @@
 """Continuous-state problems: a Gymnasium task with a ``Box`` observation and ``Discrete`` actions
-(``gym:CartPole-v1``, ``gym:Acrobot-v1``), a policy over its observations and the point ``theta``.
+(``gym:CartPole-v1``, ``gym:Acrobot-v1``) or ``Box`` actions (``gym:Pendulum-v1``, ``gym:MountainCarContinuous-v0``,
+the MuJoCo tasks ``gym:InvertedPendulum-v5``, ``gym:Hopper-v5``: a Gaussian policy,
+:mod:`pgexp.policies.gaussian_mlp`), a policy over its observations and the point ``theta``.
+
+Continuous actions are passed to the environment as the policy sampled them; the environment clips them to its
+bounds where it does (Pendulum's torque, MountainCar's force, MuJoCo's control range): clipping is part of the
+dynamics, and the score is the Gaussian's at the sampled action.
 
 They differ from tabular problems only where the truth comes from (no exact gradient: a Monte-Carlo
 reference, :mod:`pgexp.runs.reference`) and how trajectories are sampled (a ``gymnasium.vector``
@@ -34,6 +40,17 @@ class GymTask:
     num_actions: int
     max_steps: int
     vectorised: bool  # Gymnasium has a native vector implementation
+    action_dim: int = 0  # Box actions: their dimension (0: Discrete, num_actions of them)
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:  # bounds read back from a JSON record come as lists
+        object.__setattr__(self, "action_low", tuple(self.action_low))
+        object.__setattr__(self, "action_high", tuple(self.action_high))
+
+    @property
+    def continuous_actions(self) -> bool:
+        return self.action_dim > 0
 
     @property
     def name(self) -> str:
@@ -72,12 +89,18 @@ def gym_task(spec: str) -> GymTask:
         raise UserError(f"--env gym:{env_id}: cannot be created ({exc})") from None
     try:
         obs, act = env.observation_space, env.action_space
-        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1 or not isinstance(act, gym.spaces.Discrete):
-            raise UserError(f"--env gym:{env_id}: needs a flat Box observation and Discrete actions "
+        box = isinstance(act, gym.spaces.Box) and len(act.shape) == 1
+        if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1 or not (isinstance(act, gym.spaces.Discrete)
+                                                                                 or box):
+            raise UserError(f"--env gym:{env_id}: needs a flat Box observation and Discrete or flat Box actions "
                             f"(has {obs} / {act})")
         max_steps = es.max_episode_steps
         if max_steps is None:
             raise UserError(f"--env gym:{env_id}: has no time limit; continuous-state episodes need one")
+        if isinstance(act, gym.spaces.Box):
+            return GymTask(env_id, int(obs.shape[0]), 0, int(max_steps), es.vector_entry_point is not None,
+                           int(act.shape[0]), tuple(float(x) for x in act.low), tuple(float(x) for x in act.high))
+        assert isinstance(act, gym.spaces.Discrete)
         return GymTask(env_id, int(obs.shape[0]), int(act.n), int(max_steps), es.vector_entry_point is not None)
     finally:
         env.close()
@@ -94,14 +117,17 @@ def latest_versions(ids: list[str]) -> list[str]:
     return sorted(env_id for _, env_id in best.values())
 
 
+MUJOCO = ("InvertedPendulum-v5", "Hopper-v5")  # the mujoco package is a dependency; these are tested
+
+
 @cache
 def gym_families() -> dict[str, list[str]]:
     """``{"tabular": [...], "continuous": [...]}``: Gymnasium's registered tasks that pgexp can build.
 
-    Only Gymnasium's own toy-text and classic-control packages are tried (the others need optional
-    simulators); a task is tabular when it exposes its transition table, continuous when :func:`gym_task`
-    accepts it -- the one description of the continuous-state tasks: ``pgexp envs`` prints it, and a config or
-    command that refuses a task lists it (:func:`continuous_choices`).
+    Gymnasium's own toy-text and classic-control packages are tried, and the MuJoCo tasks pgexp tests
+    (:data:`MUJOCO`; other packages need optional simulators); a task is tabular when it exposes its transition
+    table, continuous when :func:`gym_task` accepts it -- the one description of the continuous-state tasks:
+    ``pgexp envs`` prints it, and a config or command that refuses a task lists it (:func:`continuous_choices`).
     """
     import warnings
 
@@ -112,7 +138,7 @@ def gym_families() -> dict[str, list[str]]:
     tabular, continuous = [], []
     ids = [k for k, spec in gym.envs.registry.items() if isinstance(spec.entry_point, str)
            and spec.entry_point.startswith(("gymnasium.envs.toy_text", "gymnasium.envs.classic_control"))]
-    for env_id in latest_versions(ids):
+    for env_id in [*latest_versions(ids), *MUJOCO]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             env = gym.make(env_id)
@@ -175,17 +201,29 @@ class ContinuousProblem:
 
 def build_continuous_problem(env: str, *, features: str | None = None, policy: str | None = None,
                              theta: str | None = None, gamma: float | str | None = None,
-                             horizon: int | str | None = None) -> ContinuousProblem:
+                             horizon: int | str | None = None, policy_std: float | None = None,
+                             learn_std: bool = False) -> ContinuousProblem:
     """``env``: ``gym:CartPole-v1``; ``policy``: ``mlp:hidden=32,seed=0`` (default) or ``linear``;
-    ``theta``: ``init`` (default: the network's seeded initialisation) | ``zeros`` | ``random:...`` | ``PATH.npy``."""
-    from pgexp.policies.obs_mlp import make_obs_policy
+    ``theta``: ``init`` (default: the network's seeded initialisation) | ``zeros`` | ``random:...`` | ``PATH.npy``.
+    Continuous actions: a Gaussian MLP policy (``policy_std``, ``learn_std``, ``mlp:...,std=state``)."""
     from pgexp.policies.theta import make_theta
     from pgexp.problems.registry import parse_gamma, parse_horizon
 
     if features is not None:
         raise UserError(f"--features {features!r}: continuous-state tasks read the observation; give no --features")
     task = gym_task(env)
-    pol = make_obs_policy(policy, task.obs_dim, task.num_actions)
+    pol: Any
+    if task.continuous_actions:
+        from pgexp.policies.gaussian_mlp import make_gaussian_policy
+
+        pol = make_gaussian_policy(policy, task.obs_dim, task.action_dim, policy_std, learn_std)
+    else:
+        from pgexp.policies.obs_mlp import make_obs_policy
+
+        if policy_std is not None or learn_std:
+            raise UserError(f"--policy-std, --learn-std: Gaussian policies only; gym:{task.env_id} has discrete "
+                            "actions")
+        pol = make_obs_policy(policy, task.obs_dim, task.num_actions)
     th = make_theta(theta, pol.dim, pol)
     g = DEFAULT_GAMMA if gamma is None else parse_gamma(float(gamma) if isinstance(gamma, str) else gamma,
                                                          what="--gamma")

@@ -54,22 +54,33 @@ def build_problem(
     gamma: float | str | None = None,
     horizon: int | str | None = None,
     track: str | None = None,
+    policy_std: float | None = None,
+    learn_std: bool = False,
 ) -> Any:
     """Assemble a :class:`Problem`; ``gamma``/``horizon`` override the problem's own values.
 
     A continuous-state Gymnasium task (``gym:CartPole-v1``) gives a
     :class:`~pgexp.problems.continuous.ContinuousProblem` instead (same options, no ``features``);
-    ``track="tabular"`` refuses one (for commands that need the exact values).
+    ``track="tabular"`` refuses one (for commands that need the exact values).  A linear-quadratic problem
+    (``lqr:...``) gives a :class:`~pgexp.problems.lqr.LQRProblem` (exact values too); ``policy_std`` and
+    ``learn_std`` set its Gaussian policy (and a continuous-action task's).
     """
     from pgexp.errors import UserError
     from pgexp.problems.continuous import build_continuous_problem, is_continuous_gym
+    from pgexp.problems.lqr import build_lqr_problem, is_lqr
 
+    if is_lqr(env):
+        return build_lqr_problem(env, features=features, policy=policy, theta=theta, gamma=gamma, horizon=horizon,
+                                 policy_std=policy_std, learn_std=learn_std)
     if is_continuous_gym(env):
         if track == "tabular":
             raise UserError(f"--env {env}: a continuous-state task has no exact values; this command needs a tabular "
                             "problem (a Gymnasium toy-text task such as gym:FrozenLake-v1, garnet, chain, corridor)")
         return build_continuous_problem(env, features=features, policy=policy, theta=theta, gamma=gamma,
-                                        horizon=horizon)
+                                        horizon=horizon, policy_std=policy_std, learn_std=learn_std)
+    if policy_std is not None or learn_std:
+        raise UserError("--policy-std, --learn-std: Gaussian policies only (lqr:... problems and continuous-action "
+                        "Gymnasium tasks); this problem has discrete actions")
     mdp = make_env(env)
     changes: dict[str, Any] = {}
     if gamma is not None:

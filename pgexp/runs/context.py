@@ -273,7 +273,10 @@ class ContinuousContext:
         if key in self.recent:
             return self.recent[key]
         p = self.problem
-        ep = sample_episodes(p.task, p.policy.probs_fn(p.theta), n, seq, p.horizon)
+        if p.task.continuous_actions:  # a Gaussian policy: actions as sampled (the environment clips them)
+            ep = sample_episodes(p.task, None, n, seq, p.horizon, gaussian_fn=p.policy.mean_std_fn(p.theta))
+        else:
+            ep = sample_episodes(p.task, p.policy.probs_fn(p.theta), n, seq, p.horizon)
         nxt = np.empty_like(ep.obs)
         nxt[:, :-1] = ep.obs[:, 1:]
         nxt[:, -1] = ep.obs[:, -1]  # never used: the value after the last step is zero
@@ -326,7 +329,12 @@ class ContinuousContext:
 
 
 def make_context(problem: Any) -> TabularContext | ContinuousContext:
-    """The track context of a problem (tabular :class:`~pgexp.problems.problem.Problem` or continuous)."""
+    """The track context of a problem (tabular :class:`~pgexp.problems.problem.Problem`, continuous, or
+    linear-quadratic: :class:`~pgexp.runs.lqr_context.LQRContext`)."""
+    if getattr(problem, "track", "tabular") == "lqr":
+        from pgexp.runs.lqr_context import LQRContext
+
+        return LQRContext(problem)  # type: ignore[return-value]
     if getattr(problem, "track", "tabular") == "continuous":
         return ContinuousContext(problem)
     return TabularContext(problem)

@@ -75,7 +75,9 @@ class Estimates:
 
 def chunk_size(ctx: Any, n: int, replicates: int) -> int:
     """Replicates per stack: about :data:`CHUNK_STEPS` padded steps (continuous-state tasks: one at a time, their
-    simulation and per-sample gradients dominate)."""
+    simulation and per-sample gradients dominate; linear-quadratic problems: about :data:`CHUNK_STEPS` steps)."""
+    if getattr(ctx, "track", "tabular") == "lqr":
+        return max(1, min(replicates, CHUNK_STEPS // max(n * ctx.steps, 1)))
     if getattr(ctx, "track", "tabular") != "tabular":
         return 1
     from pgexp.sampling.tabular import effective_horizon

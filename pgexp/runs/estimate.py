@@ -281,8 +281,11 @@ def steps_per_trajectory(problem: Any) -> tuple[int, int]:
     """``(fewest, most)`` steps a trajectory of ``problem`` takes: the horizon the sampler runs (the effective
     one of a discounted problem, a continuous task's time limit), or at least one step where episodes can end
     earlier (an absorbing state: their length is not known without solving the problem)."""
+    horizon = getattr(problem, "horizon", None)
+    if problem.track == "lqr":  # no episode ends early; a discounted one runs until its tail is negligible
+        return (int(horizon), int(horizon)) if horizon is not None else (1, 1000)
     if problem.track != "tabular":
-        return 1, int(problem.horizon)
+        return 1, int(horizon) if horizon is not None else 1000
     from pgexp.sampling.tabular import effective_horizon
 
     most = effective_horizon(problem.mdp)
@@ -309,7 +312,7 @@ def check_grid_budget(cells: Sequence[tuple[Any, int]], counts: Mapping[int, int
     for prob, n in cells:
         fewest, most = steps_per_trajectory(prob)
         traj = counts[n] * (n + (fit_batch_size or n))  # at most one fitting batch per replicate
-        rate = TABULAR_STEPS_PER_SECOND if prob.track == "tabular" else CONTINUOUS_STEPS_PER_SECOND
+        rate = CONTINUOUS_STEPS_PER_SECOND if prob.track == "continuous" else TABULAR_STEPS_PER_SECOND
         cell = max(traj * fewest / rate, traj / TRAJECTORIES_PER_SECOND)
         seconds += cell
         rows += counts[n] * pairs
@@ -320,7 +323,7 @@ def check_grid_budget(cells: Sequence[tuple[Any, int]], counts: Mapping[int, int
         require_memory(stack, f"--batch-size {n} (one replicate of {n} trajectories x {min(most, 1000)} steps)")
     if worst is None:
         return
-    continuous = {id(p) for p, _ in cells if p.track != "tabular"}
+    continuous = {id(p) for p, _ in cells if p.track == "continuous"}
     seconds += reference_batch * len(continuous) / CONTINUOUS_STEPS_PER_SECOND  # the references' episodes
     _, prob, n = worst
     many = (f"--min-trajectories {min_trajectories} (so {counts[n]} replicates at --batch-size {n})"

@@ -314,8 +314,9 @@ def _check_run(problem: Any, estimator: str, baseline: str, params: Mapping[str,
     if isinstance(eval_episodes, bool) or eval_episodes < 1:
         raise UserError(f"--eval-episodes: {eval_episodes}; allowed: a positive integer")
     if estimator == "exact":
-        if problem.track != "tabular":
-            raise UserError("--estimator exact: the exact gradient exists only for tabular problems")
+        if problem.track == "continuous":
+            raise UserError("--estimator exact: the exact gradient exists only for tabular and linear-quadratic "
+                            "problems")
         return None, None, params
     est, choice = check_combination(problem, estimator, baseline, batch_size, fit_batch_size)
     return est, choice, est.params(params)

@@ -11,7 +11,12 @@ Seeding (no global random state): the batch's ``numpy.random.SeedSequence`` give
 child 0 an integer seed for ``reset(seed=...)`` (a ``SyncVectorEnv`` seeds sub-environment ``i`` with
 ``seed + i``; the vectorised CartPole draws all initial states from one generator), child 1 a
 ``numpy.random.Generator`` for the actions (inverse-CDF sampling from one uniform per sub-environment
-and step).  The same SeedSequence gives the same batch, bit for bit.
+and step; a Gaussian policy on continuous actions: ``a = mu(o) + sigma(o) z`` with one standard normal vector per
+sub-environment and step).  The same SeedSequence gives the same batch, bit for bit.
+
+Continuous actions are stored and passed to ``step`` as sampled, unclipped: an environment that clips them to its
+bounds (Pendulum, MountainCarContinuous, MuJoCo's control range) does so as part of its dynamics, and the score is
+the Gaussian's at the sampled action (:mod:`pgexp.policies.gaussian_mlp`).
 
 Episodes end at termination, at the environment's own time limit (500 steps for both), or at the
 ``horizon`` cap, whichever comes first: the objective is ``J = E[sum_{t < T} gamma^t r_t]`` with that
@@ -32,7 +37,8 @@ from pgexp.sampling.rng import child
 
 @dataclass(frozen=True, eq=False)
 class Episodes:
-    """A padded batch: ``obs (N, L, obs_dim)`` float64, ``actions (N, L)`` int64, ``rewards (N, L)``
+    """A padded batch: ``obs (N, L, obs_dim)`` float64, ``actions (N, L)`` int64 (``(N, L, m)`` float64 for
+    continuous actions), ``rewards (N, L)``
     float64 (zero padding), ``lengths (N,)``, ``terminated (N,)`` (ended by the environment, not by a
     time limit or the cap)."""
 
@@ -69,9 +75,11 @@ def _make_vec(task: GymTask, n: int):
     return gym.make_vec(task.env_id, num_envs=n, vectorization_mode=mode)
 
 
-def sample_episodes(task: GymTask, probs_fn: Callable[[np.ndarray], np.ndarray], n: int, seq: np.random.SeedSequence,
-                    horizon: int | None = None) -> Episodes:
-    """``n`` episodes; ``probs_fn(obs (k, obs_dim) float64) -> (k, A)`` gives the policy's action probabilities."""
+def sample_episodes(task: GymTask, probs_fn: Callable[[np.ndarray], np.ndarray] | None, n: int,
+                    seq: np.random.SeedSequence, horizon: int | None = None, *,
+                    gaussian_fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None) -> Episodes:
+    """``n`` episodes; ``probs_fn(obs (k, obs_dim) float64) -> (k, A)`` gives the policy's action probabilities, or for
+    continuous actions ``gaussian_fn(obs) -> (mu (k, m), sigma (k, m))`` the Gaussian's mean and deviation."""
     if n < 1:
         raise UserError(f"batch size {n}; allowed: a positive integer")
     H = task.horizon(horizon)
@@ -79,7 +87,8 @@ def sample_episodes(task: GymTask, probs_fn: Callable[[np.ndarray], np.ndarray],
     reset_seed = int(words[0]) << 31 | int(words[1]) >> 1  # 63 bits: sub-environment seeds seed + i never collide
     rng = np.random.default_rng(child(seq, 1))
     obs_buf = np.zeros((n, H, task.obs_dim))
-    actions = np.zeros((n, H), dtype=np.int64)
+    m = task.action_dim
+    actions = np.zeros((n, H, m)) if m else np.zeros((n, H), dtype=np.int64)
     rewards = np.zeros((n, H))
     lengths = np.zeros(n, dtype=np.int64)
     terminated = np.zeros(n, dtype=bool)
@@ -91,12 +100,18 @@ def sample_episodes(task: GymTask, probs_fn: Callable[[np.ndarray], np.ndarray],
             live = ~done
             if not live.any():
                 break
-            u = rng.random(n)  # one uniform per sub-environment and step, drawn whether live or not
             o = np.asarray(obs, dtype=np.float64)
-            a = np.zeros(n, dtype=np.int64)
-            p = np.asarray(probs_fn(o[live]), dtype=np.float64)
-            cdf = np.cumsum(p, axis=1)
-            a[live] = np.minimum((u[live, None] >= cdf[:, :-1]).sum(axis=1), task.num_actions - 1)
+            if gaussian_fn is not None:
+                zs = rng.standard_normal((n, m))  # one normal vector per sub-environment and step, live or not
+                mu, sd = gaussian_fn(o)
+                a = np.asarray(mu, dtype=np.float64) + np.asarray(sd, dtype=np.float64) * zs
+            else:
+                assert probs_fn is not None
+                u = rng.random(n)  # one uniform per sub-environment and step, drawn whether live or not
+                a = np.zeros(n, dtype=np.int64)
+                p = np.asarray(probs_fn(o[live]), dtype=np.float64)
+                cdf = np.cumsum(p, axis=1)
+                a[live] = np.minimum((u[live, None] >= cdf[:, :-1]).sum(axis=1), task.num_actions - 1)
             obs_buf[live, t] = o[live]
             actions[live, t] = a[live]
             obs, r, term, trunc, _ = env.step(a)

@@ -136,9 +136,34 @@ def check_episodic(where: str, theta_key: str, env: str, features: str | None, p
             fail(key, f"inf with gamma = 1 at {theta_key} {name}: {reason}; allowed: finite horizons, or gamma < 1")
 
 
+def check_lqr_problem(where: str, st: EnvStudy) -> None:
+    """Build a linear-quadratic environment at every horizon and policy point (a discounted ``inf`` needs a
+    stabilising gain); a failure names the config key."""
+    from pgexp.problems.problem import build_problem
+
+    try:
+        build_problem(st.env, features=st.features, policy=st.policy, gamma=st.gamma, policy_std=st.policy_std,
+                      learn_std=st.learn_std)
+    except UserError as exc:
+        fail(f"{where}.env", plain(exc))
+    for name, spec in st.thetas:
+        for h in st.horizons:
+            try:
+                from pgexp.exact.lqr import simulation_steps
+
+                simulation_steps(build_problem(st.env, policy=st.policy, theta=spec, gamma=st.gamma,
+                                               horizon="inf" if h is None else h, policy_std=st.policy_std,
+                                               learn_std=st.learn_std))
+            except UserError as exc:
+                fail(f"{where}.thetas.{name}", plain(exc))
+
+
 def check_problems(studies: dict[str, EnvStudy], training: TrainingStudy | None, deep: DeepStudy | None) -> None:
     """Build every spec string of the config (see the module docstring)."""
     for name, st in studies.items():
+        if st.track == "lqr":
+            check_lqr_problem(f"environments.{name}", st)
+            continue
         check_problem(f"environments.{name}", st.env, st.features, st.policy, st.gamma, st.horizons, dict(st.thetas))
     for te in training.envs if training else ():
         check_problem(

@@ -34,7 +34,7 @@ from pgexp.study.common import (
 SWEEP_KEYS = ("estimators", "baselines", "horizons", "batch_sizes", "seeds")
 # besides these, every hyperparameter of the registry (`lam`, a plug-in's own) is a key
 ENV_KEYS = (*SWEEP_KEYS, "env", "features", "policy", "gamma", "thetas", "replicates", "reference", "fit_batch_size",
-            "normalize_advantages", "truncate", "truncate_bootstrap", "min_trajectories")
+            "normalize_advantages", "truncate", "truncate_bootstrap", "min_trajectories", "policy_std", "learn_std")
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ class EnvStudy:
     reference_batch: int | None = None  # continuous-state tasks: episodes of the Monte-Carlo reference
     practice: Practice = PLAIN  # normalize_advantages, truncate, truncate_bootstrap: every job of the environment
     min_trajectories: int = 0
+    policy_std: float | None = None  # Gaussian policies (lqr:... problems): sigma, and whether log sigma is learned
+    learn_std: bool = False
 
     def pairs(self) -> list[tuple[str, str]]:
         """Estimator x baseline pairs that make sense (the registry's list), in config order."""
@@ -100,14 +102,20 @@ class EnvStudy:
         from pgexp.exact.catalogue import exact_pairs  # no numerical imports: keeps this module light
 
         # the exact curves are of the plain estimators (the practice_audit section has the options' exact values)
-        if self.track != "tabular" or all(h is None for h in self.horizons) or not self.practice.plain:
+        if self.track not in ("tabular", "lqr") or all(h is None for h in self.horizons) or not self.practice.plain:
             return []
         known = set(exact_pairs(self.estimators, self.baselines))
         return [p for p in self.pairs() if p in known]
 
     def _problem_options(self, theta_name: str) -> list[tuple[str, str | None]]:
         return [("--env", self.env), ("--features", self.features), ("--policy", self.policy),
-                ("--theta", self.theta_spec(theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma))]
+                ("--theta", self.theta_spec(theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
+                ("--policy-std", None if self.policy_std is None else repr(self.policy_std))]
+
+    @property
+    def flags(self) -> str:
+        """Problem options without a value (``--learn-std``), as command-line text."""
+        return " --learn-std" if self.learn_std else ""
 
     def _tags(self, theta_name: str) -> list[tuple[str, str | None]]:
         return [("--tag", f"env_name={self.name}"), ("--tag", f"theta_name={theta_name}")]
@@ -127,7 +135,7 @@ class EnvStudy:
             ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
             ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())), ("--lam", lam),
             *self._tags(theta_name)]
-        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + self.flags
 
     def decompose_args(self, theta_name: str) -> str:
         """``pgexp decompose`` options: the same problem, horizons and exact pairs as the exact curves."""
@@ -137,11 +145,12 @@ class EnvStudy:
             ("--horizon", ",".join(str(h) for h in self.horizons if h is not None)),
             ("--pairs", ",".join(f"{e}~{b}" for e, b in self.exact_pairs())), ("--lam", lam),
             *self._tags(theta_name)]
-        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + self.flags
 
     def has_lambda_tradeoff(self) -> bool:
         """GAE is studied here at a reference horizon the exact engine covers (finite, or discounted)."""
-        return "gae" in self.estimators and self.practice.plain and (self.reference_horizon is not None
+        return "gae" in self.estimators and self.practice.plain and self.track == "tabular" and (
+            self.reference_horizon is not None
                                                                      or (self.gamma or 1.0) < 1.0)
 
     def lambda_tradeoff_args(self, theta_name: str) -> str:
@@ -151,13 +160,14 @@ class EnvStudy:
             *self._problem_options(theta_name),
             ("--horizon", horizon_token(self.reference_horizon)), ("--batch-size", ",".join(map(str, sizes))),
             *self._tags(theta_name)]
-        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None)
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + self.flags
 
     def estimate_args(self, job: Job) -> str:
         """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger)."""
         opts = [
             ("--env", self.env), ("--features", self.features), ("--policy", self.policy),
             ("--theta", self.theta_spec(job.theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
+            ("--policy-std", None if self.policy_std is None else repr(self.policy_std)),
             ("--horizon", ",".join(horizon_token(h) for h in self.horizons)),
             ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
             # hyperparameters only when a pair has them, so changing one reruns nothing else
@@ -172,7 +182,7 @@ class EnvStudy:
         if self.track == "continuous":
             opts += [("--reference-batch", str(self.reference_batch)), ("--threads", "1")]
         flag = " --normalize-advantages" if self.practice.normalize_advantages else ""
-        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + flag
+        return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + flag + self.flags
 
 
 def check_env_entry(name: str, raw: Any, where: str) -> None:
@@ -276,6 +286,8 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         fit_batch_size=check_fit_batch_size(merged.get("fit_batch_size"), f"{where}.fit_batch_size"),
         practice=env_practice(merged, where),
         min_trajectories=int(min_traj),
+        track="lqr" if str(raw["env"]).strip().partition(":")[0] == "lqr" else "tabular",
+        **env_gaussian(merged, where),
     )
     if not study.pairs():
         fail(f"{where}.baselines", "no estimator x baseline pair makes sense; e.g. every estimator accepts 'none'")
@@ -283,6 +295,18 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     check_objectives(study, where)
     check_practice_keys(study, where)
     return study
+
+
+def env_gaussian(merged: dict[str, Any], where: str) -> dict[str, Any]:
+    """``policy_std`` (a positive number) and ``learn_std`` (a bool): the Gaussian policy of an ``lqr:...`` problem."""
+    std, learn = merged.get("policy_std"), merged.get("learn_std", False)
+    if (std is not None or learn) and str(merged.get("env", "")).strip().partition(":")[0] != "lqr":
+        fail(f"{where}.{'policy_std' if std is not None else 'learn_std'}", "Gaussian policies only (lqr:... problems)")
+    if std is not None and (isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0):
+        fail(f"{where}.policy_std", f"expected a positive number, got {std!r}")
+    if not isinstance(learn, bool):
+        fail(f"{where}.learn_std", f"expected true or false, got {learn!r}")
+    return {"policy_std": None if std is None else float(std), "learn_std": bool(learn)}
 
 
 def env_practice(merged: dict[str, Any], where: str) -> Practice:

@@ -84,7 +84,7 @@ def continuous_task(env: str) -> GymTask | None:
         task = gym_task(env)
     except UserError:
         return None
-    _note(key, asdict(task))
+    _note(key, {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(task).items()})  # plain JSON
     return task
 
 

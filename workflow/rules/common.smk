@@ -163,7 +163,7 @@ def decomposition_files(wildcards=None):
     return [
         f"results/tables/decomposition/{name}/{theta}.parquet"
         for name, st in sorted(STUDY.items())
-        if st.exact_pairs()
+        if st.exact_pairs() and st.track == "tabular"  # the Doob decomposition: finite MDPs
         for theta, _ in st.thetas
     ]
 
