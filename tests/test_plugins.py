@@ -105,7 +105,7 @@ def test_check_estimator_passes_a_correct_plugin_and_fails_a_biased_one(tmp_path
     assert quoted in [" ".join(line.split()) for line in fails], quoted
     words = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
     assert f"gives {words[len(fails)]} failures, one per problem" in readme
-    assert f"on {words[len(CHECK_PROBLEMS)]} problems covering" in readme and len(fails) == len(CHECK_PROBLEMS)
+    assert f"on {words[len(CHECK_PROBLEMS)]} problems (" in readme and len(fails) == len(CHECK_PROBLEMS)
 
 
 ALL_NAN = '''
