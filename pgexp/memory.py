@@ -90,6 +90,20 @@ def require_work(seconds: float, what: str) -> None:
         )
 
 
+RESAMPLE_CELL_SECONDS = 1e-6  # a bootstrap resample of one cell (measured: about 2 us, more with many replicates)
+RESAMPLE_ROW_SECONDS = 1e-8
+
+
+def resample_cost(resamples: int, cell_sizes: list[int], what: str = "") -> None:
+    """Refuse a bootstrap whose memory or work is hopeless: a cell of ``n`` replicates (seeds) holds about three
+    ``(resamples, n)`` tables at once; each resample of each cell costs a few microseconds."""
+    if not cell_sizes:
+        return
+    what = what or f"--resamples {resamples} x {len(cell_sizes)} cell(s) of up to {max(cell_sizes)} replicates"
+    require_memory(3 * 8.0 * resamples * max(cell_sizes), what)
+    require_work(resamples * (len(cell_sizes) * RESAMPLE_CELL_SECONDS + sum(cell_sizes) * RESAMPLE_ROW_SECONDS), what)
+
+
 def train_cost(iterations: int, runs: int, batch_size: int, per_trajectory: float, what: str = "") -> None:
     """Refuse a training grid whose memory or work is hopeless: every run keeps about six float64 series over
     ``iterations`` (``J``, steps, norms, ...) whatever is kept in the table; an iteration costs at least the
@@ -123,4 +137,4 @@ def require_exact_horizon(horizon: int | None, states: int, actions: int, dim: i
 
 __all__ = ["NO_LIMITS_VAR", "WORK_LIMIT_SECONDS", "available_bytes", "exact_horizon_cost", "format_bytes",
            "format_duration", "limits_lifted", "require_exact_horizon", "require_memory", "require_work",
-           "train_cost"]
+           "resample_cost", "train_cost"]

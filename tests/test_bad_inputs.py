@@ -103,6 +103,9 @@ def inputs(tmp_path_factory) -> dict[str, str]:
     (d / "figure.pdf").write_bytes(b"%PDF-1.4\n")  # no figure.png beside it
     np.save(d / "theta68.npy", np.zeros(68))
     np.save(d / "theta_nan.npy", np.array([np.nan, 0.0]))
+    np.save(d / "theta2d.npy", np.zeros((2, 1)))
+    np.save(d / "theta_text.npy", np.array(["a", "b"]))
+    (d / "fake.npy").write_text("not an array")
     np.save(d / "run.theta0.npy", np.zeros(2))  # a theta named as train --checkpoints 0 --output run.parquet writes
     bad_estimate_tables(d, est)
     paths = {p.stem.replace(".", "_"): str(p) for p in d.iterdir()}
@@ -377,7 +380,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ),
     ("estimate-gamma-above-1", [*EST, "--gamma", "1.5", "--output", "o.parquet"], ["--gamma", "[0, 1]"]),
     ("estimate-gamma-nan", [*EST, "--gamma", "nan", "--output", "o.parquet"], ["--gamma", "[0, 1]"]),
-    ("estimate-threads-0", [*EST, "--threads", "0", "--output", "o.parquet"], ["--threads", ">= 1"]),
+    ("estimate-threads-0", [*EST, "--threads", "0", "--output", "o.parquet"], ["--threads", "an integer in [1, "]),
     (
         "estimate-reference-batch-1",
         [*EST, "--reference-batch", "1", "--output", "o.parquet"],
@@ -775,6 +778,46 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
                                       "--output", "l.parquet"], ["--horizon 100000000", "needs about"]),
     ("features-random-d-huge-small-problem", ["exact", "--env", "garnet:states=10,actions=2", "--features",
                                               "random:d=100000000"], ["--features random:d=100000000", "needs about"]),
+    # ---- bootstraps, searches and batches sized before they run
+    ("metrics-resamples-huge", ["metrics", "{est}", "--resamples", "1000000000", "--output", "m.parquet"],
+     ["--resamples 1000000000", "needs about"]),
+    ("slopes-resamples-huge", ["slopes", "{est}", "--resamples", "1000000000", "--output", "s.parquet"],
+     ["--resamples 1000000000"]),
+    ("compare-resamples-huge", ["compare", "{pairs}", "--resamples", "1000000000", "--output", "c.parquet"],
+     ["--resamples 1000000000"]),
+    ("curves-resamples-huge", ["curves", "{train}", "--resamples", "10000000000", "--curves", "c.parquet",
+                               "--summary", "s.parquet"], ["--resamples 10000000000"]),
+    ("practice-audit-resamples-huge", ["practice-audit", "{pairs}", "--resamples", "1000000000", "--output",
+                                       "a.parquet"], ["--resamples 1000000000"]),
+    ("train-batch-huge", [*TRAIN[:-8], "--batch-size", "1000000000", "--step-size", "0.1", "--iterations", "5",
+                          "--seed", "0", "--output", "o.parquet"], ["--batch-size 1000000000", "needs about"]),
+    ("sign-flip-samples-huge", ["sign-flip", "--features", "tabular", "--gamma", "0.5", "--horizon", "6",
+                                "--samples", "100000000000", "--output", "f.parquet"], ["--samples 100000000000"]),
+    ("sign-flip-confirm-huge", ["sign-flip", "--features", "tabular", "--gamma", "0.5", "--horizon", "6",
+                                "--samples", "5", "--confirm-replicates", "100000000000", "--output", "f.parquet"],
+     ["--confirm-replicates 100000000000"]),
+    ("normalization-bias-replicates-huge", ["normalization-bias", "--env", "garnet:states=1,actions=2,branching=1",
+                                            "--gamma", "1", "--horizon", "1", "--batch-size", "2,4,8", "--replicates",
+                                            "100000000000", "--output", "n.parquet"], ["--replicates 100000000000"]),
+    ("normalization-bias-too-large", ["normalization-bias", "--env", "garnet:states=30,actions=4,branching=4",
+                                      "--gamma", "1", "--horizon", "10", "--output", "n.parquet"],
+     ["--env garnet:states=30,actions=4,branching=4 --horizon 10", "trajectories to enumerate", "shorter horizon"]),
+    ("mlp-huge", ["exact", *CORRIDOR, "--policy", "mlp:hidden=100000x100000"],
+     ["--policy mlp:hidden=100000x100000", "parameters", "needs about"]),
+    ("threads-huge", [*EST, "--threads", "100000", "--output", "o.parquet"], ["--threads", "four per core"]),
+    ("theta-2d", ["exact", *CORRIDOR, "--theta", "{theta2d}"], ["theta2d.npy", "shape (2, 1)", "1-d array"]),
+    ("theta-text", ["exact", *CORRIDOR, "--theta", "{theta_text}"], ["theta_text.npy", "allowed: numbers"]),
+    ("theta-not-npy", ["exact", *CORRIDOR, "--theta", "{fake}"], ["fake.npy", "not a .npy array"]),
+    ("aggregate-same-file-twice", ["aggregate", "--metrics", "{metrics}", "{metrics}", "--slopes", "{slopes}",
+                                   "--outdir", "."], ["--metrics", "given twice"]),
+    ("plot-output-trailing-slash", ["plot", "bias_variance", "--metrics", "{metrics}", "--output", "nowhere/"],
+     ["--output nowhere/", "is a directory"]),
+    ("decompose-lam-without-gae", ["decompose", *CORRIDOR, "--horizon", "4", "--pairs", "reinforce~none", "--lam",
+                                   "0.5", "--output", "d.parquet"], ["--lam 0.5", "reinforce has no lam", "gae"]),
+    ("exact-curves-lam-without-gae", ["exact-curves", *CORRIDOR, "--horizon", "4", "--pairs", "reinforce~none",
+                                      "--lam", "0.5", "--output", "e.parquet"], ["--lam 0.5", "has no lam"]),
+    ("exact-variance-lam-without-gae", ["exact-variance", *CORRIDOR, "--horizon", "4", "--estimator", "reinforce",
+                                        "--lam", "0.5"], ["--lam 0.5", "reinforce has no lam"]),
     # ---- argparse, in pgexp's one-line style
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),

@@ -34,6 +34,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def check_distinct(paths: list[str] | None, option: str) -> None:
+    """Each table once: a file given twice (by any name) would count its rows twice."""
+    from pgexp.errors import UserError
+    from pgexp.io import identity
+
+    seen: dict = {}
+    for p in paths or []:
+        ident = identity(p)
+        if ident is not None and ident in seen:
+            raise UserError(f"{option}: {p} given twice (also as {seen[ident]}); allowed: each table once")
+        seen[ident] = p
+
+
 def run(args: argparse.Namespace) -> int:
     """Concatenate per-environment tables into one parquet + CSV each (sorted: bit-for-bit reruns)."""
     from pathlib import Path
@@ -51,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     tables = {}
     for option, (name, kind) in INPUTS.items():
         paths = getattr(args, option)
+        check_distinct(paths, f"--{option.replace('_', '-')}")
         if paths:
             tables[name] = concat_sorted([read_frame(p, kind) for p in paths])
     if "exact_variance" in tables and len(tables["metrics"]):

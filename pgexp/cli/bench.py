@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import POSITIVE_INT
+from pgexp.cli.common import POSITIVE_INT, THREADS
 
 EXAMPLE = "pgexp bench exact --states 10000 --repeats 3"
 
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "covariance), and the trace's growth with S and H.")
     p.add_argument("what", choices=["exact", "sampler", "estimate", "study", "pergrad", "train", "exact-variance"],
                    help="what to benchmark")
-    p.add_argument("--threads", type=POSITIVE_INT, default=1, help="torch threads (pergrad)")
+    p.add_argument("--threads", type=THREADS, default=1, help="torch threads (pergrad)")
     p.add_argument("--batch-size", type=POSITIVE_INT, default=1000, help="trajectories per batch (pergrad)")
     p.add_argument("--states", type=POSITIVE_INT, default=100_000, help="number of states of the garnet (exact)")
     p.add_argument("--repeats", type=POSITIVE_INT, default=3, help="timed repetitions; the median is reported")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,8 @@ CONFIDENCE = number(0, 1, lo_open=True, hi_open=True)
 POSITIVE_INT = number(1, integer=True)
 SEED = number(0, 2**63 - 1, integer=True, note="a seed")
 INDENT = number(0, 16, integer=True, note="spaces per level of the JSON")  # 1e8 would print gigabytes of spaces
+# torch threads: a few per core at most (torch crashes when asked for 100000)
+THREADS = number(1, 4 * (os.cpu_count() or 1), integer=True, note="at most four per core of this machine")
 
 
 def add_problem_options(p: argparse.ArgumentParser) -> None:
@@ -85,7 +88,7 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
                         "starting value with --learn-std (default 1)")
     g.add_argument("--learn-std", action="store_true",
                    help="Gaussian policies: log sigma is a parameter (theta's last entry, log(sigma / --policy-std))")
-    g.add_argument("--threads", type=POSITIVE_INT, default=None, metavar="N", help="torch threads (neural policies)")
+    g.add_argument("--threads", type=THREADS, default=None, metavar="N", help="torch threads (neural policies)")
     g.add_argument("--gamma", type=PROBABILITY, default=None, metavar="G",
                    help="discount in [0, 1]; overrides the problem's")
     g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's "
@@ -214,6 +217,20 @@ def check_applicable(args: argparse.Namespace, pairs: list) -> None:
                         "own (actor_critic) or --bootstrap value_learned")
 
 
+def lam_for(given: float | None, estimators: list[str]) -> float:
+    """GAE's lambda for exact commands: ``--lam`` if given -- refused when none of ``estimators`` has it -- else
+    its registered default."""
+    from pgexp.estimators import ESTIMATORS, LAM
+    from pgexp.estimators.spec import users_of
+
+    if given is None:
+        return float(LAM.default)
+    if not any(LAM.name in ESTIMATORS[e].defaults() for e in estimators if e in ESTIMATORS):
+        raise UserError(f"--lam {given:g}: {', '.join(dict.fromkeys(estimators)) or 'no estimator'} has no lam; "
+                        f"allowed only with {', '.join(users_of(LAM.name))}")
+    return float(given)
+
+
 def int_or_text(text: str) -> int | str:
     try:
         return int(text)
@@ -321,6 +338,23 @@ def read_inputs(paths: list[str], kind: str) -> list:
     if kind == "estimate":
         check_distinct_inputs(frames, [str(p) for p in paths])
     return frames
+
+
+def check_resamples(resamples: int, frames: list, keys: list[str] | None = None) -> None:
+    """``--resamples`` against the cells of the tables read (:func:`pgexp.memory.resample_cost`): an estimate table's
+    cells are its pairs x horizons x batch sizes (``keys`` for other tables), each as many rows as replicates."""
+    import pandas as pd
+
+    from pgexp.memory import resample_cost
+    from pgexp.tables import pair_columns
+
+    sizes: list[int] = []
+    for df in frames:
+        cols = keys or [*pair_columns(df.columns), "horizon", "batch_size"]
+        cols = [c for c in cols if c in df.columns]
+        counts = df.groupby(cols, dropna=False).size() if cols else pd.Series([len(df)])
+        sizes += [int(n) for n in counts]
+    resample_cost(resamples, sizes)
 
 
 def check_outputs(*paths: str | None, option: str = "--output", fmt: str | None = None, size: float = 0.0) -> None:

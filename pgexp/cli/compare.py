@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, int_or_text, read_inputs
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, check_resamples, int_or_text, read_inputs
 
 EXAMPLE = "pgexp compare reinforce.parquet reward_to_go.parquet --cell 10:16 --output comparisons.parquet"
 
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     cells = parse_cells(args.cell)
     frames = read_inputs(args.inputs, "estimate")
     check_comparable(frames, cells, args.cell or [])
+    check_resamples(args.resamples, frames)
     out = paired_comparisons(frames, cells=cells, confidence=args.confidence, n_resamples=args.resamples)
     write_frame_csv(out, args.output, provenance(kind="comparisons"))
     return 0

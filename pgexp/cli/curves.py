@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pgexp.analysis.curves import learning_curves, policy_traces, split_seeds, training_summary
-    from pgexp.cli.common import check_outputs
+    from pgexp.cli.common import check_outputs, check_resamples
     from pgexp.errors import UserError
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(path, option=option, fmt="parquet")
     check_outputs(*(str(Path(p).with_suffix(s)) for p, _ in outputs for s in (".parquet", ".csv")),
                   option="--curves/--summary/--traces")
-    runs = pd.concat(read_inputs(args.inputs, "train"), ignore_index=True)
+    frames = read_inputs(args.inputs, "train")
+    check_resamples(args.resamples, frames, ["estimator", "baseline", "step_size", "iteration"])
+    runs = pd.concat(frames, ignore_index=True)
     seeds = sorted(int(s) for s in runs["seed"].unique())
     if args.selection_seeds:
         selection = sorted(parse_list(args.selection_seeds, SEED, "--selection-seeds"))

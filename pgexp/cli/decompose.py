@@ -11,6 +11,7 @@ from pgexp.cli.common import (
     check_exact_cost,
     check_outputs,
     gaussian_options,
+    lam_for,
     parse_tags,
 )
 from pgexp.io import write_frame_csv
@@ -28,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "whole rows).")
     add_problem_options(p)
     p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every decomposable pair")
-    p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (default 0.95)")
+    p.add_argument("--lam", type=PROBABILITY, default=None,
+                   help="GAE's lambda in [0, 1] (default 0.95; GAE pairs only)")
     p.add_argument("--per-step", action="store_true", help="also one row per step")
     add_tag_option(p)
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
     wanted = parse_pairs(args.pairs) if args.pairs else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
+    args.lam = lam_for(args.lam, [e for e, _ in wanted])
     tags = parse_tags(args.tag, "decomposition")
 
     def build(h):

@@ -11,6 +11,7 @@ from pgexp.cli.common import (
     add_problem_options,
     check_exact_cost,
     check_outputs,
+    lam_for,
     parse_list,
     problem_from_args,
 )
@@ -39,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--value", default=None, metavar="PATH.npy",
                    help="GAE's value table V, shape (S,) or time-indexed (H+1, S) with last row 0 (implies "
                         "--baseline value_table)")
-    p.add_argument("--lam", type=PROBABILITY, default=0.95,
+    p.add_argument("--lam", type=PROBABILITY, default=None,
                    help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
     p.add_argument("--truncate", type=POSITIVE_INT, default=None, metavar="T",
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import dump
 
     check_outputs(args.output, fmt="json")
+    args.lam = lam_for(args.lam, [args.estimator])
 
     baseline = args.baseline or ("value_table" if args.value else "none")
     if args.value and baseline != "value_table":

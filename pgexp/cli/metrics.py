@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, int_or_text, read_inputs
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, check_resamples, int_or_text, read_inputs
 
 EXAMPLE = "pgexp metrics est.parquet --output metrics.parquet --resamples 2000"
 
@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         ref = -1 if args.reference_horizon and ref_h is None else ref_h
     frames = read_inputs(args.inputs, "estimate")
     check_reference(frames, ref, args.reference_horizon, args.reference_batch_size)
+    check_resamples(args.resamples, frames)
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
                         reference_batch_size=args.reference_batch_size)
     meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])

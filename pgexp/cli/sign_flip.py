@@ -49,6 +49,20 @@ def feature_kind(text: str) -> str:
     return f"random:d={d}"
 
 
+def check_search_cost(args: argparse.Namespace, cells: int) -> None:
+    """The search solves ``--samples`` small problems exactly per cell over ``--horizon`` steps (a few states: about
+    0.1 ms a step); the confirmation draws ``--confirm-replicates`` batches of ``--confirm-batch-size``."""
+    from pgexp.memory import EXACT_STEP_SECONDS, TRAJECTORIES_PER_SECOND, require_memory, require_work, resample_cost
+
+    require_memory(8.0 * 64 * cells * args.samples, f"--samples {args.samples} x {cells} cell(s)")
+    require_work(cells * args.samples * args.horizon * EXACT_STEP_SECONDS,
+                 f"--samples {args.samples} x {cells} cell(s) x --horizon {args.horizon}")
+    what = f"--confirm-replicates {args.confirm_replicates} x --confirm-batch-size {args.confirm_batch_size}"
+    require_memory(8.0 * 64 * args.confirm_replicates, what)
+    require_work(args.confirm_replicates * args.confirm_batch_size * 2 / TRAJECTORIES_PER_SECOND, what)
+    resample_cost(2000, [args.confirm_replicates], what)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -65,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if any(g >= 1 for g in gammas):
         raise UserError("--gamma: the common variant differs from reward_to_go only for gamma < 1; allowed: numbers "
                         "in [0, 1)")
+    check_search_cost(args, len(features) * len(gammas))
     rows, worst = search(features, gammas, horizon=args.horizon, samples=args.samples, seed=args.seed,
                          theta_scale=args.theta_scale, confidence=args.confidence)
     example = {f"example_{k}": v for k, v in worst.items()}
