@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 META_KEY = b"pgexp"
-FIGURE_DPI = 200  # the PNG beside every PDF figure
+FIGURE_DPI = 200  # the PNG beside every PDF figure, per inch of its printed size
+PRINT_WIDTH = 7.0  # inches: a page's text width; a wider figure is shrunk to it in print (its fonts are scaled up)
 
 
 def file_mode() -> int:
@@ -355,17 +356,28 @@ def figure_paths(output: str | Path) -> tuple[Path, Path]:
     return output.with_suffix(".pdf"), output.with_suffix(".png")
 
 
+def png_dpi(fig: Figure) -> float:
+    """The PNG's dots per inch: :data:`FIGURE_DPI` of the printed size, so a figure drawn wider than
+    :data:`PRINT_WIDTH` (fonts scaled up to match) is as many pixels wide as one drawn at that width."""
+    return FIGURE_DPI * min(1.0, PRINT_WIDTH / float(fig.get_figwidth()))
+
+
 def save_figure(fig: Figure, output: str | Path) -> tuple[Path, Path]:
     """Write ``fig`` as ``X.pdf`` (vector, fonts embedded as TrueType so text stays text) and ``X.png``
-    (:data:`FIGURE_DPI`), each atomically; returns the two paths.  No timestamps are embedded, so the
-    same figure gives the same bytes.
+    (:func:`png_dpi`: 1400 px wide at most), each atomically; returns the two paths.  No timestamps are
+    embedded, so the same figure gives the same bytes.
+
+    The layout engine (constrained layout) runs once, while the PNG is drawn; the PDF is drawn with that
+    layout frozen (another layout pass costs as much as drawing the figure once more).
     """
     import matplotlib
 
     pdf, png = figure_paths(output)
     with matplotlib.rc_context({"pdf.fonttype": 42}):
-        for path, fmt, kw in ((pdf, "pdf", {"metadata": {"CreationDate": None}}),
-                              (png, "png", {"dpi": FIGURE_DPI, "metadata": {"Software": None}})):
+        for path, fmt, kw in ((png, "png", {"dpi": png_dpi(fig), "metadata": {"Software": None}}),
+                              (pdf, "pdf", {"metadata": {"CreationDate": None}})):
             with atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
                 fig.savefig(tmp, format=fmt, facecolor="white", **kw)
+            if fig.get_layout_engine() is not None:
+                fig.set_layout_engine("none")
     return pdf, png

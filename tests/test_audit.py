@@ -56,6 +56,9 @@ def test_the_section_maps_choices_to_jobs():
     assert "gae_common~value_exact~norm" in garnet and "--lam 0.95" in garnet
     assert len(study.estimate_files()) == 2
     assert "--theta zeros" in study.train_args("garnet", "reward_to_go_common", "value_exact")
+    env_job = study.env_train_args("garnet")  # one job, every estimator of the section
+    assert "--theta zeros" in env_job
+    assert "--pairs 'reward_to_go~value_exact reward_to_go_common~value_exact'" in env_job
     with pytest.raises(UserError, match="not a job"):
         study.estimate_args("garnet", 7)
 

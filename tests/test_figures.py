@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from docutils.core import publish_parts
+from figure_checks import all_problems
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Rectangle
@@ -81,8 +82,7 @@ def _tradeoff() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.fixture(scope="module")
-def synthetic() -> dict[str, pd.DataFrame]:
+def small_tables() -> dict[str, pd.DataFrame]:
     """Table name (as in ``results/tables/<name>.parquet``) -> a small synthetic table of that kind.
 
     A figure registered with a new table name needs its synthetic table here.
@@ -94,6 +94,11 @@ def synthetic() -> dict[str, pd.DataFrame]:
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
             "deep_training_summary": training["summary"], **make_study_tables(), **make_audit_tables()}
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> dict[str, pd.DataFrame]:
+    return small_tables()
 
 
 def tables_for(name: str, synthetic: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -132,6 +137,8 @@ def test_every_figure_draws_from_synthetic_tables(name, synthetic, tmp_path, mon
     assert not list(tmp_path.iterdir())  # drawing writes nothing
     save_figure(fig, tmp_path / "out" / f"{name}.pdf")
     _check_files(tmp_path / "out" / f"{name}.pdf")
+    problems = all_problems(fig)  # fit to print, as saved (test_figure_layout.py: the default study's shape)
+    assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -265,7 +272,7 @@ def test_quality_one_line_per_estimator_and_work_normalised_rows(synthetic):
     for ax in axes:
         assert len([ln for ln in ax.lines if ln.get_marker() not in (None, "None", "")]) <= n_est + 1
     labels = texts(fig)
-    for text in ("mean over batches", "‖ĝ − ∇J‖² / ‖∇J‖²", "per-trajectory\nvariance", "work-normalised var.",
+    for text in ("cos(ĝ, ∇J)", "‖ĝ−∇J‖²/‖∇J‖²", "tr Cov[g]", "work-norm.\nvariance",
                  "lowest-MSE baseline at the reference cell (H = 20, N = 32)", "(for comparison)"):
         assert text in labels
     two = quality_figure(metrics.drop(columns=[c for c in metrics if c.startswith("work_normalized")]))
@@ -291,7 +298,7 @@ def test_quality_draws_exact_curves_when_given(synthetic):
 def test_neural_figures_name_the_monte_carlo_reference(synthetic):
     fig = FIGURES["deep_gradient_quality"].make({"metrics": synthetic["deep_quality"]})
     labels = [ax.get_ylabel() for ax in fig.subfigs[0].axes if ax.get_ylabel()]
-    assert any("cosine to the Monte-Carlo" in lab for lab in labels)
+    assert any("cosine to the\nMC reference" in lab for lab in labels)
     assert not any("∇J" in lab for lab in labels)
     assert "cosine to the Monte-Carlo reference" in FIGURES["deep_gradient_quality"].caption
     assert "∇J" not in FIGURES["deep_gradient_quality"].caption
@@ -310,27 +317,30 @@ def test_labels_and_captions_agree():
     assert "fitted" in BASELINE_SPECS["optimal"].label
 
 
-def test_bias_variance_has_no_bars_on_a_log_axis_and_shares_add_to_one(synthetic):
-    metrics = synthetic["metrics"]
+def test_bias_variance_draws_mse_and_resolved_squared_bias_on_log_axes(synthetic):
+    metrics = synthetic["metrics"].copy()
+    both = metrics["sweep"] == "both"
+    unbiased = both & (metrics["estimator"] == "reinforce")
+    metrics.loc[unbiased, "bias_sq_lo"] = -1.0  # an interval that includes 0: no squared-bias point
     fig = bias_variance({"metrics": metrics})
     axes = [ax for ax in fig.get_axes() if ax.get_visible() and ax.has_data()]
-    log_axes = [ax for ax in axes if ax.get_xscale() == "log"]
-    share_axes = [ax for ax in axes if ax.get_xscale() == "linear"]
-    assert len(log_axes) == len(share_axes) == len(ENVS)
-    assert not any(isinstance(p, Rectangle) and p.get_width() > 0 for ax in log_axes for p in ax.patches)
-    ref = metrics[(metrics["sweep"] == "both") & (metrics["env_name"] == "corridor")].set_index(
-        ["estimator", "baseline"])
-    ax = share_axes[0]
-    assert ax.get_xlim() == (0.0, 1.0)
-    widths: dict[float, list[float]] = {}
-    for p in ax.patches:
-        widths.setdefault(round(p.get_y() + p.get_height() / 2, 6), []).append(p.get_width())
-    assert all(abs(sum(w) - 1.0) < 1e-12 for w in widths.values())
+    assert len(axes) == len(ENVS) and all(ax.get_xscale() == "log" for ax in axes)
+    assert not any(isinstance(p, Rectangle) for ax in axes for p in ax.patches)  # no bars on a log axis
+    ref = metrics[both & (metrics["env_name"] == "corridor")].set_index(["estimator", "baseline"])
     pairs = sorted(ref.index, key=lambda p: st.pair_sort_key(*p))
-    for j, pair in enumerate(pairs):  # the variance share (the first bar of a row) is trace_cov / (trace_cov + bias²₊)
-        row = ref.loc[pair]
-        share = row["trace_cov"] / (row["trace_cov"] + max(row["bias_sq"], 0.0))
-        assert widths[float(len(pairs) - 1 - j)][0] == pytest.approx(share, rel=1e-12)
+    filled, hollow = {}, {}
+    for c in axes[0].containers:  # one errorbar per point: filled = MSE, white face = squared bias
+        line = c.lines[0]
+        x, y = float(line.get_xdata()[0]), float(line.get_ydata()[0])
+        (hollow if line.get_markerfacecolor() == "white" else filled)[round(y)] = x
+    for j, pair in enumerate(pairs):
+        row, y = ref.loc[pair], len(pairs) - 1 - j
+        assert filled[y] == pytest.approx(row["mse"], rel=1e-12)
+        if row["bias_sq_lo"] > 0:
+            assert hollow[y] == pytest.approx(row["bias_sq"], rel=1e-12)
+        else:
+            assert y not in hollow
+    assert any(pair[0] != "reinforce" for pair in pairs if ref.loc[pair, "bias_sq_lo"] > 0)
 
 
 def test_learning_curves_draw_the_selected_step_sizes(synthetic):
@@ -375,7 +385,7 @@ def test_styles_fixed_and_distinct():
 
 def test_the_drawn_look_survives_saving_outside_the_style(synthetic, tmp_path):
     """Tick labels are created at save time; the figure keeps the print-scaled sizes it was drawn with."""
-    fig = bias_variance({"metrics": synthetic["metrics"]})
+    fig = variance_vs_horizon({"metrics": synthetic["metrics"], "slopes": synthetic["slopes"]})
     scale = st.print_scale(fig.get_figwidth())
     assert scale > 1
     save_figure(fig, tmp_path / "v.pdf")

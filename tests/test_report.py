@@ -11,7 +11,10 @@ decomposition are synthetic too.  The tests check that every sentence follows fr
 from __future__ import annotations
 
 import html
+import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -412,3 +415,51 @@ def test_empty_tables_give_a_page_without_findings(tmp_path):
 def test_report_missing_png_raises(tables, tmp_path):
     with pytest.raises(FileNotFoundError):
         _build(tmp_path, tables, {"variance_vs_horizon": tmp_path / "nope.pdf"})
+
+
+# ------------------------------------------------------------------------------ figures full size
+
+ZOOM = """<script>
+window.addEventListener("load", function () { setTimeout(function () {
+  var figs = Array.prototype.slice.call(document.querySelectorAll("figure.zoomable"));
+  figs.sort(function (a, b) { return b.querySelector("img").naturalWidth - a.querySelector("img").naturalWidth; });
+  var fig = figs[0], img = fig.querySelector("img");  // the widest: shown narrower than it is
+  var shown = [img.getBoundingClientRect().width, img.naturalWidth, img.naturalHeight];
+  fig.querySelector("button.zoom").click();
+  var box = document.getElementById("lightbox"), big = box.querySelector("img");
+  var open = [box.classList.contains("open"), big.getBoundingClientRect().width, big.naturalWidth,
+              getComputedStyle(box).position, document.images.length];
+  document.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape"}));
+  var pre = document.createElement("pre"); pre.id = "zoom";
+  pre.textContent = JSON.stringify({shown: shown, open: open, closed: !box.classList.contains("open")});
+  document.body.appendChild(pre);
+}, 300); });
+</script>"""
+
+
+def test_figures_open_full_size(page, figures, tmp_path):
+    """Every figure shows at the text's width (no height cap shrinks a tall one to a thumbnail) and opens at its
+    full resolution: the page carries each image once, and a button and a click on the image open it."""
+    styles = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S))
+    rule = re.search(r"figure img \{([^}]*)\}", styles)
+    assert rule and "max-height" not in rule.group(1) and "max-width: 100%" in rule.group(1)
+    figs = re.findall(r'<figure id="fig-[^"]+" class="zoomable">(.*?)</figure>', page, flags=re.S)
+    assert len(figs) == len(figures)
+    assert all(f.count("<img") == 1 and '<button type="button" class="zoom">Open full size</button>' in f
+               for f in figs)
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("chromium not installed (.ci/run installs Debian's package)")
+    copy = tmp_path / "zoom.html"
+    copy.write_text(page.replace("</body>", ZOOM + "</body>"), encoding="utf-8")
+    proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900",
+                           "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()],
+                          capture_output=True, text=True, timeout=180)
+    m = re.search(r'<pre id="zoom">([^<]*)</pre>', proc.stdout)
+    assert m, proc.stderr[-2000:]
+    z = json.loads(html.unescape(m.group(1)))
+    (shown, natural, _), (opened, big, big_natural, position, n_images) = z["shown"], z["open"]
+    assert shown < natural  # at the text's width, smaller than the PNG ...
+    assert opened and position == "fixed" and big == pytest.approx(big_natural) == natural  # ... full size on demand
+    assert n_images == len(figures) + 1 and z["closed"]  # one overlay image, reused; Escape closes it

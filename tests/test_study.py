@@ -73,6 +73,33 @@ def test_training_takes_hyperparameters_generically():
     assert training is not None and "--lam 0.7" in training.train_args("corridor", "gae", "none")
 
 
+def test_one_training_job_per_environment_runs_every_pair_with_its_own_options():
+    """``env_train_args``: ``--pairs`` with every pair, and each pair's job options (hyperparameters, the fitting
+    batch) as its own job has them -- the runs are the same (``tests/test_training.py``)."""
+    import shlex
+
+    from pgexp.cli import build_parser
+
+    cfg = config(training={"environments": {"corridor": {"horizon": 5}}, "step_sizes": [0.1, 0.3], "lam": 0.7,
+                           "estimators": ["reinforce", "gae", "actor_critic"], "baselines": ["none", "value_learned"],
+                           "fit_batch_size": 5})
+    training = load_training(cfg, load_study(cfg))
+    parser = build_parser()
+
+    def parsed(args: str) -> dict:
+        return vars(parser.parse_args(["train", *shlex.split(args), "--output", "x.parquet"]))
+
+    env = parsed(training.env_train_args("corridor"))
+    assert env["pairs"] == [" ".join(f"{e}~{b}" for e, b in training.pairs())] and env["estimator"] is None
+    assert env["lam"] == 0.7 and env["fit_batch_size"] == 5
+    for est, base in training.pairs():
+        one = parsed(training.train_args("corridor", est, base))
+        assert (one["estimator"], one["baseline"]) == (est, base)
+        for key, value in one.items():  # every option the pair's own job gives, the environment's job gives alike
+            if key not in ("estimator", "baseline", "pairs", "func") and value is not None:
+                assert env[key] == value, key
+
+
 def test_deep_environments_are_continuous_track_environments():
     cfg = config(deep={"environments": {"cartpole": {"env": "gym:CartPole-v1", "policy": "mlp:hidden=8,seed=0"}},
                        "estimators": ["reward_to_go", "advantage_exact"], "baselines": ["none", "value_exact"],

@@ -95,6 +95,66 @@ def test_cli_rows_checkpoints_and_exit_status(tmp_path):
     pd.testing.assert_frame_equal(pq.read_table(twice).to_pandas(), t, check_exact=True)
 
 
+def pairs_job(seeds: str = "0,3", step_sizes: str = "0.1,0.5") -> list[str]:
+    return ["-q", "train", "--env", "garnet:states=5,actions=3,branching=2,seed=0", "--gamma", "0.9", "--horizon", "6",
+            "--batch-size", "4", "--step-size", step_sizes, "--iterations", "10", "--seed", seeds,
+            "--tag", "env_name=g"]
+
+
+def test_cli_pairs_is_the_concatenation_of_the_single_pair_jobs(tmp_path):
+    """One process, several pairs: each pair's rows are those of its own job (same streams, same numbers), in the
+    order given; a hyperparameter is a column of the pairs whose estimator has it (null elsewhere)."""
+    from pgexp.cli import main
+
+    pairs = [("reinforce", "none"), ("gae", "value_exact"), ("actor_critic", "none"), ("advantage_exact", "none")]
+    both = tmp_path / "pairs.parquet"
+    assert main([*pairs_job(), "--pairs", *(f"{e}~{b}" for e, b in pairs), "--lam", "0.8",
+                 "--output", str(both)]) == 0
+    table = pq.read_table(both).to_pandas()
+    singles = []
+    for k, (est, base) in enumerate(pairs):
+        one = tmp_path / f"{k}.parquet"
+        assert main([*pairs_job(), "--estimator", est, "--baseline", base, "--lam", "0.8", "--output", str(one)]) == 0
+        singles.append(pq.read_table(one).to_pandas())
+    expected = pd.concat(singles, ignore_index=True)[table.columns]
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    assert list(dict.fromkeys(zip(table["estimator"], table["baseline"]))) == pairs
+    assert (table["lam"] == 0.8).eq(table["estimator"] == "gae").all() and table.loc[table.estimator != "gae",
+                                                                                      "lam"].isna().all()
+    assert set(table["engine"]) == {"compiled", "general"}  # advantage_exact has no training kernel
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--pairs", "reinforce~none", "--baseline", "value_exact"], "every pair names its own baseline"),
+    (["--pairs", "reinforce~none reinforce~none"], "given twice"),
+    (["--pairs", "reinforce"], "E~B"),
+    (["--pairs", "reinforce~none", "actor_critic~value_exact"], "actor_critic with --baseline value_exact"),
+])
+def test_cli_pairs_are_checked_before_anything_runs(tmp_path, capsys, args, match):
+    from pgexp.cli import main
+
+    out = tmp_path / "x.parquet"
+    assert main([*pairs_job(), *args, "--output", str(out)]) == 2
+    assert match in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("args", [["--pairs", "reinforce~none", "--estimator", "reinforce"], []])
+def test_cli_takes_either_an_estimator_or_pairs(tmp_path, capsys, args):
+    from pgexp.cli import main
+
+    assert main([*pairs_job(), *args, "--output", str(tmp_path / "x.parquet")]) == 2
+    assert "--estimator" in capsys.readouterr().err
+
+
+def test_cli_pairs_refuse_checkpoints_of_several_runs(tmp_path, capsys):
+    from pgexp.cli import main
+
+    out = tmp_path / "x.parquet"
+    assert main([*pairs_job("0", "0.1"), "--pairs", "reinforce~none gae~none", "--checkpoints", "0,5",
+                 "--output", str(out)]) == 2
+    assert "one pair" in capsys.readouterr().err and not out.exists()
+
+
 def _synthetic_runs() -> pd.DataFrame:
     """Two step sizes x 3 seeds with known progress; the larger step diverges in one seed."""
     rows = []

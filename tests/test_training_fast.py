@@ -1,6 +1,6 @@
-"""The compiled training engine: same streams and numbers as the general engine, runs independent of their
-grid, the book's per-step REINFORCE bit for bit, the online baseline's update, unbiased shifted baselines,
-the NPG step's formula, and where runs end."""
+"""The compiled training engine: same streams and numbers as the general engine (every estimator the registry
+gives a training kernel), runs independent of their grid, the book's per-step REINFORCE bit for bit, the online
+baseline's update, unbiased shifted baselines, the NPG step's formula, and where runs end."""
 
 from __future__ import annotations
 
@@ -57,19 +57,18 @@ def test_compiled_exact_values_and_gradient_equal_the_reference(env, gamma, hori
     dm = TE.dense_mdp(prob.mdp)
     pi = prob.policy.probs(prob.theta)
     V = np.zeros((dm.horizon + 1 if dm.kind == TE.FINITE else 1, prob.mdp.num_states))
-    J, ok = TE.values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V)
+    J, ok = TE.values(dm, pi, V)
     J_ref, grad_ref, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
     assert ok and J == pytest.approx(J_ref, rel=1e-12, abs=1e-12)
     C = np.zeros_like(pi)
-    assert TE.cotangent(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V, C)
+    assert TE.cotangent(dm, pi, V, C)
     np.testing.assert_allclose(prob.policy.probs_vjp(prob.theta, C), grad_ref, rtol=1e-10, atol=1e-12)
 
 
 def test_a_policy_that_no_longer_terminates_is_not_ok():
     prob = build_problem("short_corridor", theta="values:-40;40")  # pi(right) = e^-80: never reaches the goal
     dm = TE.dense_mdp(prob.mdp)
-    _J, ok = TE.values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient,
-                       prob.policy.probs(prob.theta), np.zeros((1, 4)))
+    _J, ok = TE.values(dm, prob.policy.probs(prob.theta), np.zeros((1, 4)))
     assert not ok
     with pytest.raises(UserError):
         exact.gradient(prob.mdp, prob.policy, prob.theta)  # the reference refuses it too
@@ -77,7 +76,8 @@ def test_a_policy_that_no_longer_terminates_is_not_ok():
 
 # ------------------------------------------------------------------------------------ compiled == general
 
-CASES = [  # (problem, estimator, baseline, batch, optimizer, step sizes)
+GARNET = "garnet:states=5,actions=3,branching=2,seed=0"
+CASES = [  # (problem, estimator, baseline, batch, optimizer, step sizes[, options])
     (dict(env="short_corridor"), "reinforce", "none", 2, "sga", [0.002, 0.01]),
     (dict(env="garnet:states=5,actions=3,branching=2,seed=0", gamma=0.9, horizon=6, theta="random:seed=1,scale=1"),
      "reward_to_go", "value_exact", 4, "sga", [0.1, 0.5]),
@@ -88,13 +88,35 @@ CASES = [  # (problem, estimator, baseline, batch, optimizer, step sizes)
     (dict(env="garnet:states=5,actions=3,branching=2,seed=0", gamma=0.9, horizon=6, theta="random:seed=1,scale=1"),
      "reward_to_go_common", "value_exact", 4, "sga", [0.1, 0.5]),
     (dict(env="chain:length=4", gamma=0.9, horizon=8), "reward_to_go_common", "constant", 3, "adam", [0.05, 0.2]),
+    (dict(env="chain:length=4", gamma=0.9, horizon=8), "reinforce", "fixed:c=1", 3, "sga", [0.1]),
+    # GAE: a finite horizon (V_H = 0 ends every episode), a discounted problem whose episodes the simulation cap
+    # cuts (they bootstrap from V(s_T)), an episodic one (absorption ends them), a fixed constant, Adam, common
+    (dict(env=GARNET, gamma=0.9, horizon=6, theta="random:seed=1,scale=1"), "gae", "none", 4, "sga", [0.1, 0.5],
+     dict(params={"lam": 0.9})),
+    (dict(env=GARNET, gamma=0.9, horizon=6, theta="random:seed=1,scale=1"), "gae", "value_exact", 4, "sga", [0.5],
+     dict(params={"lam": 0.5})),
+    (dict(env=GARNET, gamma=0.8, theta="random:seed=1,scale=1"), "gae", "value_exact", 3, "sga", [0.1, 0.5],
+     dict(params={"lam": 0.8})),
+    (dict(env="short_corridor"), "gae", "value_exact", 2, "sga", [0.01], dict(params={"lam": 0.7})),
+    (dict(env="chain:length=4", gamma=0.95, horizon=10), "gae", "fixed:c=0.5", 3, "adam", [0.05, 0.2], {}),
+    (dict(env="garnet:states=5,actions=3,branching=2,seed=2", gamma=1.0, horizon=5), "gae_common", "value_exact", 2,
+     "sga", [0.3], dict(params={"lam": 0.5})),
+    # the actor-critic: its critic from K roll-in/roll-out samples (tabular: per-cell means; features: least squares)
+    (dict(env=GARNET, gamma=0.9, horizon=6), "actor_critic", "none", 4, "sga", [0.1, 0.5], dict(fit_batch_size=6)),
+    (dict(env="garnet:states=5,actions=3,branching=2,seed=1", gamma=0.8, features="random:d=4,seed=0"),
+     "actor_critic", "none", 3, "sga", [0.2], {}),
+    (dict(env="garnet:states=5,actions=3,branching=2,seed=1", gamma=0.8, horizon=7, features="random:d=9,seed=0"),
+     "actor_critic", "none", 2, "adam", [0.2], {}),  # d > K: the minimum-norm solution
+    # the default study's setting: H = 25, batch 16, gamma = 1
+    (dict(env="chain:length=6", gamma=1.0, horizon=25), "gae", "value_exact", 16, "sga", [0.3], {}),
+    (dict(env="chain:length=6", gamma=1.0, horizon=25), "actor_critic", "none", 16, "sga", [0.3], {}),
 ]
 
 
-@pytest.mark.parametrize("spec,est,base,n,opt,etas", CASES)
-def test_compiled_engine_equals_the_general_engine_on_the_same_streams(spec, est, base, n, opt, etas):
+@pytest.mark.parametrize("spec,est,base,n,opt,etas,extra", [(*c, {}) if len(c) == 6 else c for c in CASES])
+def test_compiled_engine_equals_the_general_engine_on_the_same_streams(spec, est, base, n, opt, etas, extra):
     prob = build_problem(**spec)
-    opts = TrainOptions(est, base, batch_size=n, iterations=15, optimizer=opt)
+    opts = TrainOptions(est, base, batch_size=n, iterations=15, optimizer=opt, **extra)
     fast, e1 = train_grid(prob, opts, etas, [0, 1])
     slow, e2 = train_grid(prob, opts, etas, [0, 1], engine="general")
     assert (e1, e2) == ("compiled", "general")
@@ -284,6 +306,10 @@ UNBIASED = [  # every baseline, shifted, on problems of each objective
      -2.0, 2, 4000),
     (dict(env="garnet:states=4,actions=2,branching=2,seed=3", gamma=0.9, horizon=5), "reinforce", "constant", 3.0, 2,
      4000),
+    # GAE at lambda = 1 is reward-to-go with its baseline: unbiased with any baseline that ignores the own actions
+    (dict(env="garnet:states=4,actions=2,branching=2,seed=3", gamma=0.9, horizon=5), "gae", "value_online", 1.5, 2,
+     4000),
+    (dict(env="garnet:states=4,actions=2,branching=2,seed=3", gamma=0.9), "gae", "fixed:c=2", -1.0, 2, 4000),
 ]
 
 
@@ -296,7 +322,8 @@ def test_shifted_baselines_keep_the_estimate_unbiased():
     for spec, est, base, eps, n, M in UNBIASED:
         prob = build_problem(**spec)
         opts = TrainOptions(est, base, batch_size=n, iterations=1, baseline_offset=eps, checkpoints=(1,),
-                            baseline_step_size=0.1 if base == "value_online" else 0.0)
+                            baseline_step_size=0.1 if base == "value_online" else 0.0,
+                            params={"lam": 1.0} if est == "gae" else {})
         runs, _ = train_grid(prob, opts, [1.0], list(range(M)))
         G = np.array([r.checkpoints[1] for r in runs]) - prob.theta
         _, grad, _ = exact.gradient(prob.mdp, prob.policy, prob.theta)
@@ -326,13 +353,53 @@ def test_shifted_baselines_cost_variance_and_npg_is_not_vanilla():
     (dict(optimizer="npg"), "tabular"),
     (dict(baseline="value_online"), "baseline-step-size"),
     (dict(baseline_step_size=0.1), "value_online"),
-    (dict(estimator="gae", baseline_offset=1.0), "compiled engine"),
+    (dict(estimator="advantage_exact", baseline_offset=1.0), "compiled engine"),
+    (dict(estimator="gae", update="per_step"), "per-step"),
 ])
 def test_combinations_that_make_no_sense_are_refused_by_name(kw, match):
     prob = build_problem("short_corridor")
     opts = TrainOptions(**{"estimator": "reward_to_go", "iterations": 2, **kw})
     with pytest.raises(UserError, match=match):
         train_grid(prob, opts, [0.1], [0])
+
+
+@pytest.mark.parametrize("kw", [dict(baseline="value_online", baseline_step_size=0.1), dict(baseline_offset=1.0)])
+def test_an_estimator_without_a_baseline_refuses_training_only_baselines_and_offsets(kw):
+    prob = build_problem(GARNET, gamma=0.9, horizon=5)
+    with pytest.raises(UserError, match="takes no baseline"):
+        train_grid(prob, TrainOptions("actor_critic", iterations=2, **kw), [0.1], [0])
+
+
+def test_the_compiled_estimators_are_the_registrys():
+    """The trainer's lists come from the specs' ``training_kernel``: a plug-in that names a kernel trains compiled,
+    one that names none trains on the general engine, an unknown kernel or a missing hyperparameter is refused."""
+    from pgexp.estimators import ESTIMATORS, register_estimator
+    from pgexp.runs import train_kernels as K
+    from pgexp.runs.train import compiled_estimators
+
+    assert set(compiled_estimators()) == {e for e, spec in ESTIMATORS.items() if spec.training_kernel}
+    assert {ESTIMATORS[e].training_kernel for e in compiled_estimators()} <= set(K.KERNELS)
+    assert {"reinforce", "reward_to_go", "gae", "actor_critic"} <= set(compiled_estimators())
+    prob = build_problem(GARNET, gamma=0.9, horizon=5)
+    rtg = "pgexp.estimators.trajectory:reward_to_go"
+    try:
+        register_estimator("my_rtg", rtg, baselines=("none", "value_exact"), training_kernel="reward_to_go")
+        a, engine = train_grid(prob, TrainOptions("my_rtg", "value_exact", batch_size=2, iterations=5), [0.3], [0])
+        b, _ = train_grid(prob, TrainOptions("reward_to_go", "value_exact", batch_size=2, iterations=5), [0.3], [0])
+        assert engine == "compiled" and np.array_equal(a[0].theta, b[0].theta)
+        register_estimator("my_rtg", rtg)
+        assert train_grid(prob, TrainOptions("my_rtg", batch_size=2, iterations=2), [0.3], [0])[1] == "general"
+        register_estimator("my_rtg", rtg, training_kernel="no_such_kernel")
+        with pytest.raises(UserError, match="training_kernel 'no_such_kernel'"):
+            train_grid(prob, TrainOptions("my_rtg", batch_size=2, iterations=2), [0.3], [0])
+        register_estimator("my_gae", "pgexp.estimators.trajectory:gae", training_kernel="gae")  # no lam
+        with pytest.raises(UserError, match="'lam'"):
+            train_grid(prob, TrainOptions("my_gae", batch_size=2, iterations=2), [0.3], [0])
+        with pytest.raises(UserError, match="training_kernel"):
+            register_estimator("my_bad", rtg, training_kernel="Not A Name")
+    finally:
+        for name in ("my_rtg", "my_gae", "my_bad"):
+            ESTIMATORS.pop(name, None)
 
 
 def test_estimation_jobs_refuse_training_only_baselines():

@@ -63,8 +63,7 @@ def common_mean(problem: Problem, estimator: str = ESTIMATOR) -> tuple[np.ndarra
     from pgexp.exact.model import make_setup
 
     st = make_setup(problem)
-    mean, _, _ = rec.moments(st, fam.family(st, estimator), full=False)
-    return mean, st.grad
+    return rec.mean(st, fam.family(st, estimator)), st.grad
 
 
 def wilson(k: int, n: int, confidence: float) -> tuple[float, float]:

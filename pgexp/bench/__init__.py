@@ -199,6 +199,40 @@ def bench_pergrad(batch_size: int = 1000, repeats: int = 5, threads: int | None 
     return {"benchmark": "pergrad", **run_pergrad(batch=batch_size, repeats=max(repeats, 5), threads=threads)}
 
 
+STUDY_PAIRS = (("reinforce", "none"), ("reward_to_go", "value_exact"), ("gae", "value_exact"), ("actor_critic", "none"))
+
+
+def bench_train_pairs(repeats: int = 3) -> dict[str, Any]:
+    """The default study's training job, pair by pair: ``garnet:states=20,actions=4,branching=3,seed=0``, gamma 1,
+    H = 25, batch 16, 4 step sizes x 8 seeds x 200 iterations.  Per pair the compiled engine's seconds for the
+    whole grid (median of ``repeats``, the table included) and the general engine's milliseconds per iteration
+    (one run of 20 iterations); ``pairs_seconds`` sums the compiled grids."""
+    from pgexp.estimators import ESTIMATORS
+    from pgexp.problems.problem import build_problem
+    from pgexp.runs.train import TrainOptions, grid_table, train_grid
+
+    prob = build_problem("garnet:states=20,actions=4,branching=3,seed=0", gamma=1.0, horizon=25)
+    etas, seeds = [0.03, 0.1, 0.3, 1.0], [0, 1, 2, 3, 4, 100, 101, 102]
+    out: dict[str, Any] = {}
+    for est, base in STUDY_PAIRS:
+        opts = TrainOptions(est, base, batch_size=16, iterations=200, params=ESTIMATORS[est].params())
+        train_grid(prob, TrainOptions(est, base, batch_size=16, iterations=2), [0.1], [0])  # compile / load
+        times = []
+        for _ in range(max(repeats, 1)):
+            t0 = time.perf_counter()
+            runs, engine = train_grid(prob, opts, etas, seeds)
+            grid_table(prob, runs, [(e, s) for e in etas for s in seeds], opts.columns(), opts, engine)
+            times.append(time.perf_counter() - t0)
+        short = TrainOptions(est, base, batch_size=16, iterations=20, params=opts.params)
+        t0 = time.perf_counter()
+        train_grid(prob, short, [0.1], [0], engine="general")
+        out[f"{est}~{base}"] = {"compiled_seconds": statistics.median(times), "engine": engine,
+                                "general_ms_per_iteration": 1000.0 * (time.perf_counter() - t0) / 20}
+    return {"study_problem": "garnet:states=20,actions=4,branching=3,seed=0 gamma=1 H=25 batch=16, 32 runs x 200 "
+                             "iterations", "study_pairs": out,
+            "pairs_seconds": sum(v["compiled_seconds"] for v in out.values())}
+
+
 def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> dict[str, Any]:
     """Training iterations per second on the short corridor at batch size 1, both engines in one process.
 
@@ -207,7 +241,8 @@ def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> di
     repeat; the compiled engine runs ``runs`` runs (4 step sizes x ``runs / 4`` seeds) x ``iterations``
     -- the grid of a training job -- per repeat.  Rates are medians over ``repeats``; compilation and
     first-call costs are paid before timing.  ``compiled_with_table_iterations_per_second`` adds building
-    the output table (final policies, one exact evaluation per run).
+    the output table (final policies, one exact evaluation per run).  Then the default study's pairs
+    (:func:`bench_train_pairs`).
     """
     import numba
 
@@ -251,11 +286,13 @@ def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> di
         "compiled_iterations": iterations,
         "speedup": c / g,
         "repeats": len(general),
+        **bench_train_pairs(repeats),
     }
 
 
 def _time_gae(states: int, horizon: int, repeats: int, full: bool) -> dict[str, Any]:
-    """Median seconds of GAE's exact moments (lambda 0.95, V = V^pi) by the recursion, the set-up excluded."""
+    """Median seconds of GAE's exact moments (lambda 0.95, V = V^pi) by the recursion, the set-up excluded (its
+    memo cleared before each repeat: the set-up keeps the moments it computed)."""
     from pgexp.exact.model import make_setup
     from pgexp.exact.moments import trajectory_moments
     from pgexp.problems.problem import build_problem
@@ -265,6 +302,7 @@ def _time_gae(states: int, horizon: int, repeats: int, full: bool) -> dict[str, 
     st = make_setup(prob)
     times = []
     for _ in range(max(1, repeats)):
+        st.memo.clear()
         t0 = time.perf_counter()
         m = trajectory_moments(st, "gae", "value_exact", lam=0.95, method="dp", full=full)
         times.append(time.perf_counter() - t0)

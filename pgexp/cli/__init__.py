@@ -7,7 +7,8 @@ Contracts (called by tools outside the project -- keep names, options and fields
     pgexp estimate (problem options) --estimator NAME [--baseline NAME] [--lam L]
                    --batch-size N --replicates M --seed S --output OUT.parquet
     pgexp metrics IN.parquet... --output OUT.parquet
-    pgexp train (problem options) --estimator --baseline --batch-size --step-size --iterations --seed --output
+    pgexp train (problem options) --estimator --baseline | --pairs E~B ... --batch-size --step-size --iterations
+                --seed --output
     pgexp exact-variance (problem options) --estimator --baseline --horizon [--batch-size N,...]
                          -> JSON: mean, trace_cov, cov (+ batch: bias_sq, trace_cov, mse, rel_mse, snr per N)
     pgexp check-estimator NAME                                                  -> one line per check, exit 0/1

@@ -10,8 +10,9 @@ EXAMPLE = "pgexp estimators"
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("estimators", help="list the meaningful estimator x baseline pairs (from the registry)",
                        description="List every registered estimator with its formula, the baselines it accepts "
-                                   "(every other pair is refused by name), the objectives it is defined for and "
-                                   "whether it is unbiased; then the pairs available on continuous-state tasks. "
+                                   "(every other pair is refused by name), the objectives it is defined for, "
+                                   "whether it is unbiased and whether pgexp train runs it compiled; then the pairs "
+                                   "available on continuous-state tasks. "
                                    "docs/estimators.md derives them.")
     p.set_defaults(func=run)
     return p
@@ -55,9 +56,9 @@ def rows(track: str = "tabular") -> list[tuple[str, str, str, str]]:
 def run(args: argparse.Namespace) -> int:
     from pgexp.estimators import ESTIMATORS
 
-    print("Tabular problems (exact gradient):")
+    print("Tabular problems (exact gradient; [compiled]: pgexp train runs it in the compiled engine):")
     for name, est in ESTIMATORS.items():
-        print(f"  {name}: {getattr(est, 'doc', '')}")
+        print(f"  {name}: {getattr(est, 'doc', '')}{'  [compiled]' if est.training_kernel else ''}")
     print()
     width = max(len(f"{e}~{b}") for e, b, _, _ in rows())
     print(f"  {'pair (--estimator~--baseline)':{width}s}  {'objectives':30s}  unbiased")

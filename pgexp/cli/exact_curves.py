@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from pgexp.analysis.slopes import ASSUMPTION_COLUMNS, horizon_assumptions
+    from pgexp.exact.assumptions import ASSUMPTION_COLUMNS, horizon_assumptions
     from pgexp.exact.moments import exact_curves
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance

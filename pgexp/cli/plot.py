@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="one figure (PDF + PNG beside it) from the result tables",
                        description="Draw one registered figure from result tables and write FIGURE.pdf and "
-                                   "FIGURE.png (200 dpi) atomically.  Figures and the tables each takes: "
+                                   "FIGURE.png (200 dpi of its printed size: 1400 px wide at most) atomically.  "
+                                   "Figures and the tables each takes: "
                                    + "; ".join(f"{n} ({', '.join(option(r) for r in FIGURES[n].tables)})"
                                                for n in ordered()) + ".")
     p.add_argument("figure", choices=ordered(), metavar="FIGURE", help=f"one of: {', '.join(ordered())}")

@@ -37,18 +37,26 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "final_policy_J, final_policy_optimal). A NaN, an overflow or a policy that no "
                                    "longer terminates stops the run, recorded as diverged with its reason (exit 0). "
                                    "--estimator exact ascends the exact gradient. Comma-separated --step-size / --seed "
-                                   "lists run the grid in one process; softmax-linear policies on small tabular "
-                                   "problems with reinforce / reward_to_go / exact run in one compiled loop "
-                                   "(--engine), which alone has --update per-step, --optimizer npg, the training-only "
-                                   "baselines and --baseline-offset. --checkpoints T1,T2 writes theta at those "
-                                   "iterations beside the output as OUT.theta<T>.npy.")
+                                   "lists run the grid in one process, --pairs several estimator~baseline pairs; "
+                                   "softmax-linear policies on small tabular problems with exact or an estimator "
+                                   "whose registry entry names a training kernel ([compiled] in pgexp estimators) run "
+                                   "in one compiled loop (--engine), which alone has --update per-step, --optimizer "
+                                   "npg, the "
+                                   "training-only baselines and --baseline-offset. --checkpoints T1,T2 writes theta at "
+                                   "those iterations beside the output as OUT.theta<T>.npy.")
     add_problem_options(p)
     g = p.add_argument_group("training")
-    add_estimator_options(g, extra_estimators=("exact",))
-    for action in g._group_actions:  # the training-only baselines (pgexp.runs.train_kernels)
-        if action.dest == "baseline":
+    which = g.add_mutually_exclusive_group(required=True)
+    add_estimator_options(g, extra_estimators=("exact",), choice=which)
+    for action in g._group_actions:
+        if action.dest == "baseline":  # the training-only baselines (pgexp.runs.train_kernels)
             action.help = (f"{action.help}; training only: value_online (a linear v(s, w) learned along training, "
                            "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
+    which.add_argument("--pairs", nargs="+", metavar="E~B", default=None,
+                       help="instead of --estimator/--baseline: several estimator~baseline pairs in one process and "
+                            "one table (the pairs' tables one after the other, in this order); each pair takes the "
+                            "hyperparameter options its estimator has (e.g. --lam for gae) and draws the "
+                            "trajectories it would alone; every pair is checked before any runs")
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
     g.add_argument("--step-size", required=True, metavar="ETA",
@@ -106,21 +114,48 @@ def check_train_budget(problem, args: argparse.Namespace, runs: int) -> None:
     train_cost(args.iterations, runs, args.batch_size, per_traj + evals)
 
 
+def training_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The job's distinct ``(estimator, baseline)`` pairs: ``--pairs E~B ...`` (one argument may hold several,
+    separated by spaces, as the workflow quotes the list), or ``--estimator`` / ``--baseline``.  Whether a pair
+    makes sense is checked before any runs (:func:`pgexp.runs.train.check_grid`)."""
+    from pgexp.estimators import ESTIMATORS
+
+    if args.pairs is None:
+        return [(args.estimator, args.baseline)]
+    if args.baseline != "none":
+        raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
+    allowed = f"E~B with E one of exact, {', '.join(ESTIMATORS)}"
+    pairs = []
+    for item in (x for arg in args.pairs for x in arg.split()):
+        est, sep, base = item.partition("~")
+        if not sep or not base or "~" in base or (est not in ESTIMATORS and est != "exact"):
+            raise UserError(f"--pairs: {item!r}; allowed: {allowed}")
+        if (est, base) in pairs:
+            raise UserError(f"--pairs: {item!r} is given twice; allowed: distinct pairs")
+        pairs.append((est, base))
+    if not pairs:
+        raise UserError(f"--pairs: no pair given; allowed: {allowed}")
+    return pairs
+
+
 def run(args: argparse.Namespace) -> int:
-    """Gradient ascent runs over the grid step sizes x seeds; one parquet, checkpoints beside it."""
+    """Gradient ascent runs over the grid step sizes x seeds for every pair; one parquet, checkpoints beside it."""
+    import pyarrow as pa
+
     from pgexp.estimators import ESTIMATORS
     from pgexp.io import write_table
     from pgexp.progress import bar
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
-    from pgexp.runs.train import TrainOptions, grid_table, train_grid
+    from pgexp.runs.train import TrainOptions, check_grid, grid_table, train_grid
 
+    pairs = training_pairs(args)
     step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
     seeds = parse_list(args.seed, SEED, "--seed")
     tags = parse_tags(args.tag, "train")
     checkpoints = parse_checkpoints(args.checkpoints, args.iterations)
-    if len(step_sizes) * len(seeds) > 1 and checkpoints:
-        raise UserError("--checkpoints: give one --step-size and one --seed (checkpoint files are per run)")
+    if len(pairs) * len(step_sizes) * len(seeds) > 1 and checkpoints:
+        raise UserError("--checkpoints: give one --step-size, one --seed and one pair (checkpoint files are per run)")
     trace = tuple(parse_list(args.trace_seeds, SEED, "--trace-seeds")) if args.trace_seeds else ()
     if set(trace) - set(seeds):
         raise UserError(f"--trace-seeds: seed {sorted(set(trace) - set(seeds))[0]} is not one of --seed "
@@ -131,29 +166,37 @@ def run(args: argparse.Namespace) -> int:
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
     problem = problem_from_args(args, tabular=False)
-    check_applicable(args, [(args.estimator, args.baseline)])
+    check_applicable(args, pairs)
     if args.eval_episodes is not None and problem.track != "continuous":
         raise UserError(f"--eval-episodes {args.eval_episodes}: only for continuous-state problems (whose J is an "
                         "evaluation return); this problem's J is exact")
     args.eval_episodes = args.eval_episodes or 20
-    check_train_budget(problem, args, len(grid))
-    params = ESTIMATORS[args.estimator].params(params_from_args(args)) if args.estimator in ESTIMATORS else {}
-    opts = TrainOptions(estimator=args.estimator, baseline=args.baseline, batch_size=args.batch_size,
-                        iterations=args.iterations, optimizer=args.optimizer, update=args.update.replace("-", "_"),
-                        baseline_offset=args.baseline_offset, baseline_step_size=args.baseline_step_size,
-                        value_features=args.value_features, params=params, fit_batch_size=args.fit_batch_size,
-                        eval_episodes=args.eval_episodes, checkpoints=checkpoints, record_every=args.record_every,
-                        trace_seeds=trace)
-    with bar(total=len(grid) * (args.iterations + 1), desc=f"train {args.estimator}~{args.baseline}",
-             unit="iteration") as progress:
-        runs, engine = train_grid(problem, opts, step_sizes, seeds, engine=args.engine, tick=progress.update)
-    cols = {**opts.columns(), **({"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}),
-            **tags}
-    table = grid_table(problem, runs, grid, cols, opts, engine)
+    check_train_budget(problem, args, len(grid) * len(pairs))
+    given = params_from_args(args)
+    jobs = []
+    for est, base in pairs:  # every pair checked before any runs
+        opts = TrainOptions(estimator=est, baseline=base, batch_size=args.batch_size, iterations=args.iterations,
+                            optimizer=args.optimizer, update=args.update.replace("-", "_"),
+                            baseline_offset=args.baseline_offset, baseline_step_size=args.baseline_step_size,
+                            value_features=args.value_features,
+                            params=ESTIMATORS[est].params(given) if est in ESTIMATORS else {},
+                            fit_batch_size=args.fit_batch_size, eval_episodes=args.eval_episodes,
+                            checkpoints=checkpoints, record_every=args.record_every, trace_seeds=trace)
+        jobs.append((opts, check_grid(problem, opts, step_sizes, args.engine)))
+    extra = {"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}
+    tables, engines = [], []
+    with bar(total=len(pairs) * len(grid) * (args.iterations + 1),
+             desc=f"train {','.join(f'{e}~{b}' for e, b in pairs)}", unit="iteration") as progress:
+        for opts, _ in jobs:
+            runs, engine = train_grid(problem, opts, step_sizes, seeds, engine=args.engine, tick=progress.update)
+            tables.append(grid_table(problem, runs, grid, {**opts.columns(), **extra, **tags}, opts, engine))
+            engines.append(engine)
     for run in runs[:1] if checkpoints else []:
         last = problem.theta
         for t in checkpoints:  # a diverged run keeps its last finite theta at later checkpoints
             last = run.checkpoints.get(t, last)
             save_npy(out.with_name(f"{out.stem}.theta{t}.npy"), last)
-    write_table(table, out, provenance(kind="train", track=problem.track, seed=seeds, engine=engine))
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    write_table(table, out, provenance(kind="train", track=problem.track, seed=seeds, engine=",".join(
+        dict.fromkeys(engines)), pairs=[f"{e}~{b}" for e, b in pairs]))
     return 0

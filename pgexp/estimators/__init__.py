@@ -79,9 +79,10 @@ def gae_common_unbiased(baseline: str, params: Mapping[str, float], gamma: float
 
 
 register_estimator("reinforce", f"{_T}:reinforce", baselines=_SCALAR, label="REINFORCE", color="#0173b2", order=0,
-                   kernel="reinforce", vectorized=True, doc="(sum_h score_h) (G_0 - b(s_0))")
+                   kernel="reinforce", vectorized=True, training_kernel="reinforce",
+                   doc="(sum_h score_h) (G_0 - b(s_0))")
 register_estimator("reward_to_go", f"{_T}:reward_to_go", baselines=_SCALAR, label="reward-to-go", color="#de8f05",
-                   order=1, kernel="reward_to_go", vectorized=True,
+                   order=1, kernel="reward_to_go", vectorized=True, training_kernel="reward_to_go",
                    doc="sum_h score_h gamma^h (R_h - b_h(s_h))  (Q-based PG)")
 register_estimator("advantage_exact", f"{_T}:advantage_exact", baselines=("none",), tracks=("tabular", "lqr"),
                    label="exact advantage", color="#029e73", order=2, kernel="advantage", vectorized=True,
@@ -94,20 +95,21 @@ register_estimator("actor_critic", f"{_R}:actor_critic", baselines=("none",), un
                    objectives=("finite", "discounted"), tracks=("tabular",), fit=f"{_R}:fit_critic",
                    label="actor-critic", color="#4d4d4d", order=5, kernel="advantage", vectorized=True,
                    doc="the lecture's: least-squares critic f on the policy's features, sum_h gamma^h score_h "
-                       "(f - E_pi f)")
+                       "(f - E_pi f)", training_kernel="actor_critic")
 register_estimator("gae", f"{_T}:gae", baselines=("none", "value_exact", "value_learned", "fixed"),
                    unbiased=gae_unbiased, hyperparameters=(LAM,), label="GAE(λ)", color="#cc78bc", order=3,
-                   kernel="gae", vectorized=True,
+                   kernel="gae", vectorized=True, training_kernel="gae",
                    doc="sum_h gamma^h score_h GAE(lambda) advantage, V = the baseline (0 after an episode's end)")
 # What most code computes: the same weights without gamma^h (finite and episodic objectives; biased for gamma < 1)
 register_estimator("reward_to_go_common", f"{_T}:reward_to_go_common", baselines=_SCALAR, unbiased=common_unbiased,
                    objectives=("finite", "episodic"), label="reward-to-go, common (no γʰ)", color="#ece133", order=6,
                    kernel="reward_to_go_common", vectorized=True,
                    doc="sum_h score_h (R_h - b_h(s_h)): reward-to-go without gamma^h, as most code "
-                       "(biased for gamma < 1)")
+                       "(biased for gamma < 1)", training_kernel="reward_to_go_common")
 register_estimator("gae_common", f"{_T}:gae_common", baselines=("none", "value_exact", "value_learned", "fixed"),
                    unbiased=gae_common_unbiased, objectives=("finite", "episodic"), hyperparameters=(LAM,),
                    label="GAE(λ), common (no γʰ)", color="#56b4e9", order=7, kernel="gae_common", vectorized=True,
+                   training_kernel="gae_common",
                    doc="sum_h score_h GAE(lambda) advantage without gamma^h, as PPO code (biased for gamma < 1)")
 
 __all__ = ["BASELINES", "BASELINE_SPECS", "ESTIMATORS", "LAM", "OBJECTIVES", "TRACKS", "Baseline", "BaselineChoice",

@@ -245,6 +245,11 @@ class Estimator:
             reads the estimator's per-replicate fit ``(S, A)`` if it has one, else the exact advantage), so a stack
             is sampled, weighted and accumulated in one compiled pass; ``None``: the general route only.  The
             two routes give the same numbers (a test).
+        training_kernel: the compiled training engine's implementation of the same step weights
+            (:data:`pgexp.runs.train_kernels.KERNELS`: ``reinforce``, ``reward_to_go``, ``reward_to_go_common``,
+            ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
+            engine.  A kernel draws the same trajectories as ``fn`` and must give the same numbers to rounding
+            (``tests/test_training_fast.py``).
     """
 
     name: str
@@ -262,6 +267,7 @@ class Estimator:
     doc: str = ""
     vectorized: bool = False
     kernel: str | None = None
+    training_kernel: str | None = None
 
     @property
     def function(self) -> Callable:
@@ -383,7 +389,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        tracks: tuple[str, ...] | list[str] = TRACKS, sampling: str = "trajectories",
                        fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
                        order: int | None = None, doc: str = "", vectorized: bool = False,
-                       kernel: str | None = None, replace: bool = False) -> Estimator:
+                       kernel: str | None = None, training_kernel: str | None = None,
+                       replace: bool = False) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
     ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  A name already
@@ -417,6 +424,9 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
         if other is not None and (other.low, other.high) != (h.low, h.high):
             raise UserError(f"register_estimator {name}: hyperparameter {h.name} is already registered with bounds "
                             f"[{other.low:g}, {other.high:g}]")
+    if training_kernel is not None and not NAME_RE.match(str(training_kernel)):
+        raise UserError(f"register_estimator {name}: training_kernel {training_kernel!r}; allowed: None or the name "
+                        "of a compiled training kernel")
     if not (isinstance(unbiased, bool) or callable(unbiased)):
         raise UserError(f"register_estimator {name}: unbiased must be a bool or a function (baseline, params) -> bool "
                         "or (baseline, params, gamma) -> bool")
@@ -424,7 +434,7 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
     est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
                     order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc,
-                    vectorized=bool(vectorized), kernel=kernel)
+                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel)
     ESTIMATORS[name] = est
     REGISTERED_BY[("estimator", name)] = sys_caller()
     return est

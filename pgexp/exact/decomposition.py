@@ -88,8 +88,34 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
     """Exact per-step Doob terms by the recursion (module docstring).
 
     Returns ``{"initial_state": float, "actions": (L,), "transitions": (L,), "total": float}`` (per step ``h``:
-    the terms of ``a_h`` and ``s_{h+1}``).
+    the terms of ``a_h`` and ``s_{h+1}``).  The loops over steps run compiled
+    (:func:`pgexp.exact.kernels.doob_kernel`): the numbers of :func:`doob_decomposition_reference`, bit for bit.
     """
+    from pgexp.exact import kernels
+
+    b = _check(estimator, baseline)
+    st = problem if isinstance(problem, ExactSetup) else make_setup(problem)
+    X, f, bk = _setup_family(st, estimator, b, float(lam), value)
+    mdp = st.mdp
+    bw = rec.backward(st, X, X)
+    c = np.ascontiguousarray
+    optimal = f is not None and bk is not None
+    phi, actions, transitions = kernels.doob_kernel(
+        st.csr_P, st.csr_PT, st.pi_c, c(st.sigma, dtype=np.float64), ~st.absorbing, bw.M1X, c(X.e, dtype=np.float64),
+        c(X.nu, dtype=np.float64), float(X.beta), X.beta ** 2, float(X.kappa), c(X.rho, dtype=np.float64),
+        c(f, dtype=np.float64) if optimal else np.zeros(0), c(bk, dtype=np.float64) if optimal else np.zeros(0),
+        mdp.mu.copy(), mdp.mu * X.p0, mdp.mu * X.p0 ** 2)
+    mean = mdp.mu @ phi[0]
+    dev = phi[0] - mean[None, :]
+    initial = float(mdp.mu @ np.einsum("sd,sd->s", dev, dev))
+    total = initial + float(actions.sum() + transitions.sum())
+    return {"initial_state": initial, "actions": actions, "transitions": transitions, "total": total}
+
+
+def doob_decomposition_reference(problem: Problem | ExactSetup, estimator: str,
+                                 baseline: str | mo.Baseline = "none", *, lam: float = 0.95,
+                                 value: np.ndarray | None = None) -> dict:
+    """:func:`doob_decomposition` in numpy and scipy.sparse, one call per array operation of a step."""
     b = _check(estimator, baseline)
     st = problem if isinstance(problem, ExactSetup) else make_setup(problem)
     X, f, bk = _setup_family(st, estimator, b, float(lam), value)
@@ -99,7 +125,7 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
     pi, sigma = st.pi, st.sigma
     alive = ~st.absorbing
     alive_f = alive.astype(np.float64)
-    bw = rec.backward(st, X, X)
+    bw = rec.backward_reference(st, X, X)
     M1 = bw.M1X
     # N_h(s) for h = 0..L and the future gradient phi_h(s) for h = 0..L (zero at h = L and when absorbed)
     N = np.zeros((L + 1, S))

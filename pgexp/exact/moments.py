@@ -50,7 +50,7 @@ from pgexp.exact.catalogue import (
     exact_pairs,
     parse_baseline,
 )
-from pgexp.exact.model import ExactSetup, make_setup
+from pgexp.exact.model import ExactSetup, make_setup, memoized
 from pgexp.exact.rollout_moments import enumerate_samples, rollout_moments
 from pgexp.problems.problem import Problem
 from pgexp.sampling.rng import job_entropy
@@ -145,10 +145,31 @@ class _UVR:
     n: int | None = None
 
 
+def family_moments(st: ExactSetup, estimator: str, b: Baseline, lam: float, value: np.ndarray | None,
+                   full: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(E g, E[g g^T])`` (or its diagonal) of the estimator's weight family with a non-optimal, non-LOO
+    baseline, by the recursion; kept on the set-up (:func:`~pgexp.exact.model.memoized`) unless a user's value
+    table is given, so that pairs sharing a family (``est~none`` and the ``u`` of ``est~optimal``) compute it once."""
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        X = fam.family(st, estimator, **family_args(st, estimator, b, value), lam=lam)
+        mean, _, second = rec.moments(st, X, full=full)
+        return mean, second
+
+    if value is not None:
+        return compute()
+    key = ("family_moments", estimator, b.kind, b.c, float(lam) if estimator in LAMBDA_ESTIMATORS else None, full)
+    return memoized(st, key, compute)
+
+
 def _uvr_dp(st: ExactSetup, estimator: str, full: bool) -> _UVR:
-    U = fam.family(st, estimator)
+    """Kept on the set-up: ``optimal`` and ``constant`` of one estimator share it."""
+    return memoized(st, ("uvr_dp", estimator, full), lambda: _compute_uvr_dp(st, estimator, full))
+
+
+def _compute_uvr_dp(st: ExactSetup, estimator: str, full: bool) -> _UVR:
     Vd = fam.direction(st, estimator)
-    mu, _, Euu = rec.moments(st, U, full=full)
+    mu, Euu = family_moments(st, estimator, Baseline("none"), 1.0, None, full)  # u: the family without baseline
+    U = fam.family(st, estimator)
     mv, _, Evv = rec.moments(st, Vd, full=full)
     _, _, Euv = rec.moments(st, U, Vd, full=full)
     G = fam.return_family(st)
@@ -170,9 +191,18 @@ def _uvr_enumeration(st: ExactSetup, estimator: str, max_trajectories: int) -> _
     return _UVR(mu, mv, Euu, Euv, Evv, (p * R) @ v, float(p @ R), float(p @ (R * R)), paths.num)
 
 
+def _rollout_dp(st: ExactSetup, b: Baseline, full: bool):
+    """:func:`~pgexp.exact.rollout_moments.rollout_moments` for baseline ``b``, kept on the set-up (``none``,
+    ``constant`` and ``optimal`` share the one without baseline)."""
+    bs = _rollout_state_baseline(st, b)
+    fixed = b.value if b.kind == "fixed" else None
+    kind = b.kind if b.kind in ("value_exact", "fixed") else "none"
+    return memoized(st, ("rollout_dp", kind, fixed, full), lambda: rollout_moments(st, bs, fixed, full=full))
+
+
 def _uvr_rollout(st: ExactSetup, full: bool, method: str, max_trajectories: int) -> _UVR:
     if method == "dp":
-        m = rollout_moments(st, full=full)
+        m = _rollout_dp(st, Baseline("none"), full)
         return _UVR(m.mu, np.zeros_like(m.mu), m.Euu, m.Euv, m.Evv, m.mu, m.mR, m.ER2)
     smp = enumerate_samples(st, max_trajectories)
     u, v, R = _rollout_rows(st, smp, np.zeros(smp.y.size))
@@ -227,7 +257,7 @@ def _plain(st: ExactSetup, estimator: str, b: Baseline, lam: float, value: np.nd
         bs = _rollout_state_baseline(st, b)
         fixed = b.value if b.kind == "fixed" else None
         if method == "dp":
-            r = rollout_moments(st, bs, fixed, full=full)
+            r = _rollout_dp(st, b, full)
             return ExactMoments(r.mean, _cov_from_second(r.mean, r.second, full), st.grad, "dp", full, info=info)
         smp = enumerate_samples(st, max_trajectories)
         if fixed is not None:
@@ -241,8 +271,7 @@ def _plain(st: ExactSetup, estimator: str, b: Baseline, lam: float, value: np.nd
         return ExactMoments(mean, cov if full else np.diag(cov).copy(), st.grad, "enumeration", full,
                             n_trajectories=int(smp.probs.size), info=info)
     if method == "dp":
-        X = fam.family(st, estimator, **family_args(st, estimator, b, value), lam=lam)
-        mean, _, second = rec.moments(st, X, full=full)
+        mean, second = family_moments(st, estimator, b, lam, value, full)
         return ExactMoments(mean, _cov_from_second(mean, second, full), st.grad, "dp", full, info=info)
     paths = en.enumerate_paths(st, max_trajectories)
     w = en.literal_weights(st, paths, estimator, **literal_args(st, estimator, b, value), lam=lam)

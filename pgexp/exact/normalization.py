@@ -68,7 +68,21 @@ def path_statistics(st: ExactSetup, estimator: str, baseline: str, lam: float = 
 
 
 def normalized_estimates(ps: PathStatistics, members: np.ndarray, N: int, factor: float) -> np.ndarray:
-    """``ĝ`` ``(B, d)`` of each batch given by its ``members`` ``(B, N)`` (trajectory indices; module docstring)."""
+    """``ĝ`` ``(B, d)`` of each batch given by its ``members`` ``(B, N)`` (trajectory indices; module docstring).
+
+    The loop over batches runs compiled (:func:`pgexp.exact.kernels.normalized_batch_estimates`) in numpy's
+    order: the numbers of :func:`normalized_estimates_reference` without its ``(B, N, d)`` gathers."""
+    from pgexp.exact.kernels import normalized_batch_estimates
+
+    c = np.ascontiguousarray
+    return normalized_batch_estimates(c(members, dtype=np.int64), c(ps.length, dtype=np.float64),
+                                      c(ps.W1, dtype=np.float64), c(ps.W2, dtype=np.float64),
+                                      c(ps.G, dtype=np.float64), c(ps.U, dtype=np.float64), int(N), float(factor),
+                                      NORMALIZE_EPS)
+
+
+def normalized_estimates_reference(ps: PathStatistics, members: np.ndarray, N: int, factor: float) -> np.ndarray:
+    """:func:`normalized_estimates` in numpy."""
     K = ps.length[members].sum(axis=1)
     S1, S2 = ps.W1[members].sum(axis=1), ps.W2[members].sum(axis=1)
     Gs, Us = ps.G[members].sum(axis=1), ps.U[members].sum(axis=1)
@@ -159,4 +173,4 @@ def bias_rate(batch_sizes: Sequence[int], bias_norms: Sequence[float]) -> Rate:
 
 
 __all__ = ["PathStatistics", "Rate", "bias_rate", "exact_normalized", "feasible_batch_sizes",
-           "normalized_batch_moments", "normalized_estimates", "path_statistics"]
+           "normalized_batch_moments", "normalized_estimates", "normalized_estimates_reference", "path_statistics"]

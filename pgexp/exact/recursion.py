@@ -51,6 +51,12 @@ independent) and ``E[sigma_h | s_h] = sum_a pi(a|s) grad log pi(a|s) = 0``.
 4. ``E[g_Y] = sum_h sum_s p_h(s) u1_h(s)`` and ``Cov = E[g g^T] - E[g] E[g]^T``.
 
 Every quantity is zeroed in absorbing states at each step (the episode is over: no action, no score).
+
+Two implementations of the same steps: the ``*_reference`` functions in numpy and scipy.sparse, one call per
+array operation of a step, and the public ones, whose loops over steps run compiled
+(:mod:`pgexp.exact.kernels`; ~50x faster at the study's sizes, where call overhead dominates) and leave the
+matrix products to BLAS, batched over steps.  Both evaluate every operation in the same order: they return the
+same numbers, bit for bit (tests).
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ import numpy as np
 from pgexp.exact.families import WeightFamily
 from pgexp.exact.model import ExactSetup
 from pgexp.progress import track as with_progress
+
+BLOCK_BYTES = 2**20  # a block of steps' operands and products, held at once: small enough to stay in cache
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,8 +85,8 @@ class Backward:
     NXY: np.ndarray
 
 
-def backward(st: ExactSetup, X: WeightFamily, Y: WeightFamily) -> Backward:
-    """Step 1 of the module docstring."""
+def backward_reference(st: ExactSetup, X: WeightFamily, Y: WeightFamily) -> Backward:
+    """Step 1 of the module docstring (numpy; :func:`backward` is the compiled form)."""
     mdp = st.mdp
     S, A, L = st.num_states, st.num_actions, st.L
     alive = ~st.absorbing
@@ -100,7 +108,7 @@ def backward(st: ExactSetup, X: WeightFamily, Y: WeightFamily) -> Backward:
     return Backward(M1X, M1Y, M2, NX, NY, NXY)
 
 
-def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: bool):
+def _pass_reference(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: bool):
     """Steps 2-4 for the ordered pair: ``(E[g_Y], same-step, cross(X, Y))`` -- ``(d, d)`` matrices when
     ``full``, else their diagonals ``(d,)``."""
     mdp = st.mdp
@@ -163,19 +171,94 @@ def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: 
     return mean, diag, cross
 
 
+def moments_reference(st: ExactSetup, X: WeightFamily, Y: WeightFamily | None = None, *,
+                      full: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`moments` in numpy (the reference the compiled form is tested against)."""
+    return _combine(st, X, Y, full, backward_reference, _pass_reference)
+
+
 def moments(st: ExactSetup, X: WeightFamily, Y: WeightFamily | None = None, *,
             full: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(E[g_X], E[g_Y], E[g_X g_Y^T])`` (``Y = None``: ``Y = X``); the last is ``(d, d)``, or its diagonal
     ``(d,)`` when not ``full``."""
+    return _combine(st, X, Y, full, backward, _pass)
+
+
+def _combine(st, X, Y, full, bwd, fwd):
     if Y is None:
-        bw = backward(st, X, X)
-        mean, diag, cross = _pass(st, X, X, bw, full)
+        bw = bwd(st, X, X)
+        mean, diag, cross = fwd(st, X, X, bw, full)
         return mean, mean, diag + cross + (cross.T if full else cross)
-    bXY = backward(st, X, Y)
-    mY, diag, cXY = _pass(st, X, Y, bXY, full)
+    bXY = bwd(st, X, Y)
+    mY, diag, cXY = fwd(st, X, Y, bXY, full)
     bYX = Backward(bXY.M1Y, bXY.M1X, bXY.M2, bXY.N1Y, bXY.N1X, bXY.NXY)
-    mX, _, cYX = _pass(st, Y, X, bYX, full)
+    mX, _, cYX = fwd(st, Y, X, bYX, full)
     return mX, mY, diag + cXY + (cYX.T if full else cYX)
+
+
+# --------------------------------------------------------------------------- compiled forms
+
+def _arrays(F: WeightFamily) -> tuple:
+    """``(kappa, rho, c, nu, beta, e)`` of a family, contiguous float64 (one compiled signature)."""
+    c = np.ascontiguousarray
+    return (float(F.kappa), c(F.rho, dtype=np.float64), c(F.c, dtype=np.float64), c(F.nu, dtype=np.float64),
+            float(F.beta), c(F.e, dtype=np.float64))
+
+
+def backward(st: ExactSetup, X: WeightFamily, Y: WeightFamily) -> Backward:
+    """Step 1 of the module docstring, compiled (:func:`backward_reference`'s numbers)."""
+    from pgexp.exact import kernels
+
+    fX, fY = _arrays(X), _arrays(Y)
+    M1X, M1Y, M2, NX, NY, NXY = kernels.backward_kernel(st.csr_P, st.pi_c, ~st.absorbing, fX[3], fY[3], fX[2],
+                                                        fY[2], fX[4], fY[4])
+    return Backward(M1X, M1Y, M2, NX, NY, NXY)
+
+
+def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: bool):
+    """:func:`_pass_reference` with its loop over steps compiled, block by block of steps: the kernel stores each
+    step's operands, BLAS multiplies them (one batched ``matmul`` per block) and the products are added in the
+    loop's order."""
+    from pgexp.exact import kernels
+
+    S, A, d = st.sigma.shape
+    L = st.L
+    mu = st.mdp.mu
+    track = X.beta != 0.0
+    state = (mu.copy(), mu * X.p0, mu * Y.p0, mu * X.p0 * Y.p0, np.zeros((S, d)), np.zeros((S, d)),
+             np.zeros((S, d)), np.zeros((S, A)))
+    per_step = S + S * d * (1 + (2 if track else 0) + (1 + (2 if track else 0) if full else 0)) + d \
+        + (d * d * (1 + (2 if track else 0)) if full else 0)
+    nb = max(1, min(L, BLOCK_BYTES // (8 * per_step)))
+    big = (nb, S, d)
+    none = np.zeros((1, 1, 1))
+    out = (np.zeros((nb, S)), np.zeros(big), np.zeros(big) if full else none,
+           np.zeros(big) if full and track else none, np.zeros(big) if track else none,
+           np.zeros(big) if full and track else none, np.zeros(big) if track else none)
+    mean = np.zeros(d)
+    cross = np.zeros((d, d) if full else (1, d))
+    means = np.zeros((nb, 1, d))
+    prods = [np.zeros((nb, d, d)) if full and (i == 0 or track) else none for i in range(3)]
+    fX, fY = _arrays(X), _arrays(Y)
+    sigma = np.ascontiguousarray(st.sigma, dtype=np.float64)
+    pis = st.pi[:, :, None] * st.sigma
+    for h0 in range(0, L, nb):
+        n = min(L, h0 + nb) - h0
+        kernels.forward_kernel(h0, h0 + n, st.csr_PT, st.pi_c, sigma, pis, st.alive_f, fX, fY,
+                               (bw.M1X, bw.M1Y, bw.M2), state, out, track, full, cross)
+        op, ou1, oFa, oFc, ov2, oFd, ov3 = out
+        np.matmul(op[:n, None, :], ou1[:n], out=means[:n])
+        kernels.add_steps(mean, means[:n, 0], means[:n, 0], means[:n, 0], False)
+        if full:
+            np.matmul(oFa[:n].transpose(0, 2, 1), ou1[:n], out=prods[0][:n])
+            if track:
+                np.matmul(oFc[:n].transpose(0, 2, 1), ov2[:n], out=prods[1][:n])
+                np.matmul(oFd[:n].transpose(0, 2, 1), ov3[:n], out=prods[2][:n])
+            kernels.add_steps(cross, prods[0][:n], prods[1][:n], prods[2][:n], track)
+    flat = st.sigma.reshape(S * A, d)
+    w = state[7].reshape(-1)
+    diag = (flat * w[:, None]).T @ flat if full else w @ (flat * flat)
+    return mean, diag, cross if full else cross[0]
 
 
 def state_values(st: ExactSetup, X: WeightFamily) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +270,37 @@ def state_values(st: ExactSetup, X: WeightFamily) -> tuple[np.ndarray, np.ndarra
 
 def step_means(st: ExactSetup, X: WeightFamily) -> np.ndarray:
     """``E[sigma_h w_h]`` for each step ``h``, ``(L, d)`` (``E[sigma_h Pi_h] = 0``, so ``y = M1 + e`` suffices)."""
+    from pgexp.exact import kernels
+
     bw = backward(st, X, X)
+    S, _, d = st.sigma.shape
+    L = st.L
+    pis = st.pi[:, :, None] * st.sigma
+    e = np.ascontiguousarray(X.e, dtype=np.float64)
+    nb = max(1, min(L, BLOCK_BYTES // (8 * (S + S * d + d))))
+    p, p_out, u_out = st.mdp.mu.copy(), np.zeros((nb, S)), np.zeros((nb, S, d))
+    out = np.zeros((L, d))
+    for h0 in range(0, L, nb):
+        n = min(L, h0 + nb) - h0
+        kernels.step_operands(h0, h0 + n, st.csr_PT, st.pi_c, pis, st.alive_f, p, bw.M1X, e, p_out, u_out)
+        out[h0:h0 + n] = np.matmul(p_out[:n, None, :], u_out[:n]).reshape(n, d)
+    return out
+
+
+def mean(st: ExactSetup, X: WeightFamily) -> np.ndarray:
+    """``E[g_X]`` ``(d,)`` alone: the steps' :func:`step_means` added in order, the first output of :func:`moments`
+    bit for bit (its forward pass adds the same ``p_h @ u1_h``) without the second moments."""
+    from pgexp.exact import kernels
+
+    steps = step_means(st, X)
+    total = np.zeros(st.dim)
+    kernels.add_steps(total, steps, steps, steps, False)
+    return total
+
+
+def step_means_reference(st: ExactSetup, X: WeightFamily) -> np.ndarray:
+    """:func:`step_means` in numpy."""
+    bw = backward_reference(st, X, X)
     pis = st.pi[:, :, None] * st.sigma
     alive = (~st.absorbing).astype(np.float64)
     p = st.mdp.mu.copy()

@@ -1,13 +1,17 @@
-"""Figure ``bias_variance``: the MSE of each estimator~baseline at the reference cell, and what it is made of.
+"""Figure ``bias_variance``: the MSE of each estimator~baseline at the reference cell, and its squared bias.
 
-Per environment (and θ), at the reference horizon and batch size (metrics rows with ``sweep == "both"``),
-two axes share one row per pair:
+One panel per environment (and θ), at most :data:`MAX_COLS` side by side (more wrap into another block
+below), one row per pair (the labels once, on the left of each block), at the reference horizon and batch
+size (metrics rows with ``sweep == "both"``), on a log axis (squared gradient-norm units):
 
-* left, log scale: ``mse`` = ``E‖ĝ − ∇J‖²`` (squared gradient-norm units) with its 95 % interval
-  ``[mse_lo, mse_hi]``: a point, not a bar, because a bar's length on a log axis means nothing;
-* right, linear ``[0, 1]``: the shares of the MSE, ``tr Cov[ĝ] / (tr Cov[ĝ] + bias²)`` (solid) and
-  ``bias² / (tr Cov[ĝ] + bias²)`` (hatched), stacked so that the bar's length is its share.  ``bias_sq``
-  is the unbiased estimate of ``‖E ĝ − ∇J‖²``, which can come out negative; it is clipped at 0 here.
+* filled: ``mse`` = ``E‖ĝ − ∇J‖²`` = ``tr Cov[ĝ] + ‖E ĝ − ∇J‖²`` with its 95 % interval ``[mse_lo, mse_hi]``:
+  a point, not a bar, because a bar's length on a log axis means nothing;
+* open, same colour: the squared bias ``bias_sq`` = ``‖E ĝ − ∇J‖²`` with its interval, where that interval
+  excludes 0 (a bias the replicates resolve).  The gap to the MSE point is the variance's share: touching,
+  the bias is the MSE; a decade to the left, the bias is a tenth of it.
+
+Each panel's x range is its points' range with intervals up to a quarter of it further
+(:func:`~pgexp.figures.layout.robust_limits`); an interval the axis cuts ends in a triangle.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from pgexp.figures import data
-from pgexp.figures.layout import figure_with_legend, log_ticks, padded_limits
-from pgexp.figures.style import FIG_WIDTH, no_data, pair_label, pair_style, print_scale, style
+from pgexp.figures.layout import figure_with_legend, fixed_axes, legend_height, log_ticks, panel_label, robust_limits
+from pgexp.figures.style import FIG_WIDTH, max_height, no_data, pair_label, pair_style, print_scale, style
 
 TITLE = "Bias–variance decomposition at the reference cell"
-_ROW_IN = 0.19  # inches per pair
+MAX_COLS = 5  # environments side by side; more wrap into another block
+_ROW_IN = 0.13  # inches per pair, at print size
+_PANEL_IN = 1.05  # inches per environment column, at print size
 
 
 def reference_rows(sub: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
@@ -35,43 +40,37 @@ def reference_rows(sub: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFr
     return first.reindex(pd.MultiIndex.from_tuples(pairs, names=["estimator", "baseline"]))
 
 
-def plot_mse(ax, rows: pd.DataFrame, y: np.ndarray, scale: float) -> None:
-    """MSE points with their 95 % intervals, one per row of ``rows`` at height ``y``."""
+def resolved_bias(rows: pd.DataFrame) -> np.ndarray:
+    """Whether each pair's squared bias is resolved: its interval's lower end above 0."""
+    return np.isfinite(data.col(rows, "bias_sq")) & (data.col(rows, "bias_sq_lo") > 0)
+
+
+def plot_panel(ax, rows: pd.DataFrame, y: np.ndarray, scale: float) -> tuple[float, float] | None:
+    """MSE points (filled) and resolved squared biases (open), each with its 95 % interval, at heights ``y``;
+    sets and returns the x limits."""
     mse, lo, hi = (data.col(rows, c) for c in ("mse", "mse_lo", "mse_hi"))
+    bias, b_lo, b_hi = (data.col(rows, c) for c in ("bias_sq", "bias_sq_lo", "bias_sq_hi"))
+    shown = resolved_bias(rows)
+    ms = 4.0 * scale
     for j, (est, base) in enumerate(rows.index):
-        if not (np.isfinite(mse[j]) and mse[j] > 0):
-            continue
         st = pair_style(est, base)
-        low = lo[j] if np.isfinite(lo[j]) and lo[j] > 0 else np.nan
-        ax.errorbar(mse[j], y[j], xerr=data.ci_err(mse[j:j + 1], np.array([low]), hi[j:j + 1]), color=st["color"],
-                    marker=st["marker"], markersize=4.2 * scale, markeredgecolor="white", markeredgewidth=0.3 * scale,
-                    elinewidth=0.9 * scale, capsize=2.0 * scale, linestyle="none", zorder=3)
+        look = {"color": st["color"], "marker": st["marker"], "markersize": ms, "linestyle": "none",
+                "elinewidth": 0.8 * scale, "capsize": 1.6 * scale, "zorder": 3}
+        if np.isfinite(mse[j]) and mse[j] > 0:
+            low = np.array([lo[j] if lo[j] > 0 else 1e-300])  # a lower end at 0 reaches the axis (marked)
+            ax.errorbar(mse[j], y[j], xerr=data.ci_err(mse[j:j + 1], low, hi[j:j + 1]), markeredgecolor="white",
+                        markeredgewidth=0.3 * scale, **look)
+        if shown[j]:
+            ax.errorbar(bias[j], y[j], xerr=data.ci_err(bias[j:j + 1], b_lo[j:j + 1], b_hi[j:j + 1]),
+                        markerfacecolor="white", markeredgewidth=0.9 * scale, **{**look, "zorder": 4})
     ax.set_xscale("log")
-    limits = padded_limits(np.concatenate([mse, lo, hi]), log=True, pad=1.6)
+    points = np.concatenate([mse, np.where(shown, bias, np.nan)])
+    ends = np.concatenate([lo, hi, np.where(shown, b_lo, np.nan), np.where(shown, b_hi, np.nan)])
+    limits = robust_limits(points, ends, ends, log=True, pad=1.6)
     if limits is not None:
         ax.set_xlim(*limits)
-        log_ticks(ax, *limits, max_ticks=4, axis="x")
-    ax.set_xlabel("MSE (log scale)")
-
-
-def plot_shares(ax, rows: pd.DataFrame, y: np.ndarray, scale: float) -> None:
-    """Stacked shares of the MSE: variance (solid) then squared bias (hatched), on ``[0, 1]``."""
-    var = np.clip(data.col(rows, "trace_cov"), 0, None)
-    bias = np.clip(np.nan_to_num(data.col(rows, "bias_sq")), 0, None)
-    total = var + bias
-    ok = np.isfinite(total) & (total > 0)
-    v_share = np.where(ok, var / np.where(ok, total, 1.0), 0.0)
-    for j, (est, base) in enumerate(rows.index):
-        if not ok[j]:
-            continue
-        color = pair_style(est, base)["color"]
-        ax.barh(y[j], v_share[j], height=0.66, color=color, edgecolor=color, linewidth=0.5 * scale, zorder=2)
-        if v_share[j] < 1:
-            ax.barh(y[j], 1 - v_share[j], left=v_share[j], height=0.66, color="white", edgecolor=color,
-                    hatch="/////", linewidth=0.7 * scale, zorder=2)
-    ax.set_xlim(0, 1)
-    ax.set_xticks([0, 0.5, 1], ["0", "½", "1"])
-    ax.set_xlabel("share of MSE")
+        log_ticks(ax, *limits, max_ticks=3, axis="x")
+    return limits
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:
@@ -81,35 +80,36 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     panels = data.panels(df)
     pairs = data.pairs(df)
     labels = [pair_label(e, b) for e, b in pairs]
-    ncols = min(len(panels), 2)
-    nrows = math.ceil(len(panels) / ncols)
-    label_in = 0.066 * max(len(s) for s in labels)  # the tick labels' width, inches at 7.5 pt
-    width = max(FIG_WIDTH, label_in + 2.9 * ncols)
+    ncols = min(len(panels), MAX_COLS)
+    blocks = math.ceil(len(panels) / ncols)
+    label_in = 0.058 * max(len(s) for s in labels)  # the tick labels' width, inches at 7 pt
+    width = max(FIG_WIDTH if len(panels) > 1 else 4.6, label_in + 0.3 + _PANEL_IN * ncols)
     scale = print_scale(width)
-    panel_h = (0.55 + _ROW_IN * len(pairs)) * scale
     cells = {data.reference_cell(sub) for _, sub in panels}
     with style(scale):
-        legend = [(["MSE with 95% CI", "variance share tr Cov[ĝ] / MSE", "squared-bias share ‖E ĝ − ∇J‖² / MSE"],
-                   [Line2D([], [], color="0.3", marker="o", markersize=4.2 * scale, linewidth=0.9 * scale),
-                    Patch(facecolor="0.45", edgecolor="0.45"),
-                    Patch(facecolor="white", edgecolor="0.45", hatch="/////")])]
-        title = f"reference cell: {cells.pop()}" if len(cells) == 1 and "" not in cells else None
-        fig, grid = figure_with_legend(width, nrows * panel_h + 0.1, legend, scale, title=title)
-        axes = grid.subplots(nrows, 2 * ncols, squeeze=False, gridspec_kw={"width_ratios": [1.5, 1] * ncols})
+        legend = [(["MSE E‖ĝ − ∇J‖², 95% CI", "squared bias ‖E ĝ − ∇J‖² (where its 95% CI excludes 0)"],
+                   [Line2D([], [], color="0.3", marker="o", markersize=4.0 * scale, linewidth=0.8 * scale),
+                    Line2D([], [], color="0.3", marker="o", markersize=4.0 * scale, linewidth=0.8 * scale,
+                           markerfacecolor="white")])]
+        title = f"reference cell: {cells.pop()}; squared gradient-norm units, log scale" \
+            if len(cells) == 1 and "" not in cells else None
+        wanted = blocks * (0.75 + _ROW_IN * len(pairs)) * scale
+        room = max_height(width) - legend_height(legend, width, scale, title)
+        fig, grid = figure_with_legend(width, min(wanted, room), legend, scale, title=title)
+        axes = grid.subplots(blocks, ncols, squeeze=False)
+        fixed_axes(axes)
         y = np.arange(len(pairs))[::-1].astype(float)  # the first pair on top
-        for k, (panel_title, sub) in enumerate(panels):
-            r, c = divmod(k, ncols)
-            ax_m, ax_s = axes[r, 2 * c], axes[r, 2 * c + 1]
-            rows = reference_rows(sub, pairs)
-            plot_mse(ax_m, rows, y, scale)
-            plot_shares(ax_s, rows, y, scale)
-            for ax in (ax_m, ax_s):
-                ax.set_ylim(-0.6, len(pairs) - 0.4)
-                ax.set_yticks(y, labels if ax is ax_m and c == 0 else [""] * len(pairs))
-                ax.tick_params(axis="y", length=0)
-                ax.grid(axis="y", visible=False)
-            where = "" if title else f"  ({data.reference_cell(sub)})"
-            ax_m.set_title(f"{panel_title}{where}", loc="left")
-        for ax in axes.flat[2 * len(panels):]:
-            ax.set_visible(False)
+        for k, ax in enumerate(axes.flat):
+            if k >= len(panels):
+                ax.set_visible(False)
+                continue
+            panel_title, sub = panels[k]
+            plot_panel(ax, reference_rows(sub, pairs), y, scale)
+            ax.set_ylim(-0.6, len(pairs) - 0.4)
+            ax.set_yticks(y, labels if k % ncols == 0 else [""] * len(pairs), fontsize=7.0 * scale)
+            ax.tick_params(axis="y", length=0)
+            ax.grid(axis="y", visible=False)
+            where = "" if title else f"\n{data.reference_cell(sub)}"
+            ax.set_title(panel_label(panel_title, 14) + where)
+        grid.supxlabel("MSE and squared bias (squared gradient-norm units, log scale)", fontsize=8.5 * scale)
         return fig

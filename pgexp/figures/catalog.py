@@ -15,6 +15,9 @@ _SUMMARY = ("env_name", "estimator", "baseline", "step_size", "selected")
 _BCA = "95% BCa bootstrap intervals over replicates"
 OPTIMAL_NOTE = ("The baseline “fitted per-coord. b̂” is Greensmith et al.'s per-coordinate constant "
                 "b̂ₖ = Σ uₖvₖ / Σ vₖ², fitted on an independent batch, not the exact optimum.")
+CLIPPED = ("An interval that reaches further beyond the points than a quarter of their range (at least a quarter "
+           "decade on a log axis) is cut at the axis and ends in a small triangle pointing the way it goes on, so "
+           "that one heavy-tailed interval cannot flatten the rest.")
 COSINE_DEF = ("cosine: the mean over batches of cos(ĝ, ∇J) between the batch estimate ĝ and the exact gradient "
               "(dimensionless, 1 = aligned; it depends on N)")
 
@@ -30,11 +33,11 @@ register_figure(
     caption=(
         "Per-trajectory variance tr Cov[g] of one trajectory's gradient estimate g (squared gradient-norm units, "
         "log scale) against the horizon H (environment steps, log scale). Rows: environments (and policy points "
-        "θ); columns: estimators; colours and markers: baselines. Points: Monte-Carlo estimates at the reference "
-        f"batch size with {_BCA}; dashed lines: least-squares fits in log-log coordinates, whose slopes (with 95% "
-        "CIs) are in the report's slope table; thin solid lines, where present: the exact variance; dotted grey: "
-        "slope 3, the lecture's H³ claim for REINFORCE. A variance of exactly zero has no place on a log axis and "
-        f"is not drawn. {OPTIMAL_NOTE}"),
+        "θ), each with its own y range; columns: estimators; colours and markers: baselines. Points: Monte-Carlo "
+        f"estimates at the reference batch size with {_BCA}; dashed lines: least-squares fits in log-log "
+        "coordinates, whose slopes (with 95% CIs) are in the report's slope table; thin solid lines, where "
+        "present: the exact variance; dotted grey: slope 3, the lecture's H³ claim for REINFORCE. A variance of "
+        f"exactly zero has no place on a log axis and is not drawn. {CLIPPED} {OPTIMAL_NOTE}"),
 )
 
 register_figure(
@@ -47,7 +50,8 @@ register_figure(
     order=20,
     caption=(
         "Quality of the batch estimate ĝ (the mean of N trajectories' estimates) against the batch size N "
-        f"(log scale), one column per environment. Top: {COSINE_DEF}. Second row: relative MSE "
+        "(log scale), one column per environment, five to a block (more environments continue in a block below); "
+        f"a metric has the same y range in every column. Top: {COSINE_DEF}. Second row: relative MSE "
         "‖ĝ − ∇J‖²/‖∇J‖² (log scale), which is 1/SNR for an unbiased estimator, SNR = ‖∇J‖²/tr Cov[ĝ] of the "
         "batch mean; the dotted line is the 1/N rate of an unbiased estimator. Where the metrics have it, the "
         "third and fourth rows show the per-trajectory variance tr Cov[g] beside the work-normalised variance "
@@ -55,7 +59,7 @@ register_figure(
         "included, so that at an equal sample budget the lower one wins. Each estimator is drawn once, with its "
         "lowest-MSE baseline at the reference cell (marker = baseline); REINFORCE with no baseline is drawn "
         "dashed with open markers for comparison. Thin solid lines, where present: exact values. "
-        f"Bands: {_BCA}. {OPTIMAL_NOTE}"),
+        f"Bands: {_BCA}. {CLIPPED} {OPTIMAL_NOTE}"),
 )
 
 register_figure(
@@ -66,12 +70,13 @@ register_figure(
     order=30,
     caption=(
         "The mean squared error of each estimator's batch estimate ĝ at the reference horizon and batch size, "
-        "and what it is made of: MSE = E‖ĝ − ∇J‖² = tr Cov[ĝ] + ‖E ĝ − ∇J‖². Left (squared gradient-norm units, "
-        f"log scale): the MSE with {_BCA}, drawn as points because a bar's length on a log axis means nothing. "
-        "Right (linear): the variance share (solid) and squared-bias share (hatched) of the MSE, which add up to 1. "
-        "The squared bias is an unbiased estimate that can come out negative for an unbiased estimator; it is "
-        "clipped at 0. Unbiased estimators show a hatched share only as noise; the actor-critic and GAE(λ) with a "
-        f"learned or no value function show their bias. {OPTIMAL_NOTE}"),
+        "and its squared bias: MSE = E‖ĝ − ∇J‖² = tr Cov[ĝ] + ‖E ĝ − ∇J‖². One panel per environment (and policy "
+        "point θ), five to a row; one row per estimator~baseline; squared gradient-norm units on a log scale, as "
+        f"points because a bar's length on a log axis means nothing. Filled: the MSE with {_BCA}. Open, same "
+        "colour: the squared bias ‖E ĝ − ∇J‖² with its interval, where that interval excludes 0 (the squared "
+        "bias is an unbiased estimate, which scatters around 0 for an unbiased estimator). The gap between the "
+        "two is the variance's share: touching, the bias is the MSE; a decade apart, a tenth of it. "
+        f"{CLIPPED} {OPTIMAL_NOTE}"),
 )
 
 register_figure(
@@ -106,7 +111,7 @@ register_figure(
         "checkpoints of the deterministic exact gradient-ascent path (x: the checkpoint's iteration), so every "
         "estimator is measured at the same policies. Top: per-trajectory variance tr Cov[g] (squared "
         f"gradient-norm units, log scale); bottom: {COSINE_DEF}. Error bars: 95% bootstrap intervals; points "
-        "are dodged sideways for legibility."),
+        f"are dodged sideways for legibility. {CLIPPED}"),
 )
 
 register_figure(
@@ -122,7 +127,7 @@ register_figure(
         "batch (its own relative standard error is in the report). Top: cosine to the Monte-Carlo reference, the "
         "mean over batches of cos(ĝ, reference) (it depends on N); bottom: relative MSE to the reference, "
         "‖ĝ − reference‖²/‖reference‖² (log scale); both against the batch size N. Each estimator with its "
-        f"lowest-MSE baseline; REINFORCE with no baseline dashed, for comparison. Bands: {_BCA}."),
+        f"lowest-MSE baseline; REINFORCE with no baseline dashed, for comparison. Bands: {_BCA}. {CLIPPED}"),
 )
 
 register_figure(
@@ -167,14 +172,14 @@ register_figure(
     order=80,
     caption=(
         "What common implementation choices do to the policy gradient, against the batch size N (log scale). "
-        "Columns: a choice on one problem — dropping the γʰ factor (reward_to_go_common, gae_common), normalising "
+        "Rows: a choice on one problem — dropping the γʰ factor (reward_to_go_common, gae_common), normalising "
         "advantages per batch (rescaled by the exact standard deviation of the step weights, so the N → ∞ limit "
         "is the unnormalised mean), or cutting episodes at T steps with no, exact or learned bootstrap value — "
-        "beside the textbook estimator it replaces (black; same baseline, same trajectories). Rows: squared bias "
-        "‖E ĝ − ∇J‖² and MSE E‖ĝ − ∇J‖², both relative to ‖∇J‖² (log scale), and the cosine of the mean "
-        f"cos(E ĝ, ∇J) (1: the estimator points the right way on average). Points: Monte Carlo with {_BCA} (a "
-        "squared bias estimated below zero is not drawn); thin lines: exact values where the exact engine has "
-        "them. Last column, where present: the exact squared bias of normalised advantages against its N → ∞ "
-        "limit on problems whose batches can be enumerated, with the fitted rate in the legend; points: Monte "
-        "Carlo."),
+        "beside the textbook estimator it replaces (black; same baseline, same trajectories); colour: the variant, "
+        "marker: the estimator it modifies. Columns: squared bias ‖E ĝ − ∇J‖² and MSE E‖ĝ − ∇J‖², both relative "
+        "to ‖∇J‖² (log scale), and the cosine of the mean cos(E ĝ, ∇J) (1: the estimator points the right way on "
+        f"average). Points: Monte Carlo with {_BCA} (a squared bias estimated below zero is not drawn); thin lines: "
+        f"exact values where the exact engine has them. {CLIPPED} Last row, where present: the exact squared bias "
+        "of normalised advantages against its N → ∞ limit on problems whose batches can be enumerated, with the "
+        "fitted rate in the key beside it; points: Monte Carlo."),
 )

@@ -44,15 +44,23 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
                 hi.append(r["suboptimal_fraction_hi"] - r["suboptimal_fraction"])
             left.bar(xs, ys, width=width, color=PALETTE[j], label=offset_label(e), yerr=[lo, hi], capsize=2,
                      error_kw={"lw": 0.8})
-        left.set_xticks(range(len(groups)),
-                        [f"{OPTIMIZER_NAMES.get(o, o)}\nα = {eta_label(a)}" for o, a in zip(groups["optimizer"],
-                                                                                     groups["step_size"])],
-                        fontsize=7)
+        left.set_xticks(range(len(groups)), [eta_label(a) for a in groups["step_size"]], fontsize=7,
+                        rotation=40 if len(groups) > 6 else 0, ha="right" if len(groups) > 6 else "center",
+                        rotation_mode="anchor")
+        opts = groups["optimizer"].to_numpy()
+        for o in dict.fromkeys(opts):  # the optimizer under its group of step sizes
+            where = np.flatnonzero(opts == o)
+            left.annotate(OPTIMIZER_NAMES.get(o, o), xy=(where.mean(), 0), xycoords=("data", "axes fraction"),
+                          xytext=(0, -30 if len(groups) > 6 else -20), textcoords="offset points", ha="center",
+                          va="top", fontsize=7.5, fontweight="bold")
+            if where.min() > 0:
+                left.axvline(where.min() - 0.5, color="0.6", linewidth=0.6)
+        left.set_xlabel("step size α", labelpad=20 if len(groups) > 6 else 14)
         left.set_ylim(0, 1.2)
         left.set_yticks(np.linspace(0, 1, 6))
         left.set_ylabel("seeds ending on a suboptimal arm\n(fraction, 95% Wilson CI)")
         left.legend(title="baseline", loc="upper center", ncols=len(offsets), title_fontsize=7.5)
-        left.set_title(TITLE, fontsize=9)
+        fig.suptitle(TITLE, fontsize=9.5, fontweight="bold")
         if variance is not None and not variance.empty:
             v = variance.sort_values("offset")
             labels = [offset_label(e) for e in v["offset"]]
@@ -62,7 +70,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
             right.set_yscale("log")
             right.set_xticks(x, labels)
             right.set_ylabel("exact tr Cov at θ₀ (batch of 1)")
-            right.legend(loc="upper left", fontsize=6.5)
+            right.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=7, borderaxespad=0.3)
         else:
             right.set_axis_off()
     return fig

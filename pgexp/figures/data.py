@@ -36,6 +36,14 @@ def select(df: pd.DataFrame, estimator: str, baseline: str) -> pd.DataFrame:
     return df[(df["estimator"] == estimator) & (df["baseline"] == baseline)]
 
 
+def by_pair(df: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """``df`` split by ``(estimator, baseline)`` in one pass (a boolean selection per pair, repeated over a
+    grid of panels, was most of a grid figure's drawing time)."""
+    if df.empty or "estimator" not in df or "baseline" not in df:
+        return {}
+    return {(str(e), str(b)): g for (e, b), g in df.groupby(["estimator", "baseline"], sort=False)}
+
+
 def pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
     """The ``(estimator, baseline)`` pairs of ``df``, in registry order."""
     found = {(str(e), str(b)) for e, b in zip(df["estimator"], df["baseline"])}

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
-PALETTE = sns.color_palette("colorblind", 8)
+# seaborn's "colorblind" palette (its first 8 colours), written out so a figure job does not import seaborn
+PALETTE = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#fbafe4", "#949494"]
 
 
 def eta_label(x: float) -> str:

@@ -1,7 +1,8 @@
 """Figure ``quality_vs_batch_size``: how good a batch estimate is, against the batch size N.
 
-Columns: environments (and θ where an environment has several).  Rows, against N (trajectories, log
-scale), from the metrics rows of the batch sweep (``sweep`` in ``batch``, ``both``):
+Columns: environments (and θ where an environment has several), at most :data:`MAX_COLS` to a row: more
+environments wrap into further blocks of rows below.  Rows, against N (trajectories, log scale), from the
+metrics rows of the batch sweep (``sweep`` in ``batch``, ``both``):
 
 1. ``cosine``: the mean over batches of cos(ĝ, ∇J) -- it depends on N (1 = aligned);
 2. ``rel_mse``: ``‖ĝ − ∇J‖² / ‖∇J‖²`` (log scale), which is ``1 / SNR`` for an unbiased estimator,
@@ -13,7 +14,9 @@ scale), from the metrics rows of the batch sweep (``sweep`` in ``batch``, ``both
 
 Each estimator is drawn once, with its lowest-MSE baseline at the reference cell (``sweep == "both"``;
 colour = estimator, marker = baseline), plus ``reinforce~none`` dashed with open markers for
-comparison.  Bands: 95 % intervals ``[m_lo, m_hi]``.
+comparison.  Bands: 95 % intervals ``[m_lo, m_hi]``; a metric has the same y range in every column (the
+points' range, intervals reaching at most a quarter of it further: :func:`~pgexp.figures.layout.robust_limits`;
+a band the axis cuts ends in a triangle).
 
 Exact curves (hook for the exact stream): an optional table ``exact_batch`` with ``env_name``,
 ``estimator``, ``baseline``, ``batch_size`` (and ``theta_name``) and any of the columns ``<metric>_exact``
@@ -30,7 +33,17 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from pgexp.figures import data
-from pgexp.figures.layout import BLANK, cosine_limits, figure_with_legend, log_ticks, padded_limits, value_ticks, wrap
+from pgexp.figures.layout import (
+    BLANK,
+    figure_with_legend,
+    fixed_axes,
+    legend_height,
+    log_ticks,
+    panel_label,
+    robust_limits,
+    value_ticks,
+    wrap,
+)
 from pgexp.figures.style import (
     BATCH_LABEL,
     COSINE_LABEL,
@@ -47,12 +60,18 @@ from pgexp.figures.style import (
     baseline_style,
     estimator_color,
     estimator_label,
+    max_height,
     no_data,
     print_scale,
     style,
 )
 
 TITLE = "Estimate quality vs batch size"
+MAX_COLS = 5  # environments side by side; more wrap into another block of rows
+# the y labels on a row as tall as a grid allows (the caption gives the definitions in full)
+SHORT_LABELS = {COSINE_LABEL: "cosine\ncos(ĝ, ∇J)", MC_COSINE_LABEL: "cosine to the\nMC reference",
+                REL_MSE_LABEL: "relative MSE\n‖ĝ−∇J‖²/‖∇J‖²", MC_REL_MSE_LABEL: "rel. MSE to the\nMC reference",
+                VAR_LABEL: "variance\ntr Cov[g]", WNV_LABEL: "work-norm.\nvariance"}
 WNV = "work_normalized_variance"
 REFERENCE = ("reinforce", "none")
 
@@ -63,45 +82,50 @@ def best_baselines(sub: pd.DataFrame) -> dict[str, str]:
     ref, key = sub[sub["sweep"] == "both"], "mse"
     if ref.empty or not np.isfinite(data.col(ref, key)).any():
         ref, key = sub, "rel_mse"
+    values = ref.assign(_k=data.col(ref, key))
+    means = values[np.isfinite(values["_k"])].groupby(["estimator", "baseline"])["_k"].mean()
+    found = {(str(e), str(b)) for e, b in zip(sub["estimator"], sub["baseline"])}
     out = {}
     for est in data.estimators(sub):
-        cand = ref[ref["estimator"] == est].assign(_k=lambda d: data.col(d, key))
-        means = cand[np.isfinite(cand["_k"])].groupby("baseline")["_k"].mean()
-        order = data.baselines(sub[sub["estimator"] == est])
-        out[est] = min(order, key=lambda b: (means.get(b, np.inf), order.index(b)))
+        order = data.baselines(pd.DataFrame({"baseline": [b for e, b in found if e == est]}))
+        out[est] = min(order, key=lambda b: (means.get((est, b), np.inf), order.index(b)))
     return out
 
 
 def lines_of(sub: pd.DataFrame) -> list[tuple[str, str, bool]]:
     """``(estimator, baseline, is_comparison)`` drawn in a panel: reinforce~none first, then one per estimator."""
-    has_ref = not data.select(sub, *REFERENCE).empty
+    has_ref = bool(((sub["estimator"] == REFERENCE[0]) & (sub["baseline"] == REFERENCE[1])).any())
     out = [(*REFERENCE, True)] if has_ref else []
     return out + [(e, b, False) for e, b in best_baselines(sub).items() if not (has_ref and (e, b) == REFERENCE)]
 
 
 def plot_metric(ax, pts: pd.DataFrame, exact: pd.DataFrame, metric: str, est: str, base: str, is_ref: bool,
-                lw: float, ms: float) -> list[np.ndarray]:
-    """One estimator's points, band and exact curve in one panel; returns the values drawn."""
+                lw: float, ms: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One estimator's points, band and exact curve in one panel; returns the values drawn (points, exact)
+    and the interval ends."""
     color, marker = estimator_color(est), baseline_style(base)["marker"]
     log = metric != "cosine"
     x, y, lo, hi = (data.col(pts, c) for c in ("batch_size", metric, f"{metric}_lo", f"{metric}_hi"))
     ok = np.isfinite(y) & ((y > 0) if log else True)
-    drawn = []
+    drawn, ends = [], []
     if ok.any():
         look = ({"linestyle": (0, (4, 2)), "markerfacecolor": "white", "markeredgecolor": color,
                  "markeredgewidth": 0.7 * lw, "zorder": 4} if is_ref
                 else {"markeredgecolor": "white", "markeredgewidth": 0.25 * lw, "zorder": 3})
         ax.plot(x[ok], y[ok], color=color, marker=marker, markersize=ms, linewidth=1.2 * lw, **look)
-        band = ok & np.isfinite(lo) & np.isfinite(hi) & ((lo > 0) if log else True)
+        if log:  # a lower bound at or below 0 runs off a log axis: the band reaches its bottom (and is marked)
+            lo = np.where(lo > 0, lo, np.where(np.isfinite(lo), 1e-300, np.nan))
+        band = ok & np.isfinite(lo) & np.isfinite(hi)
         if band.any():
             ax.fill_between(x[band], lo[band], hi[band], color=color, alpha=0.15, linewidth=0, zorder=2)
+            ends += [lo[band], hi[band]]
         drawn.append(y[ok])
     ex = data.select(exact, est, base).sort_values("batch_size") if f"{metric}_exact" in exact else exact.iloc[:0]
     ey = data.col(ex, f"{metric}_exact")
     if np.isfinite(ey).any():
         ax.plot(data.col(ex, "batch_size"), ey, color=color, linestyle="-", linewidth=0.7 * lw, alpha=0.9, zorder=1)
         drawn.append(ey)
-    return drawn
+    return drawn, ends
 
 
 def guide(ax, sub: pd.DataFrame, lines: list[tuple[str, str, bool]], ns: np.ndarray, lw: float) -> list[np.ndarray]:
@@ -157,10 +181,13 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
     rows = [("cosine", MC_COSINE_LABEL if mc else COSINE_LABEL), ("rel_mse", MC_REL_MSE_LABEL if mc else REL_MSE_LABEL)]
     if np.isfinite(data.col(df, WNV)).any():
         rows += [("var_per_traj", VAR_LABEL), (WNV, WNV_LABEL)]
+    rows = [(m, SHORT_LABELS.get(label, label)) for m, label in rows]
     panels = [(title, sub, lines_of(sub)) for title, sub in data.panels(df)]
     ns = np.unique(data.col(df, "batch_size"))
     n = len(panels)
-    width, panels_height = max(PANEL_W * n + 0.75, 4.0), len(rows) * PANEL_H + 0.45
+    ncols = min(n, MAX_COLS)
+    blocks = -(-n // ncols)
+    width = max(PANEL_W * ncols + 0.75, 4.0)
     scale = print_scale(width)
     ms, lw = MARKER_PT * scale, scale
     used = [ln for _, _, lines in panels for ln in lines]
@@ -171,38 +198,69 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
                          data.baselines(pd.DataFrame({"baseline": [b for _, b, r in used if not r]})),
                          any(r for *_, r in used), len(exact) > 0, lw, ms)
         title = wrap(f"each estimator with its lowest-MSE baseline at the reference cell{where}", 60 if n == 1 else 110)
-        fig, grid = figure_with_legend(width, panels_height, legend, scale, title=title)
-        axes = grid.subplots(len(rows), n, squeeze=False, sharex=True, sharey="row")
+        wanted = blocks * (len(rows) * PANEL_H + 0.45 * scale)  # titles and tick labels of each block
+        room = max_height(width) - legend_height(legend, width, scale, title)
+        fig, grid = figure_with_legend(width, min(wanted, room), legend, scale, title=title)
+        axes = grid.subplots(blocks * len(rows), ncols, squeeze=False)
+        fixed_axes(axes)
         drawn: dict[str, list[np.ndarray]] = {m: [] for m, _ in rows}
-        for k, (title, sub, lines) in enumerate(panels):
+        ends: dict[str, list[np.ndarray]] = {m: [] for m, _ in rows}
+        for k, (label, sub, lines) in enumerate(panels):
+            b, c = divmod(k, ncols)
+            col = axes[b * len(rows):(b + 1) * len(rows), c]
             ex = exact_for(exact, sub)
+            by_pair = data.by_pair(sub)
             for est, base, is_ref in lines:
-                pts = data.one_per(data.select(sub, est, base), "batch_size", ["horizon", "seed"])
+                pts = data.one_per(by_pair[(est, base)], "batch_size", ["horizon", "seed"])
                 for r, (m, _) in enumerate(rows):
-                    drawn[m] += plot_metric(axes[r, k], pts, ex, m, est, base, is_ref, lw, ms)
-            drawn["rel_mse"] += guide(axes[1, k], sub, lines, ns, lw)
-            axes[0, k].axhline(1.0, color="0.55", linewidth=0.6 * lw, zorder=0)
-            axes[0, k].set_title(title)
+                    values, bounds = plot_metric(col[r], pts, ex, m, est, base, is_ref, lw, ms)
+                    drawn[m] += values
+                    ends[m] += bounds
+            drawn["rel_mse"] += guide(col[1], sub, lines, ns, lw)
+            col[0].axhline(1.0, color="0.55", linewidth=0.6 * lw, zorder=0)
+            col[0].set_title(panel_label(label))
         for r, (m, label) in enumerate(rows):
-            vals = np.concatenate(drawn[m]) if drawn[m] else np.array([])
-            limits = cosine_limits(vals) if m == "cosine" else padded_limits(vals, log=True, pad=3.0)
-            if m != "cosine":
-                axes[r, 0].set_yscale("log")
-            if limits is not None:
-                axes[r, 0].set_ylim(*limits)
-                if m != "cosine":
-                    log_ticks(axes[r, 0], *limits)
-            axes[r, 0].set_ylabel(label)
-        for ax in axes.flat:
-            ax.set_xscale("log")
-        if len(ns) > 1:
-            axes[0, 0].set_xlim(ns.min() / 1.3, ns.max() * 1.3)
-        value_ticks(axes[0, 0], ns)
-        for ax in axes[:, 1:].flat:
-            ax.tick_params(labelleft=False)
-        grid.align_ylabels(axes[:, 0])
+            _row_limits(axes[r::len(rows)], m, drawn[m], ends[m])
+            for b in range(blocks):
+                axes[b * len(rows) + r, 0].set_ylabel(label)
+        _x_axes(axes, ns, n, len(rows))
+        for b in range(blocks):
+            grid.align_ylabels(axes[b * len(rows):(b + 1) * len(rows), 0])
         grid.supxlabel(BATCH_LABEL, fontsize=matplotlib.rcParams["axes.labelsize"])
         return fig
+
+
+def _row_limits(axes: np.ndarray, metric: str, drawn: list[np.ndarray], ends: list[np.ndarray]) -> None:
+    """The same y range for a metric in every column: the points' range, intervals a quarter further."""
+    vals = np.concatenate(drawn) if drawn else np.array([])
+    bounds = np.concatenate(ends) if ends else np.array([])
+    log = metric != "cosine"
+    if log:
+        limits = robust_limits(vals, bounds, bounds, log=True, pad=2.0)
+    else:
+        limits = robust_limits(vals, bounds, None, log=False, pad=0.06, min_span=0.1)
+        limits = None if limits is None else (max(-1.05, limits[0]), 1.0 + max(0.03, 0.06 * (1 - limits[0])))
+    for ax in axes.flat:
+        if log:
+            ax.set_yscale("log")
+        if limits is not None:
+            ax.set_ylim(*limits)
+            if log:
+                log_ticks(ax, *limits)
+
+
+def _x_axes(axes: np.ndarray, ns: np.ndarray, n: int, nrows: int) -> None:
+    """Log N axes with ticks at the batch sizes; tick labels on the outer panels; no panel past the ``n``-th."""
+    ncols = axes.shape[1]
+    for k, ax in enumerate(axes.flat):
+        r, c = divmod(k, ncols)
+        ax.set_xscale("log")
+        if len(ns) > 1:
+            ax.set_xlim(ns.min() / 1.3, ns.max() * 1.3)
+        value_ticks(ax, ns)
+        if (r // nrows) * ncols + c >= n:
+            ax.set_visible(False)
+        ax.tick_params(labelleft=c == 0, labelbottom=r % nrows == nrows - 1)
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:

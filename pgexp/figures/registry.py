@@ -110,9 +110,14 @@ class Figure:
 
     def make(self, tables: Mapping[str, pd.DataFrame],
              sources: Mapping[str, str] | None = None) -> matplotlib.figure.Figure:
-        """:meth:`check` the tables, then draw the figure from the roles it declares."""
+        """:meth:`check` the tables, then draw the figure from the roles it declares; intervals an axis cuts
+        are marked (:func:`pgexp.figures.layout.mark_clipped`), the same for every figure."""
+        from pgexp.figures.layout import mark_clipped
+
         self.check(tables, sources)
-        return self.draw_fn({role: df for role, df in tables.items() if role in self.tables and df is not None})
+        fig = self.draw_fn({role: df for role, df in tables.items() if role in self.tables and df is not None})
+        mark_clipped(fig)
+        return fig
 
 
 FIGURES: dict[str, Figure] = {}

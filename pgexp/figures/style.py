@@ -9,8 +9,10 @@ they are the same in every figure and every run.
 
 Print scaling: a figure wider than :data:`PRINT_WIDTH` (7 in, a page's text width) is shrunk to it
 in print, so its fonts and lines are scaled up by ``width / PRINT_WIDTH`` (:func:`print_scale`) and
-every text still prints at >= 7 pt.  Figures are :class:`matplotlib.figure.Figure` objects on the Agg
-canvas: drawing needs no display and never touches pyplot's global state.
+every text still prints at >= 6 pt; printed, no figure is taller than :data:`MAX_PRINT_HEIGHT` (the text
+block of a page: :func:`max_height` gives the drawn height that prints that tall).  Figures are
+:class:`matplotlib.figure.Figure` objects on the Agg canvas: drawing needs no display and never touches
+pyplot's global state.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from typing import Any, cast
 
 import matplotlib
 import numpy as np
-import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
@@ -30,9 +31,10 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from pgexp.estimators import BASELINE_SPECS, ESTIMATORS
+from pgexp.io import PRINT_WIDTH  # inches: a wider figure is shrunk to this in print; its fonts are scaled up
 
 FIG_WIDTH = 7.0  # inches: full text width; multi-panel figures never go narrower
-PRINT_WIDTH = 7.0  # inches: a wider figure is shrunk to this in print; its fonts are scaled up to match
+MAX_PRINT_HEIGHT = 9.0  # inches, printed: the text block of a Letter page (1 in margins; A4's is 9.7 in)
 PANEL_W, PANEL_H = 2.0, 1.8  # inches per facet-grid column / row (before shrinking to PRINT_WIDTH)
 MARKER_PT = 3.4  # marker size in facet grids, points at print size
 REF_COLOR = "0.55"  # guide lines (the lecture's H^3, 1/N)
@@ -127,6 +129,11 @@ def print_scale(width: float) -> float:
     return max(1.0, width / PRINT_WIDTH)
 
 
+def max_height(width: float) -> float:
+    """The tallest figure ``width`` inches wide that prints within :data:`MAX_PRINT_HEIGHT`."""
+    return MAX_PRINT_HEIGHT * print_scale(width)
+
+
 _SCALED = ("axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize", "legend.fontsize",
            "legend.title_fontsize", "font.size", "figure.titlesize", "figure.labelsize", "grid.linewidth",
            "lines.linewidth", "lines.markersize", "errorbar.capsize", "hatch.linewidth", "axes.linewidth",
@@ -135,9 +142,23 @@ _SCALED = ("axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsi
            "axes.titlepad", "axes.labelpad", "patch.linewidth", "lines.markeredgewidth")
 
 
+# seaborn's ``whitegrid`` style and ``paper`` context, written out: importing seaborn (and the scipy.stats it
+# loads) cost a figure job ~1 s of its ~2 s.
+_BASE_RC: dict[str, Any] = {
+    "figure.facecolor": "white", "axes.facecolor": "white", "axes.labelcolor": ".15", "text.color": ".15",
+    "xtick.color": ".15", "ytick.color": ".15", "xtick.direction": "out", "ytick.direction": "out",
+    "xtick.top": False, "ytick.right": False, "xtick.bottom": False, "ytick.left": False, "axes.axisbelow": True,
+    "axes.grid": True, "grid.linestyle": "-", "lines.solid_capstyle": "round", "patch.edgecolor": "w",
+    "patch.force_edgecolor": True, "axes.spines.left": True, "axes.spines.bottom": True, "axes.spines.right": True,
+    "axes.spines.top": True, "patch.linewidth": 0.8, "xtick.major.width": 1.0, "ytick.major.width": 1.0,
+    "xtick.minor.width": 0.8, "ytick.minor.width": 0.8, "xtick.major.size": 4.8, "ytick.major.size": 4.8,
+    "xtick.minor.size": 3.2, "ytick.minor.size": 3.2, "font.size": 9.6,
+}
+
+
 def rc(scale: float = 1.0) -> dict[str, Any]:
-    """seaborn ``whitegrid``/``paper`` with pgexp's sizes, every size multiplied by ``scale``."""
-    params: dict[str, Any] = {**sns.axes_style("whitegrid"), **sns.plotting_context("paper", font_scale=1.0)}
+    """seaborn's ``whitegrid``/``paper`` look with pgexp's sizes, every size multiplied by ``scale``."""
+    params: dict[str, Any] = dict(_BASE_RC)
     params.update({
         "font.family": "sans-serif",
         "font.sans-serif": ["DejaVu Sans", "Arial", "Liberation Sans", "sans-serif"],

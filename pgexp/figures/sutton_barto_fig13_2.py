@@ -64,7 +64,7 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
         ax.set_ylabel("J(θ) after the episode (mean over runs alive)")
         ax.set_ylim(bottom=max(ax.get_ylim()[0], -100.0))
         ax.legend(loc="lower right")
-        ax.set_title(TITLE, fontsize=9)
+        fig.suptitle(TITLE, fontsize=9.5, fontweight="bold")
         for a in (r_top, r_bot):
             a.set_xscale("log", base=2)
         r_top.set_ylabel("final J (mean, 95% CI)")

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from pgexp.figures import data
-from pgexp.figures.layout import cosine_limits, log_ticks, padded_limits, wrapped_title
+from pgexp.figures.layout import fixed_axes, log_ticks, robust_limits, wrapped_title
 from pgexp.figures.style import (
     COSINE_LABEL,
     FIG_WIDTH,
@@ -53,12 +53,14 @@ def common_cell(sub: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return rows, data.reference_cell(rows)
 
 
-def plot_panel(ax_v, ax_c, sub: pd.DataFrame, pairs: list[tuple[str, str]], scale: float) -> dict[str, list]:
-    """One environment's two panels; returns the values drawn per metric."""
+def plot_panel(ax_v, ax_c, sub: pd.DataFrame, pairs: list[tuple[str, str]],
+               scale: float) -> tuple[dict[str, list], dict[str, list]]:
+    """One environment's two panels; returns the values drawn and the interval ends, per metric."""
     cks = np.unique(sub["_ck"])
     span = float(cks.max() - cks.min()) if len(cks) > 1 else 1.0
     here = [p for p in pairs if p in set(data.pairs(sub))]
     drawn: dict[str, list] = {"var_per_traj": [], "cosine": []}
+    ends: dict[str, list] = {"var_per_traj": [], "cosine": []}
     for i, (est, base) in enumerate(here):
         st = pair_style(est, base)
         pts = data.select(sub, est, base).sort_values("_ck").drop_duplicates("_ck")
@@ -71,13 +73,13 @@ def plot_panel(ax_v, ax_c, sub: pd.DataFrame, pairs: list[tuple[str, str]], scal
                 ax.errorbar(x[ok], y[ok], yerr=data.ci_err(y[ok], lo[ok], hi[ok]), color=st["color"],
                             marker=st["marker"], markersize=3.6 * scale, linewidth=0.9 * scale, elinewidth=0.6 * scale,
                             capsize=1.5 * scale, markeredgecolor="white", markeredgewidth=0.3 * scale, zorder=3)
-                drawn[m] += [y[ok], lo[ok], hi[ok]]
+                drawn[m].append(y[ok])
+                ends[m] += [lo[ok], hi[ok]]
     ax_c.axhline(1.0, color="0.55", linewidth=0.6 * scale, zorder=0)
     ax_c.set_xticks(cks, [str(int(t)) for t in cks])
-    if len(cks) > 1:
-        ax_c.set_xlim(cks.min() - 0.06 * span, cks.max() + 0.06 * span)
+    ax_c.set_xlim(cks.min() - 0.06 * span, cks.max() + 0.06 * span)  # one checkpoint: span 1
     ax_v.tick_params(labelbottom=False)
-    return drawn
+    return drawn, ends
 
 
 def draw(tables: dict[str, pd.DataFrame]) -> Figure:
@@ -102,14 +104,18 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
         grid, strip = fig.subfigures(2, 1, squeeze=False, height_ratios=[panels_height, legend_height],
                                      hspace=0.0)[:, 0]
         axes = grid.subplots(2, n, squeeze=False, sharex="col")
+        fixed_axes(axes)
         for k, (env, sub, cell) in enumerate(panels):
-            drawn = plot_panel(axes[0, k], axes[1, k], sub, pairs, scale)
+            drawn, ends = plot_panel(axes[0, k], axes[1, k], sub, pairs, scale)
             axes[0, k].set_yscale("log")
-            limits = padded_limits(np.concatenate(drawn["var_per_traj"] or [np.array([])]), log=True, pad=2.0)
+            flat = {m: (np.concatenate(drawn[m] or [np.array([])]), np.concatenate(ends[m] or [np.array([])]))
+                    for m in drawn}
+            limits = robust_limits(*flat["var_per_traj"], flat["var_per_traj"][1], log=True, pad=2.0)
             if limits is not None:
                 axes[0, k].set_ylim(*limits)
                 log_ticks(axes[0, k], *limits)
-            axes[1, k].set_ylim(*(cosine_limits(np.concatenate(drawn["cosine"] or [np.array([])])) or (-1.05, 1.05)))
+            cos = robust_limits(*flat["cosine"], flat["cosine"][1], log=False, pad=0.06, min_span=0.1)
+            axes[1, k].set_ylim(*((max(-1.05, cos[0]), 1.0 + max(0.03, 0.06 * (1 - cos[0]))) if cos else (-1.05, 1.05)))
             wrapped_title(axes[0, k], env if len(cells) == 1 or not cell else f"{env}\n{cell}", n, scale)
         grid.supxlabel("checkpoint: iteration of the exact gradient-ascent path",
                        fontsize=matplotlib.rcParams["axes.labelsize"])

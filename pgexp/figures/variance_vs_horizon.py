@@ -7,7 +7,10 @@ estimator (registry order), one colour and marker per baseline, the same in ever
 the slopes table's fit ``exp(intercept) · H^slope`` over ``[h_min, h_max]``.  Thin solid: the exact
 variance (table ``exact``: ``var_per_traj_exact``) where given.  Dotted grey: slope 3, the lecture's
 H³ claim for REINFORCE, drawn through twice the largest variance at the smallest horizon.  A zero
-variance has no place on a log axis and is left out.
+variance has no place on a log axis and is left out.  Each row has its own y range: the points' range
+and the intervals up to a quarter of it further (:func:`~pgexp.figures.layout.robust_limits`), so one
+heavy-tailed interval (a fitted baseline's, up to 1e40) cannot flatten a row; the axis cuts it and a
+triangle marks the cut.  The figure fits a page: the rows share its height.
 """
 
 from __future__ import annotations
@@ -22,7 +25,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from pgexp.figures import data
-from pgexp.figures.layout import BLANK, figure_with_legend, log_ticks, outer_labels, row_titles, value_ticks
+from pgexp.figures.layout import (
+    BLANK,
+    figure_with_legend,
+    fixed_axes,
+    legend_height,
+    log_ticks,
+    outer_labels,
+    robust_limits,
+    row_titles,
+    value_ticks,
+)
 from pgexp.figures.style import (
     MARKER_PT,
     PANEL_H,
@@ -32,6 +45,7 @@ from pgexp.figures.style import (
     baseline_label,
     baseline_style,
     estimator_label,
+    max_height,
     no_data,
     print_scale,
     style,
@@ -54,12 +68,11 @@ class Series:
     exact: tuple[np.ndarray, np.ndarray] | None
 
 
-def _fit(slopes: pd.DataFrame, env: str, theta: object, est: str, base: str,
-         n: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The slopes-table line of one panel and baseline at batch size ``n`` (None without a usable fit)."""
-    if slopes.empty:
+def _fit(s: pd.DataFrame | None, theta: object, n: float | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The slopes-table line of one panel and pair (``s``: its rows of the slopes table) at batch size ``n``
+    (None without a usable fit)."""
+    if s is None or s.empty:
         return None
-    s = data.select(slopes[slopes["env_name"] == env], est, base)
     if theta is not None and "theta_name" in s:
         s = s[s["theta_name"] == theta]
     if n is not None and "batch_size" in s:
@@ -79,6 +92,7 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
            exact: pd.DataFrame) -> list[tuple[str, dict[str, list[Series]]]]:
     """Per panel row (environment, θ): estimator -> the series of each of its baselines."""
     rows = []
+    fits = {env: data.by_pair(g) for env, g in slopes.groupby("env_name")} if len(slopes) else {}
     for label, sub in data.panels(metrics):
         env, theta = str(sub["env_name"].iloc[0]), data.panel_theta(sub)
         n = data.mode_of(sub[sub["sweep"] == "both"], "batch_size") or data.mode_of(sub, "batch_size")
@@ -89,27 +103,31 @@ def series(metrics: pd.DataFrame, slopes: pd.DataFrame,
             ex = ex[ex["theta_name"] == theta]
         if "batch_size" in ex and n is not None:  # exact rows per N: the points' (leave-one-out depends on N)
             ex = ex[data.col(ex, "batch_size") == n]
+        points, exacts, env_fits = data.by_pair(sub), data.by_pair(ex), fits.get(env, {})
         panel: dict[str, list[Series]] = {}
         for est, base in data.pairs(sub):
-            pts = data.one_per(data.select(sub, est, base), "horizon", ["batch_size", "seed"])
+            pts = data.one_per(points[(est, base)], "horizon", ["batch_size", "seed"])
             v = data.col(pts, "var_per_traj")
             ok = np.isfinite(v) & (v > 0)
             lo = data.col(pts, "var_per_traj_lo")
-            e = data.select(ex, est, base).sort_values("horizon")
+            lo = np.where(lo > 0, lo, np.where(np.isfinite(lo), 1e-300, np.nan))  # at 0: reaches the axis (marked)
+            e = exacts.get((est, base), ex.iloc[:0]).sort_values("horizon")
             ev = data.col(e, "var_per_traj_exact")
             eh = data.col(e, "horizon")
             keep = (eh > 0) & (ev > 0)
             panel.setdefault(est, []).append(Series(
-                base, data.col(pts, "horizon")[ok], v[ok], np.where(lo > 0, lo, np.nan)[ok],
-                data.col(pts, "var_per_traj_hi")[ok], _fit(slopes, env, theta, est, base, n),
-                (eh[keep], ev[keep]) if keep.any() else None))
+                base, data.col(pts, "horizon")[ok], v[ok], lo[ok], data.col(pts, "var_per_traj_hi")[ok],
+                _fit(env_fits.get((est, base)), theta, n), (eh[keep], ev[keep]) if keep.any() else None))
         rows.append((label, panel))
     return rows
 
 
-def plot_panel(ax, lines: list[Series], h_max: float, *, ms: float, lw: float) -> list[np.ndarray]:
-    """Draw one panel's series (baselines dodged sideways) and the H³ guide; returns the values drawn."""
+def plot_panel(ax, lines: list[Series], h_max: float, *, ms: float,
+               lw: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Draw one panel's series (baselines dodged sideways) and the H³ guide; returns the values drawn
+    (points, exact curves) and the interval ends."""
     drawn: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
     first: tuple[float, float] | None = None  # (smallest horizon, largest variance there)
     for i, s in enumerate(lines):
         st = baseline_style(s.baseline)
@@ -118,7 +136,8 @@ def plot_panel(ax, lines: list[Series], h_max: float, *, ms: float, lw: float) -
             ax.errorbar(s.h * dodge, s.v, yerr=data.ci_err(s.v, s.lo, s.hi), color=st["color"], marker=st["marker"],
                         markersize=ms, linestyle="none", markeredgecolor="white", markeredgewidth=0.25 * lw,
                         elinewidth=0.6 * lw, capsize=1.2 * lw, zorder=3)
-            drawn += [s.v, s.lo, s.hi]
+            drawn.append(s.v)
+            ends += [s.lo, s.hi]
             v0 = float(s.v[s.h == s.h.min()].max())
             if first is None or (s.h.min(), -v0) < (first[0], -first[1]):
                 first = (float(s.h.min()), v0)
@@ -131,7 +150,7 @@ def plot_panel(ax, lines: list[Series], h_max: float, *, ms: float, lw: float) -
         hh = np.geomspace(first[0], h_max * 1.4, 40)
         ax.plot(hh, 2.0 * first[1] * (hh / first[0]) ** LECTURE_SLOPE, linestyle=":", color=REF_COLOR,
                 linewidth=0.9 * lw, zorder=0)
-    return drawn
+    return drawn, ends
 
 
 def _legend(baselines: list[str], has_fit: bool, has_exact: bool, ref_n: str, ms: float, lw: float) -> list:
@@ -160,33 +179,41 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     ref_ns = {data.mode_of(metrics[metrics["sweep"] == "both"], "batch_size")} - {None}
     flat = [s for _, panel in rows for lines in panel.values() for s in lines]
     nrows, ncols = len(rows), len(cols)
-    width, panels_height = max(PANEL_W * ncols + 0.75, 4.0), PANEL_H * nrows + 0.45
+    width = max(PANEL_W * ncols + 0.75, 4.0)
     scale = print_scale(width)
     ms, lw = MARKER_PT * scale, scale
     with style(scale):
         legend = _legend(data.baselines(metrics), any(s.fit is not None for s in flat),
                          any(s.exact is not None for s in flat),
                          f" (N = {data.fmt_num(next(iter(ref_ns)))})" if len(ref_ns) == 1 else "", ms, lw)
-        fig, grid = figure_with_legend(width, panels_height, legend, scale)
-        axes = grid.subplots(nrows, ncols, squeeze=False, sharex=True, sharey="row")
+        room = max_height(width) - legend_height(legend, width, scale)
+        fig, grid = figure_with_legend(width, min(PANEL_H * nrows + 0.45 * scale, room), legend, scale)
+        axes = grid.subplots(nrows, ncols, squeeze=False)
+        fixed_axes(axes)
         visible = np.array([[est in panel for est in cols] for _, panel in rows], dtype=bool).reshape(nrows, ncols)
         for r, (_, panel) in enumerate(rows):
-            drawn = [v for c, est in enumerate(cols)
-                     for v in plot_panel(axes[r, c], panel.get(est, []), h_all.max(), ms=ms, lw=lw)]
+            drawn: list[np.ndarray] = []
+            ends: list[np.ndarray] = []
+            for c, est in enumerate(cols):
+                values, intervals = plot_panel(axes[r, c], panel.get(est, []), h_all.max(), ms=ms, lw=lw)
+                drawn += values
+                ends += intervals
             vals = np.concatenate(drawn) if drawn else np.array([])
-            vals = vals[np.isfinite(vals) & (vals > 0)]
-            axes[r, 0].set_yscale("log")
-            if vals.size:
-                axes[r, 0].set_ylim(vals.min() / 2.5, vals.max() * 2.5)
-                log_ticks(axes[r, 0], *axes[r, 0].get_ylim())
+            bounds = np.concatenate(ends) if ends else np.array([])
+            limits = robust_limits(vals, bounds, bounds, log=True, pad=2.0)
+            for ax in axes[r]:
+                ax.set_yscale("log")
+                if limits is not None:
+                    ax.set_ylim(*limits)
+                    log_ticks(ax, *limits, max_ticks=4)
         for c, est in enumerate(cols):
             top = np.flatnonzero(visible[:, c])
             if top.size:
                 axes[top[0], c].set_title(estimator_label(est), fontweight="normal", fontsize=7.5 * scale)
         for ax in axes.flat:
             ax.set_xscale("log")
-        axes[0, 0].set_xlim(h_all.min() / 1.35, h_all.max() * 1.35)
-        value_ticks(axes[0, 0], h_all)
+            ax.set_xlim(h_all.min() / 1.35, h_all.max() * 1.35)
+            value_ticks(ax, h_all, every=2 if len(h_all) > 3 else 1)
         outer_labels(axes, visible)
         row_titles(axes, visible, [label for label, _ in rows])
         size = matplotlib.rcParams["axes.labelsize"]

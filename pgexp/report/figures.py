@@ -1,7 +1,9 @@
 """Figures in the report: the PNG beside each figure's PDF, embedded (base64), with its one caption.
 
 Captions come from the figure registry (:func:`caption`): the same text as the figure rules' captions,
-never a second copy in the report.
+never a second copy in the report.  A figure is shown at the width of the text; a click on it (or on
+"Open full size") opens it at its full resolution over the page (``assets/report.js``: the same
+embedded image, not a second copy), Escape or a click closes it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def figure_html(name: str, path: str | Path) -> str:
     pdf = Path(path).with_suffix(".pdf")
     vec = f' Vector version: <span class="mono">{esc(pdf.name)}</span>.' if pdf.is_file() else ""
     return (
-        f'<figure id="fig-{esc(name)}"><img alt="{esc(name)}" loading="eager" src="data:image/png;base64,{data}">'
-        f"<figcaption><strong>{esc(name)}.</strong> {esc(caption(name))}{vec}</figcaption></figure>"
+        f'<figure id="fig-{esc(name)}" class="zoomable"><img alt="{esc(name)}" loading="eager" '
+        f'title="Click to open full size" src="data:image/png;base64,{data}">'
+        f"<figcaption><strong>{esc(name)}.</strong> {esc(caption(name))}{vec} "
+        f'<button type="button" class="zoom">Open full size</button></figcaption></figure>'
     )

@@ -6,7 +6,8 @@ run per iteration, so :mod:`pgexp.runs.train_kernels` calls these compiled versi
 *dense* copy of the problem (:class:`DenseMDP`; small problems only, :data:`MAX_DENSE`).  The maths is
 the reference's (see its docstring); only the linear algebra is hand-rolled:
 
-* finite ``H``: ``V_h = sum_a pi (r + gamma P V_{h+1})`` backwards, ``O(H S^2 A)``;
+* finite ``H``: ``V_h = sum_a pi (r + gamma P V_{h+1})`` backwards over each pair's successors,
+  ``O(H nnz(P))``;
 * discounted: ``(I - gamma P_pi) V = r_pi`` over all states;
 * episodic (``gamma = 1``, ``H = inf``): ``(I - P_pi) [V, L] = [r_pi, 1]`` over the transient states
   reachable from ``mu`` (fixed at build time: softmax policies give every action positive probability),
@@ -16,12 +17,13 @@ the reference's (see its docstring); only the linear algebra is hand-rolled:
 
 Linear systems are solved by Gaussian elimination with partial pivoting (:func:`solve_inplace`), which
 returns ``False`` on a zero pivot instead of raising, so one run's singular policy never stops a grid.
+Every function takes the problem as one :class:`DenseMDP` (a named tuple: numba passes it as it is).
 Equality with the reference to ~1e-12 is a test (``tests/test_training_fast.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -34,17 +36,18 @@ KIND_CODES = {"finite": FINITE, "discounted": DISCOUNTED, "episodic": EPISODIC}
 MAX_DENSE = 4_000_000  # entries of the dense (S, A, S) transition array the engine may hold
 
 
-@dataclass(frozen=True, eq=False)
-class DenseMDP:
-    """A small MDP as dense arrays for the compiled loops.
+class DenseMDP(NamedTuple):
+    """A small MDP as arrays for the compiled loops.
 
     Attributes:
-        P: ``(S, A, S)`` transition probabilities.
+        P: ``(S, A, S)`` transition probabilities (dense: the linear systems).
         r: ``(S, A)`` expected rewards.
         mu: ``(S,)`` initial distribution.
         absorbing: ``(S,)`` bool, absorbing zero-reward states.
         transient: ``(n,)`` int64, the states the episodic solve runs over (reachable, not absorbing).
         gamma: discount; horizon: ``H`` or ``-1`` for infinite; kind: :data:`KIND_CODES` value.
+        succ_ptr, succ, succ_p: the successors of each pair ``(s, a)`` (row ``s A + a``, CSR, in state order):
+            ``succ[k]`` with probability ``succ_p[k]`` for ``succ_ptr[row] <= k < succ_ptr[row + 1]``.
     """
 
     P: np.ndarray
@@ -55,6 +58,9 @@ class DenseMDP:
     gamma: float
     horizon: int
     kind: int
+    succ_ptr: np.ndarray
+    succ: np.ndarray
+    succ_p: np.ndarray
 
 
 def fits_dense(mdp: FiniteMDP) -> bool:
@@ -83,8 +89,12 @@ def dense_mdp(mdp: FiniteMDP) -> DenseMDP:
     absorbing = mdp.absorbing_states()
     mu = np.ascontiguousarray(mdp.mu, dtype=np.float64)
     transient = np.flatnonzero(reachable(P, mu, absorbing) & ~absorbing).astype(np.int64)
-    return DenseMDP(P, np.ascontiguousarray(mdp.r, dtype=np.float64), mu, absorbing, transient, float(mdp.gamma),
-                    -1 if mdp.horizon is None else int(mdp.horizon), KIND_CODES[objective_kind(mdp)])
+    csr = mdp.P.tocsr()
+    csr.sort_indices()  # successors in state order: the sums run in the dense order, skipping zeros
+    return DenseMDP(P, np.ascontiguousarray(mdp.r, dtype=np.float64), mu, np.ascontiguousarray(absorbing, np.bool_),
+                    transient, float(mdp.gamma), -1 if mdp.horizon is None else int(mdp.horizon),
+                    KIND_CODES[objective_kind(mdp)], csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+                    csr.data.astype(np.float64))
 
 
 @njit(cache=True)
@@ -136,37 +146,53 @@ def solve_inplace(M, B):
             for i in range(col + 1, n):
                 acc -= M[col, i] * B[i, j]
             B[col, j] = acc / M[col, col]
-    return np.all(np.isfinite(B))
+    for i in range(n):
+        for j in range(B.shape[1]):
+            if not np.isfinite(B[i, j]):
+                return False
+    return True
 
 
 @njit(cache=True)
-def q_value(P, r, gamma, V_next, s, a):
-    """``r(s, a) + gamma sum_s' P[s, a, s'] V_next[s']``."""
+def q_value(ptr, succ, prob, r, gamma, V, h, s, a):
+    """``r(s, a) + gamma sum_s' P[s, a, s'] V[h, s']`` over the successors of ``(s, a)`` (the fields of
+    :class:`DenseMDP` unpacked by the caller)."""
+    row = s * r.shape[1] + a
     q = 0.0
-    for s2 in range(V_next.shape[0]):
-        q += P[s, a, s2] * V_next[s2]
+    for k in range(ptr[row], ptr[row + 1]):
+        q += prob[k] * V[h, succ[k]]
     return r[s, a] + gamma * q
 
 
 @njit(cache=True)
-def finite_values(P, r, mu, gamma, horizon, pi, V):
+def finite_values(dm, pi, V):
     """``V_h = sum_a pi (r + gamma P V_{h+1})``, ``V_H = 0``, into ``V`` ``(H + 1, S)``; returns ``J``."""
-    S, A = r.shape
-    V[horizon, :] = 0.0
-    for h in range(horizon - 1, -1, -1):
+    S, A = pi.shape
+    H = dm.horizon
+    ptr, succ, prob, r, gamma = dm.succ_ptr, dm.succ, dm.succ_p, dm.r, dm.gamma
+    for s in range(S):
+        V[H, s] = 0.0
+    for h in range(H - 1, -1, -1):
         for s in range(S):
             v = 0.0
             for a in range(A):
-                v += pi[s, a] * q_value(P, r, gamma, V[h + 1], s, a)
+                v += pi[s, a] * q_value(ptr, succ, prob, r, gamma, V, h + 1, s, a)
             V[h, s] = v
-    return mu @ V[0]
+    J = 0.0
+    for s in range(S):
+        J += dm.mu[s] * V[0, s]
+    return J
 
 
 @njit(cache=True)
-def policy_system(P, r, pi, gamma, states, k):
+def policy_system(dm, pi, gamma, states, k):
     """``M = I - gamma P_pi`` restricted to ``states`` and ``B = [r_pi, 1, ...]`` with ``k`` columns."""
-    A = r.shape[1]
+    S, A = pi.shape
+    ptr, succ, prob, r = dm.succ_ptr, dm.succ, dm.succ_p, dm.r
     n = states.shape[0]
+    pos = np.full(S, -1, np.int64)  # a state's row in the system; -1: not in it
+    for i in range(n):
+        pos[states[i]] = i
     M = np.eye(n)
     B = np.zeros((n, k))
     for i in range(n):
@@ -175,105 +201,134 @@ def policy_system(P, r, pi, gamma, states, k):
             B[i, c] = 1.0
         for a in range(A):
             B[i, 0] += pi[s, a] * r[s, a]
-            for j in range(n):
-                M[i, j] -= gamma * pi[s, a] * P[s, a, states[j]]
+            row = s * A + a
+            for q in range(ptr[row], ptr[row + 1]):
+                j = pos[succ[q]]
+                if j >= 0:
+                    M[i, j] -= gamma * pi[s, a] * prob[q]
     return M, B
 
 
 @njit(cache=True)
-def values(P, r, mu, gamma, horizon, kind, transient, pi, V):
+def values(dm, pi, V):
     """Exact values of the policy table ``pi`` ``(S, A)`` into ``V``; returns ``(J, ok)``.
 
     ``V`` is ``(H + 1, S)`` for a finite horizon (``V[H] = 0``), else ``(1, S)`` (zero on absorbing and
     unreachable states).  ``ok`` is ``False`` when an episodic policy does not (numerically) terminate.
     """
-    S = r.shape[0]
-    if kind == FINITE:
-        J = finite_values(P, r, mu, gamma, horizon, pi, V)
+    S = pi.shape[0]
+    if dm.kind == FINITE:
+        J = finite_values(dm, pi, V)
         return J, np.isfinite(J)
-    states = np.arange(S) if kind == DISCOUNTED else transient
-    M, B = policy_system(P, r, pi, gamma if kind == DISCOUNTED else 1.0, states, 1 if kind == DISCOUNTED else 2)
+    discounted = dm.kind == DISCOUNTED
+    states = np.arange(S) if discounted else dm.transient
+    M, B = policy_system(dm, pi, dm.gamma if discounted else 1.0, states, 1 if discounted else 2)
     ok = solve_inplace(M, B)
-    V[0, :] = 0.0
+    for s in range(S):
+        V[0, s] = 0.0
     J = 0.0
     length = 0.0
     for i in range(states.shape[0]):
         s = states[i]
         V[0, s] = B[i, 0]
-        J += mu[s] * B[i, 0]
-        if kind == EPISODIC:  # B[:, 1] = expected steps to absorption
-            length += mu[s] * B[i, 1]
+        J += dm.mu[s] * B[i, 0]
+        if not discounted:  # B[:, 1] = expected steps to absorption
+            length += dm.mu[s] * B[i, 1]
             ok = ok and B[i, 1] >= 0.0
     return J, ok and np.isfinite(J) and length <= MAX_EPISODE_LENGTH
 
 
 @njit(cache=True)
-def finite_cotangent(P, r, mu, gamma, horizon, pi, V, C):
+def push_forward(ptr, succ, prob, pi, p, nxt):
+    """``nxt[s'] = sum_{s,a} p(s) pi(a|s) P(s'|s, a)``: the next step's state distribution (loops: no temporaries)."""
+    S, A = pi.shape
+    for s2 in range(S):
+        nxt[s2] = 0.0
+    for s in range(S):
+        for a in range(A):
+            c = p[s] * pi[s, a]
+            if c == 0.0:
+                continue
+            row = s * A + a
+            for k in range(ptr[row], ptr[row + 1]):
+                nxt[succ[k]] += c * prob[k]
+
+
+@njit(cache=True)
+def finite_cotangent(dm, pi, V, C):
     """``C[s, a] = sum_h gamma^h p_h(s) (Q_h(s, a) - V_h(s))`` with ``p_h`` pushed forward from ``mu``."""
-    S, A = r.shape
-    p = mu.copy()
+    S, A = pi.shape
+    ptr, succ, prob, r, gamma = dm.succ_ptr, dm.succ, dm.succ_p, dm.r, dm.gamma
+    p = dm.mu.copy()
+    nxt = np.empty(S)
     disc = 1.0
-    for h in range(horizon):
-        nxt = np.zeros(S)
+    for h in range(dm.horizon):
+        push_forward(ptr, succ, prob, pi, p, nxt)
         for s in range(S):
             if p[s] == 0.0:
                 continue
             for a in range(A):
-                C[s, a] += disc * p[s] * (q_value(P, r, gamma, V[h + 1], s, a) - V[h, s])
-                nxt += (p[s] * pi[s, a]) * P[s, a]
-        p = nxt
+                C[s, a] += disc * p[s] * (q_value(ptr, succ, prob, r, gamma, V, h + 1, s, a) - V[h, s])
+        p, nxt = nxt, p
         disc *= gamma
 
 
 @njit(cache=True)
-def visits(P, r, mu, gamma, horizon, kind, transient, pi, out):
+def visits(dm, pi, out):
     """Discounted expected visits ``sum_h gamma^h P(s_h = s)`` into ``out`` ``(S,)``; ``False`` if the solve fails."""
-    S, A = r.shape
-    out[:] = 0.0
-    if kind == FINITE:
-        p = mu.copy()
+    S = pi.shape[0]
+    for s in range(S):
+        out[s] = 0.0
+    if dm.kind == FINITE:
+        p = dm.mu.copy()
+        nxt = np.empty(S)
         disc = 1.0
-        for _ in range(horizon):
-            out += disc * p
-            nxt = np.zeros(S)
+        for _ in range(dm.horizon):
             for s in range(S):
-                for a in range(A):
-                    if p[s] * pi[s, a] != 0.0:
-                        nxt += (p[s] * pi[s, a]) * P[s, a]
-            p = nxt
-            disc *= gamma
+                out[s] += disc * p[s]
+            push_forward(dm.succ_ptr, dm.succ, dm.succ_p, pi, p, nxt)
+            p, nxt = nxt, p
+            disc *= dm.gamma
         return True
-    g = gamma if kind == DISCOUNTED else 1.0
-    states = np.arange(S) if kind == DISCOUNTED else transient
-    M, _ = policy_system(P, r, pi, g, states, 1)
-    B = np.empty((states.shape[0], 1))
-    for i in range(states.shape[0]):
-        B[i, 0] = mu[states[i]]
-    if not solve_inplace(M.T.copy(), B):  # (I - g P_pi)^T x = mu
+    discounted = dm.kind == DISCOUNTED
+    states = np.arange(S) if discounted else dm.transient
+    M, _ = policy_system(dm, pi, dm.gamma if discounted else 1.0, states, 1)
+    n = states.shape[0]
+    B = np.empty((n, 1))
+    for i in range(n):
+        B[i, 0] = dm.mu[states[i]]
+    Mt = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            Mt[i, j] = M[j, i]
+    if not solve_inplace(Mt, B):  # (I - g P_pi)^T x = mu
         return False
-    for i in range(states.shape[0]):
+    for i in range(n):
         out[states[i]] = B[i, 0]
     return True
 
 
 @njit(cache=True)
-def cotangent(P, r, mu, gamma, horizon, kind, transient, pi, V, C):
+def cotangent(dm, pi, V, C):
     """``C[s, a] = sum_h gamma^h p_h(s) A_h(s, a)`` (``grad J = probs_vjp(C)``) from the values ``V``.
 
     Needs :func:`values` first (same ``pi``).  Returns ``False`` if the occupancy solve fails.
     """
-    S, A = r.shape
-    C[:, :] = 0.0
-    if kind == FINITE:
-        finite_cotangent(P, r, mu, gamma, horizon, pi, V, C)
+    S, A = pi.shape
+    for s in range(S):
+        for a in range(A):
+            C[s, a] = 0.0
+    if dm.kind == FINITE:
+        finite_cotangent(dm, pi, V, C)
         return True
-    g = gamma if kind == DISCOUNTED else 1.0
     d = np.zeros(S)
-    if not visits(P, r, mu, gamma, horizon, kind, transient, pi, d):
+    if not visits(dm, pi, d):
         return False
+    ptr, succ, prob, r = dm.succ_ptr, dm.succ, dm.succ_p, dm.r
+    g = dm.gamma if dm.kind == DISCOUNTED else 1.0
     for s in range(S):
         if d[s] == 0.0:
             continue
         for a in range(A):
-            C[s, a] = d[s] * (q_value(P, r, g, V[0], s, a) - V[0, s])
+            C[s, a] = d[s] * (q_value(ptr, succ, prob, r, g, V, 0, s, a) - V[0, s])
     return True

@@ -10,10 +10,11 @@ recorded as diverged at that iteration (rows so far kept); a study goes on.
 Two engines, one table:
 
 * **compiled** (:mod:`pgexp.runs.train_kernels`): softmax-linear policies on small tabular problems with
-  ``reinforce``, ``reward_to_go`` or ``exact``; every run of the grid in one numba loop, exact ``J`` from
-  a compiled solve (:mod:`pgexp.runs.tabular_exact`).  It alone has per-step updates, the online value
-  baseline, the exact minimum-variance constant ``optimal_exact``, ``--baseline-offset`` and NPG; their
-  maths is derived in :mod:`pgexp.runs.train_kernels`.
+  ``exact`` or an estimator whose spec names a ``training_kernel`` (:func:`compiled_estimators`: the
+  registry says which), baselines :data:`FAST_BASELINES`; every run of the grid in one numba loop, exact
+  ``J`` from a compiled solve (:mod:`pgexp.runs.tabular_exact`).  It alone has per-step updates, the online
+  value baseline, the exact minimum-variance constant ``optimal_exact``, ``--baseline-offset`` and NPG;
+  their maths is derived in :mod:`pgexp.runs.train_kernels`.
 * **general** (:func:`train_run`): any registered estimator, baseline and hyperparameters, any policy, on
   either track; one run at a time through :func:`pgexp.runs.estimate.estimate_batch`.  On continuous-state
   tasks the objective is the *evaluation return*, the mean undiscounted return of ``eval_episodes`` fresh
@@ -35,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from pgexp.errors import UserError
+from pgexp.estimators import ESTIMATORS, parse_baseline
 from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
 from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, stream_identity
@@ -44,10 +46,8 @@ OPTIMIZERS = ("sga", "adam", "npg")
 UPDATES = ("per_batch", "per_step")
 VALUE_FEATURES = ("onehot", "constant")
 TRAINING_BASELINES = TRAINING_ONLY_BASELINES
-FAST_ESTIMATORS = ("reinforce", "reward_to_go", "reward_to_go_common", "exact")
-FAST_BASELINES = ("none", "constant", "value_exact", "value_online", "optimal_exact")
-FAST_ONLY = ("compiled engine: softmax-linear policy, a small tabular problem, "
-             f"--estimator {'|'.join(e for e in FAST_ESTIMATORS if e != 'exact')}")
+EXACT = "exact"  # --estimator exact: ascend the exact gradient
+FAST_BASELINES = ("none", "constant", "value_exact", "value_online", "optimal_exact", "fixed")
 CONVERGED_MIN_OCCUPANCY = 1e-3  # states with at least this share of the final policy's visits judge convergence
 
 
@@ -132,6 +132,31 @@ def check_ascent(optimizer: str, step_size: float, iterations: int) -> None:
         raise UserError(f"--iterations: {iterations}; allowed: a non-negative integer")
 
 
+def training_kernel(estimator: str) -> str | None:
+    """The compiled engine's kernel for ``estimator``: its spec's ``training_kernel`` (``exact`` for
+    ``exact``), or ``None`` when only the general engine runs it."""
+    if estimator == EXACT:
+        return EXACT
+    spec = ESTIMATORS.get(estimator)
+    return None if spec is None else spec.training_kernel
+
+
+def compiled_estimators() -> list[str]:
+    """The registered estimators the compiled engine runs (read from the registry, plug-ins included)."""
+    return [e.name for e in ESTIMATORS.values() if e.training_kernel is not None]
+
+
+def fast_only() -> str:
+    """What the compiled engine needs, in words (for messages)."""
+    return ("compiled engine: softmax-linear policy, a small tabular problem, "
+            f"--estimator {'|'.join(compiled_estimators())}")
+
+
+def baseline_name(baseline: str) -> str:
+    """``fixed`` of ``fixed:c=0.5``: the baseline's registry (or training-only) name."""
+    return baseline.partition(":")[0]
+
+
 def compiled_engine_fits(problem: Any) -> bool:
     """Whether the compiled engine can run this problem (softmax-linear policy, small dense MDP)."""
     from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
@@ -188,15 +213,43 @@ def compiled_only(opts: TrainOptions) -> list[str]:
         ("--baseline-offset", opts.baseline_offset != 0.0)) if on]
 
 
+def check_kernel(estimator: str) -> str:
+    """The estimator's compiled kernel, refused by name when the engine has no such kernel or the estimator
+    lacks a hyperparameter the kernel reads (a plug-in's ``training_kernel``)."""
+    from pgexp.runs import train_kernels as K
+
+    kernel = training_kernel(estimator)
+    if kernel == EXACT:
+        return kernel
+    spec = ESTIMATORS[estimator]
+    if kernel not in K.KERNELS:
+        raise UserError(f"estimator {estimator}: training_kernel {kernel!r}; allowed: {', '.join(K.KERNELS)}")
+    missing = [h for h in K.KERNEL_PARAMS.get(str(kernel), ()) if h not in spec.defaults()]
+    if missing:
+        raise UserError(f"estimator {estimator}: training_kernel {kernel!r} reads the hyperparameter {missing[0]!r}, "
+                        "which the estimator does not have")
+    return str(kernel)
+
+
 def check_compiled(problem: Any, opts: TrainOptions) -> None:
     """Refuse, by name, the combinations the compiled engine cannot give a meaning to."""
-    if opts.estimator == "exact":
+    from pgexp.runs.train_kernels import PER_STEP_KERNELS
+
+    kernel = check_kernel(opts.estimator)
+    if kernel == EXACT:
         if opts.baseline != "none" or opts.update != "per_batch" or opts.baseline_offset:
             raise UserError("--estimator exact ascends the exact gradient: no baseline, offset or per-step update")
     else:
         check_combination(problem, opts.estimator, "none" if opts.baseline in TRAINING_BASELINES else opts.baseline,
                           opts.batch_size)
+        if ESTIMATORS[opts.estimator].baselines == ("none",) and (opts.baseline != "none" or opts.baseline_offset):
+            raise UserError(f"--estimator {opts.estimator} takes no baseline: --baseline {opts.baseline}"
+                            f"{' --baseline-offset' if opts.baseline_offset else ''}; allowed: --baseline none")
     if opts.update == "per_step":
+        if kernel not in PER_STEP_KERNELS:
+            allowed = [e for e in compiled_estimators() if ESTIMATORS[e].training_kernel in PER_STEP_KERNELS]
+            raise UserError(f"--update per-step: --estimator {opts.estimator}; allowed: {', '.join(allowed)} (a "
+                            "step's weight may not need the later steps)")
         if opts.batch_size != 1:
             raise UserError(f"--update per-step: --batch-size {opts.batch_size}; allowed: 1 (the book's algorithm "
                             "updates after every step of every episode)")
@@ -213,11 +266,12 @@ def check_compiled(problem: Any, opts: TrainOptions) -> None:
 def choose_engine(problem: Any, opts: TrainOptions) -> str:
     """``"compiled"`` or ``"general"``; refuses a combination neither can run, naming the option."""
     check_options(opts)
-    fast = compiled_engine_fits(problem) and opts.estimator in FAST_ESTIMATORS and opts.baseline in FAST_BASELINES
+    fast = training_kernel(opts.estimator) is not None and baseline_name(opts.baseline) in FAST_BASELINES and \
+        compiled_engine_fits(problem)
     if not fast:
         special = compiled_only(opts)
         if special:
-            raise UserError(f"{special[0]}: needs the {FAST_ONLY} and a baseline among {', '.join(FAST_BASELINES)} "
+            raise UserError(f"{special[0]}: needs the {fast_only()} and a baseline among {', '.join(FAST_BASELINES)} "
                             f"(got --estimator {opts.estimator} --baseline {opts.baseline})")
         return "general"
     check_compiled(problem, opts)
@@ -310,10 +364,10 @@ def _check_run(problem: Any, estimator: str, baseline: str, params: Mapping[str,
     """The general engine's checks; ``(estimator spec, baseline choice, hyperparameters)`` (``None`` for exact)."""
     check_ascent(optimizer, step_size, iterations)
     if optimizer == "npg":
-        raise UserError(f"--optimizer npg: needs the {FAST_ONLY}")
+        raise UserError(f"--optimizer npg: needs the {fast_only()}")
     if isinstance(eval_episodes, bool) or eval_episodes < 1:
         raise UserError(f"--eval-episodes: {eval_episodes}; allowed: a positive integer")
-    if estimator == "exact":
+    if estimator == EXACT:
         if problem.track == "continuous":
             raise UserError("--estimator exact: the exact gradient exists only for tabular and linear-quadratic "
                             "problems")
@@ -352,62 +406,84 @@ def _append(run: Run, t: int, J: float, ret: float, steps: int, g, delta, diverg
 
 # ------------------------------------------------------------------------------------ compiled engine
 
-def compiled_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds: list[int]) -> list[Run]:
-    """Every (step size, seed) run of the grid through the compiled engine, in that order."""
-    from pgexp.runs import train_kernels as K
+def kernel_model(problem: Any) -> Any:
+    """The problem as the compiled kernels see it (:class:`pgexp.runs.train_kernels.Model`)."""
     from pgexp.runs.tabular_exact import dense_mdp
-    from pgexp.sampling.seedseq import entropy_words
+    from pgexp.runs.train_kernels import Model, Sampler
     from pgexp.sampling.tabular import effective_horizon, make_tables
 
     mdp, pol = problem.mdp, problem.policy
-    S, A, d = mdp.num_states, mdp.num_actions, pol.dim
     dm = dense_mdp(mdp)
-    tables = make_tables(mdp, np.full((S, A), 1.0 / A))
+    tables = make_tables(mdp, np.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions))
     tabular = problem.features_spec == "tabular"
-    phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(),
-                                                                   dtype=np.float64)
+    phi = np.zeros((1, 1, 1)) if tabular else np.ascontiguousarray(pol.features.dense(), dtype=np.float64)
+    c = np.ascontiguousarray
+    sampler = Sampler(r=dm.r, absorbing=dm.absorbing, gamma=dm.gamma, horizon=dm.horizon, kind=dm.kind,
+                      max_len=int(effective_horizon(mdp)), mu_cdf=c(tables.mu_cdf, dtype=np.float64),
+                      pi_ptr=c(tables.pi_ptr, dtype=np.int64), indptr=c(tables.indptr, dtype=np.int64),
+                      indices=c(tables.indices, dtype=np.int32), p_prob=c(tables.p_prob, dtype=np.float64),
+                      p_alias=c(tables.p_alias, dtype=np.int32))
+    return Model(dm=dm, sampler=sampler, phi=phi, tabular=bool(tabular))
+
+
+def kernel_settings(opts: TrainOptions) -> Any:
+    """The job's options as the kernels' numbers (:class:`pgexp.runs.train_kernels.Settings`)."""
+    from pgexp.runs import train_kernels as K
+
+    kernel = training_kernel(opts.estimator)
+    params = ESTIMATORS[opts.estimator].params(opts.params) if opts.estimator in ESTIMATORS else {}
+    base = baseline_name(opts.baseline)
+    fixed = parse_baseline(opts.baseline).options["c"] if base == "fixed" else 0.0
+    n = int(opts.batch_size)
+    return K.Settings(
+        estimator=K.EXACT if kernel == EXACT else K.KERNELS[str(kernel)], baseline=K.BASELINE_CODES[base],
+        optimizer=K.OPTIMIZER_CODES[opts.optimizer], update=K.UPDATE_CODES[opts.update], batch_size=n,
+        iterations=int(opts.iterations), fit_batch_size=int(opts.fit_batch_size or n),
+        value_features=K.VALUE_FEATURE_CODES[opts.value_features], offset=float(opts.baseline_offset),
+        fixed=float(fixed), alpha_w=float(opts.baseline_step_size), lam=float(params.get("lam", 0.0)),
+        beta1=float(Adam.beta1), beta2=float(Adam.beta2), eps=float(Adam.eps))
+
+
+def compiled_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds: list[int]) -> list[Run]:
+    """Every (step size, seed) run of the grid through the compiled engine, in that order."""
+    from pgexp.runs import train_kernels as K
+    from pgexp.sampling.seedseq import entropy_words
+
+    S, A, d = problem.mdp.num_states, problem.mdp.num_actions, problem.policy.dim
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     R, T = len(grid), int(opts.iterations)
-    thetas0 = np.tile(np.asarray(problem.theta, dtype=np.float64), (R, 1))
-    etas = np.array([eta for eta, _ in grid])
-    words = np.stack([entropy_words(job_entropy(stream_identity(problem, opts.batch_size, seed), problem.theta))
-                      for _, seed in grid])
     traced = [i for i, (_, seed) in enumerate(grid) if seed in opts.trace_seeds]
     trace_slot = np.full(R, -1, np.int64)
     trace_slot[traced] = np.arange(len(traced))
     ckpts = np.asarray(opts.checkpoints, dtype=np.int64)
+    words = np.stack([entropy_words(job_entropy(stream_identity(problem, opts.batch_size, seed), problem.theta))
+                      for _, seed in grid])
+    inputs = K.Grid(thetas0=np.tile(np.asarray(problem.theta, dtype=np.float64), (R, 1)),
+                    etas=np.array([eta for eta, _ in grid], dtype=np.float64), words=words, checkpoints=ckpts,
+                    trace_slot=trace_slot)
     nw = (S if opts.value_features == "onehot" else 1) if opts.baseline == "value_online" else 1
     rows = (R, T + 1)
-    out = {"J": np.full(rows, np.nan), "ret": np.full(rows, np.nan), "steps": np.zeros(rows, np.int64),
-           "gnorm": np.full(rows, np.nan), "snorm": np.full(rows, np.nan), "div_at": np.full(R, -1, np.int64),
-           "reason": np.zeros(R, np.int64), "theta": np.zeros((R, d)), "w": np.zeros((R, nw)),
-           "ckpt": np.full((R, max(len(ckpts), 1), d), np.nan),
-           "trace": np.full((max(len(traced), 1), T + 1 if traced else 1, S * A), np.nan)}
-    K.train_grid(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient,
-                 tables.mu_cdf, tables.pi_ptr, tables.indptr, tables.indices, tables.p_prob, tables.p_alias,
-                 tables.absorbing, effective_horizon(mdp), phi, tabular,
-                 K.ESTIMATOR_CODES[opts.estimator], K.BASELINE_CODES[opts.baseline], K.OPTIMIZER_CODES[opts.optimizer],
-                 K.UPDATE_CODES[opts.update], int(opts.batch_size), T, thetas0, etas, words,
-                 float(opts.baseline_offset), float(opts.baseline_step_size),
-                 K.VALUE_FEATURE_CODES[opts.value_features],
-                 np.array([Adam.beta1, Adam.beta2, Adam.eps]), ckpts, trace_slot,
-                 out["J"], out["ret"], out["steps"], out["gnorm"], out["snorm"], out["div_at"], out["reason"],
-                 out["theta"], out["w"], out["ckpt"], out["trace"])
+    out = K.Outputs(J=np.full(rows, np.nan), ret=np.full(rows, np.nan), steps=np.zeros(rows, np.int64),
+                    gnorm=np.full(rows, np.nan), snorm=np.full(rows, np.nan), div_at=np.full(R, -1, np.int64),
+                    reason=np.zeros(R, np.int64), theta=np.zeros((R, d)), w=np.zeros((R, nw)),
+                    ckpt=np.full((R, max(len(ckpts), 1), d), np.nan),
+                    trace=np.full((max(len(traced), 1), T + 1 if traced else 1, S * A), np.nan))
+    K.train_grid(kernel_model(problem), kernel_settings(opts), inputs, out)
     runs = []
     for i in range(R):
-        last = T if out["div_at"][i] < 0 else int(out["div_at"][i])
+        last = T if out.div_at[i] < 0 else int(out.div_at[i])
         n = last + 1
         run = Run()
-        run.rows = {"iteration": list(range(n)), "J": out["J"][i, :n], "batch_return_mean": out["ret"][i, :n],
-                    "env_steps": out["steps"][i, :n], "grad_norm": out["gnorm"][i, :n],
-                    "step_norm": out["snorm"][i, :n], "diverged": np.arange(n) == out["div_at"][i]}
-        run.diverged = bool(out["div_at"][i] >= 0)
-        run.reason = K.DIVERGENCE_REASONS[int(out["reason"][i])]
-        run.theta = out["theta"][i].copy()
-        run.value_weights = out["w"][i].copy() if opts.baseline == "value_online" else None
-        run.checkpoints = {int(t): out["ckpt"][i, k].copy() for k, t in enumerate(ckpts) if t <= last}
+        run.rows = {"iteration": list(range(n)), "J": out.J[i, :n], "batch_return_mean": out.ret[i, :n],
+                    "env_steps": out.steps[i, :n], "grad_norm": out.gnorm[i, :n],
+                    "step_norm": out.snorm[i, :n], "diverged": np.arange(n) == out.div_at[i]}
+        run.diverged = bool(out.div_at[i] >= 0)
+        run.reason = K.DIVERGENCE_REASONS[int(out.reason[i])]
+        run.theta = out.theta[i].copy()
+        run.value_weights = out.w[i].copy() if opts.baseline == "value_online" else None
+        run.checkpoints = {int(t): out.ckpt[i, k].copy() for k, t in enumerate(ckpts) if t <= last}
         if trace_slot[i] >= 0:
-            run.trace = out["trace"][trace_slot[i], :n].copy()
+            run.trace = out.trace[trace_slot[i], :n].copy()
         runs.append(run)
     return runs
 
@@ -422,6 +498,31 @@ def general_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], seed
             for eta in step_sizes for seed in seeds]
 
 
+def check_grid(problem: Any, opts: TrainOptions, step_sizes: list[float], engine: str = "auto") -> str:
+    """The engine that will run the grid (``engine``: ``auto``, ``compiled`` or ``general``); every option is
+    checked and a combination neither engine can run is refused by name, before anything runs."""
+    for eta in step_sizes:
+        check_ascent(opts.optimizer, eta, opts.iterations)
+    chosen = choose_engine(problem, opts)
+    if engine == "general" and chosen == "compiled":
+        if opts.update == "per_step" or opts.optimizer == "npg" or opts.baseline in TRAINING_BASELINES \
+                or opts.baseline_offset:
+            raise UserError(f"--engine general: cannot run these options; allowed: auto, compiled ({fast_only()})")
+        chosen = "general"
+    elif engine == "compiled" and chosen == "general":
+        raise UserError(f"--engine compiled: needs the {fast_only()}; allowed here: auto, general")
+    elif engine not in ("auto", "compiled", "general"):
+        raise UserError(f"--engine: {engine!r}; allowed: auto, compiled, general")
+    if chosen == "general":
+        _check_run(problem, opts.estimator, opts.baseline, opts.params, opts.batch_size, 1.0, opts.iterations,
+                   opts.optimizer, opts.fit_batch_size, opts.eval_episodes)
+    else:
+        from pgexp import exact
+
+        exact.gradient(problem.mdp, problem.policy, problem.theta)  # an invalid start is the user's mistake
+    return chosen
+
+
 def train_grid(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds: list[int], *,
                engine: str = "auto", tick: Callable[[int], None] | None = None) -> tuple[list[Run], str]:
     """All runs of the grid ``step_sizes x seeds`` (that order) and the engine that ran them.
@@ -430,22 +531,8 @@ def train_grid(problem: Any, opts: TrainOptions, step_sizes: list[float], seeds:
     it cannot run the options).  ``tick(n)`` reports progress in iterations (the compiled engine reports
     the grid at once, when it is done).
     """
-    for eta in step_sizes:
-        check_ascent(opts.optimizer, eta, opts.iterations)
-    chosen = choose_engine(problem, opts)
-    if engine == "general" and chosen == "compiled":
-        if opts.update == "per_step" or opts.optimizer == "npg" or opts.baseline in TRAINING_BASELINES \
-                or opts.baseline_offset:
-            raise UserError(f"--engine general: cannot run these options; allowed: auto, compiled ({FAST_ONLY})")
-        chosen = "general"
-    elif engine == "compiled" and chosen == "general":
-        raise UserError(f"--engine compiled: needs the {FAST_ONLY}; allowed here: auto, general")
-    elif engine not in ("auto", "compiled", "general"):
-        raise UserError(f"--engine: {engine!r}; allowed: auto, compiled, general")
+    chosen = check_grid(problem, opts, step_sizes, engine)
     if chosen == "compiled":
-        from pgexp import exact
-
-        exact.gradient(problem.mdp, problem.policy, problem.theta)  # an invalid start is the user's mistake
         runs = compiled_runs(problem, opts, step_sizes, seeds)
         if tick is not None:
             tick(len(runs) * (opts.iterations + 1))
@@ -476,8 +563,8 @@ def final_policy(problem: Any, theta: np.ndarray, J_star: float, dense=None, cac
     V = np.zeros((dm.horizon + 1 if dm.horizon > 0 else 1, mdp.num_states))
     occ = np.zeros(mdp.num_states)
     with np.errstate(all="ignore"):
-        _, ok = values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, V)
-        ok = ok and visits(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, pi, occ)
+        _, ok = values(dm, pi, V)
+        ok = ok and visits(dm, pi, occ)
     where = (occ >= CONVERGED_MIN_OCCUPANCY * occ.sum()) & live if ok else live & (mdp.mu > 0)
     prob = float(pi.max(axis=1)[where].min()) if where.any() else float("nan")
     key = tuple(int(a) for a in greedy)
@@ -485,7 +572,7 @@ def final_policy(problem: Any, theta: np.ndarray, J_star: float, dense=None, cac
         det = np.zeros_like(pi)
         det[np.arange(pi.shape[0]), greedy] = 1.0
         with np.errstate(all="ignore"):
-            J, ok = values(dm.P, dm.r, dm.mu, dm.gamma, dm.horizon, dm.kind, dm.transient, det, V)
+            J, ok = values(dm, det, V)
         cache[key] = float(J) if ok else float("-inf")
     J_greedy = cache[key]
     optimal = bool(np.isfinite(J_greedy) and J_greedy >= J_star - 1e-9 * (1.0 + abs(J_star)))

@@ -179,16 +179,26 @@ class AuditStudy:
         t = self.training
         if t is None:
             return []
-        return [f"results/practice_audit/training/{e}/{est}~{self.baseline}.parquet" for e in t.envs
-                for est in t.estimators]
+        return [f"results/practice_audit/training/{e}/runs.parquet" for e in t.envs]
 
     def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
         t = self.training
         if t is None or env_name not in t.envs or estimator not in t.estimators or baseline != self.baseline:
             raise UserError(f"practice_audit/training/{env_name}/{estimator}~{baseline}: not a run of the config")
+        return self.job_args(t, env_name, [("--estimator", estimator), ("--baseline", baseline),
+                                           *estimator_options(estimator, baseline, dict(self.params), None)])
+
+    def env_train_args(self, env_name: str) -> str:
+        """One environment's training job with every estimator of the section (``--pairs``)."""
+        t = self.training
+        if t is None or env_name not in t.envs:
+            raise UserError(f"practice_audit/training/{env_name}: not an environment of the config's training")
+        return self.job_args(t, env_name, pairs_options([(e, self.baseline) for e in t.estimators],
+                                                        dict(self.params), None))
+
+    def job_args(self, t: AuditTraining, env_name: str, which: list[tuple[str, str | None]]) -> str:
         e = self.env(env_name)  # training starts at theta = 0, the uniform policy
-        opts = [*e.problem_args(theta="zeros"), ("--estimator", estimator), ("--baseline", baseline),
-                *estimator_options(estimator, baseline, dict(self.params), None),
+        opts = [*e.problem_args(theta="zeros"), *which,
                 ("--batch-size", str(t.batch_size)), ("--step-size", ",".join(repr(x) for x in t.step_sizes)),
                 ("--iterations", str(t.iterations)), ("--seed", ",".join(str(s) for s in t.seeds)),
                 ("--tag", f"env_name={env_name}")]

@@ -25,6 +25,7 @@ from pgexp.study.common import (
     join_options,
     optional_section,
     pair_allowed,
+    pairs_options,
 )
 from pgexp.study.estimation import EnvStudy, check_batch_sizes
 
@@ -51,12 +52,20 @@ class DeepStudy:
 
     def train_args(self, name: str, estimator: str, baseline: str) -> str:
         """``pgexp train`` options of one (environment, estimator, baseline): curves of the evaluation return."""
+        es = self.envs[name]
+        return self.job_args(name, [("--estimator", estimator), ("--baseline", baseline),
+                                    *estimator_options(estimator, baseline, dict(es.params), es.fit_batch_size)])
+
+    def env_train_args(self, name: str) -> str:
+        """``pgexp train`` options of one environment's job with every training pair (``--pairs``)."""
+        es = self.envs[name]
+        return self.job_args(name, pairs_options(self.pairs("train"), dict(es.params), es.fit_batch_size))
+
+    def job_args(self, name: str, which: list[tuple[str, str | None]]) -> str:
         es, t = self.envs[name], self.train or {}
         return join_options([
             ("--env", es.env), ("--policy", es.policy), ("--gamma", repr(es.gamma)),
-            ("--horizon", horizon_token(es.horizons[0])), ("--threads", "1"),
-            ("--estimator", estimator), ("--baseline", baseline),
-            *estimator_options(estimator, baseline, dict(es.params), es.fit_batch_size),
+            ("--horizon", horizon_token(es.horizons[0])), ("--threads", "1"), *which,
             ("--batch-size", str(t.get("batch_size", 16))),
             ("--step-size", ",".join(repr(float(x)) for x in t["step_sizes"])),
             ("--optimizer", t.get("optimizer", "adam")), ("--iterations", str(t.get("iterations", 30))),

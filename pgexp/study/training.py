@@ -69,10 +69,19 @@ class TrainingStudy:
                 ("--gamma", None if te.gamma is None else repr(te.gamma)), ("--horizon", horizon_token(te.horizon))]
 
     def train_args(self, env_name: str, estimator: str, baseline: str) -> str:
+        """``pgexp train`` options of one (environment, estimator, baseline)."""
+        return self.job_args(env_name, [("--estimator", estimator), ("--baseline", baseline),
+                                        *estimator_options(estimator, baseline, dict(self.params),
+                                                           self.fit_batch_size)])
+
+    def env_train_args(self, env_name: str) -> str:
+        """``pgexp train`` options of one environment's job with every pair (``--pairs``): the same runs and
+        numbers as :meth:`train_args` of each pair, in one process and one table."""
+        return self.job_args(env_name, pairs_options(self.pairs(), dict(self.params), self.fit_batch_size))
+
+    def job_args(self, env_name: str, which: list[tuple[str, str | None]]) -> str:
         opts = [
-            *self.problem_args(self.env(env_name)),
-            ("--estimator", estimator), ("--baseline", baseline),
-            *estimator_options(estimator, baseline, dict(self.params), self.fit_batch_size),
+            *self.problem_args(self.env(env_name)), *which,
             ("--batch-size", str(self.batch_size)),
             ("--step-size", ",".join(repr(x) for x in self.step_sizes)), ("--optimizer", self.optimizer),
             ("--iterations", str(self.iterations)),

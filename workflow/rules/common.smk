@@ -106,18 +106,16 @@ def reference(wildcards):
 
 
 def train_args(wildcards):
-    pair = (wildcards.estimator, wildcards.baseline)
-    if DEEP and DEEP.train and wildcards.env in DEEP.envs and pair in DEEP.pairs("train"):
-        return DEEP.train_args(wildcards.env, *pair)
-    if TRAINING is None or wildcards.env not in {te.name for te in TRAINING.envs} or pair not in TRAINING.pairs():
-        raise WorkflowError(
-            f"training run {wildcards.env}/{wildcards.estimator}~{wildcards.baseline} is not in the config"
-        )
-    return TRAINING.train_args(wildcards.env, *pair)
+    """The `pgexp train` options of an environment's training job: every pair of its section (refuses others)."""
+    if DEEP and DEEP.train and wildcards.env in DEEP.envs:
+        return DEEP.env_train_args(wildcards.env)
+    if TRAINING is None or wildcards.env not in {te.name for te in TRAINING.envs}:
+        raise WorkflowError(f"training run {wildcards.env} is not in the config")
+    return TRAINING.env_train_args(wildcards.env)
 
 
 def training_files(wildcards):
-    return [f"results/training/{te.name}/{e}~{b}.parquet" for te in TRAINING.envs for e, b in TRAINING.pairs()]
+    return [f"results/training/{te.name}/runs.parquet" for te in TRAINING.envs]
 
 
 def checkpoint_estimate_files(wildcards):
@@ -192,7 +190,7 @@ def deep_estimate_files(wildcards=None):
 
 
 def deep_training_files(wildcards=None):
-    return [f"results/training/{name}/{e}~{b}.parquet" for name in DEEP.envs for e, b in DEEP.pairs("train")]
+    return [f"results/training/{name}/runs.parquet" for name in DEEP.envs]
 
 
 DEEP_REPORT_TABLES = {

@@ -79,14 +79,14 @@ rule practice_audit_table:
 
 rule practice_train:
     output:
-        "results/practice_audit/training/{env}/{estimator}~{baseline}.parquet",
+        "results/practice_audit/training/{env}/runs.parquet",
     log:
-        "logs/practice_audit/training/{env}/{estimator}~{baseline}.log",
+        "logs/practice_audit/training/{env}/runs.log",
     resources:
         runtime=60,
         mem_mb=2000,
     params:
-        args=lambda wildcards: AUDIT.train_args(wildcards.env, wildcards.estimator, wildcards.baseline),
+        args=lambda wildcards: AUDIT.env_train_args(wildcards.env),
         version=PGEXP_VERSION,
     shell:
         "pgexp train {params.args} --output {output} > {log} 2>&1"

@@ -1,13 +1,14 @@
-# Training track: gradient ascent with each estimator (step sizes x seeds in one job), the exact
+# Training track: gradient ascent with every estimator~baseline pair of an environment (pairs x step sizes x
+# seeds in one job), the exact
 # gradient path whose checkpoints are declared outputs, and gradient estimation at those checkpoints
 # (every training pair in one job per checkpoint, on common random numbers).
 
 
 rule train:
     output:
-        "results/training/{env}/{estimator}~{baseline}.parquet",
+        "results/training/{env}/runs.parquet",
     log:
-        "logs/training/{env}/{estimator}~{baseline}.log",
+        "logs/training/{env}/runs.log",
     resources:
         runtime=60,
         mem_mb=2000,

@@ -34,10 +34,49 @@
       className: { table: "pg-table" }
     }).render(el);
   }
+  // A figure opens at its full resolution over the page: the same image (its data URI string), not a copy.
+  var box = null;
+  function closeBox() {
+    if (!box) return;
+    box.classList.remove("open");
+    document.body.classList.remove("lightbox-open");
+  }
+  function openBox(fig) {
+    var img = fig.querySelector("img");
+    if (!img) return;
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "lightbox";
+      box.setAttribute("role", "dialog");
+      box.innerHTML = '<div class="bar"><span class="name"></span><span>full size · Esc or click to close ' +
+        '<button type="button" class="close" aria-label="close">×</button></span></div><img alt="">';
+      box.addEventListener("click", closeBox);
+      document.body.appendChild(box);
+    }
+    var big = box.querySelector("img");
+    big.src = img.src;
+    big.alt = img.alt;
+    box.querySelector(".name").textContent = img.alt;
+    box.classList.add("open");
+    document.body.classList.add("lightbox-open");
+    box.scrollTop = 0;
+  }
+  function zoomable() {
+    var figs = document.querySelectorAll("figure.zoomable");
+    for (var i = 0; i < figs.length; i++) {
+      (function (fig) {
+        var img = fig.querySelector("img"), btn = fig.querySelector("button.zoom");
+        if (img) img.addEventListener("click", function () { openBox(fig); });
+        if (btn) btn.addEventListener("click", function () { openBox(fig); });
+      })(figs[i]);
+    }
+    document.addEventListener("keydown", function (e) { if (e.key === "Escape") closeBox(); });
+  }
   function init() {
     var els = document.querySelectorAll("div.dt");
     for (var i = 0; i < els.length; i++) build(els[i]);
     document.body.setAttribute("data-tables-ready", String(els.length));
+    zoomable();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
