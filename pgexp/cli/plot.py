@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
         if role not in spec.tables:
             raise UserError(f"{option(role)}: not a table of figure {spec.name}; it takes "
                             f"{', '.join(option(r) for r in spec.tables)}")
-    out = Path(args.output)
-    check_outputs(args.output)  # as given (a directory, a trailing '/'), then the two files written
-    check_outputs(str(out.with_suffix(".pdf")), str(out.with_suffix(".png")))
     tables = {role: read_table(path, option(role)) for role, path in given.items()}
+    out = Path(args.output)
+    check_outputs(args.output)  # as given (a directory, a trailing '/'), then the two files written, before drawing
+    check_outputs(str(out.with_suffix(".pdf")), str(out.with_suffix(".png")))
     fig = spec.make(tables, {role: f"{option(role)} {path}" for role, path in given.items()})
     save_figure(fig, args.output)
     return 0
