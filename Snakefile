@@ -39,6 +39,7 @@ else:
     report: "workflow/report/workflow.rst"
 
     include: "workflow/rules/common.smk"
+    include: "workflow/rules/kernels.smk"
     include: "workflow/rules/estimation.smk"
     include: "workflow/rules/aggregation.smk"
     include: "workflow/rules/training.smk"

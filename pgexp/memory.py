@@ -135,6 +135,26 @@ def require_exact_horizon(horizon: int | None, states: int, actions: int, dim: i
     require_work(seconds, what)
 
 
+def reuse_freed_memory(threshold: int = 32 << 20) -> bool:
+    """Serve allocations of up to ``threshold`` bytes from the heap and keep what is freed there for the next one
+    (glibc's ``mallopt``; elsewhere nothing happens).  Returns whether it took effect.
+
+    Why: glibc maps every allocation above 128 KiB-32 MiB from the system afresh and hands it back on
+    ``free``, so a loop that allocates a few-MiB temporary per step (the bootstrap's ``(B, M)`` counts and
+    index draws, once per cell) takes a page fault on every page of every temporary.  Measured on the
+    default study's metrics: the counts took 2x as long to fill, 8-17 % of the job's CPU time.  Suitable
+    for the analysis commands (a few hundred MiB at most), not for long jobs that must give memory back.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, int(threshold))) and bool(mallopt(m_trim_threshold, 2 * int(threshold)))
+
+
 __all__ = ["NO_LIMITS_VAR", "WORK_LIMIT_SECONDS", "available_bytes", "exact_horizon_cost", "format_bytes",
            "format_duration", "limits_lifted", "require_exact_horizon", "require_memory", "require_work",
-           "resample_cost", "train_cost"]
+           "resample_cost", "reuse_freed_memory", "train_cost"]

@@ -133,3 +133,14 @@ def test_kernel_names_match_the_spec():
     """The spec's metadata-only lists name exactly what the kernels implement."""
     assert tuple(RULES) == KERNEL_RULES
     assert tuple(BASELINE_KINDS) == BASELINE_KERNELS
+
+
+def test_compile_lists_every_family_and_warms_one(tmp_path):
+    """``pgexp compile FAMILY --output`` writes its record; the families are what the workflow's jobs wait on."""
+    from pgexp.cli import main
+    from pgexp.study.warmup import FAMILIES
+
+    assert set(FAMILIES) == {"estimate", "train", "exact", "analysis"}
+    out = tmp_path / "analysis.json"
+    assert main(["compile", "analysis", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["compiled"] == "analysis"

@@ -127,22 +127,43 @@ def test_bca_is_scipys_bootstrap_bit_for_bit(estimates, which):
 
 
 def test_the_tables_are_the_old_computation_on_a_real_table(estimates, monkeypatch):
-    """Metrics, slopes, comparisons, the practice audit and learning-curve bands, computed with the fast path and
-    with the computation it replaced: equal, bit for bit."""
+    """Metrics, slopes, comparisons and the practice audit, computed with the fast path and with the computation it
+    replaced: equal, bit for bit."""
     def tables():
         return {"metrics": metrics.metrics_frame(estimates, n_resamples=200, confirm=False),
                 "slopes": slopes.fit_slopes(pd.concat(estimates, ignore_index=True), n_resamples=200),
                 "compare": compare.paired_comparisons(estimates, n_resamples=200),
-                "audit": audit.audit_table(estimates, resamples=200),
-                "band": pd.DataFrame(np.stack(curves.band(np.stack(estimates[0]["grad"].to_numpy()).T[:, :50],
-                                                          ("k",), 0.9, 200)))}
+                "audit": audit.audit_table(estimates, resamples=200)}
 
     new = tables()
     for module in (metrics, compare, audit):
         monkeypatch.setattr(module, "bca", scipy_bca)
-    for module in (metrics, slopes, curves):
+    for module in (metrics, slopes):
         monkeypatch.setattr(module, "draw_counts", scipy_draw_counts)
     old = tables()
     for name in new:
         assert len(new[name]) > 0
         pd.testing.assert_frame_equal(new[name], old[name], check_exact=True, obj=name)
+
+
+def test_learning_curve_bands_are_the_column_by_column_quantiles():
+    """The bands' quantiles, vectorised over the iterations where no resample is NaN: those of np.nanquantile column
+    by column (the computation they replaced), with seeds that die (NaN) so that some columns have NaN resamples."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 300)).cumsum(axis=1)
+    X[3, 40:] = np.nan     # a seed that diverged
+    X[2:, 250:] = np.nan   # two seeds left: resamples that draw neither are NaN
+    X[1:, 290:] = np.nan   # one seed left: a zero-width band
+    mean, lo, hi = curves.band(X, ("key",), 0.9, 500)
+    ok = np.isfinite(X)
+    idx = np.random.default_rng(curves.bootstrap_seed(("key",))).integers(0, 12, size=(500, 12))
+    counts = bincount_counts(idx, 12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (counts @ np.where(ok, X, 0.0)) / (counts @ ok.astype(np.float64))
+        a = (1 - 0.9) / 2  # as band() computes it
+        want_lo, want_hi = np.nanquantile(means, a, axis=0), np.nanquantile(means, 1 - a, axis=0)
+    single = ok.sum(axis=0) == 1
+    want_lo[single], want_hi[single] = mean[single], mean[single]
+    assert np.isnan(means[:, 260]).any() and not np.isnan(means[:, 100]).any()  # both kinds of column
+    np.testing.assert_array_equal(lo, want_lo)
+    np.testing.assert_array_equal(hi, want_hi)

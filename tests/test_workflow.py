@@ -119,7 +119,7 @@ def test_outputs_exist_and_are_valid(study):
     assert set(deep["env_name"]) == {"cartpole", "invpendulum"}  # MuJoCo's InvertedPendulum: a Gaussian policy
     assert "lqr" in set(exact_tables(study)["env_name"])
     # continuous-state jobs run through the same `estimate` rule and paths as the tabular ones
-    assert (study / "results" / "estimates" / "cartpole" / "init" / "reward_to_go~none" / "seed0.parquet").exists()
+    assert (study / "results" / "estimates" / "cartpole" / "init" / "seed0.parquet").exists()
     # the plug-in ran like a built-in: its rows beside the built-in's, on the same trajectories
     mine = t["metrics"][t["metrics"]["estimator"] == "my_reward_to_go"]
     assert len(mine) == 2 * cells and mine["unbiased"].all()
@@ -235,36 +235,36 @@ def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"].__setitem__("replicates", 13))
-    assert planned_jobs(cwd) == {"estimate": 6, "metrics": 1, "slopes": 1, "compare": 1, **DOWNSTREAM}
+    # the garnet's one job (every pair of the environment), then its tables (metrics, slopes and comparisons: one job)
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, **DOWNSTREAM}
 
 
-def test_changing_lambda_reruns_only_gae_jobs(study, tmp_path):
+def test_changing_lambda_reruns_only_jobs_with_gae(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c.__setitem__("lam", 0.5))
-    # corridor's two GAE jobs, then that environment's tables, and its exact GAE curves and decomposition
-    # (the exact lambda trade-off sweeps lambda itself: it does not rerun); the practice audit's three GAE
-    # variants on the garnet (gae, gae_common, gae_common normalised), its table and figure -- not its
-    # normalisation problem, whose pair has no lambda
-    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 1, "slopes": 1, "compare": 1, "exact_curves": 1,
-                                 "decompose": 1, "practice_estimate": 3, "practice_audit_table": 1,
+    # the jobs of the environments with a GAE pair (corridor, lqr; not the garnet), their tables and exact curves,
+    # corridor's decomposition (the exact lambda trade-off sweeps lambda itself: it does not rerun); the practice
+    # audit's garnet job (its GAE variants), its table and figure -- not its normalisation problem, whose pair
+    # has no lambda
+    assert planned_jobs(cwd) == {"estimate": 2, "metrics": 2, "exact_curves": 2, "decompose": 1,
+                                 "practice_estimate": 1, "practice_audit_table": 1,
                                  **DOWNSTREAM, "figure": DOWNSTREAM["figure"] + 1}
 
 
-def test_an_added_estimator_runs_only_its_new_jobs(study, tmp_path):
+def test_an_added_estimator_reruns_only_its_environment(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"]["estimators"].append("advantage_exact"))
-    # its one job; the garnet's tables, and its exact curves and decomposition (advantage_exact has an exact form)
-    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "slopes": 1, "compare": 1, "exact_curves": 1,
-                                 "decompose": 1, **DOWNSTREAM}
+    # the garnet's job; its tables, and its exact curves and decomposition (advantage_exact has an exact form)
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "exact_curves": 1, "decompose": 1, **DOWNSTREAM}
 
 
 def test_a_changed_training_step_size_reruns_only_training(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["training"].__setitem__("step_sizes", [0.05, 0.1]))
-    assert planned_jobs(cwd) == {"train": 2, "learning_curves": 1, "figure": 1, "report_html": 1, "all": 1}
+    assert planned_jobs(cwd) == {"train": 1, "learning_curves": 1, "figure": 1, "report_html": 1, "all": 1}
 
 
 def test_each_figure_is_its_own_target(tmp_path):

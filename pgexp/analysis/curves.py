@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from pgexp.analysis.resampling import bootstrap_seed, draw_counts
+from pgexp.analysis.resampling import bootstrap_seed
 
 VARIANT_DEFAULTS: dict[str, object] = {"optimizer": "sga", "update": "per_batch", "baseline_offset": 0.0,
                                        "baseline_step_size": 0.0, "value_features": "", "batch_size": 0, "arm": "",
@@ -126,7 +126,12 @@ def band(X: np.ndarray, key, confidence: float, n_resamples: int) -> tuple[np.nd
         mean = X0.sum(axis=0) / cnt
     if n < 2:
         return mean, mean.copy(), mean.copy()
-    counts = draw_counts(np.random.default_rng(bootstrap_seed(key)), n, n_resamples)  # (B, seeds)
+    # (B, seeds) counts by bincount: a few thousand entries, where the compiled counting of
+    # pgexp.analysis.resampling would cost more to load than it saves
+    rng = np.random.default_rng(bootstrap_seed(key))
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    flat = (np.arange(n_resamples)[:, None] * n + idx).ravel()
+    counts = np.bincount(flat, minlength=n_resamples * n).reshape(n_resamples, n).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (counts @ X0) / (counts @ ok.astype(np.float64))
     a = (1 - confidence) / 2

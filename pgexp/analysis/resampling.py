@@ -10,10 +10,12 @@ for bit (``tests/test_resampling.py`` pins it on real estimate tables) -- withou
 cost of an analysis job:
 
 * scipy copies the ``(B, M)`` index array and the statistic turns it into counts with a ``bincount`` over
-  ``B M`` offsets; here a compiled loop writes the counts (:func:`resample_counts`, ~7x faster);
-* scipy's jackknife builds the ``(M, M - 1)`` leave-one-out index matrix and counts it; the leave-one-out
-  counts are ``1 - I``, written directly (the statistic still evaluates them as one matrix product,
-  ``O(M^2 p)``, so that the jackknife values -- and the interval -- are bit-identical to scipy's);
+  ``B M`` offsets; here a compiled loop writes the counts (:func:`resample_counts`, ~7x faster;
+  :mod:`pgexp.analysis.kernels`);
+* scipy's jackknife builds the ``(M, M - 1)`` leave-one-out index matrix and counts it, for every cell; the
+  leave-one-out counts are ``1 - I``, made once per ``M`` (:func:`leave_one_out`; the statistic still
+  evaluates them as one matrix product, ``O(M^2 p)``, so that the jackknife values -- and the interval --
+  are bit-identical to scipy's);
 * ``import scipy.stats`` costs ~0.7 s per process; BCa needs only :func:`scipy.special.ndtr` / ``ndtri``.
 
 BCa (Efron & Tibshirani 1993, §14.3, eq. 14.14-14.15), for each statistic ``θ`` with point ``θ̂``,
@@ -29,37 +31,25 @@ type 7, as :func:`scipy.stats.quantile`; a statistic with a NaN resample, or a N
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-from numba import njit
 from scipy.special import ndtr, ndtri
-
-
-@njit(cache=True)
-def _count_rows(idx, out):  # pragma: no cover - compiled
-    """``out[b, idx[b, m]] += 1`` for every ``b, m`` (``out`` ``(B, M)``, zeroed); an index outside ``[0, M)``
-    raises."""
-    B, K = idx.shape
-    M = out.shape[1]
-    for b in range(B):
-        for m in range(K):
-            i = idx[b, m]
-            if i < 0 or i >= M:
-                raise IndexError("resample index out of range")
-            out[b, i] += 1.0
 
 
 def resample_counts(idx: np.ndarray, M: int) -> np.ndarray:
     """Resampled index arrays ``(..., k)`` -> multiplicity counts ``(..., M)`` (float64, exact integers)."""
+    from pgexp.analysis.kernels import count_rows  # numba: imported where counts are made, not by every reader
+
     idx = np.asarray(idx, dtype=np.int64)
     lead = idx.shape[:-1]
     flat = np.ascontiguousarray(idx.reshape(-1, idx.shape[-1]))
     out = np.zeros((flat.shape[0], M))
     if flat.size:
-        _count_rows(flat, out)
+        count_rows(flat, out)
     return out.reshape((*lead, M))
 
 
@@ -67,12 +57,22 @@ def draw_counts(rng: np.random.Generator, M: int, n_resamples: int, *, with_samp
     """Counts ``(B, M)`` of ``B = n_resamples`` resamples of ``M`` replicates: the indices
     ``rng.integers(0, M, (B, M))``, which is what :func:`scipy.stats.bootstrap` draws.  ``with_sample``:
     prepend the sample itself (a row of ones), ``(B + 1, M)``."""
+    from pgexp.analysis.kernels import count_rows
+
     idx = rng.integers(0, M, size=(n_resamples, M))
     out = np.zeros((n_resamples + int(with_sample), M))
     if with_sample:
         out[0] = 1.0
     if idx.size:
-        _count_rows(idx, out[int(with_sample):])
+        count_rows(idx, out[int(with_sample):])
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def leave_one_out(M: int) -> np.ndarray:
+    """The jackknife's resamples as counts, ``1 - I`` ``(M, M)`` (read-only; one per ``M``, reused by every cell)."""
+    out = 1.0 - np.eye(M)
+    out.flags.writeable = False
     return out
 
 
@@ -137,7 +137,7 @@ def _bca(stat: Callable[[np.ndarray], np.ndarray], M: int, n_resamples: int, con
     # power of a scalar and of an array can differ in the last bit, and the intervals are to be scipy's exactly.
     theta_b = np.asarray(stat(draw_counts(rng, M, n_resamples)), dtype=np.float64)        # (..., B)
     theta_hat = np.expand_dims(np.asarray(stat(np.ones(M)), dtype=np.float64), axis=-1)  # (..., 1)
-    theta_i = np.asarray(stat(1.0 - np.eye(M)), dtype=np.float64)                         # (..., M)
+    theta_i = np.asarray(stat(leave_one_out(M)), dtype=np.float64)                         # (..., M)
     B = theta_b.shape[-1]
     below = np.count_nonzero(theta_b < theta_hat, axis=-1) + np.count_nonzero(theta_b <= theta_hat, axis=-1)
     z0 = ndtri(np.asarray(below).astype(np.float64) / (2 * B))
@@ -174,5 +174,5 @@ def bca_limits(res: Any, point: np.ndarray, confidence: float) -> tuple[np.ndarr
     return lo, hi
 
 
-__all__ = ["Bootstrap", "Interval", "bca", "bca_limits", "bootstrap_seed", "draw_counts", "quantile_linear",
-           "resample_counts"]
+__all__ = ["Bootstrap", "Interval", "bca", "bca_limits", "bootstrap_seed", "draw_counts", "leave_one_out",
+           "quantile_linear", "resample_counts"]

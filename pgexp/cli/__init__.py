@@ -63,13 +63,14 @@ COMMANDS: dict[str, str] = {
     "baseline-variance": "pgexp.cli.baseline_variance",
     "study-report": "pgexp.cli.study_report",
     "bench": "pgexp.cli.bench",
+    "compile": "pgexp.cli.compile",
     "envs": "pgexp.cli.envs",
     "estimators": "pgexp.cli.estimators",
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
          "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
-         "baseline-variance"}
+         "baseline-variance", "compile"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

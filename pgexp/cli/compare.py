@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
 
     from pgexp.analysis.compare import paired_comparisons
     from pgexp.io import write_frame_csv
+    from pgexp.memory import reuse_freed_memory
     from pgexp.provenance import provenance
 
+    reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per pair
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     cells = parse_cells(args.cell)
     frames = read_inputs(args.inputs, "estimate")

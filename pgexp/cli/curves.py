@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.cli.common import check_outputs, check_resamples
     from pgexp.errors import UserError
     from pgexp.io import write_frame_csv
+    from pgexp.memory import reuse_freed_memory
     from pgexp.provenance import provenance
 
+    reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per configuration
     outputs = [(args.curves, "--curves"), (args.summary, "--summary")] + ([(args.traces, "--traces")]
                                                                           if args.traces else [])
     for path, option in outputs:

@@ -29,6 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--reference-batch-size", type=POSITIVE_INT, default=None, metavar="N",
                    help="label cells at this batch size as the horizon sweep (column 'sweep')")
     p.add_argument("--csv", action="store_true", help="also write OUT.csv beside the parquet")
+    p.add_argument("--slopes", default=None, metavar="SLOPES.parquet",
+                   help="also write the slopes table of the same inputs (pgexp slopes: one read, one process)")
+    p.add_argument("--comparisons", default=None, metavar="COMPARISONS.parquet",
+                   help="also write the paired comparisons (pgexp compare, + CSV) of the reference cell "
+                        "--reference-horizon:--reference-batch-size (both needed) of the same inputs")
     p.set_defaults(func=run)
     return p
 
@@ -53,11 +58,20 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.analysis.metrics import metrics_frame
-    from pgexp.io import write_frame, write_frame_csv
+    from pgexp.errors import UserError
+    from pgexp.io import check_output, write_frame, write_frame_csv
+    from pgexp.memory import reuse_freed_memory
     from pgexp.problems import parse_horizon
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, *([str(Path(args.output).with_suffix(".csv"))] if args.csv else []), fmt="parquet")
+    reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
+    csvs = [str(Path(p).with_suffix(".csv")) for p in (args.output if args.csv else None, args.comparisons) if p]
+    check_outputs(args.output, args.slopes, args.comparisons, *csvs, fmt="parquet")
+    check_output(args.slopes, "--slopes", fmt="parquet")
+    check_output(args.comparisons, "--comparisons", fmt="parquet")
+    if args.comparisons and (args.reference_horizon in (None, "any") or args.reference_batch_size is None):
+        raise UserError("--comparisons: compares the reference cell; give --reference-horizon H (not any) and "
+                        "--reference-batch-size N")
     if args.reference_horizon == "any":
         ref: int | str | None = "any"
     else:
@@ -67,11 +81,26 @@ def run(args: argparse.Namespace) -> int:
     frames = read_inputs(args.inputs, "estimate")
     check_reference(frames, ref, args.reference_horizon, args.reference_batch_size)
     check_resamples(args.resamples, frames)
+    inputs = [str(p) for p in args.inputs]
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
                         reference_batch_size=args.reference_batch_size)
-    meta = provenance(kind="metrics", inputs=[str(p) for p in args.inputs])
+    meta = provenance(kind="metrics", inputs=inputs)
     if args.csv:
         write_frame_csv(out, args.output, meta)
     else:
         write_frame(out, args.output, meta)
+    if args.slopes:
+        import pandas as pd
+
+        from pgexp.analysis.slopes import fit_slopes
+
+        slopes = fit_slopes(pd.concat(frames, ignore_index=True), n_resamples=args.resamples,
+                            confidence=args.confidence)
+        write_frame(slopes, args.slopes, provenance(kind="slopes", inputs=inputs))
+    if args.comparisons:
+        from pgexp.analysis.compare import paired_comparisons
+
+        pairs = paired_comparisons(frames, cells=[(int(ref), int(args.reference_batch_size))],  # type: ignore[arg-type]
+                                   confidence=args.confidence, n_resamples=args.resamples)
+        write_frame_csv(pairs, args.comparisons, provenance(kind="comparisons"))
     return 0

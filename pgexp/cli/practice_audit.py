@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.audit.table import audit_table
     from pgexp.errors import UserError
     from pgexp.io import write_frame_csv
+    from pgexp.memory import reuse_freed_memory
     from pgexp.provenance import provenance
 
+    reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
     outputs = [args.output, str(Path(args.output).with_suffix(".csv"))]
     if bool(args.normalization) != bool(args.normalization_output):
         raise UserError("--normalization-output: give it together with --normalization (and the other way round)")

@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
 
     from pgexp.analysis.slopes import fit_slopes
     from pgexp.io import write_frame
+    from pgexp.memory import reuse_freed_memory
     from pgexp.provenance import provenance
 
+    reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
     check_outputs(args.output, fmt="parquet")
     frames = read_inputs(args.inputs, "estimate")
     check_resamples(args.resamples, frames)

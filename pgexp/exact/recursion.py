@@ -67,6 +67,7 @@ import numpy as np
 
 from pgexp.exact.families import WeightFamily
 from pgexp.exact.model import ExactSetup
+from pgexp.progress import bar
 from pgexp.progress import track as with_progress
 
 BLOCK_BYTES = 2**20  # a block of steps' operands and products, held at once: small enough to stay in cache
@@ -242,6 +243,7 @@ def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: 
     fX, fY = _arrays(X), _arrays(Y)
     sigma = np.ascontiguousarray(st.sigma, dtype=np.float64)
     pis = st.pi[:, :, None] * st.sigma
+    progress = bar(total=L, desc="second moments (DP)", unit="step")
     for h0 in range(0, L, nb):
         n = min(L, h0 + nb) - h0
         kernels.forward_kernel(h0, h0 + n, st.csr_PT, st.pi_c, sigma, pis, st.alive_f, fX, fY,
@@ -255,6 +257,8 @@ def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: 
                 np.matmul(oFc[:n].transpose(0, 2, 1), ov2[:n], out=prods[1][:n])
                 np.matmul(oFd[:n].transpose(0, 2, 1), ov3[:n], out=prods[2][:n])
             kernels.add_steps(cross, prods[0][:n], prods[1][:n], prods[2][:n], track)
+        progress.update(n)
+    progress.close()
     flat = st.sigma.reshape(S * A, d)
     w = state[7].reshape(-1)
     diag = (flat * w[:, None]).T @ flat if full else w @ (flat * flat)

@@ -1,12 +1,17 @@
-# Metrics per environment (one row per job cell, with BCa CIs), variance-vs-horizon slopes, and the
+# Per environment, one job reads the estimate files once and writes the metrics (one row per job cell, with
+# bootstrap CIs), the variance-vs-horizon slopes and the paired comparisons at the reference cell; then the
 # study-wide tables in results/tables/ (parquet + CSV).
 
 
 rule metrics:
     input:
-        lambda wildcards: estimate_files(wildcards.env),
+        files=lambda wildcards: estimate_files(wildcards.env),
+        kernels_estimate=kernels("estimate"),
+        kernels_analysis=kernels("analysis"),
     output:
-        "results/tables/metrics/{env}.parquet",
+        metrics="results/tables/metrics/{env}.parquet",
+        slopes="results/tables/slopes/{env}.parquet",
+        comparisons=multiext("results/tables/comparisons/{env}", ".parquet", ".csv"),
     log:
         "logs/metrics/{env}.log",
     resources:
@@ -18,31 +23,15 @@ rule metrics:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input} --reference-horizon {params.reference[horizon]}"
+        "pgexp metrics {input.files} --reference-horizon {params.reference[horizon]}"
         " --reference-batch-size {params.reference[batch_size]} --resamples {params.resamples}"
-        " --confidence {params.confidence} --output {output} > {log} 2>&1"
-
-
-rule slopes:
-    input:
-        lambda wildcards: estimate_files(wildcards.env),
-    output:
-        "results/tables/slopes/{env}.parquet",
-    log:
-        "logs/slopes/{env}.log",
-    resources:
-        runtime=30,
-        mem_mb=4000,
-    params:
-        resamples=RESAMPLES,
-        confidence=CONFIDENCE,
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp slopes {input} --resamples {params.resamples} --confidence {params.confidence}"
-        " --output {output} > {log} 2>&1"
+        " --confidence {params.confidence} --output {output.metrics} --slopes {output.slopes}"
+        " --comparisons {output.comparisons[0]} > {log} 2>&1"
 
 
 rule exact_curves:
+    input:
+        kernels_exact=kernels("exact"),
     output:
         "results/tables/exact_variance/{env}/{theta}.parquet",
     log:
@@ -57,27 +46,9 @@ rule exact_curves:
         "pgexp exact-curves {params.args} --output {output} > {log} 2>&1"
 
 
-rule compare:
-    input:
-        lambda wildcards: estimate_files(wildcards.env),
-    output:
-        "results/tables/comparisons/{env}.parquet",
-    log:
-        "logs/comparisons/{env}.log",
-    resources:
-        runtime=30,
-        mem_mb=4000,
-    params:
-        reference=reference,
-        resamples=RESAMPLES,
-        confidence=CONFIDENCE,
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp compare {input} --cell {params.reference[horizon]}:{params.reference[batch_size]}"
-        " --resamples {params.resamples} --confidence {params.confidence} --output {output} > {log} 2>&1"
-
-
 rule decompose:
+    input:
+        kernels_exact=kernels("exact"),
     output:
         "results/tables/decomposition/{env}/{theta}.parquet",
     log:
@@ -93,6 +64,8 @@ rule decompose:
 
 
 rule lambda_tradeoff:
+    input:
+        kernels_exact=kernels("exact"),
     output:
         "results/tables/gae_lambda_tradeoff/{env}/{theta}.parquet",
     log:

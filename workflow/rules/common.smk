@@ -81,6 +81,12 @@ wildcard_constraints:
     baseline=r"[a-z][a-z0-9_]*(:[A-Za-z0-9_=.,+-]+)?",
     seed=r"\d+",
     figure=r"[a-z][a-z0-9_]*",
+    family=r"estimate|train|exact|analysis",
+
+
+def kernels(family):
+    """The compiled-kernels record a job waits on (rule compile_kernels); ancient: its time never reruns a job."""
+    return ancient(f"results/kernels/{family}.json")
 
 
 def estimate_files(env):

@@ -5,7 +5,8 @@
 
 rule deep_quality:
     input:
-        deep_estimate_files,
+        files=deep_estimate_files,
+        kernels_analysis=kernels("analysis"),
     output:
         multiext("results/tables/deep_quality", ".parquet", ".csv"),
     log:
@@ -16,14 +17,15 @@ rule deep_quality:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input} --reference-horizon any --reference-batch-size {params.reference_n}"
+        "pgexp metrics {input.files} --reference-horizon any --reference-batch-size {params.reference_n}"
         " --resamples {params.resamples}"
         " --confidence {params.confidence} --csv --output results/tables/deep_quality.parquet > {log} 2>&1"
 
 
 rule deep_curves:
     input:
-        deep_training_files,
+        files=deep_training_files,
+        kernels_analysis=kernels("analysis"),
     output:
         multiext("results/tables/deep_learning_curves", ".parquet", ".csv"),
         multiext("results/tables/deep_training_summary", ".parquet", ".csv"),
@@ -34,6 +36,6 @@ rule deep_curves:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp curves {input} --curves results/tables/deep_learning_curves.parquet"
+        "pgexp curves {input.files} --curves results/tables/deep_learning_curves.parquet"
         " --summary results/tables/deep_training_summary.parquet --resamples {params.resamples}"
         " --confidence {params.confidence} > {log} 2>&1"

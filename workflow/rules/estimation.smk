@@ -3,6 +3,8 @@
 
 
 rule estimate:
+    input:
+        kernels_estimate=kernels("estimate"),
     output:
         "results/estimates/{env}/{theta}/seed{seed}.parquet",
     log:

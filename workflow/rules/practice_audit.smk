@@ -4,6 +4,8 @@
 
 
 rule practice_estimate:
+    input:
+        kernels_estimate=kernels("estimate"),
     output:
         "results/practice_audit/estimates/{env}/seed{seed}.parquet",
     log:
@@ -20,6 +22,9 @@ rule practice_estimate:
 
 
 rule practice_normalization:
+    input:
+        kernels_exact=kernels("exact"),
+        kernels_analysis=kernels("analysis"),
     output:
         "results/practice_audit/normalization/{problem}.parquet",
     log:
@@ -38,6 +43,9 @@ rule practice_normalization:
 
 
 rule practice_sign_flip:
+    input:
+        kernels_exact=kernels("exact"),
+        kernels_estimate=kernels("estimate"),
     output:
         multiext("results/tables/practice_audit_sign_flip", ".parquet", ".csv"),
     log:
@@ -59,6 +67,8 @@ rule practice_audit_table:
     input:
         estimates=lambda wildcards: AUDIT.estimate_files(),
         normalization=lambda wildcards: AUDIT.normalization_files(),
+        kernels_exact=kernels("exact"),
+        kernels_analysis=kernels("analysis"),
     output:
         multiext("results/tables/practice_audit", ".parquet", ".csv"),
         audit_normalization_outputs(),
@@ -78,6 +88,8 @@ rule practice_audit_table:
 
 
 rule practice_train:
+    input:
+        kernels_train=kernels("train"),
     output:
         "results/practice_audit/training/{env}/runs.parquet",
     log:
@@ -94,7 +106,8 @@ rule practice_train:
 
 rule practice_curves:
     input:
-        lambda wildcards: AUDIT.training_files(),
+        files=lambda wildcards: AUDIT.training_files(),
+        kernels_analysis=kernels("analysis"),
     output:
         multiext("results/tables/practice_audit_curves", ".parquet", ".csv"),
         multiext("results/tables/practice_audit_training", ".parquet", ".csv"),
@@ -106,6 +119,6 @@ rule practice_curves:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp curves {input} --curves results/tables/practice_audit_curves.parquet"
+        "pgexp curves {input.files} --curves results/tables/practice_audit_curves.parquet"
         " --summary results/tables/practice_audit_training.parquet --threshold {params.threshold}"
         " --resamples {params.resamples} --confidence {params.confidence} > {log} 2>&1"

@@ -5,6 +5,8 @@
 
 
 rule train:
+    input:
+        kernels_train=kernels("train"),
     output:
         "results/training/{env}/runs.parquet",
     log:
@@ -20,6 +22,8 @@ rule train:
 
 
 rule train_path:
+    input:
+        kernels_train=kernels("train"),
     output:
         table="results/training/{env}/path.parquet",
         thetas=expand("results/training/{{env}}/path.theta{t}.npy", t=CHECKPOINTS),
@@ -35,6 +39,7 @@ rule train_path:
 rule estimate_checkpoint:
     input:
         theta="results/training/{env}/path.theta{t}.npy",
+        kernels_estimate=kernels("estimate"),
     output:
         "results/estimates_training/{env}/ckpt{t}.parquet",
     log:
@@ -51,7 +56,8 @@ rule estimate_checkpoint:
 
 rule learning_curves:
     input:
-        training_files,
+        files=training_files,
+        kernels_analysis=kernels("analysis"),
     output:
         multiext("results/tables/learning_curves", ".parquet", ".csv"),
         multiext("results/tables/training_summary", ".parquet", ".csv"),
@@ -63,14 +69,16 @@ rule learning_curves:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp curves {input} --curves results/tables/learning_curves.parquet"
+        "pgexp curves {input.files} --curves results/tables/learning_curves.parquet"
         " --summary results/tables/training_summary.parquet {params.curves}"
         " --resamples {params.resamples} --confidence {params.confidence} > {log} 2>&1"
 
 
 rule variance_along_training:
     input:
-        checkpoint_estimate_files,
+        files=checkpoint_estimate_files,
+        kernels_estimate=kernels("estimate"),
+        kernels_analysis=kernels("analysis"),
     output:
         multiext("results/tables/variance_along_training", ".parquet", ".csv"),
     log:
@@ -80,5 +88,5 @@ rule variance_along_training:
         confidence=CONFIDENCE,
         version=PGEXP_VERSION,
     shell:
-        "pgexp metrics {input} --resamples {params.resamples} --confidence {params.confidence}"
+        "pgexp metrics {input.files} --resamples {params.resamples} --confidence {params.confidence}"
         " --csv --output results/tables/variance_along_training.parquet > {log} 2>&1"
