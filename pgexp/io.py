@@ -53,7 +53,8 @@ MIN_FREE_BYTES = 1 << 20  # an output needs at least this much free space, whate
 # suffixes of the formats pgexp writes, and of others a user might mistype: an output named for another format
 # is refused (a parquet file written under ``o.csv``)
 FORMATS = {"parquet": (".parquet",), "csv": (".csv",), "json": (".json",), "html": (".html", ".htm"),
-           "pdf": (".pdf",), "png": (".png",), "npy": (".npy",)}
+           "pdf": (".pdf",), "png": (".png",), "npy": (".npy",),
+           "figure": (".pdf", ".png")}  # a figure: PDF + PNG beside it
 OTHER_SUFFIXES = (".yaml", ".yml", ".npz", ".txt", ".tsv", ".xlsx", ".svg", ".pkl", ".py", ".md")
 
 
@@ -247,9 +248,10 @@ def check_suffix(path: Path, option: str, fmt: str | None) -> None:
         return
     suffix = path.suffix.lower()
     ours = FORMATS[fmt]
-    others = {s for f, sfx in FORMATS.items() if f != fmt for s in sfx} | set(OTHER_SUFFIXES)
+    others = ({s for f, sfx in FORMATS.items() if f != fmt for s in sfx} - set(ours)) | set(OTHER_SUFFIXES)
     if suffix in others:
-        raise UserError(f"{option} {path}: this command writes {fmt}; give a path ending in {ours[0]}")
+        label = "a figure (PDF and PNG)" if fmt == "figure" else fmt
+        raise UserError(f"{option} {path}: this command writes {label}; give a path ending in {' or '.join(ours)}")
 
 
 def check_output_dir(path: str | Path, option: str = "--outdir") -> None:

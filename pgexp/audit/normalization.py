@@ -76,6 +76,10 @@ def normalization_table(problem: Any, pairs: Sequence[tuple[str, str]], batch_si
         fit_on = rate_points(list(exact))
         rate = bias_rate(fit_on, [float(np.linalg.norm(exact[n]["bias"])) for n in fit_on]) if fit_on else None
         g2, l2 = float(grad @ grad), float(limit @ limit)
+        if g2 == 0.0 or l2 == 0.0:  # every relative column divides by one of them
+            what = "the exact gradient" if g2 == 0.0 else "the normalised estimator's limit"
+            raise UserError(f"--pairs {est}~{base}: {what} is zero on this problem at this theta, so the relative "
+                            "bias is undefined; allowed: a problem and --theta where it is not (a longer --horizon)")
         for N in batch_sizes:
             row: dict[str, Any] = {"env": ident["env"], "gamma": ident["gamma"], "horizon": ident["horizon"],
                                    "estimator": est, "baseline": base, "batch_size": int(N),

@@ -369,4 +369,4 @@ def check_outputs(*paths: str | None, option: str = "--output", fmt: str | None 
         check_output(p, option, fmt=fmt if i == 0 else None, size=size if i == 0 else 0.0)
     real = [Path(p).resolve() for p in paths if p is not None]
     if len(set(real)) != len(real):
-        raise UserError(f"{option}: the same file is named twice ({', '.join(str(p) for p in paths)})")
+        raise UserError(f"{option}: the same file is named twice ({', '.join(str(p) for p in paths if p is not None)})")

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                         "problem has exact moments (pgexp exact-variance) but no decomposition")
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
-    wanted = parse_pairs(args.pairs) if args.pairs else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
+    wanted = parse_pairs(args.pairs) if args.pairs is not None else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
     args.lam = lam_for(args.lam, [e for e, _ in wanted])
     tags = parse_tags(args.tag, "decomposition")
 

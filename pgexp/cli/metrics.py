@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
 
     reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
     csvs = [str(Path(p).with_suffix(".csv")) for p in (args.output if args.csv else None, args.comparisons) if p]
-    check_outputs(args.output, args.slopes, args.comparisons, *csvs, fmt="parquet")
-    check_output(args.slopes, "--slopes", fmt="parquet")
+    check_output(args.slopes, "--slopes", fmt="parquet")  # each named by its option first
     check_output(args.comparisons, "--comparisons", fmt="parquet")
+    check_outputs(args.output, args.slopes, args.comparisons, *csvs, fmt="parquet")  # and no two the same
     if args.comparisons and (args.reference_horizon in (None, "any") or args.reference_batch_size is None):
         raise UserError("--comparisons: compares the reference cell; give --reference-horizon H (not any) and "
                         "--reference-batch-size N")

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     sources = {role: f"{option(role)} {path}" for role, path in given.items()}
     spec.check(tables, sources)  # the tables first (a mistake there is named first), then the outputs, then drawing
     out = Path(args.output)
-    check_outputs(args.output)  # as given (a directory, a trailing '/'), then the two files written
+    check_outputs(args.output, fmt="figure")  # as given (a directory, a trailing '/'), then the two files written
     check_outputs(str(out.with_suffix(".pdf")), str(out.with_suffix(".png")))
     fig = spec.make(tables, sources)
     save_figure(fig, args.output)
