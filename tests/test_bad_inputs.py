@@ -597,7 +597,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["--tag estimator=x", "column"],
     ),
     ("bench-states-0", ["bench", "exact", "--states", "0"], ["--states", ">= 1"]),
-    ("bench-repeats-0", ["bench", "sampler", "--repeats", "0"], ["--repeats", ">= 1"]),
+    ("bench-repeats-0", ["bench", "sampler", "--repeats", "0"], ["--repeats", "[1, 1000]"]),
     ("bench-unknown", ["bench", "everything"], ["argument what", "invalid choice"]),
     # ---- files and sizes
     (
@@ -847,6 +847,24 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
      ["--pairs reward_to_go~value_exact", "exact gradient is zero", "--theta"]),
     ("plot-output-parquet", ["plot", "bias_variance", "--metrics", "{metrics}", "--output", "p.parquet"],
      ["--output p.parquet", "figure", ".pdf or .png"]),
+    # what a batch's arrays and the exact truth cost, from the arguments (the sampler pads every trajectory to the
+    # horizon, the discount's effective horizon or --truncate; the truth is one recursion per horizon step)
+    ("estimate-horizon-truth-for-hours", [*EST, "--horizon", "100000000", "--output", "o.parquet"],
+     ["--horizon 100000000", "exact gradient", "1 h limit"]),
+    ("estimate-gamma-near-one", ["estimate", "--env", "garnet:states=5", "--gamma", "0.99999999", "--estimator",
+                                 "reinforce", "--batch-size", "2", "--replicates", "3", "--seed", "0", "--output",
+                                 "o.parquet"], ["--gamma 0.99999999", "steps", "needs about"]),
+    ("estimate-truncate-huge", [*EST, "--truncate", "100000000000", "--output", "o.parquet"],
+     ["--truncate 100000000000", "needs about", "TiB"]),
+    ("train-horizon-truth-for-hours", ["train", *CORRIDOR, "--horizon", "100000000", *TRAIN[5:], "--output",
+                                       "o.parquet"], ["--horizon 100000000", "exact gradient", "1 h limit"]),
+    ("train-gamma-near-one", ["train", "--env", "garnet:states=5", "--gamma", "0.99999999", *TRAIN[5:], "--output",
+                              "o.parquet"], ["--gamma 0.99999999", "needs about"]),
+    ("bench-repeats-huge", ["bench", "exact", "--repeats", "1000000000"], ["--repeats", "[1, 1000]"]),
+    ("bench-configfile-missing", ["bench", "study", "--configfile", "{missing}"], ["--configfile", "no such file"]),
+    ("bench-batch-size-not-used", ["bench", "estimate", "--batch-size", "100000000000"],
+     ["--batch-size", "bench estimate does not use it", "pergrad"]),
+    ("bench-states-not-used", ["bench", "sampler", "--states", "5"], ["--states", "allowed only with bench exact"]),
     # ---- argparse, in pgexp's one-line style
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
@@ -919,6 +937,19 @@ def test_memory_limit_is_the_available_memory(monkeypatch, tmp_path, capsys):
     assert main(["exact", "--env", "garnet:states=10000000,actions=4,branching=5"]) == 2
     check_one_line(capsys.readouterr().err, "exact", ["garnet:states=10000000", "needs about 7.5 GiB"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_practice_audit_of_a_zero_gradient_cell_is_nan_not_a_crash(inputs, tmp_path, monkeypatch):
+    """The short corridor at H = 3 cannot reach the goal: grad J = 0, so every column relative to it is NaN (as
+    metrics' rel_mse), not a ZeroDivisionError."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "practice-audit", inputs["est"], "--resamples", "20", "--output", "p.parquet"]) == 0
+    df = pd.read_parquet("p.parquet")
+    zero = df[df["horizon"] == 3]
+    assert len(zero) and (zero["grad_norm_exact"] == 0).all()
+    for col in ("rel_bias_sq", "rel_bias_sq_exact", "rel_mse_exact", "cosine_mean", "mean_norm_ratio_exact"):
+        assert zero[col].isna().all(), col
+    assert np.isfinite(zero["bias_sq"]).all()
 
 
 def test_every_case_names_a_distinct_input():
@@ -1093,6 +1124,11 @@ CONFIG_CASES: list[tuple[str, dict, list[str]]] = [
     ("rewards-1e308", {"environments__garnet__env": "chain:large=1e308"}, ["'environments.garnet.env'", "|r| <="]),
     ("replicates-huge", {"replicates": 99999999999}, ["'environments.", "a job of it", "replicates 99999999999",
                                                       "needs about"]),
+    ("horizon-truth-for-hours", {"horizons": [3, 6, 100000000]},
+     ["'environments.corridor'", "a job of it", "horizon 100000000", "exact gradient", "1 h limit"]),
+    ("gamma-near-one-with-an-infinite-horizon", {"environments__garnet__gamma": 0.99999999,
+                                                  "environments__garnet__horizons": [3, 6, "inf"]},
+     ["'environments.garnet'", "a job of it", "gamma 0.99999999", "needs about"]),
     ("min-trajectories-huge", {"environments__corridor__min_trajectories": 10**13},
      ["'environments.corridor'", "min_trajectories 10000000000000", "needs about"]),
     ("training-iterations-huge", {"training__iterations": 10**10, "training__checkpoints": [0]},

@@ -103,11 +103,13 @@ def check_train_budget(problem, args: argparse.Namespace, runs: int) -> None:
     """Refuse a grid whose memory or work is hopeless before the first iteration (:func:`pgexp.memory.train_cost`);
     a continuous task's episode counts a tenth of its time limit in steps, its evaluations too."""
     from pgexp.memory import CONTINUOUS_STEPS_PER_SECOND, require_memory, train_cost
+    from pgexp.runs.estimate import batch_width, check_truth_cost
 
-    steps = problem.horizon if problem.track != "tabular" else problem.mdp.horizon
-    length = min(int(steps) if steps is not None else 1000, 1000)
+    check_truth_cost(problem)  # J and grad J are exact at every iteration: at least one recursion
+    length, cause = batch_width(problem, getattr(args, "truncate", None))
     require_memory(48.0 * args.batch_size * length + 32.0 * args.batch_size,
-                   f"--batch-size {args.batch_size} (one batch of {args.batch_size} trajectories x {length} steps)")
+                   f"{cause} x --batch-size {args.batch_size} (one batch of {args.batch_size} trajectories x {length} "
+                   "steps)")
     continuous = problem.track == "continuous"
     per_traj = problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10 if continuous else 0.0
     evals = args.eval_episodes * per_traj / max(args.batch_size, 1) if continuous else 0.0

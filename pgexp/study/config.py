@@ -210,10 +210,11 @@ def check_budgets(studies: dict[str, EnvStudy], training: TrainingStudy | None) 
                                    horizon="inf" if h is None else h, track="tabular") for h in st.horizons]
             counts = {n: cell_replicates(st.replicates, n, st.min_trajectories) for n in st.batch_sizes}
             check_grid_budget([(p, n) for p in probs for n in st.batch_sizes], counts, st.replicates,
-                              st.min_trajectories, len(st.pairs()), st.fit_batch_size, 0)
+                              st.min_trajectories, len(st.pairs()), st.fit_batch_size, 0, st.practice.truncate)
         except UserError as exc:
             words = {"--replicates": "replicates", "--batch-size": "batch size",
-                     "--min-trajectories": "min_trajectories"}
+                     "--min-trajectories": "min_trajectories", "--horizon": "horizon", "--gamma": "gamma",
+                     "--truncate": "truncate"}
             message = str(exc)
             for option, key in words.items():
                 message = message.replace(option, key)
