@@ -50,17 +50,10 @@ def feature_kind(text: str) -> str:
 
 
 def check_search_cost(args: argparse.Namespace, cells: int) -> None:
-    """The search solves ``--samples`` small problems exactly per cell over ``--horizon`` steps (a few states: about
-    0.1 ms a step); the confirmation draws ``--confirm-replicates`` batches of ``--confirm-batch-size``."""
-    from pgexp.memory import EXACT_STEP_SECONDS, TRAJECTORIES_PER_SECOND, require_memory, require_work, resample_cost
+    """:func:`pgexp.audit.signflip.check_search_cost` of the options."""
+    from pgexp.audit.signflip import check_search_cost as check
 
-    require_memory(8.0 * 64 * cells * args.samples, f"--samples {args.samples} x {cells} cell(s)")
-    require_work(cells * args.samples * args.horizon * EXACT_STEP_SECONDS,
-                 f"--samples {args.samples} x {cells} cell(s) x --horizon {args.horizon}")
-    what = f"--confirm-replicates {args.confirm_replicates} x --confirm-batch-size {args.confirm_batch_size}"
-    require_memory(8.0 * 64 * args.confirm_replicates, what)
-    require_work(args.confirm_replicates * args.confirm_batch_size * 2 / TRAJECTORIES_PER_SECOND, what)
-    resample_cost(2000, [args.confirm_replicates], what)
+    check(args.samples, cells, args.horizon, args.confirm_replicates, args.confirm_batch_size)
 
 
 def run(args: argparse.Namespace) -> int:
