@@ -288,7 +288,21 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     if missing:
         raise UserError(f"{source}: not {spec.what}; missing column(s) {', '.join(missing)}")
     if kind == "estimate":
+        check_counts(df, source, {"horizon": (1, "a positive integer or -1 (inf)"),
+                                  "batch_size": (1, "an integer >= 1"), "replicate": (0, "an integer >= 0"),
+                                  "env_steps": (0, "an integer >= 0")})
         check_estimates(df, source)
+    if kind == "train":
+        check_counts(df, source, {"iteration": (0, "an integer >= 0"), "batch_size": (1, "an integer >= 1")})
+        run = [c for c in (*IDENTITY, *PAIR_COLUMNS, "batch_size", "fit_batch_size", "step_size", "optimizer", "seed")
+               if c in df.columns and c != "dim"]
+        dup = df.duplicated([*run, "iteration"], keep="first").to_numpy()
+        if dup.any():
+            i = int(dup.argmax())
+            row = df.iloc[i]
+            raise UserError(f"{source}: row {i}: iteration {row['iteration']} of run (seed {row.get('seed')}, "
+                            f"step size {row.get('step_size')}) appears twice; allowed: each run's iteration once (a "
+                            "copied run would narrow every band)")
     if spec.min_replicates:  # per pair and cell (a table may hold several pairs)
         keys = [*pair_columns(df.columns), "horizon", "batch_size"]
         counts = df.groupby(keys, sort=True, dropna=False)["replicate"].nunique()
@@ -301,6 +315,25 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
                 f"--replicates >= {spec.min_replicates}"
             )
     return df
+
+
+def check_counts(df: pd.DataFrame, source: str, columns: dict[str, tuple[int, str]]) -> None:
+    """Each of ``columns`` (those present) holds whole numbers ``>= low`` (``horizon``: ``-1`` too, infinite),
+    refused naming the file, the row and what is allowed."""
+    import numpy as np
+
+    for column, (low, allowed) in columns.items():
+        if column not in df.columns:
+            continue
+        try:
+            x = df[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise UserError(f"{source}: column {column} holds something other than numbers; allowed: {allowed}") \
+                from None
+        bad = ~np.isfinite(x) | (x != np.round(x)) | ((x < low) & ~((column == "horizon") & (x == -1)))
+        if bad.any():
+            i = int(bad.argmax())
+            raise UserError(f"{source}: row {i}: {column} {df[column].iloc[i]}; allowed: {allowed}")
 
 
 def cell_columns(df: pd.DataFrame) -> list[str]:

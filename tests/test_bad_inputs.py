@@ -138,6 +138,17 @@ def bad_estimate_tables(d: Path, est) -> None:
         x.at[4, column] = np.array(value)
         write(x, name)
     write(pd.concat([df, df.iloc[[1]]]), "replicate_twice")
+    for name, column, value in (("batch_size_0", "batch_size", 0), ("horizon_nan", "horizon", np.nan),
+                                ("replicate_half", "replicate", 0.5), ("env_steps_negative", "env_steps", -5)):
+        x = df.copy()
+        x[column] = x[column].astype(float) if isinstance(value, float) else x[column]
+        x.loc[x.index[0], column] = value
+        write(x, name)
+    train = pq.read_table(d / "train.parquet").to_pandas()
+    write(pd.concat([train, train[train["seed"] == 0]]), "train_run_twice")
+    x = train.copy()
+    x.loc[x.index[0], "iteration"] = -1
+    write(x, "train_iteration_negative")
     shutil.copy(d / "est.parquet", d / "est_copy.parquet")
 
 
@@ -865,6 +876,19 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
     ("bench-batch-size-not-used", ["bench", "estimate", "--batch-size", "100000000000"],
      ["--batch-size", "bench estimate does not use it", "pergrad"]),
     ("bench-states-not-used", ["bench", "sampler", "--states", "5"], ["--states", "allowed only with bench exact"]),
+    # table content: whole numbers where the readers count (a cell, a replicate, a run's iteration)
+    ("metrics-batch-size-0", ["metrics", "{batch_size_0}", "--output", "m.parquet"],
+     ["batch_size_0.parquet", "row 0", "batch_size 0", "an integer >= 1"]),
+    ("metrics-horizon-nan", ["metrics", "{horizon_nan}", "--output", "m.parquet"],
+     ["horizon_nan.parquet", "row 0", "horizon nan", "-1 (inf)"]),
+    ("metrics-replicate-fraction", ["metrics", "{replicate_half}", "--output", "m.parquet"],
+     ["replicate_half.parquet", "replicate 0.5", "an integer >= 0"]),
+    ("slopes-env-steps-negative", ["slopes", "{env_steps_negative}", "--output", "s.parquet"],
+     ["env_steps_negative.parquet", "env_steps -5", "an integer >= 0"]),
+    ("curves-run-twice", ["curves", "{train_run_twice}", "--curves", "c.parquet", "--summary", "s.parquet"],
+     ["train_run_twice.parquet", "appears twice", "each run's iteration once"]),
+    ("curves-iteration-negative", ["curves", "{train_iteration_negative}", "--curves", "c.parquet", "--summary",
+                                   "s.parquet"], ["train_iteration_negative.parquet", "iteration -1", ">= 0"]),
     # ---- argparse, in pgexp's one-line style
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),
