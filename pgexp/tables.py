@@ -296,6 +296,8 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
         check_counts(df, source, {"iteration": (0, "an integer >= 0"), "batch_size": (1, "an integer >= 1")})
         run = [c for c in (*IDENTITY, *PAIR_COLUMNS, "batch_size", "fit_batch_size", "step_size", "optimizer", "seed")
                if c in df.columns and c != "dim"]
+        # and every label a job added (--tag env_name=..., arm=...: text columns; tables of several jobs concatenated)
+        run += [c for c in df.columns if c not in run and c not in TRAIN_COLUMNS and isinstance(df[c].iloc[0], str)]
         dup = df.duplicated([*run, "iteration"], keep="first").to_numpy()
         if dup.any():
             i = int(dup.argmax())
