@@ -889,6 +889,8 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
      ["train_run_twice.parquet", "appears twice", "each run's iteration once"]),
     ("curves-iteration-negative", ["curves", "{train_iteration_negative}", "--curves", "c.parquet", "--summary",
                                    "s.parquet"], ["train_iteration_negative.parquet", "iteration -1", ">= 0"]),
+    ("gym-task-unknown", ["exact", "--env", "gym:NoSuch-v0"], ["--env gym:NoSuch-v0", "doesn't exist", "allowed",
+                                                             "pgexp envs"]),
     # ---- argparse, in pgexp's one-line style
     ("no-command", [], ["pgexp: error", "COMMAND"]),
     ("unknown-command", ["estimates"], ["invalid choice", "estimate"]),

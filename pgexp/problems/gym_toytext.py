@@ -83,7 +83,8 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     try:
         env = gym.make(env_id, **kwargs)
     except Exception as exc:  # gymnasium raises many types for unknown ids / bad kwargs
-        raise UserError(f"--env gym:{env_id}: {exc}") from None
+        raise UserError(f"--env gym:{env_id}: {str(exc).rstrip('.')}; allowed: a task pgexp envs lists (its toy-text "
+                        "tasks with their keys, its continuous-state tasks)") from None
     unwrapped = env.unwrapped
     if not has_table(unwrapped):
         raise UserError(
