@@ -15,9 +15,8 @@ from pgexp.cli.common import (
     parse_list,
     problem_from_args,
 )
+from pgexp.exact.catalogue import ESTIMATORS  # the estimators with an exact counterpart, listed once
 
-ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
-              "rollin_rollout")
 EXAMPLE = ("pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none"
            " --batch-size 1,16")
 
