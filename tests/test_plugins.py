@@ -128,6 +128,19 @@ def test_check_estimator_fails_non_finite_output_first_and_never_passes_on_nan(t
     assert lines[-1] == "all_nan: FAILED"
 
 
+def test_estimate_refuses_to_write_a_plugins_non_finite_gradient(tmp_path):
+    """Every reader refuses a non-finite gradient, so estimate names the estimator instead of writing the table."""
+    write(tmp_path, "nan_plugin", ALL_NAN)
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "all_nan", "--output", "o.parquet", "--plugin", "nan_plugin.py",
+                     cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("pgexp estimate: error: estimator all_nan~none: a non-finite grad (horizon 6"), lines
+    assert "allowed: an estimator whose weights are finite" in lines[0]
+    assert not (tmp_path / "o.parquet").exists()
+
+
 def test_max_z_of_non_finite_estimates_is_infinite():
     from pgexp.runs.check import max_z
 

@@ -91,9 +91,35 @@ def run(args: argparse.Namespace) -> int:
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h, **gaussian_options(args))
 
-    table = run_grid(build, horizons, batch_sizes, pairs, params=params_from_args(args), replicates=args.replicates,
-                     seed=args.seed, fit_batch_size=args.fit_batch_size, reference_batch=args.reference_batch or 2000,
-                     tags=tags, practice=practice, min_trajectories=args.min_trajectories)
+    import numpy as np
+
+    with np.errstate(invalid="ignore", over="ignore"):  # a non-finite result is refused below, by name
+        table = run_grid(build, horizons, batch_sizes, pairs, params=params_from_args(args),
+                         replicates=args.replicates, seed=args.seed, fit_batch_size=args.fit_batch_size,
+                         reference_batch=args.reference_batch or 2000, tags=tags, practice=practice,
+                         min_trajectories=args.min_trajectories)
+    check_finite(table)
     track = build(horizons[0]).track
     write_table(table, args.output, provenance(seed=args.seed, kind="estimate", track=track))
     return 0
+
+
+def check_finite(table) -> None:
+    """Refuse to write a non-finite gradient (a plug-in's weights of inf, say): every reader of the table would
+    refuse it (:func:`pgexp.tables.check_estimates`), so the estimator is named now, with its first such row."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    for column in ("grad", "grad_exact"):
+        col = table.column(column)
+        values = pc.list_flatten(col).to_numpy(zero_copy_only=False)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
+            row = int(np.searchsorted(np.cumsum(lengths), int(bad.argmax()), side="right"))
+            r = {k: table.column(k)[row].as_py() for k in ("estimator", "baseline", "horizon", "batch_size",
+                                                           "replicate")}
+            horizon = "inf" if r["horizon"] == -1 else r["horizon"]
+            raise UserError(f"estimator {r['estimator']}~{r['baseline']}: a non-finite {column} (horizon "
+                            f"{horizon}, batch size {r['batch_size']}, replicate {r['replicate']}); allowed: "
+                            "an estimator whose weights are finite numbers")
