@@ -8,7 +8,8 @@ Python API (the CLI calls the same functions)::
     J, grad, ev = exact.gradient(prob.mdp, prob.policy, prob.theta)
 
 Plug-ins (see README): ``pgexp.register_estimator(name, fn, baselines=..., unbiased=...)`` with
-``fn(batch) -> weights (N, L)``; ``pgexp.check_estimator(name)`` runs the generic checks.
+``fn(batch) -> weights (N, L)`` (or ``pgexp.Corrected(weights, correction)``: an analytic correction per step);
+``pgexp.check_estimator(name)`` runs the generic checks.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _API = {
     "ESTIMATORS": "pgexp.estimators",
     "BASELINES": "pgexp.estimators",
     "Batch": "pgexp.estimators.batch",
+    "Corrected": "pgexp.estimators.correction",
+    "ActionValues": "pgexp.estimators.correction",
     "check_estimator": "pgexp.runs.check",
 }
 

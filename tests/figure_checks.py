@@ -12,15 +12,22 @@ so its fonts, panels and height shrink by ``PRINT_WIDTH / width``.
 * :func:`interval_problems`: no axis limit is set by a single interval (an error bar or a band that alone
   stretches an axis by more than ``MAX_STRETCH``), and every interval the axis cuts ends in a clip marker
   (an artist with gid ``"clipped-interval"``, :data:`pgexp.figures.layout.CLIP_GID`).
+
+As a script, the checks on a study's own tables (e.g. the default study's, which no test runs):
+``python tests/figure_checks.py results/tables [FIGURE ...]`` draws every registered figure whose tables
+the folder has (or the named ones), prints each one's problems and exits 1 when there are any.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.container import ErrorbarContainer
@@ -252,6 +259,38 @@ def all_problems(fig: Figure) -> list[str]:
     return page_problems(fig) + panel_problems(fig) + text_problems(fig, texts) + interval_problems(fig)
 
 
+def study_problems(folder: Path, names: list[str] | None = None) -> dict[str, list[str]]:
+    """Figure name -> its problems, drawn from the tables in ``folder`` (a study's ``results/tables``); a
+    figure whose required tables the folder lacks is left out (the study does not build it)."""
+    from pgexp.figures import FIGURES, ordered
+
+    out = {}
+    for name in ordered(names):
+        spec = FIGURES[name]
+        paths = {role: folder / f"{table}.parquet" for role, table in spec.tables.items()}
+        if not all(paths[role].is_file() for role in spec.required):
+            continue
+        tables = {role: pd.read_parquet(path) for role, path in paths.items() if path.is_file()}
+        out[name] = all_problems(spec.make(tables))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if not argv or not Path(argv[0]).is_dir():
+        print("usage: python tests/figure_checks.py RESULTS_TABLES_DIR [FIGURE ...]", file=sys.stderr)
+        return 2
+    found = study_problems(Path(argv[0]), argv[1:] or None)
+    for name, problems in found.items():
+        print(f"{name}: {'fit to print' if not problems else f'{len(problems)} problems'}")
+        for p in problems:
+            print(f"  {p}")
+    return 1 if any(found.values()) else 0
+
+
 __all__ = ["all_problems", "draw_and_collect", "interval_problems", "page_problems", "panel_problems",
-           "text_problems"]
+           "study_problems", "text_problems"]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
 

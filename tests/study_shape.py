@@ -1,9 +1,10 @@
 """Synthetic result tables with the shape of the default study (``config/config.yaml``), for the figure tests.
 
 The values follow simple laws (variance ``c · H^p``, MSE ``∝ 1/N``); the *shape* is the default study's:
-10 rows of environments and policy points (nine environments, ``garnet_positive`` at two θ), every
+11 panels of environments and policy points (ten environments, ``garnet_positive`` at two θ), every
 estimator~baseline pair the config asks for (20 at the uniform policy, 10 at a random one, 5 on the
-positive control), five horizons, three batch sizes, the GAE trade-off on the four environments that
+positive control, 7 on the linear-quadratic regulator ``lqr``), five horizons (4 to 160; ``lqr`` 4 to 64,
+its reference cell at H = 16), three batch sizes, the GAE trade-off on the four environments that
 study GAE, two training environments, one neural task and the practice audit's six columns.  The
 heavy tails the study really meets are built in (seeded): variance intervals up to ``1e41`` and ``1e10``
 (a fitted baseline at a rare far reward), an infinite bound, a zero variance, a cosine interval ten
@@ -23,17 +24,22 @@ RANDOM = {"reinforce": ["none", "value_exact", "value_learned", "optimal"],
           "reward_to_go": ["none", "value_exact", "value_learned", "optimal"],
           "advantage_exact": ["none"], "actor_critic": ["none"]}
 POSITIVE = {"reinforce": ["none", "value_exact"], "reward_to_go": ["none", "value_exact"], "advantage_exact": ["none"]}
+LQR = {"reinforce": ["none", "value_exact"], "reward_to_go": ["none", "value_exact"], "advantage_exact": ["none"],
+       "gae": ["none", "value_exact"]}
 # (env_name, theta_name) -> (pairs, variance scale, exponent shift)
 PANELS = {("corridor", "init"): (FULL, 30.0, 0.0), ("corridor.random", "random"): (RANDOM, 20.0, 0.2),
           ("garnet", "init"): (FULL, 4.0, 0.0), ("garnet.random", "random"): (RANDOM, 3.0, 0.0),
           ("garnet_positive", "init"): (POSITIVE, 1.0, 0.4), ("garnet_positive", "random"): (POSITIVE, 0.8, 0.4),
           ("chain", "init"): (FULL, 0.01, 0.3), ("chain.random", "random"): (RANDOM, 0.005, 0.0),
-          ("frozenlake", "init"): (FULL, 0.002, -0.8), ("frozenlake.random", "random"): (RANDOM, 0.001, -1.0)}
+          ("frozenlake", "init"): (FULL, 0.002, -0.8), ("frozenlake.random", "random"): (RANDOM, 0.001, -1.0),
+          ("lqr", "init"): (LQR, 60.0, -0.2)}
 EXPONENT = {"reinforce": 2.6, "reward_to_go": 2.0, "advantage_exact": 1.0, "gae": 1.1, "rollin_rollout": 2.8,
             "actor_critic": 1.0}
 BASE_FACTOR = {"none": 1.0, "constant": 0.6, "value_exact": 0.2, "value_learned": 0.35, "optimal": 0.4}
 BIAS = {"gae": 0.05, "actor_critic": 0.2}  # squared bias per unit ‖∇J‖² (others unbiased)
 HORIZONS, BATCHES, REF_H, REF_N = (4, 10, 25, 64, 160), (4, 16, 64), 25, 16
+# environments whose horizon sweep differs: env_name -> (horizons, reference horizon)
+OWN_HORIZONS = {"lqr": ((4, 8, 16, 32, 64), 16)}
 # the heavy tails the default study meets: (env_name, estimator, baseline, H, N) -> upper bound of var_per_traj
 HEAVY = {("garnet.random", "reward_to_go", "optimal", 4, 16): 5.3e41,
          ("frozenlake.random", "reward_to_go", "optimal", 25, 16): 1.0e10,
@@ -53,8 +59,9 @@ def metrics(seed: int = 0) -> pd.DataFrame:
         g2 = 0.3 * scale
         for est, bases in pairs.items():
             for base in bases:
-                cells = [(h, REF_N, "both" if h == REF_H else "horizon") for h in HORIZONS]
-                cells += [(REF_H, n, "batch") for n in BATCHES if n != REF_N]
+                horizons, ref_h = OWN_HORIZONS.get(env, (HORIZONS, REF_H))
+                cells = [(h, REF_N, "both" if h == ref_h else "horizon") for h in horizons]
+                cells += [(ref_h, n, "batch") for n in BATCHES if n != REF_N]
                 for h, n, sweep in cells:
                     var = scale * BASE_FACTOR[base] * h ** (EXPONENT[est] + shift) * float(np.exp(rng.normal(0, .1)))
                     if est == "advantage_exact" and env == "garnet_positive" and h == 4:

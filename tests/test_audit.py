@@ -141,6 +141,25 @@ def test_the_audit_table(audit_frames):
     assert row["trace_cov_exact"] == pytest.approx(m.trace_cov / 8)
     tb = trajectory_moments(prob, "reward_to_go", "value_exact")
     assert row["variance_ratio_exact"] == pytest.approx(m.trace_cov / tb.trace_cov)
+    # length and direction: k from the projection on grad J, the orthogonal rest, and the equal-length ratio
+    g2 = float(m.grad @ m.grad)
+    k = float(m.mean @ m.grad) / g2
+    perp = m.mean - k * m.grad
+    assert row["length_k_exact"] == pytest.approx(k, rel=1e-12)
+    assert row["rel_length_bias_sq_exact"] == pytest.approx((k - 1) ** 2, rel=1e-12)
+    assert row["rel_direction_bias_sq_exact"] == pytest.approx(float(perp @ perp) / g2, rel=1e-10)
+    assert row["rel_length_bias_sq_exact"] + row["rel_direction_bias_sq_exact"] == pytest.approx(
+        row["rel_bias_sq_exact"], rel=1e-10)
+    assert row["angle_deg_exact"] == pytest.approx(np.degrees(np.arccos(float(m.mean @ m.grad) / (
+        np.linalg.norm(m.mean) * np.sqrt(g2)))), rel=1e-8)
+    k_ref = float(tb.mean @ tb.grad) / g2
+    assert k_ref == pytest.approx(1.0, rel=1e-10)  # the textbook estimator is unbiased
+    assert row["variance_ratio_equal_length_exact"] == pytest.approx(m.trace_cov / k**2 / (tb.trace_cov / k_ref**2))
+    for name in ("length_k", "rel_length_bias_sq", "variance_ratio_equal_length"):
+        assert row[f"{name}_lo"] <= row[name] <= row[f"{name}_hi"]
+    # the Monte-Carlo length is within 3.9 standard errors of the exact one (1e-4 two-sided)
+    se_k = np.sqrt(float(m.grad @ m.cov @ m.grad) / (8 * row["replicates"])) / g2
+    assert abs(row["length_k"] - k) <= 3.89 * se_k
     assert row["variance_ratio_lo"] <= row["variance_ratio"] <= row["variance_ratio_hi"]
     assert row["cosine_mean_lo"] <= row["cosine_mean"] <= row["cosine_mean_hi"] and row["exact_method"] == "dp"
     norm = df[(df["choice"] == "normalize") & (df["batch_size"] == 2)]
@@ -232,6 +251,10 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
     for n in (4, 16, 64):
         def row(choice, variant, est, reference, bias, var, cos, n=n, **kw):
             ranged = {}
+            for k in ("length_k", "rel_length_bias_sq", "rel_direction_bias_sq", "variance_ratio_equal_length"):
+                if k in kw:
+                    v = kw.pop(k)
+                    ranged[k], ranged[f"{k}_lo"], ranged[f"{k}_hi"] = v, v * 0.9, v * 1.1
             for k, v in (("rel_bias_sq", bias), ("trace_cov", var), ("mse", bias + var), ("rel_mse", bias + var),
                          ("cosine_mean", cos), ("variance_ratio", kw.pop("ratio", np.nan)),
                          ("mse_ratio", kw.pop("mratio", np.nan))):
@@ -249,7 +272,10 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
         ref = "reward_to_go~value_exact~plain"
         rows += [row("textbook", ref, "reward_to_go", ref, 0.0, 4.0 / n, 1.0),
                  row("common", "reward_to_go_common~value_exact~plain", "reward_to_go_common", ref, 3.0, 16.0 / n,
-                     0.999, ratio=4.0, mratio=(3 + 16 / n) / (4 / n)),
+                     0.999, ratio=4.0, mratio=(3 + 16 / n) / (4 / n), length_k=2.73, rel_length_bias_sq=2.99,
+                     rel_direction_bias_sq=0.012, angle_deg=2.3, variance_ratio_equal_length=0.54,
+                     length_k_exact=2.73, rel_length_bias_sq_exact=2.99, rel_direction_bias_sq_exact=0.012,
+                     angle_deg_exact=2.3, variance_ratio_equal_length_exact=0.54, bias_share_exact=0.9),
                  row("normalize", "reward_to_go~value_exact~norm", "reward_to_go", ref, 0.1 / n, 3.5 / n, 0.999,
                      ratio=0.9, mratio=0.9, bias_exact=np.nan),
                  row("textbook", ref, "reward_to_go", ref, 0.0, 3.0 / n, 1.0, env="discounted", horizon=-1)]
@@ -291,10 +317,17 @@ def test_the_report_section_speaks_in_numbers_with_intervals():
     grouped = practice_audit_findings(make_audit_tables())
     text = "\n".join(s for sentences in grouped.values() for s in sentences)
     assert "reward_to_go_common~value_exact against reward_to_go" in text
-    assert "its bias² is 3 [2.7, 3.3] (exact 3) times ‖∇J‖²" in text and "the bias dominates the MSE" in text
+    assert "its bias² is 3 [2.7, 3.3] (exact 3) times ‖∇J‖²: (k − 1)² = 2.99 [2.69, 3.29] (exact 2.99) is " \
+           "length" in text
+    assert "k = 2.73 [2.46, 3] (exact 2.73) times as long along ∇J" in text
+    assert "0.012 [0.0108, 0.0132] (exact 0.012) is direction (the mean is 2.3° (exact 2.3) off ∇J)" in text
+    assert "(0.54 [0.486, 0.594] (exact 0.54) times at equal mean length" in text
+    assert "the bias dominates the MSE, but as length" in text and "the bias dominates the MSE" in text
     assert "7 of 200 (3.5%, Wilson [1.5%, 6.5%])" in text and "0 of 200 (0%" in text
     assert "cosine of the mean -0.98 [-0.99, -0.97]" in text
     assert "shrinks like N^-1 (least squares over N = 8–64" in text
+    # a norm and a squared ratio are never mixed: the squared ratio, then the ratio of norms
+    assert "‖bias‖²/‖E g‖² = 0.325 and 0.000317 (‖bias‖/‖E g‖ = 0.57 and 0.0178)" in text
     assert "cut at T = 10 (bootstrap value_exact)" in text
     assert "reward_to_go_common (step size 1) ends at J/J* = 0.97 [0.96, 0.98]" in text
     assert list(grouped) == list(CHOICE_TITLES)

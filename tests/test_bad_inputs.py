@@ -335,7 +335,7 @@ CLI_CASES: list[tuple[str, list[str], list[str]]] = [
         ["aggregate", "--metrics", "{metrics}", "--slopes", "{slopes}", "--outdir", "{config}"],
         ["--outdir", "not a directory"],
     ),
-    ("aggregate-no-metrics", ["aggregate", "--slopes", "{slopes}", "--outdir", "."], ["--metrics", "required"]),
+    ("aggregate-nothing", ["aggregate", "--outdir", "."], ["no tables given", "--metrics"]),
     # ---- numbers in range
     (
         "estimate-lam-above-1",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,8 @@ def load_in_fresh_process(cwd: Path, path: str) -> dict:
 
 @pytest.mark.parametrize("path", CONFIGS)
 def test_a_checked_config_is_read_without_numerics(path, tmp_path):
+    # a study's own problem files (file:config/studies/data/...) resolve from the workflow's directory, as in a run
+    shutil.copytree(ROOT / "config" / "studies" / "data", tmp_path / "config" / "studies" / "data")
     first = load_in_fresh_process(tmp_path, path)  # the full check: it builds every problem
     assert "numpy" in first["imported"]
     assert len(list((tmp_path / record.RECORD_DIR / "checked").glob("*.json"))) == 1

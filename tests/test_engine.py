@@ -144,3 +144,14 @@ def test_compile_lists_every_family_and_warms_one(tmp_path):
     out = tmp_path / "analysis.json"
     assert main(["compile", "analysis", "--output", str(out)]) == 0
     assert json.loads(out.read_text())["compiled"] == "analysis"
+
+
+def test_the_estimate_warm_up_runs_ungrouped():
+    """``pgexp compile estimate`` runs every built-in pair it lists without ``--group-size``: group estimators
+    (which refuse to run ungrouped) are left out, every other tabular estimator is in."""
+    from pgexp.study.warmup import built_in_pairs, warm_estimate
+
+    listed = {p.split("~")[0] for kind in ("finite", "episodic", "discounted") for p in built_in_pairs(kind)}
+    grouped = {name for name, e in ESTIMATORS.items() if e.min_group_size is not None}
+    assert grouped and not listed & grouped and {"reinforce", "reward_to_go", "gae"} <= listed
+    warm_estimate()

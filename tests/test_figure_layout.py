@@ -1,30 +1,28 @@
-"""Every registered figure is fit to print: drawn from tables of the default study's shape (10 rows of
-environments, ``study_shape.py``), it fits a page's text block, no two texts overlap or run into another
+"""Every registered figure is fit to print: drawn from tables of the default study's shape (11 panels of
+environments and θ, ``study_shape.py``), it fits a page's text block, no two texts overlap or run into another
 panel, no text prints below 6 pt, no panel is a sliver, and no axis limit is set by a single interval (an
 interval the axis cuts ends in a clip marker).  The checks are in ``figure_checks.py``;
-``test_figures.py`` runs them on every figure drawn from the small synthetic tables too.
-
-With ``PGEXP_FIGURE_TABLES=DIR`` (a study's ``results/tables``) the same checks run on real tables too.
+``test_figures.py`` runs them on every figure drawn from the small synthetic tables too, and
+``test_workflow.py`` on every figure the ``.test`` study builds from its own tables.  To check a study's
+real tables: ``python tests/figure_checks.py results/tables [FIGURE ...]``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from figure_checks import all_problems, interval_problems, text_problems
 from matplotlib.figure import Figure as MplFigure
 from study_shape import default_study_tables
 from test_figures import small_tables
 
-from pgexp.figures import FIGURES, ordered
-from pgexp.figures.layout import CLIP_GID, mark_clipped, robust_limits
+from pgexp.figures import FIGURES, data, ordered
+from pgexp.figures.layout import CLIP_GID, mark_clipped, pack_blocks, robust_limits, wrap_columns
 from pgexp.figures.style import new_figure, style
-
-REAL = os.environ.get("PGEXP_FIGURE_TABLES")
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +40,46 @@ def test_figure_is_fit_to_print(name, default_shape):
     assert not problems, f"{name} (the default study's shape):\n  " + "\n  ".join(problems)
 
 
-@pytest.mark.skipif(not REAL, reason="set PGEXP_FIGURE_TABLES to a study's results/tables")
-@pytest.mark.parametrize("name", ordered())
-def test_figure_is_fit_to_print_on_real_tables(name):
-    folder = Path(str(REAL))
-    tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in set(FIGURES[name].tables.values())
-              if (folder / f"{t}.parquet").is_file()}
-    if any(tables.get(t) is None for r, t in FIGURES[name].tables.items() if r in FIGURES[name].required):
-        pytest.skip(f"{folder} lacks the tables of {name}")
-    problems = all_problems(FIGURES[name].make(_tables(name, tables)))
-    assert not problems, f"{name} (real tables):\n  " + "\n  ".join(problems)
+def test_the_synthetic_shape_is_the_default_study_s():
+    """The environments, θ points, estimators, horizons and reference cells of the default study's config
+    (``config/config.yaml``), so that a figure that does not fit the real study fails here first."""
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+    m = default_study_tables()["metrics"]
+    assert set(m["env_name"]) == set(cfg["environments"])
+    for name, env in cfg["environments"].items():
+        sub = m[m["env_name"] == name]
+        assert set(sub["theta_name"]) == set(env["thetas"]), name
+        assert set(sub["estimator"]) == set(env.get("estimators", cfg["estimators"])), name
+        assert set(sub["baseline"]) <= set(env.get("baselines", cfg["baselines"])), name
+        assert sorted(sub["horizon"].unique()) == sorted(env.get("horizons", cfg["horizons"])), name
+        ref = env.get("reference", cfg["reference"])
+        both = sub[sub["sweep"] == "both"]
+        assert set(both["horizon"]) == {ref["horizon"]} and set(both["batch_size"]) == {ref["batch_size"]}, name
+    assert len(data.panels(m)) == 11
+
+
+def test_wrap_columns_takes_the_fewest_columns_whose_rows_are_tall_enough():
+    def row_in(ncols: int, blocks: int) -> float:  # a 9 in page shared by the blocks' 4 rows each
+        return 9.0 / blocks / 4
+    assert wrap_columns(11, 5, row_in, 0.5) == 5  # three blocks: 0.75 in
+    assert wrap_columns(11, 5, row_in, 1.0) == 6  # two blocks: 1.125 in
+    assert wrap_columns(11, 5, row_in, 2.0) == 11  # nothing fits: one block, the tallest rows
+    assert wrap_columns(3, 5, row_in, 10.0) == 3
+
+
+def test_pack_blocks_keeps_panels_with_the_same_rows_together():
+    full, rand, small = frozenset("abcdefgh"), frozenset("abcd"), frozenset("ab")
+    keys = [full, rand, full, rand, small, full, rand, small, full, rand, frozenset("abe")]
+    blocks = pack_blocks(keys, 5)
+    assert blocks == [[0, 2, 5, 8, 10], [1, 3, 6, 9], [4, 7]]  # "abe" fits under the full set's block
+    assert sorted(i for b in blocks for i in b) == list(range(len(keys)))
+    assert pack_blocks([full] * 7, 5) == [[0, 1, 2, 3, 4], [5, 6]]
+
+
+def test_common_cell_is_the_one_most_panels_share():
+    assert data.common_cell(["H = 25, N = 16"] * 10 + ["H = 16, N = 16"]) == "H = 25, N = 16"
+    assert data.common_cell(["", "H = 16, N = 16"]) == "H = 16, N = 16"
+    assert data.common_cell(["", ""]) == ""
 
 
 # ----------------------------------------------------------------- the checks catch what they must

@@ -21,6 +21,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.patches import Rectangle
 from test_audit import make_audit_tables
+from test_mirage_study import make_mirage_tables
 from test_plots_training import make_training_tables
 from test_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
 from test_studies import make_study_tables
@@ -93,7 +94,8 @@ def small_tables() -> dict[str, pd.DataFrame]:
             "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
-            "deep_training_summary": training["summary"], **make_study_tables(), **make_audit_tables()}
+            "deep_training_summary": training["summary"], **make_study_tables(), **make_audit_tables(),
+            **make_mirage_tables()}
 
 
 @pytest.fixture(scope="module")

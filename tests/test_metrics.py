@@ -230,3 +230,142 @@ def test_an_undefined_bca_interval_falls_back_to_the_percentile_interval_not_to_
     lo, hi = bca_limits(res, point, 0.95)
     assert lo[0] == np.quantile(d, 0.025) and hi[0] == np.quantile(d, 0.975) and hi[0] > lo[0]
     assert lo[1] == hi[1] == 3.0
+
+
+# ----------------------------------------------------------------------------- length and direction of the bias
+
+def test_estimates_along_the_gradient_have_a_length_and_no_direction_error(rng):
+    """Every estimate a multiple ``a_m`` of grad J: the mean's length is mean(a), the orthogonal part is 0 (angle 0),
+    ``rel_length_bias_sq`` is the unbiased ``(mean a - 1)² - Var(a) / M`` and the equal-length variance is
+    ``N Var(a) ||grad J||² / mean(a)²``."""
+    g = np.array([0.8, -1.2, 0.1, 2.5])
+    a = 2.7 + 0.4 * rng.standard_normal(50)
+    G = a[:, None] * g
+    m = estimator_metrics(G, g, batch_size=8, steps=np.full(50, 10), n_resamples=100)
+    assert m["length_k"] == pytest.approx(a.mean(), rel=1e-12)
+    assert m["rel_length_bias_sq"] == pytest.approx((a.mean() - 1) ** 2 - a.var(ddof=1) / 50, rel=1e-10)
+    assert abs(m["rel_direction_bias_sq"]) < 1e-12
+    assert m["angle_deg"] == pytest.approx(0.0, abs=1e-4)
+    assert m["var_per_traj_equal_length"] == pytest.approx(8 * a.var(ddof=1) * (g @ g) / a.mean() ** 2, rel=1e-10)
+    # a scaled copy of the same estimates: length scales, the equal-length variance does not
+    m3 = estimator_metrics(3.0 * G, g, batch_size=8, steps=np.full(50, 10), n_resamples=100)
+    assert m3["length_k"] == pytest.approx(3 * a.mean(), rel=1e-12)
+    assert m3["var_per_traj_equal_length"] == pytest.approx(m["var_per_traj_equal_length"], rel=1e-10)
+    assert m3["var_per_traj"] == pytest.approx(9 * m["var_per_traj"], rel=1e-10)
+    for name in ("length_k", "rel_length_bias_sq", "var_per_traj_equal_length"):
+        assert m[f"{name}_lo"] <= m[name] <= m[f"{name}_hi"]
+
+
+def test_estimates_off_the_gradient_only_in_direction_have_length_one():
+    """``g_m = grad J + u_m`` with every ``u_m`` orthogonal to grad J: length 1 exactly, no length bias, the whole
+    bias orthogonal; the angle is ``atan(sqrt(rel_direction_bias_sq))``."""
+    g = np.array([1.0, 2.0, 0.0])
+    u = np.array([[2.0, -1.0, 0.0], [0.0, 0.0, 1.0]])  # both orthogonal to g
+    w = np.random.default_rng(5).standard_normal((40, 2)) + np.array([0.5, 0.3])
+    G = g + w @ u
+    m = estimator_metrics(G, g, batch_size=4, steps=np.full(40, 10), n_resamples=100)
+    assert m["length_k"] == pytest.approx(1.0, rel=1e-13)
+    assert abs(m["rel_length_bias_sq"]) < 1e-13
+    assert m["rel_direction_bias_sq"] == pytest.approx(m["bias_sq"] / (g @ g), rel=1e-10)
+    assert m["angle_deg"] == pytest.approx(np.degrees(np.arctan(np.sqrt(m["rel_direction_bias_sq"]))), rel=1e-10)
+
+
+def test_length_and_direction_are_unbiased_for_their_exact_values():
+    """A scaled, tilted Gaussian estimator: ``E g = c grad J + b`` (``b`` orthogonal to grad J), so ``k = c``,
+    ``(k - 1)² = (c - 1)²``, ``||b||² / ||grad J||²`` and the equal-length variance ``N tr Σ / c²`` are known.
+    Over 300 independent jobs, the mean of each point estimate must lie within 3.9 standard errors (of that mean,
+    from the 300 values; a 1e-4 two-sided false-alarm rate) of its exact value; ``length_k`` is also checked
+    job by job against its exact standard error ``sqrt(gᵀΣg / M) / ||g||²``."""
+    g = np.array([1.0, -0.5, 2.0])
+    b = np.array([0.5, 1.0, 0.0])  # <b, g> = 0
+    c, sd, M, N = 1.8, np.array([0.7, 1.5, 0.4]), 60, 4
+    truth = {"length_k": c, "rel_length_bias_sq": (c - 1) ** 2, "rel_direction_bias_sq": (b @ b) / (g @ g),
+             "var_per_traj_equal_length": N * np.sum(sd**2) / c**2}
+    se_k = np.sqrt(np.sum((g * sd) ** 2) / M) / (g @ g)
+    bound = 3.89
+    values: dict[str, list[float]] = {k: [] for k in truth}
+    for j in range(300):
+        G = c * g + b + np.random.default_rng(100 + j).standard_normal((M, 3)) * sd
+        m = estimator_metrics(G, g, batch_size=N, steps=np.full(M, 10), n_resamples=20, seed=j)
+        assert abs(m["length_k"] - c) <= bound * se_k
+        for k in truth:
+            values[k].append(m[k])
+    for k, exact in truth.items():
+        v = np.asarray(values[k])
+        if k == "var_per_traj_equal_length":  # a ratio: unbiased only to O(1/M); the bound allows that order
+            assert abs(v.mean() - exact) <= bound * v.std(ddof=1) / np.sqrt(v.size) + 3 * exact / M, k
+        else:
+            assert abs(v.mean() - exact) <= bound * v.std(ddof=1) / np.sqrt(v.size), k
+
+
+def test_equal_length_variance_interval_covers_the_truth_at_its_level():
+    """Coverage of the studentised interval of ``var_per_traj_equal_length`` over 150 jobs of a scaled Gaussian
+    estimator (M = 120): misses may not exceed the 1e-4 upper quantile of Binomial(150, 0.10)."""
+    g = np.array([1.0, 1.0, 0.5])
+    c, sd = 2.5, np.array([1.0, 2.0, 0.5])
+    truth = 8 * np.sum(sd**2) / c**2
+    misses, jobs = 0, 150
+    for j in range(jobs):
+        G = c * g + np.random.default_rng(j).standard_normal((120, 3)) * sd
+        m = estimator_metrics(G, g, 8, steps=np.full(120, 10), n_resamples=400, seed=j)
+        misses += not (m["var_per_traj_equal_length_lo"] <= truth <= m["var_per_traj_equal_length_hi"])
+    assert misses <= binom.isf(1e-4, jobs, 0.10)
+
+
+# ----------------------------------------------------------------------------- the bias test's false-alarm rate
+
+def test_the_null_bootstrap_rate_of_a_gaussian_cell_is_the_nominal_rate():
+    """Gaussian replicates: the z-test is calibrated, so the null-bootstrap rate at alpha = 0.05 must be 0.05 within
+    3.9 binomial standard errors of its 4000 draws plus 2/M (the bootstrap's O(1/M) error)."""
+    from pgexp.analysis.metrics import bias_null_rate
+
+    G = np.random.default_rng(1).standard_normal((200, 3)) + np.array([5.0, -1.0, 0.0])
+    rate = bias_null_rate(G, np.zeros(3), n_resamples=4000, seed=1, alpha=0.05)
+    assert abs(rate - 0.05) <= 3.89 * np.sqrt(0.05 * 0.95 / 4000) + 2 / 200
+    assert rate == bias_null_rate(G, np.ones(3), n_resamples=4000, seed=1, alpha=0.05)  # deviations only
+    assert np.isnan(bias_null_rate(np.zeros((200, 2)) + np.array([[0.0, 0.0]] * 199 + [[1.0, 1.0]]), np.zeros(2)))
+
+
+def test_the_null_bootstrap_sees_the_false_alarms_of_rare_large_values():
+    """A coordinate scored by a rare large value (probability q = 0.005, value 100, M = 800: four expected per
+    sample) plus unit noise.  A sample that holds none of them (probability (1 - q)^M ≈ e^-4 ≈ 0.018) has its mean
+    off by qV = 0.5 with a standard error near 1/√M = 0.035: z ≈ 14, a false alarm, so the test's real rate is at
+    least 0.018, ~180x its nominal 1e-4.  The null-bootstrap rate, averaged over 100 samples, must see at least half
+    of that (its mean over 100 samples has a standard error below 0.005), and metrics report it."""
+    from pgexp.analysis.metrics import bias_null_rate
+
+    M, q, V = 800, 0.005, 100.0
+    rng = np.random.default_rng(0)
+    g = np.array([q * V, 0.0])
+    rates = []
+    for r in range(100):
+        G = np.column_stack([(rng.random(M) < q) * V + rng.standard_normal(M), rng.standard_normal(M)])
+        rates.append(bias_null_rate(G, g, n_resamples=200, seed=r))
+    assert np.mean(rates) >= 0.5 * (1 - q) ** M
+    m = estimator_metrics(G, g, 4, n_resamples=50)
+    assert 0 <= m["bias_null_rate"] <= 1 and m["bias_null_resamples"] == 100
+
+
+def test_the_direction_interval_covers_the_truth_when_noise_dominates():
+    """Coverage of the intervals of ``rel_direction_bias_sq`` and ``rel_length_bias_sq`` where the noise correction
+    is as large as the value (the audit's garnet at N = 4: tr Cov / (M ||grad J||²) ≈ 4 ||b_perp||² / ||grad J||²).
+    The bootstrap world's truth is the uncorrected plug-in, so resampled values sit a correction above the point and
+    BCa, reading that as bias, collapsed the interval onto its lower end.  Here 40 orthogonal coordinates of unit
+    variance: the correction, 40 / M = 0.2, is ~4 bootstrap standard deviations and 20x the value 0.01.  150 jobs
+    (M = 200, d = 41): misses may not exceed the 1e-4 upper quantile of Binomial(150, 0.10)."""
+    d = 41
+    g = np.zeros(d)
+    g[0] = 1.0
+    b = np.zeros(d)
+    b[1] = 0.1  # ||b_perp||² / ||g||² = 0.01
+    c, sd, M = 1.5, np.ones(d), 200
+    misses = {"rel_direction_bias_sq": 0, "rel_length_bias_sq": 0}
+    truth = {"rel_direction_bias_sq": 0.01, "rel_length_bias_sq": (c - 1) ** 2}
+    jobs = 150
+    for j in range(jobs):
+        G = c * g + b + np.random.default_rng(500 + j).standard_normal((M, d)) * sd
+        m = estimator_metrics(G, g, 4, steps=np.full(M, 10), n_resamples=400, seed=j)
+        for k in misses:
+            misses[k] += not (m[f"{k}_lo"] <= truth[k] <= m[f"{k}_hi"])
+    bound = binom.isf(1e-4, jobs, 0.10)
+    assert all(v <= bound for v in misses.values()), misses

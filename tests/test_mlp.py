@@ -207,6 +207,10 @@ def _unbiased_cases():
 @pytest.mark.parametrize("estimator,baseline", list(_unbiased_cases()))
 def test_registry_estimators_unbiased_with_mlp_policy(estimator, baseline):
     prob = mlp_problem("garnet-finite", policy="mlp:hidden=4,seed=1")
+    if ESTIMATORS[estimator].min_group_size is not None:  # a group estimator: batches of 2 prompts x 4 responses
+        from pgexp.sampling.groups import with_group_size
+
+        prob = with_group_size(prob, 4)
     M, N = 400, 8
     table = run_estimate(prob, estimator, baseline, params={"lam": LAM}, batch_size=N, replicates=M, seed=7,
                          progress=False)

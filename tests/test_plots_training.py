@@ -251,3 +251,48 @@ def test_report_partial_training(training, tmp_path):
     page = _build(tmp_path, {"summary": training["summary"].iloc[0:0],
                              "training_variance": training["training_variance"]}, {}, name="r2.html")
     assert "per-trajectory variance of reinforce~none" in page
+
+
+def test_fewest_steps_and_headline_declare_overlapping_intervals_ties():
+    """The winner is named with every pair whose interval overlaps its own; a disjoint pair is not a tie."""
+    from pgexp.report.sections.training import _headline
+
+    rows = []
+    for est, base, m, lo, hi in (("gae", "value_exact", 1000.0, 900.0, 1100.0),
+                                 ("reward_to_go", "value_exact", 1050.0, 1080.0, 1200.0),
+                                 ("reward_to_go", "none", 1040.0, 1101.0, 1300.0),
+                                 ("reinforce", "none", 3000.0, 2800.0, 3200.0)):
+        rows.append(dict(env_name="garnet", estimator=est, baseline=base, step_size=0.3, selected=True, seeds=20,
+                         reached_threshold=20, threshold=0.9, steps_to_threshold=m, steps_to_threshold_lo=lo,
+                         steps_to_threshold_hi=hi, final_progress=0.95, final_progress_lo=0.94,
+                         final_progress_hi=0.96, diverged_seeds=0, all_diverged=False))
+    summary = pd.DataFrame(rows)
+    text = "\n".join(f.text for f in training_findings(summary))
+    line = next(t for t in text.splitlines() if "lowest mean environment steps" in t)
+    assert line.startswith("garnet: lowest mean environment steps to progress 0.9: gae~value_exact (η = 0.3)")
+    assert "tied with reward_to_go~value_exact (η = 0.3) 1050 [1080, 1200]" in line
+    assert "reward_to_go~none" not in line.split("reinforce~none")[0]  # [1101, 1300] misses [900, 1100]
+    assert "reinforce~none 3000 [2800, 3200] (the intervals do not overlap)" in line
+    assert line.count("reinforce~none") == 1  # the reference has its own clause, never among the ties
+    head = _headline(summary).text
+    assert "gae~value_exact 1000 [900, 1100], tied with reward_to_go~value_exact 1050 [1080, 1200]" in head
+    summary.loc[summary["estimator"] == "reinforce", "steps_to_threshold_lo"] = 1000.0  # now it overlaps too
+    line = next(f.text for f in training_findings(summary) if "lowest mean environment steps" in f.text)
+    assert line.count("reinforce~none") == 1 and "(the intervals overlap: these runs do not order the two)" in line
+
+
+def test_improvement_sentence_separates_better_worse_and_ties():
+    rows = [dict(env_name="garnet", estimator=e, baseline=b, step_size=0.3, selected=True, seeds=20, threshold=0.9,
+                 reached_threshold=20, final_progress=0.9, final_progress_lo=0.8, final_progress_hi=0.95,
+                 final_progress_iqm=0.91, final_progress_iqm_lo=0.85, final_progress_iqm_hi=0.94,
+                 improvement_prob=p, improvement_prob_lo=lo, improvement_prob_hi=hi, diverged_seeds=0)
+            for e, b, p, lo, hi in (("reinforce", "none", 0.5, 0.5, 0.5), ("gae", "value_exact", 0.9, 0.8, 0.97),
+                                    ("actor_critic", "none", 0.2, 0.1, 0.35),
+                                    ("reward_to_go", "none", 0.6, 0.45, 0.75))]
+    text = "\n".join(f.text for f in training_findings(pd.DataFrame(rows)))
+    line = next(t for t in text.splitlines() if "probability that a run ends with higher final progress" in t)
+    assert "better: gae~value_exact 0.9 [0.8, 0.97]" in line
+    assert "worse: actor_critic~none 0.2 [0.1, 0.35]" in line
+    assert "tied with it (the interval contains 1/2): reward_to_go~none 0.6 [0.45, 0.75]" in line
+    assert "reinforce~none 0.5" not in line
+    assert "(interquartile mean 0.91 [0.85, 0.94])" in text

@@ -312,7 +312,7 @@ def test_the_lists_beside_the_registry_agree_with_it():
     assert set(TRAJECTORY_ESTIMATORS) <= set(SUPPORTED)
     assert set(LAMBDA_ESTIMATORS) == {e for e, s in ESTIMATORS.items() if "lam" in s.defaults()}
     assert set(COMMON_ESTIMATORS) == {e for e, s in ESTIMATORS.items() if e.endswith("_common")}
-    assert list(EXACT_VARIANCE_CHOICES) == list(SUPPORTED)  # pgexp exact-variance --estimator
+    assert set(SUPPORTED) <= set(EXACT_VARIANCE_CHOICES) <= set(ESTIMATORS)  # pgexp exact-variance --estimator
 
 
 def test_the_config_schema_lists_come_from_the_registry():
@@ -339,3 +339,58 @@ def test_the_readme_example_is_the_tested_plugin():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("Reward-to-go, as a plug-in:\n\n```python\n")[1].split("```")[0]
     assert block.strip() == REWARD_TO_GO.strip()
+
+
+GROUP_MEAN = '''
+import numpy as np
+import pgexp
+
+def group_mean(batch):
+    """c_i = r_i - mean of its group's rewards (r_i included): unbiased up to (G - 1)/G."""
+    r = batch.first_returns.reshape(-1, batch.group_size)
+    c = (r - r.mean(axis=1, keepdims=True)).ravel()
+    return np.broadcast_to(c[:, None], batch.shape)
+
+pgexp.register_estimator("group_mean", group_mean, min_group_size=2, objectives=["finite", "episodic"],
+                         unbiased=False, scale=lambda G, H, params: (G - 1) / G, vectorized=True)
+'''
+
+
+def test_the_readme_group_example_is_the_tested_plugin():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("groups by the checks):\n\n```python\n")[1].split("```")[0]
+    assert block.strip() == GROUP_MEAN.strip()
+
+
+def test_a_group_plugin_claim_is_checked_exactly():
+    """The README's group plug-in: its claim E g = ((G - 1)/G) grad J holds exactly (every batch listed); the same
+    function registered as unbiased fails."""
+    from pgexp.runs.check import check_exact_claim
+
+    namespace: dict = {}
+    try:
+        exec(GROUP_MEAN, namespace)
+        ok = check_exact_claim(ESTIMATORS["group_mean"], {})
+        assert ok.passed and "G = 2: |E g - 0.5 grad J|" in ok.detail, ok.detail
+        import pgexp
+
+        pgexp.register_estimator("group_mean", namespace["group_mean"], min_group_size=2, unbiased=True,
+                                 objectives=["finite", "episodic"], vectorized=True, replace=True)
+        bad = check_exact_claim(ESTIMATORS["group_mean"], {})
+        assert not bad.passed and "registered unbiased, but it is not" in bad.detail, bad.detail
+    finally:
+        ESTIMATORS.pop("group_mean", None)
+
+
+@pytest.mark.slow  # end-to-end runs (seconds): in CI, not in the quick selection
+def test_a_group_plugin_passes_check_estimator_and_estimates_in_groups(tmp_path):
+    write(tmp_path, "my_group", GROUP_MEAN)
+    good = pgexp_cli("check-estimator", "group_mean", "--plugin", "my_group.py", cwd=tmp_path)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "PASS  exact_claim" in good.stdout and "PASS  scaled" in good.stdout
+    proc = pgexp_cli("estimate", "--env", "tokens:vocab=2,length=4,needs=1;2", "--group-size", "4", "--estimator",
+                     "group_mean", "--batch-size", "8", "--replicates", "3", "--seed", "0", "--output", "g.parquet",
+                     "--plugin", "my_group.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    t = pd.read_parquet(tmp_path / "g.parquet")
+    assert (t["group_size"] == 4).all() and not bool(t["unbiased"].iloc[0])

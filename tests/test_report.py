@@ -22,10 +22,11 @@ import pytest
 
 from pgexp.analysis.aggregate import join_exact
 from pgexp.analysis.compare import holm
+from pgexp.estimators import is_oracle
 from pgexp.figures import FIGURES
 from pgexp.io import read_frame, save_figure, write_frame
 from pgexp.report import html as report
-from pgexp.report.format import ci, fmt2
+from pgexp.report.format import ci, fmt, fmt2
 from pgexp.report.registry import SECTIONS, Finding, SectionOutput, register_section
 
 HORIZONS = (5, 10, 20, 40, 80)
@@ -280,8 +281,10 @@ def test_variance_ratios_are_the_paired_intervals(page, tables):
     m, c = tables["metrics"], tables["comparisons"]
     for env in ENVS:
         ref = m[(m["env_name"] == env) & (m["sweep"] == "both")]
+        implementable = ref[[not is_oracle(e, b) for e, b in zip(ref["estimator"], ref["baseline"])]]
         for col, stat in (("var_per_traj", "var_ratio"), ("work_normalized_variance", "work_ratio")):
-            best = ref.loc[ref[col].idxmin()]
+            best = implementable.loc[implementable[col].idxmin()]
+            assert not is_oracle(best["estimator"], best["baseline"])
             row = c[(c["env_name"] == env) & (c["estimator_a"] == "reinforce") & (c["baseline_a"] == "none")
                     & (c["estimator_b"] == best["estimator"]) & (c["baseline_b"] == best["baseline"])].iloc[0]
             want = (f"paired ratio reinforce~none / {best['estimator']}~{best['baseline']} = "
@@ -289,6 +292,31 @@ def test_variance_ratios_are_the_paired_intervals(page, tables):
                     f"over the {row['family_size']} pairs of this cell)")
             assert want in text, want
     assert "work-normalised variance" in text and "Glynn & Whitt" in text
+    # oracles are shown apart, as references, and never win a ranking
+    assert "oracle reference (reads exact V, Q, A or b*: not implementable)" in text
+    assert not re.search(r"lowest [a-z-]+ variance[^:]*: [a-z_]+~value_exact", text)
+    assert not re.search(r"lowest [a-z-]+ variance[^:]*: advantage_exact", text)
+    assert "among the implementable pairs" in text
+
+
+def test_oracle_flags_and_ties():
+    """The registry's oracle flag: a pair is an oracle when its estimator or its baseline reads exact quantities;
+    a winner whose interval overlaps another pair's is tied with it, one that is apart is not."""
+    from pgexp.report.format import oracle_rows, tied_with
+
+    assert is_oracle("advantage_exact", "none") and is_oracle("reinforce", "value_exact")
+    assert is_oracle("gae", "value_exact") and not is_oracle("gae", "value_learned")
+    assert is_oracle("reward_to_go", "q_exact") and not is_oracle("reward_to_go", "q_fitted")
+    assert not is_oracle("reinforce", "none") and not is_oracle("reinforce", "optimal")
+    assert not is_oracle("reinforce", "fixed:c=1") and not is_oracle("plugin_not_loaded", "none")
+    df = pd.DataFrame({"estimator": ["a_est", "b_est", "advantage_exact"], "baseline": ["none", "none", "none"],
+                       "cosine": [0.973, 0.972, 0.99], "cosine_lo": [0.964, 0.962, 0.985],
+                       "cosine_hi": [0.98, 0.979, 0.995]})
+    assert oracle_rows(df).tolist() == [False, False, True]
+    impl = df[~oracle_rows(df)]
+    assert tied_with(impl, impl.loc[0], "cosine") == ["b_est~none"]
+    apart = impl.assign(cosine_lo=[0.970, 0.90], cosine_hi=[0.98, 0.96])
+    assert tied_with(apart, apart.loc[0], "cosine") == []
 
 
 def test_bias_flags_unconfirmed_are_not_warnings(tables, figures, tmp_path):
@@ -319,7 +347,8 @@ def test_horizon_section_states_exponents_and_assumptions(page, tables):
     assert "the H³ argument's assumptions hold" in text
     assert "corridor: REINFORCE's exact per-trajectory variance" in text
     assert "the H³ argument does not apply: an episode ends before H with probability" in text
-    assert f"H³: where its assumptions hold (garnet: REINFORCE H^{fmt2(e)}" in text
+    assert (f"H³: where its assumptions hold and REINFORCE's exact local exponent at the longest horizons is 3 "
+            f"(within 0.1) (garnet: REINFORCE H^{fmt2(e)}") in text
     # the prose names no problem by hand: the corridor's verdict follows from its p_end_before_h column
     assert "lecture's H³ claim: measured" not in text
 
@@ -330,8 +359,9 @@ def test_coverage_per_batch_size_and_environment(page, tables):
     judged = m[m["exact_in_ci"].notna()]
     for n, g in judged.groupby("batch_size"):
         k = int(g["exact_in_ci"].astype(bool).sum())
-        assert f"at N = {n} ({k} of {len(g)})" in text
+        assert re.search(rf"at N = {n} \({k} of {len(g)} cells in \d+ clusters\)", text)
     assert "expected misses" in text and "share their trajectories" in text  # no binomial count claimed
+    assert "95% cluster-robust intervals" in text
     assert "by environment" in text
 
 
@@ -463,3 +493,112 @@ def test_figures_open_full_size(page, figures, tmp_path):
     assert shown < natural  # at the text's width, smaller than the PNG ...
     assert opened and position == "fixed" and big == pytest.approx(big_natural) == natural  # ... full size on demand
     assert n_images == len(figures) + 1 and z["closed"]  # one overlay image, reused; Escape closes it
+
+
+def test_the_deep_section_declares_a_tie_when_intervals_overlap():
+    """CartPole's audit case: 0.973 [0.964, 0.98] and 0.972 [0.962, 0.979] are a tie, not a ranking."""
+    from pgexp.report.sections.deep import deep_findings
+
+    q = pd.DataFrame({"env_name": "cartpole", "batch_size": 64,
+                      "estimator": ["reward_to_go", "gae", "reinforce"],
+                      "baseline": ["value_learned", "value_learned", "none"], "cosine": [0.973, 0.972, 0.80],
+                      "cosine_lo": [0.964, 0.962, 0.78], "cosine_hi": [0.98, 0.979, 0.82]})
+    (f,) = deep_findings(q)
+    assert "by reward_to_go~value_learned; tied with gae~value_learned (overlapping 95% intervals)" in f.text
+    assert "reinforce~none 0.8" in f.text and "tied with reinforce" not in f.text
+
+
+def test_h3_is_claimed_only_where_the_exponent_is_3():
+    """The audit's chain: assumptions hold, but exact H^2.2 at the longest horizons -- the Summary says H³ is at most
+    asymptotic there, not that it holds.  The exact exponent decides where it exists (a garnet at exact 3.00 whose
+    fitted line over all horizons is 2.98 [2.97, 2.99] is consistent with H³), the fitted interval otherwise; the
+    growth relative to ‖∇J‖² is stated from the exact columns."""
+    from pgexp.report.sections.exact import consistent_with_h3, h3_headline, relative_exponent
+
+    ok, ev = consistent_with_h3(pd.Series({"slope": 3.31, "slope_lo": 3.22, "slope_hi": 3.42}), 2.2)
+    assert not ok and ev == "exact local exponent 2.20, fitted exponent over all horizons 3.31 [3.22, 3.42]"
+    assert consistent_with_h3(pd.Series({"slope": 2.98, "slope_lo": 2.97, "slope_hi": 2.99}), 3.0)[0]
+    assert consistent_with_h3(pd.Series({"slope": 2.9, "slope_lo": 2.7, "slope_hi": 3.1}), np.nan)[0]
+    assert not consistent_with_h3(pd.Series({"slope": 2.2, "slope_lo": 2.1, "slope_hi": 2.3}), np.nan)[0]
+    assert consistent_with_h3(None, 2.95)[0] and not consistent_with_h3(None, 2.5)[0]
+    text = h3_headline([("garnet_positive", 2.97, 2.0, 25, 64)], [("chain", 2.2, ev)],
+                       [("corridor", 1.1, 1.0, 25, 64)], ["chain: reinforce~none H^1.00"])
+    assert "exponent at the longest horizons is 3 (within 0.1) (garnet_positive: REINFORCE H^2.97" in text
+    assert ("where its assumptions hold but the exponent is not 3, H³ is at most reached asymptotically "
+            "(chain: exact local exponent 2.20, fitted exponent over all horizons 3.31 [3.22, 3.42])") in text
+    assert "relative to ‖∇J‖², which grows with H too, the per-trajectory variance grows like chain: " in text
+    assert h3_headline([], [("chain", 2.2, ev)], [], []).startswith("H³: consistent with no problem's studied horizons")
+    # relative variance: var / ||grad J||², ||grad J||² = snr · trace_cov; H³ over H² gives H¹
+    ex = pd.DataFrame({"env_name": "g", "estimator": "reinforce", "baseline": "none", "horizon": [10, 20],
+                       "var_per_traj_exact": [1e3, 8e3], "trace_cov_exact": [1.0, 1.0], "snr_exact": [100.0, 400.0]})
+    assert relative_exponent(ex, "g", "", "reinforce", "none", 10, 20) == pytest.approx(1.0, rel=1e-12)
+    assert np.isnan(relative_exponent(ex.drop(columns="snr_exact"), "g", "", "reinforce", "none", 10, 20))
+
+
+def test_a_biased_winner_is_read_as_length_and_direction():
+    """The audit's garnet case: bias² mostly along ∇J (k = 2.73) is reported as length, with the direction part
+    and the variance at equal mean length beside it; a winner of unbiased length gets no note."""
+    from pgexp.report.sections.estimation import length_direction_text, length_note
+
+    r = pd.Series({"length_k": 2.73, "length_k_lo": 2.6, "length_k_hi": 2.9, "rel_length_bias_sq": 2.98,
+                   "rel_length_bias_sq_lo": 2.6, "rel_length_bias_sq_hi": 3.4, "rel_direction_bias_sq": 0.012,
+                   "rel_direction_bias_sq_lo": 0.005, "rel_direction_bias_sq_hi": 0.02, "angle_deg": 2.3,
+                   "var_per_traj_equal_length": 0.54, "var_per_traj_equal_length_lo": 0.5,
+                   "var_per_traj_equal_length_hi": 0.6})
+    text = length_direction_text(r)
+    assert "(k − 1)² = 2.98 [2.6, 3.4] of it is length (the mean is k = 2.73 [2.6, 2.9] times as long" in text
+    assert "0.012 [0.005, 0.02] direction (angle 2.3°)" in text
+    assert "at equal mean length (ĝ/k) its per-trajectory variance is 0.54 [0.5, 0.6]" in text
+    assert "k = 2.73 [2.6, 2.9] times as long along ∇J; at equal mean length" in length_note(r)
+    unit = r.copy()
+    unit["length_k_lo"] = 0.9
+    assert length_note(unit) == "" and length_direction_text(pd.Series({"bias_sq": 1.0})) == ""
+
+
+def test_the_bias_headline_states_the_tests_false_alarm_rate():
+    """The audit's count: 25 flags in 1 710 unbiased cells against 0.171 nominal; the null bootstrap's per-cell rates
+    are summed into the number of flags to expect, with its resampling error sqrt(Σ p(1 - p)/B)."""
+    from pgexp.report.sections.estimation import false_alarm_text
+
+    n = 1710
+    p = np.zeros(n)
+    p[:300] = 0.1
+    cells = pd.DataFrame({"bias_null_rate": p, "bias_null_resamples": 100})
+    flagged = pd.Series([True] * 25 + [False] * (n - 25))
+    text = false_alarm_text(cells, flagged)
+    assert "the first-stage z-test's rate on these cells: 1.5 % [1.0 %, 2.1 %], Wilson" in text
+    assert "0.171 flags expected" in text
+    se = np.sqrt(300 * 0.1 * 0.9 / 100)
+    assert f"30 ± {fmt(1.96 * se)} flags expected when nothing is biased, in the 1710 cells" in text
+    assert "null bootstrap" not in false_alarm_text(cells.drop(columns="bias_null_rate"), flagged)
+
+
+def test_coverage_intervals_count_clusters_not_cells():
+    """10 clusters of 5 cells, two clusters missing entirely: p = 0.8, se² = 10/9 · (8·1² + 2·4²) / 50² (the
+    ratio estimator's cluster-robust variance), design effect se² / (0.16 / 50), and the Wilson interval on
+    n / deff; cells that are independent (one per cluster) get Wilson's interval up to the factor C / (C - 1)."""
+    from pgexp.analysis.coverage import cluster_robust_coverage, coverage_table
+    from pgexp.analysis.curves import wilson_interval
+
+    inside = np.repeat([True] * 8 + [False] * 2, 5)
+    cluster = np.repeat(np.arange(10), 5)
+    r = cluster_robust_coverage(inside, cluster)
+    deff = 10 / 9 * 40 / 50**2 / (0.8 * 0.2 / 50)
+    assert r["coverage"] == 0.8 and r["clusters"] == 10 and r["design_effect"] == pytest.approx(deff, rel=1e-12)
+    m = 50 / deff
+    z = 1.959963984540054
+    centre = (0.8 + z * z / (2 * m)) / (1 + z * z / m)
+    half = z * np.sqrt(0.16 / m + z * z / (4 * m * m)) / (1 + z * z / m)
+    assert (r["coverage_lo"], r["coverage_hi"]) == pytest.approx((centre - half, centre + half), rel=1e-12)
+    # one cell per cluster: the design effect is the small-sample factor C / (C - 1) only, and the interval
+    # Wilson's on 49 cells (same proportion)
+    plain = cluster_robust_coverage(inside, np.arange(50))
+    _, lo, hi = wilson_interval(40, 50)
+    assert plain["design_effect"] == pytest.approx(50 / 49, rel=1e-12)
+    assert plain["coverage_lo"] < lo and plain["coverage_hi"] > hi
+    assert plain["coverage_lo"] == pytest.approx(lo, rel=0.01)
+    assert r["coverage_hi"] - r["coverage_lo"] > 1.5 * (hi - lo)  # clustered: wider
+    df = pd.DataFrame({"env_name": "g", "theta_name": "t", "horizon": 10, "batch_size": 4, "seed": cluster,
+                       "exact_in_ci": inside})
+    t = coverage_table(df, ["batch_size"])
+    assert t.loc[0, "clusters"] == 10 and t.loc[0, "design_effect"] == pytest.approx(deff, rel=1e-12)

@@ -335,6 +335,82 @@ def test_shifted_baselines_keep_the_estimate_unbiased():
         assert z.max() < z_crit, (est, base, eps, z.max(), z_crit)
 
 
+def _applied_updates(prob, baseline, offset, optimizer, seeds=range(1500)):
+    """The update the engine applies per pulled arm, ``(theta_1 - theta_0) / eta`` from one iteration per seed."""
+    eta = 0.01
+    runs, _ = train_grid(prob, TrainOptions("reinforce", baseline, iterations=1, optimizer=optimizer,
+                                            baseline_offset=offset, checkpoints=(1,)), [eta], list(seeds))
+    A = prob.mdp.num_actions
+    found: dict[int, np.ndarray] = {}
+    for run in runs:
+        step = (run.checkpoints[1] - prob.theta) / eta
+        pi = prob.policy.probs(prob.theta)[0]
+        # the arm pulled: the one whose (r_a - b) / pi_a or psi_a (r_a - b) reproduces the step
+        for a in range(A):
+            if optimizer == "npg" and np.count_nonzero(step[:A]) == 1 and step[a] != 0:
+                found.setdefault(a, step[:A])
+            elif optimizer == "sga" and a not in found:
+                # psi_a (r_a - b): its own a-th entry fixes r_a - b
+                direction = (np.eye(A)[a] - pi) * step[a] / (1 - pi[a])
+                if np.allclose(direction, step[:A], rtol=1e-9, atol=1e-12):
+                    found[a] = step[:A]
+    assert sorted(found) == list(range(A)), sorted(found)  # every arm was pulled by some seed
+    return np.array([found[a] for a in range(A)])
+
+
+def _enumerated_trace_cov(pi, updates, centre=False):
+    """``sum_a pi_a ||u_a||^2 - ||sum_a pi_a u_a||^2`` by enumeration (optionally of each ``u_a`` minus its mean
+    component: the part of an NPG step that moves the softmax)."""
+    u = updates - updates.mean(axis=1, keepdims=True) if centre else updates
+    mean = pi @ u
+    return float(sum(p * (v @ v) for p, v in zip(pi, u)) - mean @ mean)
+
+
+@pytest.mark.parametrize("optimizer", ["npg", "sga"])
+def test_exact_update_variance_of_each_baseline_is_the_enumerated_one(optimizer):
+    """The variance of the update the engine applies, by enumeration of the arms, is the table's value
+    (``grad_trace_cov`` for vanilla PG, ``npg_trace_cov_policy`` for NPG) for b* + e and b_npg + e;
+    b_npg +- 1 give the NPG update equal variance, b* +- 1 do not (Chung et al.'s equal-variance pair is
+    vanilla PG's); b* +- 1 give the vanilla update equal variance."""
+    from pgexp.analysis.one_step import baseline_variance_table
+
+    prob = build_problem(BANDIT, theta=BANDIT_THETA)
+    pi = prob.policy.probs(prob.theta)[0]
+    table = baseline_variance_table(prob, [-1.0, 0.0, 1.0]).set_index(["baseline", "offset"])
+    column = "npg_trace_cov_policy" if optimizer == "npg" else "grad_trace_cov"
+    var = {}
+    for baseline in ("optimal_exact", "optimal_npg_exact"):
+        for e in (-1.0, 0.0, 1.0):
+            u = _applied_updates(prob, baseline, e, optimizer)
+            b = table.loc[(baseline, e), "baseline_value"]
+            r = prob.mdp.r[0]
+            expected = (np.diag((r - b) / pi) if optimizer == "npg" else (np.eye(3) - pi) * (r - b)[:, None])
+            np.testing.assert_allclose(u, expected, rtol=1e-10, atol=1e-12)
+            var[baseline, e] = _enumerated_trace_cov(pi, u, centre=optimizer == "npg")
+            assert table.loc[(baseline, e), column] == pytest.approx(var[baseline, e], rel=1e-9)
+    same = "optimal_npg_exact" if optimizer == "npg" else "optimal_exact"
+    other = "optimal_exact" if optimizer == "npg" else "optimal_npg_exact"
+    assert var[same, 1.0] == pytest.approx(var[same, -1.0], rel=1e-9)
+    assert var[same, 0.0] < min(var[same, 1.0], var[other, 0.0])  # its own centre is the minimum
+    assert not var[other, 1.0] == pytest.approx(var[other, -1.0], rel=0.1)
+
+
+def test_npg_baseline_is_the_vertex_of_the_enumerated_npg_variance():
+    """b_npg = sum r/pi / sum 1/pi (engine and table agree) minimises the NPG update's policy-part variance."""
+    from pgexp.analysis.one_step import optimal_npg_constant
+    from pgexp.runs.train_kernels import optimal_npg_constant as kernel_b_npg
+
+    prob = build_problem(BANDIT, theta=BANDIT_THETA)
+    pi = prob.policy.probs(prob.theta)
+    r = prob.mdp.r[0]
+    b_npg = optimal_npg_constant(prob)
+    assert kernel_b_npg(prob.mdp.mu, prob.mdp.r, pi) == pytest.approx(b_npg, rel=1e-14)
+    assert b_npg == pytest.approx((r / pi[0]).sum() / (1 / pi[0]).sum(), rel=1e-14)
+    grid = np.linspace(b_npg - 2, b_npg + 2, 4001)
+    npg = [_enumerated_trace_cov(pi[0], np.diag((r - b) / pi[0]), centre=True) for b in grid]
+    assert abs(grid[np.argmin(npg)] - b_npg) <= 1e-3
+
+
 def test_shifted_baselines_cost_variance_and_npg_is_not_vanilla():
     """With the same streams, b* + 1 and b* - 1 give different updates (NPG commits differently)."""
     prob = build_problem(BANDIT, theta=BANDIT_THETA)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from figure_checks import study_problems
 from system_tools import chromium
 from test_plugins import REWARD_TO_GO
 
@@ -182,6 +183,16 @@ def measure_in_chromium(exe: str, page: Path, tmp: Path, width: int = 1400, heig
     return json.loads(html.unescape(m.group(1)))
 
 
+def test_every_figure_the_study_builds_is_fit_to_print(study):
+    """The checks of ``test_figure_layout.py`` (``figure_checks.py``) on each figure the study builds, drawn
+    from its own tables: real intervals, real labels, a continuous-action environment beside tabular ones."""
+    cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
+    found = study_problems(study / "results" / "tables", figures_for(cfg))
+    assert set(found) == set(figures_for(cfg))  # every figure the study builds has its tables
+    bad = {name: problems for name, problems in found.items() if problems}
+    assert not bad, "\n".join(f"{name}:\n  " + "\n  ".join(p) for name, p in bad.items())
+
+
 def test_report_in_a_browser(chromium_exe, study, tmp_path):
     """Headless Chromium at 1400 x 900: the summary is on the first screen, nothing overflows sideways (the page
     and every table: no clipped columns), every figure image loads, every table is built, the contents stay put."""
@@ -210,11 +221,10 @@ def imported_modules(importtime: str) -> set[str]:
 
 
 def test_nothing_changed_means_nothing_to_do_quickly(study):
-    start = time.perf_counter()
+    # what makes it quick is checked, not timed (a timed test fails on a loaded machine; `pgexp bench study` and
+    # README quote the measured figure): the no-op imports none of the numerics
     proc = snakemake(study, "-n")
-    elapsed = time.perf_counter() - start
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    assert elapsed < 10  # the README quotes the measured figure for the default study
     cmd = [sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--cores", "2", "--configfile", TEST_CONFIG]
     proc = subprocess.run(cmd, cwd=study, capture_output=True, text=True, timeout=600)
     assert "Nothing to be done" in proc.stdout + proc.stderr

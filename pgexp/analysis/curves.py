@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.stats import binomtest
 
 from pgexp.analysis.resampling import bootstrap_seed
+from pgexp.analysis.robust import iqm_interval
 
 VARIANT_DEFAULTS: dict[str, object] = {"optimizer": "sga", "update": "per_batch", "baseline_offset": 0.0,
                                        "baseline_step_size": 0.0, "value_features": "", "batch_size": 0, "arm": "",
@@ -244,8 +245,10 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
     """One row per configuration, on the reported seeds, with the step size selected on the selection
     seeds (see the module docstring).
 
-    Columns: the configuration; ``seeds``, ``diverged_seeds``; ``final_progress``, ``final_J_ratio`` and
-    ``final_J`` (over the runs that did not diverge) and ``steps_to_threshold`` / ``iterations_to_threshold``
+    Columns: the configuration; ``seeds``, ``iterations`` (the last iteration ``T`` of a run that did not
+    stop early), ``diverged_seeds``; ``final_progress``, ``final_J_ratio`` and ``final_J`` (over the runs
+    that did not diverge), ``final_progress_iqm`` (their interquartile mean, :mod:`pgexp.analysis.robust`),
+    ``improvement_prob`` (:func:`add_improvement`) and ``steps_to_threshold`` / ``iterations_to_threshold``
     (when every run reached it) with ``_lo``/``_hi`` bootstrap bounds; ``reached_threshold``;
     ``converged_seeds``, ``suboptimal_seeds``, ``suboptimal_fraction`` and ``optimal_fraction`` with Wilson
     ``_lo``/``_hi``; ``selection_seeds``, ``selection_final_progress``, ``selection_diverged_seeds``,
@@ -263,10 +266,13 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
         rep = [s for s in all_seeds if s not in sel] or sel
     independent = not set(sel) & set(rep)
     rows = []
+    finals: dict[tuple, np.ndarray] = {}  # configuration -> the reported runs' final progress (not diverged)
     for key, g in per_run.groupby(list(CONFIG), sort=True, dropna=False):
         r, s = g[g["seed"].isin(rep)], g[g["seed"].isin(sel)]
         alive = r[~r["diverged"]]  # a diverged run has no final value: its last row is where it stopped
+        finals[key] = alive["final_progress"].to_numpy(dtype=np.float64)
         fp = _boot_mean_ci(alive["final_progress"].to_numpy(), (key, "fp"), confidence, n_resamples)
+        fq = iqm_interval(finals[key], (key, "iqm"), confidence, n_resamples)
         fr = _boot_mean_ci(alive["final_J_ratio"].to_numpy(), (key, "fr"), confidence, n_resamples)
         fj = _boot_mean_ci(alive["final_J"].to_numpy(), (key, "fj"), confidence, n_resamples)
         steps = r["steps_to_threshold"].to_numpy()
@@ -277,8 +283,10 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
         opt = r["final_policy_optimal"].astype(bool).to_numpy()
         sub = wilson_interval(int((conv & ~opt).sum()), len(r), confidence)
         good = wilson_interval(int((conv & opt).sum()), len(r), confidence)
-        rows.append(dict(zip(CONFIG, key), seeds=len(r), diverged_seeds=int(r["diverged"].sum()),
+        rows.append(dict(zip(CONFIG, key), seeds=len(r), iterations=int(g["last_iteration"].max()),
+                         diverged_seeds=int(r["diverged"].sum()),
                          final_progress=fp[0], final_progress_lo=fp[1], final_progress_hi=fp[2],
+                         final_progress_iqm=fq[0], final_progress_iqm_lo=fq[1], final_progress_iqm_hi=fq[2],
                          final_J_ratio=fr[0], final_J_ratio_lo=fr[1], final_J_ratio_hi=fr[2],
                          final_J=fj[0], final_J_lo=fj[1], final_J_hi=fj[2],
                          reached_threshold=int(np.isfinite(steps).sum()), threshold=threshold,
@@ -309,4 +317,29 @@ def training_summary(runs: pd.DataFrame, *, threshold: float = 0.9, confidence: 
         eta = out.loc[best, "step_size"]
         out.loc[g.index, "grid_size"] = len(g)
         out.loc[g.index, "selected_at_edge"] = bool(eta == g["step_size"].min() or eta == g["step_size"].max())
+    return add_improvement(out, finals, confidence, n_resamples)
+
+
+#: The configuration every other is compared with by :func:`add_improvement` (at its selected step size).
+REFERENCE_PAIR = ("reinforce", "none")
+
+
+def add_improvement(out: pd.DataFrame, finals: dict[tuple, np.ndarray], confidence: float,
+                    n_resamples: int) -> pd.DataFrame:
+    """``improvement_prob`` (``_lo``, ``_hi``): the probability that a reported run of the row's configuration
+    ends with a higher final progress than one of :data:`REFERENCE_PAIR` at its selected step size, in the
+    same environment and variant (:func:`pgexp.analysis.robust.improvement_interval`; NaN without one)."""
+    from pgexp.analysis.robust import improvement_interval
+
+    cols = ("improvement_prob", "improvement_prob_lo", "improvement_prob_hi")
+    out = out.assign(**{c: np.nan for c in cols})
+    same = [c for c in PAIR if c not in ("estimator", "baseline")]
+    for _, g in out.groupby(same, sort=False, dropna=False):
+        ref = g[(g["estimator"] == REFERENCE_PAIR[0]) & (g["baseline"] == REFERENCE_PAIR[1]) & g["selected"]]
+        if ref.empty:
+            continue
+        y = finals[tuple(ref.iloc[0][list(CONFIG)])]
+        for i, row in g.iterrows():
+            key = tuple(row[list(CONFIG)])
+            out.loc[i, list(cols)] = improvement_interval(finals[key], y, (key, "poi"), confidence, n_resamples)
     return out

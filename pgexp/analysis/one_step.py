@@ -12,7 +12,13 @@ covariance are exact sums:
 * ``E x = mu(s) (r(s, .) - b)`` (it depends on ``b`` only along each state's all-ones direction, which
   leaves the softmax unchanged), ``tr Cov x = sum mu pi ||x||^2 - ||E x||^2``; its minimiser is not ``b*``,
   so ``b* + e`` and ``b* - e`` need not give NPG the same variance.  ``trace_cov_policy`` is the variance
-  of ``x`` after removing each state's all-ones component (the part that moves the policy).
+  of ``x`` after removing each state's all-ones component (the part that moves the policy);
+* that part is ``x_c = c_a (r - b) / pi(a|s)`` with ``c_a`` the centred ``e_a``, ``||c_a||^2 = 1 - 1/A``,
+  and its mean ``mu(s) (r(s, .) - mean_a r(s, a))`` does not depend on ``b``; so
+  ``tr Cov x_c = (1 - 1/A) sum mu (r - b)^2 / pi - const``, a parabola with vertex
+  ``b_npg = sum mu r / pi / sum mu / pi`` (:func:`optimal_npg_constant`; sums over the cells with
+  ``mu pi > 0``), and ``b_npg + e`` and ``b_npg - e`` give the NPG update the same variance,
+  ``tr Cov x_c(b_npg) + e^2 (1 - 1/A) sum mu / pi``.  ``b*`` is vanilla PG's minimum, ``b_npg`` NPG's.
 """
 
 from __future__ import annotations
@@ -39,6 +45,13 @@ def optimal_constant(problem: Problem) -> float:
     pi = policy.probs(problem.theta)
     sq = (policy.score_table(problem.theta) ** 2).sum(axis=2)  # (S, A)
     w = problem.mdp.mu[:, None] * pi * sq
+    return float((w * problem.mdp.r).sum() / w.sum())
+
+
+def optimal_npg_constant(problem: Problem) -> float:
+    """``b_npg = sum mu r / pi / sum mu / pi`` at ``problem.theta``: the vertex of the NPG update's variance."""
+    pi = softmax_linear(problem).probs(problem.theta)
+    w = np.where(problem.mdp.mu[:, None] * pi > 0, problem.mdp.mu[:, None] / np.where(pi > 0, pi, 1.0), 0.0)
     return float((w * problem.mdp.r).sum() / w.sum())
 
 
@@ -75,8 +88,13 @@ def one_step_moments(problem: Problem, baseline: float) -> dict[str, float]:
 
 
 def baseline_variance_table(problem: Problem, offsets: list[float]) -> pd.DataFrame:
-    """One row per offset ``e``: the baseline ``b* + e`` and :func:`one_step_moments` at ``problem.theta``."""
-    b_star = optimal_constant(problem)
-    rows = [{"offset": float(e), "b_star": b_star, "baseline_value": b_star + e,
-             **one_step_moments(problem, b_star + e)} for e in offsets]
+    """One row per centre (``baseline``: ``optimal_exact`` = ``b*``, vanilla PG's minimum, then
+    ``optimal_npg_exact`` = ``b_npg``, NPG's) and offset ``e``: ``b_star``, ``b_npg``, the baseline
+    ``baseline_value = centre + e`` and :func:`one_step_moments` at ``problem.theta`` -- the exact variance of
+    both updates (``grad_trace_cov`` vanilla, ``npg_trace_cov`` / ``npg_trace_cov_policy`` NPG) whichever
+    optimizer uses the baseline."""
+    b_star, b_npg = optimal_constant(problem), optimal_npg_constant(problem)
+    rows = [{"baseline": name, "offset": float(e), "b_star": b_star, "b_npg": b_npg,
+             "baseline_value": centre + e, **one_step_moments(problem, centre + e)}
+            for name, centre in (("optimal_exact", b_star), ("optimal_npg_exact", b_npg)) for e in offsets]
     return pd.DataFrame(rows)

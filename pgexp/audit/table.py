@@ -8,12 +8,19 @@ One row per (environment, policy point, variant, batch size ``N``) from the vari
   ``cosine_mean``, the cosine of the estimator's *mean* with the gradient (where a biased estimator points on
   average, not the mean of per-batch cosines; :func:`cosine_of_mean` removes the noise of the sample mean
   from its norm), and ``mean_norm_ratio = ||E g|| / ||grad J||`` (the same debiased norm);
+* the bias split into length along ``grad J`` and direction (:mod:`pgexp.analysis.metrics`): ``length_k``
+  (``<E g, grad J> / ||grad J||²``), ``rel_length_bias_sq`` (``(k - 1)²``), ``rel_direction_bias_sq`` (the part
+  orthogonal to ``grad J``) and ``angle_deg``, with BCa intervals, and ``var_per_traj_equal_length``, the
+  variance of ``g / k`` (the estimator rescaled to the mean length of ``grad J``);
 * paired against the reference (the textbook estimator, same baseline, no options, on the same
   trajectories: common random numbers), with BCa intervals over replicate pairs: ``variance_ratio =
-  trace_cov / trace_cov_ref`` and ``mse_ratio = mse / mse_ref``;
+  trace_cov / trace_cov_ref``, ``mse_ratio = mse / mse_ref`` and ``variance_ratio_equal_length``, the ratio of the
+  variances of ``g / k`` and ``g_ref / k_ref`` (each scaled to the mean length of ``grad J``: a variant whose mean is
+  twice as long has 4x the variance and is no noisier for it);
 * exact, where the exact engine has them: ``bias_sq_exact``, ``rel_bias_sq_exact``, ``trace_cov_exact``,
   ``mse_exact``, ``rel_mse_exact``, ``cosine_mean_exact``, ``mean_norm_ratio_exact`` (``||E g|| / ||grad J||``),
-  ``variance_ratio_exact`` -- by the moment
+  ``length_k_exact``, ``rel_length_bias_sq_exact``, ``rel_direction_bias_sq_exact``, ``angle_deg_exact``,
+  ``variance_ratio_exact``, ``variance_ratio_equal_length_exact`` -- by the moment
   recursion for the common variants and the cut with ``none`` / ``value_exact`` bootstrapping
   (:mod:`pgexp.exact.practice`), by enumerating batches for normalised advantages where the batches can
   be listed (:mod:`pgexp.exact.normalization`), else missing (``exact_method`` says which);
@@ -36,9 +43,12 @@ from pgexp.estimators import LAM
 from pgexp.estimators.practice import Practice, make_practice
 
 KEYS = ("env_name", "theta_name", "variant")
-MC_RANGED = ("bias_sq", "rel_bias_sq", "trace_cov", "mse", "rel_mse", "cosine_mean", "variance_ratio", "mse_ratio")
+LENGTH_DIRECTION = ("length_k", "rel_length_bias_sq", "rel_direction_bias_sq", "angle_deg", "var_per_traj_equal_length")
+PAIRED = ("variance_ratio", "mse_ratio", "variance_ratio_equal_length")
+MC_RANGED = ("bias_sq", "rel_bias_sq", "trace_cov", "mse", "rel_mse", "cosine_mean", *LENGTH_DIRECTION, *PAIRED)
 EXACT = ("bias_sq_exact", "rel_bias_sq_exact", "trace_cov_exact", "mse_exact", "rel_mse_exact", "cosine_mean_exact",
-         "mean_norm_ratio_exact", "variance_ratio_exact", "bias_share_exact")
+         "mean_norm_ratio_exact", "length_k_exact", "rel_length_bias_sq_exact", "rel_direction_bias_sq_exact",
+         "angle_deg_exact", "variance_ratio_exact", "variance_ratio_equal_length_exact", "bias_share_exact")
 
 
 def practice_of(row: pd.Series | dict) -> Practice:
@@ -114,14 +124,29 @@ def mean_norm_ratio(G: np.ndarray, g_true: np.ndarray) -> float:
     return float(np.sqrt(norm_sq) / gn) if norm_sq > 0 and gn > 0 else float("nan")
 
 
+def _length(counts: np.ndarray, G: np.ndarray, g_true: np.ndarray) -> np.ndarray:
+    """``k = <mean, grad J> / ||grad J||²`` of ``G`` resampled by ``counts``: the mean's length along ``grad J``."""
+    return (counts @ (G @ g_true)) / counts.sum(axis=-1) / float(g_true @ g_true)
+
+
+def _equal_length_variance(counts: np.ndarray, G: np.ndarray, g_true: np.ndarray) -> np.ndarray:
+    """``tr Cov(g / k)`` of ``G`` resampled by ``counts`` (NaN where ``k <= 0``)."""
+    k = _length(counts, G, g_true)
+    return np.where(k > 0, _trace_and_mse(counts, G, g_true, 0) / np.where(k > 0, k, 1.0) ** 2, np.nan)
+
+
 def paired_ratios(G: np.ndarray, R: np.ndarray, g_true: np.ndarray, seed: int, confidence: float,
                   resamples: int) -> dict[str, float]:
-    """``variance_ratio`` and ``mse_ratio`` of ``G`` to its reference ``R`` (rows paired), with BCa intervals."""
+    """``variance_ratio``, ``mse_ratio`` and ``variance_ratio_equal_length`` (``tr Cov(g / k)`` over
+    ``tr Cov(g_ref / k_ref)``) of ``G`` to its reference ``R`` (rows paired), with BCa intervals."""
     M = G.shape[0]
     out: dict[str, float] = {}
-    for i, name in enumerate(("variance_ratio", "mse_ratio")):
+    for i, name in enumerate(PAIRED):
         def stat(counts: np.ndarray, i: int = i) -> np.ndarray:
-            a, b = _trace_and_mse(counts, G, g_true, i), _trace_and_mse(counts, R, g_true, i)
+            if i == 2:
+                a, b = _equal_length_variance(counts, G, g_true), _equal_length_variance(counts, R, g_true)
+            else:
+                a, b = _trace_and_mse(counts, G, g_true, i), _trace_and_mse(counts, R, g_true, i)
             return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
 
         point = float(stat(np.ones(M)))
@@ -193,7 +218,8 @@ class ExactCache:
 
 
 def _exact_columns(cache: ExactCache, row: pd.Series, N: int) -> tuple[dict[str, float | str], float | None]:
-    """The exact columns of a cell and its exact ``trace_cov`` (``None`` when there is none)."""
+    """The exact columns of a cell and its exact ``trace_cov`` (``None`` when there is none).  The exact
+    ``trace_cov / length_k²`` is ``equal_length_trace`` (popped by the caller for the equal-length ratio)."""
     batch = cache.normalized(row, N)
     method = "enumeration" if batch is not None else ""
     if batch is not None:
@@ -209,12 +235,20 @@ def _exact_columns(cache: ExactCache, row: pd.Series, N: int) -> tuple[dict[str,
     trace = float(np.trace(cov_N))
     mn = float(np.linalg.norm(mean))
     nan = float("nan")  # relative to grad J: undefined where it is zero (as metrics' rel_mse)
+    if g2 > 0:
+        k = float(mean @ grad) / g2
+        perp = mean - k * grad  # the part of the mean (and of its bias) orthogonal to grad J
+        rel_dir = float(perp @ perp) / g2
+    else:
+        k = rel_dir = nan
     out = {"bias_sq_exact": bias_sq, "rel_bias_sq_exact": bias_sq / g2 if g2 > 0 else nan, "trace_cov_exact": trace,
            "mse_exact": bias_sq + trace, "rel_mse_exact": (bias_sq + trace) / g2 if g2 > 0 else nan,
            "cosine_mean_exact": float(mean @ grad) / (mn * np.sqrt(g2)) if mn > 0 and g2 > 0 else nan,
            "mean_norm_ratio_exact": mn / np.sqrt(g2) if g2 > 0 else nan,
+           "length_k_exact": k, "rel_length_bias_sq_exact": (k - 1.0) ** 2, "rel_direction_bias_sq_exact": rel_dir,
+           "angle_deg_exact": float(np.degrees(np.arctan2(np.sqrt(rel_dir), k))),
            "bias_share_exact": bias_sq / (bias_sq + trace) if bias_sq + trace > 0 else float("nan"),
-           "exact_method": method}
+           "exact_method": method, "equal_length_trace": trace / k**2 if k > 0 else float("nan")}
     return out, trace
 
 
@@ -256,7 +290,7 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
             "grad_norm_exact": float(np.sqrt(g2)), "env_steps_mean": float(cell["env_steps"].mean()),
             "truncated_mean": float(cell["truncated"].mean()) / int(N),
         }
-        for k in ("bias_sq", "trace_cov", "mse", "rel_mse"):
+        for k in ("bias_sq", "trace_cov", "mse", "rel_mse", *LENGTH_DIRECTION):
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = m[k], m[f"{k}_lo"], m[f"{k}_hi"]
         # relative to ||grad J||^2: undefined (NaN, as metrics' rel_mse) where the exact gradient is zero
         row["rel_bias_sq"], row["rel_bias_sq_lo"], row["rel_bias_sq_hi"] = (
@@ -271,14 +305,16 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
             if R.shape == G.shape:
                 row.update(paired_ratios(G, R, g_true, seed, confidence, resamples))
         exact, trace = _exact_columns(cache, first, int(N))
+        equal = exact.pop("equal_length_trace", float("nan"))
         row.update(exact)
         if trace is not None and ref is not None:
-            _, ref_trace = _exact_columns(cache, ref.iloc[0], int(N))
+            ref_exact, ref_trace = _exact_columns(cache, ref.iloc[0], int(N))
             if ref_trace:
                 row["variance_ratio_exact"] = trace / ref_trace
+                row["variance_ratio_equal_length_exact"] = float(equal) / float(ref_exact["equal_length_trace"])
         rows.append(row)
     out = pd.DataFrame(rows)
-    for col in (*[f"{k}{s}" for k in ("variance_ratio", "mse_ratio") for s in ("", "_lo", "_hi")], *EXACT):
+    for col in (*[f"{k}{s}" for k in PAIRED for s in ("", "_lo", "_hi")], *EXACT):
         if col not in out:
             out[col] = np.nan
     out["confidence"] = confidence
@@ -304,4 +340,5 @@ def _choice(estimator: str, practice: Practice) -> str:
     return "common" if estimator.endswith("_common") else TEXTBOOK
 
 
-__all__ = ["EXACT", "MC_RANGED", "audit_table", "cosine_of_mean", "paired_ratios", "practice_of", "variant_key"]
+__all__ = ["EXACT", "LENGTH_DIRECTION", "MC_RANGED", "PAIRED", "audit_table", "cosine_of_mean", "paired_ratios",
+           "practice_of", "variant_key"]

@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "exact-curves": "pgexp.cli.exact_curves",
     "compare": "pgexp.cli.compare",
     "decompose": "pgexp.cli.decompose",
+    "tucker": "pgexp.cli.tucker",
     "lambda-tradeoff": "pgexp.cli.lambda_tradeoff",
     "practice-audit": "pgexp.cli.practice_audit",
     "normalization-bias": "pgexp.cli.normalization_bias",
@@ -61,6 +62,9 @@ COMMANDS: dict[str, str] = {
     "plot": "pgexp.cli.plot",
     "report": "pgexp.cli.report",
     "baseline-variance": "pgexp.cli.baseline_variance",
+    "group-variance": "pgexp.cli.group_variance",
+    "group-train": "pgexp.cli.group_train",
+    "group-curves": "pgexp.cli.group_curves",
     "study-report": "pgexp.cli.study_report",
     "bench": "pgexp.cli.bench",
     "compile": "pgexp.cli.compile",
@@ -69,8 +73,8 @@ COMMANDS: dict[str, str] = {
 }
 # commands whose in-process time is logged (to measure what start-up and Snakemake cost around them; README)
 TIMED = {"estimate", "metrics", "slopes", "aggregate", "plot", "report", "train", "curves", "exact-curves", "compare",
-         "decompose", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
-         "baseline-variance", "compile"}
+         "decompose", "tucker", "lambda-tradeoff", "study-report", "practice-audit", "normalization-bias", "sign-flip",
+         "baseline-variance", "compile", "group-variance", "group-train", "group-curves"}
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -11,7 +11,7 @@ EXAMPLE = ("pgexp aggregate --metrics results/tables/metrics/*.parquet --slopes 
 INPUTS = {"metrics": ("metrics", "metrics"), "slopes": ("slopes", "slopes"),
           "exact": ("exact_variance", "exact_variance"), "comparisons": ("comparisons", "comparisons"),
           "decomposition": ("decomposition", "decomposition"),
-          "lambda_tradeoff": ("gae_lambda_tradeoff", "gae_lambda_tradeoff")}
+          "lambda_tradeoff": ("gae_lambda_tradeoff", "gae_lambda_tradeoff"), "tucker": ("tucker_terms", "tucker")}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,8 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description="Concatenate the per-environment tables of a study into one parquet + CSV each in "
                                    "--outdir, sorted so that reruns are identical bit for bit; metrics are joined with "
                                    "the exact variance curves (var_per_traj_exact, exact_in_ci) when --exact is given.")
-    p.add_argument("--metrics", nargs="+", required=True, metavar="M.parquet", help="metrics tables (pgexp metrics)")
-    p.add_argument("--slopes", nargs="+", required=True, metavar="S.parquet", help="slopes tables (pgexp slopes)")
+    p.add_argument("--metrics", nargs="*", default=[], metavar="M.parquet", help="metrics tables (pgexp metrics)")
+    p.add_argument("--slopes", nargs="*", default=[], metavar="S.parquet", help="slopes tables (pgexp slopes)")
     p.add_argument("--exact", nargs="*", default=[], metavar="E.parquet",
                    help="exact variance curves (pgexp exact-curves)")
     p.add_argument("--comparisons", nargs="*", default=[], metavar="C.parquet",
@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="variance decomposition (pgexp decompose)")
     p.add_argument("--lambda-tradeoff", nargs="*", default=[], metavar="L.parquet",
                    help="GAE's exact lambda trade-off (pgexp lambda-tradeoff)")
+    p.add_argument("--tucker", nargs="*", default=[], metavar="T.parquet",
+                   help="Tucker et al.'s per-step decomposition (pgexp tucker): tucker_terms")
     p.add_argument("--outdir", required=True, metavar="DIR", help="existing directory for NAME.parquet and NAME.csv")
     p.set_defaults(func=run)
     return p
@@ -53,9 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
     from pgexp.analysis.aggregate import concat_sorted, join_exact
     from pgexp.cli.common import check_outputs
+    from pgexp.errors import UserError
     from pgexp.io import check_output_dir, read_frame, write_frame_csv
     from pgexp.provenance import provenance
 
+    if not any(getattr(args, option) for option in INPUTS):
+        raise UserError("aggregate: no tables given; give at least one of "
+                        + ", ".join("--" + o.replace("_", "-") for o in INPUTS))
     check_output_dir(args.outdir)
     outdir = Path(args.outdir)
     for option, (name, _) in INPUTS.items():  # an input inside --outdir under an output's name is not replaced
@@ -67,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         check_distinct(paths, f"--{option.replace('_', '-')}")
         if paths:
             tables[name] = concat_sorted([read_frame(p, kind) for p in paths])
-    if "exact_variance" in tables and len(tables["metrics"]):
+    if "exact_variance" in tables and "metrics" in tables and len(tables["metrics"]):
         tables["metrics"] = join_exact(tables["metrics"], tables["exact_variance"])
     for name, df in tables.items():
         write_frame_csv(df, outdir / f"{name}.parquet", provenance(kind=name))

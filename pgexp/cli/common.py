@@ -152,10 +152,40 @@ def add_estimator_options(g: argparse._ArgumentGroup, *, extra_estimators: tuple
         g.add_argument(h.option, type=bounded, default=None, metavar=h.name.upper()[:3],
                        help=f"{h.doc}, in [{h.low:g}, {h.high:g}] ({', '.join(users_of(h.name))} only; "
                             f"default {h.default:g})")
+    g.add_argument("--critic", choices=CRITICS, default=None,
+                   help="all_action: the Q it sums over actions -- exact (the baseline q_exact; default) or fitted "
+                        "(q_fitted: a critic fitted on an independent batch, charged to env_steps)")
     g.add_argument("--fit-batch-size", type=POSITIVE_INT, default=None, metavar="K",
                    help="trajectories of every auxiliary fit (value_learned, optimal, the actor-critic's critic), "
                         "drawn independently and counted in env_steps (default: the batch size N -- one batch per "
                         "fit, what an on-policy learner has)")
+
+
+CRITICS = ("exact", "fitted")  # --critic: all_action's Q, which is its baseline slot (q_exact, q_fitted)
+
+
+def critic_baseline(estimator: str | None, baseline: str, critic: str | None) -> str:
+    """The baseline ``--critic`` names for ``all_action`` (``exact`` -> ``q_exact``, ``fitted`` -> ``q_fitted``; with
+    neither ``--critic`` nor ``--baseline``, the exact critic); any other estimator keeps ``baseline``."""
+    if critic is None:
+        return "q_exact" if estimator == "all_action" and baseline in (None, "none") else baseline
+    if estimator != "all_action":
+        raise UserError(f"--critic: only for all_action (whose critic is its baseline); --estimator {estimator} takes "
+                        "--baseline")
+    named = f"q_{critic}"
+    if baseline not in (None, "none", named):
+        raise UserError(f"--critic {critic} names the baseline {named}; --baseline {baseline} contradicts it")
+    return named
+
+
+def add_group_option(g: argparse._ArgumentGroup) -> None:
+    """``--group-size G``: G responses per prompt (initial state), as language-model fine-tuning samples
+    (:mod:`pgexp.sampling.groups`); ``--batch-size`` counts responses."""
+    g.add_argument("--group-size", type=POSITIVE_INT, default=None, metavar="G",
+                   help="sample the batch in groups of G responses (episodes) per prompt (initial state), as "
+                        "language-model fine-tuning does; --batch-size counts responses (prompts x G) and must be a "
+                        "multiple of G; the group estimators (rloo, grpo, dr_grpo, dapo_token_mean, reinforce_pp, "
+                        "remax) read the groups (default: ungrouped, every episode its own start)")
 
 
 def add_practice_options(p: argparse.ArgumentParser) -> None:

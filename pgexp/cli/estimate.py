@@ -9,11 +9,13 @@ from pgexp.cli.common import (
     POSITIVE_INT,
     SEED,
     add_estimator_options,
+    add_group_option,
     add_practice_options,
     add_problem_options,
     add_tag_option,
     check_applicable,
     check_outputs,
+    critic_baseline,
     gaussian_options,
     number,
     params_from_args,
@@ -46,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "its own batch-level options: plain, norm, cutT-BOOTSTRAP (else the flags' options)")
     g.add_argument("--batch-size", required=True, metavar="N", help="trajectories per batch estimate "
                    "(a comma-separated list with --horizon list runs the grid of cells in one process)")
+    add_group_option(g)
     g.add_argument("--replicates", type=number(2, integer=True, note="a variance needs two"), required=True,
                    metavar="M",
                    help="independent batch estimates per cell (>= 2)")
@@ -70,13 +73,16 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
     from pgexp.runs.estimate import run_grid
+    from pgexp.sampling.groups import with_group_size
 
     check_outputs(args.output, fmt="parquet")
     if args.pairs is not None and args.baseline != "none":
         raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
     # one argument may hold several pairs separated by spaces (the workflow quotes the list as one word)
+    if args.pairs is not None and args.critic is not None:
+        raise UserError("--critic: with --pairs write all_action~q_exact or all_action~q_fitted")
     pairs = [x for item in args.pairs for x in item.split()] if args.pairs is not None \
-        else [(args.estimator, args.baseline)]
+        else [(args.estimator, critic_baseline(args.estimator, args.baseline, args.critic))]
     check_applicable(args, [[*str(p).split("~"), ""][:2] if isinstance(p, str) else p for p in pairs])
     if args.reference_batch is not None and not is_continuous_gym(args.env):
         raise UserError(f"--reference-batch {args.reference_batch}: only for continuous-state problems (pgexp envs "
@@ -88,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
 
     def build(h):
-        return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
-                             gamma=args.gamma, horizon=h, **gaussian_options(args))
+        return with_group_size(build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
+                                             gamma=args.gamma, horizon=h, **gaussian_options(args)), args.group_size)
 
     import numpy as np
 

@@ -29,7 +29,7 @@ def unbiased_text(est, baseline: str) -> str:
     at = [bool(est.is_unbiased(baseline, p, 1.0 if reads else None)) for p in sets]
     only_gamma_one = reads and any(ok and not est.is_unbiased(baseline, p, 0.9) for p, ok in zip(sets, at))
     if not any(at):
-        return "no"
+        return "up to a positive scalar" if est.scale is not None else "no"
     default = est.defaults()
     conditions = [] if all(at) else [
         "; ".join(", ".join(f"{k} = {v:g}" for k, v in p.items() if v != default[k]) or "defaults"

@@ -12,11 +12,15 @@ from pgexp.cli.common import (
     check_exact_cost,
     check_outputs,
     lam_for,
+    number,
     parse_list,
     problem_from_args,
 )
-from pgexp.exact.catalogue import ESTIMATORS  # the estimators with an exact counterpart, listed once
 
+ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
+              "rollin_rollout", "all_action", "rloo", "grpo", "dr_grpo", "dapo_token_mean", "reinforce_pp", "remax")
+# the group estimators' hyperparameters (pgexp.estimators)
+GROUP_HYPERPARAMETERS = ("std_ddof", "eps", "length_norm", "dynamic_sampling")
 EXAMPLE = ("pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none"
            " --batch-size 1,16")
 
@@ -35,13 +39,29 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None,
                    help="none (default) | value_exact | constant (leave-one-out mean of the other trajectories' "
                         "returns; needs --batch-size >= 2) | fixed:c=VALUE (a fixed constant) | optimal (the exact "
-                        "per-coordinate optimum); gae, gae_common: none | value_exact | value_table (with --value)")
+                        "per-coordinate optimum); gae, gae_common: none | value_exact | value_table (with --value); "
+                        "action-dependent (reinforce, reward_to_go, gae): q_exact (its analytic correction added); "
+                        "reward_to_go: q_optimal (the whole trajectory's variance-minimising b(s, a), finite MDPs)")
+    p.add_argument("--critic", choices=["exact"], default=None,
+                   help="all_action: the critic, exact (q_exact; the default -- a fitted critic has no exact moments)")
     p.add_argument("--value", default=None, metavar="PATH.npy",
                    help="GAE's value table V, shape (S,) or time-indexed (H+1, S) with last row 0 (implies "
                         "--baseline value_table)")
     p.add_argument("--lam", type=PROBABILITY, default=None,
                    help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
+    p.add_argument("--group-size", type=POSITIVE_INT, default=None, metavar="G",
+                   help="group estimators (rloo, grpo, dr_grpo, dapo_token_mean, reinforce_pp, remax; and reinforce "
+                        "with none or constant): G responses per prompt, exact for any G by exchangeable reward "
+                        "counts (pgexp.exact.groups); the numbers refer to one group, --batch-size N (a multiple of G) "
+                        "to N/G prompts; adds the bias as length and direction, the per-prompt weights and the "
+                        "length effects")
+    from pgexp.estimators import hyperparameters
+
+    for name in GROUP_HYPERPARAMETERS:
+        h = hyperparameters()[name]
+        p.add_argument(h.option, type=number(h.low, h.high), default=None, metavar=name.upper()[:3],
+                       help=f"{h.doc} (group estimators; default {h.default:g})")
     p.add_argument("--truncate", type=POSITIVE_INT, default=None, metavar="T",
                    help="cut episodes after T steps (discounted or episodic problems; the moment recursion): the mean "
                         "against the untruncated grad J is what the cut costs")
@@ -70,16 +90,28 @@ def run(args: argparse.Namespace) -> int:
     check_outputs(args.output, fmt="json")
     args.lam = lam_for(args.lam, [args.estimator])
 
-    baseline = args.baseline or ("value_table" if args.value else "none")
+    from pgexp.cli.common import critic_baseline
+
+    baseline = critic_baseline(args.estimator, args.baseline or ("value_table" if args.value else "none"), args.critic)
     if args.value and baseline != "value_table":
         raise UserError(f"--value: a value table is GAE's V (--baseline value_table), not used with "
                         f"--baseline {baseline}")
     value = load_value_table(args.value) if args.value else None
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size") if args.batch_size else []
     problem = problem_from_args(args)
+    from pgexp.exact.action_dependent import covers
+
+    if covers(args.estimator, baseline):
+        if args.truncate is not None or args.bootstrap is not None or value is not None:
+            raise UserError("--truncate, --bootstrap, --value: not with an action-dependent baseline or all_action")
+        out = action_variance(problem, args.estimator, baseline, args.lam, args.method, sizes)
+        dump(out, args.output, indent=args.indent)
+        return 0
     if problem.track == "lqr":
         from pgexp.runs.lqr_exact import exact_variance as lqr_variance
 
+        if args.group_size is not None:
+            raise UserError("--group-size: group estimators are for finite MDPs (a prompt is an initial state)")
         if args.truncate is not None or args.bootstrap is not None or value is not None:
             raise UserError("--truncate, --bootstrap, --value: finite MDPs only")
         out = lqr_variance(problem, args.estimator, baseline, lam=args.lam, method=args.method, batch_sizes=sizes)
@@ -88,7 +120,20 @@ def run(args: argparse.Namespace) -> int:
     if args.method in ("recursion", "monte_carlo"):
         raise UserError(f"--method {args.method}: linear-quadratic problems only; finite MDPs: auto, enumeration, dp")
     check_exact_cost(problem, [problem.mdp.horizon], 1 + len(sizes))
-    if args.truncate is not None or args.bootstrap is not None:
+    from pgexp.exact.groups import GROUP_ESTIMATORS
+
+    if args.group_size is not None or args.estimator in GROUP_ESTIMATORS:
+        from pgexp.exact.groups import group_variance
+
+        if args.group_size is None:
+            raise UserError(f"--estimator {args.estimator}: a group estimator; give --group-size G (responses per "
+                            "prompt)")
+        if value is not None or args.truncate is not None or args.bootstrap is not None:
+            raise UserError("--group-size: not with --value, --truncate or --bootstrap")
+        params = {k: getattr(args, k) for k in GROUP_HYPERPARAMETERS if getattr(args, k) is not None}
+        out = group_variance(problem, args.estimator, baseline, group_size=args.group_size, params=params,
+                             batch_sizes=sizes)
+    elif args.truncate is not None or args.bootstrap is not None:
         from pgexp.estimators.practice import make_practice
         from pgexp.exact.practice import practice_variance
 
@@ -104,3 +149,25 @@ def run(args: argparse.Namespace) -> int:
         out["value"] = args.value
     dump(out, args.output, indent=args.indent)
     return 0
+
+
+def action_variance(problem, estimator: str, baseline: str, lam: float, method: str, sizes: list[int]) -> dict:
+    """The JSON of an action-dependent pair: finite MDPs (:mod:`pgexp.exact.action_dependent`) or scalar
+    linear-quadratic problems (:mod:`pgexp.exact.lqr_action_dependent`)."""
+    from pgexp.errors import UserError
+
+    if problem.track == "lqr":
+        from pgexp.exact.lqr_action_dependent import trajectory_moments
+        from pgexp.exact.lqr_moments import variance_json
+
+        if method not in ("auto", "recursion", "dp"):
+            raise UserError(f"--method {method}: an action-dependent pair on a linear-quadratic problem has the "
+                            "recursion only (scalar systems)")
+        mom = trajectory_moments(problem, estimator, baseline, lam=lam)
+        return {"env": problem.system.name, **variance_json(problem, mom, estimator, baseline, lam, sizes)}
+    if method in ("recursion", "monte_carlo"):
+        raise UserError(f"--method {method}: linear-quadratic problems only; finite MDPs: auto, enumeration, dp")
+    from pgexp.exact.action_dependent import exact_variance
+
+    out = exact_variance(problem, estimator, baseline, lam=lam, method=method, batch_sizes=sizes)
+    return {"env": problem.mdp.name or problem.env_spec, **out}

@@ -9,10 +9,12 @@ from pgexp.cli.common import (
     POSITIVE_INT,
     SEED,
     add_estimator_options,
+    add_group_option,
     add_problem_options,
     add_tag_option,
     check_applicable,
     check_outputs,
+    critic_baseline,
     number,
     params_from_args,
     parse_list,
@@ -51,7 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     for action in g._group_actions:
         if action.dest == "baseline":  # the training-only baselines (pgexp.runs.train_kernels)
             action.help = (f"{action.help}; training only: value_online (a linear v(s, w) learned along training, "
-                           "--baseline-step-size), optimal_exact (the exact minimum-variance constant b*, bandits)")
+                           "--baseline-step-size), optimal_exact (the exact minimum-variance constant b* of the "
+                           "vanilla gradient, bandits), optimal_npg_exact (that of the tabular NPG update, "
+                           "sum r/pi / sum 1/pi, bandits)")
     which.add_argument("--pairs", nargs="+", metavar="E~B", default=None,
                        help="instead of --estimator/--baseline: several estimator~baseline pairs in one process and "
                             "one table (the pairs' tables one after the other, in this order); each pair takes the "
@@ -59,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                             "trajectories it would alone; every pair is checked before any runs")
     g.add_argument("--batch-size", type=POSITIVE_INT, required=True, metavar="N",
                    help="trajectories per gradient estimate")
+    add_group_option(g)
     g.add_argument("--step-size", required=True, metavar="ETA",
                    help="step size > 0 (or a comma-separated list of distinct ones: the grid)")
     g.add_argument("--optimizer", default="sga", choices=["sga", "adam", "npg"],
@@ -123,9 +128,11 @@ def training_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
     from pgexp.estimators import ESTIMATORS
 
     if args.pairs is None:
-        return [(args.estimator, args.baseline)]
+        return [(args.estimator, critic_baseline(args.estimator, args.baseline, args.critic))]
     if args.baseline != "none":
         raise UserError("--baseline: with --pairs every pair names its own baseline (E~B)")
+    if args.critic is not None:
+        raise UserError("--critic: with --pairs write all_action~q_exact or all_action~q_fitted")
     allowed = f"E~B with E one of exact, {', '.join(ESTIMATORS)}"
     pairs = []
     for item in (x for arg in args.pairs for x in arg.split()):
@@ -150,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
     from pgexp.runs.train import TrainOptions, check_grid, grid_table, train_grid
+    from pgexp.sampling.groups import with_group_size
 
     pairs = training_pairs(args)
     step_sizes = parse_list(args.step_size, STEP_SIZE, "--step-size")
@@ -167,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
                   fmt="parquet")
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
-    problem = problem_from_args(args, tabular=False)
+    problem = with_group_size(problem_from_args(args, tabular=False), args.group_size)
     check_applicable(args, pairs)
     if args.eval_episodes is not None and problem.track != "continuous":
         raise UserError(f"--eval-episodes {args.eval_episodes}: only for continuous-state problems (whose J is an "
@@ -185,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
                             fit_batch_size=args.fit_batch_size, eval_episodes=args.eval_episodes,
                             checkpoints=checkpoints, record_every=args.record_every, trace_seeds=trace)
         jobs.append((opts, check_grid(problem, opts, step_sizes, args.engine)))
-    extra = {"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {}
+    extra = {"group_size": int(getattr(problem, "group_size", 1)),
+             **({"eval_episodes": int(args.eval_episodes)} if problem.track == "continuous" else {})}
     tables, engines = [], []
     with bar(total=len(pairs) * len(grid) * (args.iterations + 1),
              desc=f"train {','.join(f'{e}~{b}' for e, b in pairs)}", unit="iteration") as progress:

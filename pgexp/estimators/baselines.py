@@ -35,6 +35,9 @@ TRAINING_ONLY_BASELINES = {
     "optimal_exact": "the exact minimum-variance constant b*, recomputed at every training step (one-step "
                      "problems); for estimation use --baseline optimal, or pgexp exact-variance --baseline "
                      "optimal",
+    "optimal_npg_exact": "the exact constant that minimises the variance of the tabular NPG update's policy part, "
+                         "sum mu r / pi / sum mu / pi, recomputed at every training step (one-step problems); "
+                         "an estimation job has no NPG update",
 }
 
 

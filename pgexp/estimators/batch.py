@@ -29,6 +29,11 @@ trivially; a batch-level statistic uses :meth:`Batch.block_sums` / ``batch.block
 called once per block with a batch of its own (``blocks = 1``), so a plug-in never sees a stack unless it
 asks for one.
 
+**Groups.**  With ``--group-size G`` (:mod:`pgexp.sampling.groups`) the batch is sampled as language-model
+fine-tuning samples it: ``n / G`` prompts (initial states) per replicate, ``G`` responses (trajectories) to each,
+group ``g`` in rows ``[g G, (g + 1) G)`` (``batch.group_ids``, :meth:`Batch.group_sums`); a group estimator
+(:mod:`pgexp.estimators.groups`) builds its baseline and normalisation from its own group, or from its block.
+
 A *truncated* trajectory of an infinite-horizon objective (discounted, simulated for ``T`` steps with
 ``gamma^T < 1e-12``; or episodic, cut at the step cap and reported ``truncated``) has not ended: the
 objective goes on, so ``baseline_next`` keeps ``b(s_T)`` and GAE bootstraps from it, as the exact value
@@ -45,6 +50,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from pgexp.estimators.correction import ActionValues, Corrected
 
 _UNSET = np.zeros((0, 0))  # the default of the optional arrays below (filled in by __post_init__)
 
@@ -71,7 +78,12 @@ class Batch:
             episode cut by the simulation cap; continuous: the time limit or cap).
         track: ``tabular``, ``continuous`` or ``lqr``.
         baseline: ``(N, L)`` the chosen baseline's ``b_h(s_h)`` (zero for ``none``).
-        baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end.
+        baseline_next: ``(N, L)`` ``b_{h+1}(s_{h+1})``, zero after an episode's end (an action-dependent baseline: its
+            critic's state value there).
+        baseline_state: ``(N, L)`` the baseline's state value at ``s_h``: ``baseline`` itself for a state baseline; for
+            an action-dependent one (``baseline`` = ``b(s_h, a_h)``) the critic's ``E_{a~pi} Q̂(s_h, a)``.
+        baseline_correction: ``(N, L, K)`` an action-dependent baseline's analytic correction direction, ``None`` for a
+            state baseline (:mod:`pgexp.estimators.correction`); ``critic_correction``: its critic's (all-action).
         params: the estimator's hyperparameters, e.g. ``{"lam": 0.95}``.
         fitted: the estimator's own auxiliary fit (e.g. the actor-critic's critic), else ``None``; for a stack
             of ``blocks > 1`` replicates, one fit per block along the first axis.
@@ -80,6 +92,9 @@ class Batch:
             sample: roll-in plus roll-out); ``None``: ``lengths``.
         blocks: independent batch estimates stacked in this batch: rows ``[k n, (k + 1) n)`` are replicate ``k``'s
             ``n = N / blocks`` trajectories (see "Stacks of replicates" in the module docstring).
+        group_size: ``G``, responses per prompt: rows ``[g G, (g + 1) G)`` are group ``g``'s responses to one prompt
+            (the same initial state), a block holds ``n / G`` whole groups (see "Groups" in the module docstring);
+            ``1``: every trajectory its own prompt.
         context: the problem at ``theta`` (the track's context: ``pi``, tables, ...), for advanced use.
         env_steps: environment steps the batch cost (default ``lengths.sum()``).
         given_returns: ``(N, L)`` returns supplied by the sampler (the roll-out's ``y``), else ``None``.
@@ -102,11 +117,15 @@ class Batch:
     exact: Callable[[Batch], Mapping[str, np.ndarray]] | None = None
     baseline: np.ndarray = field(default_factory=lambda: _UNSET)
     baseline_next: np.ndarray = field(default_factory=lambda: _UNSET)
+    baseline_state: np.ndarray = field(default_factory=lambda: _UNSET)
+    baseline_correction: np.ndarray | None = None
+    critic_correction: np.ndarray | None = None
     params: Mapping[str, float] = field(default_factory=dict)
     fitted: Any = None
     blocks: int = 1
     costs: np.ndarray | None = None
     final_states: np.ndarray | None = None
+    group_size: int = 1
 
     def __post_init__(self) -> None:
         self.aligned = self.times is _UNSET  # times[i, h] = h: the discount is one row, broadcast
@@ -119,6 +138,8 @@ class Batch:
             self.baseline = zeros
         if self.baseline_next is _UNSET:
             self.baseline_next = zeros
+        if self.baseline_state is _UNSET:
+            self.baseline_state = self.baseline
 
     @property
     def num(self) -> int:
@@ -139,6 +160,16 @@ class Batch:
         a = np.asarray(x)
         return a.reshape(self.blocks, self.block_size, *a.shape[1:]).sum(axis=1)
 
+    @cached_property
+    def group_ids(self) -> np.ndarray:
+        """``(N,)`` int64: the group (prompt) of each trajectory, ``0 .. N / G - 1`` within this batch."""
+        return np.arange(self.num, dtype=np.int64) // self.group_size
+
+    def group_sums(self, x: ArrayLike) -> np.ndarray:
+        """Per-trajectory values ``(N, ...)`` summed within each group: ``(N / G, ...)``."""
+        a = np.asarray(x)
+        return a.reshape(self.num // self.group_size, self.group_size, *a.shape[1:]).sum(axis=1)
+
     @property
     def block_steps(self) -> np.ndarray:
         """``(blocks,)`` int64 environment steps of each replicate."""
@@ -153,12 +184,13 @@ class Batch:
         sub = copy.copy(self)
         per_row = ("states", "actions", "rewards", "lengths", "ended", "truncated", "given_returns", "costs",
                    "final_states", "mask",
-                   "returns", "first_returns", "next_states", "end_mask", "block_ids")
+                   "returns", "first_returns", "next_states", "end_mask", "block_ids", "baseline_correction",
+                   "critic_correction")
         for name in per_row:
             value = self.__dict__.get(name)
             if value is not None:
                 sub.__dict__[name] = value[rows]
-        for name in ("times", "baseline", "baseline_next", "discount"):
+        for name in ("times", "baseline", "baseline_next", "baseline_state", "discount"):
             value = self.__dict__.get(name)
             if value is not None:
                 sub.__dict__[name] = value[rows] if value.shape[0] == self.num else value
@@ -168,6 +200,7 @@ class Batch:
         else:
             sub.successors = self.successors[rows]
         sub.__dict__.pop("_exact", None)
+        sub.__dict__.pop("group_ids", None)
         sub.fitted = None if self.fitted is None else self.fitted[k]
         sub.blocks = 1
         sub.block_ids = np.zeros(n, np.int64)
@@ -266,21 +299,40 @@ def masked(batch: Batch, values: ArrayLike) -> np.ndarray:
     return np.where(batch.mask, np.broadcast_to(np.asarray(values, dtype=np.float64), batch.shape), 0.0)
 
 
-def with_baseline(batch: Batch, now: ArrayLike, nxt: ArrayLike) -> Batch:
+def with_baseline(batch: Batch, now: ArrayLike | ActionValues, nxt: ArrayLike) -> Batch:
     """The batch with baseline values ``now`` (``b_h(s_h)``) and ``nxt`` (``b_{h+1}(s_{h+1})``), both
-    broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end."""
+    broadcastable to ``(N, L)``; zero on padding and, for ``nxt``, after an episode's end.  An action-dependent
+    baseline gives ``now`` as :class:`~pgexp.estimators.correction.ActionValues`: ``baseline`` is then its value at
+    the sampled action, ``baseline_state`` its critic's state value and ``baseline_correction`` / ``critic_correction``
+    its correction directions (zero on padding)."""
     after = masked(batch, nxt)
     if np.ndim(nxt) or float(nxt) != 0.0:  # type: ignore[arg-type]
         after = np.where(batch.end_mask, 0.0, after)
-    return batch.replace(baseline=masked(batch, now), baseline_next=after)
+    if isinstance(now, ActionValues):
+        live = batch.mask[..., None]
+        k = np.where(live, now.correction, 0.0)
+        critic = k if now.critic is None else np.where(live, now.critic, 0.0)
+        return batch.replace(baseline=masked(batch, now.taken), baseline_next=after,
+                             baseline_state=masked(batch, now.state), baseline_correction=k, critic_correction=critic)
+    base = masked(batch, now)
+    return batch.replace(baseline=base, baseline_next=after, baseline_state=base, baseline_correction=None,
+                         critic_correction=None)
 
 
-def step_weights(fn: Callable[[Batch], Any], batch: Batch, name: str = "estimator") -> np.ndarray:
-    """``fn(batch)`` as float64 ``(N, L)`` weights; a wrong shape is refused by name.  Weights on padding
+def step_weights(fn: Callable[[Batch], Any], batch: Batch, name: str = "estimator") -> Any:
+    """``fn(batch)`` as float64 ``(N, L)`` weights, or a :class:`~pgexp.estimators.correction.Corrected` with
+    ``(N, L)`` weights and an ``(N, L, K)`` correction; a wrong shape is refused by name.  Weights on padding
     are never read (the tracks' gradients only sum real steps)."""
-    w = np.asarray(fn(batch), dtype=np.float64)
-    if w.shape != batch.shape:
-        from pgexp.errors import UserError
+    from pgexp.errors import UserError
 
+    out = fn(batch)
+    if isinstance(out, Corrected):
+        w, k = np.asarray(out.score, dtype=np.float64), np.asarray(out.correction, dtype=np.float64)
+        if w.shape != batch.shape or k.ndim != 3 or k.shape[:2] != batch.shape:
+            raise UserError(f"estimator {name}: returned a correction with weights {w.shape} and correction "
+                            f"{k.shape}; expected (N, L) = {batch.shape} and (N, L, K)")
+        return Corrected(w, k)
+    w = np.asarray(out, dtype=np.float64)
+    if w.shape != batch.shape:
         raise UserError(f"estimator {name}: returned weights of shape {w.shape}; expected (N, L) = {batch.shape}")
     return w

@@ -13,7 +13,11 @@ call.  Functions are named ``"module:function"`` (resolved on first use, like Gy
 The estimator contract (see :mod:`pgexp.estimators.batch`): ``fn(batch) -> w`` with ``w`` of shape
 ``(N, L)``, so that trajectory ``i`` contributes ``g_i = sum_h w[i, h] grad log pi(a_ih | s_ih)``; the
 batch carries the chosen baseline's values ``batch.baseline`` (``b_h(s_h)``) and ``batch.baseline_next``
-(``b_{h+1}(s_{h+1})``, zero after an episode's end).  An estimator that is affine in the baseline can
+(``b_{h+1}(s_{h+1})``, zero after an episode's end).  An estimator may instead return
+:class:`~pgexp.estimators.correction.Corrected`: the weights plus, per step, an analytic correction
+``grad_theta E_{a~pi(.|s_ih)} k_ih(a)`` (what keeps an action-dependent control variate unbiased; with zero
+weights, the all-action estimator) -- :mod:`pgexp.estimators.correction` derives it and its representation.
+An estimator that is affine in the baseline can
 take the per-coordinate ``optimal`` baseline without any code of its own (see
 :func:`pgexp.runs.estimate.estimate_batch`).
 """
@@ -71,6 +75,7 @@ class Hyperparameter:
         low, high: the allowed closed interval.
         check_values: further values ``pgexp check-estimator`` tests besides the default (e.g. ``lam = 1``,
             where GAE is unbiased with any baseline).
+        integer: only whole numbers in ``[low, high]`` (a switch such as ``dynamic_sampling``: 0 or 1).
     """
 
     name: str
@@ -79,6 +84,7 @@ class Hyperparameter:
     low: float = -math.inf
     high: float = math.inf
     check_values: tuple[float, ...] = ()
+    integer: bool = False
 
     @property
     def option(self) -> str:
@@ -87,8 +93,10 @@ class Hyperparameter:
     def validate(self, value: Any, where: str | None = None) -> float:
         """``value`` as a float within ``[low, high]``, else a one-line :class:`UserError` naming ``where``."""
         where = where or self.option
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= float(value) <= self.high:
-            raise UserError(f"{where}: {value!r}; allowed: a number in [{self.low:g}, {self.high:g}] ({self.doc})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= float(value) <= self.high \
+                or (self.integer and not float(value).is_integer()):
+            kind = "an integer" if self.integer else "a number"
+            raise UserError(f"{where}: {value!r}; allowed: {kind} in [{self.low:g}, {self.high:g}] ({self.doc})")
         return float(value)
 
 
@@ -121,6 +129,11 @@ class Baseline:
         table: for ``kernel = "table"``, ``"module:function"`` or callable ``(ctx, aux, streams, options) -> (B, H',
             S)``: ``b_h(s) = T[k, min(h, H' - 1), s]`` for replicate ``k`` (``B = 1``: every replicate; ``H' = 1``:
             stationary) -- the same values as ``values``.
+        action_dependent: ``b`` reads the action too: ``values`` returns its ``b`` as
+            :class:`~pgexp.estimators.correction.ActionValues` (the value at the sampled action, the critic's state
+            value and the analytic correction), and only estimators that add the correction accept it.
+        oracle: it reads exact quantities (``V``, ``Q``, ``A`` or the optimal ``b*``) that no sampler has:
+            a reference point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
 
     name: str
@@ -139,6 +152,8 @@ class Baseline:
     vectorized: bool = False
     kernel: str | None = None
     table: str | Callable | None = None
+    action_dependent: bool = False
+    oracle: bool = False
 
     @property
     def table_fn(self) -> Callable | None:
@@ -241,6 +256,11 @@ class Estimator:
             from its own replicate only (per-trajectory formulas qualify as they are; :mod:`pgexp.estimators.batch`);
             with a ``fit``, that takes a :class:`~pgexp.sampling.rng.Streams` stack and returns one fit per
             replicate.  Otherwise (a plug-in's default) the runner calls ``fn`` and ``fit`` once per replicate.
+        min_group_size: ``None``: not a group estimator; else it is sampled in groups of ``G`` responses per prompt
+            (:mod:`pgexp.sampling.groups`; ``pgexp check-estimator`` samples it so) and needs ``G >=`` this.
+        scale: the claim "unbiased up to a positive scalar": ``"module:function"`` or callable ``(group_size,
+            horizon, params) -> c > 0`` with ``E ĝ = c grad J`` (``dr_grpo``: ``(G - 1)/(G H)``); ``None``: no such
+            claim.  ``pgexp check-estimator`` tests it like ``unbiased``.
         kernel: the step-weight rule the fused kernels know it by (one of :data:`KERNEL_RULES`; ``advantage``
             reads the estimator's per-replicate fit ``(S, A)`` if it has one, else the exact advantage), so a stack
             is sampled, weighted and accumulated in one compiled pass; ``None``: the general route only.  The
@@ -250,6 +270,8 @@ class Estimator:
             ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
             engine.  A kernel draws the same trajectories as ``fn`` and must give the same numbers to rounding
             (``tests/test_training_fast.py``).
+        oracle: it reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) itself, whatever its baseline: a reference
+            point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
 
     name: str
@@ -268,6 +290,9 @@ class Estimator:
     vectorized: bool = False
     kernel: str | None = None
     training_kernel: str | None = None
+    min_group_size: int | None = None
+    scale: str | Callable | None = None
+    oracle: bool = False
 
     @property
     def function(self) -> Callable:
@@ -276,6 +301,17 @@ class Estimator:
     @property
     def fit_fn(self) -> Callable | None:
         return None if self.fit is None else resolve(self.fit, f"estimator {self.name} fit")
+
+    @property
+    def scale_fn(self) -> Callable | None:
+        return None if self.scale is None else resolve(self.scale, f"estimator {self.name} scale")
+
+    def claim(self, baseline: str, params: Mapping[str, float] | None = None, gamma: float | None = None) -> str:
+        """What the registry claims of its mean: ``unbiased``, ``scaled`` (a known positive multiple of ``grad J``,
+        :attr:`scale`) or ``biased``."""
+        if self.is_unbiased(baseline, params, gamma):
+            return "unbiased"
+        return "scaled" if self.scale is not None else "biased"
 
     def defaults(self) -> dict[str, float]:
         return {h.name: float(h.default) for h in self.hyperparameters}
@@ -390,7 +426,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        fit: str | Callable | None = None, label: str | None = None, color: str | None = None,
                        order: int | None = None, doc: str = "", vectorized: bool = False,
                        kernel: str | None = None, training_kernel: str | None = None,
-                       replace: bool = False) -> Estimator:
+                       min_group_size: int | None = None, scale: str | Callable | None = None,
+                       oracle: bool = False, replace: bool = False) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
     ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  A name already
@@ -427,6 +464,10 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
     if training_kernel is not None and not NAME_RE.match(str(training_kernel)):
         raise UserError(f"register_estimator {name}: training_kernel {training_kernel!r}; allowed: None or the name "
                         "of a compiled training kernel")
+    if min_group_size is not None and (isinstance(min_group_size, bool) or not isinstance(min_group_size, int)
+                                       or min_group_size < 1 or sampling != "trajectories"):
+        raise UserError(f"register_estimator {name}: min_group_size {min_group_size!r}; allowed: None, or a positive "
+                        "integer (a group estimator, sampling 'trajectories')")
     if not (isinstance(unbiased, bool) or callable(unbiased)):
         raise UserError(f"register_estimator {name}: unbiased must be a bool or a function (baseline, params) -> bool "
                         "or (baseline, params, gamma) -> bool")
@@ -434,7 +475,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
     est = Estimator(name=name, fn=fn, baselines=baselines, unbiased=unbiased, objectives=objectives,
                     hyperparameters=hps, tracks=tracks, sampling=sampling, fit=fit, label=label or name, color=color,
                     order=order if order is not None else (previous.order if previous else len(ESTIMATORS)), doc=doc,
-                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel)
+                    vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel,
+                    min_group_size=min_group_size, scale=scale, oracle=bool(oracle))
     ESTIMATORS[name] = est
     REGISTERED_BY[("estimator", name)] = sys_caller()
     return est
@@ -445,7 +487,8 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                       tracks: tuple[str, ...] | list[str] = TRACKS, min_batch_size: int = 1, label: str | None = None,
                       color: str | None = None, order: int | None = None, marker: str = "P",
                       shade: float = 0.2, vectorized: bool = False, kernel: str | None = None,
-                      table: str | Callable | None = None, replace: bool = False) -> Baseline:
+                      table: str | Callable | None = None, action_dependent: bool = False,
+                      oracle: bool = False, replace: bool = False) -> Baseline:
     """Register a baseline under ``name``; see :class:`Baseline` for the fields.  A name already registered is
     refused unless ``replace=True``."""
     tracks = tuple(tracks)
@@ -458,7 +501,8 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
     spec = Baseline(name=name, doc=doc, values=values, fitted=fitted or per_coordinate, per_coordinate=per_coordinate,
                     options=tuple(options), tracks=tracks, min_batch_size=int(min_batch_size), label=label or name,
                     color=color, order=order if order is not None else (previous.order if previous else len(BASELINES)),
-                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table)
+                    marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table,
+                    action_dependent=bool(action_dependent), oracle=bool(oracle))
     BASELINES[name] = spec
     REGISTERED_BY[("baseline", name)] = sys_caller()
     return spec
@@ -469,6 +513,14 @@ def sys_caller() -> str:
     import sys
 
     return sys._getframe(2).f_code.co_filename
+
+
+def is_oracle(estimator: str, baseline: str) -> bool:
+    """Whether the pair ``estimator~baseline`` reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) -- the estimator
+    or the baseline is registered ``oracle`` -- so no algorithm can run it: the report ranks it apart, as a reference.
+    A name the registry does not know (a plug-in not loaded) is not an oracle."""
+    est, base = ESTIMATORS.get(str(estimator)), BASELINES.get(str(baseline).partition(":")[0])
+    return bool((est is not None and est.oracle) or (base is not None and base.oracle))
 
 
 def get_estimator(name: str) -> Estimator:

@@ -1,8 +1,11 @@
 """Figure ``bias_variance``: the MSE of each estimator~baseline at the reference cell, and its squared bias.
 
-One panel per environment (and θ), at most :data:`MAX_COLS` side by side (more wrap into another block
-below), one row per pair (the labels once, on the left of each block), at the reference horizon and batch
-size (metrics rows with ``sweep == "both"``), on a log axis (squared gradient-norm units):
+One panel per environment (and θ), at most :data:`MAX_COLS` side by side; panels with the same pairs share a
+block (:func:`~pgexp.figures.layout.pack_blocks`: in the default study the uniform-policy panels, the
+random-policy panels, the rest), one row per pair the block's panels have (the labels once, on the left of
+each block), at the reference horizon and batch size (metrics rows with ``sweep == "both"``; the cell most
+panels share is stated once, a panel whose cell differs says so under its title), on a log axis (squared
+gradient-norm units).  The figure's height follows its rows (:data:`_ROW_IN` per pair, capped at a page):
 
 * filled: ``mse`` = ``E‖ĝ − ∇J‖²`` = ``tr Cov[ĝ] + ‖E ĝ − ∇J‖²`` with its 95 % interval ``[mse_lo, mse_hi]``:
   a point, not a bar, because a bar's length on a log axis means nothing;
@@ -16,20 +19,28 @@ Each panel's x range is its points' range with intervals up to a quarter of it f
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from pgexp.figures import data
-from pgexp.figures.layout import figure_with_legend, fixed_axes, legend_height, log_ticks, panel_label, robust_limits
+from pgexp.figures.layout import (
+    figure_with_legend,
+    fixed_axes,
+    legend_height,
+    log_ticks,
+    pack_blocks,
+    panel_label,
+    robust_limits,
+)
 from pgexp.figures.style import FIG_WIDTH, max_height, no_data, pair_label, pair_style, print_scale, style
 
 TITLE = "Bias–variance decomposition at the reference cell"
-MAX_COLS = 5  # environments side by side; more wrap into another block
-_ROW_IN = 0.13  # inches per pair, at print size
+MAX_COLS = 5  # environments side by side (a 7 pt pair label and five panels fill a page's width)
+_ROW_IN = 0.13  # inches per pair, at print size: a 7 pt label and a gap
+_HEAD_IN = 0.6  # inches per block for a one-line panel title and the x tick labels, at print size
+_TITLE_LINE_IN = 0.15  # inches per further line of a block's tallest panel title, at print size
 _PANEL_IN = 1.05  # inches per environment column, at print size
 
 
@@ -78,38 +89,46 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
     if df.empty or not (data.col(df, "mse") > 0).any():
         return no_data(TITLE, "no metrics rows at the reference cell (sweep 'both') with a positive MSE")
     panels = data.panels(df)
-    pairs = data.pairs(df)
-    labels = [pair_label(e, b) for e, b in pairs]
-    ncols = min(len(panels), MAX_COLS)
-    blocks = math.ceil(len(panels) / ncols)
+    order = data.pairs(df)
+    blocks = pack_blocks([frozenset(data.pairs(sub)) for _, sub in panels], min(len(panels), MAX_COLS))
+    block_pairs = [[p for p in order if any(p in set(data.pairs(panels[k][1])) for k in block)] for block in blocks]
+    labels = [pair_label(e, b) for e, b in order]
+    ncols = max(len(block) for block in blocks)
     label_in = 0.058 * max(len(s) for s in labels)  # the tick labels' width, inches at 7 pt
     width = max(FIG_WIDTH if len(panels) > 1 else 4.6, label_in + 0.3 + _PANEL_IN * ncols)
     scale = print_scale(width)
-    cells = {data.reference_cell(sub) for _, sub in panels}
+    cells = [data.reference_cell(sub) for _, sub in panels]
+    common = data.common_cell(cells)
+    title = f"reference cell: {common}{' unless a panel says otherwise' if set(cells) != {common} else ''}; " \
+        "squared gradient-norm units, log scale" if common else None
     with style(scale):
         legend = [(["MSE E‖ĝ − ∇J‖², 95% CI", "squared bias ‖E ĝ − ∇J‖² (where its 95% CI excludes 0)"],
                    [Line2D([], [], color="0.3", marker="o", markersize=4.0 * scale, linewidth=0.8 * scale),
                     Line2D([], [], color="0.3", marker="o", markersize=4.0 * scale, linewidth=0.8 * scale,
                            markerfacecolor="white")])]
-        title = f"reference cell: {cells.pop()}; squared gradient-norm units, log scale" \
-            if len(cells) == 1 and "" not in cells else None
-        wanted = blocks * (0.75 + _ROW_IN * len(pairs)) * scale
+        rows = [len(pairs) for pairs in block_pairs]
+        titles = [panel_label(t, 14) + ("\n" + c.replace(", ", ",\n") if c and c != common else "")
+                  for (t, _), c in zip(panels, cells)]
+        heads = [_HEAD_IN + _TITLE_LINE_IN * max(titles[k].count("\n") for k in block) for block in blocks]
+        wanted = (sum(heads) + _ROW_IN * sum(rows)) * scale
         room = max_height(width) - legend_height(legend, width, scale, title)
         fig, grid = figure_with_legend(width, min(wanted, room), legend, scale, title=title)
-        axes = grid.subplots(blocks, ncols, squeeze=False)
+        axes = grid.subplots(len(blocks), ncols, squeeze=False,
+                             gridspec_kw={"height_ratios": [n + 0.2 for n in rows]})  # the y limits' span
         fixed_axes(axes)
-        y = np.arange(len(pairs))[::-1].astype(float)  # the first pair on top
-        for k, ax in enumerate(axes.flat):
-            if k >= len(panels):
-                ax.set_visible(False)
-                continue
-            panel_title, sub = panels[k]
-            plot_panel(ax, reference_rows(sub, pairs), y, scale)
-            ax.set_ylim(-0.6, len(pairs) - 0.4)
-            ax.set_yticks(y, labels if k % ncols == 0 else [""] * len(pairs), fontsize=7.0 * scale)
-            ax.tick_params(axis="y", length=0)
-            ax.grid(axis="y", visible=False)
-            where = "" if title else f"\n{data.reference_cell(sub)}"
-            ax.set_title(panel_label(panel_title, 14) + where)
+        for b, (block, pairs) in enumerate(zip(blocks, block_pairs)):
+            y = np.arange(len(pairs))[::-1].astype(float)  # the first pair on top
+            for c, ax in enumerate(axes[b]):
+                if c >= len(block):
+                    ax.set_visible(False)
+                    continue
+                k = block[c]
+                plot_panel(ax, reference_rows(panels[k][1], pairs), y, scale)
+                ax.set_ylim(-0.6, len(pairs) - 0.4)
+                ax.set_yticks(y, [pair_label(*p) for p in pairs] if c == 0 else [""] * len(pairs),
+                              fontsize=7.0 * scale)
+                ax.tick_params(axis="y", length=0)
+                ax.grid(axis="y", visible=False)
+                ax.set_title(titles[k])
         grid.supxlabel("MSE and squared bias (squared gradient-norm units, log scale)", fontsize=8.5 * scale)
         return fig

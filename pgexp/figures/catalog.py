@@ -50,7 +50,8 @@ register_figure(
     order=20,
     caption=(
         "Quality of the batch estimate ĝ (the mean of N trajectories' estimates) against the batch size N "
-        "(log scale), one column per environment, five to a block (more environments continue in a block below); "
+        "(log scale), one column per environment, five to a block (more environments continue in a block below; "
+        "six or more to a block where blocks of five would not fit a page); "
         f"a metric has the same y range in every column. Top: {COSINE_DEF}. Second row: relative MSE "
         "‖ĝ − ∇J‖²/‖∇J‖² (log scale), which is 1/SNR for an unbiased estimator, SNR = ‖∇J‖²/tr Cov[ĝ] of the "
         "batch mean; the dotted line is the 1/N rate of an unbiased estimator. Where the metrics have it, the "
@@ -71,7 +72,9 @@ register_figure(
     caption=(
         "The mean squared error of each estimator's batch estimate ĝ at the reference horizon and batch size, "
         "and its squared bias: MSE = E‖ĝ − ∇J‖² = tr Cov[ĝ] + ‖E ĝ − ∇J‖². One panel per environment (and policy "
-        "point θ), five to a row; one row per estimator~baseline; squared gradient-norm units on a log scale, as "
+        "point θ), up to five to a row, panels with the same estimator~baseline pairs in one block; one row per "
+        "pair the block's panels have; the reference cell is stated once, and on the panels whose cell differs; "
+        "squared gradient-norm units on a log scale, as "
         f"points because a bar's length on a log axis means nothing. Filled: the MSE with {_BCA}. Open, same "
         "colour: the squared bias ‖E ĝ − ∇J‖² with its interval, where that interval excludes 0 (the squared "
         "bias is an unbiased estimate, which scatters around 0 for an unbiased estimator). The gap between the "

@@ -108,3 +108,11 @@ def reference_cell(sub: pd.DataFrame) -> str:
         if column in sub and sub[column].nunique() == 1:
             parts.append(f"{name} = {fmt_num(float(sub[column].iloc[0]))}")
     return ", ".join(parts)
+
+
+def common_cell(cells: Sequence[str]) -> str:
+    """The reference cell most panels share (:func:`reference_cell` of each panel, in panel order; ties: the
+    first); ``""`` when none is stated.  A figure states it once and names only the panels that differ (the
+    default study's ``lqr`` has its reference at H = 16, the others at H = 25)."""
+    stated = [c for c in cells if c]
+    return max(stated, key=lambda c: (stated.count(c), -stated.index(c))) if stated else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import matplotlib
@@ -76,6 +76,46 @@ def _legend_lines(rows: Sequence[LegendRow], print_width: float) -> list[LegendR
         if line[0]:
             out.append(line)
     return out
+
+
+def wrap_columns(n: int, max_cols: int, row_in: Callable[[int, int], float], min_row_in: float) -> int:
+    """Columns for ``n`` panels that wrap into blocks of rows: the fewest from ``min(n, max_cols)`` on whose
+    layout gives every row of panels at least ``min_row_in`` inches at print size.
+
+    ``row_in(ncols, blocks)`` is the printed height of one row of panels with ``ncols`` columns in
+    ``blocks = ceil(n / ncols)`` blocks, once the figure is capped at a page (:func:`pgexp.figures.style.max_height`).
+    More columns mean fewer blocks, so taller rows, at the price of narrower panels: a study with more
+    environments than one page holds in blocks of ``max_cols`` (the default study's 11 panels in three
+    blocks of four metric rows: 0.46 in per row) gets a wider grid instead (two blocks of six: 0.9 in).
+    With no layout tall enough, one block of all ``n`` (the widest, so the tallest rows)."""
+    for ncols in range(min(n, max_cols), n + 1):
+        if row_in(ncols, -(-n // ncols)) >= min_row_in - 1e-9:
+            return ncols
+    return max(n, 1)
+
+
+def pack_blocks(keys: Sequence[frozenset], ncols: int) -> list[list[int]]:
+    """Panels (given by the sets of rows each shows, e.g. its estimator~baseline pairs) packed into blocks of
+    at most ``ncols``, so that a block needs few rows: panels with the same rows stay together (in their
+    order), the largest sets first; a group goes into the first block with room whose rows include its own,
+    else starts a block.  Returns each block's panel indices.
+
+    In the default study the four environments at the uniform policy (20 pairs) share a block, the four at a
+    random one (10 pairs) the next, the positive control (5) the last: 35 rows in all, where blocks in
+    name order repeat all 20 rows three times."""
+    groups: dict[frozenset, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    blocks: list[tuple[frozenset, list[int]]] = []
+    for key, members in sorted(groups.items(), key=lambda kv: (-len(kv[0]), kv[1][0])):
+        for start in range(0, len(members), ncols):
+            chunk = members[start:start + ncols]
+            home = next((b for b in blocks if key <= b[0] and len(b[1]) + len(chunk) <= ncols), None)
+            if home is None:
+                blocks.append((key, list(chunk)))
+            else:
+                home[1].extend(chunk)
+    return [members for _, members in blocks]
 
 
 def outer_labels(axes: np.ndarray, visible: np.ndarray) -> None:

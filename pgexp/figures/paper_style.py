@@ -20,9 +20,15 @@ def eta_label(x: float) -> str:
     return f"{x:g}"
 
 
-def offset_label(e: float) -> str:
-    """``b*``, ``b* + 1``, ``b* − 1``."""
-    return "b*" if e == 0 else f"b* {'+' if e > 0 else '−'} {abs(e):g}"
+#: How a training baseline that is offset from an exact constant is written (``b*`` vanilla PG's minimum-variance
+#: constant, ``b_npg`` the NPG update's).
+CENTRE_NAMES = {"optimal_exact": "b*", "optimal_npg_exact": "b_npg"}
+
+
+def offset_label(e: float, baseline: str = "optimal_exact") -> str:
+    """``b*``, ``b* + 1``, ``b* − 1`` (``b_npg ± 1`` for ``baseline = "optimal_npg_exact"``)."""
+    c = CENTRE_NAMES.get(baseline, baseline)
+    return c if e == 0 else f"{c} {'+' if e > 0 else '−'} {abs(e):g}"
 
 
 def arm_rows(df: pd.DataFrame | None, arm: str) -> pd.DataFrame:

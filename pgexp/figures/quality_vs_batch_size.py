@@ -1,7 +1,10 @@
 """Figure ``quality_vs_batch_size``: how good a batch estimate is, against the batch size N.
 
-Columns: environments (and θ where an environment has several), at most :data:`MAX_COLS` to a row: more
-environments wrap into further blocks of rows below.  Rows, against N (trajectories, log scale), from the
+Columns: environments (and θ where an environment has several), :data:`MAX_COLS` to a row: more
+environments wrap into further blocks of rows below; where those blocks would not fit a page with every
+metric row at least :data:`MIN_ROW_IN` tall, a block takes more columns
+(:func:`~pgexp.figures.layout.wrap_columns`: the default study's 11 panels in two blocks of six).
+Rows, against N (trajectories, log scale), from the
 metrics rows of the batch sweep (``sweep`` in ``batch``, ``both``):
 
 1. ``cosine``: the mean over batches of cos(ĝ, ∇J) -- it depends on N (1 = aligned);
@@ -43,6 +46,7 @@ from pgexp.figures.layout import (
     robust_limits,
     value_ticks,
     wrap,
+    wrap_columns,
 )
 from pgexp.figures.style import (
     BATCH_LABEL,
@@ -67,7 +71,10 @@ from pgexp.figures.style import (
 )
 
 TITLE = "Estimate quality vs batch size"
-MAX_COLS = 5  # environments side by side; more wrap into another block of rows
+MAX_COLS = 5  # environments side by side; more wrap into another block of rows (more columns if a page needs it)
+MIN_ROW_IN = 0.85  # printed height of a metric row: room for its two-line y label and three decade ticks
+TITLE_CHAR_IN = 0.078  # printed width of a title character: a panel title wraps to its panel's width
+BLOCK_HEAD_IN = 0.45  # printed height of a block's panel titles and N tick labels
 # the y labels on a row as tall as a grid allows (the caption gives the definitions in full)
 SHORT_LABELS = {COSINE_LABEL: "cosine\ncos(ĝ, ∇J)", MC_COSINE_LABEL: "cosine to the\nMC reference",
                 REL_MSE_LABEL: "relative MSE\n‖ĝ−∇J‖²/‖∇J‖²", MC_REL_MSE_LABEL: "rel. MSE to the\nMC reference",
@@ -185,22 +192,35 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
     panels = [(title, sub, lines_of(sub)) for title, sub in data.panels(df)]
     ns = np.unique(data.col(df, "batch_size"))
     n = len(panels)
-    ncols = min(n, MAX_COLS)
-    blocks = -(-n // ncols)
-    width = max(PANEL_W * ncols + 0.75, 4.0)
-    scale = print_scale(width)
-    ms, lw = MARKER_PT * scale, scale
     used = [ln for _, _, lines in panels for ln in lines]
-    cells = {data.reference_cell(sub[sub["sweep"] == "both"]) for _, sub, _ in panels} - {""}
-    where = f" ({cells.pop()})" if len(cells) == 1 else ""
-    with style(scale):
-        legend = _legend(data.estimators(df[df["estimator"].isin([e for e, _, r in used if not r])]),
-                         data.baselines(pd.DataFrame({"baseline": [b for _, b, r in used if not r]})),
-                         any(r for *_, r in used), len(exact) > 0, lw, ms)
-        title = wrap(f"each estimator with its lowest-MSE baseline at the reference cell{where}", 60 if n == 1 else 110)
-        wanted = blocks * (len(rows) * PANEL_H + 0.45 * scale)  # titles and tick labels of each block
+    cells = [data.reference_cell(sub[sub["sweep"] == "both"]) for _, sub, _ in panels]
+    common = data.common_cell(cells)
+    others = [f"{t}: {c}" for (t, _, _), c in zip(panels, cells) if c and c != common]
+    where = f" ({'; '.join([common, *others])})" if common else ""
+    title = wrap(f"each estimator with its lowest-MSE baseline at the reference cell{where}", 60 if n == 1 else 110)
+    ests = data.estimators(df[df["estimator"].isin([e for e, _, r in used if not r])])
+    bases = data.baselines(pd.DataFrame({"baseline": [b for _, b, r in used if not r]}))
+
+    def size(ncols: int, blocks: int) -> tuple[float, float, float, list]:
+        """(width, scale, panels' height, legend) of ``blocks`` blocks of ``ncols`` columns, capped at a page."""
+        width = max(PANEL_W * ncols + 0.75, 4.0)
+        scale = print_scale(width)
+        legend = _legend(ests, bases, any(r for *_, r in used), len(exact) > 0, scale, MARKER_PT * scale)
+        wanted = blocks * (len(rows) * PANEL_H + BLOCK_HEAD_IN * scale)  # titles and tick labels of each block
         room = max_height(width) - legend_height(legend, width, scale, title)
-        fig, grid = figure_with_legend(width, min(wanted, room), legend, scale, title=title)
+        return width, scale, min(wanted, room), legend
+
+    def row_in(ncols: int, blocks: int) -> float:
+        _, scale, height, _ = size(ncols, blocks)
+        return (height / blocks - BLOCK_HEAD_IN * scale) / len(rows) / scale
+
+    ncols = wrap_columns(n, MAX_COLS, row_in, MIN_ROW_IN)
+    blocks = -(-n // ncols)
+    scale = size(ncols, blocks)[1]
+    ms, lw = MARKER_PT * scale, scale
+    with style(scale):
+        width, scale, panels_height, legend = size(ncols, blocks)  # the legend's handles in the figure's style
+        fig, grid = figure_with_legend(width, panels_height, legend, scale, title=title)
         axes = grid.subplots(blocks * len(rows), ncols, squeeze=False)
         fixed_axes(axes)
         drawn: dict[str, list[np.ndarray]] = {m: [] for m, _ in rows}
@@ -218,7 +238,7 @@ def quality_figure(metrics: pd.DataFrame | None, exact_batch: pd.DataFrame | Non
                     ends[m] += bounds
             drawn["rel_mse"] += guide(col[1], sub, lines, ns, lw)
             col[0].axhline(1.0, color="0.55", linewidth=0.6 * lw, zorder=0)
-            col[0].set_title(panel_label(label))
+            col[0].set_title(panel_label(label, max(8, int(PANEL_W / scale / TITLE_CHAR_IN))))
         for r, (m, label) in enumerate(rows):
             _row_limits(axes[r::len(rows)], m, drawn[m], ends[m])
             for b in range(blocks):

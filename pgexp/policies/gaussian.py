@@ -78,6 +78,20 @@ class GaussianLinearPolicy:
             return gK
         return np.concatenate([gK, (np.sum(eps * eps, axis=-1) - self.m)[..., None]], axis=-1)
 
+    def distribution_pullback(self, theta: np.ndarray, x: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        """``sum_h [J_mu(x_h)' c_mu,h + sum_j c_logsigma,h,j d log sigma / d theta]`` per trajectory: states ``(N, L,
+        n)``, cotangents ``(N, L, 2m)`` (``[d/d mu_j, d/d log sigma_j]``) -> ``(N, dim)``.
+
+        With ``mu = -K x``, ``d mu_i / d K_ik = -x_k``; every ``log sigma_j`` is ``log sigma_0 + theta[-1]`` under
+        ``learn_std`` (and fixed otherwise)."""
+        x = np.asarray(x, dtype=np.float64)
+        c = np.asarray(cotangent, dtype=np.float64)
+        m = self.m
+        gK = -np.einsum("nli,nlk->nik", c[..., :m], x).reshape(x.shape[0], m * self.n)
+        if not self.learn_std:
+            return gK
+        return np.concatenate([gK, c[..., m:].sum(axis=(1, 2))[:, None]], axis=1)
+
 
 def policy_spec_name(std: float, learn_std: bool) -> str:
     """The policy's name in tables and stream identities (its ``sigma_0`` and whether it is learned)."""

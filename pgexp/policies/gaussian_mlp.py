@@ -155,6 +155,24 @@ class GaussianMLPPolicy:
         with torch.no_grad():
             return self.flatten(f(self.params(as_tensor(theta)), o, a, w), 1).numpy()
 
+    def distribution_pullback(self, theta: np.ndarray, obs: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        """``sum_h [J_mu(o_h)' c_mu,h + J_logsigma(o_h)' c_logsigma,h]`` per trajectory: ``(N, L, obs_dim), (N, L, 2m)
+        -> (N, dim)`` -- an analytic correction given in the distribution's parameters
+        (:mod:`pgexp.estimators.correction`), by ``vmap(grad)`` of ``sum_h mu(o_h) . c_mu + log sigma(o_h) .
+        c_logsigma`` (padding must carry zero cotangent)."""
+        o, c = as_tensor(obs), as_tensor(cotangent)
+        n, L = c.shape[:2]
+        if n == 0:
+            return np.zeros((0, self.dim))
+
+        def surrogate(p, oi, ci):
+            mu, log_std = self.mean_log_std(p, oi)
+            return (mu * ci[..., :self.m]).sum() + (log_std * ci[..., self.m:]).sum()
+
+        f = vmap(grad(surrogate), in_dims=(None, 0, 0), chunk_size=self._chunk(n, max(L, 1)))
+        with torch.no_grad():
+            return self.flatten(f(self.params(as_tensor(theta)), o, c), 1).numpy()
+
     def batch_gradient(self, theta: np.ndarray, obs: np.ndarray, actions: np.ndarray,
                        weights: np.ndarray) -> np.ndarray:
         """``(1/N) sum_i g_i`` by one backward pass of the mean surrogate, ``(dim,)``."""

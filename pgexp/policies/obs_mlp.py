@@ -147,6 +147,22 @@ class ObsMLPPolicy:
         with torch.no_grad():
             return self.net.flatten(f(self.net.unflatten(as_tensor(theta)), o, a, w), 1).numpy()
 
+    def distribution_pullback(self, theta: np.ndarray, obs: np.ndarray, cotangent: np.ndarray) -> np.ndarray:
+        """``sum_h sum_a k_h(a) grad pi(a|o_h)`` per trajectory: ``(N, L, obs_dim), (N, L, A) -> (N, d)`` -- an analytic
+        correction over every action (:mod:`pgexp.estimators.correction`), by ``vmap(grad)`` of ``sum_h sum_a pi(a|o_h)
+        k_h(a)`` (padding must carry zero)."""
+        o, k = as_tensor(obs), as_tensor(cotangent)
+        n, L = k.shape[:2]
+        if n == 0:
+            return np.zeros((0, self.dim))
+
+        def surrogate(p, oi, ki):
+            return (torch.exp(torch.log_softmax(self.net.apply(p, oi), dim=-1)) * ki).sum()
+
+        f = vmap(grad(surrogate), in_dims=(None, 0, 0), chunk_size=self._chunk(n, max(L, 1)))
+        with torch.no_grad():
+            return self.net.flatten(f(self.net.unflatten(as_tensor(theta)), o, k), 1).numpy()
+
     def batch_gradient(self, theta: np.ndarray, obs: np.ndarray, actions: np.ndarray,
                        weights: np.ndarray) -> np.ndarray:
         """``(1/N) sum_i g_i`` by one backward pass of the mean surrogate, ``(d,)``."""

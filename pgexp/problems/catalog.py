@@ -25,6 +25,10 @@ add_problem("file", f"{_P}.files:build", {},
 add_problem("garnet", f"{_P}.garnet:build", {"states": 10, "actions": 3, "branching": 3, "seed": 0, "reward": "normal"},
             "random MDP (Dirichlet(1) transitions over `branching` next states, N(0,1) rewards); default gamma 0.9, "
             "H=inf", gamma=0.9)
+add_problem("tokens", f"{_P}.tokens:build",
+            {"vocab": 2, "length": 5, "prompts": None, "needs": None, "rule": "count", "partial": False},
+            "a tiny language model answering prompts: a tree MDP over token prefixes, reward at the end "
+            "(rule=count: needs_k copies of token a; rule=first: the first token); gamma 1, H=length", gamma=1.0)
 add_problem("gym", f"{_P}.gym_toytext:build", {},
             "a Gymnasium toy-text env from its own table: gym:FrozenLake-v1:map_name=4x4,is_slippery=true; "
             "gamma 1, H=max_episode_steps", takes_target=True, gamma=1.0)

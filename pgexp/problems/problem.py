@@ -31,6 +31,7 @@ class Problem:
     features_spec: str
     policy_spec: str
     theta_spec: str
+    group_size: int = 1  # responses per prompt (initial state) in a batch: pgexp.sampling.groups
 
     def identity(self) -> dict[str, Any]:
         """The problem's parameters as plain values (for parquet columns, seeds and provenance)."""

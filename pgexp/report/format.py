@@ -13,6 +13,8 @@ from typing import Any, TypeGuard
 import numpy as np
 import pandas as pd
 
+from pgexp.estimators import is_oracle
+
 
 def fmt(x: Any) -> str:
     """3 significant digits; integers as they are; missing as an en dash."""
@@ -107,3 +109,23 @@ def where(env: str, theta: Any, multi_theta: bool) -> str:
 
 def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def oracle_rows(df: pd.DataFrame) -> pd.Series:
+    """Which rows are oracle pairs (registry flag ``oracle`` on the estimator or the baseline), as a boolean Series."""
+    return pd.Series([is_oracle(e, b) for e, b in zip(df["estimator"], df["baseline"])], index=df.index, dtype=bool)
+
+
+def tied_with(rows: pd.DataFrame, best: pd.Series, col: str) -> list[str]:
+    """The other pairs of ``rows`` whose ``[col_lo, col_hi]`` overlaps the winner's: not shown apart from it."""
+    if f"{col}_lo" not in rows or f"{col}_hi" not in rows:
+        return []
+    blo, bhi = float(best[f"{col}_lo"]), float(best[f"{col}_hi"])
+    lo, hi = num(rows, f"{col}_lo"), num(rows, f"{col}_hi")
+    overlap = (lo <= bhi) & (hi >= blo) & np.isfinite(num(rows, col)) & (rows.index != best.name)
+    return [pair(r["estimator"], r["baseline"]) for _, r in rows[overlap].iterrows()]
+
+
+def tie_text(ties: list[str]) -> str:
+    """``"; tied with A, B (overlapping 95% intervals)"``, or nothing without ties."""
+    return f"; tied with {', '.join(ties)} (overlapping 95% intervals)" if ties else ""

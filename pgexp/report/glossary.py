@@ -16,6 +16,26 @@ GLOSSARY: tuple[tuple[str, str], ...] = (
         "has variance tr Cov · s / W: the smaller product wins at any equal budget (Glynn & Whitt 1992).",
     ),
     ("bias²", "‖E g − ∇J‖², estimated without bias (‖mean g − ∇J‖² − tr Cov/M; may be slightly negative)."),
+    (
+        "length k, direction",
+        "k = ⟨E g, ∇J⟩/‖∇J‖², the mean's length along ∇J (1: unbiased). bias²/‖∇J‖² = (k − 1)² + ‖b⊥‖²/‖∇J‖²: "
+        "(k − 1)² is length, a different step size that the learning rate absorbs; b⊥, the part orthogonal to ∇J, "
+        "is direction (and the angle between E g and ∇J).",
+    ),
+    (
+        "variance at equal mean length",
+        "The per-trajectory variance of g/k: an estimator whose mean is twice as long has 4× the variance and is no "
+        "noisier for it, so variances of estimators of different length are compared after dividing by k².",
+    ),
+    (
+        "oracle",
+        "An estimator~baseline that reads exact quantities no algorithm has (the exact V, Q, A or b*; registry flag "
+        "oracle): shown as a reference beside the rankings, never ranked with the implementable pairs.",
+    ),
+    (
+        "tie",
+        "A winner whose 95% interval overlaps another pair's is declared tied with it.",
+    ),
     ("MSE, relative MSE", "Mean of ‖g − ∇J‖² over batch estimates; divided by ‖∇J‖²."),
     (
         "cosine",

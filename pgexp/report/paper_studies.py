@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.curves import newcombe_difference, wilson_interval
-from pgexp.figures.paper_style import eta_label, offset_label
+from pgexp.figures.paper_style import CENTRE_NAMES, eta_label, offset_label
 from pgexp.study.paper import PaperStudy
 
 REPORT_EPISODES = (100, 500, 1000)
@@ -219,64 +219,141 @@ def fig13_2_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list
     return out
 
 
+def _equal(x: float, y: float) -> bool:
+    return abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1e-300)
+
+
+def _variance_list(v: pd.DataFrame, column: str) -> str:
+    """``x at b* − 1, y at b*, z at b* + 1`` and whether the offsets ``±e`` are an equal-variance pair."""
+    v = v.sort_values("offset")
+    name = str(v["baseline"].iloc[0]) if "baseline" in v else "optimal_exact"
+    text = ", ".join(f"{fmt(x, 4)} at {offset_label(e, name)}" for e, x in zip(v["offset"], v[column]))
+    by = dict(zip(v["offset"], v[column]))
+    pairs = [(e, by[e], by[-e]) for e in by if e > 0 and -e in by]
+    for e, up, down in pairs:
+        c = CENTRE_NAMES.get(name, name)
+        text += (f" (equal at {c} ± {e:g})" if _equal(up, down) else
+                 f" (not equal at {c} ± {e:g}: {fmt(max(up, down) / min(up, down), 2)}×)")
+    return text
+
+
+def chung_variance_sentence(variance: pd.DataFrame) -> str:
+    """b* and b_npg at θ₀, and the exact variance of the update each optimizer applies at each baseline."""
+    if "baseline" not in variance:
+        variance = variance.assign(baseline="optimal_exact")
+    star = variance[variance["baseline"] == "optimal_exact"]
+    npg = variance[variance["baseline"] == "optimal_npg_exact"]
+    s = f"At θ₀ vanilla PG's minimum-variance constant is b* = {fmt(variance['b_star'].iloc[0], 4)}" \
+        if "b_star" in variance else "At θ₀"
+    if "b_npg" in variance:
+        s += ("; the natural-gradient update's minimum-variance constant (of its policy part: Σ r/π / Σ 1/π) is "
+              f"b_npg = {fmt(variance['b_npg'].iloc[0], 4)}")
+    s += (".  Exact trace variance at θ₀ of the one-sample update each optimizer applies — vanilla PG, "
+          "ψ (r − b): ")
+    s += "; ".join(_variance_list(v, "grad_trace_cov") for v in (star, npg) if not v.empty)
+    s += ".  Natural PG, e_a (r − b) / π(a), its policy part: "
+    s += "; ".join(_variance_list(v, "npg_trace_cov_policy") for v in (star, npg) if not v.empty) + "."
+    return s
+
+
+def committal_counts(r: pd.Series) -> tuple[int, int, int, int]:
+    """``(n, suboptimal, optimal, not committed)`` of one summary row: runs whose final policy plays a
+    suboptimal arm / the optimal arm with probability at least ``converged_prob``, and runs that have not
+    committed to an arm by the last iteration ``T`` (right-censored: where they end is unknown)."""
+    n, sub, conv = int(r["seeds"]), int(r["suboptimal_seeds"]), int(r["converged_seeds"])
+    return n, sub, conv - sub, n - conv
+
+
+def committal_verdict(lo: pd.Series, hi: pd.Series) -> tuple[str, tuple[float, float, float]]:
+    """Does the lower baseline (``lo``) commit to a suboptimal arm more often than the higher one (``hi``)?
+
+    Newcombe's interval for the difference of the fractions committed to a suboptimal arm, computed three
+    ways: as counted, and with the censored runs (not committed by ``T``) assigned against each verdict (the
+    lower baseline's all optimal and the higher's all suboptimal, then the reverse).  A verdict is declared
+    only when the worst-case assignment still resolves it; ``"censored"`` when only the count as it stands
+    does.  Returns the verdict (``more``, ``less``, ``tie``, ``censored``) and the difference as counted."""
+    n1, s1, _, c1 = committal_counts(lo)
+    n2, s2, _, c2 = committal_counts(hi)
+    d = newcombe_difference(s1, n1, s2, n2)
+    if newcombe_difference(s1, n1, s2 + c2, n2)[1] > 0:
+        return "more", d
+    if newcombe_difference(s1 + c1, n1, s2, n2)[2] < 0:
+        return "less", d
+    return ("censored" if d[1] > 0 or d[2] < 0 else "tie"), d
+
+
+VERDICT_WORDS = {"more": "the lower baseline commits to a suboptimal arm more often",
+                 "less": "the lower baseline commits to a suboptimal arm less often",
+                 "tie": "a tie: the interval contains 0",
+                 "censored": "unresolved: the runs not committed by T could reverse the difference"}
+
+
 def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
     summary, variance = tables.get("summary"), tables.get("variance")
     out = []
     if variance is not None and not variance.empty:
-        v = variance.sort_values("offset")
-        out.append(f"At θ₀ the exact minimum-variance constant is b* = {fmt(v['b_star'].iloc[0], 4)}.  Exact trace "
-                   "variance of the one-sample gradient estimate: "
-                   + ", ".join(f"{fmt(x, 4)} at {offset_label(e)}" for e, x in zip(v["offset"], v["grad_trace_cov"]))
-                   + "; of the natural-gradient update (the part that moves the policy): "
-                   + ", ".join(f"{fmt(x, 4)} at {offset_label(e)}" for e, x in zip(v["offset"],
-                                                                               v["npg_trace_cov_policy"]))
-                   + ".")
+        out.append(chung_variance_sentence(variance))
     if summary is None or summary.empty:
         return out
+    if "baseline" not in summary:
+        summary = summary.assign(baseline="optimal_exact")
     converged = float(summary["converged_prob"].iloc[0]) if "converged_prob" in summary else float("nan")
-    out.append(f"A run ends on an arm when its final policy plays that arm with probability at least "
-               f"{fmt(converged, 3)}; otherwise it ends on no arm.")
-    for (opt, eta), g in summary.groupby(["optimizer", "step_size"], sort=True):
+    out.append(f"A run has committed to an arm when its policy after the last iteration T plays that arm with "
+               f"probability at least {fmt(converged, 3)}.  Runs that have not committed by T are counted "
+               "separately (right-censored: where they would end is unknown), and a difference is declared only "
+               "if it holds whichever way they would end.")
+    groups = summary.groupby(["optimizer", "baseline", "step_size"], sort=True)
+    verdicts: dict[tuple[str, str], list[str]] = {}
+    for (opt, base, eta), g in groups:
         g = g.sort_values("baseline_offset")
-        parts = [f"{offset_label(r['baseline_offset'])}: {fraction(r['suboptimal_seeds'], r['seeds'])} end on a "
-                 f"suboptimal arm, {fraction(r['seeds'] - r['converged_seeds'], r['seeds'])} on no arm"
-                 for _, r in g.iterrows()]
-        s = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}, {alpha(eta)}: " + "; ".join(parts) + "."
+        T = f" (T = {int(g['iterations'].max())})" if "iterations" in g else ""
+        parts = []
+        for _, r in g.iterrows():
+            n, sub, good, cens = committal_counts(r)
+            parts.append(f"{offset_label(r['baseline_offset'], base)}: {fraction(sub, n)} committed to a suboptimal "
+                         f"arm, {fraction(good, n)} to the optimal arm, {fraction(cens, n)} not committed by T")
+        s = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}, {alpha(eta)}{T}: " + "; ".join(parts) + "."
         lo, hi = g.iloc[0], g.iloc[-1]
         if lo["baseline_offset"] < 0 < hi["baseline_offset"]:
-            d, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
-                                              int(hi["suboptimal_seeds"]), int(hi["seeds"]))
-            verdict = ("the lower baseline commits to a suboptimal arm more often" if dlo > 0 else
-                       "the lower baseline commits less often" if dhi < 0 else "no difference is resolved")
-            s += (f"  Difference {offset_label(lo['baseline_offset'])} minus {offset_label(hi['baseline_offset'])}: "
-                  f"{ci(d, dlo, dhi, 2)} (Newcombe; the runs share seeds): {verdict}.")
+            verdict, (d, dlo, dhi) = committal_verdict(lo, hi)
+            verdicts.setdefault((opt, base), []).append(verdict)
+            s += (f"  Difference {offset_label(lo['baseline_offset'], base)} minus "
+                  f"{offset_label(hi['baseline_offset'], base)} in the suboptimal fraction: {ci(d, dlo, dhi, 2)} "
+                  f"(Newcombe; the runs share seeds): {VERDICT_WORDS[verdict]}.")
         out.append(s)
-    for opt, g in summary.groupby("optimizer", sort=True):
-        more = less = open_ = 0
-        for _, h in g.groupby("step_size"):
-            h = h.sort_values("baseline_offset")
-            lo, hi = h.iloc[0], h.iloc[-1]
-            if not lo["baseline_offset"] < 0 < hi["baseline_offset"]:
-                continue
-            _, dlo, dhi = newcombe_difference(int(lo["suboptimal_seeds"]), int(lo["seeds"]),
-                                              int(hi["suboptimal_seeds"]), int(hi["seeds"]))
-            more, less, open_ = more + (dlo > 0), less + (dhi < 0), open_ + (dlo <= 0 <= dhi)
-        n = more + less + open_
-        if not n:
-            continue
-        verdict = f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}: the lower baseline ends on a suboptimal arm more " \
-                  f"often than the higher one at {more} of {n} step sizes, less often at {less}, unresolved at {open_}."
+    for (opt, base), vs in verdicts.items():
+        more, less, tie, cens = (vs.count(k) for k in ("more", "less", "tie", "censored"))
+        n = len(vs)
+        c = CENTRE_NAMES.get(base, base)
+        s = (f"{OPTIMIZER_NAMES.get(opt, opt).capitalize()}, baselines {c} ± 1: the lower baseline commits to a "
+             f"suboptimal arm more often at {more} of {n} step sizes, less often at {less}, ties at {tie}, "
+             f"unresolved for censoring at {cens}.")
         if opt == "npg":
-            word = "reproduces" if more == n else "does not reproduce" if more == 0 else "partly reproduces"
-            verdict += f" pgexp {word} the paper's claim that the lower baseline commits more often."
-        out.append(verdict)
+            word = ("reproduces" if more == n else "partly reproduces" if more else
+                    "does not reproduce (no step size resolves a difference in the claimed direction)")
+            s += f"  pgexp {word} the paper's claim (about natural PG) that the lower baseline commits more often"
+            s += (" — with b_npg, the NPG update's own minimum-variance constant, at which ± 1 do give the NPG update "
+                  "equal variance." if base == "optimal_npg_exact" else
+                  " — with vanilla PG's b*, at which ± 1 do not give the NPG update equal variance.")
+        else:
+            s += ("  The paper makes no claim for vanilla PG; these rows are for comparison.  A vanilla PG run near a "
+                  "suboptimal arm at T can still leave it later (its expected step there is small, not zero), so "
+                  "these counts say how many runs escaped within T, not that the others committed.")
+        out.append(s)
     return out
+
+
+def liu2025_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
+    from pgexp.report.liu2025 import findings as liu
+
+    return liu(tables, study)
 
 
 FINDINGS: dict[str, Callable[[dict[str, pd.DataFrame], PaperStudy], list[str]]] = {
     "sutton_barto_fig13_1": fig13_1_findings,
     "sutton_barto_fig13_2": fig13_2_findings,
     "chung2021_committal": chung_findings,
+    "liu2025_length_bias": liu2025_findings,
 }
 
 def findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
@@ -291,10 +368,10 @@ SUMMARY_COLUMNS = ("label", "optimizer", "baseline", "baseline_offset", "step_si
                    "selected_at_edge")
 
 
-def _table_html(summary: pd.DataFrame | None) -> str:
+def _table_html(summary: pd.DataFrame | None, columns: tuple[str, ...] = SUMMARY_COLUMNS) -> str:
     if summary is None or summary.empty:
         return "<p>No summary.</p>"
-    cols = [c for c in SUMMARY_COLUMNS if c in summary]
+    cols = [c for c in columns if c in summary]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     def cell(v: Any) -> str:
         return f"<td>{html.escape(fmt(v, 4) if isinstance(v, (float, np.floating)) else str(v))}</td>"
@@ -316,13 +393,26 @@ def study_html(study: PaperStudy, tables: dict[str, pd.DataFrame], figures: dict
              "img{max-width:100%}table{border-collapse:collapse;font-size:.8em}td,th{border:1px solid #ccc;"
              "padding:2px 5px}figcaption{font-size:.85em;color:#444}")
     prov = html.escape(", ".join(f"{k}: {v}" for k, v in provenance.items() if k in ("pgexp_version", "command")))
+    if study.kind == "groups":
+        from pgexp.report import liu2025
+
+        setup, table = liu2025.setup_sentence(study), _table_html(tables.get("length_summary"), liu2025.SUMMARY_COLUMNS)
+        how = ("Generated from the study's tables: every statistic is exact at the policy of its iteration; over the "
+               "sampled runs it is the mean over seeds with a 95% percentile-bootstrap interval, a difference between "
+               "arms is paired over seeds (same first batch) with its bootstrap interval; the mean-field paths and "
+               "the group-variance table are exact.")
+        head = "Summary (sampled runs; iteration −1: each run's peak incorrect length)"
+    else:
+        setup, table = setup_sentence(study), _table_html(tables.get("summary"))
+        how = ("Generated from the study's tables: J after an episode is the mean over the runs still alive with a 95% "
+               "bootstrap interval; fractions of runs carry 95% Wilson intervals; step sizes are chosen on selection "
+               "seeds that are not reported.")
+        head = "Summary (reported seeds)"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(study.name)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(study.name)}</h1>"
             f"<p><b>Paper.</b> {html.escape(study.reference)}</p>"
             f"<h2>The paper's claim</h2><p>{html.escape(study.claim)}</p>"
-            f"<h2>Setup</h2><p>{html.escape(setup_sentence(study))}</p>"
-            f"<h2>What pgexp measured</h2><p>Generated from the study's tables: J after an episode is the mean over "
-            f"the runs still alive with a 95% bootstrap interval; fractions of runs carry 95% Wilson intervals; "
-            f"step sizes are chosen on selection seeds that are not reported.</p><ul>{items}</ul>{figs}"
-            f"<h2>Summary (reported seeds)</h2>{_table_html(tables.get('summary'))}"
+            f"<h2>Setup</h2><p>{html.escape(setup)}</p>"
+            f"<h2>What pgexp measured</h2><p>{html.escape(how)}</p><ul>{items}</ul>{figs}"
+            f"<h2>{html.escape(head)}</h2>{table}"
             f"<p style='font-size:.8em;color:#666'>{prov}</p></body></html>")

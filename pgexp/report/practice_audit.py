@@ -63,13 +63,40 @@ def _variant_name(r: pd.Series) -> str:
     return f"{name}~{r['baseline']}"
 
 
+def _num(r: pd.Series, col: str) -> float:
+    """A column's value as a float (NaN when absent)."""
+    try:
+        return float(r.get(col, np.nan))
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _split(r: pd.Series) -> str:
+    """The bias² split into length along ∇J and direction (empty without the columns)."""
+    if not np.isfinite(_num(r, "length_k")):
+        return ""
+    return (f": (k − 1)² = {_ci(r, 'rel_length_bias_sq')}{_exact(r, 'rel_length_bias_sq')} is length (the mean is "
+            f"k = {_ci(r, 'length_k')}{_exact(r, 'length_k')} times as long along ∇J: a step-size change) and "
+            f"{_ci(r, 'rel_direction_bias_sq')}{_exact(r, 'rel_direction_bias_sq')} is direction (the mean is "
+            f"{_g(r.get('angle_deg'), 2)}°{_exact(r, 'angle_deg', 2)} off ∇J)")
+
+
 def _bias(r: pd.Series) -> str:
     """The relative squared bias with its interval, or that none is detected (an unbiased estimate of a squared
-    bias may fall below zero)."""
+    bias may fall below zero), split into length and direction."""
     hi = float(r.get("rel_bias_sq_hi", np.nan))
     if np.isfinite(hi) and (hi <= 0 or float(r.get("rel_bias_sq_lo", np.nan)) <= 0):
         return f"no bias is detected (bias² estimate {_ci(r, 'rel_bias_sq')}{_exact(r, 'rel_bias_sq')} times ‖∇J‖²)"
-    return f"its bias² is {_ci(r, 'rel_bias_sq')}{_exact(r, 'rel_bias_sq')} times ‖∇J‖²"
+    return f"its bias² is {_ci(r, 'rel_bias_sq')}{_exact(r, 'rel_bias_sq')} times ‖∇J‖²{_split(r)}"
+
+
+def _variance(r: pd.Series) -> str:
+    """The variance ratio to the textbook estimator, and at equal mean length where the table has it."""
+    text = f"its variance {_ci(r, 'variance_ratio')}{_exact(r, 'variance_ratio')} times the textbook estimator's"
+    if np.isfinite(_num(r, "variance_ratio_equal_length")):
+        text += (f" ({_ci(r, 'variance_ratio_equal_length')}{_exact(r, 'variance_ratio_equal_length')} times at "
+                 "equal mean length, ĝ/k against the textbook's)")
+    return text
 
 
 def _regime(r: pd.Series) -> str:
@@ -78,6 +105,11 @@ def _regime(r: pd.Series) -> str:
     share = r.get("bias_share_exact")
     if share is not None and np.isfinite(float(share)):
         which = "the bias dominates the MSE" if share > 0.5 else "the variance dominates the MSE"
+        direction = _num(r, "rel_direction_bias_sq_exact") / _num(r, "rel_mse_exact")
+        if share > 0.5 and np.isfinite(direction) and direction < 0.5:
+            which = ("the bias dominates the MSE, but as length: a longer or shorter step along ∇J, which the step "
+                     f"size absorbs; the direction error is {_g(100 * direction, 2)}% of the MSE")
+            return f"{which} (bias² is {_g(100 * share, 2)}% of it, exact)"
         return f"{which} (bias² is {_g(100 * share, 2)}% of it, exact)"
     lo, var = float(r.get("bias_sq_lo", np.nan)), float(r.get("trace_cov", np.nan))
     hi = float(r.get("bias_sq_hi", np.nan))
@@ -98,16 +130,19 @@ def audit_findings(audit: pd.DataFrame) -> list[tuple[str, str]]:
         parts = []
         for r in (lo, hi):
             length = r.get("mean_norm_ratio")
-            long = (f" (its mean {_g(length)} times as long as ∇J)" if length is not None
+            long = (f" (its mean {_g(length)} times as long as ∇J)" if length is not None and not _split(r)
                     and np.isfinite(float(length)) and abs(float(length) - 1) > 0.1 else "")
             parts.append(f"at N = {int(r['batch_size'])} {_bias(r)}{long}, the cosine of its mean with ∇J "
                          f"{_ci(r, 'cosine_mean', 4)}"
-                         f"{_exact(r, 'cosine_mean', 4)}, its variance {_ci(r, 'variance_ratio')}"
-                         f"{_exact(r, 'variance_ratio')} times the textbook estimator's and its MSE "
+                         f"{_exact(r, 'cosine_mean', 4)}, {_variance(r)} and its MSE "
                          f"{_ci(r, 'mse_ratio')} times; {_regime(r)}")
-        norm = hi.get("mean_norm_ratio_exact")
-        scale = (f" Its exact mean is {_g(norm)} times as long as ∇J." if norm is not None and np.isfinite(float(norm))
-                 and choice == "common" else "")
+        norm, k = _num(hi, "mean_norm_ratio_exact"), _num(hi, "length_k_exact")
+        scale = ""
+        if choice == "common" and np.isfinite(k):
+            scale = (f" Its exact mean is k = {_g(k)} times as long as ∇J along ∇J and "
+                     f"{_g(hi.get('angle_deg_exact'), 2)}° off its direction.")
+        elif choice == "common" and np.isfinite(norm):
+            scale = f" Its exact mean is {_g(norm)} times as long as ∇J."
         out.append((choice, f"On {_where(hi)}, {_variant_name(hi)} against {hi['reference'].split('~')[0]}: "
                             + "; ".join(parts) + " (Monte Carlo, 95% intervals over "
                             f"{int(hi['replicates'])} replicates, paired on common random numbers)." + scale))
@@ -126,9 +161,11 @@ def normalization_findings(norm: pd.DataFrame) -> list[str]:
         first, last = ex.iloc[0], ex.iloc[-1]
         text = (f"On {where} (H = {int(first['horizon'])}), normalising {est}~{base}'s advantages biases the batch "
                 f"estimate (exact, by enumerating batches): ‖bias‖ = {_g(first['bias_norm_exact'])} at N = "
-                f"{int(first['batch_size'])} and {_g(last['bias_norm_exact'])} at N = {int(last['batch_size'])}, "
-                f"that is {_g(first['rel_bias_sq_exact'])} and {_g(last['rel_bias_sq_exact'])} times ‖E g‖² of its "
-                "N → ∞ limit")
+                f"{int(first['batch_size'])} and {_g(last['bias_norm_exact'])} at N = {int(last['batch_size'])}; "
+                f"squared and relative to the squared norm of its N → ∞ limit, ‖bias‖²/‖E g‖² = "
+                f"{_g(first['rel_bias_sq_exact'])} and {_g(last['rel_bias_sq_exact'])} (‖bias‖/‖E g‖ = "
+                f"{_g(np.sqrt(max(float(first['rel_bias_sq_exact']), 0.0)))} and "
+                f"{_g(np.sqrt(max(float(last['rel_bias_sq_exact']), 0.0)))})")
         if np.isfinite(float(first.get("rate_slope", np.nan))):
             text += (f"; it shrinks like N^{_g(first['rate_slope'])} (least squares over N = {int(first['rate_n_min'])}"
                      f"–{int(first['rate_n_max'])}, residual s.e. {_g(first['rate_slope_se'], 2)})")
@@ -186,9 +223,12 @@ def training_findings(summary: pd.DataFrame) -> list[str]:
 
 
 INTRO = ("Each choice against the exact gradient and the textbook estimator it replaces (same baseline, the same "
-         "trajectories): relative bias² ‖E ĝ − ∇J‖²/‖∇J‖², the cosine of the mean E ĝ with ∇J (where the estimator "
-         "points on average), the variance and MSE ratios to the textbook estimator (paired), and whether bias or "
-         "variance dominates the MSE. Normalised estimates are rescaled by the exact standard deviation of the step "
+         "trajectories): relative bias² ‖E ĝ − ∇J‖²/‖∇J‖², split into length along ∇J ((k − 1)², k = ⟨E ĝ, ∇J⟩/‖∇J‖²: "
+         "a different step size, which the learning rate absorbs) and direction (the part orthogonal to ∇J, and the "
+         "angle), the cosine of the mean E ĝ with ∇J (where the estimator "
+         "points on average), the variance and MSE ratios to the textbook estimator (paired; the variance also at "
+         "equal mean length, ĝ/k), and whether bias or variance dominates the MSE. "
+         "Normalised estimates are rescaled by the exact standard deviation of the step "
          "weights, so their N → ∞ limit is the unnormalised mean (docs/estimators.md).")
 
 

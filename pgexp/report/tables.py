@@ -77,6 +77,12 @@ COLUMNS: dict[str, Column] = {
         "confirmed", "", "a rerun with 10× the replicates on an independent stream is flagged too", "bool"
     ),
     "unbiased": Column("registry unbiased", "", "the estimator registry declares the pair unbiased", "bool"),
+    "oracle": Column("oracle", "", "reads exact V, Q, A or b* (registry): a reference, ranked apart", "bool"),
+    "var_per_traj_equal_length": Column(
+        "var/traj at equal length", SQ, "per-trajectory variance of g/k, k = ⟨E g, ∇J⟩/‖∇J‖²; 95% studentised", "ci"
+    ),
+    "length_k": Column("length k", "", "⟨E g, ∇J⟩/‖∇J‖²: the mean's length along ∇J (1: unbiased); 95% BCa", "ci"),
+    "angle_deg": Column("angle", "°", "angle between E g and ∇J (the direction error); 95% BCa", "ci"),
     "slope": Column("slope", "", "least-squares slope of log var/traj against log H; 95% percentile bootstrap", "ci"),
     "h_range": Column("H range", "steps", "horizons of the fit", "text"),
     "var_ratio": Column("var ratio A/B", "", "paired tr Cov(A) / tr Cov(B) on common random numbers; 95% BCa", "ci"),
@@ -92,6 +98,10 @@ COLUMNS: dict[str, Column] = {
     "coverage": Column("coverage", "", "fraction of cells whose 95% interval holds the exact value", "pct"),
     "cells": Column("cells", "", "cells with an exact value judged", "int"),
     "inside": Column("inside", "", "cells whose interval holds the exact value", "int"),
+    "clusters": Column("clusters", "", "groups of cells that share trajectories (env, θ, H, N, seed)", "int"),
+    "coverage_lo": Column("coverage lo", "", "95% cluster-robust lower limit (Wilson on the effective size)", "pct"),
+    "coverage_hi": Column("coverage hi", "", "95% cluster-robust upper limit", "pct"),
+    "design_effect": Column("design effect", "", "variance of the coverage over its binomial value (≥ 1)", "num"),
     "total": Column("total", SQ, "tr Cov of one trajectory's estimate (exact)", "num"),
     "initial_state_share": Column("initial state", "", "share of the variance from the initial state", "pct"),
     "actions_share": Column("actions", "", "share of the variance from the actions", "pct"),
@@ -99,6 +109,16 @@ COLUMNS: dict[str, Column] = {
     "step_size": Column("η", "", "step size", "num"),
     "final_progress": Column(
         "final progress", "", "(J − J₀)/(J* − J₀) over the last 10% of iterations, mean over seeds; 95% bootstrap", "ci"
+    ),
+    "final_progress_iqm": Column(
+        "IQM progress", "", "final progress, interquartile mean over seeds (the middle half); 95% bootstrap", "ci"
+    ),
+    "improvement_prob": Column(
+        "P(beats reinforce~none)",
+        "",
+        "probability that a run ends with higher final progress than one of reinforce~none (1/2: a tie); 95% "
+        "stratified bootstrap",
+        "ci",
     ),
     "steps_to_threshold": Column(
         "steps to threshold",

@@ -16,6 +16,9 @@ for every built-in, and a user runs the same list on their plug-in.  Each check 
   trajectories (same batch returns), so comparisons are paired;
 * ``affine_in_baseline`` -- (when it accepts the per-coordinate ``optimal`` baseline)
   ``w(b1 + b2) - w(b1) - w(b2) + w(0) = 0``, the property the generic optimal baseline relies on;
+* ``exact_claim``  -- (group estimators) the registry's claim -- unbiased, a known positive multiple of ``grad J``
+  (``scale``), or biased -- checked exactly: every batch of two groups of ``G = 2`` and ``3`` responses on a tiny
+  sequence MDP is listed and weighed by the registered function (:mod:`pgexp.exact.group_enumeration`);
 * ``unbiased``     -- for every accepted baseline and hyperparameter setting the spec *claims* unbiased,
   on every check problem whose objective and track it supports (a claim that depends on the discount --
   the ``*_common`` estimators, unbiased only at ``gamma = 1`` -- is read at the problem's own ``gamma``): ``M``
@@ -24,7 +27,10 @@ for every built-in, and a user runs the same list on their plug-in.  Each check 
   exact gradient.  The bound is Bonferroni over the whole family of coordinates tested for this
   estimator, ``z* = Phi^{-1}(1 - alpha / (2 K))`` with family-wise false-alarm rate ``alpha = 1e-4``: an
   unbiased estimator fails with probability at most 1e-4 (seeds are fixed, so the verdict is
-  reproducible); a biased one fails with a line naming the problem, the objective and the z-score.
+  reproducible); a biased one fails with a line naming the problem, the objective and the z-score.  A claim
+  ``E g = c grad J`` (``scale``) is tested the same way against ``c grad J`` (check ``scaled``); group estimators
+  are sampled in groups of :data:`CHECK_GROUP_SIZE` on the check problems of their objectives and on a
+  ``tokens:`` problem.
 
 The check problems cover every objective (finite with ``gamma = 1`` and ``gamma < 1``, discounted, episodic),
 tabular and random features, and continuous actions with an exact gradient (two linear-quadratic problems with the
@@ -84,6 +90,16 @@ CHECK_PROBLEMS = (
 )
 CONTINUOUS_PROBLEM = CheckProblem("cartpole", "gym:CartPole-v1", None, 0.99, 20, 4, 3)  # no exact gradient
 SEED = 0
+# Group estimators (``min_group_size`` set) are checked on the problems of their objectives and on a sequence MDP,
+# every batch sampled in groups of CHECK_GROUP_SIZE responses per prompt; their registry claim is also checked
+# *exactly*, by listing every group of EXACT_GROUP_SIZES responses on a tiny sequence MDP
+# (:mod:`pgexp.exact.group_enumeration`, the registered function itself).
+CHECK_GROUP_SIZE = 4
+GROUP_PROBLEMS = (CheckProblem("tokens-shared", "tokens:vocab=2,length=4,needs=1;2;3", "native", None, None, 32, 250),)
+EXACT_PROBLEM = CheckProblem("tokens-tiny", "tokens:vocab=1,length=3,needs=1;2", "native", None, None, 0, 0)
+EXACT_GROUP_SIZES = (2, 3)
+EXACT_PROMPTS = 2  # prompts per batch: a batch-level statistic (REINFORCE++'s) is not the group's
+CLAIM_TOL = 1e-9  # relative: an exact mean equal to c grad J up to round-off
 
 
 @dataclass(frozen=True)
@@ -202,10 +218,23 @@ def check_registration(est: Estimator) -> CheckResult:
 
 
 def _check_problems(est: Estimator) -> list[tuple[CheckProblem, Any]]:
+    if est.min_group_size is not None:
+        from pgexp.sampling.groups import with_group_size
+
+        G = max(CHECK_GROUP_SIZE, est.min_group_size)
+        grouped = [(cp, with_group_size(cp.build(), G)) for cp in (*CHECK_PROBLEMS, *GROUP_PROBLEMS)
+                   if not cp.env.startswith("lqr")]
+        return [(cp, p) for cp, p in grouped if _supported(est, p) and cp.batch_size % G == 0]
     out = [(cp, cp.build()) for cp in CHECK_PROBLEMS if "lqr" in est.tracks or not cp.env.startswith("lqr")]
     if "tabular" not in est.tracks:
         out.append((CONTINUOUS_PROBLEM, CONTINUOUS_PROBLEM.build()))
     return [(cp, p) for cp, p in out if _supported(est, p)]
+
+
+def _size(prob: Any, n: int) -> int:
+    """``n`` rounded up to whole groups of the problem's group size."""
+    G = int(getattr(prob, "group_size", 1))
+    return -(-n // G) * G
 
 
 def check_shapes_and_finite(est: Estimator) -> list[CheckResult]:
@@ -220,7 +249,8 @@ def check_shapes_and_finite(est: Estimator) -> list[CheckResult]:
     bad, nonfinite = [], []
     for b in baseline_names(est, prob.track):
         try:
-            t = run_estimate(prob, est.name, b, batch_size=5, replicates=3, seed=3, progress=False, reference_batch=50)
+            t = run_estimate(prob, est.name, b, batch_size=_size(prob, 5), replicates=3, seed=3, progress=False,
+                             reference_batch=50)
         except UserError as exc:
             bad.append(f"{b}: {exc}")
             continue
@@ -231,7 +261,7 @@ def check_shapes_and_finite(est: Estimator) -> list[CheckResult]:
                        f"of {prob.policy.dim} with env_steps > 0")
         if not np.all(np.isfinite(np.asarray(grads, dtype=np.float64))):
             nonfinite.append(b)
-    where = f"on {cp.id} (N = 5, M = 3)"
+    where = f"on {cp.id} (N = {_size(prob, 5)}, M = 3)"
     return [CheckResult("shapes", not bad, "; ".join(bad) if bad else f"(N, L) weights and dim-{prob.policy.dim} "
                         f"gradients for baselines {', '.join(baseline_names(est, prob.track))} {where}"),
             CheckResult("finite", not nonfinite, f"non-finite gradients with {', '.join(nonfinite)} {where}"
@@ -246,7 +276,7 @@ def check_determinism(est: Estimator) -> CheckResult:
         return CheckResult("determinism", False, "no supported check problem")
     cp, prob = probs[-1]
     b = baseline_names(est, prob.track)[-1]
-    kw: dict[str, Any] = {"batch_size": 5, "replicates": 4, "progress": False, "reference_batch": 50}
+    kw: dict[str, Any] = {"batch_size": _size(prob, 5), "replicates": 4, "progress": False, "reference_batch": 50}
     a, a2, c = (run_estimate(prob, est.name, b, seed=s, **kw) for s in (3, 3, 4))
     if not np.all(np.isfinite(np.asarray(a.column("grad").to_pylist(), dtype=np.float64))):
         return CheckResult("determinism", False, f"{est.name}~{b} on {cp.id}: non-finite gradients (see finite)")
@@ -266,11 +296,13 @@ def check_common_random_numbers(est: Estimator) -> CheckResult:
                                                           f"({est.sampling}); comparisons with it are unpaired")
     probs = _check_problems(est)
     cp, prob = probs[0]
-    kw: dict[str, Any] = {"batch_size": 6, "replicates": 3, "seed": 1, "progress": False, "reference_batch": 50}
+    kw: dict[str, Any] = {"batch_size": _size(prob, 6), "replicates": 3, "seed": 1, "progress": False,
+                          "reference_batch": 50}
     mine = {b: run_estimate(prob, est.name, b, **kw).column("batch_return_mean").to_pylist()
             for b in baseline_names(est, prob.track)}
     ref = run_estimate(prob, "reinforce", "none", **kw).column("batch_return_mean").to_pylist()
-    bad = [b for b, r in mine.items() if r != ref]
+    # the same trajectories; the batch means may be summed in another order (a compiled loop, numpy's pairwise sum)
+    bad = [b for b, r in mine.items() if not np.allclose(r, ref, rtol=1e-12, atol=1e-300)]
     if bad:
         return CheckResult("common_random_numbers", False, f"with {', '.join(bad)} on {cp.id}: the batch returns "
                                                            "differ from reinforce~none's on the same job stream")
@@ -305,8 +337,9 @@ def check_affine(est: Estimator) -> CheckResult:
 
 
 def unbiasedness_cases(est: Estimator) -> list[tuple[CheckProblem, Any, str, dict[str, float]]]:
-    """Every (problem, baseline, hyperparameters) the spec claims unbiased, on tabular check problems (at the
-    problem's own discount)."""
+    """Every (problem, baseline, hyperparameters) the spec claims unbiased -- or unbiased up to a known positive
+    scalar (:attr:`~pgexp.estimators.spec.Estimator.scale`) -- on tabular check problems (at the problem's own
+    discount)."""
     cases = []
     for cp, prob in _check_problems(est):
         if prob.track == "continuous":
@@ -314,9 +347,19 @@ def unbiasedness_cases(est: Estimator) -> list[tuple[CheckProblem, Any, str, dic
         gamma = prob.gamma if prob.track == "lqr" else prob.mdp.gamma
         for params in param_sets(est):
             for b in baseline_names(est, prob.track):
-                if est.is_unbiased(b, params, gamma):
+                if est.claim(b, params, gamma) != "biased":
                     cases.append((cp, prob, b, params))
     return cases
+
+
+def claimed_scale(est: Estimator, prob: Any, baseline: str, params: dict[str, float]) -> float:
+    """The ``c`` of the registry's claim ``E ĝ = c grad J`` (1 when unbiased)."""
+    gamma = prob.gamma if getattr(prob, "track", "tabular") == "lqr" else prob.mdp.gamma
+    if est.claim(baseline, params, gamma) == "unbiased":
+        return 1.0
+    fn = est.scale_fn
+    assert fn is not None
+    return float(fn(int(getattr(prob, "group_size", 1)), prob.mdp.horizon, {**est.defaults(), **params}))
 
 
 def check_unbiased(est: Estimator, cp: CheckProblem, prob: Any, baseline: str, params: dict[str, float],
@@ -325,20 +368,58 @@ def check_unbiased(est: Estimator, cp: CheckProblem, prob: Any, baseline: str, p
 
     G = _replicates(prob, est, baseline, params, cp.batch_size, cp.replicates)
     ctx = make_context(prob)
-    g_true = ctx.truth().grad
+    c = claimed_scale(est, prob, baseline, params)
+    g_true = c * ctx.truth().grad
     tail = f"(M = {cp.replicates}, N = {cp.batch_size}, Bonferroni at {ALPHA:g} family-wise)"
+    claim = "unbiased" if c == 1.0 else f"E g = {c:.6g} grad J"
+    name = "unbiased" if c == 1.0 else "scaled"
     bad = ~np.all(np.isfinite(G), axis=1)
     if bad.any():
-        return CheckResult("unbiased", False, f"{est.name}~{baseline}{_params_text(params)} on {cp.id}: "
-                                              f"{int(bad.sum())} of {cp.replicates} estimates non-finite: no mean to "
-                                              f"test {tail}")
+        return CheckResult(name, False, f"{est.name}~{baseline}{_params_text(params)} on {cp.id}: "
+                                        f"{int(bad.sum())} of {cp.replicates} estimates non-finite: no mean to "
+                                        f"test {tail}")
     z, k = max_z(G, g_true)
-    what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({ctx.kind} objective): "
-            f"max |z| = {z:.2f}")
+    what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({ctx.kind} objective"
+            + (f", groups of {prob.group_size}" if getattr(prob, "group_size", 1) > 1 else "") + "): "
+            + ("" if c == 1.0 else f"against {c:.6g} grad J, ") + f"max |z| = {z:.2f}")
     if z < bound:
-        return CheckResult("unbiased", True, f"{what} < {bound:.2f} {tail}")
-    return CheckResult("unbiased", False, f"{what} >= {bound:.2f} at coordinate {k}: biased although registered "
-                                          f"unbiased {tail}")
+        return CheckResult(name, True, f"{what} < {bound:.2f} {tail}")
+    why = "biased although registered unbiased" if c == 1.0 else f"registered as {claim}, but it is not"
+    return CheckResult(name, False, f"{what} >= {bound:.2f} at coordinate {k}: {why} {tail}")
+
+
+def check_exact_claim(est: Estimator, params: dict[str, float]) -> CheckResult:
+    """A group estimator's claim, exactly: its mean by listing every group of ``G`` responses on a tiny sequence MDP
+    (the registered function applied to each), against ``c grad J`` -- unbiased (``c = 1``), scaled (the spec's
+    ``c``) or biased (the mean must then differ from ``grad J``)."""
+    from pgexp.exact.group_enumeration import enumerate_group_moments
+    from pgexp.exact.responses import responses
+    from pgexp.sampling.groups import with_group_size
+
+    base = EXACT_PROBLEM.build()
+    grad = responses(base).J()[1]
+    scale = float(np.linalg.norm(grad))
+    parts, ok = [], True
+    for G in EXACT_GROUP_SIZES:
+        if G < (est.min_group_size or 1):
+            continue
+        prob = with_group_size(base, G)
+        claim = est.claim("none", params, prob.mdp.gamma)
+        mean, _, _ = enumerate_group_moments(prob, est.name, group_size=G, prompts=EXACT_PROMPTS, params=params)
+        if claim == "biased":
+            dev = float(np.linalg.norm(mean - grad)) / scale
+            good = dev > 1e6 * CLAIM_TOL
+            parts.append(f"G = {G}: |E g - grad J| / |grad J| = {dev:.3g} (biased, as registered)" if good else
+                         f"G = {G}: E g = grad J to {dev:.1e} although registered biased")
+        else:
+            c = claimed_scale(est, prob, "none", params)
+            dev = float(np.linalg.norm(mean - c * grad)) / (c * scale)
+            good = dev < CLAIM_TOL
+            parts.append(f"G = {G}: |E g - {c:.6g} grad J| / |{c:.6g} grad J| = {dev:.1e}"
+                         + ("" if good else f" >= {CLAIM_TOL:g}: registered {claim}, but it is not"))
+        ok &= good
+    return CheckResult("exact_claim", ok, f"{est.name}{_params_text(params)} on {EXACT_PROBLEM.id} "
+                       f"({EXACT_PROBLEM.env}), every batch of {EXACT_PROMPTS} groups listed: " + "; ".join(parts))
 
 
 def estimator_checks(name: str) -> list[Check]:
@@ -359,6 +440,10 @@ def estimator_checks(name: str) -> list[Check]:
                Check(name, "common_random_numbers", lambda: check_common_random_numbers(est))]
     if "optimal" in est.baselines:
         checks.append(Check(name, "affine_in_baseline", lambda: check_affine(est)))
+    if est.min_group_size is not None and "none" in est.baselines and "tabular" in est.tracks:
+        for params in param_sets(est):
+            checks.append(Check(name, f"exact_claim[{_params_text(params).strip().replace(' ', ',')}]",
+                                _bind(check_exact_claim, est, params)))
     cases = unbiasedness_cases(est)
     family = sum(prob.policy.dim for _, prob, _, _ in cases)
     if family:

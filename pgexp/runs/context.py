@@ -18,6 +18,7 @@ and reaches a track only through the methods below: ``sample``, ``gradients``, `
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -84,9 +85,7 @@ class TabularContext:
         return float(self.mdp.gamma)
 
     def at(self, theta: np.ndarray) -> TabularContext:
-        p = self.problem
-        return TabularContext(Problem(p.mdp, p.policy, np.asarray(theta, dtype=np.float64), p.env_spec,
-                                      p.features_spec, p.policy_spec, p.theta_spec))
+        return TabularContext(dataclasses.replace(self.problem, theta=np.asarray(theta, dtype=np.float64)))
 
     @cached_property
     def pi(self) -> np.ndarray:
@@ -141,13 +140,21 @@ class TabularContext:
         blocks = 1 if stack is None else stack.count
         total = seeds.shape[0]
         if scheme == "rollin_rollout":
+            if getattr(self.problem, "group_size", 1) > 1:
+                raise UserError("--group-size: the roll-in/roll-out scheme samples single steps, not responses")
             s, a, h, y, cost = rollin_rollout(tables, seeds, mdp.gamma, mdp.horizon, uniform_action=uniform_action)
             live = (~tables.absorbing[s]).astype(np.int64)  # a roll-in absorbed before step h scores nothing
             return Batch(s[:, None], a[:, None], y[:, None], live, mdp.gamma, mdp.horizon, s[:, None],
                          np.ones(total, bool), np.zeros(total, bool), self.track, times=h[:, None], context=self,
                          env_steps=int(cost.sum()), given_returns=y[:, None], exact=self.exact_on, blocks=blocks,
                          costs=cost)
-        t = sample(mdp, tables, seeds, steps=steps)
+        G = int(getattr(self.problem, "group_size", 1))
+        if G > 1:  # G responses per prompt: pgexp.sampling.groups (same trajectory streams, prompts of their own)
+            from pgexp.sampling.groups import prompt_seeds, sample_groups
+
+            t = sample_groups(mdp, tables, seeds, prompt_seeds(source, n // G), G, steps=steps)
+        else:
+            t = sample(mdp, tables, seeds, steps=steps)
 
         def successors() -> np.ndarray:
             nxt = np.zeros_like(t.states)  # padding stays a valid state index
@@ -161,7 +168,7 @@ class TabularContext:
             ended = ended | (t.lengths == mdp.horizon)
         batch = Batch(t.states, t.actions, t.rewards, t.lengths, mdp.gamma, mdp.horizon, successors, ended,
                       t.truncated, self.track, context=self, exact=self.exact_on, blocks=blocks,
-                      final_states=t.final_states)
+                      final_states=t.final_states, group_size=G)
         batch.__dict__["first_returns"] = t.first_returns  # the sampler summed G_0 already (a cached property)
         return batch
 
@@ -203,13 +210,19 @@ class TabularContext:
 
     def pulled(self, batch: Batch, weights: np.ndarray, group: int) -> np.ndarray:
         """``sum_i sum_h w_ih score(s_ih, a_ih)`` over each run of ``group`` consecutive trajectories: one
-        accumulation onto ``(s, a)`` cells and one score pull-back, ``(ceil(N / group), d)``."""
+        accumulation onto ``(s, a)`` cells and one score pull-back, ``(ceil(N / group), d)`` (``weights`` may be
+        :class:`~pgexp.estimators.correction.Corrected`: its correction adds weights on every cell of a visited
+        state)."""
+        from pgexp.estimators.correction import Corrected, cell_weights
         from pgexp.estimators.kernels import accumulate
 
         S, A = self.mdp.num_states, self.mdp.num_actions
-        W = accumulate(batch.states, batch.actions, np.ascontiguousarray(weights, dtype=np.float64), batch.lengths, S,
-                       A, group)
-        return self.problem.policy.score_pullback(self.problem.theta, W.reshape(-1, S, A), pi=self.pi)
+        score = weights.score if isinstance(weights, Corrected) else weights
+        W = accumulate(batch.states, batch.actions, np.ascontiguousarray(score, dtype=np.float64), batch.lengths, S,
+                       A, group).reshape(-1, S, A)
+        if isinstance(weights, Corrected):  # sum_a k(a) grad pi(a|s): weights pi(a|s) k(a) on every cell of s
+            W = W + cell_weights(batch.states, batch.lengths, weights.correction, self.pi, group)
+        return self.problem.policy.score_pullback(self.problem.theta, W, pi=self.pi)
 
     @cached_property
     def exact_gradient(self) -> tuple[float, np.ndarray]:
@@ -298,11 +311,26 @@ class ContinuousContext:
 
     def block_gradients(self, batch: Batch, weights: np.ndarray) -> np.ndarray:
         """The batch estimate of each replicate, ``(blocks, d)`` (one replicate per batch here)."""
-        return np.stack([self.gradients(batch.block(k), weights[k * batch.block_size:(k + 1) * batch.block_size],
-                                        per_trajectory=False) for k in range(batch.blocks)])
+        from pgexp.estimators.correction import Corrected
+
+        def rows(k: int) -> Any:
+            sl = slice(k * batch.block_size, (k + 1) * batch.block_size)
+            return weights.rows(sl) if isinstance(weights, Corrected) else weights[sl]
+
+        return np.stack([self.gradients(batch.block(k), rows(k), per_trajectory=False) for k in range(batch.blocks)])
 
     def gradients(self, batch: Batch, weights: np.ndarray, *, per_trajectory: bool) -> np.ndarray:
+        """``g_i``: ``(N, d)``, or their mean ``(d,)``; ``weights`` may carry an analytic correction
+        (:class:`~pgexp.estimators.correction.Corrected`), pulled back through the policy's distribution."""
+        from pgexp.estimators.correction import Corrected
+
         p = self.problem
+        if isinstance(weights, Corrected):
+            w = np.where(batch.mask, weights.score, 0.0)
+            k = np.where(batch.mask[..., None], weights.correction, 0.0)
+            g = p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, w) + \
+                p.policy.distribution_pullback(p.theta, batch.states, k)
+            return g if per_trajectory else g.mean(axis=0)
         w = np.where(batch.mask, weights, 0.0)  # the surrogate sums every column: padding must weigh nothing
         if per_trajectory:
             return p.policy.trajectory_gradients(p.theta, batch.states, batch.actions, w)

@@ -28,6 +28,7 @@ import numpy as np
 
 from pgexp.estimators.baselines import optimal_coefficients
 from pgexp.estimators.batch import Batch, step_weights, with_baseline
+from pgexp.estimators.correction import Corrected
 from pgexp.estimators.practice import PLAIN, Practice, bootstrap_values, cut, normalize_weights
 from pgexp.estimators.spec import BaselineChoice, Estimator
 from pgexp.sampling.rng import AUX, FIT, MAIN, Streams
@@ -92,11 +93,18 @@ def linear_parts(est: Estimator, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
     return u, u - weights_of(est, with_baseline(batch, 1.0, 1.0))
 
 
-def weights_of(est: Estimator, batch: Batch) -> np.ndarray:
-    """The estimator's ``(N, L)`` step weights on a stack: one call if it is vectorised, else one per replicate."""
+def weights_of(est: Estimator, batch: Batch) -> Any:
+    """The estimator's ``(N, L)`` step weights on a stack (or :class:`~pgexp.estimators.correction.Corrected`
+    weights and correction): one call if it is vectorised, else one per replicate."""
     if est.vectorized or batch.blocks == 1:
         return step_weights(est.function, batch, est.name)
-    return np.concatenate([step_weights(est.function, batch.block(k), est.name) for k in range(batch.blocks)])
+    parts = [step_weights(est.function, batch.block(k), est.name) for k in range(batch.blocks)]
+    if any(isinstance(p, Corrected) for p in parts):
+        from pgexp.estimators.correction import score_part
+
+        return Corrected(np.concatenate([score_part(p) for p in parts]),
+                         np.concatenate([p.correction for p in parts if isinstance(p, Corrected)]))
+    return np.concatenate(parts)
 
 
 def baseline_values(ctx: Any, choice: BaselineChoice, batch: Batch, aux: Batch | None,
@@ -313,7 +321,9 @@ def estimate_stack(ctx: Any, pairs: Sequence[Pair], n: int, streams: Streams, *,
         group = [p for p in pairs if p.practice == practice]
         stack = Stack(ctx, streams, n, fit_batch_size, practice)
         quick = [p for p in group if fused and not per_trajectory and fusable(ctx, p, practice)]
-        arrays = any(p.est.sampling == "trajectories" and p not in quick for p in group)
+        # the fused kernels simulate ungrouped trajectories themselves: groups are read from the drawn arrays
+        arrays = any(p.est.sampling == "trajectories" and p not in quick for p in group) or \
+            getattr(ctx.problem, "group_size", 1) > 1
         if quick:
             done.update(stack.fused(quick, arrays))
         for p in group:

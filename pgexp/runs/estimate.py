@@ -50,6 +50,8 @@ def stream_identity(problem: Any, batch_size: int, seed: int, purpose: str = "es
     ident = problem.identity()
     out = {k: ident[k] for k in ("env", "features", "policy", "gamma", "horizon")} | {
         "batch_size": int(batch_size), "seed": int(seed)}
+    G = int(getattr(problem, "group_size", 1))
+    out = out if G == 1 else out | {"group_size": G}  # groups are other draws (ungrouped identities unchanged)
     return out if purpose == "estimate" else out | {"purpose": str(purpose)}
 
 
@@ -97,6 +99,9 @@ def check_combination(problem: Any, estimator: str, baseline: str, batch_size: i
                         f"{choice.spec.min_batch_size}")
     if fit_batch_size is not None and (isinstance(fit_batch_size, bool) or int(fit_batch_size) < 1):
         raise UserError(f"--fit-batch-size: {fit_batch_size}; allowed: a positive integer")
+    from pgexp.sampling.groups import check_groups
+
+    check_groups(problem, est, int(batch_size), None if fit_batch_size is None else int(fit_batch_size))
     return est, choice
 
 
@@ -228,6 +233,7 @@ def pair_table(problem: Any, pair: Pair, est: Estimates, batch_size: int, k: int
         "baseline": C.full(pair.choice.name, n),
         **hyperparameter_columns(pair.est, pair.params, n),
         "batch_size": C.full(int(batch_size), n),
+        "group_size": C.full(int(getattr(problem, "group_size", 1)), n),
         "fit_batch_size": C.array(np.full(n, k or 0, dtype=np.int64), np.full(n, k is None)),  # null: no fit
         "replicates": C.full(int(replicates), n),
         "seed": C.full(int(seed), n),

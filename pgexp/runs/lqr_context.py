@@ -150,8 +150,11 @@ class LQRContext:
     def summed_scores(self, batch: Batch, weights: np.ndarray, group: int) -> np.ndarray:
         """``sum_i sum_h w_ih score(x_ih, u_ih)`` over each run of ``group`` consecutive trajectories,
         ``(ceil(N / group), dim)`` (the Gaussian score in closed form)."""
+        from pgexp.estimators.correction import Corrected
+
         pol, theta = self.problem.policy, self.problem.theta
-        w = np.asarray(weights, dtype=np.float64)
+        extra = weights.correction if isinstance(weights, Corrected) else None
+        w = np.asarray(weights.score if isinstance(weights, Corrected) else weights, dtype=np.float64)
         w = w if w.ndim == 2 and bool(batch.mask.all()) else np.where(batch.mask, w, 0.0)  # LQR runs are never padded
         S = batch.__dict__.get(SCORES)
         if S is None or S.shape[0] != w.shape[0]:  # a batch built elsewhere, or one replicate of a stack
@@ -164,6 +167,8 @@ class LQRContext:
             g = (w * S[..., 0]).sum(axis=1)[:, None]
         else:
             g = np.einsum("nl,nld->nd", w, S)
+        if extra is not None:  # the analytic correction, pulled back through mu = -K x and log sigma
+            g = g + pol.distribution_pullback(theta, batch.states, np.where(batch.mask[..., None], extra, 0.0))
         if pad:
             g = np.concatenate([g, np.zeros((pad, g.shape[1]))])
         out = g.reshape(groups, group, -1).sum(axis=1)

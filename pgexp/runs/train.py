@@ -47,7 +47,8 @@ UPDATES = ("per_batch", "per_step")
 VALUE_FEATURES = ("onehot", "constant")
 TRAINING_BASELINES = TRAINING_ONLY_BASELINES
 EXACT = "exact"  # --estimator exact: ascend the exact gradient
-FAST_BASELINES = ("none", "constant", "value_exact", "value_online", "optimal_exact", "fixed")
+FAST_BASELINES = ("none", "constant", "value_exact", "value_online", "optimal_exact", "optimal_npg_exact",
+                  "fixed")
 CONVERGED_MIN_OCCUPANCY = 1e-3  # states with at least this share of the final policy's visits judge convergence
 
 
@@ -57,7 +58,8 @@ class TrainOptions:
 
     Attributes:
         estimator: a registered estimator, or ``exact`` (ascend the exact gradient).
-        baseline: a registered baseline, or ``value_online`` / ``optimal_exact`` (training only).
+        baseline: a registered baseline, or ``value_online`` / ``optimal_exact`` / ``optimal_npg_exact`` (training
+            only).
         batch_size: trajectories per iteration ``N`` (1 with ``update = per_step``).
         iterations: ``T``; rows are ``t = 0..T`` (the last without an update).
         optimizer: ``sga`` (``theta += eta g``), ``adam``, or ``npg`` (tabular natural gradient).
@@ -162,8 +164,8 @@ def compiled_engine_fits(problem: Any) -> bool:
     from pgexp.policies.softmax_linear import SoftmaxLinearPolicy
     from pgexp.runs.tabular_exact import fits_dense
 
-    if getattr(problem, "track", "tabular") != "tabular":
-        return False
+    if getattr(problem, "track", "tabular") != "tabular" or getattr(problem, "group_size", 1) > 1:
+        return False  # group sampling (pgexp.sampling.groups) runs through the general engine
     pol = problem.policy
     return isinstance(pol, SoftmaxLinearPolicy) and fits_dense(problem.mdp) and \
         pol.num_states * pol.num_actions * pol.dim <= 4_000_000
@@ -258,9 +260,9 @@ def check_compiled(problem: Any, opts: TrainOptions) -> None:
     if opts.optimizer == "npg" and problem.features_spec != "tabular":
         raise UserError(f"--optimizer npg: needs --features tabular (theta a table of logits), got "
                         f"{problem.features_spec!r}")
-    if opts.baseline == "optimal_exact" and not one_step(problem.mdp):
-        raise UserError("--baseline optimal_exact: the exact minimum-variance constant is implemented for one-step "
-                        "problems (bandits, H = 1); this problem's episodes are longer")
+    if opts.baseline in ("optimal_exact", "optimal_npg_exact") and not one_step(problem.mdp):
+        raise UserError(f"--baseline {opts.baseline}: the exact minimum-variance constant is implemented for "
+                        "one-step problems (bandits, H = 1); this problem's episodes are longer")
 
 
 def choose_engine(problem: Any, opts: TrainOptions) -> str:

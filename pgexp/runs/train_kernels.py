@@ -66,7 +66,12 @@ Per-batch: ``w <- w + alpha_w (1/N) sum_i sum_h (R_ih - v(s_ih, w_t)) x(s_ih)`` 
 with ``s ~ mu``, ``a ~ pi``: ``tr Cov g = E||psi||^2 (r - b)^2 - ||grad J||^2``, a parabola in ``b``
 minimised at ``b* = E[r ||psi||^2] / E[||psi||^2]``; ``b* + epsilon`` and ``b* - epsilon`` have the same
 variance, ``tr Cov(b*) + epsilon^2 E||psi||^2`` (Chung, Thomas, Machado & Le Roux 2021).  Recomputed
-exactly at every ``theta_t``.
+exactly at every ``theta_t``.  It is vanilla PG's minimum, not NPG's: the tabular NPG update
+``x = e_{(s,a)} (r - b) / pi(a|s)`` has, after removing each state's all-ones component (the part that
+moves the policy), ``||x||^2 = (1 - 1/A) (r - b)^2 / pi(a|s)^2`` and a mean that does not depend on ``b``, so
+its variance ``(1 - 1/A) sum mu (r - b)^2 / pi - const`` is a parabola with vertex ``optimal_npg_exact``:
+``b_npg = sum mu r / pi / sum mu / pi`` (the sums over the cells ``mu(s) pi(a|s) > 0``); at ``b_npg +- epsilon``
+the NPG update's variances are equal, at ``b* +- epsilon`` they are not.
 
 **Natural policy gradient** (``--optimizer npg``, tabular features ``theta_{s,a}``).  Per state the
 Fisher matrix of the softmax is ``F_s = diag(pi_s) - pi_s pi_s^T``, and ``F_s (e_a / pi(a|s)) = e_a - pi_s
@@ -103,7 +108,7 @@ from numba import njit, objmode
 from pgexp.runs.tabular_exact import EPISODIC, FINITE, DenseMDP, cotangent, values
 from pgexp.sampling.rng import FIT, MAIN, next_uniform
 from pgexp.sampling.seedseq import fill_trajectory_seeds, stream_key
-from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start
+from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start, rollin_rollout_one
 
 REINFORCE, REWARD_TO_GO, EXACT, REWARD_TO_GO_COMMON, GAE, GAE_COMMON, ACTOR_CRITIC = range(7)
 # the step weights this engine implements, by the name an estimator's spec gives as its ``training_kernel``
@@ -112,9 +117,9 @@ KERNELS = {"reinforce": REINFORCE, "reward_to_go": REWARD_TO_GO, "reward_to_go_c
 EXACT_ESTIMATOR = "exact"  # ascend the exact gradient (not a registered estimator)
 KERNEL_PARAMS = {"gae": ("lam",), "gae_common": ("lam",)}  # the hyperparameters a kernel reads
 PER_STEP_KERNELS = ("reinforce", "reward_to_go", "reward_to_go_common")
-NONE, CONSTANT, VALUE_EXACT, VALUE_ONLINE, OPTIMAL_EXACT, FIXED = range(6)
+NONE, CONSTANT, VALUE_EXACT, VALUE_ONLINE, OPTIMAL_EXACT, FIXED, OPTIMAL_NPG_EXACT = range(7)
 BASELINE_CODES = {"none": NONE, "constant": CONSTANT, "value_exact": VALUE_EXACT, "value_online": VALUE_ONLINE,
-                  "optimal_exact": OPTIMAL_EXACT, "fixed": FIXED}
+                  "optimal_exact": OPTIMAL_EXACT, "fixed": FIXED, "optimal_npg_exact": OPTIMAL_NPG_EXACT}
 SGA, ADAM, NPG = 0, 1, 2
 OPTIMIZER_CODES = {"sga": SGA, "adam": ADAM, "npg": NPG}
 PER_BATCH, PER_STEP = 0, 1
@@ -280,6 +285,23 @@ def optimal_constant(phi, tabular, mu, r, pi):
     return num / den if den > 0.0 else 0.0
 
 
+@njit(cache=True)
+def optimal_npg_constant(mu, r, pi):
+    """``b_npg = sum mu r / pi / sum mu / pi`` over the cells with ``mu(s) pi(a|s) > 0`` (one-step problems):
+    the constant that minimises the variance of the tabular NPG update's policy part (module docstring)."""
+    S, A = pi.shape
+    num = 0.0
+    den = 0.0
+    for s in range(S):
+        if mu[s] == 0.0:
+            continue
+        for a in range(A):
+            if pi[s, a] > 0.0:
+                num += mu[s] * r[s, a] / pi[s, a]
+                den += mu[s] / pi[s, a]
+    return num / den if den > 0.0 else 0.0
+
+
 # ------------------------------------------------------------------------------------ sampling
 
 @njit(cache=True)
@@ -347,59 +369,17 @@ def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, ac
     """
     r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
     indptr, indices, p_prob, p_alias = m.indptr, m.indices, m.p_prob, m.p_alias
-    A = r.shape[1]
-    gamma, horizon = m.gamma, m.horizon
     st = np.empty(4, np.uint64)
     total_steps = 0
     for i in range(seeds.shape[0]):
         for j in range(4):
             st[j] = seeds[i, j]
-        s = draw_start(mu_cdf, next_uniform(st))
-        if horizon < 0:
-            h = 0
-            while next_uniform(st) < gamma:
-                h += 1
-        elif gamma < 1.0:
-            u = next_uniform(st)
-            h = int(np.floor(np.log(1.0 - u * (1.0 - gamma ** horizon)) / np.log(gamma)))
-            h = min(max(h, 0), horizon - 1)
-        else:
-            h = min(int(next_uniform(st) * horizon), horizon - 1)
-        t = 0
-        while t < h and not absorbing[s]:
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
-            row = s * A + a
-            s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            total_steps += 1
-            t += 1
-        if uniform_action:
-            a = min(int(next_uniform(st) * A), A - 1)
-        else:
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+        s, a, _, total, used = rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob,
+                                                  p_alias, r, absorbing, m.gamma, m.horizon, uniform_action)
         states[i] = s
         actions[i] = a
-        total = 0.0
-        disc = 1.0
-        cur_s = s
-        cur_a = a
-        t = h
-        while not absorbing[cur_s] and (horizon < 0 or t < horizon):
-            total += disc * r[cur_s, cur_a]
-            total_steps += 1
-            t += 1
-            if horizon < 0:
-                if next_uniform(st) >= gamma:
-                    break
-            else:
-                disc *= gamma
-                if t >= horizon:
-                    break
-            row = cur_s * A + cur_a
-            cur_s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            if absorbing[cur_s]:
-                break
-            cur_a = draw_alias(pi_ptr, pi_prob, pi_alias, cur_s, next_uniform(st))
         y[i] = total
+        total_steps += used
     return total_steps
 
 
@@ -826,6 +806,7 @@ def sampled_direction(m, s, words, out_steps, out_ret, ws, buf, run, t, steps, t
     returns_into(rewards, ws.offs, ws.lens, m.sampler.gamma, ret)
     smp = Sampled(states, actions, rewards, ret, ws.offs, ws.lens, ws.finals)
     level = s.offset + (optimal_constant(m.phi, m.tabular, m.dm.mu, m.dm.r, ws.pi) if s.baseline == OPTIMAL_EXACT
+                        else optimal_npg_constant(m.dm.mu, m.dm.r, ws.pi) if s.baseline == OPTIMAL_NPG_EXACT
                         else s.fixed if s.baseline == FIXED else 0.0)
     rows = baseline_table(s.baseline, ws.V, w, s.value_features, s.offset, level, ws.B)
     out_ret[run, t] = trajectory_baselines(s.baseline, s.offset, ws.B, N, smp, ws.G0, ws.b0)

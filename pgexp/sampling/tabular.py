@@ -303,62 +303,72 @@ def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int 
 # ------------------------------------------------------------------ the lecture's roll-in / roll-out
 
 @njit(cache=True)
+def rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing,
+                       gamma, horizon, uniform_action):
+    """One roll-in/roll-out sample from the stream state ``st`` (advanced in place): returns
+    ``(s, a, h, y, steps)`` -- the state and action rolled in to at time ``h``, the roll-out's return ``y`` and the
+    environment steps both took.  Shared by the estimate engine and the compiled trainer, so both draw alike."""
+    A = r.shape[1]
+    s = draw_start(mu_cdf, next_uniform(st))
+    used = 0
+    # roll in to h ~ q(h) ∝ gamma^h: geometric (H = inf), or truncated to {0..H-1} by inverse CDF
+    if horizon < 0:
+        h = 0
+        while next_uniform(st) < gamma:
+            h += 1
+    elif gamma < 1.0:
+        u = next_uniform(st)
+        h = int(np.floor(np.log(1.0 - u * (1.0 - gamma ** horizon)) / np.log(gamma)))
+        h = min(max(h, 0), horizon - 1)
+    else:
+        h = min(int(next_uniform(st) * horizon), horizon - 1)
+    t = 0
+    while t < h and not absorbing[s]:
+        a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+        row = s * A + a
+        s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
+        used += 1
+        t += 1
+    if uniform_action:
+        a = min(int(next_uniform(st) * A), A - 1)
+    else:
+        a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+    # roll out: H = inf -> terminate with probability 1 - gamma after each step (undiscounted sum);
+    # finite H -> run to the horizon with discounted rewards gamma^(t-h) r_t.  Either way E[y] = Q_h(s, a).
+    total = 0.0
+    disc = 1.0
+    cur_s = s
+    cur_a = a
+    t = h
+    while not absorbing[cur_s] and (horizon < 0 or t < horizon):
+        total += disc * r[cur_s, cur_a]
+        used += 1
+        t += 1
+        if horizon < 0:
+            if next_uniform(st) >= gamma:
+                break
+        else:
+            disc *= gamma
+            if t >= horizon:
+                break
+        row = cur_s * A + cur_a
+        cur_s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
+        if absorbing[cur_s]:
+            break
+        cur_a = draw_alias(pi_ptr, pi_prob, pi_alias, cur_s, next_uniform(st))
+    return s, a, h, total, used
+
+
+@njit(cache=True)
 def _rollin_rollout_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing,
                            gamma, horizon, uniform_action, start_states, start_actions, start_times, y, steps):
-    n = seeds.shape[0]
-    A = r.shape[1]
-    for i in range(n):
+    for i in range(seeds.shape[0]):
         st = seeds[i].copy()
-        s = draw_start(mu_cdf, next_uniform(st))
-        used = 0
-        # roll in to h ~ q(h) ∝ gamma^h: geometric (H = inf), or truncated to {0..H-1} by inverse CDF
-        if horizon < 0:
-            h = 0
-            while next_uniform(st) < gamma:
-                h += 1
-        elif gamma < 1.0:
-            u = next_uniform(st)
-            h = int(np.floor(np.log(1.0 - u * (1.0 - gamma ** horizon)) / np.log(gamma)))
-            h = min(max(h, 0), horizon - 1)
-        else:
-            h = min(int(next_uniform(st) * horizon), horizon - 1)
-        t = 0
-        while t < h and not absorbing[s]:
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
-            row = s * A + a
-            s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            used += 1
-            t += 1
-        if uniform_action:
-            a = min(int(next_uniform(st) * A), A - 1)
-        else:
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
+        s, a, h, total, used = rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob,
+                                                  p_alias, r, absorbing, gamma, horizon, uniform_action)
         start_states[i] = s
         start_actions[i] = a
         start_times[i] = h
-        # roll out: H = inf -> terminate with probability 1 - gamma after each step (undiscounted sum);
-        # finite H -> run to the horizon with discounted rewards gamma^(t-h) r_t.  Either way E[y] = Q_h(s, a).
-        total = 0.0
-        disc = 1.0
-        cur_s = s
-        cur_a = a
-        t = h
-        while not absorbing[cur_s] and (horizon < 0 or t < horizon):
-            total += disc * r[cur_s, cur_a]
-            used += 1
-            t += 1
-            if horizon < 0:
-                if next_uniform(st) >= gamma:
-                    break
-            else:
-                disc *= gamma
-                if t >= horizon:
-                    break
-            row = cur_s * A + cur_a
-            cur_s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            if absorbing[cur_s]:
-                break
-            cur_a = draw_alias(pi_ptr, pi_prob, pi_alias, cur_s, next_uniform(st))
         y[i] = total
         steps[i] = used
 

@@ -26,12 +26,13 @@ TINY: dict[str, tuple[str, float | None, int | str]] = {  # (env, gamma, horizon
 
 
 def built_in_pairs(kind: str) -> list[str]:
-    """Every built-in estimator~baseline pair defined for an objective on the tabular track."""
+    """Every built-in estimator~baseline pair defined for an objective on the tabular track and sampled one
+    trajectory at a time (group estimators need ``--group-size`` and run no compiled estimate kernel)."""
     from pgexp.estimators import BASELINES, ESTIMATORS
 
     return [f"{e.name}~{b}" if not BASELINES[b].options else f"{e.name}~{b}:c=0.5"
             for e in ESTIMATORS.values() if kind in e.objectives and "tabular" in e.tracks and not callable(e.fn)
-            for b in e.baselines if "tabular" in BASELINES[b].tracks]
+            and e.min_group_size is None for b in e.baselines if "tabular" in BASELINES[b].tracks]
 
 
 def warm_estimate() -> None:

@@ -1,6 +1,8 @@
 # A named paper study (config/studies/NAME.yaml, section `study`): its training arms, learning curves,
 # tables, figures and one-page report, all under results/studies/NAME/.  The mapping from the config to
-# the jobs is pgexp.study.paper; every rule is a thin `pgexp ...` call.
+# the jobs is pgexp.study.paper; every rule is a thin `pgexp ...` call.  A training study's rules are in
+# training_study.smk, a variance study's (tucker2018_mirage: exact decompositions and a Monte-Carlo arm) in
+# mirage_study.smk, a group study's (group estimators: pgexp group-train) in group_study.smk.
 
 import json
 import os
@@ -41,66 +43,14 @@ wildcard_constraints:
     arm=r"[A-Za-z0-9][A-Za-z0-9_]*",
 
 
-rule study_train:
-    output:
-        f"{ROOT}/training/{{arm}}.parquet",
-    log:
-        f"{STUDY_LOGS}/training/{{arm}}.log",
-    params:
-        args=lambda wildcards: PAPER.train_args(wildcards.arm),
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp train {params.args} --output {output} > {log} 2>&1"
+if PAPER.kind == "mirage":
 
+    include: "mirage_study.smk"
 
-rule study_curves:
-    input:
-        PAPER.training_files(),
-    output:
-        curves=multiext(f"{ROOT}/tables/learning_curves", ".parquet", ".csv"),
-        summary=multiext(f"{ROOT}/tables/training_summary", ".parquet", ".csv"),
-        traces=multiext(f"{ROOT}/tables/policy_traces", ".parquet", ".csv"),
-    log:
-        f"{STUDY_LOGS}/curves.log",
-    params:
-        args=PAPER.curves_args(),
-        # each table's .parquet (`pgexp curves` writes the .csv beside it)
-        curves=lambda wildcards, output: output.curves[0],
-        summary=lambda wildcards, output: output.summary[0],
-        traces=lambda wildcards, output: output.traces[0],
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp curves {input} --curves {params.curves} --summary {params.summary} --traces {params.traces}"
-        " {params.args} > {log} 2>&1"
+elif PAPER.kind == "groups":
 
+    include: "group_study.smk"
 
-rule study_baseline_variance:
-    output:
-        table=multiext(f"{ROOT}/tables/baseline_variance", ".parquet", ".csv"),
-    log:
-        f"{STUDY_LOGS}/baseline_variance.log",
-    params:
-        args=PAPER.variance_args(),
-        parquet=lambda wildcards, output: output.table[0],  # the .csv is written beside it
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp baseline-variance {params.args} --output {params.parquet} > {log} 2>&1"
+else:
 
-
-rule study_report:
-    input:
-        **STUDY_TABLE,
-    output:
-        report=f"{ROOT}/report.html",
-        figures=expand(f"{ROOT}/figures/{{figure}}.{{ext}}", figure=PAPER.figures, ext=("pdf", "png")),
-    log:
-        f"{STUDY_LOGS}/report.log",
-    params:
-        study=json.dumps(config["study"], sort_keys=True),
-        variance=f"--variance {STUDY_TABLE['baseline_variance']}" if "baseline_variance" in STUDY_TABLE else "",
-        outdir=lambda wildcards, output: os.path.dirname(output.report),
-        version=PGEXP_VERSION,
-    shell:
-        "pgexp study-report --study-json {params.study:q} --curves {input.learning_curves}"
-        " --summary {input.training_summary} --traces {input.policy_traces} {params.variance}"
-        " --outdir {params.outdir} > {log} 2>&1"
+    include: "training_study.smk"

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pgexp.report.format import ci, fmt, has, pair
+from pgexp.report.format import ci, fmt, has, pair, tie_text, tied_with
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 
 
 def deep_findings(quality: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[Finding]:
     """The reference's precision, each environment's best cosine at the smallest and largest batch size
-    beside reinforce~none, and (with training) each pair's final progress."""
+    beside reinforce~none (tied with every pair whose interval overlaps its own), and (with training) each pair's
+    final progress."""
     out: list[Finding] = []
     for env, g in quality.groupby("env_name", sort=True):
         env = str(env)
@@ -36,6 +37,7 @@ def deep_findings(quality: pd.DataFrame, summary: pd.DataFrame | None = None) ->
             text = (
                 f"{env}, N = {n}: highest mean cosine to the Monte-Carlo reference "
                 f"{ci(best.cosine, best.cosine_lo, best.cosine_hi)} by {pair(best.estimator, best.baseline)}"
+                f"{tie_text(tied_with(at, best, 'cosine'))}"
             )
             if len(rein) and (best.estimator, best.baseline) != ("reinforce", "none"):
                 r = rein.iloc[0]

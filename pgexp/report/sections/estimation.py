@@ -5,6 +5,11 @@ Every sentence is generated from the metrics table (and the paired comparisons, 
 factor between two estimators is always the *paired* bootstrap interval of their ratio on common
 random numbers (``pgexp compare``), never a division of two separate intervals, and a difference is
 only called one when Holm's correction over the cell's family of pairs and the interval agree.
+
+Rankings ("lowest variance", "highest cosine") are over the *implementable* pairs: a pair whose estimator or
+baseline the registry marks ``oracle`` (it reads the exact ``V``, ``Q``, ``A`` or ``b*``,
+:func:`pgexp.estimators.is_oracle`) is shown beside the winner as a reference, never as a winner.  A winner
+whose 95% interval overlaps another pair's is declared tied with it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,20 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.metrics import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
-from pgexp.report.format import ci, flag, fmt, has, horizon, num, pair, where
+from pgexp.report.format import (
+    ci,
+    flag,
+    fmt,
+    has,
+    horizon,
+    num,
+    oracle_rows,
+    pair,
+    pct,
+    tie_text,
+    tied_with,
+    where,
+)
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 from pgexp.report.tables import CELL_COLUMNS
 
@@ -92,6 +110,50 @@ def _lowest(ref: pd.DataFrame, col: str) -> pd.Series | None:
     return None if ok.empty else ok.loc[num(ok, col).idxmin()]
 
 
+def _oracle_reference(oracles: pd.DataFrame, col: str, lowest: bool = True) -> str:
+    """The best oracle pair as a reference beside an implementable winner (empty when there is none)."""
+    vals = num(oracles, col)
+    ok = oracles[np.isfinite(vals)]
+    if ok.empty:
+        return ""
+    r = ok.loc[num(ok, col).idxmin() if lowest else num(ok, col).idxmax()]
+    return (f"; oracle reference (reads exact V, Q, A or b*: not implementable) "
+            f"{pair(r['estimator'], r['baseline'])} {ci(r[col], r.get(f'{col}_lo'), r.get(f'{col}_hi'))}")
+
+
+def _equal_length(r: pd.Series) -> str:
+    c = "var_per_traj_equal_length"
+    return ci(r[c], r.get(f"{c}_lo"), r.get(f"{c}_hi"))
+
+
+def length_direction_text(r: pd.Series) -> str:
+    """How much of a cell's bias² is length along ∇J (a step size) and how much direction, with the variance at equal
+    mean length (empty without the columns)."""
+    if not np.isfinite(float(r.get("length_k", np.nan))):
+        return ""
+    text = (f"; relative to ‖∇J‖², (k − 1)² = "
+            f"{ci(r['rel_length_bias_sq'], r.get('rel_length_bias_sq_lo'), r.get('rel_length_bias_sq_hi'))} of it "
+            f"is length (the mean is k = {ci(r['length_k'], r.get('length_k_lo'), r.get('length_k_hi'))} times as "
+            f"long along ∇J: a step size) and "
+            f"{ci(r['rel_direction_bias_sq'], r.get('rel_direction_bias_sq_lo'), r.get('rel_direction_bias_sq_hi'))}"
+            f" direction (angle {fmt(r.get('angle_deg'))}°)")
+    if np.isfinite(float(r.get("var_per_traj_equal_length", np.nan))):
+        text += f"; at equal mean length (ĝ/k) its per-trajectory variance is {_equal_length(r)}"
+    return text
+
+
+def length_note(r: pd.Series) -> str:
+    """For a winner whose mean is not of the length of ∇J (its interval of k excludes 1): its length and its variance
+    at equal mean length -- a longer mean has a larger variance and is no noisier for it."""
+    lo, hi = float(r.get("length_k_lo", np.nan)), float(r.get("length_k_hi", np.nan))
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 1.0 <= hi:
+        return ""
+    text = f" (its mean is k = {ci(r['length_k'], lo, hi)} times as long along ∇J"
+    if np.isfinite(float(r.get("var_per_traj_equal_length", np.nan))):
+        text += f"; at equal mean length, ĝ/k, its per-trajectory variance is {_equal_length(r)}"
+    return text + ")"
+
+
 def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame | None) -> tuple[list[str], dict]:
     """Lowest per-trajectory and work-normalised variance at the reference cell, against reinforce~none."""
     out: list[str] = []
@@ -100,6 +162,8 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
     cell = f"H = {horizon(r0['horizon'])}, N = {fmt(r0['batch_size'])}"
     base = ref[(ref["estimator"] == REFERENCE_PAIR[0]) & (ref["baseline"] == REFERENCE_PAIR[1])]
     base_row = base.iloc[0] if len(base) else None
+    orc = oracle_rows(ref)
+    impl, oracles = ref[~orc], ref[orc]
     for col, what, stat in (
         ("var_per_traj", "per-trajectory variance", "var_ratio"),
         (
@@ -108,14 +172,20 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
             "work_ratio",
         ),
     ):
-        best = _lowest(ref, col)
+        best = _lowest(impl, col)
         if best is None:
             continue
         bp = pair(best["estimator"], best["baseline"])
         biased = " (biased by construction)" if _is_biased(best) else ""
-        text = f"{label} ({cell}): lowest {what}: {bp}{biased} {ci(best[col], best[f'{col}_lo'], best[f'{col}_hi'])}"
+        text = (f"{label} ({cell}): lowest {what} among the implementable pairs: {bp}{biased} "
+                f"{ci(best[col], best[f'{col}_lo'], best[f'{col}_hi'])}")
         if col == "work_normalized_variance":
             text += f" at {fmt(best['env_steps_mean'])} environment steps per estimate"
+        else:
+            text += length_note(best)
+        ties = tied_with(impl, best, col)
+        text += tie_text(ties) + _oracle_reference(oracles, col)
+        info[f"{col}_tied"] = bool(ties)
         if base_row is not None and (best["estimator"], best["baseline"]) != REFERENCE_PAIR:
             text += f"; reinforce~none {ci(base_row[col], base_row[f'{col}_lo'], base_row[f'{col}_hi'])}"
             row, sign = paired_row(comparisons, best, REFERENCE_PAIR, (best["estimator"], best["baseline"]))
@@ -127,12 +197,13 @@ def _variance_sentences(label: str, ref: pd.DataFrame, comparisons: pd.DataFrame
             text += " -- reinforce~none itself"
         out.append(text + ".")
         info[col] = bp
-        if col == "var_per_traj" and _is_biased(best) and "unbiased" in ref:
-            unb = ref[flag(ref, "unbiased")]
+        if col == "var_per_traj" and _is_biased(best) and "unbiased" in impl:
+            unb = impl[flag(impl, "unbiased")]
             bu = _lowest(unb, col)
             if bu is not None:
                 out.append(
-                    f"{label}: among estimators the registry calls unbiased, the lowest per-trajectory variance "
+                    f"{label}: among implementable estimators the registry calls unbiased, the lowest "
+                    "per-trajectory variance "
                     f"is {pair(bu['estimator'], bu['baseline'])} {ci(bu[col], bu[f'{col}_lo'], bu[f'{col}_hi'])}."
                 )
     return out, info
@@ -163,11 +234,18 @@ def _cosine_sentence(label: str, sub: pd.DataFrame) -> str | None:
         return None
     n_max = num(batch, "batch_size").max()
     at = batch[num(batch, "batch_size") == n_max]
-    best = at.loc[num(at, "cosine").idxmax()]
+    if "horizon" in at:  # one cell: the horizon of the best, so that a tie is within the same cell
+        at = at[at["horizon"] == at.loc[num(at, "cosine").idxmax()]["horizon"]]
+    orc = oracle_rows(at)
+    impl = at[~orc]
+    if impl.empty:
+        return None
+    best = impl.loc[num(impl, "cosine").idxmax()]
     return (
-        f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J is "
-        f"{ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
-        f"by {pair(best['estimator'], best['baseline'])} "
+        f"{label}: at N = {fmt(n_max)} (H = {horizon(best['horizon'])}) the highest mean cosine to ∇J among the "
+        f"implementable pairs is {ci(best['cosine'], best.get('cosine_lo'), best.get('cosine_hi'))}, "
+        f"by {pair(best['estimator'], best['baseline'])}{tie_text(tied_with(impl, best, 'cosine'))}"
+        f"{_oracle_reference(at[orc], 'cosine', lowest=False)} "
         f"(the cosine grows with N: it is a property of the batch, not of the estimator alone)."
     )
 
@@ -178,7 +256,10 @@ def _winner_headline(infos: list[dict], key: str, what: str, stat: str, order: f
         return None
     top = max(set(names), key=lambda n: (names.count(n), -names.index(n)))
     ratios = [i[stat] for i in infos if stat in i]
-    text = f"Lowest {what} at the reference cell: {top} in {names.count(top)} of {len(names)} environment × θ points"
+    tied = sum(bool(i.get(f"{key}_tied")) for i in infos if i.get(key) == top)
+    text = (f"Lowest {what} at the reference cell among the implementable pairs (oracles that read exact V, Q, A "
+            f"or b* shown apart): {top} in {names.count(top)} of {len(names)} environment × θ points"
+            + (f" ({tied} of them tied with another pair within overlapping 95% intervals)" if tied else ""))
     if ratios:
         vals = []
         for row, sign, _sig, _bp in ratios:
@@ -228,6 +309,8 @@ def variance_section(ctx: ReportContext) -> SectionOutput | None:
     findings = [h for h in heads if h is not None] + findings
     body = "".join(ctx.figure(n) for n in ("quality_vs_batch_size", "bias_variance"))
     ref_rows = metrics[metrics["sweep"] == "both"] if "sweep" in metrics else metrics
+    ref_rows = ref_rows.assign(oracle=oracle_rows(ref_rows))
+    extra = [c for c in ("var_per_traj_equal_length", "length_k", "angle_deg") if c in ref_rows]
     body += ctx.table(
         "metrics",
         ref_rows.sort_values(["env_name", "theta_name", "var_per_traj"], kind="stable"),
@@ -237,12 +320,14 @@ def variance_section(ctx: ReportContext) -> SectionOutput | None:
             "estimator",
             "baseline",
             "var_per_traj",
+            *extra,
             "work_normalized_variance",
             "env_steps_mean",
             "bias_sq",
             "cosine",
             "snr",
             "unbiased",
+            "oracle",
         ],
         title="The reference cell, every estimator~baseline (sorted by per-trajectory variance)",
     )
@@ -323,7 +408,8 @@ def _bias_sentences(label: str, sub: pd.DataFrame) -> list[Finding]:
                         f"{n} cells; largest bias² "
                         f"{ci(worst['bias_sq'], worst.get('bias_sq_lo'), worst.get('bias_sq_hi'))} "
                         f"at H = {horizon(worst['horizon'])}, N = {fmt(worst['batch_size'])} (‖∇J‖² = "
-                        f"{fmt(float(worst['grad_norm_exact']) ** 2) if 'grad_norm_exact' in worst else '–'}).",
+                        f"{fmt(float(worst['grad_norm_exact']) ** 2) if 'grad_norm_exact' in worst else '–'})"
+                        f"{length_direction_text(worst)}.",
                         label,
                         "biased",
                     )
@@ -337,6 +423,30 @@ def _bias_sentences(label: str, sub: pd.DataFrame) -> list[Finding]:
                     )
                 )
     return out
+
+
+def false_alarm_text(unbiased: pd.DataFrame, flagged: pd.Series) -> str:
+    """The z-test's false-alarm rate beside its flags: the observed rate on the registry-unbiased cells (Wilson
+    interval), the nominal count, and the count the null bootstrap predicts for these cells' own distributions
+    (the sum of ``bias_null_rate``, with its resampling standard error ``sqrt(Σ p (1 - p) / B)``)."""
+    from pgexp.analysis.curves import wilson_interval
+
+    n, k = len(unbiased), int(flagged.sum())
+    if n == 0:
+        return ""
+    _, lo, hi = wilson_interval(k, n)
+    text = (f" (the first-stage z-test's rate on these cells: {pct(k / n)} [{pct(lo)}, {pct(hi)}], Wilson; nominal "
+            f"{BIAS_ALPHA:g} per cell, {fmt(n * BIAS_ALPHA)} flags expected")
+    if "bias_null_rate" in unbiased:
+        p = num(unbiased, "bias_null_rate")
+        ok = np.isfinite(p)
+        if ok.any():
+            B = num(unbiased, "bias_null_resamples")[ok] if "bias_null_resamples" in unbiased else np.nan
+            se = float(np.sqrt(np.sum(p[ok] * (1 - p[ok]) / B)))
+            text += (f"; measured for these cells' own distributions by the null bootstrap (replicates shifted onto "
+                     f"∇J, resampled, tested): {fmt(float(p[ok].sum()))} ± {fmt(1.96 * se)} flags expected when "
+                     f"nothing is biased, in the {int(ok.sum())} cells with a testable coordinate")
+    return text + ")"
 
 
 @register_section("bias", "Is it unbiased? Flags, reruns and known biases", order=25, needs=("metrics",))
@@ -356,6 +466,7 @@ def bias_section(ctx: ReportContext) -> SectionOutput | None:
         f"flagged by the z-test and {int((conf & unb).sum())} confirmed by a rerun with {BIAS_RERUN_FACTOR}× the "
         f"replicates"
     )
+    text += false_alarm_text(metrics[unb], fl[unb])
     if known:
         text += (
             f"; estimators biased by construction ({', '.join(known)}) were flagged in "

@@ -39,11 +39,16 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
     by_env = coverage_table(metrics, ["env_name"])
     by_env_n = coverage_table(metrics, ["env_name", "batch_size"])
     conf = float(metrics["confidence"].dropna().iloc[0]) if "confidence" in metrics else 0.95
-    per_n = ", ".join(f"{pct(r.coverage)} at N = {r.batch_size} ({r.inside} of {r.cells})" for r in by_n.itertuples())
+    per_n = ", ".join(
+        f"{pct(r.coverage)} [{pct(r.coverage_lo)}, {pct(r.coverage_hi)}] at N = {r.batch_size} ({r.inside} of "
+        f"{r.cells} cells in {r.clusters} clusters)"
+        for r in by_n.itertuples()
+    )
     findings = [
         Finding(
             f"The exact per-trajectory variance lies inside its {conf:.0%} interval in {per_n} of the "
-            f"cells with an exact value.",
+            f"cells with an exact value (95% cluster-robust intervals: cells of one environment, θ, horizon, batch "
+            f"size and seed share their trajectories and form one cluster).",
             headline=15,
         )
     ]
@@ -69,14 +74,20 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
         )
     findings.append(
         Finding(
-            "Cells of one environment, θ, horizon and batch size share their trajectories (common "
-            "random numbers), so their misses come together; no count of 'expected misses' for "
-            "independent cells applies.",
+            "Cells of one environment, θ, horizon, batch size and seed share their trajectories (common "
+            "random numbers), so their misses come together; the coverage intervals treat each such group as one "
+            "cluster (cluster-robust variance, Wilson interval on the effective sample size), and no count of "
+            "'expected misses' for independent cells applies.",
             "by environment",
         )
     )
     body = (
-        ctx.table("coverage", by_n, ["batch_size", "cells", "inside", "coverage"], title="Coverage per batch size")
+        ctx.table(
+            "coverage",
+            by_n,
+            ["batch_size", "cells", "clusters", "inside", "coverage", "coverage_lo", "coverage_hi", "design_effect"],
+            title="Coverage per batch size (cluster-robust intervals)",
+        )
         + ctx.table(
             "coverage",
             by_env_n,
@@ -126,9 +137,14 @@ def _assumption_text(row: pd.Series) -> tuple[bool | None, str]:
     return True, "the H³ argument's assumptions hold (rewards of one sign, γ = 1, no episode ends before H)"
 
 
-def _slope_text(slopes: pd.DataFrame | None, env: str, theta: str, metrics: pd.DataFrame | None) -> str:
+H3_TOLERANCE = 0.1  # an exact local exponent this close to 3 is "consistent with H³" (it has no sampling error)
+
+
+def _reinforce_slope(slopes: pd.DataFrame | None, env: str, theta: str,
+                     metrics: pd.DataFrame | None) -> pd.Series | None:
+    """REINFORCE~none's fitted Monte-Carlo slope row for one problem at the horizon sweep's batch size, or ``None``."""
     if not has(slopes, ["env_name", "estimator", "baseline", "slope"]):
-        return ""
+        return None
     s = slopes[
         (slopes["env_name"].astype(str) == env) & (slopes["estimator"] == "reinforce") & (slopes["baseline"] == "none")
     ]
@@ -138,13 +154,96 @@ def _slope_text(slopes: pd.DataFrame | None, env: str, theta: str, metrics: pd.D
         ref = metrics[(metrics["env_name"].astype(str) == env) & metrics["sweep"].isin(["horizon", "both"])]
         if len(ref):
             s = s[s["batch_size"] == ref["batch_size"].iloc[0]]
-    if s.empty:
+    return None if s.empty else s.iloc[0]
+
+
+def _slope_text(slopes: pd.DataFrame | None, env: str, theta: str, metrics: pd.DataFrame | None) -> str:
+    r = _reinforce_slope(slopes, env, theta, metrics)
+    if r is None:
         return ""
-    r = s.iloc[0]
     return (
         f" One log-log line through the Monte-Carlo variances over H = {horizon(r['h_min'])}–{horizon(r['h_max'])} "
         f"has slope {ci(r['slope'], r['slope_lo'], r['slope_hi'], fmt2)}: an average over the regimes above."
     )
+
+
+def consistent_with_h3(slope: pd.Series | None, exponent: float) -> tuple[bool, str]:
+    """Whether REINFORCE's growth is consistent with H³ at the studied horizons, and the evidence.
+
+    The exact local exponent at the longest horizons (``exponent``) decides where there is one: it has no sampling
+    error, so "consistent" means within :data:`H3_TOLERANCE` of 3.  The fitted Monte-Carlo exponent's interval
+    (``slope``) decides otherwise; it averages over every studied horizon, so where both exist it is quoted
+    beside the exact one, not used (on the default study a garnet whose exact exponent is 3.00 at the longest
+    horizons has the fitted 2.98 [2.97, 2.99], and a chain at exact 2.20 the fitted 3.31 [3.22, 3.42])."""
+    fitted = ""
+    if slope is not None and np.isfinite(float(slope.get("slope_lo", np.nan))):
+        lo, hi = float(slope["slope_lo"]), float(slope["slope_hi"])
+        fitted = f"fitted exponent over all horizons {ci(slope['slope'], lo, hi, fmt2)}"
+        if not np.isfinite(exponent):
+            return bool(lo <= LECTURE_EXPONENT <= hi), fitted
+    if not np.isfinite(exponent):
+        return False, "no exponent"
+    text = f"exact local exponent {fmt2(exponent)}" + (f", {fitted}" if fitted else "")
+    return bool(abs(exponent - LECTURE_EXPONENT) <= H3_TOLERANCE), text
+
+
+def relative_exponent(exact: pd.DataFrame, env: str, theta: str, est: str, base: str, h_from: int,
+                      h_to: int) -> float:
+    """The exact local exponent of the *relative* variance ``var_per_traj / ||grad J||²`` between two horizons
+    (``||grad J||² = snr_exact · trace_cov_exact``); NaN without those columns.  ``||grad J||²`` grows with H too
+    (like H² where the H³ argument applies), so this is what a fixed step size feels."""
+    if not {"snr_exact", "trace_cov_exact"} <= set(exact.columns):
+        return float("nan")
+    g = exact[(exact["env_name"].astype(str) == env) & (exact["estimator"] == est) & (exact["baseline"] == base)]
+    if theta and "theta_name" in g:
+        g = g[g["theta_name"].astype(str) == theta]
+    rel = {}
+    for h in (h_from, h_to):
+        r = g[g["horizon"] == h]
+        if r.empty:
+            return float("nan")
+        r = r.iloc[0]
+        g2 = float(r["snr_exact"]) * float(r["trace_cov_exact"])
+        rel[h] = float(r["var_per_traj_exact"]) / g2 if g2 > 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.log(rel[h_to] / rel[h_from]) / np.log(h_to / h_from))
+
+
+def h3_headline(hold: list[tuple[str, float, float, int, int]], short: list[tuple[str, float, str]],
+                fail: list[tuple[str, float, float, int, int]], relative: list[str]) -> str | None:
+    """The Summary's H³ sentence: problems whose assumptions hold *and* whose growth is consistent with H³
+    (:func:`consistent_with_h3`), those whose assumptions hold but whose exponent is still below 3 at the studied
+    horizons (H³ at most asymptotically), those where the assumptions fail, and the growth relative to ‖∇J‖²."""
+    if not (hold or short or fail):
+        return None
+    if not (hold or short):
+        es = [e for _, e, _, _, _ in fail]
+        return (f"H³: its assumptions fail in every problem of this study; REINFORCE's exact local "
+                f"exponent at the longest horizons is {fmt2(min(es))} to {fmt2(max(es))}.")
+    text = (
+        "H³: where its assumptions hold and REINFORCE's exact local exponent at the longest horizons is 3 "
+        f"(within {H3_TOLERANCE:g}) ("
+        + "; ".join(
+            f"{lab}: REINFORCE H^{fmt2(e)}"
+            + (f", reward_to_go~value_exact H^{fmt2(e2)}" if np.isfinite(e2) else "")
+            + f" at H = {a}→{b}"
+            for lab, e, e2, a, b in hold
+        )
+        + ")"
+    ) if hold else "H³: consistent with no problem's studied horizons"
+    if short:
+        text += (
+            "; where its assumptions hold but the exponent is not 3, H³ is at most reached asymptotically ("
+            + "; ".join(f"{lab}: {ev}" for lab, e, ev in short)
+            + ")"
+        )
+    if fail:
+        es = [e for _, e, _, _, _ in fail]
+        text += f"; where they fail, REINFORCE's exponent at the longest horizons is {fmt2(min(es))} to {fmt2(max(es))}"
+    if relative:
+        text += "; relative to ‖∇J‖², which grows with H too, the per-trajectory variance grows like " + "; ".join(
+            relative)
+    return text + " (exact local exponents)."
 
 
 @register_section("horizon", "Variance against the horizon: where the lecture's H³ holds", order=40, needs=("exact",))
@@ -157,7 +256,9 @@ def horizon_section(ctx: ReportContext) -> SectionOutput | None:
     findings: list[Finding] = []
     # per problem: (label, REINFORCE's exponent, reward_to_go~value_exact's, h_from, h_to)
     hold: list[tuple[str, float, float, int, int]] = []
+    short: list[tuple[str, float, str]] = []  # assumptions hold, H³ not reached at the studied horizons
     fail: list[tuple[str, float, float, int, int]] = []
+    relative: list[str] = []
     for env, theta, label, g in env_groups(loc):
         r = g[(g["estimator"] == "reinforce") & (g["baseline"] == "none")]
         if r.empty:
@@ -189,34 +290,21 @@ def horizon_section(ctx: ReportContext) -> SectionOutput | None:
             int(last["h_from"]),
             int(last["h_to"]),
         )
-        (hold if ok else fail).append(item)
-    if hold:
-        text = (
-            "H³: where its assumptions hold ("
-            + "; ".join(
-                f"{lab}: REINFORCE H^{fmt2(e)}"
-                + (f", reward_to_go~value_exact H^{fmt2(e2)}" if np.isfinite(e2) else "")
-                + f" at H = {a}→{b}"
-                for lab, e, e2, a, b in hold
-            )
-            + ")"
-        )
-        if fail:
-            es = [e for _, e, _, _, _ in fail]
-            text += (
-                f"; where they fail, REINFORCE's exponent at the longest horizons is {fmt2(min(es))} to {fmt2(max(es))}"
-            )
-        findings.insert(0, Finding(text + " (exact local exponents).", headline=12))
-    elif fail:
-        es = [e for _, e, _, _, _ in fail]
-        findings.insert(
-            0,
-            Finding(
-                f"H³: its assumptions fail in every problem of this study; REINFORCE's exact local "
-                f"exponent at the longest horizons is {fmt2(min(es))} to {fmt2(max(es))}.",
-                headline=12,
-            ),
-        )
+        reached, evidence = consistent_with_h3(_reinforce_slope(slopes, env, theta, metrics), item[1])
+        if ok and not reached:
+            short.append((label, item[1], evidence))
+        elif ok:
+            hold.append(item)
+        else:
+            fail.append(item)
+        rel = [(pair(e, b), relative_exponent(exact, env, theta, e, b, item[3], item[4]))
+               for e, b in (("reinforce", "none"), ("reward_to_go", "value_exact"))]
+        rel = [(n, x) for n, x in rel if np.isfinite(x)]
+        if rel and ok:  # the Summary's sentence is about where the H³ argument applies
+            relative.append(f"{label}: " + ", ".join(f"{n} H^{fmt2(x)}" for n, x in rel))
+    headline = h3_headline(hold, short, fail, relative)
+    if headline:
+        findings.insert(0, Finding(headline, headline=12))
     body = ctx.figure("variance_vs_horizon")
     body += ctx.table(
         "exact",

@@ -4,7 +4,8 @@ Per environment: each estimator~baseline at its selected step size (final progre
 to the threshold), a step size chosen at the edge of the grid flagged, diverged runs, and estimator
 quality along the exact gradient-ascent path.  Two configurations are trained on independent runs, so
 there is no paired interval of their ratio: both values are given with their intervals, and an
-ordering is stated only when the intervals do not overlap.
+ordering is stated only when the intervals do not overlap; a "lowest" or "fewest" statement names every
+configuration whose interval overlaps the winner's as tied with it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,32 @@ def _disjoint(a: pd.Series, b: pd.Series, col: str) -> bool:
     return bool(np.isfinite([lo_a, hi_a, lo_b, hi_b]).all() and (hi_a < lo_b or hi_b < lo_a))
 
 
+def _ties(best: pd.Series, rows: pd.DataFrame, col: str) -> pd.DataFrame:
+    """The other rows of ``rows`` whose interval of ``col`` overlaps ``best``'s (or is unknown): these runs do
+    not order them, so a "lowest" or "fewest" statement names them as ties."""
+    others = rows.drop(index=best.name, errors="ignore")
+    keep = [i for i, r in others.iterrows() if not _disjoint(best, r, col)]
+    return others.loc[keep]
+
+
+def _not_reference(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows other than reinforce~none (compared with the winner in a clause of its own)."""
+    return rows[~((rows["estimator"] == "reinforce") & (rows["baseline"] == "none"))]
+
+
+def _tie_clause(ties: pd.DataFrame, col: str, step_size: bool = True) -> str:
+    """``, tied with A (η = ..) v [lo, hi], B ... (the intervals overlap)`` or ``""``."""
+    if ties.empty:
+        return ""
+    names = "; ".join(
+        f"{pair(r['estimator'], r['baseline'])}"
+        + (f" (η = {fmt(r['step_size'])})" if step_size and "step_size" in r else "")
+        + f" {ci(r[col], r.get(f'{col}_lo'), r.get(f'{col}_hi'))}"
+        for _, r in ties.iterrows()
+    )
+    return f", tied with {names} (the intervals overlap: these seeds do not order them)"
+
+
 def _budget(curves: pd.DataFrame | None, env: str, r: pd.Series) -> float:
     """The largest mean env-step count of a configuration's learning curve (NaN when unknown)."""
     if not has(curves, ["env_name", "estimator", "baseline", "step_size", "env_steps"]):
@@ -66,6 +93,9 @@ def _selected_sentence(env: str, r: pd.Series, thr: str, curves: pd.DataFrame | 
         if finite(r.get("final_progress"))
         else "no final progress (no seed ran to the end)"
     )
+    if finite(r.get("final_progress_iqm")):
+        final += (f" (interquartile mean "
+                  f"{ci(r['final_progress_iqm'], r.get('final_progress_iqm_lo'), r.get('final_progress_iqm_hi'))})")
     text = f"{env}: {p} at η = {fmt(r['step_size'])}: {final}"
     if len(grid) > 1 and float(r["step_size"]) in (min(grid), max(grid)):
         edge = "largest" if float(r["step_size"]) == max(grid) else "smallest"
@@ -104,6 +134,8 @@ def _headline(summary: pd.DataFrame | None) -> Finding | None:
             f"{env}: {pair(best['estimator'], best['baseline'])} "
             f"{ci(best['steps_to_threshold'], best['steps_to_threshold_lo'], best['steps_to_threshold_hi'])}"
         )
+        text += _tie_clause(_ties(best, _not_reference(done), "steps_to_threshold"), "steps_to_threshold",
+                            step_size=False)
         ref = done[(done["estimator"] == "reinforce") & (done["baseline"] == "none")]
         if len(ref) and (best["estimator"], best["baseline"]) != ("reinforce", "none"):
             r = ref.iloc[0]
@@ -131,6 +163,7 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
     bp = pair(best["estimator"], best["baseline"])
     bs = ci(best["steps_to_threshold"], best.get("steps_to_threshold_lo"), best.get("steps_to_threshold_hi"))
     head = f"{env}: lowest mean environment steps to progress {thr}: {bp} (η = {fmt(best['step_size'])}) with {bs}"
+    head += _tie_clause(_ties(best, _not_reference(done), "steps_to_threshold"), "steps_to_threshold")
     ref = sel[(sel["estimator"] == "reinforce") & (sel["baseline"] == "none")]
     if ref.empty or (ref.iloc[0]["estimator"], ref.iloc[0]["baseline"]) == (best["estimator"], best["baseline"]):
         return head + ("" if ref.empty else " -- reinforce~none itself") + "."
@@ -145,6 +178,28 @@ def _fewest_steps_sentence(env: str, sel: pd.DataFrame, thr: str) -> str:
         else "the intervals overlap: these runs do not order the two"
     )
     return f"{head}; reinforce~none {rs} ({verdict})."
+
+
+def _improvement_sentence(env: str, sel: pd.DataFrame) -> str | None:
+    """``P(X > Y)`` of each selected pair against reinforce~none; an interval that contains 1/2 is a tie."""
+    if "improvement_prob" not in sel:
+        return None
+    rows = sel[np.isfinite(num(sel, "improvement_prob"))
+               & ~((sel["estimator"] == "reinforce") & (sel["baseline"] == "none"))]
+    if rows.empty:
+        return None
+    better: list[str] = []
+    worse: list[str] = []
+    tied: list[str] = []
+    for _, r in rows.iterrows():
+        p = ci(r["improvement_prob"], r.get("improvement_prob_lo"), r.get("improvement_prob_hi"))
+        text = f"{pair(r['estimator'], r['baseline'])} {p}"
+        lo, hi = float(r.get("improvement_prob_lo", np.nan)), float(r.get("improvement_prob_hi", np.nan))
+        (better if lo > 0.5 else worse if hi < 0.5 else tied).append(text)
+    parts = [f"better: {'; '.join(better)}" if better else "", f"worse: {'; '.join(worse)}" if worse else "",
+             f"tied with it (the interval contains 1/2): {'; '.join(tied)}" if tied else ""]
+    return (f"{env}: probability that a run ends with higher final progress than a reinforce~none run (each at its "
+            f"selected η; stratified bootstrap over seeds) — " + " — ".join(p for p in parts if p) + ".")
 
 
 def _step_size_sentences(env: str, s_env: pd.DataFrame) -> list[str]:
@@ -220,7 +275,9 @@ def _variance_training_sentences(env: str, tv: pd.DataFrame) -> list[str]:
         out.append(
             f"{env}: at iteration {t1} the lowest per-trajectory variance is "
             f"{pair(best['estimator'], best['baseline'])} "
-            f"{ci(best['var_per_traj'], best.get('var_per_traj_lo'), best.get('var_per_traj_hi'))}."
+            f"{ci(best['var_per_traj'], best.get('var_per_traj_lo'), best.get('var_per_traj_hi'))}"
+            + _tie_clause(_ties(best, last, "var_per_traj"), "var_per_traj", step_size=False)
+            + "."
         )
     return out
 
@@ -254,6 +311,9 @@ def training_findings(
                     texts.append(_selected_sentence(env, r, thr, curves, sorted(num(g, "step_size").dropna().unique())))
                 if not sel.empty:
                     texts.append(_fewest_steps_sentence(env, sel, thr))
+                    poi = _improvement_sentence(env, sel)
+                    if poi:
+                        texts.append(poi)
                 texts += _step_size_sentences(env, s_env)
                 ex = s_env[(s_env["estimator"] == "exact") & flag(s_env, "selected")]
                 if not ex.empty:
@@ -294,6 +354,8 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
                 "seeds",
                 "diverged_seeds",
                 "final_progress",
+                "final_progress_iqm",
+                "improvement_prob",
                 "steps_to_threshold",
             ],
             title="Every configuration trained",
@@ -301,6 +363,7 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
     intro = (
         "Progress (J − J₀)/(J* − J₀) is 0 at the starting policy and 1 at the optimal one; final progress is the "
         "mean over the last 10% of iterations; environment steps are cumulative over the sampled trajectories; "
-        f"intervals are 95% percentile-bootstrap intervals over seeds; {STEP_SIZE_RULE}."
+        f"intervals are 95% percentile-bootstrap intervals over seeds; the interquartile mean (the mean of the "
+        f"middle half of the seeds) is not moved by one stalled run; {STEP_SIZE_RULE}."
     )
     return SectionOutput(findings, body, intro)
