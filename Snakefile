@@ -2,9 +2,23 @@
 # `snakemake --cores all` runs the study in config/config.yaml and ends with results/report.html.
 # Rules are thin `pgexp ...` calls; the science lives in the package.
 
+import sys
+
 from snakemake.utils import min_version
 
+from pgexp.errors import UserError
+from pgexp.study.files import read_config_file
+
 min_version("9.0")
+
+
+# Every config file read strictly first: a syntax error, a tab, a repeated key, an empty file or a list at the
+# top level is one line naming the file and the line (Snakemake's own loader lets a repeated key win).
+for path in workflow.config_settings.configfiles or ["config/config.yaml"]:
+    try:
+        read_config_file(path)
+    except UserError as exc:
+        sys.exit(f"invalid config: {exc}")
 
 
 # The default study, unless `--configfile` names another: Snakemake would otherwise merge the two, and

@@ -51,10 +51,15 @@ def import_plugin(spec: str) -> ModuleType:
             if os.getcwd() not in sys.path and "" not in sys.path:
                 sys.path.insert(0, os.getcwd())
             module = importlib.import_module(text)
-    except UserError:
+    except UserError as exc:  # a registration the registry refused (a taken name, a bad field), or no such file
+        raise UserError(str(exc) if str(exc).startswith("--plugin") else f"--plugin {text}: {exc}") from None
+    except KeyboardInterrupt:
         raise
-    except Exception as exc:
-        raise UserError(f"--plugin {text}: import failed ({type(exc).__name__}: {exc})") from None
+    except SystemExit as exc:  # a plug-in that exits would end the command silently, with its status
+        raise UserError(f"--plugin {text}: import failed (the module called sys.exit({exc.code!r}))") from None
+    except BaseException as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise UserError(f"--plugin {text}: import failed ({type(exc).__name__}: {detail})") from None
     if text not in LOADED:
         LOADED.append(text)
     return module

@@ -7,6 +7,7 @@ its own colon-free name: ``gym:FrozenLake-v1:map_name=4x4,is_slippery=true``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,12 +93,35 @@ def parse_spec(text: str, *, what: str = "spec", with_target: frozenset[str] = f
     return Spec(name, parse_options(rest, what=what))
 
 
+SEED_MAX = 2**63 - 1  # seeds are stored as int64 columns
+
+
+def check_value(what: str, name: str, key: str, value: Any, default: Any) -> None:
+    """Refuse a value of another type than its default's: a flag is ``true``/``false``, an integer an integer
+    (a seed one in ``[0, 2^63)``), a number a finite number.  Defaults of ``None`` or text take anything."""
+    where = f"{what}{' ' + name if name else ''}: {key}={value!r}; allowed:"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"{where} true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where} an integer")
+        if key == "seed" and not 0 <= value <= SEED_MAX:
+            raise UserError(f"{where} an integer in [0, 2^63 - 1] (a seed)")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{where} a finite number")
+
+
 def check_keys(spec: Spec, allowed: dict[str, Any], *, what: str) -> dict[str, Any]:
-    """Merge ``spec.options`` over the defaults in ``allowed``; refuse unknown keys by name."""
+    """Merge ``spec.options`` over the defaults in ``allowed``; refuse unknown keys by name, and values whose type
+    differs from their default's (:func:`check_value`: ``seed=-1``, ``scale=nan``, ``d=2.5``)."""
     unknown = sorted(set(spec.options) - set(allowed))
     if unknown:
         raise UserError(
             f"{what} {spec.name!r}: unknown key(s) {', '.join(unknown)}; "
             f"allowed: {', '.join(sorted(allowed)) or '(none)'}"
         )
+    for key, value in spec.options.items():
+        check_value(what, spec.name, key, value, allowed[key])
     return {**allowed, **spec.options}

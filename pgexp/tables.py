@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pgexp.errors import UserError
 
@@ -306,6 +306,24 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     missing = [c for c in spec.required if c not in df.columns]
     if missing:
         raise UserError(f"{source}: not {spec.what}; missing column(s) {', '.join(missing)}")
+    if kind == "estimate":
+        check_counts(df, source, {"horizon": (1, "a positive integer or -1 (inf)"),
+                                  "batch_size": (1, "an integer >= 1"), "replicate": (0, "an integer >= 0"),
+                                  "env_steps": (0, "an integer >= 0")})
+        check_estimates(df, source)
+    if kind == "train":
+        check_counts(df, source, {"iteration": (0, "an integer >= 0"), "batch_size": (1, "an integer >= 1")})
+        run = [c for c in (*IDENTITY, *PAIR_COLUMNS, "batch_size", "fit_batch_size", "step_size", "optimizer", "seed")
+               if c in df.columns and c != "dim"]
+        # and every label a job added (--tag env_name=..., arm=...: text columns; tables of several jobs concatenated)
+        run += [c for c in df.columns if c not in run and c not in TRAIN_COLUMNS and isinstance(df[c].iloc[0], str)]
+        dup = df.duplicated([*run, "iteration"], keep="first").to_numpy()
+        if dup.any():
+            i = int(dup.argmax())
+            row = df.iloc[i]
+            raise UserError(f"{source}: row {i}: iteration {row['iteration']} of run (seed {row.get('seed')}, "
+                            f"step size {row.get('step_size')}) appears twice; allowed: each run's iteration once (a "
+                            "copied run would narrow every band)")
     if spec.min_replicates:  # per pair and cell (a table may hold several pairs)
         keys = [*pair_columns(df.columns), "horizon", "batch_size"]
         counts = df.groupby(keys, sort=True, dropna=False)["replicate"].nunique()
@@ -320,6 +338,111 @@ def check_frame(df: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     return df
 
 
+def check_counts(df: pd.DataFrame, source: str, columns: dict[str, tuple[int, str]]) -> None:
+    """Each of ``columns`` (those present) holds whole numbers ``>= low`` (``horizon``: ``-1`` too, infinite),
+    refused naming the file, the row and what is allowed."""
+    import numpy as np
+
+    for column, (low, allowed) in columns.items():
+        if column not in df.columns:
+            continue
+        try:
+            x = df[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise UserError(f"{source}: column {column} holds something other than numbers; allowed: {allowed}") \
+                from None
+        bad = ~np.isfinite(x) | (x != np.round(x)) | ((x < low) & ~((column == "horizon") & (x == -1)))
+        if bad.any():
+            i = int(bad.argmax())
+            raise UserError(f"{source}: row {i}: {column} {df[column].iloc[i]}; allowed: {allowed}")
+
+
+def cell_columns(df: pd.DataFrame) -> list[str]:
+    """What identifies one cell of an estimate table: the problem (:data:`IDENTITY`), the seed, the pair with its
+    options (:data:`PAIR_COLUMNS`), the batch size and fitting batch size -- those present."""
+    keys = [*IDENTITY, "seed", *PAIR_COLUMNS, "batch_size", "fit_batch_size"]
+    return [c for c in keys if c in df.columns and c != "dim"]
+
+
+def describe_row(df: pd.DataFrame, i: int) -> str:
+    """Row ``i`` as a reader finds it: its position, pair, horizon, batch size and replicate."""
+    row = df.iloc[i]
+    pair = f"{row['estimator']}~{row['baseline']}" if {"estimator", "baseline"} <= set(df.columns) else ""
+    parts = [f"row {i}", pair, *(f"{c} {row[c]}" for c in ("horizon", "batch_size", "replicate") if c in df.columns)]
+    return " ".join(p for p in parts if p).replace("batch_size", "batch size")
+
+
+def stacked(df: pd.DataFrame, column: str, source: str) -> tuple[Any, Any]:
+    """``(values, lengths)``: a list column's entries one after the other, and each row's length; a row that is
+    not a list of numbers is refused naming it."""
+    import numpy as np
+
+    try:
+        arrays = [np.asarray(v, dtype=np.float64).reshape(-1) for v in df[column].to_numpy()]
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: column {column} holds something other than lists of numbers") from None
+    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+    return (np.concatenate(arrays) if arrays else np.zeros(0)), lengths
+
+
+def check_estimates(df: pd.DataFrame, source: str) -> None:
+    """What an estimate table's readers rely on, refused in one line naming the file and the row: finite
+    gradients (``grad`` and ``grad_exact``; a NaN would make every metric NaN and the cosine 0), one length for all
+    of them (``dim``), one ``grad_exact`` per problem and seed (the truth a cell is measured against), and no
+    replicate twice in a cell (a copied row would narrow every interval)."""
+    import numpy as np
+
+    dims = set()
+    for column in ("grad", "grad_exact"):
+        values, lengths = stacked(df, column, source)
+        dims |= set(np.unique(lengths).tolist())
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(bad)), side="right"))
+            raise UserError(f"{source}: {describe_row(df, row)}: {column} has a non-finite value "
+                            f"({values[int(np.argmax(bad))]}); an estimate table holds finite gradients")
+    if "dim" in df.columns:
+        dims |= set(df["dim"].astype(np.int64).unique().tolist())
+    if len(dims) != 1:
+        raise UserError(f"{source}: gradients of different lengths {sorted(dims)} (column dim, grad, grad_exact); "
+                        "an estimate table holds one problem's gradients")
+    d = dims.pop()
+    exact = np.stack([np.asarray(v, dtype=np.float64) for v in df["grad_exact"].to_numpy()]).reshape(len(df), d)
+    truth_keys = [c for c in (*IDENTITY, "seed") if c in df.columns and c != "dim"]
+    group = df.groupby(truth_keys, sort=False, dropna=False).ngroup().to_numpy()
+    first = np.zeros(group.max() + 1, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(df))[::-1]  # the first row of each group
+    differs = np.any(exact != exact[first[group]], axis=1)
+    if differs.any():
+        i = int(np.argmax(differs))
+        raise UserError(f"{source}: {describe_row(df, i)}: grad_exact differs from row {int(first[group[i]])} of the "
+                        f"same problem; allowed: one exact gradient per problem ({', '.join(truth_keys)})")
+    dup = df.duplicated([*cell_columns(df), "replicate"], keep="first").to_numpy()
+    if dup.any():
+        i = int(np.argmax(dup))
+        raise UserError(f"{source}: {describe_row(df, i)}: replicate {df['replicate'].iloc[i]} appears twice in its "
+                        "cell; allowed: each replicate once")
+
+
+def check_distinct_inputs(frames: list[pd.DataFrame], paths: list[str]) -> None:
+    """Estimate tables read together hold each cell once: the same file twice, or two files with a cell in
+    common (a copy), would count its replicates twice."""
+    import pandas as pd
+
+    seen: dict[tuple, str] = {}
+    for df, path in zip(frames, paths, strict=True):
+        keys = cell_columns(df)
+        cells = df[keys].drop_duplicates()
+        for key in cells.itertuples(index=False, name=None):
+            key = tuple("<NA>" if pd.isna(v) else v for v in key)
+            if key in seen:
+                what = ", ".join(f"{k} {v}" for k, v in zip(keys, key, strict=True)
+                                 if k in ("estimator", "baseline", "horizon", "batch_size", "seed"))
+                raise UserError(f"{path}: its cell ({what}) is also in {seen[key]}; allowed: each cell in one file "
+                                "(the same file given twice?)")
+            seen[key] = path
+
+
 def pair_columns(columns: Iterable[str]) -> list[str]:
     """The :data:`PAIR_COLUMNS` among ``columns`` (in that order)."""
     have = set(columns)
@@ -332,4 +455,5 @@ def reserved_columns(kind: str) -> frozenset[str]:
 
 
 __all__ = ["IDENTITY", "KINDS", "LABEL_DEFAULTS", "NULLABLE_INTEGER_COLUMNS", "PAIR_COLUMNS", "TableKind",
-           "check_frame", "pair_columns", "reserved_columns"]
+           "cell_columns", "check_distinct_inputs", "check_estimates", "check_frame", "pair_columns",
+           "reserved_columns"]

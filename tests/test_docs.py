@@ -239,3 +239,40 @@ def test_relative_links_resolve(page):
         if "://" in target:
             continue
         assert (path.parent / target).exists(), f"{page}: link to {target} does not resolve"
+
+
+def test_config_docs_list_the_registry():
+    """docs/config.md's `estimators` and `baselines` rows name every built-in (no count typed by hand)."""
+    from pgexp.estimators.spec import REGISTERED_BY, is_builtin
+
+    page = (DOCS / "config.md").read_text()
+    for key, kind, registry in (("estimators", "estimator", ESTIMATORS), ("baselines", "baseline", BASELINES)):
+        names = [n for n in registry if is_builtin(REGISTERED_BY.get((kind, n), ""))]
+        assert names
+        row = re.search(rf"^\| `{key}` \|([^\n]*)$", page, re.M)
+        assert row, f"docs/config.md: no `{key}` row"
+        missing = [n for n in names if f"`{n}" not in row.group(1)]
+        assert not missing, f"docs/config.md `{key}` row misses {missing}"
+        assert not re.search(r"\ball (two|three|four|five|six|seven|eight|nine|ten)\b", row.group(1)), row.group(1)
+
+
+def test_study_configs_point_to_the_config_docs():
+    pointers = [ROOT / "config" / "studies" / p.name for p in sorted((ROOT / "config" / "studies").glob("*.yaml"))]
+    pointers += [ROOT / "workflow" / "schemas" / "study.schema.yaml"]
+    for path in pointers:
+        text = path.read_text()
+        assert "docs/config.md" in text and "config/README.md" not in text, path
+    assert "## Paper studies" in (DOCS / "config.md").read_text()
+
+
+def test_the_continuous_tasks_pgexp_envs_lists_are_those_the_config_accepts():
+    """One description of the continuous-state tasks: what `pgexp envs` prints is what the deep config takes."""
+    from pgexp.problems.continuous import gym_families
+    from pgexp.study.facts import continuous_task
+
+    families = gym_families()
+    assert {"CartPole-v1", "Acrobot-v1"} <= set(families["continuous"])
+    for task in families["continuous"]:
+        assert continuous_task(f"gym:{task}") is not None, task
+    for task in families["tabular"]:
+        assert continuous_task(f"gym:{task}") is None, task

@@ -97,6 +97,159 @@ def test_check_estimator_passes_a_correct_plugin_and_fails_a_biased_one(tmp_path
     fails = [line for line in bad.stdout.splitlines() if line.startswith("FAIL  unbiased")]
     assert fails and "garnet-finite (finite objective): max |z| = " in "\n".join(fails)
     assert "biased although registered unbiased" in fails[0]
+    # the README's example is this run: its quoted line, its count of failures and problems
+    from pgexp.runs.check import CHECK_PROBLEMS
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    quoted = readme.split("among them `")[1].split("`")[0]
+    assert quoted in [" ".join(line.split()) for line in fails], quoted
+    words = {3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
+    assert f"gives {words[len(fails)]} failures, one per problem" in readme
+    assert f"on {words[len(CHECK_PROBLEMS)]} problems (" in readme and len(fails) == len(CHECK_PROBLEMS)
+
+
+ALL_NAN = '''
+import numpy as np
+import pgexp
+
+pgexp.register_estimator("all_nan", lambda batch: np.full(batch.shape, np.nan), baselines=["none"])
+'''
+
+
+@pytest.mark.slow  # runs the checks (seconds)
+def test_check_estimator_fails_non_finite_output_first_and_never_passes_on_nan(tmp_path):
+    write(tmp_path, "nan_plugin", ALL_NAN)
+    proc = pgexp_cli("check-estimator", "all_nan", "--plugin", "nan_plugin.py", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("PASS  registration") and lines[1].startswith("FAIL  finite: non-finite"), lines
+    assert not [line for line in lines if line.startswith("PASS  unbiased") or "max |z| = 0.00" in line]
+    assert [line for line in lines if line.startswith("FAIL  unbiased") and "non-finite" in line]
+    assert lines[-1] == "all_nan: FAILED"
+
+
+def test_estimate_refuses_to_write_a_plugins_non_finite_gradient(tmp_path):
+    """Every reader refuses a non-finite gradient, so estimate names the estimator instead of writing the table."""
+    write(tmp_path, "nan_plugin", ALL_NAN)
+    proc = pgexp_cli(*ESTIMATE, "--estimator", "all_nan", "--output", "o.parquet", "--plugin", "nan_plugin.py",
+                     cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("pgexp estimate: error: estimator all_nan~none: a non-finite grad (horizon 6"), lines
+    assert "allowed: an estimator whose weights are finite" in lines[0]
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_max_z_of_non_finite_estimates_is_infinite():
+    from pgexp.runs.check import max_z
+
+    G = np.zeros((10, 3))
+    G[4, 2] = np.nan
+    assert max_z(G, np.zeros(3)) == (float("inf"), 2)
+
+
+@pytest.mark.parametrize("text,must", [
+    ("import pgexp\npgexp.register_estimator('reinforce', lambda b: b.rewards)\n",
+     ["register_estimator reinforce", "the name is taken (a built-in)", "replace=True"]),
+    ("import pgexp\npgexp.register_baseline('constant', None, doc='mine')\n",
+     ["register_baseline constant", "the name is taken (a built-in)"]),
+    ("import sys\nsys.exit(0)\n", ["import failed", "sys.exit(0)"]),
+    ("import sys\nsys.exit('bye')\n", ["import failed", "sys.exit('bye')"]),
+    ("raise KeyError('x')\n", ["import failed (KeyError"]),
+    ("import pgexp\npgexp.register_estimator('eng', lambda b: b.rewards,\n"
+     "    hyperparameters=[pgexp.Hyperparameter('engine', 1.0, 'clash')])\n",
+     ["hyperparameter name 'engine' is taken", "an option of a pgexp command"]),
+    ("import pgexp\npgexp.register_estimator('mt', lambda b: b.rewards,\n"
+     "    hyperparameters=[pgexp.Hyperparameter('min_trajectories', 1.0, 'clash')])\n",
+     ["'min_trajectories' is taken", "an option of a pgexp command"]),
+    ("import pgexp\npgexp.register_estimator('up', lambda b: b.rewards,\n"
+     "    hyperparameters=[pgexp.Hyperparameter('update', 1.0, 'clash')])\n", ["'update' is taken"]),
+    ("import pgexp\npgexp.register_estimator('col', lambda b: b.rewards,\n"
+     "    hyperparameters=[pgexp.Hyperparameter('env_steps', 1.0, 'clash')])\n",
+     ["'env_steps' is taken", "a column of the estimate and training tables"]),
+])
+def test_a_bad_plugin_is_refused_in_one_line_before_anything_runs(text, must, tmp_path):
+    write(tmp_path, "bad_plugin", text)
+    proc = pgexp_cli("estimators", "--plugin", "bad_plugin.py", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and proc.stdout == "", proc.stderr
+    assert lines[0].startswith("pgexp: error: --plugin bad_plugin.py: ")
+    for word in must:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_a_plugin_may_replace_a_name_when_it_asks_to(tmp_path):
+    write(tmp_path, "mine", "import pgexp\npgexp.register_estimator('reinforce', 'pgexp.estimators.trajectory:"
+                            "reinforce', baselines=['none'], doc='my REINFORCE', replace=True)\n")
+    proc = pgexp_cli("estimators", "--plugin", "mine.py", cwd=tmp_path)
+    assert proc.returncode == 0 and "my REINFORCE" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_a_plugin_imported_twice_replaces_its_own_entry():
+    """The same file registering again (a reload) is no clash; another file taking its name is."""
+    import importlib.util
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "twice_plugin.py"
+        path.write_text("import pgexp\npgexp.register_estimator('twice_probe', lambda b: b.rewards)\n")
+        try:
+            for _ in range(2):
+                spec = importlib.util.spec_from_file_location("twice_plugin", path)
+                spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            assert "twice_probe" in ESTIMATORS
+            with pytest.raises(UserError, match="twice_probe: the name is taken"):
+                pgexp.register_estimator("twice_probe", lambda b: b.rewards)
+        finally:
+            ESTIMATORS.pop("twice_probe", None)
+
+
+def test_reserved_names_are_read_off_the_real_parsers_and_the_schema():
+    """Every option of every command and every config key a hyperparameter would become is taken; nothing is
+    typed twice: the names come from the built parsers (pgexp.cli.option_names) and the schema template."""
+    import yaml
+
+    from pgexp.cli import build_parser, declare_options, option_names
+    from pgexp.estimators import hyperparameters
+    from pgexp.estimators.spec import RESERVED_SOURCES, reserved_names
+    from pgexp.study.config import declare_config_keys
+    from pgexp.study.schema import config_keys
+
+    declare_options()
+    declare_config_keys((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    try:
+        taken = reserved_names()
+        parsers = {opt[2:].replace("-", "_") for sub in build_parser().commands.values() for a in sub._actions
+                   for opt in a.option_strings if opt.startswith("--")}
+        assert parsers - set(hyperparameters()) == option_names() and option_names() <= set(taken)
+        for name in ("engine", "update", "min_trajectories", "reference_batch", "threads", "eval_episodes", "pairs",
+                     "normalize_advantages", "resamples"):
+            assert name in taken, name
+        schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+        assert config_keys(schema) - set(hyperparameters()) <= set(taken)
+        assert {"environments", "thetas", "plugins", "figures"} <= set(taken)
+        assert "lam" not in taken  # a hyperparameter of its own: a plug-in may share it
+        with pytest.raises(UserError, match="'thetas' is taken \\(a key of the study config\\)"):
+            pgexp.register_estimator("k", lambda b: b.rewards,
+                                     hyperparameters=[pgexp.Hyperparameter("thetas", 1.0, "x")])
+    finally:
+        RESERVED_SOURCES.pop("a key of the study config", None)
+    assert "k" not in ESTIMATORS
+
+
+def test_every_command_parser_builds_with_a_plugin_hyperparameter():
+    """A plug-in's hyperparameter is an option of every estimation command: no command may clash with it."""
+    from pgexp.cli import build_parser
+
+    try:
+        pgexp.register_estimator("alpha_probe", lambda b: b.rewards,
+                                 hyperparameters=[pgexp.Hyperparameter("alpha_probe_h", 0.5, "a probe", 0.0, 1.0)])
+        parser = build_parser()
+        assert any("--alpha-probe-h" in a.option_strings for a in parser.commands["train"]._actions)
+    finally:
+        ESTIMATORS.pop("alpha_probe", None)
 
 
 def test_plugin_errors_are_one_line(tmp_path):
@@ -114,7 +267,7 @@ def test_plugin_errors_are_one_line(tmp_path):
     ({"baselines": ["nonsense"]}, "baselines"),
     ({"tracks": ["quantum"]}, "tracks"),
     ({"sampling": "somehow"}, "sampling"),
-    ({"hyperparameters": [pgexp.Hyperparameter("batch_size", 1.0, "clash")]}, "not allowed"),
+    ({"hyperparameters": [pgexp.Hyperparameter("batch_size", 1.0, "clash")]}, "is taken"),
     ({"hyperparameters": [pgexp.Hyperparameter("alpha", 2.0, "out of range", 0.0, 1.0)]}, "default of alpha"),
 ])
 def test_bad_registrations_are_refused_by_name(kwargs, match):
@@ -142,6 +295,24 @@ def test_the_registry_and_the_study_import_without_compiled_kernels_or_torch():
             "print(sorted(m for m in ('numba', 'torch') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_the_lists_beside_the_registry_agree_with_it():
+    """The exact engine's and the normaliser's own name lists (not yet spec fields) name registered estimators and
+    baselines each estimator accepts, and the derived ones match the registry, so they cannot drift apart unseen."""
+    from pgexp.cli.exact_variance import ESTIMATORS as EXACT_VARIANCE_CHOICES
+    from pgexp.estimators.practice import NORMALIZABLE
+    from pgexp.exact.catalogue import COMMON_ESTIMATORS, LAMBDA_ESTIMATORS, SUPPORTED
+    from pgexp.exact.families import TRAJECTORY_ESTIMATORS
+
+    for lists, extra in ((NORMALIZABLE, set()), (SUPPORTED, {"value_table"})):  # value_table: exact engine only
+        for est, bases in lists.items():
+            assert est in ESTIMATORS, est
+            assert set(bases) - extra <= set(ESTIMATORS[est].baselines), (est, bases)
+    assert set(TRAJECTORY_ESTIMATORS) <= set(SUPPORTED)
+    assert set(LAMBDA_ESTIMATORS) == {e for e, s in ESTIMATORS.items() if "lam" in s.defaults()}
+    assert set(COMMON_ESTIMATORS) == {e for e, s in ESTIMATORS.items() if e.endswith("_common")}
+    assert set(SUPPORTED) <= set(EXACT_VARIANCE_CHOICES) <= set(ESTIMATORS)  # pgexp exact-variance --estimator
 
 
 def test_the_config_schema_lists_come_from_the_registry():
@@ -204,7 +375,7 @@ def test_a_group_plugin_claim_is_checked_exactly():
         import pgexp
 
         pgexp.register_estimator("group_mean", namespace["group_mean"], min_group_size=2, unbiased=True,
-                                 objectives=["finite", "episodic"], vectorized=True)
+                                 objectives=["finite", "episodic"], vectorized=True, replace=True)
         bad = check_exact_claim(ESTIMATORS["group_mean"], {})
         assert not bad.passed and "registered unbiased, but it is not" in bad.detail, bad.detail
     finally:

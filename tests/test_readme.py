@@ -28,7 +28,7 @@ README = ROOT / "README.md"
 NOT_RUN = {
     'pip install torch==2.13.0 -e ".[test]"': "installs pgexp itself: the test environment is that installation",
     "python -m pytest": "the test suite itself",
-    'python -m pip install "snakemake-executor-plugin-slurm>=2.8,<2.9"': "installs the SLURM plugin (.ci/run does)",
+    'python -m pip install "snakemake-executor-plugin-slurm>=2.8,<2.9"': "the SLURM plugin (test extra)",
     "PGEXP_SLURM_PARTITION=<partition> PGEXP_SLURM_ACCOUNT=<account> snakemake --workflow-profile profiles/slurm": (
         "needs a SLURM cluster: tests/test_slurm.py runs the .test study through one"
     ),

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 from figure_checks import study_problems
+from system_tools import chromium
 from test_plugins import REWARD_TO_GO
 
 from pgexp.figures import FIGURES, figures_for
@@ -161,14 +162,19 @@ window.addEventListener("load", function () { setTimeout(function () {
 </script>"""
 
 
-def measure_in_chromium(page: Path, tmp: Path, width: int = 1400, height: int = 900) -> dict:
-    """Render ``page`` in headless Chromium (Debian's package) at ``width x height`` and measure it."""
+@pytest.fixture(scope="session")
+def chromium_exe() -> str:
+    """Chromium, found or installed (Debian's package) before the study runs; else a skip with the reason, so a
+    machine without it does not run the whole study first (system_tools; mandatory in CI)."""
+    return chromium()
+
+
+def measure_in_chromium(exe: str, page: Path, tmp: Path, width: int = 1400, height: int = 900) -> dict:
+    """Render ``page`` in headless Chromium ``exe`` at ``width x height`` and measure it."""
     copy = tmp / "measured.html"
     copy.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
     profile = tmp / "chromium-profile"
     profile.mkdir()
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert exe, "chromium not found: .ci/run installs Debian's package (apt-get install chromium)"
     proc = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
                            "--virtual-time-budget=10000", "--dump-dom", copy.as_uri()],
                           capture_output=True, text=True, timeout=180)
@@ -187,11 +193,11 @@ def test_every_figure_the_study_builds_is_fit_to_print(study):
     assert not bad, "\n".join(f"{name}:\n  " + "\n  ".join(p) for name, p in bad.items())
 
 
-def test_report_in_a_browser(study, tmp_path):
+def test_report_in_a_browser(chromium_exe, study, tmp_path):
     """Headless Chromium at 1400 x 900: the summary is on the first screen, nothing overflows sideways (the page
     and every table: no clipped columns), every figure image loads, every table is built, the contents stay put."""
     cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
-    m = measure_in_chromium(study / "results" / "report.html", tmp_path)
+    m = measure_in_chromium(chromium_exe, study / "results" / "report.html", tmp_path)
     assert m["innerWidth"] == 1400
     assert m["summaryBottom"] <= m["innerHeight"], m
     assert m["scrollWidth"] <= m["innerWidth"], m

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pgexp.errors import UserError
 from pgexp.estimators.practice import Practice
 
 COLUMNS = ("env", "gamma", "horizon", "estimator", "baseline", "batch_size", "scale", "enumerated", "bias_norm_exact",
@@ -31,6 +32,24 @@ COLUMNS = ("env", "gamma", "horizon", "estimator", "baseline", "batch_size", "sc
            "trace_cov_plain_exact", "rate_slope", "rate_slope_se", "rate_n_min", "rate_n_max", "replicates",
            "bias_sq", "bias_sq_lo", "bias_sq_hi", "rel_bias_sq", "rel_bias_sq_lo", "rel_bias_sq_hi", "trace_cov",
            "trace_cov_lo", "trace_cov_hi", "confidence")
+
+
+def check_enumerable(problem: Any, what: str) -> None:
+    """The exact normalisation bias lists every trajectory (and every batch of them): refuse, naming ``what`` (the
+    options or the config key), a problem without a finite horizon or with more trajectories than the enumeration
+    takes (:data:`pgexp.exact.enumeration.MAX_TRAJECTORIES`), before any work."""
+    from pgexp.exact import enumeration as en
+    from pgexp.exact.model import make_setup
+
+    st = make_setup(problem)
+    if st.kind != "finite":
+        raise UserError(f"{what}: the exact normalisation bias enumerates trajectories; allowed: a finite horizon "
+                        "(short, on a small problem)")
+    n = en.count_trajectories(st, en.MAX_TRAJECTORIES)
+    if n > en.MAX_TRAJECTORIES:
+        raise UserError(f"{what}: at least {n:.3g} trajectories to enumerate, more than {en.MAX_TRAJECTORIES:.0e}; "
+                        "allowed: a smaller problem or a shorter horizon (the normalisation bias is exact, by "
+                        "enumeration)")
 
 
 def rate_points(batch_sizes: Sequence[int]) -> list[int]:
@@ -57,6 +76,10 @@ def normalization_table(problem: Any, pairs: Sequence[tuple[str, str]], batch_si
         fit_on = rate_points(list(exact))
         rate = bias_rate(fit_on, [float(np.linalg.norm(exact[n]["bias"])) for n in fit_on]) if fit_on else None
         g2, l2 = float(grad @ grad), float(limit @ limit)
+        if g2 == 0.0 or l2 == 0.0:  # every relative column divides by one of them
+            what = "the exact gradient" if g2 == 0.0 else "the normalised estimator's limit"
+            raise UserError(f"--pairs {est}~{base}: {what} is zero on this problem at this theta, so the relative "
+                            "bias is undefined; allowed: a problem and --theta where it is not (a longer --horizon)")
         for N in batch_sizes:
             row: dict[str, Any] = {"env": ident["env"], "gamma": ident["gamma"], "horizon": ident["horizon"],
                                    "estimator": est, "baseline": base, "batch_size": int(N),

@@ -105,6 +105,8 @@ def cosine_of_mean(G: np.ndarray, g_true: np.ndarray, seed: int, confidence: flo
     replicates."""
     gn = float(np.linalg.norm(g_true))
     M = G.shape[0]
+    if gn == 0.0:  # no direction to compare with
+        return float("nan"), float("nan"), float("nan")
 
     def stat(counts: np.ndarray) -> np.ndarray:
         mean, norm_sq = _mean_norm_sq(counts, G)
@@ -118,7 +120,8 @@ def cosine_of_mean(G: np.ndarray, g_true: np.ndarray, seed: int, confidence: flo
 def mean_norm_ratio(G: np.ndarray, g_true: np.ndarray) -> float:
     """``||E g|| / ||grad J||`` from ``sqrt(||mean||² - tr Cov / M)`` (NaN when that is not positive)."""
     _, norm_sq = _mean_norm_sq(np.ones(G.shape[0]), G)
-    return float(np.sqrt(norm_sq) / np.linalg.norm(g_true)) if norm_sq > 0 else float("nan")
+    gn = float(np.linalg.norm(g_true))
+    return float(np.sqrt(norm_sq) / gn) if norm_sq > 0 and gn > 0 else float("nan")
 
 
 def _length(counts: np.ndarray, G: np.ndarray, g_true: np.ndarray) -> np.ndarray:
@@ -231,13 +234,17 @@ def _exact_columns(cache: ExactCache, row: pd.Series, N: int) -> tuple[dict[str,
     bias_sq = float((mean - grad) @ (mean - grad))
     trace = float(np.trace(cov_N))
     mn = float(np.linalg.norm(mean))
-    k = float(mean @ grad) / g2
-    perp = mean - k * grad  # the part of the mean (and of its bias) orthogonal to grad J
-    rel_dir = float(perp @ perp) / g2
-    out = {"bias_sq_exact": bias_sq, "rel_bias_sq_exact": bias_sq / g2, "trace_cov_exact": trace,
-           "mse_exact": bias_sq + trace, "rel_mse_exact": (bias_sq + trace) / g2,
-           "cosine_mean_exact": float(mean @ grad) / (mn * np.sqrt(g2)) if mn > 0 else float("nan"),
-           "mean_norm_ratio_exact": mn / np.sqrt(g2),
+    nan = float("nan")  # relative to grad J: undefined where it is zero (as metrics' rel_mse)
+    if g2 > 0:
+        k = float(mean @ grad) / g2
+        perp = mean - k * grad  # the part of the mean (and of its bias) orthogonal to grad J
+        rel_dir = float(perp @ perp) / g2
+    else:
+        k = rel_dir = nan
+    out = {"bias_sq_exact": bias_sq, "rel_bias_sq_exact": bias_sq / g2 if g2 > 0 else nan, "trace_cov_exact": trace,
+           "mse_exact": bias_sq + trace, "rel_mse_exact": (bias_sq + trace) / g2 if g2 > 0 else nan,
+           "cosine_mean_exact": float(mean @ grad) / (mn * np.sqrt(g2)) if mn > 0 and g2 > 0 else nan,
+           "mean_norm_ratio_exact": mn / np.sqrt(g2) if g2 > 0 else nan,
            "length_k_exact": k, "rel_length_bias_sq_exact": (k - 1.0) ** 2, "rel_direction_bias_sq_exact": rel_dir,
            "angle_deg_exact": float(np.degrees(np.arctan2(np.sqrt(rel_dir), k))),
            "bias_share_exact": bias_sq / (bias_sq + trace) if bias_sq + trace > 0 else float("nan"),
@@ -285,8 +292,9 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
         }
         for k in ("bias_sq", "trace_cov", "mse", "rel_mse", *LENGTH_DIRECTION):
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = m[k], m[f"{k}_lo"], m[f"{k}_hi"]
-        row["rel_bias_sq"], row["rel_bias_sq_lo"], row["rel_bias_sq_hi"] = (m["bias_sq"] / g2, m["bias_sq_lo"] / g2,
-                                                                           m["bias_sq_hi"] / g2)
+        # relative to ||grad J||^2: undefined (NaN, as metrics' rel_mse) where the exact gradient is zero
+        row["rel_bias_sq"], row["rel_bias_sq_lo"], row["rel_bias_sq_hi"] = (
+            (m["bias_sq"] / g2, m["bias_sq_lo"] / g2, m["bias_sq_hi"] / g2) if g2 > 0 else (np.nan,) * 3)
         row["cosine_mean"], row["cosine_mean_lo"], row["cosine_mean_hi"] = cosine_of_mean(G, g_true, seed, confidence,
                                                                                           resamples)
         row["mean_norm_ratio"] = mean_norm_ratio(G, g_true)

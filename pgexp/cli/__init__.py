@@ -139,6 +139,26 @@ def add_plugin_option(p: argparse.ArgumentParser) -> None:
                         "pgexp.register_estimator become valid choices (repeatable)")
 
 
+def option_names() -> set[str]:
+    """Every option of every command, as the name a hyperparameter or config key would have (``--fit-batch-size``
+    -> ``fit_batch_size``), read off the real parsers; the registered hyperparameters' own options left out."""
+    from pgexp.estimators import hyperparameters
+
+    parser = build_parser()
+    assert isinstance(parser, Parser)
+    names = {opt[2:].replace("-", "_") for sub in parser.commands.values() for action in sub._actions
+             for opt in action.option_strings if opt.startswith("--")}
+    return names - set(hyperparameters())
+
+
+def declare_options() -> None:
+    """Tell the estimator registry that the commands' options are taken (a hyperparameter ``--engine`` would
+    collide with ``pgexp train --engine``): :data:`pgexp.estimators.spec.RESERVED_SOURCES`."""
+    from pgexp.estimators.spec import RESERVED_SOURCES
+
+    RESERVED_SOURCES.setdefault("an option of a pgexp command", option_names)
+
+
 def process_time() -> str:
     """`` (process P s)``: the wall time since this process started (interpreter, imports and all; what
     ``pgexp bench study`` splits into compute and start-up), or nothing where it cannot be read."""
@@ -159,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pgexp.plugins import load_plugins, plugins_from_env, plugins_in
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    declare_options()
     try:  # plug-ins first: their names must be choices of the parser built next
         load_plugins(plugins_from_env() + plugins_in(argv))
     except UserError as exc:
@@ -169,11 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a parse error already printed on one line
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    from pgexp import progress
+    from pgexp import io, progress
 
     progress.set_quiet(args.quiet)
     func: Callable[[argparse.Namespace], int] = args.func
     start = time.perf_counter()
+    io.begin_command(argv)  # the arguments' files are the command's inputs: no output may replace one
     try:
         status = func(args)
         if args.command in TIMED:
@@ -190,6 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     finally:
+        io.end_command()
         progress.set_quiet(False)
 
 

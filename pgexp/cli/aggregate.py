@@ -36,11 +36,25 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def check_distinct(paths: list[str] | None, option: str) -> None:
+    """Each table once: a file given twice (by any name) would count its rows twice."""
+    from pgexp.errors import UserError
+    from pgexp.io import identity
+
+    seen: dict = {}
+    for p in paths or []:
+        ident = identity(p)
+        if ident is not None and ident in seen:
+            raise UserError(f"{option}: {p} given twice (also as {seen[ident]}); allowed: each table once")
+        seen[ident] = p
+
+
 def run(args: argparse.Namespace) -> int:
     """Concatenate per-environment tables into one parquet + CSV each (sorted: bit-for-bit reruns)."""
     from pathlib import Path
 
     from pgexp.analysis.aggregate import concat_sorted, join_exact
+    from pgexp.cli.common import check_outputs
     from pgexp.errors import UserError
     from pgexp.io import check_output_dir, read_frame, write_frame_csv
     from pgexp.provenance import provenance
@@ -50,9 +64,13 @@ def run(args: argparse.Namespace) -> int:
                         + ", ".join("--" + o.replace("_", "-") for o in INPUTS))
     check_output_dir(args.outdir)
     outdir = Path(args.outdir)
+    for option, (name, _) in INPUTS.items():  # an input inside --outdir under an output's name is not replaced
+        if getattr(args, option):
+            check_outputs(str(outdir / f"{name}.parquet"), str(outdir / f"{name}.csv"), option="--outdir")
     tables = {}
     for option, (name, kind) in INPUTS.items():
         paths = getattr(args, option)
+        check_distinct(paths, f"--{option.replace('_', '-')}")
         if paths:
             tables[name] = concat_sorted([read_frame(p, kind) for p in paths])
     if "exact_variance" in tables and "metrics" in tables and len(tables["metrics"]):

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(args.output).rsplit(".", 1)[0] + ".csv")
+    check_outputs(args.output, str(args.output).rsplit(".", 1)[0] + ".csv", fmt="parquet")
     offsets = parse_list(args.offsets, number(), "--offsets")
     problem = problem_from_args(args, lqr=False)
     df = baseline_variance_table(problem, offsets)

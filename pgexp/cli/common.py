@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +65,10 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
 PROBABILITY = number(0, 1)
 CONFIDENCE = number(0, 1, lo_open=True, hi_open=True)
 POSITIVE_INT = number(1, integer=True)
-SEED = number(0, integer=True)
+SEED = number(0, 2**63 - 1, integer=True, note="a seed")
+INDENT = number(0, 16, integer=True, note="spaces per level of the JSON")  # 1e8 would print gigabytes of spaces
+# torch threads: a few per core at most (torch crashes when asked for 100000)
+THREADS = number(1, 4 * (os.cpu_count() or 1), integer=True, note="at most four per core of this machine")
 
 
 def add_problem_options(p: argparse.ArgumentParser) -> None:
@@ -84,11 +88,29 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
                         "starting value with --learn-std (default 1)")
     g.add_argument("--learn-std", action="store_true",
                    help="Gaussian policies: log sigma is a parameter (theta's last entry, log(sigma / --policy-std))")
-    g.add_argument("--threads", type=POSITIVE_INT, default=None, metavar="N", help="torch threads (neural policies)")
+    g.add_argument("--threads", type=THREADS, default=None, metavar="N", help="torch threads (neural policies)")
     g.add_argument("--gamma", type=PROBABILITY, default=None, metavar="G",
                    help="discount in [0, 1]; overrides the problem's")
     g.add_argument("--horizon", default=None, metavar="H|inf", help="positive integer or inf; overrides the problem's "
                    "(estimate, exact-curves, decompose: a comma-separated list of distinct horizons)")
+
+
+def check_exact_cost(problem, horizons: list, recursions: int) -> None:
+    """Refuse exact recursions over ``horizons`` (finite ones; ``None`` is solved, not iterated) that would not fit
+    in memory or would run for hours (:func:`pgexp.memory.require_exact_horizon`), naming ``--horizon``."""
+    from pgexp.memory import exact_horizon_cost, require_memory, require_work
+
+    finite = [int(h) for h in horizons if h is not None]
+    if not finite:
+        return
+    mdp = getattr(problem, "mdp", None)
+    if mdp is None:  # a linear-quadratic problem: its moments are closed-form per step, no enumeration
+        return
+    S, A, d = mdp.num_states, mdp.num_actions, problem.policy.dim
+    what = (f"--horizon {max(finite)} ({recursions} exact recursion(s) over {len(finite)} horizon(s), {S} states x "
+            f"{A} actions, d = {d})")
+    require_memory(max(exact_horizon_cost(h, S, A, d)[0] for h in finite), what)
+    require_work(sum(exact_horizon_cost(h, S, A, d, recursions)[1] for h in finite), what)
 
 
 def gaussian_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -199,6 +221,46 @@ def params_from_args(args: argparse.Namespace) -> dict[str, float]:
     return {name: getattr(args, name) for name in hyperparameters() if getattr(args, name, None) is not None}
 
 
+def check_applicable(args: argparse.Namespace, pairs: list) -> None:
+    """Options that would change nothing are errors naming them: a hyperparameter (``--lam``) none of the
+    estimators has, ``--fit-batch-size`` where no pair fits anything (``pairs``: ``(estimator, baseline)`` as the user
+    wrote them, a pair's own ``~OPTION`` dropped)."""
+    from pgexp.estimators import ESTIMATORS, hyperparameters
+    from pgexp.estimators.spec import BASELINES
+    from pgexp.estimators.spec import users_of as having
+
+    names = [e for e, _ in pairs if e in ESTIMATORS]
+    for name, h in hyperparameters().items():
+        if getattr(args, name, None) is not None and not any(name in ESTIMATORS[e].defaults() for e in names):
+            raise UserError(f"{h.option}: {', '.join(dict.fromkeys(names)) or 'this estimator'} has no {name}; "
+                            f"allowed only with {', '.join(having(name))}")
+
+    def fits(e: str, b: str) -> bool:
+        base = b.partition(":")[0]
+        return e in ESTIMATORS and base in BASELINES and ESTIMATORS[e].needs_fit(base)
+
+    bootstrap_fit = getattr(args, "bootstrap", None) == "value_learned"
+    if getattr(args, "fit_batch_size", None) is not None and not bootstrap_fit and not any(
+            fits(e, b) or "value_learned" in b for e, b in pairs):
+        raise UserError("--fit-batch-size: no pair fits anything here; allowed only with a fitted baseline "
+                        f"({', '.join(n for n, b in BASELINES.items() if b.fitted)}), an estimator with a fit of its "
+                        "own (actor_critic) or --bootstrap value_learned")
+
+
+def lam_for(given: float | None, estimators: list[str]) -> float:
+    """GAE's lambda for exact commands: ``--lam`` if given -- refused when none of ``estimators`` has it -- else
+    its registered default."""
+    from pgexp.estimators import ESTIMATORS, LAM
+    from pgexp.estimators.spec import users_of
+
+    if given is None:
+        return float(LAM.default)
+    if not any(LAM.name in ESTIMATORS[e].defaults() for e in estimators if e in ESTIMATORS):
+        raise UserError(f"--lam {given:g}: {', '.join(dict.fromkeys(estimators)) or 'no estimator'} has no lam; "
+                        f"allowed only with {', '.join(users_of(LAM.name))}")
+    return float(given)
+
+
 def int_or_text(text: str) -> int | str:
     try:
         return int(text)
@@ -291,20 +353,50 @@ def read_tables(args: argparse.Namespace) -> dict:
 
 
 def read_inputs(paths: list[str], kind: str) -> list:
-    """Every input file as a DataFrame, each checked to be a table of ``kind``."""
-    from pgexp.io import read_frame
+    """Every input file as a DataFrame, each checked to be a table of ``kind``; estimate tables hold each cell once
+    (:func:`pgexp.tables.check_distinct_inputs`: not the same file twice)."""
+    from pgexp.io import identity, read_frame
+    from pgexp.tables import check_distinct_inputs
 
-    return [read_frame(p, kind) for p in paths]
+    seen: dict = {}
+    for p in paths:
+        ident = identity(p)
+        if ident is not None and ident in seen:
+            raise UserError(f"{p}: given twice (also as {seen[ident]}); allowed: each input once")
+        seen.setdefault(ident, p)
+    frames = [read_frame(p, kind) for p in paths]
+    if kind == "estimate":
+        check_distinct_inputs(frames, [str(p) for p in paths])
+    return frames
 
 
-def check_outputs(*paths: str | None, option: str = "--output") -> None:
-    """Every output path writable (before any work), and no two the same."""
+def check_resamples(resamples: int, frames: list, keys: list[str] | None = None) -> None:
+    """``--resamples`` against the cells of the tables read (:func:`pgexp.memory.resample_cost`): an estimate table's
+    cells are its pairs x horizons x batch sizes (``keys`` for other tables), each as many rows as replicates."""
+    import pandas as pd
+
+    from pgexp.memory import resample_cost
+    from pgexp.tables import pair_columns
+
+    sizes: list[int] = []
+    for df in frames:
+        cols = keys or [*pair_columns(df.columns), "horizon", "batch_size"]
+        cols = [c for c in cols if c in df.columns]
+        counts = df.groupby(cols, dropna=False).size() if cols else pd.Series([len(df)])
+        sizes += [int(n) for n in counts]
+    resample_cost(resamples, sizes)
+
+
+def check_outputs(*paths: str | None, option: str = "--output", fmt: str | None = None, size: float = 0.0) -> None:
+    """Every output path writable (before any work: :func:`pgexp.io.check_output`), none an input, no two the
+    same.  ``fmt`` and ``size`` (bytes, a rough estimate) are those of the first path, the one the user named
+    (the others are derived from it: ``OUT.csv`` beside ``OUT.parquet``)."""
     from pathlib import Path
 
     from pgexp.io import check_output
 
-    for p in paths:
-        check_output(p, option)
+    for i, p in enumerate(paths):
+        check_output(p, option, fmt=fmt if i == 0 else None, size=size if i == 0 else 0.0)
     real = [Path(p).resolve() for p in paths if p is not None]
     if len(set(real)) != len(real):
-        raise UserError(f"{option}: the same file is named twice ({', '.join(str(p) for p in paths)})")
+        raise UserError(f"{option}: the same file is named twice ({', '.join(str(p) for p in paths if p is not None)})")

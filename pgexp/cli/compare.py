@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, int_or_text, read_inputs
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, check_resamples, int_or_text, read_inputs
 
 EXAMPLE = "pgexp compare reinforce.parquet reward_to_go.parquet --cell 10:16 --output comparisons.parquet"
 
@@ -44,6 +44,29 @@ def parse_cells(items: list[str] | None) -> list[tuple[int, int]] | None:
     return cells
 
 
+def check_comparable(frames: list, cells: list[tuple[int, int]] | None, texts: list[str]) -> None:
+    """Every ``--cell`` is a (horizon, batch size) cell of the tables, and some cell holds two pairs or more (a
+    comparison needs two; one pair would give an empty table)."""
+    import pandas as pd
+
+    from pgexp.errors import UserError
+    from pgexp.tables import pair_columns
+
+    df = pd.concat([f[[*pair_columns(f.columns), "horizon", "batch_size"]] for f in frames], ignore_index=True)
+    have = {(int(h), int(n)) for h, n in df[["horizon", "batch_size"]].drop_duplicates().itertuples(index=False)}
+    shown = ", ".join(f"{'inf' if h == -1 else h}:{n}" for h, n in sorted(have))
+    for cell, text in zip(cells or [], texts, strict=False):
+        if cell not in have:
+            raise UserError(f"--cell {text}: not a cell of the tables; allowed: {shown}")
+    chosen = df if not cells else df[[(int(h), int(n)) in set(cells) for h, n in zip(df["horizon"], df["batch_size"],
+                                                                                    strict=True)]]
+    pairs = chosen.drop(columns=["horizon", "batch_size"]).drop_duplicates()
+    if len(pairs) < 2:
+        names = ", ".join(sorted({f"{e}~{b}" for e, b in zip(pairs["estimator"], pairs["baseline"], strict=True)}))
+        raise UserError(f"the tables hold one estimator~baseline pair ({names}); a comparison needs two or "
+                        "more (give the files of the other pairs, or an estimate table of --pairs)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Paired comparisons of every two estimator~baseline pairs of a cell (common random numbers)."""
     from pathlib import Path
@@ -54,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
 
     reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per pair
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     cells = parse_cells(args.cell)
-    out = paired_comparisons(read_inputs(args.inputs, "estimate"), cells=cells, confidence=args.confidence,
-                             n_resamples=args.resamples)
+    frames = read_inputs(args.inputs, "estimate")
+    check_comparable(frames, cells, args.cell or [])
+    check_resamples(args.resamples, frames)
+    out = paired_comparisons(frames, cells=cells, confidence=args.confidence, n_resamples=args.resamples)
     write_frame_csv(out, args.output, provenance(kind="comparisons"))
     return 0

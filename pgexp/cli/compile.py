@@ -29,6 +29,6 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import dump
     from pgexp.study.warmup import warm
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="json")
     dump({"compiled": args.family, "seconds": warm(args.family)}, args.output)
     return 0

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from pgexp.analysis.curves import learning_curves, policy_traces, split_seeds, training_summary
-    from pgexp.cli.common import check_outputs
+    from pgexp.cli.common import check_outputs, check_resamples
+    from pgexp.errors import UserError
     from pgexp.io import write_frame_csv
     from pgexp.memory import reuse_freed_memory
     from pgexp.provenance import provenance
@@ -59,13 +60,19 @@ def run(args: argparse.Namespace) -> int:
     outputs = [(args.curves, "--curves"), (args.summary, "--summary")] + ([(args.traces, "--traces")]
                                                                           if args.traces else [])
     for path, option in outputs:
-        check_outputs(path, option=option)
+        check_outputs(path, option=option, fmt="parquet")
     check_outputs(*(str(Path(p).with_suffix(s)) for p, _ in outputs for s in (".parquet", ".csv")),
                   option="--curves/--summary/--traces")
-    runs = pd.concat(read_inputs(args.inputs, "train"), ignore_index=True)
+    frames = read_inputs(args.inputs, "train")
+    check_resamples(args.resamples, frames, ["estimator", "baseline", "step_size", "iteration"])
+    runs = pd.concat(frames, ignore_index=True)
     seeds = sorted(int(s) for s in runs["seed"].unique())
     if args.selection_seeds:
         selection = sorted(parse_list(args.selection_seeds, SEED, "--selection-seeds"))
+        missing = [s for s in selection if s not in seeds]
+        if missing:
+            raise UserError(f"--selection-seeds: seed {missing[0]} is not in the tables; allowed: some of their seeds "
+                            f"({', '.join(map(str, seeds))})")
         reported = [s for s in seeds if s not in selection] or selection
     else:
         selection, reported = split_seeds(seeds)

@@ -8,8 +8,10 @@ from pgexp.cli.common import (
     PROBABILITY,
     add_problem_options,
     add_tag_option,
+    check_exact_cost,
     check_outputs,
     gaussian_options,
+    lam_for,
     parse_tags,
 )
 from pgexp.io import write_frame_csv
@@ -27,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "whole rows).")
     add_problem_options(p)
     p.add_argument("--pairs", default=None, metavar="EST~BASE,...", help="default: every decomposable pair")
-    p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (default 0.95)")
+    p.add_argument("--lam", type=PROBABILITY, default=None,
+                   help="GAE's lambda in [0, 1] (default 0.95; GAE pairs only)")
     p.add_argument("--per-step", action="store_true", help="also one row per step")
     add_tag_option(p)
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
@@ -49,15 +52,17 @@ def run(args: argparse.Namespace) -> int:
     if is_lqr(args.env):
         raise UserError(f"--env {args.env}: the Doob decomposition is computed for finite MDPs; a linear-quadratic "
                         "problem has exact moments (pgexp exact-variance) but no decomposition")
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
-    wanted = parse_pairs(args.pairs) if args.pairs else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
+    wanted = parse_pairs(args.pairs) if args.pairs is not None else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
+    args.lam = lam_for(args.lam, [e for e, _ in wanted])
     tags = parse_tags(args.tag, "decomposition")
 
     def build(h):
         return build_problem(args.env, features=args.features, policy=args.policy, theta=args.theta,
                              gamma=args.gamma, horizon=h, track="tabular", **gaussian_options(args))
 
+    check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(wanted))
     df = decomposition_table(build, horizons, wanted, lam=args.lam, per_step=args.per_step)
     for k, v in tags.items():
         df.insert(0, k, v)

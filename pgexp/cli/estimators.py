@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         pairs = [b for e, b, _, _ in rows("lqr") if e == name]
         if pairs:
             print(f"  {name}: baselines {', '.join(pairs)}")
-    print("\nContinuous-state tasks (gym:CartPole-v1, gym:Pendulum-v1, gym:InvertedPendulum-v5, ...; a Monte-Carlo "
-          "reference):")
+    print("\nContinuous-state tasks (those pgexp envs lists as continuous: gym:CartPole-v1, gym:Pendulum-v1, ...; a "
+          "Monte-Carlo reference):")
     for name in ESTIMATORS:
         pairs = [b for e, b, _, _ in rows("continuous") if e == name]
         if pairs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import add_problem_options, check_outputs, number, problem_from_args
+from pgexp.cli.common import INDENT, add_problem_options, check_exact_cost, check_outputs, problem_from_args
 
 EXAMPLE = "pgexp exact --env short_corridor --theta zeros"
 
@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="write the JSON here (atomically) instead of stdout")
     p.add_argument("--full", action="store_true",
                    help="add time-indexed V_steps, Q_steps and state_dist (finite horizon)")
-    p.add_argument("--indent", type=number(0, integer=True), default=None,
+    p.add_argument("--indent", type=INDENT, default=None,
                    help="pretty-print the JSON with this indent")
     p.set_defaults(func=run)
     return p
@@ -30,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.exact.summary import exact_summary
     from pgexp.io import dump
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="json")
     problem = problem_from_args(args)
     if problem.track == "lqr":
         from pgexp.exact.lqr import summary
 
         dump(summary(problem, full=args.full), args.output, indent=args.indent)
         return 0
+    check_exact_cost(problem, [problem.mdp.horizon], 1)
     dump(exact_summary(problem, full=args.full), args.output, indent=args.indent)
     return 0

@@ -9,8 +9,10 @@ from pgexp.cli.common import (
     PROBABILITY,
     add_problem_options,
     add_tag_option,
+    check_exact_cost,
     check_outputs,
     gaussian_options,
+    lam_for,
     parse_list,
     parse_tags,
 )
@@ -36,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pairs", default=None, metavar="EST~BASE,...",
                    help="default: every pair with an exact counterpart")
     p.add_argument("--batch-size", default="1", metavar="N[,N...]", help="batch sizes (default 1)")
-    p.add_argument("--lam", type=PROBABILITY, default=0.95, help="GAE's lambda in [0, 1] (default 0.95)")
+    p.add_argument("--lam", type=PROBABILITY, default=None,
+                   help="GAE's lambda in [0, 1] (default 0.95; GAE pairs only)")
     add_tag_option(p)
     p.add_argument("--output", required=True, metavar="OUT.parquet", help="also writes OUT.csv")
     p.set_defaults(func=run)
@@ -90,10 +93,11 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     pairs = parse_pairs(args.pairs)
+    args.lam = lam_for(args.lam, [e for e, _ in pairs])
     tags = parse_tags(args.tag, "exact_variance")
 
     def build(h):
@@ -105,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
         rows = lqr_curves(build, horizons, pairs, sizes, lam=args.lam)
     else:
+        check_exact_cost(build(max((h for h in horizons if h is not None), default=None)), horizons, len(pairs))
         rows = exact_curves(build, horizons, pairs, sizes, lam=args.lam)
     df = pd.DataFrame(rows, columns=COLUMNS)
     # whether the lecture's H^3 argument applies at each horizon (same-sign rewards, gamma = 1, no early end)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 
 from pgexp.cli.common import (
+    INDENT,
     POSITIVE_INT,
     PROBABILITY,
     add_problem_options,
+    check_exact_cost,
     check_outputs,
+    lam_for,
     number,
     parse_list,
     problem_from_args,
@@ -44,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--value", default=None, metavar="PATH.npy",
                    help="GAE's value table V, shape (S,) or time-indexed (H+1, S) with last row 0 (implies "
                         "--baseline value_table)")
-    p.add_argument("--lam", type=PROBABILITY, default=0.95,
+    p.add_argument("--lam", type=PROBABILITY, default=None,
                    help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
     p.add_argument("--group-size", type=POSITIVE_INT, default=None, metavar="G",
@@ -71,7 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "interval), auto (the recursion where it applies)")
     p.add_argument("--output", default=None, metavar="PATH.json",
                    help="write the JSON here (atomically) instead of stdout")
-    p.add_argument("--indent", type=number(0, integer=True), default=None,
+    p.add_argument("--indent", type=INDENT, default=None,
                    help="pretty-print the JSON with this indent")
     p.set_defaults(func=run)
     return p
@@ -84,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.exact.moments import exact_variance
     from pgexp.io import dump
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="json")
+    args.lam = lam_for(args.lam, [args.estimator])
 
     from pgexp.cli.common import critic_baseline
 
@@ -115,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.method in ("recursion", "monte_carlo"):
         raise UserError(f"--method {args.method}: linear-quadratic problems only; finite MDPs: auto, enumeration, dp")
+    check_exact_cost(problem, [problem.mdp.horizon], 1 + len(sizes))
     from pgexp.exact.groups import GROUP_ESTIMATORS
 
     if args.group_size is not None or args.estimator in GROUP_ESTIMATORS:

@@ -10,6 +10,7 @@ from pgexp.cli.common import (
     SEED,
     add_problem_options,
     add_tag_option,
+    check_exact_cost,
     check_outputs,
     number,
     parse_list,
@@ -51,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.exact.tradeoff import DEFAULT_LAMS, lambda_tradeoff
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     tags = parse_tags(args.tag, "gae_lambda_tradeoff")
     problem = problem_from_args(args, lqr=False)
     lams = parse_list(args.lam, PROBABILITY, "--lam") if args.lam else list(DEFAULT_LAMS)
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     value = load_value_table(args.value) if args.value else None
+    check_exact_cost(problem, [problem.mdp.horizon], 2 * len(lams))
     rows = lambda_tradeoff(problem, lams, sizes, estimator=args.estimator, perturbation=args.perturbation,
                            seed=args.perturbation_seed, value=value)
     df = pd.DataFrame(rows)

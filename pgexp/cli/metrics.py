@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, int_or_text, read_inputs
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, check_resamples, int_or_text, read_inputs
 
 EXAMPLE = "pgexp metrics est.parquet --output metrics.parquet --resamples 2000"
 
@@ -41,19 +41,37 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def check_reference(frames: list, ref: int | str | None, horizon_text: str | None, batch_size: int | None) -> None:
+    """``--reference-horizon`` / ``--reference-batch-size`` must name a horizon / batch size of the tables (a cell the
+    sweeps meet at); otherwise no cell would be labelled and the figures would have no sweep."""
+    from pgexp.errors import UserError
+
+    horizons = sorted({int(h) for df in frames for h in df["horizon"].unique()})
+    sizes = sorted({int(n) for df in frames for n in df["batch_size"].unique()})
+    if isinstance(ref, int) and ref not in horizons:
+        shown = ", ".join("inf" if h == -1 else str(h) for h in horizons)
+        raise UserError(f"--reference-horizon {horizon_text}: no cell has this horizon; allowed: one of the tables' "
+                        f"horizons ({shown}) or any")
+    if batch_size is not None and batch_size not in sizes:
+        raise UserError(f"--reference-batch-size {batch_size}: no cell has this batch size; allowed: one of the "
+                        f"tables' batch sizes ({', '.join(map(str, sizes))})")
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pgexp.analysis.metrics import metrics_frame
     from pgexp.errors import UserError
-    from pgexp.io import write_frame, write_frame_csv
+    from pgexp.io import check_output, write_frame, write_frame_csv
     from pgexp.memory import reuse_freed_memory
     from pgexp.problems import parse_horizon
     from pgexp.provenance import provenance
 
     reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
     csvs = [str(Path(p).with_suffix(".csv")) for p in (args.output if args.csv else None, args.comparisons) if p]
-    check_outputs(args.output, args.slopes, args.comparisons, *csvs)
+    check_output(args.slopes, "--slopes", fmt="parquet")  # each named by its option first
+    check_output(args.comparisons, "--comparisons", fmt="parquet")
+    check_outputs(args.output, args.slopes, args.comparisons, *csvs, fmt="parquet")  # and no two the same
     if args.comparisons and (args.reference_horizon in (None, "any") or args.reference_batch_size is None):
         raise UserError("--comparisons: compares the reference cell; give --reference-horizon H (not any) and "
                         "--reference-batch-size N")
@@ -64,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             if args.reference_horizon else None
         ref = -1 if args.reference_horizon and ref_h is None else ref_h
     frames = read_inputs(args.inputs, "estimate")
+    check_reference(frames, ref, args.reference_horizon, args.reference_batch_size)
+    check_resamples(args.resamples, frames)
     inputs = [str(p) for p in args.inputs]
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
                         reference_batch_size=args.reference_batch_size)

@@ -58,19 +58,32 @@ def parse_pair(item: str) -> tuple[str, str]:
     return est, base
 
 
+def check_monte_carlo(problem, args: argparse.Namespace, pairs: int, sizes: list[int]) -> None:
+    """The Monte-Carlo half: ``--replicates`` batch estimates per pair and batch size, and their bootstrap."""
+    from pgexp.memory import TRAJECTORIES_PER_SECOND, require_memory, require_work, resample_cost
+
+    what = f"--replicates {args.replicates} x {pairs} pair(s) x --batch-size {','.join(map(str, sizes))}"
+    require_memory(2 * 8.0 * args.replicates * pairs * len(sizes) * (problem.policy.dim + 8), what)
+    require_work(args.replicates * pairs * sum(sizes) * 2 / TRAJECTORIES_PER_SECOND, what)
+    resample_cost(args.resamples, [args.replicates] * pairs * len(sizes))
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pgexp.audit.normalization import normalization_table
+    from pgexp.audit.normalization import check_enumerable, normalization_table
     from pgexp.estimators import LAM
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     tags = parse_tags(args.tag, "normalization_bias")
     pairs = parse_list(args.pairs, parse_pair, "--pairs")
     sizes = parse_list(args.batch_size, POSITIVE_INT, "--batch-size")
     problem = problem_from_args(args, lqr=False)
+    check_enumerable(problem, f"--env {args.env}" + (f" --horizon {args.horizon}" if args.horizon else ""))
+    if args.replicates is not None:
+        check_monte_carlo(problem, args, len(pairs), sizes)
     df = normalization_table(problem, pairs, sizes, lam=LAM.default if args.lam is None else args.lam,
                              replicates=args.replicates, seed=args.seed, confidence=args.confidence,
                              resamples=args.resamples)

@@ -62,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{option(role)}: not a table of figure {spec.name}; it takes "
                             f"{', '.join(option(r) for r in spec.tables)}")
     tables = {role: read_table(path, option(role)) for role, path in given.items()}
-    fig = spec.make(tables, {role: f"{option(role)} {path}" for role, path in given.items()})
+    sources = {role: f"{option(role)} {path}" for role, path in given.items()}
+    spec.check(tables, sources)  # the tables first (a mistake there is named first), then the outputs, then drawing
     out = Path(args.output)
+    check_outputs(args.output, fmt="figure")  # as given (a directory, a trailing '/'), then the two files written
     check_outputs(str(out.with_suffix(".pdf")), str(out.with_suffix(".png")))
+    fig = spec.make(tables, sources)
     save_figure(fig, args.output)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, read_inputs
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, check_resamples, read_inputs
 
 EXAMPLE = ("pgexp practice-audit est_rtg.parquet est_rtg_common.parquet est_rtg_norm.parquet "
            "--output practice_audit.parquet")
@@ -51,8 +51,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--normalization-output: give it together with --normalization (and the other way round)")
     if args.normalization_output:
         outputs += [args.normalization_output, str(Path(args.normalization_output).with_suffix(".csv"))]
-    check_outputs(*outputs)
+    check_outputs(*outputs[:2], fmt="parquet")
+    check_outputs(*outputs[2:], option="--normalization-output", fmt="parquet")
     frames = read_inputs(args.inputs, "estimate")
+    check_resamples(args.resamples, frames)
     norm = read_inputs(args.normalization, "normalization_bias") if args.normalization else []
     out = audit_table(frames, confidence=args.confidence, resamples=args.resamples)
     write_frame_csv(out, args.output, provenance(kind="practice_audit", inputs=[str(p) for p in args.inputs]))

@@ -93,6 +93,15 @@ def extra_tables(items: list[str]) -> dict[str, str]:
         if key in TABLE_OPTIONS or key in out:
             raise UserError(f"--table {key}: given twice (or a named option); give each table once")
         out[key] = path
+    if out:
+        from pgexp.report.registry import load_sections
+
+        wanted = {k for section in load_sections().values() for k in section.needs} - set(TABLE_OPTIONS)
+        for key in out:
+            if key not in wanted:
+                named = ", ".join(f"--{k.replace('_', '-')}" for k in TABLE_OPTIONS)
+                raise UserError(f"--table {key}: no report section reads a table {key!r}; allowed: "
+                                f"{', '.join(sorted(wanted)) or 'none besides the named options'} ({named})")
     return out
 
 
@@ -115,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.report.html import build_report
     from pgexp.study import config_hash
 
-    check_outputs(args.output)
+    check_outputs(args.output, fmt="html")
     config = parse_config_json(args.config_json)
     figures = check_figures(args.figures)
     extra = extra_tables(args.table)

@@ -49,6 +49,13 @@ def feature_kind(text: str) -> str:
     return f"random:d={d}"
 
 
+def check_search_cost(args: argparse.Namespace, cells: int) -> None:
+    """:func:`pgexp.audit.signflip.check_search_cost` of the options."""
+    from pgexp.audit.signflip import check_search_cost as check
+
+    check(args.samples, cells, args.horizon, args.confirm_replicates, args.confirm_batch_size)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -59,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 
-    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")))
+    check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     features = parse_list(args.features, feature_kind, "--features")
     gammas = parse_list(args.gamma, PROBABILITY, "--gamma")
     if any(g >= 1 for g in gammas):
         raise UserError("--gamma: the common variant differs from reward_to_go only for gamma < 1; allowed: numbers "
                         "in [0, 1)")
+    check_search_cost(args, len(features) * len(gammas))
     rows, worst = search(features, gammas, horizon=args.horizon, samples=args.samples, seed=args.seed,
                          theta_scale=args.theta_scale, confidence=args.confidence)
     example = {f"example_{k}": v for k, v in worst.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, read_inputs
+from pgexp.cli.common import CONFIDENCE, POSITIVE_INT, check_outputs, check_resamples, read_inputs
 
 EXAMPLE = "pgexp slopes est.parquet --output slopes.parquet  # est.parquet from pgexp estimate --horizon 4,8,16 ..."
 
@@ -32,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
 
     reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per cell
-    check_outputs(args.output)
-    df = pd.concat(read_inputs(args.inputs, "estimate"), ignore_index=True)
+    check_outputs(args.output, fmt="parquet")
+    frames = read_inputs(args.inputs, "estimate")
+    check_resamples(args.resamples, frames)
+    df = pd.concat(frames, ignore_index=True)
     out = fit_slopes(df, n_resamples=args.resamples, confidence=args.confidence)
     write_frame(out, args.output, provenance(kind="slopes", inputs=[str(p) for p in args.inputs]))
     return 0

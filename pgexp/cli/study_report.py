@@ -47,10 +47,34 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def check_study_tables(study, tables: dict) -> None:
+    """The curves and the summary are this study's: its training jobs are tagged ``env_name=NAME`` and ``arm=ARM``
+    (:meth:`pgexp.study.paper.PaperStudy.train_args`), so a generic training table -- another study's, or one
+    without arms -- is refused rather than drawn as this paper's figure."""
+    from pgexp.errors import UserError
+
+    if not getattr(study, "arms", None):  # a study without training arms (mirage, groups)
+        return
+    want = sorted(arm.name for arm in study.arms)
+    for key in ("curves", "summary"):
+        df = tables.get(key)
+        if df is None:
+            continue
+        arms = sorted({str(a) for a in df["arm"].dropna() if str(a)}) if "arm" in df.columns else []
+        names = set(df["env_name"].astype(str)) if "env_name" in df.columns else set()
+        missing = [a for a in want if a not in arms]
+        if missing or names != {study.name}:
+            raise UserError(f"--{key}: not the tables of study {study.name} (arms {', '.join(want)}); this table has "
+                            f"env_name {', '.join(sorted(names)) or '(none)'} and arms {', '.join(arms) or '(none)'}; "
+                            f"allowed: pgexp curves over this study's pgexp train jobs (snakemake --configfile "
+                            f"config/studies/{study.name}.yaml)")
+
+
 def run(args: argparse.Namespace) -> int:
+    from pgexp.cli.common import check_outputs
     from pgexp.errors import UserError
     from pgexp.figures import get_figure
-    from pgexp.io import atomic_write_text, read_frame, save_figure
+    from pgexp.io import atomic_write_text, check_output_dir, read_frame, save_figure
     from pgexp.provenance import provenance
     from pgexp.report.paper_studies import study_html
     from pgexp.report.tucker2018 import mirage_html
@@ -64,15 +88,21 @@ def run(args: argparse.Namespace) -> int:
     study = load_paper_study({"study": raw})
     if study is None:
         raise UserError("--study-json: empty study section")
+    check_output_dir(args.outdir)
     needed = {"mirage": ("tucker",), "groups": ("length_curves", "length_summary", "group_variance")}.get(
         study.kind, ("curves", "summary"))
     for key in needed:
         if not getattr(args, key):
             raise UserError(f"--{key.replace('_', '-')}: required for the {study.kind} study {study.name}")
+    outdir = Path(args.outdir)
+    figures = [str(outdir / "figures" / f"{name}.{ext}") for name in study.figures for ext in ("pdf", "png")]
+    # OUTDIR/figures/ is made when the first figure is written
+    check_outputs(str(outdir / "report.html"), *(figures if (outdir / "figures").is_dir() else []), option="--outdir")
     roles = ("curves", "summary", "traces", "variance", "tucker", "metrics", "comparisons", "length_curves",
              "length_summary", "group_variance", "prompt_weights", "difficulty")
-    tables = {k: read_frame(getattr(args, k)) for k in roles if getattr(args, k)}
-    outdir = Path(args.outdir)
+    kinds = {"curves": "learning_curves", "summary": "training_summary"}  # checked as such (the others: any table)
+    tables = {k: read_frame(getattr(args, k), kinds.get(k)) for k in roles if getattr(args, k)}
+    check_study_tables(study, tables)
     pngs, captions = {}, {}
     for name in study.figures:
         spec = get_figure(name)

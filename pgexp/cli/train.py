@@ -12,6 +12,7 @@ from pgexp.cli.common import (
     add_group_option,
     add_problem_options,
     add_tag_option,
+    check_applicable,
     check_outputs,
     critic_baseline,
     number,
@@ -81,8 +82,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     g.add_argument("--checkpoints", default=None, metavar="0,50,100",
                    help="distinct iterations in [0, --iterations] whose theta is saved as OUT.theta<T>.npy")
     g.add_argument("--seed", required=True, metavar="S", help="seed >= 0 (or a comma-separated list of distinct seeds)")
-    g.add_argument("--eval-episodes", type=POSITIVE_INT, default=20,
-                   help="continuous-state problems: episodes per evaluation")
+    g.add_argument("--eval-episodes", type=POSITIVE_INT, default=None,
+                   help="continuous-state problems: episodes per evaluation (default 20)")
     g.add_argument("--record-every", type=POSITIVE_INT, default=1, metavar="K",
                    help="keep the rows of iterations 0, K, 2K, ... and each run's last (default 1: every iteration)")
     g.add_argument("--trace-seeds", default=None, metavar="S1,S2",
@@ -101,6 +102,23 @@ def parse_checkpoints(text: str | None, iterations: int) -> tuple[int, ...]:
         return ()
     within = number(0, iterations, integer=True) if iterations > 0 else number(0, 0, integer=True)
     return tuple(parse_list(text, within, f"--checkpoints (with --iterations {iterations})"))
+
+
+def check_train_budget(problem, args: argparse.Namespace, runs: int) -> None:
+    """Refuse a grid whose memory or work is hopeless before the first iteration (:func:`pgexp.memory.train_cost`);
+    a continuous task's episode counts a tenth of its time limit in steps, its evaluations too."""
+    from pgexp.memory import CONTINUOUS_STEPS_PER_SECOND, require_memory, train_cost
+    from pgexp.runs.estimate import batch_width, check_truth_cost
+
+    check_truth_cost(problem)  # J and grad J are exact at every iteration: at least one recursion
+    length, cause = batch_width(problem, getattr(args, "truncate", None))
+    require_memory(48.0 * args.batch_size * length + 32.0 * args.batch_size,
+                   f"{cause} x --batch-size {args.batch_size} (one batch of {args.batch_size} trajectories x {length} "
+                   "steps)")
+    continuous = problem.track == "continuous"
+    per_traj = problem.horizon / CONTINUOUS_STEPS_PER_SECOND / 10 if continuous else 0.0
+    evals = args.eval_episodes * per_traj / max(args.batch_size, 1) if continuous else 0.0
+    train_cost(args.iterations, runs, args.batch_size, per_traj + evals)
 
 
 def training_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -149,11 +167,21 @@ def run(args: argparse.Namespace) -> int:
     if len(pairs) * len(step_sizes) * len(seeds) > 1 and checkpoints:
         raise UserError("--checkpoints: give one --step-size, one --seed and one pair (checkpoint files are per run)")
     trace = tuple(parse_list(args.trace_seeds, SEED, "--trace-seeds")) if args.trace_seeds else ()
+    if set(trace) - set(seeds):
+        raise UserError(f"--trace-seeds: seed {sorted(set(trace) - set(seeds))[0]} is not one of --seed "
+                        f"({', '.join(map(str, seeds))}); allowed: some of the seeds trained")
     out = Path(args.output)
-    check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints))
+    check_outputs(args.output, *(str(out.with_name(f"{out.stem}.theta{t}.npy")) for t in checkpoints),
+                  fmt="parquet")
     grid = [(float(eta), int(seed)) for eta in step_sizes for seed in seeds]
     set_threads(args.threads)
     problem = with_group_size(problem_from_args(args, tabular=False), args.group_size)
+    check_applicable(args, pairs)
+    if args.eval_episodes is not None and problem.track != "continuous":
+        raise UserError(f"--eval-episodes {args.eval_episodes}: only for continuous-state problems (whose J is an "
+                        "evaluation return); this problem's J is exact")
+    args.eval_episodes = args.eval_episodes or 20
+    check_train_budget(problem, args, len(grid) * len(pairs))
     given = params_from_args(args)
     jobs = []
     for est, base in pairs:  # every pair checked before any runs

@@ -28,8 +28,9 @@ import importlib
 import inspect
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pgexp.errors import UserError
@@ -43,11 +44,11 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # the step-weight rules and baseline kinds the fused kernels know (pgexp.estimators.fused; a test checks the match)
 KERNEL_RULES = ("reinforce", "reward_to_go", "reward_to_go_common", "gae", "gae_common", "advantage")
 BASELINE_KERNELS = ("zero", "table", "leave_one_out")
-# option names every estimation command already has: a hyperparameter may not take one
-RESERVED = frozenset({"env", "features", "policy", "theta", "gamma", "horizon", "estimator", "baseline", "batch_size",
-                      "replicates", "seed", "output", "tag", "threads", "plugin", "fit_batch_size", "reference_batch",
-                      "step_size", "optimizer", "iterations", "checkpoints", "eval_episodes",
-                      "normalize_advantages", "truncate", "bootstrap", "truncate_bootstrap"})
+# Who declares names a hyperparameter would collide with (it becomes an option --NAME of every estimation
+# command, a config key NAME and a table column NAME): the command line's parsers and the study config's
+# schema register themselves here (pgexp.cli, pgexp.study.config), so the names come from the declarations
+# themselves, never from a list kept beside them; the tables' columns are read from pgexp.tables.
+RESERVED_SOURCES: dict[str, Callable[[], Iterable[str]]] = {}
 
 
 def resolve(target: str | Callable, what: str) -> Callable:
@@ -376,6 +377,48 @@ def _check_fields(kind: str, name: str, tracks: tuple[str, ...], objectives: tup
         raise UserError(f"register_{kind} {name}: objectives {objectives!r}; allowed: a subset of {OBJECTIVES}")
 
 
+def reserved_names() -> dict[str, str]:
+    """Names a new hyperparameter may not take, each with what declares it: every option of every ``pgexp``
+    command, every key of the study config, every column of the estimate and training tables -- except the
+    registered hyperparameters' own (a plug-in may share ``lam`` with GAE, with the same bounds)."""
+    from pgexp.tables import ESTIMATE_COLUMNS, TRAIN_COLUMNS
+
+    out: dict[str, str] = {}
+    for what, source in RESERVED_SOURCES.items():
+        for n in source():
+            out.setdefault(n, what)
+    for c in (*ESTIMATE_COLUMNS, *TRAIN_COLUMNS):
+        out.setdefault(c, "a column of the estimate and training tables")
+    for h in hyperparameters():
+        out.pop(h, None)
+    return out
+
+
+def check_new_name(kind: str, name: str, registry: Mapping[str, Any], replace: bool) -> None:
+    """A registered name is refused unless the caller asks to replace it; the same module registering again (a
+    plug-in imported twice) replaces its own entry."""
+    previous = registry.get(name)
+    if previous is None or replace:
+        return
+    import sys
+
+    caller = sys._getframe(2).f_code.co_filename  # the module that called register_<kind>
+    if REGISTERED_BY.get((kind, name)) == caller:
+        return
+    where = REGISTERED_BY.get((kind, name), "?")
+    owner = "a built-in" if is_builtin(where) else f"registered by {where}"
+    raise UserError(f"register_{kind} {name}: the name is taken ({owner}); choose another name, or pass "
+                    "replace=True to replace it")
+
+
+REGISTERED_BY: dict[tuple[str, str], str] = {}  # (kind, name) -> the file whose code registered it
+
+
+def is_builtin(filename: str) -> bool:
+    """Whether a registering file is pgexp's own registry of built-ins (``pgexp/estimators/__init__.py``)."""
+    return Path(filename).resolve() == Path(__file__).resolve().with_name("__init__.py")
+
+
 def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, ...] | list[str] = ("none",),
                        unbiased: Unbiased = True, objectives: tuple[str, ...] | list[str] = OBJECTIVES,
                        hyperparameters: tuple[Hyperparameter, ...] | list[Hyperparameter] = (),
@@ -384,14 +427,17 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                        order: int | None = None, doc: str = "", vectorized: bool = False,
                        kernel: str | None = None, training_kernel: str | None = None,
                        min_group_size: int | None = None, scale: str | Callable | None = None,
-                       oracle: bool = False) -> Estimator:
+                       oracle: bool = False, replace: bool = False) -> Estimator:
     """Register an estimator under ``name`` (callable from a user's module: ``pgexp.register_estimator``).
 
-    ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  Registering a
-    name again replaces the entry (as Gymnasium's ``register`` does).
+    ``fn(batch) -> w`` of shape ``(N, L)``; see :class:`Estimator` for the other fields.  A name already
+    registered (a built-in, or another plug-in's) is refused unless ``replace=True`` asks to replace it.
+    A hyperparameter may not take a name the command line, the config or the tables already use
+    (:func:`reserved_names`).
     """
     tracks, objectives, baselines = tuple(tracks), tuple(objectives), tuple(baselines)
     _check_fields("estimator", name, tracks, objectives)
+    check_new_name("estimator", name, ESTIMATORS, replace)
     unknown = [b for b in baselines if b not in BASELINES]
     if not baselines or unknown:
         raise UserError(f"register_estimator {name}: baselines {list(baselines)!r}; allowed: {', '.join(BASELINES)}")
@@ -401,10 +447,15 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
         raise UserError(f"register_estimator {name}: kernel {kernel!r}; allowed: one of {', '.join(KERNEL_RULES)} "
                         "(with sampling 'trajectories'), or none")
     hps = tuple(hyperparameters)
+    # the built-ins' own names are those the options, keys and columns were declared for (tests/test_plugins.py)
+    taken = reserved_names() if hps and not is_builtin(sys_caller()) else {}
     for h in hps:
-        if not NAME_RE.match(h.name) or h.name in RESERVED:
-            raise UserError(f"register_estimator {name}: hyperparameter name {h.name!r} is not allowed "
-                            f"(an identifier, not one of {', '.join(sorted(RESERVED))})")
+        if not NAME_RE.match(h.name):
+            raise UserError(f"register_estimator {name}: hyperparameter name {h.name!r}; allowed: lower-case letters, "
+                            "digits and '_'")
+        if h.name in taken:
+            raise UserError(f"register_estimator {name}: hyperparameter name {h.name!r} is taken ({taken[h.name]}); "
+                            "allowed: a name no command option, config key or table column has")
         h.validate(h.default, f"register_estimator {name}: default of {h.name}")
         other = hyperparameter(h.name)
         if other is not None and (other.low, other.high) != (h.low, h.high):
@@ -427,6 +478,7 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
                     vectorized=bool(vectorized), kernel=kernel, training_kernel=training_kernel,
                     min_group_size=min_group_size, scale=scale, oracle=bool(oracle))
     ESTIMATORS[name] = est
+    REGISTERED_BY[("estimator", name)] = sys_caller()
     return est
 
 
@@ -436,10 +488,12 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                       color: str | None = None, order: int | None = None, marker: str = "P",
                       shade: float = 0.2, vectorized: bool = False, kernel: str | None = None,
                       table: str | Callable | None = None, action_dependent: bool = False,
-                      oracle: bool = False) -> Baseline:
-    """Register a baseline under ``name``; see :class:`Baseline` for the fields."""
+                      oracle: bool = False, replace: bool = False) -> Baseline:
+    """Register a baseline under ``name``; see :class:`Baseline` for the fields.  A name already registered is
+    refused unless ``replace=True``."""
     tracks = tuple(tracks)
     _check_fields("baseline", name, tracks)
+    check_new_name("baseline", name, BASELINES, replace)
     if kernel is not None and (kernel not in BASELINE_KERNELS or (kernel == "table") != (table is not None)):
         raise UserError(f"register_baseline {name}: kernel {kernel!r}; allowed: one of {', '.join(BASELINE_KERNELS)} "
                         "(a table function exactly with 'table'), or none")
@@ -450,7 +504,15 @@ def register_baseline(name: str, values: str | Callable | None, *, doc: str, fit
                     marker=marker, shade=float(shade), vectorized=bool(vectorized), kernel=kernel, table=table,
                     action_dependent=bool(action_dependent), oracle=bool(oracle))
     BASELINES[name] = spec
+    REGISTERED_BY[("baseline", name)] = sys_caller()
     return spec
+
+
+def sys_caller() -> str:
+    """The file of the code that called ``register_*`` (two frames up)."""
+    import sys
+
+    return sys._getframe(2).f_code.co_filename
 
 
 def is_oracle(estimator: str, baseline: str) -> bool:

@@ -139,7 +139,8 @@ def make_features(spec: str | None, mdp: FiniteMDP) -> Features:
         o = check_keys(parsed, {"d": 8, "seed": 0, "scale": 1.0}, what="--features")
         if isinstance(o["d"], bool) or not isinstance(o["d"], int) or o["d"] < 1:
             raise UserError(f"--features random: d={o['d']!r}; allowed: a positive integer")
-        require_memory(8.0 * S * A * o["d"], f"--features random:d={o['d']} ({S} states x {A} actions x d)")
+        # the draw, the features and their policy-centred copies are held at once: four (S, A, d) arrays
+        require_memory(4 * 8.0 * S * A * o["d"], f"--features random:d={o['d']} ({S} states x {A} actions x d)")
         rng = np.random.default_rng(np.random.SeedSequence([int(o["seed"]), S, A, o["d"]]))
         phi = float(o["scale"]) * rng.standard_normal((S, A, o["d"]))  # internal rows too: same draws as ever
         return DenseFeatures(phi, name=parsed.canonical(), num_internal=k)

@@ -35,6 +35,7 @@ import torch
 from torch.func import functional_call, jacrev, vjp, vmap
 
 from pgexp.errors import UserError
+from pgexp.memory import require_memory
 from pgexp.policies.mlp_spec import MLP_DEFAULTS, MLPSpec, parse_hidden, parse_mlp_spec
 from pgexp.specs import Spec
 
@@ -64,6 +65,10 @@ class TorchMLP:
             layers.append(torch.nn.utils.skip_init(torch.nn.Linear, a, b, dtype=DTYPE, device="meta"))
             if i < len(sizes) - 2:
                 layers.append(ACTIVATIONS[activation]())
+        params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+        # theta, its gradient, an optimiser's two moments and the per-sample work hold about six copies
+        require_memory(6 * 8.0 * params, f"--policy mlp:hidden={'x'.join(map(str, self.hidden))} ({params:.3g} "
+                                         f"parameters for {self.in_dim} inputs and {self.out_dim} outputs)")
         self.module = torch.nn.Sequential(*layers)
         self.names = [n for n, _ in self.module.named_parameters()]
         self.shapes = [tuple(p.shape) for _, p in self.module.named_parameters()]

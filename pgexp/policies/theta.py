@@ -27,15 +27,7 @@ def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.n
                             "use zeros, random:seed=S,scale=X or PATH.npy")
         return np.asarray(policy.default_theta(), dtype=np.float64)
     if text.endswith(".npy"):
-        path = Path(text)
-        if not path.is_file():
-            raise UserError(f"--theta: no such file {text!r}")
-        theta = np.load(path, allow_pickle=False).astype(np.float64).reshape(-1)
-        if theta.shape != (dim,):
-            raise UserError(f"--theta {text}: has {theta.size} entries; this policy has dim = {dim}")
-        if not np.all(np.isfinite(theta)):
-            raise UserError(f"--theta {text}: contains non-finite values")
-        return theta
+        return theta_file(text, dim)
     if text.startswith("values:"):
         try:
             theta = np.array([float(x) for x in text[len("values:"):].split(";")], dtype=np.float64)
@@ -55,3 +47,24 @@ def make_theta(spec: str | None, dim: int, policy: object | None = None) -> np.n
         return float(o["scale"]) * rng.standard_normal(dim)
     raise UserError(f"--theta: {text!r}; allowed: init, zeros, random:seed=S,scale=X, values:X;Y;..., or a PATH.npy "
                     "of length dim")
+
+
+def theta_file(text: str, dim: int) -> np.ndarray:
+    """A ``PATH.npy`` theta: a 1-d array of ``dim`` finite numbers, else a one-line error naming the file."""
+    path = Path(text)
+    if not path.is_file():
+        raise UserError(f"--theta: no such file {text!r}")
+    try:
+        raw = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UserError(f"--theta {text}: not a .npy array ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(raw, np.ndarray) or raw.dtype.kind not in "biuf":
+        raise UserError(f"--theta {text}: holds {getattr(raw, 'dtype', type(raw))} values; allowed: numbers")
+    if raw.ndim != 1:
+        raise UserError(f"--theta {text}: has shape {raw.shape}; allowed: a 1-d array of dim = {dim} entries")
+    theta = raw.astype(np.float64)
+    if theta.shape != (dim,):
+        raise UserError(f"--theta {text}: has {theta.size} entries; this policy has dim = {dim}")
+    if not np.all(np.isfinite(theta)):
+        raise UserError(f"--theta {text}: contains non-finite values")
+    return theta

@@ -106,6 +106,60 @@ def gym_task(spec: str) -> GymTask:
         env.close()
 
 
+def latest_versions(ids: list[str]) -> list[str]:
+    """The newest version of each task name (``CartPole-v0``, ``CartPole-v1`` -> ``CartPole-v1``)."""
+    best: dict[str, tuple[int, str]] = {}
+    for env_id in ids:
+        name, _, version = env_id.rpartition("-v")
+        v = int(version) if version.isdigit() else -1
+        if name not in best or v > best[name][0]:
+            best[name] = (v, env_id)
+    return sorted(env_id for _, env_id in best.values())
+
+
+MUJOCO = ("InvertedPendulum-v5", "Hopper-v5")  # the mujoco package is a dependency; these are tested
+
+
+@cache
+def gym_families() -> dict[str, list[str]]:
+    """``{"tabular": [...], "continuous": [...]}``: Gymnasium's registered tasks that pgexp can build.
+
+    Gymnasium's own toy-text and classic-control packages are tried, and the MuJoCo tasks pgexp tests
+    (:data:`MUJOCO`; other packages need optional simulators); a task is tabular when it exposes its transition
+    table, continuous when :func:`gym_task` accepts it -- the one description of the continuous-state tasks:
+    ``pgexp envs`` prints it, and a config or command that refuses a task lists it (:func:`continuous_choices`).
+    """
+    import warnings
+
+    import gymnasium as gym
+
+    from pgexp.problems.gym_toytext import has_table
+
+    tabular, continuous = [], []
+    ids = [k for k, spec in gym.envs.registry.items() if isinstance(spec.entry_point, str)
+           and spec.entry_point.startswith(("gymnasium.envs.toy_text", "gymnasium.envs.classic_control"))]
+    for env_id in [*latest_versions(ids), *MUJOCO]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            env = gym.make(env_id)
+            table = has_table(env.unwrapped)
+            env.close()
+            if table:
+                tabular.append(env_id)
+                continue
+            try:
+                gym_task(f"gym:{env_id}")
+            except UserError:
+                continue
+            continuous.append(env_id)
+    return {"tabular": tabular, "continuous": continuous}
+
+
+def continuous_choices() -> str:
+    """The continuous-state tasks as the user writes them, for an error's "allowed: ..."."""
+    return ", ".join(f"gym:{t}" for t in gym_families()["continuous"])
+
+
 def is_continuous_gym(spec: str) -> bool:
     """Whether an ``--env`` spec names a continuous-state Gymnasium task rather than a tabular problem
     (``gym:FrozenLake-v1`` is tabular: Gymnasium publishes its transition table)."""

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from pgexp.errors import UserError
 from pgexp.problems.mdp import FiniteMDP, make_mdp
 from pgexp.problems.registry import apply_common
-from pgexp.specs import Spec
+from pgexp.specs import Spec, check_value
 
 
 def has_table(unwrapped: Any) -> bool:
@@ -53,6 +53,25 @@ def table_arrays(unwrapped: Any) -> tuple[sp.csr_array, np.ndarray, np.ndarray]:
     return P, r, mu
 
 
+def check_gym_kwargs(env_id: str, kwargs: dict[str, Any]) -> None:
+    """Refuse a keyword of another type than the task's constructor default (``is_slippery=maybe`` would reach
+    Gymnasium as a truthy string, a slippery lake by accident), naming the key and what is allowed."""
+    import inspect
+
+    import gymnasium as gym
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        entry = gym.spec(env_id).entry_point
+        creator = load_env_creator(entry) if isinstance(entry, str) else entry
+        params = inspect.signature(creator).parameters  # type: ignore[arg-type]
+    except Exception:  # an unknown id or an odd entry point: gym.make says what is wrong
+        return
+    for key, value in kwargs.items():
+        if key in params and params[key].default is not inspect.Parameter.empty:
+            check_value(f"--env gym:{env_id}", "", key, value, params[key].default)
+
+
 def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
     try:
         import gymnasium as gym
@@ -60,10 +79,12 @@ def build(o: dict[str, Any], spec: Spec) -> FiniteMDP:
         raise UserError("--env gym: gymnasium is not installed (pip install gymnasium)") from exc
     kwargs = {k: v for k, v in o.items() if k not in {"gamma", "horizon"}}
     env_id = spec.target or ""
+    check_gym_kwargs(env_id, kwargs)
     try:
         env = gym.make(env_id, **kwargs)
     except Exception as exc:  # gymnasium raises many types for unknown ids / bad kwargs
-        raise UserError(f"--env gym:{env_id}: {exc}") from None
+        raise UserError(f"--env gym:{env_id}: {str(exc).rstrip('.')}; allowed: a task pgexp envs lists (its toy-text "
+                        "tasks with their keys, its continuous-state tasks)") from None
     unwrapped = env.unwrapped
     if not has_table(unwrapped):
         raise UserError(

@@ -177,6 +177,11 @@ def _check_features(phi: np.ndarray, num_states: int, num_actions: int) -> None:
         raise UserError(f"field 'phi': non-finite value at index {_first_bad(~np.isfinite(phi))}")
 
 
+# |r| at most this: a return sums up to 1e5 rewards, a variance squares it and sums over coordinates, all in
+# float64 (max 1.8e308), so 1e100 leaves a wide margin and no real problem near it
+REWARD_LIMIT = 1e100
+
+
 def validate(
     P: sp.csr_array,
     r: np.ndarray,
@@ -193,6 +198,10 @@ def validate(
     S, A = _check_shapes(P, r)
     if not np.all(np.isfinite(r)):
         raise UserError(f"field 'r': non-finite value at index {_first_bad(~np.isfinite(r))}; all must be finite")
+    if np.any(np.abs(r) > REWARD_LIMIT):
+        i = _first_bad(np.abs(r) > REWARD_LIMIT)
+        raise UserError(f"field 'r': {r[i]:g} at index {i}; allowed: |r| <= {REWARD_LIMIT:g} (returns, their squares "
+                        "and variances must stay finite in float64)")
     _check_transitions(P, A)
     _check_start(mu, S)
     if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and 0.0 <= gamma <= 1.0):

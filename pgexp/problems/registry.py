@@ -110,7 +110,12 @@ def env_options(spec: Spec) -> dict[str, Any]:
 def make_env(text: str | Spec) -> FiniteMDP:
     """Build the MDP a spec string names, e.g. ``garnet:states=100,actions=4,branching=5,seed=0``."""
     spec = env_spec(text)
-    return REGISTRY[spec.name].build(env_options(spec), spec)
+    try:
+        return REGISTRY[spec.name].build(env_options(spec), spec)
+    except UserError as exc:  # a builder's own check ("field 'r': ...") names the spec it came from
+        if str(exc).startswith("--env"):
+            raise
+        raise UserError(f"--env {spec.canonical() if isinstance(text, Spec) else text}: {exc}") from None
 
 
 def declared_gamma(text: str | Spec) -> float | None:

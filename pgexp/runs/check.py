@@ -7,9 +7,10 @@ for every built-in, and a user runs the same list on their plug-in.  Each check 
 
 * ``registration`` -- the spec is consistent (baselines known, hyperparameter defaults in range, the
   unbiasedness rule answers for every accepted baseline, at ``gamma = 1`` and below when it reads the discount);
+* ``finite``       -- every replicate is finite (first: an estimator that returns NaN fails here, and every
+  check after it that would read its numbers fails too, never "passes" on NaN);
 * ``shapes``       -- ``fn(batch)`` returns ``(N, L)`` weights and the job table has one ``dim``-long gradient
   per replicate and positive ``env_steps``, for every accepted baseline;
-* ``finite``       -- every replicate of every run below is finite;
 * ``determinism``  -- the same seed gives the same table bit for bit, another seed another one;
 * ``common_random_numbers`` -- an estimator on the job's common trajectories sees exactly REINFORCE's
   trajectories (same batch returns), so comparisons are paired;
@@ -154,7 +155,11 @@ def _params_text(params: dict[str, float]) -> str:
 
 def max_z(G: np.ndarray, g_true: np.ndarray) -> tuple[float, int]:
     """Largest per-coordinate ``|mean - exact| / se`` and its coordinate; a constant, wrong coordinate is
-    infinitely far, a constant, right one is not tested (z = 0)."""
+    infinitely far, a constant, right one is not tested (z = 0); a coordinate with a non-finite estimate is
+    infinitely far (NaN must never read as z = 0)."""
+    bad = ~np.all(np.isfinite(G), axis=0)
+    if bad.any():
+        return float("inf"), int(np.argmax(bad))
     se = G.std(axis=0, ddof=1) / np.sqrt(G.shape[0])
     dev = np.abs(G.mean(axis=0) - g_true)
     scale = max(1.0, float(np.abs(g_true).max(initial=0.0)))
@@ -273,6 +278,8 @@ def check_determinism(est: Estimator) -> CheckResult:
     b = baseline_names(est, prob.track)[-1]
     kw: dict[str, Any] = {"batch_size": _size(prob, 5), "replicates": 4, "progress": False, "reference_batch": 50}
     a, a2, c = (run_estimate(prob, est.name, b, seed=s, **kw) for s in (3, 3, 4))
+    if not np.all(np.isfinite(np.asarray(a.column("grad").to_pylist(), dtype=np.float64))):
+        return CheckResult("determinism", False, f"{est.name}~{b} on {cp.id}: non-finite gradients (see finite)")
     if not a.equals(a2):
         return CheckResult("determinism", False, f"{est.name}~{b} on {cp.id}: the same seed gave different tables")
     if a.column("grad").equals(c.column("grad")):
@@ -363,13 +370,18 @@ def check_unbiased(est: Estimator, cp: CheckProblem, prob: Any, baseline: str, p
     ctx = make_context(prob)
     c = claimed_scale(est, prob, baseline, params)
     g_true = c * ctx.truth().grad
+    tail = f"(M = {cp.replicates}, N = {cp.batch_size}, Bonferroni at {ALPHA:g} family-wise)"
+    claim = "unbiased" if c == 1.0 else f"E g = {c:.6g} grad J"
+    name = "unbiased" if c == 1.0 else "scaled"
+    bad = ~np.all(np.isfinite(G), axis=1)
+    if bad.any():
+        return CheckResult(name, False, f"{est.name}~{baseline}{_params_text(params)} on {cp.id}: "
+                                        f"{int(bad.sum())} of {cp.replicates} estimates non-finite: no mean to "
+                                        f"test {tail}")
     z, k = max_z(G, g_true)
     what = (f"{est.name}~{baseline}{_params_text(params)} on {cp.id} ({ctx.kind} objective"
             + (f", groups of {prob.group_size}" if getattr(prob, "group_size", 1) > 1 else "") + "): "
             + ("" if c == 1.0 else f"against {c:.6g} grad J, ") + f"max |z| = {z:.2f}")
-    tail = f"(M = {cp.replicates}, N = {cp.batch_size}, Bonferroni at {ALPHA:g} family-wise)"
-    claim = "unbiased" if c == 1.0 else f"E g = {c:.6g} grad J"
-    name = "unbiased" if c == 1.0 else "scaled"
     if z < bound:
         return CheckResult(name, True, f"{what} < {bound:.2f} {tail}")
     why = "biased although registered unbiased" if c == 1.0 else f"registered as {claim}, but it is not"
@@ -423,7 +435,7 @@ def estimator_checks(name: str) -> list[Check]:
             return shape_results["r"][i]
         return run
 
-    checks += [Check(name, "shapes", shapes(0)), Check(name, "finite", shapes(1)),
+    checks += [Check(name, "finite", shapes(1)), Check(name, "shapes", shapes(0)),
                Check(name, "determinism", lambda: check_determinism(est)),
                Check(name, "common_random_numbers", lambda: check_common_random_numbers(est))]
     if "optimal" in est.baselines:
@@ -449,8 +461,15 @@ def _bind(fn: Callable[..., CheckResult], *args: Any) -> Callable[[], CheckResul
 
 
 def iter_results(name: str) -> Iterator[CheckResult]:
+    """Each check's result; a check whose code raised (a plug-in's function that fails) is a failure naming it."""
     for check in estimator_checks(name):
-        yield check.run()
+        try:
+            yield check.run()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            yield CheckResult(check.name, False, f"raised {detail}")
 
 
 def check_estimator(name: str, out: Callable[[str], Any] = print) -> bool:

@@ -280,6 +280,108 @@ def scaled_tick(tick: Callable[[int], Any], factor: int) -> Callable[[int], None
     return scaled
 
 
+ROW_BYTES = 256  # an estimate table's row besides its two gradients (about 25 columns), in memory
+
+
+def steps_per_trajectory(problem: Any) -> tuple[int, int]:
+    """``(fewest, most)`` steps a trajectory of ``problem`` takes: the horizon the sampler runs (the effective
+    one of a discounted problem, a continuous task's time limit), or at least one step where episodes can end
+    earlier (an absorbing state: their length is not known without solving the problem)."""
+    horizon = getattr(problem, "horizon", None)
+    if problem.track == "lqr":  # no episode ends early; a discounted one runs until its tail is negligible
+        return (int(horizon), int(horizon)) if horizon is not None else (1, 1000)
+    if problem.track != "tabular":
+        return 1, int(horizon) if horizon is not None else 1000
+    from pgexp.sampling.tabular import effective_horizon
+
+    most = effective_horizon(problem.mdp)
+    return (1 if len(problem.mdp.absorbing_states()) else most), most
+
+
+def batch_width(problem: Any, truncate: int | None = None) -> tuple[int, str]:
+    """``(steps, cause)``: how many steps wide a batch's arrays are (:func:`pgexp.sampling.tabular.padded_width`
+    on a tabular problem; a continuous task's time limit, 1000 at most: its episodes end) and the option that
+    sets it, for an error message."""
+    if problem.track != "tabular":
+        horizon = getattr(problem, "horizon", None)
+        return min(int(horizon) if horizon is not None else 1000, 1000), "--horizon"
+    from pgexp.problems.mdp import objective_kind
+    from pgexp.sampling.tabular import padded_width
+
+    mdp = problem.mdp
+    cut = truncate if objective_kind(mdp) != "finite" else None  # a finite horizon is never cut further
+    width = padded_width(mdp, cut)
+    kind = objective_kind(mdp)
+    if kind == "finite":
+        cause = f"--horizon {mdp.horizon}"
+    elif cut is not None:
+        cause = f"--truncate {cut}"
+    elif kind == "discounted":
+        cause = f"--gamma {mdp.gamma!r} (the discount's tail is negligible after {width} steps)"
+    else:
+        cause = "an open-ended episode"
+    return width, cause
+
+
+def check_truth_cost(problem: Any) -> None:
+    """Refuse a finite horizon whose exact gradient (the truth every cell is measured against, a recursion of one
+    numpy pass per step: :func:`pgexp.memory.exact_horizon_cost`) would take hours, naming ``--horizon``."""
+    mdp = getattr(problem, "mdp", None)
+    if problem.track != "tabular" or mdp is None or mdp.horizon is None:
+        return
+    from pgexp.memory import exact_horizon_cost, require_work
+
+    S, A, d, H = mdp.num_states, mdp.num_actions, problem.policy.dim, int(mdp.horizon)
+    require_work(exact_horizon_cost(H, S, A, d)[1],
+                 f"--horizon {H} (the exact gradient's recursion over {H} steps, {S} states x {A} actions, d = {d})")
+
+
+def check_grid_budget(cells: Sequence[tuple[Any, int]], counts: Mapping[int, int], replicates: int,
+                      min_trajectories: int, pairs: int, fit_batch_size: int | None, reference_batch: int,
+                      truncate: int | None = None) -> None:
+    """Refuse, before any cell runs, a grid whose memory or work is hopeless (:mod:`pgexp.memory`), naming the
+    options of its largest cell: the table holds ``replicates x pairs`` rows of two ``d``-vectors per cell; one
+    stack holds at least one replicate's ``N x L`` steps; the work is every trajectory's steps (fitting batches
+    included) at the sampler's nominal rate -- with the fewest steps a trajectory can take, so only requests
+    that are surely too long are refused."""
+    from pgexp.memory import (
+        CONTINUOUS_STEPS_PER_SECOND,
+        TABULAR_STEPS_PER_SECOND,
+        TRAJECTORIES_PER_SECOND,
+        require_memory,
+        require_work,
+    )
+
+    for prob in {id(p): p for p, _ in cells}.values():
+        check_truth_cost(prob)
+    rows = table = seconds = 0.0
+    worst: tuple[float, Any, int] | None = None
+    for prob, n in cells:
+        fewest, _ = steps_per_trajectory(prob)
+        traj = counts[n] * (n + (fit_batch_size or n))  # at most one fitting batch per replicate
+        rate = CONTINUOUS_STEPS_PER_SECOND if prob.track == "continuous" else TABULAR_STEPS_PER_SECOND
+        cell = max(traj * fewest / rate, traj / TRAJECTORIES_PER_SECOND)
+        seconds += cell
+        rows += counts[n] * pairs
+        table += counts[n] * pairs * (ROW_BYTES + 16.0 * prob.policy.dim)
+        width, cause = batch_width(prob, truncate)
+        stack = 48.0 * n * width + 32.0 * n  # one replicate's padded steps and its trajectories' seeds
+        if worst is None or cell > worst[0]:
+            worst = (cell, prob, n)
+        require_memory(stack, f"{cause} x --batch-size {n} (one replicate of {n} trajectories x {width} steps)")
+    if worst is None:
+        return
+    continuous = {id(p) for p, _ in cells if p.track == "continuous"}
+    seconds += reference_batch * len(continuous) / CONTINUOUS_STEPS_PER_SECOND  # the references' episodes
+    _, prob, n = worst
+    many = (f"--min-trajectories {min_trajectories} (so {counts[n]} replicates at --batch-size {n})"
+            if counts[n] > replicates else f"--replicates {replicates} x --batch-size {n}")
+    horizon = prob.mdp.horizon if prob.track == "tabular" else prob.horizon
+    what = f"{many} x {len(cells)} cell(s) x {pairs} pair(s) (horizon {horizon if horizon is not None else 'inf'})"
+    require_memory(2 * table, f"{what}: {rows:.3g} table rows")  # the rows, and their concatenation
+    require_work(seconds, what)
+
+
 def run_estimate_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | str | None],
                       batch_sizes: Sequence[int], estimator: str, baseline: str = "none", **kw: Any) -> pa.Table:
     """:func:`run_grid` for one estimator~baseline pair."""
@@ -307,12 +409,14 @@ def run_grid(build: Callable[[int | str | None], Any], horizons: Sequence[int | 
         for n in batch_sizes:
             check_pairs(prob, pairs, n, fit_batch_size, practice, params)
     cells = [(prob, n) for prob in problems for n in batch_sizes]
+    counts = {n: cell_replicates(replicates, n, min_trajectories) for n in batch_sizes}
+    check_grid_budget(cells, counts, replicates, min_trajectories, len(pairs), fit_batch_size, reference_batch,
+                      practice.truncate)
     truths: dict[int, Truth] = {}
     per_pair: list[list[pa.Table]] = [[] for _ in pairs]
     # one bar over the whole job: replicates; on continuous-state tasks episodes, the reference's included
     # (it alone can take minutes)
     episodes = any(p.track == "continuous" for p in problems)
-    counts = {n: cell_replicates(replicates, n, min_trajectories) for n in batch_sizes}
     total = (len(problems) * reference_batch + len(problems) * sum(counts[n] * n for n in batch_sizes) if episodes
              else sum(counts[n] for _, n in cells))
     desc = "~".join(pairs[0]) if len(pairs) == 1 else f"{len(pairs)} pairs"

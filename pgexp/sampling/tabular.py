@@ -266,6 +266,14 @@ def kernel_tables(t: Tables) -> tuple:
 BUFFER_STEPS = 256  # an open-ended episode's first buffer length (doubled, and the batch drawn again, if exceeded)
 
 
+def padded_width(mdp: FiniteMDP, steps: int | None = None, max_steps: int = EPISODIC_MAX_STEPS) -> int:
+    """The width :func:`sample` allocates its ``(N, L)`` arrays with at first: the horizon of a finite problem,
+    the effective one of a discounted problem, ``steps`` when episodes are cut, else :data:`BUFFER_STEPS` (an
+    open-ended episode's buffer grows to the longest one)."""
+    limit = effective_horizon(mdp, max_steps) if steps is None else int(steps)
+    return min(limit, BUFFER_STEPS) if objective_kind(mdp) == "episodic" and steps is None else limit
+
+
 def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int = EPISODIC_MAX_STEPS,
            steps: int | None = None) -> Trajectories:
     """Simulate ``len(seeds)`` trajectories of ``mdp`` under the policy in ``tables`` (``steps``: cut an
@@ -274,7 +282,7 @@ def sample(mdp: FiniteMDP, tables: Tables, seeds: np.ndarray, *, max_steps: int 
     n = seeds.shape[0]
     limit = effective_horizon(mdp, max_steps) if steps is None else int(steps)
     open_ended = objective_kind(mdp) == "episodic" and steps is None
-    L = min(limit, BUFFER_STEPS) if open_ended else limit
+    L = padded_width(mdp, steps, max_steps)
     lengths, final, g0 = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n)
     while True:
         states, actions, rewards = np.zeros((n, L), np.int32), np.zeros((n, L), np.int32), np.zeros((n, L))

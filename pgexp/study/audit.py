@@ -300,6 +300,16 @@ def _flip(raw: Any) -> SignFlip:
     scale = raw.get("theta_scale", 1.0)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
         fail(f"{where}.theta_scale", f"expected a positive number, got {scale!r}")
+    from pgexp.audit.signflip import check_search_cost
+
+    try:  # what the job would refuse, refused here (its options named as the keys)
+        check_search_cost(ints["samples"], len(feats) * len(gammas), ints["horizon"], ints["confirm_replicates"],
+                          ints["confirm_batch_size"])
+    except UserError as exc:
+        message = str(exc)
+        for option in ("--samples", "--horizon", "--confirm-replicates", "--confirm-batch-size"):
+            message = message.replace(option, option[2:].replace("-", "_"))
+        fail(where, f"the job: {message}")
     return SignFlip(tuple(feats), tuple(float(g) for g in gammas), ints["horizon"], ints["samples"], ints["seed"],
                     float(scale), ints["confirm_batch_size"], ints["confirm_replicates"])
 
@@ -386,11 +396,18 @@ def check_audit_problems(study: AuditStudy) -> None:
                 check_practice(v.practice, est, v.baseline, kind, "tabular")
             except UserError as exc:
                 fail(where, str(exc))
+    from pgexp.audit.normalization import check_enumerable
+
     for p in study.normalization:
+        where = f"practice_audit.normalization.problems.{p.name}"
         try:
-            build_problem(p.env, features=p.features, theta=p.theta, gamma=p.gamma, horizon=p.horizon)
+            prob = build_problem(p.env, features=p.features, theta=p.theta, gamma=p.gamma, horizon=p.horizon)
         except UserError as exc:
-            fail(f"practice_audit.normalization.problems.{p.name}", str(exc))
+            fail(where, str(exc))
+        try:
+            check_enumerable(prob, "the problem")
+        except UserError as exc:
+            fail(where, str(exc))
 
 
 __all__ = ["AuditEnv", "AuditStudy", "AuditTraining", "NormProblem", "SignFlip", "check_audit_problems", "load_audit"]

@@ -101,11 +101,39 @@ def check_problem(
         except UserError as exc:
             fail(f"{where}.horizons" if theta_key == "thetas" else f"{where}.horizon", plain(exc))
     pol = _policy(env, features, policy, where)
+    points: dict[str, Any] = {}
+    for name, spec in thetas.items():
+        key = f"{where}.{theta_key}.{name}" if theta_key == "thetas" else f"{where}.{theta_key}"
+        try:
+            points[name] = make_theta(spec, pol.dim, pol)
+        except UserError as exc:
+            fail(key, plain(exc))
+        same = [other for other, point in points.items() if other != name and (point == points[name]).all()]
+        if same:  # two names for one point: every job of it would run twice
+            fail(key, f"{spec!r} is the same point as {where}.{theta_key}.{same[0]}; allowed: distinct points")
+    if None in horizons:
+        check_episodic(where, theta_key, env, features, policy, gamma, thetas)
+
+
+def check_episodic(where: str, theta_key: str, env: str, features: str | None, policy: str | None,
+                   gamma: float | None, thetas: dict[str, str]) -> None:
+    """``inf`` among the horizons with ``gamma = 1`` is the episodic objective: every policy point must end its
+    episodes with probability one (the exact values a job computes first), else the job would fail."""
+    from pgexp.exact import gradient
+    from pgexp.problems.problem import build_problem
+
+    mdp = _env(env)
+    if (gamma if gamma is not None else mdp.gamma) < 1.0:
+        return
+    key = f"{where}.horizons" if theta_key == "thetas" else f"{where}.horizon"
     for name, spec in thetas.items():
         try:
-            make_theta(spec, pol.dim, pol)
+            prob = build_problem(env, features=features, policy=policy, theta=spec, gamma=gamma, horizon="inf",
+                                 track="tabular")
+            gradient(prob.mdp, prob.policy, prob.theta)
         except UserError as exc:
-            fail(f"{where}.{theta_key}.{name}" if theta_key == "thetas" else f"{where}.{theta_key}", plain(exc))
+            reason = plain(exc).replace("; give --horizon H or --gamma < 1", "")
+            fail(key, f"inf with gamma = 1 at {theta_key} {name}: {reason}; allowed: finite horizons, or gamma < 1")
 
 
 def check_lqr_problem(where: str, st: EnvStudy) -> None:
@@ -167,12 +195,55 @@ def check_deep_policy(key: str, spec: str) -> None:
         fail(key, plain(exc))
 
 
+def check_budgets(studies: dict[str, EnvStudy], training: TrainingStudy | None) -> None:
+    """Every estimation job's and training job's memory and work estimated as the job will (:mod:`pgexp.memory`):
+    a job the command would refuse is refused here, naming the config key."""
+    from pgexp.memory import train_cost
+    from pgexp.problems.problem import build_problem
+    from pgexp.runs.estimate import cell_replicates, check_grid_budget
+
+    for name, st in studies.items():
+        if st.track != "tabular":
+            continue
+        try:
+            probs = [build_problem(st.env, features=st.features, policy=st.policy, gamma=st.gamma,
+                                   horizon="inf" if h is None else h, track="tabular") for h in st.horizons]
+            counts = {n: cell_replicates(st.replicates, n, st.min_trajectories) for n in st.batch_sizes}
+            check_grid_budget([(p, n) for p in probs for n in st.batch_sizes], counts, st.replicates,
+                              st.min_trajectories, len(st.pairs()), st.fit_batch_size, 0, st.practice.truncate)
+        except UserError as exc:
+            words = {"--replicates": "replicates", "--batch-size": "batch size",
+                     "--min-trajectories": "min_trajectories", "--horizon": "horizon", "--gamma": "gamma",
+                     "--truncate": "truncate"}
+            message = str(exc)
+            for option, key in words.items():
+                message = message.replace(option, key)
+            fail(f"environments.{name}", f"a job of it: {message}")
+    if training is not None and training.envs:
+        runs = len(training.step_sizes) * len(set(training.seeds) | set(training.selection_seeds))
+        try:
+            train_cost(training.iterations, runs, training.batch_size, 0.0,
+                       f"{training.iterations} iterations x {runs} runs (step sizes x seeds)")
+        except UserError as exc:
+            fail("training.iterations", plain(exc))
+
+
 def full_checks(studies: dict[str, EnvStudy], training: TrainingStudy | None, deep: DeepStudy | None,
                 audit: AuditStudy | None) -> None:
     """The full half of the check (module docstring): everything that builds, once per config."""
     check_problems(studies, training, deep)
+    check_budgets(studies, training)
     if audit is not None:
         check_audit_problems(audit)
+
+
+def declare_config_keys(template: str) -> None:
+    """Tell the estimator registry that the config's keys are taken (a plug-in's hyperparameter becomes a key;
+    :data:`pgexp.estimators.spec.RESERVED_SOURCES`), read off the schema template when a plug-in asks."""
+    from pgexp.estimators.spec import RESERVED_SOURCES
+    from pgexp.study.schema import config_keys
+
+    RESERVED_SOURCES["a key of the study config"] = lambda: config_keys(parse_schema(template))
 
 
 def load_config(
@@ -191,8 +262,12 @@ def load_config(
     plugins = config.get("plugins") or []
     if not isinstance(plugins, list):
         fail("plugins", f"expected a list of module names or .py paths, got {plugins!r}")
-    load_plugins(plugins)  # first: the schema's name lists and keys come from the registries
     template = Path(schema).read_text()
+    declare_config_keys(template)
+    try:
+        load_plugins(plugins)  # first: the schema's name lists and keys come from the registries
+    except UserError as exc:
+        fail("plugins", str(exc).removeprefix("--plugin "))
     with full_check("config", config, record_dir, template) as due:
         if due:
             check_schema(config, derived_schema(parse_schema(template)))

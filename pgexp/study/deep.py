@@ -98,8 +98,10 @@ def load_deep(config: dict[str, Any], taken: tuple[str, ...] = ()) -> DeepStudy 
             fail(where, "a name of `environments` too; results/estimates/NAME/ is shared, so names must differ")
         task = continuous_task(str(opts["env"]))
         if task is None:
+            from pgexp.problems.continuous import continuous_choices
+
             fail(f"{where}.env", f"{opts['env']!r} is not a continuous-state Gymnasium task "
-                                 "(e.g. gym:CartPole-v1, gym:Pendulum-v1, gym:InvertedPendulum-v5)")
+                                 f"(allowed: {continuous_choices()}; pgexp envs lists them)")
         cap = task.horizon(None if horizon is None else parse_horizon(horizon))
         study = EnvStudy(
             name=str(name), env=str(opts["env"]), features=None, policy=str(opts.get("policy", DEFAULT_POLICY)),

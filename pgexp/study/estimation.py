@@ -294,7 +294,20 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     check_batch_sizes(study, where)
     check_objectives(study, where)
     check_practice_keys(study, where)
+    check_env_hyperparameters(study, raw, where)
     return study
+
+
+def check_env_hyperparameters(study: EnvStudy, raw: dict[str, Any], where: str) -> None:
+    """A hyperparameter an environment sets (``lam``) must be one of its estimators' (it would change nothing; the
+    top-level one serves every environment that has it)."""
+    from pgexp.estimators.spec import users_of
+
+    used = sorted({e for e, _ in study.pairs()})
+    for name in hyperparameters():
+        if raw.get(name) is not None and not any(name in ESTIMATORS[e].defaults() for e in used):
+            fail(f"{where}.{name}", f"none of this environment's estimators ({', '.join(used)}) has {name}; allowed "
+                                    f"only with {', '.join(users_of(name))}")
 
 
 def env_gaussian(merged: dict[str, Any], where: str) -> dict[str, Any]:

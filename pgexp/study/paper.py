@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pgexp.errors import UserError
+from pgexp.specs import SEED_MAX
 from pgexp.study.common import fail, join_options
 from pgexp.study.mirage import FIGURES as MIRAGE_FIGURES
 from pgexp.study.mirage import MIRAGE_STUDIES, MirageStudy, check_mirage, mirage_study
@@ -80,12 +81,12 @@ def seed_list(value: Any, key: str) -> tuple[int, ...]:
             fail(f"{key}.{bad[0]}", "unknown key; allowed: start, count")
         start, count = value.get("start", 0), value.get("count")
         if not (isinstance(start, int) and isinstance(count, int)) or isinstance(start, bool) or \
-                isinstance(count, bool) or start < 0 or count < 1:
+                isinstance(count, bool) or start < 0 or count < 1 or start + count - 1 > SEED_MAX:
             fail(key, f"{value!r}; allowed: {{start: S >= 0, count: N >= 1}}")
         return tuple(range(start, start + count))
     if not isinstance(value, list) or not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
-                                                        for v in value):
-        fail(key, f"expected a list of non-negative integers or {{start, count}}, got {value!r}")
+                                                        or v > SEED_MAX for v in value):
+        fail(key, f"expected a list of integers in [0, 2^63 - 1] or {{start, count}}, got {value!r}")
     if len(set(value)) != len(value):
         fail(key, "contains duplicates")
     return tuple(sorted(value))

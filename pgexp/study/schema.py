@@ -79,6 +79,16 @@ def schema_message(err: Any) -> str:
     return f"config key '{path}': {message}{about}"
 
 
+def config_keys(template: dict[str, Any]) -> set[str]:
+    """The keys of the config where a hyperparameter becomes a key too (the top level, an environment, the training,
+    deep and practice-audit sections), as the schema template declares them: a hyperparameter may not take one."""
+    props = template.get("properties", {})
+    keys = set(props) | set(template.get("definitions", {}).get("environment", {}).get("properties", {}))
+    for section in ("training", "deep", "practice_audit"):
+        keys |= set(props.get(section, {}).get("properties", {}))
+    return keys
+
+
 def parse_schema(text: str) -> dict[str, Any]:
     """A YAML (or JSON) schema's text, parsed (libyaml's loader where installed: the template is long)."""
     import yaml

@@ -8,6 +8,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 
 import pgexp
+from pgexp.cli import declare_options
 from pgexp.errors import UserError
 from pgexp.figures import FIGURES, figures_for, option
 from pgexp.plugins import ENV_VAR as PLUGINS_VAR
@@ -18,6 +19,7 @@ from pgexp.study.record import RECORD_DIR
 # is one line naming the key (sys.exit: a WorkflowError would add Snakemake's file/line frame to it).
 # The schema and the builds run once per config (recorded in .snakemake/pgexp/); a later call reads the
 # config against the registries' metadata only, so a no-op `snakemake -n` imports no numerical library.
+declare_options()  # a plug-in's hyperparameter may not take a command's option name (read off the parsers)
 try:
     STUDY, TRAINING, DEEP = load_config(config, os.path.join(workflow.basedir, SCHEMA), record_dir=RECORD_DIR)
     AUDIT = load_audit(config)  # the practice_audit section (checked by load_config), or None
@@ -219,7 +221,7 @@ def figure_tables(wildcards):
     if wildcards.figure not in FIGURE_NAMES:
         raise WorkflowError(
             f"results/figures/{wildcards.figure}: not a figure of the config; "
-            f"its figures: {', '.join(FIGURE_NAMES)} (see config/README.md)"
+            f"its figures: {', '.join(FIGURE_NAMES)} (see docs/config.md)"
         )
     spec = FIGURES[wildcards.figure]
     paths = {role: f"results/tables/{table}.parquet" for role, table in spec.tables.items()}
