@@ -50,8 +50,8 @@ def feature_kind(text: str) -> str:
 
 
 def check_search_cost(args: argparse.Namespace, cells: int) -> None:
-    """:func:`pgexp.audit.signflip.check_search_cost` of the options."""
-    from pgexp.audit.signflip import check_search_cost as check
+    """:func:`pgexp.audit.search_cost.check_search_cost` of the options."""
+    from pgexp.audit.search_cost import check_search_cost as check
 
     check(args.samples, cells, args.horizon, args.confirm_replicates, args.confirm_batch_size)
 

@@ -300,7 +300,7 @@ def _flip(raw: Any) -> SignFlip:
     scale = raw.get("theta_scale", 1.0)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0:
         fail(f"{where}.theta_scale", f"expected a positive number, got {scale!r}")
-    from pgexp.audit.signflip import check_search_cost
+    from pgexp.audit.search_cost import check_search_cost
 
     try:  # what the job would refuse, refused here (its options named as the keys)
         check_search_cost(ints["samples"], len(feats) * len(gammas), ints["horizon"], ints["confirm_replicates"],
