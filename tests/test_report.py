@@ -602,3 +602,29 @@ def test_coverage_intervals_count_clusters_not_cells():
                        "exact_in_ci": inside})
     t = coverage_table(df, ["batch_size"])
     assert t.loc[0, "clusters"] == 10 and t.loc[0, "design_effect"] == pytest.approx(deff, rel=1e-12)
+
+
+def test_replicate_sizing_scales_the_width_by_one_over_root_replicates():
+    """Median log-scale half-width per batch size; a cell at ±20 % with 400 replicates needs 1600 for ±10 %."""
+    from pgexp.analysis.coverage import replicate_sizing
+
+    e = np.exp(1.0)
+    df = pd.DataFrame({"batch_size": [4, 4, 4, 16], "replicates": [400, 400, 400, 100],
+                       "exact_in_ci": [True, False, True, None],
+                       "var_per_traj_lo": [1 / np.exp(0.2), 1 / np.exp(0.1), 1 / np.exp(0.3), 1.0],
+                       "var_per_traj_hi": [np.exp(0.2), np.exp(0.1), np.exp(0.3), e]})
+    t = replicate_sizing(df, target=0.1)
+    assert list(t["batch_size"]) == [4] and t.loc[0, "cells"] == 3  # N = 16 has no exact value: not judged
+    assert t.loc[0, "half_width"] == pytest.approx(0.2, rel=1e-12)
+    assert t.loc[0, "replicates_needed"] == 1600
+
+
+def test_coverage_section_states_what_the_cells_are_sized_for(page, tables):
+    from pgexp.analysis.coverage import replicate_sizing
+
+    text = _text(page)
+    sizing = replicate_sizing(tables["metrics"])
+    assert len(sizing)
+    assert "the study's numbers are the exact ones and its Monte-Carlo cells are there to check the intervals" in text
+    for r in sizing.itertuples():
+        assert f"would need about {r.replicates_needed}" in text

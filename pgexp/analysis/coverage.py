@@ -70,3 +70,30 @@ def coverage_table(metrics: pd.DataFrame, by: list[str], confidence: float = 0.9
         r = cluster_robust_coverage(g["_in"].to_numpy(), g["_cluster"].to_numpy(), confidence)
         rows.append({**dict(zip(by, key)), "cells": len(g), "inside": int(g["_in"].sum()), **r})
     return pd.DataFrame(rows, columns=cols)
+
+
+def replicate_sizing(metrics: pd.DataFrame, target: float = 0.10) -> pd.DataFrame:
+    """How many replicates a cell with an exact variance needs for its check, per batch size.
+
+    Where the exact per-trajectory variance is known the Monte-Carlo cells exist to check the intervals, so
+    they are sized by the interval's width: ``half_width`` is the median over judged cells of
+    ``(ln hi - ln lo) / 2`` of ``var_per_traj`` (a relative half-width, ``0.1``: about ±10 %); it shrinks like
+    ``1 / sqrt(replicates)``, so ``replicates_needed = ceil(replicates * (half_width / target)^2)`` reaches
+    ``target``.  Columns: ``batch_size``, ``cells``, ``replicates`` (median), ``half_width``,
+    ``replicates_needed``.
+    """
+    cols = ["batch_size", "cells", "replicates", "half_width", "replicates_needed"]
+    need = {"exact_in_ci", "var_per_traj_lo", "var_per_traj_hi", "replicates", "batch_size"}
+    if not need <= set(metrics):
+        return pd.DataFrame(columns=cols)
+    judged = metrics[metrics["exact_in_ci"].notna()]
+    lo = judged["var_per_traj_lo"].astype(float).to_numpy()
+    hi = judged["var_per_traj_hi"].astype(float).to_numpy()
+    ok = (lo > 0) & np.isfinite(hi) & (hi >= lo)
+    judged = judged[ok].assign(_hw=0.5 * (np.log(hi[ok]) - np.log(lo[ok])))
+    rows = []
+    for n, g in judged.groupby("batch_size", sort=True):
+        reps, hw = float(g["replicates"].median()), float(g["_hw"].median())
+        rows.append({"batch_size": n, "cells": len(g), "replicates": reps, "half_width": hw,
+                     "replicates_needed": int(np.ceil(reps * (hw / target) ** 2))})
+    return pd.DataFrame(rows, columns=cols)

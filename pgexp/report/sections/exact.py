@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.aggregate import exact_per_trajectory
-from pgexp.analysis.coverage import coverage_table
+from pgexp.analysis.coverage import coverage_table, replicate_sizing
 from pgexp.analysis.slopes import exact_local_exponents
 from pgexp.report.format import ci, flag, fmt, fmt2, has, horizon, num, pair, pct, where
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
@@ -23,6 +23,25 @@ from pgexp.report.tables import CELL_COLUMNS
 LECTURE_EXPONENT = 3.0
 
 # ------------------------------------------------------------------------------------------ coverage
+
+
+def sizing_finding(metrics: pd.DataFrame, confidence: float, target: float = 0.10) -> Finding | None:
+    """What the Monte-Carlo cells with an exact value are for, and the replicates that purpose needs
+    (:func:`pgexp.analysis.coverage.replicate_sizing`)."""
+    sizing = replicate_sizing(metrics, target)
+    if sizing.empty:
+        return None
+    per_n = "; ".join(
+        f"N = {r.batch_size}: ±{pct(r.half_width)} with {fmt(r.replicates)} replicates, ±{pct(target)} would "
+        f"need about {r.replicates_needed}"
+        for r in sizing.itertuples()
+    )
+    return Finding(
+        f"Where the exact variance is known, the study's numbers are the exact ones and its Monte-Carlo cells are "
+        f"there to check the intervals (target: {confidence:.0%} coverage). Their {confidence:.0%} intervals span "
+        f"(median relative half-width, log scale) {per_n} (the width shrinks like 1/√replicates).",
+        "by environment",
+    )
 
 
 @register_section(
@@ -72,6 +91,8 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
                 "by environment",
             )
         )
+    sizing = sizing_finding(metrics, conf)
+    findings += [sizing] if sizing else []
     findings.append(
         Finding(
             "Cells of one environment, θ, horizon, batch size and seed share their trajectories (common "
