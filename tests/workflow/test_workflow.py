@@ -30,7 +30,7 @@ from pgexp.figures import FIGURES, figures_for
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEST_CONFIG = ".test/config/config.yaml"
 
 

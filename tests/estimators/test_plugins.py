@@ -19,7 +19,7 @@ import pgexp
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The README's example, verbatim: reward-to-go in ten lines.
 REWARD_TO_GO = '''
