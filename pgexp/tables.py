@@ -10,7 +10,7 @@ Each :class:`TableKind` lists
 * ``required`` -- the columns its readers use (a table missing any is not of this kind);
 * ``columns``  -- for the tables that take ``--tag NAME=VALUE`` (``estimate``, ``train``, ``exact_variance``,
   ``decomposition``), every column the producer writes: a tag may not reuse one of these names
-  (``--tag seed=7`` would turn the seed into a string).  ``tests/test_docs.py`` checks that real
+  (``--tag seed=7`` would turn the seed into a string).  ``tests/docs/test_docs.py`` checks that real
   outputs have no column outside this list and that every column is documented in ``docs/columns.md``.
 
 Tables written without the study's ``--tag env_name=... --tag theta_name=...`` are labelled by their

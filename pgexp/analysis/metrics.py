@@ -63,7 +63,7 @@ Intervals need enough rare trajectories as well as a good method: a cell of batc
 (:func:`pgexp.runs.estimate.cell_replicates`, config ``min_trajectories``).  ``var_ess`` =
 ``(sum q)^2 / sum q^2`` says how many replicates carry the variance (``M / 3`` for Gaussian
 estimates; a handful when rare trajectories dominate).  The coverage of these intervals against
-the exact variances is checked by simulation in ``tests/test_metrics.py`` and reported per batch
+the exact variances is checked by simulation in ``tests/analysis/test_metrics.py`` and reported per batch
 size and per environment in the study report.
 
 Bias test and its confirmation

@@ -6,7 +6,7 @@ and one matrix product with the per-replicate statistics ``(M, p)``.
 
 :func:`bca` gives the interval that ``scipy.stats.bootstrap((np.arange(M),), stat, vectorized=True,
 method="BCa", n_resamples=B, rng=rng)`` gives -- the same draws, the same arithmetic, the same numbers bit
-for bit (``tests/test_resampling.py`` pins it on real estimate tables) -- without what made it the largest
+for bit (``tests/analysis/test_resampling.py`` pins it on real estimate tables) -- without what made it the largest
 cost of an analysis job:
 
 * scipy copies the ``(B, M)`` index array and the statistic turns it into counts with a ``bincount`` over

@@ -5,7 +5,7 @@ Each built-in is one function (:mod:`~pgexp.estimators.trajectory`, :mod:`~pgexp
 (``pgexp.register_estimator``, see README).  The specs live in :mod:`~pgexp.estimators.spec`; functions
 are named ``"module:function"`` so that importing the registry costs no compiled kernels (the workflow
 validates configs against it at every ``snakemake`` call).  ``pgexp check-estimator NAME`` and
-``tests/test_estimators.py`` run the same generic checks (:mod:`~pgexp.runs.check`) over it.
+``tests/estimators/test_estimators.py`` run the same generic checks (:mod:`~pgexp.runs.check`) over it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ and for every pair the weights of each trajectory are computed backwards and add
 ``(s, a)`` cells, ``W[p, k, s A + a] = sum_{i in k} sum_h w^p_ih [s_ih = s, a_ih = a]``; the score pull-back
 of ``W`` is the estimate.  The draws are those of :func:`pgexp.sampling.tabular.sample` (same streams, same
 alias tables), the weights and the order of every sum those of the general route, so both give the same
-numbers bit for bit (``tests/test_fused.py``).
+numbers bit for bit (``tests/runs/test_engine.py``).
 
 **Rules** (``R_h = sum_{t>=h} gamma^(t-h) r_t`` by the backward recursion, ``b_h = b_h(s_h)`` the baseline,
 ``b'_h = b_{h+1}(s_{h+1})``, zero after an episode's end):

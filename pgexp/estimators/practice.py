@@ -46,7 +46,7 @@ sum_s' [(I - gamma P_pi)^-1]_{s s'} sum_a grad pi(a|s') Q(s', a)`` the gradient 
 (the policy-gradient theorem started in ``s``): bootstrapping with the right value credits the value of
 the state reached, never the policy's influence on what happens after the cut.  It shrinks like
 ``gamma^T`` on a discounted problem; on an episodic one (``gamma = 1``) like the probability of still
-running at ``T``.  :mod:`pgexp.exact.practice` computes it and ``tests/test_practice.py`` checks it.
+running at ``T``.  :mod:`pgexp.exact.practice` computes it and ``tests/estimators/test_practice.py`` checks it.
 """
 
 from __future__ import annotations

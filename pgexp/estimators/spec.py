@@ -269,7 +269,7 @@ class Estimator:
             (:data:`pgexp.runs.train_kernels.KERNELS`: ``reinforce``, ``reward_to_go``, ``reward_to_go_common``,
             ``gae``, ``gae_common``, ``actor_critic``), or ``None``: ``pgexp train`` runs it through the general
             engine.  A kernel draws the same trajectories as ``fn`` and must give the same numbers to rounding
-            (``tests/test_training_fast.py``).
+            (``tests/runs/test_training_fast.py``).
         oracle: it reads exact quantities (``V``, ``Q``, ``A`` or ``b*``) itself, whatever its baseline: a reference
             point, ranked apart from what can be implemented (:func:`is_oracle`).
     """
@@ -447,7 +447,8 @@ def register_estimator(name: str, fn: str | Callable, *, baselines: tuple[str, .
         raise UserError(f"register_estimator {name}: kernel {kernel!r}; allowed: one of {', '.join(KERNEL_RULES)} "
                         "(with sampling 'trajectories'), or none")
     hps = tuple(hyperparameters)
-    # the built-ins' own names are those the options, keys and columns were declared for (tests/test_plugins.py)
+    # the built-ins' own names are those the options, keys and columns were declared for
+    # (tests/estimators/test_plugins.py)
     taken = reserved_names() if hps and not is_builtin(sys_caller()) else {}
     for h in hps:
         if not NAME_RE.match(h.name):

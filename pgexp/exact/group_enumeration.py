@@ -7,7 +7,7 @@ replicates (:class:`~pgexp.estimators.batch.Batch` with ``blocks`` = outcomes an
 as the sampler lays out a drawn batch, and the estimator's ``fn(batch)`` gives the step weights; each
 outcome's estimate is ``(1/N) sum_i sum_h w_ih grad log pi(a_ih | s_ih)``, and the exact mean and covariance
 are their probability-weighted moments.  Nothing of :mod:`pgexp.exact.groups` is used, so the two are an
-independent check of each other (``tests/test_groups.py``: 1e-12), and since only the registered function is
+independent check of each other (``tests/estimators/test_groups.py``: 1e-12), and since only the registered function is
 called, it applies to a user's plug-in as well (``pgexp check-estimator`` uses it to check a claim exactly).
 Feasible for tiny problems: ``(sum_x n_x^G)^P`` outcomes.
 """

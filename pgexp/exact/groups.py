@@ -63,7 +63,7 @@ exactly ``w_x grad p_x`` with ``w_x = a_x(1) - a_x(0)``: GRPO's ``1/std`` makes 
 prompt's difficulty ``p_x``).
 
 Everything is checked against brute-force enumeration of whole batches with the registered estimator's own
-function (:mod:`pgexp.exact.group_enumeration`; ``tests/test_groups.py``, to 1e-12) and against Monte Carlo.
+function (:mod:`pgexp.exact.group_enumeration`; ``tests/estimators/test_groups.py``, to 1e-12) and against Monte Carlo.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The built-in problems, registered as metadata: each builder is named ``"module:function"`` and imported on
 the first :func:`~pgexp.problems.registry.make_env` that needs it, so reading the registry (names, keys,
 default discounts) costs no numerical import.  ``gamma`` here is the default each builder applies
-(``tests/test_envs.py`` checks they agree); ``file`` has none of its own: a file carries its ``gamma``.
+(``tests/problems/test_envs.py`` checks they agree); ``file`` has none of its own: a file carries its ``gamma``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ are the last ``num_internal`` states.  The exact and sampling code uses them lik
 is what makes episode ends exact), but they are not the user's: tabular features give them no
 parameters (FrozenLake 4x4 has 16 x 4, as in Gymnasium), and reports drop them
 (:attr:`FiniteMDP.num_exposed`).  No action is ever taken in an absorbing state, so ``J`` and
-``grad J`` do not depend on its parameters (``tests/test_envs.py`` checks they are unchanged).
+``grad J`` do not depend on its parameters (``tests/problems/test_envs.py`` checks they are unchanged).
 """
 
 from __future__ import annotations

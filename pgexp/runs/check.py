@@ -1,7 +1,7 @@
 """``pgexp check-estimator``: the generic checks every registered estimator passes (built-in or plug-in).
 
 In the spirit of Gymnasium's ``check_env`` and scikit-learn's ``check_estimator``, the checks are one list
-of functions over the registry: ``tests/test_estimators.py`` parametrises over :func:`estimator_checks`
+of functions over the registry: ``tests/estimators/test_estimators.py`` parametrises over :func:`estimator_checks`
 for every built-in, and a user runs the same list on their plug-in.  Each check returns one
 :class:`CheckResult` (one printed line):
 

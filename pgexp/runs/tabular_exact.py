@@ -18,7 +18,7 @@ the reference's (see its docstring); only the linear algebra is hand-rolled:
 Linear systems are solved by Gaussian elimination with partial pivoting (:func:`solve_inplace`), which
 returns ``False`` on a zero pivot instead of raising, so one run's singular policy never stops a grid.
 Every function takes the problem as one :class:`DenseMDP` (a named tuple: numba passes it as it is).
-Equality with the reference to ~1e-12 is a test (``tests/test_training_fast.py``).
+Equality with the reference to ~1e-12 is a test (``tests/runs/test_training_fast.py``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ Two engines, one table:
   episodes from a separate evaluation stream (columns ``eval_return``, ``eval_return_se``).
 
 Both draw the same trajectories for the same identity, and agree to rounding on what both can do
-(``tests/test_training_fast.py``).  Per run the table also says where it ended: the greedy policy of
+(``tests/runs/test_training_fast.py``).  Per run the table also says where it ended: the greedy policy of
 its last ``theta`` (``final_policy``), how deterministic that policy is on the states it visits
 (``final_policy_prob``), the greedy policy's exact value and whether it is optimal.
 """

@@ -12,7 +12,7 @@ whole short episode -- so the compiled training loop derives the same 128-bit ke
 * :func:`fill_trajectory_seeds` is :func:`~pgexp.sampling.rng.trajectory_seeds` on that key.
 
 All arithmetic is uint32 with wrap-around, written in uint64 and masked.  Equality with numpy, bit for
-bit, is a test (``tests/test_sampling.py``), so the compiled and the Python paths draw the same
+bit, is a test (``tests/sampling/test_sampling.py``), so the compiled and the Python paths draw the same
 trajectories.
 """
 

@@ -24,7 +24,7 @@ Steps 1 and 3 are the *full half*: they run once per config.  Given ``record_dir
 ``.snakemake/pgexp``), a passed full half is recorded there (:mod:`pgexp.study.record`: keyed by the config,
 the schema template, pgexp's source and the files the config names) and a later call with the same key
 skips it; steps 0 and 2 read metadata only (no numpy, scipy, pandas, gymnasium, torch or matplotlib:
-``tests/test_study.py`` checks), so a no-op ``snakemake -n`` stays cheap.  A check a job would otherwise
+``tests/study/test_study.py`` checks), so a no-op ``snakemake -n`` stays cheap.  A check a job would otherwise
 fail on belongs in :func:`full_checks`, where it costs the no-op nothing.
 
 Every mistake is a :class:`~pgexp.errors.UserError` ``config key 'a.b.c': what is wrong; what is allowed``.

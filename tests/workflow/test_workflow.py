@@ -30,7 +30,7 @@ from pgexp.figures import FIGURES, figures_for
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEST_CONFIG = ".test/config/config.yaml"
 
 
@@ -103,7 +103,7 @@ def test_outputs_exist_and_are_valid(study):
     for ext in ("csv", "parquet"):
         assert (study / "results" / "tables" / f"metrics.{ext}").stat().st_size > 0
     figures = figures_for(cfg)
-    # the .test study builds every registered figure but the paper studies' (tests/test_studies.py builds those)
+    # the .test study builds every registered figure but the paper studies' (tests/study/test_studies.py builds those)
     assert set(figures) == {n for n, spec in FIGURES.items() if spec.section != "study"}
     for fig in figures:
         pdf = study / "results" / "figures" / f"{fig}.pdf"
@@ -211,7 +211,7 @@ def test_report_in_a_browser(chromium_exe, study, tmp_path):
 
 
 # Imported by nothing of Snakemake's own no-op (which imports numpy and pandas itself): the workflow's config
-# checks read the registries' metadata only, once the config has been checked in full (tests/test_check_record.py)
+# checks read the registries' metadata only, once the config has been checked in full (tests/study/test_check_record.py)
 NOT_FOR_A_NOOP = ("scipy", "gymnasium", "torch", "numba", "matplotlib", "jsonschema")
 
 

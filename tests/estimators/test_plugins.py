@@ -1,5 +1,5 @@
 """Estimators users bring without editing pgexp: a plug-in module registers one, and it runs through
-``pgexp estimate`` and ``pgexp check-estimator`` (and, in tests/test_workflow.py, the ``.test`` study via
+``pgexp estimate`` and ``pgexp check-estimator`` (and, in tests/workflow/test_workflow.py, the ``.test`` study via
 ``plugins:``) like a built-in.  A deliberately biased plug-in that claims to be unbiased fails the check
 with a line naming the problem, the objective and the z-score.
 """
@@ -19,7 +19,7 @@ import pgexp
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # The README's example, verbatim: reward-to-go in ten lines.
 REWARD_TO_GO = '''

@@ -24,7 +24,7 @@ from pgexp.errors import UserError
 from pgexp.study import SCHEMA, load_config, record
 from pgexp.study import config as study_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NUMERICS = ("numpy", "scipy", "pandas", "numba", "torch", "gymnasium", "matplotlib", "pyarrow")
 CONFIGS = ["config/config.yaml", ".test/config/config.yaml",
            *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "config" / "studies").glob("*.yaml"))]

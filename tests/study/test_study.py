@@ -75,7 +75,7 @@ def test_training_takes_hyperparameters_generically():
 
 def test_one_training_job_per_environment_runs_every_pair_with_its_own_options():
     """``env_train_args``: ``--pairs`` with every pair, and each pair's job options (hyperparameters, the fitting
-    batch) as its own job has them -- the runs are the same (``tests/test_training.py``)."""
+    batch) as its own job has them -- the runs are the same (``tests/runs/test_training.py``)."""
     import shlex
 
     from pgexp.cli import build_parser

@@ -2,7 +2,7 @@
 corrected-family recursion against brute force, Monte Carlo against both), the optimal action-dependent baseline,
 and Tucker et al.'s per-step decomposition (the recursion against grouping enumerated trajectories; the terms add
 up; the all-action estimator's per-step covariance is Sigma_s).  Unbiasedness of every new pair on the check
-problems is ``tests/test_estimators.py``'s registry check; the linear-quadratic ones are ``test_lqr_action.py``."""
+problems is ``test_estimators.py``'s registry check; the linear-quadratic ones are ``test_lqr_action.py``."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def test_exact_prints_the_contract_fields():
 
 def test_exact_overrides_and_output_file(tmp_path):
     path = tmp_path / "sub" / "out.json"
-    path.parent.mkdir()  # a missing directory is refused (tests/test_bad_inputs.py)
+    path.parent.mkdir()  # a missing directory is refused (tests/cli/test_bad_inputs.py)
     rc = main(["exact", "--env", "garnet:states=5,actions=2,branching=2,seed=0", "--gamma", "0.5",
                "--horizon", "4", "--theta", "zeros", "--features", "random:d=3,seed=1", "--output", str(path),
                "--full"])

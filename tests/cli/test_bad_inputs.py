@@ -28,7 +28,7 @@ from pgexp.cli import main
 from pgexp.errors import UserError
 from pgexp.study import SCHEMA, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEST_CONFIG = ROOT / ".test" / "config" / "config.yaml"
 
 CORRIDOR = ["--env", "short_corridor"]

@@ -21,7 +21,7 @@ from pgexp.report.paper_studies import chung_findings, fig13_1_findings
 from pgexp.study.mirage import MirageStudy
 from pgexp.study.paper import STUDIES, load_paper_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [ROOT / "config" / "studies" / f"{name}.yaml" for name in STUDIES]
 
 

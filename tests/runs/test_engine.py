@@ -25,7 +25,7 @@ from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_pairs, run_estimate, run_pairs
 from pgexp.sampling.rng import MAIN, Streams, stream, trajectory_seeds
 
-GOLDEN = Path(__file__).parent / "data" / "engine_0d7984f.json"
+GOLDEN = Path(__file__).parents[1] / "data" / "engine_0d7984f.json"
 
 # (env, features, gamma, horizon, theta): every objective, absorbing states, shared features
 PROBLEMS = {

@@ -18,7 +18,7 @@ from pgexp.cli import COMMANDS, main
 from pgexp.estimators import BASELINES, ESTIMATORS
 from pgexp.tables import KINDS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 TAGS = {"env_name", "theta_name", "checkpoint"}  # the study's labels (columns.md documents them too)
 

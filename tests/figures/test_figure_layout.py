@@ -43,7 +43,7 @@ def test_figure_is_fit_to_print(name, default_shape):
 def test_the_synthetic_shape_is_the_default_study_s():
     """The environments, θ points, estimators, horizons and reference cells of the default study's config
     (``config/config.yaml``), so that a figure that does not fit the real study fails here first."""
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "config.yaml").read_text())
     m = default_study_tables()["metrics"]
     assert set(m["env_name"]) == set(cfg["environments"])
     for name, env in cfg["environments"].items():

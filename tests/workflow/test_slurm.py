@@ -29,7 +29,7 @@ from test_workflow import TEST_CONFIG, copy_workflow
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # minutes: in CI, not in the quick selection
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "local-slurm.sh"
 ACCOUNT = "pgexp"       # created by the script
 PARTITION = "debug"     # the script's partition, and the profile's default

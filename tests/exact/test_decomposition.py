@@ -1,7 +1,7 @@
 """The time-ordered (Doob martingale) variance decomposition: recursion vs brute force, and hand cases.
 
 Every value is an exact finite sum, so the recursion and the brute-force prefix grouping must agree to
-round-off (``1e-10`` relative, as ``tests/test_exact_variance.py``), and the three parts must add up to
+round-off (``1e-10`` relative, as ``tests/exact/test_exact_variance.py``), and the three parts must add up to
 the exact ``tr Cov`` of the moment recursion (``1e-9`` relative, issue 11).
 """
 

@@ -442,7 +442,7 @@ def widget_figure():
 
 def test_a_registered_figure_is_buildable_with_pgexp_plot(widget_figure, tmp_path, capsys):
     write_frame(pd.DataFrame({"name": ["a", "b"], "count": [3, 5]}), tmp_path / "w.parquet", {})
-    (tmp_path / "out").mkdir()  # pgexp refuses an --output in a missing directory (tests/test_bad_inputs.py)
+    (tmp_path / "out").mkdir()  # pgexp refuses an --output in a missing directory (tests/cli/test_bad_inputs.py)
     assert main(["plot", "widget_counts", "--widgets", str(tmp_path / "w.parquet"),
                  "--output", str(tmp_path / "out" / "w.pdf")]) == 0
     _check_files(tmp_path / "out" / "w.pdf")

@@ -20,7 +20,7 @@ from pgexp.figures import get_figure
 from pgexp.report.tucker2018 import HOLDS_AT, findings, problem_row
 from pgexp.study.paper import load_paper_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / ".test/config/studies/tucker2018_mirage.yaml").read_text())
 
 

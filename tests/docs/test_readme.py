@@ -3,7 +3,7 @@
 ``pgexp`` commands run for real, in README order, in one temporary directory (later examples read what
 earlier ones wrote).  ``snakemake`` commands run as dry runs (``-n``) in a temporary copy of the
 workflow: the config is validated and the whole DAG planned; the study itself runs end to end in
-``tests/test_workflow.py`` on the `.test` config.  The few commands a test cannot run (installing
+``tests/workflow/test_workflow.py`` on the `.test` config.  The few commands a test cannot run (installing
 packages, the test suite itself, a SLURM cluster) are listed in :data:`NOT_RUN` with the test that
 covers them; a README command in none of these classes fails the test, so a new example must be
 runnable.  The examples are kept small (seconds each) so that they can run here.
@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 NOT_RUN = {
@@ -30,7 +30,7 @@ NOT_RUN = {
     "python -m pytest": "the test suite itself",
     'python -m pip install "snakemake-executor-plugin-slurm>=2.8,<2.9"': "the SLURM plugin (test extra)",
     "PGEXP_SLURM_PARTITION=<partition> PGEXP_SLURM_ACCOUNT=<account> snakemake --workflow-profile profiles/slurm": (
-        "needs a SLURM cluster: tests/test_slurm.py runs the .test study through one"
+        "needs a SLURM cluster: tests/workflow/test_slurm.py runs the .test study through one"
     ),
 }
 
