@@ -87,7 +87,13 @@ class BaselineChoice:
 
 def parse_baseline(text: str, what: str = "--baseline") -> BaselineChoice:
     """``NAME`` or ``NAME:key=value`` -> :class:`BaselineChoice`; unknown names and keys are refused by name."""
-    parsed = parse_spec(str(text), what=what)
+    try:
+        parsed = parse_spec(str(text), what=what)
+    except UserError:  # malformed options (``fixed:c``): name the form a known baseline takes
+        known = BASELINES.get(str(text).partition(":")[0])
+        if known is None or not known.options:
+            raise
+        raise UserError(f"{what}: {text!r}; allowed form: {usage_of(known)}") from None
     if parsed.name not in BASELINES:
         from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
 
@@ -98,22 +104,25 @@ def parse_baseline(text: str, what: str = "--baseline") -> BaselineChoice:
     spec = BASELINES[parsed.name]
     got, need = set(parsed.options), set(spec.options)
     if got != need:
-        usage = spec.name + (":" + ",".join(f"{k}=VALUE" for k in spec.options) if spec.options else "")
-        raise UserError(f"{what}: {text!r}; allowed form: {usage}")
+        raise UserError(f"{what}: {text!r}; allowed form: {usage_of(spec)}")
     options = {}
     for key in spec.options:
         value = parsed.options[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise UserError(f"{what}: {text!r}; {key} must be a finite number")
+            raise UserError(f"{what}: {text!r}; {key} must be a finite number (allowed form: {usage_of(spec)})")
         options[key] = float(value)
     name = spec.name + (":" + ",".join(f"{k}={options[k]:g}" for k in spec.options) if spec.options else "")
     return BaselineChoice(spec, options, name)
 
 
+def usage_of(spec: Baseline) -> str:
+    """A baseline as the user writes it: ``NAME``, or ``fixed:c=VALUE`` for a parameterised one."""
+    return spec.name + (":" + ",".join(f"{k}=VALUE" for k in spec.options) if spec.options else "")
+
+
 def baseline_usage(track: str | None = None) -> list[str]:
     """Every baseline (on ``track``) as the user writes it (``fixed:c=VALUE`` for parameterised ones)."""
-    return [b.name + (":" + ",".join(f"{k}=VALUE" for k in b.options) if b.options else "") for b in BASELINES.values()
-            if track is None or track in b.tracks]
+    return [usage_of(b) for b in BASELINES.values() if track is None or track in b.tracks]
 
 
 
