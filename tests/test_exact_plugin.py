@@ -148,6 +148,26 @@ def test_the_engine_and_the_normaliser_read_the_plugins_spec(scaled):
         check_combination(NAME, "value_table")
 
 
+def test_the_normalisers_exact_scale_reads_the_plugins_family(scaled):
+    """Its step weights are three times reward-to-go's: so are their exact mean and standard deviation, and the
+    enumerated normalised batches (rescaled by the exact s + eps) three times the built-in's, up to eps."""
+    from pgexp.estimators.practice import make_practice
+    from pgexp.exact.normalization import exact_normalized
+    from pgexp.exact.practice import normalization_scale
+    from pgexp.problems.problem import build_problem
+
+    prob = build_problem("garnet:states=3,actions=2,branching=2,seed=0", theta="random:seed=0,scale=0.7",
+                         gamma=0.9, horizon=2)
+    norm = make_practice(True, None, None)
+    ours, theirs = (normalization_scale(prob, e, "value_exact", norm) for e in (NAME, "reward_to_go"))
+    assert ours.s == pytest.approx(SCALE * theirs.s, rel=1e-12) and ours.s > 0
+    assert ours.m == pytest.approx(SCALE * theirs.m, rel=1e-12, abs=1e-14)
+    (a,), (b,) = (exact_normalized(prob, e, "value_exact", [2]) for e in (NAME, "reward_to_go"))
+    np.testing.assert_allclose(a["limit"], SCALE * b["limit"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(a["mean"], SCALE * b["mean"], rtol=1e-6, atol=1e-12)
+    assert np.abs(a["bias"]).max() > 1e-8  # normalising is biased at N = 2: the comparison is not of zeros
+
+
 def test_the_engines_lists_are_the_registrys_fields():
     """Every list the exact engine and the normaliser read is derived from the specs: the exact baselines are
     baselines each estimator accepts (value_table: a user's value table, the exact engine's own)."""
