@@ -44,8 +44,9 @@ class ExactSpec:
             ``b_steps`` ``(L, S)``, ``values`` ``(L+1, S)`` or ``None``, only the one :attr:`baseline_input`
             names is given; ``lam`` GAE's lambda when the estimator has the hyperparameter ``lam``).
         weights: ``"module:function"`` or callable ``(st, paths, *, b0, b_steps, fixed, values, lam) -> w (n, L)``:
-            the same weights written from the definition on enumerated trajectories (:class:`pgexp.exact.enumeration.
-            Paths`; ``fixed``: a constant baseline, or ``None``), the reference the recursion is tested against.
+            the same weights written from the definition on enumerated trajectories
+            (:class:`~pgexp.exact.enumeration.Paths`; ``fixed``: a constant baseline, or ``None``), the reference
+            the recursion is tested against.
         baseline_input: how the family reads a state baseline (:data:`BASELINE_INPUTS`).
         direction: ``"module:function"`` or callable ``(st) -> c (L,)``: what a constant baseline multiplies,
             ``w_h(b) = w_h(0) - b c_h``; needed for ``optimal`` and ``constant``.
