@@ -9,7 +9,8 @@ Python API (the CLI calls the same functions)::
 
 Plug-ins (see README): ``pgexp.register_estimator(name, fn, baselines=..., unbiased=...)`` with
 ``fn(batch) -> weights (N, L)`` (or ``pgexp.Corrected(weights, correction)``: an analytic correction per step);
-``pgexp.check_estimator(name)`` runs the generic checks.
+``pgexp.check_estimator(name)`` runs the generic checks; ``exact=pgexp.ExactSpec(...)`` brings the estimator's own
+exact moments (its weight family: ``pgexp exact-variance`` then offers it).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _API = {
     "register_estimator": "pgexp.estimators",
     "register_baseline": "pgexp.estimators",
     "Hyperparameter": "pgexp.estimators",
+    "ExactSpec": "pgexp.estimators",
     "ESTIMATORS": "pgexp.estimators",
     "BASELINES": "pgexp.estimators",
     "Batch": "pgexp.estimators.batch",

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pgexp.cli.exact_curves import exact_horizons, known_pairs, parse_pairs
     from pgexp.errors import UserError
-    from pgexp.exact.decomposition import DECOMPOSABLE, decomposition_table
+    from pgexp.exact.catalogue import decomposable
+    from pgexp.exact.decomposition import decomposition_table
     from pgexp.problems.lqr import is_lqr
     from pgexp.problems.problem import build_problem
     from pgexp.provenance import provenance
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                         "problem has exact moments (pgexp exact-variance) but no decomposition")
     check_outputs(args.output, str(Path(args.output).with_suffix(".csv")), fmt="parquet")
     horizons = exact_horizons(args.horizon)
-    wanted = parse_pairs(args.pairs) if args.pairs is not None else [p for p in known_pairs() if p[0] in DECOMPOSABLE]
+    wanted = parse_pairs(args.pairs) if args.pairs is not None else [p for p in known_pairs() if p[0] in decomposable()]
     args.lam = lam_for(args.lam, [e for e, _ in wanted])
     tags = parse_tags(args.tag, "decomposition")
 

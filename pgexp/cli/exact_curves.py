@@ -51,9 +51,10 @@ def known_pairs() -> list[tuple[str, str]]:
 
     See :func:`pgexp.exact.moments.exact_pairs`.
     """
-    from pgexp.exact.moments import SUPPORTED, exact_pairs
+    from pgexp.exact.catalogue import exact_pairs, supported
 
-    return exact_pairs(list(SUPPORTED), sorted({b for bs in SUPPORTED.values() for b in bs}))
+    known = supported()
+    return exact_pairs(list(known), sorted({b for bs in known.values() for b in bs}))
 
 
 def parse_pairs(text: str | None) -> list[tuple[str, str]]:

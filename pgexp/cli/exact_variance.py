@@ -17,12 +17,50 @@ from pgexp.cli.common import (
     problem_from_args,
 )
 
-ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common",
-              "rollin_rollout", "all_action", "rloo", "grpo", "dr_grpo", "dapo_token_mean", "reinforce_pp", "remax")
-# the group estimators' hyperparameters (pgexp.estimators)
-GROUP_HYPERPARAMETERS = ("std_ddof", "eps", "length_norm", "dynamic_sampling")
+# the order of --estimator's choices: the trajectory estimators, roll-in/roll-out, all-action, the group estimators
+ENGINE_ORDER = ("family", "rollout", "action", "groups")
 EXAMPLE = ("pgexp exact-variance --env short_corridor --horizon 6 --estimator reinforce --baseline none"
            " --batch-size 1,16")
+
+
+def exact_estimators() -> list[str]:
+    """Every registered estimator whose spec declares an exact counterpart, engine by engine (:data:`ENGINE_ORDER`)."""
+    from pgexp.estimators import ESTIMATORS
+
+    return [name for engine in ENGINE_ORDER for name, est in ESTIMATORS.items()
+            if est.exact is not None and est.exact.engine == engine]
+
+
+def engine(estimator: str) -> str | None:
+    """The exact engine an estimator's spec declares (``None``: none)."""
+    from pgexp.estimators import ESTIMATORS
+
+    exact = ESTIMATORS[estimator].exact
+    return None if exact is None else exact.engine
+
+
+def group_hyperparameters() -> list[str]:
+    """The hyperparameters of the estimators the group engine covers (``--std-ddof`` ...), in registration order."""
+    from pgexp.estimators import ESTIMATORS
+
+    out: list[str] = []
+    for est in ESTIMATORS.values():
+        if est.exact is not None and est.exact.engine == "groups":
+            out += [h.name for h in est.hyperparameters if h.name not in out]
+    return out
+
+
+def baseline_help() -> str:
+    """``--baseline``'s help: what the names mean, and the baselines each estimator's exact spec covers."""
+    from pgexp.estimators import ESTIMATORS
+
+    covered = "; ".join(f"{name}: {' | '.join(est.exact.baselines)}" for name, est in ESTIMATORS.items()
+                        if est.exact is not None and est.exact.engine in ("family", "rollout"))
+    return ("none (default) | value_exact | constant (leave-one-out mean of the other trajectories' returns; needs "
+            "--batch-size >= 2) | fixed:c=VALUE (a fixed constant) | optimal (the exact per-coordinate optimum) | "
+            f"value_table (GAE's V, with --value); covered: {covered}; action-dependent (reinforce, reward_to_go, "
+            "gae): q_exact (its analytic correction added); reward_to_go: q_optimal (the whole trajectory's "
+            "variance-minimising b(s, a), finite MDPs)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,13 +73,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                                    "sampled: truncated at T = ceil(log 1e-12 / log gamma); rollin_rollout "
                                    "untruncated).")
     add_problem_options(p)
-    p.add_argument("--estimator", required=True, choices=ESTIMATORS, help="the estimators with an exact counterpart")
-    p.add_argument("--baseline", default=None,
-                   help="none (default) | value_exact | constant (leave-one-out mean of the other trajectories' "
-                        "returns; needs --batch-size >= 2) | fixed:c=VALUE (a fixed constant) | optimal (the exact "
-                        "per-coordinate optimum); gae, gae_common: none | value_exact | value_table (with --value); "
-                        "action-dependent (reinforce, reward_to_go, gae): q_exact (its analytic correction added); "
-                        "reward_to_go: q_optimal (the whole trajectory's variance-minimising b(s, a), finite MDPs)")
+    p.add_argument("--estimator", required=True, choices=exact_estimators(),
+                   help="the estimators with an exact counterpart (those whose spec declares one)")
+    p.add_argument("--baseline", default=None, help=baseline_help())
     p.add_argument("--critic", choices=["exact"], default=None,
                    help="all_action: the critic, exact (q_exact; the default -- a fitted critic has no exact moments)")
     p.add_argument("--value", default=None, metavar="PATH.npy",
@@ -51,14 +85,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="GAE's lambda in [0, 1] (gae, gae_common; default 0.95)")
     p.add_argument("--batch-size", default=None, metavar="N[,N...]", help="batch sizes: adds the 'batch' list")
     p.add_argument("--group-size", type=POSITIVE_INT, default=None, metavar="G",
-                   help="group estimators (rloo, grpo, dr_grpo, dapo_token_mean, reinforce_pp, remax; and reinforce "
-                        "with none or constant): G responses per prompt, exact for any G by exchangeable reward "
-                        "counts (pgexp.exact.groups); the numbers refer to one group, --batch-size N (a multiple of G) "
-                        "to N/G prompts; adds the bias as length and direction, the per-prompt weights and the "
-                        "length effects")
+                   help=f"group estimators ({', '.join(e for e in exact_estimators() if engine(e) == 'groups')}; "
+                        "and reinforce with none or constant): G responses per prompt, exact for any G by "
+                        "exchangeable reward counts (pgexp.exact.groups); the numbers refer to one group, --batch-size "
+                        "N (a multiple of G) to N/G prompts; adds the bias as length and direction, the per-prompt "
+                        "weights and the length effects")
     from pgexp.estimators import hyperparameters
 
-    for name in GROUP_HYPERPARAMETERS:
+    for name in group_hyperparameters():
         h = hyperparameters()[name]
         p.add_argument(h.option, type=number(h.low, h.high), default=None, metavar=name.upper()[:3],
                        help=f"{h.doc} (group estimators; default {h.default:g})")
@@ -120,9 +154,9 @@ def run(args: argparse.Namespace) -> int:
     if args.method in ("recursion", "monte_carlo"):
         raise UserError(f"--method {args.method}: linear-quadratic problems only; finite MDPs: auto, enumeration, dp")
     check_exact_cost(problem, [problem.mdp.horizon], 1 + len(sizes))
-    from pgexp.exact.groups import GROUP_ESTIMATORS
+    from pgexp.exact.catalogue import engine_of
 
-    if args.group_size is not None or args.estimator in GROUP_ESTIMATORS:
+    if args.group_size is not None or engine_of(args.estimator) == "groups":
         from pgexp.exact.groups import group_variance
 
         if args.group_size is None:
@@ -130,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                             "prompt)")
         if value is not None or args.truncate is not None or args.bootstrap is not None:
             raise UserError("--group-size: not with --value, --truncate or --bootstrap")
-        params = {k: getattr(args, k) for k in GROUP_HYPERPARAMETERS if getattr(args, k) is not None}
+        params = {k: getattr(args, k) for k in group_hyperparameters() if getattr(args, k) is not None}
         out = group_variance(problem, args.estimator, baseline, group_size=args.group_size, params=params,
                              batch_sizes=sizes)
     elif args.truncate is not None or args.bootstrap is not None:

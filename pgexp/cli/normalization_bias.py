@@ -49,11 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def parse_pair(item: str) -> tuple[str, str]:
     from pgexp.errors import UserError
-    from pgexp.estimators.practice import NORMALIZABLE
+    from pgexp.estimators.practice import normalizable
 
+    known = normalizable()
     est, sep, base = item.partition("~")
-    if not sep or est not in NORMALIZABLE or base.partition(":")[0] not in NORMALIZABLE[est]:
-        allowed = ", ".join(f"{e}~{b}" for e, bs in NORMALIZABLE.items() for b in bs)
+    if not sep or est not in known or base.partition(":")[0] not in known[est]:
+        allowed = ", ".join(f"{e}~{b}" for e, bs in known.items() for b in bs)
         raise UserError(f"--pairs: {item!r}; allowed: {allowed} (fixed as fixed:c=VALUE)")
     return est, base
 

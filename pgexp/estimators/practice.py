@@ -66,15 +66,23 @@ if TYPE_CHECKING:  # the options and their checks are metadata (the study reads 
 
 BOOTSTRAPS = ("none", "value_exact", "value_learned")
 NORMALIZE_EPS = 1e-8  # CleanRL's and Stable-Baselines3's epsilon
-# estimator -> baselines whose step weights form a family without a past part: the scale of advantage
-# normalisation is exact for them (pgexp.exact.practice computes it)
-NORMALIZABLE: dict[str, tuple[str, ...]] = {
-    "reward_to_go": ("none", "value_exact", "fixed"),
-    "reward_to_go_common": ("none", "value_exact", "fixed"),
-    "gae": ("none", "value_exact", "fixed"),
-    "gae_common": ("none", "value_exact", "fixed"),
-    "advantage_exact": ("none",),
-}
+
+
+def normalizable() -> dict[str, tuple[str, ...]]:
+    """Estimator -> the baselines whose step weights form a family without a past part, so that the scale of
+    advantage normalisation is exact (:mod:`pgexp.exact.practice` computes it): each spec's
+    :attr:`~pgexp.estimators.exact_spec.ExactSpec.normalizable`, in registration order."""
+    from pgexp.estimators import ESTIMATORS
+
+    return {name: est.normalizable for name, est in ESTIMATORS.items() if est.normalizable}
+
+
+def __getattr__(name: str) -> Any:
+    """``NORMALIZABLE``: :func:`normalizable`, derived from the registry when read."""
+    if name == "NORMALIZABLE":
+        return normalizable()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 # Options that apply to any estimator on the job's common trajectories without an auxiliary fit of its own
 # (the cut and the normalisation act on a batch of whole trajectories).
 
@@ -189,8 +197,9 @@ def check_practice(practice: Practice, est: Any, baseline: str, objective: str, 
 def check_normalizable(estimator: str, baseline: str) -> None:
     """Refuse ``--normalize-advantages`` where the exact scale is not available, naming what is."""
     base = baseline.partition(":")[0]
-    if base not in NORMALIZABLE.get(estimator, ()):
-        allowed = "; ".join(f"{e} with {', '.join(bs)}" for e, bs in NORMALIZABLE.items())
+    known = normalizable()
+    if base not in known.get(estimator, ()):
+        allowed = "; ".join(f"{e} with {', '.join(bs)}" for e, bs in known.items())
         raise UserError(f"--normalize-advantages: not available for {estimator}~{base} (its estimate is rescaled by "
                         f"the exact standard deviation of the step weights); allowed: {allowed}")
 
@@ -253,6 +262,6 @@ def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float, block
     return out.reshape(w.shape)
 
 
-__all__ = ["BOOTSTRAPS", "CLI_NAMES", "NORMALIZABLE", "NORMALIZE_EPS", "PLAIN", "PLAIN_LABEL", "Practice",
+__all__ = ["BOOTSTRAPS", "CLI_NAMES", "NORMALIZE_EPS", "PLAIN", "PLAIN_LABEL", "Practice",
            "bootstrap_values", "check_normalizable", "check_practice", "config_names", "cut", "make_practice",
-           "normalize_weights", "practice_from_label"]
+           "normalizable", "normalize_weights", "practice_from_label"]

@@ -2,7 +2,8 @@
 sparse solves in :mod:`~pgexp.exact.krylov`), a
 differentiable objective for autograd checks (:mod:`~pgexp.exact.autograd`), and the exact engine for
 estimators: what its numbers refer to (:mod:`~pgexp.exact.model`), the covered combinations
-(:mod:`~pgexp.exact.catalogue`), weight families and the (time, state) moment recursion
+(:mod:`~pgexp.exact.catalogue`, read off each estimator's :class:`~pgexp.estimators.exact_spec.ExactSpec`),
+weight families and the (time, state) moment recursion
 (:mod:`~pgexp.exact.families`, :mod:`~pgexp.exact.recursion`), brute-force enumeration
 (:mod:`~pgexp.exact.enumeration`), roll-in/roll-out (:mod:`~pgexp.exact.rollout_moments`), batch quantities
 (:mod:`~pgexp.exact.batch`), the entry point (:mod:`~pgexp.exact.moments`), the time-ordered variance

@@ -41,7 +41,7 @@ means over equal prefixes ``X_0..X_k``, and ``E ||M_k - M_{k-1}||^2`` summed.  T
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,6 +51,7 @@ from pgexp.exact import enumeration as en
 from pgexp.exact import families as fam
 from pgexp.exact import moments as mo
 from pgexp.exact import recursion as rec
+from pgexp.exact.catalogue import decomposable, reads_lambda
 from pgexp.exact.model import ExactSetup, make_setup
 from pgexp.problems.problem import Problem
 
@@ -59,7 +60,13 @@ if TYPE_CHECKING:
 
 SOURCES = ("initial_state", "actions", "transitions")
 COLUMNS = ("step", *SOURCES, "total", "initial_state_share", "actions_share", "transitions_share")
-DECOMPOSABLE = tuple(e for e in mo.SUPPORTED if e != "rollin_rollout")
+
+
+def __getattr__(name: str) -> Any:
+    """``DECOMPOSABLE``: :func:`pgexp.exact.catalogue.decomposable`, derived from the registry when read."""
+    if name == "DECOMPOSABLE":
+        return decomposable()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _setup_family(st: ExactSetup, estimator: str, baseline: mo.Baseline, lam: float,
@@ -77,9 +84,9 @@ def _setup_family(st: ExactSetup, estimator: str, baseline: mo.Baseline, lam: fl
 
 def _check(estimator: str, baseline: str | mo.Baseline) -> mo.Baseline:
     b = mo.check_combination(estimator, baseline)
-    if estimator not in DECOMPOSABLE:
+    if estimator not in decomposable():
         raise UserError(f"variance decomposition: {estimator} samples its own roll-in/roll-out times, not one "
-                        f"trajectory; decomposable: {', '.join(DECOMPOSABLE)}")
+                        f"trajectory; decomposable: {', '.join(decomposable())}")
     return b
 
 
@@ -287,8 +294,8 @@ def decomposition_table(problem_builder: Callable[[int | None], Problem], horizo
         h = -1 if problem.mdp.horizon is None else int(problem.mdp.horizon)
         for est, base in combos:
             head = {"horizon": h, "estimator": est, "baseline": base,
-                    "lam": float(lam) if est in mo.LAMBDA_ESTIMATORS else float("nan")}
-            if est not in DECOMPOSABLE:
+                    "lam": float(lam) if reads_lambda(est) else float("nan")}
+            if est not in decomposable():
                 out.append({**head, "step": None, **{k: float("nan") for k in COLUMNS[1:]},
                             "skipped_reason": "samples its own roll-in/roll-out times, not one trajectory"})
                 continue

@@ -159,34 +159,70 @@ def gae_advantages(st: ExactSetup, paths: Paths, V: np.ndarray, lam: float) -> n
 def literal_weights(st: ExactSetup, paths: Paths, estimator: str, *, b0: np.ndarray | None = None,
                     b_steps: np.ndarray | None = None, fixed: float | None = None, values: np.ndarray | None = None,
                     lam: float = 1.0) -> np.ndarray:
-    """Step weights ``w`` ``(n, L)`` from the formulas (zero padding).
+    """Step weights ``w`` ``(n, L)`` from the formulas (zero padding): the callable the estimator's exact spec
+    declares (:attr:`pgexp.estimators.exact_spec.ExactSpec.weights`; the built-ins' are below).
 
     ``b0`` ``(S,)``: reinforce's ``b(s_0)``; ``b_steps`` ``(L, S)``: a state baseline ``b_h(s)``; ``fixed``: a
     constant baseline (reinforce: ``b``; reward_to_go: ``gamma^h b``); ``values`` ``(L+1, S)``: GAE's ``V``.
     """
-    mask = paths.mask
+    from pgexp.exact.catalogue import exact_spec
+
+    weights = exact_spec(estimator).weights_fn(estimator)
+    return weights(st, paths, b0=b0, b_steps=b_steps, fixed=fixed, values=values, lam=lam)
+
+
+# Each built-in: (st, paths, *, b0, b_steps, fixed, values, lam) -> w (n, L); the arguments it does not read are
+# ignored.
+
+def reinforce(st: ExactSetup, paths: Paths, *, b0: np.ndarray | None = None, fixed: float | None = None,
+              **_: object) -> np.ndarray:
+    """``w_h = G_0 - b(s_0)``."""
+    G, _R = returns(st, paths)
+    b = np.zeros(paths.num) if b0 is None else b0[paths.states[:, 0]] * (paths.lengths > 0)
+    if fixed is not None:
+        b = b + fixed
+    return np.where(paths.mask, (G[:, 0] - b)[:, None], 0.0)
+
+
+def _step_baseline(st: ExactSetup, paths: Paths, b_steps: np.ndarray | None, fixed: float | None) -> np.ndarray:
+    """``b_h(s_h)`` ``(n, L)`` of a state baseline plus a constant."""
     n, L = paths.states.shape
-    G, R = returns(st, paths)
-    disc = st.disc[None, :]
-    h = np.arange(L)[None, :]
-    if estimator == "reinforce":
-        b = np.zeros(n) if b0 is None else b0[paths.states[:, 0]] * (paths.lengths > 0)
-        if fixed is not None:
-            b = b + fixed
-        return np.where(mask, (G[:, 0] - b)[:, None], 0.0)
-    if estimator in ("reward_to_go", "reward_to_go_common"):
-        base = np.zeros((n, L)) if b_steps is None else b_steps[np.minimum(h, L - 1), paths.states]
-        if fixed is not None:
-            base = base + fixed
-        w = G - disc * base if estimator == "reward_to_go" else R - base
-        return np.where(mask, w, 0.0)
-    if estimator == "advantage_exact":
-        return np.where(mask, disc * st.advantage_steps[h, paths.states, paths.actions], 0.0)
-    if estimator in ("gae", "gae_common"):
-        V = np.zeros((L + 1, st.num_states)) if values is None else values
-        adv = gae_advantages(st, paths, V, lam)
-        return adv * disc if estimator == "gae" else adv
-    raise AssertionError(estimator)
+    base = np.zeros((n, L)) if b_steps is None else b_steps[np.minimum(np.arange(L)[None, :], L - 1), paths.states]
+    return base + fixed if fixed is not None else base
+
+
+def reward_to_go(st: ExactSetup, paths: Paths, *, b_steps: np.ndarray | None = None, fixed: float | None = None,
+                 **_: object) -> np.ndarray:
+    """``w_h = G_h - gamma^h b_h(s_h)``."""
+    G, _R = returns(st, paths)
+    return np.where(paths.mask, G - st.disc[None, :] * _step_baseline(st, paths, b_steps, fixed), 0.0)
+
+
+def reward_to_go_common(st: ExactSetup, paths: Paths, *, b_steps: np.ndarray | None = None,
+                        fixed: float | None = None, **_: object) -> np.ndarray:
+    """``w_h = R_h - b_h(s_h)`` (no ``gamma^h``)."""
+    _G, R = returns(st, paths)
+    return np.where(paths.mask, R - _step_baseline(st, paths, b_steps, fixed), 0.0)
+
+
+def advantage_exact(st: ExactSetup, paths: Paths, **_: object) -> np.ndarray:
+    """``w_h = gamma^h A_h(s_h, a_h)`` (the oracle advantage)."""
+    h = np.arange(paths.states.shape[1])[None, :]
+    return np.where(paths.mask, st.disc[None, :] * st.advantage_steps[h, paths.states, paths.actions], 0.0)
+
+
+def gae(st: ExactSetup, paths: Paths, *, values: np.ndarray | None = None, lam: float = 1.0,
+        **_: object) -> np.ndarray:
+    """``w_h = gamma^h Â_h`` (GAE(lambda) with the value table ``values``; ``None``: ``V = 0``)."""
+    V = np.zeros((paths.states.shape[1] + 1, st.num_states)) if values is None else values
+    return gae_advantages(st, paths, V, lam) * st.disc[None, :]
+
+
+def gae_common(st: ExactSetup, paths: Paths, *, values: np.ndarray | None = None, lam: float = 1.0,
+               **_: object) -> np.ndarray:
+    """``w_h = Â_h`` (no ``gamma^h``)."""
+    V = np.zeros((paths.states.shape[1] + 1, st.num_states)) if values is None else values
+    return gae_advantages(st, paths, V, lam)
 
 
 def gradients(st: ExactSetup, paths: Paths, w: np.ndarray) -> np.ndarray:

@@ -45,15 +45,27 @@ back to every earlier step.  (``V_boot`` is 0 in absorbing states: an episode ab
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from pgexp.exact.catalogue import VALUE_ESTIMATORS
+from pgexp.exact.catalogue import exact_spec
 from pgexp.exact.model import ExactSetup
 
-TRAJECTORY_ESTIMATORS = ("reinforce", "reward_to_go", "advantage_exact", "gae", "reward_to_go_common", "gae_common")
-__all__ = ["TRAJECTORY_ESTIMATORS", "VALUE_ESTIMATORS", "WeightFamily", "direction", "direction_weights", "family",
-           "return_family"]
+__all__ = ["WeightFamily", "advantage_exact", "direction", "direction_weights", "discounted_direction", "family",
+           "gae", "gae_common", "reinforce", "return_family", "reward_to_go", "reward_to_go_common", "unit_direction"]
+
+
+def __getattr__(name: str) -> Any:
+    """``TRAJECTORY_ESTIMATORS`` (those with a weight family) and ``VALUE_ESTIMATORS`` (whose family reads a value
+    table), derived from the registry when read (:mod:`pgexp.exact.catalogue`)."""
+    from pgexp.exact import catalogue
+
+    if name == "TRAJECTORY_ESTIMATORS":
+        return catalogue.decomposable()
+    if name == "VALUE_ESTIMATORS":
+        return catalogue.VALUE_ESTIMATORS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +102,8 @@ def _zeros(st: ExactSetup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def family(st: ExactSetup, estimator: str, *, b0: np.ndarray | None = None, b_steps: np.ndarray | None = None,
            values: np.ndarray | None = None, lam: float = 1.0, bootstrap: np.ndarray | None = None) -> WeightFamily:
-    """The weight family of ``estimator`` (one of :data:`TRAJECTORY_ESTIMATORS`).
+    """The weight family of ``estimator``: the callable its exact spec declares
+    (:attr:`pgexp.estimators.exact_spec.ExactSpec.family`; the built-ins' are below).
 
     Args:
         b0: reinforce's baseline ``b(s_0)``, ``(S,)`` (``None``: 0).
@@ -100,46 +113,89 @@ def family(st: ExactSetup, estimator: str, *, b0: np.ndarray | None = None, b_st
         bootstrap: ``V_boot(s)`` ``(S,)`` completing the return of an episode still running after ``L`` steps
             (module docstring; ``None``: nothing added).
     """
-    fam = _family(st, estimator, b0=b0, b_steps=b_steps, values=values, lam=lam)
-    if bootstrap is None or estimator == "advantage_exact":  # the oracle advantage reads no rewards
+    spec = exact_spec(estimator)
+    fam = spec.family_fn(estimator)(st, b0=b0, b_steps=b_steps, values=values, lam=lam)
+    if bootstrap is None or spec.bootstrap == "none":  # the oracle advantage reads no rewards
         return fam
-    scale = 1.0 if estimator in ("reward_to_go_common", "gae_common") else st.gamma ** (st.L - 1)
+    scale = 1.0 if spec.bootstrap == "step" else st.gamma ** (st.L - 1)
     nu = fam.nu.copy()
     nu[st.L] += st.gamma * scale * np.where(st.absorbing, 0.0, np.asarray(bootstrap, dtype=np.float64))
     return WeightFamily(fam.p0, fam.kappa, fam.rho, fam.c, nu, fam.beta, fam.e)
 
 
-def _family(st: ExactSetup, estimator: str, *, b0: np.ndarray | None, b_steps: np.ndarray | None,
-            values: np.ndarray | None, lam: float) -> WeightFamily:
+# --------------------------------------------------------------------------- the built-ins' families
+# Each: (st, *, b0, b_steps, values, lam) -> WeightFamily (the table in the module docstring); the arguments a
+# family does not read are ignored.
+
+def reinforce(st: ExactSetup, *, b0: np.ndarray | None = None, **_: object) -> WeightFamily:
+    """``w_h = G_0 - b(s_0)``."""
     zS, zE, zN = _zeros(st)
     r = st.mdp.r[None, :, :]
     disc = st.disc[:, None, None]
-    if estimator == "reinforce":
-        p0 = zS if b0 is None else -np.asarray(b0, dtype=np.float64)
-        return WeightFamily(p0, 1.0, disc * r, disc * r, zN, 1.0, zE)
-    if estimator == "reward_to_go":
-        e = zE if b_steps is None else np.broadcast_to(-disc * b_steps[:, :, None], zE.shape).copy()
-        return WeightFamily(zS, 0.0, zE, np.broadcast_to(disc * r, zE.shape).copy(), zN, 1.0, e)
-    if estimator == "reward_to_go_common":
-        e = zE if b_steps is None else np.broadcast_to(-b_steps[:, :, None], zE.shape).copy()
-        return WeightFamily(zS, 0.0, zE, np.broadcast_to(r, zE.shape).copy(), zN, st.gamma, e)
-    if estimator == "advantage_exact":
-        return WeightFamily(zS, 0.0, zE, zE, zN, 0.0, disc * st.advantage_steps)
-    if estimator in VALUE_ESTIMATORS:
-        V = np.zeros((st.L + 1, st.num_states)) if values is None else values
-        step = r - V[:-1, :, None]                                   # r - V_h(s): delta without its successor
-        nu = np.zeros_like(V)
-        if estimator == "gae":
-            nu[1:] = st.gamma * st.disc[:, None] * V[1:]            # gamma^{h+1} V_{h+1}(s')
-            return WeightFamily(zS, 0.0, zE, disc * step, nu, float(lam), zE)
-        nu[1:] = st.gamma * V[1:]
-        return WeightFamily(zS, 0.0, zE, np.broadcast_to(step, zE.shape).copy(), nu, st.gamma * float(lam), zE)
-    raise AssertionError(estimator)
+    p0 = zS if b0 is None else -np.asarray(b0, dtype=np.float64)
+    return WeightFamily(p0, 1.0, disc * r, disc * r, zN, 1.0, zE)
+
+
+def reward_to_go(st: ExactSetup, *, b_steps: np.ndarray | None = None, **_: object) -> WeightFamily:
+    """``w_h = G_h - gamma^h b_h(s_h)``."""
+    zS, zE, zN = _zeros(st)
+    r = st.mdp.r[None, :, :]
+    disc = st.disc[:, None, None]
+    e = zE if b_steps is None else np.broadcast_to(-disc * b_steps[:, :, None], zE.shape).copy()
+    return WeightFamily(zS, 0.0, zE, np.broadcast_to(disc * r, zE.shape).copy(), zN, 1.0, e)
+
+
+def reward_to_go_common(st: ExactSetup, *, b_steps: np.ndarray | None = None, **_: object) -> WeightFamily:
+    """``w_h = R_h - b_h(s_h)`` (no ``gamma^h``)."""
+    zS, zE, zN = _zeros(st)
+    r = st.mdp.r[None, :, :]
+    e = zE if b_steps is None else np.broadcast_to(-b_steps[:, :, None], zE.shape).copy()
+    return WeightFamily(zS, 0.0, zE, np.broadcast_to(r, zE.shape).copy(), zN, st.gamma, e)
+
+
+def advantage_exact(st: ExactSetup, **_: object) -> WeightFamily:
+    """``w_h = gamma^h A_h(s_h, a_h)``, the oracle advantage."""
+    zS, zE, zN = _zeros(st)
+    return WeightFamily(zS, 0.0, zE, zE, zN, 0.0, st.disc[:, None, None] * st.advantage_steps)
+
+
+def _gae_parts(st: ExactSetup, values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(V, r - V_h(s), nu)``: the value table (``None``: 0), delta without its successor, a zero arrival term."""
+    V = np.zeros((st.L + 1, st.num_states)) if values is None else values
+    step = st.mdp.r[None, :, :] - V[:-1, :, None]
+    return V, step, np.zeros_like(V)
+
+
+def gae(st: ExactSetup, *, values: np.ndarray | None = None, lam: float = 1.0, **_: object) -> WeightFamily:
+    """``w_h = gamma^h Â_h`` (GAE(lambda) with the value table ``values``)."""
+    zS, zE, _zN = _zeros(st)
+    V, step, nu = _gae_parts(st, values)
+    nu[1:] = st.gamma * st.disc[:, None] * V[1:]            # gamma^{h+1} V_{h+1}(s')
+    return WeightFamily(zS, 0.0, zE, st.disc[:, None, None] * step, nu, float(lam), zE)
+
+
+def gae_common(st: ExactSetup, *, values: np.ndarray | None = None, lam: float = 1.0, **_: object) -> WeightFamily:
+    """``w_h = Â_h`` (no ``gamma^h``)."""
+    zS, zE, _zN = _zeros(st)
+    V, step, nu = _gae_parts(st, values)
+    nu[1:] = st.gamma * V[1:]
+    return WeightFamily(zS, 0.0, zE, np.broadcast_to(step, zE.shape).copy(), nu, st.gamma * float(lam), zE)
+
+
+def unit_direction(st: ExactSetup) -> np.ndarray:
+    """``c_h = 1`` ``(L,)``: what a constant baseline multiplies in reinforce."""
+    return np.ones(st.L)
+
+
+def discounted_direction(st: ExactSetup) -> np.ndarray:
+    """``c_h = gamma^h`` ``(L,)``: what a constant baseline multiplies in reward_to_go."""
+    return st.disc.copy()
 
 
 def direction_weights(st: ExactSetup, estimator: str) -> np.ndarray:
-    """``c_h``, ``(L,)``: what a constant baseline multiplies (1 for reinforce, ``gamma^h`` for reward_to_go)."""
-    return np.ones(st.L) if estimator == "reinforce" else st.disc.copy()
+    """``c_h``, ``(L,)``: what a constant baseline multiplies (1 for reinforce, ``gamma^h`` for reward_to_go): the
+    exact spec's ``direction``."""
+    return np.asarray(exact_spec(estimator).direction_fn(estimator)(st), dtype=np.float64)
 
 
 def direction(st: ExactSetup, estimator: str) -> WeightFamily:

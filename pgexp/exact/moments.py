@@ -41,14 +41,15 @@ from pgexp.exact import families as fam
 from pgexp.exact import recursion as rec
 from pgexp.exact.batch import LooMoments, normal_cosine, quality
 from pgexp.exact.catalogue import (
-    COMMON_ESTIMATORS,
-    ESTIMATORS,
-    LAMBDA_ESTIMATORS,
-    SUPPORTED,
     Baseline,
     check_combination,
+    defined_for,
+    engine_of,
     exact_pairs,
+    exact_spec,
+    exact_specs,
     parse_baseline,
+    reads_lambda,
 )
 from pgexp.exact.model import ExactSetup, make_setup, memoized
 from pgexp.exact.rollout_moments import enumerate_samples, rollout_moments
@@ -59,9 +60,18 @@ MAX_TRAJECTORIES = en.MAX_TRAJECTORIES
 COV_MAX_DIM = 64      # the JSON carries the covariance matrix up to this dimension
 FULL_MAX_DIM = 512    # full covariance (and the cosine prediction) up to this dimension; its diagonal beyond
 MAX_CELLS = 20_000_000  # steps x states x actions of the recursion's tables (8 bytes each, a few tables)
-__all__ = ["ESTIMATORS", "LAMBDA_ESTIMATORS", "SUPPORTED", "Baseline", "ExactMoments", "check_combination",
-           "count_trajectories", "exact_curves", "exact_pairs", "exact_variance", "optimal_constant", "parse_baseline",
-           "trajectory_moments"]
+__all__ = ["Baseline", "ExactMoments", "check_combination", "count_trajectories", "exact_curves", "exact_pairs",
+           "exact_variance", "optimal_constant", "parse_baseline", "trajectory_moments"]
+
+
+def __getattr__(name: str) -> Any:
+    """``SUPPORTED``, ``ESTIMATORS``, ``LAMBDA_ESTIMATORS``: :mod:`pgexp.exact.catalogue`'s (from the registry)."""
+    from pgexp.exact import catalogue
+
+    if name in ("SUPPORTED", "ESTIMATORS", "LAMBDA_ESTIMATORS"):
+        return getattr(catalogue, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 @dataclass(eq=False)
 class ExactMoments:
@@ -111,13 +121,14 @@ def family_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray |
     """Keyword arguments of :func:`~pgexp.exact.families.family` for a non-optimal, non-LOO baseline."""
     if b.kind == "none":
         return {}
-    if estimator in fam.VALUE_ESTIMATORS:
+    read_as = exact_spec(estimator).baseline_input  # how its family reads a state baseline
+    if read_as == "values":
         if b.kind == "value_exact":
             return {"values": st.value_steps}
         if value is None:
             raise UserError("--value: baseline value_table needs a value table (--value PATH.npy)")
         return {"values": st.value_table(value)}
-    if estimator == "reinforce":
+    if read_as == "start":
         return {"b0": st.value_steps[0] if b.kind == "value_exact" else np.full(st.num_states, b.value)}
     if b.kind == "value_exact":
         return {"b_steps": st.value_steps[:st.L]}
@@ -157,7 +168,7 @@ def family_moments(st: ExactSetup, estimator: str, b: Baseline, lam: float, valu
 
     if value is not None:
         return compute()
-    key = ("family_moments", estimator, b.kind, b.c, float(lam) if estimator in LAMBDA_ESTIMATORS else None, full)
+    key = ("family_moments", estimator, b.kind, b.c, float(lam) if reads_lambda(estimator) else None, full)
     return memoized(st, key, compute)
 
 
@@ -253,7 +264,7 @@ def _from_uvr(st: ExactSetup, m: _UVR, b: Baseline, full: bool, method: str) -> 
 def _plain(st: ExactSetup, estimator: str, b: Baseline, lam: float, value: np.ndarray | None, method: str,
            full: bool, max_trajectories: int) -> ExactMoments:
     info = {"constant": b.value} if b.kind == "fixed" else {}
-    if estimator == "rollin_rollout":
+    if engine_of(estimator) == "rollout":
         bs = _rollout_state_baseline(st, b)
         fixed = b.value if b.kind == "fixed" else None
         if method == "dp":
@@ -287,7 +298,7 @@ def choose_method(st: ExactSetup, estimator: str, method: str) -> str:
         raise UserError(f"exact variance: method {method!r}; allowed: auto, enumeration, dp")
     if method != "auto":
         return method
-    if estimator == "rollin_rollout" or st.kind != "finite":
+    if engine_of(estimator) == "rollout" or st.kind != "finite":
         return "dp"
     return "enumeration" if en.count_trajectories(st, MAX_TRAJECTORIES) <= MAX_TRAJECTORIES else "dp"
 
@@ -306,26 +317,23 @@ def trajectory_moments(problem: Problem | ExactSetup, estimator: str, baseline: 
         full: full covariance (default: when ``d <=`` :data:`FULL_MAX_DIM`), else its diagonal.
     """
     b = check_combination(estimator, baseline)
-    if estimator in fam.VALUE_ESTIMATORS and not 0.0 <= float(lam) <= 1.0:
+    if reads_lambda(estimator) and not 0.0 <= float(lam) <= 1.0:
         raise UserError(f"--lam: GAE's lambda must be in [0, 1], got {lam}")
     if b.kind == "value_table" and value is None:
         raise UserError("--value: baseline value_table needs a value table (--value PATH.npy)")
     if value is not None and b.kind != "value_table":
         raise UserError(f"--value: a value table is GAE's V (gae, gae_common); not used by {estimator}~{b.label}")
     st = problem if isinstance(problem, ExactSetup) else make_setup(problem)
-    if estimator == "rollin_rollout" and st.gamma >= 1.0 and st.mdp.horizon is None:
-        raise UserError("rollin_rollout: defined for the finite and discounted objectives")
-    if estimator in COMMON_ESTIMATORS and st.kind == "discounted":  # as registered: its sum over h never settles
-        raise UserError(f"{estimator}: defined for the finite and episodic objectives (without gamma^h its sum "
-                        "over the steps of a discounted problem grows with the simulated length); give --horizon H")
+    check_objective(st, estimator)
     full = st.dim <= FULL_MAX_DIM if full is None else bool(full)
-    if estimator != "rollin_rollout" and st.L * st.num_states * st.num_actions > MAX_CELLS:
+    rollout = engine_of(estimator) == "rollout"
+    if not rollout and st.L * st.num_states * st.num_actions > MAX_CELLS:
         raise UserError(f"exact variance: {st.L} steps x {st.num_states} states x {st.num_actions} actions is too "
                         f"large for the recursion's tables (> {MAX_CELLS:.0e}); give a smaller --horizon"
                         + (" (H = inf is simulated for T steps, gamma^T < 1e-12)" if st.kind == "discounted" else ""))
     method = choose_method(st, estimator, method)
     if b.kind in ("optimal", "constant"):
-        if estimator == "rollin_rollout":
+        if rollout:
             m = _uvr_rollout(st, full, method, max_trajectories)
         elif method == "dp":
             m = _uvr_dp(st, estimator, full)
@@ -337,6 +345,17 @@ def trajectory_moments(problem: Problem | ExactSetup, estimator: str, baseline: 
     return _plain(st, estimator, b, float(lam), value, method, full, max_trajectories)
 
 
+def check_objective(st: ExactSetup, estimator: str) -> None:
+    """Refuse an objective the estimator is not registered for (the common variants without ``gamma^h`` on a
+    discounted problem; roll-in/roll-out on an episodic one)."""
+    objectives = defined_for(estimator)
+    if st.kind in objectives:
+        return
+    why = (" (without gamma^h its sum over the steps of a discounted problem grows with the simulated length); "
+           "give --horizon H") if "discounted" not in objectives else ""
+    raise UserError(f"{estimator}: defined for the {' and '.join(objectives)} objectives{why}")
+
+
 def count_trajectories(problem: Problem, limit: float = np.inf) -> float:
     """Number of positive-probability trajectories of ``problem`` (stops counting above ``limit``)."""
     return en.count_trajectories(make_setup(problem), limit)
@@ -346,7 +365,7 @@ def count_trajectories(problem: Problem, limit: float = np.inf) -> float:
 
 def refers_to(st: ExactSetup, estimator: str) -> str:
     """One sentence: what the exact numbers are the moments of."""
-    if estimator == "rollin_rollout":
+    if engine_of(estimator) == "rollout":
         end = "roll-out to the horizon" if st.kind == "finite" else "geometric roll-out termination (untruncated)"
         return "one roll-in/roll-out sample, geometric roll-in time and " + end
     if st.kind == "finite":
@@ -396,7 +415,7 @@ def exact_variance(problem: Problem, estimator: str, baseline: str = "none", *, 
     st = make_setup(problem)
     mom = trajectory_moments(st, estimator, b, lam=lam, value=value, method=method, max_trajectories=max_trajectories)
     out: dict = {"estimator": estimator, "baseline": b.label}
-    if estimator in LAMBDA_ESTIMATORS:
+    if reads_lambda(estimator):
         out["lam"] = float(lam)
     out.update({"objective": st.kind, "gamma": st.gamma, "horizon": problem.mdp.horizon, "steps": st.L,
                 "refers_to": refers_to(st, estimator), "method": mom.method, "dim": int(mom.mean.size)})
@@ -423,8 +442,9 @@ def optimal_constant(problem: Problem, estimator: str) -> dict:
     Returns ``{estimator, c_star, trace_cov_c_star, b_star (list), trace_cov_b_star, trace_cov_none, J,
     trace_cov_J}`` (the last: the fixed constant ``c = J``).
     """
-    if estimator not in ("reinforce", "reward_to_go"):
-        raise UserError(f"optimal constant: defined for reinforce and reward_to_go, not {estimator!r}")
+    known = [e for e, spec in exact_specs(("family",)).items() if spec.direction is not None]
+    if estimator not in known:
+        raise UserError(f"optimal constant: defined for {' and '.join(known)}, not {estimator!r}")
     st = make_setup(problem)
     m = _uvr_dp(st, estimator, True)
     tr_uu = np.trace(m.Euu) - m.mu @ m.mu
@@ -462,7 +482,7 @@ def exact_curves(problem_builder: Callable[[int | None], Problem], horizons: Seq
             for r in batch_rows(problem, st, mom, est, base, lam, sizes):
                 rows.append({"estimator": est, "baseline": base, "horizon": -1 if h is None else int(h),
                              "batch_size": r["batch_size"],
-                             "lam": float(lam) if est in LAMBDA_ESTIMATORS else float("nan"),
+                             "lam": float(lam) if reads_lambda(est) else float("nan"),
                              "var_per_traj_exact": r["var_per_traj"],
                              **{f"{k}_exact": r[k] for k in ("bias_sq", "trace_cov", "mse", "rel_mse", "snr")},
                              "cosine_normal": r.get("cosine_normal", float("nan")),

@@ -32,7 +32,7 @@ from pgexp.errors import UserError
 from pgexp.estimators.practice import NORMALIZE_EPS, Practice, check_normalizable
 from pgexp.exact import families as fam
 from pgexp.exact import recursion as rec
-from pgexp.exact.catalogue import VALUE_ESTIMATORS, Baseline, parse_baseline
+from pgexp.exact.catalogue import Baseline, parse_baseline, reads_lambda, reads_values
 from pgexp.exact.model import ExactSetup, make_setup
 from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
@@ -55,7 +55,7 @@ def practice_family(st: ExactSetup, estimator: str, baseline: Baseline | str, pr
         raise UserError(f"exact practice moments: baseline {b.label!r} not covered; allowed: none, value_exact, "
                         "fixed:c=VALUE")
     args = family_args(st, estimator, b, None) if b.kind != "none" else {}
-    if estimator in VALUE_ESTIMATORS and b.kind == "fixed":
+    if reads_values(estimator) and b.kind == "fixed":  # a constant V: GAE's delta reads it as a value table
         args = {"values": st.value_table(np.full(st.num_states, b.value))}
     boot = None
     if practice.truncate is not None:
@@ -145,7 +145,7 @@ def practice_variance(problem: Problem, estimator: str, baseline: str, practice:
                  "method": "dp", "dim": int(mean.size), "mean": [float(x) for x in mean],
                  "trace_cov": float(np.trace(cov)), "grad": [float(x) for x in grad],
                  "grad_norm": float(np.linalg.norm(grad)), "bias_sq": float((mean - grad) @ (mean - grad))}
-    if estimator in VALUE_ESTIMATORS:
+    if reads_lambda(estimator):
         out["lam"] = float(lam)
     if practice.bootstrap == "value_exact" and estimator in ("reward_to_go", "advantage_exact"):
         out["truncation_bias"] = [float(x) for x in truncation_bias(problem, int(practice.truncate or 0))]

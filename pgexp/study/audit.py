@@ -239,7 +239,7 @@ def _env(name: str, raw: Any, where: str) -> AuditEnv:
 
 
 def _norm(raw: Any, glob_replicates: int) -> tuple[tuple[NormProblem, ...], int]:
-    from pgexp.estimators.practice import NORMALIZABLE
+    from pgexp.estimators.practice import normalizable
 
     if raw is None:
         return (), glob_replicates
@@ -253,7 +253,7 @@ def _norm(raw: Any, glob_replicates: int) -> tuple[tuple[NormProblem, ...], int]
     if not isinstance(probs, dict) or not probs:
         fail(f"{where}.problems", "expected a mapping name -> {env, horizon, pairs, batch_sizes}")
     out = []
-    allowed = [f"{e}~{b}" for e, bs in NORMALIZABLE.items() for b in bs if b != "fixed"]
+    allowed = [f"{e}~{b}" for e, bs in normalizable().items() for b in bs if b != "fixed"]
     for name, p in probs.items():
         w = f"{where}.problems.{name}"
         if not NAME_RE.match(str(name)) or not isinstance(p, dict) or "env" not in p:

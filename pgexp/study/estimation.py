@@ -14,7 +14,7 @@ from typing import Any
 
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS, hyperparameters
-from pgexp.estimators.practice import NORMALIZABLE, PLAIN, Practice, config_names, make_practice
+from pgexp.estimators.practice import PLAIN, Practice, config_names, make_practice, normalizable
 from pgexp.problems import REGISTRY as ENV_REGISTRY
 from pgexp.problems import parse_gamma, parse_horizon
 from pgexp.specs import parse_spec
@@ -122,9 +122,9 @@ class EnvStudy:
 
     def exact_lam(self) -> str | None:
         """``--lam`` of the exact commands, only when a pair depends on it (gae, gae_common)."""
-        from pgexp.exact.catalogue import LAMBDA_ESTIMATORS
+        from pgexp.exact.catalogue import reads_lambda
 
-        return repr(self.lam) if any(e in LAMBDA_ESTIMATORS for e, _ in self.exact_pairs()) else None
+        return repr(self.lam) if any(reads_lambda(e) for e, _ in self.exact_pairs()) else None
 
     def exact_args(self, theta_name: str) -> str:
         """``pgexp exact-curves`` options for one policy point: every finite horizon x batch size."""
@@ -341,9 +341,9 @@ def check_practice_keys(study: EnvStudy, where: str) -> None:
         if est.sampling != "trajectories" or est.fit is not None:
             fail(f"{where}.estimators", f"{e} cannot take normalize_advantages / truncate (it samples or fits on its "
                                         "own); drop it for this environment")
-        if p.normalize_advantages and b.partition(":")[0] not in NORMALIZABLE.get(e, ()):
+        if p.normalize_advantages and b.partition(":")[0] not in est.normalizable:
             fail(f"{where}.normalize_advantages", f"not available for {e}~{b}; allowed: "
-                 + "; ".join(f"{k} with {', '.join(v)}" for k, v in NORMALIZABLE.items()))
+                 + "; ".join(f"{k} with {', '.join(v)}" for k, v in normalizable().items()))
     if p.truncate is not None and any(h is not None for h in study.horizons):
         fail(f"{where}.truncate", "cuts episodes of an infinite horizon; give horizons: [inf]")
 

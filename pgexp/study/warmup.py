@@ -71,8 +71,8 @@ def warm_exact() -> None:
     enumeration of normalised batches, the compiled normal draws of the cosine prediction."""
     from pgexp.estimators import BASELINES, ESTIMATORS
     from pgexp.exact.batch import COMPILED_DRAWS, normal_cosine
-    from pgexp.exact.catalogue import exact_pairs
-    from pgexp.exact.decomposition import DECOMPOSABLE, decomposition_table
+    from pgexp.exact.catalogue import decomposable, exact_pairs
+    from pgexp.exact.decomposition import decomposition_table
     from pgexp.exact.moments import exact_curves
     from pgexp.exact.normalization import exact_normalized
     from pgexp.exact.tradeoff import lambda_tradeoff
@@ -86,7 +86,7 @@ def warm_exact() -> None:
     pairs = [p for p in exact_pairs(list(ESTIMATORS), [b for b in BASELINES if not BASELINES[b].options])
              if "tabular" in ESTIMATORS[p[0]].tracks]
     exact_curves(build, [2, 3], pairs, [1, 2], lam=0.9)
-    decomposition_table(build, [2, 3], [p for p in pairs if p[0] in DECOMPOSABLE], lam=0.9)
+    decomposition_table(build, [2, 3], [p for p in pairs if p[0] in decomposable()], lam=0.9)
     lambda_tradeoff(build(3), [0.5, 1.0], [1, 2])
     exact_normalized(build(2), "reward_to_go", "value_exact", [1, 2])
     d = 4

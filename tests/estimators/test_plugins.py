@@ -297,24 +297,6 @@ def test_the_registry_and_the_study_import_without_compiled_kernels_or_torch():
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 
-def test_the_lists_beside_the_registry_agree_with_it():
-    """The exact engine's and the normaliser's own name lists (not yet spec fields) name registered estimators and
-    baselines each estimator accepts, and the derived ones match the registry, so they cannot drift apart unseen."""
-    from pgexp.cli.exact_variance import ESTIMATORS as EXACT_VARIANCE_CHOICES
-    from pgexp.estimators.practice import NORMALIZABLE
-    from pgexp.exact.catalogue import COMMON_ESTIMATORS, LAMBDA_ESTIMATORS, SUPPORTED
-    from pgexp.exact.families import TRAJECTORY_ESTIMATORS
-
-    for lists, extra in ((NORMALIZABLE, set()), (SUPPORTED, {"value_table"})):  # value_table: exact engine only
-        for est, bases in lists.items():
-            assert est in ESTIMATORS, est
-            assert set(bases) - extra <= set(ESTIMATORS[est].baselines), (est, bases)
-    assert set(TRAJECTORY_ESTIMATORS) <= set(SUPPORTED)
-    assert set(LAMBDA_ESTIMATORS) == {e for e, s in ESTIMATORS.items() if "lam" in s.defaults()}
-    assert set(COMMON_ESTIMATORS) == {e for e, s in ESTIMATORS.items() if e.endswith("_common")}
-    assert set(SUPPORTED) <= set(EXACT_VARIANCE_CHOICES) <= set(ESTIMATORS)  # pgexp exact-variance --estimator
-
-
 def test_the_config_schema_lists_come_from_the_registry():
     import yaml
 
