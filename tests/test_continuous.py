@@ -30,7 +30,8 @@ from pgexp.problems.problem import build_problem
 from pgexp.runs.context import ContinuousContext, make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, run_estimate_grid
 from pgexp.runs.reference import reference_gradient
-from pgexp.runs.train import run_table, train_run
+from pgexp.runs.train import train_run
+from pgexp.runs.train_tables import run_table
 
 ALPHA = 1e-4
 CARTPOLE = "gym:CartPole-v1"

@@ -89,9 +89,9 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
 
     Returns ``{"initial_state": float, "actions": (L,), "transitions": (L,), "total": float}`` (per step ``h``:
     the terms of ``a_h`` and ``s_{h+1}``).  The loops over steps run compiled
-    (:func:`pgexp.exact.kernels.doob_kernel`): the numbers of :func:`doob_decomposition_reference`, bit for bit.
+    (:func:`pgexp.exact.doob_kernels.doob_kernel`): the numbers of :func:`doob_decomposition_reference`, bit for bit.
     """
-    from pgexp.exact import kernels
+    from pgexp.exact import doob_kernels
 
     b = _check(estimator, baseline)
     st = problem if isinstance(problem, ExactSetup) else make_setup(problem)
@@ -100,7 +100,7 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
     bw = rec.backward(st, X, X)
     c = np.ascontiguousarray
     optimal = f is not None and bk is not None
-    phi, actions, transitions = kernels.doob_kernel(
+    phi, actions, transitions = doob_kernels.doob_kernel(
         st.csr_P, st.csr_PT, st.pi_c, c(st.sigma, dtype=np.float64), ~st.absorbing, bw.M1X, c(X.e, dtype=np.float64),
         c(X.nu, dtype=np.float64), float(X.beta), X.beta ** 2, float(X.kappa), c(X.rho, dtype=np.float64),
         c(f, dtype=np.float64) if optimal else np.zeros(0), c(bk, dtype=np.float64) if optimal else np.zeros(0),
