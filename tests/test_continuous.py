@@ -292,7 +292,7 @@ def test_training_is_deterministic_and_improves():
 
 
 def test_training_marks_divergence_and_keeps_rows(monkeypatch):
-    import pgexp.runs.train as tr
+    import pgexp.runs.train_general as tr
 
     real = tr.estimate_batch
     calls = {"n": 0}

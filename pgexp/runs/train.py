@@ -39,6 +39,7 @@ import numpy as np
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS, parse_baseline
 from pgexp.runs.estimate import stream_identity
+from pgexp.runs.train_codes import DIVERGENCE_REASONS
 from pgexp.runs.train_general import Adam, check_run, train_run
 from pgexp.runs.train_options import (
     EXACT,
@@ -77,6 +78,7 @@ def kernel_model(problem: Any) -> Any:
 
 def kernel_settings(opts: TrainOptions) -> Any:
     """The job's options as the kernels' numbers (:class:`pgexp.runs.train_kernels.Settings`)."""
+    from pgexp.runs import train_codes as C
     from pgexp.runs import train_kernels as K
 
     kernel = training_kernel(opts.estimator)
@@ -85,10 +87,10 @@ def kernel_settings(opts: TrainOptions) -> Any:
     fixed = parse_baseline(opts.baseline).options["c"] if base == "fixed" else 0.0
     n = int(opts.batch_size)
     return K.Settings(
-        estimator=K.EXACT if kernel == EXACT else K.KERNELS[str(kernel)], baseline=K.BASELINE_CODES[base],
-        optimizer=K.OPTIMIZER_CODES[opts.optimizer], update=K.UPDATE_CODES[opts.update], batch_size=n,
+        estimator=C.EXACT if kernel == EXACT else C.KERNELS[str(kernel)], baseline=C.BASELINE_CODES[base],
+        optimizer=C.OPTIMIZER_CODES[opts.optimizer], update=C.UPDATE_CODES[opts.update], batch_size=n,
         iterations=int(opts.iterations), fit_batch_size=int(opts.fit_batch_size or n),
-        value_features=K.VALUE_FEATURE_CODES[opts.value_features], offset=float(opts.baseline_offset),
+        value_features=C.VALUE_FEATURE_CODES[opts.value_features], offset=float(opts.baseline_offset),
         fixed=float(fixed), alpha_w=float(opts.baseline_step_size), lam=float(params.get("lam", 0.0)),
         beta1=float(Adam.beta1), beta2=float(Adam.beta2), eps=float(Adam.eps))
 
@@ -127,7 +129,7 @@ def compiled_runs(problem: Any, opts: TrainOptions, step_sizes: list[float], see
                     "env_steps": out.steps[i, :n], "grad_norm": out.gnorm[i, :n],
                     "step_norm": out.snorm[i, :n], "diverged": np.arange(n) == out.div_at[i]}
         run.diverged = bool(out.div_at[i] >= 0)
-        run.reason = K.DIVERGENCE_REASONS[int(out.reason[i])]
+        run.reason = DIVERGENCE_REASONS[int(out.reason[i])]
         run.theta = out.theta[i].copy()
         run.value_weights = out.w[i].copy() if opts.baseline == "value_online" else None
         run.checkpoints = {int(t): out.ckpt[i, k].copy() for k, t in enumerate(ckpts) if t <= last}

@@ -13,6 +13,7 @@ from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS
 from pgexp.estimators.baselines import TRAINING_ONLY_BASELINES
 from pgexp.runs.estimate import check_combination
+from pgexp.runs.train_codes import KERNEL_PARAMS, KERNELS, PER_STEP_KERNELS
 
 OPTIMIZERS = ("sga", "adam", "npg")
 UPDATES = ("per_batch", "per_step")
@@ -188,15 +189,13 @@ def compiled_only(opts: TrainOptions) -> list[str]:
 def check_kernel(estimator: str) -> str:
     """The estimator's compiled kernel, refused by name when the engine has no such kernel or the estimator
     lacks a hyperparameter the kernel reads (a plug-in's ``training_kernel``)."""
-    from pgexp.runs import train_kernels as K
-
     kernel = training_kernel(estimator)
     if kernel == EXACT:
         return kernel
     spec = ESTIMATORS[estimator]
-    if kernel not in K.KERNELS:
-        raise UserError(f"estimator {estimator}: training_kernel {kernel!r}; allowed: {', '.join(K.KERNELS)}")
-    missing = [h for h in K.KERNEL_PARAMS.get(str(kernel), ()) if h not in spec.defaults()]
+    if kernel not in KERNELS:
+        raise UserError(f"estimator {estimator}: training_kernel {kernel!r}; allowed: {', '.join(KERNELS)}")
+    missing = [h for h in KERNEL_PARAMS.get(str(kernel), ()) if h not in spec.defaults()]
     if missing:
         raise UserError(f"estimator {estimator}: training_kernel {kernel!r} reads the hyperparameter {missing[0]!r}, "
                         "which the estimator does not have")
@@ -205,8 +204,6 @@ def check_kernel(estimator: str) -> str:
 
 def check_compiled(problem: Any, opts: TrainOptions) -> None:
     """Refuse, by name, the combinations the compiled engine cannot give a meaning to."""
-    from pgexp.runs.train_kernels import PER_STEP_KERNELS
-
     kernel = check_kernel(opts.estimator)
     if kernel == EXACT:
         if opts.baseline != "none" or opts.update != "per_batch" or opts.baseline_offset:
