@@ -100,11 +100,12 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
     bw = rec.backward(st, X, X)
     c = np.ascontiguousarray
     optimal = f is not None and bk is not None
-    phi, actions, transitions = doob_kernels.doob_kernel(
-        st.csr_P, st.csr_PT, st.pi_c, c(st.sigma, dtype=np.float64), ~st.absorbing, bw.M1X, c(X.e, dtype=np.float64),
-        c(X.nu, dtype=np.float64), float(X.beta), X.beta ** 2, float(X.kappa), c(X.rho, dtype=np.float64),
-        c(f, dtype=np.float64) if optimal else np.zeros(0), c(bk, dtype=np.float64) if optimal else np.zeros(0),
-        mdp.mu.copy(), mdp.mu * X.p0, mdp.mu * X.p0 ** 2)
+    model = (st.csr_P, st.csr_PT, st.pi_c, c(st.sigma, dtype=np.float64), ~st.absorbing)
+    family = (bw.M1X, c(X.e, dtype=np.float64), c(X.nu, dtype=np.float64), float(X.beta), X.beta ** 2,
+              float(X.kappa), c(X.rho, dtype=np.float64), c(f, dtype=np.float64) if optimal else np.zeros(0),
+              c(bk, dtype=np.float64) if optimal else np.zeros(0))
+    phi, actions, transitions = doob_kernels.doob_kernel(model, family,
+                                                         (mdp.mu.copy(), mdp.mu * X.p0, mdp.mu * X.p0 ** 2))
     mean = mdp.mu @ phi[0]
     dev = phi[0] - mean[None, :]
     initial = float(mdp.mu @ np.einsum("sd,sd->s", dev, dev))

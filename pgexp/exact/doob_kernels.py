@@ -143,13 +143,18 @@ def _doob_push(h, PT, pi, sigma, beta, beta2, kappa, rho, sig2, fwd, sQD):
 
 
 @njit(cache=True)
-def doob_kernel(P, PT, pi, sigma, alive, M1, e, nu, beta, beta2, kappa, rho, f, bk, p, QP, QPP):
+def doob_kernel(model, family, start):
     """The two loops of :func:`pgexp.exact.decomposition.doob_decomposition_reference` (its docstring derives
     them): backward, ``N_h`` and the future gradient ``phi_h`` ``(L+1, S, d)``; forward, the Doob terms of the
-    action ``a_h`` and the transition ``s_{h+1}`` of each step.  ``P``, ``PT``: CSR arrays of ``P`` and ``P^T``;
-    ``f`` ``(L,)`` and ``bk`` ``(d,)`` the optimal baseline (empty arrays: none); ``beta2 = beta ** 2`` (Python's
-    power, computed by the caller); ``p, QP, QPP`` the forward moments at ``h = 0`` (updated in place).
+    action ``a_h`` and the transition ``s_{h+1}`` of each step.  Three structures, unpacked once:
+    ``model = (P, PT, pi, sigma, alive)`` (``P``, ``PT``: CSR arrays of ``P`` and ``P^T``);
+    ``family = (M1, e, nu, beta, beta2, kappa, rho, f, bk)`` (``f`` ``(L,)`` and ``bk`` ``(d,)`` the optimal
+    baseline, empty arrays: none; ``beta2 = beta ** 2``, Python's power, computed by the caller);
+    ``start = (p, QP, QPP)`` the forward moments at ``h = 0`` (updated in place).
     Returns ``(phi, actions (L,), transitions (L,))``."""
+    P, PT, pi, sigma, alive = model
+    M1, e, nu, beta, beta2, kappa, rho, f, bk = family
+    p, QP, QPP = start
     S, A, d = sigma.shape
     L = M1.shape[0]
     N, phi = _doob_backward(P, pi, sigma, alive, M1, e, f, bk)
