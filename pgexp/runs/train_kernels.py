@@ -2,8 +2,11 @@ r"""The compiled training engine: every run of a grid (seeds x step sizes) in on
 
 Scope: softmax-linear policies ``pi(a|s) ∝ exp(theta . phi(s, a))`` on small tabular problems
 (:func:`pgexp.runs.tabular_exact.fits_dense`), the estimators whose registry entry names one of the
-:data:`KERNELS` below (:attr:`pgexp.estimators.spec.Estimator.training_kernel`), and ``exact``;
-everything else trains through the general path of :mod:`pgexp.runs.train`.
+:data:`KERNELS` (:mod:`pgexp.runs.train_codes`; :attr:`pgexp.estimators.spec.Estimator.training_kernel`), and
+``exact``; everything else trains through the general path of :mod:`pgexp.runs.train`.  This module holds the
+interface and the loop over the grid; the kernels it calls are in :mod:`pgexp.runs.train_batch_kernels` (the
+policy, the minimum-variance constants, the batches) and :mod:`pgexp.runs.train_step_kernels` (returns, baselines,
+step weights, the critic, directions and updates).
 
 **Interface.**  :func:`train_grid` takes four named tuples -- :class:`Model` (the problem and its alias
 tables), :class:`Settings` (the job's options as numbers), :class:`Grid` (the runs' starting points,
@@ -51,10 +54,10 @@ mean of the other trajectories' ``G_0``), ``fixed`` (the constant ``c``), ``valu
 offset (for ``gae``: at ``lambda = 1``, where it is reward-to-go with ``b`` as its baseline).
 
 **Per-step updates** (``--update per-step``, Sutton & Barto's REINFORCE, batch size 1; the estimators of
-:data:`PER_STEP_KERNELS`, whose weight at ``h`` needs no later step's baseline).  The episode is sampled
-with ``theta`` at its start; then for ``h = 0, 1, ...`` in order ``theta <- theta + eta w_h psi_h(theta)``
-with the score at the *current* ``theta``.  With ``value_online`` the book's order: ``delta = R_h - v(s_h,
-w)``, ``w <- w + alpha_w delta x(s_h)``, ``theta <- theta + eta gamma^h (delta - epsilon) psi_h``
+:data:`~pgexp.runs.train_codes.PER_STEP_KERNELS`, whose weight at ``h`` needs no later step's baseline).  The
+episode is sampled with ``theta`` at its start; then for ``h = 0, 1, ...`` in order ``theta <- theta + eta w_h
+psi_h(theta)`` with the score at the *current* ``theta``.  With ``value_online`` the book's order: ``delta = R_h -
+v(s_h, w)``, ``w <- w + alpha_w delta x(s_h)``, ``theta <- theta + eta gamma^h (delta - epsilon) psi_h``
 (``delta`` from the weights before their update).
 
 **Online value baseline** ``v(s, w) = w . x(s)``, ``x(s) = e_s`` (one-hot states) or ``x(s) = 1``
