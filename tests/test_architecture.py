@@ -1,5 +1,6 @@
-"""The package's shape: no import cycles between modules, no ``_private`` name used outside its module,
-and the stages of the data flow depend only on earlier stages (policies -> problems -> ... -> report -> cli)."""
+"""The package's shape: no import cycles between modules (function-level imports included), no ``_private``
+name used outside its module, no module over 500 lines and no function over 80, and the stages of the data
+flow depend only on earlier stages (policies -> problems -> ... -> report -> cli)."""
 
 from __future__ import annotations
 
@@ -23,22 +24,24 @@ def is_type_checking(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def imports(path: Path, *, top_level_only: bool, runtime_only: bool) -> list[tuple[str, list[str]]]:
-    """``(module, names)`` of every ``import``/``from ... import`` in ``path`` (module level only when asked:
-    an import inside a function runs when called, which is how the CLI keeps start-up light; ``runtime_only``
-    leaves out the imports under ``if TYPE_CHECKING:``, which never run and serve annotations only)."""
-    tree = ast.parse(path.read_text())
-    if top_level_only:
-        nodes = [n for n in tree.body if not (runtime_only and is_type_checking(n))]
-    else:
-        nodes, todo = [], list(ast.iter_child_nodes(tree))
-        while todo:
-            node = todo.pop()
-            if runtime_only and is_type_checking(node):  # its `else:` branch does run
-                todo += node.orelse
-                continue
-            nodes.append(node)
-            todo += ast.iter_child_nodes(node)
+def imports(path: Path, *, runtime_only: bool) -> list[tuple[str, list[str]]]:
+    """``(module, names)`` of every ``import``/``from ... import`` in ``path``, at module level or inside a
+    function (one there runs when called -- how the CLI keeps start-up light -- and is a dependency all the
+    same); ``runtime_only`` leaves out the imports under ``if TYPE_CHECKING:``, which never run and serve
+    annotations only."""
+    return imports_from_tree(ast.parse(path.read_text()), path, runtime_only=runtime_only)
+
+
+def imports_from_tree(tree: ast.Module, path: Path, *, runtime_only: bool) -> list[tuple[str, list[str]]]:
+    """:func:`imports` of a parsed module (``path`` names it, for relative imports)."""
+    nodes, todo = [], list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        if runtime_only and is_type_checking(node):  # its `else:` branch does run
+            todo += node.orelse
+            continue
+        nodes.append(node)
+        todo += ast.iter_child_nodes(node)
     out = []
     pkg = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     for node in nodes:
@@ -63,17 +66,23 @@ def resolve(target: str, names: list[str]) -> list[str]:
 
 def test_no_private_name_is_imported_from_another_module():
     offences = [f"{name}: from {target} import {n}" for name, path in MODULES.items()
-                for target, names in imports(path, top_level_only=False, runtime_only=False)
+                for target, names in imports(path, runtime_only=False)
                 if target.startswith("pgexp")
                 for n in names if n.startswith("_") and not n.startswith("__")]
     assert not offences, offences
 
 
-def test_no_import_cycle_between_modules():
-    graph = {name: {m for t, ns in imports(path, top_level_only=True, runtime_only=True) for m in resolve(t, ns)
-                    if m != name}
-             for name, path in MODULES.items()}
-    # a package's __init__ importing its own modules is how packages re-export; a cycle through it is real
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the pgexp modules it imports at run time, wherever the import is (a function-level import
+    runs when the function is called and closes a cycle all the same; only ``if TYPE_CHECKING:`` imports,
+    which never run, are left out)."""
+    return {name: {m for t, ns in imports(path, runtime_only=True) for m in resolve(t, ns)
+                   if m != name}
+            for name, path in MODULES.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or ``None`` (depth-first search)."""
     state: dict[str, int] = {}
     stack: list[str] = []
 
@@ -90,9 +99,46 @@ def test_no_import_cycle_between_modules():
         return None
 
     for n in sorted(graph):
-        if n not in state:
-            cycle = visit(n)
-            assert cycle is None, " -> ".join(cycle)
+        if n not in state and (cycle := visit(n)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_between_modules():
+    # a package's __init__ importing its own modules is how packages re-export; a cycle through it is real
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_cycle_check_sees_function_level_imports():
+    """The check must fail on a cycle closed by an import inside a function (how a cycle hides)."""
+    tree = ast.parse("def f():\n    from pgexp.io import write_json\n")
+    assert imports_from_tree(tree, MODULES["pgexp.errors"], runtime_only=True) == [("pgexp.io", ["write_json"])]
+    graph = import_graph()
+    graph["pgexp.io"] |= {"pgexp.errors"}
+    graph["pgexp.errors"] |= {"pgexp.io"}
+    assert find_cycle(graph) is not None
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_module_is_over_500_lines():
+    """A module longer than this does more than one job: split it (by what its parts are for)."""
+    long = {str(p.relative_to(ROOT.parent)): n for p in MODULES.values()
+            if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, long
+
+
+def test_no_function_is_over_80_lines():
+    """A function longer than this (decorators and docstring included) does several steps: name them."""
+    long = {f"{p.relative_to(ROOT.parent)}:{node.lineno} {node.name}": n for p in MODULES.values()
+            for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and (n := node.end_lineno - min([node.lineno, *(d.lineno for d in node.decorator_list)]) + 1)
+            > MAX_FUNCTION_LINES}
+    assert not long, long
 
 
 # Each stage may use the stages before it (and the shared modules), never one after it, at run time (an import
@@ -112,6 +158,6 @@ STAGES = ["policies", "problems", "sampling", "estimators", "exact", "runs", "an
 def test_stages_depend_only_on_earlier_stages(stage):
     later = set(STAGES[STAGES.index(stage) + 1:])
     offences = [f"{name} imports {t}" for name, path in MODULES.items() if name.split(".")[1:2] == [stage]
-                for t, _ in imports(path, top_level_only=False, runtime_only=True)
+                for t, _ in imports(path, runtime_only=True)
                 if t.startswith("pgexp.") and t.split(".")[1] in later]
     assert not offences, offences

@@ -10,7 +10,7 @@ resampling of seeds serves every iteration of a configuration (a band of whole c
 product instead of a loop); resamples are seeded from the configuration (reruns are identical).
 
 **Where runs end.**  From the train table's per-run ``final_policy`` columns
-(:func:`pgexp.runs.train.final_policy`): a run has *converged* when its final policy picks one action
+(:func:`pgexp.runs.train_tables.final_policy`): a run has *converged* when its final policy picks one action
 with probability at least ``converged_prob`` in every state it visits; it converged to a *suboptimal*
 policy when that greedy policy's exact value is below ``J*``.  Fractions over seeds carry Wilson score
 intervals (:func:`wilson_interval`; exact counts, no normal approximation of the mean).

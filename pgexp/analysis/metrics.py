@@ -68,19 +68,19 @@ size and per environment in the study report.
 
 Bias test and its confirmation
 ------------------------------
-``bias_max_z`` is the largest per-coordinate ``|mean - grad J| / SE`` (:func:`bias_z`);
-``bias_flagged`` is ``bias_max_z > bias_bound(dim)``, a Bonferroni bound at family-wise false-alarm
-rate :data:`BIAS_ALPHA` over the coordinates.  Heavy tails make the normal z-test fire on unbiased
-estimators, so a flagged cell of an estimator the registry calls unbiased is rerun
-(:func:`confirm_bias`) with ``>= 10 x`` the replicates on an independent random stream; ``bias_confirmed``
-is true only when the rerun is flagged too.
+(:mod:`pgexp.analysis.bias`.)  ``bias_max_z`` is the largest per-coordinate ``|mean - grad J| / SE``
+(:func:`~pgexp.analysis.bias.bias_z`); ``bias_flagged`` is ``bias_max_z > bias_bound(dim)``, a Bonferroni bound
+at family-wise false-alarm rate :data:`~pgexp.analysis.bias.BIAS_ALPHA` over the coordinates.  Heavy tails make
+the normal z-test fire on unbiased estimators, so a flagged cell of an estimator the registry calls unbiased is
+rerun (:func:`~pgexp.analysis.bias.confirm_bias`) with ``>= 10 x`` the replicates on an independent random
+stream; ``bias_confirmed`` is true only when the rerun is flagged too.
 
 How often does the first-stage z-test fire on an unbiased cell?  Its nominal family-wise rate is
-:data:`BIAS_ALPHA`, but heavy tails break the normal approximation (the default study once had 25 flags in
-1 710 unbiased cells where 0.17 were expected).  ``bias_null_rate`` measures the rate for each cell's own
-distribution by the null bootstrap (:func:`bias_null_rate`): the replicates shifted onto ``grad J``, resampled,
-tested.  Summed over the unbiased cells it is the number of flags to expect when nothing is biased, which the
-report states beside the count of flags.
+:data:`~pgexp.analysis.bias.BIAS_ALPHA`, but heavy tails break the normal approximation (the default study once
+had 25 flags in 1 710 unbiased cells where 0.17 were expected).  ``bias_null_rate`` measures the rate for each
+cell's own distribution by the null bootstrap (:func:`~pgexp.analysis.bias.bias_null_rate`): the replicates
+shifted onto ``grad J``, resampled, tested.  Summed over the unbiased cells it is the number of flags to expect
+when nothing is biased, which the report states beside the count of flags.
 
 The rerun's z-test uses the *exact* standard error of each coordinate's mean wherever the exact engine
 gives the estimator's covariance (:func:`pgexp.exact.moments.trajectory_moments`; every pair but the
@@ -98,275 +98,20 @@ and below the bound with the exact one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import ndtri
 
-from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed, draw_counts
+from pgexp.analysis.bias import BIAS_NULL_RESAMPLES, Rerun, bias_bound, bias_null_rate, bias_z, confirm_bias, max_bias_z
+from pgexp.analysis.bias_rerun import tabular_rerun
+from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed
+from pgexp.analysis.variance_intervals import Sufficient, studentised_variance_intervals, variance_ess
 
 if TYPE_CHECKING:
     import pandas as pd
 
 METRICS = ("bias_sq", "trace_cov", "var_per_traj", "work_normalized_variance", "mse", "rel_mse", "cosine", "snr",
            "length_k", "rel_length_bias_sq", "rel_direction_bias_sq", "angle_deg", "var_per_traj_equal_length")
-# log-scale bootstrap-t
-STUDENTISED = ("trace_cov", "var_per_traj", "work_normalized_variance", "snr", "var_per_traj_equal_length")
-BIAS_ALPHA = 1e-4  # family-wise false-alarm rate of the bias test of one cell (two-sided, Bonferroni over coordinates)
-BIAS_RERUN_FACTOR = 10  # replicates of the confirming rerun, as a multiple of the cell's
-BIAS_PURPOSE = "bias_check"  # names the rerun's independent random stream (pgexp.runs.estimate.stream_identity)
-BIAS_NULL_RESAMPLES = 100  # null-bootstrap draws per cell for the z-test's false-alarm rate (pooled over cells)
-
-
-def bias_bound(dim: int, alpha: float = BIAS_ALPHA) -> float:
-    """Bonferroni bound on the largest per-coordinate ``|z|``: ``norm.isf(alpha / (2 * dim))`` (as ``-ndtri``, which
-    is how scipy computes it, without importing scipy.stats)."""
-    return float(-ndtri(alpha / (2 * max(int(dim), 1))))
-
-
-class _Sufficient:
-    """Per-replicate statistics of ``G`` ``(M, d)`` and costs ``steps`` ``(M,)`` against ``g_true`` ``(d,)``."""
-
-    def __init__(self, G: np.ndarray, g_true: np.ndarray, batch_size: int, steps: np.ndarray):
-        self.M = G.shape[0]
-        self.shift = G.mean(axis=0)  # centre first: variance is shift-invariant, and cancellation vanishes
-        self.Gc = G - self.shift
-        self.qc = np.einsum("md,md->m", self.Gc, self.Gc)
-        self.steps = np.asarray(steps, dtype=np.float64)
-        diff = G - g_true
-        self.err = np.einsum("md,md->m", diff, diff)
-        gnorm = np.linalg.norm(g_true)
-        norms = np.linalg.norm(G, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.cos = np.where((norms > 0) & (gnorm > 0), G @ g_true / (norms * gnorm), np.nan if gnorm == 0 else 0.0)
-        self.g_true = g_true
-        self.gnorm2 = float(gnorm**2)
-        self.batch_size = batch_size
-        self.cos_ok = bool(np.all(np.isfinite(self.cos)))
-        # the length of each estimate along grad J, a_m = <g_m, grad J> / ||grad J||^2, centred (its mean is
-        # <mean_c, grad J> / ||grad J||^2 + a_bar: only its square needs a column of its own)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.a_bar = float(self.shift @ g_true / self.gnorm2) if self.gnorm2 > 0 else float("nan")
-            self.ac = self.Gc @ g_true / self.gnorm2 if self.gnorm2 > 0 else np.zeros(self.M)
-        # every per-replicate statistic side by side, (M, d + 5): one product gives the resample means of all
-        self.cols = np.column_stack([self.Gc, self.qc, self.steps, self.err, np.nan_to_num(self.cos),
-                                     self.ac * self.ac])
-        # The bootstrap world's truth for (k - 1)^2 and ||b_perp||^2 / ||grad J||^2 is their plug-in value, which the
-        # sample's noise-corrected estimates undershoot by these amounts: resampled values are moved down by them
-        # (centred on the point), else BCa reads the offset as bias and collapses the interval onto one end.
-        M = self.M
-        self.len_shift = float(self.ac @ self.ac) / (M - 1) / M if M > 1 and self.gnorm2 > 0 else 0.0
-        self.dir_shift = (float(self.qc.sum()) / (M - 1) / M / self.gnorm2 - self.len_shift
-                          if M > 1 and self.gnorm2 > 0 else 0.0)
-
-    def evaluate(self, counts: np.ndarray) -> np.ndarray:
-        """Every metric for resample weights ``counts`` ``(..., M)`` -> ``(len(METRICS), ...)``.  The sample itself is
-        a vector of ones ``(M,)``; a stack ``(B, M)`` whose rows sum to ``M`` holds bootstrap resamples."""
-        k = counts.sum(axis=-1)
-        cos_ok = self.cos_ok
-        means = (counts @ self.cols) / k[..., None]
-        d = self.Gc.shape[1]
-        mean_c = means[..., :d]
-        sq, steps, mse, cos, a2 = (means[..., d + i] for i in range(5))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            trace = (sq - np.einsum("...d,...d->...", mean_c, mean_c)) * k / (k - 1)
-            bias_vec = mean_c + (self.shift - self.g_true)
-            bias_sq = np.einsum("...d,...d->...", bias_vec, bias_vec) - trace / k
-            work = trace * steps
-            rel = mse / self.gnorm2 if self.gnorm2 > 0 else np.full_like(mse, np.nan)
-            cosine = cos if cos_ok else np.full_like(mse, np.nan)
-            snr = self.gnorm2 / trace
-            # bootstrap rows: a stack of counts summing to M (the sample is one vector, jackknife rows sum to M - 1)
-            resample = (k == self.M) & (counts.ndim > 1)
-            length, rel_len, rel_dir, angle, equal = self.length_direction(mean_c, a2, trace, bias_sq, k, resample)
-        return np.stack([bias_sq, trace, trace * self.batch_size, work, mse, rel, cosine, snr,
-                         length, rel_len, rel_dir, angle, equal])
-
-    def length_direction(self, mean_c: np.ndarray, a2: np.ndarray, trace: np.ndarray, bias_sq: np.ndarray,
-                         k: np.ndarray, resample: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The bias split into length and direction, and the variance at equal mean length (module docstring):
-        ``length_k``, ``rel_length_bias_sq``, ``rel_direction_bias_sq``, ``angle_deg``, ``var_per_traj_equal_length``
-        from the resampled means ``mean_c`` ``(..., d)`` and ``mean(a_c²)`` ``a2``, ``trace``, ``bias_sq``, weights
-        ``k``; rows where ``resample`` is true are bootstrap resamples, centred on the point (see ``__init__``)."""
-        g2 = self.gnorm2
-        if not g2 > 0:
-            nan = np.full_like(trace, np.nan)
-            return nan, nan, nan, nan, nan
-        a_mean = mean_c @ self.g_true / g2                       # the resample's mean of a_c
-        var_a = (a2 - a_mean * a_mean) * k / (k - 1)             # unbiased variance of a_m
-        length = self.a_bar + a_mean
-        rel_len = (length - 1.0) ** 2 - var_a / k                # unbiased for (k - 1)^2
-        rel_dir = bias_sq / g2 - rel_len                         # the rest of bias_sq / ||grad J||^2
-        rel_len = rel_len - self.len_shift * resample
-        rel_dir = rel_dir - self.dir_shift * resample
-        angle = np.degrees(np.arctan2(np.sqrt(np.maximum(rel_dir, 0.0)), length))
-        equal = np.where(length > 0, trace * self.batch_size / (length * length), np.nan)
-        return length, rel_len, rel_dir, angle, equal
-
-
-def variance_ess(G: np.ndarray) -> float:
-    """``(sum q)^2 / sum q^2`` with ``q_m = ||g_m - mean g||^2``: how many replicates carry the variance."""
-    Gc = np.asarray(G, dtype=np.float64) - np.mean(G, axis=0)
-    q = np.einsum("md,md->m", Gc, Gc)
-    s2 = float(q @ q)
-    return float(q.sum() ** 2 / s2) if s2 > 0 else float("nan")
-
-
-def _log_pivot(v: np.ndarray, v_hat: float, se: np.ndarray, se_hat: float, confidence: float) -> tuple[float, float]:
-    """Studentised interval ``[v exp(-T_hi se), v exp(-T_lo se)]`` from resampled values ``v`` and SEs ``se``.
-
-    A resample with zero variance has ``log v = -inf``: its ``T`` is ``-inf`` (kept, not dropped:
-    many such resamples mean the variance rests on very few replicates, and the upper limit is
-    rightly infinite).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.log(v) - np.log(v_hat)
-        T = np.where(se > 0, d / np.where(se > 0, se, 1.0), np.where(d == 0, 0.0, np.sign(d) * np.inf))
-    T = np.sort(T[~np.isnan(T)])
-    if T.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - confidence) / 2
-    lo_T = T[max(int(np.floor(alpha * T.size)) - 1, 0)]          # conservative order statistics
-    hi_T = T[min(int(np.ceil((1 - alpha) * T.size)), T.size - 1)]
-    with np.errstate(over="ignore", invalid="ignore"):
-        return float(v_hat * np.exp(-hi_T * se_hat)), float(v_hat * np.exp(-lo_T * se_hat))
-
-
-def studentised_variance_intervals(suff: _Sufficient, *, confidence: float, n_resamples: int,
-                                   seed: int) -> dict[str, tuple[float, float]]:
-    """Log-scale bootstrap-t intervals of ``trace_cov``, ``var_per_traj``, ``work_normalized_variance``, ``snr``.
-
-    See the module docstring for the pivot.  Resamples are counts ``(B, M)`` from their own seeded
-    generator, so the interval is deterministic in ``seed``.
-    """
-    M = suff.M
-    q, s = suff.qc, suff.steps
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
-    c = draw_counts(rng, M, n_resamples, with_sample=True)  # row 0: the sample itself
-    a = suff.ac  # each replicate's length along grad J (centred): the equal-length variance's moments
-    moments = c @ np.column_stack([q, q * q, s, s * s, q * s, suff.Gc, a, a * a, q * a]) / M  # one product for all
-    mq, mq2, ms, ms2, mqs = moments[:, :5].T
-    mean_c = moments[:, 5:-3]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        v = (mq - np.einsum("bd,bd->b", mean_c, mean_c)) * M / (M - 1)   # tr Cov of each resample
-        var_q, var_s, cov_qs = mq2 - mq**2, ms2 - ms**2, mqs - mq * ms
-        se_tr = np.sqrt(np.maximum(var_q, 0) / M) / mq
-        se_w = np.sqrt(np.maximum(var_q / mq**2 + var_s / ms**2 + 2 * cov_qs / (mq * ms), 0) / M)
-        w = v * ms
-    out: dict[str, tuple[float, float]] = {}
-    if not v[0] > 0:  # no variance at all: the point is the interval
-        return {name: (np.nan, np.nan) for name in STUDENTISED}
-    lo, hi = _log_pivot(v[1:], v[0], se_tr[1:], se_tr[0], confidence)
-    out["trace_cov"] = (lo, hi)
-    out["var_per_traj"] = (lo * suff.batch_size, hi * suff.batch_size)
-    with np.errstate(divide="ignore"):
-        g2 = np.float64(suff.gnorm2)
-        out["snr"] = (float(g2 / np.float64(hi)), float(g2 / np.float64(lo))) if g2 > 0 else (0.0, 0.0)
-    out["work_normalized_variance"] = (_log_pivot(w[1:], w[0], se_w[1:], se_w[0], confidence) if ms[0] > 0
-                                       else (0.0, 0.0))
-    out["var_per_traj_equal_length"] = _equal_length_interval(suff, v, mq, mq2, moments[:, -3:], confidence)
-    return out
-
-
-def _equal_length_interval(suff: _Sufficient, v: np.ndarray, mq: np.ndarray, mq2: np.ndarray, am: np.ndarray,
-                           confidence: float) -> tuple[float, float]:
-    """The studentised interval of ``var_per_traj_equal_length = N tr Cov / k²`` from the resamples' (row 0: the
-    sample) ``tr Cov`` ``v``, mean ``q`` and ``q²`` ``mq``, ``mq2`` and means of ``(a, a², q a)`` ``am`` ``(B + 1, 3)``.
-    The influence function of ``log(v / k²)`` is ``(q_m - v) / v - 2 (a_m - k) / k`` (``a_m`` the replicate's length
-    along ``grad J``), so ``se² = [Var q / v² + 4 Var a / k² - 4 Cov(q, a) / (v k)] / M``; NaN where the mean has no
-    positive length."""
-    M = suff.M
-    if not suff.gnorm2 > 0:
-        return float("nan"), float("nan")
-    ma, ma2, mqa = am.T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        k = suff.a_bar + ma
-        w = np.where(k > 0, v * suff.batch_size / (k * k), np.nan)
-        var_q, var_a, cov_qa = mq2 - mq**2, ma2 - ma**2, mqa - mq * ma
-        se = np.sqrt(np.maximum(var_q / mq**2 + 4 * var_a / k**2 - 4 * cov_qa / (mq * k), 0) / M)
-    if not (np.isfinite(w[0]) and w[0] > 0):
-        return float("nan"), float("nan")
-    ok = np.isfinite(w[1:])
-    return _log_pivot(w[1:][ok], w[0], se[1:][ok], se[0], confidence)
-
-
-def variance_intervals(G: np.ndarray, batch_size: int, *, steps: np.ndarray | None = None, confidence: float = 0.95,
-                       n_resamples: int = 2000, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """The studentised intervals of :func:`studentised_variance_intervals` from batch estimates ``G`` ``(M, d)``."""
-    G = np.asarray(G, dtype=np.float64)
-    st = np.ones(G.shape[0]) if steps is None else np.asarray(steps, dtype=np.float64)
-    suff = _Sufficient(G, np.zeros(G.shape[1]), batch_size, st)
-    return studentised_variance_intervals(suff, confidence=confidence, n_resamples=n_resamples, seed=seed)
-
-
-MIN_NONZERO = 50  # replicates with a nonzero coordinate before a normal z-test of its mean is trusted:
-# a sum of rare events needs ~50 of them before its normal approximation is usable
-
-
-def bias_z(G: np.ndarray, g_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-coordinate ``|mean - grad J| / SE`` and which coordinates can be tested.
-
-    The z-test relies on the mean being near-normal.  A coordinate scored only on rare events (a
-    far state of a chain reached by a few replicates) has a heavy-tailed mean whose sample SE is far
-    too small, so a coordinate nonzero in fewer than :data:`MIN_NONZERO` replicates is not tested
-    (counted in ``bias_untestable``) rather than declared biased.  A testable coordinate with zero
-    spread but a wrong value is infinitely far.  Zero spread means a standard error below 1e-12 of the
-    gradient's scale: a deterministic coordinate (the all-action estimator where the state is not random)
-    still scatters by round-off, and round-off over round-off is no z-score.
-    """
-    M = G.shape[0]
-    dev = np.abs(G.mean(axis=0) - g_true)
-    se = G.std(axis=0, ddof=1) / np.sqrt(M) if M > 1 else np.full(G.shape[1], np.nan)
-    nonzero = np.count_nonzero(G, axis=0)
-    testable = (nonzero >= MIN_NONZERO) | ((nonzero == M) & (M > 1))
-    return _z(dev, se, g_true, 1e-12), testable
-
-
-def _z(dev: np.ndarray, se: np.ndarray, g_true: np.ndarray, tol: float) -> np.ndarray:
-    """``dev / se``; where ``se`` is below ``1e-12`` of the gradient's scale (no spread), infinity when ``dev``
-    exceeds ``tol`` of it, else 0."""
-    scale = 1.0 + np.abs(g_true)
-    spread = se > 1e-12 * np.maximum(scale, float(np.max(np.abs(g_true), initial=0.0)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(spread, dev / np.where(spread, se, 1.0), np.where(dev > tol * scale, np.inf, 0.0))
-
-
-def max_bias_z(G: np.ndarray, g_true: np.ndarray) -> tuple[float, int]:
-    """``(largest |z| over the testable coordinates (NaN if none), number of untestable coordinates)``."""
-    z, testable = bias_z(G, g_true)
-    return (float(np.max(z[testable])) if testable.any() else float("nan")), int((~testable).sum())
-
-
-def bias_null_rate(G: np.ndarray, g_true: np.ndarray, *, n_resamples: int = BIAS_NULL_RESAMPLES, seed: int = 0,
-                   alpha: float = BIAS_ALPHA) -> float:
-    """The z-test's false-alarm rate for this cell's own distribution, by the null bootstrap (Efron & Tibshirani
-    1993, §16.4): the replicates shifted so that their mean is exactly ``grad J`` (the null hypothesis made true,
-    every tail kept), ``n_resamples`` samples of ``M`` drawn from them, and the share whose z-test
-    (:func:`bias_z`'s statistic on the coordinates testable in the sample, bound :func:`bias_bound`) flags.
-
-    ``G`` ``(M, d)``; NaN when no coordinate is testable.  Only the deviations from the mean enter, so the rate does
-    not depend on ``g_true`` beyond which coordinates are testable.  One cell's rate is coarse (``1 /
-    n_resamples``); summed over cells it is the number of false alarms to expect, against which the flags are read.
-    """
-    G = np.asarray(G, dtype=np.float64)
-    M, d = G.shape
-    _, testable = bias_z(G, g_true)
-    if M < 3 or not testable.any():
-        return float("nan")
-    X = G[:, testable] - G[:, testable].mean(axis=0)  # the null: the mean moved onto grad J
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))  # a stream of its own
-    c = draw_counts(rng, M, n_resamples)
-    k = X.shape[1]
-    moments = c @ np.hstack([X, X * X]) / M  # one product: the resamples' first and second moments
-    m1 = moments[:, :k]
-    var = np.maximum(moments[:, k:] - m1 * m1, 0.0) * M / (M - 1)
-    se = np.sqrt(var / M)
-    dev = np.abs(m1)
-    tiny = 1e-12 * (1 + np.abs(X).max(axis=0))  # round-off of a resample with no spread
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(se > tiny, dev / np.where(se > tiny, se, 1.0), np.where(dev > tiny, np.inf, 0.0))
-    return float(np.mean(z.max(axis=1) > bias_bound(d, alpha)))
 
 
 def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, steps: np.ndarray | None = None,
@@ -383,7 +128,7 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     g_true = np.asarray(g_true, dtype=np.float64)
     M = G.shape[0]
     steps_arr = np.full(M, np.nan) if steps is None else np.asarray(steps, dtype=np.float64)
-    suff = _Sufficient(G, g_true, batch_size, steps_arr)
+    suff = Sufficient(G, g_true, batch_size, steps_arr)
     point = suff.evaluate(np.ones(M))
     out: dict[str, float] = {}
     if M >= 3:
@@ -421,147 +166,6 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     out["grad_norm_exact"] = float(np.linalg.norm(g_true))
     out["mean_grad_norm"] = float(np.linalg.norm(G.mean(axis=0)))
     return out
-
-
-# A rerun: (the cell's replicate rows, number of replicates) -> (G (M', d), grad J (d,), the exact standard errors of
-# the coordinates' means (d,) or None) from an independent stream
-Rerun = Callable[["pd.DataFrame", int], tuple[np.ndarray, np.ndarray, "np.ndarray | None"]]
-
-
-def max_z_exact_se(G: np.ndarray, g_true: np.ndarray, se: np.ndarray) -> float:
-    """Largest per-coordinate ``|mean - grad J| / se`` with exact standard errors ``se`` ``(d,)``.
-
-    A coordinate with zero exact spread is infinitely far when its mean is off (beyond round-off), else 0.
-    """
-    z = _z(np.abs(G.mean(axis=0) - g_true), se, g_true, 1e-9)
-    return float(np.max(z)) if z.size else float("nan")
-
-
-def confirm_bias(row: dict[str, Any], cell: pd.DataFrame, rerun: Rerun | None,
-                 factor: int = BIAS_RERUN_FACTOR) -> dict[str, Any]:
-    """``bias_rerun_replicates``, ``bias_rerun_max_z``, ``bias_confirmed`` for one metrics row.
-
-    Only a flagged cell of an estimator the registry calls unbiased is rerun (``factor x`` its
-    replicates, independent stream); ``bias_confirmed`` is true only when the rerun is flagged too
-    (same bound).  Registry-biased estimators are not rerun: their flag stands as ``bias_flagged``.
-    """
-    out: dict[str, Any] = {"bias_rerun_replicates": 0, "bias_rerun_max_z": float("nan"), "bias_rerun_se": "",
-                           "bias_confirmed": False}
-    if rerun is None or not row.get("bias_flagged") or not bool(row.get("unbiased", False)):
-        return out
-    G2, g_true, se = rerun(cell, int(factor) * int(row["replicates"]))
-    G2, g_true = np.asarray(G2, dtype=np.float64), np.asarray(g_true, dtype=np.float64)
-    z = max_z_exact_se(G2, g_true, se) if se is not None else max_bias_z(G2, g_true)[0]
-    out.update(bias_rerun_replicates=int(G2.shape[0]), bias_rerun_max_z=z,
-               bias_rerun_se="exact" if se is not None else "sample",
-               bias_confirmed=bool(z > bias_bound(G2.shape[1])))
-    return out
-
-
-def exact_standard_errors(problem: Any, estimator: str, baseline: str, lam: float, batch_size: int,
-                          replicates: int, params: dict[str, float] | None = None) -> np.ndarray | None:
-    """Exact standard errors ``(d,)`` of the coordinates' means over ``replicates`` batches of ``batch_size``;
-    ``None`` where the exact engine does not give this estimator's covariance (or the fitted ``optimal``,
-    whose exact counterpart is the oracle, a smaller variance).  Batches sampled in groups
-    (``problem.group_size > 1``) take the group engine's covariance (:mod:`pgexp.exact.groups`)."""
-    from pgexp.errors import UserError
-    from pgexp.exact.moments import SUPPORTED, trajectory_moments
-
-    if estimator == "all_action" or baseline in ("q_exact", "q_fitted"):  # the action-dependent engines
-        return action_standard_errors(problem, estimator, baseline, lam, batch_size, replicates)
-    G = int(getattr(problem, "group_size", 1))
-    if G > 1:
-        from pgexp.exact.groups import RULES, group_moments
-
-        if (estimator, baseline) not in RULES:
-            return None
-        try:
-            cov = group_moments(problem, estimator, baseline, group_size=G, params=params, full=False).cov(
-                batch_size // G)
-        except (UserError, ValueError):
-            return None
-        return np.sqrt(np.maximum(cov, 0.0) / replicates)
-    if getattr(problem, "track", "tabular") == "lqr":  # the Gaussian moment recursion (scalar systems)
-        from pgexp.exact.lqr_moments import SUPPORTED as LQR_PAIRS
-        from pgexp.exact.lqr_moments import scalar_moments
-
-        if baseline == "optimal" or baseline not in LQR_PAIRS.get(estimator, ()) or not problem.system.scalar:
-            return None
-        return np.sqrt(np.maximum(np.diag(scalar_moments(problem, estimator, baseline, lam).batch_cov(batch_size)),
-                                  0.0) / replicates)
-    if baseline == "optimal" or baseline not in SUPPORTED.get(estimator, ()):
-        return None
-    try:
-        mom = trajectory_moments(problem, estimator, baseline, lam=lam, full=False)
-        var = np.asarray(mom.batch_cov(batch_size), dtype=np.float64)
-    except (UserError, ValueError):  # too large for the recursion, or N = 1 with the leave-one-out constant
-        return None
-    var = np.diag(var) if var.ndim == 2 else var
-    return np.sqrt(np.maximum(var, 0.0) / replicates)
-
-
-def action_standard_errors(problem: Any, estimator: str, baseline: str, lam: float, batch_size: int,
-                           replicates: int) -> np.ndarray | None:
-    """:func:`exact_standard_errors` of an action-dependent pair (:mod:`pgexp.exact.action_dependent`, or
-    :mod:`pgexp.exact.lqr_action_dependent` on a scalar linear-quadratic problem); ``None`` for a fitted critic."""
-    from pgexp.errors import UserError
-
-    if baseline != "q_exact":
-        return None
-    try:
-        if getattr(problem, "track", "tabular") == "lqr":
-            from pgexp.exact import lqr_action_dependent as la
-
-            if not problem.system.scalar or not la.covers(estimator, baseline):
-                return None
-            cov = np.diag(la.trajectory_moments(problem, estimator, baseline, lam=lam).cov)
-        else:
-            from pgexp.exact import action_dependent as ad
-
-            if baseline not in ad.SUPPORTED.get(estimator, ()):
-                return None
-            cov = np.asarray(ad.trajectory_moments(problem, estimator, baseline, lam=lam, full=False).cov)
-    except (UserError, ValueError):
-        return None
-    return np.sqrt(np.maximum(cov, 0.0) / (batch_size * replicates))
-
-
-def tabular_rerun(cell: pd.DataFrame, replicates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Rerun one cell of a tabular estimate file on the independent :data:`BIAS_PURPOSE` stream.
-
-    Every job parameter is a column of the file: the problem is rebuilt from ``env``, ``features``,
-    ``policy``, ``theta``, ``gamma``, ``horizon`` and the estimate redrawn with the same estimator,
-    baseline, lambda, batch size and seed.  Returns the redrawn estimates ``(replicates, d)``, the exact
-    gradient ``(d,)`` and the exact standard errors of :func:`exact_standard_errors` (``(d,)`` or ``None``).
-    """
-    from pgexp.estimators import hyperparameters
-    from pgexp.problems.problem import build_problem
-    from pgexp.runs.estimate import run_estimate
-
-    r = cell.iloc[0]
-    h = int(r["horizon"])
-    problem = build_problem(str(r["env"]), features=str(r["features"]), policy=str(r["policy"]), theta=str(r["theta"]),
-                            gamma=float(r["gamma"]), horizon="inf" if h < 0 else h)
-    if "group_size" in r.index and _given(r["group_size"]) and int(r["group_size"]) > 1:
-        from pgexp.sampling.groups import with_group_size
-
-        problem = with_group_size(problem, int(r["group_size"]))
-    params = {k: float(r[k]) for k in hyperparameters() if k in r.index and _given(r[k])}
-    fit = int(r["fit_batch_size"]) if "fit_batch_size" in r.index and _given(r["fit_batch_size"]) else None
-    table = run_estimate(problem, str(r["estimator"]), str(r["baseline"]), params=params,
-                         batch_size=int(r["batch_size"]), replicates=replicates, seed=int(r["seed"]),
-                         fit_batch_size=fit, progress=False, purpose=BIAS_PURPOSE)
-    G = np.stack(table.column("grad").to_numpy(zero_copy_only=False)).astype(np.float64)
-    se = exact_standard_errors(problem, str(r["estimator"]), str(r["baseline"]), params.get("lam", 0.95),
-                               int(r["batch_size"]), replicates, params)
-    return G, np.asarray(table.column("grad_exact")[0].as_py(), dtype=np.float64), se
-
-
-def _given(v: Any) -> bool:
-    """A cell value that is set (not null / NaN / NA)."""
-    import pandas as pd
-
-    return not bool(pd.isna(v))
 
 
 class EstimateCells:

@@ -1,6 +1,6 @@
 r"""Exact moments of one-step (bandit) updates with a constant baseline: the variance that b* +- epsilon share.
 
-In a one-step problem (:func:`pgexp.runs.train.one_step`) an episode is ``s ~ mu``, ``a ~ pi(.|s)``, reward
+In a one-step problem (:func:`pgexp.runs.train_options.one_step`) an episode is ``s ~ mu``, ``a ~ pi(.|s)``, reward
 ``r(s, a)``.  With a constant baseline ``b`` the score-function estimate is ``g = psi(s, a) (r(s, a) - b)``,
 ``psi = grad log pi``; the tabular natural-gradient update is ``x = e_{(s,a)} (r(s, a) - b) / pi(a|s)``
 (:mod:`pgexp.runs.train_kernels`).  Both are finite mixtures over the ``S x A`` outcomes, so their mean and
@@ -64,7 +64,7 @@ def _moments(prob: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, float]:
 
 def one_step_moments(problem: Problem, baseline: float) -> dict[str, float]:
     """Exact ``mean`` / ``tr Cov`` of the gradient estimate and of the NPG update for the constant ``baseline``."""
-    from pgexp.runs.train import one_step
+    from pgexp.runs.train_options import one_step
 
     if not one_step(problem.mdp):
         raise UserError("baseline-variance: one-step problems only (every episode one action: bandits, H = 1)")

@@ -209,7 +209,8 @@ def bench_train_pairs(repeats: int = 3) -> dict[str, Any]:
     (one run of 20 iterations); ``pairs_seconds`` sums the compiled grids."""
     from pgexp.estimators import ESTIMATORS
     from pgexp.problems.problem import build_problem
-    from pgexp.runs.train import TrainOptions, grid_table, train_grid
+    from pgexp.runs.train import TrainOptions, train_grid
+    from pgexp.runs.train_tables import grid_table
 
     prob = build_problem("garnet:states=20,actions=4,branching=3,seed=0", gamma=1.0, horizon=25)
     etas, seeds = [0.03, 0.1, 0.3, 1.0], [0, 1, 2, 3, 4, 100, 101, 102]
@@ -247,7 +248,8 @@ def bench_train(repeats: int = 3, runs: int = 400, iterations: int = 1000) -> di
     import numba
 
     from pgexp.problems.problem import build_problem
-    from pgexp.runs.train import TrainOptions, grid_table, train_grid
+    from pgexp.runs.train import TrainOptions, train_grid
+    from pgexp.runs.train_tables import grid_table
 
     numba.set_num_threads(1)
     prob = build_problem("short_corridor")

@@ -43,7 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from pgexp.exact.groups import RULES, difficulty_rows, group_variance_rows, parse_variant
+    from pgexp.exact.group_rules import RULES, difficulty_rows, parse_variant
+    from pgexp.exact.groups import group_variance_rows
     from pgexp.io import write_frame_csv
     from pgexp.provenance import provenance
 

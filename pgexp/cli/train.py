@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.progress import bar
     from pgexp.provenance import provenance
     from pgexp.runs.context import set_threads
-    from pgexp.runs.train import TrainOptions, check_grid, grid_table, train_grid
+    from pgexp.runs.train import TrainOptions, check_grid, train_grid
+    from pgexp.runs.train_tables import grid_table
     from pgexp.sampling.groups import with_group_size
 
     pairs = training_pairs(args)

@@ -96,9 +96,9 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
 
     Returns ``{"initial_state": float, "actions": (L,), "transitions": (L,), "total": float}`` (per step ``h``:
     the terms of ``a_h`` and ``s_{h+1}``).  The loops over steps run compiled
-    (:func:`pgexp.exact.kernels.doob_kernel`): the numbers of :func:`doob_decomposition_reference`, bit for bit.
+    (:func:`pgexp.exact.doob_kernels.doob_kernel`): the numbers of :func:`doob_decomposition_reference`, bit for bit.
     """
-    from pgexp.exact import kernels
+    from pgexp.exact import doob_kernels
 
     b = _check(estimator, baseline)
     st = problem if isinstance(problem, ExactSetup) else make_setup(problem)
@@ -107,16 +107,36 @@ def doob_decomposition(problem: Problem | ExactSetup, estimator: str, baseline: 
     bw = rec.backward(st, X, X)
     c = np.ascontiguousarray
     optimal = f is not None and bk is not None
-    phi, actions, transitions = kernels.doob_kernel(
-        st.csr_P, st.csr_PT, st.pi_c, c(st.sigma, dtype=np.float64), ~st.absorbing, bw.M1X, c(X.e, dtype=np.float64),
-        c(X.nu, dtype=np.float64), float(X.beta), X.beta ** 2, float(X.kappa), c(X.rho, dtype=np.float64),
-        c(f, dtype=np.float64) if optimal else np.zeros(0), c(bk, dtype=np.float64) if optimal else np.zeros(0),
-        mdp.mu.copy(), mdp.mu * X.p0, mdp.mu * X.p0 ** 2)
+    model = (st.csr_P, st.csr_PT, st.pi_c, c(st.sigma, dtype=np.float64), ~st.absorbing)
+    family = (bw.M1X, c(X.e, dtype=np.float64), c(X.nu, dtype=np.float64), float(X.beta), X.beta ** 2,
+              float(X.kappa), c(X.rho, dtype=np.float64), c(f, dtype=np.float64) if optimal else np.zeros(0),
+              c(bk, dtype=np.float64) if optimal else np.zeros(0))
+    phi, actions, transitions = doob_kernels.doob_kernel(model, family,
+                                                         (mdp.mu.copy(), mdp.mu * X.p0, mdp.mu * X.p0 ** 2))
     mean = mdp.mu @ phi[0]
     dev = phi[0] - mean[None, :]
     initial = float(mdp.mu @ np.einsum("sd,sd->s", dev, dev))
     total = initial + float(actions.sum() + transitions.sum())
     return {"initial_state": initial, "actions": actions, "transitions": transitions, "total": total}
+
+
+def _future_reference(st: ExactSetup, X: fam.WeightFamily, f: np.ndarray | None, bk: np.ndarray | None,
+                      M1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``N_h(s)`` ``(L + 1, S)`` and the future gradient ``phi_h(s)`` ``(L + 1, S, d)`` for ``h = 0..L`` (zero at
+    ``h = L`` and when absorbed), from the family ``X`` and its first moments ``M1`` (numpy)."""
+    S, _, d = st.sigma.shape
+    L = st.L
+    pi, sigma, alive = st.pi, st.sigma, ~st.absorbing
+    N = np.zeros((L + 1, S))
+    phi = np.zeros((L + 1, S, d))
+    for h in range(L - 1, -1, -1):
+        N[h] = np.where(alive, np.einsum("sa,sa->s", pi, M1[h]), 0.0)
+        Sy = sigma * (M1[h] + X.e[h])[:, :, None]
+        if f is not None and bk is not None:
+            Sy = Sy + f[h] * sigma * bk[None, None, :]
+        nxt = st.mdp.expected_next(phi[h + 1])                     # (S, A, d)
+        phi[h] = np.where(alive[:, None], np.einsum("sa,sad->sd", pi, Sy + nxt), 0.0)
+    return N, phi
 
 
 def doob_decomposition_reference(problem: Problem | ExactSetup, estimator: str,
@@ -132,18 +152,8 @@ def doob_decomposition_reference(problem: Problem | ExactSetup, estimator: str,
     pi, sigma = st.pi, st.sigma
     alive = ~st.absorbing
     alive_f = alive.astype(np.float64)
-    bw = rec.backward_reference(st, X, X)
-    M1 = bw.M1X
-    # N_h(s) for h = 0..L and the future gradient phi_h(s) for h = 0..L (zero at h = L and when absorbed)
-    N = np.zeros((L + 1, S))
-    phi = np.zeros((L + 1, S, d))
-    for h in range(L - 1, -1, -1):
-        N[h] = np.where(alive, np.einsum("sa,sa->s", pi, M1[h]), 0.0)
-        Sy = sigma * (M1[h] + X.e[h])[:, :, None]
-        if f is not None and bk is not None:
-            Sy = Sy + f[h] * sigma * bk[None, None, :]
-        nxt = mdp.expected_next(phi[h + 1])                     # (S, A, d)
-        phi[h] = np.where(alive[:, None], np.einsum("sa,sad->sd", pi, Sy + nxt), 0.0)
+    M1 = rec.backward_reference(st, X, X).M1X
+    N, phi = _future_reference(st, X, f, bk, M1)
     mean = mdp.mu @ phi[0]
     dev = phi[0] - mean[None, :]
     initial = float(mdp.mu @ np.einsum("sd,sd->s", dev, dev))

@@ -206,6 +206,28 @@ def _pair(rows, cols, vals, r, rt, y, Z, q, w, min_cosine):  # pragma: no cover 
 
 
 @njit(cache=True)
+def _advance(alpha, x, y, r, rt, Z, pt, q):  # pragma: no cover - compiled
+    """One BiCG step of length ``alpha`` along ``p`` (``Z[:, 0]``) and ``p~`` (``pt``), in place; returns
+    ``(rho, ||r||_inf, ||r~||_1, ||x||_inf, ||y||_1)`` after it."""
+    rho_new = 0.0
+    r_inf = 0.0
+    rt_1 = 0.0
+    x_inf = 0.0
+    y_1 = 0.0
+    for s in range(x.shape[0]):
+        x[s] += alpha * Z[s, 0]
+        y[s] += alpha * pt[s]
+        r[s] -= alpha * q[s]
+        rt[s] -= alpha * Z[s, 1]
+        rho_new += rt[s] * r[s]
+        r_inf = max(r_inf, abs(r[s]))
+        rt_1 += abs(rt[s])
+        x_inf = max(x_inf, abs(x[s]))
+        y_1 += abs(y[s])
+    return rho_new, r_inf, rt_1, x_inf, y_1
+
+
+@njit(cache=True)
 def _bicg(rows, cols, vals, b, c, norm_bound, rtol, max_iter, stall, max_restarts,
           min_cosine):  # pragma: no cover - compiled
     """Dual BiCG from ``x = y = 0``; returns ``(x, y, iterations, ok_x, ok_y)`` (``ok``: backward error met)."""
@@ -268,22 +290,7 @@ def _bicg(rows, cols, vals, b, c, norm_bound, rtol, max_iter, stall, max_restart
             r_inf, rt_1 = _residuals(rows, cols, vals, x, y, b, c, Z, r, rt)
             fresh = True
             continue
-        alpha = rho / sigma
-        rho_new = 0.0
-        r_inf = 0.0
-        rt_1 = 0.0
-        x_inf = 0.0
-        y_1 = 0.0
-        for s in range(n):
-            x[s] += alpha * Z[s, 0]
-            y[s] += alpha * pt[s]
-            r[s] -= alpha * q[s]
-            rt[s] -= alpha * Z[s, 1]
-            rho_new += rt[s] * r[s]
-            r_inf = max(r_inf, abs(r[s]))
-            rt_1 += abs(rt[s])
-            x_inf = max(x_inf, abs(x[s]))
-            y_1 += abs(y[s])
+        rho_new, r_inf, rt_1, x_inf, y_1 = _advance(rho / sigma, x, y, r, rt, Z, pt, q)
         beta = rho_new / rho
         rho = rho_new
         for s in range(n):

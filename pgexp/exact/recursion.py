@@ -54,7 +54,7 @@ Every quantity is zeroed in absorbing states at each step (the episode is over: 
 
 Two implementations of the same steps: the ``*_reference`` functions in numpy and scipy.sparse, one call per
 array operation of a step, and the public ones, whose loops over steps run compiled
-(:mod:`pgexp.exact.kernels`; ~50x faster at the study's sizes, where call overhead dominates) and leave the
+(:mod:`pgexp.exact.recursion_kernels`; ~50x faster at the study's sizes, where call overhead dominates) and leave the
 matrix products to BLAS, batched over steps.  Both evaluate every operation in the same order: they return the
 same numbers, bit for bit (tests).
 """
@@ -208,7 +208,7 @@ def _arrays(F: WeightFamily) -> tuple:
 
 def backward(st: ExactSetup, X: WeightFamily, Y: WeightFamily) -> Backward:
     """Step 1 of the module docstring, compiled (:func:`backward_reference`'s numbers)."""
-    from pgexp.exact import kernels
+    from pgexp.exact import recursion_kernels as kernels
 
     fX, fY = _arrays(X), _arrays(Y)
     M1X, M1Y, M2, NX, NY, NXY = kernels.backward_kernel(st.csr_P, st.pi_c, ~st.absorbing, fX[3], fY[3], fX[2],
@@ -220,7 +220,7 @@ def _pass(st: ExactSetup, X: WeightFamily, Y: WeightFamily, bw: Backward, full: 
     """:func:`_pass_reference` with its loop over steps compiled, block by block of steps: the kernel stores each
     step's operands, BLAS multiplies them (one batched ``matmul`` per block) and the products are added in the
     loop's order."""
-    from pgexp.exact import kernels
+    from pgexp.exact import recursion_kernels as kernels
 
     S, A, d = st.sigma.shape
     L = st.L
@@ -274,7 +274,7 @@ def state_values(st: ExactSetup, X: WeightFamily) -> tuple[np.ndarray, np.ndarra
 
 def step_means(st: ExactSetup, X: WeightFamily) -> np.ndarray:
     """``E[sigma_h w_h]`` for each step ``h``, ``(L, d)`` (``E[sigma_h Pi_h] = 0``, so ``y = M1 + e`` suffices)."""
-    from pgexp.exact import kernels
+    from pgexp.exact import recursion_kernels as kernels
 
     bw = backward(st, X, X)
     S, _, d = st.sigma.shape
@@ -294,7 +294,7 @@ def step_means(st: ExactSetup, X: WeightFamily) -> np.ndarray:
 def mean(st: ExactSetup, X: WeightFamily) -> np.ndarray:
     """``E[g_X]`` ``(d,)`` alone: the steps' :func:`step_means` added in order, the first output of :func:`moments`
     bit for bit (its forward pass adds the same ``p_h @ u1_h``) without the second moments."""
-    from pgexp.exact import kernels
+    from pgexp.exact import recursion_kernels as kernels
 
     steps = step_means(st, X)
     total = np.zeros(st.dim)

@@ -15,17 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pgexp.report.paper_format import fmt
 from pgexp.study.paper import Arm, PaperStudy
 
 SUMMARY_COLUMNS = ("label", "iteration", "seeds", "p_correct", "p_correct_lo", "p_correct_hi", "length_correct",
                    "length_correct_lo", "length_correct_hi", "length_wrong", "length_wrong_lo", "length_wrong_hi",
                    "length_wrong_diff", "length_wrong_diff_lo", "length_wrong_diff_hi", "peak_iteration")
-
-
-def fmt(x: Any, digits: int = 3) -> str:
-    from pgexp.report.paper_studies import fmt as base
-
-    return base(x, digits)
 
 
 def ci(row: Any, key: str, digits: int = 3) -> str:

@@ -23,6 +23,8 @@ import pandas as pd
 
 from pgexp.analysis.curves import newcombe_difference, wilson_interval
 from pgexp.figures.paper_style import CENTRE_NAMES, eta_label, offset_label
+from pgexp.report import liu2025
+from pgexp.report.paper_format import ci, fmt
 from pgexp.study.paper import PaperStudy
 
 REPORT_EPISODES = (100, 500, 1000)
@@ -30,23 +32,6 @@ OPTIMIZER_NAMES = {"npg": "natural policy gradient", "sga": "vanilla policy grad
 
 
 # ------------------------------------------------------------------------------------------ formatting
-
-def fmt(x: Any, digits: int = 3) -> str:
-    """``x`` to ``digits`` significant digits (integers as they are; NaN as ``–``)."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    x = float(x)
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    return f"{x:.{max(digits - 1 - mag, 0)}f}" if -4 <= mag < 6 else f"{x:.{digits - 1}e}"
-
-
-def ci(v: float, lo: float, hi: float, digits: int = 3) -> str:
-    return f"{fmt(v, digits)} [{fmt(lo, digits)}, {fmt(hi, digits)}]"
-
 
 def fraction(k: int, n: int, confidence: float = 0.95) -> str:
     """``k/n = p [lo, hi]`` with the Wilson interval."""
@@ -343,17 +328,11 @@ def chung_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[s
     return out
 
 
-def liu2025_findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
-    from pgexp.report.liu2025 import findings as liu
-
-    return liu(tables, study)
-
-
 FINDINGS: dict[str, Callable[[dict[str, pd.DataFrame], PaperStudy], list[str]]] = {
     "sutton_barto_fig13_1": fig13_1_findings,
     "sutton_barto_fig13_2": fig13_2_findings,
     "chung2021_committal": chung_findings,
-    "liu2025_length_bias": liu2025_findings,
+    "liu2025_length_bias": liu2025.findings,
 }
 
 def findings(tables: dict[str, pd.DataFrame], study: PaperStudy) -> list[str]:
@@ -394,8 +373,6 @@ def study_html(study: PaperStudy, tables: dict[str, pd.DataFrame], figures: dict
              "padding:2px 5px}figcaption{font-size:.85em;color:#444}")
     prov = html.escape(", ".join(f"{k}: {v}" for k, v in provenance.items() if k in ("pgexp_version", "command")))
     if study.kind == "groups":
-        from pgexp.report import liu2025
-
         setup, table = liu2025.setup_sentence(study), _table_html(tables.get("length_summary"), liu2025.SUMMARY_COLUMNS)
         how = ("Generated from the study's tables: every statistic is exact at the policy of its iteration; over the "
                "sampled runs it is the mean over seeds with a 95% percentile-bootstrap interval, a difference between "

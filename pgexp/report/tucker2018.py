@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from pgexp.report.paper_studies import ci, fmt
+from pgexp.report.paper_format import ci, fmt
 from pgexp.study.mirage import MirageStudy
 
 HOLDS_AT = 0.8

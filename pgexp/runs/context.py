@@ -31,6 +31,7 @@ from pgexp.errors import UserError
 from pgexp.estimators.batch import Batch
 from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
+from pgexp.runs.truth import Truth
 from pgexp.sampling.rng import Streams, as_streams
 
 # a value model: V at (states, times), each row in its replicate's fit (``blocks``: the rows' replicates in a
@@ -46,15 +47,6 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(int(threads))
-
-
-@dataclass(frozen=True)
-class Truth:
-    """What estimates are measured against: ``grad`` ``(d,)`` and the table columns that describe it
-    (tabular: ``J_exact``, ``J_star``; continuous: the reference's return, standard errors and cost)."""
-
-    grad: np.ndarray
-    columns: dict[str, Any] = field(default_factory=dict)
 
 
 def time_lookup(table: np.ndarray, states: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -37,8 +37,9 @@ from pgexp.estimators import LAM, Estimator, get_estimator, hyperparameters
 from pgexp.estimators.practice import PLAIN, Practice, check_practice, practice_from_label
 from pgexp.estimators.spec import BaselineChoice, parse_baseline
 from pgexp.progress import bar as progress_bar
-from pgexp.runs.context import Truth, make_context
+from pgexp.runs.context import make_context
 from pgexp.runs.engine import Estimates, Pair, chunk_size, estimate_stack
+from pgexp.runs.truth import Truth
 from pgexp.sampling.rng import MAIN, Streams, job_entropy
 
 

@@ -35,7 +35,7 @@ from pgexp.errors import UserError
 from pgexp.exact.responses import ResponseTree, enumerate_responses
 from pgexp.runs.context import make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, stream_identity
-from pgexp.runs.train import Adam
+from pgexp.runs.train_general import Adam
 from pgexp.sampling.groups import with_group_size
 from pgexp.sampling.rng import job_entropy
 

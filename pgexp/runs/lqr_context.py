@@ -28,7 +28,7 @@ import numpy as np
 from pgexp.errors import UserError
 from pgexp.estimators.batch import Batch
 from pgexp.exact import lqr as exact_lqr
-from pgexp.runs.context import Truth
+from pgexp.runs.truth import Truth
 from pgexp.sampling.rng import Streams, as_streams
 
 SCORES = "lqr_scores"  # where a sampled batch keeps its step scores (N, L, dim)

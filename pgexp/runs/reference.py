@@ -27,6 +27,7 @@ import numpy as np
 from pgexp.errors import UserError
 from pgexp.estimators import ESTIMATORS
 from pgexp.estimators.batch import step_weights, with_baseline
+from pgexp.runs.truth import Truth
 from pgexp.sampling.rng import FIT, MAIN, child, job_entropy, stream
 
 REFERENCE_CHUNK = 1000
@@ -47,9 +48,7 @@ class Reference:
     env_steps: int
     undiscounted_mean: float
 
-    def truth(self) -> Any:
-        from pgexp.runs.context import Truth
-
+    def truth(self) -> Truth:
         return Truth(self.grad, {"J_exact": self.J, "J_exact_se": self.J_se, "J_undiscounted": self.undiscounted_mean,
                                  "J_star": float("nan"), "reference_batch": int(self.batch),
                                  "reference_rel_se": self.rel_se, "reference_env_steps": int(self.env_steps),

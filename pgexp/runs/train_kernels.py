@@ -2,8 +2,11 @@ r"""The compiled training engine: every run of a grid (seeds x step sizes) in on
 
 Scope: softmax-linear policies ``pi(a|s) ∝ exp(theta . phi(s, a))`` on small tabular problems
 (:func:`pgexp.runs.tabular_exact.fits_dense`), the estimators whose registry entry names one of the
-:data:`KERNELS` below (:attr:`pgexp.estimators.spec.Estimator.training_kernel`), and ``exact``;
-everything else trains through the general path of :mod:`pgexp.runs.train`.
+:data:`KERNELS` (:mod:`pgexp.runs.train_codes`; :attr:`pgexp.estimators.spec.Estimator.training_kernel`), and
+``exact``; everything else trains through the general path of :mod:`pgexp.runs.train`.  This module holds the
+interface and the loop over the grid; the kernels it calls are in :mod:`pgexp.runs.train_batch_kernels` (the
+policy, the minimum-variance constants, the batches) and :mod:`pgexp.runs.train_step_kernels` (returns, baselines,
+step weights, the critic, directions and updates).
 
 **Interface.**  :func:`train_grid` takes four named tuples -- :class:`Model` (the problem and its alias
 tables), :class:`Settings` (the job's options as numbers), :class:`Grid` (the runs' starting points,
@@ -51,10 +54,10 @@ mean of the other trajectories' ``G_0``), ``fixed`` (the constant ``c``), ``valu
 offset (for ``gae``: at ``lambda = 1``, where it is reward-to-go with ``b`` as its baseline).
 
 **Per-step updates** (``--update per-step``, Sutton & Barto's REINFORCE, batch size 1; the estimators of
-:data:`PER_STEP_KERNELS`, whose weight at ``h`` needs no later step's baseline).  The episode is sampled
-with ``theta`` at its start; then for ``h = 0, 1, ...`` in order ``theta <- theta + eta w_h psi_h(theta)``
-with the score at the *current* ``theta``.  With ``value_online`` the book's order: ``delta = R_h - v(s_h,
-w)``, ``w <- w + alpha_w delta x(s_h)``, ``theta <- theta + eta gamma^h (delta - epsilon) psi_h``
+:data:`~pgexp.runs.train_codes.PER_STEP_KERNELS`, whose weight at ``h`` needs no later step's baseline).  The
+episode is sampled with ``theta`` at its start; then for ``h = 0, 1, ...`` in order ``theta <- theta + eta w_h
+psi_h(theta)`` with the score at the *current* ``theta``.  With ``value_online`` the book's order: ``delta = R_h -
+v(s_h, w)``, ``w <- w + alpha_w delta x(s_h)``, ``theta <- theta + eta gamma^h (delta - epsilon) psi_h``
 (``delta`` from the weights before their update).
 
 **Online value baseline** ``v(s, w) = w . x(s)``, ``x(s) = e_s`` (one-hot states) or ``x(s) = 1``
@@ -103,31 +106,43 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, objmode
+from numba import njit
 
-from pgexp.runs.tabular_exact import EPISODIC, FINITE, DenseMDP, cotangent, values
-from pgexp.sampling.rng import FIT, MAIN, next_uniform
+from pgexp.runs.tabular_exact import FINITE, DenseMDP, cotangent
+from pgexp.runs.train_batch_kernels import optimal_constant, optimal_npg_constant, rollin_rollout_batch, sample_batch
+from pgexp.runs.train_codes import (
+    ACTOR_CRITIC,
+    BAD_UPDATE,
+    EXACT,
+    FIXED,
+    NOT_FINITE,
+    NPG,
+    OPTIMAL_EXACT,
+    OPTIMAL_NPG_EXACT,
+    PER_STEP,
+    TRUNCATED,
+    VALUE_ONLINE,
+)
+from pgexp.runs.train_codes import KERNELS as KERNELS  # where the estimator registry's docs point
+from pgexp.runs.train_step_kernels import (
+    all_finite,
+    ascent_step,
+    baseline_table,
+    batch_weights,
+    direction,
+    discounts,
+    fit_critic,
+    keep,
+    norm,
+    online_value_batch,
+    per_step_episode,
+    policy_values,
+    returns_into,
+    trajectory_baselines,
+)
+from pgexp.sampling.rng import FIT, MAIN
 from pgexp.sampling.seedseq import fill_trajectory_seeds, stream_key
-from pgexp.sampling.tabular import alias_rows, draw_alias, draw_start, rollin_rollout_one
-
-REINFORCE, REWARD_TO_GO, EXACT, REWARD_TO_GO_COMMON, GAE, GAE_COMMON, ACTOR_CRITIC = range(7)
-# the step weights this engine implements, by the name an estimator's spec gives as its ``training_kernel``
-KERNELS = {"reinforce": REINFORCE, "reward_to_go": REWARD_TO_GO, "reward_to_go_common": REWARD_TO_GO_COMMON,
-           "gae": GAE, "gae_common": GAE_COMMON, "actor_critic": ACTOR_CRITIC}
-EXACT_ESTIMATOR = "exact"  # ascend the exact gradient (not a registered estimator)
-KERNEL_PARAMS = {"gae": ("lam",), "gae_common": ("lam",)}  # the hyperparameters a kernel reads
-PER_STEP_KERNELS = ("reinforce", "reward_to_go", "reward_to_go_common")
-NONE, CONSTANT, VALUE_EXACT, VALUE_ONLINE, OPTIMAL_EXACT, FIXED, OPTIMAL_NPG_EXACT = range(7)
-BASELINE_CODES = {"none": NONE, "constant": CONSTANT, "value_exact": VALUE_EXACT, "value_online": VALUE_ONLINE,
-                  "optimal_exact": OPTIMAL_EXACT, "fixed": FIXED, "optimal_npg_exact": OPTIMAL_NPG_EXACT}
-SGA, ADAM, NPG = 0, 1, 2
-OPTIMIZER_CODES = {"sga": SGA, "adam": ADAM, "npg": NPG}
-PER_BATCH, PER_STEP = 0, 1
-UPDATE_CODES = {"per_batch": PER_BATCH, "per_step": PER_STEP}
-VALUE_FEATURE_CODES = {"onehot": 0, "constant": 1}
-NOT_FINITE, TRUNCATED, BAD_UPDATE = 1, 2, 3
-DIVERGENCE_REASONS = {0: "", NOT_FINITE: "J not finite or policy does not terminate",
-                      TRUNCATED: "episode hit the step cap", BAD_UPDATE: "update not finite"}
+from pgexp.sampling.tabular import alias_rows
 
 
 class Sampler(NamedTuple):
@@ -224,476 +239,6 @@ class Sampled(NamedTuple):
     offs: np.ndarray
     lens: np.ndarray
     finals: np.ndarray
-
-
-# ------------------------------------------------------------------------------------ the policy
-
-@njit(cache=True)
-def state_probs(phi, tabular, theta, s, out):
-    """``pi(.|s)`` at ``theta`` into ``out`` ``(A,)`` (max-shifted softmax)."""
-    A = out.shape[0]
-    m = -np.inf
-    for a in range(A):
-        if tabular:
-            z = theta[s * A + a] if s * A + a < theta.shape[0] else 0.0  # an internal state: no parameters
-        else:
-            z = 0.0
-            for k in range(theta.shape[0]):
-                z += phi[s, a, k] * theta[k]
-        out[a] = z
-        m = max(m, z)
-    tot = 0.0
-    for a in range(A):
-        out[a] = np.exp(out[a] - m)
-        tot += out[a]
-    for a in range(A):
-        out[a] = out[a] / tot
-
-
-@njit(cache=True)
-def policy_table(phi, tabular, theta, pi):
-    """``pi`` ``(S, A)`` at ``theta``."""
-    for s in range(pi.shape[0]):
-        state_probs(phi, tabular, theta, s, pi[s])
-
-
-@njit(cache=True)
-def optimal_constant(phi, tabular, mu, r, pi):
-    """``b* = E[r ||psi||^2] / E[||psi||^2]`` over ``s ~ mu, a ~ pi`` (one-step problems)."""
-    S, A = pi.shape
-    d = phi.shape[2]
-    num = 0.0
-    den = 0.0
-    for s in range(S):
-        if mu[s] == 0.0:
-            continue
-        for a in range(A):
-            if tabular:
-                sq = 1.0 - 2.0 * pi[s, a]
-                for b in range(A):
-                    sq += pi[s, b] * pi[s, b]
-            else:
-                sq = 0.0
-                for k in range(d):
-                    m = 0.0
-                    for b in range(A):
-                        m += pi[s, b] * phi[s, b, k]
-                    sq += (phi[s, a, k] - m) ** 2
-            weight = mu[s] * pi[s, a] * sq
-            num += weight * r[s, a]
-            den += weight
-    return num / den if den > 0.0 else 0.0
-
-
-@njit(cache=True)
-def optimal_npg_constant(mu, r, pi):
-    """``b_npg = sum mu r / pi / sum mu / pi`` over the cells with ``mu(s) pi(a|s) > 0`` (one-step problems):
-    the constant that minimises the variance of the tabular NPG update's policy part (module docstring)."""
-    S, A = pi.shape
-    num = 0.0
-    den = 0.0
-    for s in range(S):
-        if mu[s] == 0.0:
-            continue
-        for a in range(A):
-            if pi[s, a] > 0.0:
-                num += mu[s] * r[s, a] / pi[s, a]
-                den += mu[s] / pi[s, a]
-    return num / den if den > 0.0 else 0.0
-
-
-# ------------------------------------------------------------------------------------ sampling
-
-@njit(cache=True)
-def sample_batch(seeds, m, pi_prob, pi_alias, S_buf, A_buf, R_buf, offs, lens, finals):  # m: a Sampler
-    """Simulate ``len(seeds)`` episodes of the model ``m`` one after another into flat buffers (grown by doubling).
-
-    The draws are those of :func:`pgexp.sampling.tabular.sample`: start state, then per step an action
-    and a next state, each from one uniform of the trajectory's own xoshiro256** stream.
-    Returns ``(S_buf, A_buf, R_buf, truncated)``; trajectory ``i`` is ``[offs[i], offs[i] + lens[i])``,
-    ``finals[i]`` the state after its last action.
-    """
-    r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
-    indptr, indices, p_prob, p_alias, max_len = m.indptr, m.indices, m.p_prob, m.p_alias, m.max_len
-    A = r.shape[1]
-    episodic = m.kind == EPISODIC
-    pos = 0
-    truncated = False
-    st = np.empty(4, np.uint64)
-    for i in range(seeds.shape[0]):
-        for j in range(4):
-            st[j] = seeds[i, j]
-        s = draw_start(mu_cdf, next_uniform(st))
-        offs[i] = pos
-        h = 0
-        while h < max_len and not absorbing[s]:
-            if pos >= S_buf.shape[0]:
-                S_buf, A_buf, R_buf = grown(S_buf, A_buf, R_buf, pos)
-            a = draw_alias(pi_ptr, pi_prob, pi_alias, s, next_uniform(st))
-            S_buf[pos] = s
-            A_buf[pos] = a
-            R_buf[pos] = r[s, a]
-            row = s * A + a
-            s = indices[indptr[row] + draw_alias(indptr, p_prob, p_alias, row, next_uniform(st))]
-            pos += 1
-            h += 1
-        lens[i] = h
-        finals[i] = s
-        if episodic and h >= max_len and not absorbing[s]:
-            truncated = True  # the step cap, not absorption, ended it
-    return S_buf, A_buf, R_buf, truncated
-
-
-@njit(cache=True)
-def grown(S_buf, A_buf, R_buf, pos):
-    """The three step buffers at twice their size, the first ``pos`` entries kept."""
-    n = 2 * S_buf.shape[0]
-    S2 = np.empty(n, np.int32)
-    A2 = np.empty(n, np.int32)
-    R2 = np.empty(n)
-    for k in range(pos):
-        S2[k] = S_buf[k]
-        A2[k] = A_buf[k]
-        R2[k] = R_buf[k]
-    return S2, A2, R2
-
-
-@njit(cache=True)
-def rollin_rollout_batch(seeds, m, pi_prob, pi_alias, uniform_action, states, actions, y):  # m: a Sampler
-    """``len(seeds)`` roll-in/roll-out samples with the draws of :func:`pgexp.sampling.tabular.rollin_rollout`
-    into ``states``, ``actions``, ``y``; returns the environment steps they cost.
-
-    Roll in to ``h ~ q(h) ∝ gamma^h`` (geometric for ``H = inf``, truncated to ``{0..H-1}`` by the inverse
-    CDF otherwise), take ``a ~ pi`` (``uniform_action``: ``a ~ Uniform(A)``), roll out with termination
-    probability ``1 - gamma`` per step (``H = inf``, undiscounted sum) or to the horizon, discounted.
-    """
-    r, absorbing, mu_cdf, pi_ptr = m.r, m.absorbing, m.mu_cdf, m.pi_ptr  # no tuple fields in the loop
-    indptr, indices, p_prob, p_alias = m.indptr, m.indices, m.p_prob, m.p_alias
-    st = np.empty(4, np.uint64)
-    total_steps = 0
-    for i in range(seeds.shape[0]):
-        for j in range(4):
-            st[j] = seeds[i, j]
-        s, a, _, total, used = rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob,
-                                                  p_alias, r, absorbing, m.gamma, m.horizon, uniform_action)
-        states[i] = s
-        actions[i] = a
-        y[i] = total
-        total_steps += used
-    return total_steps
-
-
-# ------------------------------------------------------------------------------------ step weights
-
-@njit(cache=True)
-def returns_into(R_buf, offs, lens, gamma, out):
-    """``out[o + h] = R_h`` of every trajectory (backward recursion ``R_h = r_h + gamma R_{h+1}``)."""
-    for i in range(offs.shape[0]):
-        acc = 0.0
-        o = offs[i]
-        for h in range(lens[i] - 1, -1, -1):
-            acc = R_buf[o + h] + gamma * acc
-            out[o + h] = acc
-
-
-@njit(cache=True)
-def baseline_table(code, V, w, vf, offset, level, B):
-    """``B[h, s]``, the baseline (plus offset) of a step in state ``s`` at time ``h`` (beyond the last row: the
-    last row) for this iteration: ``V_h(s)`` (``value_exact``, time-indexed for a finite horizon), ``v(s, w)``
-    (``value_online``), else the constant ``level`` (0, ``c`` or ``b*``, plus the offset; not for
-    ``constant``).  Returns the rows filled.  The step loops index this table: a call per step with arrays
-    as arguments costs reference counting (measured: ~20 ns a step, as much as the rest of the weights)."""
-    S = B.shape[1]
-    if code == VALUE_EXACT:
-        for h in range(V.shape[0]):
-            for s in range(S):
-                B[h, s] = V[h, s] + offset
-        return V.shape[0]
-    for s in range(S):
-        B[0, s] = w[s if vf == 0 else 0] + offset if code == VALUE_ONLINE else level
-    return 1
-
-
-@njit(cache=True)
-def discounts(disc, n, gamma):
-    """``gamma^h`` for ``h < n`` (by repeated multiplication, as the estimators' kernels), grown on demand."""
-    if disc.shape[0] >= n:
-        return disc
-    disc = np.empty(n)
-    acc = 1.0
-    for h in range(n):
-        disc[h] = acc
-        acc *= gamma
-    return disc
-
-
-@njit(cache=True)
-def trajectory_baselines(code, offset, B, N, smp, G0, b0):
-    """``G0[i]`` (the return of trajectory ``i``) and ``b0[i]`` (its baseline at ``s_0``: ``B[0, s_0]``, or the
-    leave-one-out mean of the other ``G0`` for ``constant``), offset included; returns the mean ``G0``."""
-    tot = 0.0
-    for i in range(N):
-        G0[i] = smp.ret[smp.offs[i]] if smp.lens[i] > 0 else 0.0
-        tot += G0[i]
-    for i in range(N):
-        if code == CONSTANT:
-            b0[i] = (tot - G0[i]) / (N - 1) + offset
-        else:
-            b0[i] = B[0, smp.states[smp.offs[i]] if smp.lens[i] > 0 else 0]
-    return tot / N
-
-
-@njit(inline="always")
-def step_weight(est, d, ret_h, b_h, G0_i, b0_i):
-    """``w_h`` of the estimators that need no later step (scalars only, so it can be inlined in a step loop):
-    ``G_0 - b_0`` (reinforce), ``gamma^h (R_h - b_h)`` (reward_to_go, ``d = gamma^h``) or ``R_h - b_h``
-    (reward_to_go_common, ``d = 1``)."""
-    if est == REINFORCE:
-        return G0_i - b0_i
-    return d * (ret_h - b_h)
-
-
-@njit(cache=True)
-def gae_weights(states, rewards, o, L, nxt, gamma, lam, common, B, rows, disc, wts):
-    """One trajectory's GAE weights (steps ``o .. o + L - 1``) into ``wts``, in one backward pass:
-    ``delta_h = r_h + gamma b_{h+1} - b_h``, ``A_h = delta_h + gamma lambda A_{h+1}``, ``w_h = gamma^h A_h``
-    (``common``: ``A_h``); ``nxt`` is ``b_L`` after the last step (0 if the episode ended)."""
-    acc = 0.0
-    for h in range(L - 1, -1, -1):
-        now = B[min(h, rows - 1), states[o + h]]
-        acc = (rewards[o + h] + gamma * nxt - now) + gamma * lam * acc
-        wts[o + h] = acc if common else disc[h] * acc
-        nxt = now
-
-
-@njit(cache=True)
-def batch_weights(absorbing, kind, horizon, gamma, s, B, rows, smp, disc, G0, b0, Af, W, wts):
-    """Every step's weight into ``wts`` (see the module docstring; ``B`` from :func:`baseline_table`), then
-    ``W[s, a] = sum_{i,h: (s_ih, a_ih) = (s, a)} w_ih`` over the batch, in trajectory and time order."""
-    est = s.estimator
-    states, actions, rewards, ret, offs, lens, finals = smp
-    for i in range(s.batch_size):
-        o, L = offs[i], lens[i]
-        if est == GAE or est == GAE_COMMON:  # b_L: 0 after an end (absorbed, or the finite horizon reached)
-            ended = absorbing[finals[i]] or (kind == FINITE and L == horizon)
-            nxt = 0.0 if ended else B[min(L, rows - 1), finals[i]]
-            gae_weights(states, rewards, o, L, nxt, gamma, s.lam, est == GAE_COMMON, B, rows, disc, wts)
-        elif est == ACTOR_CRITIC:
-            for h in range(L):
-                wts[o + h] = disc[h] * Af[states[o + h], actions[o + h]]
-        else:
-            d = 1.0
-            for h in range(L):
-                b = b0[i] if s.baseline == CONSTANT else B[min(h, rows - 1), states[o + h]]
-                if est == REWARD_TO_GO:
-                    d = disc[h]
-                wts[o + h] = step_weight(est, d, ret[o + h], b, G0[i], b0[i])
-    for a in range(W.shape[0]):
-        for b in range(W.shape[1]):
-            W[a, b] = 0.0
-    for i in range(s.batch_size):
-        o = offs[i]
-        for h in range(lens[i]):
-            W[states[o + h], actions[o + h]] += wts[o + h]
-
-
-@njit(cache=True)
-def fit_critic(phi, tabular, pi, states, actions, y, F, count, Af):
-    """The critic's advantage ``Af = f - sum_b pi(b|.) f(., b)`` into ``Af`` ``(S, A)`` from the samples
-    ``(states, actions, y)``: ``f`` the minimum-norm least-squares fit on the features (module docstring)."""
-    S, A = pi.shape
-    K = y.shape[0]
-    if tabular:  # one-hot rows: the per-cell mean, 0 where never sampled
-        for s in range(S):
-            for a in range(A):
-                F[s, a] = 0.0
-                count[s, a] = 0
-        for i in range(K):
-            F[states[i], actions[i]] += y[i]
-            count[states[i], actions[i]] += 1
-        for s in range(S):
-            for a in range(A):
-                F[s, a] = F[s, a] / max(count[s, a], 1)
-    else:
-        d = phi.shape[2]
-        X = np.empty((K, d))
-        for i in range(K):
-            for k in range(d):
-                X[i, k] = phi[states[i], actions[i], k]
-        with objmode(w="float64[:]"):  # numpy's own call (the general engine's): the same minimum-norm solution
-            w = np.linalg.lstsq(X, y, rcond=None)[0]
-        for s in range(S):
-            for a in range(A):
-                f = 0.0
-                for k in range(d):
-                    f += phi[s, a, k] * w[k]
-                F[s, a] = f
-    for s in range(S):
-        mean = 0.0
-        for a in range(A):
-            mean += pi[s, a] * F[s, a]
-        for a in range(A):
-            Af[s, a] = F[s, a] - mean
-
-
-@njit(cache=True)
-def online_value_batch(N, smp, w, vf, alpha_w, grad_w):
-    """``w <- w + alpha_w (1/N) sum_i sum_h (R_ih - v(s_ih, w)) x(s_ih)`` (every residual at the old ``w``)."""
-    for k in range(grad_w.shape[0]):
-        grad_w[k] = 0.0
-    for i in range(N):
-        o = smp.offs[i]
-        for h in range(smp.lens[i]):
-            j = smp.states[o + h] if vf == 0 else 0
-            grad_w[j] += smp.ret[o + h] - w[j]
-    for k in range(w.shape[0]):
-        w[k] += alpha_w * grad_w[k] / N
-
-
-# ------------------------------------------------------------------------------------ directions, updates
-
-@njit(cache=True)
-def pull_into(phi, tabular, pi, W, n, out):
-    """``out = (1/n) sum_{s,a} (W - pi sum_a W)[s, a] phi(s, a)`` -- the score pullback of weights ``W``."""
-    S, A = pi.shape
-    d = out.shape[0]
-    for k in range(d):
-        out[k] = 0.0
-    for s in range(S):
-        tot = 0.0
-        for a in range(A):
-            tot += W[s, a]
-        for a in range(A):
-            c = W[s, a] - pi[s, a] * tot
-            if c == 0.0:
-                continue
-            if tabular:
-                if s * A + a < d:
-                    out[s * A + a] += c
-            else:
-                for k in range(d):
-                    out[k] += c * phi[s, a, k]
-    for k in range(d):
-        out[k] = out[k] / n
-
-
-@njit(cache=True)
-def direction(phi, tabular, pi, W, n, natural, out):
-    """The update direction from per-(s, a) weights ``W``: the score pullback (:func:`pull_into`), or with
-    ``natural`` the tabular NPG direction ``W[s, a] / pi(a|s) / n``."""
-    if not natural:
-        pull_into(phi, tabular, pi, W, n, out)
-        return
-    S, A = pi.shape
-    for k in range(out.shape[0]):
-        out[k] = 0.0
-    for s in range(S):
-        for a in range(A):
-            if W[s, a] != 0.0 and s * A + a < out.shape[0]:
-                out[s * A + a] = W[s, a] / pi[s, a] / n
-
-
-@njit(cache=True)
-def score_step(phi, tabular, natural, theta, delta, s, a, scale, cur):
-    """``theta += scale psi(s, a)`` at the current ``theta`` (``natural``: ``theta_{s,a} += scale / pi(a|s)``);
-    the change is added to ``delta``."""
-    A = cur.shape[0]
-    state_probs(phi, tabular, theta, s, cur)
-    if natural:
-        step = scale / cur[a]
-        theta[s * A + a] += step
-        delta[s * A + a] += step
-    elif tabular:
-        for b in range(A):
-            step = scale * ((1.0 if b == a else 0.0) - cur[b])
-            theta[s * A + b] += step
-            delta[s * A + b] += step
-    else:
-        for k in range(theta.shape[0]):
-            mk = 0.0
-            for b in range(A):
-                mk += cur[b] * phi[s, b, k]
-            step = scale * (phi[s, a, k] - mk)
-            theta[k] += step
-            delta[k] += step
-
-
-@njit(cache=True)
-def per_step_episode(phi, tabular, s, B, rows, natural, theta, delta, eta, smp, disc, G0_i, b0_i, w, cur):
-    """The book's REINFORCE over the batch's one episode: for ``h`` in order, the weight ``w_h`` (the online
-    baseline from the current weights ``w``), the online value update, then ``theta += eta w_h psi_h(theta)``."""
-    states, actions, _, ret, offs, lens, _ = smp
-    online = s.baseline == VALUE_ONLINE
-    o = offs[0]
-    for h in range(lens[0]):
-        st = states[o + h]
-        j = st if s.value_features == 0 else 0
-        if online:
-            b = w[j] + s.offset
-        else:
-            b = b0_i if s.baseline == CONSTANT else B[min(h, rows - 1), st]
-        wt = step_weight(s.estimator, 1.0 if s.estimator == REWARD_TO_GO_COMMON else disc[h], ret[o + h], b, G0_i,
-                         b0_i)
-        if online:
-            w[j] += s.alpha_w * (ret[o + h] - w[j])
-        score_step(phi, tabular, natural, theta, delta, st, actions[o + h], eta * wt, cur)
-
-
-@njit(cache=True)
-def ascent_step(s, g, delta, eta, m1, m2, adam_t):
-    """``delta = eta g`` (SGA, NPG) or Adam's step from ``g``; returns Adam's step count."""
-    if s.optimizer != ADAM:
-        for k in range(g.shape[0]):
-            delta[k] = eta * g[k]
-        return adam_t
-    adam_t += 1
-    b1, b2 = s.beta1, s.beta2
-    c1 = 1.0 - b1 ** float(adam_t)
-    c2 = 1.0 - b2 ** float(adam_t)
-    for k in range(g.shape[0]):
-        m1[k] = b1 * m1[k] + (1.0 - b1) * g[k]
-        m2[k] = b2 * m2[k] + (1.0 - b2) * g[k] * g[k]
-        delta[k] = eta * (m1[k] / c1) / (np.sqrt(m2[k] / c2) + s.eps)
-    return adam_t
-
-
-@njit(cache=True)
-def norm(x):
-    tot = 0.0
-    for v in x:
-        tot += v * v
-    return np.sqrt(tot)
-
-
-@njit(cache=True)
-def all_finite(x):
-    for v in x:
-        if not np.isfinite(v):
-            return False
-    return True
-
-
-@njit(cache=True)
-def policy_values(dm, phi, tabular, theta, pi, V):
-    """``pi`` and the exact values at ``theta`` (into ``pi``, ``V``); returns ``(J, ok)``: whether ``J`` is finite
-    (and the policy terminates)."""
-    policy_table(phi, tabular, theta, pi)
-    return values(dm, pi, V)
-
-
-@njit(cache=True)
-def keep(checkpoints, trace_slot, ckpt, trace, theta, pi, run, t):
-    """``theta`` at a checkpoint, ``pi`` of a traced run (called only where a run keeps anything)."""
-    S, A = pi.shape
-    for k in range(checkpoints.shape[0]):
-        if checkpoints[k] == t:
-            for j in range(theta.shape[0]):
-                ckpt[run, k, j] = theta[j]
-    slot = trace_slot[run]
-    if slot >= 0:
-        for s in range(S):
-            for a in range(A):
-                trace[slot, t, s * A + a] = pi[s, a]
 
 
 # ------------------------------------------------------------------------------------ the grid

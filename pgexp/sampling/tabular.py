@@ -360,8 +360,11 @@ def rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p
 
 
 @njit(cache=True)
-def _rollin_rollout_kernel(seeds, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing,
-                           gamma, horizon, uniform_action, start_states, start_actions, start_times, y, steps):
+def _rollin_rollout_kernel(seeds, tables, gamma, horizon, uniform_action, out):
+    """:func:`rollin_rollout_one` per stream of ``seeds`` ``(N, 4)``: ``tables`` as :func:`kernel_tables` gives them
+    (one structure, unpacked once), ``out`` = ``(states, actions, times, y, steps)``, each ``(N,)``, filled."""
+    mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob, p_alias, r, absorbing = tables
+    start_states, start_actions, start_times, y, steps = out
     for i in range(seeds.shape[0]):
         st = seeds[i].copy()
         s, a, h, total, used = rollin_rollout_one(st, mu_cdf, pi_ptr, pi_prob, pi_alias, indptr, indices, p_prob,
@@ -396,6 +399,6 @@ def rollin_rollout(tables: Tables, seeds: np.ndarray, gamma: float, horizon: int
     h = np.zeros(n, np.int64)
     y = np.zeros(n)
     steps = np.zeros(n, np.int64)
-    _rollin_rollout_kernel(seeds, *_args(tables), tables.r, tables.absorbing, float(gamma),
-                           -1 if horizon is None else int(horizon), uniform_action, s, a, h, y, steps)
+    _rollin_rollout_kernel(seeds, kernel_tables(tables), float(gamma), -1 if horizon is None else int(horizon),
+                           uniform_action, (s, a, h, y, steps))
     return s, a, h, y, steps

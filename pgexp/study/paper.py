@@ -382,7 +382,7 @@ def check_problem(study: PaperStudy | MirageStudy) -> None:
         fail("study", str(exc))
     if study.kind == "groups":
         from pgexp.estimators import get_estimator
-        from pgexp.exact.groups import parse_variant
+        from pgexp.exact.group_rules import parse_variant
         from pgexp.sampling.groups import check_groups, with_group_size
 
         for arm in study.arms:

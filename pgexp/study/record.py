@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pgexp.study import facts
+import pgexp.study.facts as facts
 
 RECORD_DIR = Path(".snakemake") / "pgexp"  # the workflow's: beside Snakemake's own metadata
 LIBRARIES = ("numpy", "scipy", "gymnasium", "torch")

@@ -224,7 +224,7 @@ def selection_seeds(raw: dict[str, Any]) -> tuple[int, ...]:
 
 
 def problem_gamma(env: str, where: str) -> float:
-    from pgexp.study import facts  # the registry's metadata; a build only where it cannot say
+    import pgexp.study.facts as facts  # the registry's metadata; a build only where it cannot say
 
     try:
         return facts.problem_gamma(env)

@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from pgexp.analysis.metrics import (
-    BIAS_PURPOSE,
-    BIAS_RERUN_FACTOR,
-    METRICS,
-    bias_bound,
-    estimator_metrics,
-    job_metrics,
-    tabular_rerun,
-)
+from pgexp.analysis.bias import BIAS_RERUN_FACTOR, bias_bound
+from pgexp.analysis.bias_rerun import BIAS_PURPOSE, tabular_rerun
+from pgexp.analysis.metrics import METRICS, estimator_metrics, job_metrics
 
 
 def test_point_values_match_their_definitions(rng):
@@ -137,7 +131,8 @@ def test_a_rare_event_flag_is_judged_against_the_exact_standard_error():
     trajectories that the bias_check stream's 8000 batches miss; its sample standard error is then far too small
     (max |z| > 10, a "confirmed" bias that 20 000 batches of another stream do not show: max |z| ~ 3).  Against
     the exact standard error the same batches are below the Bonferroni bound (module docstring)."""
-    from pgexp.analysis.metrics import exact_standard_errors, max_bias_z, max_z_exact_se
+    from pgexp.analysis.bias import max_bias_z, max_z_exact_se
+    from pgexp.analysis.bias_rerun import exact_standard_errors
     from pgexp.problems.problem import build_problem
     from pgexp.runs.estimate import run_estimate
 
@@ -182,7 +177,7 @@ def test_variance_interval_holds_its_level_when_rare_trajectories_carry_the_vari
     clearly below 90 % (the study's requirement per batch size).  Cells of one seed share no trajectories
     across horizons, so the 300 outcomes are independent.
     """
-    from pgexp.analysis.metrics import variance_intervals
+    from pgexp.analysis.variance_intervals import variance_intervals
     from pgexp.exact.moments import exact_variance
     from pgexp.problems.problem import build_problem
     from pgexp.runs.estimate import run_estimate
@@ -210,7 +205,7 @@ def test_an_undefined_bca_interval_falls_back_to_the_percentile_interval_not_to_
 
     from scipy.stats import bootstrap
 
-    from pgexp.analysis.metrics import bca_limits
+    from pgexp.analysis.resampling import bca_limits
 
     X = np.random.default_rng(0).standard_normal((400, 80))
     M = X.shape[0]
@@ -317,7 +312,7 @@ def test_equal_length_variance_interval_covers_the_truth_at_its_level():
 def test_the_null_bootstrap_rate_of_a_gaussian_cell_is_the_nominal_rate():
     """Gaussian replicates: the z-test is calibrated, so the null-bootstrap rate at alpha = 0.05 must be 0.05 within
     3.9 binomial standard errors of its 4000 draws plus 2/M (the bootstrap's O(1/M) error)."""
-    from pgexp.analysis.metrics import bias_null_rate
+    from pgexp.analysis.bias import bias_null_rate
 
     G = np.random.default_rng(1).standard_normal((200, 3)) + np.array([5.0, -1.0, 0.0])
     rate = bias_null_rate(G, np.zeros(3), n_resamples=4000, seed=1, alpha=0.05)
@@ -332,7 +327,7 @@ def test_the_null_bootstrap_sees_the_false_alarms_of_rare_large_values():
     off by qV = 0.5 with a standard error near 1/√M = 0.035: z ≈ 14, a false alarm, so the test's real rate is at
     least 0.018, ~180x its nominal 1e-4.  The null-bootstrap rate, averaged over 100 samples, must see at least half
     of that (its mean over 100 samples has a standard error below 0.005), and metrics report it."""
-    from pgexp.analysis.metrics import bias_null_rate
+    from pgexp.analysis.bias import bias_null_rate
 
     M, q, V = 800, 0.005, 100.0
     rng = np.random.default_rng(0)

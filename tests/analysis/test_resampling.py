@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import bootstrap, norm, quantile
 
-from pgexp.analysis import compare, curves, metrics, slopes
+from pgexp.analysis import bias, compare, curves, metrics, slopes, variance_intervals
 from pgexp.analysis.resampling import bca, draw_counts, quantile_linear, resample_counts
 from pgexp.audit import table as audit
 from pgexp.problems.problem import build_problem
@@ -87,7 +87,7 @@ def test_quantiles_are_scipys():
 
 def test_the_normal_quantiles_are_scipy_stats_own():
     for dim in (1, 2, 3, 12, 80, 1000):
-        assert metrics.bias_bound(dim) == float(norm.isf(metrics.BIAS_ALPHA / (2 * dim)))
+        assert bias.bias_bound(dim) == float(norm.isf(bias.BIAS_ALPHA / (2 * dim)))
     z = np.abs(np.random.default_rng(1).standard_normal(200)) * 3
     for v in z:
         assert compare._p_value("mse_diff", float(v), np.array([-1.0, 0.0, 1.0])) == float(2 * norm.sf(abs(v)))
@@ -108,7 +108,7 @@ def test_bca_is_scipys_bootstrap_bit_for_bit(estimates, which):
         for G, g, steps, N in _cells(df):
             M = len(G)
             if which == "metrics":
-                stat = metrics._Sufficient(G, g, N, steps).evaluate
+                stat = variance_intervals.Sufficient(G, g, N, steps).evaluate
             elif which == "paired":
                 a, b = compare._Replicates(G, g, steps), compare._Replicates(G[::-1].copy(), g, steps)
                 stat = lambda c, a=a, b=b: compare._evaluate(a, b, c)  # noqa: E731
@@ -138,7 +138,7 @@ def test_the_tables_are_the_old_computation_on_a_real_table(estimates, monkeypat
     new = tables()
     for module in (metrics, compare, audit):
         monkeypatch.setattr(module, "bca", scipy_bca)
-    for module in (metrics, slopes):
+    for module in (variance_intervals, bias, slopes):
         monkeypatch.setattr(module, "draw_counts", scipy_draw_counts)
     old = tables()
     for name in new:

@@ -19,13 +19,8 @@ from scipy.stats import norm
 from pgexp import exact
 from pgexp.errors import UserError
 from pgexp.exact.group_enumeration import enumerate_group_moments
-from pgexp.exact.groups import (
-    GROUP_ESTIMATORS,
-    bias_parts,
-    difficulty_weights,
-    group_moments,
-    prompt_weights,
-)
+from pgexp.exact.group_rules import GROUP_ESTIMATORS, difficulty_weights
+from pgexp.exact.groups import bias_parts, group_moments, prompt_weights
 from pgexp.exact.responses import enumerate_responses, responses
 from pgexp.problems.problem import build_problem
 from pgexp.problems.tokens import parse_task, prefixes
@@ -293,7 +288,8 @@ def test_brute_force_refuses_too_many_batches():
 
 
 def test_group_variance_rows_cover_every_variant_and_size():
-    from pgexp.exact.groups import group_variance_rows, parse_variant
+    from pgexp.exact.group_rules import parse_variant
+    from pgexp.exact.groups import group_variance_rows
 
     variants = [parse_variant(x) for x in ("rloo", "grpo:length_norm=0", "reinforce~constant")]
     rows, weights = group_variance_rows(problem("tokens:vocab=2,length=4,needs=1;2"), variants, [2, 4], 2)

@@ -30,7 +30,8 @@ from pgexp.problems.problem import build_problem
 from pgexp.runs.context import ContinuousContext, make_context
 from pgexp.runs.estimate import check_combination, estimate_batch, run_estimate_grid
 from pgexp.runs.reference import reference_gradient
-from pgexp.runs.train import run_table, train_run
+from pgexp.runs.train import train_run
+from pgexp.runs.train_tables import run_table
 
 ALPHA = 1e-4
 CARTPOLE = "gym:CartPole-v1"
@@ -291,7 +292,7 @@ def test_training_is_deterministic_and_improves():
 
 
 def test_training_marks_divergence_and_keeps_rows(monkeypatch):
-    import pgexp.runs.train as tr
+    import pgexp.runs.train_general as tr
 
     real = tr.estimate_batch
     calls = {"n": 0}

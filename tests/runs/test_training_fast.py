@@ -15,8 +15,9 @@ from pgexp.errors import UserError
 from pgexp.problems.problem import build_problem
 from pgexp.runs import tabular_exact as TE
 from pgexp.runs.estimate import stream_identity
-from pgexp.runs.train import TrainOptions, final_policy, train_grid
-from pgexp.runs.train_kernels import optimal_constant
+from pgexp.runs.train import TrainOptions, train_grid
+from pgexp.runs.train_batch_kernels import optimal_constant
+from pgexp.runs.train_tables import final_policy
 from pgexp.sampling.rng import MAIN, job_entropy, stream, trajectory_seeds
 from pgexp.sampling.seedseq import entropy_words, fill_trajectory_seeds, stream_key
 from pgexp.sampling.tabular import make_tables, sample
@@ -398,7 +399,7 @@ def test_exact_update_variance_of_each_baseline_is_the_enumerated_one(optimizer)
 def test_npg_baseline_is_the_vertex_of_the_enumerated_npg_variance():
     """b_npg = sum r/pi / sum 1/pi (engine and table agree) minimises the NPG update's policy-part variance."""
     from pgexp.analysis.one_step import optimal_npg_constant
-    from pgexp.runs.train_kernels import optimal_npg_constant as kernel_b_npg
+    from pgexp.runs.train_batch_kernels import optimal_npg_constant as kernel_b_npg
 
     prob = build_problem(BANDIT, theta=BANDIT_THETA)
     pi = prob.policy.probs(prob.theta)
@@ -450,8 +451,8 @@ def test_the_compiled_estimators_are_the_registrys():
     """The trainer's lists come from the specs' ``training_kernel``: a plug-in that names a kernel trains compiled,
     one that names none trains on the general engine, an unknown kernel or a missing hyperparameter is refused."""
     from pgexp.estimators import ESTIMATORS, register_estimator
-    from pgexp.runs import train_kernels as K
-    from pgexp.runs.train import compiled_estimators
+    from pgexp.runs import train_codes as K
+    from pgexp.runs.train_options import compiled_estimators
 
     assert set(compiled_estimators()) == {e for e, spec in ESTIMATORS.items() if spec.training_kernel}
     assert {ESTIMATORS[e].training_kernel for e in compiled_estimators()} <= set(K.KERNELS)

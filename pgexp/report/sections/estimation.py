@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pgexp.analysis.metrics import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
+from pgexp.analysis.bias import BIAS_ALPHA, BIAS_RERUN_FACTOR, bias_bound
 from pgexp.report.format import (
     ci,
     flag,

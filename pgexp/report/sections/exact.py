@@ -44,6 +44,35 @@ def sizing_finding(metrics: pd.DataFrame, confidence: float, target: float = 0.1
     )
 
 
+def coverage_tables(ctx: ReportContext, by_n: pd.DataFrame, by_env_n: pd.DataFrame, missed: pd.DataFrame) -> str:
+    """The coverage section's tables: per batch size, per environment and batch size, the cells missed."""
+    return (
+        ctx.table(
+            "coverage",
+            by_n,
+            ["batch_size", "cells", "clusters", "inside", "coverage", "coverage_lo", "coverage_hi", "design_effect"],
+            title="Coverage per batch size (cluster-robust intervals)",
+        )
+        + ctx.table(
+            "coverage",
+            by_env_n,
+            ["env_name", "batch_size", "cells", "inside", "coverage"],
+            title="Coverage per environment and batch size",
+        )
+        + ctx.table(
+            "metrics",
+            missed,
+            [
+                *CELL_COLUMNS,
+                "var_per_traj",
+                "var_per_traj_exact",
+                "var_ess",
+            ],
+            title="Cells whose interval misses the exact value",
+        )
+    )
+
+
 @register_section(
     "coverage",
     "Do the intervals hold their level? Monte Carlo against the exact variance",
@@ -102,31 +131,7 @@ def coverage_section(ctx: ReportContext) -> SectionOutput | None:
             "by environment",
         )
     )
-    body = (
-        ctx.table(
-            "coverage",
-            by_n,
-            ["batch_size", "cells", "clusters", "inside", "coverage", "coverage_lo", "coverage_hi", "design_effect"],
-            title="Coverage per batch size (cluster-robust intervals)",
-        )
-        + ctx.table(
-            "coverage",
-            by_env_n,
-            ["env_name", "batch_size", "cells", "inside", "coverage"],
-            title="Coverage per environment and batch size",
-        )
-        + ctx.table(
-            "metrics",
-            missed,
-            [
-                *CELL_COLUMNS,
-                "var_per_traj",
-                "var_per_traj_exact",
-                "var_ess",
-            ],
-            title="Cells whose interval misses the exact value",
-        )
-    )
+    body = coverage_tables(ctx, by_n, by_env_n, missed)
     intro = (
         "Where an exact per-trajectory variance exists (reinforce and reward_to_go with no baseline or the exact "
         "value, advantage_exact), it is compared with the Monte-Carlo interval of the same estimator. The "
@@ -267,6 +272,29 @@ def h3_headline(hold: list[tuple[str, float, float, int, int]], short: list[tupl
     return text + " (exact local exponents)."
 
 
+def horizon_tables(ctx: ReportContext, loc: pd.DataFrame, slopes: pd.DataFrame | None) -> str:
+    """The horizon section's figure and tables: the exact local exponents, the fitted Monte-Carlo slopes."""
+    body = ctx.figure("variance_vs_horizon")
+    body += ctx.table(
+        "exact",
+        loc,
+        ["env_name", "theta_name", "estimator", "baseline", "h_from", "h_to", "exponent"],
+        title="Exact local exponents d log Var / d log H",
+    )
+    if has(slopes, ["slope"]):
+        sl = slopes.assign(
+            pair=[pair(e, b) for e, b in zip(slopes["estimator"], slopes["baseline"])],
+            h_range=[f"{horizon(a)}–{horizon(b)}" for a, b in zip(slopes["h_min"], slopes["h_max"])],
+        )
+        body += ctx.table(
+            "slopes",
+            sl,
+            ["env_name", "theta_name", "pair", "batch_size", "slope", "h_range"],
+            title="Fitted Monte-Carlo slopes (log-log, per batch size)",
+        )
+    return body
+
+
 @register_section("horizon", "Variance against the horizon: where the lecture's H³ holds", order=40, needs=("exact",))
 def horizon_section(ctx: ReportContext) -> SectionOutput | None:
     exact, slopes, metrics = ctx.tables["exact"], ctx.tables.get("slopes"), ctx.tables.get("metrics")
@@ -326,24 +354,7 @@ def horizon_section(ctx: ReportContext) -> SectionOutput | None:
     headline = h3_headline(hold, short, fail, relative)
     if headline:
         findings.insert(0, Finding(headline, headline=12))
-    body = ctx.figure("variance_vs_horizon")
-    body += ctx.table(
-        "exact",
-        loc,
-        ["env_name", "theta_name", "estimator", "baseline", "h_from", "h_to", "exponent"],
-        title="Exact local exponents d log Var / d log H",
-    )
-    if has(slopes, ["slope"]):
-        sl = slopes.assign(
-            pair=[pair(e, b) for e, b in zip(slopes["estimator"], slopes["baseline"])],
-            h_range=[f"{horizon(a)}–{horizon(b)}" for a, b in zip(slopes["h_min"], slopes["h_max"])],
-        )
-        body += ctx.table(
-            "slopes",
-            sl,
-            ["env_name", "theta_name", "pair", "batch_size", "slope", "h_range"],
-            title="Fitted Monte-Carlo slopes (log-log, per batch size)",
-        )
+    body = horizon_tables(ctx, loc, slopes)
     intro = (
         "The lecture claims E‖g − ∇J‖² ≈ H³ for REINFORCE. The argument needs returns that grow linearly in H "
         "(rewards of one sign, no discounting, no episode ending before H) times a score sum whose variance grows "
