@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle
 from test_audit import make_audit_tables
 from test_mirage_study import make_mirage_tables
 from test_plots_training import make_training_tables
-from test_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
+from test_report import ENVS, PAIRS, make_comparisons, make_exact, make_metrics, make_slopes
 from test_studies import make_study_tables
 
 from pgexp.cli import main
@@ -91,6 +91,7 @@ def small_tables() -> dict[str, pd.DataFrame]:
     metrics = _with_wnv(make_metrics())
     training = make_training_tables()
     return {"metrics": metrics, "slopes": make_slopes(metrics), "exact_variance": _exact_table(metrics),
+            "comparisons": make_comparisons(metrics),
             "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
