@@ -107,7 +107,8 @@ def slopes(m: pd.DataFrame) -> pd.DataFrame:
 
 # the heavy tails of paired ratios at the reference cell: (env_name, estimator, baseline) -> var_ratio_lo of
 # reinforce~none / pair (a fitted baseline's variance, heavy-tailed: the ratio's interval reaches 0)
-HEAVY_RATIO = {("garnet.random", "reward_to_go", "optimal"): 0.0, ("frozenlake.random", "reward_to_go", "optimal"): 1e-9}
+HEAVY_RATIO = {("garnet.random", "reward_to_go", "optimal"): 0.0,
+               ("frozenlake.random", "reward_to_go", "optimal"): 1e-9}
 
 
 def comparisons(m: pd.DataFrame) -> pd.DataFrame:

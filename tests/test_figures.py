@@ -196,7 +196,8 @@ def test_registry_is_light_and_lazy():
 
 def test_sections_decide_the_figures_of_a_config():
     base = {"environments": {"a": {"env": "short_corridor"}}}
-    assert figures_for(base) == ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance", "gae_lambda_tradeoff"]
+    assert figures_for(base) == ["variance_ratios", "variance_vs_horizon", "quality_vs_batch_size", "bias_variance",
+                                 "gae_lambda_tradeoff"]
     full = {**base, "training": {"environments": {"a": {}}}, "deep": {"environments": {}, "training": {"x": 1}},
             "practice_audit": {"environments": {"g": {}}}}
     assert figures_for(full) == [n for n in BUILTIN if FIGURES[n].section != "study"]  # paper studies: their own
@@ -204,7 +205,7 @@ def test_sections_decide_the_figures_of_a_config():
     assert "deep_learning_curves" not in figures_for({**full, "deep": {"environments": {}}})
     assert figures_for({**full, "figures": ["bias_variance", "learning_curves"]}) == ["bias_variance",
                                                                                         "learning_curves"]
-    with pytest.raises(UserError, match="figures: unknown figure 'nope'; allowed: variance_vs_horizon"):
+    with pytest.raises(UserError, match="unknown figure 'nope'; allowed: variance_ratios, variance_vs_horizon"):
         figures_for({**base, "figures": ["nope"]})
     with pytest.raises(UserError, match="figures: learning_curves needs the 'training' section"):
         figures_for({**base, "figures": ["learning_curves"]})

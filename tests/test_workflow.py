@@ -150,6 +150,10 @@ window.addEventListener("load", function () { setTimeout(function () {
   var out = {innerWidth: window.innerWidth, innerHeight: window.innerHeight,
     scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight,
     summaryTop: s.top + window.scrollY, summaryBottom: s.bottom + window.scrollY,
+    summaryFirst: document.querySelector("#summary h2").nextElementSibling.id,
+    headline: Array.prototype.map.call(document.querySelectorAll("#summary figure img"), function (i) {
+      var r = i.getBoundingClientRect(); return [r.top + window.scrollY, r.bottom + window.scrollY, r.width]; }),
+    question: document.querySelector("#summary .question").getBoundingClientRect().top + window.scrollY,
     images: Array.prototype.map.call(document.images, function (i) { return [i.alt, i.complete, i.naturalWidth]; }),
     wrappers: Array.prototype.map.call(document.querySelectorAll(".gridjs-wrapper"), function (w) {
       return [w.closest(".dt").id, w.scrollWidth, w.clientWidth]; }),

@@ -60,7 +60,8 @@ def _cell_comparisons(comparisons: pd.DataFrame | None, cell: dict) -> pd.DataFr
     c = comparisons[comparisons["env_name"].astype(str) == str(cell["env_name"])]
     for key in ("theta_name", "horizon", "batch_size", "seed"):
         if key in c and key in cell and pd.notna(cell[key]):
-            c = c[c[key].astype(str) == str(cell[key])] if key == "theta_name" else c[data.col(c, key) == float(cell[key])]
+            same = c[key].astype(str) == str(cell[key]) if key == "theta_name" else data.col(c, key) == float(cell[key])
+            c = c[same]
     return c
 
 
@@ -116,9 +117,9 @@ def ratio_table(metrics: pd.DataFrame | None, comparisons: pd.DataFrame | None =
                     paired_ok, (lo, hi) = False, (np.nan, np.nan)
                 else:
                     (v, lo, hi), paired_ok = paired, True
-                rows.append(dict(panel=label, env_name=str(cell["env_name"]), theta_name=str(cell.get("theta_name", "")),
-                                 estimator=est, baseline=base, ratio=v, ratio_lo=lo, ratio_hi=hi, paired=paired_ok,
-                                 oracle=is_oracle(est, base)))
+                rows.append(dict(panel=label, env_name=str(cell["env_name"]),
+                                 theta_name=str(cell.get("theta_name", "")), estimator=est, baseline=base, ratio=v,
+                                 ratio_lo=lo, ratio_hi=hi, paired=paired_ok, oracle=is_oracle(est, base)))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -140,8 +141,9 @@ def panel_styles(table: pd.DataFrame) -> dict[str, tuple[str, str, str, str]]:
         stems = [str(env) for _, env, _ in panels]
     envs = list(dict.fromkeys(stems))
     thetas = list(dict.fromkeys(str(t) for _, _, t in panels))
-    return {str(p): (ENV_COLORS[envs.index(s) % len(ENV_COLORS)], THETA_MARKERS[thetas.index(str(t)) % len(THETA_MARKERS)],
-                     s, str(t)) for s, (p, _, t) in zip(stems, panels)}
+    return {str(p): (ENV_COLORS[envs.index(s) % len(ENV_COLORS)],
+                     THETA_MARKERS[thetas.index(str(t)) % len(THETA_MARKERS)], s, str(t))
+            for s, (p, _, t) in zip(stems, panels)}
 
 
 def _draw_block(ax, table: pd.DataFrame, pairs: list[tuple[str, str]], styles: dict, panels: list[str],
