@@ -158,3 +158,12 @@ def test_one_mark_per_environment_and_theta_in_the_default_study():
     assert table.groupby(["estimator", "baseline"])["panel"].apply(lambda p: p.is_unique).all()
     assert table["panel"].nunique() == 11 and table["paired"].all()
     assert not ((table["estimator"] == REF[0]) & (table["baseline"] == REF[1])).any()
+
+
+def test_the_default_study_s_figure_reads_on_the_first_screen():
+    """At 1400 px the report's text column is 1088 px wide (tests/test_workflow.py measures it in Chromium); the
+    figure of the default study's 19 pairs shown at that width is at most 600 px tall (the CSS caps it there too)."""
+    t = default_study_tables()
+    fig = FIGURES["variance_ratios"].make({"metrics": t["metrics"], "comparisons": t["comparisons"]})
+    width, height = fig.get_size_inches()
+    assert height / width * 1088 <= 600
