@@ -167,3 +167,10 @@ def test_the_default_study_s_figure_reads_on_the_first_screen():
     fig = FIGURES["variance_ratios"].make({"metrics": t["metrics"], "comparisons": t["comparisons"]})
     width, height = fig.get_size_inches()
     assert height / width * 1088 <= 600
+
+
+def test_a_missing_interval_end_draws_no_bar_on_that_side():
+    cell = pd.DataFrame([dict(estimator_a="reinforce", baseline_a="none", estimator_b="gae", baseline_b="none",
+                              var_ratio=10.0, var_ratio_lo=np.nan, var_ratio_hi=20.0)])
+    v, lo, hi = paired_ratio(cell, ("gae", "none"))
+    assert (v, lo) == (0.1, 0.05) and np.isnan(hi)

@@ -65,6 +65,13 @@ def _cell_comparisons(comparisons: pd.DataFrame | None, cell: dict) -> pd.DataFr
     return c
 
 
+def _inverse(x: float) -> float:
+    """``1 / x`` of an interval end: ``inf`` for an end at 0, NaN (no end) for a missing or negative one."""
+    if not x >= 0:
+        return float("nan")
+    return float("inf") if x == 0 else 1.0 / x
+
+
 def paired_ratio(cell: pd.DataFrame | None, pair: tuple[str, str]) -> tuple[float, float, float] | None:
     """``(ratio, lo, hi)`` of ``var_per_traj(pair) / var_per_traj(reinforce~none)`` from one cell's comparisons
     rows: the table's ``var_ratio`` and its paired interval where the pair is ``A`` and ``reinforce~none`` is
@@ -79,8 +86,7 @@ def paired_ratio(cell: pd.DataFrame | None, pair: tuple[str, str]) -> tuple[floa
             if not (np.isfinite(v) and v > 0):
                 return None
             if invert:
-                with np.errstate(divide="ignore"):
-                    v, lo, hi = 1.0 / v, 1.0 / hi if hi > 0 else np.inf, 1.0 / lo if lo > 0 else np.inf
+                v, lo, hi = 1.0 / v, _inverse(hi), _inverse(lo)
             return v, lo, hi
     return None
 
@@ -167,8 +173,9 @@ def _draw_block(ax, table: pd.DataFrame, pairs: list[tuple[str, str]], styles: d
                     "markeredgecolor": color if hollow else "white",
                     "markeredgewidth": 0.9 if hollow else 0.3}
             if rec["paired"]:
-                lo = float(rec["ratio_lo"]) if rec["ratio_lo"] > 0 else 1e-300  # an end at 0 reaches the axis (marked)
-                hi = float(rec["ratio_hi"]) if np.isfinite(rec["ratio_hi"]) else 1e300
+                lo, hi = float(rec["ratio_lo"]), float(rec["ratio_hi"])
+                lo = 1e-300 if lo == 0 else lo  # an end at 0 or infinity reaches the axis (and is marked there)
+                hi = 1e300 if hi == np.inf else hi
                 ax.errorbar(v, yy, xerr=data.ci_err(np.array([v]), np.array([lo]), np.array([hi])), elinewidth=0.7,
                             capsize=0, **look)
             else:
