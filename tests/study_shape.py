@@ -5,7 +5,8 @@ The values follow simple laws (variance ``c · H^p``, MSE ``∝ 1/N``); the *sha
 estimator~baseline pair the config asks for (20 at the uniform policy, 10 at a random one, 5 on the
 positive control, 7 on the linear-quadratic regulator ``lqr``), five horizons (4 to 160; ``lqr`` 4 to 64,
 its reference cell at H = 16), three batch sizes, the GAE trade-off on the four environments that
-study GAE, two training environments, one neural task and the practice audit's six columns.  The
+study GAE, the paired comparisons with REINFORCE at the reference cells, two training environments, one neural
+task and the practice audit's six columns.  The
 heavy tails the study really meets are built in (seeded): variance intervals up to ``1e41`` and ``1e10``
 (a fitted baseline at a rare far reward), an infinite bound, a zero variance, a cosine interval ten
 times wider than the others.
@@ -101,6 +102,32 @@ def slopes(m: pd.DataFrame) -> pd.DataFrame:
         rows.append(dict(env_name=env, theta_name=theta, estimator=est, baseline=base, batch_size=REF_N, seed=0,
                          slope=slope, slope_lo=slope - 0.1, slope_hi=slope + 0.1, intercept=intercept,
                          n_horizons=len(g), h_min=float(g["horizon"].min()), h_max=float(g["horizon"].max())))
+    return pd.DataFrame(rows)
+
+
+# the heavy tails of paired ratios at the reference cell: (env_name, estimator, baseline) -> var_ratio_lo of
+# reinforce~none / pair (a fitted baseline's variance, heavy-tailed: the ratio's interval reaches 0)
+HEAVY_RATIO = {("garnet.random", "reward_to_go", "optimal"): 0.0,
+               ("frozenlake.random", "reward_to_go", "optimal"): 1e-9}
+
+
+def comparisons(m: pd.DataFrame) -> pd.DataFrame:
+    """The paired comparisons of reinforce~none (``A``, first in registry order) with every other pair at each
+    panel's reference cell: ``var_ratio`` = the metrics' ratio, its paired interval ×/÷ 1.2, heavy-tailed ones
+    (:data:`HEAVY_RATIO`) down to 0."""
+    rows = []
+    ref = m[m["sweep"] == "both"]
+    for (env, theta), g in ref.groupby(["env_name", "theta_name"], sort=False):
+        a = g[(g["estimator"] == "reinforce") & (g["baseline"] == "none")].iloc[0]
+        for b in g.itertuples():
+            if (b.estimator, b.baseline) == ("reinforce", "none"):
+                continue
+            r = a["var_per_traj"] / b.var_per_traj if b.var_per_traj > 0 else np.inf
+            lo = HEAVY_RATIO.get((env, b.estimator, b.baseline), r / 1.2)
+            rows.append(dict(env_name=env, theta_name=theta, horizon=b.horizon, batch_size=b.batch_size, seed=0,
+                             estimator_a="reinforce", baseline_a="none", estimator_b=b.estimator,
+                             baseline_b=b.baseline, paired=True, var_ratio=r, var_ratio_lo=lo, var_ratio_hi=r * 1.2,
+                             replicates=400, confidence=0.95))
     return pd.DataFrame(rows)
 
 
@@ -209,7 +236,8 @@ def default_study_tables() -> dict[str, pd.DataFrame]:
     m = metrics()
     training = make_training_tables()  # two environments, as the default study trains on
     deep = deep_quality()
-    return {"metrics": m, "slopes": slopes(m), "exact_variance": exact(m), "gae_lambda_tradeoff": tradeoff(),
+    return {"metrics": m, "slopes": slopes(m), "exact_variance": exact(m), "comparisons": comparisons(m),
+            "gae_lambda_tradeoff": tradeoff(),
             "learning_curves": training["curves"], "training_summary": training["summary"],
             "variance_along_training": training["training_variance"], "deep_quality": deep,
             "deep_learning_curves": training["curves"], "deep_training_summary": training["summary"],

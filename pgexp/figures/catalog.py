@@ -22,6 +22,26 @@ COSINE_DEF = ("cosine: the mean over batches of cos(ĝ, ∇J) between the batch 
               "(dimensionless, 1 = aligned; it depends on N)")
 
 register_figure(
+    name="variance_ratios",
+    draw="pgexp.figures.variance_ratios:draw",
+    tables={"metrics": "metrics", "comparisons": "comparisons"},
+    optional=("comparisons",),
+    columns={"metrics": (*_METRICS, "var_per_traj"),
+             "comparisons": ("env_name", "estimator_a", "baseline_a", "estimator_b", "baseline_b", "var_ratio",
+                             "var_ratio_lo", "var_ratio_hi")},
+    order=5,  # the report's Summary opens with it
+    caption=(
+        "Per-trajectory variance tr Cov[g] of each estimator and baseline relative to REINFORCE with no baseline "
+        "(dashed line at 1; log scale, below 1: less noisy per trajectory), at each environment's reference cell. "
+        "One mark per environment (colour) and policy point θ (marker); rows: the implementable pairs, lowest "
+        "median ratio over the environments first (black bar: the median). Bars: the paired 95% BCa interval of "
+        "the ratio from the paired comparisons (one bootstrap resample of the common replicates for both "
+        "estimators); a mark without a bar is the point ratio of the metrics table, with no interval, where a "
+        "study has no paired comparison for it. Hollow, in their own block: oracles, which read the exact V, Q, "
+        f"A or b*, shown as references and not ranked. {CLIPPED}"),
+)
+
+register_figure(
     name="variance_vs_horizon",
     draw="pgexp.figures.variance_vs_horizon:draw",
     tables={"metrics": "metrics", "slopes": "slopes", "exact": "exact_variance"},

@@ -1,5 +1,6 @@
 """Figures in the report: the PNG beside each figure's PDF, embedded (base64), with its one caption.
 
+The Summary opens with :data:`SUMMARY_FIGURE` where the study built it (no section shows it again).
 Captions come from the figure registry (:func:`caption`): the same text as the figure rules' captions,
 never a second copy in the report.  A figure is shown at the width of the text; a click on it (or on
 "Open full size") opens it at its full resolution over the page (``assets/report.js``: the same
@@ -12,6 +13,10 @@ import base64
 from pathlib import Path
 
 from pgexp.report.format import esc
+
+#: The figure the report's Summary opens with: every estimator~baseline's per-trajectory variance relative to
+#: REINFORCE, one mark per environment (:mod:`pgexp.figures.variance_ratios`), drawn to read on the first screen.
+SUMMARY_FIGURE = "variance_ratios"
 
 
 def caption(name: str) -> str:

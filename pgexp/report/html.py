@@ -2,7 +2,8 @@
 the setup, the data tables, a glossary and the provenance -- one self-contained HTML file.
 
 The page assembles; it decides no content.  Sections are registered functions of the tables
-(:mod:`pgexp.report.registry`, modules in :mod:`pgexp.report.sections`); the summary lists their
+(:mod:`pgexp.report.registry`, modules in :mod:`pgexp.report.sections`); the summary opens with the headline
+figure (:data:`pgexp.report.figures.SUMMARY_FIGURE`, where the study built it) and lists the sections'
 headline findings by priority.  Figures are embedded as base64 PNGs with the figure registry's
 captions, tables are interactive (Grid.js, MIT, inlined from ``assets/``), the stylesheet is inline:
 nothing is fetched, the file opens offline.  All text is escaped; only section HTML built by the
@@ -22,6 +23,7 @@ import pandas as pd
 import yaml
 
 from pgexp.io import atomic_write_text
+from pgexp.report.figures import SUMMARY_FIGURE
 from pgexp.report.format import esc
 from pgexp.report.glossary import GLOSSARY
 from pgexp.report.registry import SUMMARY_MAX, Finding, ReportContext, SectionOutput, load_sections
@@ -71,7 +73,9 @@ def _findings_html(findings: list[Finding]) -> str:
     return "".join(parts)
 
 
-def _summary_html(rendered: list[_Rendered]) -> str:
+def _summary_html(rendered: list[_Rendered], figure: str = "") -> str:
+    """The one-screen summary: the headline figure (``figure``, its HTML; ``""``: none), the question, the
+    headline findings by priority and links to the sections."""
     heads = sorted(
         ((f.headline, i, f, r.key) for i, r in enumerate(rendered) for f in r.out.findings if f.headline is not None),
         key=lambda t: (t[0], t[1]),
@@ -80,7 +84,8 @@ def _summary_html(rendered: list[_Rendered]) -> str:
     links = " · ".join(f'<a href="#{esc(r.key)}">{esc(r.title)}</a>' for r in rendered)
     body = f'<ol class="headlines">{items}</ol>' if items else '<p class="muted">No findings: the tables are empty.</p>'
     return (
-        f'<section id="summary" class="summary"><h2>Summary</h2><p class="question"><strong>The question.</strong> '
+        f'<section id="summary" class="summary"><h2>Summary</h2>{figure}'
+        f'<p class="question"><strong>The question.</strong> '
         f'{esc(QUESTION)}</p>{body}<p class="sections">Sections: {links}</p></section>'
     )
 
@@ -163,6 +168,7 @@ def _provenance_html(provenance: dict[str, Any]) -> SectionOutput:
 
 def render_page(ctx: ReportContext, provenance: dict[str, Any], *, title: str = TITLE) -> str:
     """The HTML of the page for a context (tables, figures, config)."""
+    headline = ctx.figure(SUMMARY_FIGURE)  # claimed first: no section shows it again
     rendered: list[_Rendered] = []
     for sec in sorted(load_sections().values(), key=lambda s: (s.order, s.key)):
         if not ctx.has(*sec.needs):
@@ -196,7 +202,7 @@ def render_page(ctx: ReportContext, provenance: dict[str, Any], *, title: str = 
         f"<style>{_asset('gridjs.css')}\n{_asset('report.css')}</style></head>\n"
         f'<body><div class="layout"><nav id="toc"><div class="toc-title">Contents</div><ul>'
         f'<li><a href="#summary">Summary</a></li>{toc}</ul></nav>'
-        f"<main><h1>{esc(title)}</h1>{_summary_html(rendered)}{sections}</main></div>"
+        f"<main><h1>{esc(title)}</h1>{_summary_html(rendered, headline)}{sections}</main></div>"
         f"<script>{_asset('gridjs.umd.js')}</script><script>{_asset('report.js')}</script></body></html>\n"
     )
 

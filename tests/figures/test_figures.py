@@ -23,7 +23,7 @@ from matplotlib.patches import Rectangle
 from test_audit import make_audit_tables
 from test_mirage_study import make_mirage_tables
 from test_plots_training import make_training_tables
-from test_report import ENVS, PAIRS, make_exact, make_metrics, make_slopes
+from test_report import ENVS, PAIRS, make_comparisons, make_exact, make_metrics, make_slopes
 from test_studies import make_study_tables
 
 from pgexp.cli import main
@@ -91,6 +91,7 @@ def small_tables() -> dict[str, pd.DataFrame]:
     metrics = _with_wnv(make_metrics())
     training = make_training_tables()
     return {"metrics": metrics, "slopes": make_slopes(metrics), "exact_variance": _exact_table(metrics),
+            "comparisons": make_comparisons(metrics),
             "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
@@ -195,7 +196,8 @@ def test_registry_is_light_and_lazy():
 
 def test_sections_decide_the_figures_of_a_config():
     base = {"environments": {"a": {"env": "short_corridor"}}}
-    assert figures_for(base) == ["variance_vs_horizon", "quality_vs_batch_size", "bias_variance", "gae_lambda_tradeoff"]
+    assert figures_for(base) == ["variance_ratios", "variance_vs_horizon", "quality_vs_batch_size", "bias_variance",
+                                 "gae_lambda_tradeoff"]
     full = {**base, "training": {"environments": {"a": {}}}, "deep": {"environments": {}, "training": {"x": 1}},
             "practice_audit": {"environments": {"g": {}}}}
     assert figures_for(full) == [n for n in BUILTIN if FIGURES[n].section != "study"]  # paper studies: their own
@@ -203,7 +205,7 @@ def test_sections_decide_the_figures_of_a_config():
     assert "deep_learning_curves" not in figures_for({**full, "deep": {"environments": {}}})
     assert figures_for({**full, "figures": ["bias_variance", "learning_curves"]}) == ["bias_variance",
                                                                                         "learning_curves"]
-    with pytest.raises(UserError, match="figures: unknown figure 'nope'; allowed: variance_vs_horizon"):
+    with pytest.raises(UserError, match="unknown figure 'nope'; allowed: variance_ratios, variance_vs_horizon"):
         figures_for({**base, "figures": ["nope"]})
     with pytest.raises(UserError, match="figures: learning_curves needs the 'training' section"):
         figures_for({**base, "figures": ["learning_curves"]})

@@ -273,6 +273,18 @@ def test_summary_first_with_headline_findings_and_links(page):
     assert "The question." in page
 
 
+def test_summary_opens_with_the_headline_figure(page, tables, figures, tmp_path):
+    """The Summary's first element is the figure ``variance_ratios`` (each pair's per-trajectory variance relative
+    to REINFORCE), shown there once and in no section; a study without it gets the summary as before."""
+    start = page.index('<section id="summary"')
+    summary = page[start:page.index("</section>", start)]
+    assert re.match(r'<section id="summary" class="summary"><h2>Summary</h2><figure id="fig-variance_ratios"', summary)
+    assert summary.index('id="fig-variance_ratios"') < summary.index("The question.")
+    assert page.count('id="fig-variance_ratios"') == 1
+    other = _build(tmp_path, tables, {k: v for k, v in figures.items() if k != "variance_ratios"})
+    assert re.search(r'<h2>Summary</h2><p class="question">', other) and "fig-variance_ratios" not in other
+
+
 def test_variance_ratios_are_the_paired_intervals(page, tables):
     """The factor against reinforce~none is the comparisons table's paired interval, never a division of
     two separate intervals; lowest per trajectory and per environment step both reported."""
@@ -471,8 +483,12 @@ def test_figures_open_full_size(page, figures, tmp_path):
     """Every figure shows at the text's width (no height cap shrinks a tall one to a thumbnail) and opens at its
     full resolution: the page carries each image once, and a button and a click on the image open it."""
     styles = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S))
-    rule = re.search(r"figure img \{([^}]*)\}", styles)
+    rule = re.search(r"(?m)^figure img \{([^}]*)\}", styles)
     assert rule and "max-height" not in rule.group(1) and "max-width: 100%" in rule.group(1)
+    # the one image with a height cap: the Summary's headline figure, on the first screen at 1400 px
+    caps = re.findall(r"([^{}]*img[^{}]*)\{[^}]*max-height:\s*([^;}]+)", styles)
+    capped = [(sel.strip(), h.strip()) for sel, h in caps if h.strip() != "none"]
+    assert capped == [(".summary figure img", "600px")]
     figs = re.findall(r'<figure id="fig-[^"]+" class="zoomable">(.*?)</figure>', page, flags=re.S)
     assert len(figs) == len(figures)
     assert all(f.count("<img") == 1 and '<button type="button" class="zoom">Open full size</button>' in f

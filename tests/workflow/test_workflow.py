@@ -150,6 +150,10 @@ window.addEventListener("load", function () { setTimeout(function () {
   var out = {innerWidth: window.innerWidth, innerHeight: window.innerHeight,
     scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight,
     summaryTop: s.top + window.scrollY, summaryBottom: s.bottom + window.scrollY,
+    summaryFirst: document.querySelector("#summary h2").nextElementSibling.id,
+    headline: Array.prototype.map.call(document.querySelectorAll("#summary figure img"), function (i) {
+      var r = i.getBoundingClientRect(); return [r.top + window.scrollY, r.bottom + window.scrollY, r.width]; }),
+    question: document.querySelector("#summary .question").getBoundingClientRect().top + window.scrollY,
     images: Array.prototype.map.call(document.images, function (i) { return [i.alt, i.complete, i.naturalWidth]; }),
     wrappers: Array.prototype.map.call(document.querySelectorAll(".gridjs-wrapper"), function (w) {
       return [w.closest(".dt").id, w.scrollWidth, w.clientWidth]; }),
@@ -194,20 +198,24 @@ def test_every_figure_the_study_builds_is_fit_to_print(study):
 
 
 def test_report_in_a_browser(chromium_exe, study, tmp_path):
-    """Headless Chromium at 1400 x 900: the summary is on the first screen, nothing overflows sideways (the page
-    and every table: no clipped columns), every figure image loads, every table is built, the contents stay put."""
+    """Headless Chromium at 1400 x 900: the summary opens with the headline figure, which is on the first screen
+    and at most 600 px tall, nothing overflows sideways (the page and every table: no clipped columns), every
+    figure image loads, every table is built, the contents stay put."""
     cfg = yaml.safe_load((study / TEST_CONFIG).read_text())
     m = measure_in_chromium(chromium_exe, study / "results" / "report.html", tmp_path)
     assert m["innerWidth"] == 1400
-    assert m["summaryBottom"] <= m["innerHeight"], m
+    assert m["summaryFirst"] == "fig-variance_ratios", m  # the summary opens with the headline figure ...
+    ((top, bottom, _width),) = m["headline"]
+    assert bottom <= m["innerHeight"] and bottom - top <= 600, m  # ... whole on the first screen
+    assert m["question"] > bottom  # the question and the headline findings follow it
     assert m["scrollWidth"] <= m["innerWidth"], m
     clipped = [w for w in m["wrappers"] if w[1] > w[2] + 1]
     assert not clipped, f"tables wider than their box at 1400 px: {clipped}"
     assert len(m["images"]) == len(figures_for(cfg)) and all(ok and w > 0 for _, ok, w in m["images"]), m["images"]
     assert m["tablesDeclared"] > 0 and m["tablesBuilt"] == m["tablesDeclared"]
     assert m["tocSticky"] == "sticky"
-    print(f"report: {m['scrollHeight']} px tall; summary {m['summaryBottom'] - m['summaryTop']:.0f} px "
-          f"(ends at {m['summaryBottom']:.0f} of a {m['innerHeight']} px first screen)")
+    print(f"report: {m['scrollHeight']} px tall; headline figure {bottom - top:.0f} px (ends at {bottom:.0f} of a "
+          f"{m['innerHeight']} px first screen); summary {m['summaryBottom'] - m['summaryTop']:.0f} px")
 
 
 # Imported by nothing of Snakemake's own no-op (which imports numpy and pandas itself): the workflow's config
@@ -238,7 +246,7 @@ def _edit_config(cwd: Path, edit) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-DOWNSTREAM = {"aggregate": 1, "figure": 4, "report_html": 1, "all": 1}  # the four estimation figures
+DOWNSTREAM = {"aggregate": 1, "figure": 5, "report_html": 1, "all": 1}  # the five estimation figures
 
 
 def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
