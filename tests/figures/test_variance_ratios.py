@@ -161,8 +161,9 @@ def test_one_mark_per_environment_and_theta_in_the_default_study():
 
 
 def test_the_default_study_s_figure_reads_on_the_first_screen():
-    """At 1400 px the report's text column is 1088 px wide (tests/test_workflow.py measures it in Chromium); the
-    figure of the default study's 19 pairs shown at that width is at most 600 px tall (the CSS caps it there too)."""
+    """At 1400 px the report's text column is 1088 px wide (tests/workflow/test_workflow.py measures it in Chromium);
+    the figure of the default study's 19 pairs shown at that width is at most 600 px tall
+    (the CSS caps it there too)."""
     t = default_study_tables()
     fig = FIGURES["variance_ratios"].make({"metrics": t["metrics"], "comparisons": t["comparisons"]})
     width, height = fig.get_size_inches()
