@@ -39,7 +39,7 @@ from pgexp.figures.style import FIG_WIDTH, max_height, no_data, style
 METRICS = (("rel_bias_sq", "bias² ‖E ĝ − ∇J‖²/‖∇J‖²", True), ("rel_mse", "MSE E‖ĝ − ∇J‖²/‖∇J‖²", True),
            ("cosine_mean", "cosine cos(E ĝ, ∇J)", False))
 # a normalised row: (column, y label, log axis, lower / upper bar columns)
-NORM_METRICS = (("step_k_median", "step size k", False, "step_k_q10", "step_k_q90"),
+NORM_METRICS = (("step_k_median", "step size k", True, "step_k_q10", "step_k_q90"),
                 ("angle_deg", "angle to ∇J (°)", False, "angle_deg_lo", "angle_deg_hi"),
                 ("cosine_mean", "", False, "cosine_mean_lo", "cosine_mean_hi"))
 CHOICE_TITLES = {"common": "no γʰ", "normalize": "normalised adv.", "truncate": "truncated"}
