@@ -162,7 +162,7 @@ def audit_findings(audit: pd.DataFrame) -> list[tuple[str, str]]:
         g = g.sort_values("batch_size")
         lo, hi = g.iloc[0], g.iloc[-1]
         if choice == "normalize" and "step_k_median" in g:
-            parts = [_normalized(r, _reference_row(audit, r)) for r in (lo, hi)]
+            parts = [_normalized(r, _reference_row(audit, r)) for r in ((lo, hi) if len(g) > 1 else (hi,))]
             out.append((choice, f"On {_where(hi)}, {_variant_name(hi)} against {hi['reference'].split('~')[0]}, "
                                 "standardised per batch as PPO code does (not rescaled, so judged by direction "
                                 "and step size): " + "; ".join(parts) + " (Monte Carlo, 95% intervals over "
