@@ -197,6 +197,12 @@ def practice_audit(seed: int = 2) -> dict[str, pd.DataFrame]:
             r[f"{m}_lo"], r[f"{m}_hi"] = _ci(r[m], 0.3 if n == 4 else 0.1)
         half = kw.get("cos_half", 0.001)
         r["cosine_mean_lo"], r["cosine_mean_hi"] = cos - half, min(1.0, cos + half)
+        # effective step sizes (a normalised variant's are the scale's: the default chain's ~1/0.025) and the angle
+        k = 240.0 if "norm" in variant else 1.0
+        for name, q in (("step_k_q10", 0.55), ("step_k_median", 1.0), ("step_k_q90", 1.08)):
+            r[name], r[f"{name}_lo"], r[f"{name}_hi"] = k * q, 0.98 * k * q, 1.02 * k * q
+        angle = float(np.degrees(np.arccos(min(cos, 1.0))))
+        r["angle_deg"], r["angle_deg_lo"], r["angle_deg_hi"] = angle, 0.8 * angle, 1.2 * angle
         return r
 
     for n in (4, 16, 64):

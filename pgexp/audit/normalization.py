@@ -1,19 +1,27 @@
-"""The normalisation-bias table: exact bias of normalised advantages against ``N``, its rate, and Monte Carlo.
+"""The normalisation-bias table: the exact mean of normalised advantages against ``N`` -- its direction, its
+length relative to the ``N -> inf`` limit, its rate -- and Monte Carlo.
 
-For each estimator~baseline and batch size ``N`` whose batches can be listed
-(:func:`pgexp.exact.normalization.exact_normalized`), one row with
+The normalised estimate is the code's batch standardisation (:mod:`pgexp.estimators.practice`): its ``N -> inf``
+limit is ``L = E g / (s + ε)`` (``scale = s + ε``), ``E g``'s direction at another length, so nothing here compares
+its length with ``grad J``'s as if they should agree.  For each estimator~baseline and batch size ``N`` whose
+batches can be listed (:func:`pgexp.exact.normalization.exact_normalized`), one row with
 
-* ``bias_norm_exact = ||E ĝ_N - E g||`` (against the ``N -> inf`` limit ``E g``, the unnormalised mean: the
-  ratio estimator's own bias) and ``rel_bias_sq_exact = ||E ĝ_N - E g||² / ||E g||²``;
-* ``rel_bias_sq_grad_exact = ||E ĝ_N - grad J||² / ||grad J||²`` and ``cosine_mean_exact = cos(E ĝ_N, grad J)``
-  (what a user sees: for a common variant this includes its own bias);
-* ``trace_cov_exact`` of the normalised batch estimate and ``trace_cov_plain_exact`` of the unnormalised one;
-* the rate ``||E ĝ_N - E g|| ≈ c N^rate_slope`` fitted by least squares on log-log axes over the larger half of
-  the enumerated batch sizes (at least three; ``rate_n_min``, ``rate_n_max``; ``rate_slope_se`` measures the
+* direction: ``cosine_mean_exact = cos(E ĝ_N, grad J)`` and ``angle_deg_exact``, beside ``cosine_limit_exact =
+  cos(E g, grad J)`` (the limit's: for a common variant this includes its own bias);
+* length relative to the limit: ``length_ratio_exact = <E ĝ_N, L> / ||L||²`` (1: as long as the limit along it);
+  and the whole departure from it, ``rel_bias_norm_exact = ||E ĝ_N - L|| / ||L||`` (the ratio estimator's bias, a
+  ratio of norms) with its square ``rel_bias_sq_exact`` (what the Monte-Carlo ``rel_bias_sq`` estimates);
+* effective step size of the mean: ``length_k_exact = <E ĝ_N, grad J> / ||grad J||²`` and the limit's
+  ``length_k_limit_exact``;
+* noise relative to the mean's length: ``rel_trace_cov_exact = tr Cov ĝ_N / ||L||²`` beside the unnormalised
+  batch estimate's ``rel_trace_cov_plain_exact = tr Cov g / (N ||E g||²)`` (both free of the scale);
+* the rate ``||E ĝ_N - L|| / ||L|| ≈ c N^rate_slope`` fitted by least squares on log-log axes over the larger half
+  of the enumerated batch sizes (at least three; ``rate_n_min``, ``rate_n_max``; ``rate_slope_se`` measures the
   departure from a power law -- the values are exact);
-* with ``replicates``: Monte Carlo ``bias_sq`` against the limit (``||mean - E g||² - tr Cov / M``, unbiased)
-  with its BCa interval, ``rel_bias_sq = bias_sq / ||E g||²`` and ``trace_cov``, at every ``N`` -- beside the
-  exact values, and beyond the enumerable ones.
+* with ``replicates``: Monte Carlo ``bias_sq`` against the limit (``||mean - L||² - tr Cov / M``, unbiased) with
+  its BCa interval, ``rel_bias_sq = bias_sq / ||L||²``, ``trace_cov`` (the estimate's units) and the cosine of the
+  mean with ``grad J`` (:func:`pgexp.audit.table.cosine_of_mean`), at every ``N`` -- beside the exact values, and
+  beyond the enumerable ones.
 """
 
 from __future__ import annotations
@@ -27,11 +35,18 @@ import pandas as pd
 from pgexp.errors import UserError
 from pgexp.estimators.practice import Practice
 
-COLUMNS = ("env", "gamma", "horizon", "estimator", "baseline", "batch_size", "scale", "enumerated", "bias_norm_exact",
-           "rel_bias_sq_exact", "rel_bias_sq_grad_exact", "cosine_mean_exact", "trace_cov_exact",
-           "trace_cov_plain_exact", "rate_slope", "rate_slope_se", "rate_n_min", "rate_n_max", "replicates",
+COLUMNS = ("env", "gamma", "horizon", "estimator", "baseline", "batch_size", "scale", "enumerated",
+           "cosine_mean_exact", "angle_deg_exact", "cosine_limit_exact", "length_ratio_exact", "rel_bias_norm_exact",
+           "rel_bias_sq_exact", "length_k_exact", "length_k_limit_exact", "rel_trace_cov_exact",
+           "rel_trace_cov_plain_exact", "rate_slope", "rate_slope_se", "rate_n_min", "rate_n_max", "replicates",
            "bias_sq", "bias_sq_lo", "bias_sq_hi", "rel_bias_sq", "rel_bias_sq_lo", "rel_bias_sq_hi", "trace_cov",
-           "trace_cov_lo", "trace_cov_hi", "confidence")
+           "trace_cov_lo", "trace_cov_hi", "cosine_mean", "cosine_mean_lo", "cosine_mean_hi", "confidence")
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """``cos(a, b)`` (NaN where either is zero)."""
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(a @ b) / (na * nb) if na > 0 and nb > 0 else float("nan")
 
 
 def check_enumerable(problem: Any, what: str) -> None:
@@ -64,34 +79,44 @@ def normalization_table(problem: Any, pairs: Sequence[tuple[str, str]], batch_si
                         resamples: int = 2000) -> pd.DataFrame:
     """The table of the module docstring (one row per pair x batch size)."""
     from pgexp.analysis.metrics import bootstrap_seed, estimator_metrics
+    from pgexp.audit.table import cosine_of_mean
     from pgexp.exact.normalization import bias_rate, exact_normalized
-    from pgexp.exact.practice import practice_moments
+    from pgexp.exact.practice import normalization_scale, practice_moments
     from pgexp.runs.estimate import run_estimate
 
     ident = problem.identity()
     rows = []
     for est, base in pairs:
-        limit, cov1, grad = practice_moments(problem, est, base, Practice(), lam)
+        plain, cov1, grad = practice_moments(problem, est, base, Practice(), lam)
         exact = {r["batch_size"]: r for r in exact_normalized(problem, est, base, batch_sizes, lam=lam)}
-        fit_on = rate_points(list(exact))
-        rate = bias_rate(fit_on, [float(np.linalg.norm(exact[n]["bias"])) for n in fit_on]) if fit_on else None
-        g2, l2 = float(grad @ grad), float(limit @ limit)
-        if g2 == 0.0 or l2 == 0.0:  # every relative column divides by one of them
+        g2, p2 = float(grad @ grad), float(plain @ plain)
+        if g2 == 0.0 or p2 == 0.0:  # every relative column divides by one of them
             what = "the exact gradient" if g2 == 0.0 else "the normalised estimator's limit"
             raise UserError(f"--pairs {est}~{base}: {what} is zero on this problem at this theta, so the relative "
                             "bias is undefined; allowed: a problem and --theta where it is not (a longer --horizon)")
+        scale = next(iter(exact.values()))["scale"] if exact else normalization_scale(
+            problem, est, base, Practice(normalize_advantages=True), lam).factor
+        limit = plain / scale
+        l2 = float(limit @ limit)
+        fit_on = rate_points(list(exact))
+        rate = bias_rate(fit_on, [float(np.linalg.norm(exact[n]["bias"])) / np.sqrt(l2) for n in fit_on]) \
+            if fit_on else None
         for N in batch_sizes:
             row: dict[str, Any] = {"env": ident["env"], "gamma": ident["gamma"], "horizon": ident["horizon"],
-                                   "estimator": est, "baseline": base, "batch_size": int(N),
-                                   "enumerated": N in exact, "trace_cov_plain_exact": float(np.trace(cov1)) / N}
+                                   "estimator": est, "baseline": base, "batch_size": int(N), "scale": scale,
+                                   "enumerated": N in exact, "cosine_limit_exact": cosine(plain, grad),
+                                   "length_k_limit_exact": float(limit @ grad) / g2,
+                                   "rel_trace_cov_plain_exact": float(np.trace(cov1)) / N / p2}
             if N in exact:
-                r = exact[N]
-                mean = r["mean"]
-                row.update({"scale": r["scale"], "bias_norm_exact": float(np.linalg.norm(r["bias"])),
-                            "rel_bias_sq_exact": float(r["bias"] @ r["bias"]) / l2,
-                            "rel_bias_sq_grad_exact": float((mean - grad) @ (mean - grad)) / g2,
-                            "cosine_mean_exact": float(mean @ grad) / (np.linalg.norm(mean) * np.sqrt(g2)),
-                            "trace_cov_exact": float(np.trace(r["cov"]))})
+                mean, bias = exact[N]["mean"], exact[N]["bias"]
+                k = float(mean @ grad) / g2
+                perp = mean - k * grad
+                row.update({"cosine_mean_exact": cosine(mean, grad),
+                            "angle_deg_exact": float(np.degrees(np.arctan2(np.linalg.norm(perp), k * np.sqrt(g2)))),
+                            "length_ratio_exact": float(mean @ limit) / l2,
+                            "rel_bias_norm_exact": float(np.linalg.norm(bias)) / np.sqrt(l2),
+                            "rel_bias_sq_exact": float(bias @ bias) / l2, "length_k_exact": k,
+                            "rel_trace_cov_exact": float(np.trace(exact[N]["cov"])) / l2})
             if rate is not None:
                 row.update({"rate_slope": rate.slope, "rate_slope_se": rate.slope_se, "rate_n_min": rate.n_min,
                             "rate_n_max": rate.n_max})
@@ -99,14 +124,15 @@ def normalization_table(problem: Any, pairs: Sequence[tuple[str, str]], batch_si
                 t = run_estimate(problem, est, base, params={"lam": lam}, batch_size=int(N), replicates=int(replicates),
                                  seed=seed, progress=False, practice=Practice(normalize_advantages=True))
                 G = np.asarray(t.column("grad").to_pylist(), dtype=np.float64)
-                row["scale"] = t.column("normalize_scale")[0].as_py()
-                m = estimator_metrics(G, limit, int(N), confidence=confidence, n_resamples=resamples,
-                                      seed=bootstrap_seed((ident["env"], est, base, int(N), seed)))
+                boot = bootstrap_seed((ident["env"], est, base, int(N), seed))
+                m = estimator_metrics(G, limit, int(N), confidence=confidence, n_resamples=resamples, seed=boot)
+                cos, cos_lo, cos_hi = cosine_of_mean(G, grad, boot, confidence, resamples)
                 row.update({"replicates": int(replicates), **{k: m[k] for k in ("bias_sq", "bias_sq_lo", "bias_sq_hi",
                                                                                "trace_cov", "trace_cov_lo",
                                                                                "trace_cov_hi")},
                             "rel_bias_sq": m["bias_sq"] / l2, "rel_bias_sq_lo": m["bias_sq_lo"] / l2,
-                            "rel_bias_sq_hi": m["bias_sq_hi"] / l2})
+                            "rel_bias_sq_hi": m["bias_sq_hi"] / l2, "cosine_mean": cos, "cosine_mean_lo": cos_lo,
+                            "cosine_mean_hi": cos_hi})
             row["confidence"] = confidence
             rows.append(row)
     df = pd.DataFrame(rows)
@@ -116,4 +142,4 @@ def normalization_table(problem: Any, pairs: Sequence[tuple[str, str]], batch_si
     return df[list(COLUMNS)]
 
 
-__all__ = ["COLUMNS", "normalization_table", "rate_points"]
+__all__ = ["COLUMNS", "cosine", "normalization_table", "rate_points"]

@@ -25,7 +25,15 @@ One row per (environment, policy point, variant, batch size ``N``) from the vari
   (:mod:`pgexp.exact.practice`), by enumerating batches for normalised advantages where the batches can
   be listed (:mod:`pgexp.exact.normalization`), else missing (``exact_method`` says which);
 * ``bias_share = bias_sq / mse`` (and ``bias_share_exact``): when it is near 1 the bias matters, near 0
-  the variance dominates.
+  the variance dominates;
+* the effective step size of each batch estimate, ``k_i = <ĝ_i, grad J> / ||grad J||²`` (how far a step along
+  it goes along ``grad J``; its mean is ``length_k``): its 10 %, 50 % and 90 % quantiles over the ``M`` replicates
+  (``step_k_q10``, ``step_k_median``, ``step_k_q90``, the inverted-CDF quantile: an observed ``k_i``), with BCa
+  intervals.  A normalised estimate (:mod:`pgexp.estimators.practice`) is standardised per batch and not
+  rescaled: its length is not ``grad J``'s, so its bias², MSE and variance ratio against ``grad J`` and the
+  textbook estimator mostly measure a step-size change; it is judged by the direction of its mean
+  (``cosine_mean``, ``angle_deg``), by these quantiles beside its reference's, and by
+  ``variance_ratio_equal_length``.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ KEYS = ("env_name", "theta_name", "variant")
 LENGTH_DIRECTION = ("length_k", "rel_length_bias_sq", "rel_direction_bias_sq", "angle_deg", "var_per_traj_equal_length")
 PAIRED = ("variance_ratio", "mse_ratio", "variance_ratio_equal_length")
 MC_RANGED = ("bias_sq", "rel_bias_sq", "trace_cov", "mse", "rel_mse", "cosine_mean", *LENGTH_DIRECTION, *PAIRED)
+STEP_QUANTILES = {"step_k_q10": 0.1, "step_k_median": 0.5, "step_k_q90": 0.9}
 EXACT = ("bias_sq_exact", "rel_bias_sq_exact", "trace_cov_exact", "mse_exact", "rel_mse_exact", "cosine_mean_exact",
          "mean_norm_ratio_exact", "length_k_exact", "rel_length_bias_sq_exact", "rel_direction_bias_sq_exact",
          "angle_deg_exact", "variance_ratio_exact", "variance_ratio_equal_length_exact", "bias_share_exact")
@@ -152,6 +161,40 @@ def paired_ratios(G: np.ndarray, R: np.ndarray, g_true: np.ndarray, seed: int, c
         point = float(stat(np.ones(M)))
         out[name] = point
         out[f"{name}_lo"], out[f"{name}_hi"] = _bca(stat, M, seed + i + 1, confidence, resamples, point)
+    return out
+
+
+def step_sizes(G: np.ndarray, g_true: np.ndarray) -> np.ndarray:
+    """``k_i = <g_i, grad J> / ||grad J||²`` ``(M,)`` of the batch estimates ``G`` ``(M, d)`` (NaN where
+    ``grad J = 0``)."""
+    g2 = float(g_true @ g_true)
+    return G @ g_true / g2 if g2 > 0 else np.full(G.shape[0], np.nan)
+
+
+def weighted_quantile(sorted_x: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+    """The inverted-CDF ``q``-quantile (the smallest value whose cumulative share reaches ``q``: numpy's
+    ``method="inverted_cdf"``) of ``sorted_x`` ``(M,)`` (ascending) taken ``counts`` ``(..., M)`` times."""
+    cum = np.cumsum(counts, axis=-1)
+    idx = (cum < q * cum[..., -1:]).sum(axis=-1)
+    return sorted_x[np.minimum(idx, sorted_x.size - 1)]
+
+
+def step_size_quantiles(G: np.ndarray, g_true: np.ndarray, seed: int, confidence: float,
+                        resamples: int) -> dict[str, float]:
+    """:data:`STEP_QUANTILES` of the step sizes :func:`step_sizes`, each with a BCa interval over replicates."""
+    k = step_sizes(G, g_true)
+    out: dict[str, float] = {}
+    if not np.isfinite(k).all():
+        return {f"{n}{s}": float("nan") for n in STEP_QUANTILES for s in ("", "_lo", "_hi")}
+    order = np.argsort(k, kind="stable")
+    sorted_k = k[order]
+    for i, (name, q) in enumerate(STEP_QUANTILES.items()):
+        def stat(counts: np.ndarray, q: float = q) -> np.ndarray:
+            return weighted_quantile(sorted_k, np.asarray(counts)[..., order], q)
+
+        point = float(stat(np.ones(k.size)))
+        out[name] = point
+        out[f"{name}_lo"], out[f"{name}_hi"] = _bca(stat, k.size, seed + 11 + i, confidence, resamples, point)
     return out
 
 
@@ -299,6 +342,7 @@ def audit_table(frames: Sequence[pd.DataFrame], *, confidence: float = 0.95, res
                                                                                           resamples)
         row["mean_norm_ratio"] = mean_norm_ratio(G, g_true)
         row["bias_share"] = m["bias_sq"] / m["mse"] if m["mse"] > 0 else float("nan")
+        row.update(step_size_quantiles(G, g_true, seed, confidence, resamples))
         ref = cells.get((env_name, theta_name, ref_key, lam, N))
         if ref is not None and variant != ref_key:
             R, _, _ = _pooled(ref)
@@ -340,5 +384,5 @@ def _choice(estimator: str, practice: Practice) -> str:
     return "common" if estimator.endswith("_common") else TEXTBOOK
 
 
-__all__ = ["EXACT", "LENGTH_DIRECTION", "MC_RANGED", "PAIRED", "audit_table", "cosine_of_mean", "paired_ratios",
-           "practice_of", "variant_key"]
+__all__ = ["EXACT", "LENGTH_DIRECTION", "MC_RANGED", "PAIRED", "STEP_QUANTILES", "audit_table", "cosine_of_mean",
+           "paired_ratios", "practice_of", "step_size_quantiles", "step_sizes", "variant_key", "weighted_quantile"]

@@ -13,17 +13,23 @@ the minibatch has more than one step (torch's ``std`` is the ``n - 1`` form).  H
 (the advantage for the ``*_common`` variants and GAE; ``gamma^h`` times it for the textbook forms): with
 ``K = sum_i len_i`` real steps,
 
-    m̂ = (1/K) sum_ih w_ih,   ŝ² = (1/(K-1)) sum_ih (w_ih - m̂)²,   w'_ih = (s + ε) (w_ih - m̂) / (ŝ + ε),   ε = 1e-8,
+    m̂ = (1/K) sum_ih w_ih,   ŝ² = (1/(K-1)) sum_ih (w_ih - m̂)²,   w'_ih = (w_ih - m̂) / (ŝ + ε),   ε = 1e-8,
 
 and the batch estimate is ``(1/N) sum_i sum_h w'_ih score_ih`` (``K < 2``: the weights are left as they are,
-as SB3 does).  ``m̂`` and ``ŝ`` converge to the population mean ``m = E[sum_h w_h] / E[len]`` and standard
-deviation ``s`` (``s² = E[sum_h w_h²] / E[len] - m²``) of the step weights, so as ``N -> inf`` the
-normalised estimate tends to ``(E[g] - m E[sum_h score_h]) / (s + ε) = E[g] / (s + ε)`` (scores have mean
-zero).  The fixed factor ``s + ε`` -- computed exactly (:func:`pgexp.exact.practice.normalization_scale`)
-and recorded as ``normalize_scale`` -- puts the estimate back in the units of ``grad J``: its direction is
-PPO's, its ``N -> inf`` limit is ``E[g]``, and its bias at finite ``N`` is the ratio estimator's (``m̂`` and
-``ŝ`` depend on the trajectory's own actions).  The raw normalised estimate is ``grad / normalize_scale``.
-PPO's fixed-length rollouts average over steps rather than episodes: a factor ``K / N`` apart.
+as SB3 does) -- what the code computes, nothing rescaled.  ``m̂`` and ``ŝ`` converge to the population mean
+``m = E[sum_h w_h] / E[len]`` and standard deviation ``s`` (``s² = E[sum_h w_h²] / E[len] - m²``) of the step
+weights, so as ``N -> inf`` the normalised estimate tends to ``(E[g] - m E[sum_h score_h]) / (s + ε) = E[g] /
+(s + ε)`` (scores have mean zero): ``E[g]``'s direction, not its length.  A normalised estimate is therefore
+judged by its *direction* (the cosine of its mean with ``grad J``) and its *effective step size* ``k_i =
+<ĝ_i, grad J> / ||grad J||²`` (how far a step along it goes along ``grad J``, which the learning rate and Adam
+absorb) -- not by its bias² or MSE against ``grad J``, which mostly measure the change of length
+(:mod:`pgexp.audit.table`).  At finite ``N`` its mean also departs from the limit's direction and length: the
+ratio estimator's bias (``m̂`` and ``ŝ`` depend on the trajectory's own actions; exact by enumerating batches
+in :mod:`pgexp.exact.normalization`).  The exact ``s + ε`` (:func:`pgexp.exact.practice.normalization_scale`)
+is recorded as ``normalize_scale``, so the limit ``E[g] / normalize_scale`` is known; it is not applied.
+(``normalize_scale`` times the estimate has limit ``E[g]``; no PPO implementation rescales so, and that
+multiple is a fixed factor of the recorded estimate, so no option computes it.)  PPO's fixed-length rollouts
+average over steps rather than episodes: a factor ``K / N`` apart.
 
 **Truncation** (``--truncate T --bootstrap none|value_exact|value_learned``, for the discounted and episodic
 objectives).  Episodes are cut after ``T`` steps, as Gymnasium's ``TimeLimit`` does; the objective is still
@@ -70,7 +76,7 @@ NORMALIZE_EPS = 1e-8  # CleanRL's and Stable-Baselines3's epsilon
 
 def normalizable() -> dict[str, tuple[str, ...]]:
     """Estimator -> the baselines whose step weights form a family without a past part, so that the scale of
-    advantage normalisation is exact (:mod:`pgexp.exact.practice` computes it): each spec's
+    the normalised estimate's ``N -> inf`` limit is exact (:mod:`pgexp.exact.practice` computes it): each spec's
     :attr:`~pgexp.estimators.exact_spec.ExactSpec.normalizable`, in registration order."""
     from pgexp.estimators import ESTIMATORS
 
@@ -200,8 +206,8 @@ def check_normalizable(estimator: str, baseline: str) -> None:
     known = normalizable()
     if base not in known.get(estimator, ()):
         allowed = "; ".join(f"{e} with {', '.join(bs)}" for e, bs in known.items())
-        raise UserError(f"--normalize-advantages: not available for {estimator}~{base} (its estimate is rescaled by "
-                        f"the exact standard deviation of the step weights); allowed: {allowed}")
+        raise UserError(f"--normalize-advantages: not available for {estimator}~{base} (the exact standard deviation "
+                        f"of its step weights, the scale of its N -> inf limit, is not covered); allowed: {allowed}")
 
 
 # ------------------------------------------------------------------------------------------ truncation
@@ -242,10 +248,10 @@ def cut(batch: Batch, truncate: int, values: Callable[..., np.ndarray] | None) -
 
 # ------------------------------------------------------------------------------------------ normalisation
 
-def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float, blocks: int = 1) -> np.ndarray:
-    """``(scale) (w - m̂) / (ŝ + ε)`` over the real steps (``mask``) of each batch of a stack of ``blocks``
-    (``ŝ`` the ``n - 1`` standard deviation); a batch with fewer than two real steps: unchanged.  ``scale`` is
-    ``s + ε`` (module docstring)."""
+def normalize_weights(weights: np.ndarray, mask: np.ndarray, blocks: int = 1) -> np.ndarray:
+    """``(w - m̂) / (ŝ + ε)`` over the real steps (``mask``) of each batch of a stack of ``blocks`` (``ŝ`` the
+    ``n - 1`` standard deviation), as CleanRL and Stable-Baselines3 do; a batch with fewer than two real steps:
+    unchanged.  ``weights`` and ``mask`` are ``(blocks * rows, steps)``; so is the result."""
     import numpy as np
 
     w = np.where(mask, np.asarray(weights, dtype=np.float64), 0.0)
@@ -256,9 +262,9 @@ def normalize_weights(weights: np.ndarray, mask: np.ndarray, scale: float, block
     m = per_w.sum(axis=1) / np.maximum(k, 1)
     dev = np.where(per_m, per_w - m[:, None], 0.0)
     sd = np.sqrt((dev * dev).sum(axis=1) / np.maximum(k - 1, 1))
-    factor = np.where(k >= 2, scale / (sd + NORMALIZE_EPS), 1.0)
+    divisor = np.where(k >= 2, sd + NORMALIZE_EPS, 1.0)
     shift = np.where(k >= 2, m, 0.0)
-    out = np.where(per_m, (per_w - shift[:, None]) * factor[:, None], 0.0)
+    out = np.where(per_m, (per_w - shift[:, None]) / divisor[:, None], 0.0)
     return out.reshape(w.shape)
 
 

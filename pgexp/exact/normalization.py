@@ -1,8 +1,9 @@
 r"""Exact mean and covariance of a batch estimate with normalised advantages, by enumerating batches.
 
-The normalised batch estimate (:mod:`pgexp.estimators.practice`) of ``N`` trajectories is
+The normalised batch estimate (:mod:`pgexp.estimators.practice`: batch standardisation, as PPO code does) of
+``N`` trajectories is
 
-    ĝ = (1/N) (s + ε) (sum_i G_i - m̂ sum_i U_i) / (ŝ + ε),    G_i = sum_h w_ih score_ih,   U_i = sum_h score_ih,
+    ĝ = (1/N) (sum_i G_i - m̂ sum_i U_i) / (ŝ + ε),    G_i = sum_h w_ih score_ih,   U_i = sum_h score_ih,
 
 with ``m̂ = S1 / K``, ``ŝ² = (S2 - S1² / K) / (K - 1)``, ``K = sum_i len_i``, ``S1 = sum_ih w_ih``, ``S2 = sum_ih w_ih²``
 (``K < 2``: ``ĝ = (1/N) sum_i G_i``).  Every ingredient is a sum over the batch's trajectories of a
@@ -12,9 +13,12 @@ the ``n`` enumerated trajectories with their multinomial probabilities
 (:func:`pgexp.exact.batch.batch_multisets`) gives ``E ĝ`` and ``Cov ĝ`` exactly.  Feasible for bandits
 (``n`` = the number of arms: ``N`` in the hundreds) and short horizons (``N <= 4``).
 
-The bias ``E ĝ - E g`` (``E g``: the estimator's unnormalised mean, the ``N -> inf`` limit) is the ratio
-estimator's: ``m̂`` and ``ŝ`` depend on the trajectory's own actions.  :func:`bias_rate` fits how fast its
-norm shrinks with ``N`` (a least-squares slope of ``log ||bias||`` on ``log N``).
+As ``N -> inf``, ``E ĝ`` tends to ``E g / (s + ε)`` (``E g``: the estimator's unnormalised mean; ``s``: the step
+weights' population standard deviation, :func:`pgexp.exact.practice.normalization_scale`) -- the *limit*.  At
+finite ``N``, ``E ĝ - limit`` is the ratio estimator's bias (``m̂`` and ``ŝ`` depend on the trajectory's own
+actions); it is judged relative to the limit (a length and a direction: ``E ĝ`` and the limit differ by more
+than a scalar only through it).  :func:`bias_rate` fits how fast its relative norm shrinks with ``N`` (a
+least-squares slope of ``log ||bias||`` on ``log N``; a constant factor moves the intercept only).
 """
 
 from __future__ import annotations
@@ -67,8 +71,9 @@ def path_statistics(st: ExactSetup, estimator: str, baseline: str, lam: float = 
                           en.gradients(st, paths, w), en.gradients(st, paths, ones))
 
 
-def normalized_estimates(ps: PathStatistics, members: np.ndarray, N: int, factor: float) -> np.ndarray:
-    """``ĝ`` ``(B, d)`` of each batch given by its ``members`` ``(B, N)`` (trajectory indices; module docstring).
+def normalized_estimates(ps: PathStatistics, members: np.ndarray, N: int, factor: float = 1.0) -> np.ndarray:
+    """``factor`` times ``ĝ`` ``(B, d)`` of each batch given by its ``members`` ``(B, N)`` (trajectory indices; module
+    docstring); the estimate itself is ``factor = 1`` (a batch with ``K < 2`` is never multiplied).
 
     The loop over batches runs compiled (:func:`pgexp.exact.kernels.normalized_batch_estimates`) in numpy's
     order: the numbers of :func:`normalized_estimates_reference` without its ``(B, N, d)`` gathers."""
@@ -81,7 +86,8 @@ def normalized_estimates(ps: PathStatistics, members: np.ndarray, N: int, factor
                                       NORMALIZE_EPS)
 
 
-def normalized_estimates_reference(ps: PathStatistics, members: np.ndarray, N: int, factor: float) -> np.ndarray:
+def normalized_estimates_reference(ps: PathStatistics, members: np.ndarray, N: int,
+                                   factor: float = 1.0) -> np.ndarray:
     """:func:`normalized_estimates` in numpy."""
     K = ps.length[members].sum(axis=1)
     S1, S2 = ps.W1[members].sum(axis=1), ps.W2[members].sum(axis=1)
@@ -94,12 +100,14 @@ def normalized_estimates_reference(ps: PathStatistics, members: np.ndarray, N: i
     return np.where(ok[:, None], norm, Gs) / N
 
 
-def normalized_batch_moments(ps: PathStatistics, N: int, factor: float,
-                             max_batches: int = MAX_BATCHES) -> tuple[np.ndarray, np.ndarray]:
-    """Exact ``(E ĝ, Cov ĝ)`` of the normalised batch estimate of ``N`` trajectories."""
+def normalized_batch_moments(ps: PathStatistics, N: int, factor: float = 1.0, max_batches: int = MAX_BATCHES, *,
+                             centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact ``(E ĝ, Cov ĝ)`` of the normalised batch estimate of ``N`` trajectories (times ``factor``).
+    ``centre`` ``(d,)``: a point near ``E ĝ`` (default: the unnormalised mean ``E g``), subtracted before the
+    second moment is summed so that it does not cancel; it changes nothing else."""
     members, probs = batch_multisets(ps.probs, N, max_batches)
     d = ps.G.shape[1]
-    shift = ps.probs @ ps.G   # centre on the unnormalised mean (close to E ĝ): no cancellation in E[x x^T]
+    shift = ps.probs @ ps.G if centre is None else np.asarray(centre, dtype=np.float64)
     first, second = np.zeros(d), np.zeros((d, d))
     rows = max(1, CHUNK // max(N * d, 1))  # batches per block: (rows, N, d) gathers stay small
     for i in range(0, probs.size, rows):
@@ -125,9 +133,10 @@ def feasible_batch_sizes(st: ExactSetup, batch_sizes: Sequence[int], max_batches
 
 def exact_normalized(problem: Problem, estimator: str, baseline: str, batch_sizes: Sequence[int], *,
                      lam: float = 0.95, max_batches: int = MAX_BATCHES) -> list[dict]:
-    """One dict per feasible batch size: ``batch_size``, ``mean``, ``cov`` (the normalised batch estimate's),
-    ``limit`` (``E g``, its ``N -> inf`` mean), ``grad`` (``grad J``), ``bias`` (``mean - limit``) and
-    ``scale`` (``s + ε``).  Batch sizes with too many batches to list are left out."""
+    """One dict per feasible batch size: ``batch_size``, ``mean``, ``cov`` (the normalised batch estimate's, as
+    the code computes it: no rescaling), ``limit`` (``E g / (s + ε)``, its ``N -> inf`` mean), ``plain``
+    (``E g``), ``grad`` (``grad J``), ``bias`` (``mean - limit``) and ``scale`` (``s + ε``).  Batch sizes with too
+    many batches to list are left out."""
     check_normalizable(estimator, baseline)
     if parse_baseline(baseline).kind == "value_table":
         raise UserError("exact normalisation: a value table is not covered")
@@ -136,11 +145,12 @@ def exact_normalized(problem: Problem, estimator: str, baseline: str, batch_size
         raise UserError("exact normalisation: enumerating batches needs a finite horizon (short, on a small problem)")
     scale = normalization_scale(st, estimator, baseline, Practice(normalize_advantages=True), lam)
     ps = path_statistics(st, estimator, baseline, lam)
-    limit = ps.probs @ ps.G
+    plain = ps.probs @ ps.G
+    limit = plain / scale.factor
     rows = []
     for N in feasible_batch_sizes(st, batch_sizes, max_batches):
-        mean, cov = normalized_batch_moments(ps, N, scale.factor, max_batches)
-        rows.append({"batch_size": N, "mean": mean, "cov": cov, "limit": limit, "grad": st.grad,
+        mean, cov = normalized_batch_moments(ps, N, 1.0, max_batches, centre=limit)
+        rows.append({"batch_size": N, "mean": mean, "cov": cov, "limit": limit, "plain": plain, "grad": st.grad,
                      "bias": mean - limit, "scale": scale.factor})
     return rows
 

@@ -91,8 +91,8 @@ def step_weight_moments(st: ExactSetup, X: fam.WeightFamily) -> tuple[float, flo
 
 @dataclass(frozen=True)
 class Scale:
-    """The step weights' population mean ``m`` and standard deviation ``s``; ``factor = s + ε`` rescales a
-    normalised estimate to the units of ``grad J``."""
+    """The step weights' population mean ``m`` and standard deviation ``s``; a normalised estimate tends to
+    ``E g / factor`` (``factor = s + ε``, recorded as ``normalize_scale``) as ``N -> inf``."""
 
     m: float
     s: float

@@ -196,13 +196,17 @@ register_figure(
     caption=(
         "What common implementation choices do to the policy gradient, against the batch size N (log scale). "
         "Rows: a choice on one problem — dropping the γʰ factor (reward_to_go_common, gae_common), normalising "
-        "advantages per batch (rescaled by the exact standard deviation of the step weights, so the N → ∞ limit "
-        "is the unnormalised mean), or cutting episodes at T steps with no, exact or learned bootstrap value — "
+        "advantages per batch (as PPO code does, not rescaled), or cutting episodes at T steps with no, exact or "
+        "learned bootstrap value — "
         "beside the textbook estimator it replaces (black; same baseline, same trajectories); colour: the variant, "
         "marker: the estimator it modifies. Columns: squared bias ‖E ĝ − ∇J‖² and MSE E‖ĝ − ∇J‖², both relative "
         "to ‖∇J‖² (log scale), and the cosine of the mean cos(E ĝ, ∇J) (1: the estimator points the right way on "
-        f"average). Points: Monte Carlo with {_BCA} (a squared bias estimated below zero is not drawn); thin lines: "
+        "average). A normalised row's mean is not ∇J's length (its N → ∞ limit is E g/(s + ε)), so its first two "
+        "panels show instead the effective step size k = ⟨ĝ, ∇J⟩/‖∇J‖² over batches (median, bars from the 10 % to "
+        "the 90 % quantile, log scale) and the angle of the mean to ∇J, beside the textbook estimator's. "
+        f"Points: Monte Carlo with {_BCA} (a squared bias estimated below zero is not drawn); thin lines: "
         f"exact values where the exact engine has them. {CLIPPED} Last row, where present: the exact squared bias "
-        "of normalised advantages against its N → ∞ limit on problems whose batches can be enumerated, with the "
+        "of normalised advantages against its N → ∞ limit L, relative to ‖L‖², on problems whose batches can be "
+        "enumerated, with the "
         "fitted rate in the key beside it; points: Monte Carlo."),
 )

@@ -2,14 +2,18 @@
 
 One row per (choice, environment) of the audit table, headed by it; columns: the relative squared bias
 ``‖E ĝ − ∇J‖²/‖∇J‖²``, the relative MSE ``E‖ĝ − ∇J‖²/‖∇J‖²`` and the cosine of the mean ``cos(E ĝ, ∇J)``,
-against ``N`` (log scale).  (Rows, not columns: a page is taller than wide, and three panels of a row
-leave room for every name.)  Points: Monte
+against ``N`` (log scale).  A normalised-advantages row is not rescaled to ``∇J``'s length (its bias² and MSE
+against ``∇J`` would mostly show its other step size): its first two panels show instead the effective step size
+``k_i = ⟨ĝ_i, ∇J⟩/‖∇J‖²`` over batches (median, bars from the 10 % to the 90 % quantile; the textbook reference
+beside it) and the angle of the mean to ``∇J``, each panel labelled.  (Rows, not columns: a page is taller than
+wide, and three panels of a row leave room for every name.)  Points: Monte
 Carlo with 95% intervals; thin lines: exact values where the exact engine has them.  Colour: the variant
 (black: the textbook estimator each variant replaces), the same in every column; marker: the estimator it
 modifies.  Each panel's y range is its points' range with intervals up to a quarter of it further
 (:func:`~pgexp.figures.layout.robust_limits`); an interval the axis cuts ends in a triangle.  With the
 normalisation-bias table, a last column shows the exact relative bias of normalised advantages on a
-problem whose batches can be enumerated, with its fitted rate: a last row, its key beside it.
+problem whose batches can be enumerated against its ``N -> inf`` limit ``L``, with its fitted rate: a last row, its
+key beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ from pgexp.figures.style import FIG_WIDTH, max_height, no_data, style
 
 METRICS = (("rel_bias_sq", "bias² ‖E ĝ − ∇J‖²/‖∇J‖²", True), ("rel_mse", "MSE E‖ĝ − ∇J‖²/‖∇J‖²", True),
            ("cosine_mean", "cosine cos(E ĝ, ∇J)", False))
+# a normalised row: (column, y label, log axis, lower / upper bar columns)
+NORM_METRICS = (("step_k_median", "step size k", True, "step_k_q10", "step_k_q90"),
+                ("angle_deg", "angle to ∇J (°)", False, "angle_deg_lo", "angle_deg_hi"),
+                ("cosine_mean", "", False, "cosine_mean_lo", "cosine_mean_hi"))
 CHOICE_TITLES = {"common": "no γʰ", "normalize": "normalised adv.", "truncate": "truncated"}
 ZERO = 1e-12  # relative squared bias below this is round-off: not drawn
 ROW_H = 1.3  # inches per row (print size)
@@ -114,7 +122,7 @@ def _draw(df: pd.DataFrame, norm: pd.DataFrame | None) -> Figure:
         axes = grid.subplots(n, len(METRICS), squeeze=False)
         fixed_axes(axes)
         for i, (choice, env, rows) in enumerate(cols):
-            _audit_row(axes[i], rows)
+            _audit_row(axes[i], rows, NORM_METRICS if choice == "normalize" else None)
             axes[i, 1].set_title(f"{CHOICE_TITLES[choice]}: {env}")  # the row's heading, over its middle panel
         if extra:
             for ax in axes[-1, 1:]:
@@ -134,10 +142,12 @@ def _draw(df: pd.DataFrame, norm: pd.DataFrame | None) -> Figure:
         return fig
 
 
-def _audit_row(row: np.ndarray, rows: pd.DataFrame) -> None:
-    """The three panels of one (choice, environment)."""
-    drawn: list[list[np.ndarray]] = [[] for _ in METRICS]
-    ends: list[list[np.ndarray]] = [[] for _ in METRICS]
+def _audit_row(row: np.ndarray, rows: pd.DataFrame, metrics: tuple | None = None) -> None:
+    """The three panels of one (choice, environment): :data:`METRICS`, or ``metrics`` (labelled panels:
+    :data:`NORM_METRICS`)."""
+    spec = metrics or tuple((name, "", log, f"{name}_lo", f"{name}_hi") for name, _, log in METRICS)
+    drawn: list[list[np.ndarray]] = [[] for _ in spec]
+    ends: list[list[np.ndarray]] = [[] for _ in spec]
     sizes: list[np.ndarray] = []
     for _, g in rows.groupby("variant", sort=True):
         g = g.sort_values("batch_size")
@@ -146,11 +156,10 @@ def _audit_row(row: np.ndarray, rows: pd.DataFrame) -> None:
         marker = MARKERS.get(_base(str(first["estimator"])), "D")
         N = g["batch_size"].to_numpy(dtype=float)
         sizes.append(N)
-        for i, (name, _, log) in enumerate(METRICS):
+        for i, (name, _, log, lo_col, hi_col) in enumerate(spec):
             ax = row[i]
-            v = g[name].to_numpy(dtype=float)
-            lo = g[f"{name}_lo"].to_numpy(dtype=float)
-            hi = g[f"{name}_hi"].to_numpy(dtype=float)
+            v, lo, hi = (g[c].to_numpy(dtype=float) if c in g else np.full(N.size, np.nan)
+                         for c in (name, lo_col, hi_col))
             keep = np.isfinite(v) & ((v > 0) | (not log))
             if keep.any():
                 low = np.where(lo > 0, lo, 1e-300) if log else lo  # a lower end at 0 reaches the axis
@@ -163,8 +172,10 @@ def _audit_row(row: np.ndarray, rows: pd.DataFrame) -> None:
             if ok.any():
                 ax.plot(N[ok], ex[ok], "-", color=colour, lw=0.9, alpha=0.8)
                 drawn[i].append(ex[ok])
-    for i, (_, _, log) in enumerate(METRICS):
+    for i, (_, label, log, _, _) in enumerate(spec):
         _limits(row[i], drawn[i], ends[i], log, sizes)
+        if label:
+            row[i].set_ylabel(label, fontsize=7.5)
 
 
 def _limits(ax, drawn: list[np.ndarray], ends: list[np.ndarray], log: bool, sizes: list[np.ndarray]) -> None:
@@ -210,7 +221,7 @@ def _normalization_row(ax, key, norm: pd.DataFrame) -> None:
             drawn.append(v)
             ends += [lo, hi]
     _limits(ax, drawn, ends, True, sizes)
-    ax.set_ylabel("‖E ĝ − E g‖²/‖E g‖²", fontsize=7.5)
+    ax.set_ylabel("‖E ĝ − L‖²/‖L‖²", fontsize=7.5)
     key.set_axis_off()
     key.set_title("normalisation bias (exact)")
     key.legend(*ax.get_legend_handles_labels(), loc="center", handlelength=2.4, borderaxespad=0.0,

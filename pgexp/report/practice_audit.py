@@ -5,9 +5,12 @@
 * ``practice_audit`` -- the audit table (:mod:`pgexp.audit.table`): per choice and environment, the
   relative bias², the cosine of the mean with ``grad J``, the variance ratio to the textbook estimator and
   the share of the MSE that is bias, at the smallest and largest batch size, Monte Carlo with its 95%
-  interval and the exact value beside it;
-* ``practice_audit_normalization`` -- the exact bias of normalised advantages by enumeration and its fitted
-  rate in ``N`` (:mod:`pgexp.audit.normalization`);
+  interval and the exact value beside it.  Normalised advantages are not rescaled (their length is not
+  ``grad J``'s): they are stated by direction (cosine and angle of the mean) and effective step size (the
+  median and 10-90 % quantiles of ``k_i = <ĝ_i, grad J>/||grad J||²``, beside the unnormalised reference's),
+  and by the variance ratio at equal mean length;
+* ``practice_audit_normalization`` -- the exact mean of normalised advantages by enumeration: its direction,
+  its length relative to its ``N -> inf`` limit and its fitted rate in ``N`` (:mod:`pgexp.audit.normalization`);
 * ``practice_audit_sign_flip`` -- the exact search for a common-variant mean pointing away from ``grad J``
   (:mod:`pgexp.audit.signflip`), the fraction with its Wilson interval and the worst problem;
 * ``practice_audit_training`` -- training summaries (``pgexp curves --summary``) of the textbook and the
@@ -120,6 +123,37 @@ def _regime(r: pd.Series) -> str:
     return "bias² and variance are of the same order"
 
 
+def _steps(r: pd.Series) -> str:
+    """The effective step size's median and 10-90 % quantiles, with intervals."""
+    return (f"median {_ci(r, 'step_k_median')}, 10–90 % {_g(r.get('step_k_q10'))}–{_g(r.get('step_k_q90'))} "
+            f"([{_g(r.get('step_k_q10_lo'))}, {_g(r.get('step_k_q10_hi'))}] and [{_g(r.get('step_k_q90_lo'))}, "
+            f"{_g(r.get('step_k_q90_hi'))}])")
+
+
+def _normalized(r: pd.Series, ref: pd.Series | None) -> str:
+    """A normalised variant at one batch size: direction, effective step size beside the reference's, and the
+    variance at equal mean length (its bias² and MSE against ∇J would mostly measure its other length)."""
+    text = (f"at N = {int(r['batch_size'])} the cosine of its mean with ∇J is {_ci(r, 'cosine_mean', 4)}"
+            f"{_exact(r, 'cosine_mean', 4)} (angle {_ci(r, 'angle_deg', 2)}°{_exact(r, 'angle_deg', 2)})")
+    if ref is not None:
+        text += (f" against the unnormalised {_ci(ref, 'cosine_mean', 4)}{_exact(ref, 'cosine_mean', 4)}; its "
+                 f"effective step size k = ⟨ĝ, ∇J⟩/‖∇J‖² over batches has {_steps(r)}, the unnormalised "
+                 f"estimator's {_steps(ref)}")
+    else:
+        text += f"; its effective step size k = ⟨ĝ, ∇J⟩/‖∇J‖² over batches has {_steps(r)}"
+    if np.isfinite(_num(r, "variance_ratio_equal_length")):
+        text += (f"; at equal mean length (ĝ/k) its variance is {_ci(r, 'variance_ratio_equal_length')}"
+                 f"{_exact(r, 'variance_ratio_equal_length')} times the textbook estimator's")
+    return text
+
+
+def _reference_row(audit: pd.DataFrame, r: pd.Series) -> pd.Series | None:
+    """The audit row of ``r``'s reference at the same environment and batch size, if the table has it."""
+    hit = audit[(audit["env_name"] == r["env_name"]) & (audit["variant"] == r["reference"])
+                & (audit["batch_size"] == r["batch_size"])]
+    return hit.iloc[0] if len(hit) else None
+
+
 def audit_findings(audit: pd.DataFrame) -> list[tuple[str, str]]:
     """``(choice, sentence)`` per variant of the audit table, at its smallest and largest batch size."""
     out = []
@@ -127,6 +161,13 @@ def audit_findings(audit: pd.DataFrame) -> list[tuple[str, str]]:
     for (choice, _, _), g in rows.groupby(["choice", "env_name", "variant"], sort=True):
         g = g.sort_values("batch_size")
         lo, hi = g.iloc[0], g.iloc[-1]
+        if choice == "normalize" and "step_k_median" in g:
+            parts = [_normalized(r, _reference_row(audit, r)) for r in ((lo, hi) if len(g) > 1 else (hi,))]
+            out.append((choice, f"On {_where(hi)}, {_variant_name(hi)} against {hi['reference'].split('~')[0]}, "
+                                "standardised per batch as PPO code does (not rescaled, so judged by direction "
+                                "and step size): " + "; ".join(parts) + " (Monte Carlo, 95% intervals over "
+                                f"{int(hi['replicates'])} replicates, paired on common random numbers)."))
+            continue
         parts = []
         for r in (lo, hi):
             length = r.get("mean_norm_ratio")
@@ -150,7 +191,8 @@ def audit_findings(audit: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def normalization_findings(norm: pd.DataFrame) -> list[str]:
-    """The exact rate of the normalisation bias, and Monte Carlo beside the exact values."""
+    """The exact direction and relative length of the normalised mean, the rate of its departure from the
+    ``N -> inf`` limit, and Monte Carlo beside the exact values."""
     out = []
     keys = [k for k in ("problem", "env") if k in norm.columns][:1] or ["env"]
     for (where, est, base), g in norm.groupby([keys[0], "estimator", "baseline"], sort=True):
@@ -159,21 +201,26 @@ def normalization_findings(norm: pd.DataFrame) -> list[str]:
         if ex.empty:
             continue
         first, last = ex.iloc[0], ex.iloc[-1]
-        text = (f"On {where} (H = {int(first['horizon'])}), normalising {est}~{base}'s advantages biases the batch "
-                f"estimate (exact, by enumerating batches): ‖bias‖ = {_g(first['bias_norm_exact'])} at N = "
-                f"{int(first['batch_size'])} and {_g(last['bias_norm_exact'])} at N = {int(last['batch_size'])}; "
-                f"squared and relative to the squared norm of its N → ∞ limit, ‖bias‖²/‖E g‖² = "
-                f"{_g(first['rel_bias_sq_exact'])} and {_g(last['rel_bias_sq_exact'])} (‖bias‖/‖E g‖ = "
-                f"{_g(np.sqrt(max(float(first['rel_bias_sq_exact']), 0.0)))} and "
-                f"{_g(np.sqrt(max(float(last['rel_bias_sq_exact']), 0.0)))})")
+        n0, n1 = int(first["batch_size"]), int(last["batch_size"])
+        text = (f"On {where} (H = {int(first['horizon'])}), {est}~{base} with advantages standardised per batch "
+                f"(exact, by enumerating batches): the cosine of its mean with ∇J is "
+                f"{_g(first['cosine_mean_exact'], 4)} at N = {n0} and {_g(last['cosine_mean_exact'], 4)} at N = {n1} "
+                f"(the N → ∞ limit E g/(s + ε): {_g(first['cosine_limit_exact'], 4)}); along the limit its mean is "
+                f"{_g(first['length_ratio_exact'])} and {_g(last['length_ratio_exact'])} times as long, and "
+                f"‖E ĝ − limit‖/‖limit‖ = {_g(first['rel_bias_norm_exact'])} and {_g(last['rel_bias_norm_exact'])}; "
+                f"its mean's step size along ∇J is k = {_g(first['length_k_exact'])} and "
+                f"{_g(last['length_k_exact'])} (the limit's {_g(first['length_k_limit_exact'])})")
         if np.isfinite(float(first.get("rate_slope", np.nan))):
-            text += (f"; it shrinks like N^{_g(first['rate_slope'])} (least squares over N = {int(first['rate_n_min'])}"
-                     f"–{int(first['rate_n_max'])}, residual s.e. {_g(first['rate_slope_se'], 2)})")
+            text += (f"; ‖E ĝ − limit‖ shrinks like N^{_g(first['rate_slope'])} (least squares over N = "
+                     f"{int(first['rate_n_min'])}–{int(first['rate_n_max'])}, residual s.e. "
+                     f"{_g(first['rate_slope_se'], 2)})")
         mc = g[g["replicates"].notna()] if "replicates" in g else g.iloc[0:0]
         if not mc.empty and np.isfinite(float(mc.iloc[0].get("rel_bias_sq", np.nan))):
             r = mc.iloc[0]
-            text += (f"; Monte Carlo at N = {int(r['batch_size'])}: {_ci(r, 'rel_bias_sq')}"
-                     f" ({int(r['replicates'])} replicates)")
+            text += (f"; Monte Carlo at N = {int(r['batch_size'])} ({int(r['replicates'])} replicates): "
+                     f"‖E ĝ − limit‖²/‖limit‖² = {_ci(r, 'rel_bias_sq')}{_exact(r, 'rel_bias_sq')}")
+            if np.isfinite(_num(r, "cosine_mean")):
+                text += f", cosine of the mean with ∇J {_ci(r, 'cosine_mean', 4)}"
         out.append(text + ".")
     return out
 
@@ -228,8 +275,10 @@ INTRO = ("Each choice against the exact gradient and the textbook estimator it r
          "angle), the cosine of the mean E ĝ with ∇J (where the estimator "
          "points on average), the variance and MSE ratios to the textbook estimator (paired; the variance also at "
          "equal mean length, ĝ/k), and whether bias or variance dominates the MSE. "
-         "Normalised estimates are rescaled by the exact standard deviation of the step "
-         "weights, so their N → ∞ limit is the unnormalised mean (docs/estimators.md).")
+         "Normalised advantages are standardised per batch as PPO code does, not rescaled: their N → ∞ limit is "
+         "E g/(s + ε) (s: the population standard deviation of the step weights), so they are judged by the "
+         "direction of their mean and by their effective step size k = ⟨ĝ, ∇J⟩/‖∇J‖² over batches "
+         "(docs/estimators.md).")
 
 
 def practice_audit_findings(tables: dict[str, pd.DataFrame | None]) -> dict[str, list[str]]:

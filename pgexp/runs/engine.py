@@ -262,7 +262,7 @@ class Stack:
             out[p.label] = Estimates(grads[j] / n, cost, g0_sum / n, truncated)
         return out
 
-    def estimate(self, pair: Pair, *, per_trajectory: bool = False, normalize_scale: float | None = None) -> Estimates:
+    def estimate(self, pair: Pair, *, per_trajectory: bool = False) -> Estimates:
         """The pair's estimates on this stack (see :class:`Estimates`)."""
         ctx, est, choice = self.ctx, pair.est, pair.choice
         main = self.draw(est.sampling, MAIN)
@@ -279,10 +279,8 @@ class Stack:
         else:
             based = self.with_baseline(pair, batch)
             weights = weights_of(est, based)
-            if self.practice.normalize_advantages:
-                if normalize_scale is None:
-                    raise ValueError("normalize_advantages needs the exact normalize_scale")
-                weights = normalize_weights(weights, based.mask, normalize_scale, based.blocks)
+            if self.practice.normalize_advantages:  # per batch, as PPO code does (no rescaling)
+                weights = normalize_weights(weights, based.mask, based.blocks)
             grad = (ctx.gradients(based, weights, per_trajectory=True) if per_trajectory
                     else ctx.block_gradients(based, weights))
         return Estimates(grad, steps, main.block_sums(main.first_returns) / main.block_size,
@@ -307,10 +305,8 @@ class Stack:
 
 
 def estimate_stack(ctx: Any, pairs: Sequence[Pair], n: int, streams: Streams, *, fit_batch_size: int | None = None,
-                   scales: Mapping[str, float | None] | None = None, per_trajectory: bool = False,
-                   fused: bool = True) -> list[Estimates]:
-    """Every pair's estimates on the replicates of ``streams`` (drawn once per set of batch-level options);
-    ``scales``: the exact normalisation scale of each pair (by :attr:`Pair.label`) under ``--normalize-advantages``.
+                   per_trajectory: bool = False, fused: bool = True) -> list[Estimates]:
+    """Every pair's estimates on the replicates of ``streams`` (drawn once per set of batch-level options).
 
     Pairs the fused kernels know (:func:`fusable`) are computed together in one compiled pass; when other pairs
     need the stack as arrays anyway, that pass reads them instead of drawing the stack again.  ``fused=False``
@@ -328,8 +324,7 @@ def estimate_stack(ctx: Any, pairs: Sequence[Pair], n: int, streams: Streams, *,
             done.update(stack.fused(quick, arrays))
         for p in group:
             if p.label not in done:
-                done[p.label] = stack.estimate(p, per_trajectory=per_trajectory,
-                                               normalize_scale=(scales or {}).get(p.label))
+                done[p.label] = stack.estimate(p, per_trajectory=per_trajectory)
     return [done[p.label] for p in pairs]
 
 

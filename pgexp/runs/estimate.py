@@ -18,8 +18,8 @@ variance.  It is fitted on the independent batch and applied to the estimate's o
 same streams (a cut trajectory is a prefix of the uncut one, so the comparison with the uncut estimator
 stays paired), completes the returns of cut episodes with the bootstrap value (fitted, for
 ``value_learned``, on the independent batch before that batch is completed itself) and only then applies
-the baseline; ``--normalize-advantages`` standardises the estimator's weights per batch and rescales them
-by the exact ``s + ε`` (``normalize_scale``).
+the baseline; ``--normalize-advantages`` standardises the estimator's weights per batch, as PPO code does, and
+records the exact ``s + ε`` of its ``N -> inf`` limit ``E g / (s + ε)`` as ``normalize_scale`` (not applied).
 """
 
 from __future__ import annotations
@@ -68,19 +68,16 @@ class BatchEstimate:
 
 def estimate_batch(ctx: Any, est: Estimator, baseline: str | BaselineChoice, params: Mapping[str, float] | None,
                    batch_size: int, entropy: int, replicate: int, *, fit_batch_size: int | None = None,
-                   per_trajectory: bool = False, practice: Practice = PLAIN,
-                   normalize_scale: float | None = None) -> BatchEstimate:
+                   per_trajectory: bool = False, practice: Practice = PLAIN) -> BatchEstimate:
     """One batch estimate with the replicate's common random numbers (see the module docstring): the engine
     (:mod:`pgexp.runs.engine`) on a stack of one replicate.
 
-    ``practice``: the batch-level options; with ``normalize_advantages``, ``normalize_scale`` is the exact
-    ``s + ε`` (:func:`pgexp.exact.practice.normalization_scale`).
+    ``practice``: the batch-level options.
     """
     choice = baseline if isinstance(baseline, BaselineChoice) else parse_baseline(baseline)
     pair = Pair(est, choice, est.params(params), practice)
     out = estimate_stack(ctx, [pair], batch_size, Streams(entropy, replicate, 1, (MAIN,)),
-                         fit_batch_size=fit_batch_size, scales={pair.label: normalize_scale},
-                         per_trajectory=per_trajectory)[0]
+                         fit_batch_size=fit_batch_size, per_trajectory=per_trajectory)[0]
     grad = out.grad if per_trajectory else out.grad[0]
     return BatchEstimate(grad, int(out.env_steps[0]), float(out.return_mean[0]), int(out.truncated[0]))
 
@@ -113,7 +110,8 @@ def hyperparameter_columns(est: Estimator, params: Mapping[str, float], n: int) 
 
 def practice_scale(problem: Any, est: Estimator, choice: BaselineChoice, params: Mapping[str, float],
                    practice: Practice) -> float | None:
-    """The exact ``s + ε`` that rescales a normalised estimate (``None`` without normalisation)."""
+    """The exact ``s + ε`` of a normalised estimate's ``N -> inf`` limit ``E g / (s + ε)``, recorded as
+    ``normalize_scale`` (``None`` without normalisation)."""
     if not practice.normalize_advantages:
         return None
     from pgexp.exact.practice import normalization_scale
@@ -201,7 +199,7 @@ def pair_tables(problem: Any, pairs: Sequence[PairSpec], *, params: Mapping[str,
     for first in range(0, replicates, step):
         count = min(step, replicates - first)
         parts.append(estimate_stack(ctx, resolved, batch_size, Streams(entropy, first, count, (MAIN,)),
-                                    fit_batch_size=k, scales=scales))
+                                    fit_batch_size=k))
         if tick is not None:
             tick(count)
         elif own is not None:

@@ -164,6 +164,24 @@ def test_the_audit_table(audit_frames):
     assert row["cosine_mean_lo"] <= row["cosine_mean"] <= row["cosine_mean_hi"] and row["exact_method"] == "dp"
     norm = df[(df["choice"] == "normalize") & (df["batch_size"] == 2)]
     assert set(norm["exact_method"]) == {"enumeration"}  # 3 states, H = 4: the pairs of trajectories can be listed
+    # the effective step sizes: quantiles of <g_i, grad J>/||grad J||² over the replicates, as numpy computes them
+    pooled = pd.concat(audit_frames, ignore_index=True)
+    for variant in ("reward_to_go~value_exact~norm", "reward_to_go~value_exact~plain"):
+        est, _, opt = variant.split("~")
+        r = df[(df["env_name"] == "garnet") & (df["variant"] == variant) & (df["batch_size"] == 8)].iloc[0]
+        cell = pooled[(pooled["env_name"] == "garnet") & (pooled["estimator"] == est) & (pooled["batch_size"] == 8)
+                      & (pooled["normalize_advantages"] == (opt == "norm"))].sort_values(["seed", "replicate"])
+        g = np.asarray(cell["grad_exact"].iloc[0])
+        k = np.stack(cell["grad"].to_numpy()) @ g / (g @ g)
+        want = np.quantile(k, [0.1, 0.5, 0.9], method="inverted_cdf")
+        np.testing.assert_allclose([r["step_k_q10"], r["step_k_median"], r["step_k_q90"]], want, rtol=1e-12)
+        for name in ("step_k_q10", "step_k_median", "step_k_q90"):
+            assert r[f"{name}_lo"] <= r[name] <= r[f"{name}_hi"]
+        assert r["length_k"] == pytest.approx(k.mean(), rel=1e-10)
+    # normalised (not rescaled): its step size is 1/(s + ε) times the plain one's, its direction about the same
+    nr = df[(df["env_name"] == "garnet") & (df["variant"] == "reward_to_go~value_exact~norm")].iloc[0]
+    scale = float(nr["normalize_scale"])
+    assert 0 < scale < 1 and nr["length_k_exact"] * scale == pytest.approx(1.0, rel=0.3)
     cut = df[df["variant"] == "reward_to_go~value_exact~cut3-value_learned"]
     assert cut["rel_bias_sq_exact"].isna().all() and (cut["exact_method"] == "").all()
     assert (df[df["choice"] == "truncate"]["truncated_mean"] > 0).all()
@@ -255,8 +273,12 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
                 if k in kw:
                     v = kw.pop(k)
                     ranged[k], ranged[f"{k}_lo"], ranged[f"{k}_hi"] = v, v * 0.9, v * 1.1
+            steps = kw.pop("steps", (0.9, 1.0, 1.1))
+            for k, v in zip(("step_k_q10", "step_k_median", "step_k_q90"), steps):
+                ranged[k], ranged[f"{k}_lo"], ranged[f"{k}_hi"] = v, v * 0.95, v * 1.05
             for k, v in (("rel_bias_sq", bias), ("trace_cov", var), ("mse", bias + var), ("rel_mse", bias + var),
-                         ("cosine_mean", cos), ("variance_ratio", kw.pop("ratio", np.nan)),
+                         ("cosine_mean", cos), ("angle_deg", kw.pop("angle", 0.5)),
+                         ("variance_ratio", kw.pop("ratio", np.nan)),
                          ("mse_ratio", kw.pop("mratio", np.nan))):
                 ranged[k], ranged[f"{k}_lo"], ranged[f"{k}_hi"] = v, v * 0.9, v * 1.1
             return {"env_name": kw.pop("env", "garnet"), "theta_name": "audit", "choice": choice, "variant": variant,
@@ -276,8 +298,9 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
                      rel_direction_bias_sq=0.012, angle_deg=2.3, variance_ratio_equal_length=0.54,
                      length_k_exact=2.73, rel_length_bias_sq_exact=2.99, rel_direction_bias_sq_exact=0.012,
                      angle_deg_exact=2.3, variance_ratio_equal_length_exact=0.54, bias_share_exact=0.9),
-                 row("normalize", "reward_to_go~value_exact~norm", "reward_to_go", ref, 0.1 / n, 3.5 / n, 0.999,
-                     ratio=0.9, mratio=0.9, bias_exact=np.nan),
+                 row("normalize", "reward_to_go~value_exact~norm", "reward_to_go", ref, 21.0, 3.5 / n, 0.995,
+                     ratio=30.0, mratio=140.0, bias_exact=np.nan, steps=(3.3, 6.0, 6.5), angle=5.8,
+                     variance_ratio_equal_length=0.44),
                  row("textbook", ref, "reward_to_go", ref, 0.0, 3.0 / n, 1.0, env="discounted", horizon=-1)]
         for boot, b in (("none", 0.14), ("value_exact", 0.13), ("value_learned", 0.13)):
             rows.append(row("truncate", f"reward_to_go~value_exact~cut10-{boot}", "reward_to_go", ref, b, 2.0 / n,
@@ -287,7 +310,10 @@ def make_audit_tables() -> dict[str, pd.DataFrame]:
     sizes = [2, 4, 8, 16, 32, 64]
     norm = pd.DataFrame({"problem": "bandit", "env": "garnet:actions=3", "gamma": 1.0, "horizon": 1,
                          "estimator": "reward_to_go", "baseline": "value_exact", "batch_size": sizes, "scale": 0.5,
-                         "enumerated": True, "bias_norm_exact": [0.4 / n for n in sizes],
+                         "enumerated": True, "cosine_mean_exact": [1 - 0.01 / n for n in sizes],
+                         "cosine_limit_exact": 1.0, "length_ratio_exact": [1 + 0.3 / n for n in sizes],
+                         "rel_bias_norm_exact": [np.sqrt(1.3) / n for n in sizes],
+                         "length_k_exact": [2 * (1 + 0.3 / n) for n in sizes], "length_k_limit_exact": 2.0,
                          "rel_bias_sq_exact": [1.3 / n**2 for n in sizes], "rate_slope": -1.0, "rate_slope_se": 0.003,
                          "rate_n_min": 8, "rate_n_max": 64, "replicates": 400,
                          "rel_bias_sq": [1.3 / n**2 for n in sizes], "rel_bias_sq_lo": [1.0 / n**2 for n in sizes],
@@ -326,8 +352,22 @@ def test_the_report_section_speaks_in_numbers_with_intervals():
     assert "7 of 200 (3.5%, Wilson [1.5%, 6.5%])" in text and "0 of 200 (0%" in text
     assert "cosine of the mean -0.98 [-0.99, -0.97]" in text
     assert "shrinks like N^-1 (least squares over N = 8–64" in text
-    # a norm and a squared ratio are never mixed: the squared ratio, then the ratio of norms
-    assert "‖bias‖²/‖E g‖² = 0.325 and 0.000317 (‖bias‖/‖E g‖ = 0.57 and 0.0178)" in text
+    # normalised advantages: direction and step size beside the unnormalised estimator's, no bias² against ∇J
+    norm = next(t for t in text.split("\n") if "with normalised advantages" in t)
+    assert "standardised per batch as PPO code does" in norm and "bias²" not in norm and "MSE" not in norm
+    assert "at N = 64 the cosine of its mean with ∇J is 0.995 [0.8955, 1.095] (exact 0.995) (angle 5.8 [5.2, 6.4]°)" \
+        " against the unnormalised 1 [0.9, 1.1] (exact 1)" in norm
+    assert "effective step size k = ⟨ĝ, ∇J⟩/‖∇J‖² over batches has median 6 [5.7, 6.3], 10–90 % 3.3–6.5 " \
+        "([3.13, 3.46] and [6.17, 6.83]), the unnormalised estimator's median 1 [0.95, 1.05], 10–90 % 0.9–1.1" in norm
+    assert "at equal mean length (ĝ/k) its variance is 0.44 [0.396, 0.484] times the textbook estimator's" in norm
+    # the exact table: direction, length relative to the limit (ratios of norms), never a norm beside a squared ratio
+    exact = next(t for t in text.split("\n") if "by enumerating batches" in t)
+    assert "the cosine of its mean with ∇J is 0.995 at N = 2 and 0.9998 at N = 64 (the N → ∞ limit E g/(s + ε): " \
+        "1)" in exact
+    assert "along the limit its mean is 1.15 and 1 times as long, and ‖E ĝ − limit‖/‖limit‖ = 0.57 and 0.0178" in exact
+    assert "step size along ∇J is k = 2.3 and 2.01 (the limit's 2)" in exact
+    assert "Monte Carlo at N = 2 (400 replicates): ‖E ĝ − limit‖²/‖limit‖² = 0.325 [0.25, 0.4] (exact 0.325)" in exact
+    assert "‖bias‖ =" not in text
     assert "cut at T = 10 (bootstrap value_exact)" in text
     assert "reward_to_go_common (step size 1) ends at J/J* = 0.97 [0.96, 0.98]" in text
     assert list(grouped) == list(CHOICE_TITLES)

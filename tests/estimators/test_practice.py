@@ -246,15 +246,46 @@ def test_value_learned_bootstrap_is_charged_and_runs():
 
 def test_normalize_weights_is_ppo_s_formula():
     rng = np.random.default_rng(0)
-    w = rng.standard_normal((4, 6))
+    w = 3.0 + 5.0 * rng.standard_normal((4, 6))
     mask = np.arange(6)[None, :] < np.array([6, 3, 0, 5])[:, None]
-    out = normalize_weights(w, mask, 2.5)
+    out = normalize_weights(w, mask)
     vals = w[mask]
-    np.testing.assert_allclose(out[mask], 2.5 * (vals - vals.mean()) / (vals.std(ddof=1) + NORMALIZE_EPS))
+    # CleanRL's (adv - adv.mean()) / (adv.std() + 1e-8), torch's std being the n - 1 form: nothing rescaled
+    np.testing.assert_allclose(out[mask], (vals - vals.mean()) / (vals.std(ddof=1) + NORMALIZE_EPS), rtol=1e-13)
+    assert abs(out[mask].mean()) < 1e-13 and abs(out[mask].std(ddof=1) - 1) < 1e-7
     assert (out[~mask] == 0).all()
     one = np.zeros_like(mask)
     one[0, 0] = True
-    np.testing.assert_array_equal(normalize_weights(w, one, 2.5)[one], w[one])  # one step: left as it is (SB3)
+    np.testing.assert_array_equal(normalize_weights(w, one)[one], w[one])  # one step: left as it is (SB3)
+    two = normalize_weights(np.vstack([w, 2 * w]), np.vstack([mask, mask]), blocks=2)  # each batch on its own
+    np.testing.assert_allclose(two[:4], out, rtol=1e-13)
+    np.testing.assert_allclose(two[4:], out, rtol=1e-7)
+
+
+@pytest.mark.parametrize("est,base", [("reward_to_go", "value_exact"), ("gae_common", "none")])
+def test_a_normalised_batch_estimate_is_the_hand_standardised_one(est, base):
+    """``--normalize-advantages``'s batch estimate is ``(1/N) sum_ih (w_ih - m̂) / (ŝ + ε) score_ih`` with the
+    plain estimator's weights of the same trajectories, standardised by hand: no rescaling."""
+    from pgexp.estimators import get_estimator
+    from pgexp.estimators.spec import parse_baseline
+    from pgexp.runs.engine import Pair, Stack, weights_of
+    from pgexp.runs.estimate import estimate_batch
+    from pgexp.sampling.rng import MAIN, Streams
+
+    prob = make_problem(*FINITE)
+    ctx, e, N = make_context(prob), get_estimator(est), 6
+    pair = Pair(e, parse_baseline(base), e.params({"lam": 0.9}), Practice())
+    stack = Stack(ctx, Streams(1234, 0, 1, (MAIN,)), N, None, Practice())
+    based = stack.with_baseline(pair, stack.draw("trajectories", MAIN).replace(params=pair.params, fitted=None))
+    w = np.asarray(weights_of(e, based), dtype=np.float64)
+    vals = w[based.mask]
+    by_hand = np.where(based.mask, (w - vals.mean()) / (vals.std(ddof=1) + NORMALIZE_EPS), 0.0)
+    want = ctx.gradients(based, by_hand, per_trajectory=True).mean(axis=0)
+    got = estimate_batch(ctx, e, base, {"lam": 0.9}, N, 1234, 0, practice=Practice(normalize_advantages=True)).grad
+    plain = estimate_batch(ctx, e, base, {"lam": 0.9}, N, 1234, 0).grad
+    np.testing.assert_allclose(plain, ctx.gradients(based, w, per_trajectory=True).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+    assert np.linalg.norm(got - plain) > 1e-3 * np.linalg.norm(plain)  # the normalisation did something
 
 
 def test_the_normalisation_scale_is_the_population_std_of_the_step_weights():
@@ -290,6 +321,7 @@ def test_enumerated_normalised_batches_match_monte_carlo(spec, est, N):
     assert max_z(G, row["mean"])[0] < bound(G.shape[1])
     assert max_z(G, row["limit"])[0] > bound(G.shape[1])  # the bias is real (and seen) at this N
     assert t.column("normalize_scale")[0].as_py() == pytest.approx(row["scale"], rel=1e-12)
+    assert max_z(G, row["scale"] * row["mean"])[0] > bound(G.shape[1])  # the estimate is not rescaled
 
 
 def test_normalisation_bias_shrinks_like_one_over_n():
@@ -299,8 +331,32 @@ def test_normalisation_bias_shrinks_like_one_over_n():
     rows = exact_normalized(prob, "reward_to_go", "value_exact", [16, 32, 64, 128])
     rate = bias_rate([r["batch_size"] for r in rows], [np.linalg.norm(r["bias"]) for r in rows])
     assert abs(rate.slope + 1.0) < 0.03, rate
-    # and the normalised estimate converges to the unnormalised mean: grad J for reward_to_go
-    np.testing.assert_allclose(rows[0]["limit"], rows[0]["grad"], rtol=1e-10, atol=1e-12)
+    # the normalised estimate converges to the unnormalised mean (grad J for reward_to_go) over s + ε: E g's
+    # direction at another length
+    r = rows[0]
+    np.testing.assert_allclose(r["limit"] * r["scale"], r["grad"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(r["plain"], r["grad"], rtol=1e-10, atol=1e-12)
+    cos = [float(x["mean"] @ x["grad"]) / (np.linalg.norm(x["mean"]) * np.linalg.norm(x["grad"])) for x in rows]
+    # its direction is E g's up to the bias: sin(angle) <= ||E ĝ_N - limit|| / ||limit||, which shrinks like 1/N
+    sines = np.sqrt(np.maximum(1 - np.square(cos), 0.0))
+    rel = [np.linalg.norm(x["bias"]) / np.linalg.norm(x["limit"]) for x in rows]
+    assert np.all(sines <= np.array(rel) * (1 + 1e-9)) and rel[-1] < rel[0] / 6, (sines, rel)
+
+
+def test_the_exact_normalised_mean_is_the_rescaled_one_over_the_scale():
+    """The enumerated batches of the code's normalisation are those of the rescaled form divided by ``s + ε``
+    (exactly: the factor enters each batch's estimate linearly), and their mean tends to ``E g / (s + ε)``."""
+    from pgexp.exact.normalization import normalized_batch_moments
+
+    prob = make_problem(*BANDIT)
+    st = make_setup(prob)
+    ps = path_statistics(st, "reward_to_go", "value_exact")
+    scale = normalization_scale(st, "reward_to_go", "value_exact", Practice(normalize_advantages=True)).factor
+    (row,) = exact_normalized(prob, "reward_to_go", "value_exact", [8])
+    rescaled, cov = normalized_batch_moments(ps, 8, scale)
+    np.testing.assert_allclose(row["mean"] * scale, rescaled, rtol=1e-12)
+    np.testing.assert_allclose(row["cov"] * scale**2, cov, rtol=1e-10, atol=1e-12 * np.abs(cov).max())
+    np.testing.assert_allclose(row["limit"], (ps.probs @ ps.G) / scale, rtol=1e-12)
 
 
 # ------------------------------------------------------------------------------- refusals

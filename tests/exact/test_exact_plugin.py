@@ -149,8 +149,9 @@ def test_the_engine_and_the_normaliser_read_the_plugins_spec(scaled):
 
 
 def test_the_normalisers_exact_scale_reads_the_plugins_family(scaled):
-    """Its step weights are three times reward-to-go's: so are their exact mean and standard deviation, and the
-    enumerated normalised batches (rescaled by the exact s + eps) three times the built-in's, up to eps."""
+    """Its step weights are three times reward-to-go's: so are their exact mean and standard deviation and its
+    unnormalised mean, while the enumerated normalised batches (standardised, not rescaled) and their limit are the
+    built-in's, up to eps: standardising forgets the scale."""
     from pgexp.estimators.practice import make_practice
     from pgexp.exact.normalization import exact_normalized
     from pgexp.exact.practice import normalization_scale
@@ -163,8 +164,9 @@ def test_the_normalisers_exact_scale_reads_the_plugins_family(scaled):
     assert ours.s == pytest.approx(SCALE * theirs.s, rel=1e-12) and ours.s > 0
     assert ours.m == pytest.approx(SCALE * theirs.m, rel=1e-12, abs=1e-14)
     (a,), (b,) = (exact_normalized(prob, e, "value_exact", [2]) for e in (NAME, "reward_to_go"))
-    np.testing.assert_allclose(a["limit"], SCALE * b["limit"], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(a["mean"], SCALE * b["mean"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(a["plain"], SCALE * b["plain"], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(a["limit"], b["limit"], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(a["mean"], b["mean"], rtol=1e-6, atol=1e-12)
     assert np.abs(a["bias"]).max() > 1e-8  # normalising is biased at N = 2: the comparison is not of zeros
 
 

@@ -22,6 +22,7 @@ def practice_audit_section(ctx: ReportContext) -> SectionOutput | None:
     body = ctx.figure("practice_audit")
     audit = ctx.tables["practice_audit"]
     cols = [c for c in ("variant", "env_name", "batch_size", "rel_bias_sq", "rel_bias_sq_exact", "cosine_mean",
-                        "cosine_mean_exact", "variance_ratio", "bias_share_exact") if c in audit]
+                        "cosine_mean_exact", "step_k_median", "step_k_q10", "step_k_q90", "variance_ratio",
+                        "bias_share_exact") if c in audit]
     body += ctx.table("practice_audit", audit, cols, title="Each choice against the textbook estimator")
     return SectionOutput(findings, body, INTRO)
