@@ -20,7 +20,8 @@ Baselines (the same names as ``pgexp estimate`` wherever the meaning is the same
 * ``constant`` -- the leave-one-out mean of the other trajectories' returns (batch quantities only: it
   needs ``N >= 2``; the per-trajectory numbers reported for it are the ``N -> inf`` limit of
   ``N Cov ĝ``, which is the fixed constant ``c = E[G_0]``);
-* ``fixed:c=VALUE`` -- a fixed scalar ``c``;
+* ``fixed:c=VALUE`` -- a fixed scalar ``c`` (a family reading a value table, GAE's: the constant ``V = c``,
+  zero after an episode's end, as ``pgexp estimate`` reads it);
 * ``optimal`` -- Greensmith, Bartlett & Baxter's per-coordinate ``b_k = E[u_k v_k] / E[v_k^2]``, the exact
   *oracle* (``pgexp estimate``'s ``optimal`` fits it on an independent batch, so its variance is larger);
 * ``value_table`` -- GAE with a user's value table (``value=``; shapes in
@@ -125,6 +126,8 @@ def family_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray |
     if read_as == "values":
         if b.kind == "value_exact":
             return {"values": st.value_steps}
+        if b.kind == "fixed":  # a constant V = c, zero after an episode's end (as the sampled GAE reads fixed:c)
+            return {"values": st.value_table(np.full(st.num_states, b.value))}
         if value is None:
             raise UserError("--value: baseline value_table needs a value table (--value PATH.npy)")
         return {"values": st.value_table(value)}
@@ -136,7 +139,10 @@ def family_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray |
 
 
 def literal_args(st: ExactSetup, estimator: str, b: Baseline, value: np.ndarray | None) -> dict[str, Any]:
-    if b.kind == "fixed":
+    """Keyword arguments of :func:`~pgexp.exact.enumeration.literal_weights`: those of :func:`family_args`, save
+    that a fixed constant is passed as ``fixed`` to the weights that subtract it (a family reading a value table
+    takes it as the constant ``V = c`` instead)."""
+    if b.kind == "fixed" and exact_spec(estimator).baseline_input != "values":
         return {"fixed": b.value}
     return family_args(st, estimator, b, value)
 

@@ -32,7 +32,7 @@ from pgexp.errors import UserError
 from pgexp.estimators.practice import NORMALIZE_EPS, Practice, check_normalizable
 from pgexp.exact import enumeration as en
 from pgexp.exact.batch import batch_multisets, count_multisets
-from pgexp.exact.catalogue import parse_baseline, reads_values
+from pgexp.exact.catalogue import parse_baseline
 from pgexp.exact.model import ExactSetup, make_setup
 from pgexp.exact.practice import normalization_scale
 from pgexp.problems.problem import Problem
@@ -62,9 +62,7 @@ def path_statistics(st: ExactSetup, estimator: str, baseline: str, lam: float = 
 
     b = parse_baseline(baseline)
     paths = en.enumerate_paths(st, max_trajectories)
-    args = literal_args(st, estimator, b, None) if b.kind != "none" else {}
-    if reads_values(estimator) and b.kind == "fixed":  # a constant V: GAE's delta reads it as a value table
-        args = {"values": st.value_table(np.full(st.num_states, b.value))}
+    args = literal_args(st, estimator, b, None) if b.kind != "none" else {}  # GAE's fixed:c: the constant V = c
     w = en.literal_weights(st, paths, estimator, **args, lam=lam)
     ones = paths.mask.astype(np.float64)
     return PathStatistics(paths.probs, paths.lengths.astype(np.float64), w.sum(axis=1), (w * w).sum(axis=1),

@@ -32,7 +32,7 @@ from pgexp.errors import UserError
 from pgexp.estimators.practice import NORMALIZE_EPS, Practice, check_normalizable
 from pgexp.exact import families as fam
 from pgexp.exact import recursion as rec
-from pgexp.exact.catalogue import Baseline, parse_baseline, reads_lambda, reads_values
+from pgexp.exact.catalogue import Baseline, parse_baseline, reads_lambda
 from pgexp.exact.model import ExactSetup, make_setup
 from pgexp.problems.mdp import objective_kind
 from pgexp.problems.problem import Problem
@@ -54,9 +54,7 @@ def practice_family(st: ExactSetup, estimator: str, baseline: Baseline | str, pr
     if b.kind in ("optimal", "constant", "value_table"):
         raise UserError(f"exact practice moments: baseline {b.label!r} not covered; allowed: none, value_exact, "
                         "fixed:c=VALUE")
-    args = family_args(st, estimator, b, None) if b.kind != "none" else {}
-    if reads_values(estimator) and b.kind == "fixed":  # a constant V: GAE's delta reads it as a value table
-        args = {"values": st.value_table(np.full(st.num_states, b.value))}
+    args = family_args(st, estimator, b, None) if b.kind != "none" else {}  # GAE's fixed:c: the constant V = c
     boot = None
     if practice.truncate is not None:
         if practice.bootstrap not in EXACT_BOOTSTRAPS:

@@ -239,6 +239,26 @@ def test_the_commands_write_tables_of_their_kinds(tmp_path, audit_frames):
     assert len(f) == 1 and isinstance(f["example_env"].iloc[0], str)
 
 
+def test_gae_with_a_fixed_baseline_is_normalised_through_both_commands(tmp_path):
+    """``fixed:c`` is a normalisable baseline of gae and gae_common (GAE's constant ``V = c``): the exact command and
+    ``estimate --normalize-advantages`` both run, and record the same scale."""
+    from pgexp.exact.practice import normalization_scale
+    from pgexp.problems.problem import build_problem
+
+    env = ["--env", "garnet:states=2,actions=3,branching=1,seed=0", "--horizon", "2"]
+    for est in ("gae", "gae_common"):
+        nb, est_out = tmp_path / f"nb_{est}.parquet", tmp_path / f"e_{est}.parquet"
+        assert main(["-q", "normalization-bias", *env, "--pairs", f"{est}~fixed:c=0.5", "--batch-size", "2,4",
+                     "--output", str(nb)]) == 0
+        assert main(["-q", "estimate", *env, "--estimator", est, "--baseline", "fixed:c=0.5", "--normalize-advantages",
+                     "--batch-size", "4", "--replicates", "3", "--seed", "0", "--output", str(est_out)]) == 0
+        scale = normalization_scale(build_problem(env[1], horizon=2), est, "fixed:c=0.5",
+                                    Practice(normalize_advantages=True)).factor
+        n = read_frame(nb, "normalization_bias")
+        assert list(n["batch_size"]) == [2, 4] and np.allclose(n["scale"], scale, rtol=1e-12)
+        assert np.allclose(pd.read_parquet(est_out)["normalize_scale"], scale, rtol=1e-12)
+
+
 @pytest.mark.parametrize("argv,match", [
     (["sign-flip", "--gamma", "1", "--output", "x.parquet"], "differs from reward_to_go only for gamma < 1"),
     (["sign-flip", "--features", "native", "--output", "x.parquet"], "--features: 'native'"),

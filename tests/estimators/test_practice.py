@@ -300,6 +300,72 @@ def test_the_normalisation_scale_is_the_population_std_of_the_step_weights():
         np.testing.assert_allclose([got.m, got.s], [m, s], rtol=1e-12, atol=1e-12 * s)  # m may be 0 (advantages)
 
 
+def brute_force_gae_scale(prob, c: float, lam: float, common: bool) -> tuple[float, float]:
+    """``(m, s)`` of GAE's step weights with ``V = c`` (zero after an episode's end: an absorbing state entered, or
+    the horizon reached), from every trajectory listed by hand with plain loops (no pgexp enumeration, family or
+    value table): ``m = E[sum_h w_h] / E[len]``, ``s² = E[sum_h w_h²] / E[len] - m²``."""
+    mdp = prob.mdp
+    S, A, H, gamma = mdp.num_states, mdp.num_actions, int(mdp.horizon), float(mdp.gamma)
+    P = mdp.P.toarray().reshape(S, A, S)
+    r = np.asarray(mdp.r, dtype=np.float64)
+    pi = np.asarray(prob.policy.probs(prob.theta), dtype=np.float64)
+    absorbing = [bool(np.all(P[s, :, s] == 1.0) and np.all(r[s] == 0.0)) for s in range(S)]
+    totals = np.zeros(3)  # E[len], E[sum_h w_h], E[sum_h w_h²]
+
+    def finish(p: float, steps: list[tuple[int, int, int]]) -> None:
+        adv, acc = [0.0] * len(steps), 0.0
+        for h in range(len(steps) - 1, -1, -1):
+            s, a, nxt = steps[h]
+            v_next = 0.0 if absorbing[nxt] or h + 1 == H else c
+            acc = r[s, a] + gamma * v_next - c + gamma * lam * acc
+            adv[h] = acc
+        w = [x if common else gamma ** h * x for h, x in enumerate(adv)]
+        totals[:] += p * np.array([len(w), sum(w), sum(x * x for x in w)])
+
+    def walk(p: float, s: int, steps: list[tuple[int, int, int]]) -> None:
+        if absorbing[s] or len(steps) == H:
+            finish(p, steps)
+            return
+        for a in range(A):
+            for nxt in range(S):
+                q = p * pi[s, a] * P[s, a, nxt]
+                if q > 0.0:
+                    walk(q, nxt, [*steps, (s, a, nxt)])
+
+    for s0 in range(S):
+        if mdp.mu[s0] > 0.0:
+            walk(float(mdp.mu[s0]), s0, [])
+    n, w1, w2 = totals
+    m = w1 / n
+    return m, float(np.sqrt(w2 / n - m * m))
+
+
+@pytest.mark.parametrize("spec", [FINITE, ("short_corridor", None, 0.9, 6)], ids=["garnet", "absorbing"])
+@pytest.mark.parametrize("est", ["gae", "gae_common"])
+def test_the_normalisation_scale_of_gae_with_a_fixed_baseline_reads_it_as_a_constant_value(spec, est):
+    """``fixed:c=VALUE`` is GAE's ``V = c`` (:func:`pgexp.estimators.trajectory.gae`), in the exact scale too."""
+    prob = make_problem(*spec)
+    practice = Practice(normalize_advantages=True)
+    got = normalization_scale(prob, est, "fixed:c=0.5", practice, lam=0.7)
+    np.testing.assert_allclose([got.m, got.s], brute_force_gae_scale(prob, 0.5, 0.7, est == "gae_common"),
+                               rtol=1e-12, atol=1e-12)
+    ps = path_statistics(make_setup(prob), est, "fixed:c=0.5", lam=0.7)  # the enumerated route agrees
+    n = ps.probs @ ps.length
+    np.testing.assert_allclose([(ps.probs @ ps.W1) / n, np.sqrt((ps.probs @ ps.W2) / n - got.m ** 2)],
+                               [got.m, got.s], rtol=1e-12, atol=1e-12)
+    assert abs(got.s - normalization_scale(prob, est, "none", practice, lam=0.7).s) > 1e-3 * got.s  # c is read
+
+
+def test_normalised_gae_with_a_fixed_baseline_matches_its_enumerated_batches_in_monte_carlo():
+    prob = make_problem("garnet:states=2,actions=2,branching=2,seed=0", None, 0.9, 3)
+    (row,) = exact_normalized(prob, "gae", "fixed:c=0.5", [3], lam=0.7)
+    G, t = replicates(prob, "gae", "fixed:c=0.5", 4000, 3, practice=Practice(normalize_advantages=True),
+                      params={"lam": 0.7})
+    assert t.column("normalize_scale")[0].as_py() == pytest.approx(row["scale"], rel=1e-12)
+    assert max_z(G, row["mean"])[0] < bound(G.shape[1])
+    assert max_z(G, row["limit"])[0] > bound(G.shape[1])  # the ratio estimator's bias is seen at this N
+
+
 def test_batch_multisets_are_the_ordered_batches_grouped():
     probs = np.array([0.1, 0.25, 0.65])
     members, p = batch_multisets(probs, 4)
