@@ -168,6 +168,22 @@ def test_metrics_exact_joins_the_exact_values_as_aggregate_does(tmp_path):
     assert a["exact_in_ci"].notna().tolist() == [True, True, False]  # value_learned: no exact value to judge
 
 
+
+def test_metrics_no_bias_rerun_turns_off_the_confirmation(tmp_path, monkeypatch):
+    """``--no-bias-rerun`` (the held-out coverage jobs) reaches the metrics as ``confirm=False``; without it, flagged
+    cells are confirmed as ever."""
+    import pgexp.analysis.metrics as metrics
+
+    est = tmp_path / "est.parquet"
+    assert main([*ESTIMATE, "--estimator", "reinforce", "--output", str(est)]) == 0
+    seen = []
+    real = metrics.metrics_frame
+    monkeypatch.setattr(metrics, "metrics_frame", lambda *a, **kw: seen.append(kw["confirm"]) or real(*a, **kw))
+    for extra in ([], ["--no-bias-rerun"]):
+        assert main(["metrics", str(est), "--resamples", "200", *extra, "--output", str(tmp_path / "m.parquet")]) == 0
+    assert seen == [True, False]
+
+
 @pytest.mark.parametrize("extra,match", [
     (["--estimator", "advantage_exact", "--baseline", "constant"], "not meaningful"),
     (["--estimator", "rollin_rollout", "--gamma", "1", "--horizon", "inf", "--env", "short_corridor"],
