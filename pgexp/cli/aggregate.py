@@ -11,7 +11,8 @@ EXAMPLE = ("pgexp aggregate --metrics results/tables/metrics/*.parquet --slopes 
 INPUTS = {"metrics": ("metrics", "metrics"), "slopes": ("slopes", "slopes"),
           "exact": ("exact_variance", "exact_variance"), "comparisons": ("comparisons", "comparisons"),
           "decomposition": ("decomposition", "decomposition"),
-          "lambda_tradeoff": ("gae_lambda_tradeoff", "gae_lambda_tradeoff"), "tucker": ("tucker_terms", "tucker")}
+          "lambda_tradeoff": ("gae_lambda_tradeoff", "gae_lambda_tradeoff"), "tucker": ("tucker_terms", "tucker"),
+          "metrics_heldout": ("metrics_heldout", "metrics")}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -31,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="GAE's exact lambda trade-off (pgexp lambda-tradeoff)")
     p.add_argument("--tucker", nargs="*", default=[], metavar="T.parquet",
                    help="Tucker et al.'s per-step decomposition (pgexp tucker): tucker_terms")
+    p.add_argument("--metrics-heldout", nargs="*", default=[], metavar="H.parquet",
+                   help="metrics of the held-out coverage seeds (pgexp metrics --exact: joined already): "
+                        "metrics_heldout")
     p.add_argument("--outdir", required=True, metavar="DIR", help="existing directory for NAME.parquet and NAME.csv")
     p.set_defaults(func=run)
     return p

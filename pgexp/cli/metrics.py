@@ -37,6 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--comparisons", default=None, metavar="COMPARISONS.parquet",
                    help="also write the paired comparisons (pgexp compare, + CSV) of the reference cell "
                         "--reference-horizon:--reference-batch-size (both needed) of the same inputs")
+    p.add_argument("--no-bias-rerun", action="store_true",
+                   help="rerun no flagged cell (bias_rerun_replicates 0, bias_confirmed false): for tables read for "
+                        "something else, such as the held-out coverage jobs (the reruns were a quarter of their time)")
+    p.add_argument("--exact", nargs="+", default=None, metavar="E.parquet",
+                   help="exact variance curves (pgexp exact-curves) to join, as pgexp aggregate does: "
+                        "var_per_traj_exact, exact_in_ci, ... (the held-out coverage jobs: one table, no aggregate)")
     p.set_defaults(func=run)
     return p
 
@@ -86,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
     check_resamples(args.resamples, frames)
     inputs = [str(p) for p in args.inputs]
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
-                        reference_batch_size=args.reference_batch_size)
+                        reference_batch_size=args.reference_batch_size, confirm=not args.no_bias_rerun)
+    if args.exact:
+        from pgexp.analysis.aggregate import concat_sorted, join_exact
+
+        out = join_exact(out, concat_sorted(read_inputs(args.exact, "exact_variance")))
     meta = provenance(kind="metrics", inputs=inputs)
     if args.csv:
         write_frame_csv(out, args.output, meta)

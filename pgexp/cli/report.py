@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--config-json", default=None, metavar="JSON", help="the study config as JSON (shown in the report)")
     p.add_argument("--metrics", required=True, metavar="metrics.parquet",
                    help="metrics table (pgexp metrics / aggregate)")
+    p.add_argument("--metrics-heldout", default=None, metavar="metrics_heldout.parquet",
+                   help="metrics of the coverage seeds, joined with the exact values (pgexp aggregate "
+                        "--metrics-heldout): the coverage judged on seeds not used to choose the interval method")
     p.add_argument("--slopes", required=True, metavar="slopes.parquet", help="slopes table (pgexp slopes / aggregate)")
     p.add_argument("--curves", default=None, metavar="learning_curves.parquet", help="training: learning curves")
     p.add_argument("--summary", default=None, metavar="training_summary.parquet",

@@ -95,6 +95,8 @@ COLUMNS: dict[str, Column] = {
     "h_from": Column("H from", "steps", "shorter horizon of the pair of consecutive horizons", "int"),
     "h_to": Column("H to", "steps", "longer horizon", "int"),
     "exponent": Column("local exponent", "", "exact d log Var / d log H between the two horizons", "num"),
+    "sample": Column("sample", "", "the seeds judged: held-out (not used to choose the interval method) or "
+                     "in-sample (the study's own, where it was chosen)", "text"),
     "coverage": Column("coverage", "", "fraction of cells whose 95% interval holds the exact value", "pct"),
     "cells": Column("cells", "", "cells with an exact value judged", "int"),
     "inside": Column("inside", "", "cells whose interval holds the exact value", "int"),

@@ -46,10 +46,12 @@ class Job:
     env_name: str
     theta_name: str
     seed: int
+    heldout: bool = False  # a coverage job: the judged pairs only, on a seed not used to choose the interval method
 
     @property
     def path(self) -> str:
-        return f"estimates/{self.env_name}/{self.theta_name}/seed{self.seed}.parquet"
+        folder = "estimates_heldout" if self.heldout else "estimates"
+        return f"{folder}/{self.env_name}/{self.theta_name}/seed{self.seed}.parquet"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class EnvStudy:
     min_trajectories: int = 0
     policy_std: float | None = None  # Gaussian policies (lqr:... problems): sigma, and whether log sigma is learned
     learn_std: bool = False
+    heldout_seeds: tuple[int, ...] = ()  # ``coverage.seeds``: the intervals' coverage judged on these, not ``seeds``
 
     def pairs(self) -> list[tuple[str, str]]:
         """Estimator x baseline pairs that make sense (the registry's list), in config order."""
@@ -85,6 +88,12 @@ class EnvStudy:
 
     def jobs(self) -> list[Job]:
         return [Job(self.name, t, s) for t, _ in self.thetas for s in self.seeds]
+
+    def heldout_jobs(self) -> list[Job]:
+        """The coverage jobs: per policy point and held-out seed, the :meth:`judged_pairs` (none without them)."""
+        if not self.judged_pairs():
+            return []
+        return [Job(self.name, t, s, heldout=True) for t, _ in self.thetas for s in self.heldout_seeds]
 
     @property
     def lam(self) -> float:
@@ -106,6 +115,11 @@ class EnvStudy:
             return []
         known = set(exact_pairs(self.estimators, self.baselines))
         return [p for p in self.pairs() if p in known]
+
+    def judged_pairs(self) -> list[tuple[str, str]]:
+        """The :meth:`exact_pairs` whose interval coverage is judged: not the ``optimal`` baseline, whose exact value
+        is the oracle optimum rather than the fitted estimator's (as :func:`pgexp.analysis.aggregate.join_exact`)."""
+        return [(e, b) for e, b in self.exact_pairs() if b.partition(":")[0] != "optimal"]
 
     def _problem_options(self, theta_name: str) -> list[tuple[str, str | None]]:
         return [("--env", self.env), ("--features", self.features), ("--policy", self.policy),
@@ -163,7 +177,9 @@ class EnvStudy:
         return " ".join(f"{k} {shlex.quote(v)}" for k, v in opts if v is not None) + self.flags
 
     def estimate_args(self, job: Job) -> str:
-        """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger)."""
+        """The ``pgexp estimate`` options of a job (deterministic text: Snakemake's params trigger); a held-out job
+        runs the :meth:`judged_pairs` only, with the same grid, replicates and options as the study's own jobs."""
+        pairs = self.judged_pairs() if job.heldout else self.pairs()
         opts = [
             ("--env", self.env), ("--features", self.features), ("--policy", self.policy),
             ("--theta", self.theta_spec(job.theta_name)), ("--gamma", None if self.gamma is None else repr(self.gamma)),
@@ -171,7 +187,7 @@ class EnvStudy:
             ("--horizon", ",".join(horizon_token(h) for h in self.horizons)),
             ("--batch-size", ",".join(str(n) for n in self.batch_sizes)),
             # hyperparameters only when a pair has them, so changing one reruns nothing else
-            *pairs_options(self.pairs(), dict(self.params), self.fit_batch_size),
+            *pairs_options(pairs, dict(self.params), self.fit_batch_size),
             ("--replicates", str(self.replicates)), ("--seed", str(job.seed)),
             ("--truncate", None if self.practice.truncate is None else str(self.practice.truncate)),
             ("--bootstrap", None if self.practice.truncate is None else self.practice.bootstrap),
@@ -261,8 +277,9 @@ def env_reference(merged: dict[str, Any], where: str, horizons: tuple[int | None
     return ref_h, int(ref_n)
 
 
-def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
-    """One environment's resolved study: its own keys over the global ones, every key checked in a fixed order."""
+def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any], heldout: tuple[int, ...] = ()) -> EnvStudy:
+    """One environment's resolved study: its own keys over the global ones, every key checked in a fixed order;
+    ``heldout``: the ``coverage.seeds`` (:func:`heldout_seeds`)."""
     where = f"environments.{name}"
     check_env_entry(name, raw, where)
     merged = {**glob, **raw}
@@ -286,6 +303,7 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
         fit_batch_size=check_fit_batch_size(merged.get("fit_batch_size"), f"{where}.fit_batch_size"),
         practice=env_practice(merged, where),
         min_trajectories=int(min_traj),
+        heldout_seeds=heldout,
         track="lqr" if str(raw["env"]).strip().partition(":")[0] == "lqr" else "tabular",
         **env_gaussian(merged, where),
     )
@@ -295,6 +313,9 @@ def env_study(name: str, raw: dict[str, Any], glob: dict[str, Any]) -> EnvStudy:
     check_objectives(study, where)
     check_practice_keys(study, where)
     check_env_hyperparameters(study, raw, where)
+    if set(heldout) & set(seeds):
+        fail(f"{where}.seeds", f"seed {min(set(heldout) & set(seeds))} is also a coverage seed (coverage.seeds): the "
+                               "coverage is judged on seeds the study's own jobs do not use")
     return study
 
 
@@ -387,4 +408,18 @@ def load_study(config: dict[str, Any]) -> dict[str, EnvStudy]:
 
     load_plugins(config.get("plugins") or [])  # (the Snakefile has imported them already; idempotent)
     glob = {k: v for k, v in config.items() if k in ENV_KEYS or k in hyperparameters()}
-    return {name: env_study(name, raw, glob) for name, raw in envs.items()}
+    heldout = heldout_seeds(config)
+    return {name: env_study(name, raw, glob, heldout) for name, raw in envs.items()}
+
+
+def heldout_seeds(config: dict[str, Any]) -> tuple[int, ...]:
+    """``coverage.seeds``: the seeds on which the intervals' coverage is judged (none without the section).
+
+    The interval method was chosen by looking at the coverage of the study's own seeds; judged there, the coverage
+    would be in-sample.  These seeds run the pairs with an exact value again, and nothing else reads them."""
+    section = config.get("coverage")
+    if section is None:
+        return ()
+    if not isinstance(section, dict) or set(section) - {"seeds"}:
+        fail("coverage", "expected a mapping with the one key 'seeds' (a list of seeds, e.g. {seeds: [1]})")
+    return check_ints(section.get("seeds"), "coverage.seeds", minimum=0)

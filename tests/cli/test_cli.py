@@ -145,6 +145,45 @@ def test_metrics_one_row_per_file(tmp_path):
     assert df.loc[1, "trace_cov"] < df.loc[0, "trace_cov"]
 
 
+def test_metrics_exact_joins_the_exact_values_as_aggregate_does(tmp_path):
+    """``pgexp metrics --exact`` (the held-out coverage jobs: one table, no aggregate) joins the exact curves like
+    ``pgexp aggregate --exact``: the same ``var_per_traj_exact`` and ``exact_in_ci``, bit for bit."""
+    import pandas as pd
+
+    problem = ESTIMATE[1:5]
+    est, exact = tmp_path / "est.parquet", tmp_path / "exact.parquet"
+    pairs = ["--pairs", "reinforce~none", "reward_to_go~value_exact", "reward_to_go~value_learned"]
+    tags = ["--tag", "env_name=garnet", "--tag", "theta_name=init"]  # what the join matches on (the workflow's)
+    args = [a for a in ESTIMATE if a not in ("--replicates", "6")] + ["--replicates", "20"]
+    assert main([*args, *pairs, *tags, "--output", str(est)]) == 0
+    assert main(["exact-curves", *problem, "--horizon", "10", "--batch-size", "4",
+                 "--pairs", "reinforce~none,reward_to_go~value_exact", *tags, "--output", str(exact)]) == 0
+    joined = tmp_path / "joined.parquet"
+    assert main(["metrics", str(est), "--exact", str(exact), "--resamples", "200", "--output", str(joined)]) == 0
+    plain = tmp_path / "m.parquet"
+    assert main(["metrics", str(est), "--resamples", "200", "--output", str(plain)]) == 0
+    assert main(["aggregate", "--metrics", str(plain), "--exact", str(exact), "--outdir", str(tmp_path)]) == 0
+    a, b = pd.read_parquet(joined), pd.read_parquet(tmp_path / "metrics.parquet")
+    pd.testing.assert_frame_equal(a, b[a.columns], check_exact=True)
+    assert a["exact_in_ci"].notna().tolist() == [True, True, False]  # value_learned: no exact value to judge
+
+
+
+def test_metrics_no_bias_rerun_turns_off_the_confirmation(tmp_path, monkeypatch):
+    """``--no-bias-rerun`` (the held-out coverage jobs) reaches the metrics as ``confirm=False``; without it, flagged
+    cells are confirmed as ever."""
+    import pgexp.analysis.metrics as metrics
+
+    est = tmp_path / "est.parquet"
+    assert main([*ESTIMATE, "--estimator", "reinforce", "--output", str(est)]) == 0
+    seen = []
+    real = metrics.metrics_frame
+    monkeypatch.setattr(metrics, "metrics_frame", lambda *a, **kw: seen.append(kw["confirm"]) or real(*a, **kw))
+    for extra in ([], ["--no-bias-rerun"]):
+        assert main(["metrics", str(est), "--resamples", "200", *extra, "--output", str(tmp_path / "m.parquet")]) == 0
+    assert seen == [True, False]
+
+
 @pytest.mark.parametrize("extra,match", [
     (["--estimator", "advantage_exact", "--baseline", "constant"], "not meaningful"),
     (["--estimator", "rollin_rollout", "--gamma", "1", "--horizon", "inf", "--env", "short_corridor"],

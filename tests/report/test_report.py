@@ -377,6 +377,36 @@ def test_coverage_per_batch_size_and_environment(page, tables):
     assert "by environment" in text
 
 
+def test_coverage_without_held_out_seeds_says_it_is_in_sample(page):
+    assert "Not held out: judged on the study's own seed 0" in _text(page)
+
+
+def test_held_out_coverage_is_the_judgement_and_the_studys_own_is_labelled_in_sample(tables, figures, tmp_path):
+    """With the coverage seeds' metrics, the Summary's coverage is theirs (per batch size, counts of cells and
+    clusters that share trajectories), and the study's own seed's -- where the interval method was chosen -- is
+    stated beside it as in-sample, never in the Summary."""
+    heldout = join_exact(make_metrics(seed=7).assign(seed=1), tables["exact"])
+    judged = heldout[heldout["exact_in_ci"].notna()].copy()
+    assert len(judged) > 0
+    miss = judged.index[(judged["batch_size"] == REF_N) & (judged["horizon"] == REF_H)]
+    heldout.loc[miss, "exact_in_ci"] = False  # the held-out seed misses where seed 0 does not
+    judged = heldout[heldout["exact_in_ci"].notna()]
+    page = _build(tmp_path, {**tables, "metrics_heldout": heldout}, figures)
+    text, summary = _text(page), " ".join(_summary(page))
+    for n, g in judged.groupby("batch_size"):
+        k, clusters = int(g["exact_in_ci"].astype(bool).sum()), len(g.groupby(["env_name", "horizon"]))
+        clause = rf"at N = {n} \({k} of {len(g)} cells in {clusters} clusters\)"
+        assert re.search(r"On held-out seed 1 \(not used to choose the interval method\), the exact per-trajectory "
+                         r"variance lies inside its 95% interval in .*?" + clause, summary)
+        own = tables["metrics"][(tables["metrics"]["batch_size"] == n) & tables["metrics"]["exact_in_ci"].notna()]
+        assert re.search(r"In-sample, on the study's own seed 0 \(where the interval method was chosen; not the "
+                         rf"judgement\): .*?at N = {n} \({int(own['exact_in_ci'].astype(bool).sum())} of "
+                         rf"{len(own)} cells", text)
+    assert "95% cluster-robust intervals: cells of one environment, θ, horizon, batch size and seed" in summary
+    assert "In-sample" not in summary and "Not held out" not in text
+    assert "held-out (seed 1)" in page and "in-sample (seed 0)" in page  # the table's sample column
+
+
 def test_comparisons_state_the_family_and_correction(page):
     text = _text(page)
     assert "are differences after Holm's correction (family: the 21 pairs of this cell; family-wise error 5%" in text

@@ -117,3 +117,42 @@ def test_deep_environments_are_continuous_track_environments():
     with pytest.raises(UserError, match="names must differ"):
         load_deep(cfg, ("cartpole",))
     assert pgexp.ESTIMATORS["reward_to_go"].tracks == ("tabular", "continuous", "lqr")
+
+
+def test_coverage_seeds_run_the_judged_pairs_again_on_their_own_paths():
+    """``coverage: {seeds: [1]}``: per policy point one held-out job with the pairs whose interval coverage is judged
+    (an exact per-trajectory variance, not the oracle ``optimal``), the study's grid and replicates, on its own path;
+    the study's own jobs and their commands are unchanged."""
+    cfg = config(estimators=["reinforce", "reward_to_go", "actor_critic"],
+                 baselines=["none", "value_exact", "value_learned", "optimal"])
+    plain = load_study(cfg)["corridor"]
+    study = load_study({**cfg, "coverage": {"seeds": [1, 2]}})["corridor"]
+    assert study.jobs() == plain.jobs() and args_of(study) == args_of(plain)  # nothing of the study changes
+    assert study.heldout_jobs() == [Job("corridor", "init", 1, heldout=True), Job("corridor", "init", 2, heldout=True)]
+    assert study.heldout_jobs()[0].path == "estimates_heldout/corridor/init/seed1.parquet"
+    assert study.judged_pairs() == [("reinforce", "none"), ("reinforce", "value_exact"), ("reward_to_go", "none"),
+                                    ("reward_to_go", "value_exact")]
+    held = study.estimate_args(study.heldout_jobs()[0])
+    assert "--pairs 'reinforce~none reinforce~value_exact reward_to_go~none reward_to_go~value_exact'" in held
+    assert "--seed 1" in held and "--replicates 5" in held
+    # the same command as the study's own job on that seed, but for the pairs (and any option only a dropped pair takes)
+    own = args_of(plain, seed=1)
+
+    def pairs(args: str) -> str:
+        return args.split("--pairs ")[1].split(" --replicates")[0]
+
+    assert pairs(held) != pairs(own) and held.replace(pairs(held), pairs(own)) == own
+    assert plain.heldout_jobs() == []  # no coverage section: no held-out jobs
+    no_exact = load_study({**cfg, "estimators": ["actor_critic"], "coverage": {"seeds": [1]}})["corridor"]
+    assert no_exact.heldout_jobs() == []  # nothing to judge: nothing runs
+
+
+@pytest.mark.parametrize("coverage,match", [
+    ({"seeds": [0]}, r"environments.corridor.seeds'?: seed 0 is also a coverage seed"),
+    ({"seeds": []}, "coverage.seeds"),
+    ({"seed": [1]}, "'coverage': expected a mapping with the one key 'seeds'"),
+    ([1], "'coverage': expected a mapping"),
+])
+def test_coverage_seeds_are_disjoint_from_the_studys_and_named_when_wrong(coverage, match):
+    with pytest.raises(UserError, match=match):
+        load_study(config(coverage=coverage))

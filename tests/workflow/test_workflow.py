@@ -136,6 +136,21 @@ def test_outputs_exist_and_are_valid(study):
     dec = pd.read_parquet(study / "results" / "tables" / "decomposition.parquet")
     assert {"initial_state", "actions", "transitions", "actions_share", "step"} <= set(dec.columns)
     assert 'id="summary"' in page and "slope" in page
+    # the coverage seeds: the pairs with an exact variance again on seed 1, joined with the exact values; the report
+    # judges the intervals on them and labels the study's own seed 0 in-sample
+    held = pd.read_parquet(study / "results" / "tables" / "metrics_heldout.parquet")
+    assert set(held["seed"]) == {1} and set(held["env_name"]) == {"corridor", "garnet", "lqr"}
+    assert held["exact_in_ci"].notna().all() and set(held["baseline"]) == {"none", "value_exact"}
+    own = t["metrics"][t["metrics"]["exact_in_ci"].notna()]
+    key = ["env_name", "estimator", "baseline", "horizon", "batch_size"]
+    assert sorted(map(tuple, held[key].to_numpy())) == sorted(map(tuple, own[key].to_numpy()))  # the same cells
+    assert (study / "results" / "estimates_heldout" / "garnet" / "init" / "seed1.parquet").exists()
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+    for n, g in held.groupby("batch_size"):
+        k = int(g["exact_in_ci"].astype(bool).sum())
+        assert re.search(r"On held-out seed 1 \(not used to choose the interval method\), the exact per-trajectory "
+                         rf"variance lies inside its 95% interval in .*?at N = {n} \({k} of {len(g)} cells", text)
+    assert "In-sample, on the study's own seed 0 (where the interval method was chosen" in text
     assert not re.search(r"""(src|href)=["']https?://""", page)  # opens offline
 
 
@@ -247,14 +262,17 @@ def _edit_config(cwd: Path, edit) -> None:
 
 
 DOWNSTREAM = {"aggregate": 1, "figure": 5, "report_html": 1, "all": 1}  # the five estimation figures
+# an environment's held-out coverage job runs its pairs with an exact variance on the same grid and replicates
+HELDOUT = {"estimate_heldout": 1, "metrics_heldout": 1, "aggregate_heldout": 1}
 
 
 def test_one_changed_parameter_reruns_exactly_its_jobs(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"].__setitem__("replicates", 13))
-    # the garnet's one job (every pair of the environment), then its tables (metrics, slopes and comparisons: one job)
-    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, **DOWNSTREAM}
+    # the garnet's one job (every pair of the environment), then its tables (metrics, slopes and comparisons: one job);
+    # its held-out coverage job (the same replicates), its metrics and their table
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, **HELDOUT, **DOWNSTREAM}
 
 
 def test_changing_lambda_reruns_only_jobs_with_gae(study, tmp_path):
@@ -264,8 +282,9 @@ def test_changing_lambda_reruns_only_jobs_with_gae(study, tmp_path):
     # the jobs of the environments with a GAE pair (corridor, lqr; not the garnet), their tables and exact curves,
     # corridor's decomposition (the exact lambda trade-off sweeps lambda itself: it does not rerun); the practice
     # audit's garnet job (its GAE variants), its table and figure -- not its normalisation problem, whose pair
-    # has no lambda
+    # has no lambda; the held-out coverage jobs of the environments with GAE (its exact pairs), their metrics and table
     assert planned_jobs(cwd) == {"estimate": 2, "metrics": 2, "exact_curves": 2, "decompose": 1,
+                                 "estimate_heldout": 2, "metrics_heldout": 2, "aggregate_heldout": 1,
                                  "practice_estimate": 1, "practice_audit_table": 1,
                                  **DOWNSTREAM, "figure": DOWNSTREAM["figure"] + 1}
 
@@ -274,8 +293,20 @@ def test_an_added_estimator_reruns_only_its_environment(study, tmp_path):
     cwd = tmp_path / "copy"
     shutil.copytree(study, cwd)
     _edit_config(cwd, lambda c: c["environments"]["garnet"]["estimators"].append("advantage_exact"))
-    # the garnet's job; its tables, and its exact curves and decomposition (advantage_exact has an exact form)
-    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "exact_curves": 1, "decompose": 1, **DOWNSTREAM}
+    # the garnet's job; its tables, and its exact curves and decomposition (advantage_exact has an exact form), and so
+    # its held-out coverage job (advantage_exact's coverage is judged)
+    assert planned_jobs(cwd) == {"estimate": 1, "metrics": 1, "exact_curves": 1, "decompose": 1, **HELDOUT,
+                                 **DOWNSTREAM}
+
+
+def test_changed_coverage_seeds_rerun_only_the_held_out_jobs(study, tmp_path):
+    cwd = tmp_path / "copy"
+    shutil.copytree(study, cwd)
+    _edit_config(cwd, lambda c: c.__setitem__("coverage", {"seeds": [2]}))
+    # one held-out job per environment with exact pairs (corridor, garnet, lqr), their metrics and table, the report:
+    # no estimate, metric, exact curve or figure of the study's own
+    assert planned_jobs(cwd) == {"estimate_heldout": 3, "metrics_heldout": 3, "aggregate_heldout": 1,
+                                 "report_html": 1, "all": 1}
 
 
 def test_a_changed_training_step_size_reruns_only_training(study, tmp_path):
@@ -317,6 +348,7 @@ def test_the_snakemake_report_shows_the_registry_captions(study, tmp_path):
     (lambda c: c["environments"]["garnet"].__setitem__("colour", "red"), "colour"),
     (lambda c: c["environments"]["garnet"].__setitem__("env", "garnett:states=5"), "unknown problem 'garnett'"),
     (lambda c: c.__setitem__("reference", {"horizon": 7, "batch_size": 2}), "reference.horizon"),
+    (lambda c: c.__setitem__("coverage", {"seeds": [0]}), "seed 0 is also a coverage seed"),
 ])
 def test_bad_config_fails_before_any_job(tmp_path, edit, match):
     cwd = copy_workflow(tmp_path)

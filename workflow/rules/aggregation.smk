@@ -29,6 +29,31 @@ rule metrics:
         " --comparisons {output.comparisons[0]} > {log} 2>&1"
 
 
+# The held-out coverage seeds' metrics, joined with the exact curves: one job per environment with judged pairs.
+# No bias reruns: the table is read for the coverage only (bias is judged on the study's own seeds).
+
+
+rule metrics_heldout:
+    input:
+        unpack(lambda wildcards: heldout_files(wildcards.env)),
+        kernels_estimate=kernels("estimate"),
+        kernels_analysis=kernels("analysis"),
+    output:
+        "results/tables/metrics_heldout/{env}.parquet",
+    log:
+        "logs/metrics_heldout/{env}.log",
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        resamples=RESAMPLES,
+        confidence=CONFIDENCE,
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp metrics {input.files} --exact {input.exact} --resamples {params.resamples}"
+        " --confidence {params.confidence} --no-bias-rerun --output {output} > {log} 2>&1"
+
+
 rule exact_curves:
     input:
         kernels_exact=kernels("exact"),
@@ -98,3 +123,16 @@ rule aggregate:
         "pgexp aggregate --metrics {input.metrics} --slopes {input.slopes} --exact {input.exact}"
         " --comparisons {input.comparisons} --decomposition {input.decomposition}"
         " --lambda-tradeoff {input.lambda_tradeoff} --outdir results/tables > {log} 2>&1"
+
+
+rule aggregate_heldout:
+    input:
+        metrics=expand("results/tables/metrics_heldout/{env}.parquet", env=HELDOUT_ENVS),
+    output:
+        multiext("results/tables/metrics_heldout", ".parquet", ".csv"),
+    log:
+        "logs/aggregate_heldout.log",
+    params:
+        version=PGEXP_VERSION,
+    shell:
+        "pgexp aggregate --metrics-heldout {input.metrics} --outdir results/tables > {log} 2>&1"

@@ -68,6 +68,10 @@ AUDIT_TABLE_NAMES = (
     else []
 )
 TABLES += expand("results/tables/{table}.{ext}", table=AUDIT_TABLE_NAMES, ext=("parquet", "csv"))
+# The coverage judged on the held-out seeds (`coverage: {seeds: [...]}`): environments with judged pairs only.
+HELDOUT_ENVS = sorted(name for name, st in STUDY.items() if st.heldout_jobs())
+HELDOUT_TABLE = "results/tables/metrics_heldout.parquet"
+TABLES += multiext("results/tables/metrics_heldout", ".parquet", ".csv") if HELDOUT_ENVS else []
 # A code change that alters results must rerun jobs: Snakemake cannot see inside `pgexp`.
 PGEXP_VERSION = pgexp.__version__
 
@@ -101,6 +105,31 @@ def estimate_args(wildcards):
     if study is None or job not in study.jobs():
         raise WorkflowError(f"{job.path} is not a job of the config (see docs/config.md)")
     return study.estimate_args(job)
+
+
+def heldout_estimate_args(wildcards):
+    """The `pgexp estimate` options of a held-out coverage job (refuses jobs the config does not declare)."""
+    study = STUDY.get(wildcards.env)
+    job = Job(wildcards.env, wildcards.theta, int(wildcards.seed), heldout=True)
+    if study is None or job not in study.heldout_jobs():
+        raise WorkflowError(f"{job.path} is not a coverage job of the config (see docs/config.md, coverage)")
+    return study.estimate_args(job)
+
+
+def heldout_files(env):
+    """Every held-out estimate file of one environment, and its exact curves (the cells they are judged against)."""
+    return {
+        "files": [f"results/{job.path}" for job in STUDY[env].heldout_jobs()],
+        "exact": [f"results/tables/exact_variance/{env}/{theta}.parquet" for theta, _ in STUDY[env].thetas],
+    }
+
+
+def heldout_report_inputs(wildcards):
+    return {"metrics_heldout": HELDOUT_TABLE} if HELDOUT_ENVS else {}
+
+
+def heldout_report_options():
+    return f"--metrics-heldout {HELDOUT_TABLE}" if HELDOUT_ENVS else ""
 
 
 def reference(wildcards):

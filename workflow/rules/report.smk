@@ -8,6 +8,7 @@ rule report_html:
         unpack(deep_report_inputs),
         unpack(lambda_tradeoff_report_inputs),
         unpack(audit_report_inputs),
+        unpack(heldout_report_inputs),
         metrics="results/tables/metrics.parquet",
         slopes="results/tables/slopes.parquet",
         exact="results/tables/exact_variance.parquet",
@@ -26,7 +27,8 @@ rule report_html:
         deep=lambda wildcards: deep_report_options(),
         tradeoff=lambda wildcards: lambda_tradeoff_report_options(),
         audit=lambda wildcards: audit_report_options(),
+        heldout=lambda wildcards: heldout_report_options(),
     shell:
         "pgexp report --config-json {params.config:q} --metrics {input.metrics} --slopes {input.slopes}"
         " --exact {input.exact} --comparisons {input.comparisons} --decomposition {input.decomposition}"
-        " {params.training} {params.deep} {params.tradeoff} {params.audit} --figures {input.figures} --output {output} > {log} 2>&1"
+        " {params.training} {params.deep} {params.tradeoff} {params.audit} {params.heldout} --figures {input.figures} --output {output} > {log} 2>&1"

@@ -1,5 +1,5 @@
-"""Sections that use the exact references: do the intervals hold their level (coverage against the
-exact variances), how variance grows with the horizon (exact local exponents and the lecture's H³,
+"""Sections that use the exact references (the coverage of the intervals: :mod:`.coverage`): how variance grows
+with the horizon (exact local exponents and the lecture's H³,
 with its assumptions checked on each problem), paired comparisons with their multiple-comparison
 families, and where the variance comes from (the time-ordered decomposition).
 
@@ -13,133 +13,12 @@ import numpy as np
 import pandas as pd
 
 from pgexp.analysis.aggregate import exact_per_trajectory
-from pgexp.analysis.coverage import coverage_table, replicate_sizing
 from pgexp.analysis.slopes import exact_local_exponents
 from pgexp.report.format import ci, flag, fmt, fmt2, has, horizon, num, pair, pct, where
 from pgexp.report.registry import Finding, ReportContext, SectionOutput, register_section
 from pgexp.report.sections.estimation import env_groups
-from pgexp.report.tables import CELL_COLUMNS
 
 LECTURE_EXPONENT = 3.0
-
-# ------------------------------------------------------------------------------------------ coverage
-
-
-def sizing_finding(metrics: pd.DataFrame, confidence: float, target: float = 0.10) -> Finding | None:
-    """What the Monte-Carlo cells with an exact value are for, and the replicates that purpose needs
-    (:func:`pgexp.analysis.coverage.replicate_sizing`)."""
-    sizing = replicate_sizing(metrics, target)
-    if sizing.empty:
-        return None
-    per_n = "; ".join(
-        f"N = {r.batch_size}: ±{pct(r.half_width)} with {fmt(r.replicates)} replicates, ±{pct(target)} would "
-        f"need about {r.replicates_needed}"
-        for r in sizing.itertuples()
-    )
-    return Finding(
-        f"Where the exact variance is known, the study's numbers are the exact ones and its Monte-Carlo cells are "
-        f"there to check the intervals (target: {confidence:.0%} coverage). Their {confidence:.0%} intervals span "
-        f"(median relative half-width, log scale) {per_n} (the width shrinks like 1/√replicates).",
-        "by environment",
-    )
-
-
-def coverage_tables(ctx: ReportContext, by_n: pd.DataFrame, by_env_n: pd.DataFrame, missed: pd.DataFrame) -> str:
-    """The coverage section's tables: per batch size, per environment and batch size, the cells missed."""
-    return (
-        ctx.table(
-            "coverage",
-            by_n,
-            ["batch_size", "cells", "clusters", "inside", "coverage", "coverage_lo", "coverage_hi", "design_effect"],
-            title="Coverage per batch size (cluster-robust intervals)",
-        )
-        + ctx.table(
-            "coverage",
-            by_env_n,
-            ["env_name", "batch_size", "cells", "inside", "coverage"],
-            title="Coverage per environment and batch size",
-        )
-        + ctx.table(
-            "metrics",
-            missed,
-            [
-                *CELL_COLUMNS,
-                "var_per_traj",
-                "var_per_traj_exact",
-                "var_ess",
-            ],
-            title="Cells whose interval misses the exact value",
-        )
-    )
-
-
-@register_section(
-    "coverage",
-    "Do the intervals hold their level? Monte Carlo against the exact variance",
-    order=30,
-    needs=("metrics",),
-)
-def coverage_section(ctx: ReportContext) -> SectionOutput | None:
-    metrics = ctx.tables["metrics"]
-    if "exact_in_ci" not in metrics or metrics["exact_in_ci"].notna().sum() == 0:
-        return None
-    by_n = coverage_table(metrics, ["batch_size"])
-    by_env = coverage_table(metrics, ["env_name"])
-    by_env_n = coverage_table(metrics, ["env_name", "batch_size"])
-    conf = float(metrics["confidence"].dropna().iloc[0]) if "confidence" in metrics else 0.95
-    per_n = ", ".join(
-        f"{pct(r.coverage)} [{pct(r.coverage_lo)}, {pct(r.coverage_hi)}] at N = {r.batch_size} ({r.inside} of "
-        f"{r.cells} cells in {r.clusters} clusters)"
-        for r in by_n.itertuples()
-    )
-    findings = [
-        Finding(
-            f"The exact per-trajectory variance lies inside its {conf:.0%} interval in {per_n} of the "
-            f"cells with an exact value (95% cluster-robust intervals: cells of one environment, θ, horizon, batch "
-            f"size and seed share their trajectories and form one cluster).",
-            headline=15,
-        )
-    ]
-    for r in by_env.itertuples():
-        sub = by_env_n[by_env_n["env_name"] == r.env_name]
-        findings.append(
-            Finding(
-                f"{r.env_name}: {pct(r.coverage)} ({r.inside} of {r.cells}); by batch size: "
-                + ", ".join(f"N = {s.batch_size}: {pct(s.coverage)}" for s in sub.itertuples())
-                + ".",
-                "by environment",
-            )
-        )
-    judged = metrics[metrics["exact_in_ci"].notna()]
-    missed = judged[~judged["exact_in_ci"].astype(bool)]
-    if "var_ess" in judged and len(missed):
-        findings.append(
-            Finding(
-                f"Batches carrying the variance (ESS, median): {fmt(num(missed, 'var_ess').median())} "
-                f"in the missed cells, {fmt(num(judged, 'var_ess').median())} in all judged cells.",
-                "by environment",
-            )
-        )
-    sizing = sizing_finding(metrics, conf)
-    findings += [sizing] if sizing else []
-    findings.append(
-        Finding(
-            "Cells of one environment, θ, horizon, batch size and seed share their trajectories (common "
-            "random numbers), so their misses come together; the coverage intervals treat each such group as one "
-            "cluster (cluster-robust variance, Wilson interval on the effective sample size), and no count of "
-            "'expected misses' for independent cells applies.",
-            "by environment",
-        )
-    )
-    body = coverage_tables(ctx, by_n, by_env_n, missed)
-    intro = (
-        "Where an exact per-trajectory variance exists (reinforce and reward_to_go with no baseline or the exact "
-        "value, advantage_exact), it is compared with the Monte-Carlo interval of the same estimator. The "
-        "intervals are studentised bootstrap intervals on the log scale, and small batches draw more replicates "
-        "so that every cell holds enough trajectories (pgexp.analysis.metrics explains both)."
-    )
-    return SectionOutput(findings, body, intro)
-
 
 # ------------------------------------------------------------------------------------------ exponents
 
