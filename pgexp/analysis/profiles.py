@@ -75,6 +75,8 @@ def selected_scores(per_run: pd.DataFrame, summary: pd.DataFrame, seeds: Sequenc
     progress (NaN for a run that diverged).  The exact-gradient path samples nothing and is left out."""
     from pgexp.analysis.curves import CONFIG
 
+    if summary.empty or per_run.empty:
+        return per_run.iloc[:0].assign(score=pd.Series(dtype=np.float64))
     chosen = summary.loc[summary["selected"].astype(bool) & (summary["estimator"] != "exact"), list(CONFIG)]
     runs = per_run[per_run["seed"].isin([int(s) for s in seeds])].merge(chosen, on=list(CONFIG), how="inner")
     return runs.assign(score=runs["final_progress"].where(~runs["diverged"].astype(bool)))
@@ -92,6 +94,9 @@ def performance_profiles(scores: pd.DataFrame, *, taus: np.ndarray = TAUS, confi
     from pgexp.analysis.curves import PAIR, VARIANT_DEFAULTS
 
     arm = [c for c in PAIR if c != "env_name"]
+    cols = [*arm, "tau", "fraction", "fraction_lo", "fraction_hi", "environments", "runs", "confidence"]
+    if scores.empty:
+        return pd.DataFrame(columns=cols)
     scores = scores.assign(**{k: v for k, v in VARIANT_DEFAULTS.items() if k not in scores})
     rows = []
     for key, g in scores.groupby(arm, sort=True, dropna=False):
@@ -100,5 +105,4 @@ def performance_profiles(scores: pd.DataFrame, *, taus: np.ndarray = TAUS, confi
         base = dict(zip(arm, key), environments=len(by_env), runs=len(g), confidence=confidence)
         rows += [dict(base, tau=float(t), fraction=float(f[i]), fraction_lo=float(lo[i]), fraction_hi=float(hi[i]))
                  for i, t in enumerate(taus)]
-    cols = [*arm, "tau", "fraction", "fraction_lo", "fraction_hi", "environments", "runs", "confidence"]
     return pd.DataFrame(rows, columns=cols)

@@ -342,7 +342,8 @@ TABLE_OPTIONS = {"metrics": "metrics", "slopes": "slopes", "exact": "exact_varia
                  "decomposition": "decomposition", "deep_quality": "metrics", "deep_summary": "training_summary",
                  "lambda_tradeoff": "gae_lambda_tradeoff", "practice_audit": "practice_audit",
                  "practice_audit_normalization": "normalization_bias", "practice_audit_sign_flip": "sign_flip",
-                 "practice_audit_training": "training_summary", "practice_audit_curves": "learning_curves"}
+                 "practice_audit_training": "training_summary", "practice_audit_curves": "learning_curves",
+                 "profiles": "performance_profiles"}
 
 
 def read_tables(args: argparse.Namespace) -> dict:

@@ -94,6 +94,7 @@ def small_tables() -> dict[str, pd.DataFrame]:
             "comparisons": make_comparisons(metrics),
             "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
+            "performance_profiles": training["profiles"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
             "deep_training_summary": training["summary"], **make_study_tables(), **make_audit_tables(),
             **make_mirage_tables()}
