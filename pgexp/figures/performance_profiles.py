@@ -61,6 +61,8 @@ def draw(tables: dict[str, pd.DataFrame]) -> Figure:
                             step="post", color=st["color"], alpha=0.12, linewidth=0, zorder=2)
             handles.append(Line2D([], [], **look))
             labels.append(pair_label(est, base) + (f" ({label})" if label else ""))
+        for level in (0.0, 1.0):  # a fraction's bounds: the axis is the whole range, whatever the bands reach
+            ax.axhline(level, color="0.6", linewidth=0.6, zorder=1)
         ax.axvline(REPORT_TAU, color=REF_COLOR, linestyle=":", linewidth=0.9, zorder=1)
         ax.set_xlim(0.0, 1.0)
         ax.set_ylim(-0.03, 1.03)
