@@ -339,4 +339,4 @@ def test_report_states_the_performance_profiles(training):
                                                  "profiles": training["profiles"]}))
     assert out is not None
     texts = [f.text for f in out.findings if f.text.startswith("Performance profiles")]
-    assert len(texts) == 1 and "exceeds τ = 0.9" in texts[0] and "stratified-bootstrap" in texts[0]
+    assert len(texts) == 1 and "exceeds τ = 0.9" in texts[0] and "(95% stratified-bootstrap bands)" in texts[0]

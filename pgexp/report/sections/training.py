@@ -208,9 +208,9 @@ PROFILE_TAU = 0.9  # the τ of the performance-profile sentence (marked on the f
 def profile_sentence(profiles: pd.DataFrame | None, tau: float = PROFILE_TAU) -> str | None:
     """The arms' performance profiles at ``τ`` (the grid point nearest it): the highest fraction of runs above
     ``τ``, every arm whose band overlaps its band named as tied with it, then the others, highest first."""
-    if not has(profiles, ["estimator", "baseline", "tau", "fraction", "fraction_lo", "fraction_hi"]):
+    if profiles is None or not has(profiles, ["estimator", "baseline", "tau", "fraction", "fraction_lo",
+                                              "fraction_hi"]):
         return None
-    assert profiles is not None
     taus = num(profiles, "tau").dropna().unique()
     if not len(taus):
         return None
@@ -232,7 +232,8 @@ def profile_sentence(profiles: pd.DataFrame | None, tau: float = PROFILE_TAU) ->
             f"{ci(best['fraction'], best.get('fraction_lo'), best.get('fraction_hi'))}")
     tail = "; ".join(f"{pair(r['estimator'], r['baseline'])} "
                      f"{ci(r['fraction'], r.get('fraction_lo'), r.get('fraction_hi'))}" for _, r in rest.iterrows())
-    band = "95% stratified-bootstrap bands"
+    conf = float(num(rows, "confidence").max()) if "confidence" in rows else math.nan
+    band = f"{fmt(100 * conf)}% stratified-bootstrap bands" if math.isfinite(conf) else "stratified-bootstrap bands"
     return (head + _tie_clause(ties, "fraction", step_size=False)
             + (f"; below it (the bands do not overlap): {tail}" if tail else "") + f" ({band}).")
 
