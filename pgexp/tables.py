@@ -292,6 +292,11 @@ KINDS: dict[str, TableKind] = {
             "a training-summary table (written by pgexp curves --summary)",
             ("estimator", "baseline", "step_size", "final_progress", "selected"),
         ),
+        TableKind(
+            "performance_profiles",
+            "a performance-profiles table (written by pgexp curves --profiles)",
+            ("estimator", "baseline", "tau", "fraction", "fraction_lo", "fraction_hi"),
+        ),
     )
 }
 

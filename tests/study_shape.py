@@ -245,6 +245,7 @@ def default_study_tables() -> dict[str, pd.DataFrame]:
     return {"metrics": m, "slopes": slopes(m), "exact_variance": exact(m), "comparisons": comparisons(m),
             "gae_lambda_tradeoff": tradeoff(),
             "learning_curves": training["curves"], "training_summary": training["summary"],
+            "performance_profiles": training["profiles"],
             "variance_along_training": training["training_variance"], "deep_quality": deep,
             "deep_learning_curves": training["curves"], "deep_training_summary": training["summary"],
             **practice_audit()}

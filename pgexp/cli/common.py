@@ -343,7 +343,7 @@ TABLE_OPTIONS = {"metrics": "metrics", "slopes": "slopes", "exact": "exact_varia
                  "lambda_tradeoff": "gae_lambda_tradeoff", "practice_audit": "practice_audit",
                  "practice_audit_normalization": "normalization_bias", "practice_audit_sign_flip": "sign_flip",
                  "practice_audit_training": "training_summary", "practice_audit_curves": "learning_curves",
-                 "metrics_heldout": "metrics"}
+                 "metrics_heldout": "metrics", "profiles": "performance_profiles"}
 
 
 def read_tables(args: argparse.Namespace) -> dict:

@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="the learning curves; also writes CURVES.csv")
     p.add_argument("--summary", required=True, metavar="SUMMARY.parquet",
                    help="one row per configuration with the selected step size; also writes SUMMARY.csv")
+    p.add_argument("--profiles", default=None, metavar="PROFILES.parquet",
+                   help="also write the performance profiles: per estimator~baseline (each environment's reported runs "
+                        "at its selected step size, environments weighted equally) the fraction of runs whose final "
+                        "progress exceeds tau = 0, 0.01, ..., 1, with stratified-bootstrap bands; also PROFILES.csv")
     p.add_argument("--traces", default=None, metavar="TRACES.parquet",
                    help="also write the policies of the traced seeds (pgexp train --trace-seeds), columns pi_<s>_<a>")
     p.add_argument("--threshold", type=number(0, 1, lo_open=True), default=0.9,
@@ -57,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from pgexp.provenance import provenance
 
     reuse_freed_memory()  # the bootstrap allocates MiB-sized temporaries per configuration
-    outputs = [(args.curves, "--curves"), (args.summary, "--summary")] + ([(args.traces, "--traces")]
-                                                                          if args.traces else [])
+    outputs = [(args.curves, "--curves"), (args.summary, "--summary")]
+    outputs += [(path, option) for path, option in ((args.profiles, "--profiles"), (args.traces, "--traces")) if path]
     for path, option in outputs:
         check_outputs(path, option=option, fmt="parquet")
     check_outputs(*(str(Path(p).with_suffix(s)) for p, _ in outputs for s in (".parquet", ".csv")),
-                  option="--curves/--summary/--traces")
+                  option="--curves/--summary/--profiles/--traces")
     frames = read_inputs(args.inputs, "train")
     check_resamples(args.resamples, frames, ["estimator", "baseline", "step_size", "iteration"])
     runs = pd.concat(frames, ignore_index=True)
@@ -79,10 +83,17 @@ def run(args: argparse.Namespace) -> int:
     kw = {"confidence": args.confidence, "n_resamples": args.resamples}
     write_frame_csv(learning_curves(runs, seeds=reported, **kw), args.curves,
                     provenance(kind="learning_curves", reported_seeds=reported))
-    write_frame_csv(training_summary(runs, threshold=args.threshold, selection_seeds=selection,
-                                     converged_prob=args.converged_prob, **kw), args.summary,
-                    provenance(kind="training_summary", threshold=args.threshold, selection_seeds=selection,
-                               reported_seeds=reported))
+    summary = training_summary(runs, threshold=args.threshold, selection_seeds=selection,
+                               converged_prob=args.converged_prob, **kw)
+    write_frame_csv(summary, args.summary, provenance(kind="training_summary", threshold=args.threshold,
+                                                      selection_seeds=selection, reported_seeds=reported))
+    if args.profiles:
+        from pgexp.analysis.curves import run_summary
+        from pgexp.analysis.profiles import performance_profiles, selected_scores
+
+        scores = selected_scores(run_summary(runs, threshold=args.threshold), summary, reported)
+        write_frame_csv(performance_profiles(scores, **kw), args.profiles,
+                        provenance(kind="performance_profiles", selection_seeds=selection, reported_seeds=reported))
     if args.traces:
         write_frame_csv(policy_traces(runs), args.traces, provenance(kind="policy_traces"))
     return 0

@@ -27,6 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--curves", default=None, metavar="learning_curves.parquet", help="training: learning curves")
     p.add_argument("--summary", default=None, metavar="training_summary.parquet",
                    help="training: per-configuration summary")
+    p.add_argument("--profiles", default=None, metavar="performance_profiles.parquet",
+                   help="training: performance profiles (pgexp curves --profiles)")
     p.add_argument("--training-variance", default=None, metavar="variance_along_training.parquet",
                    help="training: estimator quality at the checkpoints")
     p.add_argument("--exact", default=None, metavar="exact_variance.parquet", help="exact variance curves")

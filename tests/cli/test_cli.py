@@ -209,3 +209,26 @@ def test_bench_sampler_prints_one_json_line():
     assert [r["batch_size"] for r in out["rows"]] == [10, 100, 1000, 10000]
     assert all(r[f"{k}_steps_per_second"] > 0 for r in out["rows"] for k in ("pgexp", "naive_numba", "numpy"))
     assert "garnet:states=1000" in out["problem"] and out["min_ratio_numpy"] > 0
+
+
+def test_curves_writes_the_performance_profiles_of_the_reported_runs(tmp_path):
+    """``pgexp curves --profiles``: the table of :func:`pgexp.analysis.profiles.performance_profiles` on the
+    reported seeds at the selected step sizes, with its CSV beside it."""
+    import pandas as pd
+
+    from pgexp.analysis.curves import run_summary
+    from pgexp.analysis.profiles import TAUS, performance_profiles, selected_scores
+
+    train = tmp_path / "train.parquet"
+    assert main(["-q", "train", "--env", "short_corridor", "--horizon", "5",
+                 "--pairs", "reinforce~none", "reward_to_go~none", "--batch-size", "2", "--step-size", "0.1,0.3",
+                 "--iterations", "6", "--seed", "0,1,2,3",
+                 "--output", str(train)]) == 0
+    out = {k: str(tmp_path / f"{k}.parquet") for k in ("c", "s", "p")}
+    assert main(["curves", str(train), "--resamples", "50", "--curves", out["c"], "--summary", out["s"],
+                 "--profiles", out["p"]]) == 0
+    got = pd.read_parquet(out["p"])
+    runs, summary = pd.read_parquet(train), pd.read_parquet(out["s"])
+    want = performance_profiles(selected_scores(run_summary(runs), summary, (2, 3)), n_resamples=50)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want, check_dtype=False)
+    assert len(got) == 2 * TAUS.size and set(got["runs"]) == {2} and (tmp_path / "p.csv").is_file()

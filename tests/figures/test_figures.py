@@ -94,6 +94,7 @@ def small_tables() -> dict[str, pd.DataFrame]:
             "comparisons": make_comparisons(metrics),
             "gae_lambda_tradeoff": _tradeoff(), "learning_curves": training["curves"],
             "training_summary": training["summary"], "variance_along_training": training["training_variance"],
+            "performance_profiles": training["profiles"],
             "deep_quality": metrics, "deep_learning_curves": training["curves"],
             "deep_training_summary": training["summary"], **make_study_tables(), **make_audit_tables(),
             **make_mirage_tables()}
@@ -470,3 +471,16 @@ def test_pgexp_plot_refuses_bad_tables_in_one_line(args, message, synthetic, tmp
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_performance_profiles_draw_every_arm_with_its_band_on_one_environment():
+    """One training environment (the ``.test`` study's): every arm drawn, its band filled, the axes the
+    fraction's whole range [0, 1] and τ's; fit to print."""
+    prof = make_training_tables(envs=("corridor",))["profiles"]
+    fig = FIGURES["performance_profiles"].make({"profiles": prof})
+    ax = fig.get_axes()[0]
+    arms = prof.groupby(["estimator", "baseline"]).ngroups
+    assert len(ax.collections) == arms  # one band each
+    assert ax.get_xlim() == (0.0, 1.0) and ax.get_ylim()[0] < 0 < 1 < ax.get_ylim()[1]
+    assert "one environment" in ax.get_title()
+    assert not all_problems(fig)

@@ -21,7 +21,7 @@ from pgexp.figures import FIGURES
 from pgexp.io import save_figure
 from pgexp.report import html as report
 from pgexp.report.format import ci
-from pgexp.report.sections.training import training_findings
+from pgexp.report.sections.training import profile_sentence, training_findings
 
 ENVS = {"corridor": (1.0, 12.0), "garnet": (0.6, 20.0)}  # env_name -> (learning-speed factor, steps per episode)
 # (estimator, baseline) -> (learning rate factor, per-trajectory variance at the start, largest stable step size)
@@ -147,7 +147,22 @@ def _make_training_tables(envs) -> dict[str, pd.DataFrame]:
                                var_per_traj_hi=v * 1.25, cosine=cos, cosine_lo=cos - 0.03,
                                cosine_hi=min(1.0, cos + 0.03),
                                rel_mse=v / 100, bias_sq=0.0, snr=10 / v))
-    return {"curves": pd.DataFrame(curves), "summary": summary, "training_variance": pd.DataFrame(tv)}
+    return {"curves": pd.DataFrame(curves), "summary": summary, "training_variance": pd.DataFrame(tv),
+            "profiles": _profiles(summary)}
+
+
+def _profiles(summary: pd.DataFrame) -> pd.DataFrame:
+    """The performance profiles of the selected configurations' runs (a diverged seed: NaN, below every τ)."""
+    from pgexp.analysis.profiles import performance_profiles
+
+    rows = []
+    for _, r in summary[summary["selected"] & (summary["estimator"] != "exact")].iterrows():
+        prog, *_ = _config(r["env_name"], r["estimator"], r["baseline"], r["step_size"])
+        finals = np.nanmean(prog[:, -ITERATIONS // 10:], 1)
+        finals[np.isnan(prog[:, -1])] = np.nan
+        rows += [dict(env_name=r["env_name"], estimator=r["estimator"], baseline=r["baseline"], seed=i, score=f)
+                 for i, f in enumerate(finals)]
+    return performance_profiles(pd.DataFrame(rows), n_resamples=200)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +181,7 @@ def figs(training, tmp_path_factory) -> dict[str, str]:
 def training_figure_tables(training: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
     """Figure name -> its tables by role, from the synthetic training tables."""
     return {"learning_curves": {"curves": training["curves"], "summary": training["summary"]},
+            "performance_profiles": {"profiles": training["profiles"]},
             "variance_along_training": {"metrics": training["training_variance"]}}
 
 
@@ -221,7 +237,8 @@ def test_report_training_section(training, figs, tmp_path):
     r = s[(s["env_name"] == "garnet") & (s["estimator"] == "gae") & s["selected"]].iloc[0]
     assert ci(r["final_progress"], r["final_progress_lo"], r["final_progress_hi"]) in page
     imgs = re.findall(r'<img[^>]*src="data:image/png;base64,', page)
-    assert len(imgs) == 2
+    assert len(imgs) == len(figs) == 3  # learning curves, performance profiles, variance along training
+    assert html.escape(profile_sentence(training["profiles"]) or "no sentence") in page
 
 
 def test_report_training_follows_the_summary(training, figs, tmp_path):
@@ -296,3 +313,30 @@ def test_improvement_sentence_separates_better_worse_and_ties():
     assert "tied with it (the interval contains 1/2): reward_to_go~none 0.6 [0.45, 0.75]" in line
     assert "reinforce~none 0.5" not in line
     assert "(interquartile mean 0.91 [0.85, 0.94])" in text
+
+
+def test_profile_sentence_states_the_bands_and_names_ties():
+    def row(est, tau, f, lo, hi):
+        return dict(estimator=est, baseline="none", tau=tau, fraction=f, fraction_lo=lo, fraction_hi=hi,
+                    environments=2)
+
+    prof = pd.DataFrame([row("reinforce", 0.9, 0.2, 0.1, 0.3), row("gae", 0.9, 0.8, 0.6, 0.9),
+                         row("actor_critic", 0.9, 0.7, 0.5, 0.85), row("gae", 0.5, 1.0, 1.0, 1.0)])
+    text = profile_sentence(prof)
+    assert text is not None and "τ = 0.9" in text and "2 training environments" in text
+    best, rest = text.split("tied with")
+    assert "gae" in best.split("highest for")[1] and ci(0.8, 0.6, 0.9) in best  # the highest, with its band
+    assert "actor_critic" in rest.split("below it")[0] and ci(0.7, 0.5, 0.85) in rest  # overlapping: a tie
+    assert "reinforce~none " + ci(0.2, 0.1, 0.3) in rest.split("below it")[1]  # disjoint: ordered
+    assert profile_sentence(None) is None
+
+
+def test_report_states_the_performance_profiles(training):
+    from pgexp.report.registry import ReportContext
+    from pgexp.report.sections.training import training_section
+
+    out = training_section(ReportContext(tables={"summary": training["summary"], "curves": training["curves"],
+                                                 "profiles": training["profiles"]}))
+    assert out is not None
+    texts = [f.text for f in out.findings if f.text.startswith("Performance profiles")]
+    assert len(texts) == 1 and "exceeds τ = 0.9" in texts[0] and "(95% stratified-bootstrap bands)" in texts[0]

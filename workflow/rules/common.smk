@@ -51,7 +51,9 @@ ESTIMATION_TABLES = expand(
 )
 if any(st.has_lambda_tradeoff() for st in STUDY.values()):  # GAE's exact lambda trade-off
     ESTIMATION_TABLES += expand("results/tables/gae_lambda_tradeoff.{ext}", ext=("parquet", "csv"))
-TRAINING_TABLE_NAMES = ["learning_curves", "training_summary", "variance_along_training"] if TRAINING else []
+TRAINING_TABLE_NAMES = (
+    ["learning_curves", "training_summary", "performance_profiles", "variance_along_training"] if TRAINING else []
+)
 TABLES = ESTIMATION_TABLES + expand("results/tables/{table}.{ext}", table=TRAINING_TABLE_NAMES, ext=("parquet", "csv"))
 CHECKPOINTS = list(TRAINING.checkpoints) if TRAINING else []
 DEEP_TABLE_NAMES = (
@@ -168,6 +170,7 @@ def checkpoint_args(wildcards):
 TRAINING_TABLES = {
     "curves": "results/tables/learning_curves.parquet",
     "summary": "results/tables/training_summary.parquet",
+    "profiles": "results/tables/performance_profiles.parquet",
     "training_variance": "results/tables/variance_along_training.parquet",
 }
 

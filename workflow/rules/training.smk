@@ -61,6 +61,7 @@ rule learning_curves:
     output:
         multiext("results/tables/learning_curves", ".parquet", ".csv"),
         multiext("results/tables/training_summary", ".parquet", ".csv"),
+        multiext("results/tables/performance_profiles", ".parquet", ".csv"),
     log:
         "logs/learning_curves.log",
     params:
@@ -70,7 +71,8 @@ rule learning_curves:
         version=PGEXP_VERSION,
     shell:
         "pgexp curves {input.files} --curves results/tables/learning_curves.parquet"
-        " --summary results/tables/training_summary.parquet {params.curves}"
+        " --summary results/tables/training_summary.parquet"
+        " --profiles results/tables/performance_profiles.parquet {params.curves}"
         " --resamples {params.resamples} --confidence {params.confidence} > {log} 2>&1"
 
 

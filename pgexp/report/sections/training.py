@@ -202,6 +202,42 @@ def _improvement_sentence(env: str, sel: pd.DataFrame) -> str | None:
             f"selected η; stratified bootstrap over seeds) — " + " — ".join(p for p in parts if p) + ".")
 
 
+PROFILE_TAU = 0.9  # the τ of the performance-profile sentence (marked on the figure)
+
+
+def profile_sentence(profiles: pd.DataFrame | None, tau: float = PROFILE_TAU) -> str | None:
+    """The arms' performance profiles at ``τ`` (the grid point nearest it): the highest fraction of runs above
+    ``τ``, every arm whose band overlaps its band named as tied with it, then the others, highest first."""
+    if profiles is None or not has(profiles, ["estimator", "baseline", "tau", "fraction", "fraction_lo",
+                                              "fraction_hi"]):
+        return None
+    taus = num(profiles, "tau").dropna().unique()
+    if not len(taus):
+        return None
+    at = float(taus[np.argmin(np.abs(taus - tau))])
+    rows = profiles[(num(profiles, "tau") == at) & np.isfinite(num(profiles, "fraction"))]
+    if "label" in rows:
+        rows = rows[rows["label"].fillna("").astype(str) == ""]  # the plain arms (a variant's label is its own)
+    if rows.empty:
+        return None
+    rows = rows.sort_values("fraction", ascending=False, kind="stable")
+    best = rows.iloc[0]
+    ties = _ties(best, rows, "fraction")
+    rest = rows.drop(index=[best.name, *ties.index])
+    envs = _int(num(rows, "environments").max(), 0)
+    where = f"the {envs} training environments pooled, each weighted equally" if envs > 1 else "one environment"
+    head = (f"Performance profiles ({where}; reported seeds at the selected η; a diverged run counts as below "
+            f"every τ): the fraction of runs whose final progress exceeds τ = {fmt(at)} is highest for "
+            f"{pair(best['estimator'], best['baseline'])} "
+            f"{ci(best['fraction'], best.get('fraction_lo'), best.get('fraction_hi'))}")
+    tail = "; ".join(f"{pair(r['estimator'], r['baseline'])} "
+                     f"{ci(r['fraction'], r.get('fraction_lo'), r.get('fraction_hi'))}" for _, r in rest.iterrows())
+    conf = float(num(rows, "confidence").max()) if "confidence" in rows else math.nan
+    band = f"{fmt(100 * conf)}% stratified-bootstrap bands" if math.isfinite(conf) else "stratified-bootstrap bands"
+    return (head + _tie_clause(ties, "fraction", step_size=False)
+            + (f"; below it (the bands do not overlap): {tail}" if tail else "") + f" ({band}).")
+
+
 def _step_size_sentences(env: str, s_env: pd.DataFrame) -> list[str]:
     keys = sorted(
         {(str(e), str(b)) for e, b in zip(s_env["estimator"], s_env["baseline"]) if e != "exact"},
@@ -336,6 +372,9 @@ def training_section(ctx: ReportContext) -> SectionOutput | None:
     findings = training_findings(summary, ctx.tables.get("curves"), ctx.tables.get("training_variance"))
     if not findings:
         return None
+    profile = profile_sentence(ctx.tables.get("profiles"))
+    if profile:
+        findings.append(Finding(profile, "all training environments"))
     head = _headline(summary)
     findings = ([head] if head else []) + findings
     from pgexp.figures import FIGURES, ordered
