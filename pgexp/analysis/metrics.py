@@ -105,7 +105,7 @@ import numpy as np
 from pgexp.analysis.bias import BIAS_NULL_RESAMPLES, Rerun, bias_bound, bias_null_rate, bias_z, confirm_bias, max_bias_z
 from pgexp.analysis.bias_rerun import tabular_rerun
 from pgexp.analysis.resampling import bca, bca_limits, bootstrap_seed
-from pgexp.analysis.variance_intervals import Sufficient, studentised_variance_intervals, variance_ess
+from pgexp.analysis.variance_intervals import STUDENTISED, Sufficient, studentised_variance_intervals, variance_ess
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,8 +115,13 @@ METRICS = ("bias_sq", "trace_cov", "var_per_traj", "work_normalized_variance", "
 
 
 def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, steps: np.ndarray | None = None,
-                      confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> dict[str, float]:
+                      confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
+                      variance_only: bool = False) -> dict[str, float]:
     """Point estimates and ``[lo, hi]`` of :data:`METRICS`, plus the bias test and ``var_ess``.
+
+    ``variance_only``: intervals for the studentised variance metrics (:data:`STUDENTISED`) only -- the same
+    intervals as without it; the other metrics' ``_lo``/``_hi`` and ``bias_null_rate`` are NaN (no BCa, no null
+    bootstrap: for tables read for the coverage of the variance intervals only, such as the held-out ones).
 
     ``G`` ``(M, d)``: batch estimates; ``g_true`` ``(d,)``; ``steps`` ``(M,)``: environment steps of
     each estimate (``None``: unknown, and ``work_normalized_variance`` is NaN).  ``bias_max_z`` is the
@@ -132,10 +137,13 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     point = suff.evaluate(np.ones(M))
     out: dict[str, float] = {}
     if M >= 3:
-        with np.errstate(all="ignore"):  # degenerate samples (zero variance) give NaN intervals, handled below
-            res = bca(suff.evaluate, M, n_resamples=n_resamples, confidence=confidence,
-                      rng=np.random.default_rng(seed))
-        lo, hi = bca_limits(res, point, confidence)
+        if variance_only:
+            lo, hi = np.full(len(METRICS), np.nan), np.full(len(METRICS), np.nan)
+        else:
+            with np.errstate(all="ignore"):  # degenerate samples (zero variance) give NaN intervals, handled below
+                res = bca(suff.evaluate, M, n_resamples=n_resamples, confidence=confidence,
+                          rng=np.random.default_rng(seed))
+            lo, hi = bca_limits(res, point, confidence)
         for name, (a, b) in studentised_variance_intervals(suff, confidence=confidence, n_resamples=n_resamples,
                                                            seed=seed).items():
             i = METRICS.index(name)
@@ -143,6 +151,9 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     else:
         lo = hi = np.full(len(METRICS), np.nan)
     for name, p, a, b in zip(METRICS, point, lo, hi):
+        if variance_only and name not in STUDENTISED:  # not computed: no interval, not a zero-width one
+            out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float("nan"), float("nan")
+            continue
         if np.isnan(a) or np.isnan(b):  # no resample gave a finite value (NaN point): no interval
             a = b = p if not np.isnan(p) else np.nan
         out[name], out[f"{name}_lo"], out[f"{name}_hi"] = float(p), float(min(a, p)), float(max(b, p))
@@ -152,7 +163,7 @@ def estimator_metrics(G: np.ndarray, g_true: np.ndarray, batch_size: int, *, ste
     out["var_ess"] = variance_ess(G)
     out["bias_max_z"], out["bias_untestable"] = max_bias_z(G, g_true)
     out["bias_flagged"] = bool(out["bias_max_z"] > bias_bound(G.shape[1]))
-    out["bias_null_rate"] = bias_null_rate(G, g_true, seed=seed)
+    out["bias_null_rate"] = float("nan") if variance_only else bias_null_rate(G, g_true, seed=seed)
     out["bias_null_resamples"] = BIAS_NULL_RESAMPLES
     # tail diagnostic of the worst coordinate: a large excess kurtosis makes a z "flag" a likely false alarm
     z, testable = bias_z(G, g_true)
@@ -231,13 +242,15 @@ def seed_text(name: str, value: Any) -> str:
 
 
 def cell_metrics(cells: EstimateCells, pos: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 2000,
-                 rerun: Rerun | None = None) -> dict[str, Any]:
-    """One metrics row from the rows ``pos`` of one cell of ``cells`` (see :func:`job_metrics`)."""
+                 rerun: Rerun | None = None, variance_only: bool = False) -> dict[str, Any]:
+    """One metrics row from the rows ``pos`` of one cell of ``cells`` (see :func:`job_metrics`;
+    ``variance_only``: see :func:`estimator_metrics`)."""
     row = cells.row_params(pos)
     seed = bootstrap_seed(sorted((k, seed_text(k, v)) for k, v in row.items()))
     row.update(estimator_metrics(cells.grad(pos), np.asarray(cells.grad_exact[pos[0]], dtype=np.float64),
                                  int(row["batch_size"]), steps=cells.env_steps[pos].astype(np.float64),
-                                 confidence=confidence, n_resamples=n_resamples, seed=seed))
+                                 confidence=confidence, n_resamples=n_resamples, seed=seed,
+                                 variance_only=variance_only))
     needed = rerun is not None and row.get("bias_flagged") and bool(row.get("unbiased", False))
     row.update(confirm_bias(row, cells.df.iloc[pos].reset_index(drop=True) if needed else cells.df.iloc[:0], rerun))
     row["confidence"] = confidence

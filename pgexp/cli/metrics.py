@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--no-bias-rerun", action="store_true",
                    help="rerun no flagged cell (bias_rerun_replicates 0, bias_confirmed false): for tables read for "
                         "something else, such as the held-out coverage jobs (the reruns were a quarter of their time)")
+    p.add_argument("--variance-only", action="store_true",
+                   help="intervals for the variance metrics only (trace_cov, var_per_traj, ...: the same intervals); "
+                        "the other metrics' _lo/_hi and bias_null_rate NaN: for tables read for the coverage of the "
+                        "variance intervals, such as the held-out coverage jobs (the BCa intervals were a third of "
+                        "their time)")
     p.add_argument("--exact", nargs="+", default=None, metavar="E.parquet",
                    help="exact variance curves (pgexp exact-curves) to join, as pgexp aggregate does: "
                         "var_per_traj_exact, exact_in_ci, ... (the held-out coverage jobs: one table, no aggregate)")
@@ -92,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     check_resamples(args.resamples, frames)
     inputs = [str(p) for p in args.inputs]
     out = metrics_frame(frames, confidence=args.confidence, n_resamples=args.resamples, reference_horizon=ref,
-                        reference_batch_size=args.reference_batch_size, confirm=not args.no_bias_rerun)
+                        reference_batch_size=args.reference_batch_size, confirm=not args.no_bias_rerun,
+                        variance_only=args.variance_only)
     if args.exact:
         from pgexp.analysis.aggregate import concat_sorted, join_exact
 

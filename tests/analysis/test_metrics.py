@@ -364,3 +364,26 @@ def test_the_direction_interval_covers_the_truth_when_noise_dominates():
             misses[k] += not (m[f"{k}_lo"] <= truth[k] <= m[f"{k}_hi"])
     bound = binom.isf(1e-4, jobs, 0.10)
     assert all(v <= bound for v in misses.values()), misses
+
+
+def test_variance_only_gives_the_same_variance_intervals_and_no_others():
+    """``variance_only`` (the held-out coverage jobs) keeps every point and the studentised variance intervals
+    bit for bit, and leaves the intervals it does not compute NaN -- never a zero-width ``[p, p]``."""
+    from pgexp.analysis.metrics import METRICS, estimator_metrics
+    from pgexp.analysis.variance_intervals import STUDENTISED
+
+    rng = np.random.default_rng(3)
+    G = rng.standard_t(4, size=(200, 3)) + np.array([1.0, -0.5, 0.2])
+    g = np.array([1.0, -0.5, 0.2])
+    steps = rng.integers(5, 20, size=200).astype(float)
+    full = estimator_metrics(G, g, 8, steps=steps, n_resamples=300, seed=11)
+    part = estimator_metrics(G, g, 8, steps=steps, n_resamples=300, seed=11, variance_only=True)
+    for name in METRICS:
+        assert part[name] == full[name]
+        if name in STUDENTISED:
+            assert (part[f"{name}_lo"], part[f"{name}_hi"]) == (full[f"{name}_lo"], full[f"{name}_hi"])
+        else:
+            assert np.isnan(part[f"{name}_lo"]) and np.isnan(part[f"{name}_hi"])
+            assert full[f"{name}_lo"] < full[f"{name}_hi"]  # the full run did compute one
+    assert np.isnan(part["bias_null_rate"]) and not np.isnan(full["bias_null_rate"])
+    assert part["var_ess"] == full["var_ess"] and part["bias_max_z"] == full["bias_max_z"]

@@ -51,7 +51,7 @@ rule metrics_heldout:
         version=PGEXP_VERSION,
     shell:
         "pgexp metrics {input.files} --exact {input.exact} --resamples {params.resamples}"
-        " --confidence {params.confidence} --no-bias-rerun --output {output} > {log} 2>&1"
+        " --confidence {params.confidence} --no-bias-rerun --variance-only --output {output} > {log} 2>&1"
 
 
 rule exact_curves:
