@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from numpy.polynomial import hermite_e as herm
+from lqr_grid import grid_batch
 from scipy.stats import norm
 
 from pgexp.estimators import get_estimator, parse_baseline
@@ -91,30 +91,6 @@ def test_fitted_critic_recovers_a_quadratic():
 
 
 # ------------------------------------------------------------------------------------------ brute force at H = 2
-
-def grid_batch(p, points=8):
-    """Every node of a Gauss-Hermite grid over ``(x_0, eps_0, w_0, eps_1)`` -- all the randomness of an ``H = 2``
-    trajectory -- as a batch, with its weights."""
-    ctx = make_context(p)
-    z, w = herm.hermegauss(points)
-    w = w / w.sum()
-    g = np.stack(np.meshgrid(z, z, z, z, indexing="ij"), -1).reshape(-1, 4)
-    weight = np.prod(np.stack(np.meshgrid(w, w, w, w, indexing="ij"), -1).reshape(-1, 4), axis=1)
-    s = p.system
-    a, b, q, r = (float(M[0, 0]) for M in (s.A, s.B, s.Q, s.R))
-    k, sigma = float(ctx.evaluation.K[0, 0]), ctx.evaluation.sigma
-    x0 = math.sqrt(float(s.Sigma0[0, 0])) * g[:, 0]
-    u0 = -k * x0 + sigma * g[:, 1]
-    x1 = a * x0 + b * u0 + math.sqrt(float(s.W[0, 0])) * g[:, 2]
-    u1 = -k * x1 + sigma * g[:, 3]
-    states = np.stack([x0, x1], 1)[..., None]
-    actions = np.stack([u0, u1], 1)[..., None]
-    rewards = -(q * states[..., 0] ** 2 + r * actions[..., 0] ** 2)
-    N = states.shape[0]
-    nxt = np.concatenate([states[:, 1:], np.zeros((N, 1, 1))], axis=1)
-    batch = Batch(states, actions, rewards, np.full(N, 2), p.gamma, 2, nxt, np.ones(N, bool), np.zeros(N, bool), "lqr",
-                  context=ctx, exact=ctx.exact_on)
-    return ctx, batch, weight, g
 
 
 def step_terms_of(p, estimator, baseline, lam=0.95):

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from lqr_grid import grid_batch
 from numpy.polynomial import hermite_e as herm
 from scipy.stats import norm
 
@@ -212,32 +213,13 @@ def brute_force(p, estimator, baseline, lam=0.95, points=8):
     the registered estimator and the track's own score sum, with the grid's weights: an exact integral of the
     literal formula (degree <= 8 per variable, the rule is exact to 2 points - 1)."""
     from pgexp.estimators import get_estimator
-    from pgexp.estimators.batch import Batch, step_weights, with_baseline
+    from pgexp.estimators.batch import step_weights, with_baseline
     from pgexp.estimators.spec import parse_baseline
-    from pgexp.runs.context import make_context
     from pgexp.runs.engine import baseline_values, linear_parts
     from pgexp.sampling.rng import Streams
 
     assert p.horizon == 2 and p.system.scalar
-    ctx = make_context(p)
-    z, w = herm.hermegauss(points)
-    w = w / w.sum()
-    grid = np.stack(np.meshgrid(z, z, z, z, indexing="ij"), -1).reshape(-1, 4)
-    weight = np.prod(np.stack(np.meshgrid(w, w, w, w, indexing="ij"), -1).reshape(-1, 4), axis=1)
-    s = p.system
-    a, b, q, r = (float(M[0, 0]) for M in (s.A, s.B, s.Q, s.R))
-    k, sigma = float(ctx.evaluation.K[0, 0]), ctx.evaluation.sigma
-    x0 = math.sqrt(float(s.Sigma0[0, 0])) * grid[:, 0]
-    u0 = -k * x0 + sigma * grid[:, 1]
-    x1 = a * x0 + b * u0 + math.sqrt(float(s.W[0, 0])) * grid[:, 2]
-    u1 = -k * x1 + sigma * grid[:, 3]
-    states = np.stack([x0, x1], 1)[..., None]
-    actions = np.stack([u0, u1], 1)[..., None]
-    rewards = -(q * states[..., 0] ** 2 + r * actions[..., 0] ** 2)
-    N = states.shape[0]
-    nxt = np.concatenate([states[:, 1:], np.zeros((N, 1, 1))], axis=1)
-    batch = Batch(states, actions, rewards, np.full(N, 2), p.gamma, 2, nxt, np.ones(N, bool), np.zeros(N, bool), "lqr",
-                  context=ctx, exact=ctx.exact_on)
+    ctx, batch, weight, _ = grid_batch(p, points)
     est = get_estimator(estimator)
     batch = batch.replace(params=est.params({"lam": lam} if "gae" in estimator else {}))
     kind = baseline.partition(":")[0]
